@@ -1,0 +1,150 @@
+/**
+ * The policy repository's data model (DESIGN 2). Plain data: parsing fills it, rules check it,
+ * resolve and compile read it. Every value a user wrote keeps where they wrote it.
+ */
+import type { SourcePosition } from './diagnostics.js';
+
+export type EgressMode = 'audit' | 'block';
+
+/** Most specific first: this order is the precedence (DESIGN 2.4). */
+export const SCOPE_TYPES = ['workflow', 'repository', 'organization', 'cluster'] as const;
+export type ScopeType = (typeof SCOPE_TYPES)[number];
+
+/** The key of each scope type's section in attachments.yml and in the bundle. */
+export const SCOPE_SECTIONS = {
+  workflow: 'workflows',
+  repository: 'repositories',
+  organization: 'organizations',
+  cluster: 'clusters',
+} as const satisfies Record<ScopeType, string>;
+export type AttachmentSection = (typeof SCOPE_SECTIONS)[ScopeType];
+
+export const LOCKDOWN_DETECTIONS = ['Privileged-Container', 'Runner-Worker-Memory-Read', 'Reverse-Shell'] as const;
+export type LockdownDetection = (typeof LOCKDOWN_DETECTIONS)[number];
+
+export const POLICY_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+export const POLICIES_DIR = 'policies';
+export const ATTACHMENTS_FILE = 'attachments.yml';
+export const SETTINGS_FILE = 'egressctl.yml';
+export const BASELINES_DIR = 'baselines';
+
+/** Harden-Runner's boolean inputs that we pass through untouched. */
+export const PASSTHROUGH_FLAGS = [
+  'disable-sudo-and-containers',
+  'disable-file-monitoring',
+  'disable-telemetry',
+  'disable-sudo',
+] as const;
+export type PassthroughFlag = (typeof PASSTHROUGH_FLAGS)[number];
+export type HardenRunnerFlags = Partial<Record<PassthroughFlag, boolean>>;
+
+export interface LockdownMode {
+  enabled: boolean;
+  detections: LockdownDetection[];
+}
+
+export interface EndpointEntry {
+  /** Canonical `host:port`. */
+  endpoint: string;
+  reason?: string;
+  at: SourcePosition;
+}
+
+export interface PolicyReference {
+  name: string;
+  at: SourcePosition;
+}
+
+/** One `policies/<name>.yml`, as written (own keys only, `extends` not applied). */
+export interface Policy {
+  name: string;
+  file: string;
+  /** Position of the document's first key, for findings about the whole policy. */
+  at: SourcePosition;
+  description?: string;
+  egressPolicy: EgressMode;
+  /** Valid entries only, duplicates dropped, in the order written. */
+  allowedEndpoints: EndpointEntry[];
+  flags: HardenRunnerFlags;
+  lockdownMode?: LockdownMode;
+  extends: PolicyReference[];
+}
+
+export interface Attachment {
+  type: ScopeType;
+  /** Lower-cased (GitHub names are case-insensitive). */
+  key: string;
+  policy: string;
+  at: SourcePosition;
+}
+
+export interface HardenRunnerPin {
+  /** `step-security/harden-runner` */
+  repository: string;
+  /** Full 40-hex commit SHA. */
+  sha: string;
+  /** Version tag written as a comment next to the pin, e.g. `v2.21.0`. */
+  version: string;
+}
+
+/** `egressctl.yml`: everything optional. */
+export interface Settings {
+  /** Organizations whose repositories the app manages and rolls out to (lower-cased). */
+  organizations: string[];
+  defaultBranch: string;
+  hardenRunner: HardenRunnerPin;
+  /** A job's baseline is stable once this many latest runs added nothing. */
+  stableAfterRuns: number;
+  /** Used for commit and PR links in the console and comments. */
+  githubUrl: string;
+}
+
+export const DEFAULT_SETTINGS: Settings = {
+  organizations: [],
+  defaultBranch: 'main',
+  hardenRunner: {
+    repository: 'step-security/harden-runner',
+    sha: '05e31511f85b41b11d1cf0ef85d0992719546e2c',
+    version: 'v2.21.0',
+  },
+  stableAfterRuns: 3,
+  githubUrl: 'https://github.com',
+};
+
+/** A loaded policy repository at one revision (or a work tree). */
+export interface PolicyRepository {
+  policies: Map<string, Policy>;
+  attachments: Attachment[];
+  settings: Settings;
+  /** Repository-relative path -> text, for every file that was read. */
+  files: Map<string, string>;
+}
+
+/** A policy with `extends` applied: what Harden-Runner is given. Keys as in the bundle. */
+export interface CompiledPolicy {
+  name: string;
+  description?: string;
+  'egress-policy': EgressMode;
+  /** Sorted, unique, canonical `host:port`. */
+  'allowed-endpoints': string[];
+  'disable-sudo-and-containers'?: boolean;
+  'disable-file-monitoring'?: boolean;
+  'disable-telemetry'?: boolean;
+  'disable-sudo'?: boolean;
+  'lockdown-mode'?: LockdownMode;
+  /** Every policy it extends, directly or not, sorted. */
+  extends?: string[];
+}
+
+export type AttachmentMap = Record<AttachmentSection, Record<string, string>>;
+
+export function emptyAttachmentMap(): AttachmentMap {
+  return { workflows: {}, repositories: {}, organizations: {}, clusters: {} };
+}
+
+/** Attachments by section with keys lower-cased; input order does not matter. */
+export function attachmentMap(attachments: readonly Attachment[]): AttachmentMap {
+  const map = emptyAttachmentMap();
+  for (const attachment of attachments) map[SCOPE_SECTIONS[attachment.type]][attachment.key] = attachment.policy;
+  return map;
+}
