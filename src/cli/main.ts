@@ -10,10 +10,12 @@ type CommandLoader = () => Promise<{ command: Command }>;
 /** Each command's module exports `command`. Keep sorted by name. */
 const COMMANDS: Record<string, { summary: string; load: CommandLoader }> = {
   attach: { summary: 'attach a policy to a scope', load: () => import('./commands/attach.js') },
+  baseline: { summary: 'merge a Harden-Runner job log or endpoint list into baselines/', load: () => import('./commands/baseline.js') },
   compile: { summary: 'compile the policy repository into a (signed) bundle', load: () => import('./commands/compile.js') },
   detach: { summary: 'detach whatever policy is attached to a scope', load: () => import('./commands/detach.js') },
   keygen: { summary: 'create an ed25519 key pair for signing bundles', load: () => import('./commands/keygen.js') },
   policy: { summary: 'create, export or delete a policy', load: () => import('./commands/policy.js') },
+  recommend: { summary: 'recommend allowed-endpoints per job from baselines', load: () => import('./commands/recommend.js') },
   resolve: { summary: 'show the effective policy for a repository, workflow or cluster', load: () => import('./commands/resolve.js') },
   validate: { summary: 'validate policies, attachments, baselines and settings', load: () => import('./commands/validate.js') },
   verify: { summary: 'verify a signed bundle against a public key', load: () => import('./commands/verify.js') },

@@ -1,0 +1,143 @@
+/**
+ * `egressctl baseline from-log|import`: one job run's evidence, from a saved Harden-Runner job
+ * log or an exported endpoint list, merged into `baselines/<owner>/<repo>.yml`.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  contentRunId,
+  findJob,
+  buildBaselineIndex,
+  classifyObserved,
+  mergeIntoBaselineDir,
+  normalizeTimestamp,
+  parseEndpointList,
+  parseHardenRunnerLog,
+  parseJobKey,
+  readStableAfterRuns,
+  type BaselineFile,
+  type JobRef,
+  type Observation,
+} from '../../baselines/index.js';
+import { formatDiagnostic, type Diagnostic } from '../../policy/diagnostics.js';
+import { IoError, UsageError } from '../../util/errors.js';
+import { parseCommandArgs, type CliIo, type Command } from '../io.js';
+import { repositoryDir } from '../repository.js';
+
+const JOB_FORM = 'OWNER/REPO/.github/workflows/FILE.yml#JOB';
+const usage = [
+  `egressctl baseline from-log LOG --job ${JOB_FORM} [--run ID] [--at ISO-DATE] [-C DIR]`,
+  `       egressctl baseline import FILE --job ${JOB_FORM} [--run ID] [--at ISO-DATE] [-C DIR]`,
+  '',
+  'from-log: a job log with Harden-Runner\'s agent output (its post step prints /home/agent/agent.log)',
+  'import:   an endpoint list (host:port per line or space separated, # comments), as the insights page exports it',
+  '--run:    the workflow run id (use the job id for matrix legs); default: a hash of the file, so importing it again changes nothing',
+  '--at:     when the run happened; default: the log\'s last agent timestamp, else now',
+].join('\n');
+
+function plural(count: number, word: string): string {
+  return `${count} ${word}${count === 1 ? '' : 's'}`;
+}
+
+function printDiagnostics(io: CliIo, diagnostics: readonly Diagnostic[]): void {
+  for (const diagnostic of diagnostics) io.stderr(`${formatDiagnostic(diagnostic)}\n`);
+}
+
+async function readInput(io: CliIo, file: string): Promise<{ text: string; display: string }> {
+  const absolute = path.resolve(io.cwd, file);
+  try {
+    return { text: await readFile(absolute, 'utf8'), display: file };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new IoError(code === 'ENOENT' ? `${file} does not exist` : `cannot read ${file}: ${code ?? String(error)}`, { cause: error });
+  }
+}
+
+export const command: Command = {
+  name: 'baseline',
+  summary: 'merge a Harden-Runner job log or endpoint list into baselines/',
+  usage,
+  async run(args: string[], io: CliIo): Promise<number> {
+    const { values, positionals } = parseCommandArgs(
+      args,
+      { job: { type: 'string' }, run: { type: 'string' }, at: { type: 'string' }, C: { type: 'string', short: 'C' } },
+      usage,
+    );
+    const [action, input, extra] = positionals;
+    if (action !== 'from-log' && action !== 'import') {
+      throw new UsageError(`${action === undefined ? 'say what to do' : `unknown action "${action}"`}: from-log or import\nusage: ${usage}`);
+    }
+    if (input === undefined) throw new UsageError(`baseline ${action} needs the ${action === 'from-log' ? 'log' : 'list'} file\nusage: ${usage}`);
+    if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"\nusage: ${usage}`);
+    if (values.job === undefined) throw new UsageError(`--job ${JOB_FORM} is required: which job the run belongs to`);
+    const parsedJob = parseJobKey(values.job);
+    if ('error' in parsedJob) throw new UsageError(`--job: ${parsedJob.error}`);
+    const ref = parsedJob.ref;
+    let at: string | undefined;
+    if (values.at !== undefined) {
+      at = normalizeTimestamp(values.at);
+      if (!at) throw new UsageError(`--at "${values.at}" is not an ISO-8601 date or time (e.g. 2026-11-20T10:11:12Z)`);
+    }
+    if (values.run !== undefined && values.run.trim() === '') throw new UsageError('--run needs a run id');
+
+    const dir = repositoryDir(io, values.C);
+    const { text, display } = await readInput(io, input);
+    const observation: Observation = { workflow: ref.workflowPath, job: ref.job, runId: values.run?.trim() ?? contentRunId(text), at: at ?? '', endpoints: [] };
+
+    if (action === 'from-log') {
+      const result = parseHardenRunnerLog(text, display);
+      printDiagnostics(io, [...result.errors, ...result.warnings]);
+      if (result.errors.length > 0) return 1;
+      observation.endpoints = [...result.value.endpoints, ...result.value.addresses];
+      observation.blocked = result.value.blocked;
+      observation.at = at ?? result.value.endedAt ?? nowIso();
+    } else {
+      const result = parseEndpointList(text, display);
+      printDiagnostics(io, [...result.errors, ...result.warnings]);
+      if (result.errors.length > 0) return 1;
+      observation.endpoints = result.value;
+      observation.at = at ?? nowIso();
+    }
+
+    const outcome = await mergeIntoBaselineDir(dir, ref.repository, [observation]);
+    printDiagnostics(io, outcome.warnings);
+    const { stableAfterRuns, diagnostics } = await readStableAfterRuns(dir);
+    printDiagnostics(io, diagnostics);
+    io.stdout(summary(ref, observation, outcome.path, outcome.merged[0]?.added, outcome.file, stableAfterRuns));
+    return 0;
+  },
+};
+
+function nowIso(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function summary(
+  ref: JobRef,
+  observation: Observation,
+  file: string,
+  added: string[] | undefined,
+  baseline: BaselineFile,
+  stableAfterRuns: number,
+): string {
+  const name = `${ref.repository}/${ref.workflowPath}#${ref.job}`;
+  if (added === undefined) return `${file}: run ${observation.runId} of ${name} was already merged: nothing changed\n`;
+  const counts = { endpoint: 0, implicit: 0, address: 0 };
+  for (const text of observation.endpoints) counts[classifyObserved(text).kind] += 1;
+  const blocked = observation.blocked?.length ?? 0;
+  const lines = [
+    `${file}: merged run ${observation.runId} (${observation.at}) into ${name}`,
+    `  this run: ${plural(counts.endpoint, 'endpoint')} (${added.length === 0 ? 'none new' : `new: ${added.join(' ')}`}), ${counts.implicit} implicit, ${plural(
+      counts.address,
+      'IP-only address',
+    )}${blocked > 0 ? `, ${blocked} blocked` : ''}`,
+  ];
+  const job = findJob(buildBaselineIndex([baseline], { stableAfterRuns }), ref);
+  if (job) {
+    const state = job.stable
+      ? `stable (no new endpoint in the last ${plural(job.runsSinceGrowth, 'run')})`
+      : `not stable yet (${plural(job.runsSinceGrowth, 'run')} without a new endpoint; stable after ${stableAfterRuns})`;
+    lines.push(`  job: ${plural(job.runs, 'run')} observed, ${plural(job.endpoints.length, 'recommended endpoint')}, ${state}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

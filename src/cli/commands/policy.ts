@@ -1,0 +1,111 @@
+import { compilePolicies } from '../../policy/flatten.js';
+import { parseEndpoint, splitEndpointString } from '../../policy/endpoint.js';
+import { removeAttachmentsOf, renderPolicyFile } from '../../policy/edit.js';
+import { ATTACHMENTS_FILE, POLICIES_DIR, POLICY_NAME_PATTERN, type EgressMode } from '../../policy/model.js';
+import { InvalidInputError, UsageError } from '../../util/errors.js';
+import { applyChanges, openWorkTree, type FileChanges } from '../edit.js';
+import { parseCommandArgs, type CliIo, type Command } from '../io.js';
+import { loadValidRepository, repositoryDir } from '../repository.js';
+
+const usage = [
+  'egressctl policy create NAME [--mode audit|block] [--endpoints "host[:port] ..."] [--extends NAME] [--description TEXT] [-C DIR]',
+  '       egressctl policy export NAME [--rev REV] [-C DIR]',
+  '       egressctl policy delete NAME [--detach] [-C DIR]',
+].join('\n');
+
+export const command: Command = {
+  name: 'policy',
+  summary: 'create, export or delete a policy',
+  usage,
+  async run(args: string[], io: CliIo): Promise<number> {
+    const [action, ...rest] = args;
+    switch (action) {
+      case 'create':
+        return createPolicy(rest, io);
+      case 'export':
+        return exportPolicy(rest, io);
+      case 'delete':
+        return deletePolicy(rest, io);
+      default:
+        throw new UsageError(`${action ? `unknown action "${action}"` : 'name an action'}\nusage: ${usage}`);
+    }
+  },
+};
+
+function oneName(positionals: string[]): string {
+  const [name, ...extra] = positionals;
+  if (!name || extra.length > 0) throw new UsageError(`name one policy\nusage: ${usage}`);
+  return name;
+}
+
+async function createPolicy(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandArgs(
+    args,
+    {
+      C: { type: 'string', short: 'C' },
+      mode: { type: 'string', default: 'audit' },
+      endpoints: { type: 'string', multiple: true },
+      extends: { type: 'string', multiple: true },
+      description: { type: 'string' },
+    },
+    usage,
+  );
+  const name = oneName(positionals);
+  if (!POLICY_NAME_PATTERN.test(name)) {
+    throw new UsageError(`policy name "${name}" must match ${POLICY_NAME_PATTERN.source} (lower-case letters, digits, ".", "_", "-")`);
+  }
+  if (values.mode !== 'audit' && values.mode !== 'block') throw new UsageError(`--mode must be audit or block, not "${values.mode}"`);
+  const endpoints: string[] = [];
+  for (const raw of (values.endpoints ?? []).flatMap(splitEndpointString)) {
+    const parsed = parseEndpoint(raw);
+    const error = parsed.issues.find((issue) => issue.severity === 'error');
+    if (!parsed.endpoint || error) throw new UsageError(`--endpoints: ${error?.message ?? `"${raw}" is not an endpoint`}`);
+    endpoints.push(parsed.endpoint.text);
+  }
+  const tree = await openWorkTree(repositoryDir(io, values.C));
+  const file = `${POLICIES_DIR}/${name}.yml`;
+  if (tree.files.has(file) || tree.repository.policies.has(name)) {
+    throw new InvalidInputError(`policy "${name}" already exists (${file}): edit that file or pick another name`);
+  }
+  const policy: Parameters<typeof renderPolicyFile>[0] = { mode: values.mode as EgressMode, endpoints };
+  if (values.description !== undefined) policy.description = values.description;
+  if (values.extends) policy.extends = values.extends;
+  await applyChanges(io, tree, new Map([[file, renderPolicyFile(policy)]]));
+  io.stdout(`created ${file} (${values.mode}, ${endpoints.length} endpoint${endpoints.length === 1 ? '' : 's'}): attach it with egressctl attach ${name} --org|--repository|--workflow|--cluster ...\n`);
+  return 0;
+}
+
+/** One endpoint per line, as Harden-Runner's insights page exports them. */
+async function exportPolicy(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandArgs(args, { C: { type: 'string', short: 'C' }, rev: { type: 'string' } }, usage);
+  const name = oneName(positionals);
+  const { repository } = await loadValidRepository(io, repositoryDir(io, values.C), values.rev);
+  const compiled = compilePolicies(repository)[name];
+  if (!compiled) throw new InvalidInputError(`there is no policy "${name}" under policies/`);
+  for (const endpoint of compiled['allowed-endpoints']) io.stdout(`${endpoint}\n`);
+  return 0;
+}
+
+async function deletePolicy(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandArgs(args, { C: { type: 'string', short: 'C' }, detach: { type: 'boolean', default: false } }, usage);
+  const name = oneName(positionals);
+  const tree = await openWorkTree(repositoryDir(io, values.C));
+  const policy = tree.repository.policies.get(name);
+  if (!policy) throw new InvalidInputError(`there is no policy "${name}" under policies/`);
+  const children = [...tree.repository.policies.values()].filter((other) => other.extends.some((parent) => parent.name === name));
+  if (children.length > 0) {
+    throw new InvalidInputError(`policy "${name}" is extended by ${children.map((child) => child.name).join(', ')}: remove those extends first`);
+  }
+  const attachedTo = tree.repository.attachments.filter((attachment) => attachment.policy === name);
+  const changes: FileChanges = new Map([[policy.file, null]]);
+  if (attachedTo.length > 0) {
+    if (!values.detach) {
+      const scopes = attachedTo.map((attachment) => `${attachment.type} ${attachment.key} (${ATTACHMENTS_FILE}:${attachment.at.line})`);
+      throw new InvalidInputError(`policy "${name}" is attached to ${scopes.join(', ')}: detach it first or pass --detach`);
+    }
+    changes.set(ATTACHMENTS_FILE, removeAttachmentsOf(tree.text(ATTACHMENTS_FILE) ?? '', name).text);
+  }
+  await applyChanges(io, tree, changes);
+  io.stdout(`deleted ${policy.file}${attachedTo.length > 0 ? ` and detached it from ${attachedTo.length} scope${attachedTo.length === 1 ? '' : 's'}` : ''}\n`);
+  return 0;
+}

@@ -1,0 +1,67 @@
+import path from 'node:path';
+import { formatDiagnostic, type Diagnostic } from '../../policy/diagnostics.js';
+import { loadPolicyRepository } from '../../policy/load.js';
+import { UsageError } from '../../util/errors.js';
+import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
+import { repositoryDir } from '../repository.js';
+
+const usage = 'egressctl validate [-C DIR] [--rev REV] [--format text|json|github]';
+
+/** GitHub workflow command escaping (data and property values differ). */
+function escapeData(text: string): string {
+  return text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+}
+function escapeProperty(text: string): string {
+  return escapeData(text).replace(/:/g, '%3A').replace(/,/g, '%2C');
+}
+
+export function githubAnnotation(diagnostic: Diagnostic, file: string): string {
+  const level = diagnostic.severity === 'error' ? 'error' : 'warning';
+  return `::${level} file=${escapeProperty(file)},line=${diagnostic.line},col=${diagnostic.column},title=${escapeProperty(
+    diagnostic.code,
+  )}::${escapeData(diagnostic.message)}`;
+}
+
+export const command: Command = {
+  name: 'validate',
+  summary: 'validate policies, attachments, baselines and settings',
+  usage,
+  async run(args: string[], io: CliIo): Promise<number> {
+    const { values, positionals } = parseCommandArgs(
+      args,
+      { C: { type: 'string', short: 'C' }, rev: { type: 'string' }, format: { type: 'string', default: 'text' } },
+      usage,
+    );
+    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${usage}`);
+    const format = values.format;
+    if (format !== 'text' && format !== 'json' && format !== 'github') {
+      throw new UsageError(`--format must be text, json or github, not "${format}"`);
+    }
+    const dir = repositoryDir(io, values.C);
+    const result = await loadPolicyRepository(values.rev === undefined ? { dir } : { dir, rev: values.rev });
+    const ok = result.errors.length === 0;
+    if (format === 'json') {
+      const strip = ({ file, line, column, code, message }: Diagnostic) => ({ file, line, column, code, message });
+      writeJson(io, { ok, errors: result.errors.map(strip), warnings: result.warnings.map(strip) });
+    } else if (format === 'github') {
+      // Annotations need paths relative to the workspace, where the workflow runs us.
+      const workspace = io.env['GITHUB_WORKSPACE'] ?? io.cwd;
+      for (const diagnostic of [...result.errors, ...result.warnings]) {
+        const file = path.relative(workspace, path.join(dir, diagnostic.file)).split(path.sep).join('/');
+        io.stdout(`${githubAnnotation(diagnostic, file)}\n`);
+      }
+      io.stdout(summaryLine(result.value.policies.size, result.value.attachments.length, result.errors.length, result.warnings.length));
+    } else {
+      for (const diagnostic of [...result.errors, ...result.warnings]) io.stdout(`${formatDiagnostic(diagnostic)}\n`);
+      io.stdout(summaryLine(result.value.policies.size, result.value.attachments.length, result.errors.length, result.warnings.length));
+    }
+    return ok ? 0 : 1;
+  },
+};
+
+function summaryLine(policies: number, attachments: number, errors: number, warnings: number): string {
+  const verdict = errors === 0 ? 'valid' : 'invalid';
+  return `${verdict}: ${policies} polic${policies === 1 ? 'y' : 'ies'}, ${attachments} attachment${attachments === 1 ? '' : 's'}, ${errors} error${
+    errors === 1 ? '' : 's'
+  }, ${warnings} warning${warnings === 1 ? '' : 's'}\n`;
+}

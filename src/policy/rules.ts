@@ -1,0 +1,144 @@
+/**
+ * Rules that need the whole repository: references between policies and from attachments.
+ * Each is small, pure and reports located findings.
+ */
+import { closest } from 'fastest-levenshtein';
+import type { DiagnosticSink } from './diagnostics.js';
+import type { Policy, PolicyRepository } from './model.js';
+
+interface RepositoryRuleContext {
+  repository: PolicyRepository;
+  sink: DiagnosticSink;
+}
+
+type RepositoryRule = (context: RepositoryRuleContext) => void;
+
+function suggestion(name: string, known: Iterable<string>): string {
+  const names = [...known];
+  return names.length > 0 ? `; did you mean "${closest(name, names)}"?` : '; there are no policies yet';
+}
+
+const ruleExtendsUnknown: RepositoryRule = ({ repository, sink }) => {
+  for (const policy of repository.policies.values()) {
+    for (const parent of policy.extends) {
+      if (!repository.policies.has(parent.name)) {
+        sink.error(
+          'policy/extends-unknown',
+          parent.at,
+          `policy "${policy.name}" extends "${parent.name}", which does not exist under policies/${suggestion(parent.name, repository.policies.keys())}`,
+        );
+      }
+    }
+  }
+};
+
+/** Every cycle reported once, at the `extends` entry that closes it in each member. */
+const ruleExtendsCycle: RepositoryRule = ({ repository, sink }) => {
+  for (const cycle of findExtendsCycles(repository.policies)) {
+    for (const [index, name] of cycle.entries()) {
+      const next = cycle[(index + 1) % cycle.length];
+      const reference = repository.policies.get(name)?.extends.find((parent) => parent.name === next);
+      if (!reference || cycle.length === 1) continue;
+      sink.error(
+        'policy/extends-cycle',
+        reference.at,
+        `extends forms a cycle: ${[...cycle.slice(index), ...cycle.slice(0, index), name].join(' -> ')}: remove one of these extends`,
+      );
+    }
+  }
+};
+
+/** Strongly connected groups of size > 1 in the extends graph (Tarjan). */
+export function findExtendsCycles(policies: ReadonlyMap<string, Policy>): string[][] {
+  const indexOf = new Map<string, number>();
+  const lowLink = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const cycles: string[][] = [];
+  let counter = 0;
+  const visit = (name: string): void => {
+    indexOf.set(name, counter);
+    lowLink.set(name, counter);
+    counter++;
+    stack.push(name);
+    onStack.add(name);
+    for (const parent of policies.get(name)?.extends ?? []) {
+      if (!policies.has(parent.name) || parent.name === name) continue;
+      if (!indexOf.has(parent.name)) {
+        visit(parent.name);
+        lowLink.set(name, Math.min(lowLink.get(name) ?? 0, lowLink.get(parent.name) ?? 0));
+      } else if (onStack.has(parent.name)) {
+        lowLink.set(name, Math.min(lowLink.get(name) ?? 0, indexOf.get(parent.name) ?? 0));
+      }
+    }
+    if (lowLink.get(name) === indexOf.get(name)) {
+      const component: string[] = [];
+      let member: string | undefined;
+      do {
+        member = stack.pop();
+        if (member === undefined) break;
+        onStack.delete(member);
+        component.push(member);
+      } while (member !== name);
+      if (component.length > 1) cycles.push(orderCycle(component.reverse(), policies));
+    }
+  };
+  for (const name of [...policies.keys()].sort()) if (!indexOf.has(name)) visit(name);
+  return cycles;
+}
+
+/** Order a component along its extends edges, starting from its smallest name. */
+function orderCycle(component: string[], policies: ReadonlyMap<string, Policy>): string[] {
+  const members = new Set(component);
+  const start = [...component].sort()[0] ?? '';
+  const ordered = [start];
+  let current = start;
+  while (ordered.length < component.length) {
+    const next = policies.get(current)?.extends.map((parent) => parent.name).find((name) => members.has(name) && !ordered.includes(name));
+    if (!next) break;
+    ordered.push(next);
+    current = next;
+  }
+  return ordered.length === component.length ? ordered : [...component].sort();
+}
+
+const ruleAttachmentUnknownPolicy: RepositoryRule = ({ repository, sink }) => {
+  for (const attachment of repository.attachments) {
+    if (!repository.policies.has(attachment.policy)) {
+      sink.error(
+        'attachment/unknown-policy',
+        attachment.at,
+        `${attachment.type} "${attachment.key}" is attached to "${attachment.policy}", which does not exist under policies/${suggestion(
+          attachment.policy,
+          repository.policies.keys(),
+        )}`,
+      );
+    }
+  }
+};
+
+/** A policy nobody attaches and nobody extends does nothing: say so. */
+const rulePolicyNotAttached: RepositoryRule = ({ repository, sink }) => {
+  const used = new Set(repository.attachments.map((attachment) => attachment.policy));
+  for (const policy of repository.policies.values()) for (const parent of policy.extends) used.add(parent.name);
+  for (const policy of repository.policies.values()) {
+    if (!used.has(policy.name)) {
+      sink.warning(
+        'policy/not-attached',
+        policy.at,
+        `policy "${policy.name}" is not attached: attach it with "egressctl attach ${policy.name} --org|--repository|--workflow|--cluster ..." or delete it`,
+      );
+    }
+  }
+};
+
+export const REPOSITORY_RULES: readonly RepositoryRule[] = [
+  ruleExtendsUnknown,
+  ruleExtendsCycle,
+  ruleAttachmentUnknownPolicy,
+  rulePolicyNotAttached,
+];
+
+export function checkRepository(repository: PolicyRepository, sink: DiagnosticSink): void {
+  for (const rule of REPOSITORY_RULES) rule({ repository, sink });
+}

@@ -1,0 +1,244 @@
+import { describe, expect, it } from 'vitest';
+import type { Diagnostic } from '../../src/policy/diagnostics.js';
+import { parsePolicyRepository } from '../../src/policy/load.js';
+
+function check(files: Record<string, string | Buffer>) {
+  const map = new Map(Object.entries(files).map(([name, content]) => [name, typeof content === 'string' ? Buffer.from(content) : content]));
+  return parsePolicyRepository(map);
+}
+
+const at = (d: Diagnostic | undefined) => d && `${d.file}:${d.line}:${d.column}`;
+const find = (list: Diagnostic[], code: string) => list.find((d) => d.code === code);
+const ATTACHED = (name: string) => ({ 'attachments.yml': `organizations:\n  acme: ${name}\n` });
+
+describe('policy file rules', () => {
+  it('accepts a valid policy with no findings', () => {
+    const result = check({ 'policies/ok.yml': 'egress-policy: block\nallowed-endpoints:\n  - github.com\n', ...ATTACHED('ok') });
+    expect(result.errors).toEqual([]);
+    expect(result.warnings).toEqual([]);
+    expect(result.value.policies.get('ok')?.allowedEndpoints.map((e) => e.endpoint)).toEqual(['github.com:443']);
+  });
+
+  it('policy/unknown-key names the closest known key, at the key', () => {
+    const result = check({ 'policies/p.yml': 'egress-policy: block\nallowed-endpoint: github.com\n', ...ATTACHED('p') });
+    const error = find(result.errors, 'policy/unknown-key');
+    expect(at(error)).toBe('policies/p.yml:2:1');
+    expect(error?.message).toContain('did you mean "allowed-endpoints"');
+  });
+
+  it('policy/missing-key when egress-policy is absent', () => {
+    const result = check({ 'policies/p.yml': 'allowed-endpoints: github.com\n', ...ATTACHED('p') });
+    expect(find(result.errors, 'policy/missing-key')?.message).toContain('egress-policy');
+  });
+
+  it('policy/invalid-value for a bad mode, pointing at the value', () => {
+    const result = check({ 'policies/p.yml': 'egress-policy: blok\n', ...ATTACHED('p') });
+    const error = find(result.errors, 'policy/invalid-value');
+    expect(at(error)).toBe('policies/p.yml:1:16');
+    expect(error?.message).toContain('closest: "block"');
+  });
+
+  it('policy/invalid-type for a mapping where a list is expected', () => {
+    const result = check({ 'policies/p.yml': 'egress-policy: block\nallowed-endpoints:\n  a: b\n', ...ATTACHED('p') });
+    expect(at(find(result.errors, 'policy/invalid-type'))).toBe('policies/p.yml:3:3');
+  });
+
+  it('locates each entry of a whitespace-separated string, block scalars included', () => {
+    const text = 'egress-policy: block\nallowed-endpoints: >-\n  github.com:443\n    https://evil.com   api.github.com:99999\n';
+    const result = check({ 'policies/p.yml': text, ...ATTACHED('p') });
+    expect(at(find(result.errors, 'endpoint/scheme'))).toBe('policies/p.yml:4:5');
+    expect(at(find(result.errors, 'endpoint/port'))).toBe('policies/p.yml:4:24');
+  });
+
+  it('endpoint errors in list items and {endpoint, reason} items are located', () => {
+    const text = 'egress-policy: block\nallowed-endpoints:\n  - github.com\n  - endpoint: "10.0.0.0/8"\n    reason: vpn\n  - "*"\n';
+    const result = check({ 'policies/p.yml': text, ...ATTACHED('p') });
+    expect(at(find(result.errors, 'endpoint/cidr'))).toBe('policies/p.yml:4:15');
+    expect(at(find(result.errors, 'endpoint/bare-wildcard'))).toBe('policies/p.yml:6:5');
+  });
+
+  it('endpoint/duplicate is a warning naming the first line, and the duplicate is removed', () => {
+    const text = 'egress-policy: block\nallowed-endpoints:\n  - github.com\n  - GITHUB.com:443\n';
+    const result = check({ 'policies/p.yml': text, ...ATTACHED('p') });
+    const warning = find(result.warnings, 'endpoint/duplicate');
+    expect(at(warning)).toBe('policies/p.yml:4:5');
+    expect(warning?.message).toContain('line 3');
+    expect(result.value.policies.get('p')?.allowedEndpoints).toHaveLength(1);
+  });
+
+  it('policy/telemetry-needs-block', () => {
+    const bad = check({ 'policies/p.yml': 'egress-policy: audit\ndisable-telemetry: true\n', ...ATTACHED('p') });
+    expect(at(find(bad.errors, 'policy/telemetry-needs-block'))).toBe('policies/p.yml:2:20');
+    const good = check({ 'policies/p.yml': 'egress-policy: block\nallowed-endpoints: a.com\ndisable-telemetry: true\n', ...ATTACHED('p') });
+    expect(good.errors).toEqual([]);
+  });
+
+  it('policy/deprecated-disable-sudo warns and suggests the replacement', () => {
+    const result = check({ 'policies/p.yml': 'egress-policy: audit\ndisable-sudo: true\n', ...ATTACHED('p') });
+    expect(find(result.warnings, 'policy/deprecated-disable-sudo')?.message).toContain('disable-sudo-and-containers');
+    expect(result.errors).toEqual([]);
+  });
+
+  it('lockdown detections must be known', () => {
+    const bad = check({ 'policies/p.yml': 'egress-policy: audit\nlockdown-mode:\n  enabled: true\n  detections: [Reverse-Shel]\n', ...ATTACHED('p') });
+    expect(find(bad.errors, 'policy/invalid-value')?.message).toContain('closest: "Reverse-Shell"');
+    const good = check({ 'policies/p.yml': 'egress-policy: audit\nlockdown-mode:\n  enabled: true\n  detections: [Reverse-Shell]\n', ...ATTACHED('p') });
+    expect(good.errors).toEqual([]);
+    expect(good.value.policies.get('p')?.lockdownMode).toEqual({ enabled: true, detections: ['Reverse-Shell'] });
+  });
+
+  it('policy/name and policy/file-name', () => {
+    expect(find(check({ 'policies/Bad Name.yml': 'egress-policy: audit\n' }).errors, 'policy/name')).toBeDefined();
+    expect(find(check({ 'policies/p.yaml': 'egress-policy: audit\n' }).errors, 'policy/file-name')?.message).toContain('policies/p.yml');
+  });
+
+  it('policy/empty', () => {
+    expect(find(check({ 'policies/p.yml': '# nothing\n' }).errors, 'policy/empty')).toBeDefined();
+  });
+});
+
+describe('cross-file rules', () => {
+  it('policy/extends-unknown suggests the closest policy', () => {
+    const result = check({ 'policies/base.yml': 'egress-policy: audit\n', 'policies/p.yml': 'egress-policy: audit\nextends: bse\n', ...ATTACHED('p') });
+    const error = find(result.errors, 'policy/extends-unknown');
+    expect(at(error)).toBe('policies/p.yml:2:10');
+    expect(error?.message).toContain('did you mean "base"');
+  });
+
+  it('policy/extends-cycle reports the cycle at each member', () => {
+    const result = check({
+      'policies/a.yml': 'egress-policy: audit\nextends: b\n',
+      'policies/b.yml': 'egress-policy: audit\nextends: [c]\n',
+      'policies/c.yml': 'egress-policy: audit\nextends: a\n',
+      ...ATTACHED('a'),
+    });
+    const cycles = result.errors.filter((d) => d.code === 'policy/extends-cycle');
+    expect(cycles.map(at)).toEqual(['policies/a.yml:2:10', 'policies/b.yml:2:11', 'policies/c.yml:2:10']);
+    expect(cycles[0]?.message).toContain('a -> b -> c -> a');
+  });
+
+  it('policy/extends-self', () => {
+    expect(find(check({ 'policies/a.yml': 'egress-policy: audit\nextends: a\n', ...ATTACHED('a') }).errors, 'policy/extends-self')).toBeDefined();
+  });
+
+  it('policy/not-attached is a warning, not for policies others extend', () => {
+    const result = check({
+      'policies/base.yml': 'egress-policy: audit\n',
+      'policies/child.yml': 'egress-policy: audit\nextends: base\n',
+      'policies/lonely.yml': 'egress-policy: audit\n',
+      ...ATTACHED('child'),
+    });
+    expect(result.warnings.filter((d) => d.code === 'policy/not-attached').map((d) => d.file)).toEqual(['policies/lonely.yml']);
+  });
+});
+
+describe('attachments rules', () => {
+  const policies = { 'policies/p.yml': 'egress-policy: audit\n', 'policies/q.yml': 'egress-policy: audit\n' };
+
+  it('attachment/duplicate-scope names both lines, case-insensitively', () => {
+    const result = check({ ...policies, 'attachments.yml': 'repositories:\n  acme/api: p\n  ACME/Api: q\n' });
+    const error = find(result.errors, 'attachment/duplicate-scope');
+    expect(at(error)).toBe('attachments.yml:3:3');
+    expect(error?.message).toContain('line 2');
+    expect(error?.message).toContain('line 3');
+  });
+
+  it('an exact duplicate key is the same located error', () => {
+    const result = check({ ...policies, 'attachments.yml': 'organizations:\n  acme: p\n  acme: q\n' });
+    expect(result.errors.map((d) => d.code)).toEqual(['attachment/duplicate-scope']);
+  });
+
+  it('attachment/unknown-policy suggests the closest', () => {
+    const result = check({ ...policies, 'attachments.yml': 'organizations:\n  acme: pp\n' });
+    const error = find(result.errors, 'attachment/unknown-policy');
+    expect(at(error)).toBe('attachments.yml:2:9');
+    expect(error?.message).toMatch(/did you mean "[pq]"/);
+  });
+
+  it.each([
+    ['workflows', 'acme/api/ci.yml'],
+    ['workflows', 'acme/api/.github/workflows/ci.txt'],
+    ['repositories', 'acme'],
+    ['organizations', 'acme/api'],
+    ['clusters', 'Bad Cluster!'],
+  ])('attachment/invalid-key for %s key %s', (section, key) => {
+    const result = check({ ...policies, 'attachments.yml': `${section}:\n  "${key}": p\n` });
+    expect(at(find(result.errors, 'attachment/invalid-key'))).toBe('attachments.yml:2:3');
+  });
+
+  it('attachment/unknown-key for a misspelled section', () => {
+    const error = find(check({ ...policies, 'attachments.yml': 'repository:\n  acme/api: p\n' }).errors, 'attachment/unknown-key');
+    expect(error?.message).toContain('did you mean "repositories"');
+  });
+
+  it('keys are lower-cased in the model', () => {
+    const result = check({ ...policies, 'attachments.yml': 'workflows:\n  Acme/API/.github/workflows/CI.yml: p\n' });
+    expect(result.value.attachments[0]?.key).toBe('acme/api/.github/workflows/ci.yml');
+  });
+});
+
+describe('YAML hazards are located errors, never crashes', () => {
+  it('syntax error with position', () => {
+    const result = check({ 'policies/p.yml': 'egress-policy: block\nallowed-endpoints: [a.com\n' });
+    expect(find(result.errors, 'yaml/syntax')?.line).toBeGreaterThanOrEqual(2);
+  });
+
+  it('duplicate keys name the first line', () => {
+    const result = check({ 'policies/p.yml': 'egress-policy: block\negress-policy: audit\n' });
+    const error = find(result.errors, 'yaml/duplicate-key');
+    expect(at(error)).toBe('policies/p.yml:2:1');
+    expect(error?.message).toContain('line 1');
+  });
+
+  it('alias expansion bombs', () => {
+    const lines = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (let level = 1; level < 8; level++) lines.push(`l${level}: &l${level} [${Array(10).fill(`*${level === 1 ? 'a' : `l${level - 1}`}`).join(', ')}]`);
+    const result = check({ 'policies/p.yml': `egress-policy: audit\nx: ${'{}'}\n${lines.join('\n')}\n` });
+    expect(find(result.errors, 'yaml/alias-bomb')).toBeDefined();
+  });
+
+  it('files over 1 MiB', () => {
+    const result = check({ 'policies/p.yml': `egress-policy: audit\n#${'x'.repeat(1024 * 1024)}\n` });
+    expect(result.errors.map((d) => d.code)).toEqual(['yaml/too-large']);
+  });
+
+  it('non-UTF-8 bytes, at their line and column', () => {
+    const bytes = Buffer.concat([Buffer.from('egress-policy: audit\ndescription: caf'), Buffer.from([0xe9]), Buffer.from('\n')]);
+    expect(at(find(check({ 'policies/p.yml': bytes }).errors, 'yaml/encoding'))).toBe('policies/p.yml:2:17');
+  });
+
+  it('tabs in indentation, each line', () => {
+    const result = check({ 'policies/p.yml': 'egress-policy: block\nallowed-endpoints:\n\t- a.com\n  \t- b.com\n' });
+    expect(result.errors.filter((d) => d.code === 'yaml/tab-indent').map(at)).toEqual(['policies/p.yml:3:1', 'policies/p.yml:4:3']);
+  });
+});
+
+describe('settings', () => {
+  it('rejects a Harden-Runner pin that is not a full SHA', () => {
+    const result = check({ 'egressctl.yml': 'harden-runner:\n  uses: step-security/harden-runner@v2\n  version: v2\n' });
+    expect(at(find(result.errors, 'settings/harden-runner-pin'))).toBe('egressctl.yml:2:9');
+  });
+
+  it('reads settings with defaults', () => {
+    const result = check({ 'egressctl.yml': 'organizations: [Acme]\nbaselines:\n  stable-after-runs: 5\n' });
+    expect(result.errors).toEqual([]);
+    expect(result.value.settings.organizations).toEqual(['acme']);
+    expect(result.value.settings.stableAfterRuns).toBe(5);
+    expect(result.value.settings.hardenRunner.sha).toMatch(/^[0-9a-f]{40}$/);
+  });
+
+  it('unknown settings key', () => {
+    expect(find(check({ 'egressctl.yml': 'default_branch: main\n' }).errors, 'settings/unknown-key')?.message).toContain('"default-branch"');
+  });
+});
+
+describe('the repository\'s own example', () => {
+  it('is valid', async () => {
+    const { loadPolicyRepository } = await import('../../src/policy/load.js');
+    const result = await loadPolicyRepository({ dir: new URL('../..', import.meta.url).pathname });
+    expect(result.errors).toEqual([]);
+    const types = new Set(result.value.attachments.map((a) => a.type));
+    expect([...types].sort()).toEqual(['cluster', 'organization', 'repository', 'workflow']);
+    expect([...result.value.policies.values()].some((p) => p.extends.length > 0)).toBe(true);
+  });
+});
