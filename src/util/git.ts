@@ -74,7 +74,7 @@ export async function resolveCommit(dir: string, rev: string): Promise<string> {
 /** Committer date of a commit in UTC ISO form: independent of the reader's time zone. */
 export async function commitDate(dir: string, sha: string): Promise<string> {
   const seconds = Number((await gitText(dir, ['show', '-s', '--format=%ct', sha])).trim());
-  return new Date(seconds * 1000).toISOString();
+  return new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
 }
 
 /** Is `ancestor` an ancestor of (or equal to) `descendant`? */

@@ -1,0 +1,109 @@
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
+import { runCli } from '../support/cli.js';
+
+let repo: TempRepo | undefined;
+afterEach(() => repo?.cleanup());
+
+const ATTACHMENTS = [
+  '# yaml-language-server: $schema=./schemas/attachments.schema.json',
+  '# Who gets what.',
+  '',
+  'organizations:',
+  '  acme: base   # default for everybody',
+  '',
+  '# Repositories below',
+  'repositories:',
+  '  acme/api: base',
+  '',
+].join('\n');
+
+function setup(): TempRepo {
+  return makeTempRepo({
+    'policies/base.yml': '# base policy\negress-policy: block\nallowed-endpoints:\n  - github.com   # git\n',
+    'attachments.yml': ATTACHMENTS,
+  });
+}
+const read = (file: string) => readFileSync(path.join(repo?.dir ?? '', file), 'utf8');
+
+describe('GitOps editing commands keep every byte that is not theirs', () => {
+  it('policy create writes a valid policy file', async () => {
+    repo = setup();
+    const run = await runCli(['policy', 'create', 'web', '--mode', 'block', '--endpoints', 'registry.npmjs.org *.docker.io:443', '-C', repo.dir]);
+    expect(run.code).toBe(0);
+    expect(read('policies/web.yml')).toBe(
+      '# yaml-language-server: $schema=../schemas/policy.schema.json\negress-policy: block\nallowed-endpoints:\n  - "*.docker.io:443"\n  - registry.npmjs.org:443\n',
+    );
+    expect((await runCli(['validate', '-C', repo.dir, '--format', 'json'])).stdout).toContain('"ok": true');
+  });
+
+  it('policy create refuses bad endpoints and existing names', async () => {
+    repo = setup();
+    expect((await runCli(['policy', 'create', 'web', '--endpoints', 'http://x.com', '-C', repo.dir])).code).toBe(2);
+    const exists = await runCli(['policy', 'create', 'base', '-C', repo.dir]);
+    expect(exists.code).toBe(1);
+    expect(exists.stderr).toContain('already exists');
+  });
+
+  it('attach adds a line in the right section and keeps comments', async () => {
+    repo = setup();
+    await runCli(['policy', 'create', 'web', '-C', repo.dir]);
+    expect((await runCli(['attach', 'web', '--repository', 'Acme/Web', '-C', repo.dir])).code).toBe(0);
+    expect(read('attachments.yml')).toBe(ATTACHMENTS.replace('  acme/api: base\n', '  acme/api: base\n  acme/web: web\n'));
+    expect((await runCli(['attach', 'web', '--cluster', 'arc-prod', '-C', repo.dir])).code).toBe(0);
+    expect(read('attachments.yml')).toBe(`${ATTACHMENTS.replace('  acme/api: base\n', '  acme/api: base\n  acme/web: web\n')}\nclusters:\n  arc-prod: web\n`);
+  });
+
+  it('attach replaces an existing scope in place, keeping its comment', async () => {
+    repo = setup();
+    await runCli(['policy', 'create', 'web', '-C', repo.dir]);
+    const run = await runCli(['attach', 'web', '--org', 'ACME', '-C', repo.dir]);
+    expect(run.stdout).toContain('(was base)');
+    expect(read('attachments.yml')).toBe(ATTACHMENTS.replace('acme: base   #', 'acme: web   #'));
+  });
+
+  it('attach refuses an unknown policy and a malformed scope', async () => {
+    repo = setup();
+    expect((await runCli(['attach', 'nope', '--org', 'acme', '-C', repo.dir])).code).toBe(1);
+    expect((await runCli(['attach', 'base', '--workflow', 'acme/api/ci.yml', '-C', repo.dir])).code).toBe(2);
+    expect((await runCli(['attach', 'base', '--org', 'a', '--cluster', 'b', '-C', repo.dir])).code).toBe(2);
+    expect(read('attachments.yml')).toBe(ATTACHMENTS);
+  });
+
+  it('detach removes exactly the scope line', async () => {
+    repo = setup();
+    expect((await runCli(['detach', '--org', 'acme', '-C', repo.dir])).code).toBe(0);
+    expect(read('attachments.yml')).toBe(ATTACHMENTS.replace('  acme: base   # default for everybody\n', ''));
+    const again = await runCli(['detach', '--org', 'acme', '-C', repo.dir]);
+    expect(again.stdout).toContain('nothing to do');
+  });
+
+  it('policy delete refuses while attached, and --detach removes the attachments too', async () => {
+    repo = setup();
+    const refused = await runCli(['policy', 'delete', 'base', '-C', repo.dir]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('organization acme (attachments.yml:5)');
+    expect(existsSync(path.join(repo.dir, 'policies/base.yml'))).toBe(true);
+    const done = await runCli(['policy', 'delete', 'base', '--detach', '-C', repo.dir]);
+    expect(done.code).toBe(0);
+    expect(existsSync(path.join(repo.dir, 'policies/base.yml'))).toBe(false);
+    expect(read('attachments.yml')).toBe(ATTACHMENTS.replace('  acme: base   # default for everybody\n', '').replace('  acme/api: base\n', ''));
+  });
+
+  it('policy export prints the flattened endpoints one per line', async () => {
+    repo = setup();
+    repo.write({ 'policies/child.yml': 'egress-policy: block\nextends: base\nallowed-endpoints: b.com\n' });
+    const run = await runCli(['policy', 'export', 'child', '-C', repo.dir]);
+    expect(run.stdout).toBe('b.com:443\ngithub.com:443\n');
+  });
+
+  it('keeps CRLF files CRLF', async () => {
+    repo = setup();
+    repo.write({ 'attachments.yml': 'organizations:\r\n  acme: base\r\n' });
+    await runCli(['policy', 'create', 'web', '-C', repo.dir]);
+    await runCli(['attach', 'web', '--repository', 'acme/web', '-C', repo.dir]);
+    expect(read('attachments.yml')).toBe('organizations:\r\n  acme: base\r\n\r\nrepositories:\r\n  acme/web: web\r\n');
+  });
+});
