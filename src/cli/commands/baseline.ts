@@ -35,8 +35,8 @@ const usage = [
   '--at:     when the run happened; default: the log\'s last agent timestamp, else now',
 ].join('\n');
 
-function plural(count: number, word: string): string {
-  return `${count} ${word}${count === 1 ? '' : 's'}`;
+function plural(count: number, word: string, words = `${word}s`): string {
+  return `${count} ${count === 1 ? word : words}`;
 }
 
 function printDiagnostics(io: CliIo, diagnostics: readonly Diagnostic[]): void {
@@ -130,6 +130,7 @@ function summary(
     `  this run: ${plural(counts.endpoint, 'endpoint')} (${added.length === 0 ? 'none new' : `new: ${added.join(' ')}`}), ${counts.implicit} implicit, ${plural(
       counts.address,
       'IP-only address',
+      'IP-only addresses',
     )}${blocked > 0 ? `, ${blocked} blocked` : ''}`,
   ];
   const job = findJob(buildBaselineIndex([baseline], { stableAfterRuns }), ref);

@@ -1,0 +1,220 @@
+/**
+ * Baselines (DESIGN 2.5): what each job of a repository was seen to reach, per workflow file and
+ * job, with enough bookkeeping to say how sure we are. Plain data; parse, merge, render and the
+ * index read and write it.
+ */
+import { createHash } from 'node:crypto';
+import { BASELINES_DIR } from '../policy/model.js';
+import { IMPLICIT_ENDPOINT_PATTERNS, endpointMatches, endpointFromText } from '../policy/endpoint.js';
+
+/**
+ * How many merged run ids a job remembers, so importing the same run again changes nothing.
+ * Duplicates come from re-delivered webhooks, retried batches and people importing a log twice:
+ * all soon after the original. Fifty covers that window for a busy job while keeping the file
+ * reviewable; a run older than the last fifty that is imported again is counted twice.
+ */
+export const RECENT_RUNS_LIMIT = 50;
+
+/** Comment line that lets editors validate baseline files (files live two levels below the root). */
+export const BASELINE_SCHEMA_COMMENT = ' yaml-language-server: $schema=../../schemas/baselines.schema.json';
+
+/** Seen in `runs` runs, first and last at these ISO-8601 UTC times (seconds precision). */
+export interface SeenStats {
+  runs: number;
+  firstSeen: string;
+  lastSeen: string;
+}
+
+/** The run at which a job's recommendable endpoint set last grew. */
+export interface Growth {
+  /** 1-based ordinal among the job's observed runs (compare with `JobBaseline.runs`). */
+  run: number;
+  runId: string;
+  at: string;
+}
+
+export interface JobBaseline {
+  /** How many runs were merged. */
+  runs: number;
+  firstSeen?: string;
+  lastSeen?: string;
+  /** Absent while no run has added a recommendable endpoint. */
+  lastGrowth?: Growth;
+  /** Named `host:port` endpoints the job reached, outside Harden-Runner's implicit ones: the recommendation. */
+  endpoints: Map<string, SeenStats>;
+  /** Endpoints Harden-Runner allows by itself, keyed by the IMPLICIT_ENDPOINTS pattern they matched. */
+  implicit: Map<string, SeenStats>;
+  /** `ip:port` reached without a name (DNS servers, hard-coded addresses): evidence, never recommended. */
+  addresses: Map<string, SeenStats>;
+  /** Names (`domain not allowed`) and IPs (`ip address dropped`) the agent blocked in block mode. */
+  blocked: Map<string, SeenStats>;
+  /** The last RECENT_RUNS_LIMIT run ids merged, oldest first. */
+  recentRuns: string[];
+}
+
+export interface BaselineFile {
+  /** `owner/repo`, lower-cased. */
+  repository: string;
+  /** Workflow path in the repository (`.github/workflows/ci.yml`, lower-cased) -> job id -> baseline. */
+  workflows: Map<string, Map<string, JobBaseline>>;
+}
+
+/** One job run's evidence, ready to merge. */
+export interface Observation {
+  /** `.github/workflows/F` or the full key `owner/repo/.github/workflows/F`. */
+  workflow: string;
+  job: string;
+  /** Workflow run id (or any id unique per job execution, e.g. the job id for matrix legs). */
+  runId: string;
+  /** ISO-8601 time of the run. */
+  at: string;
+  /** Canonical `host:port` or `ip:port` texts; implicit and IP-only ones are sorted out on merge. */
+  endpoints: readonly string[];
+  /** Names or IPs the agent blocked. */
+  blocked?: readonly string[];
+}
+
+export function emptyBaselineFile(repository: string): BaselineFile {
+  return { repository: repository.toLowerCase(), workflows: new Map() };
+}
+
+export function emptyJobBaseline(): JobBaseline {
+  return {
+    runs: 0,
+    endpoints: new Map(),
+    implicit: new Map(),
+    addresses: new Map(),
+    blocked: new Map(),
+    recentRuns: [],
+  };
+}
+
+/** `baselines/<owner>/<repo>.yml` for `owner/repo`. */
+export function baselinePath(repository: string): string {
+  const { owner, repo } = splitRepository(repository);
+  return `${BASELINES_DIR}/${owner}/${repo}.yml`;
+}
+
+/** `owner/repo` for a path `baselines/<owner>/<repo>.yml|yaml`, or undefined. */
+export function repositoryFromBaselinePath(path: string): string | undefined {
+  const match = /^baselines\/([^/]+)\/([^/]+)\.ya?ml$/.exec(path.replace(/\\/g, '/'));
+  return match ? `${match[1]}/${match[2]}`.toLowerCase() : undefined;
+}
+
+const NAME = /^[A-Za-z0-9._-]+$/;
+/** GitHub's job id rule: starts with a letter or `_`, then letters, digits, `_` and `-`. */
+export const JOB_ID_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+export const WORKFLOW_PATH_PATTERN = /^\.github\/workflows\/[^/]+\.ya?ml$/;
+
+export function splitRepository(repository: string): { owner: string; repo: string } {
+  const [owner, repo, ...rest] = repository.toLowerCase().split('/');
+  if (!owner || !repo || rest.length > 0 || !NAME.test(owner) || !NAME.test(repo)) {
+    throw new TypeError(`"${repository}" is not owner/repo`);
+  }
+  return { owner, repo };
+}
+
+export function isRepositoryName(text: string): boolean {
+  const parts = text.split('/');
+  return parts.length === 2 && parts.every((part) => NAME.test(part));
+}
+
+/** A job's identity across files: the index, selectors and the CLI all use it. */
+export interface JobRef {
+  /** `owner/repo`, lower-cased. */
+  repository: string;
+  /** `.github/workflows/F`, lower-cased. */
+  workflowPath: string;
+  job: string;
+}
+
+/** `owner/repo/.github/workflows/F` (the attachments.yml workflow key). */
+export function workflowKeyOf(ref: Pick<JobRef, 'repository' | 'workflowPath'>): string {
+  return `${ref.repository}/${ref.workflowPath}`;
+}
+
+/** `owner/repo/.github/workflows/F#job`. */
+export function jobKeyOf(ref: JobRef): string {
+  return `${workflowKeyOf(ref)}#${ref.job}`;
+}
+
+/**
+ * Parse `owner/repo/.github/workflows/F#job`. Returns a message saying the right form when the
+ * text is not one.
+ */
+export function parseJobKey(text: string): { ref: JobRef } | { error: string } {
+  const hash = text.indexOf('#');
+  const form = 'write OWNER/REPO/.github/workflows/FILE.yml#JOB';
+  if (hash === -1) return { error: `"${text}" names no job: ${form}` };
+  const workflow = parseWorkflowKey(text.slice(0, hash));
+  if ('error' in workflow) return workflow;
+  const job = text.slice(hash + 1);
+  if (!JOB_ID_PATTERN.test(job)) {
+    return { error: `"${job}" is not a job id (a letter or "_", then letters, digits, "_" or "-"): ${form}` };
+  }
+  return { ref: { ...workflow.ref, job } };
+}
+
+/** Parse `owner/repo/.github/workflows/F`. */
+export function parseWorkflowKey(text: string): { ref: Omit<JobRef, 'job'> } | { error: string } {
+  const parts = text.trim().split('/');
+  const repository = parts.slice(0, 2).join('/');
+  const workflowPath = parts.slice(2).join('/').toLowerCase();
+  if (parts.length < 3 || !isRepositoryName(repository) || !WORKFLOW_PATH_PATTERN.test(workflowPath)) {
+    return { error: `"${text}" is not a workflow: write OWNER/REPO/.github/workflows/FILE.yml` };
+  }
+  return { ref: { repository: repository.toLowerCase(), workflowPath } };
+}
+
+/**
+ * The workflow path within `repository` for any of: `ci.yml`, `.github/workflows/ci.yml`,
+ * `owner/repo/.github/workflows/ci.yml`. Undefined when it names another repository or no workflow.
+ */
+export function workflowPathIn(repository: string, workflow: string): string | undefined {
+  let path = workflow.trim().replace(/^\.\//, '').toLowerCase();
+  const at = path.indexOf('@');
+  if (at !== -1) path = path.slice(0, at);
+  if (!path.includes('/')) path = `.github/workflows/${path}`;
+  if (!path.startsWith('.github/')) {
+    const prefix = `${repository.toLowerCase()}/`;
+    if (!path.startsWith(prefix)) return undefined;
+    path = path.slice(prefix.length);
+  }
+  return WORKFLOW_PATH_PATTERN.test(path) ? path : undefined;
+}
+
+export type EvidenceKind = 'endpoint' | 'implicit' | 'address';
+
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+export function isIpv4(host: string): boolean {
+  return IPV4.test(host);
+}
+
+/**
+ * Where an observed canonical `host:port` goes: IPv4 hosts are IP-only evidence; names Harden-Runner
+ * allows by itself are implicit, keyed by the pattern they matched (so the per-run
+ * `productionresultssaNN` names collapse into one entry); the rest is recommendable.
+ */
+export function classifyObserved(text: string): { kind: EvidenceKind; key: string } {
+  const endpoint = endpointFromText(text);
+  if (isIpv4(endpoint.host)) return { kind: 'address', key: text };
+  const pattern = IMPLICIT_ENDPOINT_PATTERNS.find((candidate) => endpointMatches(candidate, endpoint.host, endpoint.port));
+  if (pattern) return { kind: 'implicit', key: pattern.text };
+  return { kind: 'endpoint', key: text };
+}
+
+/** `2026-11-20T10:11:12.1234567Z` or any Date-parsable text -> `2026-11-20T10:11:12Z`; undefined if unparsable. */
+export function normalizeTimestamp(text: string): string | undefined {
+  const trimmed = text.trim();
+  // Date.parse rejects 7 fractional digits (GitHub's log format) in some engines: cut them first.
+  const iso = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.\d+)?(Z|[+-]\d{2}:\d{2})$/.exec(trimmed);
+  const millis = iso ? Date.parse(`${iso[1]}${iso[2]}`) : /^\d{4}-\d{2}-\d{2}$/.test(trimmed) ? Date.parse(`${trimmed}T00:00:00Z`) : Date.parse(trimmed);
+  if (Number.isNaN(millis)) return undefined;
+  return new Date(millis).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Run id for input without one: `sha256-` and 16 hex of the content, so importing the same bytes again is a no-op. */
+export function contentRunId(content: string | Uint8Array): string {
+  return `sha256-${createHash('sha256').update(content).digest('hex').slice(0, 16)}`;
+}

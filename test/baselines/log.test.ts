@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { SINKHOLE_ADDRESS, parseHardenRunnerLog } from '../../src/baselines/log.js';
+import { fixture } from './helpers.js';
+
+describe('parseHardenRunnerLog', () => {
+  it('extracts named endpoints, IP-only evidence and processes from an audit-mode job log', () => {
+    const result = parseHardenRunnerLog(fixture('audit-job.txt'), 'audit-job.txt');
+    expect(result.errors).toEqual([]);
+    expect(result.warnings).toEqual([]);
+    expect(result.value.endpoints).toEqual([
+      'codeload.github.com:443',
+      'github.com:443',
+      'objects.githubusercontent.com:443',
+      'postgres.test.internal.acme.example:5432',
+      'productionresultssa18.blob.core.windows.net:443',
+      'registry.npmjs.org:443',
+      'results-receiver.actions.githubusercontent.com:443',
+    ]);
+    // DNS servers are called by IP with no name: evidence only.
+    expect(result.value.addresses).toEqual(['168.63.129.16:53', '8.8.8.8:53']);
+    expect(result.value.blocked).toEqual([]);
+    // The call had an empty domain; the earlier `domain resolved` line for its IP names it.
+    expect(result.value.namedFromResolution).toEqual(['objects.githubusercontent.com:443']);
+    expect(result.value.processes['github.com:443']).toEqual(['git-remote-https']);
+    expect(result.value.processes['168.63.129.16:53']).toEqual(['systemd-resolved']);
+    // The agent's own timestamps, not the time the post step printed them.
+    expect(result.value.startedAt).toBe('2026-11-20T10:02:04Z');
+    expect(result.value.endedAt).toBe('2026-11-20T10:03:11Z');
+  });
+
+  it('reads a colored agent line (ANSI codes) like any other', () => {
+    const text = fixture('audit-job.txt');
+    expect(text).toContain('\u001b[32mFri, 20 Nov 2026 10:02:09 GMT:domain resolved: registry.npmjs.org.');
+    const withoutColor = parseHardenRunnerLog(text.replaceAll('\u001b[32m', '').replaceAll('\u001b[36;1m', '').replaceAll('\u001b[0m', ''), 'x');
+    expect(parseHardenRunnerLog(text, 'x').value).toEqual(withoutColor.value);
+  });
+
+  it('gives the same result for CRLF line endings', () => {
+    const text = fixture('audit-job.txt');
+    expect(parseHardenRunnerLog(text.replace(/\n/g, '\r\n'), 'x').value).toEqual(parseHardenRunnerLog(text, 'x').value);
+  });
+
+  it('reads the raw agent.log (agent timestamps only, no GitHub prefix) and workflow-command markers', () => {
+    const text = [
+      'Fri, 20 Nov 2026 10:02:09 GMT:domain resolved: registry.npmjs.org., ip address: 104.16.24.35, TTL: 300',
+      'Fri, 20 Nov 2026 10:02:09 GMT:endpoint called ip address:port 104.16.24.35:443, domain: registry.npmjs.org., pid: 2301, process: node',
+      '##[debug]Fri, 20 Nov 2026 10:02:10 GMT:endpoint called ip address:port 140.82.121.6:443, domain: API.GitHub.com., pid: 2302, process: gh',
+      '##[group]Run something else',
+      'endpoint called ip address:port 52.1.2.3:8443, domain: hooks.example.com., pid: 1, process: curl',
+    ].join('\n');
+    const result = parseHardenRunnerLog(text, 'agent.log');
+    expect(result.errors).toEqual([]);
+    expect(result.value.endpoints).toEqual(['api.github.com:443', 'hooks.example.com:8443', 'registry.npmjs.org:443']);
+    expect(result.value.agentLines).toBe(4);
+    expect(result.value.startedAt).toBe('2026-11-20T10:02:09Z');
+    expect(result.value.endedAt).toBe('2026-11-20T10:02:10Z');
+  });
+
+  it('records block-mode refusals as blocked and never as endpoints (sinkhole calls included)', () => {
+    const result = parseHardenRunnerLog(fixture('block-job.txt'), 'block-job.txt');
+    expect(result.errors).toEqual([]);
+    expect(result.value.endpoints).toEqual(['github.com:443', 'registry.npmjs.org:443']);
+    expect(result.value.blocked).toEqual(['203.0.113.50', 'telemetry.example-analytics.io', 'uploads.evil-mirror.net']);
+    expect(result.value.addresses).toEqual([]);
+    expect(result.value.blocked).not.toContain(SINKHOLE_ADDRESS);
+  });
+
+  it('treats a call to the sinkhole address as blocked even before its "domain not allowed" line (the agent logs asynchronously)', () => {
+    const text = [
+      `endpoint called ip address:port ${SINKHOLE_ADDRESS}:443, domain: exfil.example.org., pid: 77, process: curl`,
+      'domain not allowed: exfil.example.org.',
+    ].join('\n');
+    const result = parseHardenRunnerLog(text, 'x');
+    expect(result.value.endpoints).toEqual([]);
+    expect(result.value.addresses).toEqual([]);
+    expect(result.value.blocked).toEqual(['exfil.example.org']);
+  });
+
+  it('keeps an IP-only call as evidence when no earlier resolution names it (a later one does not count)', () => {
+    const text = [
+      '2026-11-20T10:00:00.0000000Z Fri, 20 Nov 2026 10:00:00 GMT:endpoint called ip address:port 93.184.216.34:443, domain: , pid: 10, process: curl',
+      '2026-11-20T10:00:01.0000000Z Fri, 20 Nov 2026 10:00:01 GMT:domain resolved: example.com., ip address: 93.184.216.34, TTL: 30',
+    ].join('\n');
+    const result = parseHardenRunnerLog(text, 'x');
+    expect(result.value.endpoints).toEqual([]);
+    expect(result.value.addresses).toEqual(['93.184.216.34:443']);
+  });
+
+  it('warns about a name no allow-list can hold and keeps the call as IP-only evidence', () => {
+    const text = 'endpoint called ip address:port 10.0.0.7:80, domain: _http._tcp.local., pid: 5, process: avahi\n';
+    const result = parseHardenRunnerLog(text, 'job.txt');
+    expect(result.errors).toEqual([]);
+    expect(result.warnings).toMatchObject([{ code: 'baseline/unusable-domain', file: 'job.txt', line: 1, column: 1 }]);
+    expect(result.value.addresses).toEqual(['10.0.0.7:80']);
+  });
+
+  it('says clearly when a log holds no agent output', () => {
+    const result = parseHardenRunnerLog(fixture('no-agent.txt'), 'no-agent.txt');
+    expect(result.errors).toHaveLength(1);
+    expect(result.errors[0]).toMatchObject({ code: 'baseline/no-agent-log', file: 'no-agent.txt', line: 1, column: 1 });
+    expect(result.errors[0]?.message).toMatch(/no Harden-Runner agent log found/);
+    expect(parseHardenRunnerLog('', 'empty').errors[0]?.code).toBe('baseline/no-agent-log');
+  });
+
+  it('ignores look-alike text that is not an agent line', () => {
+    const text = '2026-11-20T10:00:00.0000000Z echo "Post Harden runner: endpoint called ip address:port 140.82.114.4:443"\n';
+    expect(parseHardenRunnerLog(text, 'x').errors[0]?.code).toBe('baseline/no-agent-log');
+  });
+});

@@ -1,0 +1,132 @@
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mergeIntoBaselineDir } from '../../src/baselines/index.js';
+import type { CliIo } from '../../src/cli/io.js';
+import { main } from '../../src/cli/main.js';
+import { DEFAULT_SETTINGS } from '../../src/policy/model.js';
+
+const WORKFLOW = [
+  'on: push',
+  'jobs:',
+  '  build:',
+  '    runs-on: ubuntu-latest',
+  '    steps:',
+  '      - run: make',
+  '  windows:',
+  '    runs-on: windows-latest',
+  '    steps:',
+  '      - run: make',
+  '',
+].join('\r\n');
+
+let dir: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'egressctl-harden-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIo = { stdout: (text) => void (stdout += text), stderr: (text) => void (stderr += text), cwd: dir, env: {} };
+  const code = await main(['harden', ...args], io);
+  return { code, stdout, stderr };
+}
+
+describe('egressctl harden', () => {
+  it('prints the rewritten file, reports jobs on stderr, and leaves the file alone', async () => {
+    await writeFile(path.join(dir, 'ci.yml'), WORKFLOW);
+    const { code, stdout, stderr } = await run(['ci.yml', '--endpoints', 'github.com, registry.npmjs.org:443']);
+    expect(code).toBe(0);
+    expect(stdout).toContain('egress-policy: block\r\n          allowed-endpoints: >-\r\n            github.com:443\r\n            registry.npmjs.org:443\r\n');
+    expect(stdout).toContain(`uses: step-security/harden-runner@${DEFAULT_SETTINGS.hardenRunner.sha} # ${DEFAULT_SETTINGS.hardenRunner.version}`);
+    expect(stderr).toBe('build: inserted\nwindows: skipped (runs on Windows: Harden-Runner enforces egress policies only on Linux)\n');
+    expect(await readFile(path.join(dir, 'ci.yml'), 'utf8')).toBe(WORKFLOW);
+  });
+
+  it('writes in place (atomically, keeping the mode), then finds nothing to do', async () => {
+    const file = path.join(dir, 'ci.yml');
+    await writeFile(file, WORKFLOW);
+    await chmod(file, 0o600);
+    const first = await run(['ci.yml', '--mode', 'audit', '--write']);
+    expect(first).toMatchObject({ code: 0, stderr: '' });
+    expect(first.stdout).toContain('build: inserted\n');
+    expect(first.stdout).toContain('wrote ci.yml\n');
+    const written = await readFile(file, 'utf8');
+    expect(written).toContain('          egress-policy: audit\r\n      - run: make\r\n');
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect(await readdir(dir)).toEqual(['ci.yml']);
+    const second = await run(['ci.yml', '--mode', 'audit', '--write']);
+    expect(second.stdout).toContain('build: unchanged\n');
+    expect(second.stdout).toContain('ci.yml unchanged\n');
+    expect(await readFile(file, 'utf8')).toBe(written);
+  });
+
+  it('prints JSON with the output and one entry per job', async () => {
+    await writeFile(path.join(dir, 'ci.yml'), WORKFLOW);
+    const { code, stdout } = await run(['ci.yml', '--json', '--pin', 'b'.repeat(40), '--pin-version', 'v9.9.9']);
+    expect(code).toBe(0);
+    const json = JSON.parse(stdout) as { output: string; changed: boolean; jobs: unknown[] };
+    expect(json.changed).toBe(true);
+    expect(json.output).toContain(`uses: step-security/harden-runner@${'b'.repeat(40)} # v9.9.9`);
+    expect(json.jobs).toEqual([
+      { job: 'build', action: 'inserted', reason: null },
+      { job: 'windows', action: 'skipped', reason: 'runs on Windows: Harden-Runner enforces egress policies only on Linux' },
+    ]);
+  });
+
+  it('exits 1 with file:line:column when the workflow does not parse', async () => {
+    await writeFile(path.join(dir, 'bad.yml'), 'on: push\njobs:\n  a:\n    runs-on: x\n    runs-on: y\n');
+    const { code, stdout, stderr } = await run(['bad.yml']);
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(/^bad\.yml:5:5: error workflow\/yaml: Map keys must be unique/);
+  });
+
+  it('rejects bad endpoints (exit 1) and bad flag combinations (exit 2)', async () => {
+    await writeFile(path.join(dir, 'ci.yml'), WORKFLOW);
+    const endpoints = await run(['ci.yml', '--endpoints', 'https://github.com/x']);
+    expect(endpoints.code).toBe(1);
+    expect(endpoints.stderr).toContain('has a scheme');
+    expect((await run(['ci.yml', '--pin', 'b'.repeat(40)])).code).toBe(2);
+    expect((await run(['ci.yml', '--pin', 'v2', '--pin-version', 'v2'])).code).toBe(2);
+    expect((await run(['ci.yml', '--mode', 'strict'])).code).toBe(2);
+    expect((await run(['ci.yml', '--mode', 'audit', '--endpoints', 'github.com'])).code).toBe(2);
+    expect((await run(['ci.yml', '--from-baselines'])).stderr).toContain('--repository OWNER/REPO');
+    expect((await run([])).code).toBe(2);
+    expect((await run(['missing.yml'])).stderr).toContain('cannot read missing.yml');
+  });
+
+  it('plans from baselines: block where stable, audit elsewhere', async () => {
+    const policyRepo = path.join(dir, 'policies-repo');
+    const observations = [1, 2, 3, 4].map((run) => ({
+      workflow: '.github/workflows/ci.yml',
+      job: 'build',
+      runId: String(run),
+      at: `2026-01-0${run}T00:00:00Z`,
+      endpoints: ['registry.npmjs.org:443', 'proxy.golang.org:443'],
+    }));
+    await mergeIntoBaselineDir(policyRepo, 'acme/api', observations);
+    const workflows = path.join(dir, 'api', '.github', 'workflows');
+    await mkdir(workflows, { recursive: true });
+    await writeFile(path.join(workflows, 'ci.yml'), WORKFLOW.replace('  windows:\r\n    runs-on: windows-latest', '  lint:\r\n    runs-on: ubuntu-latest'));
+    const { code, stdout, stderr } = await run(['api/.github/workflows/ci.yml', '--from-baselines', '-C', 'policies-repo', '--repository', 'acme/api']);
+    expect(code).toBe(0);
+    expect(stdout).toContain('egress-policy: block\r\n          allowed-endpoints: >-\r\n            proxy.golang.org:443\r\n            registry.npmjs.org:443\r\n');
+    expect(stderr).toContain('build: inserted (stable baseline: 2 endpoints from 4 runs');
+    expect(stderr).toContain('lint: inserted (no baseline yet: audit mode to start collecting one)');
+  });
+
+  it('inserts the composite action', async () => {
+    await writeFile(path.join(dir, 'ci.yml'), WORKFLOW);
+    const { code, stdout } = await run(['ci.yml', '--composite', 'acme/egressctl/actions/harden@v1', '--server', 'https://egress.example', '--audience', 'egressctl']);
+    expect(code).toBe(0);
+    expect(stdout).toContain('uses: acme/egressctl/actions/harden@v1\r\n        with:\r\n          server: https://egress.example\r\n          audience: egressctl\r\n');
+    expect((await run(['ci.yml', '--composite', 'acme/egressctl/actions/harden@v1', '--server', 'https://x'])).code).toBe(2);
+  });
+});

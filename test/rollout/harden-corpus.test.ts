@@ -1,0 +1,190 @@
+/**
+ * hardenWorkflow on every real workflow of the shared corpus: GitHub's parser finds nothing new,
+ * only Harden-Runner lines change, eligible jobs start with the step, skips carry reasons, a
+ * second run changes nothing, line endings stay as they were.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { isMap, isPair, isScalar, isSeq, parseDocument, type YAMLMap } from 'yaml';
+import { DEFAULT_SETTINGS } from '../../src/policy/model.js';
+import { hardenWorkflow, LINUX_GUARD, type HardenRunnerPlan, type JobOutcome } from '../../src/rollout/harden.js';
+import { newWorkflowErrors } from '../../src/rollout/workflow-check.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const corpusDir = path.resolve(repoRoot, '../shared/corpus/workflows');
+const files = readdirSync(corpusDir)
+  .filter((name) => /\.ya?ml$/.test(name))
+  .sort();
+
+const ENDPOINTS = ['*.docker.io:443', 'github.com:443', 'registry.npmjs.org:443'];
+const blockPlan: HardenRunnerPlan = { kind: 'harden-runner', pin: DEFAULT_SETTINGS.hardenRunner, mode: 'block', endpoints: ENDPOINTS };
+const auditPlan: HardenRunnerPlan = { kind: 'harden-runner', pin: DEFAULT_SETTINGS.hardenRunner, mode: 'audit' };
+
+/** Lines with their line break removed except a `\r` (so CRLF stays visible). */
+function lines(text: string): string[] {
+  const parts = text.split('\n');
+  if (parts[parts.length - 1] === '') parts.pop();
+  return parts;
+}
+
+/** Longest-common-subsequence line diff: original lines removed, output lines added (0-based). */
+function lineDiff(before: string[], after: string[]): { removed: number[]; added: number[] } {
+  const rows = before.length + 1;
+  const cols = after.length + 1;
+  const table = new Uint32Array(rows * cols);
+  for (let i = before.length - 1; i >= 0; i--) {
+    for (let j = after.length - 1; j >= 0; j--) {
+      table[i * cols + j] =
+        before[i] === after[j] ? (table[(i + 1) * cols + j + 1] ?? 0) + 1 : Math.max(table[(i + 1) * cols + j] ?? 0, table[i * cols + j + 1] ?? 0);
+    }
+  }
+  const removed: number[] = [];
+  const added: number[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < before.length && j < after.length) {
+    if (before[i] === after[j]) {
+      i++;
+      j++;
+    } else if ((table[(i + 1) * cols + j] ?? 0) >= (table[i * cols + j + 1] ?? 0)) removed.push(i++);
+    else added.push(j++);
+  }
+  while (i < before.length) removed.push(i++);
+  while (j < after.length) added.push(j++);
+  return { removed, added };
+}
+
+function lineOf(text: string, offset: number): number {
+  let line = 0;
+  for (let index = 0; index < offset && index < text.length; index++) if (text.charCodeAt(index) === 10) line++;
+  return line;
+}
+
+interface StepLines {
+  job: string;
+  first: number;
+  last: number;
+}
+
+/** 0-based line ranges of every Harden-Runner step (or, with `firstOnly`, of each job's first step). */
+function hardenStepLines(text: string, firstOnly: boolean): StepLines[] {
+  const doc = parseDocument(text);
+  const jobs = doc.get('jobs');
+  const ranges: StepLines[] = [];
+  if (!isMap(jobs)) return ranges;
+  for (const pair of jobs.items) {
+    if (!isPair(pair) || !isMap(pair.value)) continue;
+    const steps = (pair.value as YAMLMap).get('steps', true);
+    if (!isSeq(steps)) continue;
+    steps.items.forEach((step, position) => {
+      if (!isMap(step) || !step.range) return;
+      const uses = step.get('uses');
+      if (firstOnly ? position !== 0 : !(typeof uses === 'string' && uses.toLowerCase().startsWith('step-security/harden-runner@'))) return;
+      let end = step.range[1] - 1;
+      while (end > step.range[0] && /\s/.test(text[end] ?? '')) end--;
+      // The `-` sits on the line of the step's first key, or on a line of its own above an anchor.
+      let first = lineOf(text, step.range[0]);
+      while (first > 0 && !/^\s*-/.test(lines(text)[first] ?? '')) first--;
+      ranges.push({ job: String(isScalar(pair.key) ? pair.key.value : pair.key), first, last: lineOf(text, end) });
+    });
+  }
+  return ranges;
+}
+
+function within(line: number, ranges: StepLines[]): boolean {
+  return ranges.some((range) => line >= range.first && line <= range.last);
+}
+
+function jobIds(text: string): string[] {
+  const jobs = parseDocument(text).get('jobs');
+  return isMap(jobs) ? jobs.items.map((pair) => String(isScalar(pair.key) ? pair.key.value : pair.key)) : [];
+}
+
+function firstStep(output: string, job: string): Record<string, unknown> | undefined {
+  const value = parseDocument(output).toJS({ maxAliasCount: -1 }) as { jobs: Record<string, { steps?: Array<Record<string, unknown>> }> };
+  return value.jobs[job]?.steps?.[0];
+}
+
+function checkOutcomes(file: string, text: string, output: string, jobs: JobOutcome[], plan: HardenRunnerPlan): void {
+  expect(jobs.map((job) => job.job).sort(), file).toEqual(jobIds(text).sort());
+  for (const job of jobs) {
+    if (job.action === 'skipped') {
+      expect(job.reason, `${file} ${job.job}`).toMatch(/\S/);
+      expect(job.skipCode, `${file} ${job.job}`).toBeDefined();
+      continue;
+    }
+    const step = firstStep(output, job.job);
+    expect(String(step?.uses), `${file} ${job.job}`).toMatch(/^step-security\/harden-runner@/);
+    const inputs = step?.with as Record<string, unknown>;
+    expect(inputs['egress-policy'], `${file} ${job.job}`).toBe(plan.mode);
+    if (plan.mode === 'block') {
+      const endpoints = String(inputs['allowed-endpoints']);
+      expect(endpoints.trim(), `${file} ${job.job}`).not.toContain('\n');
+      expect(endpoints.trim().split(/\s+/).sort(), `${file} ${job.job}`).toEqual(ENDPOINTS);
+      if (job.action === 'inserted') expect(endpoints).toBe(ENDPOINTS.join(' '));
+    }
+    if (job.action === 'inserted') {
+      expect(step?.if, `${file} ${job.job}`).toBe(job.linuxGuard ? LINUX_GUARD : undefined);
+      expect(step?.uses).toBe(`${DEFAULT_SETTINGS.hardenRunner.repository}@${DEFAULT_SETTINGS.hardenRunner.sha}`);
+    }
+  }
+}
+
+function checkDiff(file: string, text: string, output: string, jobs: JobOutcome[]): void {
+  const before = lines(text);
+  const after = lines(output);
+  const { removed, added } = lineDiff(before, after);
+  // Every removed or changed original line belongs to a Harden-Runner step that was edited.
+  const edited = new Set(jobs.filter((job) => job.action === 'updated').map((job) => job.job));
+  const editable = hardenStepLines(text, false).filter((range) => edited.has(range.job));
+  for (const line of removed) expect(within(line, editable), `${file}: original line ${line + 1} changed: ${before[line]}`).toBe(true);
+  // Every added line belongs to a hardened job's first step (or is the blank line after it).
+  const hardened = new Set(jobs.filter((job) => job.action !== 'skipped').map((job) => job.job));
+  const firstSteps = hardenStepLines(output, true).filter((range) => hardened.has(range.job));
+  for (const line of added) {
+    const ok = within(line, firstSteps) || (/^\s*\r?$/.test(after[line] ?? '') && within(line - 1, firstSteps));
+    expect(ok, `${file}: output line ${line + 1} added outside a Harden-Runner step: ${after[line]}`).toBe(true);
+  }
+  // Line endings: added lines use the file's own.
+  const crlf = /\r\n/.test(text.slice(0, text.indexOf('\n') + 1));
+  for (const line of added) expect((after[line] ?? '').endsWith('\r'), `${file}: line ending of output line ${line + 1}`).toBe(crlf);
+}
+
+describe('hardenWorkflow on the corpus', () => {
+  it('has a corpus to work on', () => {
+    expect(files.length).toBeGreaterThanOrEqual(50);
+  });
+
+  for (const file of files) {
+    it(`hardens ${file} (block, then audit)`, async () => {
+      const text = readFileSync(path.join(corpusDir, file), 'utf8');
+      for (const plan of [blockPlan, auditPlan]) {
+        const result = hardenWorkflow(text, { file, plan: () => plan });
+        expect(result.errors).toEqual([]);
+        checkOutcomes(file, text, result.output, result.jobs, plan);
+        checkDiff(file, text, result.output, result.jobs);
+        expect(await newWorkflowErrors(file, text, result.output)).toEqual([]);
+
+        const again = hardenWorkflow(result.output, { file, plan: () => plan });
+        expect(again.output === result.output, `${file}: second run changed the text`).toBe(true);
+        expect(again.changed).toBe(false);
+        for (const job of again.jobs) expect(['unchanged', 'skipped'], `${file} ${job.job}`).toContain(job.action);
+      }
+    });
+  }
+
+  it('leaves CRLF files CRLF', () => {
+    const crlfFiles = files.filter((file) => readFileSync(path.join(corpusDir, file), 'utf8').includes('\r\n'));
+    expect(crlfFiles.length).toBeGreaterThan(0);
+    for (const file of crlfFiles) {
+      const text = readFileSync(path.join(corpusDir, file), 'utf8');
+      const output = hardenWorkflow(text, { file, plan: () => blockPlan }).output;
+      const count = (value: string, pattern: RegExp) => (value.match(pattern) ?? []).length;
+      // LF-only line breaks of the original stay as they are; every new line break is CRLF.
+      expect(count(output, /(?<!\r)\n/g), file).toBe(count(text, /(?<!\r)\n/g));
+      expect(count(output, /\r\n/g), file).toBeGreaterThanOrEqual(count(text, /\r\n/g));
+    }
+  });
+});
