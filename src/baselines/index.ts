@@ -55,7 +55,6 @@ export {
   readBaselineTexts,
   readStableAfterRuns,
   readStoredBaseline,
-  writeFileAtomic,
   type StoredBaseline,
   type StoredMerge,
 } from './store.js';

@@ -2,9 +2,8 @@
  * The edge: baseline files in a policy repository's work tree. Reads, merges through the pure
  * functions, writes atomically (temp file, fsync, rename) keeping the file's comments.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { DiagnosticSink, formatDiagnostic, type Diagnostic, type Result } from '../policy/diagnostics.js';
 import { BASELINES_DIR, DEFAULT_SETTINGS, SETTINGS_FILE } from '../policy/model.js';
 import { parseSettingsFile } from '../policy/settings-file.js';
@@ -14,29 +13,12 @@ import { baselinePath, emptyBaselineFile, type BaselineFile, type Observation } 
 import { parseBaselineFile } from './parse.js';
 import { indexBaselineTexts, type BaselineIndex, type RecommendOptions } from './recommend.js';
 import { renderBaselineFile } from './render.js';
+import { writeFileAtomic } from '../util/fs.js';
 
 function isMissing(error: unknown): boolean {
   return error instanceof Error && 'code' in error && (error as NodeJS.ErrnoException).code === 'ENOENT';
 }
 
-/** Write `text` to `path` so a reader sees the old or the new file, never half of one. */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const temp = join(dirname(path), `.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const handle = await open(temp, 'wx', 0o644);
-    try {
-      await handle.writeFile(text, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw new IoError(`cannot write ${path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-  }
-}
 
 export interface StoredBaseline {
   /** Repository-relative path, `baselines/<owner>/<repo>.yml`. */
@@ -83,7 +65,7 @@ export async function mergeIntoBaselineDir(dir: string, repository: string, obse
   if (!outcome.changed) return { ...outcome, path: stored.path, written: false, warnings: stored.warnings };
   const text = renderBaselineFile(outcome.file, stored.text);
   if (text === stored.text) return { ...outcome, path: stored.path, written: false, warnings: stored.warnings };
-  await writeFileAtomic(join(dir, stored.path), text);
+  await writeFileAtomic(join(dir, stored.path), text, { mkdirs: true });
   return { ...outcome, path: stored.path, written: true, warnings: stored.warnings };
 }
 

@@ -3,7 +3,7 @@
  * them in memory, and write only when the edit adds no error (atomically, file by file).
  */
 import path from 'node:path';
-import { writeFileAtomic } from '../bundle/files.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { formatDiagnostic, type Diagnostic } from '../policy/diagnostics.js';
 import { parsePolicyRepository, readSnapshot } from '../policy/load.js';
 import type { PolicyRepository, ScopeType } from '../policy/model.js';

@@ -17,8 +17,9 @@ import {
 } from './model.js';
 import { parsePolicyFile } from './policy-file.js';
 import { checkRepository } from './rules.js';
+import { indexBaselineTexts } from '../baselines/recommend.js';
 import { parseSettingsFile } from './settings-file.js';
-import { decodeUtf8 } from './yaml.js';
+import { decodeUtf8, MAX_ATTACHMENTS_BYTES, MAX_FILE_BYTES } from './yaml.js';
 import { IoError } from '../util/errors.js';
 import { commitDate, gitText, readBlobs, resolveCommit } from '../util/git.js';
 
@@ -125,7 +126,7 @@ export function parsePolicyRepository(files: ReadonlyMap<string, Uint8Array>): R
   const sink = new DiagnosticSink();
   const texts = new Map<string, string>();
   for (const [relativePath, bytes] of [...files.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    const text = decodeUtf8(relativePath, bytes, sink);
+    const text = decodeUtf8(relativePath, bytes, sink, relativePath === ATTACHMENTS_FILE ? MAX_ATTACHMENTS_BYTES : MAX_FILE_BYTES);
     if (text !== undefined) texts.set(relativePath, text);
   }
 
@@ -151,7 +152,11 @@ export function parsePolicyRepository(files: ReadonlyMap<string, Uint8Array>): R
   const settingsText = texts.get(SETTINGS_FILE);
   const settings = settingsText === undefined ? structuredClone(DEFAULT_SETTINGS) : parseSettingsFile(SETTINGS_FILE, settingsText, sink);
 
-  const repository: PolicyRepository = { policies, attachments, settings, files: texts };
+  // Baselines are part of the policy repository: their findings belong in the same report.
+  const baselines = indexBaselineTexts(texts, { stableAfterRuns: settings.stableAfterRuns });
+  for (const diagnostic of [...baselines.errors, ...baselines.warnings]) sink.add(diagnostic);
+
+  const repository: PolicyRepository = { policies, attachments, settings, files: texts, baselines: baselines.value };
   checkRepository(repository, sink);
   return sink.result(repository);
 }

@@ -2,6 +2,7 @@
  * The policy repository's data model (DESIGN 2). Plain data: parsing fills it, rules check it,
  * resolve and compile read it. Every value a user wrote keeps where they wrote it.
  */
+import type { BaselineIndex } from '../baselines/recommend.js';
 import type { SourcePosition } from './diagnostics.js';
 
 export type EgressMode = 'audit' | 'block';
@@ -118,6 +119,8 @@ export interface PolicyRepository {
   settings: Settings;
   /** Repository-relative path -> text, for every file that was read. */
   files: Map<string, string>;
+  /** Observed endpoints per job from `baselines/`, with recommendations. */
+  baselines: BaselineIndex;
 }
 
 /** A policy with `extends` applied: what Harden-Runner is given. Keys as in the bundle. */

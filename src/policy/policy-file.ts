@@ -3,7 +3,7 @@
  */
 import { isMap, isScalar, isSeq, type Scalar } from 'yaml';
 import type { DiagnosticSink, SourcePosition } from './diagnostics.js';
-import { parseEndpoint, splitEndpointString } from './endpoint.js';
+import { parseEndpoint, splitEndpointString, type ParsedEndpoint } from './endpoint.js';
 import {
   PASSTHROUGH_FLAGS,
   POLICY_NAME_PATTERN,
@@ -21,6 +21,8 @@ export interface RawEndpoint {
   text: string;
   reason?: string;
   at: SourcePosition;
+  /** Parsed once here; the rule and the model builder both read it. */
+  parsed: ParsedEndpoint;
 }
 
 interface PolicyRuleContext {
@@ -46,12 +48,12 @@ export function rawEndpoints(yamlFile: YamlFile): RawEndpoint[] {
   const entries: RawEndpoint[] = [];
   for (const item of node.items) {
     if (isScalar(item) && typeof item.value === 'string') {
-      entries.push({ text: item.value, at: positionOf(yamlFile, item) });
+      entries.push({ text: item.value, at: positionOf(yamlFile, item), parsed: parseEndpoint(item.value) });
     } else if (isMap(item)) {
       const endpoint = item.items.find((pair) => isScalar(pair.key) && pair.key.value === 'endpoint')?.value;
       const reason = item.items.find((pair) => isScalar(pair.key) && pair.key.value === 'reason')?.value;
       if (isScalar(endpoint) && typeof endpoint.value === 'string') {
-        const entry: RawEndpoint = { text: endpoint.value, at: positionOf(yamlFile, endpoint) };
+        const entry: RawEndpoint = { text: endpoint.value, at: positionOf(yamlFile, endpoint), parsed: parseEndpoint(endpoint.value) };
         if (isScalar(reason) && typeof reason.value === 'string') entry.reason = reason.value;
         entries.push(entry);
       }
@@ -70,7 +72,7 @@ function endpointsInScalar(yamlFile: YamlFile, node: Scalar<string>): RawEndpoin
     // Escapes in a double-quoted scalar can hide the text: fall back to the scalar's start.
     const offset = found === -1 ? start : start + found;
     if (found !== -1) cursor = found + text.length;
-    return { text, at: positionAtOffset(yamlFile, offset) };
+    return { text, at: positionAtOffset(yamlFile, offset), parsed: parseEndpoint(text) };
   });
 }
 
@@ -87,7 +89,7 @@ const ruleName: PolicyRule = ({ name, yamlFile, sink }) => {
 const ruleEndpoints: PolicyRule = ({ endpoints, sink }) => {
   const seen = new Map<string, SourcePosition>();
   for (const entry of endpoints) {
-    const parsed = parseEndpoint(entry.text);
+    const parsed = entry.parsed;
     for (const issue of parsed.issues) {
       if (issue.severity === 'error') sink.error(issue.code, entry.at, issue.message);
       else sink.warning(issue.code, entry.at, issue.message);
@@ -192,7 +194,7 @@ function buildPolicy({ name, yamlFile, value, endpoints }: PolicyRuleContext): P
   const allowedEndpoints: EndpointEntry[] = [];
   const seen = new Set<string>();
   for (const entry of endpoints) {
-    const endpoint = parseEndpoint(entry.text).endpoint;
+    const endpoint = entry.parsed.endpoint;
     if (!endpoint || seen.has(endpoint.text)) continue;
     seen.add(endpoint.text);
     allowedEndpoints.push(entry.reason === undefined ? { endpoint: endpoint.text, at: entry.at } : { endpoint: endpoint.text, reason: entry.reason, at: entry.at });

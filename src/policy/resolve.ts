@@ -5,7 +5,6 @@
  */
 import {
   SCOPE_SECTIONS,
-  SCOPE_TYPES,
   type AttachmentMap,
   type CompiledPolicy,
   type EgressMode,

@@ -16,6 +16,11 @@ import {
 import type { DiagnosticSink, SourcePosition } from './diagnostics.js';
 
 export const MAX_FILE_BYTES = 1024 * 1024;
+/**
+ * attachments.yml of an enterprise (20,000 workflow attachments) is a few MiB by nature; it gets
+ * a larger cap, still far below anything that could exhaust memory.
+ */
+export const MAX_ATTACHMENTS_BYTES = 32 * 1024 * 1024;
 /** Aliases are fine for sharing lists; thousands of expansions are an attack. */
 const MAX_ALIAS_COUNT = 100;
 
@@ -37,12 +42,12 @@ export interface ParseYamlOptions {
 }
 
 /** Decode bytes as UTF-8, reporting the position of the first invalid sequence. */
-export function decodeUtf8(file: string, bytes: Uint8Array, sink: DiagnosticSink): string | undefined {
-  if (bytes.byteLength > MAX_FILE_BYTES) {
+export function decodeUtf8(file: string, bytes: Uint8Array, sink: DiagnosticSink, maxBytes = MAX_FILE_BYTES): string | undefined {
+  if (bytes.byteLength > maxBytes) {
     sink.error(
       'yaml/too-large',
       { file, line: 1, column: 1 },
-      `file is ${bytes.byteLength} bytes, over the 1 MiB limit: split it (one policy per file) or remove unused entries`,
+      `file is ${bytes.byteLength} bytes, over the ${maxBytes / 1024 / 1024} MiB limit: split it (one policy per file) or remove unused entries`,
     );
     return undefined;
   }

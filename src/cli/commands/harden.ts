@@ -2,8 +2,7 @@
  * `egressctl harden FILE`: put Harden-Runner first in each eligible job of one workflow file (or
  * update the step it has), keeping every other byte. Prints the result, or writes it in place.
  */
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { findJob, readBaselineIndex, readStableAfterRuns, workflowPathIn, type BaselineIndex } from '../../baselines/index.js';
 import { isRepositoryName } from '../../baselines/model.js';
@@ -15,6 +14,7 @@ import { baselinePlanner, uniformPlanner, type BaselineEvidence } from '../../ro
 import { hardenWorkflow, type JobInfo, type JobOutcome, type JobPlanner } from '../../rollout/harden.js';
 import { newWorkflowErrors } from '../../rollout/workflow-check.js';
 import { InvalidInputError, IoError, UsageError } from '../../util/errors.js';
+import { writeFileAtomic } from '../../util/fs.js';
 import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
 import { repositoryDir } from '../repository.js';
 
@@ -154,24 +154,6 @@ async function plannerFor(values: Values, io: CliIo, file: string): Promise<JobP
   return uniformPlanner({ kind: 'harden-runner', pin, ...(repin ? { repin: true } : {}), mode: effectiveMode, endpoints: endpoints ?? [] });
 }
 
-/** Replace `file` so that readers see the old or the new text, never a mix; keeps its mode. */
-async function writeAtomically(file: string, text: string): Promise<void> {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const mode = (await stat(file)).mode & 0o7777;
-    const handle = await open(temp, 'wx', mode);
-    try {
-      await handle.writeFile(text, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, file);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw new IoError(`cannot write ${file}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-  }
-}
 
 function outcomeLine(outcome: JobOutcome): string {
   return `${outcome.job}: ${outcome.action}${outcome.reason ? ` (${outcome.reason})` : ''}\n`;
@@ -209,7 +191,7 @@ export const command: Command = {
     }
 
     const jobs = result.jobs.map((job) => ({ job: job.job, action: job.action, reason: job.reason ?? null }));
-    if (values.write && result.changed) await writeAtomically(filePath, result.output);
+    if (values.write && result.changed) await writeFileAtomic(filePath, result.output, { keepMode: true });
     if (values.json) {
       writeJson(io, { file, changed: result.changed, written: values.write === true && result.changed, output: result.output, jobs });
     } else if (values.write) {

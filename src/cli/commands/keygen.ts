@@ -1,0 +1,60 @@
+/**
+ * `egressctl keygen --out PREFIX`: a new ed25519 key pair for signing bundles: PREFIX.key
+ * (PKCS#8 PEM, mode 0600) and PREFIX.pub (SPKI PEM). Never overwrites without --force.
+ */
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+import { FileExistsError, writeFileAtomic } from '../../util/fs.js';
+import { generateKeyPair } from '../../bundle/keys.js';
+import { UsageError } from '../../util/errors.js';
+import { parseCommandArgs, type CliIo, type Command } from '../io.js';
+
+const USAGE = 'egressctl keygen --out PREFIX [--force]    (writes PREFIX.key and PREFIX.pub)';
+
+export const command: Command = {
+  name: 'keygen',
+  summary: 'create an ed25519 key pair for signing bundles',
+  usage: USAGE,
+  async run(args: string[], io: CliIo): Promise<number> {
+    const { values, positionals } = parseCommandArgs(
+      args,
+      { out: { type: 'string', short: 'o' }, force: { type: 'boolean' } },
+      USAGE,
+    );
+    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${USAGE}`);
+    if (values.out === undefined || values.out === '') throw new UsageError(`say where to write the keys with --out PREFIX\nusage: ${USAGE}`);
+    const prefix = path.resolve(io.cwd, values.out);
+    const privatePath = `${prefix}.key`;
+    const publicPath = `${prefix}.pub`;
+    const force = values.force === true;
+
+    if (!force) {
+      // Both are checked before either is written, so a refusal leaves nothing half done.
+      const existing = [];
+      for (const file of [privatePath, publicPath]) if (await exists(file)) existing.push(file);
+      if (existing.length > 0) {
+        throw new FileExistsError(
+          existing.join(' and '),
+          "pass --force to replace (bundles signed by the old key then no longer verify against the new .pub)",
+        );
+      }
+    }
+    const pair = generateKeyPair();
+    await writeFileAtomic(privatePath, pair.privateKeyPem, { mode: 0o600, overwrite: force });
+    await writeFileAtomic(publicPath, pair.publicKeyPem, { mode: 0o644, overwrite: force });
+    io.stdout(`${pair.keyid}\n`);
+    io.stderr(
+      `wrote ${privatePath} (private, mode 0600: keep it secret) and ${publicPath} (public: give it to servers and verify)\n`,
+    );
+    return 0;
+  },
+};
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
