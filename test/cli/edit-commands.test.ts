@@ -107,3 +107,47 @@ describe('GitOps editing commands keep every byte that is not theirs', () => {
     expect(read('attachments.yml')).toBe('organizations:\r\n  acme: base\r\n\r\nrepositories:\r\n  acme/web: web\r\n');
   });
 });
+
+describe('policy create --from-baseline', () => {
+  const BASELINE = [
+    'repository: acme/api',
+    'workflows:',
+    '  .github/workflows/ci.yml:',
+    '    build:',
+    '      runs: 4',
+    '      firstSeen: 2026-11-01T10:00:00Z',
+    '      lastSeen: 2026-11-04T10:00:00Z',
+    '      lastGrowth: { run: 1, runId: "1", at: 2026-11-01T10:00:00Z }',
+    '      recentRuns: ["1", "2", "3", "4"]',
+    '      endpoints:',
+    '        registry.npmjs.org:443: { runs: 4, firstSeen: 2026-11-01T10:00:00Z, lastSeen: 2026-11-04T10:00:00Z }',
+    '        nodejs.org:443: { runs: 2, firstSeen: 2026-11-01T10:00:00Z, lastSeen: 2026-11-02T10:00:00Z }',
+    '',
+  ].join('\n');
+
+  it('creates a block policy from a job, repository or organization selector', async () => {
+    repo = setup();
+    repo.write({ 'baselines/acme/api.yml': BASELINE });
+    const validation = await runCli(['validate', '-C', repo.dir, '--format', 'json']);
+    expect(JSON.parse(validation.stdout).errors).toEqual([]);
+    const run = await runCli(['policy', 'create', 'api-ci', '--from-baseline', 'job:acme/api/.github/workflows/ci.yml#build', '-C', repo.dir]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const text = read('policies/api-ci.yml');
+    expect(text).toContain('# Endpoints observed in baselines for job:acme/api/.github/workflows/ci.yml#build.');
+    expect(text).toContain('egress-policy: block\nallowed-endpoints:\n  - nodejs.org:443\n  - registry.npmjs.org:443\n');
+    expect((await runCli(['policy', 'create', 'org', '--from-baseline', 'org:acme', '-C', repo.dir])).code).toBe(0);
+    expect((await runCli(['policy', 'create', 'none', '--from-baseline', 'org:other', '-C', repo.dir])).code).toBe(1);
+    expect((await runCli(['policy', 'create', 'bad', '--from-baseline', 'galaxy:x', '-C', repo.dir])).code).toBe(2);
+  });
+
+  it('creates a policy from an exported endpoint list, rejecting bad entries with their line', async () => {
+    repo = setup();
+    repo.write({ 'export.txt': '# from insights\ngithub.com:443\napi.nuget.org:443 pypi.org\n', 'bad.txt': 'ok.com\nhttps://x.com\n' });
+    expect((await runCli(['policy', 'create', 'from-file', '--from-baseline', 'file:export.txt', '-C', repo.dir], { cwd: repo.dir })).code).toBe(0);
+    expect(read('policies/from-file.yml')).toContain('  - api.nuget.org:443\n  - github.com:443\n  - pypi.org:443\n');
+    const bad = await runCli(['policy', 'create', 'bad', '--from-baseline', 'file:bad.txt', '-C', repo.dir], { cwd: repo.dir });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('bad.txt:2:1');
+  });
+});

@@ -1,14 +1,18 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { endpointsFromSelector, parseEndpointList } from '../../baselines/index.js';
+import { formatDiagnostic } from '../../policy/diagnostics.js';
 import { compilePolicies } from '../../policy/flatten.js';
 import { parseEndpoint, splitEndpointString } from '../../policy/endpoint.js';
 import { removeAttachmentsOf, renderPolicyFile } from '../../policy/edit.js';
 import { ATTACHMENTS_FILE, POLICIES_DIR, POLICY_NAME_PATTERN, type EgressMode } from '../../policy/model.js';
-import { InvalidInputError, UsageError } from '../../util/errors.js';
-import { applyChanges, openWorkTree, type FileChanges } from '../edit.js';
+import { InvalidInputError, IoError, UsageError } from '../../util/errors.js';
+import { applyChanges, openWorkTree, type FileChanges, type WorkTree } from '../edit.js';
 import { parseCommandArgs, type CliIo, type Command } from '../io.js';
 import { loadValidRepository, repositoryDir } from '../repository.js';
 
 const usage = [
-  'egressctl policy create NAME [--mode audit|block] [--endpoints "host[:port] ..."] [--extends NAME] [--description TEXT] [-C DIR]',
+  'egressctl policy create NAME [--mode audit|block] [--endpoints "host[:port] ..."] [--from-baseline org:O|repo:O/R|workflow:O/R/.github/workflows/F|job:O/R/.github/workflows/F#J|file:PATH] [--extends NAME] [--description TEXT] [-C DIR]',
   '       egressctl policy export NAME [--rev REV] [-C DIR]',
   '       egressctl policy delete NAME [--detach] [-C DIR]',
 ].join('\n');
@@ -43,8 +47,9 @@ async function createPolicy(args: string[], io: CliIo): Promise<number> {
     args,
     {
       C: { type: 'string', short: 'C' },
-      mode: { type: 'string', default: 'audit' },
+      mode: { type: 'string' },
       endpoints: { type: 'string', multiple: true },
+      'from-baseline': { type: 'string' },
       extends: { type: 'string', multiple: true },
       description: { type: 'string' },
     },
@@ -54,7 +59,9 @@ async function createPolicy(args: string[], io: CliIo): Promise<number> {
   if (!POLICY_NAME_PATTERN.test(name)) {
     throw new UsageError(`policy name "${name}" must match ${POLICY_NAME_PATTERN.source} (lower-case letters, digits, ".", "_", "-")`);
   }
-  if (values.mode !== 'audit' && values.mode !== 'block') throw new UsageError(`--mode must be audit or block, not "${values.mode}"`);
+  if (values.mode !== undefined && values.mode !== 'audit' && values.mode !== 'block') {
+    throw new UsageError(`--mode must be audit or block, not "${values.mode}"`);
+  }
   const endpoints: string[] = [];
   for (const raw of (values.endpoints ?? []).flatMap(splitEndpointString)) {
     const parsed = parseEndpoint(raw);
@@ -63,16 +70,49 @@ async function createPolicy(args: string[], io: CliIo): Promise<number> {
     endpoints.push(parsed.endpoint.text);
   }
   const tree = await openWorkTree(repositoryDir(io, values.C));
+  let comment: string | undefined;
+  if (values['from-baseline'] !== undefined) {
+    const source = await endpointsFromBaselineSource(io, tree, values['from-baseline']);
+    endpoints.push(...source.endpoints);
+    comment = source.comment;
+  }
+  // Observed endpoints exist to be enforced: block unless told otherwise.
+  const mode: EgressMode = (values.mode as EgressMode | undefined) ?? (values['from-baseline'] !== undefined ? 'block' : 'audit');
   const file = `${POLICIES_DIR}/${name}.yml`;
   if (tree.files.has(file) || tree.repository.policies.has(name)) {
     throw new InvalidInputError(`policy "${name}" already exists (${file}): edit that file or pick another name`);
   }
-  const policy: Parameters<typeof renderPolicyFile>[0] = { mode: values.mode as EgressMode, endpoints };
+  const policy: Parameters<typeof renderPolicyFile>[0] = { mode, endpoints };
+  if (comment !== undefined) policy.comment = comment;
   if (values.description !== undefined) policy.description = values.description;
   if (values.extends) policy.extends = values.extends;
   await applyChanges(io, tree, new Map([[file, renderPolicyFile(policy)]]));
-  io.stdout(`created ${file} (${values.mode}, ${endpoints.length} endpoint${endpoints.length === 1 ? '' : 's'}): attach it with egressctl attach ${name} --org|--repository|--workflow|--cluster ...\n`);
+  io.stdout(`created ${file} (${mode}, ${new Set(endpoints).size} endpoint${endpoints.length === 1 ? '' : 's'}): attach it with egressctl attach ${name} --org|--repository|--workflow|--cluster ...\n`);
   return 0;
+}
+
+/** `file:PATH` reads an endpoint list (insights export); the rest select jobs in baselines/. */
+async function endpointsFromBaselineSource(io: CliIo, tree: WorkTree, source: string): Promise<{ endpoints: string[]; comment: string }> {
+  if (source.startsWith('file:')) {
+    const listPath = path.resolve(io.cwd, source.slice('file:'.length));
+    let text: string;
+    try {
+      text = await readFile(listPath, 'utf8');
+    } catch (error) {
+      throw new IoError(`cannot read ${listPath}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    }
+    const list = parseEndpointList(text, path.relative(io.cwd, listPath));
+    if (list.errors.length > 0) {
+      for (const diagnostic of list.errors) io.stderr(`${formatDiagnostic(diagnostic)}\n`);
+      throw new InvalidInputError(`${listPath} has invalid endpoints: fix them or remove them from the list`);
+    }
+    return { endpoints: list.value, comment: `Endpoints imported from ${path.basename(listPath)}.` };
+  }
+  const endpoints = endpointsFromSelector(tree.repository.baselines, source);
+  if (endpoints.length === 0) {
+    throw new InvalidInputError(`baselines/ has no observed endpoints for ${source}: collect baselines first (egressctl baseline from-log)`);
+  }
+  return { endpoints, comment: `Endpoints observed in baselines for ${source}.` };
 }
 
 /** One endpoint per line, as Harden-Runner's insights page exports them. */

@@ -1,0 +1,5 @@
+/** One section of BENCHMARKS.md. */
+export interface BenchSection {
+  title: string;
+  markdown: string;
+}
