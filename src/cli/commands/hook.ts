@@ -1,0 +1,168 @@
+/**
+ * `egressctl hook job-started`: for a self-hosted or ARC runner's ACTIONS_RUNNER_HOOK_JOB_STARTED
+ * (DESIGN 5). Asks the server for the job's policy with the runner's API key (the key decides
+ * the cluster; GITHUB_REPOSITORY and GITHUB_WORKFLOW_REF say which job), caches it per scope,
+ * falls back to the cache when the server cannot be reached, and hands the policy to the job:
+ * printed in the job log, written as JSON to --output (what the runner image's Harden-Runner
+ * setup reads), and exported through GITHUB_ENV (EGRESS_POLICY, ALLOWED_ENDPOINTS, ...).
+ *
+ * Exits non-zero only with --fail-closed, and then only when no policy could be had at all
+ * (a failing job-started hook fails the job).
+ */
+import { mkdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { writeFileAtomic } from '../../util/fs.js';
+import { appendGithubFile } from '../../runner/github-files.js';
+import {
+  ON_ERROR_VALUES,
+  defaultCacheDir,
+  describeError,
+  fetchPolicy,
+  obtainPolicy,
+  type ObtainedPolicy,
+  type OnError,
+} from '../../runner/policy-client.js';
+import { UsageError } from '../../util/errors.js';
+import { parseCommandArgs, type CliIo, type Command } from '../io.js';
+
+const USAGE = [
+  'egressctl hook job-started [--server URL] [--cluster NAME] [--api-key-file FILE] [--output FILE]',
+  '                           [--on-error audit|block] [--fail-closed] [--timeout SECONDS]',
+  '',
+  'Environment: EGRESSCTL_SERVER, EGRESSCTL_CLUSTER, EGRESSCTL_API_KEY (or EGRESSCTL_API_KEY_FILE),',
+  'GITHUB_REPOSITORY, GITHUB_WORKFLOW_REF (set by the runner), RUNNER_TEMP, GITHUB_ENV.',
+].join('\n');
+
+export const command: Command = {
+  name: 'hook',
+  summary: 'self-hosted runner job-started hook: fetch the policy and hand it to the job',
+  usage: USAGE,
+  async run(args: string[], io: CliIo): Promise<number> {
+    const { values, positionals } = parseCommandArgs(
+      args,
+      {
+        server: { type: 'string' },
+        cluster: { type: 'string' },
+        'api-key': { type: 'string' },
+        'api-key-file': { type: 'string' },
+        output: { type: 'string' },
+        'on-error': { type: 'string' },
+        'fail-closed': { type: 'boolean' },
+        timeout: { type: 'string' },
+      },
+      USAGE,
+    );
+    const [event, ...extra] = positionals;
+    if (event !== 'job-started') throw new UsageError(`say which hook: egressctl hook job-started\nusage: ${USAGE}`);
+    if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"\nusage: ${USAGE}`);
+    const env = io.env;
+    const failClosed = values['fail-closed'] === true || /^(1|true|yes)$/i.test(env.EGRESSCTL_FAIL_CLOSED ?? '');
+    const onErrorText = (values['on-error'] ?? env.EGRESSCTL_ON_ERROR ?? 'audit').toLowerCase();
+    if (onErrorText === 'fail' || !ON_ERROR_VALUES.includes(onErrorText as OnError)) {
+      throw new UsageError(`--on-error must be audit or block (use --fail-closed to fail the job), not "${onErrorText}"`);
+    }
+    const onError = onErrorText as Exclude<OnError, 'fail'>;
+    const timeoutText = values.timeout ?? env.EGRESSCTL_TIMEOUT;
+    const timeoutMs = timeoutText === undefined ? 5_000 : Number(timeoutText) * 1000;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > 120_000) throw new UsageError(`--timeout must be 1..120 seconds, not "${timeoutText}"`);
+
+    const outputFile = path.resolve(io.cwd, values.output ?? env.EGRESSCTL_OUTPUT ?? path.join(env.RUNNER_TEMP || tmpdir(), 'egressctl', 'policy.json'));
+    const fail = async (message: string): Promise<number> => {
+      io.stderr(`egressctl hook: ${message}\n`);
+      if (failClosed) return 1;
+      // Fail open: hand the job the on-error mode so that what happened is visible in its env.
+      const obtained: ObtainedPolicy = {
+        origin: 'on-error',
+        inputs: { 'egress-policy': onError, 'allowed-endpoints': '', 'disable-sudo': 'false', 'disable-sudo-and-containers': 'false', 'disable-file-monitoring': 'false', 'disable-telemetry': 'false' },
+        error: message,
+        notes: [],
+      };
+      await handOver(io, obtained, outputFile);
+      return 0;
+    };
+
+    const server = values.server ?? env.EGRESSCTL_SERVER;
+    if (!server || !/^https?:\/\/\S+$/.test(server)) return fail(`set EGRESSCTL_SERVER (or --server) to the egressctl server's URL${server ? `, not "${server}"` : ''}`);
+    const repository = env.GITHUB_REPOSITORY;
+    if (!repository) return fail('GITHUB_REPOSITORY is not set: run this as the runner\'s ACTIONS_RUNNER_HOOK_JOB_STARTED hook');
+    const workflowRef = env.GITHUB_WORKFLOW_REF;
+    const cluster = values.cluster ?? env.EGRESSCTL_CLUSTER;
+    let apiKey = values['api-key'] ?? env.EGRESSCTL_API_KEY;
+    const keyFile = values['api-key-file'] ?? env.EGRESSCTL_API_KEY_FILE;
+    if (!apiKey && keyFile) {
+      try {
+        apiKey = (await readFile(path.resolve(io.cwd, keyFile), 'utf8')).trim();
+      } catch (error) {
+        return fail(`cannot read the API key file ${keyFile}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+      }
+    }
+    if (!apiKey) return fail('no API key: set EGRESSCTL_API_KEY or EGRESSCTL_API_KEY_FILE');
+
+    const scope = { server, repository, ...(workflowRef ? { workflow: workflowRef } : {}), ...(cluster ? { cluster } : {}) };
+    let obtained: ObtainedPolicy;
+    try {
+      obtained = await obtainPolicy({
+        cacheDir: defaultCacheDir(env),
+        scope,
+        onError: failClosed ? 'fail' : onError,
+        fetch: () =>
+          fetchPolicy({
+            server,
+            authorization: `ApiKey ${apiKey}`,
+            query: { repository, workflow: workflowRef, cluster },
+            timeoutMs,
+            userAgent: 'egressctl-hook',
+          }),
+      });
+    } catch (error) {
+      io.stderr(`egressctl hook: cannot get the egress policy: ${describeError(error)}\n`);
+      return 1;
+    }
+    for (const note of obtained.notes) io.stdout(`egressctl: ${note}\n`);
+    await handOver(io, obtained, outputFile);
+    return 0;
+  },
+};
+
+/** Print, write --output, export GITHUB_ENV. */
+async function handOver(io: CliIo, obtained: ObtainedPolicy, outputFile: string): Promise<void> {
+  const { inputs, answer } = obtained;
+  const document = {
+    source: obtained.origin,
+    revision: answer?.revision ?? null,
+    policy: answer?.policy ?? null,
+    scope: answer?.scope ?? null,
+    fetchedAt: obtained.fetchedAt ?? null,
+    error: obtained.error ?? null,
+    config: {
+      'egress-policy': inputs['egress-policy'],
+      'allowed-endpoints': inputs['allowed-endpoints'],
+      'disable-sudo': inputs['disable-sudo'] === 'true',
+      'disable-sudo-and-containers': inputs['disable-sudo-and-containers'] === 'true',
+      'disable-file-monitoring': inputs['disable-file-monitoring'] === 'true',
+      'disable-telemetry': inputs['disable-telemetry'] === 'true',
+    },
+    'lockdown-mode': answer?.['lockdown-mode'] ?? null,
+  };
+  io.stdout(`egressctl: egress-policy=${inputs['egress-policy']} allowed-endpoints=${inputs['allowed-endpoints'] || '(none)'} (source: ${obtained.origin})\n`);
+  await mkdir(path.dirname(outputFile), { recursive: true });
+  await writeFileAtomic(outputFile, `${JSON.stringify(document, null, 2)}\n`);
+  io.stdout(`egressctl: policy written to ${outputFile}\n`);
+  const envFile = io.env.GITHUB_ENV;
+  if (envFile) {
+    await appendGithubFile(envFile, {
+      EGRESS_POLICY: inputs['egress-policy'],
+      ALLOWED_ENDPOINTS: inputs['allowed-endpoints'],
+      DISABLE_SUDO: inputs['disable-sudo'],
+      DISABLE_SUDO_AND_CONTAINERS: inputs['disable-sudo-and-containers'],
+      DISABLE_FILE_MONITORING: inputs['disable-file-monitoring'],
+      DISABLE_TELEMETRY: inputs['disable-telemetry'],
+      EGRESSCTL_POLICY: answer?.policy ?? '',
+      EGRESSCTL_REVISION: answer?.revision ?? '',
+      EGRESSCTL_POLICY_SOURCE: obtained.origin,
+      EGRESSCTL_POLICY_FILE: outputFile,
+    });
+  }
+}

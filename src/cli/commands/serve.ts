@@ -1,0 +1,220 @@
+/**
+ * `egressctl serve`: serve the effective policy to runners (DESIGN 4). Every flag is also an
+ * environment variable (`--oidc-audience` = EGRESSCTL_OIDC_AUDIENCE; lists comma-separated); a
+ * flag wins over its variable. With no settings it serves the current directory's policy
+ * repository (HEAD of the checked-out branch) on 127.0.0.1:8080.
+ *
+ * `egressctl serve --hash-api-key < key.txt` prints the SHA-256 to put in the --api-keys file.
+ */
+import path from 'node:path';
+import { pino } from 'pino';
+import { loadPrivateKey, loadPublicKeys } from '../../bundle/keys.js';
+import { UsageError } from '../../util/errors.js';
+import { checkNewApiKey, hashApiKey, loadApiKeyFile } from '../../server/auth/api-keys.js';
+import { GITHUB_OIDC_ISSUER } from '../../server/auth/oidc.js';
+import { gitHistoryProvider } from '../../server/history.js';
+import { createConsoleHandler } from '../../server/console/index.js';
+import { DEFAULT_HOST, DEFAULT_PORT, startServer, type RunningServer, type StartServerOptions } from '../../server/server.js';
+import { parseCommandArgs, type CliIo, type Command } from '../io.js';
+
+const USAGE = [
+  'egressctl serve [--source DIR|FILE|URL] [--host HOST] [--port N] [--state-dir DIR]',
+  '                [--public-key FILE ...] [--sign-key FILE ...] [--allow-rewind]',
+  '                [--oidc-audience AUD] [--oidc-issuer URL] [--oidc-jwks-url URL] [--orgs ORG,...]',
+  '                [--api-keys FILE] [--log-level LEVEL]',
+  '       egressctl serve --hash-api-key < key.txt',
+  '',
+  'Each flag can be set by its EGRESSCTL_* environment variable (EGRESSCTL_PORT, EGRESSCTL_OIDC_AUDIENCE, ...).',
+].join('\n');
+
+const OPTIONS = {
+  source: { type: 'string' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  'state-dir': { type: 'string' },
+  'public-key': { type: 'string', multiple: true },
+  'sign-key': { type: 'string', multiple: true },
+  'oidc-issuer': { type: 'string' },
+  'oidc-audience': { type: 'string' },
+  'oidc-jwks-url': { type: 'string' },
+  orgs: { type: 'string' },
+  'api-keys': { type: 'string' },
+  'allow-rewind': { type: 'boolean' },
+  'log-level': { type: 'string' },
+  'hash-api-key': { type: 'boolean' },
+} as const;
+
+type FlagName = keyof typeof OPTIONS;
+
+export const command: Command = {
+  name: 'serve',
+  summary: 'serve effective policies and signed bundles to runners (HTTP)',
+  usage: USAGE,
+  async run(args: string[], io: CliIo): Promise<number> {
+    const { values, positionals } = parseCommandArgs(args, OPTIONS, USAGE);
+    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${USAGE}`);
+    if (values['hash-api-key']) return hashKeyFromStdin(io);
+
+    const options = await serverOptions(values, io);
+    const running = await startServer(options);
+    io.stderr(startupText(running, options));
+    await untilSignal(io);
+    io.stderr('egressctl serve: shutting down (finishing requests in flight)\n');
+    await running.close();
+    io.stderr('egressctl serve: stopped\n');
+    return 0;
+  },
+};
+
+type Values = { [K in FlagName]?: (typeof OPTIONS)[K] extends { multiple: true } ? string[] : (typeof OPTIONS)[K] extends { type: 'boolean' } ? boolean : string };
+
+/** Flag, else EGRESSCTL_<FLAG> from the environment, else undefined. */
+function setting(values: Values, io: CliIo, flag: FlagName): string | undefined {
+  const value = values[flag];
+  if (typeof value === 'string') return value;
+  const name = `EGRESSCTL_${flag.replace(/-/g, '_').toUpperCase()}`;
+  const fromEnv = io.env[name];
+  return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+}
+
+function listSetting(values: Values, io: CliIo, flag: FlagName): string[] {
+  const value = values[flag];
+  if (Array.isArray(value)) return value;
+  const text = setting(values, io, flag);
+  return text === undefined ? [] : text.split(',').map((item) => item.trim()).filter(Boolean);
+}
+
+function booleanSetting(values: Values, io: CliIo, flag: FlagName): boolean {
+  if (values[flag] === true) return true;
+  const text = io.env[`EGRESSCTL_${flag.replace(/-/g, '_').toUpperCase()}`]?.trim().toLowerCase();
+  if (text === undefined || text === '' || text === '0' || text === 'false' || text === 'no') return false;
+  if (text === '1' || text === 'true' || text === 'yes') return true;
+  throw new UsageError(`EGRESSCTL_${flag.replace(/-/g, '_').toUpperCase()}="${text}": expected true or false`);
+}
+
+async function serverOptions(values: Values, io: CliIo): Promise<StartServerOptions> {
+  const resolvePath = (file: string): string => path.resolve(io.cwd, file);
+  const portText = setting(values, io, 'port');
+  let port = DEFAULT_PORT;
+  if (portText !== undefined) {
+    if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw new UsageError(`--port must be 0..65535, not "${portText}"`);
+    port = Number(portText);
+  }
+  const logLevel = setting(values, io, 'log-level') ?? 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw new UsageError(`--log-level must be one of fatal, error, warn, info, debug, trace, silent; not "${logLevel}"`);
+  }
+  const publicKeyFiles = listSetting(values, io, 'public-key').map(resolvePath);
+  const signKeyFiles = listSetting(values, io, 'sign-key').map(resolvePath);
+  const apiKeyFile = setting(values, io, 'api-keys');
+  const issuer = setting(values, io, 'oidc-issuer') ?? GITHUB_OIDC_ISSUER;
+  const audience = setting(values, io, 'oidc-audience');
+  const jwksUrl = setting(values, io, 'oidc-jwks-url');
+  for (const [flag, url] of [['--oidc-issuer', issuer], ['--oidc-jwks-url', jwksUrl]] as const) {
+    if (url !== undefined && !/^https?:\/\/[^\s]+$/.test(url)) throw new UsageError(`${flag} must be an http(s) URL, not "${url}"`);
+  }
+  const source = setting(values, io, 'source');
+  const stateDir = setting(values, io, 'state-dir');
+
+  const logger = pino(
+    { name: 'egressctl', level: logLevel, redact: { paths: ['req.headers.authorization', 'headers.authorization'], remove: true } },
+    { write: (line: string) => io.stdout(line) },
+  );
+  const options: StartServerOptions = {
+    cwd: io.cwd,
+    host: setting(values, io, 'host') ?? DEFAULT_HOST,
+    port,
+    publicKeys: publicKeyFiles.length > 0 ? await loadPublicKeys(publicKeyFiles) : [],
+    signKeys: await Promise.all(signKeyFiles.map((file) => loadPrivateKey(file))),
+    oidc: { issuer, ...(audience === undefined ? {} : { audience }), ...(jwksUrl === undefined ? {} : { jwksUrl }) },
+    organizations: listSetting(values, io, 'orgs').map((org) => org.toLowerCase()),
+    apiKeys: apiKeyFile === undefined ? [] : await loadApiKeyFile(resolvePath(apiKeyFile)),
+    allowRewind: booleanSetting(values, io, 'allow-rewind'),
+    logger,
+    consoleHandler: createConsoleHandler({ policyRepository: io.env['EGRESSCTL_POLICY_REPOSITORY'] }),
+  };
+  if (source !== undefined) options.source = source;
+  if (stateDir !== undefined) options.stateDir = resolvePath(stateDir);
+  const history = source !== undefined && /^https?:\/\//i.test(source) ? undefined : await gitHistoryProvider(path.resolve(io.cwd, source ?? '.'));
+  if (history) options.historyProvider = history;
+  if (options.publicKeys?.length === 0 && source !== undefined && /^https?:\/\//i.test(source)) {
+    logger.warn('no --public-key: bundles from the upstream are checked for schema and digest only, not for a signature');
+  }
+  return options;
+}
+
+function startupText(running: RunningServer, options: StartServerOptions): string {
+  const { url } = running;
+  const served = running.state.bundle;
+  const source = running.state.source;
+  const lines = [
+    `egressctl serve: listening on ${url}`,
+    `  source:   ${describeSource(source.kind, source.location)}`,
+    served
+      ? `  serving:  revision ${served.bundle.revision} (committed ${served.bundle.committedAt}), ${Object.keys(served.bundle.policies).length} policies`
+      : `  serving:  nothing yet (${running.state.degraded?.message ?? source.lastError?.message ?? 'waiting for the source'})`,
+    `  look at:  ${url}/readyz   ${url}/v1/bundle   ${url}/metrics`,
+    `  try:      curl -s ${url}/readyz`,
+  ];
+  if ((options.apiKeys?.length ?? 0) > 0) {
+    lines.push(`            curl -s -H "Authorization: ApiKey $KEY" '${url}/v1/policy?repository=OWNER/REPO&workflow=.github/workflows/ci.yml'`);
+  } else {
+    lines.push('            (/v1/policy needs --oidc-audience for runners\' OIDC tokens or --api-keys FILE for hooks;');
+    lines.push('             `egressctl resolve --repository OWNER/REPO` shows the same answer locally)');
+  }
+  if (!options.oidc?.audience) lines.push('  note:     no --oidc-audience: Bearer tokens are refused');
+  lines.push('  stop:     Ctrl-C (SIGINT) or SIGTERM', '');
+  return lines.join('\n');
+}
+
+function describeSource(kind: string, location: string): string {
+  switch (kind) {
+    case 'git':
+      return `git work tree ${location} (head of the checked-out branch; new commits are picked up)`;
+    case 'worktree':
+      return `directory ${location} (not a git repository: its files as they are, revision = content digest)`;
+    case 'file':
+      return `bundle file ${location} (reloaded on change)`;
+    case 'upstream':
+      return `upstream ${location} (long poll)`;
+    default:
+      return 'none (bundles arrive by publish)';
+  }
+}
+
+/** Resolves on the first SIGTERM or SIGINT; a second one exits at once. */
+function untilSignal(io: CliIo): Promise<void> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      process.once('SIGTERM', () => process.exit(143));
+      process.once('SIGINT', () => process.exit(130));
+      io.stderr(`egressctl serve: ${signal}\n`);
+      resolve();
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+async function hashKeyFromStdin(io: CliIo): Promise<number> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const key = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  if (key === '') throw new UsageError('--hash-api-key reads the key from stdin: egressctl serve --hash-api-key < key.txt');
+  checkNewApiKey(key);
+  io.stdout(`${hashApiKey(key)}\n`);
+  io.stderr(
+    [
+      'add it to the --api-keys file (the key itself stays with the runner hook, as EGRESSCTL_API_KEY):',
+      'keys:',
+      '  - name: my-cluster-hook',
+      `    sha256: ${hashApiKey(key)}`,
+      '    cluster: my-cluster',
+      '    organizations: [my-org]',
+      '',
+    ].join('\n'),
+  );
+  return 0;
+}

@@ -1,0 +1,38 @@
+/**
+ * The job's GitHub Actions OIDC token, as actions/core's getIDToken gets it: GET
+ * $ACTIONS_ID_TOKEN_REQUEST_URL&audience=AUD with the request token, answer `{"value": jwt}`.
+ * The two variables exist only when the job has `permissions: id-token: write`.
+ */
+import { PolicyFetchError } from './policy-client.js';
+
+export async function requestIdToken(env: NodeJS.ProcessEnv, audience: string, timeoutMs = 5_000): Promise<string> {
+  const requestUrl = env.ACTIONS_ID_TOKEN_REQUEST_URL;
+  const requestToken = env.ACTIONS_ID_TOKEN_REQUEST_TOKEN;
+  if (!requestUrl || !requestToken) {
+    throw new PolicyFetchError('no OIDC token available: give the job `permissions: id-token: write`', false);
+  }
+  const url = new URL(requestUrl);
+  if (audience) url.searchParams.set('audience', audience);
+  let lastError = '';
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    try {
+      const response = await fetch(url, {
+        headers: { authorization: `Bearer ${requestToken}`, accept: 'application/json; api-version=2.0' },
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      const text = await response.text();
+      if (response.status === 200) {
+        const value = (JSON.parse(text) as { value?: unknown }).value;
+        if (typeof value === 'string' && value.split('.').length === 3) return value;
+        throw new PolicyFetchError('the OIDC token endpoint answered without a token', false);
+      }
+      lastError = `the OIDC token endpoint answered ${response.status}`;
+      if (response.status < 500 && response.status !== 429) break;
+    } catch (error) {
+      if (error instanceof PolicyFetchError) throw error;
+      lastError = `cannot get an OIDC token: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    if (attempt < 3) await new Promise((resolve) => setTimeout(resolve, 300 * attempt));
+  }
+  throw new PolicyFetchError(lastError, true);
+}

@@ -1,0 +1,318 @@
+/**
+ * The runner side's shared core (the composite action and `egressctl hook job-started`): ask the
+ * server for the effective policy with retries and a short timeout, keep the last answer per
+ * scope in a cache, fall back to it, and then to the configured on-error behaviour.
+ *
+ * Node built-ins only: this is bundled into actions/harden/dist/index.js, which runs with no
+ * `npm install` at job time.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+export type OnError = 'audit' | 'block' | 'fail';
+export const ON_ERROR_VALUES: readonly OnError[] = ['audit', 'block', 'fail'];
+
+/** The server's /v1/policy answer (DESIGN 4). */
+export interface PolicyAnswer {
+  revision: string;
+  policy: string | null;
+  scope: { type: string; key: string } | null;
+  shadowed: { type: string; key: string; policy: string }[];
+  config: Record<string, string | boolean>;
+  'lockdown-mode': { enabled: boolean; detections: string[] } | null;
+}
+
+/** Harden-Runner's `with:` inputs, every one a string as the action's inputs are. */
+export interface HardenInputs {
+  'egress-policy': 'audit' | 'block';
+  'allowed-endpoints': string;
+  'disable-sudo': 'true' | 'false';
+  'disable-sudo-and-containers': 'true' | 'false';
+  'disable-file-monitoring': 'true' | 'false';
+  'disable-telemetry': 'true' | 'false';
+}
+
+export type PolicyOrigin = 'server' | 'cache' | 'on-error';
+
+export interface ObtainedPolicy {
+  origin: PolicyOrigin;
+  /** The answer used (from the server or the cache); absent for on-error. */
+  answer?: PolicyAnswer;
+  inputs: HardenInputs;
+  /** When the answer was fetched (for the cache: its age). */
+  fetchedAt?: string;
+  /** Why the server's answer was not used. */
+  error?: string;
+  /** Human-readable lines for the job log. */
+  notes: string[];
+}
+
+export class PolicyFetchError extends Error {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'PolicyFetchError';
+  }
+}
+
+export interface FetchPolicyOptions {
+  /** Base URL of the egressctl server (its /v1/policy is asked). */
+  server: string;
+  /** Full Authorization header value: `Bearer <token>` or `ApiKey <key>`. */
+  authorization: string;
+  query?: Record<string, string | undefined>;
+  /** Per attempt (default 5 s). */
+  timeoutMs?: number;
+  /** Default 3. */
+  attempts?: number;
+  /** First retry delay, doubled each time (default 500 ms). */
+  backoffMs?: number;
+  userAgent?: string;
+}
+
+export function policyUrl(server: string, query: Record<string, string | undefined> = {}): URL {
+  const base = server.replace(/\/+$/, '');
+  const url = new URL(`${base}/v1/policy`);
+  for (const [key, value] of Object.entries(query)) if (value !== undefined && value !== '') url.searchParams.set(key, value);
+  return url;
+}
+
+/** GET /v1/policy; retries network errors, timeouts, 429 and 5xx; never retries other 4xx. */
+export async function fetchPolicy(options: FetchPolicyOptions): Promise<PolicyAnswer> {
+  const url = policyUrl(options.server, options.query);
+  const attempts = Math.max(1, options.attempts ?? 3);
+  let delay = options.backoffMs ?? 500;
+  let last: PolicyFetchError | undefined;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    try {
+      return await fetchOnce(url, options);
+    } catch (error) {
+      last = error instanceof PolicyFetchError ? error : new PolicyFetchError(describeError(error), true);
+      if (!last.retryable || attempt === attempts) break;
+      await sleep(delay);
+      delay *= 2;
+    }
+  }
+  throw last ?? new PolicyFetchError('no attempt was made', false);
+}
+
+async function fetchOnce(url: URL, options: FetchPolicyOptions): Promise<PolicyAnswer> {
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      headers: { authorization: options.authorization, accept: 'application/json', 'user-agent': options.userAgent ?? 'egressctl-runner' },
+      signal: AbortSignal.timeout(options.timeoutMs ?? 5_000),
+      redirect: 'error',
+    });
+  } catch (error) {
+    throw new PolicyFetchError(`cannot reach ${url.origin}: ${describeError(error)}`, true);
+  }
+  const text = await response.text().catch(() => '');
+  if (response.status !== 200) {
+    const retryable = response.status === 429 || response.status >= 500;
+    throw new PolicyFetchError(`${url.origin}${url.pathname} answered ${response.status}: ${errorMessageOf(text)}`, retryable, response.status);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new PolicyFetchError(`${url.origin}${url.pathname} answered 200 with something that is not JSON`, true, 200);
+  }
+  const problem = policyAnswerProblem(value);
+  if (problem) throw new PolicyFetchError(`${url.origin}${url.pathname} answered 200 with an unexpected body: ${problem}`, false, 200);
+  return value as PolicyAnswer;
+}
+
+/** Why `value` is not a /v1/policy answer, or undefined when it is one. Used for the cache too. */
+export function policyAnswerProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object';
+  const answer = value as Record<string, unknown>;
+  if (typeof answer.revision !== 'string' || answer.revision === '') return 'no revision';
+  if (answer.policy !== null && typeof answer.policy !== 'string') return 'policy is not a string or null';
+  if (typeof answer.config !== 'object' || answer.config === null || Array.isArray(answer.config)) return 'config is not an object';
+  const config = answer.config as Record<string, unknown>;
+  const mode = config['egress-policy'];
+  if (mode !== undefined && mode !== 'audit' && mode !== 'block') return 'config.egress-policy is not audit or block';
+  const endpoints = config['allowed-endpoints'];
+  if (endpoints !== undefined && (typeof endpoints !== 'string' || /[\r\n]/.test(endpoints))) return 'config.allowed-endpoints is not a one-line string';
+  for (const flag of ['disable-sudo', 'disable-sudo-and-containers', 'disable-file-monitoring', 'disable-telemetry']) {
+    if (config[flag] !== undefined && typeof config[flag] !== 'boolean') return `config.${flag} is not a boolean`;
+  }
+  if (answer.policy !== null && mode === undefined) return 'a policy without config.egress-policy';
+  return undefined;
+}
+
+/**
+ * Harden-Runner inputs for an answer. No policy attached anywhere: audit, which collects the
+ * baseline a policy is later made from (Harden-Runner's own default, block with no endpoints,
+ * would stop a job before it could even fetch its code).
+ */
+export function hardenInputs(answer: PolicyAnswer | undefined, onError: Exclude<OnError, 'fail'> = 'audit'): HardenInputs {
+  const flag = (name: string): 'true' | 'false' => (answer?.config[name] === true ? 'true' : 'false');
+  if (!answer) {
+    return {
+      'egress-policy': onError,
+      'allowed-endpoints': '',
+      'disable-sudo': 'false',
+      'disable-sudo-and-containers': 'false',
+      'disable-file-monitoring': 'false',
+      'disable-telemetry': 'false',
+    };
+  }
+  const mode = answer.config['egress-policy'] === 'block' ? 'block' : 'audit';
+  const endpoints = answer.config['allowed-endpoints'];
+  return {
+    'egress-policy': mode,
+    'allowed-endpoints': typeof endpoints === 'string' ? endpoints : '',
+    'disable-sudo': flag('disable-sudo'),
+    'disable-sudo-and-containers': flag('disable-sudo-and-containers'),
+    'disable-file-monitoring': flag('disable-file-monitoring'),
+    // Harden-Runner accepts disable-telemetry only with block.
+    'disable-telemetry': mode === 'block' ? flag('disable-telemetry') : 'false',
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cache: one small JSON file per scope. On a self-hosted runner RUNNER_TOOL_CACHE (the runner's
+// _work/_tool) outlives the job, while RUNNER_TEMP is emptied after every job; so the tool cache
+// is preferred, then RUNNER_TEMP (GitHub-hosted runners keep nothing anyway), then the OS temp.
+
+export interface CacheScope {
+  server: string;
+  repository?: string;
+  workflow?: string;
+  cluster?: string;
+}
+
+export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
+  if (env.EGRESSCTL_CACHE_DIR) return env.EGRESSCTL_CACHE_DIR;
+  if (env.RUNNER_TOOL_CACHE) return path.join(env.RUNNER_TOOL_CACHE, 'egressctl', 'policy-cache');
+  if (env.RUNNER_TEMP) return path.join(env.RUNNER_TEMP, 'egressctl', 'policy-cache');
+  return path.join(tmpdir(), 'egressctl-policy-cache');
+}
+
+/** File name for a scope: the workflow's `@ref` is dropped (the policy does not depend on it). */
+export function cacheFileName(scope: CacheScope): string {
+  const workflow = scope.workflow?.replace(/@.*$/, '').toLowerCase() ?? '';
+  const key = JSON.stringify([scope.server.replace(/\/+$/, ''), scope.repository?.toLowerCase() ?? '', workflow, scope.cluster?.toLowerCase() ?? '']);
+  return `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`;
+}
+
+interface CacheRecord {
+  fetchedAt: string;
+  scope: CacheScope;
+  answer: PolicyAnswer;
+}
+
+export async function readCachedPolicy(dir: string, scope: CacheScope): Promise<{ answer: PolicyAnswer; fetchedAt: string } | undefined> {
+  let value: unknown;
+  try {
+    value = JSON.parse(await readFile(path.join(dir, cacheFileName(scope)), 'utf8'));
+  } catch {
+    return undefined;
+  }
+  const record = value as Partial<CacheRecord> | null;
+  if (!record || typeof record.fetchedAt !== 'string' || policyAnswerProblem(record.answer) !== undefined) return undefined;
+  return { answer: record.answer as PolicyAnswer, fetchedAt: record.fetchedAt };
+}
+
+/** Atomic (temp file, fsync, rename): a job killed mid-write never leaves half a policy. */
+export async function writeCachedPolicy(dir: string, scope: CacheScope, answer: PolicyAnswer, now: Date = new Date()): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const target = path.join(dir, cacheFileName(scope));
+  const temp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
+  const record: CacheRecord = { fetchedAt: now.toISOString(), scope: { ...scope }, answer };
+  const handle = await open(temp, 'wx', 0o600);
+  try {
+    await handle.writeFile(`${JSON.stringify(record)}\n`);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await rename(temp, target);
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+}
+
+export interface ObtainOptions {
+  /** How to ask the server; throwing here (no token, say) counts as the server failing. */
+  fetch: () => Promise<PolicyAnswer>;
+  cacheDir: string;
+  scope: CacheScope;
+  onError: OnError;
+}
+
+/** Server, else the cached answer for this scope, else on-error (`fail` throws PolicyFetchError). */
+export async function obtainPolicy(options: ObtainOptions): Promise<ObtainedPolicy> {
+  const fallbackMode: Exclude<OnError, 'fail'> = options.onError === 'block' ? 'block' : 'audit';
+  let failure: string;
+  try {
+    const answer = await options.fetch();
+    const notes = [describeAnswer(answer)];
+    try {
+      await writeCachedPolicy(options.cacheDir, options.scope, answer);
+    } catch (error) {
+      notes.push(`could not cache the policy in ${options.cacheDir}: ${describeError(error)}`);
+    }
+    return { origin: 'server', answer, inputs: hardenInputs(answer, fallbackMode), fetchedAt: new Date().toISOString(), notes };
+  } catch (error) {
+    failure = describeError(error);
+  }
+  const cached = await readCachedPolicy(options.cacheDir, options.scope);
+  if (cached) {
+    return {
+      origin: 'cache',
+      answer: cached.answer,
+      inputs: hardenInputs(cached.answer, fallbackMode),
+      fetchedAt: cached.fetchedAt,
+      error: failure,
+      notes: [`the server failed (${failure}); using the policy cached at ${cached.fetchedAt}`, describeAnswer(cached.answer)],
+    };
+  }
+  if (options.onError === 'fail') throw new PolicyFetchError(`${failure}; no cached policy for this scope, and on-error is fail`, false);
+  return {
+    origin: 'on-error',
+    inputs: hardenInputs(undefined, fallbackMode),
+    error: failure,
+    notes: [`the server failed (${failure}) and no policy is cached for this scope: on-error=${options.onError}, so egress-policy ${fallbackMode}`],
+  };
+}
+
+export function describeAnswer(answer: PolicyAnswer): string {
+  if (answer.policy === null) return `no policy is attached for this job (revision ${answer.revision}): audit mode`;
+  const scope = answer.scope ? ` (${answer.scope.type} ${answer.scope.key})` : '';
+  const mode = answer.config['egress-policy'] ?? 'audit';
+  const endpoints = typeof answer.config['allowed-endpoints'] === 'string' && answer.config['allowed-endpoints'] !== '' ? answer.config['allowed-endpoints'].split(' ').length : 0;
+  const shadowed = answer.shadowed.length > 0 ? `; shadows ${answer.shadowed.map((item) => `${item.type} ${item.key} -> ${item.policy}`).join(', ')}` : '';
+  return `policy ${answer.policy}${scope} at revision ${answer.revision}: ${mode}, ${endpoints} allowed endpoint(s)${shadowed}`;
+}
+
+export function describeError(error: unknown): string {
+  if (error instanceof PolicyFetchError) return error.message;
+  const cause = (error as { cause?: { code?: string; message?: string } } | undefined)?.cause;
+  if (cause?.code) return cause.code;
+  if ((error as { name?: string } | undefined)?.name === 'TimeoutError') return 'timed out';
+  return error instanceof Error ? error.message : String(error);
+}
+
+function errorMessageOf(text: string): string {
+  try {
+    const value = JSON.parse(text) as { error?: { message?: unknown } };
+    if (typeof value.error?.message === 'string') return value.error.message.slice(0, 300);
+  } catch {
+    // not JSON: show the start of it
+  }
+  return text.slice(0, 200) || '(empty body)';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,157 @@
+/**
+ * Baselines (`/baselines`, `/baselines/OWNER/REPO`): per repository and job, the endpoints runs
+ * reached with their evidence and stability, the policy they recommend, and how that compares
+ * with the policy that applies to the workflow today.
+ */
+import { stringify } from 'yaml';
+import type { Bundle } from '../../bundle/compile.js';
+import type { BaselineIndex, JobRecommendation } from '../../baselines/recommend.js';
+import { endpointFromText, isAllowed, IMPLICIT_ENDPOINT_PATTERNS } from '../../policy/endpoint.js';
+import { effectivePolicy } from '../../policy/resolve.js';
+import { formatCount, plural, timeHtml, utcText } from './format.js';
+import { href, html, segment, type Html } from './html.js';
+import { paginate } from './model.js';
+import { modeBadge, notice, pagerHtml, policyLink } from './render-common.js';
+import type { PageBody } from './render-layout.js';
+
+export const REPOSITORY_PAGE_SIZE = 100;
+/** Jobs per page of a repository (each job has an evidence table). */
+export const JOB_PAGE_SIZE = 10;
+/** Evidence rows (and recommended endpoints) shown per job; the export has them all. */
+export const EVIDENCE_LIMIT = 60;
+
+export interface RepositoryBaselineSummary {
+  repository: string;
+  jobs: number;
+  stable: number;
+  runs: number;
+  lastSeen: string | undefined;
+}
+
+/** One summary per repository with a baseline file, sorted by name. */
+export function summarizeBaselines(index: BaselineIndex): RepositoryBaselineSummary[] {
+  const byRepository = new Map<string, RepositoryBaselineSummary>();
+  for (const repository of index.files.keys()) byRepository.set(repository, { repository, jobs: 0, stable: 0, runs: 0, lastSeen: undefined });
+  for (const job of index.jobs) {
+    const summary = byRepository.get(job.repository);
+    if (!summary) continue;
+    summary.jobs++;
+    if (job.stable) summary.stable++;
+    summary.runs += job.runs;
+    if (job.lastSeen && (!summary.lastSeen || job.lastSeen > summary.lastSeen)) summary.lastSeen = job.lastSeen;
+  }
+  return [...byRepository.values()].sort((a, b) => (a.repository < b.repository ? -1 : a.repository > b.repository ? 1 : 0));
+}
+
+export function renderBaselineList(summaries: readonly RepositoryBaselineSummary[], query: string, page: number, now: Date): PageBody {
+  const needle = query.trim().toLowerCase();
+  const matching = needle === '' ? summaries : summaries.filter((summary) => summary.repository.includes(needle));
+  const current = paginate(matching, page, REPOSITORY_PAGE_SIZE);
+  const rows = current.items.map(
+    (summary) => html`<tr>
+<td><a href="/baselines/${summary.repository.split('/').map(segment).join('/')}">${summary.repository}</a></td>
+<td class="num">${formatCount(summary.jobs)}</td>
+<td class="num">${formatCount(summary.stable)}</td>
+<td class="num">${formatCount(summary.runs)}</td>
+<td>${summary.lastSeen ? timeHtml(summary.lastSeen, now) : html`<span class="muted">never</span>`}</td>
+</tr>`,
+  );
+  return {
+    title: 'Baselines',
+    section: 'baselines',
+    content: html`<h1>Baselines <span class="count">${formatCount(summaries.length)}</span></h1>
+<p class="muted">Endpoints that jobs reached in audit mode (from Harden-Runner's agent logs), per repository, workflow and job. A job is stable once its latest runs added nothing.</p>
+<form class="filters" method="get" action="/baselines"><label>Repository <input type="search" name="q" value="${query}" placeholder="owner/repo"></label> <button type="submit">Filter</button></form>
+${pagerHtml(current, '/baselines', { q: query || undefined }, 'repositories')}
+${
+  current.total === 0
+    ? html`<p class="empty">${summaries.length === 0 ? 'No baselines yet: import agent logs with egressctl baselines import, or let the app collect them.' : 'No repository matches.'}</p>`
+    : html`<table><thead><tr><th>Repository</th><th class="num">Jobs</th><th class="num">Stable</th><th class="num">Runs</th><th>Last seen</th></tr></thead><tbody>${rows}</tbody></table>`
+}
+${current.pages > 1 ? pagerHtml(current, '/baselines', { q: query || undefined }, 'repositories') : html``}`,
+  };
+}
+
+/** The recommended policy file for a job, as YAML. */
+export function recommendedPolicyYaml(job: JobRecommendation): string {
+  const header = job.stable
+    ? `# Recommended for ${job.key}: stable (${job.runsSinceGrowth} runs without a new endpoint)\n`
+    : `# ${job.key} is not stable yet (${job.runsSinceGrowth} of ${job.stableAfter} runs without a new endpoint): keep it in audit mode\n`;
+  const body: Record<string, unknown> = { 'egress-policy': job.stable ? 'block' : 'audit' };
+  const shown = job.endpoints.slice(0, EVIDENCE_LIMIT);
+  if (shown.length > 0) body['allowed-endpoints'] = shown;
+  const more = job.endpoints.length > shown.length ? `# ... and ${job.endpoints.length - shown.length} more: see the export\n` : '';
+  return `${header}${stringify(body, { lineWidth: 0 })}${more}`;
+}
+
+export function exportHref(job: Pick<JobRecommendation, 'repository' | 'workflowPath' | 'job'>): string {
+  return href(`/baselines/${job.repository.split('/').map(segment).join('/')}/export`, { workflow: job.workflowPath, job: job.job });
+}
+
+function jobHtml(job: JobRecommendation, bundle: Bundle, now: Date): Html {
+  const applied = effectivePolicy(bundle.attachments, bundle.policies, { repository: job.repository, workflow: job.workflow });
+  const policy = applied.policy === null ? undefined : bundle.policies[applied.policy];
+  const patterns = policy ? [...policy['allowed-endpoints'].map(endpointFromText), ...IMPLICIT_ENDPOINT_PATTERNS] : [];
+  const blockedByPolicy = (endpoint: string): boolean => {
+    if (!policy || policy['egress-policy'] !== 'block') return false;
+    const parsed = endpointFromText(endpoint);
+    return !isAllowed(patterns, parsed.host, parsed.port);
+  };
+  const wouldBlock = job.endpoints.filter(blockedByPolicy);
+  const evidence = job.evidence.slice(0, EVIDENCE_LIMIT).map(
+    (item) => html`<tr class="kind-${item.kind}">
+<td><code>${item.endpoint}</code>${item.kind === 'endpoint' && blockedByPolicy(item.endpoint) ? html` <span class="badge warn" title="not allowed by ${policy?.name ?? ''}">blocked by current policy</span>` : html``}</td>
+<td>${item.kind}${item.recommended ? '' : html` <span class="muted">(not recommended)</span>`}</td>
+<td class="num">${formatCount(item.runs)}</td>
+<td title="${item.firstSeen}">${utcText(item.firstSeen)}</td>
+<td title="${item.lastSeen}">${utcText(item.lastSeen)}</td>
+</tr>`,
+  );
+  const stability = job.stable
+    ? html`<span class="badge stable">stable</span> ${plural(job.runsSinceGrowth, 'run')} without a new endpoint (needs ${job.stableAfter})`
+    : html`<span class="badge collecting">collecting</span> ${formatCount(job.runsSinceGrowth)} of ${job.stableAfter} runs without a new endpoint`;
+  const current = policy
+    ? html`Policy today: ${policyLink(policy.name)} ${modeBadge(policy['egress-policy'])}${
+        wouldBlock.length > 0 ? html` — <strong>${plural(wouldBlock.length, 'observed endpoint')} not allowed by it</strong>` : html``
+      }`
+    : html`Policy today: <span class="muted">none (Harden-Runner's defaults)</span>`;
+  return html`<section class="job" id="${`job-${job.workflowPath}-${job.job}`.replace(/[^A-Za-z0-9_-]/g, '-')}">
+<h3><code>${job.workflowPath}</code> › <code>${job.job}</code></h3>
+<p>${stability} · ${plural(job.runs, 'run')} observed${job.lastSeen ? html` · last seen ${timeHtml(job.lastSeen, now)}` : html``}</p>
+<p>${current}</p>
+<p><a class="button" href="${exportHref(job)}" download>Export endpoints (.txt)</a> <span class="muted">${plural(job.endpoints.length, 'recommended endpoint')}</span></p>
+<div class="columns">
+<div>
+<h4>Observed</h4>
+${
+  job.evidence.length === 0
+    ? html`<p class="empty">Nothing observed yet.</p>`
+    : html`<table class="evidence"><thead><tr><th>Endpoint</th><th>Kind</th><th class="num">Runs</th><th>First seen</th><th>Last seen</th></tr></thead><tbody>${evidence}</tbody></table>${
+        job.evidence.length > EVIDENCE_LIMIT ? html`<p class="muted">${formatCount(EVIDENCE_LIMIT)} of ${formatCount(job.evidence.length)} shown.</p>` : html``
+      }`
+}
+</div>
+<div>
+<h4>Recommended policy</h4>
+<pre class="yaml"><code>${recommendedPolicyYaml(job)}</code></pre>
+</div>
+</div>
+</section>`;
+}
+
+export function renderBaselineRepository(repository: string, jobs: readonly JobRecommendation[], bundle: Bundle, page: number, now: Date): PageBody {
+  const current = paginate(jobs, page, JOB_PAGE_SIZE);
+  const path = `/baselines/${repository.split('/').map(segment).join('/')}`;
+  const stable = jobs.filter((job) => job.stable).length;
+  const repositoryExport = href(`${path}/export`);
+  return {
+    title: `Baselines of ${repository}`,
+    section: 'baselines',
+    content: html`<p class="crumbs"><a href="/baselines">Baselines</a> /</p>
+<h1>${repository}</h1>
+<p>${plural(jobs.length, 'job')}, ${formatCount(stable)} stable. <a href="${repositoryExport}" download>Export every endpoint of the repository (.txt)</a> · <a href="${href('/lookup', { repository })}">Which policy applies?</a></p>
+${pagerHtml(current, path, {}, 'jobs')}
+${jobs.length === 0 ? notice('The baseline file has no jobs.') : current.items.map((job) => jobHtml(job, bundle, now))}
+${current.pages > 1 ? pagerHtml(current, path, {}, 'jobs') : html``}`,
+  };
+}

@@ -1,0 +1,220 @@
+/**
+ * The audit log (`/history`, `/policies/NAME/history`): who changed which policy or attachment,
+ * when, in which commit and PR; content changes as a side-by-side diff, attachment changes as
+ * scopes added and removed.
+ */
+import type { HistoryScope, PolicyDiff } from '../../history/model.js';
+import { commitHtml, formatCount, pullRequestHtml, timeHtml, type LinkSettings } from './format.js';
+import { html, segment, type Html } from './html.js';
+import { paginate, type HistoryEntry } from './model.js';
+import { notice, pagerHtml, policyLink, scopeHtml } from './render-common.js';
+import type { PageBody } from './render-layout.js';
+
+/**
+ * Entries per page, and rows of a diff and scopes of an attachment change shown per entry in the
+ * list: together they keep a page near 200 KB whatever the history holds. A cut entry links to
+ * its own page (`/policies/NAME/history/SHA`), which shows more.
+ */
+export const HISTORY_PAGE_SIZE = 25;
+export interface HistoryLimits {
+  diffRows: number;
+  scopes: number;
+}
+export const LIST_LIMITS: HistoryLimits = { diffRows: 30, scopes: 20 };
+export const DETAIL_LIMITS: HistoryLimits = { diffRows: 600, scopes: 300 };
+
+export interface DiffSide {
+  line: number;
+  text: string;
+  changed: boolean;
+}
+
+export type DiffRow = { kind: 'hunk'; text: string } | { kind: 'line'; left: DiffSide | undefined; right: DiffSide | undefined };
+
+/**
+ * Unified diff lines (`---`/`+++` headers, `@@` hunks) into two-column rows: context on both
+ * sides, a run of removals paired line by line with the additions that follow it.
+ */
+export function sideBySideRows(lines: readonly string[]): DiffRow[] {
+  const rows: DiffRow[] = [];
+  let left = 0;
+  let right = 0;
+  let removed: DiffSide[] = [];
+  let added: DiffSide[] = [];
+  const flush = (): void => {
+    for (let index = 0; index < Math.max(removed.length, added.length); index++) {
+      rows.push({ kind: 'line', left: removed[index], right: added[index] });
+    }
+    removed = [];
+    added = [];
+  };
+  let inHunk = false;
+  for (const line of lines) {
+    const hunk = /^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@/.exec(line);
+    if (hunk) {
+      flush();
+      inHunk = true;
+      left = Number(hunk[1]);
+      right = Number(hunk[2]);
+      // "-0,0" (nothing before): the first line is 1.
+      if (left === 0) left = 1;
+      if (right === 0) right = 1;
+      rows.push({ kind: 'hunk', text: line });
+      continue;
+    }
+    if (!inHunk) continue; // the ---/+++ headers
+    const marker = line[0];
+    const text = line.slice(1);
+    if (marker === '-') removed.push({ line: left++, text, changed: true });
+    else if (marker === '+') added.push({ line: right++, text, changed: true });
+    else if (marker === ' ') {
+      flush();
+      rows.push({ kind: 'line', left: { line: left++, text, changed: false }, right: { line: right++, text, changed: false } });
+    }
+  }
+  flush();
+  return rows;
+}
+
+function sideHtml(side: DiffSide | undefined, kind: 'del' | 'add'): Html {
+  if (!side) return html`<td class="ln"></td><td class="code empty"></td>`;
+  return html`<td class="ln">${side.line}</td><td class="code${side.changed ? ` ${kind}` : ''}">${side.changed ? (kind === 'del' ? '-' : '+') : ' '}${side.text}</td>`;
+}
+
+export function diffTableHtml(lines: readonly string[], beforeLabel: string, afterLabel: string, rowLimit: number): Html {
+  const rows = sideBySideRows(lines);
+  if (rows.length === 0) return html``;
+  const shown = rows.slice(0, rowLimit).map((row) =>
+    row.kind === 'hunk' ? html`<tr class="hunk"><td colspan="4">${row.text}</td></tr>` : html`<tr>${sideHtml(row.left, 'del')}${sideHtml(row.right, 'add')}</tr>`,
+  );
+  return html`<table class="diff">
+<thead><tr><th colspan="2">${beforeLabel}</th><th colspan="2">${afterLabel}</th></tr></thead>
+<tbody>${shown}</tbody>
+</table>${rows.length > rowLimit ? notice(`The diff is cut after ${formatCount(rowLimit)} of ${formatCount(rows.length)} rows.`) : html``}`;
+}
+
+function valueText(value: unknown): string {
+  return value === null || value === undefined ? '(none)' : typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+function semanticHtml(diff: PolicyDiff): Html {
+  const items: Html[] = [];
+  for (const endpoint of diff.endpointsAdded ?? []) items.push(html`<li class="add">+ endpoint <code>${endpoint}</code></li>`);
+  for (const endpoint of diff.endpointsRemoved ?? []) items.push(html`<li class="del">− endpoint <code>${endpoint}</code></li>`);
+  for (const change of diff.changed ?? []) {
+    items.push(html`<li>~ <code>${change.key}</code>: <code>${valueText(change.before)}</code> → <code>${valueText(change.after)}</code></li>`);
+  }
+  return items.length === 0 ? html`` : html`<ul class="semantic">${items}</ul>`;
+}
+
+function scopeListHtml(scopes: readonly HistoryScope[], kind: 'add' | 'del', limit: number): Html {
+  const listed = scopes.slice(0, limit).map((scope) => html`<li class="${kind}">${kind === 'add' ? '+' : '−'} ${scopeHtml(scope)}</li>`);
+  const more = scopes.length > limit ? html`<li class="muted">and ${formatCount(scopes.length - limit)} more</li>` : html``;
+  return html`<ul class="scopes">${listed}${more}</ul>`;
+}
+
+const KIND_LABELS: Record<HistoryEntry['kind'], string> = {
+  created: 'Created',
+  updated: 'Updated',
+  deleted: 'Deleted',
+  attachments: 'Attachments',
+};
+
+function entryLabel(entry: HistoryEntry): string {
+  if (entry.kind !== 'attachments') return KIND_LABELS[entry.kind];
+  if (entry.detached.length === 0) return 'Attached';
+  if (entry.attached.length === 0) return 'Detached';
+  return 'Attached / Detached';
+}
+
+/** True when `limits` cut something of the entry (then its own page shows more). */
+export function entryIsCut(entry: HistoryEntry, limits: HistoryLimits): boolean {
+  if (entry.attached.length > limits.scopes || entry.detached.length > limits.scopes) return true;
+  return entry.event?.diff ? sideBySideRows(entry.event.diff.text).length > limits.diffRows : false;
+}
+
+function entryBodyHtml(entry: HistoryEntry, limits: HistoryLimits): Html {
+  const event = entry.event;
+  if (entry.kind === 'attachments') {
+    return html`${entry.attached.length > 0 ? html`<h3>Attached to ${formatCount(entry.attached.length)}</h3>${scopeListHtml(entry.attached, 'add', limits.scopes)}` : html``}${
+      entry.detached.length > 0 ? html`<h3>Detached from ${formatCount(entry.detached.length)}</h3>${scopeListHtml(entry.detached, 'del', limits.scopes)}` : html``
+    }`;
+  }
+  const parts: Html[] = [];
+  if (event?.renamedFrom !== undefined) parts.push(html`<p>Renamed from ${event.renamedFrom}.</p>`);
+  if (event?.renamedTo !== undefined) parts.push(html`<p>Renamed to ${policyLink(event.renamedTo)}.</p>`);
+  if (event?.diff) {
+    parts.push(semanticHtml(event.diff));
+    parts.push(diffTableHtml(event.diff.text, 'Before', 'After', limits.diffRows));
+  }
+  return html`${parts}`;
+}
+
+function entryHtml(entry: HistoryEntry, links: LinkSettings, now: Date, limits: HistoryLimits): Html {
+  const who = entry.authorEmail ? html`<span class="author" title="${entry.authorEmail}">${entry.author}</span>` : html`<span class="author">${entry.author}</span>`;
+  const pr = entry.pr === null ? html`` : html` · PR ${pullRequestHtml(links, entry.pr)}`;
+  const label = entryLabel(entry);
+  const detail = entryIsCut(entry, limits)
+    ? html`<p><a href="/policies/${segment(entry.policy)}/history/${entry.commit}">Show this change in full</a></p>`
+    : html``;
+  return html`<article class="event kind-${entry.kind}">
+<header><span class="badge event-${label.split(' ')[0]?.toLowerCase()}">${label}</span> ${policyLink(entry.policy)} <span class="muted">by</span> ${who} · ${timeHtml(entry.date, now)} · commit ${commitHtml(links, entry.commit)}${pr}</header>
+<p class="subject">${entry.subject}</p>
+${entryBodyHtml(entry, limits)}
+${detail}
+${entry.notes.length > 0 ? html`<ul class="notes">${entry.notes.map((note) => html`<li>${note}</li>`)}</ul>` : html``}
+</article>`;
+}
+
+export interface HistoryPageInput {
+  /** Grouped entries, newest first; or why there is no history. */
+  history: { entries: readonly HistoryEntry[]; truncatedAt: number | undefined } | { missing: string };
+  /** The policy whose history this is (undefined: all). */
+  policy: string | undefined;
+  /** The policy exists in the served bundle (a deleted policy still has history). */
+  policyExists: boolean;
+  /** Only this commit's entries (full sha or a prefix of at least 7), shown in full. */
+  commit?: string | undefined;
+  page: number;
+  links: LinkSettings;
+  now: Date;
+}
+
+export function renderHistory(input: HistoryPageInput): PageBody {
+  const title = input.policy === undefined ? 'History' : `History of ${input.policy}`;
+  const path = input.policy === undefined ? '/history' : `/policies/${segment(input.policy)}/history`;
+  const crumbs =
+    input.policy === undefined
+      ? html``
+      : html`<p class="crumbs"><a href="/">Policies</a> / ${input.policyExists ? policyLink(input.policy) : html`${input.policy}`} /${
+          input.commit === undefined ? html`` : html` <a href="${path}">history</a> /`
+        }</p>`;
+  if ('missing' in input.history) {
+    return { title, section: 'history', content: html`${crumbs}<h1>${title}</h1>${notice(input.history.missing)}` };
+  }
+  const { truncatedAt } = input.history;
+  const commit = input.commit?.toLowerCase();
+  const entries = commit === undefined ? input.history.entries : input.history.entries.filter((entry) => entry.commit.startsWith(commit));
+  const limits = commit === undefined ? LIST_LIMITS : DETAIL_LIMITS;
+  const current = paginate(entries, input.page, HISTORY_PAGE_SIZE);
+  const links = input.links.repository
+    ? html``
+    : html`<p class="muted">Commits are shown without links: the policy repository on GitHub is not known (start the server with EGRESSCTL_POLICY_REPOSITORY=owner/repo, or give the source an origin remote).</p>`;
+  const heading = commit === undefined ? html`<h1>${title}</h1>` : html`<h1>${title} <span class="muted">in commit <code>${commit.slice(0, 12)}</code></span></h1>`;
+  const pageUrl = commit === undefined ? path : `${path}/${commit}`;
+  return {
+    title,
+    section: 'history',
+    content: html`${crumbs}${heading}
+<p class="muted">From the git log of the policy repository at the served revision, newest first.</p>
+${links}
+${truncatedAt !== undefined ? notice(`Only the newest ${formatCount(truncatedAt)} events are read.`) : html``}
+${pagerHtml(current, pageUrl, {}, 'changes')}
+${
+  current.total === 0
+    ? html`<p class="empty">No policy or attachment changes${input.policy === undefined ? '' : ' for this policy'}${commit === undefined ? '' : ' in this commit'}.</p>`
+    : current.items.map((entry) => entryHtml(entry, input.links, input.now, limits))
+}
+${current.pages > 1 ? pagerHtml(current, pageUrl, {}, 'changes') : html``}`,
+  };
+}

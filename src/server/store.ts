@@ -1,0 +1,263 @@
+/**
+ * The bundle a server serves, and the rules for replacing it (DESIGN 4):
+ * - every candidate passes openBundle (envelope, signature by a trusted key when keys are set,
+ *   schema, references, digest) or it is refused;
+ * - never step back: a git source's new head must descend from the served commit (unless
+ *   rewinding is allowed); bundles from files, upstreams and publish must not have an older
+ *   `committedAt`; the same revision changes nothing;
+ * - a refusal keeps the last good bundle, marks the server degraded with the reason and counts;
+ * - the last good envelope is written atomically to the state directory and served at the next
+ *   start before the source has answered.
+ * Offers are applied one at a time, in arrival order.
+ */
+import type { KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { openBundle, type OpenedBundle } from '../bundle/dsse.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { VerificationError } from '../util/errors.js';
+import type { RefusalReason, ServerMetrics } from './metrics.js';
+
+/** File in the state directory holding the last good envelope, exactly as served. */
+export const STATE_BUNDLE_FILE = 'bundle.dsse.json';
+
+export interface ServedBundle extends OpenedBundle {
+  /** `text` as bytes, ready to write. */
+  body: Buffer;
+  /** Where it came from: `git`, `worktree`, `file`, `upstream`, `state` or `publish`. */
+  origin: string;
+  acceptedAt: Date;
+}
+
+/** How a candidate is ordered against the served bundle. */
+export type Ordering =
+  /** Files, upstreams, publish: an older `committedAt` is refused. */
+  | { kind: 'committed-at' }
+  /** A plain directory: any different content replaces (there is no history to compare with). */
+  | { kind: 'content' }
+  /**
+   * A git source: the candidate commit must descend from the served one. `relation` answers
+   * `unknown` when the served revision is not a commit of this repository (then committedAt decides).
+   */
+  | {
+      kind: 'git';
+      allowRewind: boolean;
+      relation(served: string, candidate: string): Promise<'descendant' | 'not-descendant' | 'unknown'>;
+    };
+
+export interface OfferOptions {
+  origin: string;
+  /** Check signatures against the trusted keys (default true). False only for what this process compiled itself. */
+  verify?: boolean;
+  ordering?: Ordering;
+}
+
+export type OfferResult =
+  | { status: 'accepted'; revision: string; etag: string }
+  | { status: 'unchanged'; revision: string }
+  | { status: 'refused'; reason: RefusalReason; message: string };
+
+export interface Problem {
+  reason: RefusalReason;
+  message: string;
+  origin: string;
+  at: Date;
+  /** The refused revision, when it could be read. */
+  revision?: string;
+}
+
+export interface SourceStatus {
+  kind: string;
+  location: string;
+  lastSuccessAt?: Date;
+  lastError?: { message: string; at: Date };
+}
+
+export interface BundleStoreOptions {
+  /** Public keys a bundle must be signed by (empty: schema and digest checks only). */
+  trustedKeys?: readonly KeyObject[];
+  stateDir?: string;
+  metrics: ServerMetrics;
+  logger: Logger;
+}
+
+type Waiter = () => void;
+
+export class BundleStore {
+  private served: ServedBundle | undefined;
+  private problem: Problem | undefined;
+  private readonly waiters = new Set<Waiter>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  readonly source: SourceStatus = { kind: 'none', location: '' };
+
+  constructor(private readonly options: BundleStoreOptions) {}
+
+  get current(): ServedBundle | undefined {
+    return this.served;
+  }
+
+  /** The last refusal since the last bundle was accepted or confirmed; undefined when healthy. */
+  get degraded(): Problem | undefined {
+    return this.problem;
+  }
+
+  get trustedKeyCount(): number {
+    return this.options.trustedKeys?.length ?? 0;
+  }
+
+  /** Serve the state directory's bundle, if there is a valid one. Returns its revision. */
+  async loadState(): Promise<string | undefined> {
+    const file = this.statePath();
+    if (!file) return undefined;
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.options.logger.warn({ file, err: messageOf(error) }, 'cannot read the saved bundle');
+      }
+      return undefined;
+    }
+    const result = await this.offer(text, { origin: 'state', ordering: { kind: 'committed-at' } });
+    return result.status === 'accepted' ? result.revision : undefined;
+  }
+
+  /** Consider a candidate envelope; see the rules at the top of this file. */
+  offer(text: string, options: OfferOptions): Promise<OfferResult> {
+    const run = this.queue.then(() => this.apply(text, options));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Record a refusal that happened before there was an envelope (e.g. the revision does not compile). */
+  refuse(reason: RefusalReason, message: string, origin: string, revision?: string): OfferResult {
+    this.problem = { reason, message, origin, at: new Date(), ...(revision === undefined ? {} : { revision }) };
+    this.options.metrics.refusals.inc({ reason });
+    this.options.logger.warn({ origin, reason, revision, problem: message }, 'bundle refused: still serving the last good one');
+    return { status: 'refused', reason, message };
+  }
+
+  /** The source answered (even with nothing new): clears its last error. */
+  sourceOk(): void {
+    this.source.lastSuccessAt = new Date();
+    delete this.source.lastError;
+  }
+
+  sourceError(message: string): void {
+    const previous = this.source.lastError?.message;
+    this.source.lastError = { message, at: new Date() };
+    this.options.metrics.sourceErrors.inc({ source: this.source.kind });
+    // Log each distinct error once, not once per retry.
+    if (previous !== message) this.options.logger.warn({ source: this.source.kind, err: message }, 'bundle source failed');
+  }
+
+  /**
+   * Resolves when the served bundle's ETag is no longer `etag`, after `timeoutMs`, when `signal`
+   * aborts, or when the store closes: the caller then looks at `current` again.
+   */
+  waitForChange(etag: string | undefined, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (this.closed || this.served?.etag !== etag || timeoutMs <= 0 || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.waiters.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  get waiting(): number {
+    return this.waiters.size;
+  }
+
+  /** Wake every long poll (they answer with what is served) and refuse new waits. */
+  close(): void {
+    this.closed = true;
+    for (const waiter of [...this.waiters]) waiter();
+  }
+
+  private async apply(text: string, options: OfferOptions): Promise<OfferResult> {
+    const { logger, metrics } = this.options;
+    let opened: OpenedBundle;
+    try {
+      const keys = options.verify === false ? [] : (this.options.trustedKeys ?? []);
+      opened = openBundle(text, { publicKeys: keys });
+    } catch (error) {
+      const message = error instanceof VerificationError ? error.message : `cannot open the bundle: ${messageOf(error)}`;
+      return this.refuse('verification', message, options.origin);
+    }
+    const candidate = opened.bundle;
+    const served = this.served;
+    if (served) {
+      if (served.bundle.revision === candidate.revision) {
+        if (this.problem) logger.info({ origin: options.origin, revision: candidate.revision }, 'source agrees with the served bundle again');
+        this.problem = undefined;
+        return { status: 'unchanged', revision: candidate.revision };
+      }
+      const stepBack = await this.stepsBack(served, opened, options.ordering ?? { kind: 'committed-at' });
+      if (stepBack) return this.refuse('older', stepBack, options.origin, candidate.revision);
+    }
+
+    this.served = { ...opened, body: Buffer.from(opened.text, 'utf8'), origin: options.origin, acceptedAt: new Date() };
+    this.problem = undefined;
+    metrics.bundleInfo.reset();
+    metrics.bundleInfo.set({ revision: candidate.revision, committed_at: candidate.committedAt, digest: candidate.digest, source: options.origin }, 1);
+    metrics.setCommittedAt(candidate.committedAt);
+    if (options.origin !== 'state') metrics.bundleUpdates.inc({ source: options.origin });
+    logger.info(
+      { origin: options.origin, revision: candidate.revision, committedAt: candidate.committedAt, previous: served?.bundle.revision, keyids: opened.keyids },
+      'serving bundle',
+    );
+    for (const waiter of [...this.waiters]) waiter();
+    if (options.origin !== 'state') await this.persist(opened.text);
+    return { status: 'accepted', revision: candidate.revision, etag: opened.etag };
+  }
+
+  /** Why accepting `candidate` would step back from `served`, or undefined when it does not. */
+  private async stepsBack(served: ServedBundle, candidate: OpenedBundle, ordering: Ordering): Promise<string | undefined> {
+    const from = served.bundle;
+    const to = candidate.bundle;
+    const olderByDate = (): string | undefined =>
+      Date.parse(to.committedAt) < Date.parse(from.committedAt)
+        ? `revision ${to.revision} (committed ${to.committedAt}) is older than the served ${from.revision} (committed ${from.committedAt})`
+        : undefined;
+    switch (ordering.kind) {
+      case 'content':
+        return undefined;
+      case 'committed-at':
+        return olderByDate();
+      case 'git': {
+        if (ordering.allowRewind) return undefined;
+        const relation = await ordering.relation(from.revision, to.revision);
+        if (relation === 'descendant') return undefined;
+        if (relation === 'unknown') return olderByDate();
+        return `commit ${to.revision} does not descend from the served ${from.revision} (history rewritten or another branch checked out); start with --allow-rewind to accept it`;
+      }
+    }
+  }
+
+  private statePath(): string | undefined {
+    return this.options.stateDir === undefined ? undefined : path.join(this.options.stateDir, STATE_BUNDLE_FILE);
+  }
+
+  private async persist(text: string): Promise<void> {
+    const file = this.statePath();
+    if (!file) return;
+    try {
+      await writeFileAtomic(file, text, { mode: 0o644 });
+    } catch (error) {
+      // Serving goes on; the next start just has an older (or no) bundle to begin with.
+      this.options.logger.error({ file, err: messageOf(error) }, 'cannot save the bundle to the state directory');
+    }
+  }
+}
+
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

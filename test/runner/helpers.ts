@@ -1,0 +1,60 @@
+/** Runner-side fixtures: a fake ACTIONS_ID_TOKEN_REQUEST_URL endpoint and GITHUB_OUTPUT parsing. */
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export const REQUEST_TOKEN = 'runtime-request-token-for-tests';
+
+export interface TokenEndpoint {
+  /** As the runner sets ACTIONS_ID_TOKEN_REQUEST_URL: already carries a query. */
+  url: string;
+  audiences: string[];
+  close(): Promise<void>;
+}
+
+/** Answers `{value: jwt}` for the requested audience, like the Actions runtime does. */
+export async function startTokenEndpoint(mint: (audience: string) => Promise<string>): Promise<TokenEndpoint> {
+  const audiences: string[] = [];
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (req.headers.authorization !== `Bearer ${REQUEST_TOKEN}`) {
+      res.writeHead(401);
+      res.end();
+      return;
+    }
+    const audience = url.searchParams.get('audience') ?? '';
+    audiences.push(audience);
+    mint(audience).then((value) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ count: 1, value }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/idtoken?api-version=2.0`,
+    audiences,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** Parse `name<<DELIM\nvalue\nDELIM\n` entries (and plain `name=value` lines) as the runner does. */
+export function parseGithubFile(file: string): Record<string, string> {
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const values: Record<string, string> = {};
+  for (let index = 0; index < lines.length; index++) {
+    const line = lines[index] ?? '';
+    if (line === '') continue;
+    const heredoc = /^([^=<]+)<<(.+)$/.exec(line);
+    if (heredoc) {
+      const [, name = '', delimiter] = heredoc;
+      const body: string[] = [];
+      for (index++; index < lines.length && lines[index] !== delimiter; index++) body.push(lines[index] ?? '');
+      if (index >= lines.length) throw new Error(`unterminated value for ${name}`);
+      values[name] = body.join('\n');
+    } else {
+      const at = line.indexOf('=');
+      values[line.slice(0, at)] = line.slice(at + 1);
+    }
+  }
+  return values;
+}

@@ -1,0 +1,120 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashApiKey, startServer, type RunningServer } from '../../src/server/index.js';
+import { runCli } from '../support/cli.js';
+import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
+import { PRECEDENCE_FILES, captureLogger } from '../server/helpers.js';
+import { parseGithubFile } from './helpers.js';
+
+const KEY = 'arc-prod-hook-key-0123456789abcdefghijkl';
+let repo: TempRepo;
+let server: RunningServer;
+let work: string;
+
+beforeAll(async () => {
+  repo = makeTempRepo(PRECEDENCE_FILES, { git: true });
+  repo.commit('policies');
+  server = await startServer({
+    source: repo.dir,
+    port: 0,
+    logger: captureLogger().logger,
+    defaultMetrics: false,
+    apiKeys: [{ name: 'arc-prod', sha256: hashApiKey(KEY), cluster: 'arc-prod', organizations: ['acme', 'other'] }],
+  });
+  work = mkdtempSync(path.join(tmpdir(), 'egressctl-hook-'));
+});
+
+afterAll(async () => {
+  await server?.close();
+  repo?.cleanup();
+  rmSync(work, { recursive: true, force: true });
+});
+
+let runs = 0;
+function jobEnv(overrides: Record<string, string> = {}): Record<string, string> {
+  const id = ++runs;
+  const envFile = path.join(work, `env-${id}`);
+  writeFileSync(envFile, '');
+  return {
+    EGRESSCTL_SERVER: server.url,
+    EGRESSCTL_CLUSTER: 'arc-prod',
+    EGRESSCTL_API_KEY: KEY,
+    GITHUB_REPOSITORY: 'other/tool',
+    GITHUB_WORKFLOW_REF: 'other/tool/.github/workflows/ci.yml@refs/heads/main',
+    GITHUB_ENV: envFile,
+    RUNNER_TEMP: path.join(work, `temp-${id}`),
+    RUNNER_TOOL_CACHE: path.join(work, 'tool-cache'),
+    ...overrides,
+  };
+}
+
+describe('egressctl hook job-started', () => {
+  it('fetches the policy with the API key and hands it to the job (log, file, GITHUB_ENV)', async () => {
+    const env = jobEnv();
+    const result = await runCli(['hook', 'job-started'], { env });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('egressctl: policy cluster-pol (cluster arc-prod)');
+    const file = path.join(env.RUNNER_TEMP as string, 'egressctl', 'policy.json');
+    expect(result.stdout).toContain(`policy written to ${file}`);
+    const written = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    expect(written).toMatchObject({ source: 'server', policy: 'cluster-pol', scope: { type: 'cluster', key: 'arc-prod' }, config: { 'egress-policy': 'audit' } });
+    expect(parseGithubFile(env.GITHUB_ENV as string)).toMatchObject({
+      EGRESS_POLICY: 'audit',
+      ALLOWED_ENDPOINTS: '',
+      EGRESSCTL_POLICY: 'cluster-pol',
+      EGRESSCTL_POLICY_SOURCE: 'server',
+      EGRESSCTL_POLICY_FILE: file,
+    });
+
+    const acme = jobEnv({ GITHUB_REPOSITORY: 'acme/api', GITHUB_WORKFLOW_REF: 'acme/api/.github/workflows/release.yml@refs/tags/v1' });
+    const output = path.join(work, 'custom.json');
+    expect((await runCli(['hook', 'job-started', '--output', output], { env: acme })).code).toBe(0);
+    expect(JSON.parse(readFileSync(output, 'utf8'))).toMatchObject({ policy: 'wf-pol', config: { 'egress-policy': 'block', 'allowed-endpoints': 'repo.example.com:8443 wf.example.com:443' } });
+    expect(parseGithubFile(acme.GITHUB_ENV as string)).toMatchObject({ EGRESS_POLICY: 'block', DISABLE_SUDO_AND_CONTAINERS: 'true' });
+  });
+
+  it('uses the cached policy when the server is down; fails closed only when told and nothing is cached', async () => {
+    const cache = { RUNNER_TOOL_CACHE: path.join(work, 'cache-fallback') };
+    const own = await startServer({
+      source: repo.dir,
+      port: 0,
+      logger: captureLogger().logger,
+      defaultMetrics: false,
+      apiKeys: [{ name: 'arc-prod', sha256: hashApiKey(KEY), cluster: 'arc-prod', organizations: ['acme'] }],
+    });
+    const scope = { GITHUB_REPOSITORY: 'acme/api', GITHUB_WORKFLOW_REF: 'acme/api/.github/workflows/ci.yml@refs/heads/main', EGRESSCTL_SERVER: own.url };
+    expect((await runCli(['hook', 'job-started'], { env: jobEnv({ ...cache, ...scope }) })).code).toBe(0);
+    await own.close();
+
+    const cachedEnv = jobEnv({ ...cache, ...scope });
+    const cached = await runCli(['hook', 'job-started', '--fail-closed', '--timeout', '1'], { env: cachedEnv });
+    expect(cached.code).toBe(0);
+    expect(cached.stdout).toMatch(/using the policy cached at/);
+    expect(parseGithubFile(cachedEnv.GITHUB_ENV as string)).toMatchObject({ EGRESS_POLICY: 'block', EGRESSCTL_POLICY: 'repo-pol', EGRESSCTL_POLICY_SOURCE: 'cache' });
+
+    const empty = { RUNNER_TOOL_CACHE: path.join(work, 'cache-empty') };
+    const openEnv = jobEnv({ ...empty, ...scope });
+    const open = await runCli(['hook', 'job-started', '--on-error', 'block'], { env: openEnv });
+    expect(open.code).toBe(0);
+    expect(parseGithubFile(openEnv.GITHUB_ENV as string)).toMatchObject({ EGRESS_POLICY: 'block', ALLOWED_ENDPOINTS: '', EGRESSCTL_POLICY_SOURCE: 'on-error' });
+    const closed = await runCli(['hook', 'job-started', '--fail-closed'], { env: jobEnv({ ...empty, ...scope }) });
+    expect(closed.code).toBe(1);
+    expect(closed.stderr).toMatch(/cannot get the egress policy/);
+  });
+
+  it('fails open without an API key unless --fail-closed, and checks its arguments', async () => {
+    const noKey = jobEnv({ EGRESSCTL_API_KEY: '' });
+    const open = await runCli(['hook', 'job-started'], { env: noKey });
+    expect(open.code).toBe(0);
+    expect(open.stderr).toMatch(/no API key/);
+    expect(parseGithubFile(noKey.GITHUB_ENV as string)).toMatchObject({ EGRESS_POLICY: 'audit', EGRESSCTL_POLICY_SOURCE: 'on-error' });
+    expect((await runCli(['hook', 'job-started', '--fail-closed'], { env: jobEnv({ EGRESSCTL_API_KEY: '' }) })).code).toBe(1);
+    const wrongKey = await runCli(['hook', 'job-started', '--fail-closed'], { env: jobEnv({ EGRESSCTL_API_KEY: `${KEY}-wrong`, RUNNER_TOOL_CACHE: path.join(work, 'cache-wrong') }) });
+    expect(wrongKey.code).toBe(1);
+    expect(wrongKey.stderr).toMatch(/401/);
+    expect((await runCli(['hook'], { env: jobEnv() })).code).toBe(2);
+    expect((await runCli(['hook', 'job-started', '--on-error', 'fail'], { env: jobEnv() })).code).toBe(2);
+  });
+});

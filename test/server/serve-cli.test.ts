@@ -1,0 +1,118 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { loadPolicyRepository } from '../../src/policy/load.js';
+import { compilePolicies } from '../../src/policy/flatten.js';
+import { attachmentMap } from '../../src/policy/model.js';
+import { effectivePolicy } from '../../src/policy/resolve.js';
+import { hashApiKey, startServer } from '../../src/server/index.js';
+import { runCli } from '../support/cli.js';
+import { captureLogger, getJson } from './helpers.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const KEY = 'demo-key-0123456789abcdefghijklmnopqrstuv';
+
+describe('serving this repository (what npm start does)', () => {
+  it("serves the repository's own example policies from HEAD", async () => {
+    const server = await startServer({
+      source: repoRoot,
+      port: 0,
+      logger: captureLogger().logger,
+      defaultMetrics: false,
+      apiKeys: [{ name: 'demo', sha256: hashApiKey(KEY), cluster: 'arc-prod', organizations: ['acme'] }],
+    });
+    try {
+      const head = spawnSync('git', ['-C', repoRoot, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
+      const loaded = await loadPolicyRepository({ dir: repoRoot, rev: head });
+      expect(loaded.errors).toEqual([]);
+      const query = { repository: 'acme/api', workflow: '.github/workflows/release.yml', cluster: 'arc-prod' };
+      const expected = effectivePolicy(attachmentMap(loaded.value.attachments), compilePolicies(loaded.value), query);
+      const { status, body } = await getJson(`${server.url}/v1/policy?repository=acme/api&workflow=.github/workflows/release.yml`, {
+        headers: { authorization: `ApiKey ${KEY}` },
+      });
+      expect(status).toBe(200);
+      expect(body.revision).toBe(head);
+      expect(body).toMatchObject({ policy: expected.policy, scope: expected.scope, config: expected.config });
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+/** Spawn the CLI, wait for its startup line, then SIGTERM it. */
+async function startAndStop(command: string, args: string[]): Promise<{ code: number | null; stderr: string; readyz: number }> {
+  const child = spawn(command, args, {
+    cwd: repoRoot,
+    env: { ...process.env, EGRESSCTL_PORT: '0', EGRESSCTL_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stdout.resume();
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no startup line: ${stderr}`)), 20_000);
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+      const match = /listening on (http:\/\/\S+)/.exec(stderr);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    child.on('exit', () => reject(new Error(`exited early: ${stderr}`)));
+  });
+  const readyz = (await fetch(`${url}/readyz`)).status;
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  return { code: await exited, stderr, readyz };
+}
+
+describe('egressctl serve as a process', () => {
+  it('starts with no settings (EGRESSCTL_PORT=0), prints where to look, and stops cleanly on SIGTERM', async () => {
+    const { code, stderr, readyz } = await startAndStop(process.execPath, [
+      '--import',
+      'tsx',
+      '-e',
+      "import('./src/cli/main.ts').then((m) => m.main(['serve'])).then((code) => { process.exitCode = code; })",
+    ]);
+    expect(readyz).toBe(200);
+    expect(stderr).toMatch(/source: {3}git work tree/);
+    expect(stderr).toMatch(/try: {6}curl -s http:\/\/127\.0\.0\.1:\d+\/readyz/);
+    expect(stderr).toContain('egressctl serve: stopped');
+    expect(code).toBe(0);
+  });
+
+  it.runIf(existsSync(path.join(repoRoot, 'dist/cli/main.js')))('runs from the built bin (npm start)', async () => {
+    const { code, readyz } = await startAndStop(process.execPath, ['bin/egressctl.js', 'serve']);
+    expect(readyz).toBe(200);
+    expect(code).toBe(0);
+  });
+
+  it('hashes an API key read from stdin', () => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', '-e', "import('./src/cli/main.ts').then((m) => m.main(['serve', '--hash-api-key'])).then((code) => { process.exitCode = code; })"], {
+      cwd: repoRoot,
+      input: `${KEY}\n`,
+      encoding: 'utf8',
+    });
+    expect(result.status).toBe(0);
+    expect(result.stdout.trim()).toBe(hashApiKey(KEY));
+    expect(result.stderr).toContain(`sha256: ${hashApiKey(KEY)}`);
+    const weak = spawnSync(process.execPath, ['--import', 'tsx', '-e', "import('./src/cli/main.ts').then((m) => m.main(['serve', '--hash-api-key'])).then((code) => { process.exitCode = code; })"], {
+      cwd: repoRoot,
+      input: 'short\n',
+      encoding: 'utf8',
+    });
+    expect(weak.status).toBe(1);
+    expect(weak.stderr).toMatch(/at least 24/);
+  });
+
+  it('rejects bad settings with a usage error', async () => {
+    expect(await runCli(['serve', '--port', 'eighty'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--port must be 0\.\.65535/) });
+    expect(await runCli(['serve'], { env: { EGRESSCTL_PORT: '99999' } })).toMatchObject({ code: 2 });
+    expect(await runCli(['serve', '--source', '/nonexistent/place', '--port', '0'])).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/no such file or directory/),
+    });
+  });
+});
