@@ -82,8 +82,9 @@ export function workflowKey(workflow: string | undefined, repository: string | u
 export function resolveScopes(attachments: AttachmentMap, query: ResolveQuery): Resolution {
   const matches: ShadowedScope[] = [];
   for (const scope of scopeKeys(query)) {
-    const policy = attachments[SCOPE_SECTIONS[scope.type]][scope.key];
-    if (policy !== undefined) matches.push({ ...scope, policy });
+    const section = attachments[SCOPE_SECTIONS[scope.type]];
+    // Own keys only: an organization named "constructor" must not find Object.prototype's.
+    if (Object.hasOwn(section, scope.key)) matches.push({ ...scope, policy: section[scope.key] as string });
   }
   const [winner, ...shadowed] = matches;
   if (!winner) return { policy: null, scope: null, shadowed: [] };
@@ -115,7 +116,7 @@ export function effectivePolicy(
   query: ResolveQuery,
 ): EffectivePolicyAnswer {
   const resolution = resolveScopes(attachments, query);
-  const policy = resolution.policy === null ? undefined : policies[resolution.policy];
+  const policy = resolution.policy === null || !Object.hasOwn(policies, resolution.policy) ? undefined : policies[resolution.policy];
   const answer: EffectivePolicyAnswer = { ...resolution, config: hardenRunnerConfig(policy) };
   if (policy?.['lockdown-mode']) answer['lockdown-mode'] = policy['lockdown-mode'];
   return answer;

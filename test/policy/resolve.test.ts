@@ -93,3 +93,9 @@ describe('extends and the with: block', () => {
     expect(Object.keys(compilePolicies(cyclic.value))).toEqual(['a', 'b']);
   });
 });
+
+describe('names that collide with Object.prototype', () => {
+  it('resolve "constructor" and "toString" to no policy', () => {
+    expect(resolveScopes(attachments, { repository: 'constructor/tostring', cluster: 'hasownproperty' })).toEqual({ policy: null, scope: null, shadowed: [] });
+  });
+});

@@ -1,0 +1,7 @@
+/** `--format json`: the Review itself, without anything a loader attached to it. */
+import type { Review } from './model.js';
+
+export function renderJson(review: Review): string {
+  const { base, head, summary, policies, attachments, scopes, scopeGroups, breakage, risks } = review;
+  return `${JSON.stringify({ base, head, summary, policies, attachments, scopes, scopeGroups, breakage, risks }, null, 2)}\n`;
+}
