@@ -25,7 +25,7 @@ import { renderPage, type PageBody, type PageContext } from './render-layout.js'
 import { renderLookup } from './render-lookup.js';
 import { renderPolicy } from './render-policy.js';
 import { renderStore } from './render-store.js';
-import { CONSOLE_CSS, CONSOLE_CSS_VERSION } from './style.js';
+import { CONSOLE_CSS, CONSOLE_CSS_VERSION, FAVICON_SVG } from './style.js';
 
 export { CONSOLE_CSS_VERSION } from './style.js';
 
@@ -42,6 +42,7 @@ export interface ConsoleOptions {
 }
 
 export const CONSOLE_CSS_PATH = '/static/console.css';
+export const FAVICON_PATH = '/static/favicon.svg';
 
 /** Headers on every console response. */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
@@ -272,6 +273,10 @@ export function createConsoleHandler(options: ConsoleOptions = {}): ConsoleHandl
     const query = new URLSearchParams(mark === -1 ? '' : url.slice(mark + 1));
     if (pathname === CONSOLE_CSS_PATH) {
       sendStylesheet(req, res, query);
+      return true;
+    }
+    if (pathname === FAVICON_PATH || pathname === '/favicon.ico') {
+      send(res, 200, FAVICON_SVG, { 'content-type': 'image/svg+xml', 'cache-control': 'public, max-age=86400' });
       return true;
     }
     const segments = pathSegments(pathname);

@@ -18,7 +18,7 @@ export const REPOSITORY_PAGE_SIZE = 100;
 /** Jobs per page of a repository (each job has an evidence table). */
 export const JOB_PAGE_SIZE = 10;
 /** Evidence rows (and recommended endpoints) shown per job; the export has them all. */
-export const EVIDENCE_LIMIT = 60;
+export const EVIDENCE_LIMIT = 40;
 
 export interface RepositoryBaselineSummary {
   repository: string;
@@ -103,8 +103,8 @@ function jobHtml(job: JobRecommendation, bundle: Bundle, now: Date): Html {
 <td><code>${item.endpoint}</code>${item.kind === 'endpoint' && blockedByPolicy(item.endpoint) ? html` <span class="badge warn" title="not allowed by ${policy?.name ?? ''}">blocked by current policy</span>` : html``}</td>
 <td>${item.kind}${item.recommended ? '' : html` <span class="muted">(not recommended)</span>`}</td>
 <td class="num">${formatCount(item.runs)}</td>
-<td title="${item.firstSeen}">${utcText(item.firstSeen)}</td>
-<td title="${item.lastSeen}">${utcText(item.lastSeen)}</td>
+<td class="date" title="${utcText(item.firstSeen)}">${item.firstSeen.slice(0, 10)}</td>
+<td class="date" title="${utcText(item.lastSeen)}">${item.lastSeen.slice(0, 10)}</td>
 </tr>`,
   );
   const stability = job.stable

@@ -15,13 +15,17 @@ import type { PageBody } from './render-layout.js';
  * list: together they keep a page near 200 KB whatever the history holds. A cut entry links to
  * its own page (`/policies/NAME/history/SHA`), which shows more.
  */
-export const HISTORY_PAGE_SIZE = 25;
+export const HISTORY_PAGE_SIZE = 20;
 export interface HistoryLimits {
   diffRows: number;
+  /** Characters of diff markup per entry: long lines and escaping count, not just rows. */
+  diffBytes: number;
   scopes: number;
 }
-export const LIST_LIMITS: HistoryLimits = { diffRows: 30, scopes: 20 };
-export const DETAIL_LIMITS: HistoryLimits = { diffRows: 600, scopes: 300 };
+export const LIST_LIMITS: HistoryLimits = { diffRows: 30, diffBytes: 6_000, scopes: 20 };
+export const DETAIL_LIMITS: HistoryLimits = { diffRows: 500, diffBytes: 120_000, scopes: 200 };
+
+const SUBJECT_MAX = 300;
 
 export interface DiffSide {
   line: number;
@@ -81,30 +85,50 @@ function sideHtml(side: DiffSide | undefined, kind: 'del' | 'add'): Html {
   return html`<td class="ln">${side.line}</td><td class="code${side.changed ? ` ${kind}` : ''}">${side.changed ? (kind === 'del' ? '-' : '+') : ' '}${side.text}</td>`;
 }
 
-export function diffTableHtml(lines: readonly string[], beforeLabel: string, afterLabel: string, rowLimit: number): Html {
+export interface DiffTable {
+  html: Html;
+  /** Rows left out by the limits. */
+  cut: number;
+}
+
+export function diffTable(lines: readonly string[], beforeLabel: string, afterLabel: string, limits: Pick<HistoryLimits, 'diffRows' | 'diffBytes'>): DiffTable {
   const rows = sideBySideRows(lines);
-  if (rows.length === 0) return html``;
-  const shown = rows.slice(0, rowLimit).map((row) =>
-    row.kind === 'hunk' ? html`<tr class="hunk"><td colspan="4">${row.text}</td></tr>` : html`<tr>${sideHtml(row.left, 'del')}${sideHtml(row.right, 'add')}</tr>`,
-  );
-  return html`<table class="diff">
+  if (rows.length === 0) return { html: html``, cut: 0 };
+  const shown: Html[] = [];
+  let size = 0;
+  for (const row of rows) {
+    const markup =
+      row.kind === 'hunk' ? html`<tr class="hunk"><td colspan="4">${row.text}</td></tr>` : html`<tr>${sideHtml(row.left, 'del')}${sideHtml(row.right, 'add')}</tr>`;
+    if (shown.length >= limits.diffRows || (shown.length > 0 && size + markup.value.length > limits.diffBytes)) break;
+    size += markup.value.length;
+    shown.push(markup);
+  }
+  const cut = rows.length - shown.length;
+  return {
+    html: html`<table class="diff">
+<colgroup><col class="ln"><col><col class="ln"><col></colgroup>
 <thead><tr><th colspan="2">${beforeLabel}</th><th colspan="2">${afterLabel}</th></tr></thead>
 <tbody>${shown}</tbody>
-</table>${rows.length > rowLimit ? notice(`The diff is cut after ${formatCount(rowLimit)} of ${formatCount(rows.length)} rows.`) : html``}`;
+</table>${cut > 0 ? notice(`${formatCount(cut)} of ${formatCount(rows.length)} diff rows are not shown here.`) : html``}`,
+    cut,
+  };
 }
 
 function valueText(value: unknown): string {
-  return value === null || value === undefined ? '(none)' : typeof value === 'string' ? value : JSON.stringify(value);
+  const text = value === null || value === undefined ? '(none)' : typeof value === 'string' ? value : JSON.stringify(value);
+  return text.length > SUBJECT_MAX ? `${text.slice(0, SUBJECT_MAX - 1)}…` : text;
 }
 
-function semanticHtml(diff: PolicyDiff): Html {
+function semanticHtml(diff: PolicyDiff, limit: number): Html {
   const items: Html[] = [];
   for (const endpoint of diff.endpointsAdded ?? []) items.push(html`<li class="add">+ endpoint <code>${endpoint}</code></li>`);
   for (const endpoint of diff.endpointsRemoved ?? []) items.push(html`<li class="del">− endpoint <code>${endpoint}</code></li>`);
   for (const change of diff.changed ?? []) {
     items.push(html`<li>~ <code>${change.key}</code>: <code>${valueText(change.before)}</code> → <code>${valueText(change.after)}</code></li>`);
   }
-  return items.length === 0 ? html`` : html`<ul class="semantic">${items}</ul>`;
+  if (items.length === 0) return html``;
+  const more = items.length > limit ? html`<li class="muted">and ${formatCount(items.length - limit)} more</li>` : html``;
+  return html`<ul class="semantic">${items.slice(0, limit)}${more}</ul>`;
 }
 
 function scopeListHtml(scopes: readonly HistoryScope[], kind: 'add' | 'del', limit: number): Html {
@@ -127,40 +151,40 @@ function entryLabel(entry: HistoryEntry): string {
   return 'Attached / Detached';
 }
 
-/** True when `limits` cut something of the entry (then its own page shows more). */
-export function entryIsCut(entry: HistoryEntry, limits: HistoryLimits): boolean {
-  if (entry.attached.length > limits.scopes || entry.detached.length > limits.scopes) return true;
-  return entry.event?.diff ? sideBySideRows(entry.event.diff.text).length > limits.diffRows : false;
-}
-
-function entryBodyHtml(entry: HistoryEntry, limits: HistoryLimits): Html {
+function entryBodyHtml(entry: HistoryEntry, limits: HistoryLimits): { html: Html; cut: boolean } {
   const event = entry.event;
   if (entry.kind === 'attachments') {
-    return html`${entry.attached.length > 0 ? html`<h3>Attached to ${formatCount(entry.attached.length)}</h3>${scopeListHtml(entry.attached, 'add', limits.scopes)}` : html``}${
-      entry.detached.length > 0 ? html`<h3>Detached from ${formatCount(entry.detached.length)}</h3>${scopeListHtml(entry.detached, 'del', limits.scopes)}` : html``
-    }`;
+    return {
+      html: html`${entry.attached.length > 0 ? html`<h3>Attached to ${formatCount(entry.attached.length)}</h3>${scopeListHtml(entry.attached, 'add', limits.scopes)}` : html``}${
+        entry.detached.length > 0 ? html`<h3>Detached from ${formatCount(entry.detached.length)}</h3>${scopeListHtml(entry.detached, 'del', limits.scopes)}` : html``
+      }`,
+      cut: entry.attached.length > limits.scopes || entry.detached.length > limits.scopes,
+    };
   }
   const parts: Html[] = [];
+  let cut = false;
   if (event?.renamedFrom !== undefined) parts.push(html`<p>Renamed from ${event.renamedFrom}.</p>`);
   if (event?.renamedTo !== undefined) parts.push(html`<p>Renamed to ${policyLink(event.renamedTo)}.</p>`);
   if (event?.diff) {
-    parts.push(semanticHtml(event.diff));
-    parts.push(diffTableHtml(event.diff.text, 'Before', 'After', limits.diffRows));
+    parts.push(semanticHtml(event.diff, limits.scopes));
+    const table = diffTable(event.diff.text, 'Before', 'After', limits);
+    parts.push(table.html);
+    cut = table.cut > 0 || (event.diff.endpointsAdded?.length ?? 0) + (event.diff.endpointsRemoved?.length ?? 0) > limits.scopes;
   }
-  return html`${parts}`;
+  return { html: html`${parts}`, cut };
 }
 
 function entryHtml(entry: HistoryEntry, links: LinkSettings, now: Date, limits: HistoryLimits): Html {
   const who = entry.authorEmail ? html`<span class="author" title="${entry.authorEmail}">${entry.author}</span>` : html`<span class="author">${entry.author}</span>`;
   const pr = entry.pr === null ? html`` : html` · PR ${pullRequestHtml(links, entry.pr)}`;
   const label = entryLabel(entry);
-  const detail = entryIsCut(entry, limits)
-    ? html`<p><a href="/policies/${segment(entry.policy)}/history/${entry.commit}">Show this change in full</a></p>`
-    : html``;
+  const body = entryBodyHtml(entry, limits);
+  const detail =
+    body.cut && limits !== DETAIL_LIMITS ? html`<p><a href="/policies/${segment(entry.policy)}/history/${entry.commit}">Show this change in full</a></p>` : html``;
   return html`<article class="event kind-${entry.kind}">
 <header><span class="badge event-${label.split(' ')[0]?.toLowerCase()}">${label}</span> ${policyLink(entry.policy)} <span class="muted">by</span> ${who} · ${timeHtml(entry.date, now)} · commit ${commitHtml(links, entry.commit)}${pr}</header>
-<p class="subject">${entry.subject}</p>
-${entryBodyHtml(entry, limits)}
+<p class="subject">${entry.subject.length > SUBJECT_MAX ? `${entry.subject.slice(0, SUBJECT_MAX - 1)}…` : entry.subject}</p>
+${body.html}
 ${detail}
 ${entry.notes.length > 0 ? html`<ul class="notes">${entry.notes.map((note) => html`<li>${note}</li>`)}</ul>` : html``}
 </article>`;

@@ -57,6 +57,7 @@ export function renderPage(context: PageContext, body: PageBody): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${body.title} · egressctl</title>
+<link rel="icon" type="image/svg+xml" href="/static/favicon.svg">
 <link rel="stylesheet" href="${context.stylesheet}">
 </head>
 <body>

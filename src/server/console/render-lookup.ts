@@ -55,7 +55,7 @@ export function withBlockYaml(config: Record<string, unknown>, pin: HardenRunner
 
 export function renderLookup(bundle: Bundle, query: LookupQuery, pin: HardenRunnerPin): PageBody {
   const form = html`<form class="lookup" method="get" action="/lookup">
-${field('org', 'Organization', query.org, 'acme (defaults to the repository owner)')}
+${field('org', 'Organization', query.org, 'owner of the repository')}
 ${field('repository', 'Repository', query.repository, 'acme/api')}
 ${field('workflow', 'Workflow', query.workflow, '.github/workflows/release.yml')}
 ${field('cluster', 'ARC cluster', query.cluster, 'arc-prod (self-hosted only)')}

@@ -34,6 +34,7 @@ p.description { font-size: 14px; }
 table { border-collapse: collapse; width: 100%; margin: 8px 0; }
 th, td { text-align: left; vertical-align: top; padding: 6px 10px; border-bottom: 1px solid var(--border); }
 thead th { background: var(--subtle); font-weight: 600; font-size: 13px; }
+td.date { white-space: nowrap; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.settings { width: auto; }
 table.settings th { background: none; font-weight: 600; padding-right: 24px; }
@@ -50,14 +51,14 @@ table.settings th { background: none; font-weight: 600; padding-right: 24px; }
 form.filters, form.lookup { display: flex; flex-wrap: wrap; gap: 8px 16px; align-items: flex-end; padding: 12px; background: var(--subtle); border: 1px solid var(--border); border-radius: 6px; margin: 8px 0 12px; }
 form label { display: flex; flex-direction: column; font-size: 12px; font-weight: 600; color: var(--muted); gap: 2px; }
 form.lookup label { flex: 1 1 220px; }
-input, select, button { font: inherit; padding: 5px 8px; border: 1px solid var(--border); border-radius: 6px; background: #fff; color: var(--fg); }
+input, select, button { font: inherit; font-weight: 400; padding: 5px 8px; border: 1px solid var(--border); border-radius: 6px; background: #fff; color: var(--fg); }
 button, .button { background: #1f883d; color: #fff; border-color: #1a7f37; font-weight: 600; cursor: pointer; }
 .button { display: inline-block; padding: 2px 10px; border-radius: 6px; font-size: 12px; vertical-align: middle; }
 .button:hover { text-decoration: none; background: #1a7f37; }
 .pager { display: flex; gap: 12px; align-items: center; margin: 8px 0; font-size: 13px; }
 .notice, .empty { padding: 10px 12px; background: var(--subtle); border: 1px solid var(--border); border-radius: 6px; }
 .error { padding: 10px 12px; background: var(--del-bg); border: 1px solid #ff8182; border-radius: 6px; }
-pre.yaml { padding: 12px; background: var(--subtle); border: 1px solid var(--border); border-radius: 6px; overflow-x: auto; white-space: pre; }
+pre.yaml { padding: 12px; white-space: pre-wrap; overflow-wrap: anywhere; background: var(--subtle); border: 1px solid var(--border); border-radius: 6px; }
 ul.endpoints { columns: 3 280px; margin: 8px 0; padding-left: 20px; }
 ul.compact, ul.scopes, ul.semantic, ul.notes { margin: 4px 0; padding-left: 18px; }
 ul.scopes { list-style: none; padding-left: 0; }
@@ -70,7 +71,8 @@ article.event .subject { margin: 4px 0 8px; font-weight: 600; }
 table.diff { table-layout: fixed; font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; border: 1px solid var(--border); }
 table.diff th { font-family: system-ui, sans-serif; }
 table.diff td { border: none; padding: 0 6px; white-space: pre-wrap; word-break: break-all; }
-table.diff td.ln { width: 44px; color: var(--muted); text-align: right; user-select: none; background: var(--subtle); }
+table.diff col.ln { width: 48px; }
+table.diff td.ln { color: var(--muted); text-align: right; user-select: none; background: var(--subtle); }
 table.diff td.del { background: var(--del-bg); }
 table.diff td.add { background: var(--add-bg); }
 table.diff td.empty { background: var(--subtle); }
@@ -86,3 +88,7 @@ tr.kind-implicit td, tr.kind-address td, tr.kind-blocked td { color: var(--muted
 
 /** Short content hash: the stylesheet's URL version and ETag. */
 export const CONSOLE_CSS_VERSION = createHash('sha256').update(CONSOLE_CSS).digest('hex').slice(0, 12);
+
+/** A small shield, so browsers do not ask for /favicon.ico (and log its 404). */
+export const FAVICON_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><path d="M8 1 2 3.5V8c0 3.3 2.6 6.1 6 7 3.4-.9 6-3.7 6-7V3.5z" fill="#1f883d"/><path d="M5 8l2 2 4-4" stroke="#fff" stroke-width="1.6" fill="none"/></svg>';

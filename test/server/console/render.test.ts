@@ -312,7 +312,7 @@ describe('history', () => {
       now: NOW,
     }).content.value;
     expect(body).not.toContain('/commit/');
-    expect(body).toContain('Showing 26–50 of 60 changes');
+    expect(body).toContain('Showing 21–40 of 60 changes');
     expect(body).toContain('href="/policies/base/history?page=3"');
   });
 
