@@ -8,6 +8,7 @@
  */
 import path from 'node:path';
 import { pino } from 'pino';
+import { mountGitHubApp } from '../../app/server-mount.js';
 import { loadPrivateKey, loadPublicKeys } from '../../bundle/keys.js';
 import { UsageError } from '../../util/errors.js';
 import { checkNewApiKey, hashApiKey, loadApiKeyFile } from '../../server/auth/api-keys.js';
@@ -56,11 +57,14 @@ export const command: Command = {
     if (values['hash-api-key']) return hashKeyFromStdin(io);
 
     const options = await serverOptions(values, io);
+    const app = await mountGitHubApp(io.env, options, { cwd: io.cwd, sourceGiven: setting(values, io, 'source') !== undefined });
     const running = await startServer(options);
+    app?.attach(running);
     io.stderr(startupText(running, options));
     await untilSignal(io);
     io.stderr('egressctl serve: shutting down (finishing requests in flight)\n');
     await running.close();
+    await app?.close();
     io.stderr('egressctl serve: stopped\n');
     return 0;
   },

@@ -5,11 +5,10 @@
  * without events (network mounts, some container volumes).
  */
 import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { messageOf, type BundleStore } from '../store.js';
-import { SerialTrigger, debounce, type BundleSource } from './source.js';
+import { WatchedSource } from './source.js';
 
 export interface FileSourceOptions {
   file: string;
@@ -18,51 +17,22 @@ export interface FileSourceOptions {
   pollIntervalMs?: number;
 }
 
-export class FileSource implements BundleSource {
+export class FileSource extends WatchedSource {
   readonly kind = 'file';
-  readonly location: string;
-  private readonly trigger: SerialTrigger;
-  private readonly onEvent: ReturnType<typeof debounce>;
-  private watcher: FSWatcher | undefined;
-  private poll: NodeJS.Timeout | undefined;
   /** sha256 of the last text offered: the same bytes are not offered (or refused) twice. */
   private lastDigest: string | undefined;
-  private stopped = false;
 
   constructor(private readonly options: FileSourceOptions) {
-    this.location = options.file;
-    this.trigger = new SerialTrigger(() => this.check());
-    this.onEvent = debounce(() => void this.trigger.fire(), 30);
+    super(options.file, { debounceMs: 30, pollIntervalMs: options.pollIntervalMs ?? 2_000 });
   }
 
-  async start(): Promise<void> {
-    await this.trigger.fire();
+  protected watchForChanges(): void {
+    // The directory, not the file: an atomic replace (write temp, rename) is seen too.
     const name = path.basename(this.options.file);
-    try {
-      this.watcher = watch(path.dirname(this.options.file), { persistent: false }, (_event, changed) => {
-        if (changed === null || String(changed) === name) this.onEvent();
-      });
-      this.watcher.on('error', () => undefined);
-    } catch {
-      // The directory is missing: the poll notices when it appears.
-    }
-    this.poll = setInterval(() => void this.trigger.fire(), this.options.pollIntervalMs ?? 2_000);
-    this.poll.unref();
+    this.watchPath(path.dirname(this.options.file), false, (changed) => changed === null || changed === name);
   }
 
-  refresh(): Promise<void> {
-    return this.trigger.fire();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.onEvent.cancel();
-    if (this.poll) clearInterval(this.poll);
-    this.watcher?.close();
-  }
-
-  private async check(): Promise<void> {
-    if (this.stopped) return;
+  protected async check(): Promise<void> {
     const { file, store } = this.options;
     let text: string;
     try {

@@ -5,13 +5,12 @@
  * the refs in the common dir), with a slow poll as the fallback for file systems without events.
  */
 import type { KeyObject } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { gitText, isAncestor } from '../../util/git.js';
 import { messageOf, type BundleStore, type Ordering } from '../store.js';
 import { compileSource } from './compile.js';
-import { SerialTrigger, debounce, type BundleSource } from './source.js';
+import { WatchedSource } from './source.js';
 
 export interface GitSourceOptions {
   dir: string;
@@ -23,22 +22,14 @@ export interface GitSourceOptions {
   pollIntervalMs?: number;
 }
 
-export class GitSource implements BundleSource {
+export class GitSource extends WatchedSource {
   readonly kind = 'git';
-  readonly location: string;
-  private readonly trigger: SerialTrigger;
-  private readonly watchers: FSWatcher[] = [];
-  private poll: NodeJS.Timeout | undefined;
-  private readonly onEvent: ReturnType<typeof debounce>;
   /** The last head looked at, compiled or not: a refused commit is not retried until the head moves. */
   private lastHead: string | undefined;
-  private stopped = false;
   private readonly ordering: Ordering;
 
   constructor(private readonly options: GitSourceOptions) {
-    this.location = options.dir;
-    this.trigger = new SerialTrigger(() => this.check());
-    this.onEvent = debounce(() => void this.trigger.fire(), 15);
+    super(options.dir, { debounceMs: 15, pollIntervalMs: options.pollIntervalMs ?? 10_000 });
     const dir = options.dir;
     this.ordering = {
       kind: 'git',
@@ -54,26 +45,7 @@ export class GitSource implements BundleSource {
     };
   }
 
-  async start(): Promise<void> {
-    await this.trigger.fire();
-    await this.watch();
-    this.poll = setInterval(() => void this.trigger.fire(), this.options.pollIntervalMs ?? 10_000);
-    this.poll.unref();
-  }
-
-  refresh(): Promise<void> {
-    return this.trigger.fire();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.onEvent.cancel();
-    if (this.poll) clearInterval(this.poll);
-    for (const watcher of this.watchers) watcher.close();
-    this.watchers.length = 0;
-  }
-
-  private async watch(): Promise<void> {
+  protected async watchForChanges(): Promise<void> {
     const { dir, logger } = this.options;
     let gitDir: string;
     let commonDir: string;
@@ -85,24 +57,15 @@ export class GitSource implements BundleSource {
       return;
     }
     const interesting = new Set(['HEAD', 'HEAD.lock', 'packed-refs', 'packed-refs.lock']);
-    const add = (target: string, recursive: boolean, filter: (name: string | null) => boolean): void => {
-      try {
-        const watcher = watch(target, { recursive, persistent: false }, (_event, name) => {
-          if (filter(name === null ? null : String(name))) this.onEvent();
-        });
-        watcher.on('error', (error) => logger.warn({ target, err: messageOf(error) }, 'git watcher failed: polling only'));
-        this.watchers.push(watcher);
-      } catch (error) {
-        logger.warn({ target, err: messageOf(error) }, 'cannot watch: polling only');
-      }
-    };
+    const onFailure = (target: string) => (error: unknown) => logger.warn({ target, err: messageOf(error) }, 'cannot watch: polling only');
+    const add = (target: string, recursive: boolean, filter: (name: string | null) => boolean): void =>
+      this.watchPath(target, recursive, filter, onFailure(target));
     add(gitDir, false, (name) => name === null || interesting.has(name));
     if (commonDir !== gitDir) add(commonDir, false, (name) => name === null || interesting.has(name));
     add(path.join(commonDir, 'refs', 'heads'), true, () => true);
   }
 
-  private async check(): Promise<void> {
-    if (this.stopped) return;
+  protected async check(): Promise<void> {
     const { dir, store, signKeys } = this.options;
     let head: string;
     try {

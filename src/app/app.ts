@@ -1,0 +1,108 @@
+/**
+ * The Probot application function: registers the handlers with a delivery guard (each
+ * delivery id runs once) and one per-repository queue shared by every flow.
+ */
+import type { KeyObject } from 'node:crypto';
+import type { ApplicationFunction, Probot } from 'probot';
+import type { AppConfig } from './config.js';
+import { GitMirrors } from './git-mirror.js';
+import { GitTokens } from './github.js';
+import { handlePullRequest, handlePush, type HandlerDeps } from './handlers.js';
+import type { BundlePublisher } from './publish.js';
+import { DeliveryLog, KeyedQueue } from './queue.js';
+import { registerWorkflowJobHandler, type WorkflowJobDeps, type WorkflowJobHandle } from './workflow-job.js';
+
+export interface EgressctlAppOptions {
+  config: AppConfig;
+  /** Where pushes to the default branch are published; a function so it can be bound late (serve). */
+  publisher?: BundlePublisher | (() => BundlePublisher | undefined | Promise<BundlePublisher | undefined>);
+  signKeys?: readonly KeyObject[];
+  /** Overrides for the `workflow_job` baselines handler (flush interval, ...); it runs when the policy repository is set. */
+  workflowJob?: Partial<WorkflowJobDeps>;
+  /** Registers more handlers (e.g. baselines from `workflow_job`) on the guarded app, with the shared deps. */
+  extensions?: ((app: Probot, deps: HandlerDeps) => void | Promise<void>)[];
+}
+
+export interface EgressctlApp {
+  appFn: ApplicationFunction;
+  deps: HandlerDeps;
+  deliveries: DeliveryLog;
+  /** Resolves when no repository has work queued or running. */
+  idle(): Promise<void>;
+  /** Flush pending baselines and stop timers (at shutdown, after the server stopped taking webhooks). */
+  close(): Promise<void>;
+}
+
+type Handler = (context: never) => Promise<void> | void;
+
+export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
+  const { config } = options;
+  const publisher = options.publisher;
+  const deps: HandlerDeps = {
+    config,
+    mirrors: new GitMirrors(config.cacheDir),
+    tokens: new GitTokens(),
+    queue: new KeyedQueue(),
+    publisher: typeof publisher === 'function' ? publisher : () => publisher,
+    signKeys: options.signKeys ?? [],
+  };
+  const deliveries = new DeliveryLog(config.deliveryCacheSize);
+
+  let baselines: WorkflowJobHandle | undefined;
+  const appFn: ApplicationFunction = async (probot) => {
+    const app = guardDeliveries(probot, deliveries);
+    app.on(['pull_request.opened', 'pull_request.synchronize', 'pull_request.reopened'], (context) => handlePullRequest(context, deps));
+    app.on('push', (context) => handlePush(context, deps));
+    if (config.policyRepository !== undefined) {
+      baselines = registerWorkflowJobHandler(app, { policyRepository: config.policyRepository, ...options.workflowJob });
+    } else {
+      probot.log.warn('EGRESSCTL_POLICY_REPOSITORY is not set: workflow_job events do not feed baselines (they need a repository to commit to)');
+    }
+    for (const extension of options.extensions ?? []) await extension(app, deps);
+  };
+  return {
+    appFn,
+    deps,
+    deliveries,
+    idle: async () => {
+      await Promise.all([deps.queue.idle(), baselines?.idle()]);
+    },
+    close: async () => {
+      await baselines?.close();
+    },
+  };
+}
+
+/**
+ * The app as its handlers see it: `on` wraps each handler so that a delivery id it has handled
+ * (or is handling) is skipped, and a failed one is forgotten so that a redelivery retries.
+ * Probot and @octokit/webhooks do not deduplicate deliveries themselves. Everything else is the
+ * Probot instance itself (methods bound to it: Probot keeps its state in private fields).
+ */
+export function guardDeliveries(probot: Probot, deliveries: DeliveryLog): Probot {
+  let registrations = 0;
+  const on = (events: Parameters<Probot['on']>[0], handler: Handler): void => {
+    const registration = registrations++;
+    const guarded = async (context: { id: string; name: string; log: { info(obj: object, message: string): void } }): Promise<void> => {
+      const key = `${registration}:${context.id}`;
+      if (!deliveries.claim(key)) {
+        context.log.info({ delivery: context.id, event: context.name }, 'delivery seen before: skipped');
+        return;
+      }
+      try {
+        await handler(context as never);
+      } catch (error) {
+        deliveries.release(key);
+        throw error;
+      }
+    };
+    probot.on(events, guarded as never);
+  };
+  return new Proxy(probot, {
+    get(target, property) {
+      if (property === 'on') return on;
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}

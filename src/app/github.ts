@@ -1,0 +1,150 @@
+/**
+ * The few GitHub calls the app makes, on an installation's Octokit (Probot's, which runs every
+ * request through @octokit/plugin-throttling and @octokit/plugin-retry; see octokit.ts).
+ */
+import type { ProbotOctokit } from 'probot';
+import { batches, type CheckOutput } from './render.js';
+
+export interface RepositoryRef {
+  octokit: ProbotOctokit;
+  owner: string;
+  repo: string;
+}
+
+export interface CheckRun {
+  id: number;
+  htmlUrl: string | undefined;
+}
+
+/** A check run in progress on `headSha`. */
+export async function startCheckRun(target: RepositoryRef, name: string, headSha: string, title: string): Promise<CheckRun> {
+  const { data } = await target.octokit.rest.checks.create({
+    owner: target.owner,
+    repo: target.repo,
+    name,
+    head_sha: headSha,
+    status: 'in_progress',
+    started_at: new Date().toISOString(),
+    output: { title, summary: title },
+  });
+  return { id: data.id, htmlUrl: data.html_url ?? undefined };
+}
+
+/**
+ * Complete a check run with its output. GitHub takes at most 50 annotations a request and
+ * appends those of each update, so every batch but the last goes in an update that keeps the
+ * run in progress; the last one carries the conclusion. Returns the number of requests made.
+ */
+export async function completeCheckRun(target: RepositoryRef, checkRunId: number, output: CheckOutput): Promise<number> {
+  const groups = batches(output.annotations);
+  const base = { owner: target.owner, repo: target.repo, check_run_id: checkRunId };
+  const text = { title: output.title, summary: output.summary };
+  for (const group of groups.slice(0, -1)) {
+    await target.octokit.rest.checks.update({ ...base, output: { ...text, annotations: group } });
+  }
+  const last = groups.at(-1);
+  await target.octokit.rest.checks.update({
+    ...base,
+    status: 'completed',
+    conclusion: output.conclusion,
+    completed_at: new Date().toISOString(),
+    output: last ? { ...text, annotations: last } : text,
+  });
+  return Math.max(1, groups.length);
+}
+
+/** A completed check run in one request (nothing to annotate). */
+export async function reportCheckRun(target: RepositoryRef, name: string, headSha: string, output: CheckOutput): Promise<void> {
+  if (output.annotations.length > 0) {
+    const run = await startCheckRun(target, name, headSha, output.title);
+    await completeCheckRun(target, run.id, output);
+    return;
+  }
+  await target.octokit.rest.checks.create({
+    owner: target.owner,
+    repo: target.repo,
+    name,
+    head_sha: headSha,
+    status: 'completed',
+    conclusion: output.conclusion,
+    completed_at: new Date().toISOString(),
+    output: { title: output.title, summary: output.summary },
+  });
+}
+
+export type CommentAction = 'created' | 'updated' | 'unchanged';
+
+/**
+ * The one comment of this app on an issue or pull request, found by `marker` (at the start of
+ * the body of a comment by a bot), edited in place; created when there is none. Comments are
+ * listed with pagination: on a long pull request ours may be far from the first page.
+ */
+export async function upsertMarkedComment(
+  target: RepositoryRef,
+  issueNumber: number,
+  marker: string,
+  body: string,
+): Promise<{ id: number; action: CommentAction }> {
+  const pages = target.octokit.paginate.iterator(target.octokit.rest.issues.listComments, {
+    owner: target.owner,
+    repo: target.repo,
+    issue_number: issueNumber,
+    per_page: 100,
+  });
+  for await (const page of pages) {
+    const ours = page.data.find((comment) => comment.user?.type === 'Bot' && (comment.body ?? '').startsWith(marker));
+    if (!ours) continue;
+    if (ours.body === body) return { id: ours.id, action: 'unchanged' };
+    await target.octokit.rest.issues.updateComment({ owner: target.owner, repo: target.repo, comment_id: ours.id, body });
+    return { id: ours.id, action: 'updated' };
+  }
+  const { data } = await target.octokit.rest.issues.createComment({ owner: target.owner, repo: target.repo, issue_number: issueNumber, body });
+  return { id: data.id, action: 'created' };
+}
+
+/**
+ * Does the repository hold a policy repository at `ref`? One request: the root directory's
+ * listing has `policies/` or `attachments.yml`. An empty repository (404) has neither.
+ */
+export async function looksLikePolicyRepository(target: RepositoryRef, ref: string): Promise<boolean> {
+  try {
+    const { data } = await target.octokit.rest.repos.getContent({ owner: target.owner, repo: target.repo, path: '', ref });
+    if (!Array.isArray(data)) return false;
+    return data.some((entry) => (entry.name === 'policies' && entry.type === 'dir') || (entry.name === 'attachments.yml' && entry.type === 'file'));
+  } catch (error) {
+    if ((error as { status?: number }).status === 404) return false;
+    throw error;
+  }
+}
+
+/**
+ * Installation tokens for git, scoped down to one repository and `contents: read` (the fetch
+ * needs nothing more), cached until ten minutes before they expire. They are created through
+ * the event's Octokit, whose auth hook signs the request with the App's JWT and whose base URL
+ * is the configured GitHub (Octokit's `auth({type: "installation"})` would not use it).
+ * Never log a token.
+ */
+export class GitTokens {
+  private readonly cache = new Map<string, { token: string; expiresAt: number }>();
+
+  constructor(private readonly capacity = 1000) {}
+
+  async get(octokit: ProbotOctokit, installationId: number | undefined, repository: { owner: string; repo: string }): Promise<string> {
+    if (installationId === undefined) throw new Error('the webhook payload names no installation: cannot read the repository');
+    const key = `${installationId}:${repository.owner.toLowerCase()}/${repository.repo.toLowerCase()}`;
+    const cached = this.cache.get(key);
+    if (cached && cached.expiresAt - Date.now() > 10 * 60_000) return cached.token;
+    const { data } = await octokit.rest.apps.createInstallationAccessToken({
+      installation_id: installationId,
+      repositories: [repository.repo],
+      permissions: { contents: 'read' },
+    });
+    this.cache.delete(key);
+    this.cache.set(key, { token: data.token, expiresAt: Date.parse(data.expires_at) || Date.now() + 30 * 60_000 });
+    if (this.cache.size > this.capacity) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+    return data.token;
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * The egressctl GitHub App (DESIGN 6). Public API, and the default export Probot's runner loads:
+ * `probot run ./dist/app/index.js` (settings from the environment; see docs/github-app.md).
+ * Inside `egressctl serve`, src/app/server-mount.ts mounts the same app on the server's port.
+ */
+import type { ApplicationFunction } from 'probot';
+import { appFromEnv } from './standalone.js';
+
+export { createEgressctlApp, guardDeliveries, type EgressctlApp, type EgressctlAppOptions } from './app.js';
+export {
+  BUNDLE_FILE_ENV,
+  CACHE_DIR_ENV,
+  GIT_URL_TEMPLATE_ENV,
+  POLICY_REPOSITORY_ENV,
+  SIGN_KEY_ENV,
+  gitUrl,
+  readAppConfig,
+  type AppConfig,
+} from './config.js';
+export { GitMirrors, MissingCommitError, authEnv, type FetchSource } from './git-mirror.js';
+export { handlePullRequest, handlePush, type HandlerDeps } from './handlers.js';
+export { appOctokit, type OctokitTuning } from './octokit.js';
+export { filePublisher, serverPublisher, type BundlePublisher } from './publish.js';
+export { DeliveryLog, KeyedQueue } from './queue.js';
+export { PUBLISH_CHECK_NAME, REVIEW_MARKER, VALIDATE_CHECK_NAME } from './render.js';
+export { appCredentials, createWebhookHandler, type WebhookMount, type WebhookMountOptions } from './server-mount.js';
+export { appFromEnv } from './standalone.js';
+
+const egressctlApp: ApplicationFunction = async (app, options) => {
+  const egressctl = await appFromEnv(process.env, process.cwd());
+  await egressctl.appFn(app, options);
+};
+export default egressctlApp;

@@ -1,0 +1,101 @@
+/**
+ * Policy-based pull requests on a schedule (DESIGN 6, 7): every interval, for each installation
+ * of the App on a managed organization (egressctl.yml `organizations`, all when empty), run the
+ * same rollout as `egressctl rollout --all`. A run never overlaps the previous one; each run
+ * derives everything from GitHub, so an interrupted run is simply continued by the next.
+ */
+import type { Probot } from 'probot';
+import type { PolicyRepository } from '../policy/model.js';
+import type { GitHubClient } from '../rollout/github.js';
+import type { ActionSettings, RolloutMode } from '../rollout/rollout-plan.js';
+import { runRollout, type RolloutReport } from '../rollout/rollout.js';
+
+export const DEFAULT_ROLLOUT_INTERVAL_MS = 6 * 60 * 60 * 1000;
+
+interface Logger {
+  info(object: object, message?: string): void;
+  error(object: object, message?: string): void;
+}
+
+export interface RolloutScheduleDeps {
+  /** The policy repository as it is now (settings: organizations and pin; baselines). */
+  loadPolicy: () => Promise<PolicyRepository>;
+  /** Default 6 hours. 0 disables the timer (runs only through `runNow`). */
+  intervalMs?: number;
+  mode?: RolloutMode;
+  /** Required with mode `action`. */
+  action?: ActionSettings;
+  /** `owner/repo`, shown in PR bodies. */
+  policyRepository?: string;
+  /** Repositories in flight at once per organization. Default 4. */
+  concurrency?: number;
+  onRun?: (reports: RolloutReport[]) => void;
+  log?: Logger;
+}
+
+export interface RolloutSchedule {
+  /** Run now (or join the run in progress). */
+  runNow(): Promise<RolloutReport[]>;
+  stop(): void;
+}
+
+export function registerRolloutSchedule(app: Probot, deps: RolloutScheduleDeps): RolloutSchedule {
+  const log: Logger = deps.log ?? (app.log as unknown as Logger);
+  let running: Promise<RolloutReport[]> | undefined;
+  let stopped = false;
+
+  const runOnce = async (): Promise<RolloutReport[]> => {
+    const policy = await deps.loadPolicy();
+    const managed = policy.settings.organizations;
+    const appOctokit = await app.auth();
+    const installations = await appOctokit.paginate(appOctokit.rest.apps.listInstallations, { per_page: 100 });
+    const reports: RolloutReport[] = [];
+    for (const installation of installations) {
+      const account = installation.account && 'login' in installation.account ? installation.account.login : undefined;
+      if (!account || stopped) continue;
+      if (managed.length > 0 && !managed.includes(account.toLowerCase())) continue;
+      // Probot's Octokit carries the same REST methods, pagination, throttling and retries; its types are a separate copy.
+      const client = (await app.auth(installation.id)) as unknown as GitHubClient;
+      const report = await runRollout({
+        client,
+        organization: account,
+        listing: 'installation',
+        config: { mode: deps.mode ?? 'inline', pin: policy.settings.hardenRunner, baselines: policy.baselines, ...(deps.action ? { action: deps.action } : {}) },
+        ...(deps.policyRepository ? { policyRepository: deps.policyRepository } : {}),
+        ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
+      });
+      const counts: Record<string, number> = {};
+      for (const result of report.repositories) counts[result.status] = (counts[result.status] ?? 0) + 1;
+      log.info({ organization: account, requests: report.requests, ...counts }, 'rollout finished');
+      for (const result of report.repositories) if (result.status === 'failed') log.error({ repository: result.repository }, result.message);
+      reports.push(report);
+    }
+    deps.onRun?.(reports);
+    return reports;
+  };
+
+  const runNow = (): Promise<RolloutReport[]> => {
+    running ??= runOnce().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+
+  const interval = deps.intervalMs ?? DEFAULT_ROLLOUT_INTERVAL_MS;
+  const timer =
+    interval > 0
+      ? setInterval(() => {
+          if (running) return;
+          runNow().catch((error: unknown) => log.error({ err: error }, 'scheduled rollout failed'));
+        }, interval)
+      : undefined;
+  timer?.unref?.();
+
+  return {
+    runNow,
+    stop: () => {
+      stopped = true;
+      if (timer) clearInterval(timer);
+    },
+  };
+}

@@ -1,0 +1,150 @@
+/**
+ * The GitHub App inside `egressctl serve`: same process, same port. When APP_ID, PRIVATE_KEY
+ * (or PRIVATE_KEY_PATH) and WEBHOOK_SECRET are set, Probot's node middleware answers
+ * `/api/github/webhooks` (signature checked by @octokit/webhooks before any handler runs) and
+ * pushes to the policy repository's default branch are published to the server's own store.
+ */
+import type { KeyObject } from 'node:crypto';
+import { access } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { createNodeMiddleware, createProbot, type Probot } from 'probot';
+import { WEBHOOK_PATH, type RunningServer, type StartServerOptions } from '../server/server.js';
+import { UsageError } from '../util/errors.js';
+import { createEgressctlApp, type EgressctlApp, type EgressctlAppOptions } from './app.js';
+import { readAppConfig } from './config.js';
+import { appOctokit, type OctokitTuning } from './octokit.js';
+import { serverPublisher, type BundlePublisher } from './publish.js';
+
+export interface WebhookMountOptions {
+  logger?: Logger;
+  /** The server's signing keys: published bundles are signed with them. */
+  signKeys?: readonly KeyObject[];
+  /** Base for PRIVATE_KEY_PATH (default process.cwd()). */
+  cwd?: string;
+  /** The server's state directory: the git cache goes under it unless EGRESSCTL_APP_CACHE_DIR says otherwise. */
+  stateDir?: string;
+  octokit?: OctokitTuning;
+  workflowJob?: EgressctlAppOptions['workflowJob'];
+  extensions?: EgressctlAppOptions['extensions'];
+}
+
+export interface WebhookMount {
+  /** For StartServerOptions.webhookHandler. */
+  handler: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Bind the running server: publishing waits until this is called. */
+  attach(server: Pick<RunningServer, 'publish' | 'state'>): void;
+  probot: Probot;
+  app: EgressctlApp;
+  /** Flush what the app holds (pending baselines); call after the server stopped. */
+  close(): Promise<void>;
+}
+
+const CREDENTIALS = ['APP_ID', 'PRIVATE_KEY or PRIVATE_KEY_PATH', 'WEBHOOK_SECRET'] as const;
+
+/** Which of the app's credentials the environment has (all three are needed, or none). */
+export function appCredentials(env: NodeJS.ProcessEnv): { present: string[]; missing: string[] } {
+  const has = (name: string): boolean => (env[name] ?? '').trim() !== '';
+  const found: Record<(typeof CREDENTIALS)[number], boolean> = {
+    APP_ID: has('APP_ID'),
+    'PRIVATE_KEY or PRIVATE_KEY_PATH': has('PRIVATE_KEY') || has('PRIVATE_KEY_PATH'),
+    WEBHOOK_SECRET: has('WEBHOOK_SECRET'),
+  };
+  return { present: CREDENTIALS.filter((name) => found[name]), missing: CREDENTIALS.filter((name) => !found[name]) };
+}
+
+/**
+ * The webhook handler when the app's credentials are set; undefined when none of them is.
+ * A partial set is a usage error (a typo must not silently turn the app off).
+ */
+export async function createWebhookHandler(env: NodeJS.ProcessEnv, options: WebhookMountOptions = {}): Promise<WebhookMount | undefined> {
+  const { present, missing } = appCredentials(env);
+  if (present.length === 0) return undefined;
+  if (missing.length > 0) {
+    throw new UsageError(`the GitHub App needs ${CREDENTIALS.join(', ')}; missing: ${missing.join(', ')} (set all of them, or none to run without the app)`);
+  }
+  if (!/^\d+$/.test((env.APP_ID ?? '').trim())) throw new UsageError(`APP_ID must be the App's numeric id, not "${env.APP_ID}"`);
+  const cwd = options.cwd ?? process.cwd();
+  let probotEnv = env;
+  if (!env.PRIVATE_KEY && env.PRIVATE_KEY_PATH) {
+    const keyPath = path.resolve(cwd, env.PRIVATE_KEY_PATH);
+    await access(keyPath).catch(() => {
+      throw new UsageError(`PRIVATE_KEY_PATH=${env.PRIVATE_KEY_PATH}: cannot read the file`);
+    });
+    probotEnv = { ...env, PRIVATE_KEY_PATH: keyPath };
+  }
+
+  const config = readAppConfig(env, options.stateDir ? { cacheDir: path.join(options.stateDir, 'app-git') } : {});
+  let bound: BundlePublisher | undefined;
+  let bind: (publisher: BundlePublisher) => void = () => undefined;
+  const attached = new Promise<BundlePublisher>((resolve) => {
+    bind = resolve;
+  });
+  const app = createEgressctlApp({
+    config,
+    // A webhook can arrive before startServer() has returned: it waits for the store.
+    publisher: () => bound ?? attached,
+    signKeys: options.signKeys ?? [],
+    ...(options.extensions ? { extensions: options.extensions } : {}),
+    ...(options.workflowJob ? { workflowJob: options.workflowJob } : {}),
+  });
+
+  let probot: Probot;
+  try {
+    probot = createProbot({
+      env: probotEnv,
+      overrides: {
+        Octokit: appOctokit(options.octokit),
+        webhookPath: WEBHOOK_PATH,
+        ...(options.logger ? { log: options.logger.child({ name: 'github-app' }) } : {}),
+      },
+    });
+  } catch (error) {
+    throw new UsageError(`cannot start the GitHub App: ${error instanceof Error ? error.message : String(error)} (check APP_ID and PRIVATE_KEY/PRIVATE_KEY_PATH)`);
+  }
+  const middleware = await createNodeMiddleware(app.appFn, { probot, webhooksPath: WEBHOOK_PATH });
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    void middleware(req, res, () => {
+      if (res.headersSent) return;
+      res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' });
+      res.end(JSON.stringify({ error: { code: 'not_found', message: `POST GitHub webhooks to ${WEBHOOK_PATH}` } }));
+    });
+  };
+  return {
+    handler,
+    attach(server) {
+      bound = serverPublisher(server);
+      bind(bound);
+    },
+    probot,
+    app,
+    close: () => app.close(),
+  };
+}
+
+/**
+ * For `egressctl serve`: when the App's credentials are set, mount it on `options` (webhook
+ * route, signing keys, logger, state directory). Without `--source`, the server then serves what
+ * the app publishes and nothing else (a git source would compete with it), and has no history
+ * of its own (`/v1/history` reads a work tree's git log). Call `attach` with the running server.
+ */
+export async function mountGitHubApp(
+  env: NodeJS.ProcessEnv,
+  options: StartServerOptions,
+  context: { cwd: string; sourceGiven: boolean },
+): Promise<WebhookMount | undefined> {
+  const mount = await createWebhookHandler(env, {
+    cwd: context.cwd,
+    signKeys: options.signKeys ?? [],
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.stateDir ? { stateDir: options.stateDir } : {}),
+  });
+  if (!mount) return undefined;
+  options.webhookHandler = mount.handler;
+  if (!context.sourceGiven) {
+    options.source = null;
+    delete options.historyProvider;
+  }
+  return mount;
+}

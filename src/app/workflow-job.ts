@@ -1,0 +1,355 @@
+/**
+ * Baselines from `workflow_job` webhooks (DESIGN 6): when a job that ran Harden-Runner
+ * completes, download its log through the Actions API, extract what the agent saw, and commit
+ * it to the policy repository's baselines, in batches: observations wait in a per-repository
+ * accumulator that is flushed at most once per interval, in one commit (never one per job).
+ *
+ * Per job: the run's workflow path (`GET actions/runs/{id}`, cached per run: matrix legs share
+ * it), the workflow file at the run's commit (cached) to turn the display name into the job id
+ * and to check that the job has a Harden-Runner step, then the log. A log without agent output
+ * is ignored. Each matrix leg is its own run in the baseline (keyed by the GitHub job id).
+ */
+import type { Probot } from 'probot';
+import { normalizeTimestamp, parseHardenRunnerLog, WORKFLOW_PATH_PATTERN, type Observation } from '../baselines/index.js';
+import { DiagnosticSink } from '../policy/diagnostics.js';
+import { SETTINGS_FILE } from '../policy/model.js';
+import { parseSettingsFile } from '../policy/settings-file.js';
+import { commitBaselines, type BaselineCommitClient, type BaselineCommitResult } from '../rollout/github-baselines.js';
+import { jobIdForDisplayName } from '../rollout/github-jobs.js';
+
+export const DEFAULT_FLUSH_INTERVAL_MS = 5 * 60 * 1000;
+
+/** The Octokit calls the handler makes with the installation that sent the webhook. */
+interface JobClient {
+  rest: {
+    actions: {
+      getWorkflowRun(params: { owner: string; repo: string; run_id: number }): Promise<{ data: { path?: string } }>;
+      downloadJobLogsForWorkflowRun(params: { owner: string; repo: string; job_id: number }): Promise<{ data: unknown }>;
+    };
+    repos: {
+      getContent(params: { owner: string; repo: string; path: string; ref?: string; mediaType?: { format?: string } }): Promise<{ data: unknown }>;
+    };
+  };
+}
+
+interface Logger {
+  info(object: object, message?: string): void;
+  warn(object: object, message?: string): void;
+  error(object: object, message?: string): void;
+  debug(object: object, message?: string): void;
+}
+
+export interface WorkflowJobDeps {
+  /** `owner/repo` of the policy repository (EGRESSCTL_POLICY_REPOSITORY). */
+  policyRepository: string;
+  /** Branch to commit to; default the policy repository's default branch. */
+  policyBranch?: string;
+  /** At most one commit per this interval. Default 5 minutes. */
+  flushIntervalMs?: number;
+  /**
+   * Organizations whose jobs feed baselines (lower-cased); empty means all. Default: `organizations`
+   * of egressctl.yml in the policy repository, re-read at most once per flush interval.
+   */
+  organizations?: () => Promise<readonly string[]> | readonly string[];
+  /** A client for the policy repository. Default: the App's installation on it. */
+  policyClient?: () => Promise<BaselineCommitClient>;
+  /** Only look at jobs with a step whose name suggests Harden-Runner (saves API calls). Default true. */
+  prefilterSteps?: boolean;
+  /** Called after each flush (metrics, tests). */
+  onFlush?: (result: BaselineCommitResult | { error: unknown }) => void;
+  log?: Logger;
+}
+
+export interface WorkflowJobHandle {
+  /** Commit what is pending now (also called by the timer). */
+  flush(): Promise<void>;
+  /** Wait for webhook work in progress (log downloads) to finish. */
+  idle(): Promise<void>;
+  /** Observations waiting for the next flush. */
+  pending(): number;
+  /** Stop the timer and flush what is left. */
+  close(): Promise<void>;
+}
+
+const HARDEN_STEP_NAME = /harden[-_ ]?runner|\/actions\/harden\b|egressctl/i;
+/** The workflow uses Harden-Runner or this project's action somewhere (a cheap check before downloading a log). */
+const HARDEN_USES = /uses:\s*['"]?(step-security\/harden-runner|[^/\s'"]+\/[^/\s'"]+\/actions\/harden)@/i;
+
+function statusOf(error: unknown): number | undefined {
+  return typeof error === 'object' && error !== null && 'status' in error ? Number((error as { status: unknown }).status) : undefined;
+}
+
+function textOf(data: unknown): string {
+  if (typeof data === 'string') return data;
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
+  return '';
+}
+
+/** A small bounded cache: webhooks of one run arrive close together. */
+class Recent<V> {
+  private readonly map = new Map<string, V>();
+  constructor(private readonly limit: number) {}
+  get(key: string): V | undefined {
+    return this.map.get(key);
+  }
+  set(key: string, value: V): void {
+    this.map.delete(key);
+    this.map.set(key, value);
+    if (this.map.size > this.limit) this.map.delete(this.map.keys().next().value as string);
+  }
+  delete(key: string): void {
+    this.map.delete(key);
+  }
+}
+
+/**
+ * The accumulator: observations by repository, flushed together at most once per interval.
+ * A failed flush puts its observations back for the next one.
+ */
+export class BaselineBatcher {
+  private pendingByRepository = new Map<string, Observation[]>();
+  private timer: NodeJS.Timeout | undefined;
+  private lastFlush = 0;
+  private flushing: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly commit: (batch: Map<string, Observation[]>) => Promise<void>,
+  ) {}
+
+  add(repository: string, observation: Observation): void {
+    const key = repository.toLowerCase();
+    const list = this.pendingByRepository.get(key);
+    if (list) list.push(observation);
+    else this.pendingByRepository.set(key, [observation]);
+    this.schedule();
+  }
+
+  pending(): number {
+    let count = 0;
+    for (const list of this.pendingByRepository.values()) count += list.length;
+    return count;
+  }
+
+  private schedule(): void {
+    if (this.timer || this.closed || this.pendingByRepository.size === 0) return;
+    // A whole interval from the first observation (collect the rest of the run), and never sooner than an interval after the last commit.
+    const delay = Math.max(this.intervalMs, this.lastFlush + this.intervalMs - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, delay);
+    this.timer.unref?.();
+  }
+
+  async flush(): Promise<void> {
+    if (this.flushing) {
+      await this.flushing;
+      return;
+    }
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.pendingByRepository.size === 0) return;
+    const batch = this.pendingByRepository;
+    this.pendingByRepository = new Map();
+    this.flushing = (async () => {
+      try {
+        await this.commit(batch);
+      } catch {
+        // Keep them for the next flush (merging is idempotent per run id, so nothing counts twice).
+        for (const [repository, list] of batch) {
+          const current = this.pendingByRepository.get(repository) ?? [];
+          this.pendingByRepository.set(repository, [...list, ...current]);
+        }
+      } finally {
+        this.lastFlush = Date.now();
+        this.flushing = undefined;
+        this.schedule();
+      }
+    })();
+    await this.flushing;
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.flush();
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/** By time, then by run id (numerically when both are numbers: GitHub job ids grow). */
+export function compareObservations(a: Observation, b: Observation): number {
+  if (a.at !== b.at) return a.at < b.at ? -1 : 1;
+  if (/^\d+$/.test(a.runId) && /^\d+$/.test(b.runId)) return Number(a.runId) - Number(b.runId);
+  return a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0;
+}
+
+function splitRepository(fullName: string): { owner: string; repo: string } {
+  const [owner = '', repo = ''] = fullName.split('/');
+  if (!owner || !repo) throw new TypeError(`policy repository must be owner/repo, not "${fullName}"`);
+  return { owner, repo };
+}
+
+/** Register the `workflow_job.completed` handler on a Probot app; returns a handle for flushing and shutdown. */
+export function registerWorkflowJobHandler(app: Probot, deps: WorkflowJobDeps): WorkflowJobHandle {
+  const log: Logger = deps.log ?? (app.log as unknown as Logger);
+  const interval = deps.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
+  const policy = splitRepository(deps.policyRepository);
+  const runPaths = new Recent<Promise<string | undefined>>(2000);
+  const workflowTexts = new Recent<Promise<string | undefined>>(500);
+  const inFlight = new Set<Promise<void>>();
+
+  let installationId: number | undefined;
+  const policyClient =
+    deps.policyClient ??
+    (async (): Promise<BaselineCommitClient> => {
+      if (installationId === undefined) {
+        const appOctokit = await app.auth();
+        installationId = (await appOctokit.rest.apps.getRepoInstallation({ owner: policy.owner, repo: policy.repo })).data.id;
+      }
+      // Probot's Octokit has the same REST methods; its types come from a separately resolved copy.
+      return (await app.auth(installationId)) as unknown as BaselineCommitClient;
+    });
+
+  let organizationsCache: { at: number; value: readonly string[] } | undefined;
+  const organizations = async (): Promise<readonly string[]> => {
+    if (deps.organizations) return (await deps.organizations()).map((org) => org.toLowerCase());
+    if (organizationsCache && Date.now() - organizationsCache.at < interval) return organizationsCache.value;
+    let value: readonly string[] = [];
+    try {
+      const client = await policyClient();
+      const response = await client.rest.repos.getContent({ ...policy, path: SETTINGS_FILE, mediaType: { format: 'raw' }, ...(deps.policyBranch ? { ref: deps.policyBranch } : {}) });
+      const sink = new DiagnosticSink();
+      value = parseSettingsFile(SETTINGS_FILE, textOf(response.data), sink).organizations;
+    } catch (error) {
+      if (statusOf(error) !== 404) log.warn({ err: error }, `cannot read ${SETTINGS_FILE} of ${deps.policyRepository}: accepting every organization`);
+    }
+    organizationsCache = { at: Date.now(), value };
+    return value;
+  };
+
+  const batcher = new BaselineBatcher(interval, async (batch) => {
+    // Jobs finish in any order and are read concurrently: merge in time order, so growth is attributed to the right run.
+    for (const list of batch.values()) list.sort(compareObservations);
+    try {
+      const result = await commitBaselines(await policyClient(), { ...policy, ...(deps.policyBranch ? { branch: deps.policyBranch } : {}) }, batch);
+      for (const summary of result.repositories) if (summary.error) log.error({ repository: summary.repository }, summary.error);
+      log.info({ commit: result.commit, attempts: result.attempts, repositories: result.repositories.length }, result.commit ? 'committed baselines' : 'baselines already had these runs');
+      deps.onFlush?.(result);
+    } catch (error) {
+      log.error({ err: error }, 'committing baselines failed: will retry at the next flush');
+      deps.onFlush?.({ error });
+      throw error;
+    }
+  });
+
+  /** Cached per key, in flight included: the legs of a matrix arrive together and share one look-up. */
+  const cached = <V>(cache: Recent<Promise<V>>, key: string, load: () => Promise<V>): Promise<V> => {
+    const hit = cache.get(key);
+    if (hit) return hit;
+    const promise = load();
+    cache.set(key, promise);
+    promise.catch(() => cache.delete(key));
+    return promise;
+  };
+
+  const workflowPathOf = (client: JobClient, owner: string, repo: string, runId: number): Promise<string | undefined> =>
+    cached(runPaths, `${owner}/${repo}#${runId}`.toLowerCase(), async () => {
+      const path = (await client.rest.actions.getWorkflowRun({ owner, repo, run_id: runId })).data.path ?? '';
+      // `path` may carry `@ref` for reusable workflows: keep the file part.
+      const file = path.split('@')[0] ?? '';
+      return WORKFLOW_PATH_PATTERN.test(file.toLowerCase()) ? file : undefined;
+    });
+
+  const workflowTextOf = (client: JobClient, owner: string, repo: string, path: string, sha: string): Promise<string | undefined> =>
+    cached(workflowTexts, `${owner}/${repo}/${path}@${sha}`.toLowerCase(), async () => {
+      try {
+        return textOf((await client.rest.repos.getContent({ owner, repo, path, ref: sha, mediaType: { format: 'raw' } })).data);
+      } catch (error) {
+        if (statusOf(error) === 404) return undefined;
+        throw error;
+      }
+    });
+
+  interface JobPayload {
+    id: number;
+    run_id: number;
+    name: string;
+    head_sha: string;
+    completed_at: string | null;
+    steps?: { name: string }[];
+  }
+
+  const handle = async (client: JobClient, repository: { owner: { login: string }; name: string }, job: JobPayload): Promise<void> => {
+    const owner = repository.owner.login;
+    const repo = repository.name;
+    const fullName = `${owner}/${repo}`;
+    const managed = await organizations();
+    if (managed.length > 0 && !managed.includes(owner.toLowerCase())) return;
+    if (deps.prefilterSteps !== false && job.steps && job.steps.length > 0 && !job.steps.some((step) => HARDEN_STEP_NAME.test(step.name))) return;
+
+    const path = await workflowPathOf(client, owner, repo, job.run_id);
+    if (!path) return;
+    const text = await workflowTextOf(client, owner, repo, path, job.head_sha);
+    if (text === undefined) return;
+    const jobId = jobIdForDisplayName(text, job.name);
+    if (!jobId) {
+      log.debug({ repository: fullName, job: job.name, path }, 'job name matches no single job of the workflow: ignored');
+      return;
+    }
+    if (!HARDEN_USES.test(text)) return;
+
+    let logText: string;
+    try {
+      logText = textOf((await client.rest.actions.downloadJobLogsForWorkflowRun({ owner, repo, job_id: job.id })).data);
+    } catch (error) {
+      // Expired or deleted logs: nothing to learn.
+      if (statusOf(error) === 404 || statusOf(error) === 410) return;
+      throw error;
+    }
+    const parsed = parseHardenRunnerLog(logText, `${fullName} job ${job.id}`);
+    if (parsed.value.agentLines === 0) {
+      log.debug({ repository: fullName, job: job.id }, 'no Harden-Runner agent output in the job log: ignored');
+      return;
+    }
+    const evidence = parsed.value;
+    const at = (job.completed_at ? normalizeTimestamp(job.completed_at) : undefined) ?? evidence.endedAt ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    batcher.add(fullName, {
+      workflow: path.toLowerCase(),
+      job: jobId,
+      runId: String(job.id),
+      at,
+      endpoints: [...evidence.endpoints, ...evidence.addresses],
+      blocked: evidence.blocked,
+    });
+  };
+
+  app.on('workflow_job.completed', async (context) => {
+    const payload = context.payload;
+    // The work runs beside the webhook response: log downloads can take longer than GitHub waits.
+    const work = handle(context.octokit as unknown as JobClient, payload.repository, payload.workflow_job as unknown as JobPayload).catch((error: unknown) => {
+      log.error({ err: error, repository: payload.repository.full_name, job: payload.workflow_job.id }, 'workflow_job: could not read the job');
+    });
+    inFlight.add(work);
+    void work.finally(() => inFlight.delete(work));
+  });
+
+  return {
+    flush: () => batcher.flush(),
+    idle: async () => {
+      while (inFlight.size > 0) await Promise.all([...inFlight]);
+    },
+    pending: () => batcher.pending(),
+    close: async () => {
+      while (inFlight.size > 0) await Promise.all([...inFlight]);
+      await batcher.close();
+    },
+  };
+}

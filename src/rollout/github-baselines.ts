@@ -1,0 +1,131 @@
+/**
+ * Committing observed runs to the policy repository on GitHub (DESIGN 2.5, 6): one commit for
+ * a batch of repositories, through the Git Data API. Read each `baselines/<o>/<r>.yml` at the
+ * branch head, merge in memory, render (keeping the file's comments), then one tree with inline
+ * contents, one commit and a fast-forward ref update. When someone else moved the branch in
+ * between (the update is not a fast-forward), start over from the new head: re-read, re-merge,
+ * retry. Merging is idempotent per run id, so a retry never counts a run twice.
+ */
+import { baselinePath, emptyBaselineFile, mergeObservations, parseBaselineFile, renderBaselineFile, type Observation } from '../baselines/index.js';
+import { formatDiagnostic } from '../policy/diagnostics.js';
+import type { GitHubClient } from './github.js';
+
+/** The part of an Octokit this needs (Probot's and ours both fit). */
+export interface BaselineCommitClient {
+  rest: {
+    repos: Pick<GitHubClient['rest']['repos'], 'get' | 'getBranch' | 'getContent'>;
+    git: Pick<GitHubClient['rest']['git'], 'createTree' | 'createCommit' | 'updateRef'>;
+  };
+}
+
+export interface PolicyRepositoryTarget {
+  owner: string;
+  repo: string;
+  /** Default: the repository's default branch. */
+  branch?: string;
+}
+
+export interface RepositoryMergeSummary {
+  repository: string;
+  path: string;
+  /** Runs merged (new run ids). */
+  merged: number;
+  /** Runs already in the file. */
+  skipped: number;
+  /** Set when the file could not be updated (it is invalid): its runs are dropped, reported here. */
+  error?: string;
+}
+
+export interface BaselineCommitResult {
+  /** The new commit, when anything changed. */
+  commit?: string;
+  branch: string;
+  repositories: RepositoryMergeSummary[];
+  /** 1 + conflicts retried. */
+  attempts: number;
+}
+
+export class BaselineCommitConflictError extends Error {}
+
+function statusOf(error: unknown): number | undefined {
+  return typeof error === 'object' && error !== null && 'status' in error ? Number((error as { status: unknown }).status) : undefined;
+}
+
+async function readText(client: BaselineCommitClient, target: Required<PolicyRepositoryTarget>, path: string, ref: string): Promise<string | undefined> {
+  try {
+    const response = await client.rest.repos.getContent({ owner: target.owner, repo: target.repo, path, ref, mediaType: { format: 'raw' } });
+    // With the raw media type the body is the file's text.
+    return typeof response.data === 'string' ? response.data : Buffer.from(response.data as unknown as ArrayBuffer).toString('utf8');
+  } catch (error) {
+    if (statusOf(error) === 404) return undefined;
+    throw error;
+  }
+}
+
+function commitMessageFor(summaries: readonly RepositoryMergeSummary[]): string {
+  const changed = summaries.filter((summary) => summary.merged > 0);
+  const runs = changed.reduce((sum, summary) => sum + summary.merged, 0);
+  const subject =
+    changed.length === 1
+      ? `Baselines: ${runs} run${runs === 1 ? '' : 's'} of ${changed[0]!.repository}`
+      : `Baselines: ${runs} runs of ${changed.length} repositories`;
+  return `${subject}\n\n${changed.map((summary) => `- ${summary.repository}: ${summary.merged} run${summary.merged === 1 ? '' : 's'}`).join('\n')}\n\nObserved by Harden-Runner in audit mode (workflow_job webhooks).\n`;
+}
+
+/**
+ * Merge `observations` (by `owner/repo`) into the policy repository's baseline files in one
+ * commit. Retries up to `maxAttempts` times when the branch moved; throws
+ * BaselineCommitConflictError after that, leaving nothing half-done (the ref moves last).
+ */
+export async function commitBaselines(
+  client: BaselineCommitClient,
+  target: PolicyRepositoryTarget,
+  observations: ReadonlyMap<string, readonly Observation[]>,
+  options: { maxAttempts?: number } = {},
+): Promise<BaselineCommitResult> {
+  const branch = target.branch ?? (await client.rest.repos.get({ owner: target.owner, repo: target.repo })).data.default_branch;
+  const full = { owner: target.owner, repo: target.repo, branch };
+  const maxAttempts = options.maxAttempts ?? 5;
+  for (let attempt = 1; ; attempt++) {
+    const head = (await client.rest.repos.getBranch({ owner: full.owner, repo: full.repo, branch })).data.commit;
+    const headSha = head.sha;
+    const treeSha = head.commit.tree.sha;
+    const repositories = [...observations.keys()].sort();
+    const texts = await Promise.all(repositories.map((repository) => readText(client, full, baselinePath(repository), headSha)));
+    const summaries: RepositoryMergeSummary[] = [];
+    const changes: { path: string; content: string }[] = [];
+    repositories.forEach((repository, index) => {
+      const path = baselinePath(repository);
+      const previous = texts[index];
+      const parsed = previous === undefined ? undefined : parseBaselineFile(previous, path);
+      if (parsed && parsed.errors.length > 0) {
+        summaries.push({ repository, path, merged: 0, skipped: 0, error: `${path} is invalid, not updated: ${parsed.errors.map(formatDiagnostic).join('; ')}` });
+        return;
+      }
+      const outcome = mergeObservations(parsed?.value ?? emptyBaselineFile(repository), observations.get(repository) ?? []);
+      summaries.push({ repository, path, merged: outcome.merged.length, skipped: outcome.skipped.length });
+      if (!outcome.changed) return;
+      const content = renderBaselineFile(outcome.file, previous);
+      if (content !== previous) changes.push({ path, content });
+    });
+    if (changes.length === 0) return { branch, repositories: summaries, attempts: attempt };
+
+    const tree = (
+      await client.rest.git.createTree({
+        owner: full.owner,
+        repo: full.repo,
+        base_tree: treeSha,
+        tree: changes.map((change) => ({ path: change.path, mode: '100644' as const, type: 'blob' as const, content: change.content })),
+      })
+    ).data.sha;
+    const commit = (await client.rest.git.createCommit({ owner: full.owner, repo: full.repo, message: commitMessageFor(summaries), tree, parents: [headSha] })).data.sha;
+    try {
+      await client.rest.git.updateRef({ owner: full.owner, repo: full.repo, ref: `heads/${branch}`, sha: commit, force: false });
+      return { commit, branch, repositories: summaries, attempts: attempt };
+    } catch (error) {
+      // 422 "Update is not a fast forward": someone committed meanwhile; our commit is dropped (unreferenced).
+      if (statusOf(error) !== 422 && statusOf(error) !== 409) throw error;
+      if (attempt >= maxAttempts) throw new BaselineCommitConflictError(`${target.owner}/${target.repo}@${branch} kept moving: gave up after ${attempt} attempts`);
+    }
+  }
+}

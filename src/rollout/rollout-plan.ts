@@ -1,0 +1,238 @@
+/**
+ * What a policy-based pull request changes in one repository (DESIGN 7), as data: per workflow
+ * file the hardened text (or why it stays as it is) and per job the mode, endpoints and the
+ * baseline evidence behind them. No I/O: the rollout reads the files from GitHub and hands
+ * them in. GitHub's own workflow parser gates every rewritten file.
+ */
+import { createHash } from 'node:crypto';
+import { findJob, type BaselineIndex, type JobRecommendation } from '../baselines/index.js';
+import { formatDiagnostic } from '../policy/diagnostics.js';
+import type { HardenRunnerPin } from '../policy/model.js';
+import { baselinePlanner, uniformPlanner, type BaselineEvidence } from './harden-plan.js';
+import { hardenWorkflow, type CompositePlan, type JobAction, type JobPlanner } from './harden.js';
+import { grantIdToken } from './rollout-permissions.js';
+import { newWorkflowErrors } from './workflow-check.js';
+
+/** Bump when the rollout's output for the same inputs changes, so open PRs get re-evaluated. */
+export const ROLLOUT_FORMAT = 1;
+
+export type RolloutMode = 'inline' | 'action';
+
+/** This project's composite action (DESIGN 5), for `--mode action`. */
+export interface ActionSettings {
+  /** `<owner>/<repo>/actions/harden@<ref>` */
+  uses: string;
+  /** Comment after a SHA ref, e.g. `v1.2.0`. */
+  version?: string;
+  server: string;
+  audience: string;
+  onError?: 'audit' | 'block' | 'fail';
+}
+
+export interface RolloutConfig {
+  mode: RolloutMode;
+  /** Harden-Runner pin (egressctl.yml `harden-runner`); existing steps are re-pinned to it. */
+  pin: HardenRunnerPin;
+  /** Required for `mode: 'action'`. */
+  action?: ActionSettings;
+  baselines: BaselineIndex;
+}
+
+export interface JobEvidence {
+  runs: number;
+  stable: boolean;
+  stableAfter: number;
+  runsSinceGrowth: number;
+  firstSeen?: string;
+  lastSeen?: string;
+  /** Recommended endpoints of the baseline. */
+  endpoints: string[];
+}
+
+export interface JobReport {
+  job: string;
+  /** 1-based line of the job's key in the original file. */
+  line: number;
+  action: JobAction;
+  /** `block`/`audit` for inline Harden-Runner, `policy-server` for the composite action. */
+  mode?: 'block' | 'audit' | 'policy-server';
+  /** Allowed endpoints written (block mode). */
+  endpoints: string[];
+  /** Why skipped, or notes (plan, guard, permissions). */
+  reason?: string;
+  skipCode?: string;
+  evidence?: JobEvidence;
+}
+
+export type FileStatus = 'changed' | 'unchanged' | 'invalid' | 'rejected';
+
+export interface FilePlan {
+  /** `.github/workflows/<file>` as in the repository. */
+  path: string;
+  before: string;
+  /** The new text; `before` unless status is `changed`. */
+  after: string;
+  /** `invalid`: the file does not parse; `rejected`: the rewrite would add GitHub parser errors. */
+  status: FileStatus;
+  jobs: JobReport[];
+  /** For `invalid` and `rejected`: what is wrong, located. */
+  problems: string[];
+}
+
+export interface RepositoryPlan {
+  repository: string;
+  files: FilePlan[];
+}
+
+export function changedFiles(plan: RepositoryPlan): FilePlan[] {
+  return plan.files.filter((file) => file.status === 'changed');
+}
+
+/** Jobs of one repository's baselines, built once per index (lookups per repository stay cheap). */
+const byRepositoryCache = new WeakMap<BaselineIndex, Map<string, JobRecommendation[]>>();
+
+export function baselineJobsOf(index: BaselineIndex, repository: string): JobRecommendation[] {
+  let map = byRepositoryCache.get(index);
+  if (!map) {
+    map = new Map();
+    for (const job of index.jobs) {
+      const list = map.get(job.repository);
+      if (list) list.push(job);
+      else map.set(job.repository, [job]);
+    }
+    byRepositoryCache.set(index, map);
+  }
+  return map.get(repository.toLowerCase()) ?? [];
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/**
+ * Everything besides the workflow files that decides the rollout's output for a repository:
+ * mode, pin, action settings, and per baseline job whether it is stable and its endpoints.
+ * Run counts and times are left out on purpose: they change with every job run and only feed
+ * the PR body's evidence, which is refreshed whenever the files change.
+ */
+export function planFingerprint(repository: string, config: RolloutConfig): string {
+  const jobs = baselineJobsOf(config.baselines, repository).map((job) => [job.workflowPath, job.job, job.stable, job.stable ? job.endpoints : []]);
+  return sha256(
+    JSON.stringify({
+      format: ROLLOUT_FORMAT,
+      mode: config.mode,
+      pin: config.mode === 'inline' ? config.pin : null,
+      action: config.mode === 'action' ? (config.action ?? null) : null,
+      jobs,
+    }),
+  ).slice(0, 32);
+}
+
+/** The workflow files as GitHub stores them (path and blob SHA): changes when any of them changes. */
+export function workflowsFingerprint(entries: readonly { path: string; sha: string }[]): string {
+  const sorted = [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return sha256(sorted.map((entry) => `${entry.path}\0${entry.sha}`).join('\n')).slice(0, 32);
+}
+
+/** The content the PR proposes: changed paths and their new texts. */
+export function outputsFingerprint(plan: RepositoryPlan): string {
+  return sha256(
+    changedFiles(plan)
+      .map((file) => `${file.path}\0${sha256(file.after)}`)
+      .sort()
+      .join('\n'),
+  ).slice(0, 32);
+}
+
+function evidenceOf(found: JobRecommendation | undefined): JobEvidence | undefined {
+  if (!found) return undefined;
+  return {
+    runs: found.runs,
+    stable: found.stable,
+    stableAfter: found.stableAfter,
+    runsSinceGrowth: found.runsSinceGrowth,
+    endpoints: found.endpoints,
+    ...(found.firstSeen ? { firstSeen: found.firstSeen } : {}),
+    ...(found.lastSeen ? { lastSeen: found.lastSeen } : {}),
+  };
+}
+
+function plannerFor(repository: string, workflowPath: string, config: RolloutConfig): JobPlanner {
+  if (config.mode === 'action') {
+    const action = config.action;
+    if (!action) throw new TypeError('rollout mode "action" needs action settings (uses, server, audience)');
+    const plan: CompositePlan = {
+      kind: 'composite',
+      uses: action.uses,
+      repin: true,
+      with: { server: action.server, audience: action.audience, ...(action.onError ? { 'on-error': action.onError } : {}) },
+      ...(action.version ? { version: action.version } : {}),
+    };
+    return uniformPlanner(plan);
+  }
+  return baselinePlanner({
+    pin: config.pin,
+    repin: true,
+    baselineOf: (job): BaselineEvidence | undefined => {
+      const found = findJob(config.baselines, { repository, workflowPath, job: job.id });
+      if (!found) return undefined;
+      return {
+        endpoints: found.endpoints,
+        stable: found.stable,
+        runs: found.runs,
+        stableAfter: found.stableAfter,
+        ...(found.lastSeen ? { lastSeen: found.lastSeen } : {}),
+      };
+    },
+  });
+}
+
+/** Plan one workflow file. */
+export async function planWorkflowFile(repository: string, path: string, text: string, config: RolloutConfig): Promise<FilePlan> {
+  const repo = repository.toLowerCase();
+  const workflowPath = path.toLowerCase();
+  const result = hardenWorkflow(text, { plan: plannerFor(repo, workflowPath, config), file: path });
+  if (result.errors.length > 0) {
+    return { path, before: text, after: text, status: 'invalid', jobs: [], problems: result.errors.map(formatDiagnostic) };
+  }
+  const jobs: JobReport[] = result.jobs.map((outcome) => {
+    const plan = outcome.plan;
+    const mode = plan === undefined ? undefined : plan.kind === 'composite' ? 'policy-server' : plan.mode;
+    const report: JobReport = {
+      job: outcome.job,
+      line: outcome.line,
+      action: outcome.action,
+      endpoints: plan?.kind === 'harden-runner' && plan.mode === 'block' ? [...(plan.endpoints ?? [])] : [],
+      ...(mode ? { mode } : {}),
+      ...(outcome.reason ? { reason: outcome.reason } : {}),
+      ...(outcome.skipCode ? { skipCode: outcome.skipCode } : {}),
+    };
+    const evidence = evidenceOf(findJob(config.baselines, { repository: repo, workflowPath, job: outcome.job }));
+    if (evidence) report.evidence = evidence;
+    return report;
+  });
+
+  let output = result.output;
+  if (config.mode === 'action') {
+    const hardened = jobs.filter((job) => job.action !== 'skipped').map((job) => job.job);
+    const granted = grantIdToken(output, hardened);
+    output = granted.output;
+    for (const job of jobs) {
+      const outcome = granted.jobs.get(job.job);
+      if (!outcome || outcome.action === 'present') continue;
+      job.reason = job.reason ? `${job.reason}; ${outcome.note}` : outcome.note;
+      if (outcome.action === 'granted' && job.action === 'unchanged') job.action = 'updated';
+    }
+  }
+  if (output === text) return { path, before: text, after: text, status: 'unchanged', jobs, problems: [] };
+  const added = await newWorkflowErrors(path, text, output);
+  if (added.length > 0) return { path, before: text, after: text, status: 'rejected', jobs, problems: added };
+  return { path, before: text, after: output, status: 'changed', jobs, problems: [] };
+}
+
+/** Plan every workflow file of a repository (files in the order given). */
+export async function planRepository(repository: string, files: readonly { path: string; text: string }[], config: RolloutConfig): Promise<RepositoryPlan> {
+  const planned: FilePlan[] = [];
+  for (const file of files) planned.push(await planWorkflowFile(repository, file.path, file.text, config));
+  return { repository: repository.toLowerCase(), files: planned };
+}

@@ -1,0 +1,61 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { gitUrl, readAppConfig, signKeyPaths } from '../../src/app/config.js';
+import { authEnv } from '../../src/app/git-mirror.js';
+import { appCredentials } from '../../src/app/server-mount.js';
+import { UsageError } from '../../src/util/errors.js';
+
+describe('readAppConfig', () => {
+  it('reads the policy repository (lower-cased), the URL template and the cache directory', () => {
+    const config = readAppConfig({
+      EGRESSCTL_POLICY_REPOSITORY: 'Acme/Egress-Policies',
+      EGRESSCTL_GIT_URL_TEMPLATE: 'https://ghe.example.com/{owner}/{repo}.git',
+      EGRESSCTL_APP_CACHE_DIR: '/var/cache/egressctl',
+    });
+    expect(config).toMatchObject({
+      policyRepository: 'acme/egress-policies',
+      gitUrlTemplate: 'https://ghe.example.com/{owner}/{repo}.git',
+      cacheDir: '/var/cache/egressctl',
+    });
+    expect(readAppConfig({}, { cacheDir: '/srv/state/app-git' })).toMatchObject({ policyRepository: undefined, gitUrlTemplate: undefined, cacheDir: '/srv/state/app-git' });
+  });
+
+  it('says what is wrong with a bad setting', () => {
+    expect(() => readAppConfig({ EGRESSCTL_POLICY_REPOSITORY: 'acme' })).toThrow(/expected owner\/repo/);
+    expect(() => readAppConfig({ EGRESSCTL_GIT_URL_TEMPLATE: 'https://github.com/acme/x.git' })).toThrow(/needs both \{owner\} and \{repo\}/);
+    expect(() => readAppConfig({ EGRESSCTL_GIT_URL_TEMPLATE: 'git@github.com:{owner}/{repo}.git' })).toThrow(UsageError);
+  });
+
+  it('splits EGRESSCTL_SIGN_KEY into paths relative to the working directory', () => {
+    expect(signKeyPaths({ EGRESSCTL_SIGN_KEY: 'a.pem, /keys/b.pem' }, '/work')).toEqual([path.resolve('/work/a.pem'), '/keys/b.pem']);
+    expect(signKeyPaths({}, '/work')).toEqual([]);
+  });
+});
+
+describe('gitUrl', () => {
+  it('fills in owner and repo and drops a {token} user-info part (the token goes in a header)', () => {
+    expect(gitUrl('https://x-access-token:{token}@github.com/{owner}/{repo}.git', { owner: 'acme', repo: 'policies' })).toBe('https://github.com/acme/policies.git');
+    expect(gitUrl('http://127.0.0.1:9/git/{owner}/{repo}.git', { owner: 'acme', repo: 'a b' })).toBe('http://127.0.0.1:9/git/acme/a%20b.git');
+  });
+
+  it('refuses other credentials and a {token} anywhere else', () => {
+    expect(() => gitUrl('https://bot:secret@github.com/{owner}/{repo}.git', { owner: 'a', repo: 'b' })).toThrow(/credentials in the URL/);
+    expect(() => gitUrl('https://github.com/{owner}/{repo}.git?t={token}', { owner: 'a', repo: 'b' })).toThrow(/only as user-info/);
+  });
+});
+
+describe('authEnv', () => {
+  it('carries the token as an HTTP header in environment-only git config, with prompts and helpers off', () => {
+    const env = authEnv('ghs_secret');
+    expect(env).toMatchObject({ GIT_CONFIG_COUNT: '2', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_KEY_1: 'credential.helper', GIT_CONFIG_VALUE_1: '', GIT_TERMINAL_PROMPT: '0' });
+    expect(env.GIT_CONFIG_VALUE_0).toBe(`Authorization: Basic ${Buffer.from('x-access-token:ghs_secret').toString('base64')}`);
+  });
+});
+
+describe('appCredentials', () => {
+  it('needs APP_ID, a private key and the webhook secret', () => {
+    expect(appCredentials({})).toEqual({ present: [], missing: ['APP_ID', 'PRIVATE_KEY or PRIVATE_KEY_PATH', 'WEBHOOK_SECRET'] });
+    expect(appCredentials({ APP_ID: '1', PRIVATE_KEY_PATH: 'k.pem', WEBHOOK_SECRET: 's' }).missing).toEqual([]);
+    expect(appCredentials({ APP_ID: '1', WEBHOOK_SECRET: ' ' }).missing).toEqual(['PRIVATE_KEY or PRIVATE_KEY_PATH', 'WEBHOOK_SECRET']);
+  });
+});

@@ -1,0 +1,112 @@
+/**
+ * End-to-end harness for the GitHub App: the GitHub stand-in (OpenAPI-checked REST, real git
+ * over HTTP), a real `startServer` with the app mounted at /api/github/webhooks through
+ * createWebhookHandler (as `egressctl serve` does), and an installation whose permissions are
+ * exactly those of app.yml (least privilege is tested on every request).
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { parse as parseYaml } from 'yaml';
+import { openBundle } from '../../src/bundle/dsse.js';
+import { generateKeyPair, parsePrivateKey } from '../../src/bundle/keys.js';
+import { createWebhookHandler, type WebhookMount } from '../../src/app/server-mount.js';
+import type { OctokitTuning } from '../../src/app/octokit.js';
+import { hashApiKey } from '../../src/server/auth/api-keys.js';
+import { startServer, WEBHOOK_PATH, type RunningServer } from '../../src/server/server.js';
+import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const POLICY_REPO = 'acme/egress-policies';
+export const API_KEY = 'test-api-key-0123456789-abcdefghijklmnop';
+
+/** A valid policy repository; line numbers in tests refer to these texts. */
+export const POLICY_FILES: Record<string, string> = {
+  'policies/base.yml': 'egress-policy: block\nallowed-endpoints:\n  - github.com:443\n  - objects.githubusercontent.com\n',
+  'policies/api.yml': 'egress-policy: block\nextends: base\nallowed-endpoints:\n  - registry.npmjs.org\n  - proxy.golang.org:443\n',
+  'policies/audit.yml': 'egress-policy: audit\n',
+  'attachments.yml': 'organizations:\n  acme: audit\nrepositories:\n  acme/api: api\nworkflows:\n  acme/api/.github/workflows/release.yml: base\n',
+};
+
+export interface Harness {
+  standin: GitHubStandin;
+  server: RunningServer;
+  mount: WebhookMount;
+  hookUrl: string;
+  installationId: number;
+  cacheDir: string;
+  /** The served bundle's revision, read over HTTP (/v1/bundle). */
+  servedRevision(): Promise<string | undefined>;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  /** EGRESSCTL_POLICY_REPOSITORY; null leaves it unset (detection by content). */
+  policyRepository?: string | null;
+  octokit?: OctokitTuning;
+  files?: Record<string, string>;
+}
+
+/** The permissions app.yml asks for. */
+export async function manifestPermissions(): Promise<Record<string, 'read' | 'write'>> {
+  const manifest = parseYaml(await readFile(path.join(repoRoot, 'app.yml'), 'utf8')) as { default_permissions: Record<string, 'read' | 'write'> };
+  return manifest.default_permissions;
+}
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const standin = await startGitHubStandin();
+  const installation = standin.createInstallation({ account: 'acme', permissions: await manifestPermissions() });
+  await standin.createRepository(POLICY_REPO, { files: options.files ?? POLICY_FILES });
+  const cacheDir = await mkdtemp(path.join(os.tmpdir(), 'egressctl-app-test-'));
+  const signKey = parsePrivateKey(generateKeyPair().privateKeyPem);
+  const logger = pino({ level: process.env.EGRESSCTL_TEST_LOG ?? 'silent' });
+  const env: NodeJS.ProcessEnv = {
+    APP_ID: String(standin.app.id),
+    PRIVATE_KEY: standin.app.privateKey,
+    WEBHOOK_SECRET: standin.webhookSecret,
+    GHE_HOST: new URL(standin.url).host,
+    GHE_PROTOCOL: 'http',
+    EGRESSCTL_APP_CACHE_DIR: cacheDir,
+    EGRESSCTL_GIT_URL_TEMPLATE: `${standin.url}/git/{owner}/{repo}.git`,
+  };
+  if (options.policyRepository !== null) env.EGRESSCTL_POLICY_REPOSITORY = options.policyRepository ?? POLICY_REPO;
+  const mount = await createWebhookHandler(env, {
+    logger,
+    signKeys: [signKey],
+    // Throttling is on in production and in the throttling test; here it would space writes 1 s apart.
+    octokit: options.octokit ?? { throttle: { enabled: false }, retry: { retryAfterBaseValue: 5 } },
+  });
+  if (!mount) throw new Error('createWebhookHandler returned nothing although the credentials are set');
+  const server = await startServer({
+    source: null,
+    host: '127.0.0.1',
+    port: 0,
+    signKeys: [signKey],
+    webhookHandler: mount.handler,
+    apiKeys: [{ name: 'test', sha256: hashApiKey(API_KEY), cluster: 'arc-test', organizations: ['acme'] }],
+    logger,
+    defaultMetrics: false,
+  });
+  mount.attach(server);
+  return {
+    standin,
+    server,
+    mount,
+    hookUrl: `${server.url}${WEBHOOK_PATH}`,
+    installationId: installation.id,
+    cacheDir,
+    async servedRevision() {
+      const response = await fetch(`${server.url}/v1/bundle`);
+      if (response.status === 503) return undefined;
+      return openBundle(await response.text()).bundle.revision;
+    },
+    async close() {
+      await server.close();
+      await mount.close();
+      await standin.close();
+      await rm(cacheDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,206 @@
+/**
+ * Baselines from workflow_job webhooks, end to end against the GitHub stand-in: Probot receives
+ * the events, the handler downloads job logs through the Actions API and commits baselines to
+ * the policy repository in batches (one commit for several jobs), retrying when the branch
+ * moved meanwhile; logs without Harden-Runner output are ignored.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Probot } from 'probot';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseBaselineFile } from '../../src/baselines/index.js';
+import { registerWorkflowJobHandler, type WorkflowJobDeps, type WorkflowJobHandle } from '../../src/app/workflow-job.js';
+import type { BaselineCommitClient, BaselineCommitResult } from '../../src/rollout/github-baselines.js';
+import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const AUDIT_LOG = readFileSync(path.resolve(here, '../baselines/fixtures/audit-job.txt'), 'utf8');
+const NO_AGENT_LOG = readFileSync(path.resolve(here, '../baselines/fixtures/no-agent.txt'), 'utf8');
+const POLICY_REPO = 'acme/egress-policies';
+
+const WORKFLOW = `name: CI
+on: [push]
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        node: [18, 20]
+    steps:
+      - name: Harden-Runner
+        uses: step-security/harden-runner@05e31511f85b41b11d1cf0ef85d0992719546e2c # v2.21.0
+        with:
+          egress-policy: audit
+      - run: npm test
+  lint:
+    name: Lint code
+    runs-on: ubuntu-latest
+    steps:
+      - name: Harden-Runner
+        uses: step-security/harden-runner@05e31511f85b41b11d1cf0ef85d0992719546e2c # v2.21.0
+        with:
+          egress-policy: audit
+      - run: npm run lint
+`;
+
+const STEPS = [
+  { name: 'Set up job', status: 'completed', conclusion: 'success', number: 1 },
+  { name: 'Harden-Runner', status: 'completed', conclusion: 'success', number: 2 },
+  { name: 'Post Harden-Runner', status: 'completed', conclusion: 'success', number: 3 },
+];
+
+let standin: GitHubStandin;
+let probot: Probot;
+let handle: WorkflowJobHandle;
+let flushes: (BaselineCommitResult | { error: unknown })[];
+let flushed: () => Promise<void>;
+
+async function start(deps: Partial<WorkflowJobDeps> = {}): Promise<void> {
+  probot = new Probot({ ...standin.probotOptions(), logLevel: 'fatal' });
+  flushes = [];
+  let notify: (() => void) | undefined;
+  flushed = () => new Promise<void>((resolve) => (notify = resolve));
+  await probot.load((app) => {
+    handle = registerWorkflowJobHandler(app, {
+      policyRepository: POLICY_REPO,
+      flushIntervalMs: 300,
+      onFlush: (result) => {
+        flushes.push(result);
+        notify?.();
+      },
+      ...deps,
+    });
+  });
+}
+
+async function completeJob(name: string, logs: string, extra: { runId?: number; steps?: typeof STEPS } = {}): Promise<number> {
+  const job = await standin.addWorkflowJob('acme/api', { name, logs, steps: extra.steps ?? STEPS, workflowPath: '.github/workflows/ci.yml', ...(extra.runId ? { runId: extra.runId } : {}) });
+  const payload = await standin.webhookPayload({ event: 'workflow_job', action: 'completed', repository: 'acme/api', workflowJob: job.id });
+  await probot.receive({ id: `delivery-${job.id}`, name: 'workflow_job', payload } as Parameters<Probot['receive']>[0]);
+  return job.id;
+}
+
+function policyCommits(): number {
+  return standin.requests.filter((request) => request.operationId === 'git/create-commit' && request.repository === POLICY_REPO).length;
+}
+
+beforeEach(async () => {
+  standin = await startGitHubStandin();
+  standin.createInstallation({ account: 'acme' });
+  await standin.createRepository('acme/api', { files: { '.github/workflows/ci.yml': WORKFLOW } });
+  await standin.createRepository(POLICY_REPO, { files: { 'egressctl.yml': 'organizations: [acme]\n', 'README.md': 'policies\n' } });
+});
+
+afterEach(async () => {
+  try {
+    await handle?.close();
+    standin.assertNoViolations();
+  } finally {
+    await standin.close();
+  }
+});
+
+describe('workflow_job baselines', () => {
+  it('commits several job completions of one repository in one commit', async () => {
+    await start();
+    const wait = flushed();
+    const runId = 777;
+    const first = await completeJob('build (18)', AUDIT_LOG, { runId });
+    const second = await completeJob('build (20)', AUDIT_LOG, { runId });
+    const third = await completeJob('Lint code', AUDIT_LOG, { runId });
+    await handle.idle();
+    expect(handle.pending()).toBe(3);
+    await wait;
+    expect(flushes).toHaveLength(1);
+    expect(policyCommits()).toBe(1);
+    expect(handle.pending()).toBe(0);
+
+    const text = (await standin.readFile(POLICY_REPO, 'baselines/acme/api.yml'))!;
+    const parsed = parseBaselineFile(text, 'baselines/acme/api.yml');
+    expect(parsed.errors).toEqual([]);
+    const jobs = parsed.value.workflows.get('.github/workflows/ci.yml')!;
+    // Matrix legs are separate runs of the same job, keyed by their GitHub job ids.
+    expect(jobs.get('build')!.runs).toBe(2);
+    expect(jobs.get('build')!.recentRuns).toEqual([String(first), String(second)]);
+    expect(jobs.get('lint')!.runs).toBe(1);
+    expect(jobs.get('lint')!.recentRuns).toEqual([String(third)]);
+    expect([...jobs.get('build')!.endpoints.keys()]).toContain('registry.npmjs.org:443');
+    // The run's path was read once for the three jobs of the run.
+    expect(standin.stats().byRoute['GET /repos/{owner}/{repo}/actions/runs/{run_id}']).toBe(1);
+    expect(standin.stats().logDownloads).toBe(3);
+
+    // A redelivered webhook changes nothing (same job id).
+    const again = flushed();
+    const payload = await standin.webhookPayload({ event: 'workflow_job', action: 'completed', repository: 'acme/api', workflowJob: third });
+    await probot.receive({ id: 'redelivery', name: 'workflow_job', payload } as Parameters<Probot['receive']>[0]);
+    await handle.idle();
+    expect(handle.pending()).toBe(1);
+    await again;
+    expect(flushes[1]).toMatchObject({ repositories: [{ repository: 'acme/api', merged: 0, skipped: 1 }] });
+    expect(flushes[1]).not.toHaveProperty('commit');
+    expect(policyCommits()).toBe(1);
+  }, 30_000);
+
+  it('retries when the policy branch moved before the ref update', async () => {
+    let moved = false;
+    await start({
+      policyClient: async () => {
+        const appOctokit = await probot.auth();
+        const installation = (await appOctokit.rest.apps.getRepoInstallation({ owner: 'acme', repo: 'egress-policies' })).data.id;
+        const octokit = (await probot.auth(installation)) as unknown as BaselineCommitClient;
+        const updateRef = octokit.rest.git.updateRef.bind(octokit.rest.git);
+        octokit.rest.git.updateRef = (async (params: Parameters<typeof updateRef>[0]) => {
+          if (!moved) {
+            moved = true;
+            // A person merges a policy change meanwhile.
+            await standin.commitFiles(POLICY_REPO, { files: { 'policies/ci.yml': 'egress-policy: audit\n' }, message: 'Add policy' });
+          }
+          return updateRef(params);
+        }) as typeof updateRef;
+        return octokit;
+      },
+    });
+    const wait = flushed();
+    await completeJob('build (18)', AUDIT_LOG);
+    await completeJob('Lint code', AUDIT_LOG);
+    await handle.idle();
+    await wait;
+    expect(flushes).toHaveLength(1);
+    expect(flushes[0]).toMatchObject({ attempts: 2 });
+    expect(await standin.readFile(POLICY_REPO, 'policies/ci.yml')).toBe('egress-policy: audit\n');
+    const text = (await standin.readFile(POLICY_REPO, 'baselines/acme/api.yml'))!;
+    const jobs = parseBaselineFile(text, 'x').value.workflows.get('.github/workflows/ci.yml')!;
+    expect(jobs.get('build')!.runs).toBe(1);
+    expect(jobs.get('lint')!.runs).toBe(1);
+  }, 30_000);
+
+  it('ignores a job log without agent output, and jobs of organizations not managed', async () => {
+    await start({ flushIntervalMs: 50 });
+    await completeJob('build (18)', NO_AGENT_LOG);
+    await handle.idle();
+    expect(standin.stats().logDownloads).toBe(1);
+    expect(handle.pending()).toBe(0);
+
+    // egressctl.yml manages only acme: a job elsewhere costs no request beyond reading settings.
+    await standin.commitFiles(POLICY_REPO, { files: { 'egressctl.yml': 'organizations: [other]\n' } });
+    await handle.close();
+    await start({ flushIntervalMs: 50 });
+    standin.resetStats();
+    await completeJob('build (20)', AUDIT_LOG);
+    await handle.idle();
+    expect(handle.pending()).toBe(0);
+    expect(standin.stats().logDownloads).toBe(0);
+    expect(standin.stats().byRoute['GET /repos/{owner}/{repo}/actions/runs/{run_id}']).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(policyCommits()).toBe(0);
+  }, 30_000);
+
+  it('skips the log download when no step looks like Harden-Runner', async () => {
+    await start();
+    await completeJob('Lint code', AUDIT_LOG, { steps: [{ name: 'Set up job', status: 'completed', conclusion: 'success', number: 1 }, { name: 'Run npm run lint', status: 'completed', conclusion: 'success', number: 2 }] });
+    await handle.idle();
+    expect(standin.stats().logDownloads).toBe(0);
+    expect(handle.pending()).toBe(0);
+  }, 30_000);
+});
