@@ -4,12 +4,16 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { ApplicationFunction, Probot } from 'probot';
-import type { AppConfig } from './config.js';
+import { formatDiagnostic } from '../policy/diagnostics.js';
+import { loadPolicyRepository } from '../policy/load.js';
+import type { PolicyRepository } from '../policy/model.js';
+import { gitUrl, type AppConfig } from './config.js';
 import { GitMirrors } from './git-mirror.js';
 import { GitTokens } from './github.js';
 import { handlePullRequest, handlePush, type HandlerDeps } from './handlers.js';
 import type { BundlePublisher } from './publish.js';
 import { DeliveryLog, KeyedQueue } from './queue.js';
+import { registerRolloutSchedule, type RolloutSchedule } from './rollout-schedule.js';
 import { registerWorkflowJobHandler, type WorkflowJobDeps, type WorkflowJobHandle } from './workflow-job.js';
 
 export interface EgressctlAppOptions {
@@ -27,6 +31,8 @@ export interface EgressctlApp {
   appFn: ApplicationFunction;
   deps: HandlerDeps;
   deliveries: DeliveryLog;
+  /** The scheduled rollout, once the app is loaded with EGRESSCTL_ROLLOUT_INTERVAL_HOURS and the policy repository set. */
+  readonly rollout: RolloutSchedule | undefined;
   /** Resolves when no repository has work queued or running. */
   idle(): Promise<void>;
   /** Flush pending baselines and stop timers (at shutdown, after the server stopped taking webhooks). */
@@ -49,12 +55,24 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
   const deliveries = new DeliveryLog(config.deliveryCacheSize);
 
   let baselines: WorkflowJobHandle | undefined;
+  let rollout: RolloutSchedule | undefined;
   const appFn: ApplicationFunction = async (probot) => {
     const app = guardDeliveries(probot, deliveries);
     app.on(['pull_request.opened', 'pull_request.synchronize', 'pull_request.reopened'], (context) => handlePullRequest(context, deps));
     app.on('push', (context) => handlePush(context, deps));
     if (config.policyRepository !== undefined) {
       baselines = registerWorkflowJobHandler(app, { policyRepository: config.policyRepository, ...options.workflowJob });
+      if (config.rollout) {
+        const policyRepository = config.policyRepository;
+        rollout?.stop();
+        rollout = registerRolloutSchedule(app, {
+          loadPolicy: () => loadPolicyHead(app, deps, policyRepository),
+          intervalMs: config.rollout.intervalMs,
+          mode: config.rollout.mode,
+          ...(config.rollout.action ? { action: config.rollout.action } : {}),
+          policyRepository,
+        });
+      }
     } else {
       probot.log.warn('EGRESSCTL_POLICY_REPOSITORY is not set: workflow_job events do not feed baselines (they need a repository to commit to)');
     }
@@ -64,13 +82,45 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
     appFn,
     deps,
     deliveries,
+    get rollout() {
+      return rollout;
+    },
     idle: async () => {
       await Promise.all([deps.queue.idle(), baselines?.idle()]);
     },
     close: async () => {
+      rollout?.stop();
       await baselines?.close();
     },
   };
+}
+
+/**
+ * The policy repository at the head of its default branch, for the scheduled rollout: the App's
+ * installation on it gives the API client and a read-only git token; the commit is fetched into
+ * its mirror under the repository's queue (pushes fetch into the same mirror). A head with
+ * errors is refused: rolling out from a broken policy repository would be guessing.
+ */
+async function loadPolicyHead(app: Probot, deps: HandlerDeps, fullName: string): Promise<PolicyRepository> {
+  const [owner = '', repo = ''] = fullName.split('/');
+  const appOctokit = await app.auth();
+  const { data: installation } = await appOctokit.rest.apps.getRepoInstallation({ owner, repo });
+  const octokit = await app.auth(installation.id);
+  const { data: repository } = await octokit.rest.repos.get({ owner, repo });
+  const { data: branch } = await octokit.rest.repos.getBranch({ owner, repo, branch: repository.default_branch });
+  const sha = branch.commit.sha;
+  return deps.queue.run(fullName.toLowerCase(), async () => {
+    const token = await deps.tokens.get(octokit, installation.id, { owner, repo });
+    const url = deps.config.gitUrlTemplate ? gitUrl(deps.config.gitUrlTemplate, { owner, repo }) : repository.clone_url;
+    const dir = await deps.mirrors.fetch(fullName, { url, token }, [sha]);
+    const loaded = await loadPolicyRepository({ dir, rev: sha });
+    if (loaded.errors.length > 0) {
+      const shown = loaded.errors.slice(0, 5).map(formatDiagnostic).join('; ');
+      const more = loaded.errors.length > 5 ? `; and ${loaded.errors.length - 5} more` : '';
+      throw new Error(`policy repository ${fullName} at ${repository.default_branch} (${sha.slice(0, 12)}) has ${loaded.errors.length} error(s), no rollout: ${shown}${more}`);
+    }
+    return loaded.value;
+  });
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import type { ActionSettings, RolloutMode } from '../rollout/rollout-plan.js';
 import { UsageError } from '../util/errors.js';
 
 export interface AppConfig {
@@ -23,6 +24,15 @@ export interface AppConfig {
   deliveryCacheSize: number;
   /** Most annotations one check run gets (errors first); the summary counts the rest. */
   maxAnnotations: number;
+  /** Scheduled policy-based pull requests (DESIGN 7); undefined (the default): no schedule. */
+  rollout?: RolloutConfig;
+}
+
+export interface RolloutConfig {
+  intervalMs: number;
+  mode: RolloutMode;
+  /** Set exactly when `mode` is `action`. */
+  action?: ActionSettings;
 }
 
 export const POLICY_REPOSITORY_ENV = 'EGRESSCTL_POLICY_REPOSITORY';
@@ -30,6 +40,12 @@ export const GIT_URL_TEMPLATE_ENV = 'EGRESSCTL_GIT_URL_TEMPLATE';
 export const CACHE_DIR_ENV = 'EGRESSCTL_APP_CACHE_DIR';
 export const SIGN_KEY_ENV = 'EGRESSCTL_SIGN_KEY';
 export const BUNDLE_FILE_ENV = 'EGRESSCTL_BUNDLE_FILE';
+export const ROLLOUT_INTERVAL_ENV = 'EGRESSCTL_ROLLOUT_INTERVAL_HOURS';
+export const ROLLOUT_MODE_ENV = 'EGRESSCTL_ROLLOUT_MODE';
+export const ROLLOUT_ACTION_ENV = 'EGRESSCTL_ROLLOUT_ACTION';
+export const ROLLOUT_SERVER_ENV = 'EGRESSCTL_ROLLOUT_SERVER';
+export const ROLLOUT_AUDIENCE_ENV = 'EGRESSCTL_ROLLOUT_AUDIENCE';
+export const ROLLOUT_ON_ERROR_ENV = 'EGRESSCTL_ROLLOUT_ON_ERROR';
 
 export const DEFAULT_DELIVERY_CACHE_SIZE = 10_000;
 /** 5 requests of 50: enough to show every problem of a real change, bounded for a broken one. */
@@ -48,13 +64,62 @@ export function readAppConfig(env: NodeJS.ProcessEnv, defaults: { cacheDir?: str
   }
   const gitUrlTemplate = text(GIT_URL_TEMPLATE_ENV);
   if (gitUrlTemplate !== undefined) checkGitUrlTemplate(gitUrlTemplate);
+  const rollout = readRolloutConfig(text);
+  if (rollout !== undefined && policyRepository === undefined) {
+    throw new UsageError(`${ROLLOUT_INTERVAL_ENV} needs ${POLICY_REPOSITORY_ENV}: the rollout reads the baselines and settings from the policy repository`);
+  }
   return {
     policyRepository: policyRepository?.toLowerCase(),
     gitUrlTemplate,
     cacheDir: path.resolve(text(CACHE_DIR_ENV) ?? defaults.cacheDir ?? path.join(os.tmpdir(), `egressctl-app-${os.userInfo().uid}`)),
     deliveryCacheSize: DEFAULT_DELIVERY_CACHE_SIZE,
     maxAnnotations: DEFAULT_MAX_ANNOTATIONS,
+    ...(rollout ? { rollout } : {}),
   };
+}
+
+/** setTimeout/setInterval take at most 2^31-1 ms (larger values fire after 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const ACTION_USES = /^[^/\s]+\/[^/\s]+\/actions\/harden@\S+$/;
+
+/** The same choices as `egressctl rollout --mode/--action/--server/--audience/--on-error`. */
+function readRolloutConfig(text: (name: string) => string | undefined): RolloutConfig | undefined {
+  const hours = text(ROLLOUT_INTERVAL_ENV);
+  const modeText = text(ROLLOUT_MODE_ENV);
+  const actionNames = [ROLLOUT_ACTION_ENV, ROLLOUT_SERVER_ENV, ROLLOUT_AUDIENCE_ENV, ROLLOUT_ON_ERROR_ENV];
+  if (hours === undefined) {
+    const stray = [ROLLOUT_MODE_ENV, ...actionNames].find((name) => text(name) !== undefined);
+    if (stray !== undefined) throw new UsageError(`${stray} is set but ${ROLLOUT_INTERVAL_ENV} is not: set the interval to schedule the rollout`);
+    return undefined;
+  }
+  const intervalMs = Number(hours) * 60 * 60 * 1000;
+  if (!/^\d+(\.\d+)?$/.test(hours) || !(intervalMs > 0) || intervalMs > MAX_TIMER_MS) {
+    throw new UsageError(`${ROLLOUT_INTERVAL_ENV}="${hours}": expected a number of hours > 0 and at most ${Math.floor(MAX_TIMER_MS / 3_600_000)}, e.g. 6`);
+  }
+  const mode = modeText ?? 'inline';
+  if (mode !== 'inline' && mode !== 'action') throw new UsageError(`${ROLLOUT_MODE_ENV}="${mode}": expected inline or action`);
+  if (mode === 'inline') {
+    const stray = actionNames.find((name) => text(name) !== undefined);
+    if (stray !== undefined) throw new UsageError(`${stray} goes with ${ROLLOUT_MODE_ENV}=action`);
+    return { intervalMs, mode };
+  }
+  const uses = text(ROLLOUT_ACTION_ENV);
+  if (uses === undefined || !ACTION_USES.test(uses)) {
+    throw new UsageError(`${ROLLOUT_MODE_ENV}=action needs ${ROLLOUT_ACTION_ENV}=OWNER/REPO/actions/harden@REF (this project's composite action, pinned)${uses === undefined ? '' : `, not "${uses}"`}`);
+  }
+  const server = text(ROLLOUT_SERVER_ENV);
+  if (server === undefined) throw new UsageError(`${ROLLOUT_MODE_ENV}=action needs ${ROLLOUT_SERVER_ENV}=URL (the egressctl server the action asks)`);
+  let origin: string;
+  try {
+    origin = new URL(server).origin;
+  } catch {
+    throw new UsageError(`${ROLLOUT_SERVER_ENV}="${server}": expected a URL, e.g. https://egressctl.example.com`);
+  }
+  const onError = text(ROLLOUT_ON_ERROR_ENV);
+  if (onError !== undefined && onError !== 'audit' && onError !== 'block' && onError !== 'fail') {
+    throw new UsageError(`${ROLLOUT_ON_ERROR_ENV}="${onError}": expected audit, block or fail`);
+  }
+  return { intervalMs, mode, action: { uses, server, audience: text(ROLLOUT_AUDIENCE_ENV) ?? origin, ...(onError ? { onError } : {}) } };
 }
 
 /** Comma-separated key files (EGRESSCTL_SIGN_KEY, as for `egressctl serve --sign-key`). */

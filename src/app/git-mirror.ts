@@ -106,7 +106,10 @@ export class GitMirrors {
   /** Drop the oldest keep refs beyond the bound, never those in `protect`. */
   private async trim(dir: string, protect: Readonly<Set<string>>): Promise<void> {
     const refs = (await gitText(dir, ['for-each-ref', '--sort=-committerdate', '--format=%(refname)', KEEP_PREFIX])).split('\n').filter(Boolean);
-    const drop = refs.slice(this.keep).filter((ref) => !protect.has(ref.slice(KEEP_PREFIX.length)));
+    // Protected refs always stay and count against the bound; the rest keep the newest that fit.
+    // (Ranking protected refs by date too would let a same-second tie overshoot the bound.)
+    const others = refs.filter((ref) => !protect.has(ref.slice(KEEP_PREFIX.length)));
+    const drop = others.slice(Math.max(0, this.keep - (refs.length - others.length)));
     if (drop.length === 0) return;
     await runGit(dir, ['update-ref', '--stdin'], { input: drop.map((ref) => `delete ${ref}\n`).join('') });
   }

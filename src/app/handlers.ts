@@ -9,8 +9,8 @@
 import type { KeyObject } from 'node:crypto';
 import type { Context } from 'probot';
 import { parse as parseYaml } from 'yaml';
-import { compileRepository, serializeBundle } from '../bundle/compile.js';
-import { openBundle, sealBundle, serializeEnvelope } from '../bundle/dsse.js';
+import { openBundle } from '../bundle/dsse.js';
+import { sealRepository } from '../bundle/seal.js';
 import { keyIdOf } from '../bundle/keys.js';
 import { loadPolicyRepository } from '../policy/load.js';
 import { SETTINGS_FILE } from '../policy/model.js';
@@ -202,8 +202,9 @@ async function publishPush(context: Context<'push'>, repository: RepositoryInfo,
       await completeCheckRun(target, check.id, notCompiledOutput(after, loaded.errors, loaded.warnings, published, deps.config.maxAnnotations));
       return;
     }
-    const bundle = compileRepository(loaded.value, { revision: after, committedAt: loaded.snapshot.committedAt ?? new Date().toISOString() });
-    const envelopeText = `${serializeEnvelope(sealBundle(serializeBundle(bundle), deps.signKeys))}\n`;
+    const sealed = sealRepository(loaded.value, loaded.snapshot, deps.signKeys, () => new Date().toISOString());
+    const { bundle } = sealed;
+    const envelopeText = `${sealed.text}\n`;
     // The checks every consumer runs: never offer a bundle a server would refuse.
     openBundle(envelopeText, { publicKeys: deps.signKeys });
     const keyids = deps.signKeys.map(keyIdOf);

@@ -4,7 +4,7 @@
  */
 import { ATTACHMENTS_FILE, POLICIES_DIR } from '../policy/model.js';
 import { GitError } from '../util/errors.js';
-import { runGit } from '../util/git.js';
+import { readBlobs, runGit } from '../util/git.js';
 import type { HistoryChange, HistoryCommit } from './model.js';
 
 /**
@@ -130,26 +130,7 @@ export async function readCommits(dir: string, options: GitLogOptions = {}): Pro
   return parseGitLog(output);
 }
 
-/**
- * Contents of many blobs with one `git cat-file --batch`. Missing objects (a shallow clone) are
- * left out rather than failing the whole history: the core notes them on the events.
- */
-export async function readBlobContents(dir: string, shas: readonly string[]): Promise<Map<string, Buffer>> {
-  const blobs = new Map<string, Buffer>();
-  if (shas.length === 0) return blobs;
-  const output = await runGit(dir, ['cat-file', '--batch'], { input: `${shas.join('\n')}\n` });
-  let offset = 0;
-  while (offset < output.length) {
-    const headerEnd = output.indexOf(0x0a, offset);
-    if (headerEnd === -1) break;
-    const [sha = '', type = '', sizeText] = output.toString('utf8', offset, headerEnd).split(' ');
-    if (type === 'missing' || sizeText === undefined) {
-      offset = headerEnd + 1;
-      continue;
-    }
-    const size = Number(sizeText);
-    if (type === 'blob') blobs.set(sha, output.subarray(headerEnd + 1, headerEnd + 1 + size));
-    offset = headerEnd + 1 + size + 1;
-  }
-  return blobs;
+/** Contents of many blobs; missing objects (a shallow clone) are left out, the core notes them. */
+export function readBlobContents(dir: string, shas: readonly string[]): Promise<Map<string, Buffer>> {
+  return readBlobs(dir, shas, { skipMissing: true });
 }

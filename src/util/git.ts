@@ -35,8 +35,11 @@ export async function gitText(dir: string, args: string[], options?: GitRunOptio
   return (await runGit(dir, args, options)).toString('utf8');
 }
 
-/** Read many blobs with one `git cat-file --batch`. */
-export async function readBlobs(dir: string, shas: readonly string[]): Promise<Map<string, Buffer>> {
+/**
+ * Read many blobs with one `git cat-file --batch`. A missing object is an error, unless
+ * `skipMissing` (history over a shallow clone notes the gap instead of failing).
+ */
+export async function readBlobs(dir: string, shas: readonly string[], options: { skipMissing?: boolean } = {}): Promise<Map<string, Buffer>> {
   const blobs = new Map<string, Buffer>();
   if (shas.length === 0) return blobs;
   const output = await runGit(dir, ['cat-file', '--batch'], { input: `${shas.join('\n')}\n` });
@@ -44,11 +47,14 @@ export async function readBlobs(dir: string, shas: readonly string[]): Promise<M
   while (offset < output.length) {
     const headerEnd = output.indexOf(0x0a, offset);
     if (headerEnd === -1) break;
-    const header = output.subarray(offset, headerEnd).toString('utf8');
-    const [sha = '', type, sizeText] = header.split(' ');
-    if (type === 'missing' || sizeText === undefined) throw new GitError(`git object ${sha} is missing`);
+    const [sha = '', type = '', sizeText] = output.toString('utf8', offset, headerEnd).split(' ');
+    if (type === 'missing' || sizeText === undefined) {
+      if (!options.skipMissing) throw new GitError(`git object ${sha} is missing`);
+      offset = headerEnd + 1;
+      continue;
+    }
     const size = Number(sizeText);
-    blobs.set(sha, output.subarray(headerEnd + 1, headerEnd + 1 + size));
+    if (type === 'blob') blobs.set(sha, output.subarray(headerEnd + 1, headerEnd + 1 + size));
     offset = headerEnd + 1 + size + 1;
   }
   return blobs;

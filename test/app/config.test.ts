@@ -26,6 +26,39 @@ describe('readAppConfig', () => {
     expect(() => readAppConfig({ EGRESSCTL_GIT_URL_TEMPLATE: 'git@github.com:{owner}/{repo}.git' })).toThrow(UsageError);
   });
 
+  it('reads the scheduled rollout settings (opt-in; action mode as `egressctl rollout --mode action`)', () => {
+    const policy = { EGRESSCTL_POLICY_REPOSITORY: 'acme/egress-policies' };
+    expect(readAppConfig(policy).rollout).toBeUndefined();
+    expect(readAppConfig({ ...policy, EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '6' }).rollout).toEqual({ intervalMs: 6 * 3_600_000, mode: 'inline' });
+    expect(readAppConfig({ ...policy, EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '0.5', EGRESSCTL_ROLLOUT_MODE: 'inline' }).rollout).toEqual({ intervalMs: 1_800_000, mode: 'inline' });
+    const action = { ...policy, EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '24', EGRESSCTL_ROLLOUT_MODE: 'action', EGRESSCTL_ROLLOUT_ACTION: 'acme/egressctl/actions/harden@v1', EGRESSCTL_ROLLOUT_SERVER: 'https://egressctl.acme.test:8443/base' };
+    expect(readAppConfig(action).rollout).toEqual({
+      intervalMs: 24 * 3_600_000,
+      mode: 'action',
+      action: { uses: 'acme/egressctl/actions/harden@v1', server: 'https://egressctl.acme.test:8443/base', audience: 'https://egressctl.acme.test:8443' },
+    });
+    expect(readAppConfig({ ...action, EGRESSCTL_ROLLOUT_AUDIENCE: 'egressctl', EGRESSCTL_ROLLOUT_ON_ERROR: 'audit' }).rollout?.action).toMatchObject({ audience: 'egressctl', onError: 'audit' });
+  });
+
+  it('says what is wrong with the rollout settings', () => {
+    const policy = { EGRESSCTL_POLICY_REPOSITORY: 'acme/egress-policies' };
+    for (const hours of ['0', '-1', 'six', '1e3', '1000']) {
+      expect(() => readAppConfig({ ...policy, EGRESSCTL_ROLLOUT_INTERVAL_HOURS: hours })).toThrow(/EGRESSCTL_ROLLOUT_INTERVAL_HOURS=".*": expected a number of hours > 0/);
+    }
+    expect(() => readAppConfig({ EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '6' })).toThrow(/needs EGRESSCTL_POLICY_REPOSITORY/);
+    expect(() => readAppConfig({ ...policy, EGRESSCTL_ROLLOUT_MODE: 'inline' })).toThrow(/EGRESSCTL_ROLLOUT_MODE is set but EGRESSCTL_ROLLOUT_INTERVAL_HOURS is not/);
+    const hours = { ...policy, EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '6' };
+    expect(() => readAppConfig({ ...hours, EGRESSCTL_ROLLOUT_MODE: 'pr' })).toThrow(/EGRESSCTL_ROLLOUT_MODE="pr": expected inline or action/);
+    expect(() => readAppConfig({ ...hours, EGRESSCTL_ROLLOUT_SERVER: 'https://x.test' })).toThrow(/EGRESSCTL_ROLLOUT_SERVER goes with EGRESSCTL_ROLLOUT_MODE=action/);
+    const action = { ...hours, EGRESSCTL_ROLLOUT_MODE: 'action' };
+    expect(() => readAppConfig(action)).toThrow(/needs EGRESSCTL_ROLLOUT_ACTION=OWNER\/REPO\/actions\/harden@REF/);
+    expect(() => readAppConfig({ ...action, EGRESSCTL_ROLLOUT_ACTION: 'acme/egressctl@v1', EGRESSCTL_ROLLOUT_SERVER: 'https://x.test' })).toThrow(/not "acme\/egressctl@v1"/);
+    const withAction = { ...action, EGRESSCTL_ROLLOUT_ACTION: 'acme/egressctl/actions/harden@v1' };
+    expect(() => readAppConfig(withAction)).toThrow(/needs EGRESSCTL_ROLLOUT_SERVER=URL/);
+    expect(() => readAppConfig({ ...withAction, EGRESSCTL_ROLLOUT_SERVER: 'egressctl' })).toThrow(/EGRESSCTL_ROLLOUT_SERVER="egressctl": expected a URL/);
+    expect(() => readAppConfig({ ...withAction, EGRESSCTL_ROLLOUT_SERVER: 'https://x.test', EGRESSCTL_ROLLOUT_ON_ERROR: 'ignore' })).toThrow(UsageError);
+  });
+
   it('splits EGRESSCTL_SIGN_KEY into paths relative to the working directory', () => {
     expect(signKeyPaths({ EGRESSCTL_SIGN_KEY: 'a.pem, /keys/b.pem' }, '/work')).toEqual([path.resolve('/work/a.pem'), '/keys/b.pem']);
     expect(signKeyPaths({}, '/work')).toEqual([]);

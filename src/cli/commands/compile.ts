@@ -13,11 +13,9 @@
 import path from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { formatDiagnostic } from '../../policy/diagnostics.js';
-import { compilePolicies } from '../../policy/flatten.js';
-import { loadPolicyRepository, readRevisionInfo } from '../../policy/load.js';
-import { attachmentMap } from '../../policy/model.js';
-import { buildBundle, contentRevision, serializeBundle, type RevisionMeta } from '../../bundle/compile.js';
-import { openBundle, sealBundle, serializeEnvelope } from '../../bundle/dsse.js';
+import { loadPolicyRepository } from '../../policy/load.js';
+import { openBundle } from '../../bundle/dsse.js';
+import { sealRepository } from '../../bundle/seal.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { keyIdOf, loadPrivateKey } from '../../bundle/keys.js';
 import { GitError, UsageError } from '../../util/errors.js';
@@ -66,20 +64,9 @@ export const command: Command = {
       return 1;
     }
 
-    const policies = compilePolicies(loaded.value);
-    const attachments = attachmentMap(loaded.value.attachments);
-    let meta: RevisionMeta;
-    if (rev !== undefined) {
-      meta =
-        loaded.snapshot.revision !== undefined && loaded.snapshot.committedAt !== undefined
-          ? { revision: loaded.snapshot.revision, committedAt: loaded.snapshot.committedAt }
-          : await readRevisionInfo({ dir, rev });
-    } else {
-      meta = { revision: contentRevision(policies, attachments), committedAt: buildTime(io.env) };
-    }
-    const bundle = buildBundle({ policies, attachments, ...meta });
-    const envelope = sealBundle(serializeBundle(bundle), signKeys);
-    const text = `${serializeEnvelope(envelope)}\n`;
+    const sealed = sealRepository(loaded.value, loaded.snapshot, signKeys, () => buildTime(io.env));
+    const { bundle } = sealed;
+    const text = `${sealed.text}\n`;
     // The same checks every consumer runs: never hand out a bundle a server would refuse.
     openBundle(text, { publicKeys: signKeys });
 

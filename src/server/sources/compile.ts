@@ -1,11 +1,8 @@
 /** Compile a policy repository (a git commit or a plain directory) into an envelope for the store. */
 import type { KeyObject } from 'node:crypto';
-import { buildBundle, contentRevision, serializeBundle, type RevisionMeta } from '../../bundle/compile.js';
-import { sealBundle, serializeEnvelope } from '../../bundle/dsse.js';
+import { sealRepository } from '../../bundle/seal.js';
 import { formatDiagnostic } from '../../policy/diagnostics.js';
-import { compilePolicies } from '../../policy/flatten.js';
-import { loadPolicyRepository, readRevisionInfo } from '../../policy/load.js';
-import { attachmentMap } from '../../policy/model.js';
+import { loadPolicyRepository } from '../../policy/load.js';
 
 export type CompileOutcome =
   | { ok: true; text: string; revision: string }
@@ -27,21 +24,12 @@ export async function compileSource(dir: string, rev: string | undefined, signKe
       message: `${at} has ${loaded.errors.length} error(s): ${shown}${more}`,
     };
   }
-  const policies = compilePolicies(loaded.value);
-  const attachments = attachmentMap(loaded.value.attachments);
-  let meta: RevisionMeta;
-  if (rev !== undefined) {
-    meta =
-      loaded.snapshot.revision !== undefined && loaded.snapshot.committedAt !== undefined
-        ? { revision: loaded.snapshot.revision, committedAt: loaded.snapshot.committedAt }
-        : await readRevisionInfo({ dir, rev });
-  } else {
-    meta = { revision: contentRevision(policies, attachments), committedAt: new Date(Math.floor(Date.now() / 1000) * 1000).toISOString() };
-  }
   try {
-    const bundle = buildBundle({ policies, attachments, ...meta });
-    return { ok: true, revision: bundle.revision, text: serializeEnvelope(sealBundle(serializeBundle(bundle), signKeys)) };
+    // Second-resolution time so equal content compiled twice in a second gives equal bytes.
+    const { bundle, text } = sealRepository(loaded.value, loaded.snapshot, signKeys, () => new Date(Math.floor(Date.now() / 1000) * 1000).toISOString());
+    return { ok: true, revision: bundle.revision, text };
   } catch (error) {
-    return { ok: false, revision: meta.revision, message: `${meta.revision} does not compile: ${error instanceof Error ? error.message : String(error)}` };
+    const revision = loaded.snapshot.revision;
+    return { ok: false, ...(revision === undefined ? {} : { revision }), message: `${revision ?? 'the work tree'} does not compile: ${error instanceof Error ? error.message : String(error)}` };
   }
 }
