@@ -3,6 +3,7 @@
  * (DESIGN 7: block with the stable baseline's endpoints; audit first while a job has no stable
  * baseline, so that it starts collecting one). Pure.
  */
+import { findJob, type BaselineIndex } from '../baselines/recommend.js';
 import type { EgressMode, HardenRunnerPin } from '../policy/model.js';
 import type { HardenRunnerPlan, JobInfo, JobPlan, JobPlanner } from './harden.js';
 
@@ -53,5 +54,20 @@ export function baselinePlanner(options: BaselinePlannerOptions): JobPlanner {
       };
     }
     return plan;
+  };
+}
+
+/** A `baselineOf` for `baselinePlanner` reading the jobs of one workflow file from a baselines index. */
+export function evidenceFromIndex(index: BaselineIndex, repository: string, workflowPath: string): (job: JobInfo) => BaselineEvidence | undefined {
+  return (job) => {
+    const found = findJob(index, { repository: repository.toLowerCase(), workflowPath, job: job.id });
+    if (!found) return undefined;
+    return {
+      endpoints: found.endpoints,
+      stable: found.stable,
+      runs: found.runs,
+      stableAfter: found.stableAfter,
+      ...(found.lastSeen ? { lastSeen: found.lastSeen } : {}),
+    };
   };
 }

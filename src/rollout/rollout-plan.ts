@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { findJob, type BaselineIndex, type JobRecommendation } from '../baselines/index.js';
 import { formatDiagnostic } from '../policy/diagnostics.js';
 import type { HardenRunnerPin } from '../policy/model.js';
-import { baselinePlanner, uniformPlanner, type BaselineEvidence } from './harden-plan.js';
+import { baselinePlanner, evidenceFromIndex, uniformPlanner } from './harden-plan.js';
 import { hardenWorkflow, type CompositePlan, type JobAction, type JobPlanner } from './harden.js';
 import { grantIdToken } from './rollout-permissions.js';
 import { newWorkflowErrors } from './workflow-check.js';
@@ -173,17 +173,7 @@ function plannerFor(repository: string, workflowPath: string, config: RolloutCon
   return baselinePlanner({
     pin: config.pin,
     repin: true,
-    baselineOf: (job): BaselineEvidence | undefined => {
-      const found = findJob(config.baselines, { repository, workflowPath, job: job.id });
-      if (!found) return undefined;
-      return {
-        endpoints: found.endpoints,
-        stable: found.stable,
-        runs: found.runs,
-        stableAfter: found.stableAfter,
-        ...(found.lastSeen ? { lastSeen: found.lastSeen } : {}),
-      };
-    },
+    baselineOf: evidenceFromIndex(config.baselines, repository, workflowPath),
   });
 }
 

@@ -4,13 +4,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { findJob, readBaselineIndex, readStableAfterRuns, workflowPathIn, type BaselineIndex } from '../../baselines/index.js';
+import { readBaselineIndex, readStableAfterRuns, workflowPathIn } from '../../baselines/index.js';
 import { isRepositoryName } from '../../baselines/model.js';
 import { DiagnosticSink, formatDiagnostic } from '../../policy/diagnostics.js';
 import { parseEndpoint, sortUnique, splitEndpointString } from '../../policy/endpoint.js';
 import { DEFAULT_SETTINGS, SETTINGS_FILE, type EgressMode, type HardenRunnerPin } from '../../policy/model.js';
 import { parseSettingsFile } from '../../policy/settings-file.js';
-import { baselinePlanner, uniformPlanner, type BaselineEvidence } from '../../rollout/harden-plan.js';
+import { baselinePlanner, evidenceFromIndex, uniformPlanner, type BaselineEvidence } from '../../rollout/harden-plan.js';
 import { hardenWorkflow, type JobInfo, type JobOutcome, type JobPlanner } from '../../rollout/harden.js';
 import { newWorkflowErrors } from '../../rollout/workflow-check.js';
 import { InvalidInputError, IoError, UsageError } from '../../util/errors.js';
@@ -98,18 +98,7 @@ async function baselineLookup(dir: string, repository: string, workflowPath: str
   if (result.errors.length > 0) {
     throw new InvalidInputError(`invalid baseline files in ${dir}:\n${result.errors.map(formatDiagnostic).join('\n')}`);
   }
-  const index: BaselineIndex = result.value;
-  return (job) => {
-    const found = findJob(index, { repository: repository.toLowerCase(), workflowPath, job: job.id });
-    if (!found) return undefined;
-    return {
-      endpoints: found.endpoints,
-      stable: found.stable,
-      runs: found.runs,
-      stableAfter: found.stableAfter,
-      ...(found.lastSeen ? { lastSeen: found.lastSeen } : {}),
-    };
-  };
+  return evidenceFromIndex(result.value, repository, workflowPath);
 }
 
 type Values = ReturnType<typeof parseCommandArgs<typeof OPTIONS>>['values'];
