@@ -157,7 +157,8 @@ function startupText(running: RunningServer, options: StartServerOptions): strin
     served
       ? `  serving:  revision ${served.bundle.revision} (committed ${served.bundle.committedAt}), ${Object.keys(served.bundle.policies).length} policies`
       : `  serving:  nothing yet (${running.state.degraded?.message ?? source.lastError?.message ?? 'waiting for the source'})`,
-    `  look at:  ${url}/readyz   ${url}/v1/bundle   ${url}/metrics`,
+    `  console:  ${url}/   (policies, history with diffs, which policy applies, baselines)`,
+    `  look at:  ${url}/readyz   ${url}/v1/bundle   ${url}/v1/history   ${url}/metrics`,
     `  try:      curl -s ${url}/readyz`,
   ];
   if ((options.apiKeys?.length ?? 0) > 0) {
