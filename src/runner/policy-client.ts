@@ -10,19 +10,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+// Type-only: erased by esbuild, so the bundled action stays dependency-free.
+import type { PolicyAnswer } from '../server/server.js';
 
 export type OnError = 'audit' | 'block' | 'fail';
 export const ON_ERROR_VALUES: readonly OnError[] = ['audit', 'block', 'fail'];
 
 /** The server's /v1/policy answer (DESIGN 4). */
-export interface PolicyAnswer {
-  revision: string;
-  policy: string | null;
-  scope: { type: string; key: string } | null;
-  shadowed: { type: string; key: string; policy: string }[];
-  config: Record<string, string | boolean>;
-  'lockdown-mode': { enabled: boolean; detections: string[] } | null;
-}
+export type { PolicyAnswer };
 
 /** Harden-Runner's `with:` inputs, every one a string as the action's inputs are. */
 export interface HardenInputs {
