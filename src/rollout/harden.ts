@@ -450,9 +450,24 @@ export function hardenWorkflow(text: string, options: HardenOptions): HardenResu
   const { doc, jobs, errors } = readJobs(text, file, index);
   if (!jobs) return { output: text, changed: false, jobs: [], errors };
 
-  const sharedAnchors = referencedAnchors(doc);
+  const sharedAnchors = referencedAnchors(doc, text);
   const outcomes: JobOutcome[] = [];
   const edits: TextEdit[] = [];
+  const spans: EditedSpan[] = [];
+  /** Record the steps text the job's edits (pushed since `firstEdit`) rewrote, for the self-check. */
+  const editedSpan = (job: string, steps: YAMLSeq, layout: StepsLayout, lastTouched: number, inserted: boolean, firstEdit: number): void => {
+    const span = stepsSpan(index, steps, layout, lastTouched);
+    const jobEdits = edits.slice(firstEdit);
+    const inside = span !== undefined && jobEdits.every((edit) => edit.start >= span[0] && edit.end <= span[1]);
+    spans.push({
+      job,
+      start: span?.[0] ?? 0,
+      end: span?.[1] ?? 0,
+      delta: jobEdits.reduce((sum, edit) => sum + edit.text.length - (edit.end - edit.start), 0),
+      // Inconsistent span (a bug of ours): the full re-parse decides.
+      ...(inside ? { items: Math.min(lastTouched, steps.items.length - 1) + 1 + (inserted ? 1 : 0), dash: layout.dash } : {}),
+    });
+  };
   for (const jobPair of jobs.items) {
     if (!isPair(jobPair)) continue;
     const line = index.lineOf(keyOffset(jobPair)) + 1;
@@ -498,6 +513,7 @@ export function hardenWorkflow(text: string, options: HardenOptions): HardenResu
       const lines = renderStep(plan, layout, guard, stepName);
       const text = lines.map((item) => item + eol).join('') + (layout.blankSeparated ? eol : '');
       edits.push({ start: layout.insertAt, end: layout.insertAt, text });
+      editedSpan(analysis.id, steps, layout, 0, true, edits.length - 1);
       const reason = [plan.note, guardNote].filter((note) => note !== undefined).join('; ');
       outcome('inserted', { ...base, ...(reason ? { reason } : {}) });
       continue;
@@ -533,6 +549,7 @@ export function hardenWorkflow(text: string, options: HardenOptions): HardenResu
       notes.push(...update.notes);
     }
 
+    const firstEdit = edits.length;
     if (existing.index === 0) {
       edits.push(...stepEdits);
     } else {
@@ -545,15 +562,107 @@ export function hardenWorkflow(text: string, options: HardenOptions): HardenResu
     }
     if (guardNote && stepEdits.some((edit) => edit.text.includes(LINUX_GUARD))) notes.unshift(guardNote);
     const changed = stepEdits.length > 0 || existing.index !== 0;
+    // The step after the edited one is checked too: it shows the edit ended where it should.
+    if (changed) editedSpan(analysis.id, steps, layout, existing.index + 1, false, firstEdit);
     if (plan.note) notes.unshift(plan.note);
     const reason = notes.length > 0 ? notes.join('; ') : undefined;
     outcome(changed ? 'updated' : 'unchanged', { ...base, ...(reason ? { reason } : {}) });
   }
 
   const output = edits.length > 0 ? applyEdits(text, edits) : text;
-  const problems = output === text ? [] : selfCheck(output, outcomes, file);
+  const problems = output === text || spansCheckOut(text, output, spans, outcomes, jobs) ? [] : selfCheck(output, outcomes, file);
   if (problems.length > 0) return { output: text, changed: false, jobs: outcomes, errors: problems };
   return { output, changed: output !== text, jobs: outcomes, errors: [] };
+}
+
+/** What is wrong with the first step of a hardened job, as read back; empty when it is as planned. */
+function firstStepProblems(steps: unknown, job: string, plan: JobPlan): string[] {
+  const first = isSeq(steps) ? steps.items[0] : undefined;
+  const uses = isMap(first) ? mapValue(first, 'uses') : undefined;
+  if (!isMap(first) || !isScalar(uses) || stepKind(String(uses.value), plan) !== plan.kind) return [`job ${job} does not start with the planned step`];
+  const withNode = mapValue(first, 'with');
+  const problems: string[] = [];
+  for (const input of wantedInputs(plan)) {
+    const value = isMap(withNode) ? mapValue(withNode, input.key) : undefined;
+    if (!inputSatisfied(input, value)) problems.push(`job ${job}: with.${input.key} does not read back as "${input.value}"`);
+  }
+  return problems;
+}
+
+/**
+ * The steps text a job's edits rewrote (input offsets): from where a new first step goes to
+ * the end of the last step touched, plus the blank and comment lines after it, so that the
+ * text after the span starts with a step, a key of the job or less indented, or the end.
+ */
+function stepsSpan(index: LineIndex, steps: YAMLSeq, layout: StepsLayout, lastTouched: number): [number, number] | undefined {
+  const range = nodeRange(steps.items[Math.min(lastTouched, steps.items.length - 1)]);
+  if (!range) return undefined;
+  let line = index.lastContentLine(range[0], range[1]);
+  while (line + 1 < index.lineCount && index.isBlankOrComment(line + 1)) line++;
+  return [layout.insertAt, index.lineEnd(line)];
+}
+
+/** A job's rewritten steps text, located in the input. */
+interface EditedSpan {
+  job: string;
+  /** Input offsets; every edit of the job lies inside. */
+  start: number;
+  end: number;
+  /** Length change from the job's edits. */
+  delta: number;
+  /** Steps the span holds in the output; absent when the span could not be established. */
+  items?: number;
+  /** Column of the steps' `-`. */
+  dash?: number;
+}
+
+/**
+ * The cheap self-check: instead of re-parsing the whole output, parse each job's rewritten
+ * steps text on its own. Outside the spans the output is the input byte for byte, and a span
+ * is whole steps at the job's dash column followed (in the output as in the input) by a step,
+ * a less indented key or the end, so a span that parses cleanly as exactly the expected steps
+ * at that column, the first one as planned, parses the same way inside the file. Jobs left
+ * unchanged are read from the input's parse (their text did not move). False means "not
+ * shown": the caller then runs the full check, which alone reports problems.
+ */
+function spansCheckOut(input: string, output: string, spans: readonly EditedSpan[], outcomes: readonly JobOutcome[], jobs: YAMLMap): boolean {
+  let shift = 0;
+  let inputCursor = 0;
+  const checked = new Set<string>();
+  for (const span of spans) {
+    const outcome = outcomes.find((candidate) => candidate.job === span.job && candidate.plan !== undefined);
+    if (span.items === undefined || span.dash === undefined || !outcome?.plan || span.start < inputCursor) return false;
+    const start = span.start + shift;
+    const end = span.end + shift + span.delta;
+    // Outside the spans the output must be the input, byte for byte (a cheap comparison, no parse).
+    if (output.slice(inputCursor + shift, start) !== input.slice(inputCursor, span.start)) return false;
+    inputCursor = span.end;
+    shift += span.delta;
+    const spanText = output.slice(start, end);
+    const doc = parseDocument(spanText, { keepSourceTokens: true, prettyErrors: false, strict: true });
+    const steps = doc.contents;
+    if (doc.errors.length > 0 || !isSeq(steps) || steps.items.length !== span.items) return false;
+    const token = steps.srcToken;
+    if (token?.type !== 'block-seq') return false;
+    let dashes = 0;
+    for (const item of token.items) {
+      const dash = item.start.find((part) => part.type === 'seq-item-ind')?.offset;
+      // Comments after the last step make an item of their own, without a `-` or a value.
+      if (dash === undefined && item.value === undefined) continue;
+      if (dash === undefined || dash - (spanText.lastIndexOf('\n', dash - 1) + 1) !== span.dash) return false;
+      dashes++;
+    }
+    if (dashes !== span.items) return false;
+    if (firstStepProblems(steps, span.job, outcome.plan).length > 0) return false;
+    checked.add(span.job);
+  }
+  if (output.length !== input.length + shift || output.slice(inputCursor + shift) !== input.slice(inputCursor)) return false;
+  for (const outcome of outcomes) {
+    if (outcome.action === 'skipped' || !outcome.plan || checked.has(outcome.job)) continue;
+    const job = mapValue(jobs, outcome.job);
+    if (firstStepProblems(isMap(job) ? mapValue(job, 'steps') : undefined, outcome.job, outcome.plan).length > 0) return false;
+  }
+  return true;
 }
 
 /**
@@ -569,18 +678,7 @@ function selfCheck(output: string, outcomes: JobOutcome[], file: string): Diagno
   for (const outcome of outcomes) {
     if (outcome.action === 'skipped' || !outcome.plan) continue;
     const job = mapValue(jobs, outcome.job);
-    const steps = isMap(job) ? mapValue(job, 'steps') : undefined;
-    const first = isSeq(steps) ? steps.items[0] : undefined;
-    const uses = isMap(first) ? mapValue(first, 'uses') : undefined;
-    if (!isMap(first) || !isScalar(uses) || stepKind(String(uses.value), outcome.plan) !== outcome.plan.kind) {
-      problems.push(problem(`job ${outcome.job} does not start with the planned step`));
-      continue;
-    }
-    const withNode = mapValue(first, 'with');
-    for (const input of wantedInputs(outcome.plan)) {
-      const value = isMap(withNode) ? mapValue(withNode, input.key) : undefined;
-      if (!inputSatisfied(input, value)) problems.push(problem(`job ${outcome.job}: with.${input.key} does not read back as "${input.value}"`));
-    }
+    problems.push(...firstStepProblems(isMap(job) ? mapValue(job, 'steps') : undefined, outcome.job, outcome.plan).map(problem));
   }
   return problems;
 }

@@ -253,8 +253,10 @@ export const LINUX_GUARD = "runner.os == 'Linux'";
 const OS_NAMES: Record<RunnerOs, string> = { linux: 'Linux', windows: 'Windows', macos: 'macOS' };
 
 /** Anchors that some alias refers to: editing under them would change other places too. */
-export function referencedAnchors(doc: Document): Set<string> {
+export function referencedAnchors(doc: Document, text?: string): Set<string> {
   const names = new Set<string>();
+  // An alias is written `*name` and needs an anchor `&name`: without both characters, skip the walk.
+  if (text !== undefined && (!text.includes('*') || !text.includes('&'))) return names;
   visit(doc, {
     Alias(_key, alias) {
       names.add(alias.source);

@@ -108,10 +108,19 @@ const PLAIN_CANDIDATE = /^[A-Za-z0-9_./$(~=+^-][^#\p{Cc}]*$/u;
  * string: plain when unambiguous, JSON-style double quotes otherwise (a YAML subset).
  */
 export function renderScalar(value: string): string {
+  const known = renderedScalars.get(value);
+  if (known !== undefined) return known;
   const plainOk =
     PLAIN_CANDIDATE.test(value) && !/: |:$|\s$/.test(value) && readsBackAs(`key: ${value}`, value);
-  return plainOk ? value : JSON.stringify(value);
+  const rendered = plainOk ? value : JSON.stringify(value);
+  // The same few values (step name, audit/block, server URLs) recur in every job: read each back once.
+  if (renderedScalars.size >= RENDERED_SCALARS_MAX) renderedScalars.clear();
+  renderedScalars.set(value, rendered);
+  return rendered;
 }
+
+const RENDERED_SCALARS_MAX = 1024;
+const renderedScalars = new Map<string, string>();
 
 /** Does `key: ...` parse to the expected string? */
 function readsBackAs(source: string, expected: string): boolean {
