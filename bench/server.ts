@@ -22,7 +22,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
+import autocannon, { type AutocannonOptions, type AutocannonResult } from 'autocannon';
 import { importJWK, jwtVerify } from 'jose';
 import { makeTempRepo } from '../test/support/policy-repo.js';
 import type { BenchSection } from './types.js';
@@ -31,6 +31,10 @@ const LONG = process.env.BENCH_LONG === '1';
 const REPEATED_SECONDS = Number(process.env.BENCH_SERVER_SECONDS ?? (LONG ? 60 : 20));
 const FRESH_TOKENS = Number(process.env.BENCH_FRESH_TOKENS ?? (LONG ? 40_000 : 12_000));
 const CONNECTIONS = 32;
+/** Extra node flags for the primary server child, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
+const CHILD_FLAGS = (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
+/** BENCH_SERVER_QUICK=1: only the fresh-token and fixed-rate runs (for profiling). */
+const QUICK = process.env.BENCH_SERVER_QUICK === '1';
 const AUDIENCE = 'egressctl-bench';
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -82,7 +86,9 @@ function tokenMinter(issuer: string): { jwk: Record<string, unknown>; mint: (ind
 
 async function load(url: string, tokens: readonly string[], options: { amount?: number; duration?: number; overallRate?: number }): Promise<LoadResult> {
   let next = 0;
-  const result = await autocannon({
+  let lastResponse = 0;
+  const started = performance.now();
+  const result = await runAutocannon({
     url,
     connections: options.overallRate ? 16 : CONNECTIONS,
     pipelining: 1,
@@ -98,9 +104,14 @@ async function load(url: string, tokens: readonly string[], options: { amount?: 
         },
       },
     ],
+  }, () => {
+    lastResponse = performance.now();
   });
   return {
-    rps: result.requests.average,
+    // A fixed amount finishes in a few seconds, and autocannon notices the end on a 1 s tick:
+    // its per-second average and its duration are whole seconds (12,000 in 2.4 s read as
+    // 6,000/s). Total over the time to the last response instead.
+    rps: options.amount ? result.requests.total / ((lastResponse - started) / 1000) : result.requests.average,
     p50: result.latency.p50,
     p99: result.latency.p99,
     requests: result.requests.total,
@@ -109,9 +120,17 @@ async function load(url: string, tokens: readonly string[], options: { amount?: 
   };
 }
 
-function startChild(options: Record<string, unknown>): Promise<{ child: ChildProcess; url: string }> {
+/** autocannon's callback form, which also exposes each response (for exact elapsed time). */
+function runAutocannon(options: AutocannonOptions, onResponse: () => void): Promise<AutocannonResult> {
   return new Promise((resolve, reject) => {
-    const child = fork(path.join(here, 'server-child.ts'), [JSON.stringify(options)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const instance = autocannon(options, (error, result) => (error ? reject(error) : resolve(result)));
+    instance.on('response', onResponse);
+  });
+}
+
+function startChild(options: Record<string, unknown>, flags: readonly string[] = []): Promise<{ child: ChildProcess; url: string }> {
+  return new Promise((resolve, reject) => {
+    const child = fork(path.join(here, 'server-child.ts'), [JSON.stringify(options)], { execArgv: [...flags, '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.once('message', (message: { type: string; url: string }) => resolve({ child, url: message.url }));
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`server child exited with ${code}`)));
@@ -127,6 +146,19 @@ function childRss(child: ChildProcess): Promise<number> {
     };
     child.on('message', onMessage);
     child.send({ type: 'rss' });
+  });
+}
+
+/** Max and p99 event-loop delay (ms) in the child since `resetLoop`. */
+function childLoop(child: ChildProcess): Promise<{ max: number; p99: number }> {
+  return new Promise((resolve) => {
+    const onMessage = (message: { type: string; max: number; p99: number }): void => {
+      if (message.type !== 'loop') return;
+      child.off('message', onMessage);
+      resolve({ max: message.max, p99: message.p99 });
+    };
+    child.on('message', onMessage);
+    child.send({ type: 'loop' });
   });
 }
 
@@ -260,7 +292,7 @@ export async function runServerBench(): Promise<BenchSection> {
     for (const token of ceilingTokens) await jwtVerify(token, key, { issuer, audience: AUDIENCE, algorithms: ['RS256'] });
     const verifyPerSecond = ceilingTokens.length / ((performance.now() - verifyStart) / 1000);
 
-    const started = await startChild({ source: repo.dir, oidc: { issuer, audience: AUDIENCE, jwksUrl: issuer }, defaultMetrics: true });
+    const started = await startChild({ source: repo.dir, oidc: { issuer, audience: AUDIENCE, jwksUrl: issuer }, defaultMetrics: true }, CHILD_FLAGS);
     primary = started.child;
     const url = started.url;
     const sample = await fetch(`${url}/v1/policy`, { headers: { authorization: `Bearer ${pool[0]}` } });
@@ -268,12 +300,30 @@ export async function runServerBench(): Promise<BenchSection> {
     if (sample.status !== 200) throw new Error(`the server answered ${sample.status}: ${body}`);
 
     await load(url, warm, { amount: warm.length });
+    primary.send({ type: 'loop-reset' });
     const freshLoad = await load(url, fresh, { amount: fresh.length });
+    const freshLoop = await childLoop(primary);
+    const ratio = (value: number, ceiling: number): string => `${(value / ceiling).toFixed(2)}x`;
+    const ms = (value: number): string => `${value.toFixed(1)} ms`;
+    if (QUICK) {
+      // The full run has verified the pool during the repeated-token run; do the same here.
+      await load(url, pool, { amount: pool.length * 3 });
+      primary.send({ type: 'loop-reset' });
+      const quickRate = await load(url, pool, { duration: 10, overallRate: 2_000 });
+      const quickLoop = await childLoop(primary);
+      const lines = [
+        `fresh: ${Math.round(freshLoad.rps)} req/s vs ceiling ${Math.round(verifyPerSecond)} = ${ratio(freshLoad.rps, verifyPerSecond)}; p50 ${ms(freshLoad.p50)} p99 ${ms(freshLoad.p99)}; loop delay max ${ms(freshLoop.max)}; ${freshLoad.non2xx} non-2xx, ${freshLoad.errors} errors`,
+        `2,000 req/s: p50 ${ms(quickRate.p50)} p99 ${ms(quickRate.p99)}; loop delay max ${ms(quickLoop.max)} p99 ${ms(quickLoop.p99)}; ${quickRate.non2xx} non-2xx, ${quickRate.errors} errors`,
+      ];
+      return { title: 'Server (quick)', markdown: lines.join('\n') };
+    }
 
     const rssBefore = await childRss(primary);
     const repeatedLoad = await load(url, pool, { duration: REPEATED_SECONDS });
     const rssAfter = await childRss(primary);
+    primary.send({ type: 'loop-reset' });
     const atRate = await load(url, pool, { duration: 10, overallRate: 2_000 });
+    const atRateLoop = await childLoop(primary);
 
     const nginx = await startNginx(body);
     let nginxLoad: LoadResult | undefined;
@@ -292,8 +342,6 @@ export async function runServerBench(): Promise<BenchSection> {
     const propagation: number[] = [];
     for (let round = 1; round <= 3; round++) propagation.push(await commitToReplica(repo, replicaStarted.url, round));
 
-    const ratio = (value: number, ceiling: number): string => `${(value / ceiling).toFixed(2)}x`;
-    const ms = (value: number): string => `${value.toFixed(1)} ms`;
     const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
     const rps = (value: number): string => Math.round(value).toLocaleString('en');
     const failures = (run: LoadResult): string => (run.non2xx + run.errors === 0 ? '' : ` (${run.non2xx} non-2xx, ${run.errors} errors)`);
@@ -307,7 +355,8 @@ export async function runServerBench(): Promise<BenchSection> {
         ? `| repeated tokens (pool of 1,000, ${REPEATED_SECONDS} s)${failures(repeatedLoad)} | ${rps(repeatedLoad.rps)} | nginx static file (${nginxNote}) | ${rps(nginxLoad.rps)} | ${ratio(repeatedLoad.rps, nginxLoad.rps)} | >= 0.5x | ${ms(repeatedLoad.p50)} | ${ms(repeatedLoad.p99)} |`
         : `| repeated tokens (pool of 1,000, ${REPEATED_SECONDS} s) | ${rps(repeatedLoad.rps)} | nginx: ${nginxNote} | - | - | >= 0.5x | ${ms(repeatedLoad.p50)} | ${ms(repeatedLoad.p99)} |`,
       '',
-      `- At a fixed 2,000 req/s (repeated tokens, 10 s): p50 ${ms(atRate.p50)}, p99 ${ms(atRate.p99)}${failures(atRate)}.`,
+      `- At a fixed 2,000 req/s (repeated tokens, 10 s): p50 ${ms(atRate.p50)}, p99 ${ms(atRate.p99)}${failures(atRate)}; server event-loop delay max ${ms(atRateLoop.max)} (p99 ${ms(atRateLoop.p99)}).`,
+      `- Server event-loop delay during the fresh-token run: max ${ms(freshLoop.max)}.`,
       `- Server RSS before / after the ${REPEATED_SECONDS} s repeated-token run: ${mib(rssBefore)} / ${mib(rssAfter)}.`,
       `- Commit -> visible through a chained replica (git source, fs watch; replica long-polls the first server): ${propagation.map((value) => ms(value)).join(', ')} (target < 2 s).`,
       `- nginx p50 / p99 for reference: ${nginxLoad ? `${ms(nginxLoad.p50)} / ${ms(nginxLoad.p99)}` : 'n/a'}. Token minting (not measured load): ${fresh.length + warm.length + pool.length} tokens in ${mintSeconds.toFixed(1)} s.`,

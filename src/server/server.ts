@@ -23,7 +23,6 @@ import { UsageError } from '../util/errors.js';
 import { isGitWorkTree } from '../util/git.js';
 import { ApiKeyRing, type ApiKeyEntry } from './auth/api-keys.js';
 import { OidcVerifier, type OidcOptions } from './auth/oidc.js';
-import { LruMap } from './lru.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { FileSource } from './sources/file.js';
 import { GitSource } from './sources/git.js';
@@ -136,6 +135,16 @@ export interface RunningServer {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+const ANSWER_CACHE_SIZE = 50_000;
+
+interface CachedAnswer {
+  body: Buffer;
+  /** writeHead's flat [name, value, ...] list. */
+  headers: string[];
+}
+
+/** A response carrying what the shared 'finish' listener needs for the request metrics. */
+type TimedResponse = ServerResponse & { egressRoute: string; egressStarted: number };
 const API_ROUTES: Record<string, string> = {
   '/v1/bundle': 'bundle',
   '/v1/policy': 'policy',
@@ -170,8 +179,10 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   const maxWait = options.maxWaitSeconds ?? MAX_WAIT_SECONDS;
   const startedAt = new Date();
 
-  // Answers per (bundle, caller scope): most callers ask the same few questions.
-  const answerCache = new LruMap<string, Buffer>(50_000);
+  // Answers per (bundle, caller scope), body and header list ready to write: most callers ask
+  // the same few questions. Emptied when the bundle changes, or when full (a bound, not an LRU:
+  // a hit must stay one Map lookup).
+  const answerCache = new Map<string, CachedAnswer>();
   let answerCacheEtag: string | undefined;
 
   const source = await createSource(options, store, logger, signKeys);
@@ -210,10 +221,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     historyProvider: options.historyProvider,
   };
 
-  const handlers: Record<string, (req: IncomingMessage, res: ServerResponse, query: URLSearchParams) => Promise<void> | void> = {
-    bundle: (req, res, query) => serveBundle(req, res, query),
-    policy: (req, res, query) => servePolicy(req, res, query),
-    history: (_req, res, query) => serveHistory(res, query),
+  // `search` is the raw query string (after `?`): parsed only by the handlers that read it.
+  const handlers: Record<string, (req: IncomingMessage, res: ServerResponse, search: string) => Promise<void> | void> = {
+    bundle: (req, res, search) => serveBundle(req, res, new URLSearchParams(search)),
+    policy: (req, res, search) => servePolicy(req, res, search),
+    history: (_req, res, search) => serveHistory(res, new URLSearchParams(search)),
     healthz: (_req, res) => sendJson(res, 200, { status: 'ok' }),
     readyz: (_req, res) => {
       const report = readiness(store);
@@ -266,7 +278,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     res.end(req.method === 'HEAD' ? undefined : served.body);
   }
 
-  function servePolicy(req: IncomingMessage, res: ServerResponse, params: URLSearchParams): Promise<void> | void {
+  function servePolicy(req: IncomingMessage, res: ServerResponse, search: string): Promise<void> | void {
     // Fast path, no await: a Bearer token verified before (the cache holds it until its exp).
     const header = req.headers.authorization;
     if (header !== undefined && header.length > 7 && header.slice(0, 7).toLowerCase() === 'bearer ') {
@@ -279,7 +291,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         }
       }
     }
-    return authenticate(req, params).then((query) => answerPolicy(req, res, query));
+    return authenticate(req, search).then((query) => answerPolicy(req, res, query));
   }
 
   function answerPolicy(req: IncomingMessage, res: ServerResponse, query: ResolveQuery): void {
@@ -290,29 +302,37 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       answerCacheEtag = served.etag;
     }
     const key = `${query.organization ?? ''}\u0000${query.repository ?? ''}\u0000${query.workflow ?? ''}\u0000${query.cluster ?? ''}`;
-    let body = answerCache.get(key);
-    if (!body) {
-      body = Buffer.from(JSON.stringify(resolveAnswer(query)), 'utf8');
-      answerCache.set(key, body);
+    let answer = answerCache.get(key);
+    if (!answer) {
+      const body = Buffer.from(JSON.stringify(resolveAnswer(query)), 'utf8');
+      answer = {
+        body,
+        headers: [
+          'content-type', JSON_TYPE,
+          'content-length', String(body.length),
+          'cache-control', 'no-store',
+          'vary', 'Authorization',
+          'x-egressctl-revision', served.bundle.revision,
+        ],
+      };
+      if (answerCache.size >= ANSWER_CACHE_SIZE) answerCache.clear();
+      answerCache.set(key, answer);
     }
-    res.writeHead(200, [
-      'content-type', JSON_TYPE,
-      'content-length', String(body.length),
-      'cache-control', 'no-store',
-      'vary', 'Authorization',
-      'x-egressctl-revision', served.bundle.revision,
-    ]);
-    res.end(req.method === 'HEAD' ? undefined : body);
+    res.writeHead(200, answer.headers);
+    res.end(req.method === 'HEAD' ? undefined : answer.body);
   }
 
   /** The caller's organization, repository, workflow and cluster, from verified credentials only. */
-  async function authenticate(req: IncomingMessage, params: URLSearchParams): Promise<ResolveQuery> {
+  function refusal(req: IncomingMessage, status: number, reason: string, code: string, message: string): HttpError {
+    metrics.authFailures.inc({ reason });
+    logger.warn({ route: '/v1/policy', status, reason, remote: req.socket.remoteAddress }, `refused: ${message}`);
+    return new HttpError(status, code, message, status === 401 ? { 'www-authenticate': 'Bearer realm="egressctl", ApiKey realm="egressctl"' } : {});
+  }
+
+  async function authenticate(req: IncomingMessage, search: string): Promise<ResolveQuery> {
     const header = req.headers.authorization;
-    const challenge = { 'www-authenticate': 'Bearer realm="egressctl", ApiKey realm="egressctl"' };
     const refuse = (status: number, reason: string, code: string, message: string): never => {
-      metrics.authFailures.inc({ reason });
-      logger.warn({ route: '/v1/policy', status, reason, remote: req.socket.remoteAddress }, `refused: ${message}`);
-      throw new HttpError(status, code, message, status === 401 ? challenge : {});
+      throw refusal(req, status, reason, code, message);
     };
     if (!header) return refuse(401, 'missing', 'unauthenticated', 'send Authorization: Bearer <GitHub Actions OIDC token> or ApiKey <key>');
     const space = header.indexOf(' ');
@@ -333,6 +353,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         workflow: outcome.identity.workflowRef,
       };
     } else if (scheme === 'apikey') {
+      const params = new URLSearchParams(search);
       const entry = apiKeys.lookup(credentials);
       if (!entry) return refuse(401, 'api_key', 'invalid_api_key', 'the API key is not known to this server');
       const repository = params.get('repository')?.trim() ?? '';
@@ -385,15 +406,19 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   // Long polls keep a socket quiet for up to maxWait seconds.
   server.timeout = (maxWait + 15) * 1000;
 
-  // prom-client hashes a label object on every call; label children are looked up once.
-  const requestCounters = new Map<string, { inc(): void }>();
+  // prom-client hashes a label object on every call; label children are looked up once, through
+  // nested maps (no key string built per request).
+  const requestCounters = new Map<string, Map<string, Map<number, { inc(): void }>>>();
   const durationHistograms = new Map<string, { observe(value: number): void }>();
   function observe(route: string, method: string, status: number, started: number): void {
-    const key = `${route} ${method} ${status}`;
-    let counter = requestCounters.get(key);
+    let byMethod = requestCounters.get(route);
+    if (!byMethod) requestCounters.set(route, (byMethod = new Map()));
+    let byStatus = byMethod.get(method);
+    if (!byStatus) byMethod.set(method, (byStatus = new Map()));
+    let counter = byStatus.get(status);
     if (!counter) {
       counter = metrics.requests.labels(route, method, String(status));
-      requestCounters.set(key, counter);
+      byStatus.set(status, counter);
     }
     counter.inc();
     let histogram = durationHistograms.get(route);
@@ -404,16 +429,25 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     histogram.observe((performance.now() - started) / 1000);
   }
 
+  // One shared 'finish' listener (no closure per request): the route and start time ride on the
+  // response object.
+  function onFinish(this: TimedResponse): void {
+    observe(this.egressRoute, this.req.method ?? 'GET', this.statusCode, this.egressStarted);
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const started = performance.now();
+    const timed = res as TimedResponse;
+    timed.egressStarted = performance.now();
     const url = req.url ?? '/';
     const mark = url.indexOf('?');
     const pathname = mark === -1 ? url : url.slice(0, mark);
     let route = API_ROUTES[pathname];
-    res.once('finish', () => observe(route ?? 'other', req.method ?? 'GET', res.statusCode, started));
+    timed.egressRoute = route ?? 'other';
+    res.on('finish', onFinish);
     try {
       if (pathname === WEBHOOK_PATH && options.webhookHandler) {
         route = 'webhook';
+        timed.egressRoute = route;
         options.webhookHandler(req, res);
         return;
       }
@@ -427,11 +461,12 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       }
       const handler = route === undefined ? undefined : handlers[route];
       if (handler) {
-        await handler(req, res, new URLSearchParams(mark === -1 ? '' : url.slice(mark + 1)));
+        await handler(req, res, mark === -1 ? '' : url.slice(mark + 1));
         return;
       }
       if (options.consoleHandler && (await options.consoleHandler(req, res, state))) {
         route = 'console';
+        timed.egressRoute = route;
         return;
       }
       throw new HttpError(404, 'not_found', `no such route: ${pathname.slice(0, 200)}`);

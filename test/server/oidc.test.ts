@@ -2,6 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT, base64url } from 'jose';
 import { hashApiKey } from '../../src/server/auth/api-keys.js';
+import { OidcVerifier } from '../../src/server/auth/oidc.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
 import { PRECEDENCE_FILES, actionsClaims, captureLogger, getJson, startIssuer, type CapturedLogger, type Issuer } from './helpers.js';
@@ -94,6 +95,21 @@ describe('/v1/policy with GitHub Actions OIDC tokens', () => {
     const { status, body } = await policyWith(token, '?repository=acme/api&workflow=.github/workflows/release.yml&cluster=arc-prod&organization=other');
     expect(status).toBe(200);
     expect(body).toMatchObject({ policy: 'org-pol', scope: { type: 'organization', key: 'acme' }, shadowed: [] });
+  });
+
+  it('keeps a bounded verified-token cache: exact tokens only, oldest out first, none past exp', async () => {
+    const verifier = new OidcVerifier({ issuer: issuer.issuer, audience: AUDIENCE, jwksUrl: issuer.jwksUrl, cacheSize: 2 });
+    const [a, b, c] = await Promise.all(['ci.yml', 'release.yml', 'deploy.yml'].map((file) => issuer.token(actionsClaims('acme/api', file))));
+    for (const token of [a, b, c]) expect((await verifier.verify(token!)).ok).toBe(true);
+    expect(verifier.cached(a!)).toBeUndefined();
+    expect(verifier.cached(b!)?.workflowRef).toBe('acme/api/.github/workflows/release.yml@refs/heads/main');
+    expect(verifier.cached(c!)?.repository).toBe('acme/api');
+    // One character more is another token: it goes through verification (and fails there).
+    expect(verifier.cached(`${c!}A`)).toBeUndefined();
+    expect(await verifier.verify(`${c!}A`)).toMatchObject({ ok: false, status: 401 });
+    const identity = verifier.cached(c!);
+    expect(verifier.cached(c!, identity!.exp * 1000 + 1)).toBeUndefined();
+    expect(await verifier.verify(c!)).toMatchObject({ ok: true, cached: false });
   });
 
   it('serves a repeated token from the verified-token cache', async () => {

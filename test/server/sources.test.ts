@@ -65,6 +65,24 @@ describe('/v1/bundle', () => {
     expect(bad.body).toMatchObject({ error: { code: 'bad_request' } });
   });
 
+  it('keeps the git source fresh on the fallback poll (unchanged refs) and still follows new commits', async () => {
+    const repo = tempRepo();
+    const first = repo.commit('first');
+    const server = await serve({ source: repo.dir, pollIntervalMs: 50 });
+    expect(await served(server)).toBe(first);
+    const seen = server.state.source.lastSuccessAt?.getTime() ?? 0;
+    // Polls that find HEAD and its ref unchanged still report the source healthy.
+    await waitFor(async () => (server.state.source.lastSuccessAt?.getTime() ?? 0) > seen, 5_000);
+    expect(await served(server)).toBe(first);
+    repo.write({ 'policies/audit.yml': 'egress-policy: audit\ndescription: polled\n' });
+    const second = repo.commit('second');
+    await waitFor(async () => (await served(server)) === second, 5_000);
+    // A detached HEAD at the first commit is a change of HEAD too (refused as a rewind, seen all the same).
+    repo.git('checkout', '-q', '--detach', first);
+    await waitFor(async () => server.state.degraded?.revision === first, 5_000);
+    expect(await served(server)).toBe(second);
+  });
+
   it('answers a long poll within a second of a new commit on the git source', async () => {
     const repo = tempRepo();
     repo.commit('first');

@@ -5,12 +5,13 @@
  * claims `repository_owner`, `repository` and `workflow_ref` (never `job_workflow_ref`: a
  * reusable workflow's job gets its caller's policy).
  *
- * Verified tokens are cached in a bounded LRU keyed by the token's sha256, each entry until the
- * token's `exp`: a job (or a retry) that presents the same token again costs one hash.
+ * Verified tokens are cached in a bounded map keyed by the token text itself, each entry until
+ * the token's `exp`: a job (or a retry) that presents the same token again costs one Map lookup.
+ * Keying by the exact text is as strict as keying by a digest (a hit needs the very same token)
+ * and costs no hashing on the path every fresh token also takes. Eviction is oldest-inserted
+ * first (no re-insertion on a hit: entries live minutes, and a hit must stay cheap).
  */
-import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
-import { LruMap } from '../lru.js';
 
 export const GITHUB_OIDC_ISSUER = 'https://token.actions.githubusercontent.com';
 
@@ -49,7 +50,8 @@ export class OidcVerifier {
   readonly audience: string | undefined;
   readonly jwksUrl: string;
   private readonly jwks: ReturnType<typeof createRemoteJWKSet>;
-  private readonly cache: LruMap<string, TokenIdentity>;
+  private readonly cache = new Map<string, TokenIdentity>();
+  private readonly cacheSize: number;
   private readonly clockTolerance: number;
 
   constructor(options: OidcOptions = {}) {
@@ -62,7 +64,7 @@ export class OidcVerifier {
       cacheMaxAge: options.jwksMaxAgeMs ?? 600_000,
       timeoutDuration: 5_000,
     });
-    this.cache = new LruMap(options.cacheSize ?? 10_000);
+    this.cacheSize = Math.max(1, options.cacheSize ?? 10_000);
   }
 
   /**
@@ -71,16 +73,27 @@ export class OidcVerifier {
    */
   cached(token: string, nowMs: number = Date.now()): TokenIdentity | undefined {
     if (this.audience === undefined) return undefined;
-    return this.lookup(cacheKey(token), nowMs);
+    return this.lookup(token, nowMs);
   }
 
-  private lookup(key: string, nowMs: number): TokenIdentity | undefined {
-    const hit = this.cache.get(key);
+  private lookup(token: string, nowMs: number): TokenIdentity | undefined {
+    const hit = this.cache.get(token);
     if (hit === undefined) return undefined;
     // Exact expiry for cached entries: the tolerance is for clock skew at first sight only.
     if (hit.exp * 1000 > nowMs) return hit;
-    this.cache.delete(key);
+    this.cache.delete(token);
     return undefined;
+  }
+
+  private remember(token: string, identity: TokenIdentity): void {
+    if (this.cache.size >= this.cacheSize) {
+      // Map iterates in insertion order: the first key is the oldest entry.
+      for (const oldest of this.cache.keys()) {
+        this.cache.delete(oldest);
+        break;
+      }
+    }
+    this.cache.set(token, identity);
   }
 
   async verify(token: string, nowMs: number = Date.now()): Promise<VerifyOutcome> {
@@ -92,8 +105,7 @@ export class OidcVerifier {
         message: 'this server has no OIDC audience configured (--oidc-audience or EGRESSCTL_OIDC_AUDIENCE), so it accepts no Bearer tokens',
       };
     }
-    const key = cacheKey(token);
-    const hit = this.lookup(key, nowMs);
+    const hit = this.lookup(token, nowMs);
     if (hit !== undefined) return { ok: true, identity: hit, cached: true };
     let payload: JWTPayload;
     try {
@@ -122,13 +134,9 @@ export class OidcVerifier {
       return { ok: false, status: 401, reason: 'bad_claims', message: 'the token\'s workflow_ref is not a workflow of its repository' };
     }
     const identity: TokenIdentity = { organization, repository, workflowRef, exp: payload.exp };
-    this.cache.set(key, identity);
+    this.remember(token, identity);
     return { ok: true, identity, cached: false };
   }
-}
-
-function cacheKey(token: string): string {
-  return createHash('sha256').update(token).digest('base64');
 }
 
 function describeFailure(error: unknown): VerifyOutcome & { ok: false } {

@@ -5,6 +5,7 @@
  * the refs in the common dir), with a slow poll as the fallback for file systems without events.
  */
 import type { KeyObject } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { gitText, isAncestor } from '../../util/git.js';
@@ -27,6 +28,14 @@ export class GitSource extends WatchedSource {
   /** The last head looked at, compiled or not: a refused commit is not retried until the head moves. */
   private lastHead: string | undefined;
   private readonly ordering: Ordering;
+  /** Git directory and common directory (they differ in a linked worktree), once known. */
+  private dirs: { gitDir: string; commonDir: string } | undefined;
+  /**
+   * What HEAD and its ref looked like on the files when the last check settled (head read and
+   * handled). The fallback poll compares this instead of spawning git: a spawn every poll
+   * interval (a fork of the whole server process) stalled the event loop for tens of ms.
+   */
+  private settledFingerprint: string | undefined;
 
   constructor(private readonly options: GitSourceOptions) {
     super(options.dir, { debounceMs: 15, pollIntervalMs: options.pollIntervalMs ?? 10_000 });
@@ -50,8 +59,7 @@ export class GitSource extends WatchedSource {
     let gitDir: string;
     let commonDir: string;
     try {
-      gitDir = (await gitText(dir, ['rev-parse', '--absolute-git-dir'])).trim();
-      commonDir = path.resolve(dir, (await gitText(dir, ['rev-parse', '--git-common-dir'])).trim());
+      ({ gitDir, commonDir } = await this.gitDirs());
     } catch (error) {
       logger.warn({ dir, err: messageOf(error) }, 'cannot find the git directory to watch: polling only');
       return;
@@ -65,8 +73,46 @@ export class GitSource extends WatchedSource {
     add(path.join(commonDir, 'refs', 'heads'), true, () => true);
   }
 
+  private async gitDirs(): Promise<{ gitDir: string; commonDir: string }> {
+    if (!this.dirs) {
+      const { dir } = this.options;
+      const gitDir = (await gitText(dir, ['rev-parse', '--absolute-git-dir'])).trim();
+      const commonDir = path.resolve(dir, (await gitText(dir, ['rev-parse', '--git-common-dir'])).trim());
+      this.dirs = { gitDir, commonDir };
+    }
+    return this.dirs;
+  }
+
+  /** HEAD, the branch it names (loose ref) and packed-refs, as read from the files; undefined when unreadable. */
+  private async fingerprint(): Promise<string | undefined> {
+    try {
+      const { gitDir, commonDir } = await this.gitDirs();
+      const head = await readFile(path.join(gitDir, 'HEAD'), 'utf8');
+      const symbolic = /^ref: (refs\/\S+)\s*$/.exec(head);
+      const loose = symbolic ? await readFile(path.join(commonDir, symbolic[1] ?? ''), 'utf8').catch(() => '') : '';
+      const packed = await stat(path.join(commonDir, 'packed-refs')).then(
+        (info) => `${info.mtimeMs}:${info.size}:${info.ino}`,
+        () => '',
+      );
+      return `${head}\u0000${loose}\u0000${packed}`;
+    } catch {
+      return undefined;
+    }
+  }
+
+  protected override async pollNeeded(): Promise<boolean> {
+    if (this.settledFingerprint === undefined) return true;
+    const now = await this.fingerprint();
+    if (now === undefined || now !== this.settledFingerprint) return true;
+    this.options.store.sourceOk();
+    return false;
+  }
+
   protected async check(): Promise<void> {
     const { dir, store, signKeys } = this.options;
+    // Read before git looks: a change racing this check leaves a fingerprint that differs next poll.
+    const fingerprint = await this.fingerprint();
+    this.settledFingerprint = undefined;
     let head: string;
     try {
       head = (await gitText(dir, ['rev-parse', '--verify', 'HEAD^{commit}'])).trim();
@@ -75,6 +121,7 @@ export class GitSource extends WatchedSource {
       return;
     }
     if (head === this.lastHead) {
+      this.settledFingerprint = fingerprint;
       store.sourceOk();
       return;
     }
@@ -88,6 +135,7 @@ export class GitSource extends WatchedSource {
     }
     if (this.stopped) return;
     this.lastHead = head;
+    this.settledFingerprint = fingerprint;
     store.sourceOk();
     if (!outcome.ok) {
       store.refuse('compile', outcome.message, 'git', head);

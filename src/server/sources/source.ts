@@ -98,8 +98,26 @@ export abstract class WatchedSource implements BundleSource {
   async start(): Promise<void> {
     await this.trigger.fire();
     await this.watchForChanges();
-    this.poll = setInterval(() => void this.trigger.fire(), this.timing.pollIntervalMs);
+    this.poll = setInterval(() => void this.pollOnce(), this.timing.pollIntervalMs);
     this.poll.unref();
+  }
+
+  /**
+   * Whether a fallback poll must run a full check. Sources whose check is costly (the git source
+   * spawns git) answer from something cheap here; the default always checks.
+   */
+  protected pollNeeded(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
+  private async pollOnce(): Promise<void> {
+    let needed = true;
+    try {
+      needed = await this.pollNeeded();
+    } catch {
+      // Cannot tell cheaply: look properly.
+    }
+    if (needed && !this.stopped) await this.trigger.fire();
   }
 
   refresh(): Promise<void> {
