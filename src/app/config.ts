@@ -9,7 +9,7 @@ import { UsageError } from '../util/errors.js';
 
 export interface AppConfig {
   /**
-   * `owner/repo` (lower-cased) of the policy repository. Undefined: any repository whose head
+   * `owner/repo` (lower-cased) of the policy repository. Undefined: each repository whose head
    * has `policies/` or `attachments.yml` (convenient for a first try; set it in production).
    */
   policyRepository: string | undefined;

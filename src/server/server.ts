@@ -126,7 +126,7 @@ export interface RunningServer {
   state: ServerState;
   metrics: ServerMetrics;
   server: Server;
-  /** Offer a signed envelope (same checks and refusal rules as any source). */
+  /** Offer a signed envelope (the same checks and refusal rules as every source). */
   publish(envelopeText: string, options?: PublishOptions): Promise<OfferResult>;
   /** Ask the source to look for a change now. */
   refresh(): Promise<void>;

@@ -34,7 +34,7 @@ export interface ServedBundle extends OpenedBundle {
 export type Ordering =
   /** Files, upstreams, publish: an older `committedAt` is refused. */
   | { kind: 'committed-at' }
-  /** A plain directory: any different content replaces (there is no history to compare with). */
+  /** A plain directory: whatever content differs replaces (there is no history to compare with). */
   | { kind: 'content' }
   /**
    * A git source: the candidate commit must descend from the served one. `relation` answers

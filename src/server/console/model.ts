@@ -149,7 +149,7 @@ export interface Shadowing {
   attachment: ScopeAttachment;
   /** More specific attachments under the scope, by type (workflow first). */
   shadowedBy: ScopeAttachment[];
-  /** For a cluster attachment: any organization, repository or workflow attachment wins on that cluster. */
+  /** For a cluster attachment: every organization, repository or workflow attachment wins on that cluster. */
   clusterWide: boolean;
 }
 
