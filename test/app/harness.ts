@@ -110,3 +110,21 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
   };
 }
+
+/** A stand-in with the app installed on acme (app.yml's permissions) and the policy repository created. */
+export async function startPolicyStandin(): Promise<GitHubStandin> {
+  const standin = await startGitHubStandin();
+  standin.createInstallation({ account: 'acme', permissions: await manifestPermissions() });
+  await standin.createRepository(POLICY_REPO, { files: POLICY_FILES });
+  return standin;
+}
+
+/** For afterEach: no request GitHub would reject, then close the stand-in and remove `work`. */
+export async function closeStandin(standin: GitHubStandin | undefined, work?: string): Promise<void> {
+  try {
+    standin?.assertNoViolations();
+  } finally {
+    await standin?.close();
+    if (work) await rm(work, { recursive: true, force: true });
+  }
+}

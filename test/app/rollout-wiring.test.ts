@@ -14,16 +14,9 @@ import { emptyBaselineFile, mergeObservations, renderBaselineFile } from '../../
 import { ROLLOUT_BRANCH } from '../../src/rollout/rollout-body.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
 import { manifestPermissions, POLICY_REPO } from './harness.js';
+import { SIMPLE_WORKFLOW } from '../support/workflows.js';
 
-const WORKFLOW = `name: CI
-on: [push]
-jobs:
-  test:
-    runs-on: ubuntu-latest
-    steps:
-      - uses: actions/checkout@v4
-      - run: npm test
-`;
+const WORKFLOW = SIMPLE_WORKFLOW;
 
 let standin: GitHubStandin;
 let cacheDir: string;

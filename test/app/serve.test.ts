@@ -3,35 +3,28 @@
  * and settings from the environment, production throttling, a push published to the server.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openBundle } from '../../src/bundle/dsse.js';
 import { generateKeyPair } from '../../src/bundle/keys.js';
-import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
+import type { GitHubStandin } from '../support/github/index.js';
 import { runCli } from '../support/cli.js';
-import { manifestPermissions, POLICY_FILES, POLICY_REPO, repoRoot } from './harness.js';
+import { closeStandin, POLICY_REPO, repoRoot, startPolicyStandin } from './harness.js';
 
 let standin: GitHubStandin | undefined;
 let work: string | undefined;
 
 afterEach(async () => {
-  try {
-    standin?.assertNoViolations();
-  } finally {
-    await standin?.close();
-    if (work) await rm(work, { recursive: true, force: true });
-    standin = undefined;
-    work = undefined;
-  }
+  await closeStandin(standin, work);
+  standin = undefined;
+  work = undefined;
 });
 
 describe('egressctl serve with the GitHub App', () => {
   it('answers webhooks on its own port and serves what a push to the default branch publishes', async () => {
-    standin = await startGitHubStandin();
-    standin.createInstallation({ account: 'acme', permissions: await manifestPermissions() });
-    await standin.createRepository(POLICY_REPO, { files: POLICY_FILES });
+    standin = await startPolicyStandin();
     work = await mkdtemp(path.join(os.tmpdir(), 'egressctl-serve-app-'));
     const keyFile = path.join(work, 'sign.pem');
     const keys = generateKeyPair();

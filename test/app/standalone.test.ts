@@ -1,5 +1,5 @@
 /** The app on Probot's own runner: settings from the environment, bundles published to a file. */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Probot } from 'probot';
@@ -9,28 +9,21 @@ import { appOctokit } from '../../src/app/octokit.js';
 import { appFromEnv } from '../../src/app/standalone.js';
 import { openBundle } from '../../src/bundle/dsse.js';
 import { generateKeyPair, parsePublicKeys } from '../../src/bundle/keys.js';
-import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
-import { manifestPermissions, POLICY_FILES, POLICY_REPO } from './harness.js';
+import type { GitHubStandin } from '../support/github/index.js';
+import { closeStandin, POLICY_REPO, startPolicyStandin } from './harness.js';
 
 let standin: GitHubStandin | undefined;
 let work: string | undefined;
 
 afterEach(async () => {
-  try {
-    standin?.assertNoViolations();
-  } finally {
-    await standin?.close();
-    if (work) await rm(work, { recursive: true, force: true });
-    standin = undefined;
-    work = undefined;
-  }
+  await closeStandin(standin, work);
+  standin = undefined;
+  work = undefined;
 });
 
 describe('standalone app', () => {
   it('publishes a push to EGRESSCTL_BUNDLE_FILE, signed with EGRESSCTL_SIGN_KEY', async () => {
-    standin = await startGitHubStandin();
-    standin.createInstallation({ account: 'acme', permissions: await manifestPermissions() });
-    await standin.createRepository(POLICY_REPO, { files: POLICY_FILES });
+    standin = await startPolicyStandin();
     work = await mkdtemp(path.join(os.tmpdir(), 'egressctl-standalone-'));
     const keys = generateKeyPair();
     await writeFile(path.join(work, 'sign.pem'), keys.privateKeyPem);
@@ -57,9 +50,7 @@ describe('standalone app', () => {
   });
 
   it('is the default export Probot runs (`probot run ./dist/app/index.js`), configured by process.env', async () => {
-    standin = await startGitHubStandin();
-    standin.createInstallation({ account: 'acme', permissions: await manifestPermissions() });
-    await standin.createRepository(POLICY_REPO, { files: POLICY_FILES });
+    standin = await startPolicyStandin();
     work = await mkdtemp(path.join(os.tmpdir(), 'egressctl-standalone-'));
     const settings: Record<string, string> = {
       EGRESSCTL_POLICY_REPOSITORY: POLICY_REPO,

@@ -8,16 +8,9 @@ import { ROLLOUT_BRANCH } from '../../src/rollout/rollout-body.js';
 import { runCli } from '../support/cli.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
+import { SIMPLE_WORKFLOW } from '../support/workflows.js';
 
-const WORKFLOW = `name: CI
-on: [push]
-jobs:
-  test:
-    runs-on: ubuntu-latest
-    steps:
-      - uses: actions/checkout@v4
-      - run: npm test
-`;
+const WORKFLOW = SIMPLE_WORKFLOW;
 
 let standin: GitHubStandin;
 let policy: TempRepo;
