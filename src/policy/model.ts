@@ -98,7 +98,19 @@ export interface Settings {
   stableAfterRuns: number;
   /** Used for commit and PR links in the console and comments. */
   githubUrl: string;
+  /** What sync writes for a workflow no attachment covers (docs/reconciliation.md). */
+  unattached: UnattachedMode;
+  /** How the desired state reaches GitHub-hosted runners (docs/reconciliation.md). */
+  delivery: DeliveryMode;
 }
+
+/** `audit`: an audit step; `baseline`: block from a stable baseline (audit until then); `skip`: leave the workflow alone. */
+export const UNATTACHED_MODES = ['audit', 'baseline', 'skip'] as const;
+export type UnattachedMode = (typeof UNATTACHED_MODES)[number];
+
+/** `pull-request`: inputs written as literals; `variables`: inputs read from Actions variables that sync keeps current. */
+export const DELIVERY_MODES = ['pull-request', 'variables'] as const;
+export type DeliveryMode = (typeof DELIVERY_MODES)[number];
 
 export const DEFAULT_SETTINGS: Settings = {
   organizations: [],
@@ -110,6 +122,8 @@ export const DEFAULT_SETTINGS: Settings = {
   },
   stableAfterRuns: 3,
   githubUrl: 'https://github.com',
+  unattached: 'audit',
+  delivery: 'pull-request',
 };
 
 /** A loaded policy repository at one revision (or a work tree). */

@@ -1,6 +1,6 @@
 /** `egressctl.yml`: optional settings; every key has a default (DEFAULT_SETTINGS). */
 import type { DiagnosticSink } from './diagnostics.js';
-import { DEFAULT_SETTINGS, type Settings } from './model.js';
+import { DEFAULT_SETTINGS, type DeliveryMode, type Settings, type UnattachedMode } from './model.js';
 import { checkSchema } from './schema.js';
 import { nodeAtPath, parseYaml, positionOf } from './yaml.js';
 
@@ -12,6 +12,8 @@ interface RawSettings {
   'harden-runner'?: { uses: string; version: string };
   baselines?: { 'stable-after-runs'?: number };
   'github-url'?: string;
+  unattached?: UnattachedMode;
+  delivery?: DeliveryMode;
 }
 
 export function parseSettingsFile(file: string, text: string, sink: DiagnosticSink): Settings {
@@ -22,6 +24,8 @@ export function parseSettingsFile(file: string, text: string, sink: DiagnosticSi
   const settings = structuredClone(DEFAULT_SETTINGS);
   if (raw.organizations) settings.organizations = [...new Set(raw.organizations.map((org) => org.toLowerCase()))].sort();
   if (raw['default-branch']) settings.defaultBranch = raw['default-branch'];
+  if (raw.unattached) settings.unattached = raw.unattached;
+  if (raw.delivery) settings.delivery = raw.delivery;
   if (raw.baselines?.['stable-after-runs'] !== undefined) settings.stableAfterRuns = raw.baselines['stable-after-runs'];
   if (raw['github-url'] !== undefined) {
     if (/^https?:\/\/[^\s/]+/.test(raw['github-url'])) settings.githubUrl = raw['github-url'].replace(/\/+$/, '');

@@ -10,7 +10,7 @@
 import { isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Pair, type YAMLMap, type YAMLSeq } from 'yaml';
 import { compareDiagnostics, type Diagnostic } from '../policy/diagnostics.js';
 import { normalizeEndpoint, sortUnique } from '../policy/endpoint.js';
-import type { EgressMode, HardenRunnerPin } from '../policy/model.js';
+import type { EgressMode, HardenRunnerFlags, HardenRunnerPin } from '../policy/model.js';
 import { analyzeJob, LINUX_GUARD, mapValue, referencedAnchors, type JobAnalysis, type RunnerInfo, type SkipCode } from './workflow-jobs.js';
 import { applyEdits, detectEol, LineIndex, renderScalar, spaces, type TextEdit } from './workflow-text.js';
 
@@ -27,6 +27,32 @@ export interface HardenRunnerPlan {
   endpoints?: readonly string[];
   /** Why this plan (e.g. "no stable baseline yet"): copied into the job's outcome reason. */
   note?: string;
+  /** Harden-Runner's `disable-*` inputs the desired state sets (written in block and audit mode). */
+  flags?: HardenRunnerFlags;
+  /**
+   * The step is managed by egressctl for this policy (`null`: managed, no policy attached):
+   * written as a marker comment so a later run recognises it (docs/reconciliation.md).
+   * Absent: an unmanaged plan (baseline rollout, hand-run harden).
+   */
+  managedBy?: { policy: string | null };
+  /**
+   * Inputs read from Actions variables instead of literals (`delivery: variables`); `mode`,
+   * `endpoints` and `flags` then describe the value the variables hold now, for reports only.
+   */
+  variables?: VariableInputs;
+  /**
+   * The desired state says so: lower block to audit or narrow endpoints of an existing step.
+   * Without it an edit never weakens what is there.
+   */
+  mayWeaken?: boolean;
+}
+
+/** Which variables a managed step reads, most specific first (docs/reconciliation.md). */
+export interface VariableInputs {
+  /** e.g. `['EGRESSCTL_WF_RELEASE_YML', 'EGRESSCTL_POLICY']`, read as `vars.<name>`. */
+  vars: readonly string[];
+  /** Read first as `env.<name>` (written by the job-started hook on self-hosted runners). */
+  env?: string;
 }
 
 /** This project's composite action (DESIGN 5): it fetches the policy and runs Harden-Runner. */

@@ -1,0 +1,113 @@
+/**
+ * The desired state of a workflow's jobs, from the policy store (docs/reconciliation.md): the
+ * effective policy of the workflow (workflow > repository > organization) decides each job's
+ * Harden-Runner step; baselines are evidence only. Pure: store data in, plans out.
+ */
+import { effectivePolicy, workflowKey, type ScopeRef } from '../policy/resolve.js';
+import {
+  PASSTHROUGH_FLAGS,
+  type AttachmentMap,
+  type CompiledPolicy,
+  type EgressMode,
+  type HardenRunnerFlags,
+  type Settings,
+} from '../policy/model.js';
+import { baselinePlanner, type BaselineEvidence } from './harden-plan.js';
+import type { HardenRunnerPlan, JobInfo, JobPlanner, JobSkip } from './harden.js';
+
+/** What the store holds, as the bundle has it: flattened policies and attachments by section. */
+export interface StoreState {
+  attachments: AttachmentMap;
+  policies: Readonly<Record<string, CompiledPolicy>>;
+  settings: Pick<Settings, 'hardenRunner' | 'unattached' | 'delivery'>;
+}
+
+/** The desired state of one workflow file (every job of it follows the same policy). */
+export interface DesiredWorkflowState {
+  /** `owner/repo/.github/workflows/F`, lower-cased. */
+  workflow: string;
+  /** The policy that applies, or null (nothing attached). */
+  policy: string | null;
+  /** The scope whose attachment won. */
+  scope: ScopeRef | null;
+  /** `skip`: leave the workflow alone (`unattached: skip`); `baseline`: decided per job from baselines. */
+  mode: EgressMode | 'skip' | 'baseline';
+  /** Canonical `host:port`, sorted (block mode only). */
+  endpoints: string[];
+  flags: HardenRunnerFlags;
+}
+
+/** The effective policy of one workflow of a repository, or what `unattached` says when none applies. */
+export function desiredWorkflowState(store: StoreState, repository: string, workflowPath: string): DesiredWorkflowState {
+  const workflow = workflowKey(workflowPath, repository) ?? workflowPath.toLowerCase();
+  const answer = effectivePolicy(store.attachments, store.policies, { repository, workflow });
+  const policy = answer.policy === null ? undefined : store.policies[answer.policy];
+  if (!policy) {
+    const unattached = store.settings.unattached;
+    return {
+      workflow,
+      policy: null,
+      scope: null,
+      mode: unattached === 'audit' ? 'audit' : unattached,
+      endpoints: [],
+      flags: {},
+    };
+  }
+  const flags: HardenRunnerFlags = {};
+  for (const flag of PASSTHROUGH_FLAGS) {
+    const value = policy[flag];
+    if (value !== undefined) flags[flag] = value;
+  }
+  return {
+    workflow,
+    policy: policy.name,
+    scope: answer.scope,
+    mode: policy['egress-policy'],
+    endpoints: policy['egress-policy'] === 'block' ? [...policy['allowed-endpoints']] : [],
+    flags,
+  };
+}
+
+export interface StorePlannerOptions {
+  store: StoreState;
+  /** `owner/repo` */
+  repository: string;
+  /** `.github/workflows/F` */
+  workflowPath: string;
+  /** Re-pin a step the job already has. */
+  repin?: boolean;
+  /** The baseline of a job of this workflow: evidence for the report, and the source for `unattached: baseline`. */
+  baselineOf?: (job: JobInfo) => BaselineEvidence | undefined;
+}
+
+/** Plans each job of a workflow from the store's desired state. */
+export function storePlanner(options: StorePlannerOptions): JobPlanner {
+  const desired = desiredWorkflowState(options.store, options.repository, options.workflowPath);
+  const pin = options.store.settings.hardenRunner;
+  if (desired.mode === 'skip') {
+    const skip: JobSkip = { skip: 'no policy attached and egressctl.yml says unattached: skip' };
+    return () => skip;
+  }
+  if (desired.mode === 'baseline') {
+    const fromBaseline = baselinePlanner({ pin, ...(options.repin ? { repin: true } : {}), baselineOf: options.baselineOf ?? (() => undefined) });
+    return (job) => {
+      const plan = fromBaseline(job);
+      return 'kind' in plan && plan.kind === 'harden-runner' ? { ...plan, managedBy: { policy: null } } : plan;
+    };
+  }
+  const scope = desired.scope ? `${desired.scope.type} ${desired.scope.key}` : 'no attachment';
+  const note = desired.policy === null ? 'no policy attached: audit (egressctl.yml unattached: audit)' : `policy ${desired.policy} (${scope})`;
+  const plan: HardenRunnerPlan = {
+    kind: 'harden-runner',
+    pin,
+    ...(options.repin ? { repin: true } : {}),
+    mode: desired.mode,
+    ...(desired.mode === 'block' ? { endpoints: desired.endpoints } : {}),
+    ...(Object.keys(desired.flags).length > 0 ? { flags: desired.flags } : {}),
+    managedBy: { policy: desired.policy },
+    // The store is the desired state: when it says audit or fewer endpoints, that is the request.
+    ...(desired.policy !== null ? { mayWeaken: true } : {}),
+    note,
+  };
+  return () => plan;
+}
