@@ -1,5 +1,5 @@
 /**
- * Text-preserving workflow hardening (DESIGN 7): put Harden-Runner (or this project's composite
+ * Text-preserving workflow hardening (docs/reconciliation.md): put Harden-Runner (or this project's composite
  * action) first in each eligible job, or update the step a job already has, by splicing lines
  * into the original text. The document is parsed only to find positions; it is never
  * re-serialized, so every byte outside the inserted or edited lines stays as it was.
@@ -9,9 +9,10 @@
  */
 import { isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Pair, type YAMLMap, type YAMLSeq } from 'yaml';
 import { compareDiagnostics, type Diagnostic } from '../policy/diagnostics.js';
+import { DELIVERED_INPUTS, deliveryExpression } from '../policy/delivery.js';
 import { normalizeEndpoint, sortUnique } from '../policy/endpoint.js';
-import type { EgressMode, HardenRunnerFlags, HardenRunnerPin } from '../policy/model.js';
-import { analyzeJob, LINUX_GUARD, mapValue, referencedAnchors, type JobAnalysis, type RunnerInfo, type SkipCode } from './workflow-jobs.js';
+import { PASSTHROUGH_FLAGS, type EgressMode, type HardenRunnerFlags, type HardenRunnerPin } from '../policy/model.js';
+import { analyzeJob, mapValue, OS_NAMES, referencedAnchors, type JobAnalysis, type RunnerInfo, type SkipCode } from './workflow-jobs.js';
 import { applyEdits, detectEol, LineIndex, renderScalar, spaces, type TextEdit } from './workflow-text.js';
 
 export { LINUX_GUARD, type RunnerInfo, type RunnerOs, type SkipCode } from './workflow-jobs.js';
@@ -84,6 +85,10 @@ export interface ExistingStep {
   index: number;
   /** String-valued `with:` inputs, as the runner would receive them. */
   with: Record<string, string>;
+  /** The step carries egressctl's marker (docs/reconciliation.md): it is managed, for this policy. */
+  managedBy?: { policy: string | null };
+  /** 0-based positions of further steps of the same kind in the job (only the first is edited). */
+  others?: number[];
 }
 
 /** What the planner is told about an eligible job. */
@@ -95,8 +100,6 @@ export interface JobInfo {
   line: number;
   runner: RunnerInfo;
   container: boolean;
-  /** The step will carry `if: runner.os == 'Linux'` (matrix over operating systems, or runner not known). */
-  linuxGuard: boolean;
   existing?: ExistingStep;
 }
 
@@ -124,8 +127,33 @@ export interface JobOutcome {
   skipCode?: SkipCode;
   /** The plan applied (absent for skipped jobs). */
   plan?: JobPlan;
-  /** The step carries `if: runner.os == 'Linux'`. */
-  linuxGuard?: boolean;
+  /** The mode the job's step enforces after the run (Harden-Runner's default block when the input is absent). */
+  mode?: EgressMode;
+  /** The endpoints the step allows after the run (block mode), as written. */
+  endpoints?: string[];
+  /** The policy the plan follows (managed plans only; null: none attached). */
+  policy?: string | null;
+  /** Every edit of an existing step, old -> new (empty for inserted and unchanged jobs). */
+  changes?: StepChange[];
+  /** Things a person should look at (block without endpoints, duplicate steps). */
+  warnings?: string[];
+  /** The existing step disagrees with the desired state and was not (fully) brought in line: why. */
+  drift?: string;
+  /** The Harden-Runner step the job had before the run. */
+  existing?: ExistingStep;
+}
+
+/** One edit of an existing step. */
+export interface StepChange {
+  /** `with.<input>`, `uses`, `position` or `marker`. */
+  field: string;
+  /** As written before (null: absent). */
+  from: string | null;
+  /** As written after (null: removed). */
+  to: string | null;
+  /** For `with.allowed-endpoints`: canonical endpoints added and dropped. */
+  added?: string[];
+  dropped?: string[];
 }
 
 export interface HardenResult {
@@ -207,26 +235,104 @@ function firstDashOffset(seq: YAMLSeq, index: number): number | undefined {
   return token.items[index]?.start.find((item) => item.type === 'seq-item-ind')?.offset;
 }
 
-function wantedInputs(plan: JobPlan): WantedInput[] {
+/** `if`-free way to block on Linux legs and audit elsewhere (hosted Windows and macOS support audit only). */
+export const BLOCK_ON_LINUX = "${{ runner.os == 'Linux' && 'block' || 'audit' }}";
+const TELEMETRY_ON_LINUX = "${{ runner.os == 'Linux' }}";
+
+/** Where a job runs, as far as the step's mode is concerned. */
+type OsClass = 'linux' | 'non-linux' | 'mixed';
+
+function osClassOf(runner: RunnerInfo): OsClass {
+  if (!runner.resolved || runner.os.length === 0) return 'mixed';
+  if (!runner.os.includes('linux')) return 'non-linux';
+  return runner.os.length === 1 ? 'linux' : 'mixed';
+}
+
+/** What the plan wants the step's `with:` to say on this job. */
+interface Desired {
+  inputs: WantedInput[];
+  /** The mode the step enforces on Linux. */
+  mode: EgressMode;
+  notes: string[];
+  warnings: string[];
+}
+
+function isExpression(value: string): boolean {
+  return value.includes('${{');
+}
+
+function desiredInputs(plan: JobPlan, runner: RunnerInfo): Desired {
   if (plan.kind === 'composite') {
     const inputs: WantedInput[] = [
       { key: 'server', value: plan.with.server },
       { key: 'audience', value: plan.with.audience },
     ];
     if (plan.with['on-error']) inputs.push({ key: 'on-error', value: plan.with['on-error'] });
-    return inputs;
+    return { inputs, mode: 'audit', notes: [], warnings: [] };
   }
-  if (plan.mode === 'audit') return [{ key: 'egress-policy', value: 'audit' }];
-  const endpoints = sortUnique(plan.endpoints ?? []);
-  return [
-    { key: 'egress-policy', value: 'block' },
-    { key: 'allowed-endpoints', value: endpoints.join(' '), endpoints },
-  ];
+  const notes: string[] = [];
+  const warnings: string[] = [];
+  if (plan.variables) {
+    const chain = plan.variables;
+    return {
+      inputs: DELIVERED_INPUTS.map((key) => ({ key, value: deliveryExpression(key, chain) })),
+      mode: plan.mode,
+      notes: [`inputs read from Actions variables (${[...(chain.env ? [`env.${chain.env}`] : []), ...chain.vars.map((name) => `vars.${name}`)].join(', ')})`],
+      warnings,
+    };
+  }
+  const os = osClassOf(runner);
+  let egress: string = plan.mode;
+  if (plan.mode === 'block' && os === 'non-linux') {
+    egress = 'audit';
+    notes.push(`runs on ${runner.os.map((name) => OS_NAMES[name]).join(' and ')}: hosted Windows and macOS support audit only, so audit there`);
+  } else if (plan.mode === 'block' && os === 'mixed') {
+    egress = BLOCK_ON_LINUX;
+    notes.push(runner.resolved ? 'runs on Linux and on Windows/macOS: block on Linux, audit elsewhere (hosted Windows and macOS support audit only)' : 'runner OS not known statically: block on Linux, audit elsewhere');
+  }
+  const inputs: WantedInput[] = [{ key: 'egress-policy', value: egress }];
+  if (egress !== 'audit') {
+    const endpoints = sortUnique(plan.endpoints ?? []);
+    if (endpoints.length > 0) inputs.push({ key: 'allowed-endpoints', value: endpoints.join(' '), endpoints });
+    else warnings.push('block mode with no allowed endpoints: every outbound connection of the job will be blocked');
+  }
+  for (const flag of PASSTHROUGH_FLAGS) {
+    if (plan.flags?.[flag] !== true) continue;
+    if (flag === 'disable-telemetry') {
+      // Harden-Runner accepts disable-telemetry only with egress-policy: block.
+      if (egress === 'audit') continue;
+      inputs.push({ key: flag, value: egress === 'block' ? 'true' : TELEMETRY_ON_LINUX });
+    } else inputs.push({ key: flag, value: 'true' });
+  }
+  return { inputs, mode: plan.mode, notes, warnings };
+}
+
+/** `uses:` of the plan's step, without the version comment. */
+function usesValue(plan: JobPlan): string {
+  return plan.kind === 'harden-runner' ? `${plan.pin.repository}@${plan.pin.sha}` : plan.uses;
 }
 
 function usesText(plan: JobPlan): string {
-  if (plan.kind === 'harden-runner') return `${plan.pin.repository}@${plan.pin.sha} # ${plan.pin.version}`;
+  if (plan.kind === 'harden-runner') return `${usesValue(plan)} # ${plan.pin.version}`;
   return plan.version ? `${plan.uses} # ${plan.version}` : plan.uses;
+}
+
+/** The version comment the plan writes after `uses:`, if any. */
+function usesComment(plan: JobPlan): string | undefined {
+  return plan.kind === 'harden-runner' ? plan.pin.version : plan.version;
+}
+
+/** The marker of a managed step (docs/reconciliation.md), a comment on its `with:` line. */
+const MARKER = /#\s*egressctl:\s*managed(?:,\s*(?:policy\s+([a-z0-9][a-z0-9._-]*)|no policy attached))?/;
+
+export function markerText(managedBy: { policy: string | null }): string {
+  return managedBy.policy === null ? '# egressctl: managed, no policy attached' : `# egressctl: managed, policy ${managedBy.policy}`;
+}
+
+/** The marker in a step's text, if any. */
+export function readMarker(text: string): { policy: string | null } | undefined {
+  const match = MARKER.exec(text);
+  return match ? { policy: match[1] ?? null } : undefined;
 }
 
 /** Lines of `key: value` at `column` (the value may span more lines). */
@@ -239,27 +345,39 @@ function renderInput(input: WantedInput, column: number, unit: number): string[]
   return [`${spaces(column)}${input.key}: ${renderScalar(input.value)}`];
 }
 
-function renderStep(plan: JobPlan, layout: StepsLayout, guard: boolean, stepName: string): string[] {
+function withLine(column: number, plan: JobPlan): string {
+  const marker = plan.kind === 'harden-runner' && plan.managedBy ? ` ${markerText(plan.managedBy)}` : '';
+  return `${spaces(column)}with:${marker}`;
+}
+
+function renderStep(plan: JobPlan, inputs: readonly WantedInput[], layout: StepsLayout, stepName: string): string[] {
   const { dash, content, unit } = layout;
   const lines = [
     `${spaces(dash)}-${spaces(content - dash - 1)}name: ${renderScalar(stepName)}`,
     `${spaces(content)}uses: ${usesText(plan)}`,
   ];
-  if (guard) lines.push(`${spaces(content)}if: ${LINUX_GUARD}`);
-  lines.push(`${spaces(content)}with:`);
-  for (const input of wantedInputs(plan)) lines.push(...renderInput(input, content + unit, unit));
+  lines.push(withLine(content, plan));
+  for (const input of inputs) lines.push(...renderInput(input, content + unit, unit));
   return lines;
+}
+
+function scalarText(node: unknown): string | undefined {
+  return isScalar(node) ? (node.value === null || node.value === undefined ? '' : String(node.value)) : undefined;
+}
+
+/** Endpoints of a written `allowed-endpoints` value, canonical where they parse. */
+function endpointsOf(text: string): string[] {
+  return sortUnique(text.split(/\s+/).filter((entry) => entry !== '').map((entry) => normalizeEndpoint(entry) ?? entry));
 }
 
 /** Does the existing value already say what we want (as the agent reads it)? */
 function inputSatisfied(input: WantedInput, current: unknown): boolean {
-  const text = isScalar(current) ? (current.value === null || current.value === undefined ? '' : String(current.value)) : undefined;
+  const text = scalarText(current);
   if (text === undefined) return false;
   if (!input.endpoints) return text === input.value;
   // A newline inside the list breaks the agent's parser: such a value must be rewritten.
   if (text.trim().includes('\n')) return false;
-  const existing = sortUnique(text.split(/\s+/).filter((entry) => entry !== '').map((entry) => normalizeEndpoint(entry) ?? entry));
-  return existing.join(' ') === input.value;
+  return endpointsOf(text).join(' ') === input.value;
 }
 
 function indentUnitOf(map: YAMLMap, index: LineIndex): number | undefined {
@@ -309,76 +427,243 @@ function linesAfter(index: LineIndex, line: number, lines: string[], eol: string
   return { start: at, end: at, text };
 }
 
+/** What an update of an existing step sets, removes and keeps, decided from its inputs alone. */
+interface InputPlan {
+  set: WantedInput[];
+  remove: string[];
+  /** Why the step still differs from the desired state (things never lowered or overwritten). */
+  kept: string[];
+  changes: StepChange[];
+  /** Mode and endpoints of the step after the edit. */
+  mode?: EgressMode;
+  endpoints: string[];
+}
+
+const STRONGER_FLAG_VALUE = 'true';
+
+/**
+ * The never-weaken rules (docs/reconciliation.md): block is never lowered, endpoints never
+ * dropped (union), expressions never overwritten and flags never cleared, unless `weaken`
+ * (the desired state of a step egressctl manages). Harden-Runner's default mode is block, so a
+ * step without `egress-policy` counts as block.
+ */
+function planInputs(desired: readonly WantedInput[], current: ReadonlyMap<string, string | undefined>, weaken: boolean, plan: JobPlan): InputPlan {
+  const result: InputPlan = { set: [], remove: [], kept: [], changes: [], endpoints: [] };
+  const want = new Map(desired.map((input) => [input.key, input]));
+  const set = (input: WantedInput, from: string | undefined, extra: Partial<StepChange> = {}): void => {
+    result.set.push(input);
+    result.changes.push({ field: `with.${input.key}`, from: from ?? null, to: input.value, ...extra });
+  };
+  if (plan.kind === 'composite') {
+    for (const input of desired) {
+      const now = current.get(input.key);
+      if (now !== input.value) set(input, now);
+    }
+    return result;
+  }
+  if (plan.variables) {
+    // Variables carry the whole policy: the step's inputs are all ours or all theirs.
+    const differs = desired.some((input) => current.get(input.key) !== input.value);
+    if (!differs) return { ...result, mode: plan.mode, endpoints: sortUnique(plan.endpoints ?? []) };
+    const weaker = weakerThanPlan(current, plan);
+    if (weaker && !weaken) {
+      result.kept.push(`the step's own inputs (${weaker}) were kept: reading them from variables could weaken it`);
+      return result;
+    }
+    for (const input of desired) if (current.get(input.key) !== input.value) set(input, current.get(input.key));
+    return { ...result, mode: plan.mode, endpoints: sortUnique(plan.endpoints ?? []) };
+  }
+
+  // egress-policy
+  const wantedMode = want.get('egress-policy') as WantedInput;
+  const mode = current.has('egress-policy') ? current.get('egress-policy') : 'block';
+  const modeWritten = current.has('egress-policy');
+  let finalMode: string | undefined = mode;
+  if (mode === wantedMode.value) {
+    // as wanted
+  } else if (weaken || mode === 'audit' || (mode !== undefined && !isExpression(mode) && mode !== 'block')) {
+    set(wantedMode, modeWritten ? mode : undefined);
+    finalMode = wantedMode.value;
+  } else if (mode === undefined || isExpression(mode)) {
+    result.kept.push(`kept the expression egress-policy: ${mode ?? '(not a plain value)'}`);
+  } else {
+    // block, written or Harden-Runner's default, where the plan says less.
+    result.kept.push(`kept egress-policy: block${modeWritten ? '' : " (Harden-Runner's default: the step has no egress-policy)"}; the plan says ${wantedMode.value}`);
+  }
+  result.mode = finalMode === 'audit' ? 'audit' : finalMode === 'block' || finalMode === BLOCK_ON_LINUX ? 'block' : plan.mode;
+
+  // allowed-endpoints: only where the step may block.
+  const wantedEndpoints = want.get('allowed-endpoints');
+  const endpointsNow = current.get('allowed-endpoints');
+  const endpointsWritten = current.has('allowed-endpoints');
+  if (endpointsWritten && endpointsNow === undefined) {
+    if (wantedEndpoints) result.kept.push('kept allowed-endpoints: not a plain value');
+  } else if (endpointsNow !== undefined && isExpression(endpointsNow) && !weaken) {
+    if (wantedEndpoints && endpointsNow !== wantedEndpoints.value) result.kept.push(`kept the expression allowed-endpoints: ${endpointsNow}`);
+  } else if (wantedMode.value !== 'audit' && finalMode !== 'audit') {
+    const before = endpointsNow === undefined ? [] : endpointsOf(endpointsNow);
+    const after = weaken ? sortUnique(wantedEndpoints?.endpoints ?? []) : sortUnique([...before, ...(wantedEndpoints?.endpoints ?? [])]);
+    const multiLine = endpointsNow !== undefined && endpointsNow.trim().includes('\n');
+    const added = after.filter((entry) => !before.includes(entry));
+    const dropped = before.filter((entry) => !after.includes(entry));
+    const beyond = before.filter((entry) => !(wantedEndpoints?.endpoints ?? []).includes(entry));
+    if (!weaken && beyond.length > 0) result.kept.push(`kept allowed-endpoints the plan does not list: ${beyond.join(' ')}`);
+    if (after.length === 0) {
+      if (endpointsWritten) {
+        result.remove.push('allowed-endpoints');
+        result.changes.push({ field: 'with.allowed-endpoints', from: endpointsNow ?? null, to: null, added, dropped });
+      }
+    } else if (added.length > 0 || dropped.length > 0 || multiLine || (isExpression(endpointsNow ?? '') && weaken)) {
+      set({ key: 'allowed-endpoints', value: after.join(' '), endpoints: after }, endpointsNow, { added, dropped });
+    }
+    result.endpoints = after;
+  } else {
+    if (weaken && endpointsWritten && wantedMode.value === 'audit' && finalMode === 'audit') {
+      result.remove.push('allowed-endpoints');
+      result.changes.push({ field: 'with.allowed-endpoints', from: endpointsNow ?? null, to: null, added: [], dropped: endpointsNow === undefined ? [] : endpointsOf(endpointsNow) });
+    } else if (endpointsNow !== undefined) result.endpoints = endpointsOf(endpointsNow);
+  }
+  if (result.mode !== 'block') result.endpoints = [];
+
+  // disable-* flags: true is never cleared without `weaken`.
+  for (const flag of PASSTHROUGH_FLAGS) {
+    const wanted = want.get(flag);
+    const now = current.get(flag);
+    if (wanted) {
+      if (now === wanted.value) continue;
+      if (now !== undefined && (isExpression(now) || now === STRONGER_FLAG_VALUE) && !weaken) {
+        result.kept.push(`kept ${flag}: ${now}`);
+        continue;
+      }
+      set(wanted, now);
+      continue;
+    }
+    const clear = (flag === 'disable-telemetry' && finalMode === 'audit') || (plan.kind === 'harden-runner' && plan.flags?.[flag] === false);
+    if (now !== undefined && now !== 'false' && clear) {
+      if (weaken) set({ key: flag, value: 'false' }, now);
+      else result.kept.push(`kept ${flag}: ${now}`);
+    }
+  }
+  return result;
+}
+
+/** Why the step's literal inputs say more than the plan (variables delivery), or undefined. */
+function weakerThanPlan(current: ReadonlyMap<string, string | undefined>, plan: HardenRunnerPlan): string | undefined {
+  const reasons: string[] = [];
+  const mode = current.has('egress-policy') ? current.get('egress-policy') : 'block';
+  if (mode !== undefined && !isExpression(mode) && mode === 'block' && plan.mode !== 'block') reasons.push('egress-policy: block');
+  const endpoints = current.get('allowed-endpoints');
+  if (endpoints !== undefined && !isExpression(endpoints)) {
+    const wanted = new Set(plan.endpoints ?? []);
+    const missing = endpointsOf(endpoints).filter((entry) => !wanted.has(entry));
+    if (missing.length > 0) reasons.push(`allowed-endpoints ${missing.join(' ')}`);
+  }
+  for (const flag of PASSTHROUGH_FLAGS) if (current.get(flag) === 'true' && plan.flags?.[flag] !== true) reasons.push(`${flag}: true`);
+  return reasons.length > 0 ? reasons.join(', ') : undefined;
+}
+
 interface StepEdit {
   edits: TextEdit[];
   notes: string[];
+  changes: StepChange[];
   /** The job cannot be updated safely. */
   unsupported?: string;
 }
 
+/** The uses: line already names the plan's pin (version comment spacing aside)? */
+function pinCurrent(plan: JobPlan, value: string, rest: string): boolean {
+  if (value.trim() !== usesValue(plan)) return false;
+  const comment = usesComment(plan);
+  const written = /^\s*#\s*(.*?)\s*$/.exec(rest)?.[1];
+  return comment === undefined ? rest.trim() === '' : written === comment;
+}
+
 /** In-place edits of an existing step of the same kind as the plan. */
-function updateStep(step: YAMLMap, plan: JobPlan, guard: boolean, layout: StepsLayout, index: LineIndex, eol: string): StepEdit {
+function updateStep(step: YAMLMap, stepText: string, plan: JobPlan, inputs: InputPlan, marker: string | undefined, index: LineIndex, layout: StepsLayout, eol: string): StepEdit {
   const edits: TextEdit[] = [];
   const notes: string[] = [];
+  const changes: StepChange[] = [];
   const usesPair = pairOf(step, 'uses');
   const usesNode = usesPair?.value;
   const usesRange = nodeRange(usesNode);
-  if (!usesPair || !isScalar(usesNode) || !usesRange) return { edits, notes, unsupported: 'the existing step has no plain uses: value' };
+  if (!usesPair || !isScalar(usesNode) || !usesRange) return { edits, notes, changes, unsupported: 'the existing step has no plain uses: value' };
   const contentColumn = index.column(keyOffset(step.items[0] as Pair));
   const usesLine = index.lastContentLine(keyOffset(usesPair), usesRange[1]);
 
-  const repin = plan.repin === true;
-  if (repin) {
+  if (plan.repin === true) {
     const wanted = usesText(plan);
     const lineEnd = index.lineContentEnd(index.lineOf(usesRange[0]));
-    if (index.lineOf(usesRange[0]) !== usesLine) return { edits, notes, unsupported: 'the existing uses: value spans lines' };
-    if (index.text.slice(usesRange[0], lineEnd) !== wanted) {
+    if (index.lineOf(usesRange[0]) !== usesLine) return { edits, notes, changes, unsupported: 'the existing uses: value spans lines' };
+    const written = index.text.slice(usesRange[0], lineEnd);
+    if (!pinCurrent(plan, String(usesNode.value), index.text.slice(usesRange[1], lineEnd))) {
       edits.push({ start: usesRange[0], end: lineEnd, text: wanted });
-      notes.push(`re-pinned from ${String(usesNode.value)}`);
+      changes.push({ field: 'uses', from: written.trimEnd(), to: wanted });
     }
   }
 
-  const ifPair = pairOf(step, 'if');
-  if (guard && !ifPair) edits.push(linesAfter(index, usesLine, [`${spaces(contentColumn)}if: ${LINUX_GUARD}`], eol));
-  else if (guard && ifPair && !(isScalar(ifPair.value) && String(ifPair.value.value).includes('runner.os'))) {
-    notes.push(`kept the step's own if: (the job may also run on non-Linux runners)`);
-  }
-
-  const inputs = wantedInputs(plan);
   const withPair = pairOf(step, 'with');
   const withNode = withPair?.value;
+  // The marker: added or updated on the `with:` line (docs/reconciliation.md).
+  const currentMarker = MARKER.exec(stepText);
+  const markerEdit = (withKeyLine: number): void => {
+    if (marker === undefined) return;
+    if (currentMarker) {
+      if (currentMarker[0] === marker) return;
+      const stepStart = nodeRange(step)?.[0] ?? 0;
+      const start = stepStart + currentMarker.index;
+      edits.push({ start, end: start + currentMarker[0].length, text: marker });
+      changes.push({ field: 'marker', from: currentMarker[0], to: marker });
+      return;
+    }
+    const end = index.lineContentEnd(withKeyLine);
+    edits.push({ start: end, end, text: ` ${marker}` });
+    changes.push({ field: 'marker', from: null, to: marker });
+  };
   if (!withPair) {
-    const lines = [`${spaces(contentColumn)}with:`, ...inputs.flatMap((input) => renderInput(input, contentColumn + layout.unit, layout.unit))];
+    if (inputs.set.length === 0 && marker === undefined) return { edits, notes, changes };
+    const lines = [`${spaces(contentColumn)}with:${marker === undefined ? '' : ` ${marker}`}`, ...inputs.set.flatMap((input) => renderInput(input, contentColumn + layout.unit, layout.unit))];
     edits.push(linesAfter(index, usesLine, lines, eol));
-    return { edits, notes };
+    if (marker !== undefined) changes.push({ field: 'marker', from: null, to: marker });
+    return { edits, notes, changes: [...changes, ...inputs.changes] };
   }
+  const withKeyLine = index.lineOf(colonEnd(withPair));
   if (withNode === null || withNode === undefined || (isScalar(withNode) && withNode.value === null)) {
-    const keyLine = index.lineOf(colonEnd(withPair));
-    const lines = inputs.flatMap((input) => renderInput(input, contentColumn + layout.unit, layout.unit));
-    edits.push(linesAfter(index, keyLine, lines, eol));
-    return { edits, notes };
+    markerEdit(withKeyLine);
+    const lines = inputs.set.flatMap((input) => renderInput(input, contentColumn + layout.unit, layout.unit));
+    if (lines.length > 0) edits.push(linesAfter(index, withKeyLine, lines, eol));
+    return { edits, notes, changes: [...changes, ...inputs.changes] };
   }
-  if (!isBlockMap(withNode)) return { edits, notes, unsupported: 'the existing step has a with: that is not a block mapping' };
+  if (!isBlockMap(withNode)) return { edits, notes, changes, unsupported: 'the existing step has a with: that is not a block mapping' };
+  markerEdit(withKeyLine);
 
   const firstInput = withNode.items[0] as Pair;
   const inputColumn = index.column(keyOffset(firstInput));
   const unit = indentUnitOf(withNode, index) ?? layout.unit;
-  let previous: Pair | undefined;
-  for (const input of inputs) {
+  const lastLineOf = (pair: Pair): number => {
+    const range = nodeRange(pair.value);
+    const last = range && range[1] > range[0] ? index.lastContentLine(range[0], range[1]) : index.lineOf(keyOffset(pair));
+    return Math.max(last, index.lineOf(keyOffset(pair)));
+  };
+  for (const key of inputs.remove) {
+    const pair = pairOf(withNode, key);
+    if (!pair) continue;
+    edits.push({ start: index.lineStart(index.lineOf(keyOffset(pair))), end: index.lineEnd(lastLineOf(pair)), text: '' });
+  }
+  const removed = new Set(inputs.remove);
+  // New inputs go after the last input that stays (or before the first when none stays).
+  const staying = withNode.items.filter((pair): pair is Pair => isPair(pair) && !removed.has(keyName(pair) ?? ''));
+  const anchor = staying[staying.length - 1];
+  for (const input of inputs.set) {
     const pair = pairOf(withNode, input.key);
     if (!pair) {
       const lines = renderInput(input, inputColumn, unit);
-      if (previous) {
-        const range = nodeRange(previous.value) ?? nodeRange(previous.key);
-        edits.push(linesAfter(index, index.lastContentLine(keyOffset(previous), range?.[1] ?? keyOffset(previous) + 1), lines, eol));
-      } else {
+      if (anchor) edits.push(linesAfter(index, lastLineOf(anchor), lines, eol));
+      else {
         const start = index.lineStart(index.lineOf(keyOffset(firstInput)));
         edits.push({ start, end: start, text: lines.map((line) => line + eol).join('') });
       }
       continue;
     }
-    previous = pair;
-    if (inputSatisfied(input, pair.value)) continue;
     const valueRange = nodeRange(pair.value);
     const rendered = renderInput(input, inputColumn, unit);
     const firstLine = rendered[0] ?? '';
@@ -394,31 +679,43 @@ function updateStep(step: YAMLMap, plan: JobPlan, guard: boolean, layout: StepsL
       // Keep the comment that may follow the value on this line.
       edits.push({ start: valueRange[0], end: valueRange[1], text: valueText });
     } else {
-      const lastLine = valueRange && valueRange[1] > valueRange[0] ? index.lastContentLine(valueRange[0], valueRange[1]) : index.lineOf(keyOffset(pair));
-      const end = index.lineContentEnd(Math.max(lastLine, index.lineOf(keyOffset(pair))));
-      edits.push({ start: colonEnd(pair), end, text: ` ${[valueText, ...rendered.slice(1)].join(eol)}` });
+      edits.push({ start: colonEnd(pair), end: index.lineContentEnd(lastLineOf(pair)), text: ` ${[valueText, ...rendered.slice(1)].join(eol)}` });
     }
   }
-  return { edits, notes };
+  return { edits, notes, changes: [...changes, ...inputs.changes] };
 }
 
-function existingStepInfo(steps: YAMLSeq, plan?: JobPlan): { step: YAMLMap; existing: ExistingStep } | undefined {
+/** The current `with:` of a step: key -> plain text (undefined: not a plain value). */
+function currentInputs(step: YAMLMap): Map<string, string | undefined> {
+  const inputs = new Map<string, string | undefined>();
+  const withNode = mapValue(step, 'with');
+  if (!isMap(withNode)) return inputs;
+  for (const pair of withNode.items) {
+    const key = isPair(pair) ? keyName(pair) : undefined;
+    if (key !== undefined && isPair(pair)) inputs.set(key, scalarText(pair.value));
+  }
+  return inputs;
+}
+
+function existingStepInfo(steps: YAMLSeq, text: string, plan?: JobPlan): { step: YAMLMap; existing: ExistingStep } | undefined {
+  let found: { step: YAMLMap; existing: ExistingStep } | undefined;
   for (const [position, item] of steps.items.entries()) {
     if (!isMap(item)) continue;
     const uses = mapValue(item, 'uses');
     if (!isScalar(uses) || typeof uses.value !== 'string') continue;
     const kind = stepKind(uses.value, plan);
     if (!kind) continue;
-    const inputs: Record<string, string> = {};
-    const withNode = mapValue(item, 'with');
-    if (isMap(withNode)) {
-      for (const pair of withNode.items) {
-        if (isPair(pair) && isScalar(pair.value) && keyName(pair) !== undefined) inputs[keyName(pair) ?? ''] = String(pair.value.value ?? '');
-      }
+    if (found) {
+      if (found.existing.kind === kind) found.existing.others = [...(found.existing.others ?? []), position];
+      continue;
     }
-    return { step: item, existing: { kind, uses: uses.value, index: position, with: inputs } };
+    const inputs: Record<string, string> = {};
+    for (const [key, value] of currentInputs(item)) if (value !== undefined) inputs[key] = value;
+    const range = nodeRange(item);
+    const managedBy = range ? readMarker(text.slice(range[0], range[2])) : undefined;
+    found = { step: item, existing: { kind, uses: uses.value, index: position, with: inputs, ...(managedBy ? { managedBy } : {}) } };
   }
-  return undefined;
+  return found;
 }
 
 function resolvePlan(options: HardenOptions, info: JobInfo): JobPlan | JobSkip {
@@ -480,6 +777,8 @@ export function hardenWorkflow(text: string, options: HardenOptions): HardenResu
   const outcomes: JobOutcome[] = [];
   const edits: TextEdit[] = [];
   const spans: EditedSpan[] = [];
+  /** Per job: the kind and inputs its first step must read back as (the self-check). */
+  const expected = new Map<string, ExpectedStep>();
   /** Record the steps text the job's edits (pushed since `firstEdit`) rewrote, for the self-check. */
   const editedSpan = (job: string, steps: YAMLSeq, layout: StepsLayout, lastTouched: number, inserted: boolean, firstEdit: number): void => {
     const span = stepsSpan(index, steps, layout, lastTouched);
@@ -508,71 +807,104 @@ export function hardenWorkflow(text: string, options: HardenOptions): HardenResu
     const job = analysis.map;
     const stepsPair = pairOf(job, 'steps') as Pair;
     const steps = stepsPair.value as YAMLSeq;
-    const foundBeforePlan = existingStepInfo(steps);
+    const foundBeforePlan = existingStepInfo(steps, text);
     const info: JobInfo = {
       id: analysis.id,
       line,
       runner: analysis.runner,
       container: analysis.container,
-      linuxGuard: analysis.needsLinuxGuard,
       ...(analysis.name === undefined ? {} : { name: analysis.name }),
       ...(foundBeforePlan ? { existing: foundBeforePlan.existing } : {}),
     };
     const decision = resolvePlan(options, info);
     if ('skip' in decision) {
-      outcome('skipped', { reason: decision.skip, skipCode: 'planner' });
+      outcome('skipped', { reason: decision.skip, skipCode: 'planner', ...(foundBeforePlan ? { existing: foundBeforePlan.existing } : {}) });
       continue;
     }
     const plan = decision;
     // A plan may name a step repository we only recognize once we know it (a fork, our composite).
-    const found = foundBeforePlan ?? existingStepInfo(steps, plan);
-    const guard = analysis.needsLinuxGuard;
-    const guardNote = guard
-      ? analysis.runner.resolved
-        ? `runs on Linux and non-Linux runners: the step has if: ${LINUX_GUARD}`
-        : `runner OS not known statically: the step has if: ${LINUX_GUARD}`
-      : undefined;
+    const found = foundBeforePlan ?? existingStepInfo(steps, text, plan);
+    const desired = desiredInputs(plan, analysis.runner);
     const layout = detectLayout(steps, stepsPair, job, jobPair, index);
-    const base = { plan, ...(guard ? { linuxGuard: true } : {}) };
+    const context: string[] = [];
+    if (analysis.container) {
+      context.push(
+        analysis.containerExpression
+          ? 'container: is an expression: legs that run in a container are unprotected (Harden-Runner skips itself inside containers)'
+          : 'runs in a container: Harden-Runner skips itself inside containers, so this job is unprotected on GitHub-hosted runners',
+      );
+    }
+    const policy = plan.kind === 'harden-runner' && plan.managedBy ? { policy: plan.managedBy.policy } : {};
+    const warnings = [...desired.warnings];
+    const reasonOf = (notes: readonly string[]): { reason?: string } => {
+      const all = [plan.note, ...desired.notes, ...context, ...notes].filter((note): note is string => note !== undefined && note !== '');
+      return all.length > 0 ? { reason: all.join('; ') } : {};
+    };
 
     if (!found) {
-      const lines = renderStep(plan, layout, guard, stepName);
-      const text = lines.map((item) => item + eol).join('') + (layout.blankSeparated ? eol : '');
-      edits.push({ start: layout.insertAt, end: layout.insertAt, text });
+      const lines = renderStep(plan, desired.inputs, layout, stepName);
+      const inserted = lines.map((item) => item + eol).join('') + (layout.blankSeparated ? eol : '');
+      edits.push({ start: layout.insertAt, end: layout.insertAt, text: inserted });
+      expected.set(analysis.id, { plan, inputs: desired.inputs });
       editedSpan(analysis.id, steps, layout, 0, true, edits.length - 1);
-      const reason = [plan.note, guardNote].filter((note) => note !== undefined).join('; ');
-      outcome('inserted', { ...base, ...(reason ? { reason } : {}) });
+      const endpoints = desired.inputs.find((input) => input.key === 'allowed-endpoints')?.endpoints ?? [];
+      const mode = desired.inputs.find((input) => input.key === 'egress-policy')?.value === 'audit' ? 'audit' : desired.mode;
+      outcome('inserted', {
+        plan,
+        ...reasonOf([]),
+        ...(plan.kind === 'harden-runner' ? { mode, endpoints: mode === 'block' ? [...endpoints] : [] } : {}),
+        ...policy,
+        changes: [],
+        ...(warnings.length > 0 ? { warnings } : {}),
+      });
       continue;
     }
 
     const { step, existing } = found;
+    if (existing.others && existing.others.length > 0) {
+      const positions = [existing.index, ...existing.others].map((position) => position + 1);
+      warnings.push(
+        `the job has ${positions.length} ${existing.kind === 'composite' ? 'composite action' : 'Harden-Runner'} steps (positions ${positions.join(', ')}): only the first is kept in line; remove the others by hand`,
+      );
+    }
     if (step.anchor && sharedAnchors.has(step.anchor)) {
-      outcome('skipped', { reason: 'the existing Harden-Runner step is anchored and reused by an alias: edit it by hand', skipCode: 'shared-by-alias' });
+      outcome('skipped', { reason: 'the existing Harden-Runner step is anchored and reused by an alias: edit it by hand', skipCode: 'shared-by-alias', existing });
       continue;
     }
     const dash = firstDashOffset(steps, existing.index);
     const stepRange = nodeRange(step);
     if (dash === undefined || !stepRange) {
-      outcome('skipped', { reason: 'the existing Harden-Runner step could not be located', skipCode: 'unsupported-step' });
+      outcome('skipped', { reason: 'the existing Harden-Runner step could not be located', skipCode: 'unsupported-step', existing });
       continue;
     }
     const blockStart = index.lineStart(index.lineOf(dash));
     const blockEnd = index.lineEnd(index.lastContentLine(stepRange[0], stepRange[1]));
     const notes: string[] = [];
     let stepEdits: TextEdit[];
+    let changes: StepChange[];
+    let inputs: InputPlan | undefined;
     if (existing.kind !== plan.kind) {
-      const replacement = renderStep(plan, layout, guard, stepName).map((item) => item + eol).join('');
+      // Another kind of step (composite <-> inline): replaced whole, never a weakening the plan did not ask for.
+      const replacement = renderStep(plan, desired.inputs, layout, stepName).map((item) => item + eol).join('');
       const original = text.slice(blockStart, blockEnd);
       stepEdits = [{ start: blockStart, end: blockEnd, text: original.endsWith('\n') ? replacement : replacement.slice(0, -eol.length) }];
       notes.push(`replaced the ${existing.kind === 'composite' ? 'composite action' : 'Harden-Runner'} step (${existing.uses})`);
+      changes = [{ field: 'uses', from: existing.uses, to: usesText(plan) }];
+      expected.set(analysis.id, { plan, inputs: desired.inputs });
     } else {
-      const update = updateStep(step, plan, guard, layout, index, eol);
+      const weaken = plan.kind === 'harden-runner' && plan.mayWeaken === true && existing.managedBy !== undefined;
+      inputs = planInputs(desired.inputs, currentInputs(step), weaken, plan);
+      // The marker goes on a step that now says exactly what the store says; a step kept different stays unmarked.
+      const marker = plan.kind === 'harden-runner' && plan.managedBy && inputs.kept.length === 0 ? markerText(plan.managedBy) : undefined;
+      const update = updateStep(step, text.slice(stepRange[0], stepRange[2]), plan, inputs, marker, index, layout, eol);
       if (update.unsupported) {
-        outcome('skipped', { reason: `${update.unsupported}: edit it by hand`, skipCode: 'unsupported-step' });
+        outcome('skipped', { reason: `${update.unsupported}: edit it by hand`, skipCode: 'unsupported-step', existing });
         continue;
       }
       stepEdits = update.edits;
-      notes.push(...update.notes);
+      changes = update.changes;
+      notes.push(...update.notes, ...inputs.kept);
+      expected.set(analysis.id, { plan, inputs: inputs.set });
     }
 
     const firstEdit = edits.length;
@@ -583,32 +915,81 @@ export function hardenWorkflow(text: string, options: HardenOptions): HardenResu
       const local = stepEdits.map((edit) => ({ ...edit, start: edit.start - blockStart, end: edit.end - blockStart }));
       let moved = applyEdits(text.slice(blockStart, blockEnd), local);
       if (!moved.endsWith('\n')) moved += eol;
-      edits.push({ start: layout.insertAt, end: layout.insertAt, text: moved }, { start: blockStart, end: blockEnd, text: '' });
+      if (layout.blankSeparated) moved += eol;
+      // Take one blank separator with the step, so that none is left doubled behind it.
+      let removeStart = blockStart;
+      let removeEnd = blockEnd;
+      const nextLine = index.lineOf(blockEnd);
+      if (layout.blankSeparated && blockEnd < text.length && /^\s*$/.test(index.lineText(nextLine))) removeEnd = index.lineEnd(nextLine);
+      else if (layout.blankSeparated && /^\s*$/.test(index.lineText(index.lineOf(blockStart) - 1))) removeStart = index.lineStart(index.lineOf(blockStart) - 1);
+      edits.push({ start: layout.insertAt, end: layout.insertAt, text: moved }, { start: removeStart, end: removeEnd, text: '' });
       notes.push(`moved from position ${existing.index + 1} to the first step`);
+      changes = [...changes, { field: 'position', from: String(existing.index + 1), to: '1' }];
     }
-    if (guardNote && stepEdits.some((edit) => edit.text.includes(LINUX_GUARD))) notes.unshift(guardNote);
     const changed = stepEdits.length > 0 || existing.index !== 0;
     // The step after the edited one is checked too: it shows the edit ended where it should.
     if (changed) editedSpan(analysis.id, steps, layout, existing.index + 1, false, firstEdit);
-    if (plan.note) notes.unshift(plan.note);
-    const reason = notes.length > 0 ? notes.join('; ') : undefined;
-    outcome(changed ? 'updated' : 'unchanged', { ...base, ...(reason ? { reason } : {}) });
+    const described = changes.filter((change) => change.field !== 'position').map(describeChange);
+    const drift = driftOf(existing, plan, inputs, changes);
+    outcome(changed ? 'updated' : 'unchanged', {
+      plan,
+      ...reasonOf([...described, ...notes]),
+      ...(plan.kind === 'harden-runner' && inputs?.mode ? { mode: inputs.mode, endpoints: inputs.endpoints } : {}),
+      ...policy,
+      changes,
+      ...(warnings.length > 0 ? { warnings } : {}),
+      ...(drift ? { drift } : {}),
+      existing,
+    });
   }
 
   const output = edits.length > 0 ? applyEdits(text, edits) : text;
-  const problems = output === text || spansCheckOut(text, output, spans, outcomes, jobs) ? [] : selfCheck(output, outcomes, file);
+  const problems = output === text || spansCheckOut(text, output, spans, expected) ? [] : selfCheck(output, expected, file);
   if (problems.length > 0) return { output: text, changed: false, jobs: outcomes, errors: problems };
   return { output, changed: output !== text, jobs: outcomes, errors: [] };
 }
 
+/** One change as a report line: `egress-policy: audit -> block`, `allowed-endpoints: +a -b`. */
+export function describeChange(change: StepChange): string {
+  const field = change.field.replace(/^with\./, '');
+  if (change.added !== undefined || change.dropped !== undefined) {
+    const parts = [...(change.added ?? []).map((entry) => `+${entry}`), ...(change.dropped ?? []).map((entry) => `-${entry}`)];
+    return `${field}: ${parts.length > 0 ? parts.join(' ') : 'rewritten on one line'}`;
+  }
+  return `${field}: ${change.from ?? '(absent)'} -> ${change.to ?? '(removed)'}`;
+}
+
+/** Why an existing step is out of line with a managed plan (docs/reconciliation.md, drift). */
+function driftOf(existing: ExistingStep, plan: JobPlan, inputs: InputPlan | undefined, changes: readonly StepChange[]): string | undefined {
+  if (plan.kind !== 'harden-runner' || !plan.managedBy) return undefined;
+  const inputChanges = changes.filter((change) => change.field.startsWith('with.'));
+  if (!existing.managedBy) {
+    if (inputs && inputs.kept.length > 0) return `the Harden-Runner step is not managed by egressctl (no marker) and differs from the store: ${inputs.kept.join('; ')}`;
+    return undefined;
+  }
+  if (inputs && inputs.kept.length > 0) return `the managed step differs from the store: ${inputs.kept.join('; ')}`;
+  if (inputChanges.length > 0) {
+    const policy = existing.managedBy.policy === plan.managedBy.policy ? 'edited by hand or its policy changed' : `its policy is now ${plan.managedBy.policy ?? 'none'} (was ${existing.managedBy.policy ?? 'none'})`;
+    return `the managed step differed from the store (${policy})`;
+  }
+  return undefined;
+}
+
 /** What is wrong with the first step of a hardened job, as read back; empty when it is as planned. */
-function firstStepProblems(steps: unknown, job: string, plan: JobPlan): string[] {
+/** What a job's first step must read back as after the run: the plan's kind, and the inputs written. */
+interface ExpectedStep {
+  plan: JobPlan;
+  inputs: readonly WantedInput[];
+}
+
+function firstStepProblems(steps: unknown, job: string, expected: ExpectedStep): string[] {
+  const { plan } = expected;
   const first = isSeq(steps) ? steps.items[0] : undefined;
   const uses = isMap(first) ? mapValue(first, 'uses') : undefined;
   if (!isMap(first) || !isScalar(uses) || stepKind(String(uses.value), plan) !== plan.kind) return [`job ${job} does not start with the planned step`];
   const withNode = mapValue(first, 'with');
   const problems: string[] = [];
-  for (const input of wantedInputs(plan)) {
+  for (const input of expected.inputs) {
     const value = isMap(withNode) ? mapValue(withNode, input.key) : undefined;
     if (!inputSatisfied(input, value)) problems.push(`job ${job}: with.${input.key} does not read back as "${input.value}"`);
   }
@@ -651,13 +1032,12 @@ interface EditedSpan {
  * unchanged are read from the input's parse (their text did not move). False means "not
  * shown": the caller then runs the full check, which alone reports problems.
  */
-function spansCheckOut(input: string, output: string, spans: readonly EditedSpan[], outcomes: readonly JobOutcome[], jobs: YAMLMap): boolean {
+function spansCheckOut(input: string, output: string, spans: readonly EditedSpan[], expected: ReadonlyMap<string, ExpectedStep>): boolean {
   let shift = 0;
   let inputCursor = 0;
-  const checked = new Set<string>();
   for (const span of spans) {
-    const outcome = outcomes.find((candidate) => candidate.job === span.job && candidate.plan !== undefined);
-    if (span.items === undefined || span.dash === undefined || !outcome?.plan || span.start < inputCursor) return false;
+    const wanted = expected.get(span.job);
+    if (span.items === undefined || span.dash === undefined || !wanted || span.start < inputCursor) return false;
     const start = span.start + shift;
     const end = span.end + shift + span.delta;
     // Outside the spans the output must be the input, byte for byte (a cheap comparison, no parse).
@@ -679,32 +1059,25 @@ function spansCheckOut(input: string, output: string, spans: readonly EditedSpan
       dashes++;
     }
     if (dashes !== span.items) return false;
-    if (firstStepProblems(steps, span.job, outcome.plan).length > 0) return false;
-    checked.add(span.job);
+    if (firstStepProblems(steps, span.job, wanted).length > 0) return false;
   }
-  if (output.length !== input.length + shift || output.slice(inputCursor + shift) !== input.slice(inputCursor)) return false;
-  for (const outcome of outcomes) {
-    if (outcome.action === 'skipped' || !outcome.plan || checked.has(outcome.job)) continue;
-    const job = mapValue(jobs, outcome.job);
-    if (firstStepProblems(isMap(job) ? mapValue(job, 'steps') : undefined, outcome.job, outcome.plan).length > 0) return false;
-  }
-  return true;
+  // Jobs without a span were left as they were: their text did not move.
+  return output.length === input.length + shift && output.slice(inputCursor + shift) === input.slice(inputCursor);
 }
 
 /**
  * Guard against our own bugs: the output must parse, and every hardened job must start with
  * the planned step whose inputs read back exactly as planned (endpoints on one line).
  */
-function selfCheck(output: string, outcomes: JobOutcome[], file: string): Diagnostic[] {
+function selfCheck(output: string, expected: ReadonlyMap<string, ExpectedStep>, file: string): Diagnostic[] {
   const index = new LineIndex(output);
   const { jobs, errors } = readJobs(output, file, index);
   const problem = (message: string): Diagnostic => ({ file, line: 1, column: 1, code: 'harden/internal', severity: 'error', message: `internal error, file left unchanged: ${message}` });
   if (!jobs) return errors.length > 0 ? errors.map((error) => problem(`the rewritten file does not parse (${error.message})`)) : [problem('jobs: disappeared')];
   const problems: Diagnostic[] = [];
-  for (const outcome of outcomes) {
-    if (outcome.action === 'skipped' || !outcome.plan) continue;
-    const job = mapValue(jobs, outcome.job);
-    problems.push(...firstStepProblems(isMap(job) ? mapValue(job, 'steps') : undefined, outcome.job, outcome.plan).map(problem));
+  for (const [id, wanted] of expected) {
+    const job = mapValue(jobs, id);
+    problems.push(...firstStepProblems(isMap(job) ? mapValue(job, 'steps') : undefined, id, wanted).map(problem));
   }
   return problems;
 }

@@ -128,6 +128,24 @@ function splitTopLevel(expression: string, operator: '||' | '&&'): string[] | un
   return parts.map((part) => part.trim());
 }
 
+/** The inside of `( ... )` when the parentheses enclose the whole operand. */
+function parenthesized(operand: string): string | undefined {
+  if (!operand.startsWith('(') || !operand.endsWith(')')) return undefined;
+  let depth = 0;
+  let quoted = false;
+  for (let index = 0; index < operand.length; index++) {
+    const char = operand[index];
+    if (char === "'") quoted = !quoted;
+    else if (!quoted && char === '(') depth++;
+    else if (!quoted && char === ')') {
+      depth--;
+      // The first parenthesis closes before the end: `(a) && (b)` is not one group.
+      if (depth === 0 && index !== operand.length - 1) return undefined;
+    }
+  }
+  return depth === 0 ? operand.slice(1, -1).trim() : undefined;
+}
+
 /**
  * The values an expression in `runs-on` may produce, for the shapes workflows use:
  * `matrix.a.b`, `'literal'`, and `cond && value || fallback` chains of those (conditions are
@@ -141,6 +159,14 @@ export function expressionValues(expression: string, matrix: Json | undefined): 
     const operands = splitTopLevel(alternative, '&&');
     const operand = operands?.[operands.length - 1];
     if (operand === undefined) return undefined;
+    // `(a && 'x' || 'y')`: the values of the parenthesized expression.
+    const inner = parenthesized(operand);
+    if (inner !== undefined) {
+      const nested = expressionValues(inner, matrix);
+      if (!nested) return undefined;
+      values.push(...nested);
+      continue;
+    }
     const literal = /^'((?:[^']|'')*)'$/.exec(operand);
     if (literal) {
       values.push((literal[1] ?? '').replace(/''/g, "'"));
@@ -242,15 +268,17 @@ export interface JobAnalysis {
   map?: YAMLMap;
   runner: RunnerInfo;
   container: boolean;
+  /** `container:` is an expression: some legs may run in a container, others not. */
+  containerExpression: boolean;
   /** Set when the job cannot get a step, with the reason. */
   skip?: { code: SkipCode; reason: string };
-  /** `if: runner.os == 'Linux'` is needed: the job may run on Linux and on something else (or we cannot tell). */
+  /** The job may run on Linux and on something else, or we cannot tell where it runs. */
   needsLinuxGuard: boolean;
 }
 
 export const LINUX_GUARD = "runner.os == 'Linux'";
 
-const OS_NAMES: Record<RunnerOs, string> = { linux: 'Linux', windows: 'Windows', macos: 'macOS' };
+export const OS_NAMES: Record<RunnerOs, string> = { linux: 'Linux', windows: 'Windows', macos: 'macOS' };
 
 /** Anchors that some alias refers to: editing under them would change other places too. */
 export function referencedAnchors(doc: Document, text?: string): Set<string> {
@@ -279,7 +307,7 @@ export function mapValue(map: YAMLMap, key: string): unknown {
 
 export function analyzeJob(doc: Document, pair: Pair, line: number, sharedAnchors: Set<string>): JobAnalysis {
   const id = keyName(pair) ?? '';
-  const base = { id, line, keyPair: pair, container: false, needsLinuxGuard: false };
+  const base = { id, line, keyPair: pair, container: false, containerExpression: false, needsLinuxGuard: false };
   const unresolvedRunner: RunnerInfo = { candidates: [], resolved: false, os: [], githubHosted: false };
   const job = pair.value;
   if (!isMap(job) || (job as { srcToken?: { type?: string } }).srcToken?.type !== 'block-map') {
@@ -299,21 +327,17 @@ export function analyzeJob(doc: Document, pair: Pair, line: number, sharedAnchor
   const runner = analyzeRunsOn(toJson(mapValue(job, 'runs-on'), doc), matrix);
   const containerNode = mapValue(job, 'container');
   const container = containerNode !== undefined && !(isScalar(containerNode) && (containerNode.value === null || containerNode.value === ''));
-  const analysis: JobAnalysis = { ...base, map: job, runner, container, ...(name === undefined ? {} : { name }) };
+  const containerExpression = container && isScalar(containerNode) && typeof containerNode.value === 'string' && containerNode.value.includes('${{');
+  const analysis: JobAnalysis = { ...base, map: job, runner, container, containerExpression, ...(name === undefined ? {} : { name }) };
 
   const skip = (code: SkipCode, reason: string): JobAnalysis => ({ ...analysis, skip: { code, reason } });
   if (pairOf(job, 'uses')) return skip('reusable-workflow', 'calls a reusable workflow (job-level uses:): harden the called workflow instead');
   if (job.items.some((item) => isPair(item) && keyName(item) === '<<')) {
     return skip('merge-key', 'the job uses a YAML merge key (<<): its steps cannot be edited safely as text');
   }
-  if (runner.resolved && runner.os.length > 0 && !runner.os.includes('linux')) {
-    const names = runner.os.map((os) => OS_NAMES[os]).join(' and ');
-    const what = runner.candidates.length > 1 ? `its matrix runs only on ${names}` : `runs on ${names}`;
-    return skip('non-linux', `${what}: Harden-Runner enforces egress policies only on Linux`);
-  }
-  if (container && runner.githubHosted) {
-    return skip('container-on-github-hosted', 'runs in a container on a GitHub-hosted runner: Harden-Runner skips container jobs there');
-  }
+  // Windows/macOS jobs and container jobs are not skipped: Harden-Runner audits on hosted
+  // Windows and macOS and skips itself inside containers (docs/reconciliation.md); the
+  // step's mode and the report say what that means for the job.
   const steps = mapValue(job, 'steps');
   if (steps === undefined || (isScalar(steps) && steps.value === null)) return skip('no-steps', 'the job has no steps');
   if (isAlias(steps)) return skip('steps-not-block-sequence', 'steps is a YAML alias: edit the anchored original');

@@ -4,7 +4,7 @@ import { baselinePlanner, uniformPlanner } from '../../src/rollout/harden-plan.j
 import { hardenWorkflow, type JobInfo } from '../../src/rollout/harden.js';
 
 const pin = DEFAULT_SETTINGS.hardenRunner;
-const info = (id: string): JobInfo => ({ id, line: 1, runner: { candidates: [], resolved: true, os: ['linux'], githubHosted: true }, container: false, linuxGuard: false });
+const info = (id: string): JobInfo => ({ id, line: 1, runner: { candidates: [], resolved: true, os: ['linux'], githubHosted: true }, container: false });
 
 describe('baselinePlanner', () => {
   const baselines = {

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { HardenRunnerPin } from '../../src/policy/model.js';
 import {
+  BLOCK_ON_LINUX,
   hardenWorkflow,
-  LINUX_GUARD,
   stepKind,
   type CompositePlan,
   type HardenOptions,
@@ -82,7 +82,9 @@ describe('inserting the step', () => {
         '',
       ].join('\n'),
     );
-    expect(result.jobs).toEqual([{ job: 'build', line: 3, action: 'inserted', plan: block(['github.com:443', '*.docker.io:443']) }]);
+    expect(result.jobs).toEqual([
+      { job: 'build', line: 3, action: 'inserted', plan: block(['github.com:443', '*.docker.io:443']), mode: 'block', endpoints: ['*.docker.io:443', 'github.com:443'], changes: [] },
+    ]);
     expect(result.changed).toBe(true);
   });
 
@@ -200,11 +202,6 @@ describe('inserting the step', () => {
 describe('skips, each with its reason', () => {
   const cases: Array<[string, string, string]> = [
     ['reusable-workflow', '  a:\n    uses: ./.github/workflows/build.yml\n    with:\n      x: 1\n', 'reusable workflow'],
-    ['non-linux', '  a:\n    runs-on: windows-latest\n    steps:\n      - run: x\n', 'Windows'],
-    ['non-linux', '  a:\n    runs-on: macos-14\n    steps:\n      - run: x\n', 'macOS'],
-    ['non-linux', '  a:\n    runs-on: [self-hosted, Windows, X64]\n    steps:\n      - run: x\n', 'Windows'],
-    ['non-linux', '  a:\n    strategy:\n      matrix:\n        os: [windows-latest, macos-latest]\n    runs-on: ${{ matrix.os }}\n    steps:\n      - run: x\n', 'only on'],
-    ['container-on-github-hosted', '  a:\n    runs-on: ubuntu-latest\n    container: node:22\n    steps:\n      - run: x\n', 'container'],
     ['steps-not-block-sequence', '  a:\n    runs-on: ubuntu-latest\n    steps: [{run: x}]\n', 'block sequence'],
     ['no-steps', '  a:\n    runs-on: ubuntu-latest\n', 'no steps'],
     ['no-steps', '  a:\n    runs-on: ubuntu-latest\n    steps:\n', 'no steps'],
@@ -259,49 +256,50 @@ describe('skips, each with its reason', () => {
       seen.push(info);
       return audit;
     });
-    expect(seen.map((info) => [info.id, info.line, info.linuxGuard, info.runner.os])).toEqual([
-      ['a', 2, false, ['linux']],
-      ['b', 6, false, ['linux']],
+    expect(seen.map((info) => [info.id, info.line, info.runner.os])).toEqual([
+      ['a', 2, ['linux']],
+      ['b', 6, ['linux']],
     ]);
   });
 });
 
 describe('operating-system matrices', () => {
-  it('guards the step with if: runner.os == Linux when the matrix mixes operating systems', () => {
-    const text = [
-      'jobs:',
-      '  test:',
-      '    strategy:',
-      '      matrix:',
-      '        os: [ubuntu-latest, windows-latest]',
-      '        include:',
-      '          - os: macos-latest',
-      '    runs-on: ${{ matrix.os }}',
-      '    steps:',
-      '      - run: npm test',
-      '',
-    ].join('\n');
-    const result = hardenTwice(text, block(['registry.npmjs.org:443']));
-    expect(result.output).toContain([`        uses: ${USES}`, `        if: ${LINUX_GUARD}`, '        with:'].join('\n'));
-    expect(job(result, 'test')).toMatchObject({ action: 'inserted', linuxGuard: true });
-    expect(job(result, 'test').reason).toContain('Linux and non-Linux');
-  });
+  const mixed = [
+    'jobs:',
+    '  test:',
+    '    strategy:',
+    '      matrix:',
+    '        os: [ubuntu-latest, windows-latest]',
+    '        include:',
+    '          - os: macos-latest',
+    '    runs-on: ${{ matrix.os }}',
+    '    steps:',
+    '      - run: npm test',
+    '',
+  ].join('\n');
 
-  it('needs no guard when every matrix entry is Linux', () => {
-    const text = 'jobs:\n  t:\n    strategy:\n      matrix:\n        os: [ubuntu-22.04, ubuntu-24.04-arm]\n    runs-on: ${{ matrix.os }}\n    steps:\n      - run: x\n';
-    const result = harden(text, audit);
+  it('blocks on the Linux legs of a mixed matrix and audits on the others, without a guard', () => {
+    const result = hardenTwice(mixed, block(['registry.npmjs.org:443']));
+    expect(result.output).toContain([`        uses: ${USES}`, '        with:', `          egress-policy: ${BLOCK_ON_LINUX}`].join('\n'));
     expect(result.output).not.toContain('if:');
-    expect(job(result, 't').linuxGuard).toBeUndefined();
+    expect(job(result, 'test')).toMatchObject({ action: 'inserted', mode: 'block' });
+    expect(job(result, 'test').reason).toContain('block on Linux, audit elsewhere');
   });
 
-  it('guards when the runner cannot be known statically', () => {
+  it('audits on every OS with no guard', () => {
+    const result = hardenTwice(mixed, audit);
+    expect(result.output).toContain('          egress-policy: audit\n');
+    expect(result.output).not.toContain('if:');
+  });
+
+  it('blocks on Linux only when the runner cannot be known statically', () => {
     const text = 'jobs:\n  t:\n    runs-on: ${{ inputs.runner }}\n    steps:\n      - run: x\n';
-    const result = harden(text, audit);
-    expect(result.output).toContain(`if: ${LINUX_GUARD}`);
+    const result = harden(text, block(['github.com:443']));
+    expect(result.output).toContain(`egress-policy: ${BLOCK_ON_LINUX}`);
     expect(job(result, 't').reason).toContain('not known statically');
   });
 
-  it('adds the guard to an existing step that lacks one, and keeps a step\'s own if:', () => {
+  it('leaves a step someone else wrote without a guard, and keeps a step\'s own if:', () => {
     const text = [
       'jobs:',
       '  t:',
@@ -311,18 +309,14 @@ describe('operating-system matrices', () => {
       '    runs-on: ${{ matrix.os }}',
       '    steps:',
       '      - uses: step-security/harden-runner@v2',
+      "        if: github.event_name == 'push'",
       '        with:',
       '          egress-policy: audit',
       '',
     ].join('\n');
     const result = hardenTwice(text, audit);
-    expect(result.output).toBe(text.replace('@v2\n', `@v2\n        if: ${LINUX_GUARD}\n`));
-    expect(job(result, 't').action).toBe('updated');
-    const own = text.replace('@v2\n', "@v2\n        if: github.event_name == 'push'\n");
-    const kept = harden(own, audit);
-    expect(kept.output).toBe(own);
-    expect(job(kept, 't')).toMatchObject({ action: 'unchanged' });
-    expect(job(kept, 't').reason).toContain("kept the step's own if:");
+    expect(result.output).toBe(text);
+    expect(job(result, 't').action).toBe('unchanged');
   });
 });
 
@@ -356,7 +350,7 @@ describe('updating an existing Harden-Runner step in place', () => {
   it('re-pins only when asked', () => {
     const result = hardenTwice(existing, block(['github.com:443'], { pin: NEW_PIN, repin: true }));
     expect(result.output).toContain(`        uses: step-security/harden-runner@${NEW_PIN.sha} # v2.22.0\n`);
-    expect(job(result, 'build').reason).toContain('re-pinned from step-security/harden-runner@rc');
+    expect(job(result, 'build').reason).toContain('uses: step-security/harden-runner@rc -> ');
     expect(harden(existing, block(['github.com:443'], { pin: NEW_PIN })).output).toContain('@rc\n');
   });
 
@@ -404,7 +398,6 @@ describe('updating an existing Harden-Runner step in place', () => {
         '    steps:',
         '      - uses: step-security/harden-runner@v2',
         '        with:',
-        '          egress-policy: block',
         '          allowed-endpoints: >-',
         '            api.github.com:443',
         '            github.com:443',
@@ -415,10 +408,13 @@ describe('updating an existing Harden-Runner step in place', () => {
     );
   });
 
-  it('adds a with: block to a step without one', () => {
+  it('adds a with: block to a step without one (which is block: Harden-Runner\'s default)', () => {
     const text = 'jobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: step-security/harden-runner@v2\n      - run: x\n';
-    const output = hardenTwice(text, audit).output;
-    expect(output).toBe('jobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: step-security/harden-runner@v2\n        with:\n          egress-policy: audit\n      - run: x\n');
+    const output = hardenTwice(text, block(['github.com:443'])).output;
+    expect(output).toBe('jobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: step-security/harden-runner@v2\n        with:\n          allowed-endpoints: >-\n            github.com:443\n      - run: x\n');
+    const kept = harden(text, audit);
+    expect(kept.output).toBe(text);
+    expect(job(kept, 'a').reason).toContain("kept egress-policy: block (Harden-Runner's default");
   });
 
   it('moves a step that is not first to the top', () => {
