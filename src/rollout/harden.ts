@@ -413,6 +413,8 @@ function detectLayout(seq: YAMLSeq, stepsPair: Pair, job: YAMLMap, jobPair: Pair
   const keyLine = index.lineOf(keyOffset(stepsPair));
   let line = index.lineOf(firstDash);
   while (line - 1 > keyLine && index.isBlankOrComment(line - 1)) line--;
+  // Blank lines right under `steps:` stay there: the new step goes after them.
+  while (/^\s*$/.test(index.lineText(line)) && index.lineStart(line) < firstDash) line++;
   const secondDash = firstDashOffset(seq, 1);
   const secondLine = secondDash === undefined ? undefined : index.lineOf(secondDash);
   const blankSeparated = secondLine !== undefined && /^\s*$/.test(index.lineText(secondLine - 1));
