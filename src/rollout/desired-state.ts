@@ -3,6 +3,8 @@
  * effective policy of the workflow (workflow > repository > organization) decides each job's
  * Harden-Runner step; baselines are evidence only. Pure: store data in, plans out.
  */
+import { variableChain } from '../policy/delivery.js';
+import { endpointFromText, IMPLICIT_ENDPOINT_PATTERNS, isAllowed, type Endpoint } from '../policy/endpoint.js';
 import { effectivePolicy, workflowKey, type ScopeRef } from '../policy/resolve.js';
 import {
   PASSTHROUGH_FLAGS,
@@ -12,8 +14,8 @@ import {
   type HardenRunnerFlags,
   type Settings,
 } from '../policy/model.js';
-import { baselinePlanner, type BaselineEvidence } from './harden-plan.js';
-import type { HardenRunnerPlan, JobInfo, JobPlanner, JobSkip } from './harden.js';
+import { baselinePlanner, type BaselineEvidence, type SeenEndpoint } from './harden-plan.js';
+import type { HardenRunnerPlan, JobInfo, JobOutcome, JobPlanner, JobSkip } from './harden.js';
 
 /** What the store holds, as the bundle has it: flattened policies and attachments by section. */
 export interface StoreState {
@@ -44,14 +46,7 @@ export function desiredWorkflowState(store: StoreState, repository: string, work
   const policy = answer.policy === null ? undefined : store.policies[answer.policy];
   if (!policy) {
     const unattached = store.settings.unattached;
-    return {
-      workflow,
-      policy: null,
-      scope: null,
-      mode: unattached === 'audit' ? 'audit' : unattached,
-      endpoints: [],
-      flags: {},
-    };
+    return { workflow, policy: null, scope: null, mode: unattached, endpoints: [], flags: {} };
   }
   const flags: HardenRunnerFlags = {};
   for (const flag of PASSTHROUGH_FLAGS) {
@@ -63,9 +58,23 @@ export function desiredWorkflowState(store: StoreState, repository: string, work
     policy: policy.name,
     scope: answer.scope,
     mode: policy['egress-policy'],
-    endpoints: policy['egress-policy'] === 'block' ? [...policy['allowed-endpoints']] : [],
+    endpoints: policy['egress-policy'] === 'block' ? [...policy['allowed-endpoints']].sort() : [],
     flags,
   };
+}
+
+/** Endpoints a job was seen using that `allowed` (plus what the agent allows by itself) would block. */
+export function wouldBlock(seen: readonly SeenEndpoint[], allowed: readonly string[]): SeenEndpoint[] {
+  const patterns: Endpoint[] = [...allowed.map(endpointFromText), ...IMPLICIT_ENDPOINT_PATTERNS];
+  return seen.filter((item) => {
+    const endpoint = endpointFromText(item.endpoint);
+    return !isAllowed(patterns, endpoint.host, endpoint.port);
+  });
+}
+
+/** A sync PR with evidence of endpoints the desired state would block opens as a draft. */
+export function needsDraft(outcomes: readonly JobOutcome[]): boolean {
+  return outcomes.some((outcome) => outcome.plan?.kind === 'harden-runner' && (outcome.plan.wouldBlock?.length ?? 0) > 0 && outcome.mode === 'block');
 }
 
 export interface StorePlannerOptions {
@@ -84,12 +93,13 @@ export interface StorePlannerOptions {
 export function storePlanner(options: StorePlannerOptions): JobPlanner {
   const desired = desiredWorkflowState(options.store, options.repository, options.workflowPath);
   const pin = options.store.settings.hardenRunner;
+  const baselineOf = options.baselineOf ?? (() => undefined);
   if (desired.mode === 'skip') {
     const skip: JobSkip = { skip: 'no policy attached and egressctl.yml says unattached: skip' };
     return () => skip;
   }
   if (desired.mode === 'baseline') {
-    const fromBaseline = baselinePlanner({ pin, ...(options.repin ? { repin: true } : {}), baselineOf: options.baselineOf ?? (() => undefined) });
+    const fromBaseline = baselinePlanner({ pin, ...(options.repin ? { repin: true } : {}), baselineOf });
     return (job) => {
       const plan = fromBaseline(job);
       return 'kind' in plan && plan.kind === 'harden-runner' ? { ...plan, managedBy: { policy: null } } : plan;
@@ -97,17 +107,24 @@ export function storePlanner(options: StorePlannerOptions): JobPlanner {
   }
   const scope = desired.scope ? `${desired.scope.type} ${desired.scope.key}` : 'no attachment';
   const note = desired.policy === null ? 'no policy attached: audit (egressctl.yml unattached: audit)' : `policy ${desired.policy} (${scope})`;
+  const mode: EgressMode = desired.mode;
   const plan: HardenRunnerPlan = {
     kind: 'harden-runner',
     pin,
     ...(options.repin ? { repin: true } : {}),
-    mode: desired.mode,
-    ...(desired.mode === 'block' ? { endpoints: desired.endpoints } : {}),
+    mode,
+    ...(mode === 'block' ? { endpoints: desired.endpoints } : {}),
     ...(Object.keys(desired.flags).length > 0 ? { flags: desired.flags } : {}),
     managedBy: { policy: desired.policy },
+    ...(options.store.settings.delivery === 'variables' ? { variables: variableChain(options.workflowPath) } : {}),
     // The store is the desired state: when it says audit or fewer endpoints, that is the request.
     ...(desired.policy !== null ? { mayWeaken: true } : {}),
     note,
   };
-  return () => plan;
+  if (mode !== 'block') return () => plan;
+  return (job) => {
+    const seen = baselineOf(job)?.seen ?? [];
+    const blocked = wouldBlock(seen, desired.endpoints);
+    return blocked.length > 0 ? { ...plan, wouldBlock: blocked } : plan;
+  };
 }

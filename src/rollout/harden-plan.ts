@@ -1,15 +1,24 @@
 /**
  * Planners for hardenWorkflow: the same plan for every job, or per job from baselines
- * (DESIGN 7: block with the stable baseline's endpoints; audit first while a job has no stable
+ * (docs/reconciliation.md, `unattached: baseline`: block with the stable baseline's endpoints; audit first while a job has no stable
  * baseline, so that it starts collecting one). Pure.
  */
 import { findJob, type BaselineIndex } from '../baselines/recommend.js';
 import type { EgressMode, HardenRunnerPin } from '../policy/model.js';
 import type { HardenRunnerPlan, JobInfo, JobPlan, JobPlanner } from './harden.js';
 
+/** One endpoint a job was seen using, with how often and when last. */
+export interface SeenEndpoint {
+  endpoint: string;
+  runs: number;
+  lastSeen?: string;
+}
+
 /** What a planner needs from a job's baseline (a subset of baselines' JobRecommendation). */
 export interface BaselineEvidence {
   endpoints: readonly string[];
+  /** Per endpoint: runs and last seen (evidence for a PR body). */
+  seen?: readonly SeenEndpoint[];
   stable: boolean;
   runs: number;
   /** Runs needed without a new endpoint before the baseline counts as stable. */
@@ -64,6 +73,7 @@ export function evidenceFromIndex(index: BaselineIndex, repository: string, work
     if (!found) return undefined;
     return {
       endpoints: found.endpoints,
+      seen: found.evidence.filter((item) => item.kind === 'endpoint').map((item) => ({ endpoint: item.endpoint, runs: item.runs, lastSeen: item.lastSeen })),
       stable: found.stable,
       runs: found.runs,
       stableAfter: found.stableAfter,

@@ -13,6 +13,7 @@ import { DELIVERED_INPUTS, deliveryExpression } from '../policy/delivery.js';
 import { normalizeEndpoint, sortUnique } from '../policy/endpoint.js';
 import { PASSTHROUGH_FLAGS, type EgressMode, type HardenRunnerFlags, type HardenRunnerPin } from '../policy/model.js';
 import { analyzeJob, mapValue, OS_NAMES, referencedAnchors, type JobAnalysis, type RunnerInfo, type SkipCode } from './workflow-jobs.js';
+import type { SeenEndpoint } from './harden-plan.js';
 import { applyEdits, detectEol, LineIndex, renderScalar, spaces, type TextEdit } from './workflow-text.js';
 
 export { LINUX_GUARD, type RunnerInfo, type RunnerOs, type SkipCode } from './workflow-jobs.js';
@@ -46,6 +47,11 @@ export interface HardenRunnerPlan {
    * Without it an edit never weakens what is there.
    */
   mayWeaken?: boolean;
+  /**
+   * Evidence, never the source (docs/reconciliation.md): endpoints the job's baseline shows in
+   * use that this plan would block. A PR that carries any lists them and opens as a draft.
+   */
+  wouldBlock?: readonly SeenEndpoint[];
 }
 
 /** Which variables a managed step reads, most specific first (docs/reconciliation.md). */
@@ -342,7 +348,9 @@ function renderInput(input: WantedInput, column: number, unit: number): string[]
     // one line per endpoint for readable diffs, one space-separated string for the agent.
     return [`${spaces(column)}${input.key}: >-`, ...input.endpoints.map((endpoint) => `${spaces(column + unit)}${endpoint}`)];
   }
-  return [`${spaces(column)}${input.key}: ${renderScalar(input.value)}`];
+  // Booleans as people write them: the runner hands an input `true` to the action as "true".
+  const value = input.value === 'true' || input.value === 'false' ? input.value : renderScalar(input.value);
+  return [`${spaces(column)}${input.key}: ${value}`];
 }
 
 function withLine(column: number, plan: JobPlan): string {

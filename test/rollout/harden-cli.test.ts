@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mergeIntoBaselineDir } from '../../src/baselines/index.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
+import { parse } from 'yaml';
 import { DEFAULT_SETTINGS } from '../../src/policy/model.js';
 
 const WORKFLOW = [
@@ -45,7 +46,7 @@ describe('egressctl harden', () => {
     expect(code).toBe(0);
     expect(stdout).toContain('egress-policy: block\r\n          allowed-endpoints: >-\r\n            github.com:443\r\n            registry.npmjs.org:443\r\n');
     expect(stdout).toContain(`uses: step-security/harden-runner@${DEFAULT_SETTINGS.hardenRunner.sha} # ${DEFAULT_SETTINGS.hardenRunner.version}`);
-    expect(stderr).toBe('build: inserted\nwindows: skipped (runs on Windows: Harden-Runner enforces egress policies only on Linux)\n');
+    expect(stderr).toBe('build: inserted\nwindows: inserted (runs on Windows: hosted Windows and macOS support audit only, so audit there)\n');
     expect(await readFile(path.join(dir, 'ci.yml'), 'utf8')).toBe(WORKFLOW);
   });
 
@@ -75,8 +76,8 @@ describe('egressctl harden', () => {
     expect(json.changed).toBe(true);
     expect(json.output).toContain(`uses: step-security/harden-runner@${'b'.repeat(40)} # v9.9.9`);
     expect(json.jobs).toEqual([
-      { job: 'build', action: 'inserted', reason: null },
-      { job: 'windows', action: 'skipped', reason: 'runs on Windows: Harden-Runner enforces egress policies only on Linux' },
+      { job: 'build', action: 'inserted', mode: 'audit', endpoints: [], policy: null, reason: null, changes: [] },
+      { job: 'windows', action: 'inserted', mode: 'audit', endpoints: [], policy: null, reason: null, changes: [] },
     ]);
   });
 
@@ -128,5 +129,67 @@ describe('egressctl harden', () => {
     expect(code).toBe(0);
     expect(stdout).toContain('uses: acme/egressctl/actions/harden@v1\r\n        with:\r\n          server: https://egress.example\r\n          audience: egressctl\r\n');
     expect((await run(['ci.yml', '--composite', 'acme/egressctl/actions/harden@v1', '--server', 'https://x'])).code).toBe(2);
+  });
+
+  it('takes several files: one report per file, a JSON array, exit 1 when one is invalid', async () => {
+    await writeFile(path.join(dir, 'a.yml'), WORKFLOW);
+    await writeFile(path.join(dir, 'bad.yml'), 'on: push\njobs:\n  a:\n    runs-on: x\n    runs-on: y\n');
+    const { code, stdout } = await run(['a.yml', 'bad.yml', '--json']);
+    expect(code).toBe(1);
+    const reports = JSON.parse(stdout) as Array<{ file: string; valid: boolean; errors?: string[] }>;
+    expect(reports.map((report) => [report.file, report.valid])).toEqual([['a.yml', true], ['bad.yml', false]]);
+    expect(reports[1]?.errors?.[0]).toMatch(/^bad\.yml:5:5: error workflow\/yaml/);
+    const plain = await run(['a.yml', 'a.yml', '--mode', 'audit', '--write']);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toContain('a.yml:\nbuild: inserted');
+  });
+});
+
+describe('egressctl harden --policy-from (the store is the desired state)', () => {
+  const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+  const linux = 'on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - run: make\n';
+
+  async function workflow(name: string): Promise<string> {
+    const file = path.join('repo', '.github', 'workflows', name);
+    await mkdir(path.join(dir, 'repo', '.github', 'workflows'), { recursive: true });
+    await writeFile(path.join(dir, file), linux);
+    return file;
+  }
+
+  async function hardenJson(args: string[]) {
+    const { code, stdout, stderr } = await run([...args, '--policy-from', repoRoot, '--json']);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    return JSON.parse(stdout) as { output: string; draft: boolean; jobs: Array<{ job: string; mode: string; endpoints: string[]; policy: string | null; reason: string }> };
+  }
+
+  const withOf = (output: string) => (parse(output) as { jobs: { build: { steps: Array<{ with: Record<string, unknown> }> } } }).jobs.build.steps[0]?.with ?? {};
+
+  it("a workflow of acme/api gets api-block's endpoints, marked as managed", async () => {
+    const report = await hardenJson([await workflow('ci.yml'), '--repository', 'acme/api']);
+    const job = report.jobs[0];
+    expect(job).toMatchObject({ job: 'build', mode: 'block', policy: 'api-block' });
+    expect(job?.endpoints).toContain('proxy.golang.org:443');
+    expect(job?.endpoints).not.toContain('fulcio.sigstore.dev:443');
+    expect(withOf(report.output)['egress-policy']).toBe('block');
+    expect(String(withOf(report.output)['allowed-endpoints']).split(' ')).toEqual(job?.endpoints);
+    expect(report.output).toContain('# egressctl: managed, policy api-block');
+  });
+
+  it("release.yml of acme/api gets release-block's endpoints and flags", async () => {
+    const report = await hardenJson([await workflow('release.yml'), '--repository', 'acme/api']);
+    expect(report.jobs[0]).toMatchObject({ mode: 'block', policy: 'release-block' });
+    expect(report.jobs[0]?.endpoints).toContain('fulcio.sigstore.dev:443');
+    expect(withOf(report.output)['disable-telemetry']).toBe(true);
+  });
+
+  it('an organization-only repository gets an audit step; --workflow names the path of a file elsewhere', async () => {
+    await writeFile(path.join(dir, 'loose.yml'), linux);
+    const report = await hardenJson(['loose.yml', '--workflow', '.github/workflows/ci.yml', '--repository', 'acme/other']);
+    expect(report.jobs[0]).toMatchObject({ mode: 'audit', policy: 'org-audit' });
+    expect(withOf(report.output)).toEqual({ 'egress-policy': 'audit' });
+    const refused = await run(['loose.yml', '--repository', 'acme/other', '--policy-from', repoRoot]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('--workflow');
   });
 });

@@ -1,6 +1,8 @@
 /**
- * `egressctl harden FILE`: put Harden-Runner first in each eligible job of one workflow file (or
- * update the step it has), keeping every other byte. Prints the result, or writes it in place.
+ * `egressctl harden FILE...`: put Harden-Runner first in each eligible job of workflow files (or
+ * update the step a job has, never weakening it), keeping every other byte. Plans from flags,
+ * from baselines, or from the policy store (`--policy-from`, docs/reconciliation.md). Prints the
+ * result, or writes it in place; one report per file.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -9,17 +11,22 @@ import { isRepositoryName } from '../../baselines/model.js';
 import { DiagnosticSink, formatDiagnostic } from '../../policy/diagnostics.js';
 import { parseEndpoint, sortUnique, splitEndpointString } from '../../policy/endpoint.js';
 import { DEFAULT_SETTINGS, SETTINGS_FILE, type EgressMode, type HardenRunnerPin } from '../../policy/model.js';
+import { compilePolicies } from '../../policy/flatten.js';
+import { attachmentMap } from '../../policy/model.js';
 import { parseSettingsFile } from '../../policy/settings-file.js';
+import { needsDraft, storePlanner } from '../../rollout/desired-state.js';
 import { baselinePlanner, evidenceFromIndex, uniformPlanner, type BaselineEvidence } from '../../rollout/harden-plan.js';
-import { hardenWorkflow, type JobInfo, type JobOutcome, type JobPlanner } from '../../rollout/harden.js';
-import { newWorkflowErrors } from '../../rollout/workflow-check.js';
+import { describeChange, hardenWorkflow, type JobInfo, type JobOutcome, type JobPlanner } from '../../rollout/harden.js';
 import { InvalidInputError, IoError, UsageError } from '../../util/errors.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
-import { repositoryDir } from '../repository.js';
+import { loadValidRepository, repositoryDir } from '../repository.js';
+import type { BaselineIndex } from '../../baselines/recommend.js';
+import type { StoreState } from '../../rollout/desired-state.js';
 
 const usage =
-  'egressctl harden FILE [--mode block|audit] [--endpoints "HOST[:PORT] ..."] ' +
+  'egressctl harden FILE... [--mode block|audit] [--endpoints "HOST[:PORT] ..."] ' +
+  '[--policy-from DIR --repository OWNER/REPO [--workflow PATH]] ' +
   '[--from-baselines -C DIR --repository OWNER/REPO [--workflow PATH]] [--pin SHA --pin-version vX.Y.Z] [--repin] ' +
   '[--composite OWNER/REPO/actions/harden@REF --server URL --audience AUD [--on-error audit|block|fail]] [--write] [--json]';
 
@@ -27,6 +34,7 @@ const OPTIONS = {
   mode: { type: 'string' },
   endpoints: { type: 'string' },
   'from-baselines': { type: 'boolean' },
+  'policy-from': { type: 'string' },
   C: { type: 'string', short: 'C' },
   repository: { type: 'string' },
   workflow: { type: 'string' },
@@ -80,9 +88,16 @@ async function resolvePin(values: { pin?: string; 'pin-version'?: string }, dir:
   return settings.hardenRunner;
 }
 
-/** `.github/workflows/<file>` for the file given on the command line (or --workflow). */
-function workflowPathOf(file: string, repository: string, override: string | undefined): string {
-  const wanted = override ?? (file.replace(/\\/g, '/').match(/\.github\/workflows\/[^/]+$/)?.[0] ?? path.basename(file));
+/**
+ * `.github/workflows/<file>` for the file given on the command line (or --workflow). With
+ * `strict` (the store decides by workflow path) a file outside `.github/workflows/` needs --workflow.
+ */
+function workflowPathOf(file: string, repository: string, override: string | undefined, strict = false): string {
+  const under = file.replace(/\\/g, '/').match(/\.github\/workflows\/[^/]+$/)?.[0];
+  if (strict && override === undefined && under === undefined) {
+    throw usageError(`${file} is not under .github/workflows/: pass --workflow .github/workflows/FILE.yml so the right attachment applies`);
+  }
+  const wanted = override ?? under ?? path.basename(file);
   const workflowPath = workflowPathIn(repository, wanted);
   if (!workflowPath) throw usageError(`cannot tell the workflow path of "${wanted}": pass --workflow .github/workflows/FILE.yml`);
   return workflowPath;
@@ -103,7 +118,7 @@ async function baselineLookup(dir: string, repository: string, workflowPath: str
 
 type Values = ReturnType<typeof parseCommandArgs<typeof OPTIONS>>['values'];
 
-async function plannerFor(values: Values, io: CliIo, file: string): Promise<JobPlanner> {
+async function plannerFor(values: Values, io: CliIo, file: string, stores: StoreCache): Promise<JobPlanner> {
   const mode = values.mode;
   if (mode !== undefined && mode !== 'block' && mode !== 'audit') throw usageError(`--mode must be block or audit, not "${mode}"`);
   if (values.composite !== undefined) {
@@ -125,9 +140,27 @@ async function plannerFor(values: Values, io: CliIo, file: string): Promise<JobP
       with: { server: values.server, audience: values.audience, ...(onError ? { 'on-error': onError } : {}) },
     });
   }
+  const repin = values.repin === true;
+  if (values['policy-from'] !== undefined) {
+    for (const flag of ['mode', 'endpoints', 'from-baselines', 'C'] as const) {
+      if (values[flag] !== undefined) throw usageError(`--policy-from plans from the store: drop --${flag === 'C' ? 'C' : flag}`);
+    }
+    if (values.repository === undefined || !isRepositoryName(values.repository)) {
+      throw usageError('--policy-from needs --repository OWNER/REPO (whose attachments apply)');
+    }
+    const store = await storeFrom(io, repositoryDir(io, values['policy-from']), stores);
+    const workflowPath = workflowPathOf(file, values.repository, values.workflow, true);
+    const pin = values.pin === undefined ? store.state.settings.hardenRunner : await resolvePin(values, undefined);
+    return storePlanner({
+      store: { ...store.state, settings: { ...store.state.settings, hardenRunner: pin } },
+      repository: values.repository,
+      workflowPath,
+      repin,
+      baselineOf: evidenceFromIndex(store.baselines, values.repository, workflowPath),
+    });
+  }
   const dir = values.C === undefined ? undefined : repositoryDir(io, values.C);
   const pin = await resolvePin(values, dir);
-  const repin = values.repin === true;
   if (values['from-baselines']) {
     if (values.endpoints !== undefined) throw usageError('--from-baselines and --endpoints exclude each other');
     if (values.repository === undefined || !isRepositoryName(values.repository)) {
@@ -144,52 +177,124 @@ async function plannerFor(values: Values, io: CliIo, file: string): Promise<JobP
 }
 
 
+type LoadedStore = { state: StoreState; baselines: BaselineIndex };
+/** Stores loaded by one command, by directory: every file of a batch shares one load. */
+type StoreCache = Map<string, Promise<LoadedStore>>;
+
+function storeFrom(io: CliIo, dir: string, stores: StoreCache): Promise<LoadedStore> {
+  let store = stores.get(dir);
+  if (!store) {
+    store = (async () => {
+      const { repository } = await loadValidRepository(io, dir);
+      return {
+        state: { policies: compilePolicies(repository), attachments: attachmentMap(repository.attachments), settings: repository.settings },
+        baselines: repository.baselines,
+      };
+    })();
+    stores.set(dir, store);
+  }
+  return store;
+}
+
 function outcomeLine(outcome: JobOutcome): string {
-  return `${outcome.job}: ${outcome.action}${outcome.reason ? ` (${outcome.reason})` : ''}\n`;
+  const warnings = (outcome.warnings ?? []).map((warning) => `  warning: ${warning}\n`).join('');
+  const drift = outcome.drift ? `  drift: ${outcome.drift}\n` : '';
+  return `${outcome.job}: ${outcome.action}${outcome.reason ? ` (${outcome.reason})` : ''}\n${warnings}${drift}`;
+}
+
+/** One job of the `--json` report. */
+function jobJson(outcome: JobOutcome): Record<string, unknown> {
+  const plan = outcome.plan?.kind === 'harden-runner' ? outcome.plan : undefined;
+  return {
+    job: outcome.job,
+    action: outcome.action,
+    mode: outcome.mode ?? null,
+    endpoints: outcome.endpoints ?? null,
+    policy: outcome.policy !== undefined ? outcome.policy : null,
+    reason: outcome.reason ?? null,
+    changes: (outcome.changes ?? []).map((change) => ({ ...change, text: describeChange(change) })),
+    ...(outcome.warnings ? { warnings: outcome.warnings } : {}),
+    ...(outcome.drift ? { drift: outcome.drift } : {}),
+    ...(plan?.wouldBlock && plan.wouldBlock.length > 0 ? { wouldBlock: plan.wouldBlock } : {}),
+    ...(outcome.existing?.managedBy ? { managedBy: outcome.existing.managedBy } : {}),
+  };
+}
+
+interface FileReport {
+  file: string;
+  /** false: not an editable workflow, or the rewrite would add parser errors (exit 1). */
+  valid: boolean;
+  changed: boolean;
+  written: boolean;
+  output: string;
+  /** A PR of these changes should open as a draft (evidence of endpoints the policy would block). */
+  draft: boolean;
+  jobs: Record<string, unknown>[];
+  errors: string[];
+}
+
+async function hardenFile(file: string, values: Values, io: CliIo, stores: StoreCache): Promise<{ report: FileReport; outcomes: JobOutcome[] }> {
+  const planner = await plannerFor(values, io, file, stores);
+  const filePath = path.resolve(io.cwd, file);
+  let text: string;
+  try {
+    text = await readFile(filePath, 'utf8');
+  } catch (error) {
+    throw new IoError(`cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  const result = hardenWorkflow(text, { file, plan: planner });
+  const base = { file, changed: false, written: false, output: text, draft: false, jobs: result.jobs.map(jobJson) };
+  if (result.errors.length > 0) return { report: { ...base, valid: false, errors: result.errors.map(formatDiagnostic) }, outcomes: result.jobs };
+  if (result.changed) {
+    // GitHub's own parser must not find anything new in what we wrote (loaded only when needed).
+    const { newWorkflowErrors } = await import('../../rollout/workflow-check.js');
+    const added = await newWorkflowErrors(file, text, result.output);
+    if (added.length > 0) {
+      return { report: { ...base, valid: false, errors: [`the rewritten workflow would add errors; ${file} left unchanged:`, ...added] }, outcomes: result.jobs };
+    }
+  }
+  const written = values.write === true && result.changed;
+  if (written) await writeFileAtomic(filePath, result.output, { keepMode: true });
+  return {
+    report: { ...base, valid: true, changed: result.changed, written, output: result.output, draft: needsDraft(result.jobs), errors: [] },
+    outcomes: result.jobs,
+  };
 }
 
 export const command: Command = {
   name: 'harden',
-  summary: 'put Harden-Runner first in each job of a workflow file, keeping the rest of the text',
+  summary: 'put Harden-Runner first in each job of workflow files, keeping the rest of the text',
   usage,
   async run(args: string[], io: CliIo): Promise<number> {
     const { values, positionals } = parseCommandArgs(args, OPTIONS, usage);
-    if (positionals.length !== 1) throw usageError(positionals.length === 0 ? 'name one workflow file' : `one workflow file at a time, not ${positionals.length}`);
-    const file = positionals[0] ?? '';
-    const planner = await plannerFor(values, io, file);
-    const filePath = path.resolve(io.cwd, file);
-    let text: string;
-    try {
-      text = await readFile(filePath, 'utf8');
-    } catch (error) {
-      throw new IoError(`cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-    }
-
-    const result = hardenWorkflow(text, { file, plan: planner });
-    if (result.errors.length > 0) {
-      for (const diagnostic of result.errors) io.stderr(`${formatDiagnostic(diagnostic)}\n`);
-      return 1;
-    }
-    if (result.changed) {
-      // GitHub's own parser must not find anything new in what we wrote.
-      const added = await newWorkflowErrors(file, text, result.output);
-      if (added.length > 0) {
-        io.stderr(`egressctl: the rewritten workflow would add errors; ${file} left unchanged:\n${added.join('\n')}\n`);
-        return 1;
+    if (positionals.length === 0) throw usageError('name at least one workflow file');
+    if (positionals.length > 1 && values.workflow !== undefined) throw usageError('--workflow names one file: give one FILE with it');
+    const reports: FileReport[] = [];
+    let failed = false;
+    const stores: StoreCache = new Map();
+    for (const file of positionals) {
+      const { report, outcomes } = await hardenFile(file, values, io, stores);
+      reports.push(report);
+      if (!report.valid) {
+        failed = true;
+        if (!values.json) for (const line of report.errors) io.stderr(`${line}\n`);
+        continue;
+      }
+      if (values.json) continue;
+      const heading = positionals.length > 1 ? `${file}:\n` : '';
+      if (values.write) {
+        io.stdout(heading + outcomes.map(outcomeLine).join(''));
+        io.stdout(report.changed ? `wrote ${file}\n` : `${file} unchanged\n`);
+      } else {
+        io.stdout(report.output);
+        io.stderr(heading + outcomes.map(outcomeLine).join(''));
       }
     }
-
-    const jobs = result.jobs.map((job) => ({ job: job.job, action: job.action, reason: job.reason ?? null }));
-    if (values.write && result.changed) await writeFileAtomic(filePath, result.output, { keepMode: true });
     if (values.json) {
-      writeJson(io, { file, changed: result.changed, written: values.write === true && result.changed, output: result.output, jobs });
-    } else if (values.write) {
-      for (const outcome of result.jobs) io.stdout(outcomeLine(outcome));
-      io.stdout(result.changed ? `wrote ${file}\n` : `${file} unchanged\n`);
-    } else {
-      io.stdout(result.output);
-      for (const outcome of result.jobs) io.stderr(outcomeLine(outcome));
+      const compact = reports.map(({ errors, ...report }) => (report.valid ? report : { ...report, errors }));
+      // One FILE: its report; several: an array, one report per file.
+      writeJson(io, positionals.length === 1 ? compact[0] : compact);
     }
-    return 0;
+    return failed ? 1 : 0;
   },
 };
