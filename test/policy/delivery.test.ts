@@ -1,0 +1,109 @@
+/**
+ * `delivery: variables` (docs/reconciliation.md): the names and value of the variables, and the
+ * `with:` expressions a managed step reads them through, evaluated by GitHub's own expression
+ * engine for every combination of present and missing env and vars.
+ */
+import { Evaluator, Lexer, Parser, data } from '@actions/expressions';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import {
+  AUDIT_DEFAULT_VALUE,
+  DELIVERED_INPUTS,
+  POLICY_VARIABLE,
+  variableChain,
+  variableValue,
+  workflowVariableName,
+} from '../../src/policy/delivery.js';
+import { DEFAULT_SETTINGS, type CompiledPolicy } from '../../src/policy/model.js';
+import { hardenWorkflow } from '../../src/rollout/harden.js';
+import { newWorkflowErrors } from '../../src/rollout/workflow-check.js';
+
+const apiBlock: CompiledPolicy = {
+  name: 'api-block',
+  'egress-policy': 'block',
+  'allowed-endpoints': ['github.com:443', 'api.github.com:443'],
+  'disable-sudo-and-containers': true,
+};
+const releaseBlock: CompiledPolicy = { name: 'release-block', 'egress-policy': 'block', 'allowed-endpoints': ['fulcio.sigstore.dev:443'], 'disable-telemetry': true };
+const orgAudit: CompiledPolicy = { name: 'org-audit', 'egress-policy': 'audit', 'allowed-endpoints': [] };
+
+describe('variable names and values', () => {
+  it('names a workflow variable after its file', () => {
+    expect(workflowVariableName('release.yml')).toBe('EGRESSCTL_WF_RELEASE_YML');
+    expect(workflowVariableName('.github/workflows/build-and-test.v2.yaml')).toBe('EGRESSCTL_WF_BUILD_AND_TEST_V2_YAML');
+    expect(POLICY_VARIABLE).toBe('EGRESSCTL_POLICY');
+  });
+
+  it('holds compact JSON with every key, in the documented order', () => {
+    expect(variableValue(apiBlock)).toBe(
+      '{"egress-policy":"block","allowed-endpoints":"api.github.com:443 github.com:443","disable-sudo-and-containers":true,"disable-file-monitoring":false,"disable-telemetry":false,"policy":"api-block"}',
+    );
+    expect(JSON.parse(AUDIT_DEFAULT_VALUE)).toEqual({
+      'egress-policy': 'audit',
+      'allowed-endpoints': '',
+      'disable-sudo-and-containers': false,
+      'disable-file-monitoring': false,
+      'disable-telemetry': false,
+    });
+  });
+});
+
+type Context = Record<string, string>;
+
+/** Evaluate `${{ ... }}` the way the runner does for a step input: the result as a string. */
+function evaluateInput(value: string, env: Context, vars: Context): string {
+  const inner = /^\$\{\{([\s\S]*)\}\}$/.exec(value.trim())?.[1];
+  if (inner === undefined) return value;
+  const lexed = new Lexer(inner).lex();
+  const expression = new Parser(lexed.tokens, ['env', 'vars'], []).parse();
+  const dictionary = (values: Context) => new data.Dictionary(...Object.entries(values).map(([key, text]) => ({ key, value: new data.StringData(text) })));
+  const context = new data.Dictionary({ key: 'env', value: dictionary(env) }, { key: 'vars', value: dictionary(vars) });
+  return new Evaluator(expression, context).evaluate().coerceString();
+}
+
+describe('the managed step reads its inputs from variables', () => {
+  const text = 'on: push\njobs:\n  release:\n    runs-on: ubuntu-latest\n    steps:\n      - run: make\n';
+  const chain = variableChain('.github/workflows/release.yml');
+  const result = hardenWorkflow(text, {
+    file: 'release.yml',
+    plan: () => ({ kind: 'harden-runner', pin: DEFAULT_SETTINGS.hardenRunner, mode: 'block', endpoints: ['fulcio.sigstore.dev:443'], variables: chain, managedBy: { policy: 'release-block' } }),
+  });
+  const inputs = (parse(result.output) as { jobs: { release: { steps: Array<{ with: Record<string, string> }> } } }).jobs.release.steps[0]?.with ?? {};
+
+  it('writes one expression per input, exactly as documented, which GitHub\'s parser accepts', async () => {
+    expect(result.errors).toEqual([]);
+    expect(Object.keys(inputs)).toEqual([...DELIVERED_INPUTS]);
+    expect(inputs['egress-policy']).toBe(
+      `\${{ fromJSON(env.EGRESSCTL_POLICY || vars.EGRESSCTL_WF_RELEASE_YML || vars.EGRESSCTL_POLICY || '${AUDIT_DEFAULT_VALUE}')['egress-policy'] }}`,
+    );
+    expect(await newWorkflowErrors('release.yml', text, result.output)).toEqual([]);
+    // Idempotent.
+    const again = hardenWorkflow(result.output, { file: 'release.yml', plan: () => ({ kind: 'harden-runner', pin: DEFAULT_SETTINGS.hardenRunner, mode: 'block', variables: chain, managedBy: { policy: 'release-block' } }) });
+    expect(again.output).toBe(result.output);
+  });
+
+  // Every combination: the hook's env, the workflow's variable, the repository/organization variable.
+  const sources = [
+    { name: 'env', value: variableValue(apiBlock) },
+    { name: 'workflow var', value: variableValue(releaseBlock) },
+    { name: 'policy var', value: variableValue(orgAudit) },
+  ];
+  for (let mask = 0; mask < 8; mask++) {
+    const present = sources.filter((_, bit) => (mask & (1 << bit)) !== 0);
+    it(`gives Harden-Runner valid inputs with ${present.map((source) => source.name).join(' + ') || 'nothing set'}`, () => {
+      const env: Context = mask & 1 ? { EGRESSCTL_POLICY: sources[0]!.value } : {};
+      const vars: Context = {
+        ...(mask & 2 ? { EGRESSCTL_WF_RELEASE_YML: sources[1]!.value } : {}),
+        ...(mask & 4 ? { EGRESSCTL_POLICY: sources[2]!.value } : {}),
+      };
+      const winner = JSON.parse(present[0]?.value ?? AUDIT_DEFAULT_VALUE) as Record<string, string | boolean>;
+      for (const input of DELIVERED_INPUTS) {
+        const got = evaluateInput(inputs[input] ?? '', env, vars);
+        expect(got, input).toBe(String(winner[input]));
+        // What Harden-Runner accepts: egress-policy audit|block, booleans as getBooleanInput reads them.
+        if (input === 'egress-policy') expect(['audit', 'block']).toContain(got);
+        else if (input !== 'allowed-endpoints') expect(['true', 'false']).toContain(got);
+      }
+    });
+  }
+});
