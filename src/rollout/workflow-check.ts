@@ -1,5 +1,5 @@
 /**
- * GitHub's own workflow parser as a gate (DESIGN 7): a rewritten workflow must not have an
+ * GitHub's own workflow parser as a gate (docs/reconciliation.md): a rewritten workflow must not have an
  * error that the original did not have.
  *
  * Loading `@actions/workflow-parser` needs care. Its dist does
@@ -77,10 +77,13 @@ export async function checkWorkflowText(name: string, text: string): Promise<str
  * are compared by message, as multisets: a message that appears more often counts as new.
  */
 export async function newWorkflowErrors(name: string, before: string, after: string): Promise<string[]> {
+  const problemsAfter = await workflowProblems(name, after);
+  // The common case: the output is clean, so nothing can be new and the input need not be parsed.
+  if (problemsAfter.length === 0) return [];
   const remaining = new Map<string, number>();
   for (const problem of await workflowProblems(name, before)) remaining.set(problem.message, (remaining.get(problem.message) ?? 0) + 1);
   const added: string[] = [];
-  for (const problem of await workflowProblems(name, after)) {
+  for (const problem of problemsAfter) {
     const count = remaining.get(problem.message) ?? 0;
     if (count > 0) remaining.set(problem.message, count - 1);
     else added.push(problem.line === undefined ? `${name}: ${problem.message}` : `${name}:${problem.line}:${problem.column}: ${problem.message}`);
