@@ -85,6 +85,25 @@ describe('an existing step is never lowered or narrowed', () => {
     expect(only(unmanaged).drift).toContain('not managed');
   });
 
+  it('lowers a managed step to audit when the store says so, dropping what audit cannot carry', () => {
+    const managed = block(['a.example.com:443'], { managedBy: { policy: 'strict' }, mayWeaken: true, flags: { 'disable-telemetry': true } });
+    const first = harden(withStep('egress-policy: audit'), managed);
+    expect(firstStepWith(first.output)).toEqual({ 'egress-policy': 'block', 'allowed-endpoints': 'a.example.com:443', 'disable-telemetry': true });
+    const lowered = harden(first.output, { ...audit, managedBy: { policy: 'relaxed' }, mayWeaken: true });
+    expect(firstStepWith(lowered.output)).toEqual({ 'egress-policy': 'audit', 'disable-telemetry': false });
+    expect(lowered.output).toContain('# egressctl: managed, policy relaxed');
+    expect(only(lowered)).toMatchObject({ action: 'updated', mode: 'audit', policy: 'relaxed' });
+    expect(only(lowered).drift).toContain('its policy is now relaxed (was strict)');
+  });
+
+  it('tells the planner whether the step is managed, and by which policy', () => {
+    const managed = harden(withStep('egress-policy: audit'), { ...audit, managedBy: { policy: 'org-audit' } });
+    const seen: Array<unknown> = [];
+    hardenWorkflow(managed.output, { plan: (job) => (seen.push(job.existing?.managedBy), audit) });
+    hardenWorkflow(withStep('egress-policy: audit'), { plan: (job) => (seen.push(job.existing?.managedBy), audit) });
+    expect(seen).toEqual([{ policy: 'org-audit' }, undefined]);
+  });
+
   it('reports every edit old -> new, never updated without a reason', () => {
     const result = harden(withStep('egress-policy: audit'), block(['github.com:443']));
     const outcome = only(result);
