@@ -9,6 +9,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isMap, isPair, isScalar, isSeq, parseDocument, type YAMLMap } from 'yaml';
 import { DEFAULT_SETTINGS } from '../../src/policy/model.js';
+import { variableChain } from '../../src/policy/delivery.js';
 import { BLOCK_ON_LINUX, hardenWorkflow, type HardenRunnerPlan, type JobOutcome } from '../../src/rollout/harden.js';
 import { newWorkflowErrors } from '../../src/rollout/workflow-check.js';
 import { CORPUS_SKIPPED, corpusWorkflowsDir, FIXTURE_WORKFLOWS, workflowFiles } from './corpus.js';
@@ -16,6 +17,16 @@ import { CORPUS_SKIPPED, corpusWorkflowsDir, FIXTURE_WORKFLOWS, workflowFiles } 
 const ENDPOINTS = ['*.docker.io:443', 'github.com:443', 'registry.npmjs.org:443'];
 const blockPlan: HardenRunnerPlan = { kind: 'harden-runner', pin: DEFAULT_SETTINGS.hardenRunner, mode: 'block', endpoints: ENDPOINTS };
 const auditPlan: HardenRunnerPlan = { kind: 'harden-runner', pin: DEFAULT_SETTINGS.hardenRunner, mode: 'audit' };
+/** What storePlanner gives for a block policy with flags: managed, may bring a managed step back to the store. */
+const managedPlan: HardenRunnerPlan = {
+  ...blockPlan,
+  flags: { 'disable-telemetry': true, 'disable-sudo-and-containers': true },
+  managedBy: { policy: 'api-block' },
+  mayWeaken: true,
+};
+/** `delivery: variables`. */
+const variablesPlan: HardenRunnerPlan = { ...managedPlan, variables: variableChain('.github/workflows/ci.yml') };
+const PLANS = [blockPlan, auditPlan, managedPlan, variablesPlan];
 
 /** Lines with their line break removed except a `\r` (so CRLF stays visible). */
 function lines(text: string): string[] {
@@ -115,6 +126,10 @@ function checkOutcomes(file: string, text: string, output: string, jobs: JobOutc
     const inputs = (step?.with ?? {}) as Record<string, unknown>;
     // Every edit of an existing step is reported.
     if (job.action === 'updated') expect(job.changes?.length, `${file} ${job.job}: updated without changes`).toBeGreaterThan(0);
+    if (plan.variables) {
+      if (job.action === 'inserted') expect(String(inputs['egress-policy']), `${file} ${job.job}`).toContain('fromJSON(env.EGRESSCTL_POLICY');
+      continue;
+    }
     const mode = inputs['egress-policy'];
     const expression = typeof mode === 'string' && mode.includes('${{') && mode !== BLOCK_ON_LINUX;
     if (job.action === 'inserted') {
@@ -173,9 +188,9 @@ function hardenSuite(dir: string, minFiles: number): void {
   });
 
   for (const file of files) {
-    it(`hardens ${file} (block, then audit)`, async () => {
+    it(`hardens ${file} (block, audit, managed with flags, variables)`, async () => {
       const text = readFileSync(path.join(dir, file), 'utf8');
-      for (const plan of [blockPlan, auditPlan]) {
+      for (const plan of PLANS) {
         const result = hardenWorkflow(text, { file, plan: () => plan });
         expect(result.errors).toEqual([]);
         checkOutcomes(file, text, result.output, result.jobs, plan);
@@ -187,6 +202,16 @@ function hardenSuite(dir: string, minFiles: number): void {
         expect(again.changed).toBe(false);
         for (const job of again.jobs) expect(['unchanged', 'skipped'], `${file} ${job.job}`).toContain(job.action);
       }
+      // The store changing over time: block, then managed with flags, then lowered to audit, then variables.
+      let current = text;
+      for (const plan of [blockPlan, managedPlan, { ...auditPlan, managedBy: { policy: 'org-audit' }, mayWeaken: true }, variablesPlan]) {
+        const step = hardenWorkflow(current, { file, plan: () => plan });
+        expect(step.errors).toEqual([]);
+        for (const job of step.jobs) if (job.action === 'updated') expect(job.changes?.length, `${file} ${job.job}`).toBeGreaterThan(0);
+        expect(hardenWorkflow(step.output, { file, plan: () => plan }).output === step.output, `${file}: not idempotent`).toBe(true);
+        current = step.output;
+      }
+      expect(await newWorkflowErrors(file, text, current)).toEqual([]);
     });
   }
 
