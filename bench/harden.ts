@@ -3,8 +3,8 @@
  * example store (storePlanner), with and without GitHub's parser gate, beside the floor every
  * YAML tool pays (`yaml.parseDocument` of the same files, same run); and the CLI's cold start
  * (`--help`, `validate`, `harden` of one file) beside `node -e 0`. The corpus is
- * `$EGRESSCTL_CORPUS/workflows` (default `../shared/corpus/workflows`); the CLI runs from dist/
- * (`npm run build` first).
+ * `$EGRESSCTL_CORPUS/workflows`, as for the corpus tests (the default is where CI puts it); the
+ * CLI runs from dist/ (`npm run build` first).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -21,7 +21,7 @@ import { workflowFiles } from '../test/rollout/corpus.js';
 import type { BenchSection } from './types.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const corpusDir = path.resolve(process.env['EGRESSCTL_CORPUS'] ?? path.join(repoRoot, '../shared/corpus'), 'workflows');
+const corpusRoot = process.env['EGRESSCTL_CORPUS'] || path.resolve(repoRoot, '..', 'shared', 'corpus');
 
 function best(runs: number, work: () => void): number {
   let fastest = Infinity;
@@ -39,6 +39,7 @@ function median(values: number[]): number {
 }
 
 async function throughput(store: StoreState): Promise<string[]> {
+  const corpusDir = path.resolve(corpusRoot, 'workflows');
   const corpus = workflowFiles(corpusDir).map((name) => ({ name, text: readFileSync(path.join(corpusDir, name), 'utf8') }));
   const runs = Number(process.env['BENCH_RUNS'] ?? 10);
   // acme/api: api-block, a block policy with endpoints and a flag: every job is planned, most get a step.

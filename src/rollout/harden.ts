@@ -62,7 +62,7 @@ export interface VariableInputs {
   env?: string;
 }
 
-/** This project's composite action (DESIGN 5): it fetches the policy and runs Harden-Runner. */
+/** This project's composite action (docs/architecture.md): it fetches the policy and runs Harden-Runner. */
 export interface CompositePlan {
   kind: 'composite';
   /** `<owner>/<repo>/actions/harden@<ref>` */
