@@ -176,17 +176,33 @@ export function isAllowed(patterns: readonly Endpoint[], host: string, port: num
 }
 
 /**
- * Endpoints Harden-Runner allows by itself so the runner can talk to GitHub Actions' own
- * services. Previews list them as implicit; validation never requires them.
+ * Endpoints Harden-Runner's agent allows by itself, whatever `allowed-endpoints` says. Copied from
+ * its source, step-security/agent v0.16.0, agent.go, addImplicitEndpoints: GitHub Actions' own
+ * services, all on 443. Nothing else: github.com and api.github.com are NOT implicit (block-mode
+ * workflows list them; actions/checkout needs github.com), so a recommendation or a rewrite never
+ * leaves them out. Previews may label these; validation never requires them.
  */
 export const IMPLICIT_ENDPOINTS: readonly string[] = [
-  'github.com:443',
-  'api.github.com:443',
-  'codeload.github.com:443',
   '*.actions.githubusercontent.com:443',
-  'results-receiver.actions.githubusercontent.com:443',
+  'codeload.github.com:443',
+  'actions-results-receiver-production.githubapp.com:443',
   'productionresultssa*.blob.core.windows.net:443',
-  'agent.api.stepsecurity.io:443',
 ];
 
+/** Allowed by the same function only while telemetry is on (`disable-telemetry` not true). */
+export const TELEMETRY_ENDPOINTS: readonly string[] = ['agent.api.stepsecurity.io:443', 'prod.app-api.stepsecurity.io:443'];
+
 export const IMPLICIT_ENDPOINT_PATTERNS: readonly Endpoint[] = IMPLICIT_ENDPOINTS.map(endpointFromText);
+export const TELEMETRY_ENDPOINT_PATTERNS: readonly Endpoint[] = TELEMETRY_ENDPOINTS.map(endpointFromText);
+const ALL_IMPLICIT_PATTERNS: readonly Endpoint[] = [...IMPLICIT_ENDPOINT_PATTERNS, ...TELEMETRY_ENDPOINT_PATTERNS];
+
+/** Everything the agent allows by itself for a policy; telemetry is on unless `disable-telemetry: true`. */
+export function implicitEndpointPatterns(options: { disableTelemetry?: boolean | undefined } = {}): readonly Endpoint[] {
+  return options.disableTelemetry === true ? IMPLICIT_ENDPOINT_PATTERNS : ALL_IMPLICIT_PATTERNS;
+}
+
+
+/** The implicit pattern (telemetry ones included) that allows `host:port`, if any. */
+export function implicitPatternFor(host: string, port: number, options: { disableTelemetry?: boolean | undefined } = {}): Endpoint | undefined {
+  return implicitEndpointPatterns(options).find((pattern) => endpointMatches(pattern, host, port));
+}

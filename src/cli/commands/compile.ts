@@ -73,7 +73,7 @@ export const command: Command = {
     const keyids = signKeys.map(keyIdOf);
     if (values.output !== undefined) {
       const outputPath = path.resolve(io.cwd, values.output);
-      await writeFileAtomic(outputPath, text);
+      await writeFileAtomic(outputPath, text, { mkdirs: true });
       const signed = keyids.length > 0 ? `signed by ${keyids.join(', ')}` : 'unsigned';
       io.stderr(`compiled ${bundle.revision} (${bundle.committedAt}) ${bundle.digest} -> ${values.output} (${signed})\n`);
     } else {
