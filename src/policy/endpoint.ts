@@ -98,6 +98,10 @@ export function parseEndpoint(raw: string): ParsedEndpoint {
         `"${entry}" is not a DNS name: labels are 1 to ${MAX_LABEL_LENGTH} characters of a-z, 0-9 and "-", separated by single dots`,
       );
     }
+    // A "*" next to the hyphen stands for characters, so "foo-*" and "*-foo" are fine.
+    if (label.startsWith('-') || label.endsWith('-')) {
+      return fail('endpoint/invalid-host', `"${entry}" is not a DNS name: the label "${label}" starts or ends with "-"; labels begin and end with a letter or digit`);
+    }
   }
 
   const issues: EndpointIssue[] = [];
@@ -112,10 +116,27 @@ export function parseEndpoint(raw: string): ParsedEndpoint {
     issues.push({
       code: 'endpoint/loose-wildcard',
       severity: 'warning',
-      message: `"${entry}" also matches names such as "evil${host.slice(1)}": write "*.${host.slice(1)}" to match subdomains only`,
+      message: `"${entry}" also matches names such as "evil${host.slice(1)}": write "*.${host.slice(1).replace(/^-+/, '')}" to match subdomains only`,
     });
   }
+  const wide = stars === 1 ? wideWildcardMessage(entry, host) : undefined;
+  if (wide) issues.push({ code: 'endpoint/wide-wildcard', severity: 'warning', message: wide });
   return { endpoint: makeEndpoint(host, port), issues };
+}
+
+/**
+ * The agent splits on the first "*" and matches any name with that prefix and suffix, dots
+ * included: a "*" after the first label ("foo.*.com") or at the end ("api.*") is not one label,
+ * and the match is no longer held inside one domain.
+ */
+function wideWildcardMessage(entry: string, host: string): string | undefined {
+  const star = host.indexOf('*');
+  const prefix = host.slice(0, star);
+  const suffix = host.slice(star + 1);
+  if (suffix !== '' && !prefix.includes('.')) return undefined;
+  const example = `${prefix}evil.attacker${suffix === '' ? '.com' : suffix}`;
+  const ends = suffix === '' ? '' : ` and ends with "${suffix}"`;
+  return `"${entry}" allows every name that starts with "${prefix}"${ends}, such as "${example}": the agent splits on the first "*", which is not one label; put the "*" in front of a domain you own, e.g. "*.example.com"`;
 }
 
 function suggestWithoutScheme(entry: string): string {
