@@ -40,7 +40,7 @@ export const command: Command = {
       }
     }
     const pair = generateKeyPair();
-    await writeFileAtomic(privatePath, pair.privateKeyPem, { mode: 0o600, overwrite: force, mkdirs: true });
+    await writeFileAtomic(privatePath, pair.privateKeyPem, { mode: 0o600, overwrite: force });
     await writeFileAtomic(publicPath, pair.publicKeyPem, { mode: 0o644, overwrite: force });
     io.stdout(`${pair.keyid}\n`);
     io.stderr(
