@@ -13,7 +13,9 @@ const SOURCE = `acme/egressctl@${'0123456789'.repeat(4)}`;
 const GIT_ENV = { GIT_AUTHOR_NAME: 'T', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 'T', GIT_COMMITTER_EMAIL: 't@example.com' };
 
 let dir: string;
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
 
 function git(...args: string[]): string {
   return execFileSync('git', ['-C', dir, ...args], { env: { ...process.env, ...GIT_ENV }, encoding: 'utf8' });
@@ -130,5 +132,17 @@ describe('egressctl init', () => {
 
   it('leaves the workflow out, with a note, when it cannot pin egressctl', () => {
     expect([...scaffoldFiles({ organization: 'acme' }).keys()]).not.toContain('.github/workflows/validate-policies.yml');
+  });
+});
+
+describe('where the validation workflow installs egressctl from', () => {
+  it('reads OWNER/REPO from GitHub remotes and OWNER/REPO@SHA from the flag', async () => {
+    const { githubRepositoryOfRemote, parseEgressctlSource } = await import('../../src/cli/init.js');
+    expect(githubRepositoryOfRemote('https://github.com/acme/egressctl.git')).toBe('acme/egressctl');
+    expect(githubRepositoryOfRemote('git@github.com:acme/egress.ctl')).toBe('acme/egress.ctl');
+    expect(githubRepositoryOfRemote('ssh://git@github.com/acme/egressctl.git')).toBe('acme/egressctl');
+    expect(githubRepositoryOfRemote('https://gitlab.com/acme/egressctl.git')).toBeUndefined();
+    expect(parseEgressctlSource(`acme/egressctl@${'f'.repeat(40)}`)).toEqual({ repository: 'acme/egressctl', sha: 'f'.repeat(40) });
+    expect(parseEgressctlSource('acme/egressctl@v1')).toBeUndefined();
   });
 });

@@ -3,7 +3,7 @@
  * missing and refuses, file by file, to touch one that exists; runs `git init` when DIR is not in
  * a git work tree yet.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { scopeKeyProblem } from '../../policy/scope-keys.js';
@@ -74,8 +74,19 @@ export const command: Command = {
   },
 };
 
-/** This package's own GitHub repository and commit, when it runs from a git checkout of it. */
+/**
+ * This package's own GitHub repository and commit: recorded at build time (dist/build-info.json,
+ * written when it was built from a git checkout, as npm does for git installs), else read from
+ * the git checkout it runs from.
+ */
 async function ownSource(): Promise<EgressctlSource | undefined> {
+  try {
+    const info = JSON.parse(await readFile(path.join(PACKAGE_ROOT, 'dist/build-info.json'), 'utf8')) as { repository?: unknown; commit?: unknown };
+    const recorded = typeof info.repository === 'string' && typeof info.commit === 'string' ? parseEgressctlSource(`${info.repository}@${info.commit}`) : undefined;
+    if (recorded) return recorded;
+  } catch {
+    // No build record: fall back to git.
+  }
   try {
     const top = (await gitText(PACKAGE_ROOT, ['rev-parse', '--show-toplevel'])).trim();
     if (path.resolve(top) !== path.resolve(PACKAGE_ROOT)) return undefined;
