@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { BASELINES_DIR } from '../policy/model.js';
-import { IMPLICIT_ENDPOINT_PATTERNS, endpointMatches, endpointFromText } from '../policy/endpoint.js';
+import { endpointFromText, implicitPatternFor } from '../policy/endpoint.js';
 
 /**
  * How many merged run ids a job remembers, so importing the same run again changes nothing.
@@ -42,7 +42,7 @@ export interface JobBaseline {
   lastGrowth?: Growth;
   /** Named `host:port` endpoints the job reached, outside Harden-Runner's implicit ones: the recommendation. */
   endpoints: Map<string, SeenStats>;
-  /** Endpoints Harden-Runner allows by itself, keyed by the IMPLICIT_ENDPOINTS pattern they matched. */
+  /** Endpoints Harden-Runner allows by itself (audit runs have telemetry on), keyed by the implicit pattern they matched. */
   implicit: Map<string, SeenStats>;
   /** `ip:port` reached without a name (DNS servers, hard-coded addresses): evidence, never recommended. */
   addresses: Map<string, SeenStats>;
@@ -199,7 +199,8 @@ export function isIpv4(host: string): boolean {
 export function classifyObserved(text: string): { kind: EvidenceKind; key: string } {
   const endpoint = endpointFromText(text);
   if (isIpv4(endpoint.host)) return { kind: 'address', key: text };
-  const pattern = IMPLICIT_ENDPOINT_PATTERNS.find((candidate) => endpointMatches(candidate, endpoint.host, endpoint.port));
+  // Telemetry hosts count as implicit: they are the agent's own traffic, which stops when telemetry is disabled.
+  const pattern = implicitPatternFor(endpoint.host, endpoint.port);
   if (pattern) return { kind: 'implicit', key: pattern.text };
   return { kind: 'endpoint', key: text };
 }

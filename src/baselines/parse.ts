@@ -160,6 +160,15 @@ function readSeen(value: unknown): SeenStats | undefined {
   return { runs: record.runs, firstSeen, lastSeen };
 }
 
+/** Two records of one endpoint (e.g. two names that now fall under one implicit pattern). */
+function combineSeen(a: SeenStats, b: SeenStats): SeenStats {
+  return {
+    runs: Math.max(a.runs, b.runs),
+    firstSeen: a.firstSeen < b.firstSeen ? a.firstSeen : b.firstSeen,
+    lastSeen: a.lastSeen > b.lastSeen ? a.lastSeen : b.lastSeen,
+  };
+}
+
 type Section = 'endpoints' | 'implicit' | 'addresses' | 'blocked';
 const SECTIONS: readonly Section[] = ['endpoints', 'implicit', 'addresses', 'blocked'];
 const SECTION_OF_KIND = { endpoint: 'endpoints', implicit: 'implicit', address: 'addresses' } as const;
@@ -179,6 +188,13 @@ function sectionKey(section: Section, raw: string): { key: string; warning?: str
     return isIpv4(parsed.endpoint.host) ? { key } : { error: `"${raw}" under addresses is not ip:port; named endpoints belong under endpoints` };
   }
   const { kind } = classifyObserved(key);
+  // Files written while github.com and api.github.com were wrongly taken as implicit hold them here.
+  if (section === 'implicit' && kind !== 'implicit') {
+    return {
+      key,
+      warning: `"${raw}" is not allowed by Harden-Runner itself (its agent allows only GitHub Actions' service hosts): it is recommended; it belongs under endpoints`,
+    };
+  }
   if (section === 'implicit') return { key };
   const warning =
     kind === 'address'
@@ -266,6 +282,7 @@ function readJob(path: readonly string[], record: Record<string, unknown>, locat
 
   for (const section of SECTIONS) {
     const target = job[section];
+    const listed = new Set<string>();
     for (const [raw, statsValue] of Object.entries(asRecord(record[section]))) {
       const at = locator.key([...path, section], raw);
       const checked = sectionKey(section, raw);
@@ -276,21 +293,23 @@ function readJob(path: readonly string[], record: Record<string, unknown>, locat
       if (checked.warning) sink.warning('baseline/misplaced-endpoint', at, checked.warning);
       const stats = readSeen(statsValue);
       if (!stats) continue;
-      if (target.has(checked.key)) {
+      if (listed.has(checked.key)) {
         sink.warning('baseline/duplicate-endpoint', at, `"${raw}" is listed twice under ${section} (as "${checked.key}"): the first entry is kept`);
         continue;
       }
+      listed.add(checked.key);
       if (stats.runs > job.runs) {
         sink.warning('baseline/inconsistent-runs', locator.value([...path, section, raw, 'runs']), `"${raw}" was seen in ${stats.runs} runs but the job has only ${job.runs}`);
       }
       if (stats.firstSeen > stats.lastSeen) {
         sink.warning('baseline/inconsistent-runs', locator.value([...path, section, raw, 'firstSeen']), `"${raw}" has firstSeen after lastSeen`);
       }
-      // Hand-edited entries in the wrong section are moved where merge would have put them.
-      if (section === 'endpoints') {
+      // Entries in the wrong section (hand edits, or an older implicit list) are moved where merge would put them.
+      if (section === 'endpoints' || section === 'implicit') {
         const { kind, key } = classifyObserved(checked.key);
         const home = job[SECTION_OF_KIND[kind]];
-        if (!home.has(key)) home.set(key, stats);
+        const known = home.get(key);
+        home.set(key, known ? combineSeen(known, stats) : stats);
         continue;
       }
       target.set(checked.key, stats);

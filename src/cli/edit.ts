@@ -52,7 +52,8 @@ export async function applyChanges(io: CliIo, tree: WorkTree, changes: FileChang
   for (const [relativePath, text] of changes) {
     const absolute = path.join(tree.dir, relativePath);
     if (text === null) await unlink(absolute);
-    else await writeFileAtomic(absolute, text);
+    // A new policy repository may have no policies/ yet.
+    else await writeFileAtomic(absolute, text, { mkdirs: true });
   }
 }
 

@@ -17,6 +17,7 @@ const COMMANDS: Record<string, { summary: string; load: CommandLoader }> = {
   harden: { summary: 'put Harden-Runner first in each job of a workflow file, keeping the rest of the text', load: () => import('./commands/harden.js') },
   history: { summary: 'the audit log from git: policies created, updated, attached, detached, deleted', load: () => import('./commands/history.js') },
   hook: { summary: 'self-hosted runner job-started hook: fetch the policy and hand it to the job', load: () => import('./commands/hook.js') },
+  init: { summary: 'start a policy repository: policies/, attachments.yml, egressctl.yml, schemas/, a validation workflow', load: () => import('./commands/init.js') },
   keygen: { summary: 'create an ed25519 key pair for signing bundles', load: () => import('./commands/keygen.js') },
   policy: { summary: 'create, export or delete a policy', load: () => import('./commands/policy.js') },
   recommend: { summary: 'recommend allowed-endpoints per job from baselines', load: () => import('./commands/recommend.js') },

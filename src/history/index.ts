@@ -4,8 +4,8 @@
  * is the pure core that the CLI, the server's `/v1/history` and the web console share.
  */
 import { GitError } from '../util/errors.js';
-import { isGitWorkTree } from '../util/git.js';
-import { blobsNeeded, historyFromCommits } from './events.js';
+import { gitText, isGitWorkTree } from '../util/git.js';
+import { blobsNeeded, historyFromCommits, policyNameOfPath } from './events.js';
 import { readBlobContents, readCommits } from './git-log.js';
 import type { HistoryEvent, HistoryOptions } from './model.js';
 
@@ -40,4 +40,18 @@ export async function readHistory(options: ReadHistoryOptions): Promise<HistoryE
   });
   const blobs = await readBlobContents(options.dir, blobsNeeded(commits, filter));
   return historyFromCommits(commits, blobs, filter);
+}
+
+/**
+ * Every policy name that ever had a file under policies/ in the history of `rev` (default HEAD),
+ * sorted: what `history NAME` can answer about, and what a did-you-mean picks from.
+ */
+export async function policyNamesInHistory(options: { dir: string; rev?: string }): Promise<string[]> {
+  const output = await gitText(options.dir, ['log', '--format=', '--name-only', '--relative', '--no-renames', '--end-of-options', options.rev ?? 'HEAD', '--', 'policies/']);
+  const names = new Set<string>();
+  for (const line of output.split('\n')) {
+    const name = policyNameOfPath(line.trim());
+    if (name !== undefined) names.add(name);
+  }
+  return [...names].sort();
 }

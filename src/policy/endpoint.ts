@@ -98,6 +98,10 @@ export function parseEndpoint(raw: string): ParsedEndpoint {
         `"${entry}" is not a DNS name: labels are 1 to ${MAX_LABEL_LENGTH} characters of a-z, 0-9 and "-", separated by single dots`,
       );
     }
+    // A "*" next to the hyphen stands for characters, so "foo-*" and "*-foo" are fine.
+    if (label.startsWith('-') || label.endsWith('-')) {
+      return fail('endpoint/invalid-host', `"${entry}" is not a DNS name: the label "${label}" starts or ends with "-"; labels begin and end with a letter or digit`);
+    }
   }
 
   const issues: EndpointIssue[] = [];
@@ -112,10 +116,27 @@ export function parseEndpoint(raw: string): ParsedEndpoint {
     issues.push({
       code: 'endpoint/loose-wildcard',
       severity: 'warning',
-      message: `"${entry}" also matches names such as "evil${host.slice(1)}": write "*.${host.slice(1)}" to match subdomains only`,
+      message: `"${entry}" also matches names such as "evil${host.slice(1)}": write "*.${host.slice(1).replace(/^-+/, '')}" to match subdomains only`,
     });
   }
+  const wide = stars === 1 ? wideWildcardMessage(entry, host) : undefined;
+  if (wide) issues.push({ code: 'endpoint/wide-wildcard', severity: 'warning', message: wide });
   return { endpoint: makeEndpoint(host, port), issues };
+}
+
+/**
+ * The agent splits on the first "*" and matches any name with that prefix and suffix, dots
+ * included: a "*" after the first label ("foo.*.com") or at the end ("api.*") is not one label,
+ * and the match is no longer held inside one domain.
+ */
+function wideWildcardMessage(entry: string, host: string): string | undefined {
+  const star = host.indexOf('*');
+  const prefix = host.slice(0, star);
+  const suffix = host.slice(star + 1);
+  if (suffix !== '' && !prefix.includes('.')) return undefined;
+  const example = `${prefix}evil.attacker${suffix === '' ? '.com' : suffix}`;
+  const ends = suffix === '' ? '' : ` and ends with "${suffix}"`;
+  return `"${entry}" allows every name that starts with "${prefix}"${ends}, such as "${example}": the agent splits on the first "*", which is not one label; put the "*" in front of a domain you own, e.g. "*.example.com"`;
 }
 
 function suggestWithoutScheme(entry: string): string {
@@ -176,17 +197,33 @@ export function isAllowed(patterns: readonly Endpoint[], host: string, port: num
 }
 
 /**
- * Endpoints Harden-Runner allows by itself so the runner can talk to GitHub Actions' own
- * services. Previews list them as implicit; validation never requires them.
+ * Endpoints Harden-Runner's agent allows by itself, whatever `allowed-endpoints` says. Copied from
+ * its source, step-security/agent v0.16.0, agent.go, addImplicitEndpoints: GitHub Actions' own
+ * services, all on 443. Nothing else: github.com and api.github.com are NOT implicit (block-mode
+ * workflows list them; actions/checkout needs github.com), so a recommendation or a rewrite never
+ * leaves them out. Previews may label these; validation never requires them.
  */
 export const IMPLICIT_ENDPOINTS: readonly string[] = [
-  'github.com:443',
-  'api.github.com:443',
-  'codeload.github.com:443',
   '*.actions.githubusercontent.com:443',
-  'results-receiver.actions.githubusercontent.com:443',
+  'codeload.github.com:443',
+  'actions-results-receiver-production.githubapp.com:443',
   'productionresultssa*.blob.core.windows.net:443',
-  'agent.api.stepsecurity.io:443',
 ];
 
+/** Allowed by the same function only while telemetry is on (`disable-telemetry` not true). */
+export const TELEMETRY_ENDPOINTS: readonly string[] = ['agent.api.stepsecurity.io:443', 'prod.app-api.stepsecurity.io:443'];
+
 export const IMPLICIT_ENDPOINT_PATTERNS: readonly Endpoint[] = IMPLICIT_ENDPOINTS.map(endpointFromText);
+export const TELEMETRY_ENDPOINT_PATTERNS: readonly Endpoint[] = TELEMETRY_ENDPOINTS.map(endpointFromText);
+const ALL_IMPLICIT_PATTERNS: readonly Endpoint[] = [...IMPLICIT_ENDPOINT_PATTERNS, ...TELEMETRY_ENDPOINT_PATTERNS];
+
+/** Everything the agent allows by itself for a policy; telemetry is on unless `disable-telemetry: true`. */
+export function implicitEndpointPatterns(options: { disableTelemetry?: boolean | undefined } = {}): readonly Endpoint[] {
+  return options.disableTelemetry === true ? IMPLICIT_ENDPOINT_PATTERNS : ALL_IMPLICIT_PATTERNS;
+}
+
+
+/** The implicit pattern (telemetry ones included) that allows `host:port`, if any. */
+export function implicitPatternFor(host: string, port: number, options: { disableTelemetry?: boolean | undefined } = {}): Endpoint | undefined {
+  return implicitEndpointPatterns(options).find((pattern) => endpointMatches(pattern, host, port));
+}

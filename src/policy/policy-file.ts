@@ -133,7 +133,7 @@ const ruleBlockWithoutEndpoints: PolicyRule = ({ value, endpoints, yamlFile, sin
     sink.warning(
       'policy/block-without-endpoints',
       positionOf(yamlFile, nodeAtPath(yamlFile.doc, ['egress-policy'])),
-      'block mode with no allowed-endpoints allows only Harden-Runner\'s implicit GitHub endpoints: add allowed-endpoints if jobs need more',
+      'block mode with no allowed-endpoints allows only Harden-Runner\'s implicit endpoints (GitHub Actions\' service hosts, not github.com, which actions/checkout needs): add allowed-endpoints',
     );
   }
 };

@@ -4,7 +4,7 @@
  */
 import { closest } from 'fastest-levenshtein';
 import type { DiagnosticSink } from './diagnostics.js';
-import type { Policy, PolicyRepository } from './model.js';
+import type { LockdownMode, Policy, PolicyRepository } from './model.js';
 
 interface RepositoryRuleContext {
   repository: PolicyRepository;
@@ -132,11 +132,54 @@ const rulePolicyNotAttached: RepositoryRule = ({ repository, sink }) => {
   }
 };
 
+/**
+ * Lockdown mode acts on ARC runners only (the job-started hook hands it to the agent there); a
+ * lockdown policy attached to an organization, repository or workflow also reaches jobs on
+ * GitHub-hosted runners, which run it without lockdown. Say so where it is attached.
+ */
+const ruleLockdownOutsideClusters: RepositoryRule = ({ repository, sink }) => {
+  const lockdown = lockdownSource(repository.policies);
+  for (const attachment of repository.attachments) {
+    if (attachment.type === 'cluster') continue;
+    const source = lockdown(attachment.policy);
+    if (source === undefined) continue;
+    const via = source === attachment.policy ? '' : ` (from "${source}", which it extends)`;
+    sink.warning(
+      'attachment/lockdown-not-applied',
+      attachment.at,
+      `policy "${attachment.policy}" enables lockdown-mode${via}, which acts on ARC clusters only: jobs of ${attachment.type} "${attachment.key}" on GitHub-hosted runners get the policy without it; attach lockdown policies to clusters`,
+    );
+  }
+};
+
+/** The policy whose `lockdown-mode` a policy ends up with, own or inherited as compile does it, when that one is enabled. */
+function lockdownSource(policies: ReadonlyMap<string, Policy>): (name: string) => string | undefined {
+  const effective = new Map<string, { from: string; mode: LockdownMode } | undefined>();
+  const inProgress = new Set<string>();
+  const visit = (name: string): { from: string; mode: LockdownMode } | undefined => {
+    if (effective.has(name)) return effective.get(name);
+    const policy = policies.get(name);
+    if (!policy || inProgress.has(name)) return undefined;
+    inProgress.add(name);
+    // The policy's own key wins; among parents a later entry of `extends` wins.
+    let result = policy.lockdownMode ? { from: name, mode: policy.lockdownMode } : undefined;
+    if (!result) for (const parent of policy.extends) result = visit(parent.name) ?? result;
+    inProgress.delete(name);
+    effective.set(name, result);
+    return result;
+  };
+  return (name) => {
+    const result = visit(name);
+    return result && result.mode.enabled && result.mode.detections.length > 0 ? result.from : undefined;
+  };
+}
+
 export const REPOSITORY_RULES: readonly RepositoryRule[] = [
   ruleExtendsUnknown,
   ruleExtendsCycle,
   ruleAttachmentUnknownPolicy,
   rulePolicyNotAttached,
+  ruleLockdownOutsideClusters,
 ];
 
 export function checkRepository(repository: PolicyRepository, sink: DiagnosticSink): void {

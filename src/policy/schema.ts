@@ -104,6 +104,15 @@ function reportSchemaError(kind: string, yamlFile: YamlFile, error: ErrorObject,
       );
       return;
     }
+    case 'pattern': {
+      // Schemas carry the message editors show (patternErrorMessage) and, where a code is
+      // already known to tools, that code; both are ignored by ajv.
+      const schema = error.parentSchema ?? {};
+      const code = typeof schema['x-egressctl-code'] === 'string' ? schema['x-egressctl-code'] : 'invalid-value';
+      const hint = typeof schema['patternErrorMessage'] === 'string' ? schema['patternErrorMessage'] : `it must match ${String(error.params['pattern'])}`;
+      sink.error(`${kind}/${code}`, positionOf(yamlFile, nodeAtPath(yamlFile.doc, segments)), `${where} is "${String(valueAt(yamlFile.value, segments))}": ${hint}`);
+      return;
+    }
     default:
       sink.error(`${kind}/schema`, positionOf(yamlFile, nodeAtPath(yamlFile.doc, segments)), `${where} ${error.message ?? 'is invalid'}`);
   }

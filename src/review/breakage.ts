@@ -21,7 +21,8 @@ function matcherCache(compiled: Readonly<Record<string, CompiledPolicy>>): (name
   return (name) => {
     let matcher = cache.get(name);
     if (!matcher) {
-      matcher = new EndpointMatcher(compiled[name]?.['allowed-endpoints'] ?? []);
+      const policy = compiled[name];
+      matcher = new EndpointMatcher(policy?.['allowed-endpoints'] ?? [], { disableTelemetry: policy?.['disable-telemetry'] });
       cache.set(name, matcher);
     }
     return matcher;

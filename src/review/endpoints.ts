@@ -2,7 +2,7 @@
  * Endpoint set arithmetic for reviews: sorted differences, the agent's allow check compiled
  * once per policy, and wildcard coverage (does one pattern allow everything another does).
  */
-import { IMPLICIT_ENDPOINT_PATTERNS, endpointFromText, endpointMatches, hostMatches, type Endpoint } from '../policy/endpoint.js';
+import { endpointFromText, endpointMatches, hostMatches, implicitPatternFor, type Endpoint } from '../policy/endpoint.js';
 
 /** Items of `a` not in `b`, sorted. Linear when both are sorted (compiled policies are), else via a set. */
 export function difference(a: readonly string[], b: readonly string[]): string[] {
@@ -31,30 +31,34 @@ export function isWildcard(endpoint: string): boolean {
   return endpoint.includes('*');
 }
 
-/** Harden-Runner's implicit endpoints, checked once per distinct endpoint for the whole process. */
+/** Harden-Runner's implicit endpoints, checked once per distinct endpoint (and telemetry setting) for the whole process. */
 const implicitMemo = new Map<string, boolean>();
 
-export function isImplicitlyAllowed(endpoint: string): boolean {
-  let allowed = implicitMemo.get(endpoint);
+export function isImplicitlyAllowed(endpoint: string, options: { disableTelemetry?: boolean | undefined } = {}): boolean {
+  const memoKey = options.disableTelemetry === true ? `${endpoint} -telemetry` : endpoint;
+  let allowed = implicitMemo.get(memoKey);
   if (allowed === undefined) {
     const { host, port } = endpointFromText(endpoint);
-    allowed = IMPLICIT_ENDPOINT_PATTERNS.some((pattern) => endpointMatches(pattern, host, port));
+    allowed = implicitPatternFor(host, port, options) !== undefined;
     // Bounded: endpoints are finite in practice, but a long-lived server must not grow without limit.
     if (implicitMemo.size > 100_000) implicitMemo.clear();
-    implicitMemo.set(endpoint, allowed);
+    implicitMemo.set(memoKey, allowed);
   }
   return allowed;
 }
 
 /**
- * The agent's rule for one policy's `allowed-endpoints`, plus Harden-Runner's implicit endpoints.
- * Exact entries go in a set; only wildcards are scanned.
+ * The agent's rule for one policy's `allowed-endpoints`, plus Harden-Runner's implicit endpoints
+ * (the telemetry hosts only while the policy leaves telemetry on). Exact entries go in a set; only
+ * wildcards are scanned.
  */
 export class EndpointMatcher {
   private readonly exact: Set<string>;
   private readonly wildcards: Endpoint[];
+  private readonly disableTelemetry: boolean;
 
-  constructor(allowed: readonly string[]) {
+  constructor(allowed: readonly string[], options: { disableTelemetry?: boolean | undefined } = {}) {
+    this.disableTelemetry = options.disableTelemetry === true;
     this.exact = new Set();
     this.wildcards = [];
     for (const text of allowed) {
@@ -70,7 +74,7 @@ export class EndpointMatcher {
       const { host, port } = endpointFromText(endpoint);
       if (this.wildcards.some((pattern) => endpointMatches(pattern, host, port))) return true;
     }
-    return isImplicitlyAllowed(endpoint);
+    return isImplicitlyAllowed(endpoint, { disableTelemetry: this.disableTelemetry });
   }
 }
 

@@ -31,7 +31,8 @@ describe('egressctl baseline', () => {
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
     expect(first.stdout).toContain('baselines/acme/api.yml: merged run 9000000123 (2026-11-20T10:03:11Z) into acme/api/.github/workflows/ci.yml#build');
-    expect(first.stdout).toContain('3 endpoints (new: objects.githubusercontent.com:443 postgres.test.internal.acme.example:5432 registry.npmjs.org:443), 4 implicit, 2 IP-only addresses');
+    // github.com is not implicit (step-security/agent addImplicitEndpoints): actions/checkout needs it listed.
+    expect(first.stdout).toContain('4 endpoints (new: github.com:443 objects.githubusercontent.com:443 postgres.test.internal.acme.example:5432 registry.npmjs.org:443), 3 implicit, 2 IP-only addresses');
     const text = await baselineText();
     expect(text.startsWith('# yaml-language-server: $schema=../../schemas/baselines.schema.json\n')).toBe(true);
 
@@ -136,12 +137,12 @@ describe('egressctl recommend', () => {
           firstSeen: '2026-11-10T08:00:00Z',
           lastSeen: '2026-11-14T08:00:00Z',
           lastGrowth: { run: 2, runId: '101', at: '2026-11-11T08:00:00Z' },
-          'allowed-endpoints': 'nodejs.org:443 registry.npmjs.org:443',
-          endpoints: ['nodejs.org:443', 'registry.npmjs.org:443'],
+          'allowed-endpoints': 'github.com:443 nodejs.org:443 registry.npmjs.org:443',
+          endpoints: ['github.com:443', 'nodejs.org:443', 'registry.npmjs.org:443'],
           evidence: [
+            { endpoint: 'github.com:443', kind: 'endpoint', recommended: true, runs: 1, firstSeen: '2026-11-10T08:00:00Z', lastSeen: '2026-11-10T08:00:00Z' },
             { endpoint: 'nodejs.org:443', kind: 'endpoint', recommended: true, runs: 2, firstSeen: '2026-11-11T08:00:00Z', lastSeen: '2026-11-13T08:00:00Z' },
             { endpoint: 'registry.npmjs.org:443', kind: 'endpoint', recommended: true, runs: 4, firstSeen: '2026-11-10T08:00:00Z', lastSeen: '2026-11-14T08:00:00Z' },
-            { endpoint: 'github.com:443', kind: 'implicit', recommended: false, runs: 1, firstSeen: '2026-11-10T08:00:00Z', lastSeen: '2026-11-10T08:00:00Z' },
             { endpoint: '8.8.8.8:53', kind: 'address', recommended: false, runs: 1, firstSeen: '2026-11-10T08:00:00Z', lastSeen: '2026-11-10T08:00:00Z' },
           ],
         },

@@ -18,7 +18,7 @@ function job(file: BaselineFile, workflow = '.github/workflows/ci.yml', id = 'bu
 describe('mergeObservations', () => {
   it('keeps runs, firstSeen and lastSeen per endpoint and per job', () => {
     let file = emptyBaselineFile('Acme/API');
-    file = mergeObservation(file, run('101', '2026-11-18T10:00:00Z', ['registry.npmjs.org:443', 'github.com:443', '8.8.8.8:53']));
+    file = mergeObservation(file, run('101', '2026-11-18T10:00:00Z', ['registry.npmjs.org:443', 'github.com:443', 'codeload.github.com:443', '8.8.8.8:53']));
     file = mergeObservation(file, run('102', '2026-11-19T10:00:00.5Z', ['registry.npmjs.org:443', 'nodejs.org:443']));
     file = mergeObservation(file, run('103', '2026-11-17T09:00:00Z', ['registry.npmjs.org:443']));
     expect(file.repository).toBe('acme/api');
@@ -29,8 +29,10 @@ describe('mergeObservations', () => {
     expect(Object.fromEntries(build.endpoints)).toEqual({
       'registry.npmjs.org:443': { runs: 3, firstSeen: '2026-11-17T09:00:00Z', lastSeen: '2026-11-19T10:00:00Z' },
       'nodejs.org:443': { runs: 1, firstSeen: '2026-11-19T10:00:00Z', lastSeen: '2026-11-19T10:00:00Z' },
+      // Not implicit in the agent (actions/checkout needs it listed): recommended like any other.
+      'github.com:443': { runs: 1, firstSeen: '2026-11-18T10:00:00Z', lastSeen: '2026-11-18T10:00:00Z' },
     });
-    expect([...build.implicit.keys()]).toEqual(['github.com:443']);
+    expect([...build.implicit.keys()]).toEqual(['codeload.github.com:443']);
     expect([...build.addresses.keys()]).toEqual(['8.8.8.8:53']);
     // Run 2 added nodejs.org; run 3 added nothing.
     expect(build.lastGrowth).toEqual({ run: 2, runId: '102', at: '2026-11-19T10:00:00Z' });

@@ -72,7 +72,7 @@ describe('parseBaselineFile', () => {
       '      endpoints:',
       `        "https://registry.npmjs.org": ${stats}`, // 7
       `        1.2.3.4:443: ${stats}`, // 8
-      `        api.github.com:443: ${stats}`, // 9
+      `        codeload.github.com:443: ${stats}`, // 9
       `        Nodejs.org: ${stats}`, // 10
       '      addresses:',
       `        dns.google:53: ${stats}`, // 12
@@ -84,7 +84,37 @@ describe('parseBaselineFile', () => {
     const build = result.value.workflows.get('.github/workflows/ci.yml')?.get('build');
     expect([...(build?.endpoints.keys() ?? [])]).toEqual(['nodejs.org:443']);
     expect([...(build?.addresses.keys() ?? [])]).toEqual(['1.2.3.4:443']);
-    expect([...(build?.implicit.keys() ?? [])]).toEqual(['api.github.com:443']);
+    expect([...(build?.implicit.keys() ?? [])]).toEqual(['codeload.github.com:443']);
+  });
+
+  it('moves entries an older implicit list put under implicit to where the agent puts them', () => {
+    const seen = (runs: number, first: string, last: string) => `{ runs: ${runs}, firstSeen: ${first}, lastSeen: ${last} }`;
+    const text = [
+      'repository: acme/api',
+      'workflows:',
+      '  .github/workflows/ci.yml:',
+      '    build:',
+      '      runs: 4',
+      '      endpoints:',
+      `        registry.npmjs.org:443: ${seen(4, '2026-11-01T00:00:00Z', '2026-11-04T00:00:00Z')}`,
+      '      implicit:',
+      `        github.com:443: ${seen(4, '2026-11-01T00:00:00Z', '2026-11-04T00:00:00Z')}`, // 9
+      `        api.github.com:443: ${seen(2, '2026-11-02T00:00:00Z', '2026-11-03T00:00:00Z')}`, // 10
+      `        results-receiver.actions.githubusercontent.com:443: ${seen(3, '2026-11-02T00:00:00Z', '2026-11-04T00:00:00Z')}`,
+      `        "*.actions.githubusercontent.com:443": ${seen(2, '2026-11-01T00:00:00Z', '2026-11-03T00:00:00Z')}`,
+      `        agent.api.stepsecurity.io:443: ${seen(4, '2026-11-01T00:00:00Z', '2026-11-04T00:00:00Z')}`,
+      '',
+    ].join('\n');
+    const result = parseBaselineFile(text, 'baselines/acme/api.yml');
+    expect(result.errors).toEqual([]);
+    expect(where(result.warnings)).toEqual(['9:9 baseline/misplaced-endpoint', '10:9 baseline/misplaced-endpoint']);
+    expect(result.warnings[0]?.message).toContain('belongs under endpoints');
+    const build = result.value.workflows.get('.github/workflows/ci.yml')?.get('build');
+    expect([...(build?.endpoints.keys() ?? [])].sort()).toEqual(['api.github.com:443', 'github.com:443', 'registry.npmjs.org:443']);
+    expect(Object.fromEntries(build?.implicit ?? [])).toEqual({
+      '*.actions.githubusercontent.com:443': { runs: 3, firstSeen: '2026-11-01T00:00:00Z', lastSeen: '2026-11-04T00:00:00Z' },
+      'agent.api.stepsecurity.io:443': { runs: 4, firstSeen: '2026-11-01T00:00:00Z', lastSeen: '2026-11-04T00:00:00Z' },
+    });
   });
 
   it('requires the repository to match the file path', () => {

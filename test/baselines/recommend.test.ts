@@ -47,7 +47,7 @@ describe('recommendations', () => {
   });
 
   it('a job that never reached anything beyond implicit endpoints is stable after N runs with an empty list', () => {
-    const file = mergeObservations(emptyBaselineFile('acme/api'), runs([['github.com:443'], [], ['api.github.com:443']])).file;
+    const file = mergeObservations(emptyBaselineFile('acme/api'), runs([['codeload.github.com:443'], [], ['pipelines.actions.githubusercontent.com:443']])).file;
     const [job] = recommendFile(file);
     expect(job).toMatchObject({ stable: true, runs: 3, endpoints: [], allowedEndpoints: '' });
   });
@@ -58,12 +58,13 @@ describe('recommendations', () => {
       runs([['registry.npmjs.org:443', 'github.com:443', '8.8.8.8:53', 'productionresultssa1.blob.core.windows.net:443', 'nodejs.org:443']]),
     ).file;
     const [job] = recommendFile(file);
-    expect(job?.endpoints).toEqual(['nodejs.org:443', 'registry.npmjs.org:443']);
-    expect(job?.allowedEndpoints).toBe('nodejs.org:443 registry.npmjs.org:443');
+    // github.com is not one of the agent's implicit endpoints: leaving it out breaks actions/checkout.
+    expect(job?.endpoints).toEqual(['github.com:443', 'nodejs.org:443', 'registry.npmjs.org:443']);
+    expect(job?.allowedEndpoints).toBe('github.com:443 nodejs.org:443 registry.npmjs.org:443');
     expect(job?.evidence.map((item) => [item.endpoint, item.kind, item.recommended])).toEqual([
+      ['github.com:443', 'endpoint', true],
       ['nodejs.org:443', 'endpoint', true],
       ['registry.npmjs.org:443', 'endpoint', true],
-      ['github.com:443', 'implicit', false],
       ['productionresultssa*.blob.core.windows.net:443', 'implicit', false],
       ['8.8.8.8:53', 'address', false],
     ]);
@@ -82,6 +83,7 @@ describe('the baseline index', () => {
       'acme/web/.github/workflows/ci.yml#build unstable',
     ]);
     expect(findJob(indexed.value, 'ACME/api/.github/workflows/ci.yml#build')?.endpoints).toEqual([
+      'github.com:443',
       'nodejs.org:443',
       'objects.githubusercontent.com:443',
       'registry.npmjs.org:443',
@@ -91,17 +93,20 @@ describe('the baseline index', () => {
 
   it('answers selectors with sorted, unique endpoints', () => {
     const index = indexed.value;
-    expect(endpointsFromSelector(index, 'job:acme/api/.github/workflows/release.yml#publish')).toEqual(['registry.npmjs.org:443', 'uploads.github.com:443']);
+    expect(endpointsFromSelector(index, 'job:acme/api/.github/workflows/release.yml#publish')).toEqual(['api.github.com:443', 'github.com:443', 'registry.npmjs.org:443', 'uploads.github.com:443']);
     expect(endpointsFromSelector(index, 'workflow:acme/api/.github/workflows/ci.yml')).toEqual([
+      'github.com:443',
       'nodejs.org:443',
       'objects.githubusercontent.com:443',
       'postgres.test.internal.acme.example:5432',
       'registry.npmjs.org:443',
       'sandbox.payments.example.com:443',
     ]);
-    expect(endpointsFromSelector(index, 'repo:acme/web')).toEqual(['fonts.googleapis.com:443', 'registry.npmjs.org:443']);
-    expect(endpointsFromSelector(index, 'org:acme')).toHaveLength(7);
+    expect(endpointsFromSelector(index, 'repo:acme/web')).toEqual(['fonts.googleapis.com:443', 'github.com:443', 'registry.npmjs.org:443']);
+    expect(endpointsFromSelector(index, 'org:acme')).toHaveLength(9);
     expect(endpointsFromSelector(index, 'org:acme', { stableOnly: true })).toEqual([
+      'api.github.com:443',
+      'github.com:443',
       'nodejs.org:443',
       'objects.githubusercontent.com:443',
       'registry.npmjs.org:443',

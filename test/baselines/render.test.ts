@@ -16,7 +16,7 @@ describe('renderBaselineFile', () => {
       job: 'build',
       runId: '9000000070',
       at: '2026-11-18T07:55:10Z',
-      endpoints: ['registry.npmjs.org:443', 'fonts.googleapis.com:443', 'github.com:443'],
+      endpoints: ['registry.npmjs.org:443', 'fonts.googleapis.com:443', 'codeload.github.com:443'],
     });
     expect(renderBaselineFile(file)).toBe(
       [
@@ -37,7 +37,7 @@ describe('renderBaselineFile', () => {
         '        fonts.googleapis.com:443: { runs: 1, firstSeen: 2026-11-18T07:55:10Z, lastSeen: 2026-11-18T07:55:10Z }',
         '        registry.npmjs.org:443: { runs: 1, firstSeen: 2026-11-18T07:55:10Z, lastSeen: 2026-11-18T07:55:10Z }',
         '      implicit:',
-        '        github.com:443: { runs: 1, firstSeen: 2026-11-18T07:55:10Z, lastSeen: 2026-11-18T07:55:10Z }',
+        '        codeload.github.com:443: { runs: 1, firstSeen: 2026-11-18T07:55:10Z, lastSeen: 2026-11-18T07:55:10Z }',
         '      recentRuns: [ "9000000070" ]',
         '',
       ].join('\n'),

@@ -99,7 +99,7 @@ describe('buildBundle', () => {
   it('gives the same bytes for the same content in any insertion order (property)', () => {
     const name = fc.stringMatching(/^[a-z0-9][a-z0-9._-]{0,8}$/);
     const endpoint = fc
-      .tuple(fc.stringMatching(/^[a-z][a-z0-9-]{0,6}$/), fc.constantFrom('com', 'io', 'org'), fc.integer({ min: 1, max: 65535 }))
+      .tuple(fc.stringMatching(/^[a-z]([a-z0-9-]{0,5}[a-z0-9])?$/), fc.constantFrom('com', 'io', 'org'), fc.integer({ min: 1, max: 65535 }))
       .map(([label, tld, port]) => `${label}.${tld}:${port}`);
     const policyBody = fc.record(
       {
@@ -118,7 +118,8 @@ describe('buildBundle', () => {
       .uniqueArray(fc.tuple(name, policyBody), { minLength: 1, maxLength: 5, selector: ([policyName]) => policyName })
       .chain((entries) => {
         const names = entries.map(([policyName]) => policyName);
-        const scope = fc.stringMatching(/^[a-z0-9-]{1,8}$/);
+        // Keys as the scope-key grammar allows them (organization logins and cluster names).
+        const scope = fc.stringMatching(/^[a-z0-9]{1,4}(-[a-z0-9]{1,3})?$/);
         return fc.record({
           entries: fc.constant(entries),
           organizations: fc.dictionary(scope, fc.constantFrom(...names), { maxKeys: 5 }),

@@ -151,3 +151,16 @@ describe('policy create --from-baseline', () => {
     expect(bad.stderr).toContain('bad.txt:2:1');
   });
 });
+
+describe('editing commands in an empty directory', () => {
+  it('create the directories they write into (policy create, then attach)', async () => {
+    repo = makeTempRepo();
+    const create = await runCli(['policy', 'create', 'web', '--mode', 'block', '--endpoints', 'github.com', '-C', repo.dir]);
+    expect(create.stderr).toBe('');
+    expect(create.code).toBe(0);
+    expect(existsSync(path.join(repo.dir, 'policies/web.yml'))).toBe(true);
+    expect((await runCli(['attach', 'web', '--org', 'acme', '-C', repo.dir])).code).toBe(0);
+    expect(readFileSync(path.join(repo.dir, 'attachments.yml'), 'utf8')).toContain('acme: web');
+    expect((await runCli(['validate', '-C', repo.dir])).code).toBe(0);
+  });
+});

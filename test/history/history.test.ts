@@ -286,6 +286,22 @@ describe('egressctl history', () => {
     expect((JSON.parse(byPath.stdout) as HistoryEvent[]).map(summary)).toEqual(['created web']);
   });
 
+  it('exits 1 with a did-you-mean for a policy that never existed, and 0 for a quiet one', async () => {
+    const repo = await sampleRepo();
+    const typo = await runCli(['history', '-C', repo.dir, 'NO-SUCH-POLICY']);
+    expect(typo).toMatchObject({ code: 1, stdout: '' });
+    expect(typo.stderr).toContain('no policy "NO-SUCH-POLICY" in this repository\'s history: did you mean');
+    expect((await runCli(['history', '-C', repo.dir, 'wbe'])).stderr).toContain('did you mean "web"?');
+    expect((await runCli(['history', '-C', repo.dir, 'API', '--json'])).code).toBe(0);
+    // A policy that exists but did nothing in the window is an empty log, not an error.
+    const quiet = await runCli(['history', '-C', repo.dir, 'api', '--since', '2024-05-03']);
+    expect(quiet.code).toBe(0);
+    // So is a deleted one: its history is still there.
+    repo.write({ 'policies/web.yml': null });
+    repo.commit('Delete web', { author: ALICE, date: '2024-05-04T08:00:00Z' });
+    expect((await runCli(['history', '-C', repo.dir, 'web', '--json'])).code).toBe(0);
+  });
+
   it('rejects bad arguments with a usage error and a non-repository with a clear message', async () => {
     const repo = await sampleRepo();
     expect(await runCli(['history', '-C', repo.dir, '--since', 'yesterday-ish'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--since "yesterday-ish" is not a date') });

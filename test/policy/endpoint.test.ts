@@ -34,6 +34,11 @@ describe('parseEndpoint', () => {
     [`${'a'.repeat(64)}.com`, 'endpoint/invalid-host', '63'],
     [`${'a.'.repeat(127)}com`, 'endpoint/host-too-long', '253'],
     ['', 'endpoint/empty', 'host[:port]'],
+    // DNS labels begin and end with a letter or digit.
+    ['-', 'endpoint/invalid-host', 'starts or ends with "-"'],
+    ['-foo.com', 'endpoint/invalid-host', '"-foo"'],
+    ['foo-.com', 'endpoint/invalid-host', '"foo-"'],
+    ['foo.-bar-.com:8443', 'endpoint/invalid-host', '"-bar-"'],
   ])('rejects %s with %s and a hint', (raw, code, hint) => {
     const parsed = parseEndpoint(raw);
     expect(parsed.endpoint).toBeUndefined();
@@ -53,6 +58,29 @@ describe('parseEndpoint', () => {
     expect(parsed.issues[0]?.code).toBe('endpoint/loose-wildcard');
     expect(parsed.issues[0]?.message).toContain('"*.github.com"');
     expect(codes('*.github.com')).toEqual([]);
+  });
+
+  it('keeps hyphens next to a "*", which stands for characters', () => {
+    expect(codes('build-*.example.com')).toEqual([]);
+    expect(parseEndpoint('*-cache.example.com').endpoint?.text).toBe('*-cache.example.com:443');
+    expect(parseEndpoint('*-cache.example.com').issues[0]?.message).toContain('"*.cache.example.com"');
+  });
+
+  it.each([
+    ['api.*', 'api.evil.attacker.com'],
+    ['api*', 'apievil.attacker.com'],
+    ['foo.*.com', 'foo.evil.attacker.com'],
+    ['foo.*.example.com:8443', 'foo.evil.attacker.example.com'],
+  ])('warns that %s is wider than one label, since the agent splits on the first "*"', (raw, example) => {
+    const parsed = parseEndpoint(raw);
+    expect(parsed.endpoint).toBeDefined();
+    expect(codes(raw)).toEqual(['warning:endpoint/wide-wildcard']);
+    expect(parsed.issues[0]?.message).toContain(`"${example}"`);
+  });
+
+  it('does not warn about a "*" inside the first label, as in the agent\'s own productionresultssa*', () => {
+    expect(codes('productionresultssa*.blob.core.windows.net')).toEqual([]);
+    expect(codes('runner-*.example.com')).toEqual([]);
   });
 });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Diagnostic } from '../../src/policy/diagnostics.js';
 import { parsePolicyRepository } from '../../src/policy/load.js';
+import { schemaValidator } from '../../src/policy/schema.js';
 
 function check(files: Record<string, string | Buffer>) {
   const map = new Map(Object.entries(files).map(([name, content]) => [name, typeof content === 'string' ? Buffer.from(content) : content]));
@@ -217,6 +218,17 @@ describe('settings', () => {
   it('rejects a Harden-Runner pin that is not a full SHA', () => {
     const result = check({ 'egressctl.yml': 'harden-runner:\n  uses: step-security/harden-runner@v2\n  version: v2\n' });
     expect(at(find(result.errors, 'settings/harden-runner-pin'))).toBe('egressctl.yml:2:9');
+    expect(result.errors).toHaveLength(1);
+    expect(result.errors[0]?.message).toContain('not pinned by a full commit SHA');
+  });
+
+  it('the schema editors use refuses a tag pin too (it used to accept any string)', () => {
+    const validate = schemaValidator('egressctl');
+    const settings = (uses: string) => ({ 'harden-runner': { uses, version: 'v2.21.0' } });
+    expect(validate(settings('step-security/harden-runner@v2'))).toBe(false);
+    expect(validate(settings('step-security/harden-runner@main'))).toBe(false);
+    expect(validate(settings(`step-security/harden-runner@${'0'.repeat(39)}`))).toBe(false);
+    expect(validate(settings(`step-security/harden-runner@${'a1'.repeat(20)}`))).toBe(true);
   });
 
   it('reads settings with defaults', () => {
@@ -240,5 +252,28 @@ describe('the repository\'s own example', () => {
     const types = new Set(result.value.attachments.map((a) => a.type));
     expect([...types].sort()).toEqual(['cluster', 'organization', 'repository', 'workflow']);
     expect([...result.value.policies.values()].some((p) => p.extends.length > 0)).toBe(true);
+  });
+});
+
+describe('lockdown mode where it cannot apply', () => {
+  const LOCKDOWN = 'egress-policy: block\nallowed-endpoints: github.com\nlockdown-mode:\n  enabled: true\n  detections: [Reverse-Shell]\n';
+
+  it('warns at each non-cluster attachment of a lockdown policy, own or inherited', () => {
+    const result = check({
+      'policies/arc.yml': LOCKDOWN,
+      'policies/child.yml': 'egress-policy: block\nextends: arc\n',
+      'policies/off.yml': 'egress-policy: block\nextends: arc\nlockdown-mode:\n  enabled: false\n  detections: []\n',
+      'attachments.yml': 'clusters:\n  arc-prod: arc\norganizations:\n  acme: arc\nrepositories:\n  acme/api: child\n  acme/web: off\n',
+    });
+    expect(result.errors).toEqual([]);
+    const warnings = result.warnings.filter((d) => d.code === 'attachment/lockdown-not-applied');
+    expect(warnings.map(at)).toEqual(['attachments.yml:4:9', 'attachments.yml:6:13']);
+    expect(warnings[0]?.message).toContain('acts on ARC clusters only');
+    expect(warnings[1]?.message).toContain('(from "arc", which it extends)');
+  });
+
+  it('says nothing for a lockdown policy attached to clusters only', () => {
+    const result = check({ 'policies/arc.yml': LOCKDOWN, 'attachments.yml': 'clusters:\n  arc-prod: arc\n' });
+    expect(result.warnings).toEqual([]);
   });
 });

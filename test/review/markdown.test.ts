@@ -92,7 +92,8 @@ describe('renderMarkdown', () => {
 });
 
 describe('escaping', () => {
-  const hostile = 'acme/api/.github/workflows/a|b<script>alert(1)<img onerror=x>.yml';
+  // As hostile as a valid workflow key gets (no whitespace: GitHub's workflow_ref could not match it).
+  const hostile = 'acme/api/.github/workflows/a|b<script>alert(1)<img+onerror=x>.yml';
   const base = {
     'policies/api.yml': policyFile({ description: 'plain', endpoints: ['proxy.golang.org:443'] }),
     'attachments.yml': attachmentsFile({ repositories: { 'acme/api': 'api' } }),

@@ -308,7 +308,8 @@ describe('breakage forecast', () => {
             'proxy.golang.org:443': 6,
             'eu.cdn.example.net:443': 4, // allowed by *.cdn.example.net after
             'evilcdn.example.net:443': 2, // not matched by *.cdn.example.net
-            'api.github.com:443': 6, // implicit: moved to implicit by the parser, never blocked
+            'codeload.github.com:443': 6, // implicit: moved to implicit by the parser, never blocked
+            'github.com:443': 6, // NOT implicit in the agent: a block policy that leaves it out breaks checkout
             'sum.golang.org:443': 5,
           },
         },
@@ -334,9 +335,9 @@ describe('breakage forecast', () => {
         workflow: '.github/workflows/ci.yml',
         job: 'build',
         key: 'acme/api/.github/workflows/ci.yml#build',
-        endpoints: ['evilcdn.example.net:443', 'sum.golang.org:443'],
-        runs: 5,
-        endpointRuns: { 'evilcdn.example.net:443': 2, 'sum.golang.org:443': 5 },
+        endpoints: ['evilcdn.example.net:443', 'github.com:443', 'sum.golang.org:443'],
+        runs: 6,
+        endpointRuns: { 'evilcdn.example.net:443': 2, 'github.com:443': 6, 'sum.golang.org:443': 5 },
         observedRuns: 6,
         alreadyBlocked: [],
         before: { policy: 'org', mode: 'audit' },
@@ -345,7 +346,7 @@ describe('breakage forecast', () => {
       }),
       expect.objectContaining({ repository: 'acme/web', job: 'test', endpoints: ['registry.npmjs.org:443'], runs: 4 }),
     ]);
-    expect(result.summary).toMatchObject({ jobsObserved: 4, jobsBreaking: 2, endpointsNewlyBlocked: 3, alreadyBlocked: { jobs: 0, endpoints: 0 } });
+    expect(result.summary).toMatchObject({ jobsObserved: 4, jobsBreaking: 2, endpointsNewlyBlocked: 4, alreadyBlocked: { jobs: 0, endpoints: 0 } });
     expect(result.summary.text).toContain('2 jobs would break');
     // The release workflow's own attachment shadows the organization: untouched.
     expect(result.breakage.some((job) => job.workflow === '.github/workflows/release.yml')).toBe(false);
@@ -380,10 +381,23 @@ describe('EndpointMatcher and coverage', () => {
     expect(matcher.allows('badexample.org:443')).toBe(true); // loose wildcard, as the agent does
     expect(matcher.allows('exact.example.com:8443')).toBe(true);
     expect(matcher.allows('exact.example.com:443')).toBe(false);
-    for (const implicit of ['github.com:443', 'pipelines.actions.githubusercontent.com:443', 'productionresultssa7.blob.core.windows.net:443']) {
+    // The agent's own list (step-security/agent addImplicitEndpoints), nothing more.
+    for (const implicit of [
+      'pipelines.actions.githubusercontent.com:443',
+      'codeload.github.com:443',
+      'actions-results-receiver-production.githubapp.com:443',
+      'productionresultssa7.blob.core.windows.net:443',
+      'agent.api.stepsecurity.io:443',
+      'prod.app-api.stepsecurity.io:443',
+    ]) {
       expect(new EndpointMatcher([]).allows(implicit)).toBe(true);
     }
-    expect(new EndpointMatcher([]).allows('github.com:22')).toBe(false);
+    for (const listed of ['github.com:443', 'api.github.com:443', 'results-receiver.actions.githubusercontent.com:80']) {
+      expect(new EndpointMatcher([]).allows(listed)).toBe(false);
+    }
+    // The telemetry hosts only while telemetry is on.
+    expect(new EndpointMatcher([], { disableTelemetry: true }).allows('agent.api.stepsecurity.io:443')).toBe(false);
+    expect(new EndpointMatcher([], { disableTelemetry: true }).allows('codeload.github.com:443')).toBe(true);
   });
 
   it('never forecasts breakage on implicit endpoints, even when a baseline lists them as used', () => {

@@ -5,7 +5,7 @@
  * note on stderr says so unless `--unsigned` states that this is intended.
  *
  * Deterministic: in a git repository the default is `--rev HEAD` (the committed content, not
- * the work tree) and `committedAt` is the committer date in UTC, so a commit compiles to the
+ * the work tree, which `validate` reads; uncommitted policy files get a warning) and `committedAt` is the committer date in UTC, so a commit compiles to the
  * same bytes on every machine (ed25519 signatures are deterministic too). A directory that is
  * not a git repository compiles its files with revision `worktree-<content hash>` and
  * `committedAt` from SOURCE_DATE_EPOCH when set, else the current time.
@@ -19,7 +19,8 @@ import { sealRepository } from '../../bundle/seal.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { keyIdOf, loadPrivateKey } from '../../bundle/keys.js';
 import { GitError, UsageError } from '../../util/errors.js';
-import { isGitWorkTree } from '../../util/git.js';
+import { gitText, isGitWorkTree } from '../../util/git.js';
+import { ATTACHMENTS_FILE, BASELINES_DIR, POLICIES_DIR, SETTINGS_FILE } from '../../policy/model.js';
 import { parseCommandArgs, type CliIo, type Command } from '../io.js';
 
 const USAGE = 'egressctl compile [-C DIR] [--rev REV] [-o FILE] [--sign-key FILE ...] [--unsigned]';
@@ -58,6 +59,14 @@ export const command: Command = {
       throw error;
     });
     for (const warning of loaded.warnings) io.stderr(`${formatDiagnostic(warning)}\n`);
+    // validate reads the work tree, compile the commit: say when the two differ.
+    if (isGit && values.rev === undefined) {
+      const pending = await uncommittedPolicyFiles(dir);
+      if (pending.length > 0) {
+        const shown = pending.slice(0, 5).join(', ') + (pending.length > 5 ? ` and ${pending.length - 5} more` : '');
+        io.stderr(`warning: compile builds HEAD; uncommitted changes are not in this bundle: ${shown} (commit them, or pass --rev)\n`);
+      }
+    }
     if (loaded.errors.length > 0) {
       for (const error of loaded.errors) io.stderr(`${formatDiagnostic(error)}\n`);
       io.stderr(`egressctl: ${loaded.errors.length} error(s): no bundle written\n`);
@@ -73,7 +82,7 @@ export const command: Command = {
     const keyids = signKeys.map(keyIdOf);
     if (values.output !== undefined) {
       const outputPath = path.resolve(io.cwd, values.output);
-      await writeFileAtomic(outputPath, text);
+      await writeFileAtomic(outputPath, text, { mkdirs: true });
       const signed = keyids.length > 0 ? `signed by ${keyids.join(', ')}` : 'unsigned';
       io.stderr(`compiled ${bundle.revision} (${bundle.committedAt}) ${bundle.digest} -> ${values.output} (${signed})\n`);
     } else {
@@ -85,6 +94,22 @@ export const command: Command = {
     return 0;
   },
 };
+
+/** Policy repository files that differ from HEAD in the work tree or index (untracked ones too). */
+async function uncommittedPolicyFiles(dir: string): Promise<string[]> {
+  const pathspecs = [POLICIES_DIR, ATTACHMENTS_FILE, SETTINGS_FILE, BASELINES_DIR];
+  const output = await gitText(dir, ['status', '--porcelain=v1', '-z', '--untracked-files=all', '--', ...pathspecs]).catch(() => '');
+  const files: string[] = [];
+  const records = output.split('\0');
+  for (let index = 0; index < records.length; index++) {
+    const record = records[index] ?? '';
+    if (record.length < 4) continue;
+    files.push(record.slice(3));
+    // A rename or copy is followed by its source path.
+    if (record[0] === 'R' || record[0] === 'C') index++;
+  }
+  return files;
+}
 
 /** Reproducible-builds convention for content without a commit date. */
 function buildTime(env: NodeJS.ProcessEnv): string {

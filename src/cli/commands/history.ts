@@ -1,6 +1,7 @@
-import { parseSince, readHistory, renderHistoryText, type ReadHistoryOptions } from '../../history/index.js';
+import { closest } from 'fastest-levenshtein';
+import { parseSince, policyNamesInHistory, readHistory, renderHistoryText, type ReadHistoryOptions } from '../../history/index.js';
 import { POLICY_NAME_PATTERN } from '../../policy/model.js';
-import { UsageError } from '../../util/errors.js';
+import { InvalidInputError, UsageError } from '../../util/errors.js';
 import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
 import { repositoryDir } from '../repository.js';
 
@@ -40,17 +41,30 @@ export const command: Command = {
     if (values.rev !== undefined) options.rev = values.rev;
 
     const events = await readHistory(options);
+    // No events for a name that never existed is a typo, not an empty log.
+    if (policyArgument !== undefined && events.length === 0) await requireKnownPolicy(options, policyArgument);
     if (values.json) writeJson(io, events);
     else io.stdout(renderHistoryText(events));
     return 0;
   },
 };
 
-/** A policy name; `policies/<name>.yml` is accepted too, since that is what people tab-complete. */
+/**
+ * A policy name; `policies/<name>.yml` is accepted too, since that is what people tab-complete.
+ * Lower-cased: names are lower-case, and a shouted name is a name that does not exist.
+ */
 function policyName(argument: string): string {
-  const name = argument.replace(/^(?:\.\/)?policies\//, '').replace(/\.ya?ml$/, '');
+  const name = argument.replace(/^(?:\.\/)?policies\//, '').replace(/\.ya?ml$/, '').toLowerCase();
   if (!POLICY_NAME_PATTERN.test(name)) {
     throw new UsageError(`"${argument}" is not a policy name: policy names match ${POLICY_NAME_PATTERN.source} (the file stem under policies/)`);
   }
   return name;
+}
+
+async function requireKnownPolicy(options: ReadHistoryOptions, argument: string): Promise<void> {
+  const name = options.policy ?? argument;
+  const known = await policyNamesInHistory(options.rev === undefined ? { dir: options.dir } : { dir: options.dir, rev: options.rev });
+  if (known.includes(name)) return;
+  const hint = known.length > 0 ? `did you mean "${closest(name, known)}"?` : 'this history has no policies yet';
+  throw new InvalidInputError(`no policy "${argument}" in this repository's history: ${hint}`);
 }

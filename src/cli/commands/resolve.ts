@@ -4,13 +4,14 @@ import { openBundle } from '../../bundle/dsse.js';
 import { loadPublicKeys } from '../../bundle/keys.js';
 import { compilePolicies } from '../../policy/flatten.js';
 import { attachmentMap, type AttachmentMap, type CompiledPolicy } from '../../policy/model.js';
-import { effectivePolicy, type EffectivePolicyAnswer, type ResolveQuery } from '../../policy/resolve.js';
+import { splitEndpointString } from '../../policy/endpoint.js';
+import { effectivePolicy, type EffectivePolicyAnswer, type HardenRunnerConfig, type ResolveQuery } from '../../policy/resolve.js';
 import { IoError, UsageError } from '../../util/errors.js';
 import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
 import { loadValidRepository, repositoryDir } from '../repository.js';
 
 const usage =
-  'egressctl resolve [-C DIR [--rev REV] | --bundle FILE [--public-key FILE]] --repository OWNER/REPO [--workflow .github/workflows/F] [--cluster NAME] [--org ORG] [--json]';
+  'egressctl resolve [-C DIR [--rev REV] | --bundle FILE [--public-key FILE]] --repository OWNER/REPO [--workflow F.yml|.github/workflows/F] [--cluster NAME] [--org ORG] [--json]';
 
 interface PolicySource {
   policies: Record<string, CompiledPolicy>;
@@ -47,14 +48,15 @@ export const command: Command = {
     if (values.repository !== undefined && !/^[^/\s]+\/[^/\s]+$/.test(values.repository)) {
       throw new UsageError(`--repository must be OWNER/REPO, not "${values.repository}"`);
     }
-    if (values.workflow !== undefined && !values.repository && !/^[^/]+\/[^/]+\/\.github\/workflows\//.test(values.workflow)) {
+    const workflow = values.workflow === undefined ? undefined : workflowArgument(values.workflow);
+    if (workflow !== undefined && !values.repository && !/^[^/]+\/[^/]+\/\.github\/workflows\//.test(workflow)) {
       throw new UsageError('--workflow .github/workflows/F needs --repository OWNER/REPO');
     }
 
     const source = values.bundle !== undefined ? await fromBundle(io, values.bundle, values['public-key'] ?? []) : await fromRepository(io, values.C, values.rev);
     const query: ResolveQuery = {};
     if (values.repository) query.repository = values.repository;
-    if (values.workflow) query.workflow = values.workflow;
+    if (workflow) query.workflow = workflow;
     if (values.cluster) query.cluster = values.cluster;
     if (values.org) query.organization = values.org;
     const answer = effectivePolicy(source.attachments, source.policies, query);
@@ -83,14 +85,44 @@ async function fromBundle(io: CliIo, file: string, keyFiles: string[]): Promise<
   return { policies: bundle.policies, attachments: bundle.attachments };
 }
 
+/**
+ * `--workflow` as `.github/workflows/F` or `OWNER/REPO/.github/workflows/F`; a bare file name
+ * (`release.yml`) means `.github/workflows/release.yml`. Anything else would silently match no
+ * workflow attachment, so it is refused with the forms that work.
+ */
+export function workflowArgument(value: string): string {
+  const trimmed = value.trim().replace(/^\.\//, '');
+  if (/^[^/]+\.ya?ml$/i.test(trimmed)) return `.github/workflows/${trimmed}`;
+  if (/^(?:[^/]+\/[^/]+\/)?\.github\/workflows\/[^/]+$/i.test(trimmed.replace(/@.*$/, ''))) return trimmed;
+  throw new UsageError(
+    `--workflow "${value}" is not a workflow file: write release.yml, .github/workflows/release.yml or OWNER/REPO/.github/workflows/release.yml`,
+  );
+}
+
+/**
+ * The `with:` block exactly as a workflow takes it. The endpoint list is folded (`>-`, one
+ * endpoint a line, read back as one space-separated line) as `harden` writes it: a plain scalar
+ * starting with `*` would be a YAML alias.
+ */
+export function withBlockLines(config: HardenRunnerConfig, indent: string): string[] {
+  const lines: string[] = [];
+  for (const [key, value] of Object.entries(config)) {
+    if (key === 'allowed-endpoints' && typeof value === 'string' && value !== '') {
+      lines.push(`${indent}${key}: >-`, ...splitEndpointString(value).map((endpoint) => `${indent}  ${endpoint}`));
+    } else {
+      lines.push(`${indent}${key}: ${value === '' ? "''" : String(value)}`);
+    }
+  }
+  return lines;
+}
+
 function describe(answer: EffectivePolicyAnswer): string {
   if (answer.policy === null || answer.scope === null) {
     return 'no policy applies: Harden-Runner runs with its own defaults\n';
   }
   const lines = [`policy: ${answer.policy} (attached to ${answer.scope.type} ${answer.scope.key})`];
   for (const shadowed of answer.shadowed) lines.push(`shadows: ${shadowed.type} ${shadowed.key} -> ${shadowed.policy}`);
-  lines.push('with:');
-  for (const [key, value] of Object.entries(answer.config)) lines.push(`  ${key}: ${value === '' ? "''" : String(value)}`);
+  lines.push('with:', ...withBlockLines(answer.config, '  '));
   if (answer['lockdown-mode']) {
     lines.push(`lockdown-mode: ${answer['lockdown-mode'].enabled ? 'enabled' : 'disabled'} (${answer['lockdown-mode'].detections.join(', ') || 'no detections'})`);
   }

@@ -6,7 +6,7 @@
 import { stringify } from 'yaml';
 import type { Bundle } from '../../bundle/compile.js';
 import type { BaselineIndex, JobRecommendation } from '../../baselines/recommend.js';
-import { endpointFromText, isAllowed, IMPLICIT_ENDPOINT_PATTERNS } from '../../policy/endpoint.js';
+import { endpointFromText, implicitEndpointPatterns, isAllowed } from '../../policy/endpoint.js';
 import { effectivePolicy } from '../../policy/resolve.js';
 import { formatCount, plural, timeHtml, utcText } from './format.js';
 import { href, html, segment, type Html } from './html.js';
@@ -91,7 +91,7 @@ export function exportHref(job: Pick<JobRecommendation, 'repository' | 'workflow
 function jobHtml(job: JobRecommendation, bundle: Bundle, now: Date): Html {
   const applied = effectivePolicy(bundle.attachments, bundle.policies, { repository: job.repository, workflow: job.workflow });
   const policy = applied.policy === null ? undefined : bundle.policies[applied.policy];
-  const patterns = policy ? [...policy['allowed-endpoints'].map(endpointFromText), ...IMPLICIT_ENDPOINT_PATTERNS] : [];
+  const patterns = policy ? [...policy['allowed-endpoints'].map(endpointFromText), ...implicitEndpointPatterns({ disableTelemetry: policy['disable-telemetry'] })] : [];
   const blockedByPolicy = (endpoint: string): boolean => {
     if (!policy || policy['egress-policy'] !== 'block') return false;
     const parsed = endpointFromText(endpoint);

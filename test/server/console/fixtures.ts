@@ -45,7 +45,7 @@ workflows:
         registry.npmjs.org:443: { runs: 5, firstSeen: 2024-04-01T09:00:00Z, lastSeen: 2024-04-20T09:00:00Z }
         nodejs.org:443: { runs: 2, firstSeen: 2024-04-01T09:00:00Z, lastSeen: 2024-04-19T09:00:00Z }
       implicit:
-        github.com:443: { runs: 5, firstSeen: 2024-04-01T09:00:00Z, lastSeen: 2024-04-20T09:00:00Z }
+        codeload.github.com:443: { runs: 5, firstSeen: 2024-04-01T09:00:00Z, lastSeen: 2024-04-20T09:00:00Z }
       addresses:
         168.63.129.16:53: { runs: 5, firstSeen: 2024-04-01T09:00:00Z, lastSeen: 2024-04-20T09:00:00Z }
       recentRuns: [ "101", "102", "103", "104", "105" ]
