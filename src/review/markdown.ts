@@ -7,7 +7,8 @@
 import type { ScopeType } from '../policy/model.js';
 import { RISK_TITLES, type JobBreakage, type PolicyChange, type Review, type ScopeChange, type WhyKind } from './model.js';
 import { cell, code, escapeHtml, escapeMarkdown, formatNumber, htmlCode, table, truncate } from './escape.js';
-import { WORK_TREE_LABEL } from './model.js';
+import { WORK_TREE_LABEL, type SettingChange } from './model.js';
+import { settingText } from './settings.js';
 
 export const GITHUB_COMMENT_LIMIT = 65_536;
 
@@ -356,12 +357,13 @@ function renderScopes(review: Review, limits: Limits, omitted: Omissions): strin
   parts.push(
     `**Transitions**, before → after, most scopes first${hiddenGroups.length > 0 ? ` (${n(shownGroups.length)} of ${n(groups.length)})` : ''}:`,
     table(
-      ['#', 'Change', 'Scopes', 'Endpoints', 'Organizations', 'Risks'],
+      ['#', 'Change', 'Scopes', 'Endpoints', 'Settings', 'Organizations', 'Risks'],
       shownGroups.map((group, index) => [
         String(index + 1),
         cell(group.title),
         n(group.count),
         countDelta(group.added, group.removed),
+        settingsCell(group.settings),
         organizationsText(group.byOrganization, limits.orgsPerGroup),
         group.risks.map((kind) => RISK_TITLES[kind]).join(', '),
       ]),
@@ -389,10 +391,20 @@ function renderScopes(review: Review, limits: Limits, omitted: Omissions): strin
     ]);
     const more = group.count - rows.length;
     const body = [table(['Scope', 'Before', 'After', 'Endpoints', 'Why'], rows)];
+    if (group.settings.length > 0) body.unshift(`Settings, for every scope of this transition:\n\n${group.settings.map((change) => `- ${settingLine(change)}`).join('\n')}`);
     if (more > 0) body.push(`_…and ${plural(more, 'more scope')} in this group._`);
     parts.push(details(`${index + 1}. ${escapeHtml(group.title)}: ${escapeHtml(plural(group.count, 'scope'))}`, body.join('\n\n')));
   });
   return parts.join('\n\n');
+}
+
+/** Weakening changes are marked: they are what the Risks list counts. */
+function settingLine(change: SettingChange): string {
+  return `${change.weakens ? '⚠️ ' : ''}${cell(settingText(change))}`;
+}
+
+function settingsCell(settings: readonly SettingChange[]): string {
+  return settings.length === 0 ? '—' : settings.map(settingLine).join('<br>');
 }
 
 function endpointDeltaCell(scope: Pick<ScopeChange, 'added' | 'removed'>, max: number): string {
