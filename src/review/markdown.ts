@@ -201,7 +201,9 @@ function renderPolicies(policies: readonly PolicyChange[], limits: Limits, omitt
     const policy = row[0] as PolicyChange;
     const change = policy.inheritedOnly
       ? `${row.length > 1 ? `${n(row.length)} policies ` : ''}changed through extends ${policy.changedAncestors.map((name) => code(name)).join(', ')}`
-      : policy.change;
+      : policy.invalid
+        ? `${policy.change}, invalid (see check)`
+        : policy.change;
     return [
       policyNames(row, limits.endpointsPerCell),
       change,
@@ -244,9 +246,10 @@ function renderPolicyDiff(row: readonly PolicyChange[], limits: Limits, omitted:
   for (const key of policy.otherKeys) notes.push(`- \`${key.key}\`: ${valueText(key.before)} → ${valueText(key.after)}`);
   if (policy.wildcardsWidened.length > 0) notes.push(`- ⚠️ wildcard widened: ${endpointList(policy.wildcardsWidened, limits.endpointsPerCell)}`);
   if (notes.length > 0) body.push(notes.join('\n'));
+  if (policy.invalid) body.unshift('❌ _This file has errors (the check lists each one at its line): the diff shows what could be parsed._');
   if (body.length === 0) body.push('_No difference in what Harden-Runner is given._');
   const names = row.length > 1 ? `${htmlCode(policy.name)} and ${escapeHtml(plural(row.length - 1, 'more policy', 'more policies'))}` : htmlCode(policy.name);
-  const summary = `${names} ${escapeHtml(policy.change)}: ${escapeHtml(countDelta(policy.endpointsAdded, policy.endpointsRemoved))} endpoints${
+  const summary = `${names} ${escapeHtml(policy.change)}${policy.invalid ? ', invalid (see check)' : ''}: ${escapeHtml(countDelta(policy.endpointsAdded, policy.endpointsRemoved))} endpoints${
     policy.modeBefore !== policy.modeAfter ? `, ${escapeHtml(modeText(policy.modeBefore, policy.modeAfter))}` : ''
   }`;
   return details(summary, body.join('\n\n'), open);

@@ -22,6 +22,10 @@ export interface ReviewInput {
   attachmentMap?: AttachmentMap;
   /** Observed endpoints per job. The head's baselines drive the forecast (the base's when the head has none). */
   baselines?: BaselineIndex;
+  /** Repository-relative path -> text of the files read; tells which files a change touches. */
+  files?: ReadonlyMap<string, string>;
+  /** Files with validation errors at this side (the check lists them). */
+  invalidFiles?: ReadonlySet<string>;
 }
 
 /** The head's label when it is the work tree rather than a revision. */
@@ -96,6 +100,11 @@ export interface PolicyChange {
   /** True when what Harden-Runner is given changes (mode, endpoints, flags, lockdown). */
   enforcementChanged: boolean;
   risks: RiskKind[];
+  /**
+   * The head's file has errors and the change touches it: the row shows what could be parsed
+   * (a file that does not parse at all has no endpoints) and points at the check.
+   */
+  invalid?: true;
   /** jsondiffpatch delta of the normalized policy as written (own keys). */
   delta: Delta;
 }
