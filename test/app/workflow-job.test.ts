@@ -204,3 +204,46 @@ describe('workflow_job baselines', () => {
     expect(handle.pending()).toBe(0);
   }, 30_000);
 });
+
+describe('workflow_job: requests before the first useful one', () => {
+  const NOT_HARDENED = [
+    { name: 'Set up job', status: 'completed', conclusion: 'success', number: 1 },
+    { name: 'Run npm test', status: 'completed', conclusion: 'success', number: 2 },
+  ];
+
+  async function receive(jobId: number, delivery: string): Promise<void> {
+    const payload = await standin.webhookPayload({ event: 'workflow_job', action: 'completed', repository: 'acme/api', workflowJob: jobId });
+    await probot.receive({ id: delivery, name: 'workflow_job', payload } as Parameters<Probot['receive']>[0]);
+  }
+
+  const count = (operationId: string, filter: (request: { path: string }) => boolean = () => true): number =>
+    standin.requests.filter((request) => request.operationId === operationId && filter(request)).length;
+
+  it('decides from the step names in the payload, before any API request', async () => {
+    await start();
+    const job = await standin.addWorkflowJob('acme/api', { name: 'Lint code', logs: AUDIT_LOG, steps: NOT_HARDENED, workflowPath: '.github/workflows/ci.yml' });
+    const before = standin.requests.length;
+    await receive(job.id, 'not-hardened');
+    await handle.idle();
+    expect(standin.requests.slice(before).map((request) => request.route)).toEqual([]);
+  }, 30_000);
+
+  it('shares one installation lookup and one egressctl.yml read between concurrent deliveries, for a short while', async () => {
+    await start({ lookupTtlMs: 200 });
+    const jobs = await Promise.all(['build (18)', 'build (20)', 'Lint code'].map((name) => standin.addWorkflowJob('acme/api', { name, logs: AUDIT_LOG, steps: STEPS, workflowPath: '.github/workflows/ci.yml', runId: 4242 })));
+    await Promise.all(jobs.map((job) => receive(job.id, `concurrent-${job.id}`)));
+    await handle.idle();
+    const settingsReads = () => count('repos/get-content', (request) => request.path.includes('egressctl.yml'));
+    expect(count('apps/get-repo-installation')).toBe(1);
+    expect(settingsReads()).toBe(1);
+    expect(handle.pending()).toBe(3);
+
+    // After the lifetime, the next delivery looks again (an uninstall or a settings edit shows).
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const late = await standin.addWorkflowJob('acme/api', { name: 'Lint code', logs: AUDIT_LOG, steps: STEPS, workflowPath: '.github/workflows/ci.yml' });
+    await receive(late.id, 'late');
+    await handle.idle();
+    expect(count('apps/get-repo-installation')).toBe(2);
+    expect(settingsReads()).toBe(2);
+  }, 30_000);
+});
