@@ -304,6 +304,15 @@ describe('which repository is the policy repository', () => {
     const reviewed = await standin.openPullRequest(POLICY_REPO, { head: 'b' });
     await standin.deliverWebhook({ url: hookUrl, event: 'pull_request', action: 'opened', repository: POLICY_REPO, pullRequest: reviewed.number });
     expect(standin.checkRuns(POLICY_REPO)).toMatchObject([{ conclusion: 'failure' }]);
+
+    // policies/ alone is enough (nothing attached yet).
+    await standin.createRepository('acme/new-policies', { files: { 'policies/base.yml': POLICY_FILES['policies/base.yml']! } });
+    await standin.commitFiles('acme/new-policies', { branch: 'b', files: { 'policies/api.yml': BROKEN_API } });
+    const fresh = await standin.openPullRequest('acme/new-policies', { head: 'b' });
+    await standin.deliverWebhook({ url: hookUrl, event: 'pull_request', action: 'opened', repository: 'acme/new-policies', pullRequest: fresh.number });
+    expect(standin.checkRuns('acme/new-policies')).toMatchObject([{ conclusion: 'failure' }]);
+    // Every contents request names a path (the stand-in refuses one without, as GitHub's description has no such call).
+    expect(standin.requests.filter((request) => request.operationId === 'repos/get-content').every((request) => !/\/contents\/?(\?|$)/.test(request.path))).toBe(true);
   });
 });
 
