@@ -17,6 +17,7 @@ import { SETTINGS_FILE } from '../policy/model.js';
 import { reviewRevisions } from '../review/revisions.js';
 import { gitText, isAncestor } from '../util/git.js';
 import { gitUrl, type AppConfig } from './config.js';
+import { DeliveryFailure, publicMessage } from './failure.js';
 import { MissingCommitError, type FetchSource, type GitMirrors } from './git-mirror.js';
 import { completeCheckRun, looksLikePolicyRepository, reportCheckRun, startCheckRun, upsertMarkedComment, type GitTokens, type RepositoryRef } from './github.js';
 import type { BundlePublisher } from './publish.js';
@@ -89,13 +90,22 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** Runs a delivery's work; a failure leaves with a message fit for GitHub (no local paths). */
+async function publicly<T>(deps: HandlerDeps, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw DeliveryFailure.from(error, [deps.config.cacheDir]);
+  }
+}
+
 const PULL_REQUEST_ACTIONS = new Set(['opened', 'synchronize', 'reopened']);
 
 export async function handlePullRequest(context: Context<'pull_request'>, deps: HandlerDeps): Promise<void> {
   const { payload } = context;
   if (!PULL_REQUEST_ACTIONS.has(payload.action)) return;
   const repository = repositoryInfo(payload.repository);
-  await deps.queue.run(repository.fullName.toLowerCase(), () => reviewPullRequest(context, repository, deps));
+  await publicly(deps, () => deps.queue.run(repository.fullName.toLowerCase(), () => reviewPullRequest(context, repository, deps)));
 }
 
 async function reviewPullRequest(context: Context<'pull_request'>, repository: RepositoryInfo, deps: HandlerDeps): Promise<void> {
@@ -130,7 +140,7 @@ async function reviewPullRequest(context: Context<'pull_request'>, repository: R
       'pull request reviewed',
     );
   } catch (error) {
-    await completeCheckRun(target, check.id, failedOutput('review this change', messageOf(error))).catch((reportError: unknown) =>
+    await completeCheckRun(target, check.id, failedOutput('review this change', publicMessage(error, [deps.config.cacheDir]))).catch((reportError: unknown) =>
       context.log.warn({ err: messageOf(reportError) }, 'cannot report the failure on the check run'),
     );
     throw error;
@@ -150,7 +160,7 @@ export async function handlePush(context: Context<'push'>, deps: HandlerDeps): P
   const { payload } = context;
   if (payload.deleted || !payload.ref.startsWith('refs/heads/') || /^0+$/.test(payload.after)) return;
   const repository = repositoryInfo(payload.repository);
-  await deps.queue.run(repository.fullName.toLowerCase(), () => publishPush(context, repository, deps));
+  await publicly(deps, () => deps.queue.run(repository.fullName.toLowerCase(), () => publishPush(context, repository, deps)));
 }
 
 async function publishPush(context: Context<'push'>, repository: RepositoryInfo, deps: HandlerDeps): Promise<void> {
@@ -245,7 +255,7 @@ async function publishPush(context: Context<'push'>, repository: RepositoryInfo,
     log.warn({ reason: result.reason, problem: result.message }, 'bundle refused');
     await completeCheckRun(target, check.id, refusedOutput(after, result.message, now));
   } catch (error) {
-    await completeCheckRun(target, check.id, failedOutput('publish this revision', messageOf(error))).catch((reportError: unknown) =>
+    await completeCheckRun(target, check.id, failedOutput('publish this revision', publicMessage(error, [deps.config.cacheDir]))).catch((reportError: unknown) =>
       log.warn({ err: messageOf(reportError) }, 'cannot report the failure on the check run'),
     );
     throw error;

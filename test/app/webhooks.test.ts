@@ -2,7 +2,8 @@
  * The GitHub App end to end: Probot (real), `startServer` (real HTTP), the GitHub stand-in
  * (OpenAPI-checked), real git repositories fetched over git's HTTP protocol.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { REVIEW_MARKER } from '../../src/app/render.js';
@@ -237,6 +238,30 @@ describe('pull request review and publish on merge', () => {
     const retried = await standin.deliverWebhook({ url: hookUrl, event: 'pull_request', action: 'opened', repository: POLICY_REPO, pullRequest: pr.number, deliveryId: failed.deliveryId });
     expect(retried.status).toBe(200);
     expect(standin.comments(POLICY_REPO, pr.number)).toHaveLength(1);
+  });
+
+  it('says what failed on git without the server\'s paths, on the check run and in the webhook answer', async () => {
+    const { standin, hookUrl, cacheDir } = harness;
+    // A mirror git cannot use: every git command in it fails, naming its directory.
+    const mirror = path.join(cacheDir, 'acme', 'egress-policies.git');
+    await mkdir(mirror, { recursive: true });
+    await writeFile(path.join(mirror, 'HEAD'), 'not a ref\n');
+    await standin.commitFiles(POLICY_REPO, { branch: 'broken-mirror', files: { 'policies/api.yml': FIXED_API } });
+    const pr = await standin.openPullRequest(POLICY_REPO, { head: 'broken-mirror' });
+    const reviewed = await standin.deliverWebhook({ url: hookUrl, event: 'pull_request', action: 'opened', repository: POLICY_REPO, pullRequest: pr.number });
+    const mergeSha = await standin.mergePullRequest(POLICY_REPO, pr.number);
+    const pushed = await standin.deliverWebhook({ url: hookUrl, event: 'push', repository: POLICY_REPO, after: mergeSha });
+
+    const [check] = standin.checkRuns(POLICY_REPO, { headSha: pr.headSha, name: 'egressctl / validate' });
+    expect(check).toMatchObject({ status: 'completed', conclusion: 'failure', output: { title: 'egressctl could not review this change' } });
+    for (const text of [check!.output.summary!, reviewed.body, pushed.body]) {
+      expect(text).toMatch(/git/);
+      expect(text).not.toContain(cacheDir);
+      expect(text).not.toContain(os.tmpdir());
+      expect(text).not.toMatch(/(^|[\s'"(])\/(tmp|var|home|root|private)\//);
+    }
+    expect(reviewed.status).toBe(500);
+    expect(pushed.status).toBe(500);
   });
 
   it('finds its comment on a later page and ignores a person quoting the marker', async () => {
