@@ -10,7 +10,7 @@ import type { PolicyRepository } from '../policy/model.js';
 import { gitUrl, type AppConfig } from './config.js';
 import { GitMirrors } from './git-mirror.js';
 import { GitTokens } from './github.js';
-import { handlePullRequest, handlePush, type HandlerDeps } from './handlers.js';
+import { handleCheckRunRerequested, handlePullRequest, handlePush, type HandlerDeps } from './handlers.js';
 import type { BundlePublisher } from './publish.js';
 import { DeliveryLog, KeyedQueue } from './queue.js';
 import { registerRolloutSchedule, type RolloutSchedule } from './rollout-schedule.js';
@@ -60,6 +60,7 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
     const app = guardDeliveries(probot, deliveries);
     app.on(['pull_request.opened', 'pull_request.synchronize', 'pull_request.reopened'], (context) => handlePullRequest(context, deps));
     app.on('push', (context) => handlePush(context, deps));
+    app.on('check_run.rerequested', (context) => handleCheckRunRerequested(context, deps));
     if (config.policyRepository !== undefined) {
       baselines = registerWorkflowJobHandler(app, { policyRepository: config.policyRepository, ...options.workflowJob });
       if (config.rollout) {

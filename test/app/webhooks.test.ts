@@ -264,6 +264,38 @@ describe('pull request review and publish on merge', () => {
     expect(pushed.status).toBe(500);
   });
 
+  it('re-runs the review when the validate check is re-requested (the Re-run button)', async () => {
+    const { standin, hookUrl } = harness;
+    await standin.commitFiles(POLICY_REPO, { branch: 'rerun', files: { 'policies/api.yml': FIXED_API } });
+    const pr = await standin.openPullRequest(POLICY_REPO, { head: 'rerun' });
+    standin.failNextRequests({ count: 1, status: 422, message: 'Validation Failed', match: (request) => request.operationId === 'issues/create-comment' });
+    await standin.deliverWebhook({ url: hookUrl, event: 'pull_request', action: 'opened', repository: POLICY_REPO, pullRequest: pr.number });
+    const [first] = standin.checkRuns(POLICY_REPO, { headSha: pr.headSha, name: 'egressctl / validate' });
+    expect(first).toMatchObject({ status: 'completed', conclusion: 'failure', output: { title: 'egressctl could not review this change' } });
+    expect(standin.comments(POLICY_REPO, pr.number)).toHaveLength(0);
+
+    const rerun = await standin.deliverWebhook({ url: hookUrl, event: 'check_run', action: 'rerequested', repository: POLICY_REPO, checkRun: first!.id });
+    expect(rerun.status).toBe(200);
+    const runs = standin.checkRuns(POLICY_REPO, { headSha: pr.headSha, name: 'egressctl / validate' });
+    expect(runs).toHaveLength(2);
+    expect(runs[1]).toMatchObject({ status: 'completed', conclusion: 'success' });
+    const comments = standin.comments(POLICY_REPO, pr.number);
+    expect(comments).toHaveLength(1);
+    expect(comments[0]!.body).toContain('sum.golang.org');
+
+    // Another check's re-run (publish) is not a review.
+    const before = standin.requests.length;
+    await standin.deliverWebhook({
+      url: hookUrl,
+      event: 'check_run',
+      action: 'rerequested',
+      repository: POLICY_REPO,
+      checkRun: first!.id,
+      overrides: { check_run: { name: 'someone else / lint' } },
+    });
+    expect(standin.requests.length).toBe(before);
+  });
+
   it('finds its comment on a later page and ignores a person quoting the marker', async () => {
     const { standin, hookUrl } = harness;
     await standin.commitFiles(POLICY_REPO, { branch: 'busy', files: { 'policies/api.yml': FIXED_API } });
