@@ -226,6 +226,27 @@ describe('pull request review and publish on merge', () => {
     expect(standin.comments(POLICY_REPO, pr.number)).toHaveLength(1);
   });
 
+  it('reviews again, once, when a pull request delivery is redelivered while its review runs', async () => {
+    const { standin, hookUrl } = harness;
+    await standin.commitFiles(POLICY_REPO, { branch: 'inflight', files: { 'policies/api.yml': FIXED_API } });
+    const pr = await standin.openPullRequest(POLICY_REPO, { head: 'inflight' });
+    const deliveryId = '7d0b4b7e-0000-4000-8000-000000000002';
+    const deliver = () => standin.deliverWebhook({ url: hookUrl, event: 'pull_request', action: 'opened', repository: POLICY_REPO, pullRequest: pr.number, deliveryId });
+    // The first review fails after it has started (its comment is refused); three redeliveries arrive meanwhile.
+    standin.failNextRequests({ count: 1, status: 422, message: 'Validation Failed', match: (request) => request.operationId === 'issues/create-comment' });
+    const first = deliver();
+    while (standin.checkRuns(POLICY_REPO, { name: 'egressctl / validate' }).length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const answers = await Promise.all([first, deliver(), deliver(), deliver()]);
+    expect(answers[0]!.status).toBe(422);
+    expect(answers.slice(1).map((answer) => answer.status)).toEqual([200, 200, 200]);
+    const runs = standin.checkRuns(POLICY_REPO, { headSha: pr.headSha, name: 'egressctl / validate' });
+    expect(runs.map((run) => run.conclusion)).toEqual(['failure', 'success']);
+    expect(standin.comments(POLICY_REPO, pr.number)).toHaveLength(1);
+    // Once it has ended, the same id is a duplicate again.
+    await deliver();
+    expect(standin.checkRuns(POLICY_REPO, { name: 'egressctl / validate' })).toHaveLength(2);
+  });
+
   it('retries a delivery whose handling failed (the id is forgotten)', async () => {
     const { standin, hookUrl } = harness;
     await standin.commitFiles(POLICY_REPO, { branch: 'flaky', files: { 'policies/api.yml': FIXED_API } });
