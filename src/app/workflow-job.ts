@@ -16,6 +16,7 @@ import { SETTINGS_FILE } from '../policy/model.js';
 import { parseSettingsFile } from '../policy/settings-file.js';
 import { commitBaselines, type BaselineCommitClient, type BaselineCommitResult } from '../rollout/github-baselines.js';
 import { jobIdForDisplayName } from '../rollout/github-jobs.js';
+import { proposeBlockedEndpoints, type FeedbackClient, type FeedbackResult } from './feedback.js';
 
 export const DEFAULT_FLUSH_INTERVAL_MS = 5 * 60 * 1000;
 
@@ -59,6 +60,10 @@ export interface WorkflowJobDeps {
   prefilterSteps?: boolean;
   /** Called after each flush (metrics, tests). */
   onFlush?: (result: BaselineCommitResult | { error: unknown }) => void;
+  /** Open or update the blocked-endpoints pull request after committing blocked names (docs/github-app.md). Default true. */
+  feedback?: boolean;
+  /** Called after each feedback attempt (tests). */
+  onFeedback?: (result: FeedbackResult | { error: unknown }) => void;
   log?: Logger;
 }
 
@@ -262,6 +267,20 @@ export function registerWorkflowJobHandler(app: Probot, deps: WorkflowJobDeps): 
     return lookups.get(`settings:${installation}`, readOrganizations) as Promise<readonly string[]>;
   };
 
+  /** The blocked-endpoints pull request; its failure never undoes the baselines commit (the next blocked run retries). */
+  const feedback = async (branch: string, repositories: readonly string[]): Promise<void> => {
+    try {
+      // The policy client is an installation Octokit (Probot's), typed here by the calls baselines make.
+      const client = (await policyClient()) as unknown as FeedbackClient;
+      const result = await proposeBlockedEndpoints(client, { ...policy, branch }, repositories);
+      if (result.action !== 'none') log.info({ pullRequest: result.pullRequest, action: result.action, policies: result.proposals.map((proposal) => proposal.policy) }, 'blocked endpoints proposed');
+      deps.onFeedback?.(result);
+    } catch (error) {
+      log.error({ err: error }, 'proposing blocked endpoints failed: the next blocked run tries again');
+      deps.onFeedback?.({ error });
+    }
+  };
+
   const batcher = new BaselineBatcher(interval, async (batch) => {
     // Jobs finish in any order and are read concurrently: merge in time order, so growth is attributed to the right run.
     for (const list of batch.values()) list.sort(compareObservations);
@@ -270,6 +289,8 @@ export function registerWorkflowJobHandler(app: Probot, deps: WorkflowJobDeps): 
       for (const summary of result.repositories) if (summary.error) log.error({ repository: summary.repository }, summary.error);
       log.info({ commit: result.commit, attempts: result.attempts, repositories: result.repositories.length }, result.commit ? 'committed baselines' : 'baselines already had these runs');
       deps.onFlush?.(result);
+      const blocked = [...batch].filter(([, list]) => list.some((observation) => (observation.blocked?.length ?? 0) > 0)).map(([repository]) => repository);
+      if (result.commit && blocked.length > 0 && deps.feedback !== false) await feedback(result.branch, blocked);
     } catch (error) {
       log.error({ err: error }, 'committing baselines failed: will retry at the next flush');
       deps.onFlush?.({ error });

@@ -247,3 +247,58 @@ describe('workflow_job: requests before the first useful one', () => {
     expect(settingsReads()).toBe(2);
   }, 30_000);
 });
+
+describe('workflow_job: blocked endpoints feed back into one policy pull request', () => {
+  const BLOCK_LOG = readFileSync(path.resolve(here, '../baselines/fixtures/block-job.txt'), 'utf8');
+  const API_POLICY = '# acme/api in block mode\negress-policy: block\nallowed-endpoints:\n  - github.com:443\n  - registry.npmjs.org   # npm\n';
+
+  function feedbackPulls() {
+    return standin.pullRequests(POLICY_REPO).filter((pr) => pr.head.ref === 'egressctl/blocked-endpoints');
+  }
+
+  it('opens one pull request for a blocked-domain log, and updates it for a second log with the same domain', async () => {
+    await standin.commitFiles(POLICY_REPO, {
+      files: { 'policies/api.yml': API_POLICY, 'attachments.yml': 'repositories:\n  acme/api: api\n' },
+      message: 'policies',
+    });
+    const feedbacks: unknown[] = [];
+    await start({ flushIntervalMs: 50, onFeedback: (result) => feedbacks.push(result) });
+    let wait = flushed();
+    const first = await completeJob('build (18)', BLOCK_LOG);
+    await handle.idle();
+    await wait;
+    await handle.flush();
+    expect(feedbacks).toMatchObject([{ action: 'opened' }]);
+    let pulls = feedbackPulls();
+    expect(pulls).toHaveLength(1);
+    const pr = pulls[0]!;
+    expect(pr.state).toBe('open');
+    expect(pr.mergedAt).toBeNull();
+    // The policy file is edited in place: its comments stay, the names are added to its list.
+    const proposed = (await standin.readFile(POLICY_REPO, 'policies/api.yml', 'egressctl/blocked-endpoints'))!;
+    expect(proposed.startsWith(API_POLICY)).toBe(true);
+    expect(proposed.slice(API_POLICY.length)).toMatch(/^ {2}- telemetry\.example-analytics\.io:443 {2}# blocked in 1 run, last \S+\n {2}- uploads\.evil-mirror\.net:443 {2}# blocked in 1 run, last \S+\n$/);
+    // The base branch is untouched.
+    expect(await standin.readFile(POLICY_REPO, 'policies/api.yml')).toBe(API_POLICY);
+    expect(pr.body).toContain('### Policy `api`: `policies/api.yml` line 6');
+    expect(pr.body).toContain('| `telemetry.example-analytics.io:443` | 1 | `acme/api/.github/workflows/ci.yml#build` |');
+    expect(pr.body).toMatch(/\| `uploads\.evil-mirror\.net:443` \| 1 \| `acme\/api\/\.github\/workflows\/ci\.yml#build` \| \d{4}-\d\d-\d\dT[\d:]+Z \| \d{4}-\d\d-\d\dT[\d:]+Z \|/);
+
+    // A second log with the same names: the same pull request, updated; no second one.
+    wait = flushed();
+    const second = await completeJob('Lint code', BLOCK_LOG);
+    expect(second).not.toBe(first);
+    await handle.idle();
+    await wait;
+    await handle.flush();
+    expect(feedbacks).toMatchObject([{ action: 'opened' }, { action: 'updated', pullRequest: pr.number }]);
+    pulls = feedbackPulls();
+    expect(pulls).toHaveLength(1);
+    expect(pulls[0]!.number).toBe(pr.number);
+    expect(pulls[0]!.body).toContain('| `telemetry.example-analytics.io:443` | 2 | `acme/api/.github/workflows/ci.yml#build`<br>`acme/api/.github/workflows/ci.yml#lint` |');
+    const updated = (await standin.readFile(POLICY_REPO, 'policies/api.yml', 'egressctl/blocked-endpoints'))!;
+    expect(updated.match(/telemetry\.example-analytics\.io/g)).toHaveLength(1);
+    expect(updated).toContain('# blocked in 2 runs');
+    expect(standin.requests.filter((request) => request.operationId === 'pulls/create')).toHaveLength(1);
+  }, 30_000);
+});
