@@ -184,7 +184,8 @@ export function addEndpoints(text: string, entries: readonly { endpoint: string;
   const lineOf = (offset: number) => lineCounter.linePos(offset).line;
 
   const sequence = pair?.value as { items?: unknown[]; flow?: boolean; range?: [number, number, number] } | null | undefined;
-  if (sequence && sequence.flow) throw new Error('allowed-endpoints is a flow list: write it in block style to edit it with egressctl');
+  // An empty flow list (`[]`) is replaced below; a non-empty one would have to be rewritten.
+  if (sequence && sequence.flow && (sequence.items?.length ?? 0) > 0) throw new Error('allowed-endpoints is a flow list: write it in block style to edit it with egressctl');
   const items = (sequence?.items ?? []) as { range?: [number, number, number] }[];
   const last = items[items.length - 1];
   if (pair && last?.range) {
@@ -203,7 +204,8 @@ export function addEndpoints(text: string, entries: readonly { endpoint: string;
     const keyStart = (pair.key as { range?: [number, number, number] }).range?.[0] ?? 0;
     const insertAt = lineEnd(text, keyStart);
     const keyLine = text.slice(lineStart(text, keyStart), insertAt).replace(/\r?\n$/, '');
-    const header = keyLine.replace(/:\s*(\[\s*\]|null|~)?\s*(#.*)?$/, ':$2 ').trimEnd();
+    const comment = /\s(#.*)$/.exec(keyLine)?.[1];
+    const header = `${keyLine.slice(0, keyLine.indexOf(':') + 1)}${comment ? `  ${comment}` : ''}`;
     const before = text.slice(0, lineStart(text, keyStart));
     const added = entries.map((entry) => item(2, entry)).join('');
     return { text: `${before}${header}${eol}${added}${text.slice(insertAt)}`, line: lineOf(lineStart(text, keyStart)) + 1 };
