@@ -100,17 +100,23 @@ export const DEFAULT_LOOKUP_TTL_MS = 60_000;
  * look-up); a rejected one is dropped at once so the next delivery tries again.
  */
 class Expiring<V> {
+  /** `at`: when the value arrived; Infinity while the look-up is in flight (always shared). */
   private readonly map = new Map<string, { at: number; value: Promise<V> }>();
   constructor(private readonly ttlMs: number) {}
   get(key: string, load: () => Promise<V>): Promise<V> {
     const hit = this.map.get(key);
-    if (hit && Date.now() - hit.at < this.ttlMs) return hit.value;
+    if (hit && (hit.at === Infinity || Date.now() - hit.at < this.ttlMs)) return hit.value;
     const value = load();
-    const entry = { at: Date.now(), value };
+    const entry = { at: Infinity, value };
     this.map.set(key, entry);
-    value.catch(() => {
-      if (this.map.get(key) === entry) this.map.delete(key);
-    });
+    value.then(
+      () => {
+        entry.at = Date.now();
+      },
+      () => {
+        if (this.map.get(key) === entry) this.map.delete(key);
+      },
+    );
     return value;
   }
 }

@@ -102,7 +102,8 @@ export function renderText(review: Review, options: TextOptions = {}): string {
 function policyLines(policy: PolicyChange): string[] {
   const mode = policy.modeBefore === policy.modeAfter ? (policy.modeAfter ?? '') : `${policy.modeBefore ?? '-'} -> ${policy.modeAfter ?? '-'}`;
   const via = policy.inheritedOnly && policy.changedAncestors.length > 0 ? ` (through extends ${policy.changedAncestors.map(plain).join(', ')})` : '';
-  const lines = [`  ${policy.change.padEnd(8)} ${plain(policy.name)}  ${mode}  endpoints ${delta(policy.endpointsAdded, policy.endpointsRemoved)}${via}`];
+  const invalid = policy.invalid ? '  INVALID (see validate)' : '';
+  const lines = [`  ${policy.change.padEnd(8)} ${plain(policy.name)}  ${mode}  endpoints ${delta(policy.endpointsAdded, policy.endpointsRemoved)}${via}${invalid}`];
   const own = new Set([...policy.ownEndpointsAdded, ...policy.ownEndpointsRemoved]);
   const mark = (endpoint: string) => (policy.change === 'changed' && !own.has(endpoint) ? '   (via extends)' : '');
   for (const endpoint of policy.endpointsAdded) lines.push(`      + ${endpoint}${mark(endpoint)}`);

@@ -229,7 +229,8 @@ describe('workflow_job: requests before the first useful one', () => {
   }, 30_000);
 
   it('shares one installation lookup and one egressctl.yml read between concurrent deliveries, for a short while', async () => {
-    await start({ lookupTtlMs: 200 });
+    // No flush meanwhile: a baselines commit looks the installation up too.
+    await start({ lookupTtlMs: 1_000, flushIntervalMs: 600_000 });
     const jobs = await Promise.all(['build (18)', 'build (20)', 'Lint code'].map((name) => standin.addWorkflowJob('acme/api', { name, logs: AUDIT_LOG, steps: STEPS, workflowPath: '.github/workflows/ci.yml', runId: 4242 })));
     await Promise.all(jobs.map((job) => receive(job.id, `concurrent-${job.id}`)));
     await handle.idle();
@@ -239,13 +240,13 @@ describe('workflow_job: requests before the first useful one', () => {
     expect(handle.pending()).toBe(3);
 
     // After the lifetime, the next delivery looks again (an uninstall or a settings edit shows).
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
     const late = await standin.addWorkflowJob('acme/api', { name: 'Lint code', logs: AUDIT_LOG, steps: STEPS, workflowPath: '.github/workflows/ci.yml' });
     await receive(late.id, 'late');
     await handle.idle();
     expect(count('apps/get-repo-installation')).toBe(2);
     expect(settingsReads()).toBe(2);
-  }, 30_000);
+  }, 60_000);
 });
 
 describe('workflow_job: blocked endpoints feed back into one policy pull request', () => {
@@ -300,5 +301,5 @@ describe('workflow_job: blocked endpoints feed back into one policy pull request
     expect(updated.match(/telemetry\.example-analytics\.io/g)).toHaveLength(1);
     expect(updated).toContain('# blocked in 2 runs');
     expect(standin.requests.filter((request) => request.operationId === 'pulls/create')).toHaveLength(1);
-  }, 30_000);
+  }, 120_000);
 });

@@ -1,6 +1,6 @@
 /** A policy file the change breaks is still listed, as changed and invalid, pointing at the check. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderMarkdown, reviewRevisions } from '../../src/review/index.js';
+import { renderMarkdown, renderText, reviewRevisions } from '../../src/review/index.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
 import { attachmentsFile, markdownProblems, policyFile } from './support.js';
 
@@ -46,6 +46,9 @@ describe('a broken policy file in the change', () => {
     expect(rows.find((row) => row.startsWith('| `api` |'))).toContain('| changed, invalid (see check) |');
     expect(rows.find((row) => row.startsWith('| `web` |'))).toContain('| changed, invalid (see check) |');
     expect(rows.find((row) => row.startsWith('| `ok` |'))).toContain('| changed |');
+    const text = renderText(review).split('\n');
+    expect(text.find((line) => /^\s+changed\s+api\b/.test(line))).toContain('INVALID (see validate)');
+    expect(text.find((line) => /^\s+changed\s+ok\b/.test(line))).not.toContain('INVALID');
   });
 
   it('does not list a broken file the change does not touch', async () => {
