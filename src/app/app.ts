@@ -10,7 +10,7 @@ import type { PolicyRepository } from '../policy/model.js';
 import { gitUrl, type AppConfig } from './config.js';
 import { GitMirrors } from './git-mirror.js';
 import { GitTokens } from './github.js';
-import { handlePullRequest, handlePush, type HandlerDeps } from './handlers.js';
+import { handleCheckRunRerequested, handlePullRequest, handlePush, type HandlerDeps } from './handlers.js';
 import type { BundlePublisher } from './publish.js';
 import { DeliveryLog, KeyedQueue } from './queue.js';
 import { registerRolloutSchedule, type RolloutSchedule } from './rollout-schedule.js';
@@ -60,6 +60,7 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
     const app = guardDeliveries(probot, deliveries);
     app.on(['pull_request.opened', 'pull_request.synchronize', 'pull_request.reopened'], (context) => handlePullRequest(context, deps));
     app.on('push', (context) => handlePush(context, deps));
+    app.on('check_run.rerequested', (context) => handleCheckRunRerequested(context, deps));
     if (config.policyRepository !== undefined) {
       baselines = registerWorkflowJobHandler(app, { policyRepository: config.policyRepository, ...options.workflowJob });
       if (config.rollout) {
@@ -123,28 +124,75 @@ async function loadPolicyHead(app: Probot, deps: HandlerDeps, fullName: string):
   });
 }
 
+/** What a redelivery of an id that is still being handled does (see docs/github-app.md, "Delivery handling"). */
+export type InFlightRedelivery = 'after' | 'if-failed';
+
+/** Handlers registered with `after`: a redelivery while they run runs them again once they end. */
+const RERUN_AFTER = new Set(['pull_request', 'check_run']);
+
 /**
  * The app as its handlers see it: `on` wraps each handler so that a delivery id it has handled
- * (or is handling) is skipped, and a failed one is forgotten so that a redelivery retries.
- * Probot and @octokit/webhooks do not deduplicate deliveries themselves. Everything else is the
- * Probot instance itself (methods bound to it: Probot keeps its state in private fields).
+ * is skipped, and a failed one is forgotten so that a redelivery retries. A redelivery that
+ * arrives while the same id is still being handled is not dropped: a review (pull_request,
+ * check_run) runs again once the first run ends, since whoever redelivered expects a review
+ * from that moment (the first may have answered 202 and then failed, or read a branch that has
+ * moved on); other events run again only if the first run failed. Redeliveries arriving during
+ * one run share one re-run. Probot and @octokit/webhooks do not deduplicate deliveries themselves.
+ * Everything else is the Probot instance itself (methods bound to it: Probot keeps its state in
+ * private fields).
  */
 export function guardDeliveries(probot: Probot, deliveries: DeliveryLog): Probot {
   let registrations = 0;
+  const running = new Map<string, Promise<void>>();
+  const queued = new Map<string, Promise<void>>();
   const on = (events: Parameters<Probot['on']>[0], handler: Handler): void => {
     const registration = registrations++;
-    const guarded = async (context: { id: string; name: string; log: { info(obj: object, message: string): void } }): Promise<void> => {
+    const names = (Array.isArray(events) ? events : [events]).map((event) => String(event).split('.')[0]);
+    const whenInFlight: InFlightRedelivery = names.every((name) => name !== undefined && RERUN_AFTER.has(name)) ? 'after' : 'if-failed';
+    type GuardedContext = { id: string; name: string; log: { info(obj: object, message: string): void } };
+    const run = (key: string, context: GuardedContext): Promise<void> => {
+      const work = (async () => {
+        try {
+          await handler(context as never);
+        } catch (error) {
+          deliveries.release(key);
+          throw error;
+        }
+      })();
+      running.set(key, work);
+      void work.then(
+        () => running.get(key) === work && running.delete(key),
+        () => running.get(key) === work && running.delete(key),
+      );
+      return work;
+    };
+    const guarded = async (context: GuardedContext): Promise<void> => {
       const key = `${registration}:${context.id}`;
-      if (!deliveries.claim(key)) {
+      if (deliveries.claim(key)) return run(key, context);
+      const current = running.get(key);
+      if (!current) {
         context.log.info({ delivery: context.id, event: context.name }, 'delivery seen before: skipped');
         return;
       }
-      try {
-        await handler(context as never);
-      } catch (error) {
-        deliveries.release(key);
-        throw error;
+      let next = queued.get(key);
+      if (!next) {
+        context.log.info({ delivery: context.id, event: context.name }, whenInFlight === 'after' ? 'delivery in progress: runs again when it ends' : 'delivery in progress: runs again if it fails');
+        // Off the queue as soon as the re-run starts: a redelivery during the re-run queues another.
+        next = current.then(
+          () => {
+            queued.delete(key);
+            return whenInFlight === 'after' ? run(key, context) : undefined;
+          },
+          () => {
+            queued.delete(key);
+            // The failed run released the id: claim it again for this one.
+            deliveries.claim(key);
+            return run(key, context);
+          },
+        );
+        queued.set(key, next);
       }
+      return next;
     };
     probot.on(events, guarded as never);
   };

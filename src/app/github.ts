@@ -103,18 +103,23 @@ export async function upsertMarkedComment(
 }
 
 /**
- * Does the repository hold a policy repository at `ref`? One request: the root directory's
- * listing has `policies/` or `attachments.yml`. An empty repository (404) has neither.
+ * Does the repository hold a policy repository at `ref`: `attachments.yml` (a file) or
+ * `policies/` (a directory)? Documented calls only (the contents API with a path; its root has
+ * no documented operation): one request for a policy repository, which attaches policies, two
+ * for any other. An empty repository answers 404 to both.
  */
 export async function looksLikePolicyRepository(target: RepositoryRef, ref: string): Promise<boolean> {
-  try {
-    const { data } = await target.octokit.rest.repos.getContent({ owner: target.owner, repo: target.repo, path: '', ref });
-    if (!Array.isArray(data)) return false;
-    return data.some((entry) => (entry.name === 'policies' && entry.type === 'dir') || (entry.name === 'attachments.yml' && entry.type === 'file'));
-  } catch (error) {
-    if ((error as { status?: number }).status === 404) return false;
-    throw error;
-  }
+  const entryType = async (path: string): Promise<string | undefined> => {
+    try {
+      const { data } = await target.octokit.rest.repos.getContent({ owner: target.owner, repo: target.repo, path, ref });
+      return Array.isArray(data) ? 'dir' : data.type;
+    } catch (error) {
+      if ((error as { status?: number }).status === 404) return undefined;
+      throw error;
+    }
+  };
+  if ((await entryType('attachments.yml')) === 'file') return true;
+  return (await entryType('policies')) === 'dir';
 }
 
 /**

@@ -17,6 +17,7 @@ import { SETTINGS_FILE } from '../policy/model.js';
 import { reviewRevisions } from '../review/revisions.js';
 import { gitText, isAncestor } from '../util/git.js';
 import { gitUrl, type AppConfig } from './config.js';
+import { DeliveryFailure, publicMessage } from './failure.js';
 import { MissingCommitError, type FetchSource, type GitMirrors } from './git-mirror.js';
 import { completeCheckRun, looksLikePolicyRepository, reportCheckRun, startCheckRun, upsertMarkedComment, type GitTokens, type RepositoryRef } from './github.js';
 import type { BundlePublisher } from './publish.js';
@@ -89,48 +90,100 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** Runs a delivery's work; a failure leaves with a message fit for GitHub (no local paths). */
+async function publicly<T>(deps: HandlerDeps, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw DeliveryFailure.from(error, [deps.config.cacheDir]);
+  }
+}
+
 const PULL_REQUEST_ACTIONS = new Set(['opened', 'synchronize', 'reopened']);
 
 export async function handlePullRequest(context: Context<'pull_request'>, deps: HandlerDeps): Promise<void> {
   const { payload } = context;
   if (!PULL_REQUEST_ACTIONS.has(payload.action)) return;
   const repository = repositoryInfo(payload.repository);
-  await deps.queue.run(repository.fullName.toLowerCase(), () => reviewPullRequest(context, repository, deps));
+  const pr = payload.pull_request;
+  const request: ReviewRequest = { number: pr.number, baseSha: pr.base.sha, headSha: pr.head.sha, comment: true };
+  await publicly(deps, () => deps.queue.run(repository.fullName.toLowerCase(), () => reviewPullRequest(context, repository, request, deps)));
 }
 
-async function reviewPullRequest(context: Context<'pull_request'>, repository: RepositoryInfo, deps: HandlerDeps): Promise<void> {
-  const pr = context.payload.pull_request;
+/**
+ * The Re-run button on `egressctl / validate`: GitHub sends `check_run.rerequested` to the App
+ * that made the check, with the open pull requests of the repository whose head is the check's
+ * commit. Each is reviewed again at that commit, against its current base; the comment is
+ * updated only while that commit is still the pull request's head (a re-run of an older
+ * commit's check must not replace the review of a newer one).
+ */
+export async function handleCheckRunRerequested(context: Context<'check_run'>, deps: HandlerDeps): Promise<void> {
+  const { payload } = context;
+  const run = payload.check_run;
+  if (payload.action !== 'rerequested' || run.name !== VALIDATE_CHECK_NAME) return;
+  const repository = repositoryInfo(payload.repository);
+  const numbers = [...new Set((run.pull_requests ?? []).filter((pr) => pr.base.repo.id === payload.repository.id).map((pr) => pr.number))];
+  if (numbers.length === 0) {
+    context.log.info({ repository: repository.fullName, head: run.head_sha }, 'check re-run requested for a commit that is no open pull request\'s head: nothing to review');
+    return;
+  }
+  await publicly(deps, () =>
+    deps.queue.run(repository.fullName.toLowerCase(), async () => {
+      for (const number of numbers) {
+        const { data: pr } = await context.octokit.rest.pulls.get({ owner: repository.owner, repo: repository.repo, pull_number: number });
+        if (pr.state !== 'open') continue;
+        await reviewPullRequest(context, repository, { number, baseSha: pr.base.sha, headSha: run.head_sha, comment: pr.head.sha === run.head_sha }, deps);
+      }
+    }),
+  );
+}
+
+/** What to review: a pull request's base and head commits; `comment`: also update its review comment. */
+interface ReviewRequest {
+  number: number;
+  baseSha: string;
+  headSha: string;
+  comment: boolean;
+}
+
+/** The parts of a Probot context the review uses (pull_request and check_run events alike). */
+type ReviewContext = Pick<Context<'pull_request' | 'check_run'>, 'octokit' | 'log' | 'payload'>;
+
+async function reviewPullRequest(context: ReviewContext, repository: RepositoryInfo, request: ReviewRequest, deps: HandlerDeps): Promise<void> {
   const target: RepositoryRef = { octokit: context.octokit, owner: repository.owner, repo: repository.repo };
-  if (!(await isPolicyRepository(target, repository, pr.head.sha, deps.config))) {
+  if (!(await isPolicyRepository(target, repository, request.headSha, deps.config))) {
     context.log.debug({ repository: repository.fullName }, 'not the policy repository: pull request ignored');
     return;
   }
-  const check = await startCheckRun(target, VALIDATE_CHECK_NAME, pr.head.sha, 'Reviewing the change');
+  const check = await startCheckRun(target, VALIDATE_CHECK_NAME, request.headSha, 'Reviewing the change');
   try {
     const token = await deps.tokens.get(context.octokit, installationIdOf(context.payload), repository);
-    const dir = await deps.mirrors.fetch(repository.fullName, fetchSource(deps.config, repository, token), [pr.base.sha, pr.head.sha]);
+    const dir = await deps.mirrors.fetch(repository.fullName, fetchSource(deps.config, repository, token), [request.baseSha, request.headSha]);
     // The change is what the branch adds since it forked (as GitHub's "Files changed" shows),
     // not the difference to a base branch that has moved on since.
-    const baseSha = await mergeBase(dir, pr.base.sha, pr.head.sha);
-    const review = await reviewRevisions({ dir, base: baseSha, head: pr.head.sha });
+    const baseSha = await mergeBase(dir, request.baseSha, request.headSha);
+    const review = await reviewRevisions({ dir, base: baseSha, head: request.headSha });
     const { errors, warnings } = review.headResult;
-    const output = validateCheckOutput({ errors, warnings, review, headSha: pr.head.sha, baseSha, maxAnnotations: deps.config.maxAnnotations });
+    const output = validateCheckOutput({ errors, warnings, review, headSha: request.headSha, baseSha, maxAnnotations: deps.config.maxAnnotations });
     await completeCheckRun(target, check.id, output);
-    const body = reviewCommentBody({
-      review,
-      headSha: pr.head.sha,
-      baseSha,
-      errors: errors.length,
-      warnings: warnings.length,
-      ...(check.htmlUrl ? { checkUrl: check.htmlUrl } : {}),
-    });
-    const comment = await upsertMarkedComment(target, pr.number, REVIEW_MARKER, body);
+    let comment: string = 'not updated';
+    if (request.comment) {
+      const body = reviewCommentBody({
+        review,
+        headSha: request.headSha,
+        baseSha,
+        errors: errors.length,
+        warnings: warnings.length,
+        ...(check.htmlUrl ? { checkUrl: check.htmlUrl } : {}),
+      });
+      comment = (await upsertMarkedComment(target, request.number, REVIEW_MARKER, body)).action;
+    }
     context.log.info(
-      { repository: repository.fullName, pullRequest: pr.number, head: pr.head.sha, conclusion: output.conclusion, errors: errors.length, warnings: warnings.length, comment: comment.action },
+      { repository: repository.fullName, pullRequest: request.number, head: request.headSha, conclusion: output.conclusion, errors: errors.length, warnings: warnings.length, comment },
       'pull request reviewed',
     );
   } catch (error) {
-    await completeCheckRun(target, check.id, failedOutput('review this change', messageOf(error))).catch((reportError: unknown) =>
+    await completeCheckRun(target, check.id, failedOutput('review this change', publicMessage(error, [deps.config.cacheDir]))).catch((reportError: unknown) =>
       context.log.warn({ err: messageOf(reportError) }, 'cannot report the failure on the check run'),
     );
     throw error;
@@ -150,7 +203,7 @@ export async function handlePush(context: Context<'push'>, deps: HandlerDeps): P
   const { payload } = context;
   if (payload.deleted || !payload.ref.startsWith('refs/heads/') || /^0+$/.test(payload.after)) return;
   const repository = repositoryInfo(payload.repository);
-  await deps.queue.run(repository.fullName.toLowerCase(), () => publishPush(context, repository, deps));
+  await publicly(deps, () => deps.queue.run(repository.fullName.toLowerCase(), () => publishPush(context, repository, deps)));
 }
 
 async function publishPush(context: Context<'push'>, repository: RepositoryInfo, deps: HandlerDeps): Promise<void> {
@@ -245,7 +298,7 @@ async function publishPush(context: Context<'push'>, repository: RepositoryInfo,
     log.warn({ reason: result.reason, problem: result.message }, 'bundle refused');
     await completeCheckRun(target, check.id, refusedOutput(after, result.message, now));
   } catch (error) {
-    await completeCheckRun(target, check.id, failedOutput('publish this revision', messageOf(error))).catch((reportError: unknown) =>
+    await completeCheckRun(target, check.id, failedOutput('publish this revision', publicMessage(error, [deps.config.cacheDir]))).catch((reportError: unknown) =>
       log.warn({ err: messageOf(reportError) }, 'cannot report the failure on the check run'),
     );
     throw error;

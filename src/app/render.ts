@@ -147,7 +147,9 @@ export function reviewCommentBody(input: CommentInput): string {
       : input.warnings > 0
         ? `> [!NOTE]\n> Valid, with ${plural(input.warnings, 'warning')} (annotated in ${check}).`
         : '';
-  const prefix = [REVIEW_MARKER, '### egressctl review', '', ...(banner ? [banner, ''] : [])].join('\n');
+  // A blank line after the banner: without it CommonMark continues the quote (lazy continuation)
+  // and the headline renders inside the alert.
+  const prefix = [REVIEW_MARKER, '### egressctl review', '', ...(banner ? [banner, '', ''] : [])].join('\n');
   const suffix = `\n\n<sub>Head \`${head}\` compared with the merge base \`${base}\`. This comment is updated on every push.</sub>\n`;
   // Labels and the "show everything" command use short SHAs, as a person would type them.
   const review: Review = { ...input.review, base: { ...input.review.base, label: base }, head: { ...input.review.head, label: head } };

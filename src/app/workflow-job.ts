@@ -16,6 +16,7 @@ import { SETTINGS_FILE } from '../policy/model.js';
 import { parseSettingsFile } from '../policy/settings-file.js';
 import { commitBaselines, type BaselineCommitClient, type BaselineCommitResult } from '../rollout/github-baselines.js';
 import { jobIdForDisplayName } from '../rollout/github-jobs.js';
+import { proposeBlockedEndpoints, type FeedbackClient, type FeedbackResult } from './feedback.js';
 
 export const DEFAULT_FLUSH_INTERVAL_MS = 5 * 60 * 1000;
 
@@ -53,10 +54,16 @@ export interface WorkflowJobDeps {
   organizations?: () => Promise<readonly string[]> | readonly string[];
   /** A client for the policy repository. Default: the App's installation on it. */
   policyClient?: () => Promise<BaselineCommitClient>;
+  /** How long the policy repository's installation and egressctl.yml are reused. Default 60 s. */
+  lookupTtlMs?: number;
   /** Only look at jobs with a step whose name suggests Harden-Runner (saves API calls). Default true. */
   prefilterSteps?: boolean;
   /** Called after each flush (metrics, tests). */
   onFlush?: (result: BaselineCommitResult | { error: unknown }) => void;
+  /** Open or update the blocked-endpoints pull request after committing blocked names (docs/github-app.md). Default true. */
+  feedback?: boolean;
+  /** Called after each feedback attempt (tests). */
+  onFeedback?: (result: FeedbackResult | { error: unknown }) => void;
   log?: Logger;
 }
 
@@ -84,6 +91,34 @@ function textOf(data: unknown): string {
   if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
   if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
   return '';
+}
+
+export const DEFAULT_LOOKUP_TTL_MS = 60_000;
+
+/**
+ * Promises by key for a short while, in flight included (a burst of deliveries shares one
+ * look-up); a rejected one is dropped at once so the next delivery tries again.
+ */
+class Expiring<V> {
+  /** `at`: when the value arrived; Infinity while the look-up is in flight (always shared). */
+  private readonly map = new Map<string, { at: number; value: Promise<V> }>();
+  constructor(private readonly ttlMs: number) {}
+  get(key: string, load: () => Promise<V>): Promise<V> {
+    const hit = this.map.get(key);
+    if (hit && (hit.at === Infinity || Date.now() - hit.at < this.ttlMs)) return hit.value;
+    const value = load();
+    const entry = { at: Infinity, value };
+    this.map.set(key, entry);
+    value.then(
+      () => {
+        entry.at = Date.now();
+      },
+      () => {
+        if (this.map.get(key) === entry) this.map.delete(key);
+      },
+    );
+    return value;
+  }
 }
 
 /** A small bounded cache: webhooks of one run arrive close together. */
@@ -206,33 +241,50 @@ export function registerWorkflowJobHandler(app: Probot, deps: WorkflowJobDeps): 
   const workflowTexts = new Recent<Promise<string | undefined>>(500);
   const inFlight = new Set<Promise<void>>();
 
-  let installationId: number | undefined;
+  // The policy repository's installation and its egressctl.yml, shared by concurrent deliveries
+  // and re-read after a short while (an uninstall or a settings change shows within it).
+  const lookups = new Expiring<unknown>(deps.lookupTtlMs ?? DEFAULT_LOOKUP_TTL_MS);
+  const installationOfPolicy = (): Promise<number> =>
+    lookups.get(`installation:${deps.policyRepository}`, async () => {
+      const appOctokit = await app.auth();
+      return (await appOctokit.rest.apps.getRepoInstallation({ owner: policy.owner, repo: policy.repo })).data.id;
+    }) as Promise<number>;
   const policyClient =
     deps.policyClient ??
     (async (): Promise<BaselineCommitClient> => {
-      if (installationId === undefined) {
-        const appOctokit = await app.auth();
-        installationId = (await appOctokit.rest.apps.getRepoInstallation({ owner: policy.owner, repo: policy.repo })).data.id;
-      }
       // Probot's Octokit has the same REST methods; its types come from a separately resolved copy.
-      return (await app.auth(installationId)) as unknown as BaselineCommitClient;
+      return (await app.auth(await installationOfPolicy())) as unknown as BaselineCommitClient;
     });
 
-  let organizationsCache: { at: number; value: readonly string[] } | undefined;
-  const organizations = async (): Promise<readonly string[]> => {
-    if (deps.organizations) return (await deps.organizations()).map((org) => org.toLowerCase());
-    if (organizationsCache && Date.now() - organizationsCache.at < interval) return organizationsCache.value;
-    let value: readonly string[] = [];
+  const readOrganizations = async (): Promise<readonly string[]> => {
     try {
       const client = await policyClient();
       const response = await client.rest.repos.getContent({ ...policy, path: SETTINGS_FILE, mediaType: { format: 'raw' }, ...(deps.policyBranch ? { ref: deps.policyBranch } : {}) });
       const sink = new DiagnosticSink();
-      value = parseSettingsFile(SETTINGS_FILE, textOf(response.data), sink).organizations;
+      return parseSettingsFile(SETTINGS_FILE, textOf(response.data), sink).organizations;
     } catch (error) {
       if (statusOf(error) !== 404) log.warn({ err: error }, `cannot read ${SETTINGS_FILE} of ${deps.policyRepository}: accepting every organization`);
+      return [];
     }
-    organizationsCache = { at: Date.now(), value };
-    return value;
+  };
+  const organizations = async (): Promise<readonly string[]> => {
+    if (deps.organizations) return (await deps.organizations()).map((org) => org.toLowerCase());
+    const installation = deps.policyClient ? 'custom' : String(await installationOfPolicy());
+    return lookups.get(`settings:${installation}`, readOrganizations) as Promise<readonly string[]>;
+  };
+
+  /** The blocked-endpoints pull request; its failure never undoes the baselines commit (the next blocked run retries). */
+  const feedback = async (branch: string, repositories: readonly string[]): Promise<void> => {
+    try {
+      // The policy client is an installation Octokit (Probot's), typed here by the calls baselines make.
+      const client = (await policyClient()) as unknown as FeedbackClient;
+      const result = await proposeBlockedEndpoints(client, { ...policy, branch }, repositories);
+      if (result.action !== 'none') log.info({ pullRequest: result.pullRequest, action: result.action, policies: result.proposals.map((proposal) => proposal.policy) }, 'blocked endpoints proposed');
+      deps.onFeedback?.(result);
+    } catch (error) {
+      log.error({ err: error }, 'proposing blocked endpoints failed: the next blocked run tries again');
+      deps.onFeedback?.({ error });
+    }
   };
 
   const batcher = new BaselineBatcher(interval, async (batch) => {
@@ -243,6 +295,8 @@ export function registerWorkflowJobHandler(app: Probot, deps: WorkflowJobDeps): 
       for (const summary of result.repositories) if (summary.error) log.error({ repository: summary.repository }, summary.error);
       log.info({ commit: result.commit, attempts: result.attempts, repositories: result.repositories.length }, result.commit ? 'committed baselines' : 'baselines already had these runs');
       deps.onFlush?.(result);
+      const blocked = [...batch].filter(([, list]) => list.some((observation) => (observation.blocked?.length ?? 0) > 0)).map(([repository]) => repository);
+      if (result.commit && blocked.length > 0 && deps.feedback !== false) await feedback(result.branch, blocked);
     } catch (error) {
       log.error({ err: error }, 'committing baselines failed: will retry at the next flush');
       deps.onFlush?.({ error });
@@ -291,9 +345,10 @@ export function registerWorkflowJobHandler(app: Probot, deps: WorkflowJobDeps): 
     const owner = repository.owner.login;
     const repo = repository.name;
     const fullName = `${owner}/${repo}`;
+    // Free (the step names are in the payload) before anything that costs a request.
+    if (deps.prefilterSteps !== false && job.steps && job.steps.length > 0 && !job.steps.some((step) => HARDEN_STEP_NAME.test(step.name))) return;
     const managed = await organizations();
     if (managed.length > 0 && !managed.includes(owner.toLowerCase())) return;
-    if (deps.prefilterSteps !== false && job.steps && job.steps.length > 0 && !job.steps.some((step) => HARDEN_STEP_NAME.test(step.name))) return;
 
     const path = await workflowPathOf(client, owner, repo, job.run_id);
     if (!path) return;

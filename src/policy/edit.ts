@@ -157,3 +157,61 @@ export function renderPolicyFile(policy: NewPolicy): string {
   }
   return `${lines.join('\n')}\n`;
 }
+
+export interface EndpointsEdit {
+  text: string;
+  /** 1-based line of the first added entry (in the new text); undefined when nothing was added. */
+  line: number | undefined;
+}
+
+/**
+ * Add entries to a policy file's `allowed-endpoints` as text: after the list's last item at its
+ * indentation (block style), or a new `allowed-endpoints:` block at the end of the file. Each
+ * entry may carry a comment (why it is proposed). A flow list (`[a, b]`) is refused rather than
+ * rewritten.
+ */
+export function addEndpoints(text: string, entries: readonly { endpoint: string; comment?: string }[]): EndpointsEdit {
+  if (entries.length === 0) return { text, line: undefined };
+  const eol = lineEnding(text);
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: false });
+  if (doc.errors.length > 0) throw new Error(`the policy file does not parse (${doc.errors[0]?.message.split('\n')[0]}): fix it first (egressctl validate)`);
+  const root = doc.contents;
+  if (!isMap(root) || root.flow) throw new Error('the policy file is not a block mapping: write it in block style to edit it with egressctl');
+  const pair = root.items.find((item) => isScalar(item.key) && item.key.value === 'allowed-endpoints') as Pair | undefined;
+  const item = (indent: number, entry: { endpoint: string; comment?: string }) =>
+    `${' '.repeat(indent)}- ${entry.endpoint}${entry.comment ? `  # ${entry.comment.replace(/[\r\n]+/g, ' ')}` : ''}${eol}`;
+  const lineOf = (offset: number) => lineCounter.linePos(offset).line;
+
+  const sequence = pair?.value as { items?: unknown[]; flow?: boolean; range?: [number, number, number] } | null | undefined;
+  // An empty flow list (`[]`) is replaced below; a non-empty one would have to be rewritten.
+  if (sequence && sequence.flow && (sequence.items?.length ?? 0) > 0) throw new Error('allowed-endpoints is a flow list: write it in block style to edit it with egressctl');
+  const items = (sequence?.items ?? []) as { range?: [number, number, number] }[];
+  const last = items[items.length - 1];
+  if (pair && last?.range) {
+    const itemStart = lineStart(text, last.range[0]);
+    // The `- ` marker sits before the item's value on its line.
+    const dash = text.lastIndexOf('-', last.range[0]);
+    const indent = dash >= itemStart ? dash - itemStart : 2;
+    const insertAt = lineEnd(text, Math.max(last.range[1] - 1, last.range[0]));
+    const before = text.slice(0, insertAt);
+    const glue = before.endsWith('\n') ? '' : eol;
+    const added = entries.map((entry) => item(indent, entry)).join('');
+    return { text: `${before}${glue}${added}${text.slice(insertAt)}`, line: lineOf(insertAt) + (glue ? 1 : 0) };
+  }
+  if (pair) {
+    // `allowed-endpoints:` with nothing under it: the entries go right below the key.
+    const keyStart = (pair.key as { range?: [number, number, number] }).range?.[0] ?? 0;
+    const insertAt = lineEnd(text, keyStart);
+    const keyLine = text.slice(lineStart(text, keyStart), insertAt).replace(/\r?\n$/, '');
+    const comment = /\s(#.*)$/.exec(keyLine)?.[1];
+    const header = `${keyLine.slice(0, keyLine.indexOf(':') + 1)}${comment ? `  ${comment}` : ''}`;
+    const before = text.slice(0, lineStart(text, keyStart));
+    const added = entries.map((entry) => item(2, entry)).join('');
+    return { text: `${before}${header}${eol}${added}${text.slice(insertAt)}`, line: lineOf(lineStart(text, keyStart)) + 1 };
+  }
+  const prefix = text === '' || text.endsWith('\n') ? text : `${text}${eol}`;
+  const added = entries.map((entry) => item(2, entry)).join('');
+  const firstLine = prefix.split('\n').length + 1;
+  return { text: `${prefix}allowed-endpoints:${eol}${added}`, line: firstLine };
+}

@@ -7,7 +7,8 @@
 import type { ScopeType } from '../policy/model.js';
 import { RISK_TITLES, type JobBreakage, type PolicyChange, type Review, type ScopeChange, type WhyKind } from './model.js';
 import { cell, code, escapeHtml, escapeMarkdown, formatNumber, htmlCode, table, truncate } from './escape.js';
-import { WORK_TREE_LABEL } from './model.js';
+import { WORK_TREE_LABEL, type SettingChange } from './model.js';
+import { settingText } from './settings.js';
 
 export const GITHUB_COMMENT_LIMIT = 65_536;
 
@@ -200,7 +201,9 @@ function renderPolicies(policies: readonly PolicyChange[], limits: Limits, omitt
     const policy = row[0] as PolicyChange;
     const change = policy.inheritedOnly
       ? `${row.length > 1 ? `${n(row.length)} policies ` : ''}changed through extends ${policy.changedAncestors.map((name) => code(name)).join(', ')}`
-      : policy.change;
+      : policy.invalid
+        ? `${policy.change}, invalid (see check)`
+        : policy.change;
     return [
       policyNames(row, limits.endpointsPerCell),
       change,
@@ -243,9 +246,10 @@ function renderPolicyDiff(row: readonly PolicyChange[], limits: Limits, omitted:
   for (const key of policy.otherKeys) notes.push(`- \`${key.key}\`: ${valueText(key.before)} → ${valueText(key.after)}`);
   if (policy.wildcardsWidened.length > 0) notes.push(`- ⚠️ wildcard widened: ${endpointList(policy.wildcardsWidened, limits.endpointsPerCell)}`);
   if (notes.length > 0) body.push(notes.join('\n'));
+  if (policy.invalid) body.unshift('❌ _This file has errors (the check lists each one at its line): the diff shows what could be parsed._');
   if (body.length === 0) body.push('_No difference in what Harden-Runner is given._');
   const names = row.length > 1 ? `${htmlCode(policy.name)} and ${escapeHtml(plural(row.length - 1, 'more policy', 'more policies'))}` : htmlCode(policy.name);
-  const summary = `${names} ${escapeHtml(policy.change)}: ${escapeHtml(countDelta(policy.endpointsAdded, policy.endpointsRemoved))} endpoints${
+  const summary = `${names} ${escapeHtml(policy.change)}${policy.invalid ? ', invalid (see check)' : ''}: ${escapeHtml(countDelta(policy.endpointsAdded, policy.endpointsRemoved))} endpoints${
     policy.modeBefore !== policy.modeAfter ? `, ${escapeHtml(modeText(policy.modeBefore, policy.modeAfter))}` : ''
   }`;
   return details(summary, body.join('\n\n'), open);
@@ -356,12 +360,13 @@ function renderScopes(review: Review, limits: Limits, omitted: Omissions): strin
   parts.push(
     `**Transitions**, before → after, most scopes first${hiddenGroups.length > 0 ? ` (${n(shownGroups.length)} of ${n(groups.length)})` : ''}:`,
     table(
-      ['#', 'Change', 'Scopes', 'Endpoints', 'Organizations', 'Risks'],
+      ['#', 'Change', 'Scopes', 'Endpoints', 'Settings', 'Organizations', 'Risks'],
       shownGroups.map((group, index) => [
         String(index + 1),
         cell(group.title),
         n(group.count),
         countDelta(group.added, group.removed),
+        settingsCell(group.settings),
         organizationsText(group.byOrganization, limits.orgsPerGroup),
         group.risks.map((kind) => RISK_TITLES[kind]).join(', '),
       ]),
@@ -389,10 +394,20 @@ function renderScopes(review: Review, limits: Limits, omitted: Omissions): strin
     ]);
     const more = group.count - rows.length;
     const body = [table(['Scope', 'Before', 'After', 'Endpoints', 'Why'], rows)];
+    if (group.settings.length > 0) body.unshift(`Settings, for every scope of this transition:\n\n${group.settings.map((change) => `- ${settingLine(change)}`).join('\n')}`);
     if (more > 0) body.push(`_…and ${plural(more, 'more scope')} in this group._`);
     parts.push(details(`${index + 1}. ${escapeHtml(group.title)}: ${escapeHtml(plural(group.count, 'scope'))}`, body.join('\n\n')));
   });
   return parts.join('\n\n');
+}
+
+/** Weakening changes are marked: they are what the Risks list counts. */
+function settingLine(change: SettingChange): string {
+  return `${change.weakens ? '⚠️ ' : ''}${cell(settingText(change))}`;
+}
+
+function settingsCell(settings: readonly SettingChange[]): string {
+  return settings.length === 0 ? '—' : settings.map(settingLine).join('<br>');
 }
 
 function endpointDeltaCell(scope: Pick<ScopeChange, 'added' | 'removed'>, max: number): string {

@@ -22,6 +22,10 @@ export interface ReviewInput {
   attachmentMap?: AttachmentMap;
   /** Observed endpoints per job. The head's baselines drive the forecast (the base's when the head has none). */
   baselines?: BaselineIndex;
+  /** Repository-relative path -> text of the files read; tells which files a change touches. */
+  files?: ReadonlyMap<string, string>;
+  /** Files with validation errors at this side (the check lists them). */
+  invalidFiles?: ReadonlySet<string>;
 }
 
 /** The head's label when it is the work tree rather than a revision. */
@@ -29,10 +33,17 @@ export const WORK_TREE_LABEL = 'work tree';
 
 export type PolicyChangeKind = 'created' | 'deleted' | 'changed';
 
-export type RiskKind = 'audit-to-block' | 'block-to-audit' | 'endpoints-removed' | 'wildcard-widened' | 'policy-lost';
+export type RiskKind =
+  | 'audit-to-block'
+  | 'block-to-audit'
+  | 'endpoints-removed'
+  | 'wildcard-widened'
+  | 'policy-lost'
+  | 'hardening-weakened'
+  | 'lockdown-weakened';
 
 /** Order in which risks are listed: breakage risks first, then loosening. */
-export const RISK_KINDS: readonly RiskKind[] = ['audit-to-block', 'endpoints-removed', 'policy-lost', 'wildcard-widened', 'block-to-audit'];
+export const RISK_KINDS: readonly RiskKind[] = ['audit-to-block', 'endpoints-removed', 'policy-lost', 'wildcard-widened', 'block-to-audit', 'lockdown-weakened', 'hardening-weakened'];
 
 export const RISK_TITLES: Record<RiskKind, string> = {
   'audit-to-block': 'audit → block',
@@ -40,7 +51,22 @@ export const RISK_TITLES: Record<RiskKind, string> = {
   'policy-lost': 'scope loses its policy',
   'wildcard-widened': 'wildcard widened',
   'block-to-audit': 'block → audit',
+  'lockdown-weakened': 'lockdown weakened',
+  'hardening-weakened': 'hardening weakened',
 };
+
+/**
+ * A Harden-Runner setting other than mode and endpoints that differs between the policy in effect
+ * before and after: a passthrough flag, `lockdown-mode` (enabled) or `lockdown-mode.detections`
+ * (while enabled on both sides). `null`: unset.
+ */
+export interface SettingChange {
+  key: string;
+  before: boolean | string[] | null;
+  after: boolean | string[] | null;
+  /** The after side hardens the job less (a risk: `hardening-weakened` or `lockdown-weakened`). */
+  weakens: boolean;
+}
 
 export interface KeyChange {
   /** A policy key other than `egress-policy`, `allowed-endpoints` and `extends`. */
@@ -74,6 +100,11 @@ export interface PolicyChange {
   /** True when what Harden-Runner is given changes (mode, endpoints, flags, lockdown). */
   enforcementChanged: boolean;
   risks: RiskKind[];
+  /**
+   * The head's file has errors and the change touches it: the row shows what could be parsed
+   * (a file that does not parse at all has no endpoints) and points at the check.
+   */
+  invalid?: true;
   /** jsondiffpatch delta of the normalized policy as written (own keys). */
   delta: Delta;
 }
@@ -121,6 +152,8 @@ export interface ScopeChange {
   /** Effective endpoints gained and lost. Arrays are shared between scopes with the same transition. */
   added: string[];
   removed: string[];
+  /** Other settings that differ (flags, lockdown mode). Shared between scopes with the same transition. */
+  settings: SettingChange[];
   why: ScopeWhy;
   risks: RiskKind[];
   /** Index into `Review.scopeGroups`. */
@@ -146,6 +179,7 @@ export interface ScopeGroup {
   byOrganization: OrganizationCount[];
   added: string[];
   removed: string[];
+  settings: SettingChange[];
   risks: RiskKind[];
 }
 

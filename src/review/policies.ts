@@ -6,6 +6,7 @@ import { create } from 'jsondiffpatch';
 import { PASSTHROUGH_FLAGS, type CompiledPolicy, type Policy } from '../policy/model.js';
 import { difference, widenedWildcards } from './endpoints.js';
 import type { KeyChange, PolicyChange, RiskKind } from './model.js';
+import { settingChanges, settingRisks } from './settings.js';
 
 const differ = create({ arrays: { detectMove: false } });
 
@@ -132,6 +133,7 @@ function describeChange(
   }
   if (wildcardsWidened.length > 0) risks.push('wildcard-widened');
   if (modeBefore === 'block' && modeAfter === 'audit') risks.push('block-to-audit');
+  if (before && after) risks.push(...settingRisks(settingChanges(before, after)));
 
   return {
     name,

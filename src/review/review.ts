@@ -3,7 +3,7 @@
  */
 import { indexBaselineTexts, type BaselineIndex } from '../baselines/index.js';
 import { compilePolicies } from '../policy/flatten.js';
-import { BASELINES_DIR, SCOPE_SECTIONS, SCOPE_TYPES, attachmentMap, type AttachmentMap, type PolicyRepository } from '../policy/model.js';
+import { BASELINES_DIR, SCOPE_SECTIONS, SCOPE_TYPES, attachmentMap, type AttachmentMap, type CompiledPolicy, type PolicyRepository } from '../policy/model.js';
 import { forecastBreakage } from './breakage.js';
 import {
   RISK_KINDS,
@@ -40,6 +40,7 @@ export function prepareReviewInput(repository: PolicyRepository, options: { labe
   // Older callers build PolicyRepository values without the index: fall back to the texts.
   const baselines = (repository as Partial<PolicyRepository>).baselines ?? indexBaselineTexts([...repository.files].filter(([path]) => path.startsWith(`${BASELINES_DIR}/`))).value;
   if (baselines.files.size > 0) input.baselines = baselines;
+  if (repository.files) input.files = repository.files;
   return input;
 }
 
@@ -51,6 +52,7 @@ export function reviewChange(base: ReviewInput, head: ReviewInput): Review {
   const headAttachments = head.attachmentMap ?? attachmentMap(head.attachments);
 
   const policyDiff = diffPolicies(base.policies, head.policies, baseCompiled, headCompiled);
+  markInvalidPolicies(policyDiff.changes, base, head, baseCompiled, headCompiled);
   const policyChanges = new Map(policyDiff.changes.map((change) => [change.name, change]));
   const forecastIndex = withJobs(head.baselines) ?? withJobs(base.baselines);
   const scopes = analyzeScopes(
@@ -91,6 +93,63 @@ export function reviewChange(base: ReviewInput, head: ReviewInput): Review {
     breakage: forecast.breakage,
     risks,
   };
+}
+
+const POLICY_FILE = /^policies\/([^/]+)\.yml$/;
+
+/**
+ * Policy files the change touches that have errors at the head: a file that does not parse is
+ * missing from the head's policies (it would read as deleted) and one with a bad value may not
+ * differ at all, yet the reviewer must see every file the change touches. Listed as changed and
+ * invalid; what could be parsed stays in the row.
+ */
+function markInvalidPolicies(
+  changes: PolicyChange[],
+  base: ReviewInput,
+  head: ReviewInput,
+  baseCompiled: Readonly<Record<string, CompiledPolicy>>,
+  headCompiled: Readonly<Record<string, CompiledPolicy>>,
+): void {
+  if (!head.invalidFiles || head.invalidFiles.size === 0) return;
+  let added = false;
+  for (const file of head.invalidFiles) {
+    const name = POLICY_FILE.exec(file)?.[1];
+    if (name === undefined) continue;
+    const text = head.files?.get(file);
+    const before = base.files?.get(file);
+    if (text !== undefined && before !== undefined && text === before) continue;
+    const existing = changes.find((change) => change.name === name);
+    if (existing) {
+      existing.invalid = true;
+      // The file is still there: a parse failure is not a deletion.
+      if (existing.change === 'deleted' && text !== undefined) existing.change = 'changed';
+      continue;
+    }
+    const compiledBefore = baseCompiled[name];
+    const compiledAfter = headCompiled[name];
+    changes.push({
+      name,
+      change: before === undefined && compiledBefore === undefined ? 'created' : 'changed',
+      endpointsAdded: [],
+      endpointsRemoved: [],
+      modeBefore: compiledBefore?.['egress-policy'] ?? null,
+      modeAfter: compiledAfter?.['egress-policy'] ?? null,
+      ownEndpointsAdded: [],
+      ownEndpointsRemoved: [],
+      extendsBefore: compiledBefore?.extends ?? [],
+      extendsAfter: compiledAfter?.extends ?? [],
+      changedAncestors: [],
+      inheritedOnly: false,
+      otherKeys: [],
+      wildcardsWidened: [],
+      enforcementChanged: false,
+      risks: [],
+      invalid: true,
+      delta: undefined,
+    });
+    added = true;
+  }
+  if (added) changes.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 function withJobs(index: BaselineIndex | undefined): BaselineIndex | undefined {

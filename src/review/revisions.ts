@@ -27,6 +27,7 @@ export async function reviewRevisions(options: ReviewRevisionsOptions): Promise<
   ]);
   const base = prepareReviewInput(baseResult.value, withRevision(options.base, baseResult.snapshot));
   const head = prepareReviewInput(headResult.value, withRevision(options.head ?? WORK_TREE_LABEL, headResult.snapshot));
+  if (headResult.errors.length > 0) head.invalidFiles = new Set(headResult.errors.map((error) => error.file));
   return { ...reviewChange(base, head), baseResult, headResult };
 }
 

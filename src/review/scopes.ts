@@ -7,7 +7,8 @@
 import type { BaselineIndex } from '../baselines/index.js';
 import { SCOPE_SECTIONS, SCOPE_TYPES, type AttachmentMap, type CompiledPolicy, type ScopeType } from '../policy/model.js';
 import { difference, widenedWildcards } from './endpoints.js';
-import type { AttachmentChange, EffectiveRef, PolicyChange, RiskKind, ScopeChange, ScopeGroup, ScopeRef, ScopeWhy } from './model.js';
+import type { AttachmentChange, EffectiveRef, PolicyChange, RiskKind, ScopeChange, ScopeGroup, ScopeRef, ScopeWhy, SettingChange } from './model.js';
+import { settingChanges, settingRisks } from './settings.js';
 
 /** Broad to narrow: the order scopes are listed in. */
 const LISTING_ORDER: Record<ScopeType, number> = { organization: 0, repository: 1, workflow: 2, cluster: 3 };
@@ -140,6 +141,7 @@ interface Transition {
   id: number;
   added: string[];
   removed: string[];
+  settings: SettingChange[];
   widened: boolean;
 }
 
@@ -161,6 +163,7 @@ export function analyzeScopes(
         id: transitions.size,
         added: difference(endpointsAfter, endpointsBefore),
         removed: difference(endpointsBefore, endpointsAfter),
+        settings: settingChanges(before === null ? undefined : base.compiled[before], after === null ? undefined : head.compiled[after]),
         widened: before !== null && after !== null && widenedWildcards(endpointsBefore, endpointsAfter).length > 0,
       };
       transitions.set(id, found);
@@ -204,6 +207,7 @@ export function analyzeScopes(
       after,
       added: transition.added,
       removed: transition.removed,
+      settings: transition.settings,
       why,
       risks: scopeRisks(before, after, transition),
       group: -1,
@@ -234,6 +238,7 @@ function scopeRisks(before: EffectiveRef | null, after: EffectiveRef | null, tra
   if (before !== null && after === null) risks.push('policy-lost');
   if (transition.widened) risks.push('wildcard-widened');
   if (before?.mode === 'block' && after?.mode === 'audit') risks.push('block-to-audit');
+  risks.push(...settingRisks(transition.settings));
   return risks;
 }
 
@@ -315,6 +320,7 @@ function groupScopes(scopes: readonly ScopeChange[], ids: readonly string[]): Sc
         byOrganization: [],
         added: scope.added,
         removed: scope.removed,
+        settings: scope.settings,
         risks: scope.risks,
       };
       group.title = groupTitle(group);

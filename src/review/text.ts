@@ -2,6 +2,7 @@
  * The review for a terminal: the same sections as the comment, grouped, with a row limit per
  * group so thousands of changed scopes read as a summary.
  */
+import { settingText } from './settings.js';
 import { formatNumber } from './escape.js';
 import { RISK_TITLES, type PolicyChange, type Review, type ScopeChange } from './model.js';
 
@@ -69,6 +70,7 @@ export function renderText(review: Review, options: TextOptions = {}): string {
     if (group.byOrganization.length > 5) organizations.push(`+${n(group.byOrganization.length - 5)} more`);
     const risks = group.risks.length > 0 ? ` [${group.risks.map((kind) => RISK_TITLES[kind]).join(', ')}]` : '';
     out.push(`  [${index + 1}] ${plain(group.title)}: ${plural(group.count, 'scope')}, endpoints ${delta(group.added, group.removed)} (${organizations.join(', ')})${risks}`);
+    for (const change of group.settings) out.push(`      ${change.weakens ? '! ' : ''}${plain(settingText(change))}`);
     const rows = members.get(index) ?? [];
     for (const scope of rows) {
       out.push(`      ${scope.type} ${plain(scope.key)}: ${effective(scope.before)} -> ${effective(scope.after)}: ${plain(scope.why.text)}`);
@@ -100,7 +102,8 @@ export function renderText(review: Review, options: TextOptions = {}): string {
 function policyLines(policy: PolicyChange): string[] {
   const mode = policy.modeBefore === policy.modeAfter ? (policy.modeAfter ?? '') : `${policy.modeBefore ?? '-'} -> ${policy.modeAfter ?? '-'}`;
   const via = policy.inheritedOnly && policy.changedAncestors.length > 0 ? ` (through extends ${policy.changedAncestors.map(plain).join(', ')})` : '';
-  const lines = [`  ${policy.change.padEnd(8)} ${plain(policy.name)}  ${mode}  endpoints ${delta(policy.endpointsAdded, policy.endpointsRemoved)}${via}`];
+  const invalid = policy.invalid ? '  INVALID (see validate)' : '';
+  const lines = [`  ${policy.change.padEnd(8)} ${plain(policy.name)}  ${mode}  endpoints ${delta(policy.endpointsAdded, policy.endpointsRemoved)}${via}${invalid}`];
   const own = new Set([...policy.ownEndpointsAdded, ...policy.ownEndpointsRemoved]);
   const mark = (endpoint: string) => (policy.change === 'changed' && !own.has(endpoint) ? '   (via extends)' : '');
   for (const endpoint of policy.endpointsAdded) lines.push(`      + ${endpoint}${mark(endpoint)}`);

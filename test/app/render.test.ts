@@ -1,3 +1,5 @@
+import MarkdownIt from 'markdown-it';
+import type Token from 'markdown-it/lib/token.mjs';
 import { describe, expect, it } from 'vitest';
 import type { Diagnostic } from '../../src/policy/diagnostics.js';
 import type { Attachment, Policy } from '../../src/policy/model.js';
@@ -85,5 +87,50 @@ describe('reviewCommentBody', () => {
     expect(body).toContain('[egressctl / validate](https://github.com/acme/p/runs/1)');
     expect(body).toContain(`\`egressctl diff ${BASE.slice(0, 12)} ${HEAD.slice(0, 12)} --format json\``);
     expect(reviewCommentBody({ review, headSha: HEAD, baseSha: BASE, errors: 0, warnings: 0, maxLength: 5_000 }).length).toBeLessThanOrEqual(5_000);
+  });
+});
+
+describe('reviewCommentBody as CommonMark', () => {
+  /** Top-level blocks of the rendered comment: [type, text] of each block token at nesting level 0. */
+  function topLevel(markdown: string): { type: string; text: string }[] {
+    const tokens = new MarkdownIt({ html: true }).parse(markdown, {});
+    const blocks: { type: string; text: string }[] = [];
+    for (let index = 0; index < tokens.length; index++) {
+      const token = tokens[index] as Token;
+      if (token.level !== 0 || token.nesting === -1) continue;
+      const inline = token.type === 'paragraph_open' ? (tokens[index + 1] as Token).content : token.content;
+      blocks.push({ type: token.type, text: inline });
+    }
+    return blocks;
+  }
+
+  const review = reviewChange(
+    { label: 'main', policies: new Map([['p', memoryPolicy('p', { mode: 'audit', endpoints: ['a.example.com:443'] })]]), attachments: [] },
+    { label: 'head', policies: new Map([['p', memoryPolicy('p', { mode: 'audit', endpoints: ['b.example.com:443'] })]]), attachments: [] },
+  );
+
+  it.each([
+    ['errors', 2, 0, '[!CAUTION]'],
+    ['warnings only', 0, 1, '[!NOTE]'],
+    ['nothing to report', 0, 0, undefined],
+  ] as const)('puts the headline in a paragraph of its own after the banner (%s)', (_label, errors, warnings, alert) => {
+    const body = reviewCommentBody({ review, headSha: HEAD, baseSha: BASE, errors, warnings });
+    const blocks = topLevel(body);
+    const headline = blocks.findIndex((block) => block.type === 'paragraph_open' && block.text === `**${review.summary.text}**`);
+    expect(headline, JSON.stringify(blocks, null, 1)).toBeGreaterThan(0);
+    const quote = blocks.findIndex((block) => block.type === 'blockquote_open');
+    if (alert === undefined) {
+      expect(quote).toBe(-1);
+      return;
+    }
+    expect(quote).toBeGreaterThan(-1);
+    expect(quote).toBeLessThan(headline);
+    // The quote holds the banner and nothing of the review.
+    const tokens = new MarkdownIt().parse(body, {});
+    const open = tokens.findIndex((token) => token.type === 'blockquote_open');
+    const close = tokens.findIndex((token) => token.type === 'blockquote_close');
+    const inside = tokens.slice(open, close).filter((token) => token.type === 'inline').map((token) => token.content);
+    expect(inside.join('\n')).toContain(alert);
+    expect(inside.join('\n')).not.toContain(review.summary.text);
   });
 });

@@ -2,7 +2,8 @@
  * The GitHub App end to end: Probot (real), `startServer` (real HTTP), the GitHub stand-in
  * (OpenAPI-checked), real git repositories fetched over git's HTTP protocol.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { REVIEW_MARKER } from '../../src/app/render.js';
@@ -225,6 +226,27 @@ describe('pull request review and publish on merge', () => {
     expect(standin.comments(POLICY_REPO, pr.number)).toHaveLength(1);
   });
 
+  it('reviews again, once, when a pull request delivery is redelivered while its review runs', async () => {
+    const { standin, hookUrl } = harness;
+    await standin.commitFiles(POLICY_REPO, { branch: 'inflight', files: { 'policies/api.yml': FIXED_API } });
+    const pr = await standin.openPullRequest(POLICY_REPO, { head: 'inflight' });
+    const deliveryId = '7d0b4b7e-0000-4000-8000-000000000002';
+    const deliver = () => standin.deliverWebhook({ url: hookUrl, event: 'pull_request', action: 'opened', repository: POLICY_REPO, pullRequest: pr.number, deliveryId });
+    // The first review fails after it has started (its comment is refused); three redeliveries arrive meanwhile.
+    standin.failNextRequests({ count: 1, status: 422, message: 'Validation Failed', match: (request) => request.operationId === 'issues/create-comment' });
+    const first = deliver();
+    while (standin.checkRuns(POLICY_REPO, { name: 'egressctl / validate' }).length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const answers = await Promise.all([first, deliver(), deliver(), deliver()]);
+    expect(answers[0]!.status).toBe(422);
+    expect(answers.slice(1).map((answer) => answer.status)).toEqual([200, 200, 200]);
+    const runs = standin.checkRuns(POLICY_REPO, { headSha: pr.headSha, name: 'egressctl / validate' });
+    expect(runs.map((run) => run.conclusion)).toEqual(['failure', 'success']);
+    expect(standin.comments(POLICY_REPO, pr.number)).toHaveLength(1);
+    // Once it has ended, the same id is a duplicate again.
+    await deliver();
+    expect(standin.checkRuns(POLICY_REPO, { name: 'egressctl / validate' })).toHaveLength(2);
+  });
+
   it('retries a delivery whose handling failed (the id is forgotten)', async () => {
     const { standin, hookUrl } = harness;
     await standin.commitFiles(POLICY_REPO, { branch: 'flaky', files: { 'policies/api.yml': FIXED_API } });
@@ -237,6 +259,62 @@ describe('pull request review and publish on merge', () => {
     const retried = await standin.deliverWebhook({ url: hookUrl, event: 'pull_request', action: 'opened', repository: POLICY_REPO, pullRequest: pr.number, deliveryId: failed.deliveryId });
     expect(retried.status).toBe(200);
     expect(standin.comments(POLICY_REPO, pr.number)).toHaveLength(1);
+  });
+
+  it('says what failed on git without the server\'s paths, on the check run and in the webhook answer', async () => {
+    const { standin, hookUrl, cacheDir } = harness;
+    // A mirror git cannot use: every git command in it fails, naming its directory.
+    const mirror = path.join(cacheDir, 'acme', 'egress-policies.git');
+    await mkdir(mirror, { recursive: true });
+    await writeFile(path.join(mirror, 'HEAD'), 'not a ref\n');
+    await standin.commitFiles(POLICY_REPO, { branch: 'broken-mirror', files: { 'policies/api.yml': FIXED_API } });
+    const pr = await standin.openPullRequest(POLICY_REPO, { head: 'broken-mirror' });
+    const reviewed = await standin.deliverWebhook({ url: hookUrl, event: 'pull_request', action: 'opened', repository: POLICY_REPO, pullRequest: pr.number });
+    const mergeSha = await standin.mergePullRequest(POLICY_REPO, pr.number);
+    const pushed = await standin.deliverWebhook({ url: hookUrl, event: 'push', repository: POLICY_REPO, after: mergeSha });
+
+    const [check] = standin.checkRuns(POLICY_REPO, { headSha: pr.headSha, name: 'egressctl / validate' });
+    expect(check).toMatchObject({ status: 'completed', conclusion: 'failure', output: { title: 'egressctl could not review this change' } });
+    for (const text of [check!.output.summary!, reviewed.body, pushed.body]) {
+      expect(text).toMatch(/git/);
+      expect(text).not.toContain(cacheDir);
+      expect(text).not.toContain(os.tmpdir());
+      expect(text).not.toMatch(/(^|[\s'"(])\/(tmp|var|home|root|private)\//);
+    }
+    expect(reviewed.status).toBe(500);
+    expect(pushed.status).toBe(500);
+  });
+
+  it('re-runs the review when the validate check is re-requested (the Re-run button)', async () => {
+    const { standin, hookUrl } = harness;
+    await standin.commitFiles(POLICY_REPO, { branch: 'rerun', files: { 'policies/api.yml': FIXED_API } });
+    const pr = await standin.openPullRequest(POLICY_REPO, { head: 'rerun' });
+    standin.failNextRequests({ count: 1, status: 422, message: 'Validation Failed', match: (request) => request.operationId === 'issues/create-comment' });
+    await standin.deliverWebhook({ url: hookUrl, event: 'pull_request', action: 'opened', repository: POLICY_REPO, pullRequest: pr.number });
+    const [first] = standin.checkRuns(POLICY_REPO, { headSha: pr.headSha, name: 'egressctl / validate' });
+    expect(first).toMatchObject({ status: 'completed', conclusion: 'failure', output: { title: 'egressctl could not review this change' } });
+    expect(standin.comments(POLICY_REPO, pr.number)).toHaveLength(0);
+
+    const rerun = await standin.deliverWebhook({ url: hookUrl, event: 'check_run', action: 'rerequested', repository: POLICY_REPO, checkRun: first!.id });
+    expect(rerun.status).toBe(200);
+    const runs = standin.checkRuns(POLICY_REPO, { headSha: pr.headSha, name: 'egressctl / validate' });
+    expect(runs).toHaveLength(2);
+    expect(runs[1]).toMatchObject({ status: 'completed', conclusion: 'success' });
+    const comments = standin.comments(POLICY_REPO, pr.number);
+    expect(comments).toHaveLength(1);
+    expect(comments[0]!.body).toContain('sum.golang.org');
+
+    // Another check's re-run (publish) is not a review.
+    const before = standin.requests.length;
+    await standin.deliverWebhook({
+      url: hookUrl,
+      event: 'check_run',
+      action: 'rerequested',
+      repository: POLICY_REPO,
+      checkRun: first!.id,
+      overrides: { check_run: { name: 'someone else / lint' } },
+    });
+    expect(standin.requests.length).toBe(before);
   });
 
   it('finds its comment on a later page and ignores a person quoting the marker', async () => {
@@ -304,6 +382,15 @@ describe('which repository is the policy repository', () => {
     const reviewed = await standin.openPullRequest(POLICY_REPO, { head: 'b' });
     await standin.deliverWebhook({ url: hookUrl, event: 'pull_request', action: 'opened', repository: POLICY_REPO, pullRequest: reviewed.number });
     expect(standin.checkRuns(POLICY_REPO)).toMatchObject([{ conclusion: 'failure' }]);
+
+    // policies/ alone is enough (nothing attached yet).
+    await standin.createRepository('acme/new-policies', { files: { 'policies/base.yml': POLICY_FILES['policies/base.yml']! } });
+    await standin.commitFiles('acme/new-policies', { branch: 'b', files: { 'policies/api.yml': BROKEN_API } });
+    const fresh = await standin.openPullRequest('acme/new-policies', { head: 'b' });
+    await standin.deliverWebhook({ url: hookUrl, event: 'pull_request', action: 'opened', repository: 'acme/new-policies', pullRequest: fresh.number });
+    expect(standin.checkRuns('acme/new-policies')).toMatchObject([{ conclusion: 'failure' }]);
+    // Every contents request names a path (the stand-in refuses one without, as GitHub's description has no such call).
+    expect(standin.requests.filter((request) => request.operationId === 'repos/get-content').every((request) => !/\/contents\/?(\?|$)/.test(request.path))).toBe(true);
   });
 });
 

@@ -204,3 +204,102 @@ describe('workflow_job baselines', () => {
     expect(handle.pending()).toBe(0);
   }, 30_000);
 });
+
+describe('workflow_job: requests before the first useful one', () => {
+  const NOT_HARDENED = [
+    { name: 'Set up job', status: 'completed', conclusion: 'success', number: 1 },
+    { name: 'Run npm test', status: 'completed', conclusion: 'success', number: 2 },
+  ];
+
+  async function receive(jobId: number, delivery: string): Promise<void> {
+    const payload = await standin.webhookPayload({ event: 'workflow_job', action: 'completed', repository: 'acme/api', workflowJob: jobId });
+    await probot.receive({ id: delivery, name: 'workflow_job', payload } as Parameters<Probot['receive']>[0]);
+  }
+
+  const count = (operationId: string, filter: (request: { path: string }) => boolean = () => true): number =>
+    standin.requests.filter((request) => request.operationId === operationId && filter(request)).length;
+
+  it('decides from the step names in the payload, before any API request', async () => {
+    await start();
+    const job = await standin.addWorkflowJob('acme/api', { name: 'Lint code', logs: AUDIT_LOG, steps: NOT_HARDENED, workflowPath: '.github/workflows/ci.yml' });
+    const before = standin.requests.length;
+    await receive(job.id, 'not-hardened');
+    await handle.idle();
+    expect(standin.requests.slice(before).map((request) => request.route)).toEqual([]);
+  }, 30_000);
+
+  it('shares one installation lookup and one egressctl.yml read between concurrent deliveries, for a short while', async () => {
+    // No flush meanwhile: a baselines commit looks the installation up too.
+    await start({ lookupTtlMs: 1_000, flushIntervalMs: 600_000 });
+    const jobs = await Promise.all(['build (18)', 'build (20)', 'Lint code'].map((name) => standin.addWorkflowJob('acme/api', { name, logs: AUDIT_LOG, steps: STEPS, workflowPath: '.github/workflows/ci.yml', runId: 4242 })));
+    await Promise.all(jobs.map((job) => receive(job.id, `concurrent-${job.id}`)));
+    await handle.idle();
+    const settingsReads = () => count('repos/get-content', (request) => request.path.includes('egressctl.yml'));
+    expect(count('apps/get-repo-installation')).toBe(1);
+    expect(settingsReads()).toBe(1);
+    expect(handle.pending()).toBe(3);
+
+    // After the lifetime, the next delivery looks again (an uninstall or a settings edit shows).
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const late = await standin.addWorkflowJob('acme/api', { name: 'Lint code', logs: AUDIT_LOG, steps: STEPS, workflowPath: '.github/workflows/ci.yml' });
+    await receive(late.id, 'late');
+    await handle.idle();
+    expect(count('apps/get-repo-installation')).toBe(2);
+    expect(settingsReads()).toBe(2);
+  }, 60_000);
+});
+
+describe('workflow_job: blocked endpoints feed back into one policy pull request', () => {
+  const BLOCK_LOG = readFileSync(path.resolve(here, '../baselines/fixtures/block-job.txt'), 'utf8');
+  const API_POLICY = '# acme/api in block mode\negress-policy: block\nallowed-endpoints:\n  - github.com:443\n  - registry.npmjs.org   # npm\n';
+
+  function feedbackPulls() {
+    return standin.pullRequests(POLICY_REPO).filter((pr) => pr.head.ref === 'egressctl/blocked-endpoints');
+  }
+
+  it('opens one pull request for a blocked-domain log, and updates it for a second log with the same domain', async () => {
+    await standin.commitFiles(POLICY_REPO, {
+      files: { 'policies/api.yml': API_POLICY, 'attachments.yml': 'repositories:\n  acme/api: api\n' },
+      message: 'policies',
+    });
+    const feedbacks: unknown[] = [];
+    await start({ flushIntervalMs: 50, onFeedback: (result) => feedbacks.push(result) });
+    let wait = flushed();
+    const first = await completeJob('build (18)', BLOCK_LOG);
+    await handle.idle();
+    await wait;
+    await handle.flush();
+    expect(feedbacks).toMatchObject([{ action: 'opened' }]);
+    let pulls = feedbackPulls();
+    expect(pulls).toHaveLength(1);
+    const pr = pulls[0]!;
+    expect(pr.state).toBe('open');
+    expect(pr.mergedAt).toBeNull();
+    // The policy file is edited in place: its comments stay, the names are added to its list.
+    const proposed = (await standin.readFile(POLICY_REPO, 'policies/api.yml', 'egressctl/blocked-endpoints'))!;
+    expect(proposed.startsWith(API_POLICY)).toBe(true);
+    expect(proposed.slice(API_POLICY.length)).toMatch(/^ {2}- telemetry\.example-analytics\.io:443 {2}# blocked in 1 run, last \S+\n {2}- uploads\.evil-mirror\.net:443 {2}# blocked in 1 run, last \S+\n$/);
+    // The base branch is untouched.
+    expect(await standin.readFile(POLICY_REPO, 'policies/api.yml')).toBe(API_POLICY);
+    expect(pr.body).toContain('### Policy `api`: `policies/api.yml` line 6');
+    expect(pr.body).toContain('| `telemetry.example-analytics.io:443` | 1 | `acme/api/.github/workflows/ci.yml#build` |');
+    expect(pr.body).toMatch(/\| `uploads\.evil-mirror\.net:443` \| 1 \| `acme\/api\/\.github\/workflows\/ci\.yml#build` \| \d{4}-\d\d-\d\dT[\d:]+Z \| \d{4}-\d\d-\d\dT[\d:]+Z \|/);
+
+    // A second log with the same names: the same pull request, updated; no second one.
+    wait = flushed();
+    const second = await completeJob('Lint code', BLOCK_LOG);
+    expect(second).not.toBe(first);
+    await handle.idle();
+    await wait;
+    await handle.flush();
+    expect(feedbacks).toMatchObject([{ action: 'opened' }, { action: 'updated', pullRequest: pr.number }]);
+    pulls = feedbackPulls();
+    expect(pulls).toHaveLength(1);
+    expect(pulls[0]!.number).toBe(pr.number);
+    expect(pulls[0]!.body).toContain('| `telemetry.example-analytics.io:443` | 2 | `acme/api/.github/workflows/ci.yml#build`<br>`acme/api/.github/workflows/ci.yml#lint` |');
+    const updated = (await standin.readFile(POLICY_REPO, 'policies/api.yml', 'egressctl/blocked-endpoints'))!;
+    expect(updated.match(/telemetry\.example-analytics\.io/g)).toHaveLength(1);
+    expect(updated).toContain('# blocked in 2 runs');
+    expect(standin.requests.filter((request) => request.operationId === 'pulls/create')).toHaveLength(1);
+  }, 120_000);
+});

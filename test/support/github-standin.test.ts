@@ -59,7 +59,9 @@ describe('OpenAPI route table', () => {
     expect(routes.match('GET', '/repos/acme/api/commits/heads/x/check-runs')?.operation.operationId).toBe('checks/list-for-ref');
     expect(routes.match('GET', '/repos/acme/api/commits/abc')?.operation.operationId).toBe('repos/get-commit');
     expect(routes.match('GET', '/repos/acme/api/contents/.github/workflows/ci.yml')?.pathParams.path).toBe('.github/workflows/ci.yml');
-    expect(routes.match('GET', '/repos/acme/api/contents')?.pathParams.path).toBe('');
+    // No operation of GitHub's description lists a directory without a path.
+    expect(routes.match('GET', '/repos/acme/api/contents')).toBeUndefined();
+    expect(routes.match('GET', '/repos/acme/api/contents/')).toBeUndefined();
     expect(routes.match('GET', '/repos/acme/api/git/ref')).toBeUndefined();
     expect(routes.match('GET', '/nope')).toBeUndefined();
     expect(routes.match('DELETE', '/repos/acme/api/pulls/1')).toBeUndefined();
@@ -200,8 +202,11 @@ describe('git data, contents and pull requests', () => {
     expect(!Array.isArray(file) && file.type === 'file' && Buffer.from(file.content, 'base64').toString('utf8')).toBe('name: CI\n# hardened\n');
     const { data: listing } = await octokit.rest.repos.getContent({ ...repo, path: '.github/workflows' });
     expect(Array.isArray(listing) && listing.map((e) => [e.name, e.type])).toEqual([['ci.yml', 'file']]);
-    const { data: root } = await octokit.rest.repos.getContent({ ...repo, path: '' });
-    expect(Array.isArray(root) && root.map((e) => e.name).sort()).toEqual(['.github', 'README.md']);
+    // No path is no documented operation: refused as GitHub's description has it.
+    await expect(octokit.rest.repos.getContent({ ...repo, path: '' })).rejects.toMatchObject({ status: 404 });
+    expect(standin.violations.map((violation) => violation.kind)).toEqual(['unknown-route']);
+    expect(standin.violations[0]?.path).toMatch(/^\/repos\/acme\/api\/contents\/?(\?|$)/);
+    standin.clearViolations();
     await expect(octokit.rest.repos.getContent({ ...repo, path: 'missing.yml' })).rejects.toMatchObject({ status: 404 });
     const { data: fullTree } = await octokit.rest.git.getTree({ ...repo, tree_sha: tree.sha, recursive: 'true' });
     expect(fullTree.tree.filter((e) => e.type === 'blob').map((e) => e.path).sort()).toEqual([

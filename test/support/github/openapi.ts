@@ -129,12 +129,9 @@ function matchSegments(
 ): boolean {
   if (si === segments.length) return pi === parts.length;
   const segment = segments[si]!;
-  if (pi >= parts.length || (parts[pi] === '' && pi === parts.length - 1)) {
-    // GitHub serves the root of the contents API at `/contents` and `/contents/` (path '').
-    const rootPath = segment.kind === 'param' && segment.multi && segment.name === 'path' && si === segments.length - 1;
-    if (rootPath) params[segment.name] = '';
-    return rootPath;
-  }
+  // A path parameter is never empty: `/contents` or `/contents/` with no path is not an
+  // operation of GitHub's description (github.com answers it, but nothing documents it).
+  if (pi >= parts.length || (parts[pi] === '' && pi === parts.length - 1)) return false;
   const part = parts[pi]!;
   if (segment.kind === 'literal') {
     return part === segment.value && matchSegments(segments, parts, si + 1, pi + 1, params);

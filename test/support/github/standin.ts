@@ -133,6 +133,8 @@ export interface WebhookPayloadOptions {
   readonly after?: string;
   /** workflow_job events: the job registered with `addWorkflowJob`. */
   readonly workflowJob?: number;
+  /** check_run events: the stored check run with this id (`pull_requests`: open ones of the repository whose head is its commit, as GitHub fills it). */
+  readonly checkRun?: number;
   /** Installation id in the payload; default the repository owner's; false omits it. */
   readonly installation?: number | false;
   /** Deep-merged into the payload last. */
@@ -590,6 +592,22 @@ export class GitHubStandin {
       const job = this.world.workflowJobs.get(options.workflowJob);
       if (!job) throw new Error(`no workflow job ${options.workflowJob} (addWorkflowJob first)`);
       payload.workflow_job = { ...this.world.workflowJobJson(job), workflow_name: job.workflowName };
+    }
+    if (options.event === 'check_run' && options.checkRun !== undefined) {
+      if (!repo) throw new Error('check_run payloads need `repository`');
+      const run = this.checkRuns(repo.fullName).find((candidate) => candidate.id === options.checkRun);
+      if (!run) throw new Error(`no check run ${options.checkRun} in ${repo.fullName}`);
+      const pulls = [];
+      for (const pr of this.pullRequests(repo.fullName)) {
+        const json = await this.world.pullRequestJson(pr);
+        if (pr.state !== 'open' || pr.headSha !== run.headSha) continue;
+        const side = (key: 'head' | 'base') => {
+          const value = json[key] as { ref: string; sha: string; repo: { id: number; url: string; name: string } };
+          return { ref: value.ref, sha: value.sha, repo: { id: value.repo.id, url: value.repo.url, name: value.repo.name } };
+        };
+        pulls.push({ url: json.url, id: pr.id, number: pr.number, head: side('head'), base: side('base') });
+      }
+      payload.check_run = { ...this.world.checkRunJson(run), pull_requests: pulls };
     }
     if (sender) payload.sender = this.world.actorJson(sender);
     if (options.overrides) deepMerge(payload, structuredClone(options.overrides));
