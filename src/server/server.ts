@@ -77,6 +77,8 @@ export interface StartServerOptions {
   initialSourceTimeoutMs?: number;
   /** Node's default process metrics (default true). */
   defaultMetrics?: boolean;
+  /** Bytes the /v1/policy answer cache may hold before it is emptied (default 32 MiB). */
+  answerCacheBytes?: number;
 }
 
 export interface ReadinessReport {
@@ -88,6 +90,8 @@ export interface ReadinessReport {
   servedSince: string | null;
   source: { kind: string; location: string; lastSuccessAt: string | null; lastError: { message: string; at: string } | null };
   problem: { reason: string; message: string; origin: string; at: string; revision: string | null } | null;
+  /** What is failing now (the source cannot be read, the state directory cannot be written); empty when nothing. */
+  failing: { component: 'source' | 'state-dir'; message: string; since: string }[];
 }
 
 /** The running server, as the console and the app see it. Read-only views. */
@@ -136,6 +140,10 @@ export interface RunningServer {
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const ANSWER_CACHE_SIZE = 50_000;
+/** Bytes of cached answers (bodies and keys) before the cache is emptied; see docs/security.md. */
+const ANSWER_CACHE_BYTES = 32 * 1024 * 1024;
+/** Longest `?workflow=` (and repository) accepted: each distinct one is a cache key. */
+export const MAX_QUERY_VALUE_LENGTH = 512;
 
 interface CachedAnswer {
   body: Buffer;
@@ -184,6 +192,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   // a hit must stay one Map lookup).
   const answerCache = new Map<string, CachedAnswer>();
   let answerCacheEtag: string | undefined;
+  let answerCacheBytes = 0;
+  const answerCacheLimit = options.answerCacheBytes ?? ANSWER_CACHE_BYTES;
 
   const source = await createSource(options, store, logger, signKeys);
   if (source) {
@@ -221,13 +231,22 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     historyProvider: options.historyProvider,
   };
 
+  let lastStateProbe = 0;
+  // History last read per policy (or all): served, marked stale, while the source cannot be read.
+  const historyCache = new Map<string, unknown[]>();
+
   // `search` is the raw query string (after `?`): parsed only by the handlers that read it.
   const handlers: Record<string, (req: IncomingMessage, res: ServerResponse, search: string) => Promise<void> | void> = {
     bundle: (req, res, search) => serveBundle(req, res, new URLSearchParams(search)),
     policy: (req, res, search) => servePolicy(req, res, search),
     history: (_req, res, search) => serveHistory(res, new URLSearchParams(search)),
     healthz: (_req, res) => sendJson(res, 200, { status: 'ok' }),
-    readyz: (_req, res) => {
+    readyz: async (_req, res) => {
+      // A write probe at most once a second: readiness polls must not hammer the disk.
+      if (Date.now() - lastStateProbe > 1_000) {
+        lastStateProbe = Date.now();
+        await store.probeStateDir();
+      }
       const report = readiness(store);
       sendJson(res, report.status === 'unavailable' ? 503 : 200, report);
     },
@@ -299,6 +318,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     if (!served) throw noBundle();
     if (answerCacheEtag !== served.etag) {
       answerCache.clear();
+      answerCacheBytes = 0;
       answerCacheEtag = served.etag;
     }
     const key = `${query.organization ?? ''}\u0000${query.repository ?? ''}\u0000${query.workflow ?? ''}\u0000${query.cluster ?? ''}`;
@@ -315,8 +335,14 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
           'x-egressctl-revision', served.bundle.revision,
         ],
       };
-      if (answerCache.size >= ANSWER_CACHE_SIZE) answerCache.clear();
+      const cost = body.length + key.length * 2 + 200;
+      if (answerCache.size >= ANSWER_CACHE_SIZE || answerCacheBytes + cost > answerCacheLimit) {
+        answerCache.clear();
+        answerCacheBytes = 0;
+      }
       answerCache.set(key, answer);
+      answerCacheBytes += cost;
+      metrics.answerCacheBytes.set(answerCacheBytes);
     }
     res.writeHead(200, answer.headers);
     res.end(req.method === 'HEAD' ? undefined : answer.body);
@@ -357,6 +383,10 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       const entry = apiKeys.lookup(credentials);
       if (!entry) return refuse(401, 'api_key', 'invalid_api_key', 'the API key is not known to this server');
       const repository = params.get('repository')?.trim() ?? '';
+      const workflowParam = params.get('workflow') ?? '';
+      if (repository.length > MAX_QUERY_VALUE_LENGTH || workflowParam.length > MAX_QUERY_VALUE_LENGTH) {
+        throw new HttpError(400, 'bad_request', `repository and workflow must be at most ${MAX_QUERY_VALUE_LENGTH} characters`);
+      }
       if (!/^[A-Za-z0-9][A-Za-z0-9-]*\/[A-Za-z0-9._-]+$/.test(repository)) {
         throw new HttpError(400, 'bad_request', 'with an API key, give ?repository=OWNER/REPO (and &workflow=.github/workflows/F.yml)');
       }
@@ -396,7 +426,20 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     if (policy !== undefined && !POLICY_NAME_PATTERN.test(policy)) {
       throw new HttpError(400, 'bad_request', `policy must be a policy name (${POLICY_NAME_PATTERN.source})`);
     }
-    const events = await options.historyProvider(policy);
+    const cacheKey = policy ?? '';
+    let events: unknown[];
+    try {
+      events = await options.historyProvider(policy);
+    } catch (error) {
+      logger.warn({ route: '/v1/history', err: messageOf(error) }, 'cannot read history from the source');
+      const last = historyCache.get(cacheKey);
+      const reason = 'the source repository cannot be read right now (see /readyz)';
+      if (!last) throw new HttpError(503, 'history_unavailable', `history is unavailable: ${reason}; retry later`, { 'retry-after': '30' });
+      sendJson(res, 200, { ...(policy === undefined ? {} : { policy }), events: last, stale: { reason } }, { 'x-egressctl-stale': 'true' });
+      return;
+    }
+    if (historyCache.size >= 1_000 && !historyCache.has(cacheKey)) historyCache.clear();
+    historyCache.set(cacheKey, events);
     sendJson(res, 200, policy === undefined ? { events } : { policy, events });
   }
 
@@ -484,6 +527,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     }
   }
 
+  // A kill -9 during a state write leaves a temporary file behind: nothing else would remove it.
+  await store.cleanStaleTemporaries();
+  await store.probeStateDir();
   // The saved bundle first: it is served even when the source never answers.
   const restored = await store.loadState();
   if (restored) logger.info({ revision: restored, stateDir: options.stateDir }, 'serving the saved bundle until the source answers');
@@ -589,8 +635,14 @@ function readiness(store: BundleStore): ReadinessReport {
   const served = store.current;
   const problem = store.degraded;
   const source = store.source;
+  const failing: ReadinessReport['failing'] = [];
+  // The source's last look failed (and nothing succeeded since): a deleted repository, an upstream down.
+  if (source.lastError && (!source.lastSuccessAt || source.lastError.at >= source.lastSuccessAt)) {
+    failing.push({ component: 'source', message: source.lastError.message, since: source.lastError.at.toISOString() });
+  }
+  if (store.stateError) failing.push({ component: 'state-dir', message: store.stateError.message, since: store.stateError.at.toISOString() });
   return {
-    status: !served ? 'unavailable' : problem ? 'degraded' : 'ok',
+    status: !served ? 'unavailable' : problem || failing.length > 0 ? 'degraded' : 'ok',
     revision: served?.bundle.revision ?? null,
     committedAt: served?.bundle.committedAt ?? null,
     digest: served?.bundle.digest ?? null,
@@ -605,6 +657,7 @@ function readiness(store: BundleStore): ReadinessReport {
     problem: problem
       ? { reason: problem.reason, message: problem.message, origin: problem.origin, at: problem.at.toISOString(), revision: problem.revision ?? null }
       : null,
+    failing,
   };
 }
 
