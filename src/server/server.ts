@@ -20,6 +20,7 @@ import { pino, type Logger } from 'pino';
 import { effectivePolicy, type ResolveQuery, workflowKey } from '../policy/resolve.js';
 import { POLICY_NAME_PATTERN } from '../policy/model.js';
 import { UsageError } from '../util/errors.js';
+import { DEFAULT_ANSWER_TTL_SECONDS, normalizeWorkflow, SIGNED_ANSWER_MEDIA_TYPE, signAnswer, type AnswerStatement } from '../runner/signed-answer.js';
 import { isGitWorkTree } from '../util/git.js';
 import { ApiKeyRing, type ApiKeyEntry } from './auth/api-keys.js';
 import { OidcVerifier, type OidcOptions } from './auth/oidc.js';
@@ -79,6 +80,8 @@ export interface StartServerOptions {
   defaultMetrics?: boolean;
   /** Bytes the /v1/policy answer cache may hold before it is emptied (default 32 MiB). */
   answerCacheBytes?: number;
+  /** Lifetime of a signed /v1/policy answer, runner caches included (default 24 h). */
+  answerTtlSeconds?: number;
 }
 
 export interface ReadinessReport {
@@ -149,6 +152,8 @@ interface CachedAnswer {
   body: Buffer;
   /** writeHead's flat [name, value, ...] list. */
   headers: string[];
+  /** Signed answers: when to sign again (half their lifetime). */
+  renewAt?: number;
 }
 
 /** A response carrying what the shared 'finish' listener needs for the request metrics. */
@@ -194,6 +199,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   let answerCacheEtag: string | undefined;
   let answerCacheBytes = 0;
   const answerCacheLimit = options.answerCacheBytes ?? ANSWER_CACHE_BYTES;
+  const answerTtl = options.answerTtlSeconds ?? DEFAULT_ANSWER_TTL_SECONDS;
 
   const source = await createSource(options, store, logger, signKeys);
   if (source) {
@@ -316,6 +322,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   function answerPolicy(req: IncomingMessage, res: ServerResponse, query: ResolveQuery): void {
     const served = store.current;
     if (!served) throw noBundle();
+    const accept = req.headers.accept;
+    if (accept !== undefined && accept.includes(SIGNED_ANSWER_MEDIA_TYPE)) {
+      answerSigned(req, res, query, served);
+      return;
+    }
     if (answerCacheEtag !== served.etag) {
       answerCache.clear();
       answerCacheBytes = 0;
@@ -334,6 +345,68 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
           'vary', 'Authorization',
           'x-egressctl-revision', served.bundle.revision,
         ],
+      };
+      const cost = body.length + key.length * 2 + 200;
+      if (answerCache.size >= ANSWER_CACHE_SIZE || answerCacheBytes + cost > answerCacheLimit) {
+        answerCache.clear();
+        answerCacheBytes = 0;
+      }
+      answerCache.set(key, answer);
+      answerCacheBytes += cost;
+      metrics.answerCacheBytes.set(answerCacheBytes);
+    }
+    res.writeHead(200, answer.headers);
+    res.end(req.method === 'HEAD' ? undefined : answer.body);
+  }
+
+  /**
+   * The answer as a DSSE envelope signed with the bundle key (docs/architecture.md, "Runner side:
+   * signed answers"), cached per scope and revision like the plain one: signing is paid once per
+   * scope and revision (and again at half the lifetime), not per request.
+   */
+  function answerSigned(req: IncomingMessage, res: ServerResponse, query: ResolveQuery, served: ServedBundle): void {
+    if (signKeys.length === 0) {
+      throw new HttpError(406, 'unsigned', 'this server has no --sign-key, so it cannot sign answers; runners that verify answers need one');
+    }
+    // Sign only what is trusted: compiled here, or verified against a trusted key on arrival.
+    if (served.keyids.length === 0 && served.origin !== 'git' && served.origin !== 'worktree') {
+      throw new HttpError(406, 'unsigned', 'the served bundle was not verified (start with --public-key), so its answers are not signed');
+    }
+    if (answerCacheEtag !== served.etag) {
+      answerCache.clear();
+      answerCacheBytes = 0;
+      answerCacheEtag = served.etag;
+    }
+    const key = `s\u0000${query.organization ?? ''}\u0000${query.repository ?? ''}\u0000${query.workflow ?? ''}\u0000${query.cluster ?? ''}`;
+    const now = Date.now();
+    let answer = answerCache.get(key);
+    if (!answer || (answer.renewAt ?? 0) <= now) {
+      const resolved = resolveAnswer(query);
+      if (!resolved) throw noBundle();
+      const statement: AnswerStatement = {
+        _type: 'egressctl.answer/v1',
+        subject: {
+          organization: (query.organization ?? '').toLowerCase(),
+          repository: (query.repository ?? '').toLowerCase(),
+          workflow: normalizeWorkflow(query.workflow),
+          cluster: query.cluster ?? null,
+        },
+        bundle: { revision: served.bundle.revision, digest: served.bundle.digest },
+        issuedAt: new Date(now).toISOString(),
+        expiresAt: new Date(now + answerTtl * 1000).toISOString(),
+        answer: resolved,
+      };
+      const body = Buffer.from(signAnswer(statement, signKeys), 'utf8');
+      answer = {
+        body,
+        headers: [
+          'content-type', SIGNED_ANSWER_MEDIA_TYPE,
+          'content-length', String(body.length),
+          'cache-control', 'no-store',
+          'vary', 'Authorization, Accept',
+          'x-egressctl-revision', served.bundle.revision,
+        ],
+        renewAt: now + (answerTtl * 1000) / 2,
       };
       const cost = body.length + key.length * 2 + 200;
       if (answerCache.size >= ANSWER_CACHE_SIZE || answerCacheBytes + cost > answerCacheLimit) {
