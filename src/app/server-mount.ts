@@ -144,10 +144,11 @@ export async function createWebhookHandler(env: NodeJS.ProcessEnv, options: Webh
 export async function mountGitHubApp(
   env: NodeJS.ProcessEnv,
   options: StartServerOptions,
-  context: { cwd: string; sourceGiven: boolean },
+  context: { cwd: string; sourceGiven: boolean; signal?: AbortSignal },
 ): Promise<WebhookMount | undefined> {
   const mount = await createWebhookHandler(env, {
     cwd: context.cwd,
+    ...(context.signal ? { octokit: { signal: context.signal } } : {}),
     signKeys: options.signKeys ?? [],
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.stateDir ? { stateDir: options.stateDir } : {}),

@@ -22,7 +22,7 @@ const USAGE = [
   'egressctl serve [--source DIR|FILE|URL] [--host HOST] [--port N] [--state-dir DIR]',
   '                [--public-key FILE ...] [--sign-key FILE ...] [--allow-rewind]',
   '                [--oidc-audience AUD] [--oidc-issuer URL] [--oidc-jwks-url URL] [--orgs ORG,...]',
-  '                [--api-keys FILE] [--log-level LEVEL]',
+  '                [--api-keys FILE] [--log-level LEVEL] [--shutdown-grace SECONDS]',
   '       egressctl serve --hash-api-key < key.txt',
   '',
   'Each flag can be set by its EGRESSCTL_* environment variable (EGRESSCTL_PORT, EGRESSCTL_OIDC_AUDIENCE, ...).',
@@ -43,6 +43,7 @@ const OPTIONS = {
   'allow-rewind': { type: 'boolean' },
   'log-level': { type: 'string' },
   'hash-api-key': { type: 'boolean' },
+  'shutdown-grace': { type: 'string' },
 } as const;
 
 type FlagName = keyof typeof OPTIONS;
@@ -57,14 +58,27 @@ export const command: Command = {
     if (values['hash-api-key']) return hashKeyFromStdin(io);
 
     const options = await serverOptions(values, io);
-    const app = await mountGitHubApp(io.env, options, { cwd: io.cwd, sourceGiven: setting(values, io, 'source') !== undefined });
+    const graceText = setting(values, io, 'shutdown-grace') ?? '10';
+    if (!/^\d{1,3}$/.test(graceText) || Number(graceText) < 1) throw new UsageError(`--shutdown-grace must be 1..999 seconds, not "${graceText}"`);
+    const graceMs = Number(graceText) * 1000;
+    // Aborts the App's GitHub calls at shutdown: an unreachable GitHub must not hold the exit.
+    const shutdown = new AbortController();
+    const app = await mountGitHubApp(io.env, options, { cwd: io.cwd, sourceGiven: setting(values, io, 'source') !== undefined, signal: shutdown.signal });
     const running = await startServer(options);
     app?.attach(running);
-    io.stderr(startupText(running, options));
+    io.stderr(startupText(running, options, app ? (io.env.APP_ID ?? '').trim() : undefined));
     await untilSignal(io);
-    io.stderr('egressctl serve: shutting down (finishing requests in flight)\n');
+    io.stderr(`egressctl serve: shutting down (requests in flight get ${graceMs / 1000} s; GitHub calls are aborted)\n`);
+    shutdown.abort();
+    // The grace period is a bound, not a hope: whatever still runs after it is abandoned.
+    const deadline = setTimeout(() => {
+      io.stderr('egressctl serve: grace period over; exiting with work in flight (it is derived again at the next start)\n');
+      process.exit(0);
+    }, graceMs);
+    deadline.unref();
     await running.close();
     await app?.close();
+    clearTimeout(deadline);
     io.stderr('egressctl serve: stopped\n');
     return 0;
   },
@@ -147,7 +161,7 @@ async function serverOptions(values: Values, io: CliIo): Promise<StartServerOpti
   return options;
 }
 
-function startupText(running: RunningServer, options: StartServerOptions): string {
+function startupText(running: RunningServer, options: StartServerOptions, appId: string | undefined): string {
   const { url } = running;
   const served = running.state.bundle;
   const source = running.state.source;
@@ -158,6 +172,9 @@ function startupText(running: RunningServer, options: StartServerOptions): strin
       ? `  serving:  revision ${served.bundle.revision} (committed ${served.bundle.committedAt}), ${Object.keys(served.bundle.policies).length} policies`
       : `  serving:  nothing yet (${running.state.degraded?.message ?? source.lastError?.message ?? 'waiting for the source'})`,
     `  console:  ${url}/   (policies, history with diffs, which policy applies, baselines)`,
+    appId !== undefined
+      ? `  app:      GitHub App enabled (APP_ID ${appId}): webhooks at ${url}/api/github/webhooks`
+      : '  app:      GitHub App not enabled (set APP_ID, PRIVATE_KEY or PRIVATE_KEY_PATH, and WEBHOOK_SECRET to enable it)',
     `  look at:  ${url}/readyz   ${url}/v1/bundle   ${url}/v1/history   ${url}/metrics`,
     `  try:      curl -s ${url}/readyz`,
   ];
