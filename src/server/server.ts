@@ -24,6 +24,7 @@ import { DEFAULT_ANSWER_TTL_SECONDS, normalizeWorkflow, SIGNED_ANSWER_MEDIA_TYPE
 import { isGitWorkTree } from '../util/git.js';
 import { ApiKeyRing, type ApiKeyEntry } from './auth/api-keys.js';
 import { OidcVerifier, type OidcOptions } from './auth/oidc.js';
+import type { GitHubOAuth } from './auth/github-oauth.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { FileSource } from './sources/file.js';
 import { GitSource } from './sources/git.js';
@@ -82,7 +83,15 @@ export interface StartServerOptions {
   answerCacheBytes?: number;
   /** Lifetime of a signed /v1/policy answer, runner caches included (default 24 h). */
   answerTtlSeconds?: number;
+  /**
+   * Who may read /v1/bundle, /v1/history and the console (docs/security.md, "Read access").
+   * Default public. `api-key`: `Authorization: ApiKey <key>` with a key of `apiKeys`. `github`:
+   * that, or a console session from GitHub sign-in.
+   */
+  readAccess?: ReadAccess;
 }
+
+export type ReadAccess = { mode: 'public' } | { mode: 'api-key' } | { mode: 'github'; oauth: GitHubOAuth };
 
 export interface ReadinessReport {
   status: 'ok' | 'degraded' | 'unavailable';
@@ -575,6 +584,27 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) {
         throw new HttpError(413, 'body_not_allowed', 'GET requests take no body', { connection: 'close' });
       }
+      const readAccess = options.readAccess ?? { mode: 'public' };
+      if (readAccess.mode === 'github' && pathname.startsWith('/auth/') && (await readAccess.oauth.handle(req, res, pathname, mark === -1 ? '' : url.slice(mark + 1)))) {
+        route = 'auth';
+        timed.egressRoute = route;
+        return;
+      }
+      // Bundle, history and the console need a reader; /v1/policy has its own auth, probes and metrics none.
+      if (readAccess.mode !== 'public' && (route === undefined || route === 'bundle' || route === 'history') && !isReader(req, readAccess)) {
+        const accept = req.headers.accept ?? '';
+        if (readAccess.mode === 'github' && route === undefined && accept.includes('text/html')) {
+          res.writeHead(302, { location: `/auth/login?next=${encodeURIComponent(url.slice(0, 500))}`, 'cache-control': 'no-store' });
+          res.end();
+          return;
+        }
+        throw new HttpError(
+          401,
+          'unauthenticated',
+          readAccess.mode === 'github' ? 'sign in at /auth/login, or send Authorization: ApiKey <key>' : 'send Authorization: ApiKey <key> (a key of the --api-keys file)',
+          { 'www-authenticate': 'ApiKey realm="egressctl"' },
+        );
+      }
       const handler = route === undefined ? undefined : handlers[route];
       if (handler) {
         await handler(req, res, mark === -1 ? '' : url.slice(mark + 1));
@@ -603,6 +633,12 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   // A kill -9 during a state write leaves a temporary file behind: nothing else would remove it.
   await store.cleanStaleTemporaries();
   await store.probeStateDir();
+  function isReader(req: IncomingMessage, readAccess: ReadAccess): boolean {
+    const header = req.headers.authorization;
+    if (header !== undefined && /^apikey\s/i.test(header) && apiKeys.lookup(header.slice(7).trim())) return true;
+    return readAccess.mode === 'github' && readAccess.oauth.sessionLogin(req) !== undefined;
+  }
+
   // The saved bundle first: it is served even when the source never answers.
   const restored = await store.loadState();
   if (restored) logger.info({ revision: restored, stateDir: options.stateDir }, 'serving the saved bundle until the source answers');
