@@ -64,6 +64,8 @@ export interface StartServerOptions {
   /** When set, only callers in these organizations get answers (others 403). */
   organizations?: readonly string[];
   apiKeys?: readonly ApiKeyEntry[];
+  /** Sent to an http(s) source as `Authorization: ApiKey <key>` (an upstream with --read-access api-key|github). */
+  upstreamApiKey?: string;
   /** Accept a git head that does not descend from the served commit. */
   allowRewind?: boolean;
   logger?: Logger;
@@ -722,7 +724,7 @@ async function createSource(options: StartServerOptions, store: BundleStore, log
       throw new UsageError(`--source ${spec} is not a valid URL`);
     }
     if (parsed.username || parsed.password) throw new UsageError('--source URL must not carry credentials');
-    return new UpstreamSource({ url: parsed.toString(), store });
+    return new UpstreamSource({ url: parsed.toString(), store, ...(options.upstreamApiKey ? { headers: { authorization: `ApiKey ${options.upstreamApiKey}` } } : {}) });
   }
   const location = path.resolve(cwd, spec);
   let isDirectory: boolean;

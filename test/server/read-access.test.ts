@@ -45,6 +45,18 @@ describe('--read-access api-key', () => {
     });
   }
 
+  it('a replica follows it with EGRESSCTL_UPSTREAM_API_KEY (upstreamApiKey)', async () => {
+    const refused = await startServer({ source: `${server.url}/v1/bundle`, port: 0, logger: captureLogger().logger, defaultMetrics: false, initialSourceTimeoutMs: 2_000 });
+    const admitted = await startServer({ source: `${server.url}/v1/bundle`, port: 0, logger: captureLogger().logger, defaultMetrics: false, upstreamApiKey: KEY });
+    try {
+      expect(refused.state.bundle).toBeUndefined();
+      expect(admitted.state.bundle?.bundle.revision).toBe(server.state.bundle?.bundle.revision);
+    } finally {
+      await refused.close();
+      await admitted.close();
+    }
+  });
+
   it('leaves probes and metrics open', async () => {
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200);

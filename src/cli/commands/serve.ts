@@ -28,6 +28,7 @@ const USAGE = [
   '',
   '--read-access github signs people in to the console with the GitHub App\'s OAuth: it needs',
   'GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET (the App\'s), --public-url, and --orgs or --team.',
+  'A replica (--source https://.../v1/bundle) of such a server sends EGRESSCTL_UPSTREAM_API_KEY.',
   '       egressctl serve --hash-api-key < key.txt',
   '',
   'Each flag can be set by its EGRESSCTL_* environment variable (EGRESSCTL_PORT, EGRESSCTL_OIDC_AUDIENCE, ...).',
@@ -162,6 +163,9 @@ async function serverOptions(values: Values, io: CliIo): Promise<StartServerOpti
   if (source !== undefined) options.source = source;
   if (stateDir !== undefined) options.stateDir = resolvePath(stateDir);
   options.readAccess = readAccessSetting(values, io, options, logger);
+  // A replica of a server whose reading is not public presents a key (never on the command line).
+  const upstreamKey = io.env.EGRESSCTL_UPSTREAM_API_KEY?.trim();
+  if (upstreamKey) options.upstreamApiKey = upstreamKey;
   const history = source !== undefined && /^https?:\/\//i.test(source) ? undefined : await gitHistoryProvider(path.resolve(io.cwd, source ?? '.'));
   if (history) options.historyProvider = history;
   if (options.publicKeys?.length === 0 && source !== undefined && /^https?:\/\//i.test(source)) {
