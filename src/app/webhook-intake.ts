@@ -45,17 +45,18 @@ export function createWebhookIntake(options: WebhookIntakeOptions): (req: Incomi
   const log = options.logger;
   let buffering = 0;
 
-  const answer = (res: ServerResponse, status: number, code: string, message: string, close = false): void => {
+  // The rest of a refused body is read and dropped by node (never buffered) until the request
+  // ends or the server's request timeout: closing the socket with unread data instead would reset
+  // the connection and could lose the answer.
+  const answer = (res: ServerResponse, status: number, code: string, message: string): void => {
     if (res.headersSent) return;
     const body = JSON.stringify({ error: { code, message } });
     res.writeHead(status, {
       'content-type': 'application/json; charset=utf-8',
       'content-length': String(Buffer.byteLength(body)),
       'cache-control': 'no-store',
-      ...(close ? { connection: 'close' } : {}),
     });
-    // Closing: the rest of an unread body is not waited for (or read) once the answer is out.
-    res.end(body, close ? () => res.req.destroy() : undefined);
+    res.end(body);
   };
 
   return (req, res) => {
@@ -68,24 +69,24 @@ export function createWebhookIntake(options: WebhookIntakeOptions): (req: Incomi
     const signature = headerOf(req, 'x-hub-signature-256');
     const where = { event: event?.slice(0, 64), delivery: delivery?.slice(0, 64) };
     if (!/^\s*application\/json\s*(;|$)/i.test(headerOf(req, 'content-type') ?? '')) {
-      answer(res, 415, 'unsupported_media_type', 'webhooks must be sent as application/json', true);
+      answer(res, 415, 'unsupported_media_type', 'webhooks must be sent as application/json');
       return;
     }
     if (!event || !delivery || !signature) {
-      answer(res, 400, 'bad_request', 'X-GitHub-Event, X-GitHub-Delivery and X-Hub-Signature-256 are required', true);
+      answer(res, 400, 'bad_request', 'X-GitHub-Event, X-GitHub-Delivery and X-Hub-Signature-256 are required');
       return;
     }
     const declared = Number(headerOf(req, 'content-length') ?? Number.NaN);
     if (Number.isFinite(declared) && declared > maxBytes) {
       log?.warn({ ...where, bytes: declared, limit: maxBytes }, 'webhook refused: body over the limit');
-      answer(res, 413, 'payload_too_large', `webhook bodies are limited to ${maxBytes} bytes`, true);
+      answer(res, 413, 'payload_too_large', `webhook bodies are limited to ${maxBytes} bytes`);
       return;
     }
     const reserve = Number.isFinite(declared) ? declared : maxBytes;
     if (buffering + reserve > budget) {
       log?.warn({ ...where, buffering, budget }, 'webhook refused: too many bodies being read at once');
       res.setHeader('retry-after', '5');
-      answer(res, 503, 'busy', 'too many webhook bodies are being read at once; retry', true);
+      answer(res, 503, 'busy', 'too many webhook bodies are being read at once; retry');
       return;
     }
     buffering += reserve;
@@ -99,7 +100,7 @@ export function createWebhookIntake(options: WebhookIntakeOptions): (req: Incomi
         release();
         if (body === undefined) {
           log?.warn({ ...where, limit: maxBytes }, 'webhook refused: body over the limit');
-          answer(res, 413, 'payload_too_large', `webhook bodies are limited to ${maxBytes} bytes`, true);
+          answer(res, 413, 'payload_too_large', `webhook bodies are limited to ${maxBytes} bytes`);
           return;
         }
         if (!signatureMatches(options.secret, body, signature)) {
@@ -123,7 +124,7 @@ export function createWebhookIntake(options: WebhookIntakeOptions): (req: Incomi
       },
       () => {
         release();
-        answer(res, 400, 'bad_request', 'the request body could not be read', true);
+        answer(res, 400, 'bad_request', 'the request body could not be read');
       },
     );
   };

@@ -25,6 +25,7 @@ const USAGE = [
   '                [--oidc-audience AUD] [--oidc-issuer URL] [--oidc-jwks-url URL] [--orgs ORG,...]',
   '                [--api-keys FILE] [--log-level LEVEL] [--shutdown-grace SECONDS]',
   '                [--read-access public|api-key|github] [--public-url URL] [--team ORG/SLUG]',
+  '                [--answer-ttl SECONDS]   (signed /v1/policy answers; default 86400)',
   '',
   '--read-access github signs people in to the console with the GitHub App\'s OAuth: it needs',
   'GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET (the App\'s), --public-url, and --orgs or --team.',
@@ -53,6 +54,7 @@ const OPTIONS = {
   'read-access': { type: 'string' },
   'public-url': { type: 'string' },
   team: { type: 'string' },
+  'answer-ttl': { type: 'string' },
 } as const;
 
 type FlagName = keyof typeof OPTIONS;
@@ -163,6 +165,11 @@ async function serverOptions(values: Values, io: CliIo): Promise<StartServerOpti
   if (source !== undefined) options.source = source;
   if (stateDir !== undefined) options.stateDir = resolvePath(stateDir);
   options.readAccess = readAccessSetting(values, io, options, logger);
+  const ttlText = setting(values, io, 'answer-ttl');
+  if (ttlText !== undefined) {
+    if (!/^\d{1,7}$/.test(ttlText) || Number(ttlText) < 300 || Number(ttlText) > 7 * 86400) throw new UsageError(`--answer-ttl must be 300..604800 seconds, not "${ttlText}"`);
+    options.answerTtlSeconds = Number(ttlText);
+  }
   // A replica of a server whose reading is not public presents a key (never on the command line).
   const upstreamKey = io.env.EGRESSCTL_UPSTREAM_API_KEY?.trim();
   if (upstreamKey) options.upstreamApiKey = upstreamKey;
