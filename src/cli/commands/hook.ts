@@ -1,10 +1,12 @@
 /**
- * `egressctl hook job-started`: for a self-hosted or ARC runner's ACTIONS_RUNNER_HOOK_JOB_STARTED
- * (DESIGN 5). Asks the server for the job's policy with the runner's API key (the key decides
- * the cluster; GITHUB_REPOSITORY and GITHUB_WORKFLOW_REF say which job), caches it per scope,
- * falls back to the cache when the server cannot be reached, and hands the policy to the job:
- * printed in the job log, written as JSON to --output (what the runner image's Harden-Runner
- * setup reads), and exported through GITHUB_ENV (EGRESS_POLICY, ALLOWED_ENDPOINTS, ...).
+ * `egressctl hook job-started`: for a self-hosted or ARC runner's ACTIONS_RUNNER_HOOK_JOB_STARTED.
+ * Asks the server for the job's policy with the runner's API key (the key decides the cluster;
+ * GITHUB_REPOSITORY and GITHUB_WORKFLOW_REF say which job); with --public-key the answer must be
+ * a signed envelope bound to this job (docs/architecture.md, "Runner side: signed answers").
+ * Caches it per scope, falls back to the cache when the server cannot be reached, and hands the
+ * policy to the job: printed in the job log, written as JSON to --output (lockdown mode
+ * included), and exported through GITHUB_ENV (EGRESSCTL_POLICY as the managed step's JSON,
+ * EGRESSCTL_LOCKDOWN_MODE, EGRESS_POLICY, ALLOWED_ENDPOINTS, ...) before any `pre:` step runs.
  *
  * Exits non-zero only with --fail-closed, and then only when no policy could be had at all
  * (a failing job-started hook fails the job).
