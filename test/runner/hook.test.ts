@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { data, Evaluator, Lexer, Parser } from '@actions/expressions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashApiKey, startServer, type RunningServer } from '../../src/server/index.js';
 import { runCli } from '../support/cli.js';
@@ -86,6 +87,22 @@ describe('egressctl hook job-started', () => {
     );
     const written = JSON.parse(readFileSync(path.join(acme.RUNNER_TEMP as string, 'egressctl', 'policy.json'), 'utf8')) as Record<string, unknown>;
     expect(written['lockdown-mode']).toEqual({ enabled: true, detections: ['Reverse-Shell'] });
+
+    // The managed step's `with:` (docs/reconciliation.md), evaluated by GitHub's own expression engine
+    // with the hook's GITHUB_ENV as `env` and a repository variable that must lose to it.
+    const fallback = '{"egress-policy":"audit","allowed-endpoints":"","disable-sudo-and-containers":false,"disable-file-monitoring":false,"disable-telemetry":false}';
+    const input = (key: string): string => {
+      const text = `fromJSON(env.EGRESSCTL_POLICY || vars.EGRESSCTL_POLICY || '${fallback}')['${key}']`;
+      const expression = new Parser(new Lexer(text).lex().tokens, ['env', 'vars'], []).parse();
+      const context = new data.Dictionary(
+        { key: 'env', value: new data.Dictionary(...Object.entries(exported).map(([key, value]) => ({ key, value: new data.StringData(value) }))) },
+        { key: 'vars', value: new data.Dictionary({ key: 'EGRESSCTL_POLICY', value: new data.StringData('{"egress-policy":"audit","allowed-endpoints":"","disable-sudo-and-containers":false,"disable-file-monitoring":false,"disable-telemetry":false,"policy":"org"}') }) },
+      );
+      return new Evaluator(expression, context).evaluate().coerceString();
+    };
+    expect(input('egress-policy')).toBe('block');
+    expect(input('allowed-endpoints')).toBe('repo.example.com:8443 wf.example.com:443');
+    expect(input('disable-sudo-and-containers')).toBe('true');
 
     const plain = jobEnv();
     expect((await runCli(['hook', 'job-started'], { env: plain })).code).toBe(0);
