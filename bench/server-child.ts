@@ -4,12 +4,18 @@
  * in argv[2]; answers {url} once listening, {rss} when asked, and {loop} (event-loop delay
  * since the last `loop-reset`: max and p99 in ms) when asked.
  */
+import { createPrivateKey } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { startServer, type StartServerOptions } from '../src/server/index.js';
 
-const options = JSON.parse(process.argv[2] ?? '{}') as StartServerOptions;
-const server = await startServer({ ...options, port: 0, logger: pino({ level: 'warn' }, pino.destination(2)) });
+const { signKeyPem, ...options } = JSON.parse(process.argv[2] ?? '{}') as StartServerOptions & { signKeyPem?: string };
+const server = await startServer({
+  ...options,
+  ...(signKeyPem ? { signKeys: [createPrivateKey(signKeyPem)] } : {}),
+  port: 0,
+  logger: pino({ level: 'warn' }, pino.destination(2)),
+});
 const loopDelay = monitorEventLoopDelay({ resolution: 5 });
 loopDelay.enable();
 process.on('message', (message: { type: string }) => {

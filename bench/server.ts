@@ -25,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon, { type AutocannonOptions, type AutocannonResult } from 'autocannon';
 import { importJWK, jwtVerify } from 'jose';
 import { makeTempRepo } from '../test/support/policy-repo.js';
+import { SIGNED_ANSWER_MEDIA_TYPE } from '../src/runner/signed-answer.js';
 import type { BenchSection } from './types.js';
 
 const LONG = process.env.BENCH_LONG === '1';
@@ -84,7 +85,8 @@ function tokenMinter(issuer: string): { jwk: Record<string, unknown>; mint: (ind
   };
 }
 
-async function load(url: string, tokens: readonly string[], options: { amount?: number; duration?: number; overallRate?: number }): Promise<LoadResult> {
+async function load(url: string, tokens: readonly string[], options: { amount?: number; duration?: number; overallRate?: number; accept?: string }): Promise<LoadResult> {
+  const extra = options.accept ? { accept: options.accept } : {};
   let next = 0;
   let lastResponse = 0;
   const started = performance.now();
@@ -100,7 +102,7 @@ async function load(url: string, tokens: readonly string[], options: { amount?: 
         path: '/v1/policy',
         setupRequest: (request: Record<string, unknown>) => {
           const token = tokens[next++ % tokens.length];
-          return { ...request, headers: { authorization: `Bearer ${token}` } };
+          return { ...request, headers: { authorization: `Bearer ${token}`, ...extra } };
         },
       },
     ],
@@ -318,6 +320,19 @@ export async function runServerBench(): Promise<BenchSection> {
       return { title: 'Server (quick)', markdown: lines.join('\n') };
     }
 
+    // The same fresh tokens against a second server that signs its answers (a new process: no
+    // token is cached there), the runners asking for the signed envelope.
+    const signedStarted = await startChild(
+      { source: repo.dir, oidc: { issuer, audience: AUDIENCE, jwksUrl: issuer }, defaultMetrics: true, signKeyPem: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() },
+      CHILD_FLAGS,
+    );
+    const signedSample = await fetch(`${signedStarted.url}/v1/policy`, { headers: { authorization: `Bearer ${pool[0]}`, accept: SIGNED_ANSWER_MEDIA_TYPE } });
+    const signedBody = await signedSample.text();
+    if (signedSample.status !== 200) throw new Error(`the signing server answered ${signedSample.status}: ${signedBody}`);
+    await load(signedStarted.url, warm, { amount: warm.length, accept: SIGNED_ANSWER_MEDIA_TYPE });
+    const signedLoad = await load(signedStarted.url, fresh, { amount: fresh.length, accept: SIGNED_ANSWER_MEDIA_TYPE });
+    await stopChild(signedStarted.child);
+
     const rssBefore = await childRss(primary);
     const repeatedLoad = await load(url, pool, { duration: REPEATED_SECONDS });
     const rssAfter = await childRss(primary);
@@ -351,11 +366,13 @@ export async function runServerBench(): Promise<BenchSection> {
       '| load | server req/s | ceiling | ceiling req/s | ratio | target | p50 | p99 |',
       '|---|---|---|---|---|---|---|---|',
       `| fresh tokens (${fresh.length.toLocaleString('en')} distinct, each verified once)${failures(freshLoad)} | ${rps(freshLoad.rps)} | jose \`jwtVerify\` loop in-process | ${rps(verifyPerSecond)} | ${ratio(freshLoad.rps, verifyPerSecond)} | >= 0.7x | ${ms(freshLoad.p50)} | ${ms(freshLoad.p99)} |`,
+      `| fresh tokens, signed answers (same ${fresh.length.toLocaleString('en')} tokens, another server process, ${signedBody.length}-byte envelope)${failures(signedLoad)} | ${rps(signedLoad.rps)} | jose \`jwtVerify\` loop in-process | ${rps(verifyPerSecond)} | ${ratio(signedLoad.rps, verifyPerSecond)} | cost < 10% of the unsigned ratio | ${ms(signedLoad.p50)} | ${ms(signedLoad.p99)} |`,
       nginxLoad
         ? `| repeated tokens (pool of 1,000, ${REPEATED_SECONDS} s)${failures(repeatedLoad)} | ${rps(repeatedLoad.rps)} | nginx static file (${nginxNote}) | ${rps(nginxLoad.rps)} | ${ratio(repeatedLoad.rps, nginxLoad.rps)} | >= 0.5x | ${ms(repeatedLoad.p50)} | ${ms(repeatedLoad.p99)} |`
         : `| repeated tokens (pool of 1,000, ${REPEATED_SECONDS} s) | ${rps(repeatedLoad.rps)} | nginx: ${nginxNote} | - | - | >= 0.5x | ${ms(repeatedLoad.p50)} | ${ms(repeatedLoad.p99)} |`,
       '',
       `- At a fixed 2,000 req/s (repeated tokens, 10 s): p50 ${ms(atRate.p50)}, p99 ${ms(atRate.p99)}${failures(atRate)}; server event-loop delay max ${ms(atRateLoop.max)} (p99 ${ms(atRateLoop.p99)}).`,
+      `- Signed answers cost the fresh-token ratio ${(((freshLoad.rps - signedLoad.rps) / freshLoad.rps) * 100).toFixed(1)}% (${ratio(freshLoad.rps, verifyPerSecond)} unsigned, ${ratio(signedLoad.rps, verifyPerSecond)} signed): each envelope is signed once per scope and revision and then served from the answer cache.`,
       `- Server event-loop delay during the fresh-token run: max ${ms(freshLoop.max)}.`,
       `- Server RSS before / after the ${REPEATED_SECONDS} s repeated-token run: ${mib(rssBefore)} / ${mib(rssAfter)}.`,
       `- Commit -> visible through a chained replica (git source, fs watch; replica long-polls the first server): ${propagation.map((value) => ms(value)).join(', ')} (target < 2 s).`,

@@ -18,6 +18,11 @@ export interface OctokitTuning {
   throttle?: Partial<NonNullable<Throttle>>;
   /** @octokit/plugin-retry options, e.g. `{ retryAfterBaseValue: 10 }` in tests. */
   retry?: { enabled?: boolean; retries?: number; retryAfterBaseValue?: number; doNotRetry?: number[] };
+  /**
+   * Aborts every request in flight and every one made after it fires (shutdown: the work is
+   * derived again from GitHub's state later; docs/security.md).
+   */
+  signal?: AbortSignal;
 }
 
 export const SECONDARY_LIMIT_RETRIES = 3;
@@ -48,6 +53,7 @@ export function appOctokit(tuning: OctokitTuning = {}): typeof ProbotOctokit {
     ...options,
     throttle: { ...options.throttle, ...throttle } as Options['throttle'],
     ...(tuning.retry ? { retry: { ...(options.retry as object | undefined), ...tuning.retry } } : {}),
+    ...(tuning.signal ? { request: { ...options.request, signal: tuning.signal } } : {}),
   });
   return ProbotOctokit.defaults(withTuning as (options: Options) => Options) as typeof ProbotOctokit;
 }

@@ -16,6 +16,7 @@ import { createEgressctlApp, type EgressctlApp, type EgressctlAppOptions } from 
 import { readAppConfig } from './config.js';
 import { appOctokit, type OctokitTuning } from './octokit.js';
 import { serverPublisher, type BundlePublisher } from './publish.js';
+import { createWebhookIntake, GITHUB_WEBHOOK_CAP_BYTES } from './webhook-intake.js';
 
 export interface WebhookMountOptions {
   logger?: Logger;
@@ -104,13 +105,24 @@ export async function createWebhookHandler(env: NodeJS.ProcessEnv, options: Webh
     throw new UsageError(`cannot start the GitHub App: ${error instanceof Error ? error.message : String(error)} (check APP_ID and PRIVATE_KEY/PRIVATE_KEY_PATH)`);
   }
   const middleware = await createNodeMiddleware(app.appFn, { probot, webhooksPath: WEBHOOK_PATH });
-  const handler = (req: IncomingMessage, res: ServerResponse): void => {
-    void middleware(req, res, () => {
-      if (res.headersSent) return;
-      res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' });
-      res.end(JSON.stringify({ error: { code: 'not_found', message: `POST GitHub webhooks to ${WEBHOOK_PATH}` } }));
-    });
-  };
+  const maxBytesText = env.EGRESSCTL_WEBHOOK_MAX_BYTES?.trim();
+  if (maxBytesText && (!/^\d+$/.test(maxBytesText) || Number(maxBytesText) < 1024 || Number(maxBytesText) > GITHUB_WEBHOOK_CAP_BYTES)) {
+    throw new UsageError(`EGRESSCTL_WEBHOOK_MAX_BYTES must be 1024..${GITHUB_WEBHOOK_CAP_BYTES} (GitHub's own cap), not "${maxBytesText}"`);
+  }
+  // Size limit, signature and shape checked before Probot sees the event; see webhook-intake.ts.
+  const handler = createWebhookIntake({
+    secret: env.WEBHOOK_SECRET ?? '',
+    receiver: probot.webhooks,
+    ...(options.logger ? { logger: options.logger.child({ name: 'github-app' }) } : {}),
+    ...(maxBytesText ? { maxBytes: Number(maxBytesText) } : {}),
+    fallback: (req, res) => {
+      void middleware(req, res, () => {
+        if (res.headersSent) return;
+        res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' });
+        res.end(JSON.stringify({ error: { code: 'not_found', message: `POST GitHub webhooks to ${WEBHOOK_PATH}` } }));
+      });
+    },
+  });
   return {
     handler,
     attach(server) {
@@ -132,10 +144,11 @@ export async function createWebhookHandler(env: NodeJS.ProcessEnv, options: Webh
 export async function mountGitHubApp(
   env: NodeJS.ProcessEnv,
   options: StartServerOptions,
-  context: { cwd: string; sourceGiven: boolean },
+  context: { cwd: string; sourceGiven: boolean; signal?: AbortSignal },
 ): Promise<WebhookMount | undefined> {
   const mount = await createWebhookHandler(env, {
     cwd: context.cwd,
+    ...(context.signal ? { octokit: { signal: context.signal } } : {}),
     signKeys: options.signKeys ?? [],
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.stateDir ? { stateDir: options.stateDir } : {}),

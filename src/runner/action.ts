@@ -16,6 +16,8 @@ import {
   describeError,
   fetchPolicy,
   obtainPolicy,
+  PolicyFetchError,
+  answerTrust,
   type HardenInputs,
   type ObtainedPolicy,
   type OnError,
@@ -53,6 +55,8 @@ export async function runAction(env: NodeJS.ProcessEnv, log: (line: string) => v
     ...(env.GITHUB_WORKFLOW_REF ? { workflow: env.GITHUB_WORKFLOW_REF } : {}),
   };
   const cacheDir = defaultCacheDir(env);
+  const trust = answerTrust(env.INPUT_PUBLIC_KEY, { repository: env.GITHUB_REPOSITORY ?? '', ...(env.GITHUB_WORKFLOW_REF ? { workflow: env.GITHUB_WORKFLOW_REF } : {}) });
+  if (!trust) log('::warning title=egressctl::no public-key input: the answer and the cache are not verified (anyone who can answer for the server decides this job\'s policy)');
 
   let obtained: ObtainedPolicy;
   try {
@@ -60,11 +64,20 @@ export async function runAction(env: NodeJS.ProcessEnv, log: (line: string) => v
       cacheDir,
       scope,
       onError,
+      ...(trust ? { trust: trust.trust } : {}),
       fetch: async () => {
+        if (trust?.problem) throw new PolicyFetchError(trust.problem, false);
         const token = await requestIdToken(env, audience);
         // Keep the token out of the job log even if something prints it.
         log(`::add-mask::${token}`);
-        return fetchPolicy({ server: serverUrl.toString(), authorization: `Bearer ${token}`, userAgent: 'egressctl-action', timeoutMs: 5_000, attempts: 3 });
+        return fetchPolicy({
+          server: serverUrl.toString(),
+          authorization: `Bearer ${token}`,
+          userAgent: 'egressctl-action',
+          timeoutMs: 5_000,
+          attempts: 3,
+          ...(trust ? { trust: trust.trust } : {}),
+        });
       },
     });
   } catch (error) {
@@ -95,3 +108,4 @@ export function stepOutputs(obtained: ObtainedPolicy): Record<string, string> & 
     'lockdown-mode': answer?.['lockdown-mode'] ? JSON.stringify(answer['lockdown-mode']) : '',
   };
 }
+

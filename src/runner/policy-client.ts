@@ -10,6 +10,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { KeyObject } from 'node:crypto';
+import { AnswerVerificationError, parseAnswerKeys, SIGNED_ANSWER_MEDIA_TYPE, verifySignedAnswer, type ExpectedSubject } from './signed-answer.js';
 // Type-only: erased by esbuild, so the bundled action stays dependency-free.
 import type { PolicyAnswer } from '../server/server.js';
 
@@ -68,6 +70,20 @@ export interface FetchPolicyOptions {
   /** First retry delay, doubled each time (default 500 ms). */
   backoffMs?: number;
   userAgent?: string;
+  /** Ask for a signed answer and verify it (docs/architecture.md, "Runner side: signed answers"). */
+  trust?: AnswerTrust;
+}
+
+/** The bundle's public keys and the job's own identity, which a signed answer must name. */
+export interface AnswerTrust {
+  keys: readonly KeyObject[];
+  expected: ExpectedSubject;
+}
+
+/** An answer, with the envelope it came in when it was signed (that is what gets cached). */
+export interface FetchedAnswer {
+  answer: PolicyAnswer;
+  envelope?: string;
 }
 
 export function policyUrl(server: string, query: Record<string, string | undefined> = {}): URL {
@@ -78,7 +94,7 @@ export function policyUrl(server: string, query: Record<string, string | undefin
 }
 
 /** GET /v1/policy; retries network errors, timeouts, 429 and 5xx; never retries other 4xx. */
-export async function fetchPolicy(options: FetchPolicyOptions): Promise<PolicyAnswer> {
+export async function fetchPolicy(options: FetchPolicyOptions): Promise<FetchedAnswer> {
   const url = policyUrl(options.server, options.query);
   const attempts = Math.max(1, options.attempts ?? 3);
   let delay = options.backoffMs ?? 500;
@@ -96,11 +112,15 @@ export async function fetchPolicy(options: FetchPolicyOptions): Promise<PolicyAn
   throw last ?? new PolicyFetchError('no attempt was made', false);
 }
 
-async function fetchOnce(url: URL, options: FetchPolicyOptions): Promise<PolicyAnswer> {
+async function fetchOnce(url: URL, options: FetchPolicyOptions): Promise<FetchedAnswer> {
   let response: Response;
   try {
     response = await fetch(url, {
-      headers: { authorization: options.authorization, accept: 'application/json', 'user-agent': options.userAgent ?? 'egressctl-runner' },
+      headers: {
+        authorization: options.authorization,
+        accept: options.trust ? SIGNED_ANSWER_MEDIA_TYPE : 'application/json',
+        'user-agent': options.userAgent ?? 'egressctl-runner',
+      },
       signal: AbortSignal.timeout(options.timeoutMs ?? 5_000),
       redirect: 'error',
     });
@@ -112,6 +132,11 @@ async function fetchOnce(url: URL, options: FetchPolicyOptions): Promise<PolicyA
     const retryable = response.status === 429 || response.status >= 500;
     throw new PolicyFetchError(`${url.origin}${url.pathname} answered ${response.status}: ${errorMessageOf(text)}`, retryable, response.status);
   }
+  if (options.trust) {
+    const answer = verifiedAnswer(text, options.trust);
+    if (typeof answer === 'string') throw new PolicyFetchError(`${url.origin}${url.pathname}: ${answer}`, false, 200);
+    return { answer, envelope: text };
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -120,7 +145,19 @@ async function fetchOnce(url: URL, options: FetchPolicyOptions): Promise<PolicyA
   }
   const problem = policyAnswerProblem(value);
   if (problem) throw new PolicyFetchError(`${url.origin}${url.pathname} answered 200 with an unexpected body: ${problem}`, false, 200);
-  return value as PolicyAnswer;
+  return { answer: value as PolicyAnswer };
+}
+
+/** The answer inside a signed envelope, or why it is not acceptable. */
+export function verifiedAnswer(text: string, trust: AnswerTrust, nowMs: number = Date.now()): PolicyAnswer | string {
+  try {
+    const statement = verifySignedAnswer(text, trust.keys, trust.expected, nowMs);
+    const problem = policyAnswerProblem(statement.answer);
+    return problem ? `the signed answer is not a policy answer: ${problem}` : statement.answer;
+  } catch (error) {
+    if (error instanceof AnswerVerificationError) return error.message;
+    throw error;
+  }
 }
 
 /** Why `value` is not a /v1/policy answer, or undefined when it is one. Used for the cache too. */
@@ -172,6 +209,21 @@ export function hardenInputs(answer: PolicyAnswer | undefined, onError: Exclude<
   };
 }
 
+/**
+ * The JSON the managed step reads through `fromJSON(env.EGRESSCTL_POLICY || vars.EGRESSCTL_... )`:
+ * exactly the keys of docs/reconciliation.md ("Variables"), always all present, compact.
+ */
+export function policyVariableValue(inputs: HardenInputs, policy: string | null): string {
+  return JSON.stringify({
+    'egress-policy': inputs['egress-policy'],
+    'allowed-endpoints': inputs['allowed-endpoints'],
+    'disable-sudo-and-containers': inputs['disable-sudo-and-containers'] === 'true',
+    'disable-file-monitoring': inputs['disable-file-monitoring'] === 'true',
+    'disable-telemetry': inputs['disable-telemetry'] === 'true',
+    policy: policy ?? '',
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cache: one small JSON file per scope. On a self-hosted runner RUNNER_TOOL_CACHE (the runner's
 // _work/_tool) outlives the job, while RUNNER_TEMP is emptied after every job; so the tool cache
@@ -198,13 +250,21 @@ export function cacheFileName(scope: CacheScope): string {
   return `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`;
 }
 
+/** A signed answer is cached as its envelope (verified again on use); an unsigned one as the answer. */
 interface CacheRecord {
   fetchedAt: string;
   scope: CacheScope;
-  answer: PolicyAnswer;
+  answer?: PolicyAnswer;
+  envelope?: string;
 }
 
-export async function readCachedPolicy(dir: string, scope: CacheScope): Promise<{ answer: PolicyAnswer; fetchedAt: string } | undefined> {
+export type CachedPolicy = { answer: PolicyAnswer; fetchedAt: string } | { refused: string };
+
+/**
+ * The cached answer for a scope. With `trust`, only a signed envelope that verifies now (key,
+ * subject, expiry) is used: a planted or edited cache file is refused with the reason.
+ */
+export async function readCachedPolicy(dir: string, scope: CacheScope, trust?: AnswerTrust): Promise<CachedPolicy | undefined> {
   let value: unknown;
   try {
     value = JSON.parse(await readFile(path.join(dir, cacheFileName(scope)), 'utf8'));
@@ -212,16 +272,22 @@ export async function readCachedPolicy(dir: string, scope: CacheScope): Promise<
     return undefined;
   }
   const record = value as Partial<CacheRecord> | null;
-  if (!record || typeof record.fetchedAt !== 'string' || policyAnswerProblem(record.answer) !== undefined) return undefined;
+  if (!record || typeof record.fetchedAt !== 'string') return undefined;
+  if (trust) {
+    if (typeof record.envelope !== 'string') return { refused: 'the cached policy is not signed' };
+    const answer = verifiedAnswer(record.envelope, trust);
+    return typeof answer === 'string' ? { refused: `the cached policy does not verify: ${answer}` } : { answer, fetchedAt: record.fetchedAt };
+  }
+  if (policyAnswerProblem(record.answer) !== undefined) return undefined;
   return { answer: record.answer as PolicyAnswer, fetchedAt: record.fetchedAt };
 }
 
 /** Atomic (temp file, fsync, rename): a job killed mid-write never leaves half a policy. */
-export async function writeCachedPolicy(dir: string, scope: CacheScope, answer: PolicyAnswer, now: Date = new Date()): Promise<void> {
+export async function writeCachedPolicy(dir: string, scope: CacheScope, fetched: FetchedAnswer, now: Date = new Date()): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const target = path.join(dir, cacheFileName(scope));
   const temp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
-  const record: CacheRecord = { fetchedAt: now.toISOString(), scope: { ...scope }, answer };
+  const record: CacheRecord = { fetchedAt: now.toISOString(), scope: { ...scope }, ...(fetched.envelope ? { envelope: fetched.envelope } : { answer: fetched.answer }) };
   const handle = await open(temp, 'wx', 0o600);
   try {
     await handle.writeFile(`${JSON.stringify(record)}\n`);
@@ -239,10 +305,12 @@ export async function writeCachedPolicy(dir: string, scope: CacheScope, answer: 
 
 export interface ObtainOptions {
   /** How to ask the server; throwing here (no token, say) counts as the server failing. */
-  fetch: () => Promise<PolicyAnswer>;
+  fetch: () => Promise<FetchedAnswer>;
   cacheDir: string;
   scope: CacheScope;
   onError: OnError;
+  /** When set, the cache is used only through a signed envelope that verifies. */
+  trust?: AnswerTrust;
 }
 
 /** Server, else the cached answer for this scope, else on-error (`fail` throws PolicyFetchError). */
@@ -250,10 +318,12 @@ export async function obtainPolicy(options: ObtainOptions): Promise<ObtainedPoli
   const fallbackMode: Exclude<OnError, 'fail'> = options.onError === 'block' ? 'block' : 'audit';
   let failure: string;
   try {
-    const answer = await options.fetch();
+    const fetched = await options.fetch();
+    const answer = fetched.answer;
     const notes = [describeAnswer(answer)];
+    if (fetched.envelope) notes.push('the answer is signed by a trusted key and bound to this job\'s repository and workflow');
     try {
-      await writeCachedPolicy(options.cacheDir, options.scope, answer);
+      await writeCachedPolicy(options.cacheDir, options.scope, fetched);
     } catch (error) {
       notes.push(`could not cache the policy in ${options.cacheDir}: ${describeError(error)}`);
     }
@@ -261,8 +331,9 @@ export async function obtainPolicy(options: ObtainOptions): Promise<ObtainedPoli
   } catch (error) {
     failure = describeError(error);
   }
-  const cached = await readCachedPolicy(options.cacheDir, options.scope);
-  if (cached) {
+  const cached = await readCachedPolicy(options.cacheDir, options.scope, options.trust);
+  if (cached && 'refused' in cached) failure = `${failure}; ${cached.refused}`;
+  else if (cached) {
     return {
       origin: 'cache',
       answer: cached.answer,
@@ -310,4 +381,18 @@ function errorMessageOf(text: string): string {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * The trust for a PEM public key (input or file text); undefined when none is given. A key that
+ * does not parse gives a trust with no keys and the problem: the fetch fails with it and no cache
+ * verifies, so the job gets on-error (never an unverified answer).
+ */
+export function answerTrust(pem: string | undefined, expected: ExpectedSubject): { trust: AnswerTrust; problem?: string } | undefined {
+  if (pem === undefined || pem.trim() === '') return undefined;
+  try {
+    return { trust: { keys: parseAnswerKeys(pem), expected } };
+  } catch (error) {
+    return { trust: { keys: [], expected }, problem: `the public key cannot be used: ${describeError(error)}` };
+  }
 }

@@ -15,6 +15,8 @@ export interface ServerMetrics {
   refusals: Counter<'reason'>;
   sourceErrors: Counter<'source'>;
   authFailures: Counter<'reason'>;
+  /** Bytes held by the /v1/policy answer cache (set by the server; read at scrape time). */
+  answerCacheBytes: Gauge;
   /** Set by the store; read by the age gauge at scrape time. */
   setCommittedAt(committedAt: string | undefined): void;
 }
@@ -75,6 +77,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Serve
     labelNames: ['reason'] as const,
     registers: [registry],
   });
+  const answerCacheBytes = new Gauge({
+    name: 'egressctl_answer_cache_bytes',
+    help: 'Bytes held by the /v1/policy answer cache (bodies and keys, estimated); bounded by a fixed cap.',
+    registers: [registry],
+  });
   for (const reason of ['verification', 'older', 'compile'] as const) refusals.inc({ reason }, 0);
   return {
     registry,
@@ -85,6 +92,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Serve
     refusals,
     sourceErrors,
     authFailures,
+    answerCacheBytes,
     setCommittedAt(committedAt) {
       committedAtMs = committedAt === undefined ? undefined : Date.parse(committedAt);
     },

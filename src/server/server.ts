@@ -20,9 +20,11 @@ import { pino, type Logger } from 'pino';
 import { effectivePolicy, type ResolveQuery, workflowKey } from '../policy/resolve.js';
 import { POLICY_NAME_PATTERN } from '../policy/model.js';
 import { UsageError } from '../util/errors.js';
+import { DEFAULT_ANSWER_TTL_SECONDS, normalizeWorkflow, SIGNED_ANSWER_MEDIA_TYPE, signAnswer, type AnswerStatement } from '../runner/signed-answer.js';
 import { isGitWorkTree } from '../util/git.js';
 import { ApiKeyRing, type ApiKeyEntry } from './auth/api-keys.js';
 import { OidcVerifier, type OidcOptions } from './auth/oidc.js';
+import type { GitHubOAuth } from './auth/github-oauth.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { FileSource } from './sources/file.js';
 import { GitSource } from './sources/git.js';
@@ -62,6 +64,8 @@ export interface StartServerOptions {
   /** When set, only callers in these organizations get answers (others 403). */
   organizations?: readonly string[];
   apiKeys?: readonly ApiKeyEntry[];
+  /** Sent to an http(s) source as `Authorization: ApiKey <key>` (an upstream with --read-access api-key|github). */
+  upstreamApiKey?: string;
   /** Accept a git head that does not descend from the served commit. */
   allowRewind?: boolean;
   logger?: Logger;
@@ -77,7 +81,19 @@ export interface StartServerOptions {
   initialSourceTimeoutMs?: number;
   /** Node's default process metrics (default true). */
   defaultMetrics?: boolean;
+  /** Bytes the /v1/policy answer cache may hold before it is emptied (default 32 MiB). */
+  answerCacheBytes?: number;
+  /** Lifetime of a signed /v1/policy answer, runner caches included (default 24 h). */
+  answerTtlSeconds?: number;
+  /**
+   * Who may read /v1/bundle, /v1/history and the console (docs/security.md, "Read access").
+   * Default public. `api-key`: `Authorization: ApiKey <key>` with a key of `apiKeys`. `github`:
+   * that, or a console session from GitHub sign-in.
+   */
+  readAccess?: ReadAccess;
 }
+
+export type ReadAccess = { mode: 'public' } | { mode: 'api-key' } | { mode: 'github'; oauth: GitHubOAuth };
 
 export interface ReadinessReport {
   status: 'ok' | 'degraded' | 'unavailable';
@@ -88,6 +104,8 @@ export interface ReadinessReport {
   servedSince: string | null;
   source: { kind: string; location: string; lastSuccessAt: string | null; lastError: { message: string; at: string } | null };
   problem: { reason: string; message: string; origin: string; at: string; revision: string | null } | null;
+  /** What is failing now (the source cannot be read, the state directory cannot be written); empty when nothing. */
+  failing: { component: 'source' | 'state-dir'; message: string; since: string }[];
 }
 
 /** The running server, as the console and the app see it. Read-only views. */
@@ -136,11 +154,17 @@ export interface RunningServer {
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const ANSWER_CACHE_SIZE = 50_000;
+/** Bytes of cached answers (bodies and keys) before the cache is emptied; see docs/security.md. */
+const ANSWER_CACHE_BYTES = 32 * 1024 * 1024;
+/** Longest `?workflow=` (and repository) accepted: each distinct one is a cache key. */
+export const MAX_QUERY_VALUE_LENGTH = 512;
 
 interface CachedAnswer {
   body: Buffer;
   /** writeHead's flat [name, value, ...] list. */
   headers: string[];
+  /** Signed answers: when to sign again (half their lifetime). */
+  renewAt?: number;
 }
 
 /** A response carrying what the shared 'finish' listener needs for the request metrics. */
@@ -184,6 +208,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   // a hit must stay one Map lookup).
   const answerCache = new Map<string, CachedAnswer>();
   let answerCacheEtag: string | undefined;
+  let answerCacheBytes = 0;
+  const answerCacheLimit = options.answerCacheBytes ?? ANSWER_CACHE_BYTES;
+  const answerTtl = options.answerTtlSeconds ?? DEFAULT_ANSWER_TTL_SECONDS;
 
   const source = await createSource(options, store, logger, signKeys);
   if (source) {
@@ -221,13 +248,22 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     historyProvider: options.historyProvider,
   };
 
+  let lastStateProbe = 0;
+  // History last read per policy (or all): served, marked stale, while the source cannot be read.
+  const historyCache = new Map<string, unknown[]>();
+
   // `search` is the raw query string (after `?`): parsed only by the handlers that read it.
   const handlers: Record<string, (req: IncomingMessage, res: ServerResponse, search: string) => Promise<void> | void> = {
     bundle: (req, res, search) => serveBundle(req, res, new URLSearchParams(search)),
     policy: (req, res, search) => servePolicy(req, res, search),
     history: (_req, res, search) => serveHistory(res, new URLSearchParams(search)),
     healthz: (_req, res) => sendJson(res, 200, { status: 'ok' }),
-    readyz: (_req, res) => {
+    readyz: async (_req, res) => {
+      // A write probe at most once a second: readiness polls must not hammer the disk.
+      if (Date.now() - lastStateProbe > 1_000) {
+        lastStateProbe = Date.now();
+        await store.probeStateDir();
+      }
       const report = readiness(store);
       sendJson(res, report.status === 'unavailable' ? 503 : 200, report);
     },
@@ -297,8 +333,14 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   function answerPolicy(req: IncomingMessage, res: ServerResponse, query: ResolveQuery): void {
     const served = store.current;
     if (!served) throw noBundle();
+    const accept = req.headers.accept;
+    if (accept !== undefined && accept.includes(SIGNED_ANSWER_MEDIA_TYPE)) {
+      answerSigned(req, res, query, served);
+      return;
+    }
     if (answerCacheEtag !== served.etag) {
       answerCache.clear();
+      answerCacheBytes = 0;
       answerCacheEtag = served.etag;
     }
     const key = `${query.organization ?? ''}\u0000${query.repository ?? ''}\u0000${query.workflow ?? ''}\u0000${query.cluster ?? ''}`;
@@ -315,8 +357,76 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
           'x-egressctl-revision', served.bundle.revision,
         ],
       };
-      if (answerCache.size >= ANSWER_CACHE_SIZE) answerCache.clear();
+      const cost = body.length + key.length * 2 + 200;
+      if (answerCache.size >= ANSWER_CACHE_SIZE || answerCacheBytes + cost > answerCacheLimit) {
+        answerCache.clear();
+        answerCacheBytes = 0;
+      }
       answerCache.set(key, answer);
+      answerCacheBytes += cost;
+      metrics.answerCacheBytes.set(answerCacheBytes);
+    }
+    res.writeHead(200, answer.headers);
+    res.end(req.method === 'HEAD' ? undefined : answer.body);
+  }
+
+  /**
+   * The answer as a DSSE envelope signed with the bundle key (docs/architecture.md, "Runner side:
+   * signed answers"), cached per scope and revision like the plain one: signing is paid once per
+   * scope and revision (and again at half the lifetime), not per request.
+   */
+  function answerSigned(req: IncomingMessage, res: ServerResponse, query: ResolveQuery, served: ServedBundle): void {
+    if (signKeys.length === 0) {
+      throw new HttpError(406, 'unsigned', 'this server has no --sign-key, so it cannot sign answers; runners that verify answers need one');
+    }
+    // Sign only what is trusted: compiled here, or verified against a trusted key on arrival.
+    if (served.keyids.length === 0 && served.origin !== 'git' && served.origin !== 'worktree') {
+      throw new HttpError(406, 'unsigned', 'the served bundle was not verified (start with --public-key), so its answers are not signed');
+    }
+    if (answerCacheEtag !== served.etag) {
+      answerCache.clear();
+      answerCacheBytes = 0;
+      answerCacheEtag = served.etag;
+    }
+    const key = `s\u0000${query.organization ?? ''}\u0000${query.repository ?? ''}\u0000${query.workflow ?? ''}\u0000${query.cluster ?? ''}`;
+    const now = Date.now();
+    let answer = answerCache.get(key);
+    if (!answer || (answer.renewAt ?? 0) <= now) {
+      const resolved = resolveAnswer(query);
+      if (!resolved) throw noBundle();
+      const statement: AnswerStatement = {
+        _type: 'egressctl.answer/v1',
+        subject: {
+          organization: (query.organization ?? '').toLowerCase(),
+          repository: (query.repository ?? '').toLowerCase(),
+          workflow: normalizeWorkflow(query.workflow),
+          cluster: query.cluster ?? null,
+        },
+        bundle: { revision: served.bundle.revision, digest: served.bundle.digest },
+        issuedAt: new Date(now).toISOString(),
+        expiresAt: new Date(now + answerTtl * 1000).toISOString(),
+        answer: resolved,
+      };
+      const body = Buffer.from(signAnswer(statement, signKeys), 'utf8');
+      answer = {
+        body,
+        headers: [
+          'content-type', SIGNED_ANSWER_MEDIA_TYPE,
+          'content-length', String(body.length),
+          'cache-control', 'no-store',
+          'vary', 'Authorization, Accept',
+          'x-egressctl-revision', served.bundle.revision,
+        ],
+        renewAt: now + (answerTtl * 1000) / 2,
+      };
+      const cost = body.length + key.length * 2 + 200;
+      if (answerCache.size >= ANSWER_CACHE_SIZE || answerCacheBytes + cost > answerCacheLimit) {
+        answerCache.clear();
+        answerCacheBytes = 0;
+      }
+      answerCache.set(key, answer);
+      answerCacheBytes += cost;
+      metrics.answerCacheBytes.set(answerCacheBytes);
     }
     res.writeHead(200, answer.headers);
     res.end(req.method === 'HEAD' ? undefined : answer.body);
@@ -357,6 +467,10 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       const entry = apiKeys.lookup(credentials);
       if (!entry) return refuse(401, 'api_key', 'invalid_api_key', 'the API key is not known to this server');
       const repository = params.get('repository')?.trim() ?? '';
+      const workflowParam = params.get('workflow') ?? '';
+      if (repository.length > MAX_QUERY_VALUE_LENGTH || workflowParam.length > MAX_QUERY_VALUE_LENGTH) {
+        throw new HttpError(400, 'bad_request', `repository and workflow must be at most ${MAX_QUERY_VALUE_LENGTH} characters`);
+      }
       if (!/^[A-Za-z0-9][A-Za-z0-9-]*\/[A-Za-z0-9._-]+$/.test(repository)) {
         throw new HttpError(400, 'bad_request', 'with an API key, give ?repository=OWNER/REPO (and &workflow=.github/workflows/F.yml)');
       }
@@ -396,7 +510,20 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     if (policy !== undefined && !POLICY_NAME_PATTERN.test(policy)) {
       throw new HttpError(400, 'bad_request', `policy must be a policy name (${POLICY_NAME_PATTERN.source})`);
     }
-    const events = await options.historyProvider(policy);
+    const cacheKey = policy ?? '';
+    let events: unknown[];
+    try {
+      events = await options.historyProvider(policy);
+    } catch (error) {
+      logger.warn({ route: '/v1/history', err: messageOf(error) }, 'cannot read history from the source');
+      const last = historyCache.get(cacheKey);
+      const reason = 'the source repository cannot be read right now (see /readyz)';
+      if (!last) throw new HttpError(503, 'history_unavailable', `history is unavailable: ${reason}; retry later`, { 'retry-after': '30' });
+      sendJson(res, 200, { ...(policy === undefined ? {} : { policy }), events: last, stale: { reason } }, { 'x-egressctl-stale': 'true' });
+      return;
+    }
+    if (historyCache.size >= 1_000 && !historyCache.has(cacheKey)) historyCache.clear();
+    historyCache.set(cacheKey, events);
     sendJson(res, 200, policy === undefined ? { events } : { policy, events });
   }
 
@@ -459,6 +586,27 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) {
         throw new HttpError(413, 'body_not_allowed', 'GET requests take no body', { connection: 'close' });
       }
+      const readAccess = options.readAccess ?? { mode: 'public' };
+      if (readAccess.mode === 'github' && pathname.startsWith('/auth/') && (await readAccess.oauth.handle(req, res, pathname, mark === -1 ? '' : url.slice(mark + 1)))) {
+        route = 'auth';
+        timed.egressRoute = route;
+        return;
+      }
+      // Bundle, history and the console need a reader; /v1/policy has its own auth, probes and metrics none.
+      if (readAccess.mode !== 'public' && (route === undefined || route === 'bundle' || route === 'history') && !isReader(req, readAccess)) {
+        const accept = req.headers.accept ?? '';
+        if (readAccess.mode === 'github' && route === undefined && accept.includes('text/html')) {
+          res.writeHead(302, { location: `/auth/login?next=${encodeURIComponent(url.slice(0, 500))}`, 'cache-control': 'no-store' });
+          res.end();
+          return;
+        }
+        throw new HttpError(
+          401,
+          'unauthenticated',
+          readAccess.mode === 'github' ? 'sign in at /auth/login, or send Authorization: ApiKey <key>' : 'send Authorization: ApiKey <key> (a key of the --api-keys file)',
+          { 'www-authenticate': 'ApiKey realm="egressctl"' },
+        );
+      }
       const handler = route === undefined ? undefined : handlers[route];
       if (handler) {
         await handler(req, res, mark === -1 ? '' : url.slice(mark + 1));
@@ -482,6 +630,15 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       logger.error({ route, err: messageOf(error) }, 'request failed');
       sendJson(res, 500, { error: { code: 'internal', message: 'internal error (see the server log)' } });
     }
+  }
+
+  // A kill -9 during a state write leaves a temporary file behind: nothing else would remove it.
+  await store.cleanStaleTemporaries();
+  await store.probeStateDir();
+  function isReader(req: IncomingMessage, readAccess: ReadAccess): boolean {
+    const header = req.headers.authorization;
+    if (header !== undefined && /^apikey\s/i.test(header) && apiKeys.lookup(header.slice(7).trim())) return true;
+    return readAccess.mode === 'github' && readAccess.oauth.sessionLogin(req) !== undefined;
   }
 
   // The saved bundle first: it is served even when the source never answers.
@@ -567,7 +724,7 @@ async function createSource(options: StartServerOptions, store: BundleStore, log
       throw new UsageError(`--source ${spec} is not a valid URL`);
     }
     if (parsed.username || parsed.password) throw new UsageError('--source URL must not carry credentials');
-    return new UpstreamSource({ url: parsed.toString(), store });
+    return new UpstreamSource({ url: parsed.toString(), store, ...(options.upstreamApiKey ? { headers: { authorization: `ApiKey ${options.upstreamApiKey}` } } : {}) });
   }
   const location = path.resolve(cwd, spec);
   let isDirectory: boolean;
@@ -589,8 +746,14 @@ function readiness(store: BundleStore): ReadinessReport {
   const served = store.current;
   const problem = store.degraded;
   const source = store.source;
+  const failing: ReadinessReport['failing'] = [];
+  // The source's last look failed (and nothing succeeded since): a deleted repository, an upstream down.
+  if (source.lastError && (!source.lastSuccessAt || source.lastError.at >= source.lastSuccessAt)) {
+    failing.push({ component: 'source', message: source.lastError.message, since: source.lastError.at.toISOString() });
+  }
+  if (store.stateError) failing.push({ component: 'state-dir', message: store.stateError.message, since: store.stateError.at.toISOString() });
   return {
-    status: !served ? 'unavailable' : problem ? 'degraded' : 'ok',
+    status: !served ? 'unavailable' : problem || failing.length > 0 ? 'degraded' : 'ok',
     revision: served?.bundle.revision ?? null,
     committedAt: served?.bundle.committedAt ?? null,
     digest: served?.bundle.digest ?? null,
@@ -605,6 +768,7 @@ function readiness(store: BundleStore): ReadinessReport {
     problem: problem
       ? { reason: problem.reason, message: problem.message, origin: problem.origin, at: problem.at.toISOString(), revision: problem.revision ?? null }
       : null,
+    failing,
   };
 }
 

@@ -11,7 +11,7 @@
  * Offers are applied one at a time, in arrival order.
  */
 import type { KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { openBundle, type OpenedBundle } from '../bundle/dsse.js';
@@ -38,11 +38,15 @@ export type Ordering =
   | { kind: 'content' }
   /**
    * A git source: the candidate commit must descend from the served one. `relation` answers
-   * `unknown` when the served revision is not a commit of this repository (then committedAt decides).
+   * `unknown` when the served revision is not a commit of this repository (gc'd, a fresh clone
+   * started with an old state directory): `onUnknown` says whether that refuses (a git source:
+   * rewritten history must not slip through on commit dates; docs/security.md) or falls back to
+   * committedAt (publish, whose caller already compared what it could).
    */
   | {
       kind: 'git';
       allowRewind: boolean;
+      onUnknown?: 'refuse' | 'committed-at';
       relation(served: string, candidate: string): Promise<'descendant' | 'not-descendant' | 'unknown'>;
     };
 
@@ -91,6 +95,8 @@ export class BundleStore {
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
   readonly source: SourceStatus = { kind: 'none', location: '' };
+  /** The last failure to write the state directory; cleared by the next successful write. */
+  stateError: { message: string; at: Date } | undefined;
 
   constructor(private readonly options: BundleStoreOptions) {}
 
@@ -211,7 +217,15 @@ export class BundleStore {
     metrics.setCommittedAt(candidate.committedAt);
     if (options.origin !== 'state') metrics.bundleUpdates.inc({ source: options.origin });
     logger.info(
-      { origin: options.origin, revision: candidate.revision, committedAt: candidate.committedAt, previous: served?.bundle.revision, keyids: opened.keyids },
+      {
+        origin: options.origin,
+        revision: candidate.revision,
+        committedAt: candidate.committedAt,
+        previous: served?.bundle.revision,
+        // What this process compiled is not verified against itself (verify: false): its signers are the envelope's keyids.
+        keyids: opened.keyids.length > 0 ? opened.keyids : opened.envelope.signatures.map((signature) => signature.keyid).filter(Boolean).sort(),
+        verified: opened.keyids.length > 0,
+      },
       'serving bundle',
     );
     for (const waiter of [...this.waiters]) waiter();
@@ -236,7 +250,10 @@ export class BundleStore {
         if (ordering.allowRewind) return undefined;
         const relation = await ordering.relation(from.revision, to.revision);
         if (relation === 'descendant') return undefined;
-        if (relation === 'unknown') return olderByDate();
+        if (relation === 'unknown') {
+          if (ordering.onUnknown !== 'refuse') return olderByDate();
+          return `the served commit ${from.revision} is not in this repository (garbage-collected, or a fresh clone started with an old state directory), so commit ${to.revision} cannot be shown to descend from it; start with --allow-rewind to accept it`;
+        }
         return `commit ${to.revision} does not descend from the served ${from.revision} (history rewritten or another branch checked out); start with --allow-rewind to accept it`;
       }
     }
@@ -251,10 +268,56 @@ export class BundleStore {
     if (!file) return;
     try {
       await writeFileAtomic(file, text, { mode: 0o644 });
+      this.stateError = undefined;
     } catch (error) {
-      // Serving goes on; the next start just has an older (or no) bundle to begin with.
+      // Serving goes on; the next start just has an older (or no) bundle to begin with. /readyz says so.
+      this.stateError = { message: `cannot write the state directory: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, at: new Date() };
       this.options.logger.error({ file, err: messageOf(error) }, 'cannot save the bundle to the state directory');
     }
+  }
+
+  /**
+   * Whether the state directory can be written now (a probe file, written and removed); records
+   * the failure for /readyz. Called at start and by readiness checks, at most every few seconds.
+   */
+  async probeStateDir(): Promise<void> {
+    const dir = this.options.stateDir;
+    if (dir === undefined) return;
+    const probe = path.join(dir, `.probe.${process.pid}.tmp`);
+    try {
+      await writeFile(probe, '');
+      await unlink(probe);
+      if (this.stateError?.message.startsWith('cannot write')) this.stateError = undefined;
+    } catch (error) {
+      this.stateError = { message: `cannot write the state directory: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, at: new Date() };
+    }
+  }
+
+  /**
+   * Remove temporary files a killed process left in the state directory (writeFileAtomic's
+   * `.NAME.RANDOM.tmp`, probes): nothing else writes there, and none is ever read back.
+   */
+  async cleanStaleTemporaries(): Promise<string[]> {
+    const dir = this.options.stateDir;
+    if (dir === undefined) return [];
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return [];
+    }
+    const removed: string[] = [];
+    for (const name of names) {
+      if (!/^\..+\.tmp$/.test(name)) continue;
+      try {
+        await unlink(path.join(dir, name));
+        removed.push(name);
+      } catch {
+        // Gone already, or not ours to remove: leave it.
+      }
+    }
+    if (removed.length > 0) this.options.logger.info({ stateDir: dir, removed }, 'removed temporary files left by an interrupted write');
+    return removed;
   }
 }
 

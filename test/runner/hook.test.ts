@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { data, Evaluator, Lexer, Parser } from '@actions/expressions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashApiKey, startServer, type RunningServer } from '../../src/server/index.js';
 import { runCli } from '../support/cli.js';
@@ -63,7 +64,7 @@ describe('egressctl hook job-started', () => {
     expect(parseGithubFile(env.GITHUB_ENV as string)).toMatchObject({
       EGRESS_POLICY: 'audit',
       ALLOWED_ENDPOINTS: '',
-      EGRESSCTL_POLICY: 'cluster-pol',
+      EGRESSCTL_POLICY_NAME: 'cluster-pol',
       EGRESSCTL_POLICY_SOURCE: 'server',
       EGRESSCTL_POLICY_FILE: file,
     });
@@ -73,6 +74,39 @@ describe('egressctl hook job-started', () => {
     expect((await runCli(['hook', 'job-started', '--output', output], { env: acme })).code).toBe(0);
     expect(JSON.parse(readFileSync(output, 'utf8'))).toMatchObject({ policy: 'wf-pol', config: { 'egress-policy': 'block', 'allowed-endpoints': 'repo.example.com:8443 wf.example.com:443' } });
     expect(parseGithubFile(acme.GITHUB_ENV as string)).toMatchObject({ EGRESS_POLICY: 'block', DISABLE_SUDO_AND_CONTAINERS: 'true' });
+  });
+
+  it('exports lockdown mode (environment and policy.json) and EGRESSCTL_POLICY in the managed step\'s JSON shape', async () => {
+    const acme = jobEnv({ GITHUB_REPOSITORY: 'acme/api', GITHUB_WORKFLOW_REF: 'acme/api/.github/workflows/release.yml@refs/tags/v1' });
+    expect((await runCli(['hook', 'job-started'], { env: acme })).code).toBe(0);
+    const exported = parseGithubFile(acme.GITHUB_ENV as string);
+    expect(exported).toMatchObject({ EGRESSCTL_LOCKDOWN_MODE: 'true', EGRESSCTL_LOCKDOWN_DETECTIONS: 'Reverse-Shell', EGRESSCTL_POLICY_NAME: 'wf-pol' });
+    // docs/reconciliation.md "Variables": exactly these keys, always all present, compact JSON.
+    expect(exported.EGRESSCTL_POLICY).toBe(
+      '{"egress-policy":"block","allowed-endpoints":"repo.example.com:8443 wf.example.com:443","disable-sudo-and-containers":true,"disable-file-monitoring":false,"disable-telemetry":false,"policy":"wf-pol"}',
+    );
+    const written = JSON.parse(readFileSync(path.join(acme.RUNNER_TEMP as string, 'egressctl', 'policy.json'), 'utf8')) as Record<string, unknown>;
+    expect(written['lockdown-mode']).toEqual({ enabled: true, detections: ['Reverse-Shell'] });
+
+    // The managed step's `with:` (docs/reconciliation.md), evaluated by GitHub's own expression engine
+    // with the hook's GITHUB_ENV as `env` and a repository variable that must lose to it.
+    const fallback = '{"egress-policy":"audit","allowed-endpoints":"","disable-sudo-and-containers":false,"disable-file-monitoring":false,"disable-telemetry":false}';
+    const input = (key: string): string => {
+      const text = `fromJSON(env.EGRESSCTL_POLICY || vars.EGRESSCTL_POLICY || '${fallback}')['${key}']`;
+      const expression = new Parser(new Lexer(text).lex().tokens, ['env', 'vars'], []).parse();
+      const context = new data.Dictionary(
+        { key: 'env', value: new data.Dictionary(...Object.entries(exported).map(([key, value]) => ({ key, value: new data.StringData(value) }))) },
+        { key: 'vars', value: new data.Dictionary({ key: 'EGRESSCTL_POLICY', value: new data.StringData('{"egress-policy":"audit","allowed-endpoints":"","disable-sudo-and-containers":false,"disable-file-monitoring":false,"disable-telemetry":false,"policy":"org"}') }) },
+      );
+      return new Evaluator(expression, context).evaluate().coerceString();
+    };
+    expect(input('egress-policy')).toBe('block');
+    expect(input('allowed-endpoints')).toBe('repo.example.com:8443 wf.example.com:443');
+    expect(input('disable-sudo-and-containers')).toBe('true');
+
+    const plain = jobEnv();
+    expect((await runCli(['hook', 'job-started'], { env: plain })).code).toBe(0);
+    expect(parseGithubFile(plain.GITHUB_ENV as string)).toMatchObject({ EGRESSCTL_LOCKDOWN_MODE: 'false', EGRESSCTL_LOCKDOWN_DETECTIONS: '' });
   });
 
   it('uses the cached policy when the server is down; fails closed only when told and nothing is cached', async () => {
@@ -92,7 +126,7 @@ describe('egressctl hook job-started', () => {
     const cached = await runCli(['hook', 'job-started', '--fail-closed', '--timeout', '1'], { env: cachedEnv });
     expect(cached.code).toBe(0);
     expect(cached.stdout).toMatch(/using the policy cached at/);
-    expect(parseGithubFile(cachedEnv.GITHUB_ENV as string)).toMatchObject({ EGRESS_POLICY: 'block', EGRESSCTL_POLICY: 'repo-pol', EGRESSCTL_POLICY_SOURCE: 'cache' });
+    expect(parseGithubFile(cachedEnv.GITHUB_ENV as string)).toMatchObject({ EGRESS_POLICY: 'block', EGRESSCTL_POLICY_NAME: 'repo-pol', EGRESSCTL_POLICY_SOURCE: 'cache' });
 
     const empty = { RUNNER_TOOL_CACHE: path.join(work, 'cache-empty') };
     const openEnv = jobEnv({ ...empty, ...scope });

@@ -26,6 +26,8 @@ export interface TokenOptions {
   issuer?: string;
   expiresInSeconds?: number;
   notBeforeSeconds?: number;
+  /** `iat` relative to now, alone (no nbf); default: notBeforeSeconds, else now. */
+  issuedAtSeconds?: number;
   key?: CryptoKey;
 }
 
@@ -60,7 +62,7 @@ export async function startIssuer(audience = 'egressctl-test'): Promise<Issuer> 
         .setProtectedHeader({ alg: 'RS256', kid: options.kid ?? 'k1', typ: 'JWT' })
         .setIssuer(options.issuer ?? base)
         .setAudience(options.audience ?? audience)
-        .setIssuedAt(now + (options.notBeforeSeconds ?? 0))
+        .setIssuedAt(now + (options.issuedAtSeconds ?? options.notBeforeSeconds ?? 0))
         .setExpirationTime(now + (options.expiresInSeconds ?? 300));
       if (options.notBeforeSeconds !== undefined) jwt.setNotBefore(now + options.notBeforeSeconds);
       return jwt.sign(options.key ?? privateKey);

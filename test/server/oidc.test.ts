@@ -126,6 +126,9 @@ describe('/v1/policy with GitHub Actions OIDC tokens', () => {
     const attacks: [string, () => Promise<string>, string][] = [
       ['expired beyond the clock tolerance', () => issuer.token(claims, { expiresInSeconds: -120 }), 'expired'],
       ['not valid yet', () => issuer.token(claims, { notBeforeSeconds: 600 }), 'not_yet_valid'],
+      ['issued in the future (iat ten years ahead, no nbf)', () => issuer.token(claims, { issuedAtSeconds: 10 * 365 * 86400, expiresInSeconds: 10 * 365 * 86400 + 300 }), 'not_yet_valid'],
+      ['valid for ten years', () => issuer.token(claims, { expiresInSeconds: 10 * 365 * 86400 }), 'lifetime'],
+      ['valid for a day', () => issuer.token(claims, { expiresInSeconds: 86400 }), 'lifetime'],
       ['for another audience', () => issuer.token(claims, { audience: 'someone-else' }), 'audience'],
       ['from another issuer', () => issuer.token(claims, { issuer: 'https://evil.example.com' }), 'issuer'],
       [

@@ -79,6 +79,9 @@ describe('egressctl serve as a process', () => {
     expect(readyz).toBe(200);
     expect(stderr).toMatch(/source: {3}git work tree/);
     expect(stderr).toMatch(/try: {6}curl -s http:\/\/127\.0\.0\.1:\d+\/readyz/);
+    // npm start stays public on loopback, and says so; and says the App is off.
+    expect(stderr).toMatch(/read: {5}public \(anyone who reaches this loopback address/);
+    expect(stderr).toContain('GitHub App not enabled');
     expect(stderr).toContain('egressctl serve: stopped');
     expect(code).toBe(0);
   });

@@ -231,7 +231,9 @@ describe('state directory', () => {
     expect(response.status).toBe(200);
     expect(await response.text()).toBe(text);
     const ready = await getJson(`${restarted.url}/readyz`);
-    expect(ready.body).toMatchObject({ status: 'ok', revision: sha, origin: 'state' });
+    // Still served (200), but degraded: readiness names the source that cannot be reached.
+    expect(ready.status).toBe(200);
+    expect(ready.body).toMatchObject({ status: 'degraded', revision: sha, origin: 'state', failing: [expect.objectContaining({ component: 'source' })] });
     expect((ready.body.source as { lastError: { message: string } }).lastError.message).toMatch(/cannot reach/);
   });
 

@@ -21,10 +21,96 @@ async function appendGithubFile(file, values) {
 }
 
 // src/runner/policy-client.ts
-import { createHash, randomBytes as randomBytes2 } from "node:crypto";
+import { createHash as createHash2, randomBytes as randomBytes2 } from "node:crypto";
 import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+
+// src/runner/signed-answer.ts
+import { createHash, createPublicKey, sign, verify } from "node:crypto";
+var ANSWER_PAYLOAD_TYPE = "application/vnd.egressctl.answer.v1+json";
+var SIGNED_ANSWER_MEDIA_TYPE = "application/vnd.egressctl.answer.v1+dsse+json";
+var DEFAULT_ANSWER_TTL_SECONDS = 24 * 3600;
+var ANSWER_CLOCK_SKEW_SECONDS = 300;
+var AnswerVerificationError = class extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "AnswerVerificationError";
+  }
+};
+function normalizeWorkflow(workflow) {
+  if (!workflow) return null;
+  return workflow.replace(/@.*$/, "").toLowerCase();
+}
+function pae(payloadType, payload) {
+  const type = Buffer.from(payloadType, "utf8");
+  return Buffer.concat([Buffer.from(`DSSEv1 ${type.length} `, "utf8"), type, Buffer.from(` ${payload.length} `, "utf8"), payload]);
+}
+function parseAnswerKeys(pem) {
+  const blocks = pem.match(/-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----/g) ?? [];
+  if (blocks.length === 0) throw new AnswerVerificationError("the public key holds no PEM PUBLIC KEY block");
+  return blocks.map((block) => {
+    const key = createPublicKey({ key: block, format: "pem" });
+    if (key.asymmetricKeyType !== "ed25519") throw new AnswerVerificationError(`the public key is ${key.asymmetricKeyType ?? "unknown"}, not ed25519`);
+    return key;
+  });
+}
+function verifySignedAnswer(text, keys, expected, nowMs = Date.now()) {
+  if (keys.length === 0) throw new AnswerVerificationError("no public key to verify the answer with");
+  let envelope;
+  try {
+    envelope = JSON.parse(text);
+  } catch {
+    throw new AnswerVerificationError("the answer is not a signed envelope (not JSON)");
+  }
+  if (typeof envelope !== "object" || envelope === null || envelope.payloadType !== ANSWER_PAYLOAD_TYPE || typeof envelope.payload !== "string" || !Array.isArray(envelope.signatures)) {
+    throw new AnswerVerificationError(`the answer is not a signed envelope of type ${ANSWER_PAYLOAD_TYPE}`);
+  }
+  const payload = Buffer.from(envelope.payload, "base64");
+  const message = pae(ANSWER_PAYLOAD_TYPE, payload);
+  const verified = envelope.signatures.some((entry) => {
+    const sig = entry?.sig;
+    if (typeof sig !== "string") return false;
+    const bytes = Buffer.from(sig, "base64");
+    return keys.some((key) => {
+      try {
+        return verify(null, message, key, bytes);
+      } catch {
+        return false;
+      }
+    });
+  });
+  if (!verified) throw new AnswerVerificationError("the answer is not signed by a trusted key (forged, tampered, or signed with another key)");
+  let statement;
+  try {
+    statement = JSON.parse(payload.toString("utf8"));
+  } catch {
+    throw new AnswerVerificationError("the signed answer's payload is not JSON");
+  }
+  if (statement?._type !== "egressctl.answer/v1" || typeof statement.subject !== "object" || statement.subject === null || typeof statement.answer !== "object") {
+    throw new AnswerVerificationError("the signed answer's payload is not an egressctl answer statement");
+  }
+  const subject = statement.subject;
+  if (typeof subject.repository !== "string" || subject.repository.toLowerCase() !== expected.repository.toLowerCase()) {
+    throw new AnswerVerificationError(`the signed answer is for repository ${String(subject.repository)}, not ${expected.repository}`);
+  }
+  const workflow = normalizeWorkflow(expected.workflow);
+  if (workflow !== null && subject.workflow !== workflow) {
+    throw new AnswerVerificationError(`the signed answer is for workflow ${String(subject.workflow)}, not ${workflow}`);
+  }
+  if (expected.cluster && (subject.cluster ?? "").toLowerCase() !== expected.cluster.toLowerCase()) {
+    throw new AnswerVerificationError(`the signed answer is for cluster ${String(subject.cluster)}, not ${expected.cluster}`);
+  }
+  const expires = Date.parse(statement.expiresAt);
+  const issued = Date.parse(statement.issuedAt);
+  if (!Number.isFinite(expires) || !Number.isFinite(issued)) throw new AnswerVerificationError("the signed answer has no valid issuedAt/expiresAt");
+  if (expires + ANSWER_CLOCK_SKEW_SECONDS * 1e3 < nowMs) throw new AnswerVerificationError(`the signed answer expired at ${statement.expiresAt}`);
+  if (issued - ANSWER_CLOCK_SKEW_SECONDS * 1e3 > nowMs) throw new AnswerVerificationError(`the signed answer was issued in the future (${statement.issuedAt})`);
+  if (statement.answer?.revision !== statement.bundle?.revision) throw new AnswerVerificationError("the signed answer's revision does not match its bundle revision");
+  return statement;
+}
+
+// src/runner/policy-client.ts
 var ON_ERROR_VALUES = ["audit", "block", "fail"];
 var PolicyFetchError = class extends Error {
   constructor(message, retryable, status) {
@@ -63,7 +149,11 @@ async function fetchOnce(url, options) {
   let response;
   try {
     response = await fetch(url, {
-      headers: { authorization: options.authorization, accept: "application/json", "user-agent": options.userAgent ?? "egressctl-runner" },
+      headers: {
+        authorization: options.authorization,
+        accept: options.trust ? SIGNED_ANSWER_MEDIA_TYPE : "application/json",
+        "user-agent": options.userAgent ?? "egressctl-runner"
+      },
       signal: AbortSignal.timeout(options.timeoutMs ?? 5e3),
       redirect: "error"
     });
@@ -75,6 +165,11 @@ async function fetchOnce(url, options) {
     const retryable = response.status === 429 || response.status >= 500;
     throw new PolicyFetchError(`${url.origin}${url.pathname} answered ${response.status}: ${errorMessageOf(text)}`, retryable, response.status);
   }
+  if (options.trust) {
+    const answer = verifiedAnswer(text, options.trust);
+    if (typeof answer === "string") throw new PolicyFetchError(`${url.origin}${url.pathname}: ${answer}`, false, 200);
+    return { answer, envelope: text };
+  }
   let value;
   try {
     value = JSON.parse(text);
@@ -83,7 +178,17 @@ async function fetchOnce(url, options) {
   }
   const problem = policyAnswerProblem(value);
   if (problem) throw new PolicyFetchError(`${url.origin}${url.pathname} answered 200 with an unexpected body: ${problem}`, false, 200);
-  return value;
+  return { answer: value };
+}
+function verifiedAnswer(text, trust, nowMs = Date.now()) {
+  try {
+    const statement = verifySignedAnswer(text, trust.keys, trust.expected, nowMs);
+    const problem = policyAnswerProblem(statement.answer);
+    return problem ? `the signed answer is not a policy answer: ${problem}` : statement.answer;
+  } catch (error) {
+    if (error instanceof AnswerVerificationError) return error.message;
+    throw error;
+  }
 }
 function policyAnswerProblem(value) {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return "not an object";
@@ -135,9 +240,9 @@ function defaultCacheDir(env) {
 function cacheFileName(scope) {
   const workflow = scope.workflow?.replace(/@.*$/, "").toLowerCase() ?? "";
   const key = JSON.stringify([scope.server.replace(/\/+$/, ""), scope.repository?.toLowerCase() ?? "", workflow, scope.cluster?.toLowerCase() ?? ""]);
-  return `${createHash("sha256").update(key).digest("hex").slice(0, 32)}.json`;
+  return `${createHash2("sha256").update(key).digest("hex").slice(0, 32)}.json`;
 }
-async function readCachedPolicy(dir, scope) {
+async function readCachedPolicy(dir, scope, trust) {
   let value;
   try {
     value = JSON.parse(await readFile(path.join(dir, cacheFileName(scope)), "utf8"));
@@ -145,14 +250,20 @@ async function readCachedPolicy(dir, scope) {
     return void 0;
   }
   const record = value;
-  if (!record || typeof record.fetchedAt !== "string" || policyAnswerProblem(record.answer) !== void 0) return void 0;
+  if (!record || typeof record.fetchedAt !== "string") return void 0;
+  if (trust) {
+    if (typeof record.envelope !== "string") return { refused: "the cached policy is not signed" };
+    const answer = verifiedAnswer(record.envelope, trust);
+    return typeof answer === "string" ? { refused: `the cached policy does not verify: ${answer}` } : { answer, fetchedAt: record.fetchedAt };
+  }
+  if (policyAnswerProblem(record.answer) !== void 0) return void 0;
   return { answer: record.answer, fetchedAt: record.fetchedAt };
 }
-async function writeCachedPolicy(dir, scope, answer, now = /* @__PURE__ */ new Date()) {
+async function writeCachedPolicy(dir, scope, fetched, now = /* @__PURE__ */ new Date()) {
   await mkdir(dir, { recursive: true, mode: 448 });
   const target = path.join(dir, cacheFileName(scope));
   const temp = `${target}.${randomBytes2(6).toString("hex")}.tmp`;
-  const record = { fetchedAt: now.toISOString(), scope: { ...scope }, answer };
+  const record = { fetchedAt: now.toISOString(), scope: { ...scope }, ...fetched.envelope ? { envelope: fetched.envelope } : { answer: fetched.answer } };
   const handle = await open(temp, "wx", 384);
   try {
     await handle.writeFile(`${JSON.stringify(record)}
@@ -172,10 +283,12 @@ async function obtainPolicy(options) {
   const fallbackMode = options.onError === "block" ? "block" : "audit";
   let failure;
   try {
-    const answer = await options.fetch();
+    const fetched = await options.fetch();
+    const answer = fetched.answer;
     const notes = [describeAnswer(answer)];
+    if (fetched.envelope) notes.push("the answer is signed by a trusted key and bound to this job's repository and workflow");
     try {
-      await writeCachedPolicy(options.cacheDir, options.scope, answer);
+      await writeCachedPolicy(options.cacheDir, options.scope, fetched);
     } catch (error) {
       notes.push(`could not cache the policy in ${options.cacheDir}: ${describeError(error)}`);
     }
@@ -183,8 +296,9 @@ async function obtainPolicy(options) {
   } catch (error) {
     failure = describeError(error);
   }
-  const cached = await readCachedPolicy(options.cacheDir, options.scope);
-  if (cached) {
+  const cached = await readCachedPolicy(options.cacheDir, options.scope, options.trust);
+  if (cached && "refused" in cached) failure = `${failure}; ${cached.refused}`;
+  else if (cached) {
     return {
       origin: "cache",
       answer: cached.answer,
@@ -227,6 +341,14 @@ function errorMessageOf(text) {
 }
 function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+function answerTrust(pem, expected) {
+  if (pem === void 0 || pem.trim() === "") return void 0;
+  try {
+    return { trust: { keys: parseAnswerKeys(pem), expected } };
+  } catch (error) {
+    return { trust: { keys: [], expected }, problem: `the public key cannot be used: ${describeError(error)}` };
+  }
 }
 
 // src/runner/id-token.ts
@@ -289,16 +411,27 @@ async function runAction(env, log) {
     ...env.GITHUB_WORKFLOW_REF ? { workflow: env.GITHUB_WORKFLOW_REF } : {}
   };
   const cacheDir = defaultCacheDir(env);
+  const trust = answerTrust(env.INPUT_PUBLIC_KEY, { repository: env.GITHUB_REPOSITORY ?? "", ...env.GITHUB_WORKFLOW_REF ? { workflow: env.GITHUB_WORKFLOW_REF } : {} });
+  if (!trust) log("::warning title=egressctl::no public-key input: the answer and the cache are not verified (anyone who can answer for the server decides this job's policy)");
   let obtained;
   try {
     obtained = await obtainPolicy({
       cacheDir,
       scope,
       onError,
+      ...trust ? { trust: trust.trust } : {},
       fetch: async () => {
+        if (trust?.problem) throw new PolicyFetchError(trust.problem, false);
         const token = await requestIdToken(env, audience);
         log(`::add-mask::${token}`);
-        return fetchPolicy({ server: serverUrl.toString(), authorization: `Bearer ${token}`, userAgent: "egressctl-action", timeoutMs: 5e3, attempts: 3 });
+        return fetchPolicy({
+          server: serverUrl.toString(),
+          authorization: `Bearer ${token}`,
+          userAgent: "egressctl-action",
+          timeoutMs: 5e3,
+          attempts: 3,
+          ...trust ? { trust: trust.trust } : {}
+        });
       }
     });
   } catch (error) {

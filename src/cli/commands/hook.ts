@@ -1,10 +1,12 @@
 /**
- * `egressctl hook job-started`: for a self-hosted or ARC runner's ACTIONS_RUNNER_HOOK_JOB_STARTED
- * (DESIGN 5). Asks the server for the job's policy with the runner's API key (the key decides
- * the cluster; GITHUB_REPOSITORY and GITHUB_WORKFLOW_REF say which job), caches it per scope,
- * falls back to the cache when the server cannot be reached, and hands the policy to the job:
- * printed in the job log, written as JSON to --output (what the runner image's Harden-Runner
- * setup reads), and exported through GITHUB_ENV (EGRESS_POLICY, ALLOWED_ENDPOINTS, ...).
+ * `egressctl hook job-started`: for a self-hosted or ARC runner's ACTIONS_RUNNER_HOOK_JOB_STARTED.
+ * Asks the server for the job's policy with the runner's API key (the key decides the cluster;
+ * GITHUB_REPOSITORY and GITHUB_WORKFLOW_REF say which job); with --public-key the answer must be
+ * a signed envelope bound to this job (docs/architecture.md, "Runner side: signed answers").
+ * Caches it per scope, falls back to the cache when the server cannot be reached, and hands the
+ * policy to the job: printed in the job log, written as JSON to --output (lockdown mode
+ * included), and exported through GITHUB_ENV (EGRESSCTL_POLICY as the managed step's JSON,
+ * EGRESSCTL_LOCKDOWN_MODE, EGRESS_POLICY, ALLOWED_ENDPOINTS, ...) before any `pre:` step runs.
  *
  * Exits non-zero only with --fail-closed, and then only when no policy could be had at all
  * (a failing job-started hook fails the job).
@@ -21,17 +23,20 @@ import {
   describeError,
   fetchPolicy,
   obtainPolicy,
+  PolicyFetchError,
   type ObtainedPolicy,
   type OnError,
 } from '../../runner/policy-client.js';
 import { UsageError } from '../../util/errors.js';
 import { parseCommandArgs, type CliIo, type Command } from '../io.js';
+import { answerTrust, policyVariableValue } from '../../runner/policy-client.js';
 
 const USAGE = [
   'egressctl hook job-started [--server URL] [--cluster NAME] [--api-key-file FILE] [--output FILE]',
-  '                           [--on-error audit|block] [--fail-closed] [--timeout SECONDS]',
+  '                           [--public-key FILE] [--on-error audit|block] [--fail-closed] [--timeout SECONDS]',
   '',
   'Environment: EGRESSCTL_SERVER, EGRESSCTL_CLUSTER, EGRESSCTL_API_KEY (or EGRESSCTL_API_KEY_FILE),',
+  'EGRESSCTL_PUBLIC_KEY (a file: the bundle\'s public key; answers and the cache must verify with it),',
   'GITHUB_REPOSITORY, GITHUB_WORKFLOW_REF (set by the runner), RUNNER_TEMP, GITHUB_ENV.',
 ].join('\n');
 
@@ -51,6 +56,7 @@ export const command: Command = {
         'on-error': { type: 'string' },
         'fail-closed': { type: 'boolean' },
         timeout: { type: 'string' },
+        'public-key': { type: 'string' },
       },
       USAGE,
     );
@@ -101,20 +107,41 @@ export const command: Command = {
     if (!apiKey) return fail('no API key: set EGRESSCTL_API_KEY or EGRESSCTL_API_KEY_FILE');
 
     const scope = { server, repository, ...(workflowRef ? { workflow: workflowRef } : {}), ...(cluster ? { cluster } : {}) };
+    const publicKeyFile = values['public-key'] ?? env.EGRESSCTL_PUBLIC_KEY;
+    let keyText: string | undefined;
+    let keyProblem: string | undefined;
+    if (publicKeyFile) {
+      try {
+        keyText = await readFile(path.resolve(io.cwd, publicKeyFile), 'utf8');
+      } catch (error) {
+        // Unreadable key: nothing can verify, so neither the server nor the cache is trusted (on-error).
+        keyText = 'unreadable';
+        keyProblem = `cannot read the public key ${publicKeyFile}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`;
+      }
+    } else {
+      io.stderr('egressctl hook: warning: no --public-key: answers and the cache are not verified (anyone who can answer for the server decides the job\'s policy)\n');
+    }
+    const expected = { repository, ...(workflowRef ? { workflow: workflowRef } : {}), ...(cluster ? { cluster } : {}) };
+    const trusted = answerTrust(keyText, expected);
+    const problem = keyProblem ?? trusted?.problem;
     let obtained: ObtainedPolicy;
     try {
       obtained = await obtainPolicy({
         cacheDir: defaultCacheDir(env),
         scope,
         onError: failClosed ? 'fail' : onError,
-        fetch: () =>
-          fetchPolicy({
+        ...(trusted ? { trust: trusted.trust } : {}),
+        fetch: () => {
+          if (problem) throw new PolicyFetchError(problem, false);
+          return fetchPolicy({
             server,
             authorization: `ApiKey ${apiKey}`,
             query: { repository, workflow: workflowRef, cluster },
             timeoutMs,
             userAgent: 'egressctl-hook',
-          }),
+            ...(trusted ? { trust: trusted.trust } : {}),
+          });
+        },
       });
     } catch (error) {
       io.stderr(`egressctl hook: cannot get the egress policy: ${describeError(error)}\n`);
@@ -152,6 +179,7 @@ async function handOver(io: CliIo, obtained: ObtainedPolicy, outputFile: string)
   io.stdout(`egressctl: policy written to ${outputFile}\n`);
   const envFile = io.env.GITHUB_ENV;
   if (envFile) {
+    const lockdown = answer?.['lockdown-mode'] ?? null;
     await appendGithubFile(envFile, {
       EGRESS_POLICY: inputs['egress-policy'],
       ALLOWED_ENDPOINTS: inputs['allowed-endpoints'],
@@ -159,10 +187,14 @@ async function handOver(io: CliIo, obtained: ObtainedPolicy, outputFile: string)
       DISABLE_SUDO_AND_CONTAINERS: inputs['disable-sudo-and-containers'],
       DISABLE_FILE_MONITORING: inputs['disable-file-monitoring'],
       DISABLE_TELEMETRY: inputs['disable-telemetry'],
-      EGRESSCTL_POLICY: answer?.policy ?? '',
+      // The managed step's first choice, `fromJSON(env.EGRESSCTL_POLICY || vars...)` (docs/reconciliation.md).
+      EGRESSCTL_POLICY: policyVariableValue(inputs, answer?.policy ?? null),
+      EGRESSCTL_POLICY_NAME: answer?.policy ?? '',
       EGRESSCTL_REVISION: answer?.revision ?? '',
       EGRESSCTL_POLICY_SOURCE: obtained.origin,
       EGRESSCTL_POLICY_FILE: outputFile,
+      EGRESSCTL_LOCKDOWN_MODE: lockdown?.enabled ? 'true' : 'false',
+      EGRESSCTL_LOCKDOWN_DETECTIONS: lockdown?.enabled ? lockdown.detections.join(',') : '',
     });
   }
 }

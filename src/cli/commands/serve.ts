@@ -7,7 +7,7 @@
  * `egressctl serve --hash-api-key < key.txt` prints the SHA-256 to put in the --api-keys file.
  */
 import path from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { mountGitHubApp } from '../../app/server-mount.js';
 import { loadPrivateKey, loadPublicKeys } from '../../bundle/keys.js';
 import { UsageError } from '../../util/errors.js';
@@ -15,14 +15,21 @@ import { checkNewApiKey, hashApiKey, loadApiKeyFile } from '../../server/auth/ap
 import { GITHUB_OIDC_ISSUER } from '../../server/auth/oidc.js';
 import { gitHistoryProvider } from '../../server/history.js';
 import { createConsoleHandler } from '../../server/console/index.js';
-import { DEFAULT_HOST, DEFAULT_PORT, startServer, type RunningServer, type StartServerOptions } from '../../server/server.js';
+import { DEFAULT_HOST, DEFAULT_PORT, startServer, type ReadAccess, type RunningServer, type StartServerOptions } from '../../server/server.js';
+import { createGitHubOAuth } from '../../server/auth/github-oauth.js';
 import { parseCommandArgs, type CliIo, type Command } from '../io.js';
 
 const USAGE = [
   'egressctl serve [--source DIR|FILE|URL] [--host HOST] [--port N] [--state-dir DIR]',
   '                [--public-key FILE ...] [--sign-key FILE ...] [--allow-rewind]',
   '                [--oidc-audience AUD] [--oidc-issuer URL] [--oidc-jwks-url URL] [--orgs ORG,...]',
-  '                [--api-keys FILE] [--log-level LEVEL]',
+  '                [--api-keys FILE] [--log-level LEVEL] [--shutdown-grace SECONDS]',
+  '                [--read-access public|api-key|github] [--public-url URL] [--team ORG/SLUG]',
+  '                [--answer-ttl SECONDS]   (signed /v1/policy answers; default 86400)',
+  '',
+  '--read-access github signs people in to the console with the GitHub App\'s OAuth: it needs',
+  'GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET (the App\'s), --public-url, and --orgs or --team.',
+  'A replica (--source https://.../v1/bundle) of such a server sends EGRESSCTL_UPSTREAM_API_KEY.',
   '       egressctl serve --hash-api-key < key.txt',
   '',
   'Each flag can be set by its EGRESSCTL_* environment variable (EGRESSCTL_PORT, EGRESSCTL_OIDC_AUDIENCE, ...).',
@@ -43,6 +50,11 @@ const OPTIONS = {
   'allow-rewind': { type: 'boolean' },
   'log-level': { type: 'string' },
   'hash-api-key': { type: 'boolean' },
+  'shutdown-grace': { type: 'string' },
+  'read-access': { type: 'string' },
+  'public-url': { type: 'string' },
+  team: { type: 'string' },
+  'answer-ttl': { type: 'string' },
 } as const;
 
 type FlagName = keyof typeof OPTIONS;
@@ -57,14 +69,27 @@ export const command: Command = {
     if (values['hash-api-key']) return hashKeyFromStdin(io);
 
     const options = await serverOptions(values, io);
-    const app = await mountGitHubApp(io.env, options, { cwd: io.cwd, sourceGiven: setting(values, io, 'source') !== undefined });
+    const graceText = setting(values, io, 'shutdown-grace') ?? '10';
+    if (!/^\d{1,3}$/.test(graceText) || Number(graceText) < 1) throw new UsageError(`--shutdown-grace must be 1..999 seconds, not "${graceText}"`);
+    const graceMs = Number(graceText) * 1000;
+    // Aborts the App's GitHub calls at shutdown: an unreachable GitHub must not hold the exit.
+    const shutdown = new AbortController();
+    const app = await mountGitHubApp(io.env, options, { cwd: io.cwd, sourceGiven: setting(values, io, 'source') !== undefined, signal: shutdown.signal });
     const running = await startServer(options);
     app?.attach(running);
-    io.stderr(startupText(running, options));
+    io.stderr(startupText(running, options, app ? (io.env.APP_ID ?? '').trim() : undefined));
     await untilSignal(io);
-    io.stderr('egressctl serve: shutting down (finishing requests in flight)\n');
+    io.stderr(`egressctl serve: shutting down (requests in flight get ${graceMs / 1000} s; GitHub calls are aborted)\n`);
+    shutdown.abort();
+    // The grace period is a bound, not a hope: whatever still runs after it is abandoned.
+    const deadline = setTimeout(() => {
+      io.stderr('egressctl serve: grace period over; exiting with work in flight (it is derived again at the next start)\n');
+      process.exit(0);
+    }, graceMs);
+    deadline.unref();
     await running.close();
     await app?.close();
+    clearTimeout(deadline);
     io.stderr('egressctl serve: stopped\n');
     return 0;
   },
@@ -139,6 +164,15 @@ async function serverOptions(values: Values, io: CliIo): Promise<StartServerOpti
   };
   if (source !== undefined) options.source = source;
   if (stateDir !== undefined) options.stateDir = resolvePath(stateDir);
+  options.readAccess = readAccessSetting(values, io, options, logger);
+  const ttlText = setting(values, io, 'answer-ttl');
+  if (ttlText !== undefined) {
+    if (!/^\d{1,7}$/.test(ttlText) || Number(ttlText) < 300 || Number(ttlText) > 7 * 86400) throw new UsageError(`--answer-ttl must be 300..604800 seconds, not "${ttlText}"`);
+    options.answerTtlSeconds = Number(ttlText);
+  }
+  // A replica of a server whose reading is not public presents a key (never on the command line).
+  const upstreamKey = io.env.EGRESSCTL_UPSTREAM_API_KEY?.trim();
+  if (upstreamKey) options.upstreamApiKey = upstreamKey;
   const history = source !== undefined && /^https?:\/\//i.test(source) ? undefined : await gitHistoryProvider(path.resolve(io.cwd, source ?? '.'));
   if (history) options.historyProvider = history;
   if (options.publicKeys?.length === 0 && source !== undefined && /^https?:\/\//i.test(source)) {
@@ -147,7 +181,44 @@ async function serverOptions(values: Values, io: CliIo): Promise<StartServerOpti
   return options;
 }
 
-function startupText(running: RunningServer, options: StartServerOptions): string {
+function readAccessSetting(values: Values, io: CliIo, options: StartServerOptions, logger: Logger): ReadAccess {
+  const mode = setting(values, io, 'read-access') ?? 'public';
+  if (mode === 'public') return { mode };
+  if (mode === 'api-key') {
+    if ((options.apiKeys?.length ?? 0) === 0) throw new UsageError('--read-access api-key needs --api-keys FILE (its keys admit readers)');
+    return { mode };
+  }
+  if (mode !== 'github') throw new UsageError(`--read-access must be public, api-key or github, not "${mode}"`);
+  const clientId = io.env.GITHUB_CLIENT_ID?.trim();
+  const clientSecret = io.env.GITHUB_CLIENT_SECRET?.trim();
+  if (!clientId || !clientSecret) throw new UsageError('--read-access github needs GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET (the GitHub App\'s OAuth credentials)');
+  const publicUrl = setting(values, io, 'public-url');
+  if (!publicUrl || !/^https?:\/\/[^\s/]+(\/[^\s]*)?$/.test(publicUrl)) {
+    throw new UsageError('--read-access github needs --public-url URL (the address browsers use; the sign-in callback is built from it)');
+  }
+  const team = setting(values, io, 'team');
+  if (team !== undefined && !/^[A-Za-z0-9][A-Za-z0-9-]*\/[A-Za-z0-9._-]+$/.test(team)) throw new UsageError(`--team must be ORG/TEAM-SLUG, not "${team}"`);
+  const organizations = options.organizations ?? [];
+  if (!team && organizations.length === 0) throw new UsageError('--read-access github needs --orgs ORG,... (whose members are admitted) or --team ORG/SLUG');
+  const ghe = io.env.GHE_HOST?.trim();
+  const gheBase = ghe ? `${io.env.GHE_PROTOCOL?.trim() || 'https'}://${ghe}` : undefined;
+  const sessionSecret = io.env.EGRESSCTL_SESSION_SECRET?.trim();
+  if (sessionSecret !== undefined && sessionSecret !== '' && sessionSecret.length < 32) throw new UsageError('EGRESSCTL_SESSION_SECRET must be at least 32 characters');
+  const oauth = createGitHubOAuth({
+    clientId,
+    clientSecret,
+    publicUrl,
+    organizations,
+    ...(team ? { team } : {}),
+    webUrl: io.env.EGRESSCTL_GITHUB_WEB_URL?.trim() || gheBase || 'https://github.com',
+    apiUrl: io.env.EGRESSCTL_GITHUB_API_URL?.trim() || (gheBase ? `${gheBase}/api/v3` : 'https://api.github.com'),
+    ...(sessionSecret ? { sessionSecret: Buffer.from(sessionSecret, 'utf8') } : {}),
+    logger,
+  });
+  return { mode, oauth };
+}
+
+function startupText(running: RunningServer, options: StartServerOptions, appId: string | undefined): string {
   const { url } = running;
   const served = running.state.bundle;
   const source = running.state.source;
@@ -158,6 +229,10 @@ function startupText(running: RunningServer, options: StartServerOptions): strin
       ? `  serving:  revision ${served.bundle.revision} (committed ${served.bundle.committedAt}), ${Object.keys(served.bundle.policies).length} policies`
       : `  serving:  nothing yet (${running.state.degraded?.message ?? source.lastError?.message ?? 'waiting for the source'})`,
     `  console:  ${url}/   (policies, history with diffs, which policy applies, baselines)`,
+    readAccessLine(options),
+    appId !== undefined
+      ? `  app:      GitHub App enabled (APP_ID ${appId}): webhooks at ${url}/api/github/webhooks`
+      : '  app:      GitHub App not enabled (set APP_ID, PRIVATE_KEY or PRIVATE_KEY_PATH, and WEBHOOK_SECRET to enable it)',
     `  look at:  ${url}/readyz   ${url}/v1/bundle   ${url}/v1/history   ${url}/metrics`,
     `  try:      curl -s ${url}/readyz`,
   ];
@@ -170,6 +245,16 @@ function startupText(running: RunningServer, options: StartServerOptions): strin
   if (!options.oidc?.audience) lines.push('  note:     no --oidc-audience: Bearer tokens are refused');
   lines.push('  stop:     Ctrl-C (SIGINT) or SIGTERM', '');
   return lines.join('\n');
+}
+
+function readAccessLine(options: StartServerOptions): string {
+  const mode = options.readAccess?.mode ?? 'public';
+  if (mode === 'api-key') return '  read:     bundle, history and console need Authorization: ApiKey <key> (--read-access api-key)';
+  if (mode === 'github') return '  read:     bundle, history and console need a GitHub sign-in (/auth/login) or an API key (--read-access github)';
+  const loopback = /^(127\.|::1$|\[::1\]$|localhost$)/.test(options.host ?? DEFAULT_HOST);
+  return loopback
+    ? '  read:     public (anyone who reaches this loopback address reads bundle, history and console; production must not be public: --read-access api-key|github)'
+    : '  read:     PUBLIC on a non-loopback address: anyone who reaches it reads bundle, history (authors\' e-mail) and console; use --read-access api-key|github';
 }
 
 function describeSource(kind: string, location: string): string {

@@ -14,6 +14,8 @@
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
 
 export const GITHUB_OIDC_ISSUER = 'https://token.actions.githubusercontent.com';
+/** Longest workflow reference (`owner/repo/.github/workflows/F.yml@ref`) accepted: it is a cache key. */
+export const MAX_WORKFLOW_REF_LENGTH = 1024;
 
 export interface OidcOptions {
   issuer?: string;
@@ -28,6 +30,12 @@ export interface OidcOptions {
   jwksMaxAgeMs?: number;
   /** Verified-token cache entries (default 10,000). */
   cacheSize?: number;
+  /**
+   * Longest accepted lifetime (`exp - iat`) and farthest accepted `exp` from now, in seconds
+   * (default 3600). GitHub's Actions tokens live minutes; a token valid for years is forged or
+   * mis-issued, and caching it would keep it usable. See docs/security.md.
+   */
+  maxLifetimeSeconds?: number;
 }
 
 /** Who a verified token says the caller is. */
@@ -53,6 +61,7 @@ export class OidcVerifier {
   private readonly cache = new Map<string, TokenIdentity>();
   private readonly cacheSize: number;
   private readonly clockTolerance: number;
+  private readonly maxLifetime: number;
 
   constructor(options: OidcOptions = {}) {
     this.issuer = (options.issuer ?? GITHUB_OIDC_ISSUER).replace(/\/+$/, '');
@@ -65,6 +74,7 @@ export class OidcVerifier {
       timeoutDuration: 5_000,
     });
     this.cacheSize = Math.max(1, options.cacheSize ?? 10_000);
+    this.maxLifetime = options.maxLifetimeSeconds ?? 3600;
   }
 
   /**
@@ -114,11 +124,21 @@ export class OidcVerifier {
         audience: this.audience,
         algorithms: ['RS256'],
         clockTolerance: this.clockTolerance,
-        requiredClaims: ['exp', 'repository', 'repository_owner', 'workflow_ref'],
+        requiredClaims: ['exp', 'iat', 'repository', 'repository_owner', 'workflow_ref'],
         currentDate: new Date(nowMs),
       }));
     } catch (error) {
       return describeFailure(error);
+    }
+    // jose checks iat only for being a number; a token "issued" in the future is not one GitHub made.
+    const nowSeconds = Math.floor(nowMs / 1000);
+    const iat = payload.iat ?? 0;
+    const exp = payload.exp ?? 0;
+    if (iat > nowSeconds + this.clockTolerance) {
+      return { ok: false, status: 401, reason: 'not_yet_valid', message: 'the token is not valid yet (iat is in the future)' };
+    }
+    if (exp - iat > this.maxLifetime || exp - nowSeconds > this.maxLifetime + this.clockTolerance) {
+      return { ok: false, status: 401, reason: 'lifetime', message: `the token's lifetime is longer than this server accepts (${this.maxLifetime} s; GitHub's tokens live minutes)` };
     }
     const organization = payload.repository_owner;
     const repository = payload.repository;
@@ -129,6 +149,9 @@ export class OidcVerifier {
     const [owner] = repository.split('/');
     if (!/^[^/]+\/[^/]+$/.test(repository) || owner?.toLowerCase() !== organization.toLowerCase()) {
       return { ok: false, status: 401, reason: 'bad_claims', message: 'the token\'s repository claim is not OWNER/REPO of its repository_owner' };
+    }
+    if (workflowRef.length > MAX_WORKFLOW_REF_LENGTH) {
+      return { ok: false, status: 401, reason: 'bad_claims', message: `the token's workflow_ref is longer than ${MAX_WORKFLOW_REF_LENGTH} characters` };
     }
     if (!workflowRef.toLowerCase().startsWith(`${repository.toLowerCase()}/`)) {
       return { ok: false, status: 401, reason: 'bad_claims', message: 'the token\'s workflow_ref is not a workflow of its repository' };

@@ -43,6 +43,7 @@ export class GitSource extends WatchedSource {
     this.ordering = {
       kind: 'git',
       allowRewind: options.allowRewind ?? false,
+      onUnknown: 'refuse',
       async relation(served, candidate) {
         try {
           await gitText(dir, ['cat-file', '-e', `${served}^{commit}`]);

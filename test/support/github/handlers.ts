@@ -673,6 +673,28 @@ function installationReply(ctx: HandlerContext, login: string): Reply {
 }
 
 export const HANDLERS: Record<string, HandlerSpec> = {
+  // --- Users, organization and team membership (the console's GitHub sign-in) ---
+  'users/get-authenticated': {
+    run: async (ctx) => {
+      if (ctx.principal.kind !== 'token' || ctx.principal.token.kind !== 'user') throw new GitHubApiError(403, 'Resource not accessible by integration');
+      return json(200, { ...ctx.world.actorJson(ctx.principal.token.actor), name: null, email: null });
+    },
+  },
+  'orgs/check-membership-for-user': {
+    run: async (ctx) => {
+      const members = ctx.world.orgMembers.get(ctx.params.org!.toLowerCase());
+      if (!members) throw notFound();
+      return members.has(ctx.params.username!.toLowerCase()) ? { status: 204 } : { status: 404, body: { message: 'User does not exist or is not a member of the organization' } };
+    },
+  },
+  'teams/get-membership-for-user-in-org': {
+    run: async (ctx) => {
+      const key = `${ctx.params.org!.toLowerCase()}/${ctx.params.team_slug!.toLowerCase()}`;
+      const members = ctx.world.teamMembers.get(key);
+      if (!members || !members.has(ctx.params.username!.toLowerCase())) throw notFound();
+      return json(200, { url: ctx.url.toString(), role: 'member', state: 'active' });
+    },
+  },
   // --- GitHub App ---
   'apps/get-authenticated': { auth: 'app', run: async (ctx) => json(200, ctx.world.appJson()) },
   'apps/list-installations': {

@@ -15,6 +15,7 @@ export {
 export { deliverWebhook, signWebhookBody, webhookExample, type WebhookRequest, type WebhookResponse } from './webhooks.js';
 export { loadGitHubOpenApi, type OpenApiRoutes, type Operation } from './openapi.js';
 export { MAX_COMMENT_LENGTH } from './handlers.js';
+export { startOAuthWeb, type OAuthWeb } from './oauth-web.js';
 export {
   DEFAULT_INSTALLATION_PERMISSIONS,
   type Permissions,

@@ -325,6 +325,21 @@ export class GitHubStandin {
     return this.world.issueUserToken(login, options).token;
   }
 
+  /** Makes `login` a member of organization `org` (and of `teams`, slugs within it). */
+  addOrgMember(org: string, login: string, options: { teams?: string[] } = {}): void {
+    this.world.account(login, 'User');
+    const orgKey = org.toLowerCase();
+    const members = this.world.orgMembers.get(orgKey) ?? new Set<string>();
+    members.add(login.toLowerCase());
+    this.world.orgMembers.set(orgKey, members);
+    for (const team of options.teams ?? []) {
+      const key = `${orgKey}/${team.toLowerCase()}`;
+      const teamSet = this.world.teamMembers.get(key) ?? new Set<string>();
+      teamSet.add(login.toLowerCase());
+      this.world.teamMembers.set(key, teamSet);
+    }
+  }
+
   /** Invalidates every token issued so far (callers must re-authenticate). */
   revokeAllTokens(): void {
     this.world.tokens.clear();

@@ -212,6 +212,10 @@ export class World {
   readonly workflowJobs = new Map<number, WorkflowJobRecord>();
   /** One-off log download URLs (`/_logs/<id>`) and the text they serve. */
   readonly logDownloads = new Map<string, string>();
+  /** Organization login (lower-case) -> member logins (lower-case). */
+  readonly orgMembers = new Map<string, Set<string>>();
+  /** `org/team-slug` (lower-case) -> member logins (lower-case). */
+  readonly teamMembers = new Map<string, Set<string>>();
   readonly app: AppRecord;
 
   constructor(
