@@ -8,8 +8,11 @@ import { createHash } from 'node:crypto';
 import { findJob, type BaselineIndex, type JobRecommendation } from '../baselines/index.js';
 import { formatDiagnostic } from '../policy/diagnostics.js';
 import type { HardenRunnerPin } from '../policy/model.js';
+import { POLICY_VARIABLE, workflowVariableName } from '../policy/delivery.js';
+import { storePlanner, type StoreState } from './desired-state.js';
 import { baselinePlanner, evidenceFromIndex, uniformPlanner } from './harden-plan.js';
 import { hardenWorkflow, type CompositePlan, type JobAction, type JobPlanner } from './harden.js';
+import { blockedByPolicy, desiredDigest } from './sync-plan.js';
 import { grantIdToken } from './rollout-permissions.js';
 import { newWorkflowErrors } from './workflow-check.js';
 
@@ -36,6 +39,11 @@ export interface RolloutConfig {
   /** Required for `mode: 'action'`. */
   action?: ActionSettings;
   baselines: BaselineIndex;
+  /**
+   * Sync (docs/reconciliation.md): the store is the desired state, every job follows its
+   * workflow's effective policy, and baselines are evidence only. Absent: rollout from baselines.
+   */
+  store?: StoreState;
 }
 
 export interface JobEvidence {
@@ -62,6 +70,10 @@ export interface JobReport {
   reason?: string;
   skipCode?: string;
   evidence?: JobEvidence;
+  /** Sync: the policy the job follows (null: none attached). */
+  policy?: string | null;
+  /** Sync, block mode: endpoints the job was seen using that the policy would block (from its baseline). */
+  blocked?: string[];
 }
 
 export type FileStatus = 'changed' | 'unchanged' | 'invalid' | 'rejected';
@@ -124,6 +136,7 @@ export function planFingerprint(repository: string, config: RolloutConfig): stri
       pin: config.mode === 'inline' ? config.pin : null,
       action: config.mode === 'action' ? (config.action ?? null) : null,
       jobs,
+      desired: config.store ? desiredDigest(config.store, repository) : null,
     }),
   ).slice(0, 32);
 }
@@ -170,6 +183,16 @@ function plannerFor(repository: string, workflowPath: string, config: RolloutCon
     };
     return uniformPlanner(plan);
   }
+  if (config.store) {
+    const planner = storePlanner({ store: config.store, repository, workflowPath, repin: true, baselineOf: evidenceFromIndex(config.baselines, repository, workflowPath) });
+    if (config.store.settings.delivery !== 'variables') return planner;
+    // The step reads its inputs from variables, most specific first (docs/reconciliation.md).
+    const variables = { vars: [workflowVariableName(workflowPath), POLICY_VARIABLE], env: POLICY_VARIABLE };
+    return (job) => {
+      const plan = planner(job);
+      return 'kind' in plan && plan.kind === 'harden-runner' ? { ...plan, variables } : plan;
+    };
+  }
   return baselinePlanner({
     pin: config.pin,
     repin: true,
@@ -199,6 +222,13 @@ export async function planWorkflowFile(repository: string, path: string, text: s
     };
     const evidence = evidenceOf(findJob(config.baselines, { repository: repo, workflowPath, job: outcome.job }));
     if (evidence) report.evidence = evidence;
+    if (plan?.kind === 'harden-runner' && plan.managedBy) {
+      report.policy = plan.managedBy.policy;
+      if (plan.mode === 'block' && evidence) {
+        const blocked = blockedByPolicy(evidence.endpoints, plan.endpoints ?? []);
+        if (blocked.length > 0) report.blocked = blocked;
+      }
+    }
     return report;
   });
 
