@@ -5,6 +5,7 @@
 import { closest } from 'fastest-levenshtein';
 import type { DiagnosticSink } from './diagnostics.js';
 import type { Policy, PolicyRepository } from './model.js';
+import { ruleVariablesFit } from './rule-variables.js';
 
 interface RepositoryRuleContext {
   repository: PolicyRepository;
@@ -137,6 +138,7 @@ export const REPOSITORY_RULES: readonly RepositoryRule[] = [
   ruleExtendsCycle,
   ruleAttachmentUnknownPolicy,
   rulePolicyNotAttached,
+  ruleVariablesFit,
 ];
 
 export function checkRepository(repository: PolicyRepository, sink: DiagnosticSink): void {
