@@ -36,6 +36,7 @@ const SECTIONS: Record<string, SectionRunner> = {
   },
   server: async () => (await import('./server.js')).runServerBench(),
   rollout: async () => (await import('./rollout.js')).runRolloutBench(),
+  sync: async () => (await import('./sync.js')).runSyncBench(),
 };
 
 async function main(): Promise<void> {
