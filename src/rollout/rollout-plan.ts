@@ -11,7 +11,7 @@ import type { HardenRunnerPin } from '../policy/model.js';
 import { POLICY_VARIABLE, workflowVariableName } from '../policy/delivery.js';
 import { storePlanner, type StoreState } from './desired-state.js';
 import { baselinePlanner, evidenceFromIndex, uniformPlanner } from './harden-plan.js';
-import { hardenWorkflow, type CompositePlan, type JobAction, type JobPlanner } from './harden.js';
+import { hardenWorkflow, type CompositePlan, type JobAction, type JobInfo, type JobPlanner } from './harden.js';
 import { blockedByPolicy, desiredDigest } from './sync-plan.js';
 import { grantIdToken } from './rollout-permissions.js';
 import { newWorkflowErrors } from './workflow-check.js';
@@ -74,6 +74,26 @@ export interface JobReport {
   policy?: string | null;
   /** Sync, block mode: endpoints the job was seen using that the policy would block (from its baseline). */
   blocked?: string[];
+  /** Sync: why the job differs from the store (docs/reconciliation.md), when it does. */
+  drift?: Drift;
+}
+
+/**
+ * `missing`: no Harden-Runner step; `edited`: a managed step (marker) for this policy changed by
+ * hand; `stale`: a managed step whose marker names another policy; `unmanaged`: a step without
+ * the marker that disagrees with the store.
+ */
+export type Drift = { kind: 'missing' } | { kind: 'edited' } | { kind: 'stale'; was: string | null } | { kind: 'unmanaged' };
+
+/** Why a job the sync inserts into or updates differs from the store. Pure. */
+export function driftOf(action: JobAction, job: JobInfo | undefined, policy: string | null): Drift | undefined {
+  if (action === 'inserted') return { kind: 'missing' };
+  if (action !== 'updated') return undefined;
+  // `managedBy` is read from the step's marker comment (harden.ts); absent: not ours.
+  const managedBy = (job?.existing as { managedBy?: { policy?: unknown } } | undefined)?.managedBy;
+  if (!managedBy) return { kind: 'unmanaged' };
+  const was = typeof managedBy.policy === 'string' ? managedBy.policy : null;
+  return was === policy ? { kind: 'edited' } : { kind: 'stale', was };
 }
 
 export type FileStatus = 'changed' | 'unchanged' | 'invalid' | 'rejected';
@@ -204,7 +224,16 @@ function plannerFor(repository: string, workflowPath: string, config: RolloutCon
 export async function planWorkflowFile(repository: string, path: string, text: string, config: RolloutConfig): Promise<FilePlan> {
   const repo = repository.toLowerCase();
   const workflowPath = path.toLowerCase();
-  const result = hardenWorkflow(text, { plan: plannerFor(repo, workflowPath, config), file: path });
+  // The planner sees each job's existing step (and its marker): kept to say why a job drifted.
+  const seen = new Map<string, JobInfo>();
+  const planner = plannerFor(repo, workflowPath, config);
+  const result = hardenWorkflow(text, {
+    plan: (job) => {
+      seen.set(job.id, job);
+      return planner(job);
+    },
+    file: path,
+  });
   if (result.errors.length > 0) {
     return { path, before: text, after: text, status: 'invalid', jobs: [], problems: result.errors.map(formatDiagnostic) };
   }
@@ -224,6 +253,8 @@ export async function planWorkflowFile(repository: string, path: string, text: s
     if (evidence) report.evidence = evidence;
     if (plan?.kind === 'harden-runner' && plan.managedBy) {
       report.policy = plan.managedBy.policy;
+      const drift = driftOf(outcome.action, seen.get(outcome.job), plan.managedBy.policy);
+      if (drift) report.drift = drift;
       if (plan.mode === 'block' && evidence) {
         const blocked = blockedByPolicy(evidence.endpoints, plan.endpoints ?? []);
         if (blocked.length > 0) report.blocked = blocked;

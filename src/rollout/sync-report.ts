@@ -56,8 +56,17 @@ function jobReasons(file: FilePlan, job: JobReport): string | undefined {
   // h-harden's per-step change list, when present: "old -> new" per input.
   const detail = Array.isArray(changes) && changes.length > 0 ? `: ${changes.map((change) => (typeof change === 'string' ? change : JSON.stringify(change))).join('; ')}` : job.reason ? `: ${job.reason}` : '';
   if (job.action === 'inserted') return `${where}: no Harden-Runner step; the store wants ${job.mode ?? 'one'}${policy}`;
-  if (job.action === 'updated') return `${where}: the Harden-Runner step differs from the store${policy}${detail}`;
-  return undefined;
+  if (job.action !== 'updated') return undefined;
+  switch (job.drift?.kind) {
+    case 'edited':
+      return `${where}: managed step edited by hand; the store wants ${job.mode ?? 'it'}${policy}${detail}`;
+    case 'stale':
+      return `${where}: stale policy: the managed step was written for ${job.drift.was === null ? 'no policy' : `policy ${job.drift.was}`}, the store now says${policy || ' none'}${detail}`;
+    case 'unmanaged':
+      return `${where}: a Harden-Runner step egressctl does not manage disagrees with the store${policy}${detail}`;
+    default:
+      return `${where}: the Harden-Runner step differs from the store${policy}${detail}`;
+  }
 }
 
 /** Why a repository is out of sync, one line per job or file. */
