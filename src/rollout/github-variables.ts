@@ -105,7 +105,7 @@ export class VariableWriter {
    * The scheduled pass: read the organization's variables and those of each repository, put back
    * what differs from the store (reported as drift), remove our names the store no longer owns.
    */
-  async reassert(organization: string, desired: ReadonlyMap<string, DesiredVariable>, repositories: readonly string[]): Promise<VariableEntry[]> {
+  async reassert(organization: string, desired: ReadonlyMap<string, DesiredVariable>, repositories: readonly string[], options: { dryRun?: boolean } = {}): Promise<VariableEntry[]> {
     const org = organization.toLowerCase();
     const entries: VariableEntry[] = [];
     const check = async (level: 'organization' | 'repository', target: string, live: Map<string, string>) => {
@@ -115,6 +115,10 @@ export class VariableWriter {
         live.delete(variable.name);
         if (current === variable.value) {
           entries.push({ level, target, name: variable.name, value: variable.value, policy: variable.policy, status: 'unchanged' });
+          continue;
+        }
+        if (options.dryRun) {
+          entries.push({ level, target, name: variable.name, value: current ?? null, policy: variable.policy, status: 'out-of-sync', reason: current === undefined ? 'missing' : `edited on GitHub (value differs from policy ${variable.policy})` });
           continue;
         }
         try {
@@ -134,6 +138,10 @@ export class VariableWriter {
       }
       for (const name of live.keys()) {
         if (!isOwnedVariableName(name)) continue;
+        if (options.dryRun) {
+          entries.push({ level, target, name, value: live.get(name) ?? null, status: 'out-of-sync', reason: 'not owned by any attachment in the store' });
+          continue;
+        }
         try {
           await this.delete({ level, target, name });
           entries.push({ level, target, name, value: null, status: 'deleted', reason: 'not owned by any attachment in the store: removed' });

@@ -29,7 +29,8 @@ export interface VariableEntry {
   /** The value as last written (or found equal). Null: deleted. */
   value: string | null;
   policy?: string;
-  status: 'written' | 'unchanged' | 'deleted' | 'drift-restored' | 'error';
+  /** `out-of-sync`: a dry run found it differing (value: what GitHub has). */
+  status: 'written' | 'unchanged' | 'deleted' | 'drift-restored' | 'out-of-sync' | 'error';
   reason?: string;
 }
 

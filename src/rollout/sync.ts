@@ -71,13 +71,14 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
   });
   let variables: VariableEntry[] = [];
   let requests = rollout.requests;
-  if (options.policy.settings.delivery === 'variables' && !options.fromBaselines && !options.dryRun) {
+  if (options.policy.settings.delivery === 'variables' && !options.fromBaselines) {
     const writer = new VariableWriter(options.client);
     const desired = desiredVariables(storeStateOf(options.policy), [options.organization]);
     variables = await writer.reassert(
       options.organization,
       desired,
       rollout.repositories.map((result) => result.repository),
+      { dryRun: options.dryRun === true },
     );
     requests += writer.requests;
   }

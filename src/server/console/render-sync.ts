@@ -65,7 +65,7 @@ export function renderSync(report: SyncReportFile | undefined, filter: string): 
 /** For the lookup: which variable a job of this workflow reads, and its value as last written. */
 export function variableLookup(report: SyncReportFile | undefined, repository: string, chain: readonly { level: 'organization' | 'repository'; target: string; name: string }[]): Html {
   const entries = Object.values(report?.organizations ?? {}).flatMap((run) => run.variables);
-  const found = (level: string, target: string, name: string) => entries.find((entry) => entry.level === level && entry.target === target && entry.name === name && entry.value !== null);
+  const found = (level: string, target: string, name: string) => entries.find((entry) => entry.level === level && entry.target === target && entry.name === name && entry.value !== null && entry.status !== 'out-of-sync' && entry.status !== 'error');
   let reads: { level: string; target: string; name: string; value: string } | undefined;
   const rows = chain.map((variable) => {
     const entry = found(variable.level, variable.target, variable.name);
