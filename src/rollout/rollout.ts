@@ -88,6 +88,8 @@ export interface RolloutOptions {
   organization: string;
   /** Repository names (`repo` or `owner/repo`); undefined: every repository the credentials reach in the organization. */
   repositories?: readonly string[];
+  /** Repositories already listed (with default branches): no listing, no `GET /repos/{o}/{r}` each. */
+  targets?: readonly RepositoryTarget[];
   /** How to list "all": the App's installation repositories, or the organization's (token). Default organization. */
   listing?: 'installation' | 'organization';
   config: RolloutConfig;
@@ -382,7 +384,8 @@ export async function rolloutRepository(client: GitHubClient, target: Repository
 }
 
 /** The repositories to roll out to, and how many requests listing them took. */
-export async function listTargets(client: GitHubClient, organization: string, options: Pick<RolloutOptions, 'repositories' | 'listing'>): Promise<{ targets: RepositoryTarget[]; requests: number }> {
+export async function listTargets(client: GitHubClient, organization: string, options: Pick<RolloutOptions, 'repositories' | 'listing' | 'targets'>): Promise<{ targets: RepositoryTarget[]; requests: number }> {
+  if (options.targets) return { targets: [...options.targets], requests: 0 };
   if (options.repositories) {
     const targets = options.repositories.map((name) => {
       const [owner, repo] = name.includes('/') ? name.split('/') : [organization, name];

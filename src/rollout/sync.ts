@@ -9,7 +9,7 @@ import type { PolicyRepository } from '../policy/model.js';
 import type { GitHubClient } from './github.js';
 import { VariableWriter } from './github-variables.js';
 import type { ActionSettings, RolloutMode } from './rollout-plan.js';
-import { listTargets, runRollout, type RepositoryRollout, type RolloutReport } from './rollout.js';
+import { listTargets, runRollout, type RepositoryRollout, type RepositoryTarget, type RolloutReport } from './rollout.js';
 import { syncEntry, type OrganizationSync, type SyncEntry, type VariableEntry } from './sync-report.js';
 import { desiredVariables, reachedByOrganization, storeStateOf, variableChanges, type AffectedScopes } from './sync-plan.js';
 
@@ -114,6 +114,7 @@ export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult
     return { rollout, report: organizationSync(options, [], variables), requests: writer.requests };
   }
   const names = new Set(options.affected.repositories.filter((name) => name.startsWith(`${org}/`)));
+  const listedTargets = new Map<string, RepositoryTarget>();
   let listing = 0;
   let variables: VariableEntry[] = [];
   let variableRequests = 0;
@@ -127,16 +128,19 @@ export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult
   if (switched || options.affected.organizations.includes(org)) {
     const listed = await listTargets(options.client, options.organization, { listing: options.listing ?? 'organization' });
     listing = listed.requests;
-    const all = listed.targets.map((target) => `${target.owner}/${target.name}`.toLowerCase());
+    for (const target of listed.targets) listedTargets.set(`${target.owner}/${target.name}`.toLowerCase(), target);
+    const all = [...listedTargets.keys()];
     for (const name of switched ? all : reachedByOrganization(all, beforeStore.attachments, afterStore.attachments)) names.add(name);
   }
   if (names.size === 0) {
     return { rollout: { organization: options.organization, repositories: [], requests: listing }, report: organizationSync(options, [], variables), requests: listing + variableRequests };
   }
   const { before: _before, after, affected: _affected, ...rest } = options;
+  const sorted = [...names].sort();
   const result = await runRollout({
     ...rest,
-    repositories: [...names].sort(),
+    // Listed already (organization scope): their default branches are known.
+    ...(sorted.every((name) => listedTargets.has(name)) ? { targets: sorted.map((name) => listedTargets.get(name)!) } : { repositories: sorted }),
     config: rolloutConfig({ ...rest, policy: after }),
   });
   return { rollout: result, report: organizationSync(options, result.repositories.map(syncEntry), variables), requests: result.requests + listing + variableRequests };
