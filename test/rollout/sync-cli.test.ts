@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { emptyBaselineFile, mergeObservations, renderBaselineFile } from '../../src/baselines/index.js';
 import { ROLLOUT_BRANCH } from '../../src/rollout/rollout-body.js';
 import { readSyncReport } from '../../src/rollout/sync-report.js';
 import { runCli } from '../support/cli.js';
@@ -42,6 +43,13 @@ beforeEach(async () => {
     'egressctl.yml': 'organizations: [acme]\nunattached: skip\n',
     'policies/api.yml': 'egress-policy: block\nallowed-endpoints:\n  - registry.npmjs.org\n',
     'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: api\n',
+    // Evidence only: acme/api's job was seen using an endpoint its policy does not allow.
+    'baselines/acme/api.yml': renderBaselineFile(
+      mergeObservations(
+        emptyBaselineFile('acme/api'),
+        [1, 2].map((run) => ({ workflow: '.github/workflows/ci.yml', job: 'test', runId: String(run), at: `2026-11-0${run}T00:00:00Z`, endpoints: ['registry.npmjs.org:443', 'evil.example.com:443'] })),
+      ).file,
+    ),
   });
   stateDir = mkdtempSync(path.join(os.tmpdir(), 'egressctl-sync-state-'));
   env = { GITHUB_TOKEN: standin.createInstallationToken(installation.id), GITHUB_API_URL: standin.url };
@@ -83,7 +91,14 @@ describe('egressctl sync', () => {
     const api = (await standin.readFile('acme/api', '.github/workflows/ci.yml', ROLLOUT_BRANCH))!;
     expect(api).toContain('egress-policy: block');
     expect(api).toContain('registry.npmjs.org:443');
-    expect(standin.pullRequests('acme/api')[0]!.body).toContain('policy `api`');
+    const [pull] = standin.pullRequests('acme/api');
+    expect(pull!.body).toContain('policy `api`');
+    // Baselines are evidence, never the source: the endpoint is listed, not allowed, and the PR is a draft.
+    expect(api).not.toContain('evil.example.com');
+    expect(pull!.body).toMatch(/2 runs observed, seen but not allowed by the policy: `evil\.example\.com:443`/);
+    expect(pull!.body).toContain('last seen 2026-11-02T00:00:00Z');
+    expect(pull!.draft).toBe(true);
+    expect(standin.pullRequests('acme/web')[0]!.draft).toBe(false);
     expect(standin.pullRequests('acme/docs')).toHaveLength(0);
 
     standin.resetStats();
