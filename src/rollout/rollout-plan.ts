@@ -76,6 +76,8 @@ export interface JobReport {
   blocked?: string[];
   /** Sync: why the job differs from the store (docs/reconciliation.md), when it does. */
   drift?: Drift;
+  /** The planner's per-step change report (old -> new per input), when hardenWorkflow gives one. */
+  changes?: unknown[];
 }
 
 /**
@@ -255,6 +257,9 @@ export async function planWorkflowFile(repository: string, path: string, text: s
       report.policy = plan.managedBy.policy;
       const drift = driftOf(outcome.action, seen.get(outcome.job), plan.managedBy.policy);
       if (drift) report.drift = drift;
+      // Read defensively: the change list is newer than this module (docs/reconciliation.md, never weaken silently).
+      const changes = (outcome as { changes?: unknown }).changes;
+      if (Array.isArray(changes) && changes.length > 0) report.changes = changes;
       if (plan.mode === 'block' && evidence) {
         const blocked = blockedByPolicy(evidence.endpoints, plan.endpoints ?? []);
         if (blocked.length > 0) report.blocked = blocked;

@@ -53,8 +53,8 @@ export const SYNC_REPORT_FILE = 'sync-report.json';
 function jobReasons(file: FilePlan, job: JobReport): string | undefined {
   const where = `${file.path} job ${job.job}`;
   const policy = job.policy === undefined ? '' : job.policy === null ? ' (no policy attached)' : ` (policy ${job.policy})`;
-  const changes = (job as { changes?: unknown }).changes;
-  // h-harden's per-step change list, when present: "old -> new" per input.
+  const changes = job.changes;
+  // The per-step change list, when the planner reports one: "old -> new" per input.
   const detail = Array.isArray(changes) && changes.length > 0 ? `: ${changes.map((change) => (typeof change === 'string' ? change : JSON.stringify(change))).join('; ')}` : job.reason ? `: ${job.reason}` : '';
   if (job.action === 'inserted') return `${where}: no Harden-Runner step; the store wants ${job.mode ?? 'one'}${policy}`;
   if (job.action !== 'updated') return undefined;
