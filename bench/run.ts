@@ -37,6 +37,7 @@ const SECTIONS: Record<string, SectionRunner> = {
   server: async () => (await import('./server.js')).runServerBench(),
   rollout: async () => (await import('./rollout.js')).runRolloutBench(),
   harden: async () => (await import('./harden.js')).runHardenBench(),
+  sync: async () => (await import('./sync.js')).runSyncBench(),
 };
 
 async function main(): Promise<void> {

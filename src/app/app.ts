@@ -14,6 +14,7 @@ import { handleCheckRunRerequested, handlePullRequest, handlePush, type HandlerD
 import type { BundlePublisher } from './publish.js';
 import { DeliveryLog, KeyedQueue } from './queue.js';
 import { registerRolloutSchedule, type RolloutSchedule } from './rollout-schedule.js';
+import { syncOnMerge } from './sync-on-merge.js';
 import { registerWorkflowJobHandler, type WorkflowJobDeps, type WorkflowJobHandle } from './workflow-job.js';
 
 export interface EgressctlAppOptions {
@@ -63,11 +64,13 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
     app.on('check_run.rerequested', (context) => handleCheckRunRerequested(context, deps));
     if (config.policyRepository !== undefined) {
       baselines = registerWorkflowJobHandler(app, { policyRepository: config.policyRepository, ...options.workflowJob });
+      deps.afterPublish = syncOnMerge(app, { policyRepository: config.policyRepository, stateDir: config.cacheDir });
       if (config.rollout) {
         const policyRepository = config.policyRepository;
         rollout?.stop();
         rollout = registerRolloutSchedule(app, {
           loadPolicy: () => loadPolicyHead(app, deps, policyRepository),
+          stateDir: config.cacheDir,
           intervalMs: config.rollout.intervalMs,
           mode: config.rollout.mode,
           ...(config.rollout.action ? { action: config.rollout.action } : {}),

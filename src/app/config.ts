@@ -53,6 +53,12 @@ export const DEFAULT_MAX_ANNOTATIONS = 250;
 
 const NAME = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
 
+/** The App's cache and state directory (git mirrors, the sync report): one rule for the App and the console. */
+export function appCacheDir(env: NodeJS.ProcessEnv, defaults: { cacheDir?: string } = {}): string {
+  const configured = env[CACHE_DIR_ENV]?.trim();
+  return path.resolve(configured || defaults.cacheDir || path.join(os.tmpdir(), `egressctl-app-${os.userInfo().uid}`));
+}
+
 export function readAppConfig(env: NodeJS.ProcessEnv, defaults: { cacheDir?: string } = {}): AppConfig {
   const text = (name: string): string | undefined => {
     const value = env[name]?.trim();
@@ -71,7 +77,7 @@ export function readAppConfig(env: NodeJS.ProcessEnv, defaults: { cacheDir?: str
   return {
     policyRepository: policyRepository?.toLowerCase(),
     gitUrlTemplate,
-    cacheDir: path.resolve(text(CACHE_DIR_ENV) ?? defaults.cacheDir ?? path.join(os.tmpdir(), `egressctl-app-${os.userInfo().uid}`)),
+    cacheDir: appCacheDir(env, defaults),
     deliveryCacheSize: DEFAULT_DELIVERY_CACHE_SIZE,
     maxAnnotations: DEFAULT_MAX_ANNOTATIONS,
     ...(rollout ? { rollout } : {}),

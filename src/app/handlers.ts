@@ -46,6 +46,8 @@ export interface HandlerDeps {
   /** Undefined: pushes are compiled and checked but published nowhere (the check says so). */
   publisher: () => BundlePublisher | undefined | Promise<BundlePublisher | undefined>;
   signKeys: readonly KeyObject[];
+  /** After a revision is published: sync what changed (sync-on-merge.ts). Errors are logged, never fail the publish. */
+  afterPublish?: (event: { dir: string; previous: string | undefined; revision: string }) => Promise<unknown>;
 }
 
 /** The parts of a webhook's `repository` the app uses. */
@@ -287,6 +289,9 @@ async function publishPush(context: Context<'push'>, repository: RepositoryInfo,
     if (result.status === 'accepted' || result.status === 'unchanged') {
       log.info({ status: result.status, previous: published }, 'bundle published');
       await completeCheckRun(target, check.id, publishedOutput({ bundle, keyids, previous: published, destination: publisher.description }, result.status));
+      if (result.status === 'accepted' && deps.afterPublish) {
+        await deps.afterPublish({ dir, previous: published, revision: after }).catch((error: unknown) => log.error({ err: messageOf(error) }, 'sync after publish failed'));
+      }
       return;
     }
     const now = await publisher.current();

@@ -1,14 +1,17 @@
 /**
- * Policy-based pull requests on a schedule (DESIGN 6, 7): every interval, for each installation
- * of the App on a managed organization (egressctl.yml `organizations`, all when empty), run the
- * same rollout as `egressctl rollout --all`. A run never overlaps the previous one; each run
+ * The scheduled full sync (docs/reconciliation.md): every interval, for each installation of
+ * the App on a managed organization (egressctl.yml `organizations`, all when empty), run the
+ * same sync as `egressctl sync --all` (workflows, and with `delivery: variables` the variables,
+ * put back where someone edited them); the report goes to the state directory for the console. A run never overlaps the previous one; each run
  * derives everything from GitHub, so an interrupted run is simply continued by the next.
  */
 import type { Probot } from 'probot';
 import type { PolicyRepository } from '../policy/model.js';
 import type { GitHubClient } from '../rollout/github.js';
 import type { ActionSettings, RolloutMode } from '../rollout/rollout-plan.js';
-import { runRollout, type RolloutReport } from '../rollout/rollout.js';
+import type { RolloutReport } from '../rollout/rollout.js';
+import { recordSync } from '../rollout/sync-report.js';
+import { runSync } from '../rollout/sync.js';
 
 export const DEFAULT_ROLLOUT_INTERVAL_MS = 6 * 60 * 60 * 1000;
 
@@ -30,6 +33,8 @@ export interface RolloutScheduleDeps {
   /** Repositories in flight at once per organization. Default 4. */
   concurrency?: number;
   onRun?: (reports: RolloutReport[]) => void;
+  /** Where the last sync report is kept (the console's sync-status page). */
+  stateDir?: string;
   log?: Logger;
 }
 
@@ -56,14 +61,20 @@ export function registerRolloutSchedule(app: Probot, deps: RolloutScheduleDeps):
       if (managed.length > 0 && !managed.includes(account.toLowerCase())) continue;
       // Probot's Octokit carries the same REST methods, pagination, throttling and retries; its types are a separate copy.
       const client = (await app.auth(installation.id)) as unknown as GitHubClient;
-      const report = await runRollout({
+      const synced = await runSync({
         client,
         organization: account,
+        policy,
         listing: 'installation',
-        config: { mode: deps.mode ?? 'inline', pin: policy.settings.hardenRunner, baselines: policy.baselines, ...(deps.action ? { action: deps.action } : {}) },
+        mode: deps.mode ?? 'inline',
+        ...(deps.action ? { action: deps.action } : {}),
         ...(deps.policyRepository ? { policyRepository: deps.policyRepository } : {}),
         ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
       });
+      if (deps.stateDir) await recordSync(deps.stateDir, synced.report);
+      const drift = synced.report.variables.filter((entry) => entry.status === 'drift-restored');
+      for (const entry of drift) log.error({ variable: entry.name, target: entry.target }, `variable drift: ${entry.reason ?? 'edited on GitHub'}`);
+      const report = synced.rollout;
       const counts: Record<string, number> = {};
       for (const result of report.repositories) counts[result.status] = (counts[result.status] ?? 0) + 1;
       log.info({ organization: account, requests: report.requests, ...counts }, 'rollout finished');

@@ -7,6 +7,8 @@ export interface CliIo {
   stderr: (text: string) => void;
   cwd: string;
   env: NodeJS.ProcessEnv;
+  /** stderr is a terminal: progress can be a redrawn bar instead of one line per item. */
+  stderrIsTty?: boolean;
 }
 
 export const processIo = (): CliIo => ({
@@ -14,6 +16,7 @@ export const processIo = (): CliIo => ({
   stderr: (text) => process.stderr.write(text),
   cwd: process.cwd(),
   env: process.env,
+  stderrIsTty: process.stderr.isTTY === true,
 });
 
 export interface Command {

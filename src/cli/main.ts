@@ -22,8 +22,9 @@ const COMMANDS: Record<string, { summary: string; load: CommandLoader }> = {
   policy: { summary: 'create, export or delete a policy', load: () => import('./commands/policy.js') },
   recommend: { summary: 'recommend allowed-endpoints per job from baselines', load: () => import('./commands/recommend.js') },
   resolve: { summary: 'show the effective policy for a repository, workflow or cluster', load: () => import('./commands/resolve.js') },
-  rollout: { summary: 'open or update one Harden-Runner pull request per repository, from baselines', load: () => import('./commands/rollout.js') },
+  rollout: { summary: 'alias of sync (from baselines unless --source store)', load: () => import('./commands/rollout.js') },
   serve: { summary: 'serve effective policies and signed bundles to runners (HTTP)', load: () => import('./commands/serve.js') },
+  sync: { summary: 'reconcile repositories to the policy store (pull requests; Actions variables with delivery: variables)', load: () => import('./commands/sync.js') },
   validate: { summary: 'validate policies, attachments, baselines and settings', load: () => import('./commands/validate.js') },
   verify: { summary: 'verify a signed bundle against a public key', load: () => import('./commands/verify.js') },
 };

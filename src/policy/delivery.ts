@@ -12,8 +12,20 @@ export const POLICY_VARIABLE = 'EGRESSCTL_POLICY';
 export const POLICY_ENV = 'EGRESSCTL_POLICY';
 /** Prefix of the repository variable of a workflow-scoped attachment. */
 export const WORKFLOW_VARIABLE_PREFIX = 'EGRESSCTL_WF_';
+/** GitHub's limits on Actions variables (docs.github.com, "Variables reference": limits for configuration variables). */
+export const VARIABLE_LIMITS = {
+  /** Bytes of one value (48 KB). */
+  valueBytes: 48 * 1024,
+  perRepository: 500,
+  perOrganization: 1000,
+} as const;
 /** GitHub's limit on one variable's value. */
-export const VARIABLE_VALUE_MAX_BYTES = 48 * 1024;
+export const VARIABLE_VALUE_MAX_BYTES = VARIABLE_LIMITS.valueBytes;
+
+/** Size of a value as GitHub counts it (UTF-8 bytes). */
+export function valueBytes(value: string): number {
+  return Buffer.byteLength(value, 'utf8');
+}
 
 /** The Harden-Runner inputs a variable carries, in the order of its JSON. */
 export const DELIVERED_INPUTS = ['egress-policy', 'allowed-endpoints', 'disable-sudo-and-containers', 'disable-file-monitoring', 'disable-telemetry'] as const;

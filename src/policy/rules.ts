@@ -5,6 +5,7 @@
 import { closest } from 'fastest-levenshtein';
 import type { DiagnosticSink } from './diagnostics.js';
 import type { LockdownMode, Policy, PolicyRepository } from './model.js';
+import { ruleVariablesFit } from './rule-variables.js';
 
 interface RepositoryRuleContext {
   repository: PolicyRepository;
@@ -180,6 +181,7 @@ export const REPOSITORY_RULES: readonly RepositoryRule[] = [
   ruleAttachmentUnknownPolicy,
   rulePolicyNotAttached,
   ruleLockdownOutsideClusters,
+  ruleVariablesFit,
 ];
 
 export function checkRepository(repository: PolicyRepository, sink: DiagnosticSink): void {

@@ -28,6 +28,8 @@ export interface RolloutMarker {
   plan: string;
   /** outputsFingerprint: the proposed file contents. */
   outputs: string;
+  /** Sync: desiredDigest of the repository (sync-plan.ts); a closed PR stays closed until it changes. */
+  desired?: string;
 }
 
 export function renderMarker(marker: RolloutMarker): string {
@@ -44,7 +46,9 @@ export function parseMarker(body: string | null | undefined): RolloutMarker | un
     const value = JSON.parse(body.slice(start + MARKER_PREFIX.length, end)) as Record<string, unknown>;
     const fields = ['base', 'workflows', 'plan', 'outputs'] as const;
     if (value['v'] !== 1 || !fields.every((field) => typeof value[field] === 'string')) return undefined;
-    return { base: String(value['base']), workflows: String(value['workflows']), plan: String(value['plan']), outputs: String(value['outputs']) };
+    const marker: RolloutMarker = { base: String(value['base']), workflows: String(value['workflows']), plan: String(value['plan']), outputs: String(value['outputs']) };
+    if (typeof value['desired'] === 'string') marker.desired = value['desired'];
+    return marker;
   } catch {
     // A person edited the marker: treat the PR as not built by this version; it gets rebuilt.
     return undefined;
@@ -79,6 +83,8 @@ function evidenceText(job: JobReport): string {
   const evidence = job.evidence;
   if (!evidence) return 'no baseline yet';
   const parts = [`${plural(evidence.runs, 'run')} observed`];
+  // Baselines are evidence, never the source (docs/reconciliation.md): say what the policy would block.
+  if (job.blocked && job.blocked.length > 0) parts.push(`seen but not allowed by the policy: ${job.blocked.slice(0, 20).map((endpoint) => code(endpoint)).join(', ')}${job.blocked.length > 20 ? ` and ${formatNumber(job.blocked.length - 20)} more` : ''}`);
   if (evidence.lastSeen) parts.push(`last seen ${evidence.lastSeen}`);
   parts.push(evidence.stable ? `stable (${evidence.runsSinceGrowth} runs without a new endpoint)` : `not stable yet (${evidence.runsSinceGrowth} of ${evidence.stableAfter} runs without a new endpoint)`);
   return parts.join(', ');
@@ -87,8 +93,9 @@ function evidenceText(job: JobReport): string {
 type Detail = 'full' | 'compact' | 'minimal';
 
 function modeText(job: JobReport): string {
-  if (job.mode === 'block') return 'block';
-  if (job.mode === 'audit') return 'audit';
+  const policy = job.policy === undefined ? '' : job.policy === null ? ' (no policy attached)' : ` (policy ${code(job.policy)})`;
+  if (job.mode === 'block') return `block${policy}`;
+  if (job.mode === 'audit') return `audit${policy}`;
   return 'from policy server';
 }
 
@@ -142,6 +149,8 @@ export interface BodyInput {
   mode: RolloutMode;
   /** `owner/repo` of the policy repository, shown as where baselines live. */
   policyRepository?: string;
+  /** Sync: jobs follow the store's policies (the text says so instead of "from baselines"). */
+  fromStore?: boolean;
 }
 
 function header(input: BodyInput): string[] {
@@ -152,6 +161,20 @@ function header(input: BodyInput): string[] {
     input.mode === 'action'
       ? `${plural(counts.server, 'job')} get the egress policy from the policy server; ${plural(counts.skipped, 'job')} skipped.`
       : `${plural(counts.block, 'job')} in block mode (stable baseline), ${plural(counts.audit, 'job')} in audit mode (collecting a baseline first), ${plural(counts.skipped, 'job')} skipped.`;
+  if (input.fromStore) {
+    const blocked = input.plan.files.flatMap((file) => file.jobs).filter((job) => (job.blocked?.length ?? 0) > 0).length;
+    return [
+      renderMarker(input.marker),
+      '## Restrict egress with Harden-Runner',
+      '',
+      `This pull request brings each job's Harden-Runner step in line with the egress policy the policy store${input.policyRepository ? ` (${code(input.policyRepository)})` : ''} attaches to its workflow (workflow, then repository, then organization). Managed steps carry a marker comment naming their policy.`,
+      '',
+      `${plural(counts.block, 'job')} in block mode, ${plural(counts.audit, 'job')} in audit mode, ${plural(counts.skipped, 'job')} skipped.`,
+      ...(blocked > 0 ? ['', `**${plural(blocked, 'job')} were seen using endpoints their policy would block** (see Evidence): this pull request is a draft until someone checks them; change the policy through a pull request in the policy repository if they are needed.`] : []),
+      '',
+      '> Opened by egressctl sync. The branch is rebuilt when the store or the workflows change; edits pushed to it are overwritten. Closing this pull request without merging stops the updates until the desired state changes again.',
+    ];
+  }
   return [
     renderMarker(input.marker),
     '## Restrict egress with Harden-Runner',

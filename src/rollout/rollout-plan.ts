@@ -8,8 +8,11 @@ import { createHash } from 'node:crypto';
 import { findJob, type BaselineIndex, type JobRecommendation } from '../baselines/index.js';
 import { formatDiagnostic } from '../policy/diagnostics.js';
 import type { HardenRunnerPin } from '../policy/model.js';
+import { POLICY_VARIABLE, workflowVariableName } from '../policy/delivery.js';
+import { storePlanner, type StoreState } from './desired-state.js';
 import { baselinePlanner, evidenceFromIndex, uniformPlanner } from './harden-plan.js';
-import { hardenWorkflow, type CompositePlan, type JobAction, type JobPlanner } from './harden.js';
+import { hardenWorkflow, type CompositePlan, type JobAction, type JobInfo, type JobPlanner } from './harden.js';
+import { blockedByPolicy, desiredDigest } from './sync-plan.js';
 import { grantIdToken } from './rollout-permissions.js';
 import { newWorkflowErrors } from './workflow-check.js';
 
@@ -36,6 +39,11 @@ export interface RolloutConfig {
   /** Required for `mode: 'action'`. */
   action?: ActionSettings;
   baselines: BaselineIndex;
+  /**
+   * Sync (docs/reconciliation.md): the store is the desired state, every job follows its
+   * workflow's effective policy, and baselines are evidence only. Absent: rollout from baselines.
+   */
+  store?: StoreState;
 }
 
 export interface JobEvidence {
@@ -62,6 +70,32 @@ export interface JobReport {
   reason?: string;
   skipCode?: string;
   evidence?: JobEvidence;
+  /** Sync: the policy the job follows (null: none attached). */
+  policy?: string | null;
+  /** Sync, block mode: endpoints the job was seen using that the policy would block (from its baseline). */
+  blocked?: string[];
+  /** Sync: why the job differs from the store (docs/reconciliation.md), when it does. */
+  drift?: Drift;
+  /** The planner's per-step change report (old -> new per input), when hardenWorkflow gives one. */
+  changes?: unknown[];
+}
+
+/**
+ * `missing`: no Harden-Runner step; `edited`: a managed step (marker) for this policy changed by
+ * hand; `stale`: a managed step whose marker names another policy; `unmanaged`: a step without
+ * the marker that disagrees with the store.
+ */
+export type Drift = { kind: 'missing' } | { kind: 'edited' } | { kind: 'stale'; was: string | null } | { kind: 'unmanaged' };
+
+/** Why a job the sync inserts into or updates differs from the store. Pure. */
+export function driftOf(action: JobAction, job: JobInfo | undefined, policy: string | null): Drift | undefined {
+  if (action === 'inserted') return { kind: 'missing' };
+  if (action !== 'updated') return undefined;
+  // `managedBy` is read from the step's marker comment (harden.ts); absent: not ours.
+  const managedBy = (job?.existing as { managedBy?: { policy?: unknown } } | undefined)?.managedBy;
+  if (!managedBy) return { kind: 'unmanaged' };
+  const was = typeof managedBy.policy === 'string' ? managedBy.policy : null;
+  return was === policy ? { kind: 'edited' } : { kind: 'stale', was };
 }
 
 export type FileStatus = 'changed' | 'unchanged' | 'invalid' | 'rejected';
@@ -124,6 +158,7 @@ export function planFingerprint(repository: string, config: RolloutConfig): stri
       pin: config.mode === 'inline' ? config.pin : null,
       action: config.mode === 'action' ? (config.action ?? null) : null,
       jobs,
+      desired: config.store ? desiredDigest(config.store, repository) : null,
     }),
   ).slice(0, 32);
 }
@@ -170,6 +205,16 @@ function plannerFor(repository: string, workflowPath: string, config: RolloutCon
     };
     return uniformPlanner(plan);
   }
+  if (config.store) {
+    const planner = storePlanner({ store: config.store, repository, workflowPath, repin: true, baselineOf: evidenceFromIndex(config.baselines, repository, workflowPath) });
+    if (config.store.settings.delivery !== 'variables') return planner;
+    // The step reads its inputs from variables, most specific first (docs/reconciliation.md).
+    const variables = { vars: [workflowVariableName(workflowPath), POLICY_VARIABLE], env: POLICY_VARIABLE };
+    return (job) => {
+      const plan = planner(job);
+      return 'kind' in plan && plan.kind === 'harden-runner' ? { ...plan, variables } : plan;
+    };
+  }
   return baselinePlanner({
     pin: config.pin,
     repin: true,
@@ -181,7 +226,16 @@ function plannerFor(repository: string, workflowPath: string, config: RolloutCon
 export async function planWorkflowFile(repository: string, path: string, text: string, config: RolloutConfig): Promise<FilePlan> {
   const repo = repository.toLowerCase();
   const workflowPath = path.toLowerCase();
-  const result = hardenWorkflow(text, { plan: plannerFor(repo, workflowPath, config), file: path });
+  // The planner sees each job's existing step (and its marker): kept to say why a job drifted.
+  const seen = new Map<string, JobInfo>();
+  const planner = plannerFor(repo, workflowPath, config);
+  const result = hardenWorkflow(text, {
+    plan: (job) => {
+      seen.set(job.id, job);
+      return planner(job);
+    },
+    file: path,
+  });
   if (result.errors.length > 0) {
     return { path, before: text, after: text, status: 'invalid', jobs: [], problems: result.errors.map(formatDiagnostic) };
   }
@@ -199,6 +253,18 @@ export async function planWorkflowFile(repository: string, path: string, text: s
     };
     const evidence = evidenceOf(findJob(config.baselines, { repository: repo, workflowPath, job: outcome.job }));
     if (evidence) report.evidence = evidence;
+    if (plan?.kind === 'harden-runner' && plan.managedBy) {
+      report.policy = plan.managedBy.policy;
+      const drift = driftOf(outcome.action, seen.get(outcome.job), plan.managedBy.policy);
+      if (drift) report.drift = drift;
+      // Read defensively: the change list is newer than this module (docs/reconciliation.md, never weaken silently).
+      const changes = (outcome as { changes?: unknown }).changes;
+      if (Array.isArray(changes) && changes.length > 0) report.changes = changes;
+      if (plan.mode === 'block' && evidence) {
+        const blocked = blockedByPolicy(evidence.endpoints, plan.endpoints ?? []);
+        if (blocked.length > 0) report.blocked = blocked;
+      }
+    }
     return report;
   });
 

@@ -31,6 +31,7 @@ import {
   type RepositoryPlan,
   type RolloutConfig,
 } from './rollout-plan.js';
+import { desiredDigest } from './sync-plan.js';
 
 export type RepositoryStatus =
   /** A new PR was opened. */
@@ -87,6 +88,8 @@ export interface RolloutOptions {
   organization: string;
   /** Repository names (`repo` or `owner/repo`); undefined: every repository the credentials reach in the organization. */
   repositories?: readonly string[];
+  /** Repositories already listed (with default branches): no listing, no `GET /repos/{o}/{r}` each. */
+  targets?: readonly RepositoryTarget[];
   /** How to list "all": the App's installation repositories, or the organization's (token). Default organization. */
   listing?: 'installation' | 'organization';
   config: RolloutConfig;
@@ -183,7 +186,10 @@ class RepositoryRun {
     const pulls = (await this.rest.pulls.list({ owner, repo, head: `${owner}:${branch}`, state: 'all', per_page: 100 })).data;
     const open = pulls.find((pull) => pull.state === 'open');
     const latest = pulls[0];
-    if (!open && latest && latest.merged_at === null && !this.context.force) {
+    const desired = config.store ? desiredDigest(config.store, this.fullName) : undefined;
+    // Sync: a closed PR stays closed until the desired state changes again (its marker says what it proposed).
+    const closedForThis = desired === undefined || parseMarker(latest?.body)?.desired === desired;
+    if (!open && latest && latest.merged_at === null && !this.context.force && closedForThis) {
       return this.result('closed', `pull request #${latest.number} was closed without merging${latest.closed_at ? ` on ${latest.closed_at}` : ''}: not reopened (--force opens a new one)`, {
         pullRequest: { number: latest.number, url: latest.html_url },
       });
@@ -243,8 +249,16 @@ class RepositoryRun {
       return this.result('up-to-date', `nothing to change${problemText}`, { files: plan.files });
     }
 
-    const newMarker: RolloutMarker = { base, workflows: workflowsHash, plan: planHash, outputs: outputsFingerprint(plan) };
-    const body = renderPullRequestBody({ plan, marker: newMarker, mode: config.mode, ...(this.context.policyRepository ? { policyRepository: this.context.policyRepository } : {}) });
+    const newMarker: RolloutMarker = { base, workflows: workflowsHash, plan: planHash, outputs: outputsFingerprint(plan), ...(desired ? { desired } : {}) };
+    const body = renderPullRequestBody({
+      plan,
+      marker: newMarker,
+      mode: config.mode,
+      ...(this.context.policyRepository ? { policyRepository: this.context.policyRepository } : {}),
+      ...(config.store ? { fromStore: true } : {}),
+    });
+    // Endpoints seen that the policy would block: people look before it merges (docs/reconciliation.md).
+    const draft = plan.files.some((file) => file.jobs.some((job) => (job.blocked?.length ?? 0) > 0));
 
     if (this.context.dryRun) {
       const diffs = changed.map((file) => unifiedDiff(file.before, file.after, `a/${file.path}`, `b/${file.path}`).join('\n'));
@@ -261,7 +275,7 @@ class RepositoryRun {
       if (open.body !== body || open.title !== PULL_REQUEST_TITLE) await this.rest.pulls.update({ owner, repo, pull_number: open.number, title: PULL_REQUEST_TITLE, body });
       return this.result('updated', `updated pull request #${open.number}: ${changed.length} file${changed.length === 1 ? '' : 's'}${problemText}`, { files: plan.files, pullRequest: openPull! });
     }
-    const created = await this.createPullRequest(defaultBranch, body);
+    const created = await this.createPullRequest(defaultBranch, body, draft);
     return this.result(created.existed ? 'updated' : 'created', `${created.existed ? 'updated' : 'opened'} pull request #${created.number}: ${changed.length} file${changed.length === 1 ? '' : 's'}${problemText}`, {
       files: plan.files,
       pullRequest: { number: created.number, url: created.url },
@@ -343,10 +357,10 @@ class RepositoryRun {
     await this.pointBranch(commit, branchExists);
   }
 
-  private async createPullRequest(base: string, body: string): Promise<{ number: number; url: string; existed: boolean }> {
+  private async createPullRequest(base: string, body: string, draft: boolean): Promise<{ number: number; url: string; existed: boolean }> {
     const { owner, repo } = this;
     try {
-      const created = (await this.rest.pulls.create({ owner, repo, head: this.context.branch, base, title: PULL_REQUEST_TITLE, body, maintainer_can_modify: true })).data;
+      const created = (await this.rest.pulls.create({ owner, repo, head: this.context.branch, base, title: PULL_REQUEST_TITLE, body, maintainer_can_modify: true, ...(draft ? { draft: true } : {}) })).data;
       return { number: created.number, url: created.html_url, existed: false };
     } catch (error) {
       // Another run opened it in the meantime: take it over.
@@ -370,7 +384,8 @@ export async function rolloutRepository(client: GitHubClient, target: Repository
 }
 
 /** The repositories to roll out to, and how many requests listing them took. */
-export async function listTargets(client: GitHubClient, organization: string, options: Pick<RolloutOptions, 'repositories' | 'listing'>): Promise<{ targets: RepositoryTarget[]; requests: number }> {
+export async function listTargets(client: GitHubClient, organization: string, options: Pick<RolloutOptions, 'repositories' | 'listing' | 'targets'>): Promise<{ targets: RepositoryTarget[]; requests: number }> {
+  if (options.targets) return { targets: [...options.targets], requests: 0 };
   if (options.repositories) {
     const targets = options.repositories.map((name) => {
       const [owner, repo] = name.includes('/') ? name.split('/') : [organization, name];

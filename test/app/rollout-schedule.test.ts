@@ -45,7 +45,7 @@ it('rolls out to managed organizations only, and a second run writes nothing', a
   const baseline = renderBaselineFile(mergeObservations(emptyBaselineFile('acme/api'), runs).file);
   const encoder = new TextEncoder();
   const loaded = parsePolicyRepository(new Map([
-    ['egressctl.yml', encoder.encode('organizations: [acme]\n')],
+    ['egressctl.yml', encoder.encode('organizations: [acme]\nunattached: baseline\n')],
     ['baselines/acme/api.yml', encoder.encode(baseline)],
   ]));
   expect(loaded.errors).toEqual([]);

@@ -64,7 +64,7 @@ async function loadApp(): Promise<EgressctlApp> {
 
 it('runs the rollout from the policy repository at its default branch head', async () => {
   standin.createInstallation({ account: 'acme', permissions: await manifestPermissions() });
-  await standin.createRepository(POLICY_REPO, { files: { 'egressctl.yml': 'organizations: [acme]\n', 'baselines/acme/api.yml': baselineFor('acme/api') } });
+  await standin.createRepository(POLICY_REPO, { files: { 'egressctl.yml': 'organizations: [acme]\nunattached: baseline\n', 'baselines/acme/api.yml': baselineFor('acme/api') } });
   await standin.createRepository('acme/api', { files: { '.github/workflows/ci.yml': WORKFLOW } });
 
   egressctl = await loadApp();

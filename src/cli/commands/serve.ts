@@ -14,6 +14,7 @@ import { UsageError } from '../../util/errors.js';
 import { checkNewApiKey, hashApiKey, loadApiKeyFile } from '../../server/auth/api-keys.js';
 import { GITHUB_OIDC_ISSUER } from '../../server/auth/oidc.js';
 import { gitHistoryProvider } from '../../server/history.js';
+import { appCacheDir } from '../../app/config.js';
 import { createConsoleHandler } from '../../server/console/index.js';
 import { DEFAULT_HOST, DEFAULT_PORT, startServer, type ReadAccess, type RunningServer, type StartServerOptions } from '../../server/server.js';
 import { createGitHubOAuth } from '../../server/auth/github-oauth.js';
@@ -160,7 +161,11 @@ async function serverOptions(values: Values, io: CliIo): Promise<StartServerOpti
     apiKeys: apiKeyFile === undefined ? [] : await loadApiKeyFile(resolvePath(apiKeyFile)),
     allowRewind: booleanSetting(values, io, 'allow-rewind'),
     logger,
-    consoleHandler: createConsoleHandler({ policyRepository: io.env['EGRESSCTL_POLICY_REPOSITORY'] }),
+    // The sync report: where the App mounted in this server keeps it, or `egressctl sync --state-dir` (EGRESSCTL_STATE_DIR).
+    consoleHandler: createConsoleHandler({
+      policyRepository: io.env['EGRESSCTL_POLICY_REPOSITORY'],
+      syncReportDir: io.env['EGRESSCTL_STATE_DIR'] ? path.resolve(io.cwd, io.env['EGRESSCTL_STATE_DIR']) : appCacheDir(io.env, stateDir ? { cacheDir: path.join(path.resolve(io.cwd, stateDir), 'app-git') } : {}),
+    }),
   };
   if (source !== undefined) options.source = source;
   if (stateDir !== undefined) options.stateDir = resolvePath(stateDir);

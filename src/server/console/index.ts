@@ -7,6 +7,7 @@
  *   /policies/NAME/export.txt       its flattened endpoints, one a line (download)
  *   /lookup?org=&repository=&workflow=&cluster=   which policy applies, and the `with:` block
  *   /baselines, /baselines/OWNER/REPO             observed endpoints per job, recommendations
+ *   /sync?status=                   the last sync report: per repository synced / out of sync / PR open
  *   /baselines/OWNER/REPO/export?workflow=&job=   a job's (or workflow's, repository's) endpoints (download)
  *   /static/console.css             the stylesheet (versioned URL, cached)
  * Every page carries a strict Content-Security-Policy: no scripts at all, styles from here only.
@@ -25,6 +26,9 @@ import { renderPage, type PageBody, type PageContext } from './render-layout.js'
 import { renderLookup } from './render-lookup.js';
 import { renderPolicy } from './render-policy.js';
 import { renderStore } from './render-store.js';
+import { renderSync, variableLookup } from './render-sync.js';
+import { POLICY_VARIABLE, workflowVariableName } from '../../policy/delivery.js';
+import { readSyncReport, type SyncReportFile } from '../../rollout/sync-report.js';
 import { CONSOLE_CSS, CONSOLE_CSS_VERSION, FAVICON_SVG } from './style.js';
 
 export { CONSOLE_CSS_VERSION } from './style.js';
@@ -39,6 +43,8 @@ export interface ConsoleOptions {
   githubUrl?: string | undefined;
   /** The clock for "3 days ago" (tests). */
   now?: () => Date;
+  /** Where the last sync report is kept (sync-report.json): the App's state directory, or `egressctl sync --state-dir`. */
+  syncReportDir?: string | undefined;
 }
 
 export const CONSOLE_CSS_PATH = '/static/console.css';
@@ -52,7 +58,7 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 };
 
 /** Paths the console owns: unknown ones under these get its 404 page rather than the API's JSON. */
-const CONSOLE_PREFIXES = ['/policies', '/history', '/lookup', '/baselines', '/static/'];
+const CONSOLE_PREFIXES = ['/policies', '/history', '/lookup', '/baselines', '/sync', '/static/'];
 
 interface Request {
   req: IncomingMessage;
@@ -153,6 +159,10 @@ export function createConsoleHandler(options: ConsoleOptions = {}): ConsoleHandl
     send(res, 200, CONSOLE_CSS, { 'content-type': 'text/css; charset=utf-8', etag, 'cache-control': cacheControl });
   }
 
+  async function syncReport(): Promise<SyncReportFile | undefined> {
+    return options.syncReportDir ? readSyncReport(options.syncReportDir) : undefined;
+  }
+
   async function route(request: Request): Promise<boolean> {
     const { res, state, segments, query } = request;
     const source: SourceRef = { kind: state.source.kind, location: state.source.location };
@@ -163,6 +173,7 @@ export function createConsoleHandler(options: ConsoleOptions = {}): ConsoleHandl
       (first === 'policies' && (segments.length <= 3 || (segments.length === 4 && third === 'history'))) ||
       (first === 'history' && segments.length === 1) ||
       (first === 'lookup' && segments.length === 1) ||
+      (first === 'sync' && segments.length === 1) ||
       (first === 'baselines' && (segments.length === 1 || segments.length === 3 || (segments.length === 4 && fourth === 'export')));
     if (!known) {
       const pathname = `/${segments.join('/')}`;
@@ -234,10 +245,29 @@ export function createConsoleHandler(options: ConsoleOptions = {}): ConsoleHandl
       return show(renderHistory({ history, policy: undefined, policyExists: false, page, links: pageContext.links, now: pageContext.now }));
     }
 
+    if (first === 'sync') {
+      const status = query.get('status') ?? '';
+      return show(renderSync(await syncReport(), ['synced', 'out-of-sync', 'pr-open', 'pr-closed', 'error'].includes(status) ? status : ''));
+    }
+
     if (first === 'lookup') {
       const param = (name: string) => (query.get(name) ?? '').trim().slice(0, 300);
       const pin = snapshot.repository?.settings.hardenRunner ?? DEFAULT_SETTINGS.hardenRunner;
-      return show(renderLookup(served, { org: param('org'), repository: param('repository'), workflow: param('workflow'), cluster: param('cluster') }, pin));
+      const variables = snapshot.repository?.settings.delivery === 'variables' ? await syncReport() : undefined;
+      const extra = variables
+        ? (asked: { repository: string; workflow: string }) => {
+            const repository = asked.repository.toLowerCase();
+            if (!repository || !asked.workflow) return undefined;
+            const org = repository.slice(0, repository.indexOf('/'));
+            // The order the managed step reads them in (docs/reconciliation.md): workflow, repository, organization.
+            return variableLookup(variables, repository, [
+              { level: 'repository', target: repository, name: workflowVariableName(asked.workflow.replace(/@.*$/, '')) },
+              { level: 'repository', target: repository, name: POLICY_VARIABLE },
+              { level: 'organization', target: org, name: POLICY_VARIABLE },
+            ]);
+          }
+        : undefined;
+      return show(renderLookup(served, { org: param('org'), repository: param('repository'), workflow: param('workflow'), cluster: param('cluster') }, pin, extra));
     }
 
     // Baselines.

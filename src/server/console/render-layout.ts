@@ -2,7 +2,7 @@
 import { commitHtml, relativeTime, shortSha, utcText, type LinkSettings } from './format.js';
 import { html, type Html } from './html.js';
 
-export type Section = 'policies' | 'history' | 'lookup' | 'baselines' | 'none';
+export type Section = 'policies' | 'history' | 'lookup' | 'baselines' | 'sync' | 'none';
 
 /** What every page shows around its content. */
 export interface PageContext {
@@ -30,6 +30,7 @@ const NAV: [Section, string, string][] = [
   ['history', '/history', 'History'],
   ['lookup', '/lookup', 'Which policy applies?'],
   ['baselines', '/baselines', 'Baselines'],
+  ['sync', '/sync', 'Sync status'],
 ];
 
 function revisionHtml(context: PageContext): Html {

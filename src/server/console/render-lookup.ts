@@ -53,7 +53,10 @@ export function withBlockYaml(config: Record<string, unknown>, pin: HardenRunner
   return step.replace(/^(- uses: \S+)$/m, `$1 # ${pin.version}`);
 }
 
-export function renderLookup(bundle: Bundle, query: LookupQuery, pin: HardenRunnerPin): PageBody {
+/** Extra content under the answer (the variables section, when delivery is by variables). */
+export type LookupExtra = (query: LookupQuery) => Html | undefined;
+
+export function renderLookup(bundle: Bundle, query: LookupQuery, pin: HardenRunnerPin, extra?: LookupExtra): PageBody {
   const form = html`<form class="lookup" method="get" action="/lookup">
 ${field('org', 'Organization', query.org, 'owner of the repository')}
 ${field('repository', 'Repository', query.repository, 'acme/api')}
@@ -105,6 +108,6 @@ ${field('cluster', 'ARC cluster', query.cluster, 'arc-prod (self-hosted only)')}
 ${result}
 <h2>Precedence chain</h2>
 <table class="chain"><thead><tr><th>Scope</th><th>Attached policy</th><th></th></tr></thead><tbody>${chain}</tbody></table>
-${chain.length === 0 ? notice('No scope given.') : html``}`,
+${chain.length === 0 ? notice('No scope given.') : html``}${extra?.(query) ?? html``}`,
   };
 }

@@ -29,3 +29,4 @@ export {
   type WorkflowJobRecord,
   type Actor,
 } from './world.js';
+export { type VariableRecord } from './variables.js';

@@ -24,6 +24,7 @@ import {
   type Reply,
 } from './handlers.js';
 import { loadGitHubOpenApi, type Operation, type OpenApiRoutes } from './openapi.js';
+import { VARIABLE_HANDLERS, variableScope, variablesOf, type VariableRecord } from './variables.js';
 import { deepMerge, deliverWebhook, webhookExample, type JsonObject, type WebhookResponse } from './webhooks.js';
 import {
   nowIso,
@@ -422,6 +423,24 @@ export class GitHubStandin {
   }
 
   // --- records for assertions -----------------------------------------------------------
+
+  /** Actions variables of an organization or a repository (names upper-case), see variables.ts. */
+  variables(level: 'organization' | 'repository', target: string): Map<string, VariableRecord> {
+    return variablesOf(this.world, variableScope(level, target));
+  }
+
+  /** Sets a variable as a person would in the settings UI (no webhook: GitHub sends none). */
+  setVariable(level: 'organization' | 'repository', target: string, name: string, value: string): void {
+    const variables = this.variables(level, target);
+    const at = new Date().toISOString();
+    const existing = variables.get(name.toUpperCase());
+    if (existing) {
+      existing.value = value;
+      existing.updatedAt = at;
+    } else {
+      variables.set(name.toUpperCase(), { name: name.toUpperCase(), value, createdAt: at, updatedAt: at, ...(level === 'organization' ? { visibility: 'all' as const } : {}) });
+    }
+  }
 
   pullRequests(fullName?: string): PullRequestRecord[] {
     return this.world.pullRequests.filter((p) => !fullName || p.repository.toLowerCase() === fullName.toLowerCase());
@@ -869,7 +888,7 @@ export class GitHubStandin {
 
     if (!principal) return finish(this.errorReply(401, authError ?? 'Bad credentials'), operation.route, operation);
 
-    const handler = HANDLERS[operation.operationId];
+    const handler = HANDLERS[operation.operationId] ?? VARIABLE_HANDLERS[operation.operationId];
     if (!handler) {
       violation('unimplemented', `the stand-in does not implement ${operation.route}; add it to test/support/github/handlers.ts`);
       return finish(this.errorReply(501, `Not implemented by the GitHub stand-in: ${operation.operationId}`), operation.route, operation);

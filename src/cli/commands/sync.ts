@@ -1,0 +1,210 @@
+/**
+ * `egressctl sync --org ORG` (alias `rollout`): reconcile an organization's repositories to the
+ * policy store (docs/reconciliation.md): one pull request per repository, and with
+ * `delivery: variables` the Actions variables. `--dry-run` reports drift without writing.
+ * `--source baselines` keeps the pre-sync rollout from baselines (the `rollout` alias's default,
+ * so existing invocations do what they did). Credentials come from the environment (GitHub App
+ * or token, see rollout/github.ts).
+ */
+import { UsageError } from '../../util/errors.js';
+import { clientForAccount, credentialsFromEnv } from '../../rollout/github.js';
+import type { ActionSettings, RolloutMode } from '../../rollout/rollout-plan.js';
+import type { RepositoryRollout } from '../../rollout/rollout.js';
+import { recordSync, syncEntry } from '../../rollout/sync-report.js';
+import { runSync } from '../../rollout/sync.js';
+import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
+import { loadValidRepository, repositoryDir } from '../repository.js';
+
+const usageOf = (name: string) =>
+  `egressctl ${name} --org ORG [--repos R1,R2 | --all] [--dry-run] [--json] [--source store|baselines] [--state-dir DIR] [--mode inline|action] [--force] [-C POLICY_REPO_DIR] ` +
+  '[--action OWNER/REPO/actions/harden@REF --server URL [--audience AUD] [--on-error audit|block|fail]] ' +
+  '[--concurrency N] [--write-interval MS] [--policy-repository OWNER/REPO] [--json]\n' +
+  'credentials: APP_ID + PRIVATE_KEY (or PRIVATE_KEY_PATH) for the GitHub App, or GITHUB_TOKEN; GITHUB_API_URL for GitHub Enterprise Server; ' +
+  'EGRESSCTL_STATE_DIR (or --state-dir) keeps the last sync report for the console';
+const usage = `${usageOf('sync')}\n(egressctl rollout is an alias whose default is --source baselines)`;
+
+const OPTIONS = {
+  org: { type: 'string' },
+  repos: { type: 'string' },
+  all: { type: 'boolean' },
+  mode: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  force: { type: 'boolean' },
+  C: { type: 'string', short: 'C' },
+  action: { type: 'string' },
+  server: { type: 'string' },
+  audience: { type: 'string' },
+  'on-error': { type: 'string' },
+  concurrency: { type: 'string' },
+  'write-interval': { type: 'string' },
+  'policy-repository': { type: 'string' },
+  json: { type: 'boolean' },
+  source: { type: 'string' },
+  'state-dir': { type: 'string' },
+} as const;
+
+function usageError(message: string): UsageError {
+  return new UsageError(`${message}\nusage: ${usage}`);
+}
+
+function positiveInteger(flag: string, text: string | undefined, fallback: number, min = 1): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min) throw usageError(`--${flag} must be an integer >= ${min}, not "${text}"`);
+  return value;
+}
+
+type Values = ReturnType<typeof parseCommandArgs<typeof OPTIONS>>['values'];
+
+function actionSettings(values: Values, mode: RolloutMode): ActionSettings | undefined {
+  if (mode !== 'action') {
+    for (const flag of ['action', 'server', 'audience', 'on-error'] as const) {
+      if (values[flag] !== undefined) throw usageError(`--${flag} goes with --mode action`);
+    }
+    return undefined;
+  }
+  if (values.action === undefined || !/^[^/\s]+\/[^/\s]+\/actions\/harden@\S+$/.test(values.action)) {
+    throw usageError('--mode action needs --action OWNER/REPO/actions/harden@REF (this project\'s composite action, pinned)');
+  }
+  if (values.server === undefined) throw usageError('--mode action needs --server URL (the egressctl server the action asks)');
+  let origin: string;
+  try {
+    origin = new URL(values.server).origin;
+  } catch {
+    throw usageError(`--server must be a URL, not "${values.server}"`);
+  }
+  const onError = values['on-error'];
+  if (onError !== undefined && onError !== 'audit' && onError !== 'block' && onError !== 'fail') throw usageError(`--on-error must be audit, block or fail, not "${onError}"`);
+  return { uses: values.action, server: values.server, audience: values.audience ?? origin, ...(onError ? { onError } : {}) };
+}
+
+function line(result: RepositoryRollout): string {
+  const pull = result.pullRequest ? ` #${result.pullRequest.number}` : '';
+  return `${result.repository}: ${result.status}${pull}: ${result.message} (${result.requests} request${result.requests === 1 ? '' : 's'})\n`;
+}
+
+/** A progress bar on a terminal (one line, redrawn); CI logs get one line per repository instead. */
+function progressBar(done: number, total: number | undefined, repository: string): string {
+  if (!total) return `\r${done} repositories… ${repository}`.padEnd(80);
+  const width = 30;
+  const filled = Math.round((done / total) * width);
+  return `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${repository}`.padEnd(100);
+}
+
+export function syncCommand(name: 'sync' | 'rollout'): Command {
+  return {
+    name,
+    summary:
+      name === 'sync'
+        ? 'reconcile repositories to the policy store: one pull request each, Actions variables with delivery: variables; --dry-run reports drift'
+        : 'alias of sync (default --source baselines: Harden-Runner pull requests from baselines)',
+    usage: usageOf(name),
+    async run(args: string[], io: CliIo): Promise<number> {
+      const { values, positionals } = parseCommandArgs(args, OPTIONS, usage);
+      const source = values.source ?? (name === 'rollout' ? 'baselines' : 'store');
+      if (source !== 'store' && source !== 'baselines') throw usageError(`--source must be store or baselines, not "${values.source}"`);
+      if (positionals.length > 0) throw usageError(`unexpected argument "${positionals[0]}"`);
+      const org = values.org?.trim();
+      if (!org || !/^[A-Za-z0-9._-]+$/.test(org)) throw usageError('--org ORG is required');
+      if (values.all && values.repos !== undefined) throw usageError('--repos and --all exclude each other');
+      if (!values.all && values.repos === undefined) throw usageError('name the repositories (--repos R1,R2) or pass --all');
+      const repositories = values.repos?.split(',').map((name) => name.trim()).filter((name) => name !== '');
+      if (repositories?.length === 0) throw usageError('--repos names no repository');
+      for (const name of repositories ?? []) {
+        const [owner, repo, ...rest] = name.includes('/') ? name.split('/') : [org, name];
+        if (!owner || !repo || rest.length > 0 || owner.toLowerCase() !== org.toLowerCase()) throw usageError(`--repos: "${name}" is not a repository of ${org}`);
+      }
+      const mode = (values.mode ?? 'inline') as RolloutMode;
+      if (mode !== 'inline' && mode !== 'action') throw usageError(`--mode must be inline or action, not "${values.mode}"`);
+      const action = actionSettings(values, mode);
+      const concurrency = positiveInteger('concurrency', values.concurrency, 4);
+      const writeSpacingMs = positiveInteger('write-interval', values['write-interval'], 1000, 0);
+
+      const { repository } = await loadValidRepository(io, repositoryDir(io, values.C));
+      const managed = repository.settings.organizations;
+      if (managed.length > 0 && !managed.includes(org.toLowerCase())) {
+        throw usageError(`${org} is not among the organizations egressctl.yml manages (${managed.join(', ')})`);
+      }
+
+      const { credentials, baseUrl } = await credentialsFromEnv(io.env);
+      const clientOptions = { ...(baseUrl ? { baseUrl } : {}), writeSpacingMs, notificationSpacingMs: Math.max(writeSpacingMs, writeSpacingMs * 3) };
+      const { client } = await clientForAccount(credentials, org, clientOptions);
+
+      const abort = new AbortController();
+      const onInterrupt = () => {
+        io.stderr('egressctl: interrupted: finishing the repositories in flight (run again to continue)\n');
+        abort.abort();
+      };
+      process.once('SIGINT', onInterrupt);
+      const tty = io.stderrIsTty === true && !io.env['CI'];
+      let done = 0;
+      let synced;
+      try {
+        synced = await runSync({
+          client,
+          organization: org,
+          policy: repository,
+          ...(repositories ? { repositories } : {}),
+          listing: credentials.kind === 'app' ? 'installation' : 'organization',
+          mode,
+          ...(action ? { action } : {}),
+          ...(source === 'baselines' ? { fromBaselines: true } : {}),
+          dryRun: values['dry-run'] === true,
+          force: values.force === true,
+          concurrency,
+          ...(values['policy-repository'] ? { policyRepository: values['policy-repository'] } : {}),
+          signal: abort.signal,
+          onRepository: (result) => {
+            done++;
+            if (values.json) return;
+            if (tty) io.stderr(progressBar(done, repositories?.length, result.repository));
+            else io.stderr(line(result));
+            if (result.diffs) for (const diff of result.diffs) io.stdout(`${diff}\n`);
+          },
+        });
+      } finally {
+        process.removeListener('SIGINT', onInterrupt);
+      }
+      if (tty && !values.json) io.stderr('\n');
+      const report = synced.rollout;
+      const stateDir = values['state-dir'] ?? io.env['EGRESSCTL_STATE_DIR'];
+      if (stateDir) await recordSync(stateDir, synced.report);
+
+      const counts = new Map<string, number>();
+      for (const result of report.repositories) counts.set(result.status, (counts.get(result.status) ?? 0) + 1);
+      if (values.json) {
+        writeJson(io, {
+          organization: report.organization,
+          requests: synced.requests,
+          repositories: report.repositories.map((result) => {
+            const entry = syncEntry(result);
+            // The sync contract (status, pr, files, reasons), plus the rollout's own detail.
+            return {
+              repository: entry.repository,
+              status: source === 'store' ? entry.status : result.status,
+              pr: entry.pr,
+              files: source === 'store' ? entry.files : result.files.map((file) => ({ path: file.path, status: file.status, problems: file.problems, jobs: file.jobs })),
+              reasons: entry.reasons,
+              rollout: result.status,
+              message: result.message,
+              pullRequest: result.pullRequest ?? null,
+              requests: result.requests,
+              ...(source === 'store' ? { jobs: result.files.map((file) => ({ path: file.path, status: file.status, problems: file.problems, jobs: file.jobs })) } : {}),
+              ...(result.diffs ? { diffs: result.diffs } : {}),
+            };
+          }),
+          ...(synced.report.variables.length > 0 ? { variables: synced.report.variables } : {}),
+        });
+      } else {
+        const summary = [...counts].sort(([a], [b]) => (a < b ? -1 : 1)).map(([status, count]) => `${count} ${status}`).join(', ');
+        for (const variable of synced.report.variables) {
+          if (variable.status !== 'unchanged') io.stderr(`variable ${variable.level === 'organization' ? `org ${variable.target}` : variable.target} ${variable.name}: ${variable.status}${variable.reason ? `: ${variable.reason}` : ''}\n`);
+        }
+        io.stderr(`${report.repositories.length} repositor${report.repositories.length === 1 ? 'y' : 'ies'}: ${summary || 'none'}; ${synced.requests} GitHub API requests${abort.signal.aborted ? ' (interrupted)' : ''}\n`);
+      }
+      return (counts.get('failed') ?? 0) > 0 || abort.signal.aborted ? 1 : 0;
+    },
+  };
+}
+
+export const command: Command = syncCommand('sync');

@@ -1,0 +1,165 @@
+/**
+ * Actions variables on GitHub for `delivery: variables` (docs/reconciliation.md): apply the
+ * writes and deletions sync planned (sync-plan.ts), and the scheduled pass that re-asserts every
+ * variable the store owns (GitHub sends no webhook when a person edits one) and reports drift.
+ * Names are ours by convention (EGRESSCTL_POLICY, EGRESSCTL_WF_*): a variable with such a name
+ * that the store does not ask for is removed.
+ */
+import { POLICY_VARIABLE, WORKFLOW_VARIABLE_PREFIX } from '../policy/delivery.js';
+import type { GitHubClient } from './github.js';
+import type { VariableEntry } from './sync-report.js';
+import { type DesiredVariable, type VariableWrite } from './sync-plan.js';
+
+function statusOf(error: unknown): number | undefined {
+  return typeof error === 'object' && error !== null && 'status' in error ? Number((error as { status: unknown }).status) : undefined;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function isOwnedVariableName(name: string): boolean {
+  const upper = name.toUpperCase();
+  return upper === POLICY_VARIABLE || upper.startsWith(WORKFLOW_VARIABLE_PREFIX);
+}
+
+function split(target: string): { owner: string; repo: string } {
+  const [owner = '', repo = ''] = target.split('/');
+  return { owner, repo };
+}
+
+/** Counts requests made through it (for reports and benchmarks). */
+export class VariableWriter {
+  requests = 0;
+  constructor(private readonly client: GitHubClient) {}
+
+  private get rest() {
+    this.requests++;
+    return this.client.rest;
+  }
+
+  /** Update, or create when it does not exist yet (one write in the common case). */
+  async write(variable: DesiredVariable): Promise<void> {
+    const { name, value } = variable;
+    try {
+      if (variable.level === 'organization') await this.rest.actions.updateOrgVariable({ org: variable.target, name, value, visibility: 'all' });
+      else await this.rest.actions.updateRepoVariable({ ...split(variable.target), name, value });
+      return;
+    } catch (error) {
+      if (statusOf(error) !== 404) throw error;
+    }
+    if (variable.level === 'organization') await this.rest.actions.createOrgVariable({ org: variable.target, name, value, visibility: 'all' });
+    else await this.rest.actions.createRepoVariable({ ...split(variable.target), name, value });
+  }
+
+  async delete(variable: Pick<DesiredVariable, 'level' | 'target' | 'name'>): Promise<void> {
+    try {
+      if (variable.level === 'organization') await this.rest.actions.deleteOrgVariable({ org: variable.target, name: variable.name });
+      else await this.rest.actions.deleteRepoVariable({ ...split(variable.target), name: variable.name });
+    } catch (error) {
+      // Already gone: that is what we wanted.
+      if (statusOf(error) !== 404) throw error;
+    }
+  }
+
+  /** Apply planned changes; each result says what happened (errors are reported, the rest continues). */
+  async apply(changes: readonly VariableWrite[]): Promise<VariableEntry[]> {
+    const entries: VariableEntry[] = [];
+    for (const change of changes) {
+      const { level, target, name } = change.variable;
+      const policy = 'policy' in change.variable ? change.variable.policy : undefined;
+      try {
+        if (change.action === 'write') {
+          await this.write(change.variable as DesiredVariable);
+          entries.push({ level, target, name, value: (change.variable as DesiredVariable).value, ...(policy ? { policy } : {}), status: 'written' });
+        } else {
+          await this.delete(change.variable);
+          entries.push({ level, target, name, value: null, status: 'deleted', reason: 'its attachment or policy was removed' });
+        }
+      } catch (error) {
+        entries.push({ level, target, name, value: null, status: 'error', reason: messageOf(error) });
+      }
+    }
+    return entries;
+  }
+
+  private async listOrg(org: string): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    for (let page = 1; ; page++) {
+      const { data } = await this.rest.actions.listOrgVariables({ org, per_page: 30, page });
+      for (const variable of data.variables) found.set(variable.name.toUpperCase(), variable.value);
+      if (data.variables.length < 30) return found;
+    }
+  }
+
+  private async listRepo(target: string): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    for (let page = 1; ; page++) {
+      const { data } = await this.rest.actions.listRepoVariables({ ...split(target), per_page: 30, page });
+      for (const variable of data.variables) found.set(variable.name.toUpperCase(), variable.value);
+      if (data.variables.length < 30) return found;
+    }
+  }
+
+  /**
+   * The scheduled pass: read the organization's variables and those of each repository, put back
+   * what differs from the store (reported as drift), remove our names the store no longer owns.
+   */
+  async reassert(organization: string, desired: ReadonlyMap<string, DesiredVariable>, repositories: readonly string[], options: { dryRun?: boolean } = {}): Promise<VariableEntry[]> {
+    const org = organization.toLowerCase();
+    const entries: VariableEntry[] = [];
+    const check = async (level: 'organization' | 'repository', target: string, live: Map<string, string>) => {
+      const wanted = [...desired.values()].filter((variable) => variable.level === level && variable.target === target);
+      for (const variable of wanted) {
+        const current = live.get(variable.name);
+        live.delete(variable.name);
+        if (current === variable.value) {
+          entries.push({ level, target, name: variable.name, value: variable.value, policy: variable.policy, status: 'unchanged' });
+          continue;
+        }
+        if (options.dryRun) {
+          entries.push({ level, target, name: variable.name, value: current ?? null, policy: variable.policy, status: 'out-of-sync', reason: current === undefined ? 'missing' : `edited on GitHub (value differs from policy ${variable.policy})` });
+          continue;
+        }
+        try {
+          await this.write(variable);
+          entries.push({
+            level,
+            target,
+            name: variable.name,
+            value: variable.value,
+            policy: variable.policy,
+            status: current === undefined ? 'written' : 'drift-restored',
+            ...(current === undefined ? { reason: 'missing: created' } : { reason: `edited on GitHub (value differed from policy ${variable.policy}): put back` }),
+          });
+        } catch (error) {
+          entries.push({ level, target, name: variable.name, value: null, status: 'error', reason: messageOf(error) });
+        }
+      }
+      for (const name of live.keys()) {
+        if (!isOwnedVariableName(name)) continue;
+        if (options.dryRun) {
+          entries.push({ level, target, name, value: live.get(name) ?? null, status: 'out-of-sync', reason: 'not owned by any attachment in the store' });
+          continue;
+        }
+        try {
+          await this.delete({ level, target, name });
+          entries.push({ level, target, name, value: null, status: 'deleted', reason: 'not owned by any attachment in the store: removed' });
+        } catch (error) {
+          entries.push({ level, target, name, value: null, status: 'error', reason: messageOf(error) });
+        }
+      }
+    };
+    await check('organization', org, await this.listOrg(org));
+    for (const repository of repositories) {
+      const target = repository.toLowerCase();
+      try {
+        await check('repository', target, await this.listRepo(target));
+      } catch (error) {
+        entries.push({ level: 'repository', target, name: '*', value: null, status: 'error', reason: messageOf(error) });
+      }
+    }
+    return entries;
+  }
+}
+

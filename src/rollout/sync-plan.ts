@@ -1,0 +1,169 @@
+/**
+ * Pure planning for sync (docs/reconciliation.md): the store as desired state, a digest of one
+ * repository's desired state (recorded in the sync PR so that a closed PR stays closed until it
+ * changes), the repositories a change touches, and the Actions variables `delivery: variables`
+ * keeps. Data in, data out; GitHub I/O lives in rollout.ts and github-variables.ts.
+ */
+import { createHash } from 'node:crypto';
+import { compilePolicies } from '../policy/flatten.js';
+import { POLICY_VARIABLE, variableValue, workflowVariableName } from '../policy/delivery.js';
+import { endpointFromText, isAllowed } from '../policy/endpoint.js';
+import { attachmentMap, type AttachmentMap, type PolicyRepository } from '../policy/model.js';
+import type { ScopeChange } from '../review/model.js';
+import type { StoreState } from './desired-state.js';
+
+/** The store's desired state from a loaded policy repository. */
+export function storeStateOf(repository: Pick<PolicyRepository, 'policies' | 'attachments' | 'settings'>): StoreState {
+  return { attachments: attachmentMap(repository.attachments), policies: compilePolicies(repository), settings: repository.settings };
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function own(section: Record<string, string>, key: string): string | undefined {
+  return Object.hasOwn(section, key) ? section[key] : undefined;
+}
+
+/** Workflow attachments of one repository (`owner/repo/.github/workflows/F` -> policy), sorted by key. */
+export function workflowAttachmentsOf(attachments: AttachmentMap, repository: string): [string, string][] {
+  const prefix = `${repository.toLowerCase()}/`;
+  return Object.entries(attachments.workflows)
+    .filter(([key]) => key.startsWith(prefix))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/**
+ * Everything in the store that decides one repository's workflows: the attachments that can
+ * reach it, the flattened policies they name, `unattached`, `delivery` and the pin. With
+ * `delivery: variables` policy contents are left out: they reach the jobs through variables, so
+ * a policy edit must not change (or reopen) the sync PR.
+ */
+export function desiredDigest(store: StoreState, repository: string): string {
+  const repo = repository.toLowerCase();
+  const organization = repo.slice(0, repo.indexOf('/'));
+  const names = {
+    organization: own(store.attachments.organizations, organization) ?? null,
+    repository: own(store.attachments.repositories, repo) ?? null,
+    workflows: workflowAttachmentsOf(store.attachments, repo),
+  };
+  const variables = store.settings.delivery === 'variables';
+  const used = new Set([names.organization, names.repository, ...names.workflows.map(([, policy]) => policy)].filter((name): name is string => name !== null));
+  const policies = variables ? [...used].sort() : [...used].sort().map((name) => store.policies[name] ?? null);
+  return sha256(
+    JSON.stringify({
+      names: variables ? { workflows: names.workflows.map(([key]) => key) } : names,
+      policies,
+      unattached: store.settings.unattached,
+      delivery: store.settings.delivery,
+      pin: store.settings.hardenRunner,
+    }),
+  ).slice(0, 32);
+}
+
+/** Endpoints a job was seen using that a block policy's endpoints would not allow (evidence for the PR body). */
+export function blockedByPolicy(seen: readonly string[], allowed: readonly string[]): string[] {
+  const patterns = allowed.map(endpointFromText);
+  return seen.filter((text) => {
+    const endpoint = endpointFromText(text);
+    return !isAllowed(patterns, endpoint.host, endpoint.port);
+  });
+}
+
+/** What a change of the store touches: repositories by name, and organizations to expand through the API. */
+export interface AffectedScopes {
+  /** Lower-cased organizations whose own attachment's effect changed (every repository of them may be affected). */
+  organizations: string[];
+  /** Lower-cased `owner/repo`. */
+  repositories: string[];
+}
+
+/** From the review engine's changed scopes (src/review/scopes.ts): workflows count for their repository, clusters for none. */
+export function affectedScopes(scopes: readonly Pick<ScopeChange, 'type' | 'key'>[]): AffectedScopes {
+  const organizations = new Set<string>();
+  const repositories = new Set<string>();
+  for (const scope of scopes) {
+    const key = scope.key.toLowerCase();
+    if (scope.type === 'organization') organizations.add(key);
+    else if (scope.type === 'repository') repositories.add(key);
+    else if (scope.type === 'workflow') {
+      const parts = key.split('/');
+      if (parts.length >= 2) repositories.add(`${parts[0]}/${parts[1]}`);
+    }
+  }
+  return { organizations: [...organizations].sort(), repositories: [...repositories].sort() };
+}
+
+/**
+ * Repositories of an organization an organization-scope change reaches: those whose own
+ * repository attachment did not shadow it at either revision (a repository attached at both
+ * keeps its policy whatever the organization's says).
+ */
+export function reachedByOrganization(repositories: readonly string[], base: AttachmentMap, head: AttachmentMap): string[] {
+  return repositories.filter((name) => {
+    const key = name.toLowerCase();
+    return !(Object.hasOwn(base.repositories, key) && Object.hasOwn(head.repositories, key));
+  });
+}
+
+// --- Actions variables (delivery: variables) ---------------------------------------------
+
+export interface DesiredVariable {
+  /** `organization` (an organization variable) or `repository` (`owner/repo`). */
+  level: 'organization' | 'repository';
+  /** The organization or `owner/repo`, lower-cased. */
+  target: string;
+  name: string;
+  value: string;
+  /** The policy and the attachment it comes from, for reports. */
+  policy: string;
+  scope: string;
+}
+
+/** `level:target:name`: one variable. */
+export function variableId(variable: Pick<DesiredVariable, 'level' | 'target' | 'name'>): string {
+  return `${variable.level}:${variable.target}:${variable.name}`;
+}
+
+/**
+ * The variables the store asks for (docs/reconciliation.md, "Variables"): one per attachment of
+ * an organization, repository or workflow; `organizations` limits it to those (lower-cased).
+ * Attachments to a policy that does not exist own no variable (that is a validation error).
+ */
+export function desiredVariables(store: StoreState, organizations?: readonly string[]): Map<string, DesiredVariable> {
+  const only = organizations ? new Set(organizations.map((name) => name.toLowerCase())) : undefined;
+  const result = new Map<string, DesiredVariable>();
+  const add = (variable: Omit<DesiredVariable, 'value'>, organization: string) => {
+    if (only && !only.has(organization)) return;
+    const policy = store.policies[variable.policy];
+    if (!policy) return;
+    const full = { ...variable, value: variableValue(policy) };
+    result.set(variableId(full), full);
+  };
+  for (const [key, policy] of Object.entries(store.attachments.organizations)) {
+    add({ level: 'organization', target: key, name: POLICY_VARIABLE, policy, scope: `organization ${key}` }, key);
+  }
+  for (const [key, policy] of Object.entries(store.attachments.repositories)) {
+    add({ level: 'repository', target: key, name: POLICY_VARIABLE, policy, scope: `repository ${key}` }, key.slice(0, key.indexOf('/')));
+  }
+  for (const [key, policy] of Object.entries(store.attachments.workflows)) {
+    const parts = key.split('/');
+    if (parts.length < 5) continue;
+    const repository = `${parts[0]}/${parts[1]}`;
+    add({ level: 'repository', target: repository, name: workflowVariableName(key), policy, scope: `workflow ${key}` }, parts[0] ?? '');
+  }
+  return result;
+}
+
+export interface VariableWrite {
+  action: 'write' | 'delete';
+  variable: DesiredVariable | Omit<DesiredVariable, 'value' | 'policy' | 'scope'>;
+}
+
+/** What to write and delete to go from the variables of `before` to those of `after` (no I/O: exactly the changed scopes). */
+export function variableChanges(before: ReadonlyMap<string, DesiredVariable>, after: ReadonlyMap<string, DesiredVariable>): VariableWrite[] {
+  const changes: VariableWrite[] = [];
+  for (const [id, variable] of after) if (before.get(id)?.value !== variable.value) changes.push({ action: 'write', variable });
+  for (const [id, variable] of before) if (!after.has(id)) changes.push({ action: 'delete', variable: { level: variable.level, target: variable.target, name: variable.name } });
+  return changes.sort((a, b) => (variableId(a.variable) < variableId(b.variable) ? -1 : 1));
+}

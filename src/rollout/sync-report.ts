@@ -1,0 +1,153 @@
+/**
+ * The sync report (docs/reconciliation.md): per repository synced / out of sync / PR open /
+ * PR closed / error, with the reasons, derived from a rollout result. Persisted as one JSON file
+ * in a state directory (the CLI's --state-dir, the App's cache dir) so the console's sync-status
+ * page shows the last run; one entry per organization, replaced by each run on it.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { writeFileAtomic } from '../util/fs.js';
+import type { FilePlan, JobReport } from './rollout-plan.js';
+import type { RepositoryRollout } from './rollout.js';
+
+export type SyncStatus = 'synced' | 'out-of-sync' | 'pr-open' | 'pr-closed' | 'error';
+
+export interface SyncEntry {
+  repository: string;
+  status: SyncStatus;
+  pr: { number: number; url: string } | null;
+  /** Workflow files the sync would change (or changed in its PR). */
+  files: string[];
+  reasons: string[];
+}
+
+/** One Actions variable as sync last wrote or found it (`delivery: variables`). */
+export interface VariableEntry {
+  level: 'organization' | 'repository';
+  target: string;
+  name: string;
+  /** The value as last written (or found equal). Null: deleted. */
+  value: string | null;
+  policy?: string;
+  /** `out-of-sync`: a dry run found it differing (value: what GitHub has). */
+  status: 'written' | 'unchanged' | 'deleted' | 'drift-restored' | 'out-of-sync' | 'error';
+  reason?: string;
+}
+
+export interface OrganizationSync {
+  organization: string;
+  /** ISO time of the run. */
+  at: string;
+  dryRun: boolean;
+  repositories: SyncEntry[];
+  variables: VariableEntry[];
+}
+
+export interface SyncReportFile {
+  version: 1;
+  organizations: Record<string, OrganizationSync>;
+}
+
+export const SYNC_REPORT_FILE = 'sync-report.json';
+
+function jobReasons(file: FilePlan, job: JobReport): string | undefined {
+  const where = `${file.path} job ${job.job}`;
+  const policy = job.policy === undefined ? '' : job.policy === null ? ' (no policy attached)' : ` (policy ${job.policy})`;
+  const changes = job.changes;
+  // The per-step change list, when the planner reports one: "old -> new" per input.
+  const detail = Array.isArray(changes) && changes.length > 0 ? `: ${changes.map((change) => (typeof change === 'string' ? change : JSON.stringify(change))).join('; ')}` : job.reason ? `: ${job.reason}` : '';
+  if (job.action === 'inserted') return `${where}: no Harden-Runner step; the store wants ${job.mode ?? 'one'}${policy}`;
+  if (job.action !== 'updated') return undefined;
+  switch (job.drift?.kind) {
+    case 'edited':
+      return `${where}: managed step edited by hand; the store wants ${job.mode ?? 'it'}${policy}${detail}`;
+    case 'stale':
+      return `${where}: stale policy: the managed step was written for ${job.drift.was === null ? 'no policy' : `policy ${job.drift.was}`}, the store now says${policy || ' none'}${detail}`;
+    case 'unmanaged':
+      return `${where}: a Harden-Runner step egressctl does not manage disagrees with the store${policy}${detail}`;
+    default:
+      return `${where}: the Harden-Runner step differs from the store${policy}${detail}`;
+  }
+}
+
+/** Why a repository is out of sync, one line per job or file. */
+export function syncReasons(files: readonly FilePlan[]): string[] {
+  const reasons: string[] = [];
+  for (const file of files) {
+    if (file.status === 'invalid' || file.status === 'rejected') {
+      reasons.push(`${file.path}: left unchanged (${file.status === 'invalid' ? 'does not parse' : 'the rewrite would add GitHub parser errors'})`);
+      continue;
+    }
+    if (file.status !== 'changed') continue;
+    for (const job of file.jobs) {
+      const reason = jobReasons(file, job);
+      if (reason) reasons.push(reason);
+    }
+  }
+  return reasons;
+}
+
+/** A rollout result as a sync entry. */
+export function syncEntry(result: RepositoryRollout): SyncEntry {
+  const pr = result.pullRequest ?? null;
+  const files = result.files.filter((file) => file.status === 'changed').map((file) => file.path);
+  const reasons = syncReasons(result.files);
+  const entry = (status: SyncStatus, extra: string[] = []): SyncEntry => ({ repository: result.repository, status, pr, files, reasons: [...extra, ...reasons] });
+  switch (result.status) {
+    case 'created':
+    case 'updated':
+    case 'unchanged':
+      return entry(pr ? 'pr-open' : 'synced', pr ? [result.message] : []);
+    case 'up-to-date':
+    case 'no-workflows':
+    case 'skipped':
+      return entry('synced', result.status === 'up-to-date' ? [] : [result.message]);
+    case 'closed':
+      return entry('pr-closed', [result.message]);
+    case 'would-change':
+      return entry('out-of-sync', [result.message]);
+    case 'invalid':
+    case 'failed':
+      return entry('error', [result.message]);
+  }
+}
+
+export async function readSyncReport(dir: string): Promise<SyncReportFile> {
+  try {
+    const value = JSON.parse(await readFile(path.join(dir, SYNC_REPORT_FILE), 'utf8')) as Partial<SyncReportFile>;
+    if (value.version === 1 && value.organizations && typeof value.organizations === 'object') return { version: 1, organizations: value.organizations };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' && !(error instanceof SyntaxError)) throw error;
+  }
+  return { version: 1, organizations: {} };
+}
+
+/**
+ * Record one organization's run. `merge`: only the repositories and variables it names change
+ * (a sync on merge touches a few); otherwise the organization's entry is replaced (a full sync).
+ */
+const writing = new Map<string, Promise<unknown>>();
+
+export function recordSync(dir: string, run: OrganizationSync, options: { merge?: boolean } = {}): Promise<SyncReportFile> {
+  // Read-modify-write: one at a time per directory (the App syncs organizations concurrently).
+  const next = (writing.get(dir) ?? Promise.resolve()).then(() => writeRun(dir, run, options));
+  writing.set(dir, next.catch(() => undefined));
+  return next;
+}
+
+async function writeRun(dir: string, run: OrganizationSync, options: { merge?: boolean }): Promise<SyncReportFile> {
+  const file = await readSyncReport(dir);
+  const key = run.organization.toLowerCase();
+  const previous = file.organizations[key];
+  let next = run;
+  if (options.merge && previous) {
+    const repositories = new Map(previous.repositories.map((entry) => [entry.repository, entry]));
+    for (const entry of run.repositories) repositories.set(entry.repository, entry);
+    const variables = new Map(previous.variables.map((entry) => [`${entry.level}:${entry.target}:${entry.name}`, entry]));
+    for (const entry of run.variables) variables.set(`${entry.level}:${entry.target}:${entry.name}`, entry);
+    next = { ...run, repositories: [...repositories.values()].sort((a, b) => (a.repository < b.repository ? -1 : 1)), variables: [...variables.values()] };
+  }
+  file.organizations[key] = next;
+  await writeFileAtomic(path.join(dir, SYNC_REPORT_FILE), `${JSON.stringify(file, null, 2)}\n`, { mkdirs: true });
+  return file;
+}

@@ -1,0 +1,147 @@
+/**
+ * Sync (docs/reconciliation.md): reconcile an organization's repositories to the store. The
+ * workflow side is the rollout (rollout.ts) with the store as its desired state; with
+ * `delivery: variables` a full sync also re-asserts the Actions variables the store owns. A
+ * sync after a merge (`syncChange`) touches exactly the repositories and variables whose
+ * effective policy changed.
+ */
+import type { PolicyRepository } from '../policy/model.js';
+import type { GitHubClient } from './github.js';
+import { VariableWriter } from './github-variables.js';
+import type { ActionSettings, RolloutMode } from './rollout-plan.js';
+import { listTargets, runRollout, type RepositoryRollout, type RepositoryTarget, type RolloutReport } from './rollout.js';
+import { syncEntry, type OrganizationSync, type SyncEntry, type VariableEntry } from './sync-report.js';
+import { desiredVariables, reachedByOrganization, storeStateOf, variableChanges, type AffectedScopes } from './sync-plan.js';
+
+export interface SyncOptions {
+  client: GitHubClient;
+  organization: string;
+  /** The store at the revision to sync to. */
+  policy: PolicyRepository;
+  /** Repository names; undefined: every repository the credentials reach in the organization. */
+  repositories?: readonly string[];
+  listing?: 'installation' | 'organization';
+  dryRun?: boolean;
+  force?: boolean;
+  concurrency?: number;
+  policyRepository?: string;
+  /** `action`: this project's composite action instead of inline Harden-Runner (no store needed at run time). */
+  mode?: RolloutMode;
+  action?: ActionSettings;
+  /** Rollout from baselines (the pre-sync behaviour of `egressctl rollout`) instead of the store. */
+  fromBaselines?: boolean;
+  onRepository?: (result: RepositoryRollout) => void;
+  signal?: AbortSignal;
+  now?: () => string;
+}
+
+export interface SyncResult {
+  rollout: RolloutReport;
+  report: OrganizationSync;
+  /** REST requests in total (workflows and variables). */
+  requests: number;
+}
+
+function rolloutConfig(options: SyncOptions) {
+  const { policy } = options;
+  const mode = options.mode ?? 'inline';
+  return {
+    mode,
+    pin: policy.settings.hardenRunner,
+    baselines: policy.baselines,
+    ...(options.action ? { action: options.action } : {}),
+    ...(options.fromBaselines || mode === 'action' ? {} : { store: storeStateOf(policy) }),
+  };
+}
+
+/** A full sync of an organization (the CLI, the scheduled pass). */
+export async function runSync(options: SyncOptions): Promise<SyncResult> {
+  const rollout = await runRollout({
+    client: options.client,
+    organization: options.organization,
+    ...(options.repositories ? { repositories: options.repositories } : {}),
+    ...(options.listing ? { listing: options.listing } : {}),
+    config: rolloutConfig(options),
+    ...(options.dryRun ? { dryRun: true } : {}),
+    ...(options.force ? { force: true } : {}),
+    ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+    ...(options.policyRepository ? { policyRepository: options.policyRepository } : {}),
+    ...(options.onRepository ? { onRepository: options.onRepository } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  let variables: VariableEntry[] = [];
+  let requests = rollout.requests;
+  if (options.policy.settings.delivery === 'variables' && !options.fromBaselines) {
+    const writer = new VariableWriter(options.client);
+    const desired = desiredVariables(storeStateOf(options.policy), [options.organization]);
+    variables = await writer.reassert(
+      options.organization,
+      desired,
+      rollout.repositories.map((result) => result.repository),
+      { dryRun: options.dryRun === true },
+    );
+    requests += writer.requests;
+  }
+  return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), variables), requests };
+}
+
+function organizationSync(options: Pick<SyncOptions, 'organization' | 'now' | 'dryRun'>, repositories: SyncEntry[], variables: VariableEntry[]): OrganizationSync {
+  return { organization: options.organization.toLowerCase(), at: options.now?.() ?? new Date().toISOString(), dryRun: options.dryRun === true, repositories, variables };
+}
+
+export interface ChangeSyncOptions extends Omit<SyncOptions, 'repositories' | 'policy' | 'fromBaselines'> {
+  /** The store at the previously published revision and at the one just published. */
+  before: PolicyRepository;
+  after: PolicyRepository;
+  /** From the review engine's changed scopes (sync-plan.ts affectedScopes). */
+  affected: AffectedScopes;
+}
+
+/**
+ * Sync after a merge: with `delivery: pull-request`, the sync PR of exactly the affected
+ * repositories (an organization scope expands through the API); with `variables`, exactly the
+ * variables whose value changed, and no PR (the steps already read them).
+ */
+export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult> {
+  const org = options.organization.toLowerCase();
+  const beforeStore = storeStateOf(options.before);
+  const afterStore = storeStateOf(options.after);
+  if (options.after.settings.delivery === 'variables' && options.before.settings.delivery === 'variables') {
+    const writer = new VariableWriter(options.client);
+    const changes = variableChanges(desiredVariables(beforeStore, [org]), desiredVariables(afterStore, [org]));
+    const variables = options.dryRun ? [] : await writer.apply(changes);
+    const rollout: RolloutReport = { organization: options.organization, repositories: [], requests: 0 };
+    return { rollout, report: organizationSync(options, [], variables), requests: writer.requests };
+  }
+  const names = new Set(options.affected.repositories.filter((name) => name.startsWith(`${org}/`)));
+  const listedTargets = new Map<string, RepositoryTarget>();
+  let listing = 0;
+  let variables: VariableEntry[] = [];
+  let variableRequests = 0;
+  // Switching delivery rewrites every managed step: every repository is affected.
+  const switched = options.before.settings.delivery !== options.after.settings.delivery;
+  if (switched && options.after.settings.delivery === 'variables' && !options.dryRun) {
+    const writer = new VariableWriter(options.client);
+    variables = await writer.apply(variableChanges(new Map(), desiredVariables(afterStore, [org])));
+    variableRequests = writer.requests;
+  }
+  if (switched || options.affected.organizations.includes(org)) {
+    const listed = await listTargets(options.client, options.organization, { listing: options.listing ?? 'organization' });
+    listing = listed.requests;
+    for (const target of listed.targets) listedTargets.set(`${target.owner}/${target.name}`.toLowerCase(), target);
+    const all = [...listedTargets.keys()];
+    for (const name of switched ? all : reachedByOrganization(all, beforeStore.attachments, afterStore.attachments)) names.add(name);
+  }
+  if (names.size === 0) {
+    return { rollout: { organization: options.organization, repositories: [], requests: listing }, report: organizationSync(options, [], variables), requests: listing + variableRequests };
+  }
+  const { before: _before, after, affected: _affected, ...rest } = options;
+  const sorted = [...names].sort();
+  const result = await runRollout({
+    ...rest,
+    // Listed already (organization scope): their default branches are known.
+    ...(sorted.every((name) => listedTargets.has(name)) ? { targets: sorted.map((name) => listedTargets.get(name)!) } : { repositories: sorted }),
+    config: rolloutConfig({ ...rest, policy: after }),
+  });
+  return { rollout: result, report: organizationSync(options, result.repositories.map(syncEntry), variables), requests: result.requests + listing + variableRequests };
+}

@@ -1,0 +1,82 @@
+/**
+ * Sync status (`/sync`): per repository synced / out of sync / PR open / PR closed / error, the
+ * reasons and the PR link, from the last sync report (docs/reconciliation.md); with
+ * `delivery: variables` also the Actions variables as last written or found.
+ */
+import type { SyncReportFile, SyncStatus, VariableEntry } from '../../rollout/sync-report.js';
+import { utcText } from './format.js';
+import { html, type Html } from './html.js';
+import { notice } from './render-common.js';
+import type { PageBody } from './render-layout.js';
+
+const LABELS: Record<SyncStatus, [string, string]> = {
+  synced: ['synced', 'badge stable'],
+  'out-of-sync': ['out of sync', 'badge warn'],
+  'pr-open': ['PR open', 'badge collecting'],
+  'pr-closed': ['PR closed', 'badge'],
+  error: ['error', 'badge warn'],
+};
+
+function prLink(pr: { number: number; url: string } | null): Html {
+  if (!pr) return html`<span class="muted">—</span>`;
+  // Only links GitHub gave us (http(s)); anything else is shown as text.
+  return /^https?:\/\//.test(pr.url) ? html`<a href="${pr.url}">#${pr.number}</a>` : html`#${pr.number}`;
+}
+
+function variableRow(entry: VariableEntry): Html {
+  const where = entry.level === 'organization' ? html`organization <code>${entry.target}</code>` : html`<code>${entry.target}</code>`;
+  return html`<tr class="variable-${entry.status}"><td>${where}</td><td><code>${entry.name}</code></td><td>${entry.status}</td><td>${entry.value === null ? html`<span class="muted">—</span>` : html`<code>${entry.value}</code>`}</td><td>${entry.reason ?? ''}</td></tr>`;
+}
+
+export function renderSync(report: SyncReportFile | undefined, filter: string): PageBody {
+  const intro = html`<h1>Sync status</h1>
+<p class="muted">Workflows follow the store: each repository's Harden-Runner steps against its effective policies, from the last sync (a merge to the policy repository, the scheduled full sync, or <code>egressctl sync --state-dir</code>).</p>`;
+  const organizations = Object.values(report?.organizations ?? {}).sort((a, b) => (a.organization < b.organization ? -1 : 1));
+  if (organizations.length === 0) {
+    return { title: 'Sync status', section: 'sync', content: html`${intro}${notice('No sync has run yet.')}` };
+  }
+  const only = filter === '' ? undefined : filter;
+  const sections = organizations.map((run) => {
+    const rows = run.repositories.filter((entry) => !only || entry.status === only);
+    const counts = new Map<SyncStatus, number>();
+    for (const entry of run.repositories) counts.set(entry.status, (counts.get(entry.status) ?? 0) + 1);
+    const summary = [...counts].map(([status, count]) => `${count} ${LABELS[status][0]}`).join(', ');
+    return html`<section class="sync-organization" id="org-${run.organization}">
+<h2>${run.organization}</h2>
+<p class="muted">Last sync <time datetime="${run.at}">${utcText(run.at)}</time>${run.dryRun ? ' (dry run: nothing written)' : ''}: ${summary || 'no repositories'}.</p>
+<table class="sync"><thead><tr><th>Repository</th><th>Status</th><th>Pull request</th><th>Reasons</th></tr></thead><tbody>${rows.map(
+      (entry) => html`<tr data-repository="${entry.repository}" data-status="${entry.status}"><td><code>${entry.repository}</code></td><td><span class="${LABELS[entry.status][1]}">${LABELS[entry.status][0]}</span></td><td>${prLink(entry.pr)}</td><td>${
+        entry.reasons.length === 0 ? html`<span class="muted">—</span>` : html`<ul>${entry.reasons.slice(0, 20).map((reason) => html`<li>${reason}</li>`)}${entry.reasons.length > 20 ? html`<li>… and ${entry.reasons.length - 20} more</li>` : html``}</ul>`
+      }</td></tr>`,
+    )}</tbody></table>${
+      run.variables.length > 0
+        ? html`<h3>Actions variables</h3>
+<table class="variables"><thead><tr><th>Where</th><th>Variable</th><th>Last sync</th><th>Value as last written</th><th>Why</th></tr></thead><tbody>${run.variables.map(variableRow)}</tbody></table>`
+        : html``
+    }
+</section>`;
+  });
+  const filterForm = html`<form class="lookup" method="get" action="/sync"><label>Status <select name="status">${[['', 'all'], ...Object.entries(LABELS).map(([status, [label]]) => [status, label])].map(
+    ([value, label]) => html`<option value="${value}"${value === filter ? html` selected` : html``}>${label}</option>`,
+  )}</select></label> <button type="submit">Filter</button></form>`;
+  return { title: 'Sync status', section: 'sync', content: html`${intro}${filterForm}${sections}` };
+}
+
+/** For the lookup: which variable a job of this workflow reads, and its value as last written. */
+export function variableLookup(report: SyncReportFile | undefined, repository: string, chain: readonly { level: 'organization' | 'repository'; target: string; name: string }[]): Html {
+  const entries = Object.values(report?.organizations ?? {}).flatMap((run) => run.variables);
+  const found = (level: string, target: string, name: string) => entries.find((entry) => entry.level === level && entry.target === target && entry.name === name && entry.value !== null && entry.status !== 'out-of-sync' && entry.status !== 'error');
+  let reads: { level: string; target: string; name: string; value: string } | undefined;
+  const rows = chain.map((variable) => {
+    const entry = found(variable.level, variable.target, variable.name);
+    if (entry && !reads) reads = { ...variable, value: entry.value! };
+    return html`<tr><td><code>vars.${variable.name}</code></td><td>${variable.level} <code>${variable.target}</code></td><td>${entry ? html`<code>${entry.value}</code>` : html`<span class="muted">not set (as last synced)</span>`}</td></tr>`;
+  });
+  return html`<h2>Actions variables (delivery: variables)</h2>
+<p id="variable-answer">${
+    reads
+      ? html`A job of this workflow in <code>${repository}</code> reads <strong><code>vars.${reads.name}</code></strong> (${reads.level} <code>${reads.target}</code>).`
+      : html`No variable was set at the last sync: the step falls back to audit.`
+  }</p>
+<table class="chain"><thead><tr><th>Read in this order</th><th>Where</th><th>Value as last written</th></tr></thead><tbody>${rows}</tbody></table>`;
+}

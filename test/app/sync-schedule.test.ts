@@ -1,0 +1,82 @@
+/**
+ * The scheduled full sync with `delivery: variables` (docs/reconciliation.md): GitHub sends no
+ * webhook when a person edits a variable, so the scheduled pass reads them back, puts back what
+ * differs from the store and reports it as drift (log and sync report).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Probot } from 'probot';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { createEgressctlApp, type EgressctlApp } from '../../src/app/app.js';
+import { readAppConfig } from '../../src/app/config.js';
+import { POLICY_VARIABLE } from '../../src/policy/delivery.js';
+import { readSyncReport } from '../../src/rollout/sync-report.js';
+import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
+import { SIMPLE_WORKFLOW } from '../support/workflows.js';
+import { manifestPermissions, POLICY_REPO } from './harness.js';
+
+let standin: GitHubStandin;
+let cacheDir: string;
+let egressctl: EgressctlApp | undefined;
+
+beforeEach(async () => {
+  standin = await startGitHubStandin();
+  cacheDir = await mkdtemp(path.join(os.tmpdir(), 'egressctl-sync-schedule-'));
+});
+
+afterEach(async () => {
+  await egressctl?.close();
+  egressctl = undefined;
+  try {
+    standin.assertNoViolations();
+  } finally {
+    await standin.close();
+    await rm(cacheDir, { recursive: true, force: true });
+  }
+});
+
+it('a variable edited by hand is put back by the scheduled pass and reported as drift', async () => {
+  standin.createInstallation({ account: 'acme', permissions: await manifestPermissions() });
+  await standin.createRepository(POLICY_REPO, {
+    files: {
+      'egressctl.yml': 'organizations: [acme]\nunattached: skip\ndelivery: variables\n',
+      'policies/org.yml': 'egress-policy: block\nallowed-endpoints:\n  - proxy.golang.org\n',
+      'policies/api.yml': 'egress-policy: block\nallowed-endpoints:\n  - registry.npmjs.org\n',
+      'attachments.yml': 'organizations:\n  acme: org\nrepositories:\n  acme/api: api\n',
+    },
+  });
+  await standin.createRepository('acme/api', { files: { '.github/workflows/ci.yml': SIMPLE_WORKFLOW } });
+  const config = readAppConfig({
+    EGRESSCTL_POLICY_REPOSITORY: POLICY_REPO,
+    EGRESSCTL_APP_CACHE_DIR: cacheDir,
+    EGRESSCTL_GIT_URL_TEMPLATE: `${standin.url}/git/{owner}/{repo}.git`,
+    EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '6',
+  });
+  egressctl = createEgressctlApp({ config });
+  await new Probot({ ...standin.probotOptions(), logLevel: 'fatal' }).load(egressctl.appFn);
+
+  // First pass: both variables are created.
+  await egressctl.rollout!.runNow();
+  const org = standin.variables('organization', 'acme').get(POLICY_VARIABLE)!;
+  const repo = standin.variables('repository', 'acme/api').get(POLICY_VARIABLE)!;
+  expect(JSON.parse(org.value)).toMatchObject({ policy: 'org' });
+  expect(JSON.parse(repo.value)).toMatchObject({ policy: 'api' });
+  const wanted = repo.value;
+
+  // A person loosens the repository variable in the settings UI (no webhook), and adds one of ours by hand.
+  standin.setVariable('repository', 'acme/api', POLICY_VARIABLE, '{"egress-policy":"audit","allowed-endpoints":""}');
+  standin.setVariable('repository', 'acme/api', 'EGRESSCTL_WF_OLD_YML', '{"egress-policy":"audit"}');
+  standin.resetStats();
+  await egressctl.rollout!.runNow();
+  expect(standin.variables('repository', 'acme/api').get(POLICY_VARIABLE)!.value).toBe(wanted);
+  expect(standin.variables('repository', 'acme/api').has('EGRESSCTL_WF_OLD_YML')).toBe(false);
+  const written = standin.requests.filter((request) => request.operationId?.startsWith('actions/') && request.write).map((request) => request.operationId);
+  expect(written).toEqual(['actions/update-repo-variable', 'actions/delete-repo-variable']);
+
+  const report = await readSyncReport(cacheDir);
+  const variables = report.organizations['acme']!.variables;
+  expect(variables).toContainEqual(expect.objectContaining({ level: 'repository', target: 'acme/api', name: POLICY_VARIABLE, status: 'drift-restored', reason: expect.stringMatching(/edited on GitHub/) }));
+  expect(variables).toContainEqual(expect.objectContaining({ level: 'organization', target: 'acme', name: POLICY_VARIABLE, status: 'unchanged' }));
+  expect(variables).toContainEqual(expect.objectContaining({ name: 'EGRESSCTL_WF_OLD_YML', status: 'deleted' }));
+}, 90_000);

@@ -1,0 +1,115 @@
+/**
+ * `egressctl sync` in-process against the GitHub stand-in: the store decides (not baselines),
+ * `--dry-run` reports drift with reasons and writes nothing, `--json` follows the sync contract
+ * (`{repository, status, pr, files, reasons}`), `--state-dir` keeps the report for the console.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { emptyBaselineFile, mergeObservations, renderBaselineFile } from '../../src/baselines/index.js';
+import { ROLLOUT_BRANCH } from '../../src/rollout/rollout-body.js';
+import { readSyncReport } from '../../src/rollout/sync-report.js';
+import { runCli } from '../support/cli.js';
+import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
+import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
+import { SIMPLE_WORKFLOW } from '../support/workflows.js';
+
+/** A workflow whose Harden-Runner step someone wrote by hand, in audit mode (no marker). */
+const HAND_WRITTEN = `name: CI
+on: [push]
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: step-security/harden-runner@05e31511f85b41b11d1cf0ef85d0992719546e2c # v2.21.0
+        with:
+          egress-policy: audit
+      - run: npm test
+`;
+
+let standin: GitHubStandin;
+let policy: TempRepo;
+let stateDir: string;
+let env: Record<string, string>;
+
+beforeEach(async () => {
+  standin = await startGitHubStandin();
+  const installation = standin.createInstallation({ account: 'acme' });
+  await standin.createRepository('acme/api', { files: { '.github/workflows/ci.yml': SIMPLE_WORKFLOW } });
+  await standin.createRepository('acme/web', { files: { '.github/workflows/ci.yml': HAND_WRITTEN } });
+  await standin.createRepository('acme/docs', { files: { '.github/workflows/ci.yml': SIMPLE_WORKFLOW } });
+  policy = makeTempRepo({
+    'egressctl.yml': 'organizations: [acme]\nunattached: skip\n',
+    'policies/api.yml': 'egress-policy: block\nallowed-endpoints:\n  - registry.npmjs.org\n',
+    'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: api\n',
+    // Evidence only: acme/api's job was seen using an endpoint its policy does not allow.
+    'baselines/acme/api.yml': renderBaselineFile(
+      mergeObservations(
+        emptyBaselineFile('acme/api'),
+        [1, 2].map((run) => ({ workflow: '.github/workflows/ci.yml', job: 'test', runId: String(run), at: `2026-11-0${run}T00:00:00Z`, endpoints: ['registry.npmjs.org:443', 'evil.example.com:443'] })),
+      ).file,
+    ),
+  });
+  stateDir = mkdtempSync(path.join(os.tmpdir(), 'egressctl-sync-state-'));
+  env = { GITHUB_TOKEN: standin.createInstallationToken(installation.id), GITHUB_API_URL: standin.url };
+});
+
+afterEach(async () => {
+  policy.cleanup();
+  rmSync(stateDir, { recursive: true, force: true });
+  try {
+    standin.assertNoViolations();
+  } finally {
+    await standin.close();
+  }
+});
+
+describe('egressctl sync', () => {
+  it('--dry-run --json reports drift per repository with reasons and writes nothing', async () => {
+    const run = await runCli(['sync', '--org', 'acme', '--all', '--dry-run', '--json', '-C', policy.dir, '--state-dir', stateDir], { env });
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout) as { repositories: { repository: string; status: string; pr: unknown; files: string[]; reasons: string[] }[] };
+    const byName = Object.fromEntries(report.repositories.map((entry) => [entry.repository, entry]));
+    expect(byName['acme/api']).toMatchObject({ status: 'out-of-sync', pr: null, files: ['.github/workflows/ci.yml'] });
+    expect(byName['acme/api']!.reasons).toContain('.github/workflows/ci.yml job test: no Harden-Runner step; the store wants block (policy api)');
+    expect(byName['acme/web']!.status).toBe('out-of-sync');
+    expect(byName['acme/web']!.reasons.join('\n')).toMatch(/ci\.yml job test: a Harden-Runner step egressctl does not manage disagrees with the store \(policy api\)/);
+    // unattached: skip leaves acme/docs alone.
+    expect(byName['acme/docs']).toMatchObject({ status: 'synced', files: [], reasons: [] });
+    expect(standin.stats().writes).toBe(0);
+    const saved = await readSyncReport(stateDir);
+    expect(saved.organizations['acme']).toMatchObject({ dryRun: true });
+    expect(saved.organizations['acme']!.repositories.map((entry) => entry.status)).toEqual(['out-of-sync', 'synced', 'out-of-sync']);
+  }, 60_000);
+
+  it('opens PRs from the store (not baselines), then a re-run writes nothing; rollout stays an alias', async () => {
+    const first = await runCli(['sync', '--org', 'acme', '--all', '-C', policy.dir, '--write-interval', '0'], { env });
+    expect(first.code).toBe(0);
+    expect(first.stderr).toMatch(/acme\/api: created #1/);
+    expect(first.stderr).toMatch(/acme\/web: created #1/);
+    const api = (await standin.readFile('acme/api', '.github/workflows/ci.yml', ROLLOUT_BRANCH))!;
+    expect(api).toContain('egress-policy: block');
+    expect(api).toContain('registry.npmjs.org:443');
+    const [pull] = standin.pullRequests('acme/api');
+    expect(pull!.body).toContain('policy `api`');
+    // Baselines are evidence, never the source: the endpoint is listed, not allowed, and the PR is a draft.
+    expect(api).not.toContain('evil.example.com');
+    expect(pull!.body).toMatch(/2 runs observed, seen but not allowed by the policy: `evil\.example\.com:443`/);
+    expect(pull!.body).toContain('last seen 2026-11-02T00:00:00Z');
+    expect(pull!.draft).toBe(true);
+    expect(standin.pullRequests('acme/web')[0]!.draft).toBe(false);
+    expect(standin.pullRequests('acme/docs')).toHaveLength(0);
+
+    standin.resetStats();
+    const again = await runCli(['rollout', '--source', 'store', '--org', 'acme', '--all', '-C', policy.dir, '--json'], { env });
+    expect(again.code).toBe(0);
+    const report = JSON.parse(again.stdout) as { repositories: { repository: string; status: string; pr: { number: number } | null }[] };
+    expect(report.repositories.map((entry) => [entry.repository, entry.status, entry.pr?.number ?? null])).toEqual([
+      ['acme/api', 'pr-open', 1],
+      ['acme/docs', 'synced', null],
+      ['acme/web', 'pr-open', 1],
+    ]);
+    expect(standin.stats().writes).toBe(0);
+  }, 60_000);
+});
