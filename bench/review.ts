@@ -1,5 +1,5 @@
 /**
- * Review engine benchmark (DESIGN 8: "preview a PR that touches 5,000 scopes in about a second").
+ * Review engine benchmark (docs/architecture.md#scale: "preview a PR that touches 5,000 scopes in about a second").
  * The enterprise of bench/enterprise.ts (20 orgs, 5,000 repositories, 20,000 workflow attachments,
  * 2,000 policies of ~40 endpoints) with baselines for 5,000 workflow scopes, and a change at
  * organization level: the shared base policy goes audit -> block, loses endpoints and gains a

@@ -1,5 +1,5 @@
 /**
- * `/v1/policy` under load with OIDC verification (DESIGN 8), each load beside its ceiling
+ * `/v1/policy` under load with OIDC verification (docs/architecture.md#scale), each load beside its ceiling
  * measured in the same run on the same machine:
  *   1. fresh tokens: every request a distinct valid token (a full RS256 verification each);
  *      ceiling: jose jwtVerify in a plain loop in-process (no HTTP at all). Target >= 0.7x.

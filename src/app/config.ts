@@ -24,7 +24,7 @@ export interface AppConfig {
   deliveryCacheSize: number;
   /** Most annotations one check run gets (errors first); the summary counts the rest. */
   maxAnnotations: number;
-  /** Scheduled policy-based pull requests (DESIGN 7); undefined (the default): no schedule. */
+  /** Scheduled policy-based pull requests (docs/architecture.md#reconciliation); undefined (the default): no schedule. */
   rollout?: RolloutConfig;
 }
 

@@ -1,5 +1,5 @@
 /**
- * The app's two flows (DESIGN 6):
+ * The app's two flows (docs/architecture.md#github-app):
  * - a pull request on the policy repository is reviewed: check run `egressctl / validate` with
  *   located annotations, and one comment (edited in place) with the review;
  * - a push to its default branch is compiled, signed and published; check run

@@ -1,5 +1,5 @@
 /**
- * The egressctl GitHub App (DESIGN 6). Public API, and the default export Probot's runner loads:
+ * The egressctl GitHub App (docs/architecture.md#github-app). Public API, and the default export Probot's runner loads:
  * `probot run ./dist/app/index.js` (settings from the environment; see docs/github-app.md).
  * Inside `egressctl serve`, src/app/server-mount.ts mounts the same app on the server's port.
  */

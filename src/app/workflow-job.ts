@@ -1,5 +1,5 @@
 /**
- * Baselines from `workflow_job` webhooks (DESIGN 6): when a job that ran Harden-Runner
+ * Baselines from `workflow_job` webhooks (docs/architecture.md#github-app): when a job that ran Harden-Runner
  * completes, download its log through the Actions API, extract what the agent saw, and commit
  * it to the policy repository's baselines, in batches: observations wait in a per-repository
  * accumulator that is flushed at most once per interval, in one commit (never one per job).

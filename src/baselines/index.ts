@@ -1,5 +1,5 @@
 /**
- * Baselines (DESIGN 2.5): observed endpoints per job, from Harden-Runner logs or endpoint lists,
+ * Baselines (docs/architecture.md#baselines): observed endpoints per job, from Harden-Runner logs or endpoint lists,
  * merged into `baselines/<owner>/<repo>.yml`, turned into recommendations. The public API.
  */
 export {

@@ -1,5 +1,5 @@
 /**
- * Baselines (DESIGN 2.5): what each job of a repository was seen to reach, per workflow file and
+ * Baselines (docs/architecture.md#baselines): what each job of a repository was seen to reach, per workflow file and
  * job, with enough bookkeeping to say how sure we are. Plain data; parse, merge, render and the
  * index read and write it.
  */

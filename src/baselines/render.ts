@@ -19,7 +19,7 @@ import { BASELINE_SCHEMA_COMMENT, type BaselineFile, type JobBaseline, type Seen
 
 const HEADER = [
   BASELINE_SCHEMA_COMMENT,
-  ' Observed egress per workflow file and job (DESIGN 2.5), written by `egressctl baseline` and the',
+  ' Observed egress per workflow file and job, written by `egressctl baseline` and the',
   ' GitHub App. endpoints: what `egressctl recommend` allows; implicit: allowed by Harden-Runner',
   ' itself; addresses: reached by IP only (never recommended); blocked: refused in block mode.',
 ].join('\n');

@@ -1,5 +1,5 @@
 /**
- * Canonical JSON for bundles (DESIGN 3): the same value always gives the same bytes, so a commit
+ * Canonical JSON for bundles (docs/architecture.md#bundle): the same value always gives the same bytes, so a commit
  * compiles to a byte-identical bundle and a digest over it means something.
  *
  * RFC 8785 (JCS) for the JSON value domain we use:

@@ -1,5 +1,5 @@
 /**
- * The compiled enforcement bundle (DESIGN 3): every policy with `extends` flattened, the
+ * The compiled enforcement bundle (docs/architecture.md#bundle): every policy with `extends` flattened, the
  * attachments by scope type, the revision they came from, and a digest of the canonical payload.
  * Pure: the same input gives the same bytes, whatever order maps and sets were filled in.
  */
@@ -110,7 +110,7 @@ export function serializeBundle(bundle: Bundle): string {
   return canonicalJson(bundle);
 }
 
-/** Compile a loaded policy repository (DESIGN 3). The repository must have no errors. */
+/** Compile a loaded policy repository (docs/architecture.md#bundle). The repository must have no errors. */
 export function compileRepository(repo: PolicyRepository, meta: RevisionMeta): Bundle {
   return buildBundle({
     policies: compilePolicies(repo),

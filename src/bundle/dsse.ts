@@ -1,5 +1,5 @@
 /**
- * DSSE envelopes for bundles (DESIGN 3; https://github.com/secure-systems-lab/dsse):
+ * DSSE envelopes for bundles (docs/architecture.md#bundle; https://github.com/secure-systems-lab/dsse):
  * `{payloadType, payload: base64(bytes), signatures: [{keyid, sig}]}`, each signature an ed25519
  * signature over PAE(payloadType, bytes). Several signatures are allowed so keys can rotate: a
  * consumer accepts the envelope when any signature by a key it trusts verifies.

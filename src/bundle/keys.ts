@@ -1,5 +1,5 @@
 /**
- * ed25519 keys for signing bundles (DESIGN 3), with node:crypto only.
+ * ed25519 keys for signing bundles (docs/architecture.md#bundle), with node:crypto only.
  *
  * Files are PEM: the private key as unencrypted PKCS#8 (`-----BEGIN PRIVATE KEY-----`, mode
  * 0600), the public key as SPKI (`-----BEGIN PUBLIC KEY-----`). A public key file may hold

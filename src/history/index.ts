@@ -1,5 +1,5 @@
 /**
- * The audit log (DESIGN 1 flow 5): who changed which policy or attachment, when, in which PR.
+ * The audit log (docs/architecture.md#users-and-flows): who changed which policy or attachment, when, in which PR.
  * `readHistory` is the I/O edge (one `git log`, one `git cat-file --batch`); `historyFromCommits`
  * is the pure core that the CLI, the server's `/v1/history` and the web console share.
  */

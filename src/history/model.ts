@@ -1,5 +1,5 @@
 /**
- * The audit log's data (DESIGN 1 flow 5): what `git log` gives (commits with their changed files
+ * The audit log's data (docs/architecture.md#users-and-flows): what `git log` gives (commits with their changed files
  * and blob SHAs) in, and Policy Created / Updated / Attached / Detached / Deleted events out.
  */
 import type { Delta } from 'jsondiffpatch';

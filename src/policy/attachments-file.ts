@@ -1,5 +1,5 @@
 /**
- * `attachments.yml`: scope -> policy (DESIGN 2.3). Walks the YAML itself (not the JS value) so
+ * `attachments.yml`: scope -> policy (docs/architecture.md#attachments). Walks the YAML itself (not the JS value) so
  * two spellings of one scope are both seen and both lines named.
  */
 import { isMap, isPair, isScalar } from 'yaml';

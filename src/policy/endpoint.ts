@@ -1,5 +1,5 @@
 /**
- * Endpoint entries as Harden-Runner's agent reads them (DESIGN 2.2).
+ * Endpoint entries as Harden-Runner's agent reads them (docs/architecture.md#endpoints).
  * Pure: parse, normalize, match. Locations are the caller's business.
  */
 

@@ -1,5 +1,5 @@
 /**
- * `extends` applied (DESIGN 2.1): endpoints are the union over the whole ancestry; for scalar
+ * `extends` applied (docs/architecture.md#policy-files): endpoints are the union over the whole ancestry; for scalar
  * keys the child wins, and among parents a later entry of `extends` wins over an earlier one.
  */
 import { PASSTHROUGH_FLAGS, type CompiledPolicy, type Policy, type PolicyRepository } from './model.js';

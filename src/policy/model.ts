@@ -1,5 +1,5 @@
 /**
- * The policy repository's data model (DESIGN 2). Plain data: parsing fills it, rules check it,
+ * The policy repository's data model (docs/architecture.md#policy-repository). Plain data: parsing fills it, rules check it,
  * resolve and compile read it. Every value a user wrote keeps where they wrote it.
  */
 import type { BaselineIndex } from '../baselines/recommend.js';
@@ -7,7 +7,7 @@ import type { SourcePosition } from './diagnostics.js';
 
 export type EgressMode = 'audit' | 'block';
 
-/** Most specific first: this order is the precedence (DESIGN 2.4). */
+/** Most specific first: this order is the precedence (docs/architecture.md#precedence). */
 export const SCOPE_TYPES = ['workflow', 'repository', 'organization', 'cluster'] as const;
 export type ScopeType = (typeof SCOPE_TYPES)[number];
 

@@ -1,5 +1,5 @@
 /**
- * `policies/<name>.yml`: schema pass, then small rules, then the located model (DESIGN 2.1, 2.2).
+ * `policies/<name>.yml`: schema pass, then small rules, then the located model (docs/architecture.md#policy-files, #endpoints).
  */
 import { isMap, isScalar, isSeq, type Scalar } from 'yaml';
 import type { DiagnosticSink, SourcePosition } from './diagnostics.js';

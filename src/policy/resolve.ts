@@ -1,5 +1,5 @@
 /**
- * Precedence (DESIGN 2.4): workflow > repository > organization > cluster; the most specific
+ * Precedence (docs/architecture.md#precedence): workflow > repository > organization > cluster; the most specific
  * attachment wins whole. Pure over an attachment map, so the server resolves from a bundle and
  * the CLI from a work tree with the same code.
  */

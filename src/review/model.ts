@@ -1,5 +1,5 @@
 /**
- * The review of a change to the policy repository (DESIGN 1, flow 1): what `egressctl diff`
+ * The review of a change to the policy repository (docs/architecture.md#users-and-flows): what `egressctl diff`
  * prints and what the GitHub App posts. Plain data; `JSON.stringify(review)` is the
  * `--format json` contract (extra fields beyond the contract are allowed).
  */

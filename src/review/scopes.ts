@@ -116,7 +116,7 @@ interface Winner {
   scope: ScopeRef;
 }
 
-/** Precedence (DESIGN 2.4) for a known scope: itself and the less specific scopes it belongs to. */
+/** Precedence (docs/architecture.md#precedence) for a known scope: itself and the less specific scopes it belongs to. */
 function winnerAt(map: AttachmentMap, scope: KnownScope): Winner | null {
   let policy: string | undefined;
   switch (scope.type) {

@@ -1,5 +1,5 @@
 /**
- * Committing observed runs to the policy repository on GitHub (DESIGN 2.5, 6): one commit for
+ * Committing observed runs to the policy repository on GitHub (docs/architecture.md#baselines, #github-app): one commit for
  * a batch of repositories, through the Git Data API. Read each `baselines/<o>/<r>.yml` at the
  * branch head, merge in memory, render (keeping the file's comments), then one tree with inline
  * contents, one commit and a fast-forward ref update. When someone else moved the branch in

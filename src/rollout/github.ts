@@ -1,6 +1,6 @@
 /**
  * The GitHub client for the rollout and the baseline committer: Octokit with throttling and
- * retries, as GitHub asks (DESIGN 7). Content-creating requests are limited per minute and per
+ * retries, as GitHub asks (docs/architecture.md#reconciliation). Content-creating requests are limited per minute and per
  * hour (secondary rate limits): writes go one at a time per installation, spaced, and a 403/429
  * "secondary rate limit" answer waits for `retry-after` and tries again. Auth is a token
  * (`GITHUB_TOKEN`) or the GitHub App (`APP_ID` + `PRIVATE_KEY`/`PRIVATE_KEY_PATH`): JWT ->

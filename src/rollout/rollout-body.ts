@@ -1,5 +1,5 @@
 /**
- * The policy-based pull request's title, commit message and body (DESIGN 7): each job with its
+ * The policy-based pull request's title, commit message and body (docs/architecture.md#reconciliation): each job with its
  * mode, endpoints and evidence (runs observed, last seen), each skipped job with its reason,
  * each file left unchanged with why. The body carries a hidden marker with the state the PR was
  * built from, so a re-run can tell "nothing new" from GitHub alone, with the fewest requests.

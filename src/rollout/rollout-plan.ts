@@ -1,5 +1,5 @@
 /**
- * What a policy-based pull request changes in one repository (DESIGN 7), as data: per workflow
+ * What a policy-based pull request changes in one repository (docs/architecture.md#reconciliation), as data: per workflow
  * file the hardened text (or why it stays as it is) and per job the mode, endpoints and the
  * baseline evidence behind them. No I/O: the rollout reads the files from GitHub and hands
  * them in. GitHub's own workflow parser gates every rewritten file.
@@ -21,7 +21,7 @@ export const ROLLOUT_FORMAT = 1;
 
 export type RolloutMode = 'inline' | 'action';
 
-/** This project's composite action (DESIGN 5), for `--mode action`. */
+/** This project's composite action (docs/architecture.md#runners), for `--mode action`. */
 export interface ActionSettings {
   /** `<owner>/<repo>/actions/harden@<ref>` */
   uses: string;

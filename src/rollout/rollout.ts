@@ -1,5 +1,5 @@
 /**
- * Policy-based pull requests across an organization (DESIGN 7): one PR per repository on a
+ * Policy-based pull requests across an organization (docs/architecture.md#reconciliation): one PR per repository on a
  * fixed branch, built from the default branch's workflow files and the policy repository's
  * baselines. Every decision is derived from GitHub each time (safe to interrupt and re-run):
  *

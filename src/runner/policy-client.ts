@@ -18,7 +18,7 @@ import type { PolicyAnswer } from '../server/server.js';
 export type OnError = 'audit' | 'block' | 'fail';
 export const ON_ERROR_VALUES: readonly OnError[] = ['audit', 'block', 'fail'];
 
-/** The server's /v1/policy answer (DESIGN 4). */
+/** The server's /v1/policy answer (docs/architecture.md#server). */
 export type { PolicyAnswer };
 
 /** Harden-Runner's `with:` inputs, every one a string as the action's inputs are. */

@@ -3,7 +3,7 @@
  * node:http directly (no framework): the hot path (/v1/policy with a token seen before) is a
  * hash, two Map lookups and a write of a cached body.
  *
- * HTTP API (DESIGN 4), JSON errors `{"error": {"code", "message"}}`:
+ * HTTP API (docs/architecture.md#server), JSON errors `{"error": {"code", "message"}}`:
  *   GET /v1/bundle[?wait=N]   the envelope; ETag; If-None-Match -> 304; wait holds up to N s (<= 60)
  *   GET /v1/policy            effective policy for the caller (Bearer OIDC token or ApiKey)
  *   GET /v1/history[?policy=NAME]   from the history provider (git log of the source)

@@ -1,5 +1,5 @@
 /**
- * The bundle a server serves, and the rules for replacing it (DESIGN 4):
+ * The bundle a server serves, and the rules for replacing it (docs/architecture.md#server):
  * - every candidate passes openBundle (envelope, signature by a trusted key when keys are set,
  *   schema, references, digest) or it is refused;
  * - never step back: a git source's new head must descend from the served commit (unless

@@ -21,7 +21,7 @@ describe('renderBaselineFile', () => {
     expect(renderBaselineFile(file)).toBe(
       [
         '# yaml-language-server: $schema=../../schemas/baselines.schema.json',
-        '# Observed egress per workflow file and job (DESIGN 2.5), written by `egressctl baseline` and the',
+        '# Observed egress per workflow file and job, written by `egressctl baseline` and the',
         '# GitHub App. endpoints: what `egressctl recommend` allows; implicit: allowed by Harden-Runner',
         '# itself; addresses: reached by IP only (never recommended); blocked: refused in block mode.',
         '',

@@ -1,6 +1,6 @@
 /**
  * `egressctl compile`: the policy repository at a revision -> a DSSE envelope around the
- * canonical bundle (DESIGN 3). Signed with every `--sign-key`; without one the envelope is
+ * canonical bundle (docs/architecture.md#bundle). Signed with every `--sign-key`; without one the envelope is
  * unsigned (`"signatures": []`), which servers that have a public key configured refuse, and a
  * note on stderr says so unless `--unsigned` states that this is intended.
  *

@@ -1,5 +1,5 @@
 /**
- * `egressctl serve`: serve the effective policy to runners (DESIGN 4). Every flag is also an
+ * `egressctl serve`: serve the effective policy to runners (docs/architecture.md#server). Every flag is also an
  * environment variable (`--oidc-audience` = EGRESSCTL_OIDC_AUDIENCE; lists comma-separated); a
  * flag wins over its variable. With no settings it serves the current directory's policy
  * repository (HEAD of the checked-out branch) on 127.0.0.1:8080.

@@ -1,5 +1,5 @@
 /**
- * API keys for self-hosted and ARC pre-job hooks (DESIGN 4): `Authorization: ApiKey <key>`.
+ * API keys for self-hosted and ARC pre-job hooks (docs/architecture.md#server): `Authorization: ApiKey <key>`.
  * Each key is bound to one cluster name and a set of organizations; the file stores only the
  * key's SHA-256, never the key.
  *

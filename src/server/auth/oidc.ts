@@ -1,5 +1,5 @@
 /**
- * GitHub Actions OIDC tokens (DESIGN 4): RS256 only, issuer and audience checked, exp/nbf with
+ * GitHub Actions OIDC tokens (docs/architecture.md#server): RS256 only, issuer and audience checked, exp/nbf with
  * 60 s of clock tolerance, keys from the issuer's JWKS (cached; an unknown `kid` refetches at
  * most once per cooldown). Organization, repository and workflow come only from the verified
  * claims `repository_owner`, `repository` and `workflow_ref` (never `job_workflow_ref`: a
