@@ -9,7 +9,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { parse } from 'yaml';
 import { compileRepository, serializeBundle } from '../src/bundle/compile.js';
 import { sealBundle, serializeEnvelope } from '../src/bundle/dsse.js';
-import { parsePolicyRepository } from '../src/policy/load.js';
+import { parsePolicyRepository } from '../src/store/repository.js';
 import { BASE_ENTERPRISE, generateEnterprise, scaled } from './enterprise.js';
 import type { BenchSection } from './types.js';
 

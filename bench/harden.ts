@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { compilePolicies } from '../src/policy/flatten.js';
-import { loadPolicyRepository } from '../src/policy/load.js';
+import { loadPolicyRepository } from '../src/store/repository.js';
 import { attachmentMap } from '../src/policy/model.js';
 import { storePlanner, type StoreState } from '../src/rollout/desired-state.js';
 import { hardenWorkflow } from '../src/rollout/harden.js';

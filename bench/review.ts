@@ -9,8 +9,9 @@
  */
 import { buildBaselineIndex, emptyBaselineFile, emptyJobBaseline, type BaselineFile, type BaselineIndex } from '../src/baselines/index.js';
 import { compilePolicies } from '../src/policy/flatten.js';
-import { parsePolicyRepository } from '../src/policy/load.js';
-import { attachmentMap, type Attachment, type Policy, type PolicyRepository } from '../src/policy/model.js';
+import { parsePolicyRepository } from '../src/store/repository.js';
+import { attachmentMap, type Attachment, type Policy } from '../src/policy/model.js';
+import type { PolicyRepository } from '../src/store/repository.js';
 import { resolveScopes } from '../src/policy/resolve.js';
 import { GITHUB_COMMENT_LIMIT, renderJson, renderMarkdown, reviewChange, type Review, type ReviewInput } from '../src/review/index.js';
 import { BASE_ENTERPRISE, generateEnterprise, type EnterpriseShape } from './enterprise.js';

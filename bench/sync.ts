@@ -8,8 +8,8 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parsePolicyRepository } from '../src/policy/load.js';
-import type { PolicyRepository } from '../src/policy/model.js';
+import { parsePolicyRepository } from '../src/store/repository.js';
+import type { PolicyRepository } from '../src/store/repository.js';
 import { prepareReviewInput, reviewChange } from '../src/review/review.js';
 import { tokenClient, type GitHubClient } from '../src/rollout/github.js';
 import { VariableWriter } from '../src/rollout/github-variables.js';

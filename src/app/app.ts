@@ -5,8 +5,8 @@
 import type { KeyObject } from 'node:crypto';
 import type { ApplicationFunction, Probot } from 'probot';
 import { formatDiagnostic } from '../policy/diagnostics.js';
-import { loadPolicyRepository } from '../policy/load.js';
-import type { PolicyRepository } from '../policy/model.js';
+import { loadPolicyRepository } from '../store/repository.js';
+import type { PolicyRepository } from '../store/repository.js';
 import { gitUrl, type AppConfig } from './config.js';
 import { GitMirrors } from './git-mirror.js';
 import { GitTokens } from './github.js';

@@ -11,7 +11,7 @@ import { parseBaselineFile, baselinePath, type BaselineFile } from '../baselines
 import { blockedProposals, type BlockedProposal } from '../baselines/blocked.js';
 import { addEndpoints } from '../policy/edit.js';
 import { compilePolicies } from '../policy/flatten.js';
-import { parsePolicyRepository } from '../policy/load.js';
+import { parsePolicyRepository } from '../store/repository.js';
 import { resolveScopes } from '../policy/resolve.js';
 import { ATTACHMENTS_FILE, POLICIES_DIR, attachmentMap } from '../policy/model.js';
 import type { GitHubClient } from '../rollout/github.js';

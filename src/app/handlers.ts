@@ -12,7 +12,7 @@ import { parse as parseYaml } from 'yaml';
 import { openBundle } from '../bundle/dsse.js';
 import { sealRepository } from '../bundle/seal.js';
 import { keyIdOf } from '../bundle/keys.js';
-import { loadPolicyRepository } from '../policy/load.js';
+import { loadPolicyRepository } from '../store/repository.js';
 import { SETTINGS_FILE } from '../policy/model.js';
 import { reviewRevisions } from '../review/revisions.js';
 import { gitText, isAncestor } from '../util/git.js';

@@ -6,7 +6,7 @@
  * derives everything from GitHub, so an interrupted run is simply continued by the next.
  */
 import type { Probot } from 'probot';
-import type { PolicyRepository } from '../policy/model.js';
+import type { PolicyRepository } from '../store/repository.js';
 import type { GitHubClient } from '../rollout/github.js';
 import type { ActionSettings, RolloutMode } from '../rollout/rollout-plan.js';
 import type { RolloutReport } from '../rollout/rollout.js';

@@ -6,7 +6,7 @@
  * repository of the managed organizations. Unaffected repositories cost no request.
  */
 import type { Probot } from 'probot';
-import type { PolicyRepository } from '../policy/model.js';
+import type { PolicyRepository } from '../store/repository.js';
 import { reviewRevisions } from '../review/revisions.js';
 import type { GitHubClient } from '../rollout/github.js';
 import { recordSync } from '../rollout/sync-report.js';

@@ -6,16 +6,8 @@
 import { createHash } from 'node:crypto';
 import { sortUnique } from '../policy/endpoint.js';
 import { compilePolicies } from '../policy/flatten.js';
-import {
-  PASSTHROUGH_FLAGS,
-  SCOPE_SECTIONS,
-  SCOPE_TYPES,
-  attachmentMap,
-  emptyAttachmentMap,
-  type AttachmentMap,
-  type CompiledPolicy,
-  type PolicyRepository,
-} from '../policy/model.js';
+import { PASSTHROUGH_FLAGS, SCOPE_SECTIONS, SCOPE_TYPES, attachmentMap, emptyAttachmentMap, type AttachmentMap, type CompiledPolicy } from '../policy/model.js';
+import type { PolicyRepository } from '../store/repository.js';
 import { InvalidInputError } from '../util/errors.js';
 import { canonicalBytes, canonicalJson } from './canonical.js';
 

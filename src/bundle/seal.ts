@@ -1,7 +1,8 @@
 /** From a loaded policy repository to the sealed bytes every producer (CLI, server, app) hands out. */
 import type { KeyObject } from 'node:crypto';
 import { compilePolicies } from '../policy/flatten.js';
-import { attachmentMap, type PolicyRepository } from '../policy/model.js';
+import { attachmentMap } from '../policy/model.js';
+import type { PolicyRepository } from '../store/repository.js';
 import { buildBundle, contentRevision, serializeBundle, type Bundle } from './compile.js';
 import { sealBundle, serializeEnvelope } from './dsse.js';
 

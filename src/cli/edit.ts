@@ -5,8 +5,9 @@
 import path from 'node:path';
 import { writeFileAtomic } from '../util/fs.js';
 import { formatDiagnostic, type Diagnostic } from '../policy/diagnostics.js';
-import { parsePolicyRepository, readSnapshot } from '../policy/load.js';
-import type { PolicyRepository, ScopeType } from '../policy/model.js';
+import { parsePolicyRepository, readSnapshot } from '../store/repository.js';
+import type { ScopeType } from '../policy/model.js';
+import type { PolicyRepository } from '../store/repository.js';
 import { InvalidInputError, UsageError } from '../util/errors.js';
 import { unlink } from 'node:fs/promises';
 import type { CliIo } from './io.js';

@@ -1,8 +1,8 @@
 /** Loading the policy repository for commands that need a valid one. */
 import path from 'node:path';
 import { formatDiagnostic, type Diagnostic } from '../policy/diagnostics.js';
-import { loadPolicyRepository, type Snapshot } from '../policy/load.js';
-import type { PolicyRepository } from '../policy/model.js';
+import { loadPolicyRepository, type Snapshot } from '../store/repository.js';
+import type { PolicyRepository } from '../store/repository.js';
 import { InvalidInputError } from '../util/errors.js';
 import type { CliIo } from './io.js';
 

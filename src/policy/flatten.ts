@@ -2,9 +2,9 @@
  * `extends` applied (docs/architecture.md#policy-files): endpoints are the union over the whole ancestry; for scalar
  * keys the child wins, and among parents a later entry of `extends` wins over an earlier one.
  */
-import { PASSTHROUGH_FLAGS, type CompiledPolicy, type Policy, type PolicyRepository } from './model.js';
+import { PASSTHROUGH_FLAGS, type CompiledPolicy, type Policy, type PolicySet } from './model.js';
 
-export function compilePolicies(repository: Pick<PolicyRepository, 'policies'>): Record<string, CompiledPolicy> {
+export function compilePolicies(repository: Pick<PolicySet, 'policies'>): Record<string, CompiledPolicy> {
   const compiled = new Map<string, CompiledPolicy>();
   const inProgress = new Set<string>();
 

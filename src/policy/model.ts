@@ -2,7 +2,6 @@
  * The policy repository's data model (docs/architecture.md#policy-repository). Plain data: parsing fills it, rules check it,
  * resolve and compile read it. Every value a user wrote keeps where they wrote it.
  */
-import type { BaselineIndex } from '../baselines/recommend.js';
 import type { SourcePosition } from './diagnostics.js';
 
 export type EgressMode = 'audit' | 'block';
@@ -126,15 +125,16 @@ export const DEFAULT_SETTINGS: Settings = {
   delivery: 'pull-request',
 };
 
-/** A loaded policy repository at one revision (or a work tree). */
-export interface PolicyRepository {
+/**
+ * The policy part of a loaded repository: what the rules and flattening read. The loaded
+ * repository with its baselines is `PolicyRepository` in `store/repository.ts`.
+ */
+export interface PolicySet {
   policies: Map<string, Policy>;
   attachments: Attachment[];
   settings: Settings;
   /** Repository-relative path -> text, for every file that was read. */
   files: Map<string, string>;
-  /** Observed endpoints per job from `baselines/`, with recommendations. */
-  baselines: BaselineIndex;
 }
 
 /** A policy with `extends` applied: what Harden-Runner is given. Keys as in the bundle. */

@@ -15,9 +15,9 @@ import {
 } from './delivery.js';
 import type { DiagnosticSink } from './diagnostics.js';
 import { compilePolicies } from './flatten.js';
-import type { Attachment, PolicyRepository } from './model.js';
+import type { Attachment, PolicySet } from './model.js';
 
-export function ruleVariablesFit({ repository, sink }: { repository: PolicyRepository; sink: DiagnosticSink }): void {
+export function ruleVariablesFit({ repository, sink }: { repository: PolicySet; sink: DiagnosticSink }): void {
   if (repository.settings.delivery !== 'variables') return;
   const compiled = compilePolicies(repository);
   const checkedValues = new Map<string, number>();

@@ -4,11 +4,11 @@
  */
 import { closest } from 'fastest-levenshtein';
 import type { DiagnosticSink } from './diagnostics.js';
-import type { LockdownMode, Policy, PolicyRepository } from './model.js';
+import type { LockdownMode, Policy, PolicySet } from './model.js';
 import { ruleVariablesFit } from './rule-variables.js';
 
 interface RepositoryRuleContext {
-  repository: PolicyRepository;
+  repository: PolicySet;
   sink: DiagnosticSink;
 }
 
@@ -184,6 +184,6 @@ export const REPOSITORY_RULES: readonly RepositoryRule[] = [
   ruleVariablesFit,
 ];
 
-export function checkRepository(repository: PolicyRepository, sink: DiagnosticSink): void {
+export function checkRepository(repository: PolicySet, sink: DiagnosticSink): void {
   for (const rule of REPOSITORY_RULES) rule({ repository, sink });
 }

@@ -3,7 +3,8 @@
  */
 import { indexBaselineTexts, type BaselineIndex } from '../baselines/index.js';
 import { compilePolicies } from '../policy/flatten.js';
-import { BASELINES_DIR, SCOPE_SECTIONS, SCOPE_TYPES, attachmentMap, type AttachmentMap, type CompiledPolicy, type PolicyRepository } from '../policy/model.js';
+import { BASELINES_DIR, SCOPE_SECTIONS, SCOPE_TYPES, attachmentMap, type AttachmentMap, type CompiledPolicy } from '../policy/model.js';
+import type { PolicyRepository } from '../store/repository.js';
 import { forecastBreakage } from './breakage.js';
 import {
   RISK_KINDS,

@@ -4,8 +4,8 @@
  * show the diff next to the errors.
  */
 import type { Result } from '../policy/diagnostics.js';
-import { loadPolicyRepository, type Snapshot } from '../policy/load.js';
-import type { PolicyRepository } from '../policy/model.js';
+import { loadPolicyRepository, type Snapshot } from '../store/repository.js';
+import type { PolicyRepository } from '../store/repository.js';
 import { WORK_TREE_LABEL, type Review } from './model.js';
 import { prepareReviewInput, reviewChange } from './review.js';
 

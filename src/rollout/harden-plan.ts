@@ -5,14 +5,9 @@
  */
 import { findJob, type BaselineIndex } from '../baselines/recommend.js';
 import type { EgressMode, HardenRunnerPin } from '../policy/model.js';
-import type { HardenRunnerPlan, JobInfo, JobPlan, JobPlanner } from './harden.js';
+import type { HardenRunnerPlan, JobInfo, JobPlan, JobPlanner, SeenEndpoint } from './harden.js';
 
-/** One endpoint a job was seen using, with how often and when last. */
-export interface SeenEndpoint {
-  endpoint: string;
-  runs: number;
-  lastSeen?: string;
-}
+export type { SeenEndpoint } from './harden.js';
 
 /** What a planner needs from a job's baseline (a subset of baselines' JobRecommendation). */
 export interface BaselineEvidence {

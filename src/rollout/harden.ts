@@ -13,8 +13,14 @@ import { DELIVERED_INPUTS, deliveryExpression } from '../policy/delivery.js';
 import { normalizeEndpoint, sortUnique } from '../policy/endpoint.js';
 import { PASSTHROUGH_FLAGS, type EgressMode, type HardenRunnerFlags, type HardenRunnerPin } from '../policy/model.js';
 import { analyzeJob, mapValue, OS_NAMES, referencedAnchors, type JobAnalysis, type RunnerInfo, type SkipCode } from './workflow-jobs.js';
-import type { SeenEndpoint } from './harden-plan.js';
 import { applyEdits, detectEol, LineIndex, renderScalar, spaces, type TextEdit } from './workflow-text.js';
+
+/** One endpoint a job was seen using, with how often and when last. */
+export interface SeenEndpoint {
+  endpoint: string;
+  runs: number;
+  lastSeen?: string;
+}
 
 export { LINUX_GUARD, type RunnerInfo, type RunnerOs, type SkipCode } from './workflow-jobs.js';
 

@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import { compilePolicies } from '../policy/flatten.js';
 import { POLICY_VARIABLE, variableValue, workflowVariableName } from '../policy/delivery.js';
 import { endpointFromText, isAllowed } from '../policy/endpoint.js';
-import { attachmentMap, type AttachmentMap, type PolicyRepository } from '../policy/model.js';
+import { attachmentMap, type AttachmentMap } from '../policy/model.js';
+import type { PolicyRepository } from '../store/repository.js';
 import type { ScopeChange } from '../review/model.js';
 import type { StoreState } from './desired-state.js';
 

@@ -5,7 +5,7 @@
  * sync after a merge (`syncChange`) touches exactly the repositories and variables whose
  * effective policy changed.
  */
-import type { PolicyRepository } from '../policy/model.js';
+import type { PolicyRepository } from '../store/repository.js';
 import type { GitHubClient } from './github.js';
 import { VariableWriter } from './github-variables.js';
 import type { ActionSettings, RolloutMode } from './rollout-plan.js';

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GitMirrors, MissingCommitError } from '../../src/app/git-mirror.js';
-import { loadPolicyRepository } from '../../src/policy/load.js';
+import { loadPolicyRepository } from '../../src/store/repository.js';
 import { GitError } from '../../src/util/errors.js';
 import { gitText } from '../../src/util/git.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';

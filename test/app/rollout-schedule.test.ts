@@ -6,7 +6,7 @@ import { Probot } from 'probot';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { registerRolloutSchedule, type RolloutSchedule } from '../../src/app/rollout-schedule.js';
 import { emptyBaselineFile, mergeObservations, renderBaselineFile } from '../../src/baselines/index.js';
-import { parsePolicyRepository } from '../../src/policy/load.js';
+import { parsePolicyRepository } from '../../src/store/repository.js';
 import { ROLLOUT_BRANCH } from '../../src/rollout/rollout-body.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
 import { SIMPLE_WORKFLOW } from '../support/workflows.js';

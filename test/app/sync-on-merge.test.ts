@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { POLICY_VARIABLE, workflowVariableName } from '../../src/policy/delivery.js';
-import { loadPolicyRepository } from '../../src/policy/load.js';
+import { loadPolicyRepository } from '../../src/store/repository.js';
 import { tokenClient } from '../../src/rollout/github.js';
 import { runSync } from '../../src/rollout/sync.js';
 import { ROLLOUT_BRANCH, parseMarker } from '../../src/rollout/rollout-body.js';

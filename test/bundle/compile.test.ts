@@ -11,7 +11,7 @@ import {
   type BuildBundleInput,
 } from '../../src/bundle/compile.js';
 import { bundleProblems } from '../../src/bundle/validate.js';
-import { parsePolicyRepository } from '../../src/policy/load.js';
+import { parsePolicyRepository } from '../../src/store/repository.js';
 import { emptyAttachmentMap, type AttachmentMap, type CompiledPolicy } from '../../src/policy/model.js';
 import { InvalidInputError } from '../../src/util/errors.js';
 import { SAMPLE_FILES } from '../support/policy-repo.js';

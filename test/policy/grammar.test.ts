@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { openBundle } from '../../src/bundle/dsse.js';
 import { sealRepository } from '../../src/bundle/seal.js';
-import { parsePolicyRepository } from '../../src/policy/load.js';
+import { parsePolicyRepository } from '../../src/store/repository.js';
 import { SCOPE_SECTIONS, SCOPE_TYPES, type ScopeType } from '../../src/policy/model.js';
 import { SCOPE_KEY_PATTERN_TEXTS, scopeKeyProblem } from '../../src/policy/scope-keys.js';
 import { runCli } from '../support/cli.js';

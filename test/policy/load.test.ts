@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadPolicyRepository, readRevisionInfo } from '../../src/policy/load.js';
+import { loadPolicyRepository, readRevisionInfo } from '../../src/store/repository.js';
 import { GitError } from '../../src/util/errors.js';
 import { makeTempRepo, SAMPLE_FILES, type TempRepo } from '../support/policy-repo.js';
 

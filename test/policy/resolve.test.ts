@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compilePolicies } from '../../src/policy/flatten.js';
-import { parsePolicyRepository } from '../../src/policy/load.js';
+import { parsePolicyRepository } from '../../src/store/repository.js';
 import { attachmentMap } from '../../src/policy/model.js';
 import { effectivePolicy, resolveScopes, workflowKey } from '../../src/policy/resolve.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Diagnostic } from '../../src/policy/diagnostics.js';
-import { parsePolicyRepository } from '../../src/policy/load.js';
+import { parsePolicyRepository } from '../../src/store/repository.js';
 
 function check(files: Record<string, string>) {
   return parsePolicyRepository(new Map(Object.entries(files).map(([name, content]) => [name, Buffer.from(content)])));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Diagnostic } from '../../src/policy/diagnostics.js';
-import { parsePolicyRepository } from '../../src/policy/load.js';
+import { parsePolicyRepository } from '../../src/store/repository.js';
 import { schemaValidator } from '../../src/policy/schema.js';
 
 function check(files: Record<string, string | Buffer>) {
@@ -246,7 +246,7 @@ describe('settings', () => {
 
 describe('the repository\'s own example', () => {
   it('is valid', async () => {
-    const { loadPolicyRepository } = await import('../../src/policy/load.js');
+    const { loadPolicyRepository } = await import('../../src/store/repository.js');
     const result = await loadPolicyRepository({ dir: new URL('../..', import.meta.url).pathname });
     expect(result.errors).toEqual([]);
     const types = new Set(result.value.attachments.map((a) => a.type));

@@ -1,7 +1,8 @@
 /** Building review inputs for tests: from files (the real parser) or in memory (for size). */
 import { buildBaselineIndex, emptyBaselineFile, emptyJobBaseline, type BaselineFile, type BaselineIndex } from '../../src/baselines/index.js';
-import { parsePolicyRepository } from '../../src/policy/load.js';
-import type { Attachment, EgressMode, Policy, PolicyRepository, ScopeType } from '../../src/policy/model.js';
+import { parsePolicyRepository } from '../../src/store/repository.js';
+import type { Attachment, EgressMode, Policy, ScopeType } from '../../src/policy/model.js';
+import type { PolicyRepository } from '../../src/store/repository.js';
 import { prepareReviewInput } from '../../src/review/index.js';
 import type { ReviewInput } from '../../src/review/index.js';
 

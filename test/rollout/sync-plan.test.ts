@@ -1,8 +1,8 @@
 /** Pure planning for sync (src/rollout/sync-plan.ts, driftOf, syncEntry): data in, data out. */
 import { describe, expect, it } from 'vitest';
 import { AUDIT_DEFAULT_VALUE, POLICY_VARIABLE, variableValue, workflowVariableName } from '../../src/policy/delivery.js';
-import { parsePolicyRepository } from '../../src/policy/load.js';
-import type { PolicyRepository } from '../../src/policy/model.js';
+import { parsePolicyRepository } from '../../src/store/repository.js';
+import type { PolicyRepository } from '../../src/store/repository.js';
 import { prepareReviewInput, reviewChange } from '../../src/review/review.js';
 import type { JobInfo } from '../../src/rollout/harden.js';
 import { driftOf } from '../../src/rollout/rollout-plan.js';

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadPolicyRepository } from '../../src/policy/load.js';
+import { loadPolicyRepository } from '../../src/store/repository.js';
 import { compilePolicies } from '../../src/policy/flatten.js';
 import { attachmentMap } from '../../src/policy/model.js';
 import { effectivePolicy } from '../../src/policy/resolve.js';

@@ -13,7 +13,7 @@
 import path from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { formatDiagnostic } from '../../policy/diagnostics.js';
-import { loadPolicyRepository } from '../../policy/load.js';
+import { loadPolicyRepository } from '../../store/repository.js';
 import { openBundle } from '../../bundle/dsse.js';
 import { sealRepository } from '../../bundle/seal.js';
 import { writeFileAtomic } from '../../util/fs.js';

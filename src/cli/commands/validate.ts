@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { formatDiagnostic, type Diagnostic } from '../../policy/diagnostics.js';
-import { loadPolicyRepository } from '../../policy/load.js';
+import { loadPolicyRepository } from '../../store/repository.js';
 import { UsageError } from '../../util/errors.js';
 import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
 import { repositoryDir } from '../repository.js';

@@ -7,7 +7,7 @@
 import type { Bundle } from '../../bundle/compile.js';
 import { contentRevision } from '../../bundle/compile.js';
 import { readHistory } from '../../history/index.js';
-import { loadPolicyRepository } from '../../policy/load.js';
+import { loadPolicyRepository } from '../../store/repository.js';
 import { compilePolicies } from '../../policy/flatten.js';
 import { attachmentMap } from '../../policy/model.js';
 import { gitText } from '../../util/git.js';

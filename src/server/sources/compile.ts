@@ -2,7 +2,7 @@
 import type { KeyObject } from 'node:crypto';
 import { sealRepository } from '../../bundle/seal.js';
 import { formatDiagnostic } from '../../policy/diagnostics.js';
-import { loadPolicyRepository } from '../../policy/load.js';
+import { loadPolicyRepository } from '../../store/repository.js';
 
 export type CompileOutcome =
   | { ok: true; text: string; revision: string }

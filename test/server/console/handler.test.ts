@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { compileRepository, serializeBundle } from '../../../src/bundle/compile.js';
 import { sealBundle, serializeEnvelope } from '../../../src/bundle/dsse.js';
-import { loadPolicyRepository } from '../../../src/policy/load.js';
+import { loadPolicyRepository } from '../../../src/store/repository.js';
 import { CONSOLE_CSS_VERSION, createConsoleHandler, SECURITY_HEADERS } from '../../../src/server/console/index.js';
 import { startServer, type RunningServer } from '../../../src/server/server.js';
 import { makeConsoleRepo, POLICY_REPOSITORY, type ConsoleRepo } from './fixtures.js';

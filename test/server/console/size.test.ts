@@ -8,8 +8,9 @@ import { buildBundle, compileRepository, type Bundle } from '../../../src/bundle
 import { buildBaselineIndex } from '../../../src/baselines/recommend.js';
 import { emptyJobBaseline, type BaselineFile } from '../../../src/baselines/model.js';
 import type { HistoryEvent } from '../../../src/history/model.js';
-import { parsePolicyRepository } from '../../../src/policy/load.js';
-import { DEFAULT_SETTINGS, type PolicyRepository } from '../../../src/policy/model.js';
+import { parsePolicyRepository } from '../../../src/store/repository.js';
+import { DEFAULT_SETTINGS } from '../../../src/policy/model.js';
+import type { PolicyRepository } from '../../../src/store/repository.js';
 import { buildSnapshot, groupHistory, type ConsoleSnapshot } from '../../../src/server/console/model.js';
 import { renderBaselineList, renderBaselineRepository, summarizeBaselines } from '../../../src/server/console/render-baselines.js';
 import { renderHistory } from '../../../src/server/console/render-history.js';

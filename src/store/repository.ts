@@ -1,11 +1,13 @@
 /**
- * Loading a policy repository from a work tree or from a git revision through one code path:
- * the edge reads bytes into a snapshot; parsing and rules are pure over the snapshot.
+ * The loaded policy repository (policies, attachments, settings and baselines) and loading it from
+ * a work tree or from a git revision through one code path: the edge reads bytes into a snapshot;
+ * parsing and rules are pure over the snapshot. It sits above `policy/` and `baselines/` so that
+ * neither imports the other's loader (see docs/architecture.md, Layers).
  */
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseAttachmentsFile } from './attachments-file.js';
-import { DiagnosticSink, type Result } from './diagnostics.js';
+import { parseAttachmentsFile } from '../policy/attachments-file.js';
+import { DiagnosticSink, type Result } from '../policy/diagnostics.js';
 import {
   ATTACHMENTS_FILE,
   BASELINES_DIR,
@@ -13,15 +15,21 @@ import {
   POLICIES_DIR,
   SETTINGS_FILE,
   type Policy,
-  type PolicyRepository,
-} from './model.js';
-import { parsePolicyFile } from './policy-file.js';
-import { checkRepository } from './rules.js';
-import { indexBaselineTexts } from '../baselines/recommend.js';
-import { parseSettingsFile } from './settings-file.js';
-import { decodeUtf8, MAX_ATTACHMENTS_BYTES, MAX_FILE_BYTES } from './yaml.js';
+  type PolicySet,
+} from '../policy/model.js';
+import { parsePolicyFile } from '../policy/policy-file.js';
+import { checkRepository } from '../policy/rules.js';
+import { indexBaselineTexts, type BaselineIndex } from '../baselines/recommend.js';
+import { parseSettingsFile } from '../policy/settings-file.js';
+import { decodeUtf8, MAX_ATTACHMENTS_BYTES, MAX_FILE_BYTES } from '../policy/yaml.js';
 import { IoError } from '../util/errors.js';
 import { commitDate, gitText, readBlobs, resolveCommit } from '../util/git.js';
+
+/** A loaded policy repository at one revision (or a work tree): the policy set and its baselines. */
+export interface PolicyRepository extends PolicySet {
+  /** Observed endpoints per job from `baselines/`, with recommendations. */
+  baselines: BaselineIndex;
+}
 
 export interface LoadOptions {
   /** The policy repository's directory (a git work tree when `rev` is given). */
