@@ -4,7 +4,7 @@
  * the mirror's directory, the cache directory, temp files). The full error, paths included,
  * stays in the server's log (see docs/github-app.md, "Delivery handling").
  */
-import { GitError } from '../util/errors.js';
+import { GitError, messageOf } from '../util/errors.js';
 
 /** A local absolute path: starts a word (not inside a URL, whose path follows a host) and has two parts or more. */
 const LOCAL_PATH = /(^|[\s'"`(=:,])(?:\/[^\s'"`(),:;]+){2,}\/?/g;
@@ -18,7 +18,7 @@ export function withoutLocalPaths(message: string, knownDirs: readonly string[] 
 
 /** The message to show on GitHub for `error`. */
 export function publicMessage(error: unknown, knownDirs: readonly string[] = []): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = messageOf(error);
   const prefix = error instanceof GitError && !/^git\b/i.test(message) ? 'git: ' : '';
   return `${prefix}${withoutLocalPaths(message, knownDirs)}`;
 }

@@ -15,6 +15,7 @@ import { parsePolicyRepository } from '../store/repository.js';
 import { resolveScopes } from '../policy/resolve.js';
 import { ATTACHMENTS_FILE, POLICIES_DIR, attachmentMap } from '../policy/model.js';
 import type { GitHubClient } from '../rollout/github.js';
+import { gitHubStatus } from '../util/errors.js';
 
 export const FEEDBACK_BRANCH = 'egressctl/blocked-endpoints';
 export const FEEDBACK_MARKER = '<!-- egressctl:blocked-endpoints -->';
@@ -47,9 +48,6 @@ interface PlacedProposal extends BlockedProposal {
   line: number;
 }
 
-function statusOf(error: unknown): number | undefined {
-  return typeof error === 'object' && error !== null && 'status' in error ? Number((error as { status: unknown }).status) : undefined;
-}
 
 async function readText(client: FeedbackClient, target: FeedbackTarget, path: string, ref: string): Promise<string | undefined> {
   try {
@@ -58,7 +56,7 @@ async function readText(client: FeedbackClient, target: FeedbackTarget, path: st
     // With the raw media type the body is the file's text.
     return typeof data === 'string' ? data : Buffer.from(data as ArrayBuffer).toString('utf8');
   } catch (error) {
-    if (statusOf(error) === 404) return undefined;
+    if (gitHubStatus(error) === 404) return undefined;
     throw error;
   }
 }
@@ -137,7 +135,7 @@ export async function proposeBlockedEndpoints(client: FeedbackClient, target: Fe
   try {
     branchSha = (await client.rest.git.getRef({ owner: target.owner, repo: target.repo, ref: `heads/${FEEDBACK_BRANCH}` })).data.object.sha;
   } catch (error) {
-    if (statusOf(error) !== 404) throw error;
+    if (gitHubStatus(error) !== 404) throw error;
   }
   let branchCurrent = false;
   if (branchSha !== undefined) {

@@ -17,7 +17,7 @@
  */
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { GitError } from '../util/errors.js';
+import { GitError, messageOf } from '../util/errors.js';
 import { gitText, runGit } from '../util/git.js';
 
 /** Where to fetch from, and with which token. */
@@ -93,7 +93,7 @@ export class GitMirrors {
         { env: authEnv(source.token) },
       );
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = messageOf(error);
       if (/not our ref|couldn't find remote ref|no such remote ref|unadvertised object|not a valid object/i.test(message)) {
         throw new MissingCommitError(`${fullName} has no commit ${wanted.join(', ')}: ${message}`, { cause: error });
       }

@@ -36,6 +36,7 @@ import {
   validateCheckOutput,
   type CheckOutput,
 } from './render.js';
+import { messageOf } from '../util/errors.js';
 
 export interface HandlerDeps {
   config: AppConfig;
@@ -88,9 +89,6 @@ function installationIdOf(payload: object): number | undefined {
   return typeof installation?.id === 'number' ? installation.id : undefined;
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** Runs a delivery's work; a failure leaves with a message fit for GitHub (no local paths). */
 async function publicly<T>(deps: HandlerDeps, work: () => Promise<T>): Promise<T> {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { createNodeMiddleware, createProbot, type Probot } from 'probot';
 import { WEBHOOK_PATH, type RunningServer, type StartServerOptions } from '../server/server.js';
-import { UsageError } from '../util/errors.js';
+import { UsageError, messageOf } from '../util/errors.js';
 import { createEgressctlApp, type EgressctlApp, type EgressctlAppOptions } from './app.js';
 import { readAppConfig } from './config.js';
 import { appOctokit, type OctokitTuning } from './octokit.js';
@@ -102,7 +102,7 @@ export async function createWebhookHandler(env: NodeJS.ProcessEnv, options: Webh
       },
     });
   } catch (error) {
-    throw new UsageError(`cannot start the GitHub App: ${error instanceof Error ? error.message : String(error)} (check APP_ID and PRIVATE_KEY/PRIVATE_KEY_PATH)`);
+    throw new UsageError(`cannot start the GitHub App: ${messageOf(error)} (check APP_ID and PRIVATE_KEY/PRIVATE_KEY_PATH)`);
   }
   const middleware = await createNodeMiddleware(app.appFn, { probot, webhooksPath: WEBHOOK_PATH });
   const maxBytesText = env.EGRESSCTL_WEBHOOK_MAX_BYTES?.trim();

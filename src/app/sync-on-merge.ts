@@ -12,6 +12,7 @@ import type { GitHubClient } from '../rollout/github.js';
 import { recordSync } from '../rollout/sync-report.js';
 import { affectedScopes, type AffectedScopes } from '../rollout/sync-plan.js';
 import { syncChange, type SyncResult } from '../rollout/sync.js';
+import { messageOf } from '../util/errors.js';
 
 export interface PublishedEvent {
   /** The policy repository's mirror (both revisions are in it). */
@@ -74,7 +75,7 @@ export function syncOnMerge(app: Probot, deps: SyncOnMergeDeps): (event: Publish
       try {
         installationId = (await appOctokit.rest.apps.getOrgInstallation({ org: organization })).data.id;
       } catch (error) {
-        log.warn({ organization, err: error instanceof Error ? error.message : String(error) }, 'the App is not installed on this organization: not synced');
+        log.warn({ organization, err: messageOf(error) }, 'the App is not installed on this organization: not synced');
         continue;
       }
       // Probot's Octokit carries the same REST methods, pagination, throttling and retries; its types are a separate copy.

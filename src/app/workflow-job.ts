@@ -17,6 +17,7 @@ import { parseSettingsFile } from '../policy/settings-file.js';
 import { commitBaselines, type BaselineCommitClient, type BaselineCommitResult } from '../rollout/github-baselines.js';
 import { jobIdForDisplayName } from '../rollout/github-jobs.js';
 import { proposeBlockedEndpoints, type FeedbackClient, type FeedbackResult } from './feedback.js';
+import { gitHubStatus } from '../util/errors.js';
 
 export const DEFAULT_FLUSH_INTERVAL_MS = 5 * 60 * 1000;
 
@@ -82,9 +83,6 @@ const HARDEN_STEP_NAME = /harden[-_ ]?runner|\/actions\/harden\b|egressctl/i;
 /** The workflow uses Harden-Runner or this project's action somewhere (a cheap check before downloading a log). */
 const HARDEN_USES = /uses:\s*['"]?(step-security\/harden-runner|[^/\s'"]+\/[^/\s'"]+\/actions\/harden)@/i;
 
-function statusOf(error: unknown): number | undefined {
-  return typeof error === 'object' && error !== null && 'status' in error ? Number((error as { status: unknown }).status) : undefined;
-}
 
 function textOf(data: unknown): string {
   if (typeof data === 'string') return data;
@@ -263,7 +261,7 @@ export function registerWorkflowJobHandler(app: Probot, deps: WorkflowJobDeps): 
       const sink = new DiagnosticSink();
       return parseSettingsFile(SETTINGS_FILE, textOf(response.data), sink).organizations;
     } catch (error) {
-      if (statusOf(error) !== 404) log.warn({ err: error }, `cannot read ${SETTINGS_FILE} of ${deps.policyRepository}: accepting every organization`);
+      if (gitHubStatus(error) !== 404) log.warn({ err: error }, `cannot read ${SETTINGS_FILE} of ${deps.policyRepository}: accepting every organization`);
       return [];
     }
   };
@@ -327,7 +325,7 @@ export function registerWorkflowJobHandler(app: Probot, deps: WorkflowJobDeps): 
       try {
         return textOf((await client.rest.repos.getContent({ owner, repo, path, ref: sha, mediaType: { format: 'raw' } })).data);
       } catch (error) {
-        if (statusOf(error) === 404) return undefined;
+        if (gitHubStatus(error) === 404) return undefined;
         throw error;
       }
     });
@@ -366,7 +364,7 @@ export function registerWorkflowJobHandler(app: Probot, deps: WorkflowJobDeps): 
       logText = textOf((await client.rest.actions.downloadJobLogsForWorkflowRun({ owner, repo, job_id: job.id })).data);
     } catch (error) {
       // Expired or deleted logs: nothing to learn.
-      if (statusOf(error) === 404 || statusOf(error) === 410) return;
+      if (gitHubStatus(error) === 404 || gitHubStatus(error) === 410) return;
       throw error;
     }
     const parsed = parseHardenRunnerLog(logText, `${fullName} job ${job.id}`);

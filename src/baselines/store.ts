@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { DiagnosticSink, formatDiagnostic, type Diagnostic, type Result } from '../policy/diagnostics.js';
 import { BASELINES_DIR, DEFAULT_SETTINGS, SETTINGS_FILE } from '../policy/model.js';
 import { parseSettingsFile } from '../policy/settings-file.js';
-import { InvalidInputError, IoError } from '../util/errors.js';
+import { InvalidInputError, IoError, messageOf } from '../util/errors.js';
 import { mergeObservations, type MergeOutcome } from './merge.js';
 import { baselinePath, emptyBaselineFile, type BaselineFile, type Observation } from './model.js';
 import { parseBaselineFile } from './parse.js';
@@ -41,7 +41,7 @@ export async function readStoredBaseline(dir: string, repository: string): Promi
     text = await readFile(join(dir, path), 'utf8');
   } catch (error) {
     if (isMissing(error)) return { path, file: emptyBaselineFile(repository), warnings: [] };
-    throw new IoError(`cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new IoError(`cannot read ${path}: ${messageOf(error)}`, { cause: error });
   }
   const result = parseBaselineFile(text, path);
   if (result.errors.length > 0) throw invalid(path, result.errors);
@@ -77,7 +77,7 @@ export async function readBaselineTexts(dir: string): Promise<Map<string, string
     owners = (await readdir(join(dir, BASELINES_DIR), { withFileTypes: true })).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
   } catch (error) {
     if (isMissing(error)) return texts;
-    throw new IoError(`cannot read ${BASELINES_DIR}/: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new IoError(`cannot read ${BASELINES_DIR}/: ${messageOf(error)}`, { cause: error });
   }
   for (const owner of owners.sort()) {
     const entries = await readdir(join(dir, BASELINES_DIR, owner), { withFileTypes: true });
@@ -106,7 +106,7 @@ export async function readStableAfterRuns(dir: string): Promise<{ stableAfterRun
     text = await readFile(join(dir, SETTINGS_FILE), 'utf8');
   } catch (error) {
     if (isMissing(error)) return { stableAfterRuns: DEFAULT_SETTINGS.stableAfterRuns, diagnostics: [] };
-    throw new IoError(`cannot read ${SETTINGS_FILE}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new IoError(`cannot read ${SETTINGS_FILE}: ${messageOf(error)}`, { cause: error });
   }
   const sink = new DiagnosticSink();
   const settings = parseSettingsFile(SETTINGS_FILE, text, sink);

@@ -8,7 +8,7 @@
  * hint for picking the key (as DSSE says): what counts is which trusted key verifies.
  */
 import { createHash, sign, verify, type KeyObject } from 'node:crypto';
-import { VerificationError } from '../util/errors.js';
+import { VerificationError, messageOf } from '../util/errors.js';
 import { canonicalJson } from './canonical.js';
 import { BUNDLE_SCHEMA_VERSION, bundleDigest, type Bundle } from './compile.js';
 import { keyIdOf } from './keys.js';
@@ -111,7 +111,7 @@ export function parseEnvelope(text: string): DsseEnvelope {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
+    const detail = messageOf(error);
     throw new VerificationError(`the bundle envelope is not valid JSON (${detail})`);
   }
   if (!isRecord(value)) throw new VerificationError('the bundle envelope is not a JSON object ({payloadType, payload, signatures})');
@@ -195,7 +195,7 @@ export function decodeBundlePayload(payload: Uint8Array): Bundle {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new VerificationError(`the bundle payload is not JSON (${error instanceof Error ? error.message : String(error)})`);
+    throw new VerificationError(`the bundle payload is not JSON (${messageOf(error)})`);
   }
   if (!isRecord(value)) throw new VerificationError('the bundle payload is not a JSON object');
   if (value.schemaVersion !== BUNDLE_SCHEMA_VERSION) {
@@ -209,7 +209,7 @@ export function decodeBundlePayload(payload: Uint8Array): Bundle {
     try {
       computed = bundleDigest(value as unknown as Bundle);
     } catch (error) {
-      throw new VerificationError(`the bundle payload cannot be canonicalized: ${error instanceof Error ? error.message : String(error)}`);
+      throw new VerificationError(`the bundle payload cannot be canonicalized: ${messageOf(error)}`);
     }
     if (computed !== value.digest) {
       throw new VerificationError(

@@ -10,7 +10,7 @@
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { IoError, InvalidInputError } from '../util/errors.js';
+import { IoError, InvalidInputError, messageOf } from '../util/errors.js';
 
 export interface KeyPairPem {
   /** PKCS#8 PEM. */
@@ -50,7 +50,7 @@ export function parsePrivateKey(pem: string, source = 'private key'): KeyObject 
   try {
     key = createPrivateKey({ key: pem, format: 'pem' });
   } catch (error) {
-    throw new InvalidInputError(`${source}: not a PEM private key (${errorText(error)})`, { cause: error });
+    throw new InvalidInputError(`${source}: not a PEM private key (${messageOf(error)})`, { cause: error });
   }
   requireEd25519(key, source);
   return key;
@@ -70,7 +70,7 @@ export function parsePublicKeys(pem: string, source = 'public key'): KeyObject[]
     try {
       key = createPublicKey({ key: text, format: 'pem' });
     } catch (error) {
-      throw new InvalidInputError(`${source}: not a PEM public key (${errorText(error)})`, { cause: error });
+      throw new InvalidInputError(`${source}: not a PEM public key (${messageOf(error)})`, { cause: error });
     }
     requireEd25519(key, source);
     keys.push(key);
@@ -103,10 +103,7 @@ async function readKeyFile(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (error) {
-    throw new IoError(`cannot read key file ${path}: ${errorText(error)}`, { cause: error });
+    throw new IoError(`cannot read key file ${path}: ${messageOf(error)}`, { cause: error });
   }
 }
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

@@ -1,6 +1,6 @@
 /** What a command needs from the outside world, injectable so tests run commands in-process. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError } from '../util/errors.js';
+import { UsageError, messageOf } from '../util/errors.js';
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -33,7 +33,7 @@ export function parseCommandArgs<O extends Options>(args: string[], options: O, 
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = messageOf(error);
     throw new UsageError(`${message}\nusage: ${usage}`);
   }
 }

@@ -14,6 +14,7 @@ import {
   type Node as YamlNode,
 } from 'yaml';
 import type { DiagnosticSink, SourcePosition } from './diagnostics.js';
+import { messageOf } from '../util/errors.js';
 
 export const MAX_FILE_BYTES = 1024 * 1024;
 /**
@@ -133,7 +134,7 @@ export function parseYaml(file: string, text: string, sink: DiagnosticSink, opti
       { file, line: 1, column: 1 },
       aliasBomb
         ? `aliases expand to too many nodes (limit ${MAX_ALIAS_COUNT}): write the values out instead of nesting anchors`
-        : `cannot read this YAML: ${error instanceof Error ? error.message : String(error)}`,
+        : `cannot read this YAML: ${messageOf(error)}`,
     );
   }
   return yamlFile;

@@ -9,6 +9,7 @@
 import { baselinePath, emptyBaselineFile, mergeObservations, parseBaselineFile, renderBaselineFile, type Observation } from '../baselines/index.js';
 import { formatDiagnostic } from '../policy/diagnostics.js';
 import type { GitHubClient } from './github.js';
+import { gitHubStatus } from '../util/errors.js';
 
 /** The part of an Octokit this needs (Probot's and ours both fit). */
 export interface BaselineCommitClient {
@@ -47,9 +48,6 @@ export interface BaselineCommitResult {
 
 export class BaselineCommitConflictError extends Error {}
 
-function statusOf(error: unknown): number | undefined {
-  return typeof error === 'object' && error !== null && 'status' in error ? Number((error as { status: unknown }).status) : undefined;
-}
 
 async function readText(client: BaselineCommitClient, target: Required<PolicyRepositoryTarget>, path: string, ref: string): Promise<string | undefined> {
   try {
@@ -57,7 +55,7 @@ async function readText(client: BaselineCommitClient, target: Required<PolicyRep
     // With the raw media type the body is the file's text.
     return typeof response.data === 'string' ? response.data : Buffer.from(response.data as unknown as ArrayBuffer).toString('utf8');
   } catch (error) {
-    if (statusOf(error) === 404) return undefined;
+    if (gitHubStatus(error) === 404) return undefined;
     throw error;
   }
 }
@@ -124,7 +122,7 @@ export async function commitBaselines(
       return { commit, branch, repositories: summaries, attempts: attempt };
     } catch (error) {
       // 422 "Update is not a fast forward": someone committed meanwhile; our commit is dropped (unreferenced).
-      if (statusOf(error) !== 422 && statusOf(error) !== 409) throw error;
+      if (gitHubStatus(error) !== 422 && gitHubStatus(error) !== 409) throw error;
       if (attempt >= maxAttempts) throw new BaselineCommitConflictError(`${target.owner}/${target.repo}@${branch} kept moving: gave up after ${attempt} attempts`);
     }
   }

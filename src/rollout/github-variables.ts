@@ -9,14 +9,9 @@ import { POLICY_VARIABLE, WORKFLOW_VARIABLE_PREFIX } from '../policy/delivery.js
 import type { GitHubClient } from './github.js';
 import type { VariableEntry } from './sync-report.js';
 import { type DesiredVariable, type VariableWrite } from './sync-plan.js';
+import { gitHubStatus, messageOf } from '../util/errors.js';
 
-function statusOf(error: unknown): number | undefined {
-  return typeof error === 'object' && error !== null && 'status' in error ? Number((error as { status: unknown }).status) : undefined;
-}
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 export function isOwnedVariableName(name: string): boolean {
   const upper = name.toUpperCase();
@@ -46,7 +41,7 @@ export class VariableWriter {
       else await this.rest.actions.updateRepoVariable({ ...split(variable.target), name, value });
       return;
     } catch (error) {
-      if (statusOf(error) !== 404) throw error;
+      if (gitHubStatus(error) !== 404) throw error;
     }
     if (variable.level === 'organization') await this.rest.actions.createOrgVariable({ org: variable.target, name, value, visibility: 'all' });
     else await this.rest.actions.createRepoVariable({ ...split(variable.target), name, value });
@@ -58,7 +53,7 @@ export class VariableWriter {
       else await this.rest.actions.deleteRepoVariable({ ...split(variable.target), name: variable.name });
     } catch (error) {
       // Already gone: that is what we wanted.
-      if (statusOf(error) !== 404) throw error;
+      if (gitHubStatus(error) !== 404) throw error;
     }
   }
 

@@ -11,7 +11,7 @@ import { createAppAuth } from '@octokit/auth-app';
 import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
 import { Octokit } from '@octokit/rest';
-import { IoError, UsageError } from '../util/errors.js';
+import { IoError, UsageError, gitHubStatus } from '../util/errors.js';
 
 export const GitHubClient = Octokit.plugin(throttling, retry);
 export type GitHubClient = InstanceType<typeof GitHubClient>;
@@ -147,21 +147,18 @@ export function installationClient(credentials: { appId: string; privateKey: str
   });
 }
 
-function statusOf(error: unknown): number | undefined {
-  return typeof error === 'object' && error !== null && 'status' in error ? Number((error as { status: unknown }).status) : undefined;
-}
 
 /** The installation of the App on an organization (or user) account. */
 export async function findInstallationId(app: GitHubClient, account: string): Promise<number> {
   try {
     return (await app.rest.apps.getOrgInstallation({ org: account })).data.id;
   } catch (error) {
-    if (statusOf(error) !== 404) throw error;
+    if (gitHubStatus(error) !== 404) throw error;
   }
   try {
     return (await app.rest.apps.getUserInstallation({ username: account })).data.id;
   } catch (error) {
-    if (statusOf(error) === 404) throw new UsageError(`the GitHub App is not installed on "${account}": install it there first`);
+    if (gitHubStatus(error) === 404) throw new UsageError(`the GitHub App is not installed on "${account}": install it there first`);
     throw error;
   }
 }
@@ -172,7 +169,7 @@ export async function findRepositoryInstallationId(app: GitHubClient, repository
   try {
     return (await app.rest.apps.getRepoInstallation({ owner, repo })).data.id;
   } catch (error) {
-    if (statusOf(error) === 404) throw new UsageError(`the GitHub App is not installed on ${repository}`);
+    if (gitHubStatus(error) === 404) throw new UsageError(`the GitHub App is not installed on ${repository}`);
     throw error;
   }
 }

@@ -32,6 +32,7 @@ import {
   type RolloutConfig,
 } from './rollout-plan.js';
 import { desiredDigest } from './sync-plan.js';
+import { gitHubMessageOf, gitHubStatus } from '../util/errors.js';
 
 export type RepositoryStatus =
   /** A new PR was opened. */
@@ -116,15 +117,7 @@ interface RepositoryContext {
   policyRepository?: string;
 }
 
-function statusOf(error: unknown): number | undefined {
-  return typeof error === 'object' && error !== null && 'status' in error ? Number((error as { status: unknown }).status) : undefined;
-}
 
-function messageOf(error: unknown): string {
-  const status = statusOf(error);
-  const message = error instanceof Error ? error.message : String(error);
-  return status ? `GitHub answered ${status}: ${message}` : message;
-}
 
 const WORKFLOW_FILE = /^\.github\/workflows\/[^/]+\.ya?ml$/;
 
@@ -209,7 +202,7 @@ class RepositoryRun {
     try {
       base = (await this.rest.git.getRef({ owner, repo, ref: `heads/${defaultBranch}` })).data.object.sha;
     } catch (error) {
-      const status = statusOf(error);
+      const status = gitHubStatus(error);
       if (status === 409 || status === 404) return this.result('no-workflows', 'empty repository');
       throw error;
     }
@@ -316,7 +309,7 @@ class RepositoryRun {
         await this.rest.git.createRef({ owner, repo, ref: `refs/${ref}`, sha });
         return;
       } catch (error) {
-        if (statusOf(error) !== 422) throw error;
+        if (gitHubStatus(error) !== 422) throw error;
       }
     }
     await this.rest.git.updateRef({ owner, repo, ref, sha, force: true });
@@ -364,7 +357,7 @@ class RepositoryRun {
       return { number: created.number, url: created.html_url, existed: false };
     } catch (error) {
       // Another run opened it in the meantime: take it over.
-      if (statusOf(error) !== 422 || !/already exists/i.test(messageOf(error))) throw error;
+      if (gitHubStatus(error) !== 422 || !/already exists/i.test(gitHubMessageOf(error))) throw error;
       const [existing] = (await this.rest.pulls.list({ owner, repo, head: `${owner}:${this.context.branch}`, state: 'open' })).data;
       if (!existing) throw error;
       if (existing.body !== body) await this.rest.pulls.update({ owner, repo, pull_number: existing.number, body, title: PULL_REQUEST_TITLE });
@@ -379,7 +372,7 @@ export async function rolloutRepository(client: GitHubClient, target: Repository
   try {
     return await run.run();
   } catch (error) {
-    return { repository: run.fullName, status: 'failed', message: messageOf(error), files: [], requests: run.requests };
+    return { repository: run.fullName, status: 'failed', message: gitHubMessageOf(error), files: [], requests: run.requests };
   }
 }
 

@@ -4,6 +4,7 @@
  * The two variables exist only when the job has `permissions: id-token: write`.
  */
 import { PolicyFetchError } from './policy-client.js';
+import { messageOf } from '../util/errors.js';
 
 export async function requestIdToken(env: NodeJS.ProcessEnv, audience: string, timeoutMs = 5_000): Promise<string> {
   const requestUrl = env.ACTIONS_ID_TOKEN_REQUEST_URL;
@@ -30,7 +31,7 @@ export async function requestIdToken(env: NodeJS.ProcessEnv, audience: string, t
       if (response.status < 500 && response.status !== 429) break;
     } catch (error) {
       if (error instanceof PolicyFetchError) throw error;
-      lastError = `cannot get an OIDC token: ${error instanceof Error ? error.message : String(error)}`;
+      lastError = `cannot get an OIDC token: ${messageOf(error)}`;
     }
     if (attempt < 3) await new Promise((resolve) => setTimeout(resolve, 300 * attempt));
   }

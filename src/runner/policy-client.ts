@@ -14,6 +14,7 @@ import type { KeyObject } from 'node:crypto';
 import { AnswerVerificationError, parseAnswerKeys, SIGNED_ANSWER_MEDIA_TYPE, verifySignedAnswer, type ExpectedSubject } from './signed-answer.js';
 // Type-only: erased by esbuild, so the bundled action stays dependency-free.
 import type { PolicyAnswer } from '../server/server.js';
+import { messageOf } from '../util/errors.js';
 
 export type OnError = 'audit' | 'block' | 'fail';
 export const ON_ERROR_VALUES: readonly OnError[] = ['audit', 'block', 'fail'];
@@ -366,7 +367,7 @@ export function describeError(error: unknown): string {
   const cause = (error as { cause?: { code?: string; message?: string } } | undefined)?.cause;
   if (cause?.code) return cause.code;
   if ((error as { name?: string } | undefined)?.name === 'TimeoutError') return 'timed out';
-  return error instanceof Error ? error.message : String(error);
+  return messageOf(error);
 }
 
 function errorMessageOf(text: string): string {

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { effectivePolicy, type ResolveQuery, workflowKey } from '../policy/resolve.js';
 import { POLICY_NAME_PATTERN } from '../policy/model.js';
-import { UsageError } from '../util/errors.js';
+import { UsageError, messageOf } from '../util/errors.js';
 import { DEFAULT_ANSWER_TTL_SECONDS, normalizeWorkflow, SIGNED_ANSWER_MEDIA_TYPE, signAnswer, type AnswerStatement } from '../runner/signed-answer.js';
 import { isGitWorkTree } from '../util/git.js';
 import { ApiKeyRing, type ApiKeyEntry } from './auth/api-keys.js';
@@ -31,7 +31,7 @@ import { GitSource } from './sources/git.js';
 import type { BundleSource } from './sources/source.js';
 import { UpstreamSource } from './sources/upstream.js';
 import { WorktreeSource } from './sources/worktree.js';
-import { BundleStore, messageOf, type OfferResult, type Problem, type ServedBundle, type SourceStatus } from './store.js';
+import { BundleStore, type OfferResult, type Problem, type ServedBundle, type SourceStatus } from './store.js';
 
 export const WEBHOOK_PATH = '/api/github/webhooks';
 export const DEFAULT_PORT = 8080;

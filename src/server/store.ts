@@ -16,7 +16,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { openBundle, type OpenedBundle } from '../bundle/dsse.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { VerificationError } from '../util/errors.js';
+import { VerificationError, messageOf } from '../util/errors.js';
 import type { RefusalReason, ServerMetrics } from './metrics.js';
 
 /** File in the state directory holding the last good envelope, exactly as served. */
@@ -321,6 +321,3 @@ export class BundleStore {
   }
 }
 
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

@@ -26,3 +26,39 @@ export class InvalidInputError extends EgressctlError {
 
 /** A bundle whose signature or digest does not check out. */
 export class VerificationError extends InvalidInputError {}
+
+/** The message of a thrown value: `Error.message`, or the value as text. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * What egressctl reads from a failed GitHub request (an Octokit `RequestError` or anything shaped
+ * like one): the HTTP status and GitHub's request id (`x-github-request-id`, for support).
+ */
+export interface GitHubErrorInfo {
+  status?: number;
+  requestId?: string;
+}
+
+export function gitHubErrorOf(error: unknown): GitHubErrorInfo {
+  if (typeof error !== 'object' || error === null) return {};
+  const info: GitHubErrorInfo = {};
+  if ('status' in error) info.status = Number((error as { status: unknown }).status);
+  const headers = (error as { response?: { headers?: Record<string, unknown> } }).response?.headers;
+  const requestId = headers?.['x-github-request-id'];
+  if (typeof requestId === 'string') info.requestId = requestId;
+  return info;
+}
+
+/** The HTTP status of a failed GitHub request, or undefined for any other error. */
+export function gitHubStatus(error: unknown): number | undefined {
+  return gitHubErrorOf(error).status;
+}
+
+/** `GitHub answered 404: <message>` for a failed GitHub request; the plain message otherwise. */
+export function gitHubMessageOf(error: unknown): string {
+  const status = gitHubStatus(error);
+  const message = messageOf(error);
+  return status ? `GitHub answered ${status}: ${message}` : message;
+}

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { IoError } from './errors.js';
+import { IoError, messageOf } from './errors.js';
 
 export interface AtomicWriteOptions {
   /** File mode of the new file (default 0o644). Set before the file gets its final name. */
@@ -58,7 +58,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
     if (created) await unlink(temp).catch(() => undefined);
     if ((error as NodeJS.ErrnoException).code === 'EEXIST' && options.overwrite === false) throw new FileExistsError(path);
     if (error instanceof IoError) throw error;
-    const message = error instanceof Error ? error.message : String(error);
+    const message = messageOf(error);
     throw new IoError(`cannot write ${path}: ${message}`, { cause: error });
   }
 }

@@ -1,6 +1,6 @@
 /** Small git plumbing at the edge: run git, read blobs in one batch process. */
 import { spawn } from 'node:child_process';
-import { GitError } from './errors.js';
+import { GitError, messageOf } from './errors.js';
 
 export interface GitRunOptions {
   input?: string | Buffer;
@@ -73,7 +73,7 @@ export async function resolveCommit(dir: string, rev: string): Promise<string> {
   try {
     return (await gitText(dir, ['rev-parse', '--verify', '--end-of-options', `${rev}^{commit}`])).trim();
   } catch (error) {
-    throw new GitError(`unknown revision "${rev}" in ${dir}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new GitError(`unknown revision "${rev}" in ${dir}: ${messageOf(error)}`);
   }
 }
 

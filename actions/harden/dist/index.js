@@ -110,6 +110,11 @@ function verifySignedAnswer(text, keys, expected, nowMs = Date.now()) {
   return statement;
 }
 
+// src/util/errors.ts
+function messageOf(error) {
+  return error instanceof Error ? error.message : String(error);
+}
+
 // src/runner/policy-client.ts
 var ON_ERROR_VALUES = ["audit", "block", "fail"];
 var PolicyFetchError = class extends Error {
@@ -329,7 +334,7 @@ function describeError(error) {
   const cause = error?.cause;
   if (cause?.code) return cause.code;
   if (error?.name === "TimeoutError") return "timed out";
-  return error instanceof Error ? error.message : String(error);
+  return messageOf(error);
 }
 function errorMessageOf(text) {
   try {
@@ -377,7 +382,7 @@ async function requestIdToken(env, audience, timeoutMs = 5e3) {
       if (response.status < 500 && response.status !== 429) break;
     } catch (error) {
       if (error instanceof PolicyFetchError) throw error;
-      lastError = `cannot get an OIDC token: ${error instanceof Error ? error.message : String(error)}`;
+      lastError = `cannot get an OIDC token: ${messageOf(error)}`;
     }
     if (attempt < 3) await new Promise((resolve) => setTimeout(resolve, 300 * attempt));
   }
@@ -468,7 +473,7 @@ runAction(process.env, (line) => process.stdout.write(`${line}
     process.exitCode = result.exitCode;
   },
   (error) => {
-    process.stdout.write(`::error title=egressctl::${error instanceof Error ? error.message : String(error)}
+    process.stdout.write(`::error title=egressctl::${messageOf(error)}
 `);
     process.exitCode = 1;
   }

@@ -17,7 +17,7 @@ import { parseSettingsFile } from '../../policy/settings-file.js';
 import { needsDraft, storePlanner } from '../../rollout/desired-state.js';
 import { baselinePlanner, evidenceFromIndex, uniformPlanner, type BaselineEvidence } from '../../rollout/harden-plan.js';
 import { describeChange, hardenWorkflow, type JobInfo, type JobOutcome, type JobPlanner } from '../../rollout/harden.js';
-import { InvalidInputError, IoError, UsageError } from '../../util/errors.js';
+import { InvalidInputError, IoError, UsageError, messageOf } from '../../util/errors.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
 import { loadValidRepository, repositoryDir } from '../repository.js';
@@ -240,7 +240,7 @@ async function hardenFile(file: string, values: Values, io: CliIo, stores: Store
   try {
     text = await readFile(filePath, 'utf8');
   } catch (error) {
-    throw new IoError(`cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new IoError(`cannot read ${file}: ${messageOf(error)}`, { cause: error });
   }
   const result = hardenWorkflow(text, { file, plan: planner });
   const base = { file, changed: false, written: false, output: text, draft: false, jobs: result.jobs.map(jobJson) };

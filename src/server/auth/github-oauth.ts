@@ -15,6 +15,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { messageOf } from '../../util/errors.js';
 
 export interface GitHubOAuthOptions {
   clientId: string;
@@ -164,7 +165,7 @@ export function createGitHubOAuth(options: GitHubOAuthOptions): GitHubOAuth {
           return true;
         }
       } catch (error) {
-        options.logger?.warn({ err: error instanceof Error ? error.message : String(error) }, 'console sign-in failed');
+        options.logger?.warn({ err: messageOf(error) }, 'console sign-in failed');
         res.setHeader('set-cookie', [clearState]);
         deny(res, 502, 'GitHub could not confirm the sign-in. Try again.');
         return true;

@@ -13,6 +13,7 @@ import { attachmentMap } from '../../policy/model.js';
 import { gitText } from '../../util/git.js';
 import { LruMap } from '../lru.js';
 import { buildSnapshot, groupHistory, type ConsoleSnapshot, type HistoryEntry, type RepositoryView } from './model.js';
+import { messageOf } from '../../util/errors.js';
 
 /** Events read per history (the newest); older ones are left out with a note. */
 export const HISTORY_EVENT_LIMIT = 20_000;
@@ -28,9 +29,6 @@ export type HistoryView = { entries: HistoryEntry[]; truncatedAt: number | undef
 const NO_FILES_MESSAGE =
   'This server serves a compiled bundle (from a bundle file or an upstream server): the YAML as written, baselines and history are not in it. Start egressctl serve with --source pointing at the policy repository (a git work tree) to see them.';
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 async function loadRepositoryView(bundle: Bundle, source: SourceRef): Promise<{ view: RepositoryView } | { missing: string }> {
   if (source.kind === 'git') {

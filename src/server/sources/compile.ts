@@ -3,6 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import { sealRepository } from '../../bundle/seal.js';
 import { formatDiagnostic } from '../../policy/diagnostics.js';
 import { loadPolicyRepository } from '../../store/repository.js';
+import { messageOf } from '../../util/errors.js';
 
 export type CompileOutcome =
   | { ok: true; text: string; revision: string }
@@ -30,6 +31,6 @@ export async function compileSource(dir: string, rev: string | undefined, signKe
     return { ok: true, revision: bundle.revision, text };
   } catch (error) {
     const revision = loaded.snapshot.revision;
-    return { ok: false, ...(revision === undefined ? {} : { revision }), message: `${revision ?? 'the work tree'} does not compile: ${error instanceof Error ? error.message : String(error)}` };
+    return { ok: false, ...(revision === undefined ? {} : { revision }), message: `${revision ?? 'the work tree'} does not compile: ${messageOf(error)}` };
   }
 }

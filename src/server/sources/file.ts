@@ -7,8 +7,9 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { messageOf, type BundleStore } from '../store.js';
+import { type BundleStore } from '../store.js';
 import { WatchedSource } from './source.js';
+import { messageOf } from '../../util/errors.js';
 
 export interface FileSourceOptions {
   file: string;

@@ -9,9 +9,10 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { gitText, isAncestor } from '../../util/git.js';
-import { messageOf, type BundleStore, type Ordering } from '../store.js';
+import { type BundleStore, type Ordering } from '../store.js';
 import { compileSource } from './compile.js';
 import { WatchedSource } from './source.js';
+import { messageOf } from '../../util/errors.js';
 
 export interface GitSourceOptions {
   dir: string;

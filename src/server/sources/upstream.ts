@@ -3,8 +3,9 @@
  * replicas chain (a CDN or object store may sit in between: a plain GET with ETags works too).
  * Errors back off exponentially (1 s doubling to 30 s); a good answer resets the backoff.
  */
-import { messageOf, type BundleStore } from '../store.js';
+import { type BundleStore } from '../store.js';
 import type { BundleSource } from './source.js';
+import { messageOf } from '../../util/errors.js';
 
 export interface UpstreamSourceOptions {
   url: string;

@@ -7,9 +7,10 @@ import type { KeyObject } from 'node:crypto';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { ATTACHMENTS_FILE, BASELINES_DIR, POLICIES_DIR, SETTINGS_FILE } from '../../policy/model.js';
-import { messageOf, type BundleStore } from '../store.js';
+import { type BundleStore } from '../store.js';
 import { compileSource } from './compile.js';
 import { WatchedSource } from './source.js';
+import { messageOf } from '../../util/errors.js';
 
 export interface WorktreeSourceOptions {
   dir: string;
