@@ -14,8 +14,8 @@ import { normalizeTimestamp, parseHardenRunnerLog, WORKFLOW_PATH_PATTERN, type O
 import { DiagnosticSink } from '../policy/diagnostics.js';
 import { SETTINGS_FILE } from '../policy/model.js';
 import { parseSettingsFile } from '../policy/settings-file.js';
-import { commitBaselines, type BaselineCommitClient, type BaselineCommitResult } from '../rollout/github-baselines.js';
-import { jobIdForDisplayName } from '../rollout/github-jobs.js';
+import { commitBaselines, type BaselineCommitClient, type BaselineCommitResult } from './github-baselines.js';
+import { jobIdForDisplayName } from './github-jobs.js';
 import { proposeBlockedEndpoints, type FeedbackClient, type FeedbackResult } from './feedback.js';
 import { gitHubStatus } from '../util/errors.js';
 

@@ -11,7 +11,7 @@ import { Probot } from 'probot';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseBaselineFile } from '../../src/baselines/index.js';
 import { registerWorkflowJobHandler, type WorkflowJobDeps, type WorkflowJobHandle } from '../../src/app/workflow-job.js';
-import type { BaselineCommitClient, BaselineCommitResult } from '../../src/rollout/github-baselines.js';
+import type { BaselineCommitClient, BaselineCommitResult } from '../../src/app/github-baselines.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

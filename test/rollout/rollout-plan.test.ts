@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { buildBaselineIndex, emptyBaselineFile, mergeObservations } from '../../src/baselines/index.js';
 import { DEFAULT_SETTINGS } from '../../src/policy/model.js';
-import { jobIdForDisplayName } from '../../src/rollout/github-jobs.js';
+import { jobIdForDisplayName } from '../../src/app/github-jobs.js';
 import { MAX_BODY_LENGTH, parseMarker, renderMarker, renderPullRequestBody } from '../../src/rollout/rollout-body.js';
 import { grantIdToken } from '../../src/rollout/rollout-permissions.js';
 import { planFingerprint, planRepository, planWorkflowFile, workflowsFingerprint, type RolloutConfig } from '../../src/rollout/rollout-plan.js';
