@@ -7,7 +7,7 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { generateKeyPairSync } from 'node:crypto';
 import { parse } from 'yaml';
-import { compileRepository, serializeBundle } from '../src/bundle/compile.js';
+import { buildRepositoryBundle, serializeBundle } from '../src/bundle/build.js';
 import { sealBundle, serializeEnvelope } from '../src/bundle/dsse.js';
 import { parsePolicyRepository } from '../src/store/repository.js';
 import { BASE_ENTERPRISE, generateEnterprise, scaled } from './enterprise.js';
@@ -49,7 +49,7 @@ function measureSize(factor: number): SizeResult {
   const { privateKey } = generateKeyPairSync('ed25519');
   let bundleBytes = 0;
   const compileMs = best(runs, () => {
-    const bundle = compileRepository(result.value, { revision: 'a'.repeat(40), committedAt: '2026-01-01T00:00:00Z' });
+    const bundle = buildRepositoryBundle(result.value, { revision: 'a'.repeat(40), committedAt: '2026-01-01T00:00:00Z' });
     bundleBytes = serializeEnvelope(sealBundle(serializeBundle(bundle), [privateKey])).length;
   });
   return {

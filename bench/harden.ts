@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
-import { compilePolicies } from '../src/policy/flatten.js';
+import { flattenPolicies } from '../src/policy/flatten.js';
 import { loadPolicyRepository } from '../src/store/repository.js';
 import { attachmentMap } from '../src/policy/model.js';
 import { storePlanner, type StoreState } from '../src/rollout/desired-state.js';
@@ -112,7 +112,7 @@ export async function runHardenBench(): Promise<BenchSection> {
   const loaded = await loadPolicyRepository({ dir: repoRoot });
   if (loaded.errors.length > 0) throw new Error('the example policy repository is invalid');
   const repository = loaded.value;
-  const store: StoreState = { policies: compilePolicies(repository), attachments: attachmentMap(repository.attachments), settings: repository.settings };
+  const store: StoreState = { policies: flattenPolicies(repository), attachments: attachmentMap(repository.attachments), settings: repository.settings };
   const inProcess = await throughput(store);
   const cold = coldStart();
   return {

@@ -8,7 +8,7 @@
  * comment (renderMarkdown), after loading; loading and preparing are reported apart.
  */
 import { buildBaselineIndex, emptyBaselineFile, emptyJobBaseline, type BaselineFile, type BaselineIndex } from '../src/baselines/index.js';
-import { compilePolicies } from '../src/policy/flatten.js';
+import { flattenPolicies } from '../src/policy/flatten.js';
 import { parsePolicyRepository } from '../src/store/repository.js';
 import { attachmentMap, type Attachment, type Policy } from '../src/policy/model.js';
 import type { PolicyRepository } from '../src/store/repository.js';
@@ -67,7 +67,7 @@ export function changeAtOrganizationLevel(base: PolicyRepository): Pick<PolicyRe
  */
 export function syntheticBaselines(repository: Pick<PolicyRepository, 'policies' | 'attachments'>, repositories: readonly string[], scopes: number): BaselineIndex {
   const random = prng(7);
-  const compiled = compilePolicies(repository);
+  const compiled = flattenPolicies(repository);
   const map = attachmentMap(repository.attachments);
   const time = '2026-11-20T10:00:00Z';
   const files: BaselineFile[] = [];
@@ -108,7 +108,7 @@ export function buildReviewScenario(shape: EnterpriseShape = BASE_ENTERPRISE, ba
 
 /** What prepareReviewInput computes, with baselines built in memory instead of parsed. */
 function prepared(label: string, repository: Pick<PolicyRepository, 'policies' | 'attachments'>, baselines: BaselineIndex): ReviewInput {
-  return { label, policies: repository.policies, attachments: repository.attachments, compiled: compilePolicies(repository), attachmentMap: attachmentMap(repository.attachments), baselines };
+  return { label, policies: repository.policies, attachments: repository.attachments, compiled: flattenPolicies(repository), attachmentMap: attachmentMap(repository.attachments), baselines };
 }
 
 /** Wall and CPU time: on a shared 2-core machine the CPU time says what the engine itself costs. */

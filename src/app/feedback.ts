@@ -10,7 +10,7 @@
 import { parseBaselineFile, baselinePath, type BaselineFile } from '../baselines/index.js';
 import { blockedProposals, type BlockedProposal } from '../baselines/blocked.js';
 import { addEndpoints } from '../policy/edit.js';
-import { compilePolicies } from '../policy/flatten.js';
+import { flattenPolicies } from '../policy/flatten.js';
 import { parsePolicyRepository } from '../store/repository.js';
 import { resolveScopes } from '../policy/resolve.js';
 import { ATTACHMENTS_FILE, POLICIES_DIR, attachmentMap } from '../policy/model.js';
@@ -107,7 +107,7 @@ export async function proposeBlockedEndpoints(client: FeedbackClient, target: Fe
     for (const parent of parsed?.extends ?? []) wanted.push(parent.name);
   }
   const repository = parsePolicyRepository(files).value;
-  const proposals = blockedProposals(baselines, attachmentMap(repository.attachments), compilePolicies(repository));
+  const proposals = blockedProposals(baselines, attachmentMap(repository.attachments), flattenPolicies(repository));
   if (proposals.length === 0) return { action: 'none', proposals };
 
   const placed: PlacedProposal[] = [];

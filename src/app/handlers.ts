@@ -10,7 +10,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Context } from 'probot';
 import { parse as parseYaml } from 'yaml';
 import { openBundle } from '../bundle/dsse.js';
-import { sealRepository } from '../bundle/seal.js';
+import { sealRevision } from '../bundle/seal.js';
 import { keyIdOf } from '../bundle/keys.js';
 import { loadPolicyRepository } from '../store/repository.js';
 import { SETTINGS_FILE } from '../policy/model.js';
@@ -255,7 +255,7 @@ async function publishPush(context: Context<'push'>, repository: RepositoryInfo,
       await completeCheckRun(target, check.id, notCompiledOutput(after, loaded.errors, loaded.warnings, published, deps.config.maxAnnotations));
       return;
     }
-    const sealed = sealRepository(loaded.value, loaded.snapshot, deps.signKeys, () => new Date().toISOString());
+    const sealed = sealRevision(loaded.value, loaded.snapshot, deps.signKeys, () => new Date().toISOString());
     const { bundle } = sealed;
     const envelopeText = `${sealed.text}\n`;
     // The checks every consumer runs: never offer a bundle a server would refuse.

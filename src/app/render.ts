@@ -4,7 +4,7 @@
  * a request, 65,535 characters for a check summary, 65,536 for a comment; rows are dropped
  * whole (never a table cut in half) and the text says how many were left out.
  */
-import type { Bundle } from '../bundle/compile.js';
+import type { Bundle } from '../bundle/build.js';
 import type { Diagnostic } from '../policy/diagnostics.js';
 import { SCOPE_TYPES, SCOPE_SECTIONS } from '../policy/model.js';
 import { cell, code, formatNumber, truncate } from '../review/escape.js';

@@ -10,7 +10,7 @@
 import { createHash, sign, verify, type KeyObject } from 'node:crypto';
 import { VerificationError, messageOf } from '../util/errors.js';
 import { canonicalJson } from './canonical.js';
-import { BUNDLE_SCHEMA_VERSION, bundleDigest, type Bundle } from './compile.js';
+import { BUNDLE_SCHEMA_VERSION, bundleDigest, type Bundle } from './build.js';
 import { keyIdOf } from './keys.js';
 import { bundleProblems } from './validate.js';
 

@@ -1,9 +1,9 @@
 /** From a loaded policy repository to the sealed bytes every producer (CLI, server, app) hands out. */
 import type { KeyObject } from 'node:crypto';
-import { compilePolicies } from '../policy/flatten.js';
+import { flattenPolicies } from '../policy/flatten.js';
 import { attachmentMap } from '../policy/model.js';
 import type { PolicyRepository } from '../store/repository.js';
-import { buildBundle, contentRevision, serializeBundle, type Bundle } from './compile.js';
+import { buildBundle, contentRevision, serializeBundle, type Bundle } from './build.js';
 import { sealBundle, serializeEnvelope } from './dsse.js';
 
 export interface SealedBundle {
@@ -17,13 +17,13 @@ export interface SealedBundle {
  * or, for a plain directory, a content digest and `builtAt`. The one path from policies to the
  * bytes every producer (CLI, server source, app) hands out.
  */
-export function sealRepository(
+export function sealRevision(
   repository: PolicyRepository,
   snapshot: { revision?: string; committedAt?: string },
   signKeys: readonly KeyObject[],
   builtAt: () => string,
 ): SealedBundle {
-  const policies = compilePolicies(repository);
+  const policies = flattenPolicies(repository);
   const attachments = attachmentMap(repository.attachments);
   const meta =
     snapshot.revision !== undefined

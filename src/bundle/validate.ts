@@ -9,7 +9,7 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.
 import addFormats from 'ajv-formats';
 import { normalizeEndpoint } from '../policy/endpoint.js';
 import { SCOPE_SECTIONS, SCOPE_TYPES } from '../policy/model.js';
-import type { Bundle } from './compile.js';
+import type { Bundle } from './build.js';
 
 /** src/bundle and dist/bundle are both two levels below the package root, where schemas/ is. */
 export const BUNDLE_SCHEMA_PATH = fileURLToPath(new URL('../../schemas/bundle.schema.json', import.meta.url));

@@ -3,7 +3,7 @@
  * textual (unified diff of the YAML lines).
  */
 import { create, type ArrayDelta, type Delta, type ObjectDelta } from 'jsondiffpatch';
-import { compilePolicies } from '../policy/flatten.js';
+import { flattenPolicies } from '../policy/flatten.js';
 import type { Policy } from '../policy/model.js';
 import type { ChangedKey, NormalizedPolicy, PolicyDiff } from './model.js';
 import { unifiedDiff } from './text-diff.js';
@@ -24,8 +24,8 @@ const differ = create({
  * the names as written, since the parents' content is not part of this file's history.
  */
 export function normalizePolicy(policy: Policy): NormalizedPolicy {
-  const compiled = compilePolicies({ policies: new Map([[policy.name, { ...policy, extends: [] }]]) })[policy.name];
-  if (!compiled) throw new Error(`compilePolicies lost policy ${policy.name}`); // cannot happen: it compiles every policy given
+  const compiled = flattenPolicies({ policies: new Map([[policy.name, { ...policy, extends: [] }]]) })[policy.name];
+  if (!compiled) throw new Error(`flattenPolicies lost policy ${policy.name}`); // cannot happen: it compiles every policy given
   const { name: _name, ...normalized } = compiled;
   if (policy.extends.length > 0) normalized.extends = policy.extends.map((reference) => reference.name);
   return normalized;

@@ -4,7 +4,7 @@
  */
 import { PASSTHROUGH_FLAGS, type CompiledPolicy, type Policy, type PolicySet } from './model.js';
 
-export function compilePolicies(repository: Pick<PolicySet, 'policies'>): Record<string, CompiledPolicy> {
+export function flattenPolicies(repository: Pick<PolicySet, 'policies'>): Record<string, CompiledPolicy> {
   const compiled = new Map<string, CompiledPolicy>();
   const inProgress = new Set<string>();
 

@@ -14,12 +14,12 @@ import {
   workflowVariableName,
 } from './delivery.js';
 import type { DiagnosticSink } from './diagnostics.js';
-import { compilePolicies } from './flatten.js';
+import { flattenPolicies } from './flatten.js';
 import type { Attachment, PolicySet } from './model.js';
 
 export function ruleVariablesFit({ repository, sink }: { repository: PolicySet; sink: DiagnosticSink }): void {
   if (repository.settings.delivery !== 'variables') return;
-  const compiled = compilePolicies(repository);
+  const compiled = flattenPolicies(repository);
   const checkedValues = new Map<string, number>();
   /** `owner/repo` -> variable name -> the first workflow attachment that uses it. */
   const names = new Map<string, Map<string, Attachment>>();

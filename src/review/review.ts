@@ -2,7 +2,7 @@
  * The review engine: two revisions of the policy repository in, one Review out. Pure.
  */
 import { indexBaselineTexts, type BaselineIndex } from '../baselines/index.js';
-import { compilePolicies } from '../policy/flatten.js';
+import { flattenPolicies } from '../policy/flatten.js';
 import { BASELINES_DIR, SCOPE_SECTIONS, SCOPE_TYPES, attachmentMap, type AttachmentMap, type CompiledPolicy } from '../policy/model.js';
 import type { PolicyRepository } from '../store/repository.js';
 import { forecastBreakage } from './breakage.js';
@@ -33,7 +33,7 @@ export function prepareReviewInput(repository: PolicyRepository, options: { labe
   const input: ReviewInput = {
     policies: repository.policies,
     attachments: repository.attachments,
-    compiled: compilePolicies(repository),
+    compiled: flattenPolicies(repository),
     attachmentMap: attachmentMap(repository.attachments),
   };
   if (options.label !== undefined) input.label = options.label;
@@ -47,8 +47,8 @@ export function prepareReviewInput(repository: PolicyRepository, options: { labe
 
 /** Compare two revisions. Pure: the same inputs give the same Review. */
 export function reviewChange(base: ReviewInput, head: ReviewInput): Review {
-  const baseCompiled = base.compiled ?? compilePolicies({ policies: new Map(base.policies) });
-  const headCompiled = head.compiled ?? compilePolicies({ policies: new Map(head.policies) });
+  const baseCompiled = base.compiled ?? flattenPolicies({ policies: new Map(base.policies) });
+  const headCompiled = head.compiled ?? flattenPolicies({ policies: new Map(head.policies) });
   const baseAttachments = base.attachmentMap ?? attachmentMap(base.attachments);
   const headAttachments = head.attachmentMap ?? attachmentMap(head.attachments);
 

@@ -5,7 +5,7 @@
  * keeps. Data in, data out; GitHub I/O lives in rollout.ts and github-variables.ts.
  */
 import { createHash } from 'node:crypto';
-import { compilePolicies } from '../policy/flatten.js';
+import { flattenPolicies } from '../policy/flatten.js';
 import { POLICY_VARIABLE, variableValue, workflowVariableName } from '../policy/delivery.js';
 import { endpointFromText, isAllowed } from '../policy/endpoint.js';
 import { attachmentMap, type AttachmentMap } from '../policy/model.js';
@@ -15,7 +15,7 @@ import type { StoreState } from './desired-state.js';
 
 /** The store's desired state from a loaded policy repository. */
 export function storeStateOf(repository: Pick<PolicyRepository, 'policies' | 'attachments' | 'settings'>): StoreState {
-  return { attachments: attachmentMap(repository.attachments), policies: compilePolicies(repository), settings: repository.settings };
+  return { attachments: attachmentMap(repository.attachments), policies: flattenPolicies(repository), settings: repository.settings };
 }
 
 function sha256(text: string): string {

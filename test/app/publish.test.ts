@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { filePublisher } from '../../src/app/publish.js';
-import { buildBundle, serializeBundle } from '../../src/bundle/compile.js';
+import { buildBundle, serializeBundle } from '../../src/bundle/build.js';
 import { openBundle, sealBundle, serializeEnvelope } from '../../src/bundle/dsse.js';
 import { emptyAttachmentMap } from '../../src/policy/model.js';
 

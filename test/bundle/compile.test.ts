@@ -4,12 +4,12 @@ import { describe, expect, it } from 'vitest';
 import {
   buildBundle,
   bundleDigest,
-  compileRepository,
+  buildRepositoryBundle,
   contentRevision,
   serializeBundle,
   utcTimestamp,
   type BuildBundleInput,
-} from '../../src/bundle/compile.js';
+} from '../../src/bundle/build.js';
 import { bundleProblems } from '../../src/bundle/validate.js';
 import { parsePolicyRepository } from '../../src/store/repository.js';
 import { emptyAttachmentMap, type AttachmentMap, type CompiledPolicy } from '../../src/policy/model.js';
@@ -166,12 +166,12 @@ describe('buildBundle', () => {
   });
 });
 
-describe('compileRepository and contentRevision', () => {
+describe('buildRepositoryBundle and contentRevision', () => {
   it('compiles a loaded repository with extends flattened and attachments by section', () => {
     const files = new Map(Object.entries(SAMPLE_FILES).map(([file, text]) => [file, Buffer.from(text)]));
     const loaded = parsePolicyRepository(files);
     expect(loaded.errors).toEqual([]);
-    const bundle = compileRepository(loaded.value, { revision: SHA, committedAt: '2026-03-01T01:00:00Z' });
+    const bundle = buildRepositoryBundle(loaded.value, { revision: SHA, committedAt: '2026-03-01T01:00:00Z' });
     expect(bundle.policies.api).toEqual({
       name: 'api',
       'egress-policy': 'block',
@@ -188,7 +188,7 @@ describe('compileRepository and contentRevision', () => {
 
     // Files read in another order: same bytes.
     const reversed = parsePolicyRepository(new Map([...files.entries()].reverse()));
-    expect(serializeBundle(compileRepository(reversed.value, { revision: SHA, committedAt: '2026-03-01T10:00:00+09:00' }))).toBe(
+    expect(serializeBundle(buildRepositoryBundle(reversed.value, { revision: SHA, committedAt: '2026-03-01T10:00:00+09:00' }))).toBe(
       serializeBundle(bundle),
     );
   });

@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../src/bundle/canonical.js';
-import { buildBundle, bundleDigest, serializeBundle, type Bundle } from '../../src/bundle/compile.js';
+import { buildBundle, bundleDigest, serializeBundle, type Bundle } from '../../src/bundle/build.js';
 import {
   BUNDLE_PAYLOAD_TYPE,
   addSignature,

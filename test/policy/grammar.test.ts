@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { openBundle } from '../../src/bundle/dsse.js';
-import { sealRepository } from '../../src/bundle/seal.js';
+import { sealRevision } from '../../src/bundle/seal.js';
 import { parsePolicyRepository } from '../../src/store/repository.js';
 import { SCOPE_SECTIONS, SCOPE_TYPES, type ScopeType } from '../../src/policy/model.js';
 import { SCOPE_KEY_PATTERN_TEXTS, scopeKeyProblem } from '../../src/policy/scope-keys.js';
@@ -69,7 +69,7 @@ describe('validate and compile share one grammar', () => {
         const loaded = parsePolicyRepository(repositoryFiles(keys, endpoints));
         if (loaded.errors.length > 0) return;
         accepted++;
-        const sealed = sealRepository(loaded.value, REVISION, [], () => REVISION.committedAt);
+        const sealed = sealRevision(loaded.value, REVISION, [], () => REVISION.committedAt);
         expect(() => openBundle(sealed.text)).not.toThrow();
       }),
       { numRuns: 300 },

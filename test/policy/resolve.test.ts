@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compilePolicies } from '../../src/policy/flatten.js';
+import { flattenPolicies } from '../../src/policy/flatten.js';
 import { parsePolicyRepository } from '../../src/store/repository.js';
 import { attachmentMap } from '../../src/policy/model.js';
 import { effectivePolicy, resolveScopes, workflowKey } from '../../src/policy/resolve.js';
@@ -61,7 +61,7 @@ describe('extends and the with: block', () => {
 
   it('unions endpoints over the ancestry; child scalars win, later parents over earlier', () => {
     expect(repository.errors).toEqual([]);
-    const compiled = compilePolicies(repository.value);
+    const compiled = flattenPolicies(repository.value);
     expect(compiled['child']).toMatchObject({
       'egress-policy': 'block',
       'allowed-endpoints': ['a.com:443', 'b.com:443', 'c.com:443', 'github.com:443'],
@@ -75,7 +75,7 @@ describe('extends and the with: block', () => {
   });
 
   it('gives Harden-Runner one space-separated line', () => {
-    const compiled = compilePolicies(repository.value);
+    const compiled = flattenPolicies(repository.value);
     const answer = effectivePolicy(attachmentMap(repository.value.attachments), compiled, { repository: 'acme/x' });
     expect(answer.config['allowed-endpoints']).toBe('a.com:443 b.com:443 c.com:443 github.com:443');
     expect(answer.config['egress-policy']).toBe('audit');
@@ -90,7 +90,7 @@ describe('extends and the with: block', () => {
       ]),
     );
     expect(cyclic.errors.some((d) => d.code === 'policy/extends-cycle')).toBe(true);
-    expect(Object.keys(compilePolicies(cyclic.value))).toEqual(['a', 'b']);
+    expect(Object.keys(flattenPolicies(cyclic.value))).toEqual(['a', 'b']);
   });
 });
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadPolicyRepository } from '../../src/store/repository.js';
-import { compilePolicies } from '../../src/policy/flatten.js';
+import { flattenPolicies } from '../../src/policy/flatten.js';
 import { attachmentMap } from '../../src/policy/model.js';
 import { effectivePolicy } from '../../src/policy/resolve.js';
 import { hashApiKey, startServer } from '../../src/server/index.js';
@@ -28,7 +28,7 @@ describe('serving this repository (what npm start does)', () => {
       const loaded = await loadPolicyRepository({ dir: repoRoot, rev: head });
       expect(loaded.errors).toEqual([]);
       const query = { repository: 'acme/api', workflow: '.github/workflows/release.yml', cluster: 'arc-prod' };
-      const expected = effectivePolicy(attachmentMap(loaded.value.attachments), compilePolicies(loaded.value), query);
+      const expected = effectivePolicy(attachmentMap(loaded.value.attachments), flattenPolicies(loaded.value), query);
       const { status, body } = await getJson(`${server.url}/v1/policy?repository=acme/api&workflow=.github/workflows/release.yml`, {
         headers: { authorization: `ApiKey ${KEY}` },
       });

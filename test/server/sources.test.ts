@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServer, STATE_BUNDLE_FILE, type RunningServer, type StartServerOptions } from '../../src/server/index.js';
-import { compileSource } from '../../src/server/sources/compile.js';
+import { sealSource } from '../../src/server/sources/seal.js';
 import { makeTempRepo, SAMPLE_FILES, type TempRepo } from '../support/policy-repo.js';
 import { bundleKeys, captureLogger, getJson, waitFor } from './helpers.js';
 
@@ -31,7 +31,7 @@ async function serve(options: StartServerOptions): Promise<RunningServer> {
 }
 
 async function envelope(repo: TempRepo, rev: string, keys = bundleKeys()): Promise<string> {
-  const outcome = await compileSource(repo.dir, rev, [keys.privateKey]);
+  const outcome = await sealSource(repo.dir, rev, [keys.privateKey]);
   if (!outcome.ok) throw new Error(outcome.message);
   return outcome.text;
 }
@@ -162,7 +162,7 @@ describe('refusals', () => {
     expect(metrics).toMatch(/egressctl_bundle_refusals_total\{reason="verification"\} 1/);
 
     // An unsigned bundle is refused too when a key is configured.
-    const unsigned = await compileSource(repo.dir, sha, []);
+    const unsigned = await sealSource(repo.dir, sha, []);
     if (!unsigned.ok) throw new Error(unsigned.message);
     writeFileSync(file, unsigned.text);
     await server.refresh();

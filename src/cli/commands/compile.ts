@@ -15,7 +15,7 @@ import type { KeyObject } from 'node:crypto';
 import { formatDiagnostic } from '../../policy/diagnostics.js';
 import { loadPolicyRepository } from '../../store/repository.js';
 import { openBundle } from '../../bundle/dsse.js';
-import { sealRepository } from '../../bundle/seal.js';
+import { sealRevision } from '../../bundle/seal.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { keyIdOf, loadPrivateKey } from '../../bundle/keys.js';
 import { GitError, UsageError } from '../../util/errors.js';
@@ -73,7 +73,7 @@ export const command: Command = {
       return 1;
     }
 
-    const sealed = sealRepository(loaded.value, loaded.snapshot, signKeys, () => buildTime(io.env));
+    const sealed = sealRevision(loaded.value, loaded.snapshot, signKeys, () => buildTime(io.env));
     const { bundle } = sealed;
     const text = `${sealed.text}\n`;
     // The same checks every consumer runs: never hand out a bundle a server would refuse.

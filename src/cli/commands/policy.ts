@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { endpointsFromSelector, parseEndpointList } from '../../baselines/index.js';
 import { formatDiagnostic } from '../../policy/diagnostics.js';
-import { compilePolicies } from '../../policy/flatten.js';
+import { flattenPolicies } from '../../policy/flatten.js';
 import { parseEndpoint, splitEndpointString } from '../../policy/endpoint.js';
 import { removeAttachmentsOf, renderPolicyFile } from '../../policy/edit.js';
 import { ATTACHMENTS_FILE, POLICIES_DIR, POLICY_NAME_PATTERN, type EgressMode } from '../../policy/model.js';
@@ -120,7 +120,7 @@ async function exportPolicy(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandArgs(args, { C: { type: 'string', short: 'C' }, rev: { type: 'string' } }, usage);
   const name = oneName(positionals);
   const { repository } = await loadValidRepository(io, repositoryDir(io, values.C), values.rev);
-  const compiled = compilePolicies(repository)[name];
+  const compiled = flattenPolicies(repository)[name];
   if (!compiled) throw new InvalidInputError(`there is no policy "${name}" under policies/`);
   for (const endpoint of compiled['allowed-endpoints']) io.stdout(`${endpoint}\n`);
   return 0;

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { openBundle } from '../../bundle/dsse.js';
 import { loadPublicKeys } from '../../bundle/keys.js';
-import { compilePolicies } from '../../policy/flatten.js';
+import { flattenPolicies } from '../../policy/flatten.js';
 import { attachmentMap, type AttachmentMap, type CompiledPolicy } from '../../policy/model.js';
 import { splitEndpointString } from '../../policy/endpoint.js';
 import { effectivePolicy, type EffectivePolicyAnswer, type HardenRunnerConfig, type ResolveQuery } from '../../policy/resolve.js';
@@ -69,7 +69,7 @@ export const command: Command = {
 
 async function fromRepository(io: CliIo, dirFlag: string | undefined, rev: string | undefined): Promise<PolicySource> {
   const { repository } = await loadValidRepository(io, repositoryDir(io, dirFlag), rev);
-  return { policies: compilePolicies(repository), attachments: attachmentMap(repository.attachments) };
+  return { policies: flattenPolicies(repository), attachments: attachmentMap(repository.attachments) };
 }
 
 async function fromBundle(io: CliIo, file: string, keyFiles: string[]): Promise<PolicySource> {

@@ -4,11 +4,11 @@
  * that revision) and its history (git log). Each is computed once per revision and shared by
  * every request; a new revision replaces them.
  */
-import type { Bundle } from '../../bundle/compile.js';
-import { contentRevision } from '../../bundle/compile.js';
+import type { Bundle } from '../../bundle/build.js';
+import { contentRevision } from '../../bundle/build.js';
 import { readHistory } from '../../history/index.js';
 import { loadPolicyRepository } from '../../store/repository.js';
-import { compilePolicies } from '../../policy/flatten.js';
+import { flattenPolicies } from '../../policy/flatten.js';
 import { attachmentMap } from '../../policy/model.js';
 import { gitText } from '../../util/git.js';
 import { LruMap } from '../lru.js';
@@ -44,7 +44,7 @@ async function loadRepositoryView(bundle: Bundle, source: SourceRef): Promise<{ 
     try {
       const loaded = await loadPolicyRepository({ dir: source.location });
       // The directory may have changed since this bundle was compiled: show its files only when they are this revision.
-      if (loaded.errors.length > 0 || contentRevision(compilePolicies(loaded.value), attachmentMap(loaded.value.attachments)) !== bundle.revision) {
+      if (loaded.errors.length > 0 || contentRevision(flattenPolicies(loaded.value), attachmentMap(loaded.value.attachments)) !== bundle.revision) {
         return { missing: `The files in ${source.location} changed since revision ${bundle.revision} was compiled; they are shown once the server serves them.` };
       }
       const { files, baselines, settings } = loaded.value;

@@ -3,7 +3,7 @@
  * policy repository's files and git history). Pure: built once per revision by the loader and
  * then only read, so a request costs a lookup and a render.
  */
-import type { Bundle } from '../../bundle/compile.js';
+import type { Bundle } from '../../bundle/build.js';
 import type { BaselineIndex } from '../../baselines/recommend.js';
 import type { HistoryEvent, HistoryScope } from '../../history/model.js';
 import { SCOPE_SECTIONS, SCOPE_TYPES, type EgressMode, type ScopeType, type Settings } from '../../policy/model.js';

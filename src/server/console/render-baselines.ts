@@ -4,7 +4,7 @@
  * with the policy that applies to the workflow today.
  */
 import { stringify } from 'yaml';
-import type { Bundle } from '../../bundle/compile.js';
+import type { Bundle } from '../../bundle/build.js';
 import type { BaselineIndex, JobRecommendation } from '../../baselines/recommend.js';
 import { endpointFromText, implicitEndpointPatterns, isAllowed } from '../../policy/endpoint.js';
 import { effectivePolicy } from '../../policy/resolve.js';

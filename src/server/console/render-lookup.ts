@@ -4,7 +4,7 @@
  * form, so an answer is shareable by its URL.
  */
 import { stringify } from 'yaml';
-import type { Bundle } from '../../bundle/compile.js';
+import type { Bundle } from '../../bundle/build.js';
 import { SCOPE_SECTIONS, type HardenRunnerPin } from '../../policy/model.js';
 import { effectivePolicy, scopeKeys, type ResolveQuery } from '../../policy/resolve.js';
 import { html, type Html } from './html.js';

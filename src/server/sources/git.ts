@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { gitText, isAncestor } from '../../util/git.js';
 import { type BundleStore, type Ordering } from '../store.js';
-import { compileSource } from './compile.js';
+import { sealSource } from './seal.js';
 import { WatchedSource } from './source.js';
 import { messageOf } from '../../util/errors.js';
 
@@ -129,7 +129,7 @@ export class GitSource extends WatchedSource {
     }
     let outcome;
     try {
-      outcome = await compileSource(dir, head, signKeys ?? []);
+      outcome = await sealSource(dir, head, signKeys ?? []);
     } catch (error) {
       // Reading the commit failed (git busy, object missing): try again on the next event or poll.
       store.sourceError(`cannot compile ${head}: ${messageOf(error)}`);

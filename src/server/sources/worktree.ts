@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { ATTACHMENTS_FILE, BASELINES_DIR, POLICIES_DIR, SETTINGS_FILE } from '../../policy/model.js';
 import { type BundleStore } from '../store.js';
-import { compileSource } from './compile.js';
+import { sealSource } from './seal.js';
 import { WatchedSource } from './source.js';
 import { messageOf } from '../../util/errors.js';
 
@@ -41,7 +41,7 @@ export class WorktreeSource extends WatchedSource {
     const { dir, store, signKeys } = this.options;
     let outcome;
     try {
-      outcome = await compileSource(dir, undefined, signKeys ?? []);
+      outcome = await sealSource(dir, undefined, signKeys ?? []);
     } catch (error) {
       store.sourceError(`cannot read ${dir}: ${messageOf(error)}`);
       return;

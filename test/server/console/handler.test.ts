@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { compileRepository, serializeBundle } from '../../../src/bundle/compile.js';
+import { buildRepositoryBundle, serializeBundle } from '../../../src/bundle/build.js';
 import { sealBundle, serializeEnvelope } from '../../../src/bundle/dsse.js';
 import { loadPolicyRepository } from '../../../src/store/repository.js';
 import { CONSOLE_CSS_VERSION, createConsoleHandler, SECURITY_HEADERS } from '../../../src/server/console/index.js';
@@ -191,7 +191,7 @@ describe('console without a git source', () => {
 
       const loaded = await loadPolicyRepository({ dir: fixture.repo.dir });
       const envelope = (revision: string, committedAt: string) =>
-        serializeEnvelope(sealBundle(serializeBundle(compileRepository(loaded.value, { revision, committedAt }))));
+        serializeEnvelope(sealBundle(serializeBundle(buildRepositoryBundle(loaded.value, { revision, committedAt }))));
       expect(await running.publish(envelope('1'.repeat(40), '2024-05-01T00:00:00Z'))).toMatchObject({ status: 'accepted' });
       const policy = await (await fetch(`${running.url}/policies/base`)).text();
       expect(policy).toContain('<code>objects.githubusercontent.com:443</code>');

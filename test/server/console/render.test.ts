@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildBundle, type Bundle } from '../../../src/bundle/compile.js';
+import { buildBundle, type Bundle } from '../../../src/bundle/build.js';
 import type { HistoryEvent } from '../../../src/history/model.js';
 import { DEFAULT_SETTINGS, type CompiledPolicy } from '../../../src/policy/model.js';
 import { commitHtml, relativeTime, utcText } from '../../../src/server/console/format.js';

@@ -4,7 +4,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateEnterprise } from '../../../bench/enterprise.js';
-import { buildBundle, compileRepository, type Bundle } from '../../../src/bundle/compile.js';
+import { buildBundle, buildRepositoryBundle, type Bundle } from '../../../src/bundle/build.js';
 import { buildBaselineIndex } from '../../../src/baselines/recommend.js';
 import { emptyJobBaseline, type BaselineFile } from '../../../src/baselines/model.js';
 import type { HistoryEvent } from '../../../src/history/model.js';
@@ -44,7 +44,7 @@ beforeAll(() => {
   const parsed = parsePolicyRepository(enterprise.files);
   expect(parsed.errors).toEqual([]);
   repository = parsed.value;
-  bundle = compileRepository(repository, { revision: 'f'.repeat(40), committedAt: '2024-05-01T00:00:00Z' });
+  bundle = buildRepositoryBundle(repository, { revision: 'f'.repeat(40), committedAt: '2024-05-01T00:00:00Z' });
   snapshot = buildSnapshot(bundle, { files: repository.files, baselines: repository.baselines, settings: repository.settings });
 }, 120_000);
 

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { sortUnique } from '../policy/endpoint.js';
-import { compilePolicies } from '../policy/flatten.js';
+import { flattenPolicies } from '../policy/flatten.js';
 import { PASSTHROUGH_FLAGS, SCOPE_SECTIONS, SCOPE_TYPES, attachmentMap, emptyAttachmentMap, type AttachmentMap, type CompiledPolicy } from '../policy/model.js';
 import type { PolicyRepository } from '../store/repository.js';
 import { InvalidInputError } from '../util/errors.js';
@@ -102,10 +102,10 @@ export function serializeBundle(bundle: Bundle): string {
   return canonicalJson(bundle);
 }
 
-/** Compile a loaded policy repository (docs/architecture.md#bundle). The repository must have no errors. */
-export function compileRepository(repo: PolicyRepository, meta: RevisionMeta): Bundle {
+/** Build the bundle of a loaded policy repository (docs/architecture.md#bundle). The repository must have no errors. */
+export function buildRepositoryBundle(repo: PolicyRepository, meta: RevisionMeta): Bundle {
   return buildBundle({
-    policies: compilePolicies(repo),
+    policies: flattenPolicies(repo),
     attachments: attachmentMap(repo.attachments),
     revision: meta.revision,
     committedAt: meta.committedAt,
