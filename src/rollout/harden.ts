@@ -8,11 +8,12 @@
  * `options.plan`; `checkWorkflowText` (workflow-check.ts) is the GitHub-parser gate on top.
  */
 import { isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Pair, type YAMLMap, type YAMLSeq } from 'yaml';
+import { isBlockMap, keyName, mapValue, pairOf, rangeOf } from './yaml-nodes.js';
 import { compareDiagnostics, type Diagnostic } from '../policy/diagnostics.js';
 import { DELIVERED_INPUTS, deliveryExpression } from '../policy/delivery.js';
 import { normalizeEndpoint, sortUnique } from '../policy/endpoint.js';
 import { PASSTHROUGH_FLAGS, type EgressMode, type HardenRunnerFlags, type HardenRunnerPin } from '../policy/model.js';
-import { analyzeJob, mapValue, OS_NAMES, referencedAnchors, type JobAnalysis, type RunnerInfo, type SkipCode } from './workflow-jobs.js';
+import { analyzeJob, OS_NAMES, referencedAnchors, type JobAnalysis, type RunnerInfo, type SkipCode } from './workflow-jobs.js';
 import { applyEdits, detectEol, LineIndex, renderScalar, spaces, type TextEdit } from './workflow-text.js';
 
 /** One endpoint a job was seen using, with how often and when last. */
@@ -214,31 +215,14 @@ interface WantedInput {
   endpoints?: readonly string[];
 }
 
-function keyName(pair: Pair): string | undefined {
-  return isScalar(pair.key) ? String(pair.key.value) : undefined;
-}
-
-function pairOf(map: YAMLMap, key: string): Pair | undefined {
-  return map.items.find((pair): pair is Pair => isPair(pair) && keyName(pair) === key);
-}
-
-function isBlockMap(node: unknown): node is YAMLMap {
-  return isMap(node) && (node as { srcToken?: { type?: string } }).srcToken?.type === 'block-map';
-}
-
-function nodeRange(node: unknown): [number, number, number] | undefined {
-  const range = (node as { range?: [number, number, number] | null } | null)?.range;
-  return range ?? undefined;
-}
-
 function keyOffset(pair: Pair): number {
-  return nodeRange(pair.key)?.[0] ?? pair.srcToken?.key?.offset ?? 0;
+  return rangeOf(pair.key)?.[0] ?? pair.srcToken?.key?.offset ?? 0;
 }
 
 /** Offset just after the pair's `:`. */
 function colonEnd(pair: Pair): number {
   const indicator = pair.srcToken?.sep?.find((token) => token.type === 'map-value-ind');
-  return indicator ? indicator.offset + 1 : (nodeRange(pair.key)?.[1] ?? 0) + 1;
+  return indicator ? indicator.offset + 1 : (rangeOf(pair.key)?.[1] ?? 0) + 1;
 }
 
 function firstDashOffset(seq: YAMLSeq, index: number): number | undefined {
@@ -406,7 +390,7 @@ function indentUnitOf(map: YAMLMap, index: LineIndex): number | undefined {
 }
 
 function detectLayout(seq: YAMLSeq, stepsPair: Pair, job: YAMLMap, jobPair: Pair, index: LineIndex): StepsLayout {
-  const firstDash = firstDashOffset(seq, 0) ?? nodeRange(seq)?.[0] ?? 0;
+  const firstDash = firstDashOffset(seq, 0) ?? rangeOf(seq)?.[0] ?? 0;
   const dash = index.column(firstDash);
   let content = dash + 2;
   const firstMap = seq.items.find((item) => isBlockMap(item) && isPair(item.items[0]));
@@ -601,7 +585,7 @@ function updateStep(step: YAMLMap, stepText: string, plan: JobPlan, inputs: Inpu
   const changes: StepChange[] = [];
   const usesPair = pairOf(step, 'uses');
   const usesNode = usesPair?.value;
-  const usesRange = nodeRange(usesNode);
+  const usesRange = rangeOf(usesNode);
   if (!usesPair || !isScalar(usesNode) || !usesRange) return { edits, notes, changes, unsupported: 'the existing step has no plain uses: value' };
   const contentColumn = index.column(keyOffset(step.items[0] as Pair));
   const usesLine = index.lastContentLine(keyOffset(usesPair), usesRange[1]);
@@ -625,7 +609,7 @@ function updateStep(step: YAMLMap, stepText: string, plan: JobPlan, inputs: Inpu
     if (marker === undefined) return;
     if (currentMarker) {
       if (currentMarker[0] === marker) return;
-      const stepStart = nodeRange(step)?.[0] ?? 0;
+      const stepStart = rangeOf(step)?.[0] ?? 0;
       const start = stepStart + currentMarker.index;
       edits.push({ start, end: start + currentMarker[0].length, text: marker });
       changes.push({ field: 'marker', from: currentMarker[0], to: marker });
@@ -656,7 +640,7 @@ function updateStep(step: YAMLMap, stepText: string, plan: JobPlan, inputs: Inpu
   const inputColumn = index.column(keyOffset(firstInput));
   const unit = indentUnitOf(withNode, index) ?? layout.unit;
   const lastLineOf = (pair: Pair): number => {
-    const range = nodeRange(pair.value);
+    const range = rangeOf(pair.value);
     const last = range && range[1] > range[0] ? index.lastContentLine(range[0], range[1]) : index.lineOf(keyOffset(pair));
     return Math.max(last, index.lineOf(keyOffset(pair)));
   };
@@ -680,7 +664,7 @@ function updateStep(step: YAMLMap, stepText: string, plan: JobPlan, inputs: Inpu
       }
       continue;
     }
-    const valueRange = nodeRange(pair.value);
+    const valueRange = rangeOf(pair.value);
     const rendered = renderInput(input, inputColumn, unit);
     const firstLine = rendered[0] ?? '';
     const valueText = firstLine.slice(firstLine.indexOf(': ') + 2);
@@ -727,7 +711,7 @@ function existingStepInfo(steps: YAMLSeq, text: string, plan?: JobPlan): { step:
     }
     const inputs: Record<string, string> = {};
     for (const [key, value] of currentInputs(item)) if (value !== undefined) inputs[key] = value;
-    const range = nodeRange(item);
+    const range = rangeOf(item);
     const managedBy = range ? readMarker(text.slice(range[0], range[2])) : undefined;
     found = { step: item, existing: { kind, uses: uses.value, index: position, with: inputs, ...(managedBy ? { managedBy } : {}) } };
   }
@@ -767,11 +751,11 @@ function readJobs(text: string, file: string, index: LineIndex): JobsOfDocument 
     doc,
     errors: [{ file, ...index.position(offset), code, severity: 'error', message }],
   });
-  if (!isMap(root)) return error(nodeRange(root)?.[0] ?? 0, 'workflow/not-a-mapping', 'a workflow is a mapping with on: and jobs: at the top');
+  if (!isMap(root)) return error(rangeOf(root)?.[0] ?? 0, 'workflow/not-a-mapping', 'a workflow is a mapping with on: and jobs: at the top');
   const jobsPair = pairOf(root, 'jobs');
-  if (!jobsPair) return error(nodeRange(root)?.[0] ?? 0, 'workflow/no-jobs', 'the workflow has no jobs: mapping');
+  if (!jobsPair) return error(rangeOf(root)?.[0] ?? 0, 'workflow/no-jobs', 'the workflow has no jobs: mapping');
   if (!isBlockMap(jobsPair.value)) {
-    return error(nodeRange(jobsPair.value)?.[0] ?? keyOffset(jobsPair), 'workflow/jobs-not-block-mapping', 'jobs: must be a block mapping (one job id per line) to be edited as text');
+    return error(rangeOf(jobsPair.value)?.[0] ?? keyOffset(jobsPair), 'workflow/jobs-not-block-mapping', 'jobs: must be a block mapping (one job id per line) to be edited as text');
   }
   return { doc, jobs: jobsPair.value, errors: [] };
 }
@@ -888,7 +872,7 @@ export function hardenWorkflow(text: string, options: HardenOptions): HardenResu
       continue;
     }
     const dash = firstDashOffset(steps, existing.index);
-    const stepRange = nodeRange(step);
+    const stepRange = rangeOf(step);
     if (dash === undefined || !stepRange) {
       outcome('skipped', { reason: 'the existing Harden-Runner step could not be located', skipCode: 'unsupported-step', existing });
       continue;
@@ -1018,7 +1002,7 @@ function firstStepProblems(steps: unknown, job: string, expected: ExpectedStep):
  * text after the span starts with a step, a key of the job or less indented, or the end.
  */
 function stepsSpan(index: LineIndex, steps: YAMLSeq, layout: StepsLayout, lastTouched: number): [number, number] | undefined {
-  const range = nodeRange(steps.items[Math.min(lastTouched, steps.items.length - 1)]);
+  const range = rangeOf(steps.items[Math.min(lastTouched, steps.items.length - 1)]);
   if (!range) return undefined;
   let line = index.lastContentLine(range[0], range[1]);
   while (line + 1 < index.lineCount && index.isBlankOrComment(line + 1)) line++;

@@ -13,6 +13,7 @@
  * Pure.
  */
 import { isMap, isPair, isScalar, parseDocument, type Pair, type YAMLMap } from 'yaml';
+import { isBlockMap, keyName, pairOf, rangeOf } from './yaml-nodes.js';
 import { applyEdits, detectEol, LineIndex, renderScalar, spaces, type TextEdit } from './workflow-text.js';
 
 export interface PermissionOutcome {
@@ -29,22 +30,6 @@ export interface PermissionResult {
 
 export const ID_TOKEN_MANUAL_NOTE =
   'needs permissions: id-token: write for the action to get its OIDC token; not added because the job has no permissions: block and adding one would set its other token permissions to none: add it by hand (until then the action falls back to its on-error setting)';
-
-function keyName(pair: Pair): string | undefined {
-  return isScalar(pair.key) ? String(pair.key.value) : undefined;
-}
-
-function pairOf(map: YAMLMap, key: string): Pair | undefined {
-  return map.items.find((pair): pair is Pair => isPair(pair) && keyName(pair) === key);
-}
-
-function isBlockMap(node: unknown): node is YAMLMap {
-  return isMap(node) && (node as { srcToken?: { type?: string } }).srcToken?.type === 'block-map';
-}
-
-function rangeOf(node: unknown): [number, number, number] | undefined {
-  return (node as { range?: [number, number, number] | null } | null)?.range ?? undefined;
-}
 
 function keyStart(pair: Pair): number {
   return rangeOf(pair.key)?.[0] ?? 0;

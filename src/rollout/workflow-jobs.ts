@@ -5,6 +5,7 @@
  * Pure: takes a parsed `yaml` document, returns data.
  */
 import { isAlias, isMap, isPair, isScalar, isSeq, visit, type Document, type Pair, type YAMLMap } from 'yaml';
+import { keyName, mapValue, pairOf } from './yaml-nodes.js';
 
 export type RunnerOs = 'linux' | 'windows' | 'macos';
 
@@ -291,18 +292,6 @@ export function referencedAnchors(doc: Document, text?: string): Set<string> {
     },
   });
   return names;
-}
-
-function keyName(pair: Pair): string | undefined {
-  return isScalar(pair.key) ? String(pair.key.value) : undefined;
-}
-
-function pairOf(map: YAMLMap, key: string): Pair | undefined {
-  return map.items.find((pair): pair is Pair => isPair(pair) && keyName(pair) === key);
-}
-
-export function mapValue(map: YAMLMap, key: string): unknown {
-  return pairOf(map, key)?.value ?? undefined;
 }
 
 export function analyzeJob(doc: Document, pair: Pair, line: number, sharedAnchors: Set<string>): JobAnalysis {
