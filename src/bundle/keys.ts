@@ -46,6 +46,7 @@ export function parsePrivateKey(pem: string, source = 'private key'): KeyObject 
   if (/-----BEGIN ENCRYPTED PRIVATE KEY-----/.test(pem)) {
     throw new InvalidInputError(`${source}: is an encrypted private key; egressctl reads unencrypted PKCS#8 keys`);
   }
+  // Same shape as the per-block check in parsePublicKeys (`duplicates` pairs them): private vs public key, kept.
   let key: KeyObject;
   try {
     key = createPrivateKey({ key: pem, format: 'pem' });

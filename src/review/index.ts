@@ -3,6 +3,7 @@
  * change to the policy repository does to policies, attachments, effective policies per scope
  * and jobs seen in baselines. The public API.
  */
+// This export list names the same model types review.ts imports (`duplicates` pairs them by shape): the public API, kept.
 export {
   RISK_KINDS,
   RISK_TITLES,

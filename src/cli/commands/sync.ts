@@ -23,6 +23,7 @@ const usageOf = (name: string) =>
   'EGRESSCTL_STATE_DIR (or --state-dir) keeps the last sync report for the console';
 const usage = `${usageOf('sync')}\n(egressctl rollout is an alias whose default is --source baselines)`;
 
+// Option tables of harden and sync look alike (`duplicates` pairs them by shape) but hold different flags: kept.
 const OPTIONS = {
   org: { type: 'string' },
   repos: { type: 'string' },
