@@ -959,17 +959,31 @@ export function describeChange(change: StepChange): string {
   return `${field}: ${change.from ?? '(absent)'} -> ${change.to ?? '(removed)'}`;
 }
 
+/**
+ * Whose step a job has, against the policy the store now gives it (docs/reconciliation.md, drift):
+ * `unmanaged`: no egressctl marker; `edited`: the marker names this policy; `stale`: it names
+ * another. The one reading of the marker for the harden report and the sync report.
+ */
+export type StepDrift = { kind: 'unmanaged' } | { kind: 'edited' } | { kind: 'stale'; was: string | null };
+
+export function stepDrift(existing: ExistingStep | undefined, policy: string | null): StepDrift {
+  if (!existing?.managedBy) return { kind: 'unmanaged' };
+  const was = existing.managedBy.policy;
+  return was === policy ? { kind: 'edited' } : { kind: 'stale', was };
+}
+
 /** Why an existing step is out of line with a managed plan (docs/reconciliation.md, drift). */
 function driftOf(existing: ExistingStep, plan: JobPlan, inputs: InputPlan | undefined, changes: readonly StepChange[]): string | undefined {
   if (plan.kind !== 'harden-runner' || !plan.managedBy) return undefined;
   const inputChanges = changes.filter((change) => change.field.startsWith('with.'));
-  if (!existing.managedBy) {
+  const drift = stepDrift(existing, plan.managedBy.policy);
+  if (drift.kind === 'unmanaged') {
     if (inputs && inputs.kept.length > 0) return `the Harden-Runner step is not managed by egressctl (no marker) and differs from the store: ${inputs.kept.join('; ')}`;
     return undefined;
   }
   if (inputs && inputs.kept.length > 0) return `the managed step differs from the store: ${inputs.kept.join('; ')}`;
   if (inputChanges.length > 0) {
-    const policy = existing.managedBy.policy === plan.managedBy.policy ? 'edited by hand or its policy changed' : `its policy is now ${plan.managedBy.policy ?? 'none'} (was ${existing.managedBy.policy ?? 'none'})`;
+    const policy = drift.kind === 'edited' ? 'edited by hand or its policy changed' : `its policy is now ${plan.managedBy.policy ?? 'none'} (was ${drift.was ?? 'none'})`;
     return `the managed step differed from the store (${policy})`;
   }
   return undefined;

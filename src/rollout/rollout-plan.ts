@@ -11,7 +11,7 @@ import type { HardenRunnerPin } from '../policy/model.js';
 import { POLICY_VARIABLE, workflowVariableName } from '../policy/delivery.js';
 import { storePlanner, type StoreState } from './desired-state.js';
 import { baselinePlanner, evidenceFromIndex, uniformPlanner } from './harden-plan.js';
-import { hardenWorkflow, type CompositePlan, type JobAction, type JobInfo, type JobPlanner } from './harden.js';
+import { hardenWorkflow, stepDrift, type CompositePlan, type JobAction, type JobInfo, type JobPlanner, type StepDrift } from './harden.js';
 import { blockedByPolicy, desiredDigest } from './sync-plan.js';
 import { grantIdToken } from './rollout-permissions.js';
 import { newWorkflowErrors } from './workflow-check.js';
@@ -85,17 +85,14 @@ export interface JobReport {
  * hand; `stale`: a managed step whose marker names another policy; `unmanaged`: a step without
  * the marker that disagrees with the store.
  */
-export type Drift = { kind: 'missing' } | { kind: 'edited' } | { kind: 'stale'; was: string | null } | { kind: 'unmanaged' };
+export type Drift = { kind: 'missing' } | StepDrift;
 
 /** Why a job the sync inserts into or updates differs from the store. Pure. */
 export function driftOf(action: JobAction, job: JobInfo | undefined, policy: string | null): Drift | undefined {
   if (action === 'inserted') return { kind: 'missing' };
   if (action !== 'updated') return undefined;
   // `managedBy` is read from the step's marker comment (harden.ts); absent: not ours.
-  const managedBy = (job?.existing as { managedBy?: { policy?: unknown } } | undefined)?.managedBy;
-  if (!managedBy) return { kind: 'unmanaged' };
-  const was = typeof managedBy.policy === 'string' ? managedBy.policy : null;
-  return was === policy ? { kind: 'edited' } : { kind: 'stale', was };
+  return stepDrift(job?.existing, policy);
 }
 
 export type FileStatus = 'changed' | 'unchanged' | 'invalid' | 'rejected';
