@@ -7,7 +7,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { openBundle, type OpenedBundle } from '../bundle/dsse.js';
-import type { PublishOptions, RunningServer } from '../server/server.js';
+import type { PublishOptions } from '../server/api.js';
+import type { RunningServer } from '../server/server.js';
 import type { OfferResult } from '../server/store.js';
 import { VerificationError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';

@@ -5,7 +5,7 @@
 import { readHistory } from '../history/index.js';
 import { isGitWorkTree, resolveCommit } from '../util/git.js';
 import { LruMap } from './lru.js';
-import type { HistoryProvider } from './server.js';
+import type { HistoryProvider } from './routes.js';
 
 /** At most this many events per answer (the newest). */
 export const HISTORY_LIMIT = 1000;

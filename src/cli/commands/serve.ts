@@ -16,7 +16,8 @@ import { GITHUB_OIDC_ISSUER } from '../../server/auth/oidc.js';
 import { gitHistoryProvider } from '../../server/history.js';
 import { appCacheDir } from '../../app/config.js';
 import { createConsoleHandler } from '../../server/console/index.js';
-import { DEFAULT_HOST, DEFAULT_PORT, startServer, type ReadAccess, type RunningServer, type StartServerOptions } from '../../server/server.js';
+import { DEFAULT_HOST, DEFAULT_PORT } from '../../server/api.js';
+import { startServer, type ReadAccess, type RunningServer, type StartServerOptions } from '../../server/server.js';
 import { createGitHubOAuth } from '../../server/auth/github-oauth.js';
 import { parseCommandArgs, type CliIo, type Command } from '../io.js';
 
