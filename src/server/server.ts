@@ -17,6 +17,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import type { ResolveQuery } from '../policy/resolve.js';
+import { publishOrdering } from '../bundle/revision-order.js';
 import { PolicyAnswers } from './answers.js';
 import { DEFAULT_HOST, DEFAULT_PORT, MAX_WAIT_SECONDS, WEBHOOK_PATH, type PolicyAnswer, type PublishOptions, type ReadinessReport } from './api.js';
 import { ApiKeyRing, type ApiKeyEntry } from './auth/api-keys.js';
@@ -295,20 +296,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     metrics,
     server,
     publish: (text, publishOptions = {}) => {
-      const { isDescendant } = publishOptions;
-      return store.offer(text, {
-        origin: 'publish',
-        ordering: isDescendant
-          ? {
-              kind: 'git',
-              allowRewind: false,
-              relation: async (served) => {
-                const answer = await isDescendant(served);
-                return answer === undefined ? 'unknown' : answer ? 'descendant' : 'not-descendant';
-              },
-            }
-          : { kind: 'committed-at' },
-      });
+      return store.offer(text, { origin: 'publish', ordering: publishOrdering(publishOptions.isDescendant) });
     },
     refresh: async () => {
       await source?.refresh();
