@@ -9,7 +9,7 @@
  * and to check that the job has a Harden-Runner step, then the log. A log without agent output
  * is ignored. Each matrix leg is its own run in the baseline (keyed by the GitHub job id).
  */
-import type { Probot } from 'probot';
+import type { WebhookApp } from './delivery-guard.js';
 import { normalizeTimestamp, parseHardenRunnerLog, WORKFLOW_PATH_PATTERN, type Observation } from '../baselines/index.js';
 import { DiagnosticSink } from '../policy/diagnostics.js';
 import { SETTINGS_FILE } from '../policy/model.js';
@@ -217,7 +217,7 @@ function splitRepository(fullName: string): { owner: string; repo: string } {
 }
 
 /** Register the `workflow_job.completed` handler on a Probot app; returns a handle for flushing and shutdown. */
-export function registerWorkflowJobHandler(app: Probot, deps: WorkflowJobDeps): WorkflowJobHandle {
+export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDeps): WorkflowJobHandle {
   const log: Logger = deps.log ?? (app.log as unknown as Logger);
   const interval = deps.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
   const policy = splitRepository(deps.policyRepository);
