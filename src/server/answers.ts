@@ -82,17 +82,7 @@ export class PolicyAnswers {
     const key = `${query.organization ?? ''}\u0000${query.repository ?? ''}\u0000${query.workflow ?? ''}\u0000${query.cluster ?? ''}`;
     let answer = this.cache.peek(key);
     if (!answer) {
-      const body = Buffer.from(JSON.stringify(this.resolve(query)), 'utf8');
-      answer = {
-        body,
-        headers: [
-          'content-type', JSON_TYPE,
-          'content-length', String(body.length),
-          'cache-control', 'no-store',
-          'vary', 'Authorization',
-          'x-egressctl-revision', served.bundle.revision,
-        ],
-      };
+      answer = ready(JSON.stringify(this.resolve(query)), JSON_TYPE, 'Authorization', served);
       this.remember(key, answer);
     }
     return answer;
@@ -131,18 +121,7 @@ export class PolicyAnswers {
         expiresAt: new Date(now + this.ttl * 1000).toISOString(),
         answer: resolved,
       };
-      const body = Buffer.from(signAnswer(statement, this.signKeys), 'utf8');
-      answer = {
-        body,
-        headers: [
-          'content-type', SIGNED_ANSWER_MEDIA_TYPE,
-          'content-length', String(body.length),
-          'cache-control', 'no-store',
-          'vary', 'Authorization, Accept',
-          'x-egressctl-revision', served.bundle.revision,
-        ],
-        renewAt: now + (this.ttl * 1000) / 2,
-      };
+      answer = { ...ready(signAnswer(statement, this.signKeys), SIGNED_ANSWER_MEDIA_TYPE, 'Authorization, Accept', served), renewAt: now + (this.ttl * 1000) / 2 };
       this.remember(key, answer);
     }
     return answer;
@@ -159,4 +138,19 @@ export class PolicyAnswers {
     this.cache.set(key, answer, answer.body.length + key.length * 2 + 200);
     this.metrics.answerCacheBytes.set(this.cache.bytes);
   }
+}
+
+/** A body and its header list, ready to write. */
+function ready(text: string, contentType: string, vary: string, served: ServedBundle): CachedAnswer {
+  const body = Buffer.from(text, 'utf8');
+  return {
+    body,
+    headers: [
+      'content-type', contentType,
+      'content-length', String(body.length),
+      'cache-control', 'no-store',
+      'vary', vary,
+      'x-egressctl-revision', served.bundle.revision,
+    ],
+  };
 }
