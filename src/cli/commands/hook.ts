@@ -43,6 +43,7 @@ const USAGE = [
   'GITHUB_REPOSITORY, GITHUB_WORKFLOW_REF (set by the runner), RUNNER_TEMP, GITHUB_ENV.',
 ].join('\n');
 
+// Every command has this shape (name, summary, usage, run parsing its flags): alike by design.
 export const command: Command = {
   name: 'hook',
   summary: 'self-hosted runner job-started hook: fetch the policy and hand it to the job',
