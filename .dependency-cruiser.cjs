@@ -1,3 +1,4 @@
+/* global module */
 /** Import rules for src/, checked by `npm run lint` (docs/architecture.md#layers). */
 module.exports = {
   forbidden: [

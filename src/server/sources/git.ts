@@ -9,7 +9,8 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { gitText, isAncestor } from '../../util/git.js';
-import { messageOf, type BundleStore, type Ordering } from '../store.js';
+import type { Ordering } from '../../bundle/revision-order.js';
+import { messageOf, type BundleStore } from '../store.js';
 import { compileSource } from './compile.js';
 import { WatchedSource } from './source.js';
 
