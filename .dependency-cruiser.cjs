@@ -1,4 +1,3 @@
-/* global module */
 /** Import rules for src/, checked by `npm run lint` (docs/architecture.md#layers). */
 module.exports = {
   forbidden: [
