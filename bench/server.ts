@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon, { type AutocannonOptions, type AutocannonResult } from 'autocannon';
 import { importJWK, jwtVerify } from 'jose';
 import { makeTempRepo } from '../test/support/policy-repo.js';
-import { SIGNED_ANSWER_MEDIA_TYPE } from '../src/runner/signed-answer.js';
+import { SIGNED_ANSWER_MEDIA_TYPE } from '../src/server/api.js';
 import type { BenchSection } from './types.js';
 
 const LONG = process.env.BENCH_LONG === '1';

@@ -3,7 +3,7 @@
  * delivery id runs once) and one per-repository queue shared by every flow.
  */
 import type { KeyObject } from 'node:crypto';
-import type { ApplicationFunction, Probot } from 'probot';
+import type { ApplicationFunction } from 'probot';
 import { formatDiagnostic } from '../policy/diagnostics.js';
 import { loadPolicyRepository } from '../store/repository.js';
 import type { PolicyRepository } from '../store/repository.js';
@@ -12,6 +12,7 @@ import { GitMirrors } from './git-mirror.js';
 import { GitTokens } from './github.js';
 import { handleCheckRunRerequested, handlePullRequest, handlePush, type HandlerDeps } from './handlers.js';
 import type { BundlePublisher } from './publish.js';
+import { guardDeliveries, type WebhookApp } from './delivery-guard.js';
 import { DeliveryLog, KeyedQueue } from './queue.js';
 import { registerRolloutSchedule, type RolloutSchedule } from './rollout-schedule.js';
 import { syncOnMerge } from './sync-on-merge.js';
@@ -25,7 +26,7 @@ export interface EgressctlAppOptions {
   /** Overrides for the `workflow_job` baselines handler (flush interval, ...); it runs when the policy repository is set. */
   workflowJob?: Partial<WorkflowJobDeps>;
   /** Registers more handlers (e.g. baselines from `workflow_job`) on the guarded app, with the shared deps. */
-  extensions?: ((app: Probot, deps: HandlerDeps) => void | Promise<void>)[];
+  extensions?: ((app: WebhookApp, deps: HandlerDeps) => void | Promise<void>)[];
 }
 
 export interface EgressctlApp {
@@ -40,7 +41,6 @@ export interface EgressctlApp {
   close(): Promise<void>;
 }
 
-type Handler = (context: never) => Promise<void> | void;
 
 export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
   const { config } = options;
@@ -105,7 +105,7 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
  * its mirror under the repository's queue (pushes fetch into the same mirror). A head with
  * errors is refused: rolling out from a broken policy repository would be guessing.
  */
-async function loadPolicyHead(app: Probot, deps: HandlerDeps, fullName: string): Promise<PolicyRepository> {
+async function loadPolicyHead(app: WebhookApp, deps: HandlerDeps, fullName: string): Promise<PolicyRepository> {
   const [owner = '', repo = ''] = fullName.split('/');
   const appOctokit = await app.auth();
   const { data: installation } = await appOctokit.rest.apps.getRepoInstallation({ owner, repo });
@@ -124,86 +124,5 @@ async function loadPolicyHead(app: Probot, deps: HandlerDeps, fullName: string):
       throw new Error(`policy repository ${fullName} at ${repository.default_branch} (${sha.slice(0, 12)}) has ${loaded.errors.length} error(s), no rollout: ${shown}${more}`);
     }
     return loaded.value;
-  });
-}
-
-/** What a redelivery of an id that is still being handled does (see docs/github-app.md, "Delivery handling"). */
-export type InFlightRedelivery = 'after' | 'if-failed';
-
-/** Handlers registered with `after`: a redelivery while they run runs them again once they end. */
-const RERUN_AFTER = new Set(['pull_request', 'check_run']);
-
-/**
- * The app as its handlers see it: `on` wraps each handler so that a delivery id it has handled
- * is skipped, and a failed one is forgotten so that a redelivery retries. A redelivery that
- * arrives while the same id is still being handled is not dropped: a review (pull_request,
- * check_run) runs again once the first run ends, since whoever redelivered expects a review
- * from that moment (the first may have answered 202 and then failed, or read a branch that has
- * moved on); other events run again only if the first run failed. Redeliveries arriving during
- * one run share one re-run. Probot and @octokit/webhooks do not deduplicate deliveries themselves.
- * Everything else is the Probot instance itself (methods bound to it: Probot keeps its state in
- * private fields).
- */
-export function guardDeliveries(probot: Probot, deliveries: DeliveryLog): Probot {
-  let registrations = 0;
-  const running = new Map<string, Promise<void>>();
-  const queued = new Map<string, Promise<void>>();
-  const on = (events: Parameters<Probot['on']>[0], handler: Handler): void => {
-    const registration = registrations++;
-    const names = (Array.isArray(events) ? events : [events]).map((event) => String(event).split('.')[0]);
-    const whenInFlight: InFlightRedelivery = names.every((name) => name !== undefined && RERUN_AFTER.has(name)) ? 'after' : 'if-failed';
-    type GuardedContext = { id: string; name: string; log: { info(obj: object, message: string): void } };
-    const run = (key: string, context: GuardedContext): Promise<void> => {
-      const work = (async () => {
-        try {
-          await handler(context as never);
-        } catch (error) {
-          deliveries.release(key);
-          throw error;
-        }
-      })();
-      running.set(key, work);
-      void work.then(
-        () => running.get(key) === work && running.delete(key),
-        () => running.get(key) === work && running.delete(key),
-      );
-      return work;
-    };
-    const guarded = async (context: GuardedContext): Promise<void> => {
-      const key = `${registration}:${context.id}`;
-      if (deliveries.claim(key)) return run(key, context);
-      const current = running.get(key);
-      if (!current) {
-        context.log.info({ delivery: context.id, event: context.name }, 'delivery seen before: skipped');
-        return;
-      }
-      let next = queued.get(key);
-      if (!next) {
-        context.log.info({ delivery: context.id, event: context.name }, whenInFlight === 'after' ? 'delivery in progress: runs again when it ends' : 'delivery in progress: runs again if it fails');
-        // Off the queue as soon as the re-run starts: a redelivery during the re-run queues another.
-        next = current.then(
-          () => {
-            queued.delete(key);
-            return whenInFlight === 'after' ? run(key, context) : undefined;
-          },
-          () => {
-            queued.delete(key);
-            // The failed run released the id: claim it again for this one.
-            deliveries.claim(key);
-            return run(key, context);
-          },
-        );
-        queued.set(key, next);
-      }
-      return next;
-    };
-    probot.on(events, guarded as never);
-  };
-  return new Proxy(probot, {
-    get(target, property) {
-      if (property === 'on') return on;
-      const value: unknown = Reflect.get(target, property, target);
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
   });
 }

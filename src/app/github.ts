@@ -4,6 +4,7 @@
  */
 import type { ProbotOctokit } from 'probot';
 import { batches, type CheckOutput } from './render.js';
+import { BoundedMap } from '../util/bounded-map.js';
 
 export interface RepositoryRef {
   octokit: ProbotOctokit;
@@ -130,26 +131,23 @@ export async function looksLikePolicyRepository(target: RepositoryRef, ref: stri
  * Never log a token.
  */
 export class GitTokens {
-  private readonly cache = new Map<string, { token: string; expiresAt: number }>();
+  private readonly cache: BoundedMap<string, { token: string; expiresAt: number }>;
 
-  constructor(private readonly capacity = 1000) {}
+  constructor(capacity = 1000) {
+    this.cache = new BoundedMap(capacity);
+  }
 
   async get(octokit: ProbotOctokit, installationId: number | undefined, repository: { owner: string; repo: string }): Promise<string> {
     if (installationId === undefined) throw new Error('the webhook payload names no installation: cannot read the repository');
     const key = `${installationId}:${repository.owner.toLowerCase()}/${repository.repo.toLowerCase()}`;
-    const cached = this.cache.get(key);
+    const cached = this.cache.peek(key);
     if (cached && cached.expiresAt - Date.now() > 10 * 60_000) return cached.token;
     const { data } = await octokit.rest.apps.createInstallationAccessToken({
       installation_id: installationId,
       repositories: [repository.repo],
       permissions: { contents: 'read' },
     });
-    this.cache.delete(key);
     this.cache.set(key, { token: data.token, expiresAt: Date.parse(data.expires_at) || Date.now() + 30 * 60_000 });
-    if (this.cache.size > this.capacity) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
-    }
     return data.token;
   }
 }

@@ -230,16 +230,18 @@ async function publishPush(context: Context<'push'>, repository: RepositoryInfo,
   const log = context.log.child({ repository: repository.fullName, revision: after });
   const report = (output: CheckOutput): Promise<void> => reportCheckRun(target, PUBLISH_CHECK_NAME, after, output);
 
-  /** Is `published` (a commit of this repository) a descendant of `after`? Undefined when it is not in this repository. */
-  const supersededBy = async (publishedRevision: string): Promise<boolean | undefined> => {
+  /** Does `descendant` descend from `ancestor`? `other` (fetched first) is `whenMissing` when it is not a commit of this repository. */
+  const descends = async <M>(other: string, ancestor: string, descendant: string, whenMissing: M): Promise<boolean | M> => {
     try {
-      await deps.mirrors.fetch(repository.fullName, source, [publishedRevision]);
+      await deps.mirrors.fetch(repository.fullName, source, [other]);
     } catch (error) {
-      if (error instanceof MissingCommitError) return undefined;
+      if (error instanceof MissingCommitError) return whenMissing;
       throw error;
     }
-    return isAncestor(dir, after, publishedRevision);
+    return isAncestor(dir, ancestor, descendant);
   };
+  /** Is `published` (a commit of this repository) a descendant of `after`? Undefined when it is not in this repository. */
+  const supersededBy = (publishedRevision: string): Promise<boolean | undefined> => descends(publishedRevision, after, publishedRevision, undefined);
 
   if (published !== undefined && published !== after && (await supersededBy(published))) {
     log.info({ published }, 'push superseded: the published revision descends from it');
@@ -273,16 +275,8 @@ async function publishPush(context: Context<'push'>, repository: RepositoryInfo,
     }
     const result = await publisher.publish(envelopeText, {
       // The store asks this of the revision it serves at that moment (it may have changed since `published`).
-      isDescendant: async (servedRevision) => {
-        try {
-          await deps.mirrors.fetch(repository.fullName, source, [servedRevision]);
-        } catch (error) {
-          // Not a commit of this repository: a bundle from elsewhere is never replaced silently.
-          if (error instanceof MissingCommitError) return false;
-          throw error;
-        }
-        return isAncestor(dir, servedRevision, after);
-      },
+      // Not a commit of this repository (false): a bundle from elsewhere is never replaced silently.
+      isDescendant: (servedRevision) => descends(servedRevision, servedRevision, after, false),
     });
     if (result.status === 'accepted' || result.status === 'unchanged') {
       log.info({ status: result.status, previous: published }, 'bundle published');

@@ -6,7 +6,8 @@
 import type { ApplicationFunction } from 'probot';
 import { appFromEnv } from './standalone.js';
 
-export { createEgressctlApp, guardDeliveries, type EgressctlApp, type EgressctlAppOptions } from './app.js';
+export { createEgressctlApp, type EgressctlApp, type EgressctlAppOptions } from './app.js';
+export { guardDeliveries, type WebhookApp } from './delivery-guard.js';
 export {
   BUNDLE_FILE_ENV,
   CACHE_DIR_ENV,

@@ -7,7 +7,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { openBundle, type OpenedBundle } from '../bundle/dsse.js';
-import type { PublishOptions, RunningServer } from '../server/server.js';
+import { publishOrdering, stepsBack } from '../bundle/revision-order.js';
+import type { PublishOptions } from '../server/api.js';
+import type { RunningServer } from '../server/server.js';
 import type { OfferResult } from '../server/store.js';
 import { VerificationError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -58,15 +60,10 @@ export function filePublisher(file: string): BundlePublisher {
     const published = await read();
     const revision = candidate.bundle.revision;
     if (published) {
-      const from = published.bundle;
-      if (from.revision === revision) return { status: 'unchanged', revision };
-      const descends = options.isDescendant ? await options.isDescendant(from.revision) : undefined;
-      if (descends === false) {
-        return { status: 'refused', reason: 'older', message: `commit ${revision} does not descend from the published ${from.revision}` };
-      }
-      if (descends === undefined && Date.parse(candidate.bundle.committedAt) < Date.parse(from.committedAt)) {
-        return { status: 'refused', reason: 'older', message: `revision ${revision} (committed ${candidate.bundle.committedAt}) is older than the published ${from.revision}` };
-      }
+      if (published.bundle.revision === revision) return { status: 'unchanged', revision };
+      // The same rule, in the same words, as the server's bundle store applies to a publish.
+      const stepBack = await stepsBack(published.bundle, candidate.bundle, publishOrdering(options.isDescendant), 'published');
+      if (stepBack) return { status: 'refused', reason: 'older', message: stepBack };
     }
     await writeFileAtomic(file, candidate.text.endsWith('\n') ? candidate.text : `${candidate.text}\n`, { mkdirs: true });
     return { status: 'accepted', revision, etag: candidate.etag };

@@ -7,27 +7,21 @@
  *   "find our comment, else create it" step and publish ordering all need it); different
  *   repositories run in parallel.
  */
+import { BoundedMap } from '../util/bounded-map.js';
 
 export class DeliveryLog {
-  private readonly ids = new Map<string, true>();
+  private readonly ids: BoundedMap<string, true>;
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be a positive integer, not ${capacity}`);
+    this.ids = new BoundedMap(capacity);
   }
 
   /** True when `id` is new (and now recorded); false when it was seen already. */
   claim(id: string): boolean {
-    if (this.ids.has(id)) {
-      // Refresh: a redelivered id stays remembered as long as it keeps coming.
-      this.ids.delete(id);
-      this.ids.set(id, true);
-      return false;
-    }
+    // get() refreshes: a redelivered id stays remembered as long as it keeps coming.
+    if (this.ids.get(id)) return false;
     this.ids.set(id, true);
-    if (this.ids.size > this.capacity) {
-      const oldest = this.ids.keys().next().value;
-      if (oldest !== undefined) this.ids.delete(oldest);
-    }
     return true;
   }
 

@@ -5,7 +5,7 @@
  * put back where someone edited them); the report goes to the state directory for the console. A run never overlaps the previous one; each run
  * derives everything from GitHub, so an interrupted run is simply continued by the next.
  */
-import type { Probot } from 'probot';
+import type { WebhookApp } from './delivery-guard.js';
 import type { PolicyRepository } from '../store/repository.js';
 import type { GitHubClient } from '../rollout/github.js';
 import type { ActionSettings, RolloutMode } from '../rollout/rollout-plan.js';
@@ -44,7 +44,7 @@ export interface RolloutSchedule {
   stop(): void;
 }
 
-export function registerRolloutSchedule(app: Probot, deps: RolloutScheduleDeps): RolloutSchedule {
+export function registerRolloutSchedule(app: WebhookApp, deps: RolloutScheduleDeps): RolloutSchedule {
   const log: Logger = deps.log ?? (app.log as unknown as Logger);
   let running: Promise<RolloutReport[]> | undefined;
   let stopped = false;

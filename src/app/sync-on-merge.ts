@@ -5,7 +5,7 @@
  * through the API), settings that shape every step (pin, unattached, delivery) name every
  * repository of the managed organizations. Unaffected repositories cost no request.
  */
-import type { Probot } from 'probot';
+import type { WebhookApp } from './delivery-guard.js';
 import type { PolicyRepository } from '../store/repository.js';
 import { reviewRevisions } from '../review/revisions.js';
 import type { GitHubClient } from '../rollout/github.js';
@@ -50,7 +50,7 @@ export function organizationsOf(affected: AffectedScopes): string[] {
   return [...organizations].sort();
 }
 
-export function syncOnMerge(app: Probot, deps: SyncOnMergeDeps): (event: PublishedEvent) => Promise<SyncResult[]> {
+export function syncOnMerge(app: WebhookApp, deps: SyncOnMergeDeps): (event: PublishedEvent) => Promise<SyncResult[]> {
   const log: Logger = deps.log ?? (app.log as unknown as Logger);
   return async (event) => {
     if (event.previous === undefined || event.previous === event.revision) {

@@ -9,7 +9,7 @@
  * and to check that the job has a Harden-Runner step, then the log. A log without agent output
  * is ignored. Each matrix leg is its own run in the baseline (keyed by the GitHub job id).
  */
-import type { Probot } from 'probot';
+import type { WebhookApp } from './delivery-guard.js';
 import { normalizeTimestamp, parseHardenRunnerLog, WORKFLOW_PATH_PATTERN, type Observation } from '../baselines/index.js';
 import { DiagnosticSink } from '../policy/diagnostics.js';
 import { SETTINGS_FILE } from '../policy/model.js';
@@ -17,6 +17,7 @@ import { parseSettingsFile } from '../policy/settings-file.js';
 import { commitBaselines, type BaselineCommitClient, type BaselineCommitResult } from './github-baselines.js';
 import { jobIdForDisplayName } from './github-jobs.js';
 import { proposeBlockedEndpoints, type FeedbackClient, type FeedbackResult } from './feedback.js';
+import { BoundedMap } from '../util/bounded-map.js';
 import { gitHubStatus } from '../util/errors.js';
 
 export const DEFAULT_FLUSH_INTERVAL_MS = 5 * 60 * 1000;
@@ -119,23 +120,6 @@ class Expiring<V> {
   }
 }
 
-/** A small bounded cache: webhooks of one run arrive close together. */
-class Recent<V> {
-  private readonly map = new Map<string, V>();
-  constructor(private readonly limit: number) {}
-  get(key: string): V | undefined {
-    return this.map.get(key);
-  }
-  set(key: string, value: V): void {
-    this.map.delete(key);
-    this.map.set(key, value);
-    if (this.map.size > this.limit) this.map.delete(this.map.keys().next().value as string);
-  }
-  delete(key: string): void {
-    this.map.delete(key);
-  }
-}
-
 /**
  * The accumulator: observations by repository, flushed together at most once per interval.
  * A failed flush puts its observations back for the next one.
@@ -231,12 +215,13 @@ function splitRepository(fullName: string): { owner: string; repo: string } {
 }
 
 /** Register the `workflow_job.completed` handler on a Probot app; returns a handle for flushing and shutdown. */
-export function registerWorkflowJobHandler(app: Probot, deps: WorkflowJobDeps): WorkflowJobHandle {
+export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDeps): WorkflowJobHandle {
   const log: Logger = deps.log ?? (app.log as unknown as Logger);
   const interval = deps.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
   const policy = splitRepository(deps.policyRepository);
-  const runPaths = new Recent<Promise<string | undefined>>(2000);
-  const workflowTexts = new Recent<Promise<string | undefined>>(500);
+  // Small bounded caches: webhooks of one run arrive close together.
+  const runPaths = new BoundedMap<string, Promise<string | undefined>>(2000);
+  const workflowTexts = new BoundedMap<string, Promise<string | undefined>>(500);
   const inFlight = new Set<Promise<void>>();
 
   // The policy repository's installation and its egressctl.yml, shared by concurrent deliveries
@@ -303,8 +288,8 @@ export function registerWorkflowJobHandler(app: Probot, deps: WorkflowJobDeps): 
   });
 
   /** Cached per key, in flight included: the legs of a matrix arrive together and share one look-up. */
-  const cached = <V>(cache: Recent<Promise<V>>, key: string, load: () => Promise<V>): Promise<V> => {
-    const hit = cache.get(key);
+  const cached = <V>(cache: BoundedMap<string, Promise<V>>, key: string, load: () => Promise<V>): Promise<V> => {
+    const hit = cache.peek(key);
     if (hit) return hit;
     const promise = load();
     cache.set(key, promise);

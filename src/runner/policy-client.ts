@@ -11,9 +11,9 @@ import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { KeyObject } from 'node:crypto';
-import { AnswerVerificationError, parseAnswerKeys, SIGNED_ANSWER_MEDIA_TYPE, verifySignedAnswer, type ExpectedSubject } from './signed-answer.js';
-// Type-only: erased by esbuild, so the bundled action stays dependency-free.
-import type { PolicyAnswer } from '../server/server.js';
+import { AnswerVerificationError, parseAnswerKeys, verifySignedAnswer, type ExpectedSubject } from './signed-answer.js';
+// The wire API: types and constants only, no imports (the bundled action stays dependency-free).
+import { SIGNED_ANSWER_MEDIA_TYPE, type PolicyAnswer } from '../server/api.js';
 import { messageOf } from '../util/errors.js';
 
 export type OnError = 'audit' | 'block' | 'fail';

@@ -9,35 +9,8 @@
  * and ed25519, a few lines) rather than imported from src/bundle, which pulls in the compiler.
  */
 import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
-// Type-only: erased by esbuild.
-import type { PolicyAnswer } from '../server/server.js';
-
-export const ANSWER_PAYLOAD_TYPE = 'application/vnd.egressctl.answer.v1+json';
-/** Accept header value a runner sends to get the envelope instead of the bare answer. */
-export const SIGNED_ANSWER_MEDIA_TYPE = 'application/vnd.egressctl.answer.v1+dsse+json';
-/** How long a signed answer is good for, cache included (default; `serve --answer-ttl`). */
-export const DEFAULT_ANSWER_TTL_SECONDS = 24 * 3600;
-/** Clock difference tolerated between server and runner. */
-export const ANSWER_CLOCK_SKEW_SECONDS = 300;
-
-/** Who the answer is for: exactly what the server took from the verified credentials. */
-export interface AnswerSubject {
-  organization: string;
-  repository: string;
-  /** `owner/repo/.github/workflows/f.yml`, lower-case, no `@ref`; null when the caller named none. */
-  workflow: string | null;
-  /** The API key's cluster; null for OIDC callers. */
-  cluster: string | null;
-}
-
-export interface AnswerStatement {
-  _type: 'egressctl.answer/v1';
-  subject: AnswerSubject;
-  bundle: { revision: string; digest: string };
-  issuedAt: string;
-  expiresAt: string;
-  answer: PolicyAnswer;
-}
+// The wire API: types and constants only, no imports (safe to bundle into the action).
+import { ANSWER_CLOCK_SKEW_SECONDS, ANSWER_PAYLOAD_TYPE, type AnswerStatement } from '../server/api.js';
 
 export class AnswerVerificationError extends Error {
   constructor(message: string) {

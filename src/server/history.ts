@@ -4,8 +4,8 @@
  */
 import { readHistory } from '../history/index.js';
 import { isGitWorkTree, resolveCommit } from '../util/git.js';
-import { LruMap } from './lru.js';
-import type { HistoryProvider } from './server.js';
+import { BoundedMap } from '../util/bounded-map.js';
+import type { HistoryProvider } from './routes.js';
 
 /** At most this many events per answer (the newest). */
 export const HISTORY_LIMIT = 1000;
@@ -13,7 +13,7 @@ export const HISTORY_LIMIT = 1000;
 /** A provider reading `dir`'s git log, or undefined when `dir` is not in a git work tree. */
 export async function gitHistoryProvider(dir: string): Promise<HistoryProvider | undefined> {
   if (!(await isGitWorkTree(dir))) return undefined;
-  const cache = new LruMap<string, Promise<unknown[]>>(64);
+  const cache = new BoundedMap<string, Promise<unknown[]>>(64);
   return async (policy) => {
     const head = await resolveCommit(dir, 'HEAD');
     const key = `${head}\u0000${policy ?? ''}`;

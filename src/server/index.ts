@@ -1,16 +1,18 @@
 /** Public API of the server (for `egressctl serve`, the GitHub App and the web console). */
 export {
-  startServer,
-  etagMatches,
   WEBHOOK_PATH,
   DEFAULT_HOST,
   DEFAULT_PORT,
   MAX_WAIT_SECONDS,
-  type ConsoleHandler,
-  type HistoryProvider,
   type PolicyAnswer,
   type PublishOptions,
   type ReadinessReport,
+} from './api.js';
+export { etagMatches } from './http.js';
+export { type HistoryProvider } from './routes.js';
+export {
+  startServer,
+  type ConsoleHandler,
   type RunningServer,
   type ServerState,
   type StartServerOptions,

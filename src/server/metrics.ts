@@ -53,6 +53,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Serve
       else this.set(Math.max(0, (Date.now() - committedAtMs) / 1000));
     },
   });
+  // One declaration per metric, alike by design (prom-client's shape): names and help are the documentation.
   const bundleUpdates = new Counter({
     name: 'egressctl_bundle_updates_total',
     help: 'New bundles accepted and served, by source.',

@@ -15,6 +15,7 @@ import { readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { openBundle, type OpenedBundle } from '../bundle/dsse.js';
+import { stepsBack, type Ordering } from '../bundle/revision-order.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { VerificationError, messageOf } from '../util/errors.js';
 import type { RefusalReason, ServerMetrics } from './metrics.js';
@@ -29,26 +30,6 @@ export interface ServedBundle extends OpenedBundle {
   origin: string;
   acceptedAt: Date;
 }
-
-/** How a candidate is ordered against the served bundle. */
-export type Ordering =
-  /** Files, upstreams, publish: an older `committedAt` is refused. */
-  | { kind: 'committed-at' }
-  /** A plain directory: whatever content differs replaces (there is no history to compare with). */
-  | { kind: 'content' }
-  /**
-   * A git source: the candidate commit must descend from the served one. `relation` answers
-   * `unknown` when the served revision is not a commit of this repository (gc'd, a fresh clone
-   * started with an old state directory): `onUnknown` says whether that refuses (a git source:
-   * rewritten history must not slip through on commit dates; docs/security.md) or falls back to
-   * committedAt (publish, whose caller already compared what it could).
-   */
-  | {
-      kind: 'git';
-      allowRewind: boolean;
-      onUnknown?: 'refuse' | 'committed-at';
-      relation(served: string, candidate: string): Promise<'descendant' | 'not-descendant' | 'unknown'>;
-    };
 
 export interface OfferOptions {
   origin: string;
@@ -206,7 +187,7 @@ export class BundleStore {
         this.problem = undefined;
         return { status: 'unchanged', revision: candidate.revision };
       }
-      const stepBack = await this.stepsBack(served, opened, options.ordering ?? { kind: 'committed-at' });
+      const stepBack = await stepsBack(served.bundle, candidate, options.ordering ?? { kind: 'committed-at' });
       if (stepBack) return this.refuse('older', stepBack, options.origin, candidate.revision);
     }
 
@@ -231,32 +212,6 @@ export class BundleStore {
     for (const waiter of [...this.waiters]) waiter();
     if (options.origin !== 'state') await this.persist(opened.text);
     return { status: 'accepted', revision: candidate.revision, etag: opened.etag };
-  }
-
-  /** Why accepting `candidate` would step back from `served`, or undefined when it does not. */
-  private async stepsBack(served: ServedBundle, candidate: OpenedBundle, ordering: Ordering): Promise<string | undefined> {
-    const from = served.bundle;
-    const to = candidate.bundle;
-    const olderByDate = (): string | undefined =>
-      Date.parse(to.committedAt) < Date.parse(from.committedAt)
-        ? `revision ${to.revision} (committed ${to.committedAt}) is older than the served ${from.revision} (committed ${from.committedAt})`
-        : undefined;
-    switch (ordering.kind) {
-      case 'content':
-        return undefined;
-      case 'committed-at':
-        return olderByDate();
-      case 'git': {
-        if (ordering.allowRewind) return undefined;
-        const relation = await ordering.relation(from.revision, to.revision);
-        if (relation === 'descendant') return undefined;
-        if (relation === 'unknown') {
-          if (ordering.onUnknown !== 'refuse') return olderByDate();
-          return `the served commit ${from.revision} is not in this repository (garbage-collected, or a fresh clone started with an old state directory), so commit ${to.revision} cannot be shown to descend from it; start with --allow-rewind to accept it`;
-        }
-        return `commit ${to.revision} does not descend from the served ${from.revision} (history rewritten or another branch checked out); start with --allow-rewind to accept it`;
-      }
-    }
   }
 
   private statePath(): string | undefined {

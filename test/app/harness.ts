@@ -15,7 +15,8 @@ import { generateKeyPair, parsePrivateKey } from '../../src/bundle/keys.js';
 import { createWebhookHandler, type WebhookMount } from '../../src/app/server-mount.js';
 import type { OctokitTuning } from '../../src/app/octokit.js';
 import { hashApiKey } from '../../src/server/auth/api-keys.js';
-import { startServer, WEBHOOK_PATH, type RunningServer } from '../../src/server/server.js';
+import { WEBHOOK_PATH } from '../../src/server/api.js';
+import { startServer, type RunningServer } from '../../src/server/server.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

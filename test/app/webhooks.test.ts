@@ -437,7 +437,9 @@ describe('throttling and retries', () => {
     standin.secondaryRateLimit(1, { retryAfter: 1 });
     standin.failNextRequests({ count: 1, status: 502, message: 'Bad Gateway', match: (request) => request.operationId === 'issues/create-comment' });
     const response = await standin.deliverWebhook({ url: hookUrl, event: 'pull_request', action: 'opened', repository: POLICY_REPO, pullRequest: pr.number });
-    expect(response.status).toBe(200);
+    // 202 when the retries outlast the webhook's answer (a loaded machine): the review still ends.
+    expect([200, 202]).toContain(response.status);
+    await harness.mount.app.idle();
     expect(standin.stats().injectedFaults).toBe(2);
     expect(standin.checkRuns(POLICY_REPO)).toMatchObject([{ conclusion: 'success' }]);
     expect(standin.comments(POLICY_REPO, pr.number)).toHaveLength(1);

@@ -28,10 +28,14 @@ import path from "node:path";
 
 // src/runner/signed-answer.ts
 import { createHash, createPublicKey, sign, verify } from "node:crypto";
+
+// src/server/api.ts
 var ANSWER_PAYLOAD_TYPE = "application/vnd.egressctl.answer.v1+json";
 var SIGNED_ANSWER_MEDIA_TYPE = "application/vnd.egressctl.answer.v1+dsse+json";
 var DEFAULT_ANSWER_TTL_SECONDS = 24 * 3600;
 var ANSWER_CLOCK_SKEW_SECONDS = 300;
+
+// src/runner/signed-answer.ts
 var AnswerVerificationError = class extends Error {
   constructor(message) {
     super(message);

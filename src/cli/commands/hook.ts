@@ -17,19 +17,22 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from '../../util/fs.js';
 import { appendGithubFile } from '../../runner/github-files.js';
+// The same client as the composite action (src/runner/action.ts), hence the same imports.
 import {
-  ON_ERROR_VALUES,
+  answerTrust,
   defaultCacheDir,
   describeError,
   fetchPolicy,
   obtainPolicy,
+  ON_ERROR_VALUES,
   PolicyFetchError,
+  policyVariableValue,
   type ObtainedPolicy,
   type OnError,
 } from '../../runner/policy-client.js';
+import { envSetting } from '../../util/env-names.js';
 import { UsageError } from '../../util/errors.js';
 import { parseCommandArgs, type CliIo, type Command } from '../io.js';
-import { answerTrust, policyVariableValue } from '../../runner/policy-client.js';
 
 const USAGE = [
   'egressctl hook job-started [--server URL] [--cluster NAME] [--api-key-file FILE] [--output FILE]',
@@ -40,6 +43,7 @@ const USAGE = [
   'GITHUB_REPOSITORY, GITHUB_WORKFLOW_REF (set by the runner), RUNNER_TEMP, GITHUB_ENV.',
 ].join('\n');
 
+// Every command has this shape (name, summary, usage, run parsing its flags): alike by design.
 export const command: Command = {
   name: 'hook',
   summary: 'self-hosted runner job-started hook: fetch the policy and hand it to the job',
@@ -64,17 +68,17 @@ export const command: Command = {
     if (event !== 'job-started') throw new UsageError(`say which hook: egressctl hook job-started\nusage: ${USAGE}`);
     if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"\nusage: ${USAGE}`);
     const env = io.env;
-    const failClosed = values['fail-closed'] === true || /^(1|true|yes)$/i.test(env.EGRESSCTL_FAIL_CLOSED ?? '');
-    const onErrorText = (values['on-error'] ?? env.EGRESSCTL_ON_ERROR ?? 'audit').toLowerCase();
+    const failClosed = values['fail-closed'] === true || /^(1|true|yes)$/i.test(envSetting(env, 'fail-closed') ?? '');
+    const onErrorText = (values['on-error'] ?? envSetting(env, 'on-error') ?? 'audit').toLowerCase();
     if (onErrorText === 'fail' || !ON_ERROR_VALUES.includes(onErrorText as OnError)) {
       throw new UsageError(`--on-error must be audit or block (use --fail-closed to fail the job), not "${onErrorText}"`);
     }
     const onError = onErrorText as Exclude<OnError, 'fail'>;
-    const timeoutText = values.timeout ?? env.EGRESSCTL_TIMEOUT;
+    const timeoutText = values.timeout ?? envSetting(env, 'timeout');
     const timeoutMs = timeoutText === undefined ? 5_000 : Number(timeoutText) * 1000;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > 120_000) throw new UsageError(`--timeout must be 1..120 seconds, not "${timeoutText}"`);
 
-    const outputFile = path.resolve(io.cwd, values.output ?? env.EGRESSCTL_OUTPUT ?? path.join(env.RUNNER_TEMP || tmpdir(), 'egressctl', 'policy.json'));
+    const outputFile = path.resolve(io.cwd, values.output ?? envSetting(env, 'output') ?? path.join(env.RUNNER_TEMP || tmpdir(), 'egressctl', 'policy.json'));
     const fail = async (message: string): Promise<number> => {
       io.stderr(`egressctl hook: ${message}\n`);
       if (failClosed) return 1;
@@ -89,14 +93,14 @@ export const command: Command = {
       return 0;
     };
 
-    const server = values.server ?? env.EGRESSCTL_SERVER;
+    const server = values.server ?? envSetting(env, 'server');
     if (!server || !/^https?:\/\/\S+$/.test(server)) return fail(`set EGRESSCTL_SERVER (or --server) to the egressctl server's URL${server ? `, not "${server}"` : ''}`);
     const repository = env.GITHUB_REPOSITORY;
     if (!repository) return fail('GITHUB_REPOSITORY is not set: run this as the runner\'s ACTIONS_RUNNER_HOOK_JOB_STARTED hook');
     const workflowRef = env.GITHUB_WORKFLOW_REF;
-    const cluster = values.cluster ?? env.EGRESSCTL_CLUSTER;
-    let apiKey = values['api-key'] ?? env.EGRESSCTL_API_KEY;
-    const keyFile = values['api-key-file'] ?? env.EGRESSCTL_API_KEY_FILE;
+    const cluster = values.cluster ?? envSetting(env, 'cluster');
+    let apiKey = values['api-key'] ?? envSetting(env, 'api-key');
+    const keyFile = values['api-key-file'] ?? envSetting(env, 'api-key-file');
     if (!apiKey && keyFile) {
       try {
         apiKey = (await readFile(path.resolve(io.cwd, keyFile), 'utf8')).trim();
@@ -107,7 +111,7 @@ export const command: Command = {
     if (!apiKey) return fail('no API key: set EGRESSCTL_API_KEY or EGRESSCTL_API_KEY_FILE');
 
     const scope = { server, repository, ...(workflowRef ? { workflow: workflowRef } : {}), ...(cluster ? { cluster } : {}) };
-    const publicKeyFile = values['public-key'] ?? env.EGRESSCTL_PUBLIC_KEY;
+    const publicKeyFile = values['public-key'] ?? envSetting(env, 'public-key');
     let keyText: string | undefined;
     let keyProblem: string | undefined;
     if (publicKeyFile) {

@@ -10,13 +10,15 @@ import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { mountGitHubApp } from '../../app/server-mount.js';
 import { loadPrivateKey, loadPublicKeys } from '../../bundle/keys.js';
+import { envName, envSetting } from '../../util/env-names.js';
 import { UsageError } from '../../util/errors.js';
 import { checkNewApiKey, hashApiKey, loadApiKeyFile } from '../../server/auth/api-keys.js';
 import { GITHUB_OIDC_ISSUER } from '../../server/auth/oidc.js';
 import { gitHistoryProvider } from '../../server/history.js';
 import { appCacheDir } from '../../app/config.js';
 import { createConsoleHandler } from '../../server/console/index.js';
-import { DEFAULT_HOST, DEFAULT_PORT, startServer, type ReadAccess, type RunningServer, type StartServerOptions } from '../../server/server.js';
+import { DEFAULT_HOST, DEFAULT_PORT } from '../../server/api.js';
+import { startServer, type ReadAccess, type RunningServer, type StartServerOptions } from '../../server/server.js';
 import { createGitHubOAuth } from '../../server/auth/github-oauth.js';
 import { parseCommandArgs, type CliIo, type Command } from '../io.js';
 
@@ -102,8 +104,7 @@ type Values = { [K in FlagName]?: (typeof OPTIONS)[K] extends { multiple: true }
 function setting(values: Values, io: CliIo, flag: FlagName): string | undefined {
   const value = values[flag];
   if (typeof value === 'string') return value;
-  const name = `EGRESSCTL_${flag.replace(/-/g, '_').toUpperCase()}`;
-  const fromEnv = io.env[name];
+  const fromEnv = envSetting(io.env, flag);
   return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
 }
 
@@ -116,10 +117,10 @@ function listSetting(values: Values, io: CliIo, flag: FlagName): string[] {
 
 function booleanSetting(values: Values, io: CliIo, flag: FlagName): boolean {
   if (values[flag] === true) return true;
-  const text = io.env[`EGRESSCTL_${flag.replace(/-/g, '_').toUpperCase()}`]?.trim().toLowerCase();
+  const text = envSetting(io.env, flag)?.trim().toLowerCase();
   if (text === undefined || text === '' || text === '0' || text === 'false' || text === 'no') return false;
   if (text === '1' || text === 'true' || text === 'yes') return true;
-  throw new UsageError(`EGRESSCTL_${flag.replace(/-/g, '_').toUpperCase()}="${text}": expected true or false`);
+  throw new UsageError(`${envName(flag)}="${text}": expected true or false`);
 }
 
 async function serverOptions(values: Values, io: CliIo): Promise<StartServerOptions> {
@@ -163,8 +164,8 @@ async function serverOptions(values: Values, io: CliIo): Promise<StartServerOpti
     logger,
     // The sync report: where the App mounted in this server keeps it, or `egressctl sync --state-dir` (EGRESSCTL_STATE_DIR).
     consoleHandler: createConsoleHandler({
-      policyRepository: io.env['EGRESSCTL_POLICY_REPOSITORY'],
-      syncReportDir: io.env['EGRESSCTL_STATE_DIR'] ? path.resolve(io.cwd, io.env['EGRESSCTL_STATE_DIR']) : appCacheDir(io.env, stateDir ? { cacheDir: path.join(path.resolve(io.cwd, stateDir), 'app-git') } : {}),
+      policyRepository: envSetting(io.env, 'policy-repository'),
+      syncReportDir: envSetting(io.env, 'state-dir') ? path.resolve(io.cwd, envSetting(io.env, 'state-dir') ?? '') : appCacheDir(io.env, stateDir ? { cacheDir: path.join(path.resolve(io.cwd, stateDir), 'app-git') } : {}),
     }),
   };
   if (source !== undefined) options.source = source;
@@ -176,7 +177,7 @@ async function serverOptions(values: Values, io: CliIo): Promise<StartServerOpti
     options.answerTtlSeconds = Number(ttlText);
   }
   // A replica of a server whose reading is not public presents a key (never on the command line).
-  const upstreamKey = io.env.EGRESSCTL_UPSTREAM_API_KEY?.trim();
+  const upstreamKey = envSetting(io.env, 'upstream-api-key')?.trim();
   if (upstreamKey) options.upstreamApiKey = upstreamKey;
   const history = source !== undefined && /^https?:\/\//i.test(source) ? undefined : await gitHistoryProvider(path.resolve(io.cwd, source ?? '.'));
   if (history) options.historyProvider = history;
@@ -207,7 +208,7 @@ function readAccessSetting(values: Values, io: CliIo, options: StartServerOption
   if (!team && organizations.length === 0) throw new UsageError('--read-access github needs --orgs ORG,... (whose members are admitted) or --team ORG/SLUG');
   const ghe = io.env.GHE_HOST?.trim();
   const gheBase = ghe ? `${io.env.GHE_PROTOCOL?.trim() || 'https'}://${ghe}` : undefined;
-  const sessionSecret = io.env.EGRESSCTL_SESSION_SECRET?.trim();
+  const sessionSecret = envSetting(io.env, 'session-secret')?.trim();
   if (sessionSecret !== undefined && sessionSecret !== '' && sessionSecret.length < 32) throw new UsageError('EGRESSCTL_SESSION_SECRET must be at least 32 characters');
   const oauth = createGitHubOAuth({
     clientId,
@@ -215,8 +216,8 @@ function readAccessSetting(values: Values, io: CliIo, options: StartServerOption
     publicUrl,
     organizations,
     ...(team ? { team } : {}),
-    webUrl: io.env.EGRESSCTL_GITHUB_WEB_URL?.trim() || gheBase || 'https://github.com',
-    apiUrl: io.env.EGRESSCTL_GITHUB_API_URL?.trim() || (gheBase ? `${gheBase}/api/v3` : 'https://api.github.com'),
+    webUrl: envSetting(io.env, 'github-web-url')?.trim() || gheBase || 'https://github.com',
+    apiUrl: envSetting(io.env, 'github-api-url')?.trim() || (gheBase ? `${gheBase}/api/v3` : 'https://api.github.com'),
     ...(sessionSecret ? { sessionSecret: Buffer.from(sessionSecret, 'utf8') } : {}),
     logger,
   });

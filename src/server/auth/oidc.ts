@@ -12,6 +12,7 @@
  * first (no re-insertion on a hit: entries live minutes, and a hit must stay cheap).
  */
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import { BoundedMap } from '../../util/bounded-map.js';
 
 export const GITHUB_OIDC_ISSUER = 'https://token.actions.githubusercontent.com';
 /** Longest workflow reference (`owner/repo/.github/workflows/F.yml@ref`) accepted: it is a cache key. */
@@ -58,8 +59,8 @@ export class OidcVerifier {
   readonly audience: string | undefined;
   readonly jwksUrl: string;
   private readonly jwks: ReturnType<typeof createRemoteJWKSet>;
-  private readonly cache = new Map<string, TokenIdentity>();
-  private readonly cacheSize: number;
+  /** Verified tokens until their exp; the oldest goes first when full (lookups do not reorder: one Map lookup). */
+  private readonly cache: BoundedMap<string, TokenIdentity>;
   private readonly clockTolerance: number;
   private readonly maxLifetime: number;
 
@@ -73,7 +74,7 @@ export class OidcVerifier {
       cacheMaxAge: options.jwksMaxAgeMs ?? 600_000,
       timeoutDuration: 5_000,
     });
-    this.cacheSize = Math.max(1, options.cacheSize ?? 10_000);
+    this.cache = new BoundedMap(Math.max(1, options.cacheSize ?? 10_000));
     this.maxLifetime = options.maxLifetimeSeconds ?? 3600;
   }
 
@@ -87,7 +88,7 @@ export class OidcVerifier {
   }
 
   private lookup(token: string, nowMs: number): TokenIdentity | undefined {
-    const hit = this.cache.get(token);
+    const hit = this.cache.peek(token);
     if (hit === undefined) return undefined;
     // Exact expiry for cached entries: the tolerance is for clock skew at first sight only.
     if (hit.exp * 1000 > nowMs) return hit;
@@ -96,13 +97,6 @@ export class OidcVerifier {
   }
 
   private remember(token: string, identity: TokenIdentity): void {
-    if (this.cache.size >= this.cacheSize) {
-      // Map iterates in insertion order: the first key is the oldest entry.
-      for (const oldest of this.cache.keys()) {
-        this.cache.delete(oldest);
-        break;
-      }
-    }
     this.cache.set(token, identity);
   }
 

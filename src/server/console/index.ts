@@ -15,7 +15,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { JobRecommendation } from '../../baselines/recommend.js';
 import { DEFAULT_SETTINGS, POLICY_NAME_PATTERN, SCOPE_TYPES, type ScopeType } from '../../policy/model.js';
-import { etagMatches, type ConsoleHandler, type ServerState } from '../server.js';
+import { etagMatches } from '../http.js';
+import type { ConsoleHandler, ServerState } from '../server.js';
 import { ConsoleLoader, type SourceRef } from './load.js';
 import type { ConsoleSnapshot } from './model.js';
 import { pageParam } from './render-common.js';

@@ -11,7 +11,7 @@ import { loadPolicyRepository } from '../../store/repository.js';
 import { flattenPolicies } from '../../policy/flatten.js';
 import { attachmentMap } from '../../policy/model.js';
 import { gitText } from '../../util/git.js';
-import { LruMap } from '../lru.js';
+import { BoundedMap } from '../../util/bounded-map.js';
 import { buildSnapshot, groupHistory, type ConsoleSnapshot, type HistoryEntry, type RepositoryView } from './model.js';
 import { messageOf } from '../../util/errors.js';
 
@@ -73,9 +73,9 @@ export function repositoryFromRemote(remote: string, githubUrl: string): string 
 }
 
 export class ConsoleLoader {
-  private readonly snapshots = new LruMap<string, Promise<ConsoleSnapshot>>(2);
-  private readonly histories = new LruMap<string, Promise<HistoryView>>(64);
-  private readonly remotes = new LruMap<string, Promise<string | undefined>>(8);
+  private readonly snapshots = new BoundedMap<string, Promise<ConsoleSnapshot>>(2);
+  private readonly histories = new BoundedMap<string, Promise<HistoryView>>(64);
+  private readonly remotes = new BoundedMap<string, Promise<string | undefined>>(8);
 
   /** The snapshot of `bundle`, computed at most once per revision (concurrent callers share it). */
   snapshot(bundle: Bundle, source: SourceRef): Promise<ConsoleSnapshot> {

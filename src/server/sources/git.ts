@@ -9,10 +9,11 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { gitText, isAncestor } from '../../util/git.js';
-import { type BundleStore, type Ordering } from '../store.js';
+import type { Ordering } from '../../bundle/revision-order.js';
+import { messageOf } from '../../util/errors.js';
+import type { BundleStore } from '../store.js';
 import { sealSource } from './seal.js';
 import { WatchedSource } from './source.js';
-import { messageOf } from '../../util/errors.js';
 
 export interface GitSourceOptions {
   dir: string;

@@ -39,6 +39,7 @@ export class WorktreeSource extends WatchedSource {
 
   protected async check(): Promise<void> {
     const { dir, store, signKeys } = this.options;
+    // As GitSource.check does for a commit (a failed read is a source error, retried at the next look).
     let outcome;
     try {
       outcome = await sealSource(dir, undefined, signKeys ?? []);
