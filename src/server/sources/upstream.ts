@@ -93,7 +93,9 @@ export class UpstreamSource implements BundleSource {
     if (this.etag) headers['if-none-match'] = this.etag;
     const timeout = AbortSignal.timeout((waitSeconds + 15) * 1000);
     try {
-      const response = await fetch(url, { headers, signal: AbortSignal.any([this.abort.signal, timeout]) });
+      // Whichever comes first aborts the request: shutdown or this poll's timeout.
+      const signal = AbortSignal.any([this.abort.signal, timeout]);
+      const response = await fetch(url, { headers, signal });
       if (response.status === 304) {
         await response.arrayBuffer();
         store.sourceOk();
