@@ -12,6 +12,7 @@ import { generateKeyPair } from '../../src/bundle/keys.js';
 import type { GitHubStandin } from '../support/github/index.js';
 import { runCli } from '../support/cli.js';
 import { closeStandin, POLICY_REPO, repoRoot, startPolicyStandin } from './harness.js';
+import { followServe } from '../support/serve-process.js';
 
 let standin: GitHubStandin | undefined;
 let work: string | undefined;
@@ -49,24 +50,12 @@ describe('egressctl serve with the GitHub App', () => {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let stderr = '';
-    child.stdout.resume();
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const serving = followServe(child);
+    const exited = serving.exited;
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no startup line: ${stderr}`)), 30_000);
-        child.stderr.on('data', (chunk: Buffer) => {
-          stderr += chunk.toString('utf8');
-          const match = /listening on (http:\/\/\S+)/.exec(stderr);
-          if (match?.[1]) {
-            clearTimeout(timer);
-            resolve(match[1]);
-          }
-        });
-        void exited.then(() => reject(new Error(`exited early: ${stderr}`)));
-      });
+      const url = await serving.url;
       // No --source: the server serves what the app publishes, nothing else.
-      expect(stderr).toContain('none (bundles arrive by publish)');
+      expect(serving.stderr()).toContain('none (bundles arrive by publish)');
       expect((await fetch(`${url}/v1/bundle`)).status).toBe(503);
 
       const head = (await standin.refSha(POLICY_REPO, 'main'))!;

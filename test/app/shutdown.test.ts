@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { deliverWebhook, webhookExample } from '../support/github/index.js';
 import { repoRoot } from './harness.js';
+import { followServe } from '../support/serve-process.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -51,21 +52,10 @@ describe('egressctl serve shutdown', () => {
     cleanups.push(() => {
       if (child.exitCode === null) child.kill('SIGKILL');
     });
-    let stderr = '';
-    child.stdout.resume();
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no startup line: ${stderr}`)), 30_000);
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString('utf8');
-        const match = /listening on (http:\/\/\S+)/.exec(stderr);
-        if (match?.[1]) {
-          clearTimeout(timer);
-          resolve(match[1]);
-        }
-      });
-    });
-    expect(stderr).toContain('GitHub App enabled (APP_ID 4242)');
+    const serving = followServe(child);
+    const exited = serving.exited;
+    const url = await serving.url;
+    expect(serving.stderr()).toContain('GitHub App enabled (APP_ID 4242)');
 
     const payload = {
       ...webhookExample('push'),

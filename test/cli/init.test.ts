@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { scaffoldFiles } from '../../src/cli/init.js';
 import { runCli } from '../support/cli.js';
+import { followServe } from '../support/serve-process.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SOURCE = `acme/egressctl@${'0123456789'.repeat(4)}`;
@@ -28,20 +29,9 @@ async function serve(source: string): Promise<{ url: string; stop: () => Promise
     env: { ...process.env, EGRESSCTL_PORT: '0', EGRESSCTL_HOST: '127.0.0.1', EGRESSCTL_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  let stderr = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${stderr}`)), 30_000);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-      const match = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    void exited.then(() => reject(new Error(`serve exited: ${stderr}`)));
-  });
+  const serving = followServe(child);
+  const exited = serving.exited;
+  const url = await serving.url;
   return {
     url,
     stop: () => {

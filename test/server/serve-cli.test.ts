@@ -10,6 +10,7 @@ import { effectivePolicy } from '../../src/policy/resolve.js';
 import { hashApiKey, startServer } from '../../src/server/index.js';
 import { runCli } from '../support/cli.js';
 import { captureLogger, getJson } from './helpers.js';
+import { followServe } from '../support/serve-process.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const KEY = 'demo-key-0123456789abcdefghijklmnopqrstuv';
@@ -48,24 +49,11 @@ async function startAndStop(command: string, args: string[]): Promise<{ code: nu
     env: { ...process.env, EGRESSCTL_PORT: '0', EGRESSCTL_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stderr = '';
-  child.stdout.resume();
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no startup line: ${stderr}`)), 20_000);
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-      const match = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    child.on('exit', () => reject(new Error(`exited early: ${stderr}`)));
-  });
+  const serving = followServe(child, 20_000);
+  const url = await serving.url;
   const readyz = (await fetch(`${url}/readyz`)).status;
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   child.kill('SIGTERM');
-  return { code: await exited, stderr, readyz };
+  return { code: await serving.exited, stderr: serving.stderr(), readyz };
 }
 
 describe('egressctl serve as a process', () => {
