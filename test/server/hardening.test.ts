@@ -3,34 +3,17 @@
  * temporary files, the answer cache's byte bound and key length, readiness naming what fails,
  * history served stale or 503, and the signers named in the "serving bundle" log line.
  */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { hashApiKey } from '../../src/server/auth/api-keys.js';
 import { gitHistoryProvider } from '../../src/server/history.js';
 import { startServer, type RunningServer, type StartServerOptions } from '../../src/server/index.js';
 import { keyIdOf } from '../../src/bundle/keys.js';
-import { makeTempRepo, SAMPLE_FILES, type TempRepo } from '../support/policy-repo.js';
-import { bundleKeys, captureLogger, getJson, type CapturedLogger } from './helpers.js';
+import { bundleKeys, captureLogger, getJson, perTestScratch, type CapturedLogger } from './helpers.js';
 
 const API_KEY = 'hardening-test-key-0123456789abcdef';
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function tempRepo(): TempRepo {
-  const repo = makeTempRepo(SAMPLE_FILES, { git: true });
-  cleanups.push(() => repo.cleanup());
-  return repo;
-}
-
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'egressctl-hardening-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const { cleanups, tempRepo, tempDir } = perTestScratch('egressctl-hardening-');
 
 async function serve(options: StartServerOptions, log: CapturedLogger = captureLogger()): Promise<RunningServer> {
   const server = await startServer({ port: 0, logger: log.logger, defaultMetrics: false, ...options });

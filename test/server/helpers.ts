@@ -6,6 +6,11 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWTPayload } 
 import { pino, type Logger } from 'pino';
 import { generateKeyPair as generateBundleKeys, parsePrivateKey, parsePublicKeys } from '../../src/bundle/keys.js';
 import type { KeyObject } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach } from 'vitest';
+import { makeTempRepo, SAMPLE_FILES, type TempRepo } from '../support/policy-repo.js';
 
 export interface Issuer {
   issuer: string;
@@ -160,3 +165,24 @@ export const PRECEDENCE_FILES: Record<string, string> = {
     '',
   ].join('\n'),
 };
+
+/** Temporary policy repositories and directories, removed (with anything else pushed on `cleanups`) after each test. */
+export function perTestScratch(prefix: string): { cleanups: (() => Promise<void> | void)[]; tempRepo: () => TempRepo; tempDir: () => string } {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  return {
+    cleanups,
+    tempRepo: () => {
+      const repo = makeTempRepo(SAMPLE_FILES, { git: true });
+      cleanups.push(() => repo.cleanup());
+      return repo;
+    },
+    tempDir: () => {
+      const dir = mkdtempSync(path.join(tmpdir(), prefix));
+      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      return dir;
+    },
+  };
+}

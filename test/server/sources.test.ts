@@ -1,28 +1,12 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startServer, STATE_BUNDLE_FILE, type RunningServer, type StartServerOptions } from '../../src/server/index.js';
 import { sealSource } from '../../src/server/sources/seal.js';
-import { makeTempRepo, SAMPLE_FILES, type TempRepo } from '../support/policy-repo.js';
-import { bundleKeys, captureLogger, getJson, waitFor } from './helpers.js';
+import type { TempRepo } from '../support/policy-repo.js';
+import { bundleKeys, captureLogger, getJson, perTestScratch, waitFor } from './helpers.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function tempRepo(): TempRepo {
-  const repo = makeTempRepo(SAMPLE_FILES, { git: true });
-  cleanups.push(() => repo.cleanup());
-  return repo;
-}
-
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'egressctl-serve-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const { cleanups, tempRepo, tempDir } = perTestScratch('egressctl-serve-');
 
 async function serve(options: StartServerOptions): Promise<RunningServer> {
   const server = await startServer({ port: 0, logger: captureLogger().logger, defaultMetrics: false, ...options });
