@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src/server/index.js';
 import { githubFileEntries } from '../../src/runner/github-files.js';
 import { hardenInputs, policyAnswerProblem } from '../../src/runner/policy-client.js';
-import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
-import { PRECEDENCE_FILES, actionsClaims, captureLogger, startIssuer, type Issuer } from '../server/helpers.js';
-import { REQUEST_TOKEN, parseGithubFile, startTokenEndpoint, type TokenEndpoint } from './helpers.js';
+import type { TempRepo } from '../support/policy-repo.js';
+import { captureLogger, type Issuer } from '../server/helpers.js';
+import { REQUEST_TOKEN, parseGithubFile, startPolicyBackend, type TokenEndpoint } from './helpers.js';
 
 const run = promisify(execFile);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -24,17 +24,7 @@ let server: RunningServer;
 let work: string;
 
 beforeAll(async () => {
-  repo = makeTempRepo(PRECEDENCE_FILES, { git: true });
-  repo.commit('policies');
-  issuer = await startIssuer(AUDIENCE);
-  tokens = await startTokenEndpoint((audience) => issuer.token(actionsClaims('acme/api', 'release.yml'), { audience }));
-  server = await startServer({
-    source: repo.dir,
-    port: 0,
-    logger: captureLogger().logger,
-    defaultMetrics: false,
-    oidc: { issuer: issuer.issuer, audience: AUDIENCE, jwksUrl: issuer.jwksUrl },
-  });
+  ({ repo, issuer, tokens, server } = await startPolicyBackend(AUDIENCE));
   work = mkdtempSync(path.join(tmpdir(), 'egressctl-action-'));
 });
 

@@ -2,6 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { startServer, type RunningServer, type StartServerOptions } from '../../src/server/index.js';
+import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
+import { PRECEDENCE_FILES, actionsClaims, captureLogger, startIssuer, type Issuer } from '../server/helpers.js';
 
 export const REQUEST_TOKEN = 'runtime-request-token-for-tests';
 
@@ -57,4 +60,29 @@ export function parseGithubFile(file: string): Record<string, string> {
     }
   }
   return values;
+}
+
+/** What a job talks to: a policy server over the precedence fixtures, an OIDC issuer, and the runtime's token endpoint. */
+export interface PolicyBackend {
+  repo: TempRepo;
+  issuer: Issuer;
+  tokens: TokenEndpoint;
+  server: RunningServer;
+}
+
+/** Tokens are minted for `acme/api`'s release.yml; `options` adds to the server's (keys, API keys...). */
+export async function startPolicyBackend(audience: string, options: Partial<StartServerOptions> = {}): Promise<PolicyBackend> {
+  const repo = makeTempRepo(PRECEDENCE_FILES, { git: true });
+  repo.commit('policies');
+  const issuer = await startIssuer(audience);
+  const tokens = await startTokenEndpoint((requested) => issuer.token(actionsClaims('acme/api', 'release.yml'), { audience: requested }));
+  const server = await startServer({
+    source: repo.dir,
+    port: 0,
+    logger: captureLogger().logger,
+    defaultMetrics: false,
+    oidc: { issuer: issuer.issuer, audience, jwksUrl: issuer.jwksUrl },
+    ...options,
+  });
+  return { repo, issuer, tokens, server };
 }

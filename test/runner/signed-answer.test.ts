@@ -18,9 +18,9 @@ import { signAnswer, verifySignedAnswer, parseAnswerKeys } from '../../src/runne
 import { SIGNED_ANSWER_MEDIA_TYPE, type AnswerStatement } from '../../src/server/api.js';
 import { hashApiKey, startServer, type RunningServer } from '../../src/server/index.js';
 import { runCli } from '../support/cli.js';
-import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
-import { PRECEDENCE_FILES, actionsClaims, captureLogger, startIssuer, type Issuer } from '../server/helpers.js';
-import { parseGithubFile, REQUEST_TOKEN, startTokenEndpoint, type TokenEndpoint } from './helpers.js';
+import type { TempRepo } from '../support/policy-repo.js';
+import { captureLogger, type Issuer } from '../server/helpers.js';
+import { parseGithubFile, REQUEST_TOKEN, startPolicyBackend, type TokenEndpoint } from './helpers.js';
 
 const run = promisify(execFile);
 const DIST = path.resolve(import.meta.dirname, '../../actions/harden/dist/index.js');
@@ -39,19 +39,10 @@ let publicKeyFile: string;
 let otherKeyFile: string;
 
 beforeAll(async () => {
-  repo = makeTempRepo(PRECEDENCE_FILES, { git: true });
-  repo.commit('policies');
-  issuer = await startIssuer(AUDIENCE);
-  tokens = await startTokenEndpoint((audience) => issuer.token(actionsClaims('acme/api', 'release.yml'), { audience }));
-  server = await startServer({
-    source: repo.dir,
-    port: 0,
-    logger: captureLogger().logger,
-    defaultMetrics: false,
+  ({ repo, issuer, tokens, server } = await startPolicyBackend(AUDIENCE, {
     signKeys: [signKey],
-    oidc: { issuer: issuer.issuer, audience: AUDIENCE, jwksUrl: issuer.jwksUrl },
     apiKeys: [{ name: 'arc-prod', sha256: hashApiKey(KEY), cluster: 'arc-prod', organizations: ['acme', 'other'] }],
-  });
+  }));
   work = mkdtempSync(path.join(tmpdir(), 'egressctl-signed-'));
   publicKeyFile = path.join(work, 'bundle.pub');
   otherKeyFile = path.join(work, 'other.pub');
