@@ -14,7 +14,7 @@ import { buildBaselineIndex, emptyBaselineFile, mergeObservations, type Baseline
 import { DEFAULT_SETTINGS } from '../src/policy/model.js';
 import { hardenWorkflow } from '../src/rollout/harden.js';
 import { baselinePlanner } from '../src/rollout/harden-plan.js';
-import { tokenClient } from '../src/rollout/github.js';
+import { tokenClient } from '../src/github/client.js';
 import type { RolloutConfig } from '../src/rollout/rollout-plan.js';
 import { runRollout, type RolloutReport } from '../src/rollout/rollout.js';
 import { newWorkflowErrors } from '../src/rollout/workflow-check.js';

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parsePolicyRepository } from '../src/store/repository.js';
 import type { PolicyRepository } from '../src/store/repository.js';
 import { prepareReviewInput, reviewChange } from '../src/review/review.js';
-import { tokenClient, type GitHubClient } from '../src/rollout/github.js';
+import { tokenClient, type GitHubClient } from '../src/github/client.js';
 import { VariableWriter } from '../src/rollout/github-variables.js';
 import { affectedScopes, desiredVariables, storeStateOf, variableChanges } from '../src/rollout/sync-plan.js';
 import { runSync, syncChange, type SyncResult } from '../src/rollout/sync.js';

@@ -3,6 +3,8 @@
  * handler once; a failed one may run again on redelivery.
  */
 import type { Probot } from 'probot';
+import { apiRootOfPayload, githubUrlOfApiRoot, sameApiRoot } from '../github/api-root.js';
+import { DeliveryFailure } from './failure.js';
 import type { DeliveryLog } from './queue.js';
 
 type Handler = (context: never) => Promise<void> | void;
@@ -37,7 +39,7 @@ export function guardDeliveries(probot: Probot, deliveries: DeliveryLog): Webhoo
     const registration = registrations++;
     const names = (Array.isArray(events) ? events : [events]).map((event) => String(event).split('.')[0]);
     const whenInFlight: InFlightRedelivery = names.every((name) => name !== undefined && RERUN_AFTER.has(name)) ? 'after' : 'if-failed';
-    type GuardedContext = { id: string; name: string; log: { info(obj: object, message: string): void } };
+    type GuardedContext = OriginContext & { id: string; name: string; log: { info(obj: object, message: string): void } };
     const run = (key: string, context: GuardedContext): Promise<void> => {
       const work = (async () => {
         try {
@@ -55,6 +57,7 @@ export function guardDeliveries(probot: Probot, deliveries: DeliveryLog): Webhoo
       return work;
     };
     const guarded = async (context: GuardedContext): Promise<void> => {
+      checkOrigin(context);
       const key = `${registration}:${context.id}`;
       if (deliveries.claim(key)) return run(key, context);
       const current = running.get(key);
@@ -91,4 +94,25 @@ export function guardDeliveries(probot: Probot, deliveries: DeliveryLog): Webhoo
       return probot.log;
     },
   };
+}
+
+interface OriginContext {
+  payload: unknown;
+  octokit: { request: { endpoint: { DEFAULTS: { baseUrl: string } } } };
+}
+
+/**
+ * A delivery from another GitHub than the one the App's client talks to (a GitHub Enterprise
+ * Server App whose `github-url` or GHE_HOST is not set) would fail later at its first request,
+ * with "Bad credentials" from the wrong host. Refuse it up front and say which setting to fix
+ * (docs/github-app.md, "GitHub Enterprise Server").
+ */
+export function checkOrigin(context: OriginContext): void {
+  const from = apiRootOfPayload(context.payload);
+  const clientRoot = context.octokit.request.endpoint.DEFAULTS.baseUrl;
+  if (from === undefined || sameApiRoot(from, clientRoot)) return;
+  throw new DeliveryFailure(
+    `this delivery comes from the GitHub API at ${from}, but the App talks to ${clientRoot}: set github-url: ${githubUrlOfApiRoot(from)} in egressctl.yml of the policy repository served (or GHE_HOST when the App runs without it) and restart`,
+    { cause: Object.assign(new Error('delivery from another GitHub'), { status: 421 }) },
+  );
 }

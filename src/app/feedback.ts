@@ -14,7 +14,7 @@ import { flattenPolicies } from '../policy/flatten.js';
 import { parsePolicyRepository } from '../store/repository.js';
 import { resolveScopes } from '../policy/resolve.js';
 import { ATTACHMENTS_FILE, POLICIES_DIR, attachmentMap } from '../policy/model.js';
-import type { GitHubClient } from '../rollout/github.js';
+import type { GitHubClient } from '../github/client.js';
 import { gitHubStatus } from '../util/errors.js';
 
 export const FEEDBACK_BRANCH = 'egressctl/blocked-endpoints';

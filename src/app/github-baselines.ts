@@ -8,7 +8,7 @@
  */
 import { baselinePath, emptyBaselineFile, mergeObservations, parseBaselineFile, renderBaselineFile, type Observation } from '../baselines/index.js';
 import { formatDiagnostic } from '../policy/diagnostics.js';
-import type { GitHubClient } from '../rollout/github.js';
+import type { GitHubClient } from '../github/client.js';
 import { gitHubStatus } from '../util/errors.js';
 
 /** The part of an Octokit this needs (Probot's and ours both fit). */

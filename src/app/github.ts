@@ -1,13 +1,13 @@
 /**
- * The few GitHub calls the app makes, on an installation's Octokit (Probot's, which runs every
- * request through @octokit/plugin-throttling and @octokit/plugin-retry; see octokit.ts).
+ * The few GitHub calls the app makes, on an installation's client (the one GitHub client,
+ * throttled and retried; see github/client.ts).
  */
-import type { ProbotOctokit } from 'probot';
+import type { GitHubClient } from '../github/client.js';
 import { batches, type CheckOutput } from './render.js';
 import { BoundedMap } from '../util/bounded-map.js';
 
 export interface RepositoryRef {
-  octokit: ProbotOctokit;
+  octokit: GitHubClient;
   owner: string;
   repo: string;
 }
@@ -137,7 +137,7 @@ export class GitTokens {
     this.cache = new BoundedMap(capacity);
   }
 
-  async get(octokit: ProbotOctokit, installationId: number | undefined, repository: { owner: string; repo: string }): Promise<string> {
+  async get(octokit: GitHubClient, installationId: number | undefined, repository: { owner: string; repo: string }): Promise<string> {
     if (installationId === undefined) throw new Error('the webhook payload names no installation: cannot read the repository');
     const key = `${installationId}:${repository.owner.toLowerCase()}/${repository.repo.toLowerCase()}`;
     const cached = this.cache.peek(key);

@@ -20,7 +20,7 @@ export {
 } from './config.js';
 export { GitMirrors, MissingCommitError, authEnv, type FetchSource } from './git-mirror.js';
 export { handlePullRequest, handlePush, type HandlerDeps } from './handlers.js';
-export { appOctokit, type OctokitTuning } from './octokit.js';
+export { gitHubClientClass, type ClientTuning } from '../github/client.js';
 export { filePublisher, serverPublisher, type BundlePublisher } from './publish.js';
 export { DeliveryLog, KeyedQueue } from './queue.js';
 export { PUBLISH_CHECK_NAME, REVIEW_MARKER, VALIDATE_CHECK_NAME } from './render.js';

@@ -7,7 +7,7 @@
  */
 import type { WebhookApp } from './delivery-guard.js';
 import type { PolicyRepository } from '../store/repository.js';
-import type { GitHubClient } from '../rollout/github.js';
+import type { GitHubClient } from '../github/client.js';
 import type { ActionSettings, RolloutMode } from '../rollout/rollout-plan.js';
 import type { RolloutReport } from '../rollout/rollout.js';
 import { recordSync } from '../rollout/sync-report.js';
@@ -60,7 +60,7 @@ export function registerRolloutSchedule(app: WebhookApp, deps: RolloutScheduleDe
       if (!account || stopped) continue;
       if (managed.length > 0 && !managed.includes(account.toLowerCase())) continue;
       // Probot's Octokit carries the same REST methods, pagination, throttling and retries; its types are a separate copy.
-      const client = (await app.auth(installation.id)) as unknown as GitHubClient;
+      const client = await app.auth(installation.id);
       const synced = await runSync({
         client,
         organization: account,

@@ -10,12 +10,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { createNodeMiddleware, createProbot, type Probot } from 'probot';
+import { gitHubClientClass, type ClientTuning } from '../github/client.js';
 import { WEBHOOK_PATH } from '../server/api.js';
 import type { RunningServer, StartServerOptions } from '../server/server.js';
 import { UsageError, messageOf } from '../util/errors.js';
 import { createEgressctlApp, type EgressctlApp, type EgressctlAppOptions } from './app.js';
 import { readAppConfig } from './config.js';
-import { appOctokit, type OctokitTuning } from './octokit.js';
 import { serverPublisher, type BundlePublisher } from './publish.js';
 import { createWebhookIntake, GITHUB_WEBHOOK_CAP_BYTES } from './webhook-intake.js';
 
@@ -27,7 +27,9 @@ export interface WebhookMountOptions {
   cwd?: string;
   /** The server's state directory: the git cache goes under it unless EGRESSCTL_APP_CACHE_DIR says otherwise. */
   stateDir?: string;
-  octokit?: OctokitTuning;
+  octokit?: ClientTuning;
+  /** The REST API root the App talks to (from `github-url`; see github/api-root.ts). Default: Probot's (GHE_HOST or github.com). */
+  apiRoot?: string;
   workflowJob?: EgressctlAppOptions['workflowJob'];
   extensions?: EgressctlAppOptions['extensions'];
 }
@@ -97,8 +99,9 @@ export async function createWebhookHandler(env: NodeJS.ProcessEnv, options: Webh
     probot = createProbot({
       env: probotEnv,
       overrides: {
-        Octokit: appOctokit(options.octokit),
+        Octokit: gitHubClientClass(options.octokit),
         webhookPath: WEBHOOK_PATH,
+        ...(options.apiRoot ? { baseUrl: options.apiRoot } : {}),
         ...(options.logger ? { log: options.logger.child({ name: 'github-app' }) } : {}),
       },
     });
@@ -145,10 +148,11 @@ export async function createWebhookHandler(env: NodeJS.ProcessEnv, options: Webh
 export async function mountGitHubApp(
   env: NodeJS.ProcessEnv,
   options: StartServerOptions,
-  context: { cwd: string; sourceGiven: boolean; signal?: AbortSignal },
+  context: { cwd: string; sourceGiven: boolean; signal?: AbortSignal; apiRoot?: string },
 ): Promise<WebhookMount | undefined> {
   const mount = await createWebhookHandler(env, {
     cwd: context.cwd,
+    ...(context.apiRoot ? { apiRoot: context.apiRoot } : {}),
     ...(context.signal ? { octokit: { signal: context.signal } } : {}),
     signKeys: options.signKeys ?? [],
     ...(options.logger ? { logger: options.logger } : {}),

@@ -8,7 +8,7 @@
 import type { WebhookApp } from './delivery-guard.js';
 import type { PolicyRepository } from '../store/repository.js';
 import { reviewRevisions } from '../review/revisions.js';
-import type { GitHubClient } from '../rollout/github.js';
+import type { GitHubClient } from '../github/client.js';
 import { recordSync } from '../rollout/sync-report.js';
 import { affectedScopes, type AffectedScopes } from '../rollout/sync-plan.js';
 import { syncChange, type SyncResult } from '../rollout/sync.js';
@@ -79,7 +79,7 @@ export function syncOnMerge(app: WebhookApp, deps: SyncOnMergeDeps): (event: Pub
         continue;
       }
       // Probot's Octokit carries the same REST methods, pagination, throttling and retries; its types are a separate copy.
-      const client = (await app.auth(installationId)) as unknown as GitHubClient;
+      const client = await app.auth(installationId);
       const result = await syncChange({
         client,
         organization,

@@ -14,26 +14,14 @@ import { normalizeTimestamp, parseHardenRunnerLog, WORKFLOW_PATH_PATTERN, type O
 import { DiagnosticSink } from '../policy/diagnostics.js';
 import { SETTINGS_FILE } from '../policy/model.js';
 import { parseSettingsFile } from '../policy/settings-file.js';
-import { commitBaselines, type BaselineCommitClient, type BaselineCommitResult } from './github-baselines.js';
+import type { GitHubClient } from '../github/client.js';
+import { commitBaselines, type BaselineCommitResult } from './github-baselines.js';
 import { jobIdForDisplayName } from './github-jobs.js';
-import { proposeBlockedEndpoints, type FeedbackClient, type FeedbackResult } from './feedback.js';
+import { proposeBlockedEndpoints, type FeedbackResult } from './feedback.js';
 import { BoundedMap } from '../util/bounded-map.js';
 import { gitHubStatus } from '../util/errors.js';
 
 export const DEFAULT_FLUSH_INTERVAL_MS = 5 * 60 * 1000;
-
-/** The Octokit calls the handler makes with the installation that sent the webhook. */
-interface JobClient {
-  rest: {
-    actions: {
-      getWorkflowRun(params: { owner: string; repo: string; run_id: number }): Promise<{ data: { path?: string } }>;
-      downloadJobLogsForWorkflowRun(params: { owner: string; repo: string; job_id: number }): Promise<{ data: unknown }>;
-    };
-    repos: {
-      getContent(params: { owner: string; repo: string; path: string; ref?: string; mediaType?: { format?: string } }): Promise<{ data: unknown }>;
-    };
-  };
-}
 
 interface Logger {
   info(object: object, message?: string): void;
@@ -55,7 +43,7 @@ export interface WorkflowJobDeps {
    */
   organizations?: () => Promise<readonly string[]> | readonly string[];
   /** A client for the policy repository. Default: the App's installation on it. */
-  policyClient?: () => Promise<BaselineCommitClient>;
+  policyClient?: () => Promise<GitHubClient>;
   /** How long the policy repository's installation and egressctl.yml are reused. Default 60 s. */
   lookupTtlMs?: number;
   /** Only look at jobs with a step whose name suggests Harden-Runner (saves API calls). Default true. */
@@ -234,10 +222,7 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
     }) as Promise<number>;
   const policyClient =
     deps.policyClient ??
-    (async (): Promise<BaselineCommitClient> => {
-      // Probot's Octokit has the same REST methods; its types come from a separately resolved copy.
-      return (await app.auth(await installationOfPolicy())) as unknown as BaselineCommitClient;
-    });
+    (async (): Promise<GitHubClient> => app.auth(await installationOfPolicy()));
 
   const readOrganizations = async (): Promise<readonly string[]> => {
     try {
@@ -259,8 +244,7 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
   /** The blocked-endpoints pull request; its failure never undoes the baselines commit (the next blocked run retries). */
   const feedback = async (branch: string, repositories: readonly string[]): Promise<void> => {
     try {
-      // The policy client is an installation Octokit (Probot's), typed here by the calls baselines make.
-      const client = (await policyClient()) as unknown as FeedbackClient;
+      const client = await policyClient();
       const result = await proposeBlockedEndpoints(client, { ...policy, branch }, repositories);
       if (result.action !== 'none') log.info({ pullRequest: result.pullRequest, action: result.action, policies: result.proposals.map((proposal) => proposal.policy) }, 'blocked endpoints proposed');
       deps.onFeedback?.(result);
@@ -297,7 +281,7 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
     return promise;
   };
 
-  const workflowPathOf = (client: JobClient, owner: string, repo: string, runId: number): Promise<string | undefined> =>
+  const workflowPathOf = (client: GitHubClient, owner: string, repo: string, runId: number): Promise<string | undefined> =>
     cached(runPaths, `${owner}/${repo}#${runId}`.toLowerCase(), async () => {
       const path = (await client.rest.actions.getWorkflowRun({ owner, repo, run_id: runId })).data.path ?? '';
       // `path` may carry `@ref` for reusable workflows: keep the file part.
@@ -305,7 +289,7 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
       return WORKFLOW_PATH_PATTERN.test(file.toLowerCase()) ? file : undefined;
     });
 
-  const workflowTextOf = (client: JobClient, owner: string, repo: string, path: string, sha: string): Promise<string | undefined> =>
+  const workflowTextOf = (client: GitHubClient, owner: string, repo: string, path: string, sha: string): Promise<string | undefined> =>
     cached(workflowTexts, `${owner}/${repo}/${path}@${sha}`.toLowerCase(), async () => {
       try {
         return textOf((await client.rest.repos.getContent({ owner, repo, path, ref: sha, mediaType: { format: 'raw' } })).data);
@@ -324,7 +308,7 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
     steps?: { name: string }[];
   }
 
-  const handle = async (client: JobClient, repository: { owner: { login: string }; name: string }, job: JobPayload): Promise<void> => {
+  const handle = async (client: GitHubClient, repository: { owner: { login: string }; name: string }, job: JobPayload): Promise<void> => {
     const owner = repository.owner.login;
     const repo = repository.name;
     const fullName = `${owner}/${repo}`;
@@ -372,7 +356,7 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
   app.on('workflow_job.completed', async (context) => {
     const payload = context.payload;
     // The work runs beside the webhook response: log downloads can take longer than GitHub waits.
-    const work = handle(context.octokit as unknown as JobClient, payload.repository, payload.workflow_job as unknown as JobPayload).catch((error: unknown) => {
+    const work = handle(context.octokit, payload.repository, payload.workflow_job as unknown as JobPayload).catch((error: unknown) => {
       log.error({ err: error, repository: payload.repository.full_name, job: payload.workflow_job.id }, 'workflow_job: could not read the job');
     });
     inFlight.add(work);

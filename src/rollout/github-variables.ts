@@ -6,7 +6,7 @@
  * that the store does not ask for is removed.
  */
 import { POLICY_VARIABLE, WORKFLOW_VARIABLE_PREFIX } from '../policy/delivery.js';
-import type { GitHubClient } from './github.js';
+import type { GitHubClient } from '../github/client.js';
 import type { VariableEntry } from './sync-report.js';
 import { type DesiredVariable, type VariableWrite } from './sync-plan.js';
 import { gitHubStatus, messageOf } from '../util/errors.js';

@@ -19,7 +19,7 @@
  * time. `--dry-run` stops before step 5 and returns unified diffs.
  */
 import { unifiedDiff } from '../history/text-diff.js';
-import type { GitHubClient } from './github.js';
+import type { GitHubClient } from '../github/client.js';
 import { commitMessage, parseMarker, PULL_REQUEST_TITLE, renderPullRequestBody, ROLLOUT_BRANCH, type RolloutMarker } from './rollout-body.js';
 import {
   changedFiles,

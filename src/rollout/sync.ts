@@ -6,7 +6,7 @@
  * effective policy changed.
  */
 import type { PolicyRepository } from '../store/repository.js';
-import type { GitHubClient } from './github.js';
+import type { GitHubClient } from '../github/client.js';
 import { VariableWriter } from './github-variables.js';
 import type { ActionSettings, RolloutMode } from './rollout-plan.js';
 import { listTargets, runRollout, type RepositoryRollout, type RepositoryTarget, type RolloutReport } from './rollout.js';

@@ -13,7 +13,7 @@ import { parse as parseYaml } from 'yaml';
 import { openBundle } from '../../src/bundle/dsse.js';
 import { generateKeyPair, parsePrivateKey } from '../../src/bundle/keys.js';
 import { createWebhookHandler, type WebhookMount } from '../../src/app/server-mount.js';
-import type { OctokitTuning } from '../../src/app/octokit.js';
+import type { ClientTuning } from '../../src/github/client.js';
 import { hashApiKey } from '../../src/server/auth/api-keys.js';
 import { WEBHOOK_PATH } from '../../src/server/api.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
@@ -46,7 +46,7 @@ export interface Harness {
 export interface HarnessOptions {
   /** EGRESSCTL_POLICY_REPOSITORY; null leaves it unset (detection by content). */
   policyRepository?: string | null;
-  octokit?: OctokitTuning;
+  octokit?: ClientTuning;
   files?: Record<string, string>;
 }
 
@@ -77,7 +77,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     logger,
     signKeys: [signKey],
     // Throttling is on in production and in the throttling test; here it would space writes 1 s apart.
-    octokit: options.octokit ?? { throttle: { enabled: false }, retry: { retryAfterBaseValue: 5 } },
+    octokit: options.octokit ?? { throttleEnabled: false, serverErrorRetryBaseMs: 5 },
   });
   if (!mount) throw new Error('createWebhookHandler returned nothing although the credentials are set');
   const server = await startServer({

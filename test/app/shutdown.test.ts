@@ -65,6 +65,8 @@ describe('egressctl serve shutdown', () => {
       installation: { id: 1 },
     } as Record<string, unknown>;
     (payload.repository as Record<string, unknown>).default_branch = 'main';
+    // The payload names the GitHub it comes from (here the black hole, as GHE_HOST says).
+    (payload.repository as Record<string, unknown>).url = `http://127.0.0.1:${githubPort}/api/v3/repos/octocat/Hello-World`;
     // In flight: the app asks GitHub (the black hole) whether this is the policy repository.
     const delivery = deliverWebhook({ url: `${url}/api/github/webhooks`, event: 'push', payload, secret }).catch(() => undefined);
     const deadline = Date.now() + 10_000;

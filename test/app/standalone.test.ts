@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Probot } from 'probot';
 import { afterEach, describe, expect, it } from 'vitest';
 import egressctlApp from '../../src/app/index.js';
-import { appOctokit } from '../../src/app/octokit.js';
+import { gitHubClientClass } from '../../src/github/client.js';
 import { appFromEnv } from '../../src/app/standalone.js';
 import { openBundle } from '../../src/bundle/dsse.js';
 import { generateKeyPair, parsePublicKeys } from '../../src/bundle/keys.js';
@@ -37,7 +37,7 @@ describe('standalone app', () => {
       },
       work,
     );
-    const probot = new Probot({ ...standin.probotOptions(), logLevel: 'fatal', Octokit: appOctokit({ throttle: { enabled: false } }) });
+    const probot = new Probot({ ...standin.probotOptions(), logLevel: 'fatal', Octokit: gitHubClientClass({ throttleEnabled: false }) });
     await probot.load(app.appFn);
     const head = (await standin.refSha(POLICY_REPO, 'main'))!;
     const payload = await standin.webhookPayload({ event: 'push', repository: POLICY_REPO, after: head });
@@ -61,7 +61,7 @@ describe('standalone app', () => {
     const saved = Object.fromEntries(Object.keys(settings).map((name) => [name, process.env[name]]));
     Object.assign(process.env, settings);
     try {
-      const probot = new Probot({ ...standin.probotOptions(), logLevel: 'fatal', Octokit: appOctokit({ throttle: { enabled: false } }) });
+      const probot = new Probot({ ...standin.probotOptions(), logLevel: 'fatal', Octokit: gitHubClientClass({ throttleEnabled: false }) });
       await probot.load(egressctlApp);
       const head = (await standin.refSha(POLICY_REPO, 'main'))!;
       const payload = await standin.webhookPayload({ event: 'push', repository: POLICY_REPO, after: head });

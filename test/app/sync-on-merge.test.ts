@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { POLICY_VARIABLE, workflowVariableName } from '../../src/policy/delivery.js';
 import { loadPolicyRepository } from '../../src/store/repository.js';
-import { tokenClient } from '../../src/rollout/github.js';
+import { tokenClient } from '../../src/github/client.js';
 import { runSync } from '../../src/rollout/sync.js';
 import { ROLLOUT_BRANCH, parseMarker } from '../../src/rollout/rollout-body.js';
 import { SYNC_REPORT_FILE, type SyncReportFile } from '../../src/rollout/sync-report.js';

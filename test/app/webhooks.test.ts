@@ -430,7 +430,7 @@ describe('workflow_job in the same app', () => {
 
 describe('throttling and retries', () => {
   it('goes through @octokit/plugin-throttling and plugin-retry: a secondary rate limit and a 502 are retried', async () => {
-    harness = await startHarness({ octokit: { throttle: { retryAfterBaseValue: 20 }, retry: { retryAfterBaseValue: 20 } } });
+    harness = await startHarness({ octokit: { retryAfterBaseValue: 20, serverErrorRetryBaseMs: 20 } });
     const { standin, hookUrl } = harness;
     await standin.commitFiles(POLICY_REPO, { branch: 'limits', files: { 'policies/api.yml': FIXED_API } });
     const pr = await standin.openPullRequest(POLICY_REPO, { head: 'limits' });

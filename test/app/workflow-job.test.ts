@@ -11,7 +11,7 @@ import { Probot } from 'probot';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseBaselineFile } from '../../src/baselines/index.js';
 import { registerWorkflowJobHandler, type WorkflowJobDeps, type WorkflowJobHandle } from '../../src/app/workflow-job.js';
-import type { BaselineCommitClient, BaselineCommitResult } from '../../src/app/github-baselines.js';
+import type { BaselineCommitResult } from '../../src/app/github-baselines.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -148,7 +148,7 @@ describe('workflow_job baselines', () => {
       policyClient: async () => {
         const appOctokit = await probot.auth();
         const installation = (await appOctokit.rest.apps.getRepoInstallation({ owner: 'acme', repo: 'egress-policies' })).data.id;
-        const octokit = (await probot.auth(installation)) as unknown as BaselineCommitClient;
+        const octokit = await probot.auth(installation);
         const updateRef = octokit.rest.git.updateRef.bind(octokit.rest.git);
         octokit.rest.git.updateRef = (async (params: Parameters<typeof updateRef>[0]) => {
           if (!moved) {

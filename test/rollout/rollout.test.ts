@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { buildBaselineIndex, emptyBaselineFile, mergeObservations, type BaselineFile, type Observation } from '../../src/baselines/index.js';
 import { DEFAULT_SETTINGS } from '../../src/policy/model.js';
-import { tokenClient, type GitHubClient } from '../../src/rollout/github.js';
+import { tokenClient, type GitHubClient } from '../../src/github/client.js';
 import { parseMarker, ROLLOUT_BRANCH } from '../../src/rollout/rollout-body.js';
 import type { RolloutConfig } from '../../src/rollout/rollout-plan.js';
 import { runRollout, type RolloutReport } from '../../src/rollout/rollout.js';

@@ -3,7 +3,7 @@
  * `--dry-run` reports drift with reasons and writes nothing, `--json` follows the sync contract
  * (`{repository, status, pr, files, reasons}`), `--state-dir` keeps the report for the console.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -66,6 +66,17 @@ afterEach(async () => {
 });
 
 describe('egressctl sync', () => {
+  it('talks to the API github-url names in egressctl.yml (GitHub Enterprise Server: <url>/api/v3)', async () => {
+    writeFileSync(path.join(policy.dir, 'egressctl.yml'), `organizations: [acme]\nunattached: skip\ngithub-url: ${standin.url}\n`);
+    const { GITHUB_API_URL: _override, ...withoutOverride } = env;
+    const run = await runCli(['sync', '--org', 'acme', '--all', '--dry-run', '--json', '-C', policy.dir], { env: withoutOverride });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const paths = standin.requests.filter((request) => request.kind === 'api').map((request) => request.path);
+    expect(paths.length).toBeGreaterThan(0);
+    expect(paths.filter((requested) => !requested.startsWith('/api/v3/'))).toEqual([]);
+  });
+
   it('--dry-run --json reports drift per repository with reasons and writes nothing', async () => {
     const run = await runCli(['sync', '--org', 'acme', '--all', '--dry-run', '--json', '-C', policy.dir, '--state-dir', stateDir], { env });
     expect(run.code).toBe(0);

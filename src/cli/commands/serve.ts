@@ -6,6 +6,7 @@
  *
  * `egressctl serve --hash-api-key < key.txt` prints the SHA-256 to put in the --api-keys file.
  */
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { mountGitHubApp } from '../../app/server-mount.js';
@@ -21,6 +22,10 @@ import { DEFAULT_HOST, DEFAULT_PORT } from '../../server/api.js';
 import { startServer, type ReadAccess, type RunningServer, type StartServerOptions } from '../../server/server.js';
 import { createGitHubOAuth } from '../../server/auth/github-oauth.js';
 import { parseCommandArgs, type CliIo, type Command } from '../io.js';
+import { serverGitHub, type GitHubLocation } from '../../github/api-root.js';
+import { DiagnosticSink } from '../../policy/diagnostics.js';
+import { DEFAULT_SETTINGS, SETTINGS_FILE } from '../../policy/model.js';
+import { parseSettingsFile } from '../../policy/settings-file.js';
 
 const USAGE = [
   'egressctl serve [--source DIR|FILE|URL] [--host HOST] [--port N] [--state-dir DIR]',
@@ -71,13 +76,14 @@ export const command: Command = {
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${USAGE}`);
     if (values['hash-api-key']) return hashKeyFromStdin(io);
 
-    const options = await serverOptions(values, io);
+    const github = await gitHubOfServe(io, setting(values, io, 'source'));
+    const options = await serverOptions(values, io, github);
     const graceText = setting(values, io, 'shutdown-grace') ?? '10';
     if (!/^\d{1,3}$/.test(graceText) || Number(graceText) < 1) throw new UsageError(`--shutdown-grace must be 1..999 seconds, not "${graceText}"`);
     const graceMs = Number(graceText) * 1000;
     // Aborts the App's GitHub calls at shutdown: an unreachable GitHub must not hold the exit.
     const shutdown = new AbortController();
-    const app = await mountGitHubApp(io.env, options, { cwd: io.cwd, sourceGiven: setting(values, io, 'source') !== undefined, signal: shutdown.signal });
+    const app = await mountGitHubApp(io.env, options, { cwd: io.cwd, sourceGiven: setting(values, io, 'source') !== undefined, signal: shutdown.signal, apiRoot: github.apiRoot });
     const running = await startServer(options);
     app?.attach(running);
     io.stderr(startupText(running, options, app ? (io.env.APP_ID ?? '').trim() : undefined));
@@ -123,7 +129,26 @@ function booleanSetting(values: Values, io: CliIo, flag: FlagName): boolean {
   throw new UsageError(`${envName(flag)}="${text}": expected true or false`);
 }
 
-async function serverOptions(values: Values, io: CliIo): Promise<StartServerOptions> {
+/**
+ * Which GitHub this server and its App talk to: `github-url` in the served policy repository's
+ * egressctl.yml (a local source; the App must reach GitHub before it could read a remote one),
+ * else GHE_HOST, else github.com (docs/github-app.md, "GitHub Enterprise Server"). A broken
+ * settings file is left to the server's validation, which reports it with its position.
+ */
+async function gitHubOfServe(io: CliIo, source: string | undefined): Promise<GitHubLocation> {
+  let configured: string | undefined;
+  if (source === undefined || !/^https?:\/\//i.test(source)) {
+    const text = await readFile(path.join(path.resolve(io.cwd, source ?? '.'), SETTINGS_FILE), 'utf8').catch(() => undefined);
+    if (text !== undefined) {
+      const sink = new DiagnosticSink();
+      const settings = parseSettingsFile(SETTINGS_FILE, text, sink);
+      if (sink.items.every((item) => item.severity !== 'error') && settings.githubUrl !== DEFAULT_SETTINGS.githubUrl) configured = settings.githubUrl;
+    }
+  }
+  return serverGitHub(io.env, configured);
+}
+
+async function serverOptions(values: Values, io: CliIo, github: GitHubLocation): Promise<StartServerOptions> {
   const resolvePath = (file: string): string => path.resolve(io.cwd, file);
   const portText = setting(values, io, 'port');
   let port = DEFAULT_PORT;
@@ -165,12 +190,14 @@ async function serverOptions(values: Values, io: CliIo): Promise<StartServerOpti
     // The sync report: where the App mounted in this server keeps it, or `egressctl sync --state-dir` (EGRESSCTL_STATE_DIR).
     consoleHandler: createConsoleHandler({
       policyRepository: envSetting(io.env, 'policy-repository'),
+      // Links follow the GitHub the server talks to; without a setting, the served egressctl.yml's.
+      ...(github.from === 'default' ? {} : { githubUrl: github.githubUrl }),
       syncReportDir: envSetting(io.env, 'state-dir') ? path.resolve(io.cwd, envSetting(io.env, 'state-dir') ?? '') : appCacheDir(io.env, stateDir ? { cacheDir: path.join(path.resolve(io.cwd, stateDir), 'app-git') } : {}),
     }),
   };
   if (source !== undefined) options.source = source;
   if (stateDir !== undefined) options.stateDir = resolvePath(stateDir);
-  options.readAccess = readAccessSetting(values, io, options, logger);
+  options.readAccess = readAccessSetting(values, io, options, logger, github);
   const ttlText = setting(values, io, 'answer-ttl');
   if (ttlText !== undefined) {
     if (!/^\d{1,7}$/.test(ttlText) || Number(ttlText) < 300 || Number(ttlText) > 7 * 86400) throw new UsageError(`--answer-ttl must be 300..604800 seconds, not "${ttlText}"`);
@@ -187,7 +214,7 @@ async function serverOptions(values: Values, io: CliIo): Promise<StartServerOpti
   return options;
 }
 
-function readAccessSetting(values: Values, io: CliIo, options: StartServerOptions, logger: Logger): ReadAccess {
+function readAccessSetting(values: Values, io: CliIo, options: StartServerOptions, logger: Logger, github: GitHubLocation): ReadAccess {
   const mode = setting(values, io, 'read-access') ?? 'public';
   if (mode === 'public') return { mode };
   if (mode === 'api-key') {
@@ -206,8 +233,6 @@ function readAccessSetting(values: Values, io: CliIo, options: StartServerOption
   if (team !== undefined && !/^[A-Za-z0-9][A-Za-z0-9-]*\/[A-Za-z0-9._-]+$/.test(team)) throw new UsageError(`--team must be ORG/TEAM-SLUG, not "${team}"`);
   const organizations = options.organizations ?? [];
   if (!team && organizations.length === 0) throw new UsageError('--read-access github needs --orgs ORG,... (whose members are admitted) or --team ORG/SLUG');
-  const ghe = io.env.GHE_HOST?.trim();
-  const gheBase = ghe ? `${io.env.GHE_PROTOCOL?.trim() || 'https'}://${ghe}` : undefined;
   const sessionSecret = envSetting(io.env, 'session-secret')?.trim();
   if (sessionSecret !== undefined && sessionSecret !== '' && sessionSecret.length < 32) throw new UsageError('EGRESSCTL_SESSION_SECRET must be at least 32 characters');
   const oauth = createGitHubOAuth({
@@ -216,8 +241,8 @@ function readAccessSetting(values: Values, io: CliIo, options: StartServerOption
     publicUrl,
     organizations,
     ...(team ? { team } : {}),
-    webUrl: envSetting(io.env, 'github-web-url')?.trim() || gheBase || 'https://github.com',
-    apiUrl: envSetting(io.env, 'github-api-url')?.trim() || (gheBase ? `${gheBase}/api/v3` : 'https://api.github.com'),
+    webUrl: github.githubUrl,
+    apiUrl: github.apiRoot,
     ...(sessionSecret ? { sessionSecret: Buffer.from(sessionSecret, 'utf8') } : {}),
     logger,
   });

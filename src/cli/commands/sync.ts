@@ -4,10 +4,11 @@
  * `delivery: variables` the Actions variables. `--dry-run` reports drift without writing.
  * `--source baselines` keeps the pre-sync rollout from baselines (the `rollout` alias's default,
  * so existing invocations do what they did). Credentials come from the environment (GitHub App
- * or token, see rollout/github.ts).
+ * or token, see github/credentials.ts).
  */
 import { UsageError } from '../../util/errors.js';
-import { clientForAccount, credentialsFromEnv } from '../../rollout/github.js';
+import { cliGitHub } from '../../github/api-root.js';
+import { clientForAccount, credentialsFromEnv } from '../../github/credentials.js';
 import type { ActionSettings, RolloutMode } from '../../rollout/rollout-plan.js';
 import type { RepositoryRollout } from '../../rollout/rollout.js';
 import { recordSync, syncEntry } from '../../rollout/sync-report.js';
@@ -19,7 +20,7 @@ const usageOf = (name: string) =>
   `egressctl ${name} --org ORG [--repos R1,R2 | --all] [--dry-run] [--json] [--source store|baselines] [--state-dir DIR] [--mode inline|action] [--force] [-C POLICY_REPO_DIR] ` +
   '[--action OWNER/REPO/actions/harden@REF --server URL [--audience AUD] [--on-error audit|block|fail]] ' +
   '[--concurrency N] [--write-interval MS] [--policy-repository OWNER/REPO] [--json]\n' +
-  'credentials: APP_ID + PRIVATE_KEY (or PRIVATE_KEY_PATH) for the GitHub App, or GITHUB_TOKEN; GITHUB_API_URL for GitHub Enterprise Server; ' +
+  'credentials: APP_ID + PRIVATE_KEY (or PRIVATE_KEY_PATH) for the GitHub App, or GITHUB_TOKEN; the API follows github-url in egressctl.yml (GITHUB_API_URL overrides it); ' +
   'EGRESSCTL_STATE_DIR (or --state-dir) keeps the last sync report for the console';
 const usage = `${usageOf('sync')}\n(egressctl rollout is an alias whose default is --source baselines)`;
 
@@ -127,9 +128,20 @@ export function syncCommand(name: 'sync' | 'rollout'): Command {
         throw usageError(`${org} is not among the organizations egressctl.yml manages (${managed.join(', ')})`);
       }
 
-      const { credentials, baseUrl } = await credentialsFromEnv(io.env);
-      const clientOptions = { ...(baseUrl ? { baseUrl } : {}), writeSpacingMs, notificationSpacingMs: Math.max(writeSpacingMs, writeSpacingMs * 3) };
-      const { client } = await clientForAccount(credentials, org, clientOptions);
+      const credentials = await credentialsFromEnv(io.env);
+      const github = cliGitHub(io.env, repository.settings.githubUrl);
+      const { client } = await clientForAccount(credentials, org, {
+        baseUrl: github.apiRoot,
+        writeSpacingMs,
+        notificationSpacingMs: Math.max(writeSpacingMs, writeSpacingMs * 3),
+        // A batch job may wait out an hourly limit that resets soon; a webhook may not.
+        secondaryLimitRetries: 4,
+        primaryLimitRetries: 4,
+        primaryLimitMaxWaitSeconds: 15 * 60,
+        onLimit: (event) => {
+          if (!values.json) io.stderr(`egressctl: GitHub ${event.kind === 'secondary' ? 'secondary ' : ''}rate limit on ${event.method} ${event.url}: ${event.retrying ? `waiting ${event.retryAfter} s` : 'giving up'}\n`);
+        },
+      });
 
       const abort = new AbortController();
       const onInterrupt = () => {

@@ -200,8 +200,12 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 const WRITE_METHODS = new Set(['POST', 'PATCH', 'PUT', 'DELETE']);
 
 export class GitHubStandin {
-  /** API base URL (`http://127.0.0.1:<port>`): Octokit's and Probot's `baseUrl`. */
+  /** The stand-in's address (`http://127.0.0.1:<port>`): its web URL, and an API base URL that works too. */
   readonly url: string;
+  /** The API root its answers and payloads name (`<url>/api/v3`, as on GitHub Enterprise Server): Probot's `baseUrl`. */
+  get apiRoot(): string {
+    return `${this.url}/api/v3`;
+  }
   readonly app: {
     readonly id: number;
     readonly slug: string;
@@ -349,7 +353,7 @@ export class GitHubStandin {
   /** Options for `new Probot(...)` talking to this stand-in. */
   probotOptions(): { appId: number; privateKey: string; secret: string; baseUrl: string } {
     if (!this.app.privateKey) throw new Error('the stand-in was given a public key; pass your own private key to Probot');
-    return { appId: this.app.id, privateKey: this.app.privateKey, secret: this.webhookSecret, baseUrl: this.url };
+    return { appId: this.app.id, privateKey: this.app.privateKey, secret: this.webhookSecret, baseUrl: this.apiRoot };
   }
 
   // --- repositories ---------------------------------------------------------------------

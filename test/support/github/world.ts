@@ -414,8 +414,13 @@ export class World {
 
   // --- URLs -----------------------------------------------------------------------------
 
+  /**
+   * API URLs in answers and payloads are GitHub Enterprise Server shaped (`<host>/api/v3/...`),
+   * as a GHES instance writes them: an App must find its API root in them (the stand-in answers
+   * with and without the prefix).
+   */
   apiUrl(suffix: string): string {
-    return `${this.baseUrl}${suffix}`;
+    return `${this.baseUrl}/api/v3${suffix}`;
   }
 
   htmlUrl(suffix: string): string {
