@@ -7,7 +7,6 @@
  */
 import type { WebhookApp } from './delivery-guard.js';
 import type { PolicyRepository } from '../store/repository.js';
-import type { GitHubClient } from '../github/client.js';
 import type { ActionSettings, RolloutMode } from '../rollout/rollout-plan.js';
 import type { RolloutReport } from '../rollout/rollout.js';
 import { recordSync } from '../rollout/sync-report.js';

@@ -8,7 +8,6 @@
 import type { WebhookApp } from './delivery-guard.js';
 import type { PolicyRepository } from '../store/repository.js';
 import { reviewRevisions } from '../review/revisions.js';
-import type { GitHubClient } from '../github/client.js';
 import { recordSync } from '../rollout/sync-report.js';
 import { affectedScopes, type AffectedScopes } from '../rollout/sync-plan.js';
 import { syncChange, type SyncResult } from '../rollout/sync.js';

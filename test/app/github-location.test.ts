@@ -32,9 +32,15 @@ describe('the GitHub the App talks to', () => {
     const pr = await github.openPullRequest(POLICY_REPO, { head: 'change' });
     github.requests.length = 0;
 
-    const payload = await github.webhookPayload({ event: 'pull_request', action: 'opened', repository: POLICY_REPO, pullRequest: pr.number });
-    (payload.repository as Record<string, unknown>).url = `https://api.github.com/repos/${POLICY_REPO}`;
-    const refused = await github.deliverWebhook({ url: hookUrl, event: 'pull_request', payload });
+    // As github.com would send it.
+    const refused = await github.deliverWebhook({
+      url: hookUrl,
+      event: 'pull_request',
+      action: 'opened',
+      repository: POLICY_REPO,
+      pullRequest: pr.number,
+      overrides: { repository: { url: `https://api.github.com/repos/${POLICY_REPO}` } },
+    });
     expect(refused.status).toBe(421);
     expect(JSON.parse(refused.body)).toMatchObject({
       error: {
