@@ -17,7 +17,7 @@ import { attachmentMap } from '../src/policy/model.js';
 import { storePlanner, type StoreState } from '../src/rollout/desired-state.js';
 import { hardenWorkflow } from '../src/rollout/harden.js';
 import { newWorkflowErrors } from '../src/rollout/workflow-check.js';
-import { workflowFiles } from '../test/rollout/corpus.js';
+import { workflowFiles } from '../test/support/workflow-corpus.js';
 import type { BenchSection } from './types.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -7,7 +7,7 @@ import { loadPolicyRepository } from '../../src/store/repository.js';
 import { GitError } from '../../src/util/errors.js';
 import { gitText } from '../../src/util/git.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
-import { POLICY_FILES } from './harness.js';
+import { POLICY_FILES } from '../support/app.js';
 
 let standin: GitHubStandin;
 let cacheDir: string;

@@ -12,7 +12,7 @@ import {
   reviewCommentBody,
   validateCheckOutput,
 } from '../../src/app/render.js';
-import { markdownProblems, memoryAttachment, memoryPolicy } from '../review/support.js';
+import { markdownProblems, memoryAttachment, memoryPolicy } from '../support/review.js';
 
 const HEAD = 'a'.repeat(40);
 const BASE = 'b'.repeat(40);

@@ -13,7 +13,7 @@ import { readAppConfig } from '../../src/app/config.js';
 import { emptyBaselineFile, mergeObservations, renderBaselineFile } from '../../src/baselines/index.js';
 import { ROLLOUT_BRANCH } from '../../src/rollout/rollout-body.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
-import { manifestPermissions, POLICY_REPO } from './harness.js';
+import { manifestPermissions, POLICY_REPO } from '../support/app.js';
 import { SIMPLE_WORKFLOW } from '../support/workflows.js';
 
 const WORKFLOW = SIMPLE_WORKFLOW;

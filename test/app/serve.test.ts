@@ -11,7 +11,7 @@ import { openBundle } from '../../src/bundle/dsse.js';
 import { generateKeyPair } from '../../src/bundle/keys.js';
 import type { GitHubStandin } from '../support/github/index.js';
 import { runCli } from '../support/cli.js';
-import { closeStandin, POLICY_REPO, repoRoot, startPolicyStandin } from './harness.js';
+import { closeStandin, POLICY_REPO, repoRoot, startPolicyStandin } from '../support/app.js';
 import { followServe } from '../support/serve-process.js';
 
 let standin: GitHubStandin | undefined;

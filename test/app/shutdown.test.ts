@@ -8,7 +8,7 @@ import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { deliverWebhook, webhookExample } from '../support/github/index.js';
-import { repoRoot } from './harness.js';
+import { repoRoot } from '../support/app.js';
 import { followServe } from '../support/serve-process.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];

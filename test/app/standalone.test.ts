@@ -10,7 +10,7 @@ import { appFromEnv } from '../../src/app/standalone.js';
 import { openBundle } from '../../src/bundle/dsse.js';
 import { generateKeyPair, parsePublicKeys } from '../../src/bundle/keys.js';
 import type { GitHubStandin } from '../support/github/index.js';
-import { closeStandin, POLICY_REPO, startPolicyStandin } from './harness.js';
+import { closeStandin, POLICY_REPO, startPolicyStandin } from '../support/app.js';
 
 let standin: GitHubStandin | undefined;
 let work: string | undefined;

@@ -14,7 +14,7 @@ import { runSync } from '../../src/rollout/sync.js';
 import { ROLLOUT_BRANCH, parseMarker } from '../../src/rollout/rollout-body.js';
 import { SYNC_REPORT_FILE, type SyncReportFile } from '../../src/rollout/sync-report.js';
 import { SIMPLE_WORKFLOW } from '../support/workflows.js';
-import { manifestPermissions, POLICY_REPO, startHarness, type Harness } from './harness.js';
+import { manifestPermissions, POLICY_REPO, startHarness, type Harness } from '../support/app.js';
 
 const POLICIES = {
   'policies/base.yml': 'egress-policy: block\nallowed-endpoints:\n  - github.com:443\n',

@@ -14,7 +14,7 @@ import { POLICY_VARIABLE } from '../../src/policy/delivery.js';
 import { readSyncReport } from '../../src/rollout/sync-report.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
 import { SIMPLE_WORKFLOW } from '../support/workflows.js';
-import { manifestPermissions, POLICY_REPO } from './harness.js';
+import { manifestPermissions, POLICY_REPO } from '../support/app.js';
 
 let standin: GitHubStandin;
 let cacheDir: string;

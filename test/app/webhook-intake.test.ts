@@ -10,7 +10,7 @@ import { createWebhookHandler, type WebhookMount } from '../../src/app/server-mo
 import { DEFAULT_WEBHOOK_MAX_BYTES } from '../../src/app/webhook-intake.js';
 import { startServer, WEBHOOK_PATH, type RunningServer } from '../../src/server/index.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
-import { captureLogger, type CapturedLogger } from '../server/helpers.js';
+import { captureLogger, type CapturedLogger } from '../support/server.js';
 
 let standin: GitHubStandin;
 let mount: WebhookMount;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { REVIEW_MARKER } from '../../src/app/render.js';
 import { gitText } from '../../src/util/git.js';
-import { API_KEY, POLICY_FILES, POLICY_REPO, repoRoot, startHarness, type Harness } from './harness.js';
+import { API_KEY, POLICY_FILES, POLICY_REPO, repoRoot, startHarness, type Harness } from '../support/app.js';
 
 let harness: Harness;
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CliIo } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
-import { fixturesDir } from './helpers.js';
+import { fixturesDir } from '../support/baselines.js';
 
 let dir: string;
 beforeEach(async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseEndpointList } from '../../src/baselines/list.js';
-import { fixture } from './helpers.js';
+import { fixture } from '../support/baselines.js';
 
 describe('parseEndpointList', () => {
   it('reads entries per line or space separated, with comments, into sorted canonical endpoints', () => {

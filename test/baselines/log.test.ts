@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SINKHOLE_ADDRESS, parseHardenRunnerLog } from '../../src/baselines/log.js';
-import { fixture } from './helpers.js';
+import { fixture } from '../support/baselines.js';
 
 describe('parseHardenRunnerLog', () => {
   it('extracts named endpoints, IP-only evidence and processes from an audit-mode job log', () => {

@@ -13,7 +13,7 @@ import {
   selectJobs,
 } from '../../src/baselines/recommend.js';
 import { UsageError } from '../../src/util/errors.js';
-import { repoRoot } from './helpers.js';
+import { repoRoot } from '../support/baselines.js';
 
 function runs(endpointSets: string[][], job = 'build'): Observation[] {
   return endpointSets.map((endpoints, index) => ({

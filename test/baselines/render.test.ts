@@ -5,7 +5,7 @@ import { mergeObservation } from '../../src/baselines/merge.js';
 import { emptyBaselineFile } from '../../src/baselines/model.js';
 import { parseBaselineFile } from '../../src/baselines/parse.js';
 import { renderBaselineFile } from '../../src/baselines/render.js';
-import { repoRoot } from './helpers.js';
+import { repoRoot } from '../support/baselines.js';
 
 const example = readFileSync(path.join(repoRoot, 'baselines/acme/api.yml'), 'utf8');
 

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Observation } from '../../src/baselines/model.js';
 import { mergeIntoBaselineDir, readBaselineIndex, readStableAfterRuns, readStoredBaseline } from '../../src/baselines/store.js';
 import { InvalidInputError } from '../../src/util/errors.js';
-import { repoRoot } from './helpers.js';
+import { repoRoot } from '../support/baselines.js';
 
 let dir: string;
 beforeEach(async () => {

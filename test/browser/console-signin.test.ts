@@ -14,7 +14,7 @@ import { createGitHubOAuth, SESSION_COOKIE } from '../../src/server/auth/github-
 import { createConsoleHandler } from '../../src/server/console/index.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
 import { startGitHubStandin, startOAuthWeb, type GitHubStandin, type OAuthWeb } from '../support/github/index.js';
-import { makeConsoleRepo, type ConsoleRepo } from '../server/console/fixtures.js';
+import { makeConsoleRepo, type ConsoleRepo } from '../support/console-repo.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 let standin: GitHubStandin;

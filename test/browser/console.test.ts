@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createConsoleHandler } from '../../src/server/console/index.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
-import { makeConsoleRepo, POLICY_REPOSITORY, type ConsoleRepo } from '../server/console/fixtures.js';
+import { makeConsoleRepo, POLICY_REPOSITORY, type ConsoleRepo } from '../support/console-repo.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 /** The one DOM function used in the page (the project's TypeScript has no DOM library). */

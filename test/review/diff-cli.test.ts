@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
 import { reviewRevisions } from '../../src/review/index.js';
-import { attachmentsFile, baselineFiles, policyFile } from './support.js';
+import { attachmentsFile, baselineFiles, policyFile } from '../support/review.js';
 
 describe('egressctl diff', () => {
   let repo: TempRepo;

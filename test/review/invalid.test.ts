@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderMarkdown, renderText, reviewRevisions } from '../../src/review/index.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
-import { attachmentsFile, markdownProblems, policyFile } from './support.js';
+import { attachmentsFile, markdownProblems, policyFile } from '../support/review.js';
 
 describe('a broken policy file in the change', () => {
   let repo: TempRepo;

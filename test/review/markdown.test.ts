@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Attachment, Policy } from '../../src/policy/model.js';
 import { escapeMarkdown, renderJson, renderMarkdown, renderText, reviewChange, type Review, type ReviewInput } from '../../src/review/index.js';
-import { attachmentsFile, inputFromFiles, markdownProblems, memoryAttachment, memoryBaselines, memoryPolicy, policyFile, type BaselineSpec } from './support.js';
+import { attachmentsFile, inputFromFiles, markdownProblems, memoryAttachment, memoryBaselines, memoryPolicy, policyFile, type BaselineSpec } from '../support/review.js';
 
 /**
  * A change to everything at once: 400 policies edited, every organization re-attached, every

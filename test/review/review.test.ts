@@ -4,7 +4,7 @@ import { attachmentMap, type ScopeType } from '../../src/policy/model.js';
 import { resolveScopes } from '../../src/policy/resolve.js';
 import { endpointFromText } from '../../src/policy/endpoint.js';
 import { EndpointMatcher, covers, diffAttachments, reviewChange, widenedWildcards, type Review } from '../../src/review/index.js';
-import { attachmentsFile, baselineFiles, inputFromFiles, memoryAttachment, memoryBaselines, memoryPolicy, policyFile } from './support.js';
+import { attachmentsFile, baselineFiles, inputFromFiles, memoryAttachment, memoryBaselines, memoryPolicy, policyFile } from '../support/review.js';
 
 const CORE = ['objects.githubusercontent.com:443', 'ghcr.io:443'];
 

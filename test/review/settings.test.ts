@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderMarkdown, reviewChange, type Review, type ScopeChange } from '../../src/review/index.js';
 import { runCli } from '../support/cli.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
-import { attachmentsFile, inputFromFiles, markdownProblems, policyFile } from './support.js';
+import { attachmentsFile, inputFromFiles, markdownProblems, policyFile } from '../support/review.js';
 
 const LOCKDOWN_ALL = 'lockdown-mode:\n  enabled: true\n  detections: [Privileged-Container, Reverse-Shell]\n';
 const LOCKDOWN_ONE = 'lockdown-mode:\n  enabled: true\n  detections: [Privileged-Container]\n';

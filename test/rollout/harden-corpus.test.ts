@@ -12,7 +12,7 @@ import { DEFAULT_SETTINGS } from '../../src/policy/model.js';
 import { variableChain } from '../../src/policy/delivery.js';
 import { BLOCK_ON_LINUX, hardenWorkflow, type HardenRunnerPlan, type JobOutcome } from '../../src/rollout/harden.js';
 import { newWorkflowErrors } from '../../src/rollout/workflow-check.js';
-import { CORPUS_SKIPPED, corpusWorkflowsDir, FIXTURE_WORKFLOWS, workflowFiles } from './corpus.js';
+import { CORPUS_SKIPPED, corpusWorkflowsDir, FIXTURE_WORKFLOWS, workflowFiles } from '../support/workflow-corpus.js';
 
 const ENDPOINTS = ['*.docker.io:443', 'github.com:443', 'registry.npmjs.org:443'];
 const blockPlan: HardenRunnerPlan = { kind: 'harden-runner', pin: DEFAULT_SETTINGS.hardenRunner, mode: 'block', endpoints: ENDPOINTS };

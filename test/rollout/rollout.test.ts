@@ -14,7 +14,7 @@ import { parseMarker, ROLLOUT_BRANCH } from '../../src/rollout/rollout-body.js';
 import type { RolloutConfig } from '../../src/rollout/rollout-plan.js';
 import { runRollout, type RolloutReport } from '../../src/rollout/rollout.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
-import { CORPUS_SKIPPED, corpusWorkflowsDir, workflowFiles } from './corpus.js';
+import { CORPUS_SKIPPED, corpusWorkflowsDir, workflowFiles } from '../support/workflow-corpus.js';
 
 const corpusDir = corpusWorkflowsDir() ?? '';
 const ORG = 'acme';

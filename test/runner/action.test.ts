@@ -9,8 +9,8 @@ import { startServer, type RunningServer } from '../../src/server/index.js';
 import { githubFileEntries } from '../../src/runner/github-files.js';
 import { hardenInputs, policyAnswerProblem } from '../../src/runner/policy-client.js';
 import type { TempRepo } from '../support/policy-repo.js';
-import { captureLogger, type Issuer } from '../server/helpers.js';
-import { REQUEST_TOKEN, parseGithubFile, startPolicyBackend, type TokenEndpoint } from './helpers.js';
+import { captureLogger, type Issuer } from '../support/server.js';
+import { REQUEST_TOKEN, parseGithubFile, startPolicyBackend, type TokenEndpoint } from '../support/runner.js';
 
 const run = promisify(execFile);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

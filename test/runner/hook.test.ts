@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashApiKey, startServer, type RunningServer } from '../../src/server/index.js';
 import { runCli } from '../support/cli.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
-import { PRECEDENCE_FILES, captureLogger } from '../server/helpers.js';
-import { parseGithubFile } from './helpers.js';
+import { PRECEDENCE_FILES, captureLogger } from '../support/server.js';
+import { parseGithubFile } from '../support/runner.js';
 
 const KEY = 'arc-prod-hook-key-0123456789abcdefghijkl';
 let repo: TempRepo;

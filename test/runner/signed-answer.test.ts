@@ -19,8 +19,8 @@ import { SIGNED_ANSWER_MEDIA_TYPE, type AnswerStatement } from '../../src/server
 import { hashApiKey, startServer, type RunningServer } from '../../src/server/index.js';
 import { runCli } from '../support/cli.js';
 import type { TempRepo } from '../support/policy-repo.js';
-import { captureLogger, type Issuer } from '../server/helpers.js';
-import { parseGithubFile, REQUEST_TOKEN, startPolicyBackend, type TokenEndpoint } from './helpers.js';
+import { captureLogger, type Issuer } from '../support/server.js';
+import { parseGithubFile, REQUEST_TOKEN, startPolicyBackend, type TokenEndpoint } from '../support/runner.js';
 
 const run = promisify(execFile);
 const DIST = path.resolve(import.meta.dirname, '../../actions/harden/dist/index.js');

@@ -10,7 +10,7 @@ import { hashApiKey } from '../../src/server/auth/api-keys.js';
 import { gitHistoryProvider } from '../../src/server/history.js';
 import { startServer, type RunningServer, type StartServerOptions } from '../../src/server/index.js';
 import { keyIdOf } from '../../src/bundle/keys.js';
-import { bundleKeys, captureLogger, getJson, perTestScratch, type CapturedLogger } from './helpers.js';
+import { bundleKeys, captureLogger, getJson, perTestScratch, type CapturedLogger } from '../support/server.js';
 
 const API_KEY = 'hardening-test-key-0123456789abcdef';
 const { cleanups, tempRepo, tempDir } = perTestScratch('egressctl-hardening-');

@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashApiKey, parseApiKeyFile, startServer, type RunningServer, type ServerState } from '../../src/server/index.js';
 import { makeTempRepo, SAMPLE_FILES, type TempRepo } from '../support/policy-repo.js';
-import { captureLogger, getJson } from './helpers.js';
+import { captureLogger, getJson } from '../support/server.js';
 
 const KEY = 'hook-key-abcdefghijklmnopqrstuvwxyz012345';
 let repo: TempRepo;

@@ -5,7 +5,7 @@ import { hashApiKey } from '../../src/server/auth/api-keys.js';
 import { OidcVerifier } from '../../src/server/auth/oidc.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
-import { PRECEDENCE_FILES, actionsClaims, captureLogger, getJson, startIssuer, type CapturedLogger, type Issuer } from './helpers.js';
+import { PRECEDENCE_FILES, actionsClaims, captureLogger, getJson, startIssuer, type CapturedLogger, type Issuer } from '../support/server.js';
 
 const AUDIENCE = 'egressctl-test';
 const API_KEY = 'arc-prod-key-0123456789abcdefghijklmnop';

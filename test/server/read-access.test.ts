@@ -5,7 +5,7 @@ import { createConsoleHandler } from '../../src/server/console/index.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
 import { runCli } from '../support/cli.js';
 import { makeTempRepo, SAMPLE_FILES, type TempRepo } from '../support/policy-repo.js';
-import { captureLogger } from './helpers.js';
+import { captureLogger } from '../support/server.js';
 
 const KEY = 'reader-key-0123456789abcdefghijklmnop';
 let repo: TempRepo;

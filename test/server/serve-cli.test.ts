@@ -9,7 +9,7 @@ import { attachmentMap } from '../../src/policy/model.js';
 import { effectivePolicy } from '../../src/policy/resolve.js';
 import { hashApiKey, startServer } from '../../src/server/index.js';
 import { runCli } from '../support/cli.js';
-import { captureLogger, getJson } from './helpers.js';
+import { captureLogger, getJson } from '../support/server.js';
 import { followServe } from '../support/serve-process.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

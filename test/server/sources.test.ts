@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { startServer, STATE_BUNDLE_FILE, type RunningServer, type StartServerOptions } from '../../src/server/index.js';
 import { sealSource } from '../../src/server/sources/seal.js';
 import type { TempRepo } from '../support/policy-repo.js';
-import { bundleKeys, captureLogger, getJson, perTestScratch, waitFor } from './helpers.js';
+import { bundleKeys, captureLogger, getJson, perTestScratch, waitFor } from '../support/server.js';
 
 const { cleanups, tempRepo, tempDir } = perTestScratch('egressctl-serve-');
 

@@ -5,7 +5,7 @@ import { sealBundle, serializeEnvelope } from '../../../src/bundle/dsse.js';
 import { loadPolicyRepository } from '../../../src/store/repository.js';
 import { CONSOLE_CSS_VERSION, createConsoleHandler, SECURITY_HEADERS } from '../../../src/server/console/index.js';
 import { startServer, type RunningServer } from '../../../src/server/server.js';
-import { makeConsoleRepo, POLICY_REPOSITORY, type ConsoleRepo } from './fixtures.js';
+import { makeConsoleRepo, POLICY_REPOSITORY, type ConsoleRepo } from '../../support/console-repo.js';
 
 const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 const quiet = () => pino({ level: 'silent' });

@@ -1,4 +1,4 @@
-/** The GitHub stand-in for tests: see README.md in this folder. */
+/** The GitHub stand-in for tests: documented in test/support/README.md. */
 export {
   startGitHubStandin,
   GitHubStandin,

@@ -1,7 +1,7 @@
 /**
  * A loopback HTTP server that plays GitHub for tests: REST API checked against GitHub's
  * OpenAPI description, App authentication, real git repositories (REST, Git Data API and
- * smart HTTP), webhooks, request counts and fault injection. See README.md in this folder.
+ * smart HTTP), webhooks, request counts and fault injection. See test/support/README.md.
  */
 import { createPublicKey, generateKeyPair, randomUUID, type KeyObject } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';

@@ -17,7 +17,7 @@ import type { ClientTuning } from '../../src/github/client.js';
 import { hashApiKey } from '../../src/server/auth/api-keys.js';
 import { WEBHOOK_PATH } from '../../src/server/api.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
-import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
+import { startGitHubStandin, type GitHubStandin } from './github/index.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const POLICY_REPO = 'acme/egress-policies';

@@ -3,7 +3,7 @@
  * by different people (one with `<script>` in its message, author and a policy description), an
  * origin remote on github.com (so commits and PRs get links) and a baseline file.
  */
-import { makeTempRepo, type TempRepo } from '../../support/policy-repo.js';
+import { makeTempRepo, type TempRepo } from './policy-repo.js';
 
 export const POLICY_REPOSITORY = 'acme/egress-policies';
 export const SCRIPT = '<script>alert("xss")</script>';

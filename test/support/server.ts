@@ -1,4 +1,4 @@
-/** Loopback fixtures for server tests: a JWKS issuer, token minting, captured logs, bundles. */
+/** Loopback helpers for server tests: a JWKS issuer, token minting, captured logs, bundles. */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
-import { makeTempRepo, SAMPLE_FILES, type TempRepo } from '../support/policy-repo.js';
+import { makeTempRepo, SAMPLE_FILES, type TempRepo } from './policy-repo.js';
 
 export interface Issuer {
   issuer: string;

@@ -1,10 +1,10 @@
-/** Runner-side fixtures: a fake ACTIONS_ID_TOKEN_REQUEST_URL endpoint and GITHUB_OUTPUT parsing. */
+/** Runner-side helpers: a policy backend (policy server, OIDC issuer), a fake ACTIONS_ID_TOKEN_REQUEST_URL endpoint and GITHUB_OUTPUT parsing. */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startServer, type RunningServer, type StartServerOptions } from '../../src/server/index.js';
-import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
-import { PRECEDENCE_FILES, actionsClaims, captureLogger, startIssuer, type Issuer } from '../server/helpers.js';
+import { makeTempRepo, type TempRepo } from './policy-repo.js';
+import { PRECEDENCE_FILES, actionsClaims, captureLogger, startIssuer, type Issuer } from './server.js';
 
 export const REQUEST_TOKEN = 'runtime-request-token-for-tests';
 

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 export const CORPUS_ENV = 'EGRESSCTL_CORPUS';
 export const CORPUS_SKIPPED = `${CORPUS_ENV} not set: corpus tests skipped`;
-export const FIXTURE_WORKFLOWS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'workflows');
+export const FIXTURE_WORKFLOWS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../rollout/fixtures/workflows');
 
 /** `$EGRESSCTL_CORPUS/workflows`, or undefined when the variable is unset or empty. */
 export function corpusWorkflowsDir(): string | undefined {
