@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { GitHubStandin } from '../support/github/index.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
 import { followServe } from '../support/serve-process.js';
-import { closeStandin, POLICY_FILES, POLICY_REPO, repoRoot, startHarness, startPolicyStandin, type Harness } from './harness.js';
+import { closeStandin, POLICY_FILES, POLICY_REPO, repoRoot, startHarness, startPolicyStandin, type Harness } from '../support/app.js';
 
 let harness: Harness | undefined;
 let standin: GitHubStandin | undefined;
