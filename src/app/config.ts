@@ -5,6 +5,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { ActionSettings, RolloutMode } from '../rollout/rollout-plan.js';
+import { envName } from '../util/env-names.js';
 import { UsageError } from '../util/errors.js';
 
 export interface AppConfig {
@@ -35,17 +36,19 @@ export interface RolloutConfig {
   action?: ActionSettings;
 }
 
-export const POLICY_REPOSITORY_ENV = 'EGRESSCTL_POLICY_REPOSITORY';
-export const GIT_URL_TEMPLATE_ENV = 'EGRESSCTL_GIT_URL_TEMPLATE';
-export const CACHE_DIR_ENV = 'EGRESSCTL_APP_CACHE_DIR';
-export const SIGN_KEY_ENV = 'EGRESSCTL_SIGN_KEY';
-export const BUNDLE_FILE_ENV = 'EGRESSCTL_BUNDLE_FILE';
-export const ROLLOUT_INTERVAL_ENV = 'EGRESSCTL_ROLLOUT_INTERVAL_HOURS';
-export const ROLLOUT_MODE_ENV = 'EGRESSCTL_ROLLOUT_MODE';
-export const ROLLOUT_ACTION_ENV = 'EGRESSCTL_ROLLOUT_ACTION';
-export const ROLLOUT_SERVER_ENV = 'EGRESSCTL_ROLLOUT_SERVER';
-export const ROLLOUT_AUDIENCE_ENV = 'EGRESSCTL_ROLLOUT_AUDIENCE';
-export const ROLLOUT_ON_ERROR_ENV = 'EGRESSCTL_ROLLOUT_ON_ERROR';
+/** The App's settings: EGRESSCTL_<NAME>, derived in one place (util/env-names.ts) as for serve's flags. */
+export const POLICY_REPOSITORY_ENV = envName('policy-repository');
+export const GIT_URL_TEMPLATE_ENV = envName('git-url-template');
+export const CACHE_DIR_ENV = envName('app-cache-dir');
+export const SIGN_KEY_ENV = envName('sign-key');
+export const BUNDLE_FILE_ENV = envName('bundle-file');
+export const ROLLOUT_INTERVAL_ENV = envName('rollout-interval-hours');
+export const ROLLOUT_MODE_ENV = envName('rollout-mode');
+export const ROLLOUT_ACTION_ENV = envName('rollout-action');
+export const ROLLOUT_SERVER_ENV = envName('rollout-server');
+export const ROLLOUT_AUDIENCE_ENV = envName('rollout-audience');
+export const ROLLOUT_ON_ERROR_ENV = envName('rollout-on-error');
+export const WEBHOOK_MAX_BYTES_ENV = envName('webhook-max-bytes');
 
 export const DEFAULT_DELIVERY_CACHE_SIZE = 10_000;
 /** 5 requests of 50: enough to show every problem of a real change, bounded for a broken one. */

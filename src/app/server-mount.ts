@@ -15,7 +15,7 @@ import { WEBHOOK_PATH } from '../server/api.js';
 import type { RunningServer, StartServerOptions } from '../server/server.js';
 import { UsageError, messageOf } from '../util/errors.js';
 import { createEgressctlApp, type EgressctlApp, type EgressctlAppOptions } from './app.js';
-import { readAppConfig } from './config.js';
+import { readAppConfig, WEBHOOK_MAX_BYTES_ENV } from './config.js';
 import { serverPublisher, type BundlePublisher } from './publish.js';
 import { createWebhookIntake, GITHUB_WEBHOOK_CAP_BYTES } from './webhook-intake.js';
 
@@ -109,9 +109,9 @@ export async function createWebhookHandler(env: NodeJS.ProcessEnv, options: Webh
     throw new UsageError(`cannot start the GitHub App: ${messageOf(error)} (check APP_ID and PRIVATE_KEY/PRIVATE_KEY_PATH)`);
   }
   const middleware = await createNodeMiddleware(app.appFn, { probot, webhooksPath: WEBHOOK_PATH });
-  const maxBytesText = env.EGRESSCTL_WEBHOOK_MAX_BYTES?.trim();
+  const maxBytesText = env[WEBHOOK_MAX_BYTES_ENV]?.trim();
   if (maxBytesText && (!/^\d+$/.test(maxBytesText) || Number(maxBytesText) < 1024 || Number(maxBytesText) > GITHUB_WEBHOOK_CAP_BYTES)) {
-    throw new UsageError(`EGRESSCTL_WEBHOOK_MAX_BYTES must be 1024..${GITHUB_WEBHOOK_CAP_BYTES} (GitHub's own cap), not "${maxBytesText}"`);
+    throw new UsageError(`${WEBHOOK_MAX_BYTES_ENV} must be 1024..${GITHUB_WEBHOOK_CAP_BYTES} (GitHub's own cap), not "${maxBytesText}"`);
   }
   // Size limit, signature and shape checked before Probot sees the event; see webhook-intake.ts.
   const handler = createWebhookIntake({
