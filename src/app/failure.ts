@@ -4,7 +4,7 @@
  * the mirror's directory, the cache directory, temp files). The full error, paths included,
  * stays in the server's log (see docs/github-app.md, "Delivery handling").
  */
-import { GitError, messageOf } from '../util/errors.js';
+import { GitError, gitHubStatus, messageOf } from '../util/errors.js';
 
 /** A local absolute path: starts a word (not inside a URL, whose path follows a host) and has two parts or more. */
 const LOCAL_PATH = /(^|[\s'"`(=:,])(?:\/[^\s'"`(),:;]+){2,}\/?/g;
@@ -32,8 +32,7 @@ export class DeliveryFailure extends Error {
   readonly status: number | undefined;
   constructor(message: string, options: { cause: unknown }) {
     super(message, options);
-    const status = (options.cause as { status?: unknown } | null)?.status;
-    this.status = typeof status === 'number' ? status : undefined;
+    this.status = gitHubStatus(options.cause);
   }
 
   static from(error: unknown, knownDirs: readonly string[] = []): DeliveryFailure {

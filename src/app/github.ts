@@ -5,6 +5,7 @@
 import type { GitHubClient } from '../github/client.js';
 import { batches, type CheckOutput } from './render.js';
 import { BoundedMap } from '../util/bounded-map.js';
+import { gitHubStatus } from '../util/errors.js';
 
 export interface RepositoryRef {
   octokit: GitHubClient;
@@ -115,7 +116,7 @@ export async function looksLikePolicyRepository(target: RepositoryRef, ref: stri
       const { data } = await target.octokit.rest.repos.getContent({ owner: target.owner, repo: target.repo, path, ref });
       return Array.isArray(data) ? 'dir' : data.type;
     } catch (error) {
-      if ((error as { status?: number }).status === 404) return undefined;
+      if (gitHubStatus(error) === 404) return undefined;
       throw error;
     }
   };

@@ -15,6 +15,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { DeliveryFailure } from './failure.js';
+import { gitHubStatus } from '../util/errors.js';
 
 /** GitHub caps webhook payloads at 25 MB and does not deliver larger ones. */
 export const GITHUB_WEBHOOK_CAP_BYTES = 25 * 1024 * 1024;
@@ -164,7 +165,7 @@ export function createWebhookIntake(options: WebhookIntakeOptions): (req: Incomi
     }
     log?.error({ ...where, errors: describe(outcome) }, 'webhook handler failed');
     // A GitHub request that failed passes its status on (as @octokit/webhooks does), so the delivery shows as failed.
-    const status = errors.map((error) => (error as { status?: unknown } | null)?.status).find((value): value is number => typeof value === 'number' && value >= 400 && value <= 599);
+    const status = errors.map((error) => gitHubStatus(error)).find((value): value is number => value !== undefined && value >= 400 && value <= 599);
     // A DeliveryFailure carries a message written for the outside (what failed, no local paths).
     const failure = errors.find((error): error is DeliveryFailure => error instanceof DeliveryFailure);
     answer(res, status ?? 500, 'handler_failed', failure?.message ?? 'the webhook could not be handled (see the server log)');

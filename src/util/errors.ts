@@ -44,7 +44,8 @@ export interface GitHubErrorInfo {
 export function gitHubErrorOf(error: unknown): GitHubErrorInfo {
   if (typeof error !== 'object' || error === null) return {};
   const info: GitHubErrorInfo = {};
-  if ('status' in error) info.status = Number((error as { status: unknown }).status);
+  const status = (error as { status?: unknown }).status;
+  if (typeof status === 'number' && Number.isInteger(status)) info.status = status;
   const headers = (error as { response?: { headers?: Record<string, unknown> } }).response?.headers;
   const requestId = headers?.['x-github-request-id'];
   if (typeof requestId === 'string') info.requestId = requestId;
