@@ -12,6 +12,14 @@ type Handler = (context: never) => Promise<void> | void;
 /** What the App's handlers use of Probot: `on` (each delivery handled once; see guardDeliveries), `auth` and `log`. */
 export type WebhookApp = Pick<Probot, 'on' | 'auth' | 'log'>;
 
+/** The log the App's handlers write to (Probot's pino logger; tests pass their own). */
+export interface AppLogger {
+  info(object: object, message?: string): void;
+  warn(object: object, message?: string): void;
+  error(object: object, message?: string): void;
+  debug(object: object, message?: string): void;
+}
+
 /** What a redelivery of an id that is still being handled does (see docs/github-app.md, "Delivery handling"). */
 export type InFlightRedelivery = 'after' | 'if-failed';
 

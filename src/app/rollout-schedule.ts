@@ -5,7 +5,7 @@
  * put back where someone edited them); the report goes to the state directory for the console. A run never overlaps the previous one; each run
  * derives everything from GitHub, so an interrupted run is simply continued by the next.
  */
-import type { WebhookApp } from './delivery-guard.js';
+import type { AppLogger, WebhookApp } from './delivery-guard.js';
 import type { PolicyRepository } from '../store/repository.js';
 import type { ActionSettings, RolloutMode } from '../rollout/rollout-plan.js';
 import type { RolloutReport } from '../rollout/rollout.js';
@@ -13,11 +13,6 @@ import { recordSync } from '../rollout/sync-report.js';
 import { runSync } from '../rollout/sync.js';
 
 export const DEFAULT_ROLLOUT_INTERVAL_MS = 6 * 60 * 60 * 1000;
-
-interface Logger {
-  info(object: object, message?: string): void;
-  error(object: object, message?: string): void;
-}
 
 export interface RolloutScheduleDeps {
   /** The policy repository as it is now (settings: organizations and pin; baselines). */
@@ -34,7 +29,7 @@ export interface RolloutScheduleDeps {
   onRun?: (reports: RolloutReport[]) => void;
   /** Where the last sync report is kept (the console's sync-status page). */
   stateDir?: string;
-  log?: Logger;
+  log?: AppLogger;
 }
 
 export interface RolloutSchedule {
@@ -44,7 +39,7 @@ export interface RolloutSchedule {
 }
 
 export function registerRolloutSchedule(app: WebhookApp, deps: RolloutScheduleDeps): RolloutSchedule {
-  const log: Logger = deps.log ?? (app.log as unknown as Logger);
+  const log: AppLogger = deps.log ?? app.log;
   let running: Promise<RolloutReport[]> | undefined;
   let stopped = false;
 

@@ -5,7 +5,7 @@
  * through the API), settings that shape every step (pin, unattached, delivery) name every
  * repository of the managed organizations. Unaffected repositories cost no request.
  */
-import type { WebhookApp } from './delivery-guard.js';
+import type { AppLogger, WebhookApp } from './delivery-guard.js';
 import type { PolicyRepository } from '../store/repository.js';
 import { reviewRevisions } from '../review/revisions.js';
 import { recordSync } from '../rollout/sync-report.js';
@@ -21,19 +21,13 @@ export interface PublishedEvent {
   revision: string;
 }
 
-interface Logger {
-  info(object: object, message?: string): void;
-  warn(object: object, message?: string): void;
-  error(object: object, message?: string): void;
-}
-
 export interface SyncOnMergeDeps {
   /** `owner/repo`, shown in PR bodies. */
   policyRepository: string;
   /** Where the sync report is kept for the console. */
   stateDir: string;
   concurrency?: number;
-  log?: Logger;
+  log?: AppLogger;
   onSync?: (results: SyncResult[]) => void;
 }
 
@@ -50,7 +44,7 @@ export function organizationsOf(affected: AffectedScopes): string[] {
 }
 
 export function syncOnMerge(app: WebhookApp, deps: SyncOnMergeDeps): (event: PublishedEvent) => Promise<SyncResult[]> {
-  const log: Logger = deps.log ?? (app.log as unknown as Logger);
+  const log: AppLogger = deps.log ?? app.log;
   return async (event) => {
     if (event.previous === undefined || event.previous === event.revision) {
       log.info({ revision: event.revision }, 'first publish: no previous revision to compare; the scheduled sync covers every repository');

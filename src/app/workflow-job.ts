@@ -9,7 +9,7 @@
  * and to check that the job has a Harden-Runner step, then the log. A log without agent output
  * is ignored. Each matrix leg is its own run in the baseline (keyed by the GitHub job id).
  */
-import type { WebhookApp } from './delivery-guard.js';
+import type { AppLogger, WebhookApp } from './delivery-guard.js';
 import { normalizeTimestamp, parseHardenRunnerLog, WORKFLOW_PATH_PATTERN, type Observation } from '../baselines/index.js';
 import { DiagnosticSink } from '../policy/diagnostics.js';
 import { SETTINGS_FILE } from '../policy/model.js';
@@ -22,13 +22,6 @@ import { BoundedMap } from '../util/bounded-map.js';
 import { gitHubStatus } from '../util/errors.js';
 
 export const DEFAULT_FLUSH_INTERVAL_MS = 5 * 60 * 1000;
-
-interface Logger {
-  info(object: object, message?: string): void;
-  warn(object: object, message?: string): void;
-  error(object: object, message?: string): void;
-  debug(object: object, message?: string): void;
-}
 
 export interface WorkflowJobDeps {
   /** `owner/repo` of the policy repository (EGRESSCTL_POLICY_REPOSITORY). */
@@ -54,7 +47,7 @@ export interface WorkflowJobDeps {
   feedback?: boolean;
   /** Called after each feedback attempt (tests). */
   onFeedback?: (result: FeedbackResult | { error: unknown }) => void;
-  log?: Logger;
+  log?: AppLogger;
 }
 
 export interface WorkflowJobHandle {
@@ -204,7 +197,7 @@ function splitRepository(fullName: string): { owner: string; repo: string } {
 
 /** Register the `workflow_job.completed` handler on a Probot app; returns a handle for flushing and shutdown. */
 export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDeps): WorkflowJobHandle {
-  const log: Logger = deps.log ?? (app.log as unknown as Logger);
+  const log: AppLogger = deps.log ?? app.log;
   const interval = deps.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
   const policy = splitRepository(deps.policyRepository);
   // Small bounded caches: webhooks of one run arrive close together.
