@@ -349,7 +349,7 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
   app.on('workflow_job.completed', async (context) => {
     const payload = context.payload;
     // The work runs beside the webhook response: log downloads can take longer than GitHub waits.
-    const work = handle(context.octokit, payload.repository, payload.workflow_job as unknown as JobPayload).catch((error: unknown) => {
+    const work = handle(context.octokit, payload.repository, payload.workflow_job).catch((error: unknown) => {
       log.error({ err: error, repository: payload.repository.full_name, job: payload.workflow_job.id }, 'workflow_job: could not read the job');
     });
     inFlight.add(work);
