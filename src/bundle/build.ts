@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { sortUnique } from '../policy/endpoint.js';
 import { flattenPolicies } from '../policy/flatten.js';
-import { PASSTHROUGH_FLAGS, SCOPE_SECTIONS, SCOPE_TYPES, attachmentMap, emptyAttachmentMap, type AttachmentMap, type CompiledPolicy } from '../policy/model.js';
+import { canonicalContent } from '../policy/normalize.js';
+import { SCOPE_SECTIONS, SCOPE_TYPES, attachmentMap, emptyAttachmentMap, type AttachmentMap, type CompiledPolicy } from '../policy/model.js';
 import type { PolicyRepository } from '../store/repository.js';
 import { InvalidInputError } from '../util/errors.js';
 import { canonicalBytes, canonicalJson } from './canonical.js';
@@ -137,21 +138,8 @@ export function utcTimestamp(text: string): string {
   return new Date(time).toISOString().replace('.000Z', 'Z');
 }
 
+/** The shared canonical shape (docs/architecture.md#policy-changes), with the ancestry sorted: it is a set here. */
 function normalizePolicy(policy: CompiledPolicy): CompiledPolicy {
-  const normalized: CompiledPolicy = {
-    name: policy.name,
-    'egress-policy': policy['egress-policy'],
-    'allowed-endpoints': sortUnique(policy['allowed-endpoints']),
-  };
-  if (policy.description !== undefined) normalized.description = policy.description;
-  for (const flag of PASSTHROUGH_FLAGS) {
-    const value = policy[flag];
-    if (value !== undefined) normalized[flag] = value;
-  }
-  const lockdown = policy['lockdown-mode'];
-  if (lockdown !== undefined) {
-    normalized['lockdown-mode'] = { enabled: lockdown.enabled, detections: [...new Set(lockdown.detections)].sort() };
-  }
-  if (policy.extends !== undefined && policy.extends.length > 0) normalized.extends = sortUnique(policy.extends);
-  return normalized;
+  const { name, ...content } = policy;
+  return { name, ...canonicalContent({ ...content, ...(content.extends && { extends: sortUnique(content.extends) }) }) };
 }

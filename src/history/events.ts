@@ -8,9 +8,10 @@ import { parseAttachmentsFile } from '../policy/attachments-file.js';
 import { ATTACHMENTS_FILE, POLICIES_DIR, SCOPE_TYPES, type ScopeType } from '../policy/model.js';
 import { parsePolicyFile } from '../policy/policy-file.js';
 import { decodeUtf8 } from '../policy/yaml.js';
-import type { HistoryChange, HistoryCommit, HistoryEvent, HistoryEventType, HistoryOptions, NormalizedPolicy } from './model.js';
+import { normalizePolicy, type NormalizedPolicy } from '../policy/normalize.js';
+import type { HistoryChange, HistoryCommit, HistoryEvent, HistoryEventType, HistoryOptions } from './model.js';
 import { fastAttachments } from './attachments-fast.js';
-import { isSemanticallyEmpty, normalizePolicy, policyDiff } from './policy-diff.js';
+import { isSemanticallyEmpty, policyDiff } from './policy-diff.js';
 
 /** Blob contents by SHA: text, or raw bytes (decoded as UTF-8 here). */
 export type BlobContents = ReadonlyMap<string, string | Uint8Array>;

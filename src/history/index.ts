@@ -13,7 +13,7 @@ export type * from './model.js';
 export { HISTORY_EVENT_TYPES } from './model.js';
 export { blobsNeeded, historyFromCommits, policyNameOfPath, pullRequestNumber, type BlobContents } from './events.js';
 export { gitLogArgs, parseGitLog, readBlobContents, readCommits } from './git-log.js';
-export { normalizePolicy, policyDiff, semanticDiff } from './policy-diff.js';
+export { policyDiff } from './policy-diff.js';
 export { renderHistoryText } from './render.js';
 export { parseSince } from './since.js';
 export { unifiedDiff } from './text-diff.js';

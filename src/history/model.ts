@@ -3,7 +3,8 @@
  * and blob SHAs) in, and Policy Created / Updated / Attached / Detached / Deleted events out.
  */
 import type { Delta } from 'jsondiffpatch';
-import type { CompiledPolicy, ScopeType } from '../policy/model.js';
+import type { PolicyChangeDescription } from '../policy/change.js';
+import type { ScopeType } from '../policy/model.js';
 
 export const HISTORY_EVENT_TYPES = ['created', 'updated', 'attached', 'detached', 'deleted'] as const;
 export type HistoryEventType = (typeof HISTORY_EVENT_TYPES)[number];
@@ -40,31 +41,19 @@ export interface HistoryScope {
   key: string;
 }
 
-/** A policy's own content, normalized: the bundle's keys, endpoints sorted, `extends` as written. */
-export type NormalizedPolicy = Omit<CompiledPolicy, 'name'>;
-
-export interface ChangedKey {
-  /** Top-level policy key, e.g. `egress-policy`, `lockdown-mode`, `extends`. */
-  key: string;
-  /** `null` when the key was absent on that side. */
-  before: unknown;
-  after: unknown;
-}
-
-/** How a policy's content changed. */
-export interface PolicyDiff {
-  /**
-   * Semantic part, null when either side could not be parsed (see the event's notes).
-   * Endpoints are compared as sets.
-   */
-  endpointsAdded: string[] | null;
-  endpointsRemoved: string[] | null;
-  changed: ChangedKey[] | null;
+/**
+ * How a policy's content changed: the description the review gives too (`describePolicyChange`),
+ * plus the delta and the text diff. The described part is null when either side could not be
+ * parsed (see the event's notes).
+ */
+export interface PolicyDiff extends NullableFields<PolicyChangeDescription> {
   /** jsondiffpatch delta of the normalized policies (endpoint arrays hashed by value), for renderers. */
   delta: Delta | null;
   /** Unified diff of the YAML text (`---`/`+++` headers, `@@` hunks, 3 lines of context). */
   text: string[];
 }
+
+type NullableFields<T> = { [K in keyof T]: T[K] | null };
 
 export interface HistoryEvent {
   type: HistoryEventType;

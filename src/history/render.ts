@@ -1,4 +1,8 @@
-/** Text form of the audit log: one line per event, its diff and notes indented below it. */
+/**
+ * Text form of the audit log: one line per event, its diff and notes indented below it. A change
+ * reads as in the review (docs/architecture.md#policy-changes); a weakening is marked `!`.
+ */
+import { ENDPOINT_LABELS, keyChangeText } from '../policy/change.js';
 import type { HistoryEvent } from './model.js';
 
 const INDENT = '    ';
@@ -13,17 +17,13 @@ function headline(event: HistoryEvent): string {
   return parts.join('  ');
 }
 
-function value(raw: unknown): string {
-  return raw === null ? '(none)' : JSON.stringify(raw);
-}
-
 function detailLines(event: HistoryEvent): string[] {
   const lines: string[] = [];
   const diff = event.diff;
   if (diff) {
-    for (const endpoint of diff.endpointsAdded ?? []) lines.push(`+ endpoint ${endpoint}`);
-    for (const endpoint of diff.endpointsRemoved ?? []) lines.push(`- endpoint ${endpoint}`);
-    for (const change of diff.changed ?? []) lines.push(`~ ${change.key}: ${value(change.before)} -> ${value(change.after)}`);
+    for (const endpoint of diff.endpointsAdded ?? []) lines.push(`${ENDPOINT_LABELS.added} ${endpoint}`);
+    for (const endpoint of diff.endpointsRemoved ?? []) lines.push(`${ENDPOINT_LABELS.removed} ${endpoint}`);
+    for (const change of diff.changed ?? []) lines.push(`${change.weakens ? '!' : '~'} ${keyChangeText(change)}`);
     lines.push(...diff.text);
   }
   for (const note of event.notes) lines.push(`note: ${note}`);

@@ -164,6 +164,29 @@ export function sortUnique(texts: Iterable<string>): string[] {
   return [...new Set(texts)].sort();
 }
 
+/** Items of `a` not in `b`, sorted. Linear when both are sorted (compiled policies are), else via a set. */
+export function difference(a: readonly string[], b: readonly string[]): string[] {
+  if (a.length === 0) return [];
+  if (b.length === 0) return isSorted(a) ? a.slice() : [...a].sort();
+  if (!isSorted(a) || !isSorted(b)) {
+    const other = new Set(b);
+    return a.filter((item) => !other.has(item)).sort();
+  }
+  const out: string[] = [];
+  let j = 0;
+  for (const item of a) {
+    while (j < b.length && (b[j] as string) < item) j++;
+    if (j < b.length && b[j] === item) continue;
+    out.push(item);
+  }
+  return out;
+}
+
+function isSorted(items: readonly string[]): boolean {
+  for (let index = 1; index < items.length; index++) if ((items[index - 1] as string) > (items[index] as string)) return false;
+  return true;
+}
+
 /** The single-line form the agent's parser wants: never a newline. */
 export function joinEndpoints(texts: Iterable<string>): string {
   return sortUnique(texts).join(' ');

@@ -1,31 +1,8 @@
 /**
- * Endpoint set arithmetic for reviews: sorted differences, the agent's allow check compiled
- * once per policy, and wildcard coverage (does one pattern allow everything another does).
+ * Endpoint arithmetic for reviews: the agent's allow check compiled once per policy, and
+ * wildcard coverage (does one pattern allow everything another does).
  */
 import { endpointFromText, endpointMatches, hostMatches, implicitPatternFor, type Endpoint } from '../policy/endpoint.js';
-
-/** Items of `a` not in `b`, sorted. Linear when both are sorted (compiled policies are), else via a set. */
-export function difference(a: readonly string[], b: readonly string[]): string[] {
-  if (a.length === 0) return [];
-  if (b.length === 0) return isSorted(a) ? a.slice() : [...a].sort();
-  if (!isSorted(a) || !isSorted(b)) {
-    const other = new Set(b);
-    return a.filter((item) => !other.has(item)).sort();
-  }
-  const out: string[] = [];
-  let j = 0;
-  for (const item of a) {
-    while (j < b.length && (b[j] as string) < item) j++;
-    if (j < b.length && b[j] === item) continue;
-    out.push(item);
-  }
-  return out;
-}
-
-function isSorted(items: readonly string[]): boolean {
-  for (let index = 1; index < items.length; index++) if ((items[index - 1] as string) > (items[index] as string)) return false;
-  return true;
-}
 
 export function isWildcard(endpoint: string): boolean {
   return endpoint.includes('*');

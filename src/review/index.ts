@@ -34,4 +34,3 @@ export { renderText, type TextOptions } from './text.js';
 export { renderJson } from './json.js';
 export { escapeHtml, escapeMarkdown } from './escape.js';
 export { EndpointMatcher, covers, widenedWildcards } from './endpoints.js';
-export { normalizePolicy, type NormalizedPolicy } from './policies.js';

@@ -7,8 +7,9 @@
 import type { ScopeType } from '../policy/model.js';
 import { RISK_TITLES, type JobBreakage, type PolicyChange, type Review, type ScopeChange, type WhyKind } from './model.js';
 import { cell, code, escapeHtml, escapeMarkdown, formatNumber, htmlCode, table, truncate } from './escape.js';
-import { WORK_TREE_LABEL, type SettingChange } from './model.js';
-import { settingText } from './settings.js';
+import { ENDPOINT_LABELS, keyChangeText, type KeyChange } from '../policy/change.js';
+import { WORK_TREE_LABEL } from './model.js';
+import { listedKeyChanges } from './policies.js';
 
 export const GITHUB_COMMENT_LIMIT = 65_536;
 
@@ -178,7 +179,7 @@ function policyRows(policies: readonly PolicyChange[]): PolicyChange[][] {
       direct.push([policy]);
       continue;
     }
-    const signature = JSON.stringify([policy.changedAncestors, policy.endpointsAdded, policy.endpointsRemoved, policy.modeBefore, policy.modeAfter, policy.otherKeys, policy.risks]);
+    const signature = JSON.stringify([policy.changedAncestors, policy.endpointsAdded, policy.endpointsRemoved, policy.modeBefore, policy.modeAfter, policy.changed, policy.risks]);
     const row = inherited.get(signature);
     if (row) row.push(policy);
     else inherited.set(signature, [policy]);
@@ -224,9 +225,10 @@ function renderPolicies(policies: readonly PolicyChange[], limits: Limits, omitt
 function renderPolicyDiff(row: readonly PolicyChange[], limits: Limits, omitted: Omissions, open: boolean): string {
   const policy = row[0] as PolicyChange;
   const own = new Set([...policy.ownEndpointsAdded, ...policy.ownEndpointsRemoved]);
+  const via = (endpoint: string) => (own.has(endpoint) || policy.change !== 'changed' ? '' : '   (via extends)');
   const lines = [
-    ...policy.endpointsAdded.map((endpoint) => `+ ${endpoint}${own.has(endpoint) || policy.change !== 'changed' ? '' : '   (via extends)'}`),
-    ...policy.endpointsRemoved.map((endpoint) => `- ${endpoint}${own.has(endpoint) || policy.change !== 'changed' ? '' : '   (via extends)'}`),
+    ...policy.endpointsAdded.map((endpoint) => `${ENDPOINT_LABELS.added} ${endpoint}${via(endpoint)}`),
+    ...policy.endpointsRemoved.map((endpoint) => `${ENDPOINT_LABELS.removed} ${endpoint}${via(endpoint)}`),
   ];
   const shownLines = lines.slice(0, limits.diffLines);
   omitted.add(lines.length - shownLines.length, 'endpoint diff line');
@@ -235,15 +237,10 @@ function renderPolicyDiff(row: readonly PolicyChange[], limits: Limits, omitted:
     body.push(['```diff', ...shownLines, ...(lines.length > shownLines.length ? [`# … ${n(lines.length - shownLines.length)} more`] : []), '```'].join('\n'));
   }
   const notes: string[] = [];
-  if (policy.modeBefore !== policy.modeAfter && policy.change === 'changed') notes.push(`- \`egress-policy\`: ${policy.modeBefore} → ${policy.modeAfter}`);
-  if (policy.extendsBefore.join(',') !== policy.extendsAfter.join(',')) {
-    const list = (names: readonly string[]) => (names.length === 0 ? 'none' : names.map((name) => code(name)).join(', '));
-    notes.push(`- \`extends\`: ${list(policy.extendsBefore)} → ${list(policy.extendsAfter)}`);
-  }
   if (policy.inheritedOnly && policy.changedAncestors.length > 0) {
     notes.push(`- changed through \`extends\`: ${policy.changedAncestors.map((name) => code(name)).join(', ')}`);
   }
-  for (const key of policy.otherKeys) notes.push(`- \`${key.key}\`: ${valueText(key.before)} → ${valueText(key.after)}`);
+  for (const change of listedKeyChanges(policy)) notes.push(`- ${changeLine(change)}`);
   if (policy.wildcardsWidened.length > 0) notes.push(`- ⚠️ wildcard widened: ${endpointList(policy.wildcardsWidened, limits.endpointsPerCell)}`);
   if (notes.length > 0) body.push(notes.join('\n'));
   if (policy.invalid) body.unshift('❌ _This file has errors (the check lists each one at its line): the diff shows what could be parsed._');
@@ -253,12 +250,6 @@ function renderPolicyDiff(row: readonly PolicyChange[], limits: Limits, omitted:
     policy.modeBefore !== policy.modeAfter ? `, ${escapeHtml(modeText(policy.modeBefore, policy.modeAfter))}` : ''
   }`;
   return details(summary, body.join('\n\n'), open);
-}
-
-function valueText(value: unknown): string {
-  if (value === null || value === undefined) return '_unset_';
-  if (typeof value === 'string') return `"${cell(value)}"`;
-  return cell(JSON.stringify(value));
 }
 
 function details(summary: string, body: string, open = false): string {
@@ -394,20 +385,20 @@ function renderScopes(review: Review, limits: Limits, omitted: Omissions): strin
     ]);
     const more = group.count - rows.length;
     const body = [table(['Scope', 'Before', 'After', 'Endpoints', 'Why'], rows)];
-    if (group.settings.length > 0) body.unshift(`Settings, for every scope of this transition:\n\n${group.settings.map((change) => `- ${settingLine(change)}`).join('\n')}`);
+    if (group.settings.length > 0) body.unshift(`Settings, for every scope of this transition:\n\n${group.settings.map((change) => `- ${changeLine(change)}`).join('\n')}`);
     if (more > 0) body.push(`_…and ${plural(more, 'more scope')} in this group._`);
     parts.push(details(`${index + 1}. ${escapeHtml(group.title)}: ${escapeHtml(plural(group.count, 'scope'))}`, body.join('\n\n')));
   });
   return parts.join('\n\n');
 }
 
-/** Weakening changes are marked: they are what the Risks list counts. */
-function settingLine(change: SettingChange): string {
-  return `${change.weakens ? '⚠️ ' : ''}${cell(settingText(change))}`;
+/** Weakening changes are marked: they are what the Risks list counts. Words as in the history (docs/architecture.md#policy-changes). */
+function changeLine(change: KeyChange): string {
+  return `${change.weakens ? '⚠️ ' : ''}${cell(keyChangeText(change))}`;
 }
 
-function settingsCell(settings: readonly SettingChange[]): string {
-  return settings.length === 0 ? '—' : settings.map(settingLine).join('<br>');
+function settingsCell(settings: readonly KeyChange[]): string {
+  return settings.length === 0 ? '—' : settings.map(changeLine).join('<br>');
 }
 
 function endpointDeltaCell(scope: Pick<ScopeChange, 'added' | 'removed'>, max: number): string {

@@ -5,6 +5,7 @@
  */
 import type { Delta } from 'jsondiffpatch';
 import type { BaselineIndex } from '../baselines/index.js';
+import type { PolicyChangeDescription, SettingChange } from '../policy/change.js';
 import type { Attachment, AttachmentMap, CompiledPolicy, EgressMode, Policy, ScopeType } from '../policy/model.js';
 
 /** One side of the comparison, ready for the pure engine (see `prepareReviewInput`). */
@@ -55,33 +56,16 @@ export const RISK_TITLES: Record<RiskKind, string> = {
   'hardening-weakened': 'hardening weakened',
 };
 
+// One description of a policy change for the history and the review (docs/architecture.md#policy-changes).
+export type { KeyChange, SettingChange } from '../policy/change.js';
+
 /**
- * A Harden-Runner setting other than mode and endpoints that differs between the policy in effect
- * before and after: a passthrough flag, `lockdown-mode` (enabled) or `lockdown-mode.detections`
- * (while enabled on both sides). `null`: unset.
+ * `endpointsAdded`, `endpointsRemoved` and `changed` describe what Harden-Runner gets (after
+ * `extends`), with `extends` as written, in the shape and words the history uses.
  */
-export interface SettingChange {
-  key: string;
-  before: boolean | string[] | null;
-  after: boolean | string[] | null;
-  /** The after side hardens the job less (a risk: `hardening-weakened` or `lockdown-weakened`). */
-  weakens: boolean;
-}
-
-export interface KeyChange {
-  /** A policy key other than `egress-policy`, `allowed-endpoints` and `extends`. */
-  key: string;
-  before: unknown;
-  after: unknown;
-}
-
-export interface PolicyChange {
+export interface PolicyChange extends PolicyChangeDescription {
   name: string;
   change: PolicyChangeKind;
-  /** Endpoints Harden-Runner gets (after `extends`) that the head adds. Sorted. */
-  endpointsAdded: string[];
-  /** Endpoints Harden-Runner gets (after `extends`) that the head drops. Sorted. */
-  endpointsRemoved: string[];
   modeBefore: EgressMode | null;
   modeAfter: EgressMode | null;
   /** Of `endpointsAdded`/`endpointsRemoved`, those written in this policy's own file. */
@@ -93,8 +77,6 @@ export interface PolicyChange {
   changedAncestors: string[];
   /** True when the policy's own file is unchanged and everything comes through `extends`. */
   inheritedOnly: boolean;
-  /** Description, passthrough flags, lockdown-mode. */
-  otherKeys: KeyChange[];
   /** New wildcard entries (after `extends`) that no entry of the base covered. */
   wildcardsWidened: string[];
   /** True when what Harden-Runner is given changes (mode, endpoints, flags, lockdown). */

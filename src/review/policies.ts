@@ -1,44 +1,15 @@
 /**
  * Per-policy semantic diff: what each policy file says (own keys, normalized) and what
- * Harden-Runner gets from it (`extends` flattened). Work is per policy, never per scope.
+ * Harden-Runner gets from it (`extends` flattened), described as the history describes a change
+ * (docs/architecture.md#policy-changes). Work is per policy, never per scope.
  */
-import { create } from 'jsondiffpatch';
+import { EXTENDS_KEY, describePolicyChange, policyDelta, type KeyChange } from '../policy/change.js';
+import { difference } from '../policy/endpoint.js';
 import { PASSTHROUGH_FLAGS, type CompiledPolicy, type Policy } from '../policy/model.js';
-import { difference, widenedWildcards } from './endpoints.js';
-import type { KeyChange, PolicyChange, RiskKind } from './model.js';
-import { settingChanges, settingRisks } from './settings.js';
-
-const differ = create({ arrays: { detectMove: false } });
-
-/** A policy as written, in a canonical shape: what its file says, independent of formatting. */
-export interface NormalizedPolicy {
-  description?: string;
-  'egress-policy': string;
-  'allowed-endpoints': string[];
-  extends: string[];
-  flags: Record<string, boolean>;
-  'lockdown-mode'?: { enabled: boolean; detections: string[] };
-}
-
-export function normalizePolicy(policy: Policy): NormalizedPolicy {
-  const flags: Record<string, boolean> = {};
-  for (const flag of PASSTHROUGH_FLAGS) {
-    const value = policy.flags[flag];
-    if (value !== undefined) flags[flag] = value;
-  }
-  const normalized: NormalizedPolicy = {
-    'egress-policy': policy.egressPolicy,
-    'allowed-endpoints': [...new Set(policy.allowedEndpoints.map((entry) => entry.endpoint))].sort(),
-    // Order matters: among parents a later one wins scalar keys.
-    extends: policy.extends.map((reference) => reference.name),
-    flags,
-  };
-  if (policy.description !== undefined) normalized.description = policy.description;
-  if (policy.lockdownMode) {
-    normalized['lockdown-mode'] = { enabled: policy.lockdownMode.enabled, detections: [...policy.lockdownMode.detections].sort() };
-  }
-  return normalized;
-}
+import { normalizePolicy, type NormalizedPolicy, type PolicyContent } from '../policy/normalize.js';
+import { widenedWildcards } from './endpoints.js';
+import type { PolicyChange, RiskKind } from './model.js';
+import { settingRisks } from './settings.js';
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
@@ -107,6 +78,20 @@ export function diffPolicies(
   return { changes, enforcementChanged };
 }
 
+/**
+ * What Harden-Runner gets, with `extends` as written when the file is at hand: the compiled list is
+ * the whole ancestry, sorted, which is not what the author edited.
+ */
+function reviewedContent(compiled: CompiledPolicy | undefined, own: NormalizedPolicy | undefined): PolicyContent | undefined {
+  if (!compiled) return undefined;
+  const { name: _name, ...content } = compiled;
+  if (own) {
+    if (own.extends) content.extends = own.extends;
+    else delete content.extends;
+  }
+  return content;
+}
+
 function describeChange(
   name: string,
   before: CompiledPolicy | undefined,
@@ -116,64 +101,48 @@ function describeChange(
   ownChanged: ReadonlySet<string>,
   enforcementChanged: boolean,
 ): PolicyChange {
-  const endpointsBefore = before?.['allowed-endpoints'] ?? [];
-  const endpointsAfter = after?.['allowed-endpoints'] ?? [];
+  const reviewedBefore = reviewedContent(before, ownBefore);
+  const reviewedAfter = reviewedContent(after, ownAfter);
+  const described = describePolicyChange(reviewedBefore, reviewedAfter);
   const ownEndpointsBefore = ownBefore?.['allowed-endpoints'] ?? [];
   const ownEndpointsAfter = ownAfter?.['allowed-endpoints'] ?? [];
-  const endpointsAdded = difference(endpointsAfter, endpointsBefore);
-  const endpointsRemoved = difference(endpointsBefore, endpointsAfter);
   const modeBefore = before?.['egress-policy'] ?? null;
   const modeAfter = after?.['egress-policy'] ?? null;
-  const wildcardsWidened = widenedWildcards(endpointsBefore, endpointsAfter);
+  const wildcardsWidened = widenedWildcards(before?.['allowed-endpoints'] ?? [], after?.['allowed-endpoints'] ?? []);
 
   const risks: RiskKind[] = [];
   if (before && after) {
     if (modeBefore === 'audit' && modeAfter === 'block') risks.push('audit-to-block');
-    if (endpointsRemoved.length > 0 && modeAfter === 'block') risks.push('endpoints-removed');
+    if (described.endpointsRemoved.length > 0 && modeAfter === 'block') risks.push('endpoints-removed');
   }
   if (wildcardsWidened.length > 0) risks.push('wildcard-widened');
   if (modeBefore === 'block' && modeAfter === 'audit') risks.push('block-to-audit');
-  if (before && after) risks.push(...settingRisks(settingChanges(before, after)));
+  risks.push(...settingRisks(described.changed));
 
   return {
     name,
     change: !before ? 'created' : !after ? 'deleted' : 'changed',
-    endpointsAdded,
-    endpointsRemoved,
+    ...described,
     modeBefore,
     modeAfter,
     ownEndpointsAdded: difference(ownEndpointsAfter, ownEndpointsBefore),
     ownEndpointsRemoved: difference(ownEndpointsBefore, ownEndpointsAfter),
-    extendsBefore: ownBefore?.extends ?? before?.extends ?? [],
-    extendsAfter: ownAfter?.extends ?? after?.extends ?? [],
+    extendsBefore: reviewedBefore?.extends ?? [],
+    extendsAfter: reviewedAfter?.extends ?? [],
     changedAncestors: (after?.extends ?? []).filter((ancestor) => ownChanged.has(ancestor)),
     inheritedOnly: before !== undefined && after !== undefined && !ownChanged.has(name),
-    otherKeys: otherKeyChanges(before, after, ownBefore, ownAfter),
     wildcardsWidened,
     enforcementChanged,
     risks,
-    delta: differ.diff(ownBefore ?? null, ownAfter ?? null),
+    delta: policyDelta(ownBefore, ownAfter),
   };
 }
 
-function otherKeyChanges(
-  before: CompiledPolicy | undefined,
-  after: CompiledPolicy | undefined,
-  ownBefore: NormalizedPolicy | undefined,
-  ownAfter: NormalizedPolicy | undefined,
-): KeyChange[] {
-  if (!before || !after) return [];
-  const changes: KeyChange[] = [];
-  const descriptionBefore = ownBefore?.description ?? before.description ?? null;
-  const descriptionAfter = ownAfter?.description ?? after.description ?? null;
-  if (descriptionBefore !== descriptionAfter) changes.push({ key: 'description', before: descriptionBefore, after: descriptionAfter });
-  for (const flag of PASSTHROUGH_FLAGS) {
-    const flagBefore = before[flag] ?? null;
-    const flagAfter = after[flag] ?? null;
-    if (flagBefore !== flagAfter) changes.push({ key: flag, before: flagBefore, after: flagAfter });
-  }
-  const lockdownBefore = before['lockdown-mode'] ?? null;
-  const lockdownAfter = after['lockdown-mode'] ?? null;
-  if (JSON.stringify(lockdownBefore) !== JSON.stringify(lockdownAfter)) changes.push({ key: 'lockdown-mode', before: lockdownBefore, after: lockdownAfter });
-  return changes;
+/**
+ * The key changes a rendering lists: `changed`, and for a created policy the parents it extends
+ * (its endpoints count them, so the reader needs to see where they come from).
+ */
+export function listedKeyChanges(policy: PolicyChange): KeyChange[] {
+  if (policy.change !== 'created' || policy.extendsAfter.length === 0) return policy.changed;
+  return [{ key: EXTENDS_KEY, before: [], after: policy.extendsAfter, weakens: false }, ...policy.changed];
 }

@@ -141,7 +141,7 @@ function markInvalidPolicies(
       extendsAfter: compiledAfter?.extends ?? [],
       changedAncestors: [],
       inheritedOnly: false,
-      otherKeys: [],
+      changed: [],
       wildcardsWidened: [],
       enforcementChanged: false,
       risks: [],

@@ -6,9 +6,11 @@
  */
 import type { BaselineIndex } from '../baselines/index.js';
 import { SCOPE_SECTIONS, SCOPE_TYPES, type AttachmentMap, type CompiledPolicy, type ScopeType } from '../policy/model.js';
-import { difference, widenedWildcards } from './endpoints.js';
+import { settingChanges } from '../policy/change.js';
+import { difference } from '../policy/endpoint.js';
+import { widenedWildcards } from './endpoints.js';
 import type { AttachmentChange, EffectiveRef, PolicyChange, RiskKind, ScopeChange, ScopeGroup, ScopeRef, ScopeWhy, SettingChange } from './model.js';
-import { settingChanges, settingRisks } from './settings.js';
+import { settingRisks } from './settings.js';
 
 /** Broad to narrow: the order scopes are listed in. */
 const LISTING_ORDER: Record<ScopeType, number> = { organization: 0, repository: 1, workflow: 2, cluster: 3 };

@@ -2,9 +2,10 @@
  * The review for a terminal: the same sections as the comment, grouped, with a row limit per
  * group so thousands of changed scopes read as a summary.
  */
-import { settingText } from './settings.js';
+import { ENDPOINT_LABELS, keyChangeText, type KeyChange } from '../policy/change.js';
 import { formatNumber } from './escape.js';
 import { RISK_TITLES, type PolicyChange, type Review, type ScopeChange } from './model.js';
+import { listedKeyChanges } from './policies.js';
 
 export interface TextOptions {
   /** Rows listed per scope group and in the breakage list; 0 lists everything. Default 20. */
@@ -70,7 +71,7 @@ export function renderText(review: Review, options: TextOptions = {}): string {
     if (group.byOrganization.length > 5) organizations.push(`+${n(group.byOrganization.length - 5)} more`);
     const risks = group.risks.length > 0 ? ` [${group.risks.map((kind) => RISK_TITLES[kind]).join(', ')}]` : '';
     out.push(`  [${index + 1}] ${plain(group.title)}: ${plural(group.count, 'scope')}, endpoints ${delta(group.added, group.removed)} (${organizations.join(', ')})${risks}`);
-    for (const change of group.settings) out.push(`      ${change.weakens ? '! ' : ''}${plain(settingText(change))}`);
+    for (const change of group.settings) out.push(`      ${changeLine(change)}`);
     const rows = members.get(index) ?? [];
     for (const scope of rows) {
       out.push(`      ${scope.type} ${plain(scope.key)}: ${effective(scope.before)} -> ${effective(scope.after)}: ${plain(scope.why.text)}`);
@@ -106,12 +107,14 @@ function policyLines(policy: PolicyChange): string[] {
   const lines = [`  ${policy.change.padEnd(8)} ${plain(policy.name)}  ${mode}  endpoints ${delta(policy.endpointsAdded, policy.endpointsRemoved)}${via}${invalid}`];
   const own = new Set([...policy.ownEndpointsAdded, ...policy.ownEndpointsRemoved]);
   const mark = (endpoint: string) => (policy.change === 'changed' && !own.has(endpoint) ? '   (via extends)' : '');
-  for (const endpoint of policy.endpointsAdded) lines.push(`      + ${endpoint}${mark(endpoint)}`);
-  for (const endpoint of policy.endpointsRemoved) lines.push(`      - ${endpoint}${mark(endpoint)}`);
-  if (policy.extendsBefore.join(',') !== policy.extendsAfter.join(',')) {
-    lines.push(`      extends: ${policy.extendsBefore.map(plain).join(', ') || 'none'} -> ${policy.extendsAfter.map(plain).join(', ') || 'none'}`);
-  }
-  for (const key of policy.otherKeys) lines.push(`      ${key.key}: ${plain(JSON.stringify(key.before))} -> ${plain(JSON.stringify(key.after))}`);
+  for (const endpoint of policy.endpointsAdded) lines.push(`      ${ENDPOINT_LABELS.added} ${endpoint}${mark(endpoint)}`);
+  for (const endpoint of policy.endpointsRemoved) lines.push(`      ${ENDPOINT_LABELS.removed} ${endpoint}${mark(endpoint)}`);
+  for (const change of listedKeyChanges(policy)) lines.push(`      ${changeLine(change)}`);
   if (policy.wildcardsWidened.length > 0) lines.push(`      ! wildcard widened: ${policy.wildcardsWidened.join(', ')}`);
   return lines;
+}
+
+/** Weakenings marked `!`, as in `egressctl history`; words as there (docs/architecture.md#policy-changes). */
+function changeLine(change: KeyChange): string {
+  return `${change.weakens ? '! ' : ''}${plain(keyChangeText(change))}`;
 }

@@ -270,7 +270,7 @@ describe('egressctl history', () => {
     const lines = text.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^2024-05-02T08:00:00Z {2}[0-9a-f]{7} {2}updated {3}api {2}by Bob Builder <bob@example\.com> {2}PR #4$/);
     expect(lines).toContain('    + endpoint github.com:443');
-    expect(lines).toContain('    ~ egress-policy: "audit" -> "block"');
+    expect(lines).toContain('    ~ egress-policy: audit → block');
     expect(lines).toContain('    +egress-policy: block');
     expect(lines.filter((line) => !line.startsWith('    ')).map((line) => line.replace(/^\S+ {2}[0-9a-f]{7} {2}/, ''))).toEqual([
       'updated   api  by Bob Builder <bob@example.com>  PR #4',

@@ -85,7 +85,7 @@ describe('renderMarkdown', () => {
     expect(markdown).not.toContain('Left out');
     expect(markdown.split('\n')[0]).toBe('**1 policy changed, 1 scope changes effective policy, no baselines to forecast breakage**');
     expect(markdown).toContain('| `api` | changed | audit → block | +1 −1 | audit → block, endpoints removed |');
-    expect(markdown).toContain('```diff\n+ sum.golang.org:443\n- proxy.golang.org:443\n```');
+    expect(markdown).toContain('```diff\n+ endpoint sum.golang.org:443\n- endpoint proxy.golang.org:443\n```');
     expect(markdown).toContain('| organization `acme` | `api` (audit) | `api` (block) | + `sum.golang.org:443`<br>− `proxy.golang.org:443` | policy api changed |');
     expect(markdown).toContain('_No baselines (or no jobs in them): nothing to forecast from._');
   });

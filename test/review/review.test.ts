@@ -52,9 +52,10 @@ describe('policy changes', () => {
       enforcementChanged: true,
       inheritedOnly: false,
     });
-    expect(api?.otherKeys).toEqual([
-      { key: 'description', before: 'Go builds', after: 'Go builds and toolchains' },
-      { key: 'disable-sudo-and-containers', before: null, after: true },
+    expect(api?.changed).toEqual([
+      { key: 'egress-policy', before: 'audit', after: 'block', weakens: false },
+      { key: 'description', before: 'Go builds', after: 'Go builds and toolchains', weakens: false },
+      { key: 'disable-sudo-and-containers', before: null, after: true, weakens: false },
     ]);
     expect(api?.risks).toEqual(['audit-to-block', 'endpoints-removed']);
     expect(api?.delta).toBeDefined();

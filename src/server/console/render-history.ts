@@ -4,6 +4,7 @@
  * scopes added and removed.
  */
 import type { HistoryScope, PolicyDiff } from '../../history/model.js';
+import { ENDPOINT_LABELS, keyChangeText } from '../../policy/change.js';
 import { commitHtml, formatCount, pullRequestHtml, timeHtml, type LinkSettings } from './format.js';
 import { html, segment, type Html } from './html.js';
 import { paginate, type HistoryEntry } from './model.js';
@@ -114,17 +115,17 @@ export function diffTable(lines: readonly string[], beforeLabel: string, afterLa
   };
 }
 
-function valueText(value: unknown): string {
-  const text = value === null || value === undefined ? '(none)' : typeof value === 'string' ? value : JSON.stringify(value);
+function clipped(text: string): string {
   return text.length > SUBJECT_MAX ? `${text.slice(0, SUBJECT_MAX - 1)}…` : text;
 }
 
+/** The change in the review's words (docs/architecture.md#policy-changes); weakenings marked as in the comment. */
 function semanticHtml(diff: PolicyDiff, limit: number): Html {
   const items: Html[] = [];
-  for (const endpoint of diff.endpointsAdded ?? []) items.push(html`<li class="add">+ endpoint <code>${endpoint}</code></li>`);
-  for (const endpoint of diff.endpointsRemoved ?? []) items.push(html`<li class="del">− endpoint <code>${endpoint}</code></li>`);
+  for (const endpoint of diff.endpointsAdded ?? []) items.push(html`<li class="add">${ENDPOINT_LABELS.added} <code>${endpoint}</code></li>`);
+  for (const endpoint of diff.endpointsRemoved ?? []) items.push(html`<li class="del">${ENDPOINT_LABELS.removed} <code>${endpoint}</code></li>`);
   for (const change of diff.changed ?? []) {
-    items.push(html`<li>~ <code>${change.key}</code>: <code>${valueText(change.before)}</code> → <code>${valueText(change.after)}</code></li>`);
+    items.push(change.weakens ? html`<li class="weakens">⚠️ ${clipped(keyChangeText(change))}</li>` : html`<li>~ ${clipped(keyChangeText(change))}</li>`);
   }
   if (items.length === 0) return html``;
   const more = items.length > limit ? html`<li class="muted">and ${formatCount(items.length - limit)} more</li>` : html``;
@@ -183,7 +184,7 @@ function entryHtml(entry: HistoryEntry, links: LinkSettings, now: Date, limits: 
     body.cut && limits !== DETAIL_LIMITS ? html`<p><a href="/policies/${segment(entry.policy)}/history/${entry.commit}">Show this change in full</a></p>` : html``;
   return html`<article class="event kind-${entry.kind}">
 <header><span class="badge event-${label.split(' ')[0]?.toLowerCase()}">${label}</span> ${policyLink(entry.policy)} <span class="muted">by</span> ${who} · ${timeHtml(entry.date, now)} · commit ${commitHtml(links, entry.commit)}${pr}</header>
-<p class="subject">${entry.subject.length > SUBJECT_MAX ? `${entry.subject.slice(0, SUBJECT_MAX - 1)}…` : entry.subject}</p>
+<p class="subject">${clipped(entry.subject)}</p>
 ${body.html}
 ${detail}
 ${entry.notes.length > 0 ? html`<ul class="notes">${entry.notes.map((note) => html`<li>${note}</li>`)}</ul>` : html``}

@@ -64,6 +64,7 @@ ul.compact, ul.scopes, ul.semantic, ul.notes { margin: 4px 0; padding-left: 18px
 ul.scopes { list-style: none; padding-left: 0; }
 li.add { color: var(--block); }
 li.del { color: #cf222e; }
+li.weakens { color: var(--warn); }
 ul.notes { color: var(--warn); font-size: 13px; }
 article.event { border: 1px solid var(--border); border-radius: 6px; padding: 10px 14px; margin: 12px 0; }
 article.event header { font-size: 13px; }
