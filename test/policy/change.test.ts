@@ -12,7 +12,7 @@ import { normalizePolicy } from '../../src/policy/normalize.js';
 import { renderMarkdown, renderText, reviewChange, type PolicyChange } from '../../src/review/index.js';
 import { groupHistory } from '../../src/server/console/model.js';
 import { renderHistory } from '../../src/server/console/render-history.js';
-import { attachmentsFile, inputFromFiles, memoryPolicy } from '../review/support.js';
+import { attachmentsFile, inputFromFiles, memoryPolicy } from '../support/review.js';
 
 const BEFORE = `egress-policy: block
 allowed-endpoints:
