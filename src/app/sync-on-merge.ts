@@ -71,7 +71,6 @@ export function syncOnMerge(app: WebhookApp, deps: SyncOnMergeDeps): (event: Pub
         log.warn({ organization, err: messageOf(error) }, 'the App is not installed on this organization: not synced');
         continue;
       }
-      // Probot's Octokit carries the same REST methods, pagination, throttling and retries; its types are a separate copy.
       const client = await app.auth(installationId);
       const result = await syncChange({
         client,

@@ -100,7 +100,11 @@ export interface ChangeSyncOptions extends Omit<SyncOptions, 'repositories' | 'p
 /**
  * Sync after a merge: with `delivery: pull-request`, the sync PR of exactly the affected
  * repositories (an organization scope expands through the API); with `variables`, exactly the
- * variables whose value changed, and no PR (the steps already read them).
+ * variables whose value changed, and the usual sync of the repositories the change names by
+ * repository or workflow attachment: one that has no managed step yet gets the one-time PR that
+ * installs it (one that has it costs two reads and no write). Repositories an organization
+ * change reaches are left to the scheduled sync: the variable reaches their managed steps, and
+ * listing and reading every repository is what variables delivery saves.
  */
 export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult> {
   const org = options.organization.toLowerCase();
@@ -110,8 +114,14 @@ export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult
     const writer = new VariableWriter(options.client);
     const changes = variableChanges(desiredVariables(beforeStore, [org]), desiredVariables(afterStore, [org]));
     const variables = options.dryRun ? [] : await writer.apply(changes);
-    const rollout: RolloutReport = { organization: options.organization, repositories: [], requests: 0 };
-    return { rollout, report: organizationSync(options, [], variables), requests: writer.requests };
+    const named = [...new Set(options.affected.repositories.filter((name) => name.startsWith(`${org}/`)))].sort();
+    if (named.length === 0) {
+      const rollout: RolloutReport = { organization: options.organization, repositories: [], requests: 0 };
+      return { rollout, report: organizationSync(options, [], variables), requests: writer.requests };
+    }
+    const { before: _before, after, affected: _affected, ...rest } = options;
+    const rollout = await runRollout({ ...rest, repositories: named, config: rolloutConfig({ ...rest, policy: after }) });
+    return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), variables), requests: writer.requests + rollout.requests };
   }
   const names = new Set(options.affected.repositories.filter((name) => name.startsWith(`${org}/`)));
   const listedTargets = new Map<string, RepositoryTarget>();

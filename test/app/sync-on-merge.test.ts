@@ -177,13 +177,26 @@ describe('sync on merge (delivery: variables)', () => {
     expect(harness.standin.variables('organization', 'other').size).toBe(0);
   }, 90_000);
 
-  it('a repository attachment writes one repository variable', async () => {
+  it('a repository attachment writes one repository variable, and installs the managed step once where it is missing', async () => {
     harness = await start(VARIABLES, 'organizations: {}\n');
     harness.standin.setVariable('repository', 'acme/api', POLICY_VARIABLE, 'stale');
     await merge(harness, { 'attachments.yml': 'repositories:\n  acme/api: api\n' });
-    expect(writes(harness).filter((request) => request.repository !== POLICY_REPO).map((request) => request.operationId)).toEqual(['actions/update-repo-variable']);
+    const operations = writes(harness).filter((request) => request.repository !== POLICY_REPO).map((request) => request.operationId);
+    expect(operations[0]).toBe('actions/update-repo-variable');
+    expect(operations).toContain('pulls/create');
+    expect(writes(harness).filter((request) => request.repository !== POLICY_REPO && request.repository !== 'acme/api')).toEqual([]);
     expect(JSON.parse(harness.standin.variables('repository', 'acme/api').get(POLICY_VARIABLE)!.value)).toMatchObject({ policy: 'api', 'allowed-endpoints': 'github.com:443 registry.npmjs.org:443' });
-    expect(harness.standin.pullRequests('acme/api')).toHaveLength(0);
+    // acme/api had no managed step: the one-time PR installs one that reads the variables.
+    const [pull] = harness.standin.pullRequests('acme/api');
+    expect(pull).toBeDefined();
+    const installed = await harness.standin.readFile('acme/api', '.github/workflows/ci.yml', pull!.head.ref);
+    expect(installed).toContain('vars.EGRESSCTL_POLICY');
+    await harness.standin.mergePullRequest('acme/api', pull!.number);
+
+    // Now the step is there: the next change of acme/api's policy is the variable write and two reads.
+    await merge(harness, { 'policies/api.yml': 'egress-policy: block\nextends: base\nallowed-endpoints:\n  - registry.npmjs.org\n  - pypi.org\n' });
+    expect(writes(harness).filter((request) => request.repository !== POLICY_REPO).map((request) => request.operationId)).toEqual(['actions/update-repo-variable']);
+    expect(harness.standin.pullRequests('acme/api').filter((pr) => pr.state === 'open')).toHaveLength(0);
   }, 90_000);
 
   it('a workflow attachment writes that workflow\'s variable', async () => {
