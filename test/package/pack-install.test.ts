@@ -31,7 +31,10 @@ function stagePackage(): string {
   for (const entry of ['package.json', 'README.md', 'bin', 'schemas', 'actions', 'app.yml']) {
     if (existsSync(path.join(repoRoot, entry))) cpSync(path.join(repoRoot, entry), path.join(staging, entry), { recursive: true });
   }
-  run(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', path.join(staging, 'dist')], repoRoot);
+  // The build's emit without its type check: with isolatedModules and verbatimModuleSyntax the
+  // JavaScript is the same byte for byte, and types are checked by `npm run typecheck` (and by
+  // `npm run build` in `npm ci`). Checking them again here took two thirds of the build's time.
+  run(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--noCheck', '--outDir', path.join(staging, 'dist')], repoRoot);
   return staging;
 }
 
@@ -50,7 +53,7 @@ describe.runIf(hasNpm)('npm pack, then install the tarball elsewhere', () => {
     const consumer = path.join(scratch, 'consumer');
     mkdirSync(consumer);
     writeFileSync(path.join(consumer, 'package.json'), '{ "name": "consumer", "private": true }\n');
-    run(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--omit=dev', '--loglevel=error', tarball], consumer);
+    run(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-update-notifier', '--omit=dev', '--loglevel=error', tarball], consumer);
     // No dev dependency reached the consumer.
     for (const devOnly of ['typescript', 'vitest', 'fast-check', 'tsx']) expect(existsSync(path.join(consumer, 'node_modules', devOnly))).toBe(false);
 

@@ -4,7 +4,7 @@
  * stand-in; only objects and refs change.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -113,12 +113,14 @@ export class GitRepository {
 
   static async init(dir: string, defaultBranch: string): Promise<GitRepository> {
     await runGit(path.dirname(dir), ['init', '--quiet', '--initial-branch', defaultBranch, dir]);
-    const repo = new GitRepository(dir);
-    await repo.git(['config', 'user.name', 'Stand-in Test']);
-    await repo.git(['config', 'user.email', 'standin@example.invalid']);
-    // Pushes over smart HTTP may update the checked-out branch when the work tree is clean.
-    await repo.git(['config', 'receive.denyCurrentBranch', 'updateInstead']);
-    return repo;
+    // What three `git config` calls would write, without three more processes (each git
+    // process costs ~15-30 ms here, and suites create hundreds of repositories). Pushes over
+    // smart HTTP may update the checked-out branch when the work tree is clean.
+    await appendFile(
+      path.join(dir, '.git', 'config'),
+      '[user]\n\tname = Stand-in Test\n\temail = standin@example.invalid\n[receive]\n\tdenyCurrentBranch = updateInstead\n',
+    );
+    return new GitRepository(dir);
   }
 
   git(args: readonly string[], options?: RunOptions): Promise<string> {
@@ -147,10 +149,16 @@ export class GitRepository {
    * or a commit sha (full or abbreviated).
    */
   async resolveCommitish(ref: string): Promise<string | undefined> {
-    if (ref.startsWith('-')) return undefined;
-    for (const candidate of [`refs/heads/${ref}`, `refs/tags/${ref}`, ref]) {
-      const sha = await this.resolve(candidate, 'commit');
-      if (sha) return sha;
+    if (ref.startsWith('-') || /[\n\r\0]/.test(ref)) return undefined;
+    // One `cat-file --batch-check` for the three candidates, in order (as three `rev-parse
+    // --verify` would): each line answers `<sha> commit <size>`, or `<name> missing|ambiguous`.
+    const candidates = [`refs/heads/${ref}`, `refs/tags/${ref}`, ref];
+    const out = await this.git(['cat-file', '--batch-check=%(objectname) %(objecttype)'], {
+      input: candidates.map((candidate) => `${candidate}^{commit}\n`).join(''),
+    });
+    for (const line of out.split('\n')) {
+      const m = /^([0-9a-f]{40}) commit$/.exec(line);
+      if (m) return m[1];
     }
     return undefined;
   }
@@ -206,33 +214,46 @@ export class GitRepository {
   }
 
   /**
-   * Builds a tree from `base` (or empty) with `changes` applied; nested paths create
-   * intermediate trees. Uses a private index file so concurrent calls do not collide.
+   * Builds a tree from `base` (or empty) with `changes` applied in order; nested paths create
+   * intermediate trees. The entries are worked out in memory and written to a private index
+   * file in one `update-index`, so concurrent calls do not collide and a tree costs three git
+   * processes, not three per change.
    */
   async writeTree(base: string | undefined, changes: readonly TreeChange[]): Promise<string> {
+    const entries = new Map<string, { mode: string; type: string; sha: string }>();
+    const readInto = async (treeish: string, prefix: string): Promise<void> => {
+      const out = await this.git(['ls-tree', '-r', '-z', '--full-tree', '--end-of-options', treeish]);
+      for (const record of out.split('\0')) {
+        if (!record) continue;
+        const tab = record.indexOf('\t');
+        const [mode, type, sha] = record.slice(0, tab).split(' ');
+        entries.set(`${prefix}${record.slice(tab + 1)}`, { mode: mode!, type: type!, sha: sha! });
+      }
+    };
+    if (base) await readInto(base, '');
+    for (const change of changes) {
+      // Remove whatever is at the path: a file, or everything under a directory.
+      for (const existing of [...entries.keys()]) {
+        if (existing === change.path || existing.startsWith(`${change.path}/`)) entries.delete(existing);
+      }
+      if (change.sha === null) continue;
+      // A file where a directory is needed: git update-index --add refuses it, and so do we.
+      const parts = change.path.split('/');
+      for (let i = 1; i < parts.length; i++) {
+        const parent = parts.slice(0, i).join('/');
+        if (entries.has(parent)) {
+          throw new GitCommandError(['update-index', '--add', change.path], 128, `error: '${change.path}' appears as both a file and as a directory`);
+        }
+      }
+      if (change.type === 'tree') await readInto(change.sha, `${change.path}/`);
+      else entries.set(change.path, { mode: change.mode, type: change.type, sha: change.sha });
+    }
     const tmp = await mkdtemp(path.join(os.tmpdir(), 'standin-index-'));
     const env = { GIT_INDEX_FILE: path.join(tmp, 'index') };
     try {
-      if (base) await this.git(['read-tree', base], { env });
+      const info = [...entries].map(([file, e]) => `${e.mode} ${e.type} ${e.sha}\t${file}\0`).join('');
+      if (info) await this.git(['update-index', '-z', '--index-info'], { env, input: info });
       else await this.git(['read-tree', '--empty'], { env });
-      for (const change of changes) {
-        // Remove whatever is at the path: a file, or everything under a directory.
-        const existing = (await this.git(['ls-files', '-z', '--', change.path], { env }))
-          .split('\0')
-          .filter((p) => p === change.path || p.startsWith(`${change.path}/`));
-        if (existing.length > 0) {
-          const removal = existing.map((p) => `0 ${ZERO_SHA}\t${p}\n`).join('');
-          await this.git(['update-index', '--index-info'], { env, input: removal });
-        }
-        if (change.sha === null) continue;
-        if (change.type === 'tree') {
-          await this.git(['read-tree', `--prefix=${change.path}/`, change.sha], { env });
-        } else {
-          await this.git(['update-index', '--add', '--cacheinfo', `${change.mode},${change.sha},${change.path}`], {
-            env,
-          });
-        }
-      }
       return (await this.git(['write-tree'], { env })).trim();
     } finally {
       await rm(tmp, { recursive: true, force: true });
@@ -251,9 +272,14 @@ export class GitRepository {
   }
 
   async readCommit(sha: string): Promise<CommitInfo | undefined> {
-    if ((await this.objectType(sha)) !== 'commit') return undefined;
-    const full = (await this.git(['rev-parse', sha])).trim();
-    const raw = await this.git(['cat-file', 'commit', full]);
+    if (!/^[0-9a-f]{4,40}$/.test(sha)) return undefined;
+    // One `cat-file --batch`: `<full sha> <type> <size>` then the object, or `<sha> missing|ambiguous`.
+    const out = await runGit(this.dir, ['cat-file', '--batch'], { input: `${sha}\n` });
+    const headerEnd = out.indexOf(0x0a);
+    const m = /^([0-9a-f]{40}) (\S+) (\d+)$/.exec(out.subarray(0, headerEnd === -1 ? out.length : headerEnd).toString('utf8'));
+    if (!m || m[2] !== 'commit') return undefined;
+    const full = m[1]!;
+    const raw = out.subarray(headerEnd + 1, headerEnd + 1 + Number(m[3])).toString('utf8');
     const split = raw.indexOf('\n\n');
     const header = split === -1 ? raw : raw.slice(0, split);
     const message = split === -1 ? '' : raw.slice(split + 2);
