@@ -1,6 +1,7 @@
 /**
- * `egressctl rollout` in-process against the GitHub stand-in: App credentials (JWT ->
- * installation token) and a token, dry-run diffs, usage errors.
+ * `egressctl rollout --source baselines` in-process against the GitHub stand-in: App credentials
+ * (JWT -> installation token) and a token, dry-run diffs, usage errors. Plans come from observed
+ * baselines here, asked for explicitly (the store is the default: see sync-cli.test.ts).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { emptyBaselineFile, mergeObservations, renderBaselineFile } from '../../src/baselines/index.js';
@@ -40,7 +41,7 @@ afterEach(async () => {
 describe('egressctl rollout', () => {
   it('rolls out with the GitHub App\'s credentials, then a re-run writes nothing', async () => {
     const env = { APP_ID: String(standin.app.id), PRIVATE_KEY: standin.app.privateKey!.replace(/\n/g, '\\n'), GITHUB_API_URL: standin.url };
-    const first = await runCli(['rollout', '--org', 'acme', '--all', '-C', policy.dir, '--write-interval', '0'], { env });
+    const first = await runCli(['rollout', '--source', 'baselines', '--org', 'acme', '--all', '-C', policy.dir, '--write-interval', '0'], { env });
     expect(first.stderr).toMatch(/acme\/api: created #1: opened pull request #1: 1 file/);
     expect(first.stderr).toMatch(/acme\/web: created #1/);
     expect(first.stderr).toMatch(/2 repositories: 2 created; \d+ GitHub API requests/);
@@ -50,7 +51,7 @@ describe('egressctl rollout', () => {
     expect(standin.requests.some((request) => request.operationId === 'apps/create-installation-access-token')).toBe(true);
 
     standin.resetStats();
-    const second = await runCli(['rollout', '--org', 'acme', '--repos', 'api,acme/web', '-C', policy.dir, '--json'], { env });
+    const second = await runCli(['rollout', '--source', 'baselines', '--org', 'acme', '--repos', 'api,acme/web', '-C', policy.dir, '--json'], { env });
     expect(second.code).toBe(0);
     const report = JSON.parse(second.stdout) as { repositories: { repository: string; status: string }[] };
     expect(report.repositories.map((result) => result.status)).toEqual(['unchanged', 'unchanged']);
@@ -60,7 +61,7 @@ describe('egressctl rollout', () => {
 
   it('--dry-run prints unified diffs and writes nothing (token credentials)', async () => {
     const env = { GITHUB_TOKEN: standin.createInstallationToken(installationId), GITHUB_API_URL: standin.url };
-    const run = await runCli(['rollout', '--org', 'acme', '--repos', 'api', '--dry-run', '-C', policy.dir], { env });
+    const run = await runCli(['rollout', '--source', 'baselines', '--org', 'acme', '--repos', 'api', '--dry-run', '-C', policy.dir], { env });
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^--- a\/\.github\/workflows\/ci\.yml\n\+\+\+ b\/\.github\/workflows\/ci\.yml\n@@ /);
     expect(run.stdout).toContain('+          egress-policy: block');

@@ -113,7 +113,8 @@ describe('egressctl sync', () => {
     expect(standin.pullRequests('acme/docs')).toHaveLength(0);
 
     standin.resetStats();
-    const again = await runCli(['rollout', '--source', 'store', '--org', 'acme', '--all', '-C', policy.dir, '--json'], { env });
+    // `rollout` is the same command: the store decides by default.
+    const again = await runCli(['rollout', '--org', 'acme', '--all', '-C', policy.dir, '--json'], { env });
     expect(again.code).toBe(0);
     const report = JSON.parse(again.stdout) as { repositories: { repository: string; status: string; pr: { number: number } | null }[] };
     expect(report.repositories.map((entry) => [entry.repository, entry.status, entry.pr?.number ?? null])).toEqual([

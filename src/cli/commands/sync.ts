@@ -2,8 +2,8 @@
  * `egressctl sync --org ORG` (alias `rollout`): reconcile an organization's repositories to the
  * policy store (docs/reconciliation.md): one pull request per repository, and with
  * `delivery: variables` the Actions variables. `--dry-run` reports drift without writing.
- * `--source baselines` keeps the pre-sync rollout from baselines (the `rollout` alias's default,
- * so existing invocations do what they did). Credentials come from the environment (GitHub App
+ * `--source baselines` plans from observed baselines instead of the store (the pre-sync rollout,
+ * only when asked for: baselines are evidence, not the desired state). Credentials come from the environment (GitHub App
  * or token, see github/credentials.ts).
  */
 import { UsageError } from '../../util/errors.js';
@@ -22,7 +22,7 @@ const usageOf = (name: string) =>
   '[--concurrency N] [--write-interval MS] [--policy-repository OWNER/REPO] [--json]\n' +
   'credentials: APP_ID + PRIVATE_KEY (or PRIVATE_KEY_PATH) for the GitHub App, or GITHUB_TOKEN; the API follows github-url in egressctl.yml (GITHUB_API_URL overrides it); ' +
   'EGRESSCTL_STATE_DIR (or --state-dir) keeps the last sync report for the console';
-const usage = `${usageOf('sync')}\n(egressctl rollout is an alias whose default is --source baselines)`;
+const usage = `${usageOf('sync')}\n(egressctl rollout is an alias)`;
 
 // Option tables of harden and sync look alike (`duplicates` pairs them by shape) but hold different flags: kept.
 const OPTIONS = {
@@ -99,11 +99,12 @@ export function syncCommand(name: 'sync' | 'rollout'): Command {
     summary:
       name === 'sync'
         ? 'reconcile repositories to the policy store: one pull request each, Actions variables with delivery: variables; --dry-run reports drift'
-        : 'alias of sync (default --source baselines: Harden-Runner pull requests from baselines)',
+        : 'alias of sync (the store decides; --source baselines plans from observed baselines instead)',
     usage: usageOf(name),
     async run(args: string[], io: CliIo): Promise<number> {
       const { values, positionals } = parseCommandArgs(args, OPTIONS, usage);
-      const source = values.source ?? (name === 'rollout' ? 'baselines' : 'store');
+      // The store is the desired state for both names; baselines are evidence unless asked for explicitly.
+      const source = values.source ?? 'store';
       if (source !== 'store' && source !== 'baselines') throw usageError(`--source must be store or baselines, not "${values.source}"`);
       if (positionals.length > 0) throw usageError(`unexpected argument "${positionals[0]}"`);
       const org = values.org?.trim();
