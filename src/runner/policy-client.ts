@@ -15,6 +15,7 @@ import { AnswerVerificationError, parseAnswerKeys, verifySignedAnswer, type Expe
 // The wire API: types and constants only, no imports (the bundled action stays dependency-free).
 import { SIGNED_ANSWER_MEDIA_TYPE, type PolicyAnswer } from '../server/api.js';
 import { messageOf } from '../util/errors.js';
+import { envSetting } from '../util/env-names.js';
 
 export type OnError = 'audit' | 'block' | 'fail';
 export const ON_ERROR_VALUES: readonly OnError[] = ['audit', 'block', 'fail'];
@@ -238,7 +239,8 @@ export interface CacheScope {
 }
 
 export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
-  if (env.EGRESSCTL_CACHE_DIR) return env.EGRESSCTL_CACHE_DIR;
+  const configured = envSetting(env, 'cache-dir');
+  if (configured) return configured;
   if (env.RUNNER_TOOL_CACHE) return path.join(env.RUNNER_TOOL_CACHE, 'egressctl', 'policy-cache');
   if (env.RUNNER_TEMP) return path.join(env.RUNNER_TEMP, 'egressctl', 'policy-cache');
   return path.join(tmpdir(), 'egressctl-policy-cache');

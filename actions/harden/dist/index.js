@@ -119,6 +119,14 @@ function messageOf(error) {
   return error instanceof Error ? error.message : String(error);
 }
 
+// src/util/env-names.ts
+function envName(flag) {
+  return `EGRESSCTL_${flag.replace(/-/g, "_").toUpperCase()}`;
+}
+function envSetting(env, flag) {
+  return env[envName(flag)];
+}
+
 // src/runner/policy-client.ts
 var ON_ERROR_VALUES = ["audit", "block", "fail"];
 var PolicyFetchError = class extends Error {
@@ -241,7 +249,8 @@ function hardenInputs(answer, onError = "audit") {
   };
 }
 function defaultCacheDir(env) {
-  if (env.EGRESSCTL_CACHE_DIR) return env.EGRESSCTL_CACHE_DIR;
+  const configured = envSetting(env, "cache-dir");
+  if (configured) return configured;
   if (env.RUNNER_TOOL_CACHE) return path.join(env.RUNNER_TOOL_CACHE, "egressctl", "policy-cache");
   if (env.RUNNER_TEMP) return path.join(env.RUNNER_TEMP, "egressctl", "policy-cache");
   return path.join(tmpdir(), "egressctl-policy-cache");
