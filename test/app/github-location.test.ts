@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { GitHubStandin } from '../support/github/index.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
 import { followServe } from '../support/serve-process.js';
-import { closeStandin, POLICY_FILES, POLICY_REPO, repoRoot, startHarness, startPolicyStandin, type Harness } from '../support/app.js';
+import { appEnvironment, closeStandin, POLICY_FILES, POLICY_REPO, repoRoot, startHarness, startPolicyStandin, type Harness } from '../support/app.js';
 
 let harness: Harness | undefined;
 let standin: GitHubStandin | undefined;
@@ -66,16 +66,9 @@ describe('the GitHub the App talks to', () => {
     policy = makeTempRepo({ ...POLICY_FILES, 'egressctl.yml': `github-url: ${github.url}\n` });
 
     const script = `import('./src/cli/main.ts').then((m) => m.main(['serve', '--source', ${JSON.stringify(policy.dir)}])).then((code) => { process.exitCode = code; })`;
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      EGRESSCTL_PORT: '0',
-      EGRESSCTL_LOG_LEVEL: 'warn',
-      APP_ID: String(github.app.id),
-      PRIVATE_KEY: github.app.privateKey,
-      WEBHOOK_SECRET: github.webhookSecret,
-      EGRESSCTL_POLICY_REPOSITORY: POLICY_REPO,
-      EGRESSCTL_GIT_URL_TEMPLATE: `${github.url}/git/{owner}/{repo}.git`,
-    };
+    // The operator's environment without GHE_HOST: github-url is the one setting.
+    const { GHE_HOST: _host, GHE_PROTOCOL: _protocol, ...app } = appEnvironment(github);
+    const env: NodeJS.ProcessEnv = { ...process.env, EGRESSCTL_PORT: '0', EGRESSCTL_LOG_LEVEL: 'warn', ...app, EGRESSCTL_POLICY_REPOSITORY: POLICY_REPO };
     delete env.GHE_HOST;
     delete env.GHE_PROTOCOL;
     const child = spawn(process.execPath, ['--import', 'tsx', '-e', script], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -11,7 +11,7 @@ import { openBundle } from '../../src/bundle/dsse.js';
 import { generateKeyPair } from '../../src/bundle/keys.js';
 import type { GitHubStandin } from '../support/github/index.js';
 import { runCli } from '../support/cli.js';
-import { closeStandin, POLICY_REPO, repoRoot, startPolicyStandin } from '../support/app.js';
+import { appEnvironment, closeStandin, POLICY_REPO, repoRoot, startPolicyStandin } from '../support/app.js';
 import { followServe } from '../support/serve-process.js';
 
 let standin: GitHubStandin | undefined;
@@ -40,13 +40,8 @@ describe('egressctl serve with the GitHub App', () => {
         EGRESSCTL_PORT: '0',
         EGRESSCTL_LOG_LEVEL: 'warn',
         EGRESSCTL_SIGN_KEY: keyFile,
-        APP_ID: String(standin.app.id),
-        PRIVATE_KEY: standin.app.privateKey,
-        WEBHOOK_SECRET: standin.webhookSecret,
-        GHE_HOST: new URL(standin.url).host,
-        GHE_PROTOCOL: 'http',
+        ...appEnvironment(standin),
         EGRESSCTL_POLICY_REPOSITORY: POLICY_REPO,
-        EGRESSCTL_GIT_URL_TEMPLATE: `${standin.url}/git/{owner}/{repo}.git`,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

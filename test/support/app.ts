@@ -50,6 +50,21 @@ export interface HarnessOptions {
   files?: Record<string, string>;
 }
 
+/**
+ * The environment an operator gives the App to talk to the stand-in: its credentials, GHE_HOST
+ * (the stand-in is shaped like GitHub Enterprise Server) and where to fetch repositories from.
+ */
+export function appEnvironment(standin: GitHubStandin): NodeJS.ProcessEnv {
+  return {
+    APP_ID: String(standin.app.id),
+    PRIVATE_KEY: standin.app.privateKey,
+    WEBHOOK_SECRET: standin.webhookSecret,
+    GHE_HOST: new URL(standin.url).host,
+    GHE_PROTOCOL: 'http',
+    EGRESSCTL_GIT_URL_TEMPLATE: `${standin.url}/git/{owner}/{repo}.git`,
+  };
+}
+
 /** The permissions app.yml asks for. */
 export async function manifestPermissions(): Promise<Record<string, 'read' | 'write'>> {
   const manifest = parseYaml(await readFile(path.join(repoRoot, 'app.yml'), 'utf8')) as { default_permissions: Record<string, 'read' | 'write'> };
@@ -63,15 +78,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const cacheDir = await mkdtemp(path.join(os.tmpdir(), 'egressctl-app-test-'));
   const signKey = parsePrivateKey(generateKeyPair().privateKeyPem);
   const logger = pino({ level: process.env.EGRESSCTL_TEST_LOG ?? 'silent' });
-  const env: NodeJS.ProcessEnv = {
-    APP_ID: String(standin.app.id),
-    PRIVATE_KEY: standin.app.privateKey,
-    WEBHOOK_SECRET: standin.webhookSecret,
-    GHE_HOST: new URL(standin.url).host,
-    GHE_PROTOCOL: 'http',
-    EGRESSCTL_APP_CACHE_DIR: cacheDir,
-    EGRESSCTL_GIT_URL_TEMPLATE: `${standin.url}/git/{owner}/{repo}.git`,
-  };
+  const env: NodeJS.ProcessEnv = { ...appEnvironment(standin), EGRESSCTL_APP_CACHE_DIR: cacheDir };
   if (options.policyRepository !== null) env.EGRESSCTL_POLICY_REPOSITORY = options.policyRepository ?? POLICY_REPO;
   const mount = await createWebhookHandler(env, {
     logger,
