@@ -94,7 +94,7 @@ export class UpstreamSource implements BundleSource {
     const timeout = AbortSignal.timeout((waitSeconds + 15) * 1000);
     try {
       // Whichever comes first aborts the request: shutdown or this poll's timeout.
-      const signal = AbortSignal.any([this.abort.signal, timeout]);
+      const signal = AbortSignal.any([this.abort.signal, timeout]); // AbortSignal.any: the signal combinator, not the `any` type
       const response = await fetch(url, { headers, signal });
       if (response.status === 304) {
         await response.arrayBuffer();
