@@ -3,40 +3,16 @@
  * EGRESSCTL_ROLLOUT_INTERVAL_HOURS): the policy repository is read from the head of its default
  * branch through the App's installation and git, and its baselines open a pull request.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { Probot } from 'probot';
-import { afterEach, beforeEach, expect, it } from 'vitest';
-import { createEgressctlApp, type EgressctlApp } from '../../src/app/app.js';
-import { readAppConfig } from '../../src/app/config.js';
+import { expect, it } from 'vitest';
+import type { EgressctlApp } from '../../src/app/app.js';
 import { emptyBaselineFile, mergeObservations, renderBaselineFile } from '../../src/baselines/index.js';
 import { ROLLOUT_BRANCH } from '../../src/rollout/rollout-body.js';
-import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
-import { manifestPermissions, POLICY_REPO } from '../support/app.js';
+import { manifestPermissions, perTestApp, POLICY_REPO } from '../support/app.js';
 import { SIMPLE_WORKFLOW } from '../support/workflows.js';
 
 const WORKFLOW = SIMPLE_WORKFLOW;
 
-let standin: GitHubStandin;
-let cacheDir: string;
-let egressctl: EgressctlApp | undefined;
-
-beforeEach(async () => {
-  standin = await startGitHubStandin();
-  cacheDir = await mkdtemp(path.join(os.tmpdir(), 'egressctl-rollout-wiring-'));
-});
-
-afterEach(async () => {
-  await egressctl?.close();
-  egressctl = undefined;
-  try {
-    standin.assertNoViolations();
-  } finally {
-    await standin.close();
-    await rm(cacheDir, { recursive: true, force: true });
-  }
-});
+const scratch = perTestApp('egressctl-rollout-wiring-');
 
 function baselineFor(repository: string): string {
   const runs = Array.from({ length: 4 }, (_, index) => ({
@@ -49,25 +25,17 @@ function baselineFor(repository: string): string {
   return renderBaselineFile(mergeObservations(emptyBaselineFile(repository), runs).file);
 }
 
-async function loadApp(): Promise<EgressctlApp> {
-  const config = readAppConfig({
-    EGRESSCTL_POLICY_REPOSITORY: POLICY_REPO,
-    EGRESSCTL_APP_CACHE_DIR: cacheDir,
-    EGRESSCTL_GIT_URL_TEMPLATE: `${standin.url}/git/{owner}/{repo}.git`,
-    EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '6',
-  });
-  const app = createEgressctlApp({ config });
-  const probot = new Probot({ ...standin.probotOptions(), logLevel: 'fatal' });
-  await probot.load(app.appFn);
-  return app;
+function loadApp(): Promise<EgressctlApp> {
+  return scratch.load({ EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '6' });
 }
 
 it('runs the rollout from the policy repository at its default branch head', async () => {
+  const { standin } = scratch;
   standin.createInstallation({ account: 'acme', permissions: await manifestPermissions() });
   await standin.createRepository(POLICY_REPO, { files: { 'egressctl.yml': 'organizations: [acme]\nunattached: baseline\n', 'baselines/acme/api.yml': baselineFor('acme/api') } });
   await standin.createRepository('acme/api', { files: { '.github/workflows/ci.yml': WORKFLOW } });
 
-  egressctl = await loadApp();
+  const egressctl = await loadApp();
   expect(egressctl.rollout).toBeDefined();
   const [report] = await egressctl.rollout!.runNow();
   expect(report).toMatchObject({ organization: 'acme', repositories: expect.arrayContaining([expect.objectContaining({ repository: 'acme/api', status: 'created' })]) });
@@ -83,18 +51,17 @@ it('runs the rollout from the policy repository at its default branch head', asy
 }, 60_000);
 
 it('refuses to roll out from a policy repository head with errors', async () => {
+  const { standin } = scratch;
   standin.createInstallation({ account: 'acme', permissions: await manifestPermissions() });
   await standin.createRepository(POLICY_REPO, { files: { 'egressctl.yml': 'organizations: 5\n', 'baselines/acme/api.yml': baselineFor('acme/api') } });
   await standin.createRepository('acme/api', { files: { '.github/workflows/ci.yml': WORKFLOW } });
 
-  egressctl = await loadApp();
+  const egressctl = await loadApp();
   await expect(egressctl.rollout!.runNow()).rejects.toThrow(/policy repository acme\/egress-policies at main \([0-9a-f]{12}\) has 1 error\(s\), no rollout: egressctl\.yml:1/);
   expect(standin.pullRequests('acme/api')).toHaveLength(0);
 }, 60_000);
 
 it('has no schedule without EGRESSCTL_ROLLOUT_INTERVAL_HOURS', async () => {
-  const app = createEgressctlApp({ config: readAppConfig({ EGRESSCTL_POLICY_REPOSITORY: POLICY_REPO, EGRESSCTL_APP_CACHE_DIR: cacheDir }) });
-  await new Probot({ ...standin.probotOptions(), logLevel: 'fatal' }).load(app.appFn);
+  const app = await scratch.load();
   expect(app.rollout).toBeUndefined();
-  await app.close();
 });

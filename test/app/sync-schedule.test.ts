@@ -3,40 +3,16 @@
  * webhook when a person edits a variable, so the scheduled pass reads them back, puts back what
  * differs from the store and reports it as drift (log and sync report).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { Probot } from 'probot';
-import { afterEach, beforeEach, expect, it } from 'vitest';
-import { createEgressctlApp, type EgressctlApp } from '../../src/app/app.js';
-import { readAppConfig } from '../../src/app/config.js';
+import { expect, it } from 'vitest';
 import { POLICY_VARIABLE } from '../../src/policy/delivery.js';
 import { readSyncReport } from '../../src/rollout/sync-report.js';
-import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
 import { SIMPLE_WORKFLOW } from '../support/workflows.js';
-import { manifestPermissions, POLICY_REPO } from '../support/app.js';
+import { manifestPermissions, perTestApp, POLICY_REPO } from '../support/app.js';
 
-let standin: GitHubStandin;
-let cacheDir: string;
-let egressctl: EgressctlApp | undefined;
-
-beforeEach(async () => {
-  standin = await startGitHubStandin();
-  cacheDir = await mkdtemp(path.join(os.tmpdir(), 'egressctl-sync-schedule-'));
-});
-
-afterEach(async () => {
-  await egressctl?.close();
-  egressctl = undefined;
-  try {
-    standin.assertNoViolations();
-  } finally {
-    await standin.close();
-    await rm(cacheDir, { recursive: true, force: true });
-  }
-});
+const scratch = perTestApp('egressctl-sync-schedule-');
 
 it('a variable edited by hand is put back by the scheduled pass and reported as drift', async () => {
+  const { standin, cacheDir } = scratch;
   standin.createInstallation({ account: 'acme', permissions: await manifestPermissions() });
   await standin.createRepository(POLICY_REPO, {
     files: {
@@ -47,14 +23,7 @@ it('a variable edited by hand is put back by the scheduled pass and reported as 
     },
   });
   await standin.createRepository('acme/api', { files: { '.github/workflows/ci.yml': SIMPLE_WORKFLOW } });
-  const config = readAppConfig({
-    EGRESSCTL_POLICY_REPOSITORY: POLICY_REPO,
-    EGRESSCTL_APP_CACHE_DIR: cacheDir,
-    EGRESSCTL_GIT_URL_TEMPLATE: `${standin.url}/git/{owner}/{repo}.git`,
-    EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '6',
-  });
-  egressctl = createEgressctlApp({ config });
-  await new Probot({ ...standin.probotOptions(), logLevel: 'fatal' }).load(egressctl.appFn);
+  const egressctl = await scratch.load({ EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '6' });
 
   // First pass: both variables are created.
   await egressctl.rollout!.runNow();

@@ -8,10 +8,14 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Probot } from 'probot';
 import { pino } from 'pino';
+import { afterEach, beforeEach } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { openBundle } from '../../src/bundle/dsse.js';
 import { generateKeyPair, parsePrivateKey } from '../../src/bundle/keys.js';
+import { createEgressctlApp, type EgressctlApp } from '../../src/app/app.js';
+import { readAppConfig } from '../../src/app/config.js';
 import { createWebhookHandler, type WebhookMount } from '../../src/app/server-mount.js';
 import type { ClientTuning } from '../../src/github/client.js';
 import { hashApiKey } from '../../src/server/auth/api-keys.js';
@@ -135,4 +139,61 @@ export async function closeStandin(standin: GitHubStandin | undefined, work?: st
     await standin?.close();
     if (work) await rm(work, { recursive: true, force: true });
   }
+}
+
+/** What perTestApp gives each test. */
+export interface AppScratch {
+  readonly standin: GitHubStandin;
+  /** The App's cache directory (git mirrors, the sync report). */
+  readonly cacheDir: string;
+  /**
+   * The App loaded into Probot, as `probot run` loads it, configured from `env` over the policy
+   * repository, the cache directory and the stand-in's git URLs; closed after the test.
+   */
+  load(env?: NodeJS.ProcessEnv): Promise<EgressctlApp>;
+}
+
+/** Per test: a fresh stand-in and cache directory, for tests that drive the App without a server (the schedule). */
+export function perTestApp(prefix: string): AppScratch {
+  let standin: GitHubStandin | undefined;
+  let cacheDir: string | undefined;
+  const loaded: EgressctlApp[] = [];
+  beforeEach(async () => {
+    standin = await startGitHubStandin();
+    cacheDir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  });
+  afterEach(async () => {
+    for (const app of loaded.splice(0)) await app.close();
+    try {
+      standin?.assertNoViolations();
+    } finally {
+      await standin?.close();
+      if (cacheDir) await rm(cacheDir, { recursive: true, force: true });
+    }
+  });
+  const started = (): { standin: GitHubStandin; cacheDir: string } => {
+    if (!standin || !cacheDir) throw new Error('perTestApp: use it inside a test');
+    return { standin, cacheDir };
+  };
+  return {
+    get standin() {
+      return started().standin;
+    },
+    get cacheDir() {
+      return started().cacheDir;
+    },
+    async load(env = {}) {
+      const { standin: github, cacheDir: dir } = started();
+      const config = readAppConfig({
+        EGRESSCTL_POLICY_REPOSITORY: POLICY_REPO,
+        EGRESSCTL_APP_CACHE_DIR: dir,
+        EGRESSCTL_GIT_URL_TEMPLATE: `${github.url}/git/{owner}/{repo}.git`,
+        ...env,
+      });
+      const app = createEgressctlApp({ config });
+      loaded.push(app);
+      await new Probot({ ...github.probotOptions(), logLevel: 'fatal' }).load(app.appFn);
+      return app;
+    },
+  };
 }
