@@ -1,20 +1,14 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src/server/index.js';
 import { githubFileEntries } from '../../src/runner/github-files.js';
 import { hardenInputs, policyAnswerProblem } from '../../src/runner/policy-client.js';
 import type { TempRepo } from '../support/policy-repo.js';
 import { captureLogger, type Issuer } from '../support/server.js';
-import { REQUEST_TOKEN, parseGithubFile, startPolicyBackend, type TokenEndpoint } from '../support/runner.js';
+import { ACTION_DIST as DIST, parseGithubFile, runHardenAction, startPolicyBackend, type ActionRun, type TokenEndpoint } from '../support/runner.js';
 
-const run = promisify(execFile);
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const DIST = path.join(repoRoot, 'actions/harden/dist/index.js');
 const AUDIENCE = 'https://egress.test';
 
 let repo: TempRepo;
@@ -36,35 +30,8 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-interface ActionRun {
-  code: number;
-  stdout: string;
-  outputs: Record<string, string>;
-}
-
-let runs = 0;
-async function runAction(inputs: Record<string, string>, env: Record<string, string> = {}): Promise<ActionRun> {
-  const outputFile = path.join(work, `output-${++runs}`);
-  writeFileSync(outputFile, '');
-  const childEnv: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
-    ACTIONS_ID_TOKEN_REQUEST_URL: tokens.url,
-    ACTIONS_ID_TOKEN_REQUEST_TOKEN: REQUEST_TOKEN,
-    GITHUB_OUTPUT: outputFile,
-    GITHUB_REPOSITORY: 'acme/api',
-    GITHUB_WORKFLOW_REF: 'acme/api/.github/workflows/release.yml@refs/heads/main',
-    RUNNER_TOOL_CACHE: path.join(work, 'tool-cache'),
-    RUNNER_TEMP: path.join(work, 'temp'),
-    ...Object.fromEntries(Object.entries(inputs).map(([name, value]) => [`INPUT_${name.replace(/-/g, '_').toUpperCase()}`, value])),
-    ...env,
-  };
-  try {
-    const { stdout } = await run(process.execPath, [DIST], { env: childEnv, timeout: 30_000 });
-    return { code: 0, stdout, outputs: parseGithubFile(outputFile) };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string };
-    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', outputs: parseGithubFile(outputFile) };
-  }
+function runAction(inputs: Record<string, string>, env: Record<string, string> = {}): Promise<ActionRun> {
+  return runHardenAction({ work, tokenUrl: tokens.url, inputs, env: { RUNNER_TEMP: path.join(work, 'temp'), ...env } });
 }
 
 describe('actions/harden/dist/index.js', () => {

@@ -4,13 +4,11 @@
  * composite action's bundled script (`public-key` input) verifying them; forged, foreign-key,
  * misbound and planted answers all ending in on-error.
  */
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, parsePrivateKey } from '../../src/bundle/keys.js';
 import { cacheFileName } from '../../src/runner/policy-client.js';
@@ -20,10 +18,8 @@ import { hashApiKey, startServer, type RunningServer } from '../../src/server/in
 import { runCli } from '../support/cli.js';
 import type { TempRepo } from '../support/policy-repo.js';
 import { captureLogger, type Issuer } from '../support/server.js';
-import { parseGithubFile, REQUEST_TOKEN, startPolicyBackend, type TokenEndpoint } from '../support/runner.js';
+import { parseGithubFile, runHardenAction, startPolicyBackend, type ActionRun, type TokenEndpoint } from '../support/runner.js';
 
-const run = promisify(execFile);
-const DIST = path.resolve(import.meta.dirname, '../../actions/harden/dist/index.js');
 const KEY = 'arc-prod-hook-key-0123456789abcdefghijkl';
 const AUDIENCE = 'egressctl-signed-test';
 const bundlePair = generateKeyPair();
@@ -221,27 +217,9 @@ describe('egressctl hook job-started --public-key', () => {
 });
 
 describe('the composite action (dist) with public-key', () => {
-  async function runAction(inputs: Record<string, string>): Promise<{ code: number; stdout: string; outputs: Record<string, string> }> {
-    const outputFile = path.join(work, `action-output-${++runs}`);
-    writeFileSync(outputFile, '');
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '',
-      ACTIONS_ID_TOKEN_REQUEST_URL: tokens.url,
-      ACTIONS_ID_TOKEN_REQUEST_TOKEN: REQUEST_TOKEN,
-      GITHUB_OUTPUT: outputFile,
-      GITHUB_REPOSITORY: 'acme/api',
-      GITHUB_WORKFLOW_REF: 'acme/api/.github/workflows/release.yml@refs/heads/main',
-      RUNNER_TOOL_CACHE: path.join(work, `action-cache-${runs}`),
-      ...Object.fromEntries(Object.entries(inputs).map(([name, value]) => [`INPUT_${name.replace(/-/g, '_').toUpperCase()}`, value])),
-    };
-    try {
-      const { stdout } = await run(process.execPath, [DIST], { env, timeout: 30_000 });
-      return { code: 0, stdout, outputs: parseGithubFile(outputFile) };
-    } catch (error) {
-      const failed = error as { code?: number; stdout?: string };
-      return { code: failed.code ?? -1, stdout: failed.stdout ?? '', outputs: parseGithubFile(outputFile) };
-    }
-  }
+  // A tool cache per run: no answer cached by an earlier run may stand in for this one.
+  const runAction = (inputs: Record<string, string>): Promise<ActionRun> =>
+    runHardenAction({ work, tokenUrl: tokens.url, inputs, env: { RUNNER_TOOL_CACHE: path.join(work, `action-cache-${++runs}`) } });
 
   it('applies the verified answer', async () => {
     const result = await runAction({ server: server.url, audience: AUDIENCE, 'public-key': bundlePair.publicKeyPem });

@@ -1,6 +1,13 @@
-/** Runner-side helpers: a policy backend (policy server, OIDC issuer), a fake ACTIONS_ID_TOKEN_REQUEST_URL endpoint and GITHUB_OUTPUT parsing. */
-import { readFileSync } from 'node:fs';
+/**
+ * Runner-side helpers: a policy backend (policy server, OIDC issuer), a fake
+ * ACTIONS_ID_TOKEN_REQUEST_URL endpoint, GITHUB_OUTPUT parsing, and a run of the composite
+ * action's bundle as a runner starts it.
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { startServer, type RunningServer, type StartServerOptions } from '../../src/server/index.js';
 import { makeTempRepo, type TempRepo } from './policy-repo.js';
@@ -85,4 +92,44 @@ export async function startPolicyBackend(audience: string, options: Partial<Star
     ...options,
   });
   return { repo, issuer, tokens, server };
+}
+
+/** The committed bundle of actions/harden (what a runner executes). */
+export const ACTION_DIST = path.resolve(import.meta.dirname, '../../actions/harden/dist/index.js');
+
+export interface ActionRun {
+  code: number;
+  stdout: string;
+  /** What the action wrote to GITHUB_OUTPUT. */
+  outputs: Record<string, string>;
+}
+
+let actionRuns = 0;
+
+/**
+ * Runs the action's bundle in a child process with the environment a runner gives it: the OIDC
+ * request URL and token, GITHUB_OUTPUT (a fresh file under `work`), the repository and workflow
+ * ref, a tool cache under `work`, `INPUT_*` from `inputs`, then `env` over all of it.
+ */
+export async function runHardenAction(options: { work: string; tokenUrl: string; inputs: Record<string, string>; env?: Record<string, string> }): Promise<ActionRun> {
+  const outputFile = path.join(options.work, `action-output-${++actionRuns}`);
+  writeFileSync(outputFile, '');
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    ACTIONS_ID_TOKEN_REQUEST_URL: options.tokenUrl,
+    ACTIONS_ID_TOKEN_REQUEST_TOKEN: REQUEST_TOKEN,
+    GITHUB_OUTPUT: outputFile,
+    GITHUB_REPOSITORY: 'acme/api',
+    GITHUB_WORKFLOW_REF: 'acme/api/.github/workflows/release.yml@refs/heads/main',
+    RUNNER_TOOL_CACHE: path.join(options.work, 'tool-cache'),
+    ...Object.fromEntries(Object.entries(options.inputs).map(([name, value]) => [`INPUT_${name.replace(/-/g, '_').toUpperCase()}`, value])),
+    ...options.env,
+  };
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, [ACTION_DIST], { env, timeout: 30_000 });
+    return { code: 0, stdout, outputs: parseGithubFile(outputFile) };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string };
+    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', outputs: parseGithubFile(outputFile) };
+  }
 }
