@@ -5,12 +5,11 @@
  * gets a signed, HttpOnly, SameSite session cookie; a non-member is refused (docs/security.md).
  */
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { chromium, type Browser } from 'playwright-core';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGitHubOAuth, SESSION_COOKIE } from '../../src/server/auth/github-oauth.js';
+import { SESSION_COOKIE } from '../../src/server/auth/github-oauth.js';
+import { freePort, standinOAuth } from '../support/server.js';
 import { createConsoleHandler } from '../../src/server/console/index.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
 import { startGitHubStandin, startOAuthWeb, type GitHubStandin, type OAuthWeb } from '../support/github/index.js';
@@ -23,14 +22,6 @@ let fixture: ConsoleRepo;
 let server: RunningServer;
 let browser: Browser;
 
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
-
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium) to run the browser tests`);
   standin = await startGitHubStandin();
@@ -39,14 +30,7 @@ beforeAll(async () => {
   web = await startOAuthWeb(standin);
   fixture = makeConsoleRepo();
   const port = await freePort();
-  const oauth = createGitHubOAuth({
-    clientId: web.clientId,
-    clientSecret: web.clientSecret,
-    publicUrl: `http://127.0.0.1:${port}`,
-    webUrl: web.url,
-    apiUrl: standin.url,
-    organizations: ['acme'],
-  });
+  const oauth = standinOAuth(standin, web, port, { organizations: ['acme'] });
   server = await startServer({
     source: fixture.repo.dir,
     port,

@@ -4,10 +4,9 @@
  * (OpenAPI-checked) and its OAuth web flow.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { createGitHubOAuth, SESSION_COOKIE } from '../../src/server/auth/github-oauth.js';
+import { SESSION_COOKIE } from '../../src/server/auth/github-oauth.js';
+import { freePort, standinOAuth } from '../support/server.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
 import { startGitHubStandin, startOAuthWeb, type GitHubStandin, type OAuthWeb } from '../support/github/index.js';
 import { makeTempRepo, SAMPLE_FILES, type TempRepo } from '../support/policy-repo.js';
@@ -24,19 +23,8 @@ beforeAll(async () => {
   web = await startOAuthWeb(standin);
   repo = makeTempRepo(SAMPLE_FILES, { git: true });
   repo.commit('first');
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  const oauth = createGitHubOAuth({
-    clientId: web.clientId,
-    clientSecret: web.clientSecret,
-    publicUrl: `http://127.0.0.1:${port}`,
-    webUrl: web.url,
-    apiUrl: standin.url,
-    organizations: [],
-    team: 'acme/platform',
-  });
+  const port = await freePort();
+  const oauth = standinOAuth(standin, web, port, { organizations: [], team: 'acme/platform' });
   server = await startServer({ source: repo.dir, port, logger: pino({ level: 'silent' }), defaultMetrics: false, readAccess: { mode: 'github', oauth } });
 });
 

@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
 import { makeTempRepo, SAMPLE_FILES, type TempRepo } from './policy-repo.js';
+import { createGitHubOAuth, type GitHubOAuth } from '../../src/server/auth/github-oauth.js';
+import type { GitHubStandin, OAuthWeb } from './github/index.js';
 
 export interface Issuer {
   issuer: string;
@@ -185,4 +187,25 @@ export function perTestScratch(prefix: string): { cleanups: (() => Promise<void>
       return dir;
     },
   };
+}
+
+/** A free loopback port: the sign-in callback URL is built from it before the server listens. */
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** The console's GitHub sign-in against the stand-in's OAuth web flow and API, for a server on `port`. */
+export function standinOAuth(standin: GitHubStandin, web: OAuthWeb, port: number, admitted: { organizations: string[]; team?: string }): GitHubOAuth {
+  return createGitHubOAuth({
+    clientId: web.clientId,
+    clientSecret: web.clientSecret,
+    publicUrl: `http://127.0.0.1:${port}`,
+    webUrl: web.url,
+    apiUrl: standin.url,
+    ...admitted,
+  });
 }
