@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { data, Evaluator, Lexer, Parser } from '@actions/expressions';
@@ -7,7 +7,7 @@ import { hashApiKey, startServer, type RunningServer } from '../../src/server/in
 import { runCli } from '../support/cli.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
 import { PRECEDENCE_FILES, captureLogger } from '../support/server.js';
-import { parseGithubFile } from '../support/runner.js';
+import { hookJobEnv, parseGithubFile } from '../support/runner.js';
 
 const KEY = 'arc-prod-hook-key-0123456789abcdefghijkl';
 let repo: TempRepo;
@@ -33,22 +33,8 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-let runs = 0;
 function jobEnv(overrides: Record<string, string> = {}): Record<string, string> {
-  const id = ++runs;
-  const envFile = path.join(work, `env-${id}`);
-  writeFileSync(envFile, '');
-  return {
-    EGRESSCTL_SERVER: server.url,
-    EGRESSCTL_CLUSTER: 'arc-prod',
-    EGRESSCTL_API_KEY: KEY,
-    GITHUB_REPOSITORY: 'other/tool',
-    GITHUB_WORKFLOW_REF: 'other/tool/.github/workflows/ci.yml@refs/heads/main',
-    GITHUB_ENV: envFile,
-    RUNNER_TEMP: path.join(work, `temp-${id}`),
-    RUNNER_TOOL_CACHE: path.join(work, 'tool-cache'),
-    ...overrides,
-  };
+  return hookJobEnv({ work, server: server.url, apiKey: KEY, repository: 'other/tool', overrides: { EGRESSCTL_CLUSTER: 'arc-prod', ...overrides } });
 }
 
 describe('egressctl hook job-started', () => {

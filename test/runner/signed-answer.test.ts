@@ -18,7 +18,7 @@ import { hashApiKey, startServer, type RunningServer } from '../../src/server/in
 import { runCli } from '../support/cli.js';
 import type { TempRepo } from '../support/policy-repo.js';
 import { captureLogger, type Issuer } from '../support/server.js';
-import { parseGithubFile, runHardenAction, startPolicyBackend, type ActionRun, type TokenEndpoint } from '../support/runner.js';
+import { hookJobEnv, parseGithubFile, runHardenAction, startPolicyBackend, type ActionRun, type TokenEndpoint } from '../support/runner.js';
 
 const KEY = 'arc-prod-hook-key-0123456789abcdefghijkl';
 const AUDIENCE = 'egressctl-signed-test';
@@ -81,20 +81,9 @@ function statement(overrides: Partial<AnswerStatement> = {}): AnswerStatement {
 }
 
 let runs = 0;
+// A tool cache per job: each run starts without a cached answer unless a test shares one.
 function jobEnv(overrides: Record<string, string> = {}): Record<string, string> {
-  const id = ++runs;
-  const envFile = path.join(work, `env-${id}`);
-  writeFileSync(envFile, '');
-  return {
-    EGRESSCTL_SERVER: server.url,
-    EGRESSCTL_API_KEY: KEY,
-    GITHUB_REPOSITORY: 'acme/api',
-    GITHUB_WORKFLOW_REF: 'acme/api/.github/workflows/ci.yml@refs/heads/main',
-    GITHUB_ENV: envFile,
-    RUNNER_TEMP: path.join(work, `temp-${id}`),
-    RUNNER_TOOL_CACHE: path.join(work, `cache-${id}`),
-    ...overrides,
-  };
+  return hookJobEnv({ work, server: server.url, apiKey: KEY, repository: 'acme/api', overrides: { RUNNER_TOOL_CACHE: path.join(work, `cache-${++runs}`), ...overrides } });
 }
 
 describe('the server', () => {

@@ -133,3 +133,26 @@ export async function runHardenAction(options: { work: string; tokenUrl: string;
     return { code: failed.code ?? -1, stdout: failed.stdout ?? '', outputs: parseGithubFile(outputFile) };
   }
 }
+
+let hookRuns = 0;
+
+/**
+ * The environment a self-hosted runner gives the job-started hook: the server and API key, the
+ * job's repository and workflow (`repository`, `.github/workflows/ci.yml`), a fresh GITHUB_ENV
+ * file and RUNNER_TEMP under `work`, a tool cache under `work`; `overrides` over all of it.
+ */
+export function hookJobEnv(options: { work: string; server: string; apiKey: string; repository: string; overrides?: Record<string, string> }): Record<string, string> {
+  const id = ++hookRuns;
+  const envFile = path.join(options.work, `env-${id}`);
+  writeFileSync(envFile, '');
+  return {
+    EGRESSCTL_SERVER: options.server,
+    EGRESSCTL_API_KEY: options.apiKey,
+    GITHUB_REPOSITORY: options.repository,
+    GITHUB_WORKFLOW_REF: `${options.repository}/.github/workflows/ci.yml@refs/heads/main`,
+    GITHUB_ENV: envFile,
+    RUNNER_TEMP: path.join(options.work, `temp-${id}`),
+    RUNNER_TOOL_CACHE: path.join(options.work, 'tool-cache'),
+    ...options.overrides,
+  };
+}
