@@ -18,7 +18,7 @@ import { storePlanner, type StoreState } from '../src/rollout/desired-state.js';
 import { hardenWorkflow } from '../src/rollout/harden.js';
 import { newWorkflowErrors } from '../src/rollout/workflow-check.js';
 import { workflowFiles } from '../test/support/workflow-corpus.js';
-import type { BenchSection } from './types.js';
+import { runWhenInvokedDirectly, type BenchSection } from './types.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const corpusRoot = process.env['EGRESSCTL_CORPUS'] || path.resolve(repoRoot, '..', 'shared', 'corpus');
@@ -121,12 +121,4 @@ export async function runHardenBench(): Promise<BenchSection> {
   };
 }
 
-const invokedDirectly = process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
-if (invokedDirectly) {
-  runHardenBench()
-    .then((section) => process.stdout.write(`## ${section.title}\n\n${section.markdown}\n`))
-    .catch((error: unknown) => {
-      process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-      process.exitCode = 1;
-    });
-}
+runWhenInvokedDirectly(import.meta.url, runHardenBench);

@@ -19,7 +19,7 @@ import type { RolloutConfig } from '../src/rollout/rollout-plan.js';
 import { runRollout, type RolloutReport } from '../src/rollout/rollout.js';
 import { newWorkflowErrors } from '../src/rollout/workflow-check.js';
 import { startGitHubStandin } from '../test/support/github/index.js';
-import type { BenchSection } from './types.js';
+import { runWhenInvokedDirectly, type BenchSection } from './types.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const corpusDir = path.resolve(repoRoot, '../shared/corpus/workflows');
@@ -186,12 +186,4 @@ export async function runRolloutBench(): Promise<BenchSection> {
   };
 }
 
-const invokedDirectly = process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
-if (invokedDirectly) {
-  runRolloutBench()
-    .then((section) => process.stdout.write(`## ${section.title}\n\n${section.markdown}\n`))
-    .catch((error: unknown) => {
-      process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-      process.exitCode = 1;
-    });
-}
+runWhenInvokedDirectly(import.meta.url, runRolloutBench);

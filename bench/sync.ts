@@ -6,8 +6,6 @@
  * repositories under `delivery: pull-request` and under `delivery: variables`. Figures are
  * counts of REST requests (checked against GitHub's OpenAPI description) and ratios.
  */
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parsePolicyRepository } from '../src/store/repository.js';
 import type { PolicyRepository } from '../src/store/repository.js';
 import { prepareReviewInput, reviewChange } from '../src/review/review.js';
@@ -17,7 +15,7 @@ import { affectedScopes, desiredVariables, storeStateOf, variableChanges } from 
 import { runSync, syncChange, type SyncResult } from '../src/rollout/sync.js';
 import { startGitHubStandin, type GitHubStandin } from '../test/support/github/index.js';
 import { SIMPLE_WORKFLOW } from '../test/support/workflows.js';
-import type { BenchSection } from './types.js';
+import { runWhenInvokedDirectly, type BenchSection } from './types.js';
 
 const REPOSITORIES = Number(process.env['BENCH_SYNC_REPOS'] ?? 200);
 const PERMISSIONS = { metadata: 'read', contents: 'write', pull_requests: 'write', workflows: 'write', actions_variables: 'write', organization_actions_variables: 'write' } as const;
@@ -152,12 +150,4 @@ export async function runSyncBench(): Promise<BenchSection> {
   }
 }
 
-const invokedDirectly = process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
-if (invokedDirectly) {
-  runSyncBench()
-    .then((section) => process.stdout.write(`## ${section.title}\n\n${section.markdown}\n`))
-    .catch((error: unknown) => {
-      process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-      process.exitCode = 1;
-    });
-}
+runWhenInvokedDirectly(import.meta.url, runSyncBench);
