@@ -7,7 +7,7 @@ import { githubFileEntries } from '../../src/runner/github-files.js';
 import { hardenInputs, policyAnswerProblem } from '../../src/runner/policy-client.js';
 import type { TempRepo } from '../support/policy-repo.js';
 import { captureLogger, type Issuer } from '../support/server.js';
-import { ACTION_DIST as DIST, parseGithubFile, runHardenAction, startPolicyBackend, type ActionRun, type TokenEndpoint } from '../support/runner.js';
+import { ACTION_DIST as DIST, parseGithubFile, runHardenAction, startPolicyBackend, type ActionRun, type PolicyBackend, type TokenEndpoint } from '../support/runner.js';
 
 const AUDIENCE = 'https://egress.test';
 
@@ -15,18 +15,17 @@ let repo: TempRepo;
 let issuer: Issuer;
 let tokens: TokenEndpoint;
 let server: RunningServer;
+let backend: PolicyBackend | undefined;
 let work: string;
 
 beforeAll(async () => {
-  ({ repo, issuer, tokens, server } = await startPolicyBackend(AUDIENCE));
+  backend = await startPolicyBackend(AUDIENCE);
+  ({ repo, issuer, tokens, server } = backend);
   work = mkdtempSync(path.join(tmpdir(), 'egressctl-action-'));
 });
 
 afterAll(async () => {
-  await server?.close();
-  await tokens?.close();
-  await issuer?.close();
-  repo?.cleanup();
+  await backend?.close();
   rmSync(work, { recursive: true, force: true });
 });
 

@@ -17,8 +17,8 @@ import { SIGNED_ANSWER_MEDIA_TYPE, type AnswerStatement } from '../../src/server
 import { hashApiKey, startServer, type RunningServer } from '../../src/server/index.js';
 import { runCli } from '../support/cli.js';
 import type { TempRepo } from '../support/policy-repo.js';
-import { captureLogger, type Issuer } from '../support/server.js';
-import { hookJobEnv, parseGithubFile, runHardenAction, startPolicyBackend, type ActionRun, type TokenEndpoint } from '../support/runner.js';
+import { captureLogger } from '../support/server.js';
+import { hookJobEnv, parseGithubFile, runHardenAction, startPolicyBackend, type ActionRun, type PolicyBackend, type TokenEndpoint } from '../support/runner.js';
 
 const KEY = 'arc-prod-hook-key-0123456789abcdefghijkl';
 const AUDIENCE = 'egressctl-signed-test';
@@ -28,17 +28,18 @@ const signKey = parsePrivateKey(bundlePair.privateKeyPem);
 
 let repo: TempRepo;
 let server: RunningServer;
-let issuer: Issuer;
 let tokens: TokenEndpoint;
+let backend: PolicyBackend | undefined;
 let work: string;
 let publicKeyFile: string;
 let otherKeyFile: string;
 
 beforeAll(async () => {
-  ({ repo, issuer, tokens, server } = await startPolicyBackend(AUDIENCE, {
+  backend = await startPolicyBackend(AUDIENCE, {
     signKeys: [signKey],
     apiKeys: [{ name: 'arc-prod', sha256: hashApiKey(KEY), cluster: 'arc-prod', organizations: ['acme', 'other'] }],
-  }));
+  });
+  ({ repo, tokens, server } = backend);
   work = mkdtempSync(path.join(tmpdir(), 'egressctl-signed-'));
   publicKeyFile = path.join(work, 'bundle.pub');
   otherKeyFile = path.join(work, 'other.pub');
@@ -47,10 +48,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await server?.close();
-  await tokens?.close();
-  await issuer?.close();
-  repo?.cleanup();
+  await backend?.close();
   rmSync(work, { recursive: true, force: true });
 });
 

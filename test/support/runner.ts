@@ -75,6 +75,8 @@ export interface PolicyBackend {
   issuer: Issuer;
   tokens: TokenEndpoint;
   server: RunningServer;
+  /** Stops the server, the token endpoint and the issuer, and removes the repository. */
+  close(): Promise<void>;
 }
 
 /** Tokens are minted for `acme/api`'s release.yml; `options` adds to the server's (keys, API keys...). */
@@ -91,7 +93,18 @@ export async function startPolicyBackend(audience: string, options: Partial<Star
     oidc: { issuer: issuer.issuer, audience, jwksUrl: issuer.jwksUrl },
     ...options,
   });
-  return { repo, issuer, tokens, server };
+  return {
+    repo,
+    issuer,
+    tokens,
+    server,
+    async close() {
+      await server.close();
+      await tokens.close();
+      await issuer.close();
+      repo.cleanup();
+    },
+  };
 }
 
 /** The committed bundle of actions/harden (what a runner executes). */
