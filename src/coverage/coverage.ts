@@ -7,7 +7,7 @@ import { AUDIT_DEFAULT_VALUE, variableValue } from '../policy/delivery.js';
 import { desiredWorkflowState, type StoreState } from '../rollout/desired-state.js';
 import { desiredVariables } from '../rollout/sync-plan.js';
 import { hardenRunnerTarget, modeRank } from './harden-runner-target.js';
-import type { CoverageContext, CoverageMode, CoverageTotals, EnforcementTarget, FileProblem, JobCoverage, TargetAnswer } from './model.js';
+import type { CoverageContext, CoverageMode, CoverageTotals, EnforcementTarget, FileProblem, JobCoverage, RepositoryCoverage, TargetAnswer } from './model.js';
 import { workflowFacts } from './workflow-facts.js';
 
 /**
@@ -153,4 +153,21 @@ export function renderCoverage(jobs: readonly JobCoverage[], problems: readonly 
   for (const problem of problems) lines.push(`${problem.repository} ${problem.message}`);
   for (const [organization, totals] of Object.entries(totalsByOrganization(jobs))) lines.push(totalsLine(organization, totals));
   return lines.length > 0 ? `${lines.join('\n')}\n` : 'no jobs\n';
+}
+
+/** Coverage of every workflow file of a repository. */
+export function coverRepository(
+  repository: string,
+  workflows: readonly { path: string; text: string }[],
+  store: CoverageStore,
+  options: { at: string; files?: Readonly<Record<string, string>> },
+): RepositoryCoverage {
+  const jobs: JobCoverage[] = [];
+  const problems: FileProblem[] = [];
+  for (const workflow of workflows) {
+    const result = coverWorkflow(workflow.text, workflow.path, repository, store, options.files ? { files: options.files } : {});
+    jobs.push(...result.jobs);
+    problems.push(...result.problems);
+  }
+  return { at: options.at, jobs, problems };
 }

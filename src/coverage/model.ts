@@ -116,3 +116,11 @@ export interface FileProblem {
   file: string;
   message: string;
 }
+
+/** One repository's coverage as last computed (kept in the sync report's state, `sync-report.json`). */
+export interface RepositoryCoverage {
+  /** ISO time the workflow files were read. */
+  at: string;
+  jobs: JobCoverage[];
+  problems: FileProblem[];
+}

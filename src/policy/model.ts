@@ -101,6 +101,8 @@ export interface Settings {
   unattached: UnattachedMode;
   /** How the desired state reaches GitHub-hosted runners (docs/reconciliation.md). */
   delivery: DeliveryMode;
+  /** Self-hosted runner labels or group names whose runners run the job-started hook (coverage counts others as unprotected). */
+  hookRunners: string[];
 }
 
 /** `audit`: an audit step; `baseline`: block from a stable baseline (audit until then); `skip`: leave the workflow alone. */
@@ -123,6 +125,7 @@ export const DEFAULT_SETTINGS: Settings = {
   githubUrl: 'https://github.com',
   unattached: 'audit',
   delivery: 'pull-request',
+  hookRunners: [],
 };
 
 /**

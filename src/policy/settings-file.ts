@@ -14,6 +14,7 @@ interface RawSettings {
   'github-url'?: string;
   unattached?: UnattachedMode;
   delivery?: DeliveryMode;
+  'hook-runners'?: string[];
 }
 
 export function parseSettingsFile(file: string, text: string, sink: DiagnosticSink): Settings {
@@ -26,6 +27,7 @@ export function parseSettingsFile(file: string, text: string, sink: DiagnosticSi
   if (raw['default-branch']) settings.defaultBranch = raw['default-branch'];
   if (raw.unattached) settings.unattached = raw.unattached;
   if (raw.delivery) settings.delivery = raw.delivery;
+  if (raw['hook-runners']) settings.hookRunners = [...raw['hook-runners']];
   if (raw.baselines?.['stable-after-runs'] !== undefined) settings.stableAfterRuns = raw.baselines['stable-after-runs'];
   if (raw['github-url'] !== undefined) {
     if (/^https?:\/\/[^\s/]+/.test(raw['github-url'])) settings.githubUrl = raw['github-url'].replace(/\/+$/, '');
