@@ -16,6 +16,7 @@ import { guardDeliveries, type WebhookApp } from './delivery-guard.js';
 import { DeliveryLog, KeyedQueue } from './queue.js';
 import { registerRolloutSchedule, type RolloutSchedule } from './rollout-schedule.js';
 import { syncOnMerge } from './sync-on-merge.js';
+import { registerTamperCheck } from './tamper-check.js';
 import { registerWorkflowJobHandler, type WorkflowJobDeps, type WorkflowJobHandle } from './workflow-job.js';
 
 export interface EgressctlAppOptions {
@@ -65,6 +66,8 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
     if (config.policyRepository !== undefined) {
       baselines = registerWorkflowJobHandler(app, { policyRepository: config.policyRepository, ...options.workflowJob });
       deps.afterPublish = syncOnMerge(app, { policyRepository: config.policyRepository, stateDir: config.cacheDir });
+      const store = config.policyRepository;
+      registerTamperCheck(app, { policyRepository: store, loadStore: () => loadPolicyHead(app, deps, store), cacheDir: config.cacheDir });
       if (config.rollout) {
         const policyRepository = config.policyRepository;
         rollout?.stop();
