@@ -19,6 +19,11 @@ import { loadPolicyRepository } from '../../src/store/repository.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+
+/** The page's window, as evaluate() sees it (the test is compiled without the DOM library). */
+interface BrowserWindow {
+  getComputedStyle(element: unknown): { fill: string };
+}
 const SCREENSHOTS = fileURLToPath(new URL('../../artifacts/screenshots/', import.meta.url));
 
 const BUILD = `on: push
@@ -140,7 +145,7 @@ describe('coverage in Chromium', () => {
     expect(widths[1]! * 2).toBeCloseTo(widths[0]!, 0);
     const barWidth = await bar.evaluate((svg) => Math.round(svg.getBoundingClientRect().width));
     expect(widths.reduce((sum, width) => sum + width, 0)).toBeGreaterThanOrEqual(barWidth - 2);
-    const fill = await bar.locator('rect.bar-block').evaluate((rect) => getComputedStyle(rect).fill);
+    const fill = await bar.locator('rect.bar-block').evaluate((rect) => (globalThis as unknown as BrowserWindow).getComputedStyle(rect).fill);
     expect(fill).toBe('rgb(74, 194, 107)');
     await page.screenshot({ path: `${SCREENSHOTS}coverage.png`, fullPage: true });
 
