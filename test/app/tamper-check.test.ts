@@ -4,13 +4,16 @@
  * repository, and reports check run `egressctl / egress policy` through the GitHub stand-in
  * (every request checked against GitHub's OpenAPI description, with app.yml's permissions).
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TAMPER_CHECK_NAME } from '../../src/coverage/tamper.js';
 import { storePlanner } from '../../src/rollout/desired-state.js';
 import { hardenWorkflow } from '../../src/rollout/harden.js';
 import { storeStateOf } from '../../src/rollout/sync-plan.js';
 import { loadPolicyRepository } from '../../src/store/repository.js';
-import { POLICY_FILES, POLICY_REPO, startHarness, type Harness } from '../support/app.js';
+import { POLICY_FILES, POLICY_REPO, repoRoot, startHarness, type Harness } from '../support/app.js';
+import { loadGitHubOpenApi } from '../support/github/index.js';
 import { makeTempRepo } from '../support/policy-repo.js';
 
 const CI = `name: CI
@@ -115,5 +118,18 @@ describe('egress policy weakened outside the store', () => {
     expect(routes.sort()).toEqual(['GET /repos/{owner}/{repo}/pulls/{pull_number}/files', 'POST /repos/{owner}/{repo}/check-runs']);
     expect(byRoute['GET /repos/{owner}/{repo}/pulls/{pull_number}/files']).toBe(1);
     expect(byRoute['POST /repos/{owner}/{repo}/check-runs']).toBe(1);
+  });
+});
+
+describe('docs/github-app.md', () => {
+  it('the organization ruleset it shows is a body GitHub takes, and requires this check from the App', () => {
+    const doc = readFileSync(path.join(repoRoot, 'docs/github-app.md'), 'utf8');
+    const section = doc.slice(doc.indexOf('### Make it required with an organization ruleset'));
+    const body = JSON.parse(/```json\n([\s\S]*?)```/.exec(section)?.[1] ?? 'null') as { rules: { parameters: { required_status_checks: { context: string }[] } }[] };
+    const routes = loadGitHubOpenApi();
+    const operation = routes.operations().find((candidate) => candidate.operationId === 'repos/create-org-ruleset');
+    expect(operation).toBeDefined();
+    expect(routes.validateBody(operation!, body)).toBeUndefined();
+    expect(body.rules[0]!.parameters.required_status_checks[0]!.context).toBe(TAMPER_CHECK_NAME);
   });
 });
