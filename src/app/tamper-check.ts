@@ -11,7 +11,16 @@
  * (`.github/workflows/**`) costs more: the merge base, the files at both ends, the store.
  */
 import type { Context } from 'probot';
-import { tamperFindings, tamperReport, TAMPER_CHECK_NAME, TAMPER_RULES, watchedPaths, type ChangedFile } from '../coverage/tamper.js';
+import {
+  PULL_REQUEST_FILES_LIMIT,
+  tamperFindings,
+  tamperReport,
+  TAMPER_CHECK_NAME,
+  TAMPER_RULES,
+  unlistableReport,
+  watchedPaths,
+  type ChangedFile,
+} from '../coverage/tamper.js';
 import type { PolicyRepository } from '../store/repository.js';
 import { storeStateOf } from '../rollout/sync-plan.js';
 import { gitHubStatus, messageOf } from '../util/errors.js';
@@ -57,6 +66,10 @@ export async function handleTamperCheck(context: Context<'pull_request'>, deps: 
   const headSha = pr.head.sha;
   try {
     const files = await context.octokit.paginate(context.octokit.rest.pulls.listFiles, { owner, repo, pull_number: pr.number, per_page: 100 });
+    if (files.length >= PULL_REQUEST_FILES_LIMIT) {
+      await reportCheckRun(target, TAMPER_CHECK_NAME, headSha, toCheckOutput(unlistableReport(files.length)));
+      return;
+    }
     const changed = files.filter((file) => watchedPaths([file.filename, ...(file.previous_filename ? [file.previous_filename] : [])]).length > 0);
     if (changed.length === 0) {
       await reportCheckRun(target, TAMPER_CHECK_NAME, headSha, toCheckOutput(tamperReport([], [], () => undefined)));

@@ -187,6 +187,19 @@ export interface TamperReport {
   annotations: { path: string; line: number; message: string }[];
 }
 
+/** GitHub lists at most this many files of a pull request (`pulls/list-files`). */
+export const PULL_REQUEST_FILES_LIMIT = 3000;
+
+/** A pull request too large to list completely: a workflow change could hide past the limit, so it does not pass (fail closed). */
+export function unlistableReport(listed: number): TamperReport {
+  return {
+    conclusion: 'failure',
+    title: 'egress policy not checked: too many files',
+    summary: `GitHub lists at most ${PULL_REQUEST_FILES_LIMIT.toLocaleString('en-US')} files of a pull request and this one has ${listed.toLocaleString('en-US')} or more, so a change to a workflow file could go unseen. Split the pull request, or keep workflow changes in a pull request of their own.`,
+    annotations: [],
+  };
+}
+
 function code(text: string | null): string {
   return text === null ? '(none)' : `\`${text.replace(/`/g, "'").replace(/\n/g, ' ')}\``;
 }

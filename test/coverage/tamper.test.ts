@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CoverageStore } from '../../src/coverage/coverage.js';
-import { tamperFindings, tamperReport, watchedPaths, type ChangedFile } from '../../src/coverage/tamper.js';
+import { tamperFindings, tamperReport, unlistableReport, watchedPaths, type ChangedFile } from '../../src/coverage/tamper.js';
 import { DEFAULT_SETTINGS, emptyAttachmentMap, type CompiledPolicy, type DeliveryMode } from '../../src/policy/model.js';
 import { storePlanner, type StoreState } from '../../src/rollout/desired-state.js';
 import { hardenWorkflow } from '../../src/rollout/harden.js';
@@ -138,5 +138,7 @@ describe('the check run', () => {
     expect(report.summary).toContain('| `.github/workflows/ci.yml` | `test` | `egress-policy` | `block` -> `audit` | lowers the mode from block to audit (the store says block) | [api-block](https://github.com/acme/egress-policies/blob/main/policies/api-block.yml) |');
     expect(report.annotations).toEqual([{ path: FILE, line: 7, message: 'egress-policy: block -> audit: lowers the mode from block to audit (the store says block)' }]);
     expect(tamperReport([], [FILE], () => undefined)).toMatchObject({ conclusion: 'success', title: 'Egress policy kept' });
+    // A pull request GitHub cannot list completely does not pass: a workflow change could hide past the limit.
+    expect(unlistableReport(3000)).toMatchObject({ conclusion: 'failure', title: 'egress policy not checked: too many files' });
   });
 });
