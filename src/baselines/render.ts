@@ -25,7 +25,7 @@ const HEADER = [
 ].join('\n');
 
 /** Order of a job's keys in the file; other maps are sorted by key. */
-const JOB_KEY_ORDER = ['runs', 'firstSeen', 'lastSeen', 'lastGrowth', 'endpoints', 'implicit', 'addresses', 'blocked', 'recentRuns'];
+const JOB_KEY_ORDER = ['runs', 'firstSeen', 'lastSeen', 'lastGrowth', 'clusters', 'endpoints', 'implicit', 'addresses', 'blocked', 'recentRuns'];
 
 type Plain = string | number | boolean | null | Plain[] | { [key: string]: Plain };
 
@@ -35,7 +35,12 @@ function byKey<T>(entries: Iterable<[string, T]>): [string, T][] {
 
 function seenPlain(map: Map<string, SeenStats>): { [key: string]: Plain } {
   const out: { [key: string]: Plain } = {};
-  for (const [key, stats] of byKey(map)) out[key] = { runs: stats.runs, firstSeen: stats.firstSeen, lastSeen: stats.lastSeen };
+  for (const [key, stats] of byKey(map)) {
+    const plain: { [key: string]: Plain } = { runs: stats.runs, firstSeen: stats.firstSeen, lastSeen: stats.lastSeen };
+    // Only runs that recorded an ARC cluster add the key, so files without clusters keep their bytes.
+    if (stats.clusters && stats.clusters.length > 0) plain.clusters = [...stats.clusters];
+    out[key] = plain;
+  }
   return out;
 }
 
@@ -44,6 +49,7 @@ function jobPlain(job: JobBaseline): { [key: string]: Plain } {
   if (job.firstSeen) out.firstSeen = job.firstSeen;
   if (job.lastSeen) out.lastSeen = job.lastSeen;
   if (job.lastGrowth) out.lastGrowth = { run: job.lastGrowth.run, runId: job.lastGrowth.runId, at: job.lastGrowth.at };
+  if (job.clusters.size > 0) out.clusters = seenPlain(job.clusters);
   out.endpoints = seenPlain(job.endpoints);
   if (job.implicit.size > 0) out.implicit = seenPlain(job.implicit);
   if (job.addresses.size > 0) out.addresses = seenPlain(job.addresses);
@@ -66,7 +72,7 @@ export function baselineToPlain(file: BaselineFile): { repository: string; workf
 /** Path from the root: ['workflows', W, J, section, key]. Flow style for one-line entries. */
 function styleFor(path: readonly string[]): boolean {
   if (path[0] !== 'workflows') return false;
-  if (path.length === 5) return true; // an endpoint's stats
+  if (path.length >= 5) return true; // an endpoint's stats (and the cluster list in them)
   if (path.length === 4 && (path[3] === 'lastGrowth' || path[3] === 'recentRuns')) return true;
   return false;
 }

@@ -39,6 +39,9 @@ export function jobJson(job: JobRecommendation) {
     'allowed-endpoints': job.allowedEndpoints,
     endpoints: job.endpoints,
     evidence: job.evidence,
+    // Only when runs recorded ARC clusters, so output for repositories without clusters is unchanged.
+    ...(job.clusters.length > 0 ? { clusters: job.clusters } : {}),
+    ...(job.cluster ? { cluster: job.cluster } : {}),
   };
 }
 
