@@ -12,7 +12,7 @@ import { parseCommandArgs, type CliIo, type Command } from '../io.js';
 import { loadValidRepository, repositoryDir } from '../repository.js';
 
 const usage = [
-  'egressctl policy create NAME [--mode audit|block] [--endpoints "host[:port] ..."] [--from-baseline org:O|repo:O/R|workflow:O/R/.github/workflows/F|job:O/R/.github/workflows/F#J|file:PATH] [--extends NAME] [--description TEXT] [-C DIR]',
+  'egressctl policy create NAME [--mode audit|block] [--endpoints "host[:port] ..."] [--from-baseline cluster:NAME|org:O|repo:O/R|workflow:O/R/.github/workflows/F|job:O/R/.github/workflows/F#J|file:PATH] [--extends NAME] [--description TEXT] [-C DIR]',
   '       egressctl policy export NAME [--rev REV] [-C DIR]',
   '       egressctl policy delete NAME [--detach] [-C DIR]',
 ].join('\n');
