@@ -4,6 +4,7 @@
  */
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Pair, type YAMLMap } from 'yaml';
 import { joinEndpoints } from './endpoint.js';
+import { appendToEndpointString } from './endpoint-string-edit.js';
 import { SCOPE_SECTIONS, type EgressMode, type ScopeType } from './model.js';
 
 export interface AttachmentEdit {
@@ -179,10 +180,15 @@ export function addEndpoints(text: string, entries: readonly { endpoint: string;
   const root = doc.contents;
   if (!isMap(root) || root.flow) throw new Error('the policy file is not a block mapping: write it in block style to edit it with egressctl');
   const pair = root.items.find((item) => isScalar(item.key) && item.key.value === 'allowed-endpoints') as Pair | undefined;
+  // A plain scalar starting with `*` would be read as an alias: quote those.
   const item = (indent: number, entry: { endpoint: string; comment?: string }) =>
-    `${' '.repeat(indent)}- ${entry.endpoint}${entry.comment ? `  # ${entry.comment.replace(/[\r\n]+/g, ' ')}` : ''}${eol}`;
+    `${' '.repeat(indent)}- ${entry.endpoint.startsWith('*') ? JSON.stringify(entry.endpoint) : entry.endpoint}${entry.comment ? `  # ${entry.comment.replace(/[\r\n]+/g, ' ')}` : ''}${eol}`;
   const lineOf = (offset: number) => lineCounter.linePos(offset).line;
 
+  // A string list keeps its form (entry comments have no place in it).
+  if (pair && isScalar(pair.value) && typeof pair.value.value === 'string' && pair.value.range) {
+    return appendToEndpointString(text, pair.value, entries.map((entry) => entry.endpoint));
+  }
   const sequence = pair?.value as { items?: unknown[]; flow?: boolean; range?: [number, number, number] } | null | undefined;
   // An empty flow list (`[]`) is replaced below; a non-empty one would have to be rewritten.
   if (sequence && sequence.flow && (sequence.items?.length ?? 0) > 0) throw new Error('allowed-endpoints is a flow list: write it in block style to edit it with egressctl');

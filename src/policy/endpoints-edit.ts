@@ -208,34 +208,6 @@ function removeEntries(text: string, remove: ReadonlySet<string>): string {
   return text;
 }
 
-/** Append names to a string-form list, keeping its style. */
-function appendToString(text: string, scalar: Scalar, entries: readonly EndpointCandidate[]): string {
-  const range = scalar.range as Range;
-  const names = entries.map((entry) => entry.endpoint).join(' ');
-  if (scalar.type === Scalar.BLOCK_FOLDED || scalar.type === Scalar.BLOCK_LITERAL) {
-    const eol = lineEnding(text);
-    const contentStart = lineEnd(text, range[0]);
-    const lines = text.slice(contentStart, range[1]).split('\n');
-    let offset = contentStart;
-    let lastEnd = contentStart;
-    let indent = '  ';
-    for (const line of lines) {
-      if (line.trim() !== '') {
-        lastEnd = offset + line.length + 1;
-        indent = /^[ \t]*/.exec(line)?.[0] ?? indent;
-      }
-      offset += line.length + 1;
-    }
-    const at = Math.min(lastEnd, text.length);
-    const glue = text.slice(0, at).endsWith('\n') ? '' : eol;
-    return `${text.slice(0, at)}${glue}${indent}${names}${eol}${text.slice(at)}`;
-  }
-  const quoted = scalar.type === Scalar.QUOTE_DOUBLE || scalar.type === Scalar.QUOTE_SINGLE;
-  const at = quoted ? range[1] - 1 : range[1];
-  const separator = scalar.value === '' ? '' : ' ';
-  return `${text.slice(0, at)}${separator}${names}${text.slice(at)}`;
-}
-
 export interface EndpointListEdit {
   text: string;
 }
@@ -247,9 +219,6 @@ export interface EndpointListEdit {
 export function editEndpointList(text: string, change: { add: readonly EndpointCandidate[]; remove: readonly string[] }): EndpointListEdit {
   const removed = removeEntries(text, new Set(change.remove));
   if (change.add.length === 0) return { text: removed };
-  const { pair } = parsePolicyText(removed);
-  const value = pair?.value;
-  if (isScalar(value) && typeof value.value === 'string' && value.range) return { text: appendToString(removed, value, change.add) };
   const entries = change.add.map((entry) => (entry.source ? { endpoint: entry.endpoint, comment: entry.source } : { endpoint: entry.endpoint }));
   return { text: addEndpoints(removed, entries).text };
 }
