@@ -102,7 +102,31 @@ export function removeAttachment(text: string, type: ScopeType, key: string): At
   if (!isMap(section)) return { text };
   const existing = findScope(section, key);
   if (!existing || !isPair(existing)) return { text };
-  return { text: removePairLines(text, existing), previous: isScalar(existing.value) ? String(existing.value.value) : undefined };
+  return { text: removePair(text, section, existing), previous: isScalar(existing.value) ? String(existing.value.value) : undefined };
+}
+
+/** A block entry goes with its lines; a flow entry (`{ a: x, b: y }`) alone, so the others on its line stay. */
+function removePair(text: string, section: YAMLMap, pair: Pair): string {
+  return section.flow ? removeFlowPair(text, section, pair) : removePairLines(text, pair);
+}
+
+function removeFlowPair(text: string, section: YAMLMap, pair: Pair): string {
+  const keyRange = (pair.key as { range?: [number, number, number] }).range;
+  const valueRange = (pair.value as { range?: [number, number, number] } | null)?.range;
+  const mapRange = section.range;
+  if (!keyRange || !mapRange) return text;
+  if (section.items.length === 1) return `${text.slice(0, mapRange[0])}{}${text.slice(mapRange[1]).replace(/^[ \t]*\}/, '')}`;
+  let start = keyRange[0];
+  let end = valueRange ? valueRange[1] : keyRange[1];
+  const after = /^[ \t]*,[ \t]*/.exec(text.slice(end));
+  if (after) {
+    end += after[0].length;
+  } else {
+    // The last entry: take the comma before it instead.
+    const before = /,[ \t]*$/.exec(text.slice(0, start));
+    if (before) start -= before[0].length;
+  }
+  return text.slice(0, start) + text.slice(end);
 }
 
 function removePairLines(text: string, pair: Pair): string {
@@ -126,7 +150,7 @@ export function removeAttachmentsOf(text: string, policy: string): { text: strin
       const pair = section.items.find((item) => isScalar(item.value) && item.value.value === policy) as Pair | undefined;
       if (!pair || !isScalar(pair.key)) break;
       removed.push({ type, key: String(pair.key.value).toLowerCase() });
-      current = removePairLines(current, pair);
+      current = removePair(current, section, pair);
     }
   }
   return { text: current, removed };

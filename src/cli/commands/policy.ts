@@ -9,6 +9,7 @@ import { editEndpointList, planEndpointChanges, type EndpointCandidate } from '.
 import { ATTACHMENTS_FILE, POLICIES_DIR, POLICY_NAME_PATTERN, type EgressMode } from '../../policy/model.js';
 import { InvalidInputError, IoError, UsageError } from '../../util/errors.js';
 import { applyChanges, openWorkTree, type FileChanges, type WorkTree } from '../edit.js';
+import { scopeLines } from './detach.js';
 import { parseCommandArgs, type CliIo, type Command } from '../io.js';
 import { loadValidRepository, repositoryDir } from '../repository.js';
 
@@ -220,6 +221,8 @@ async function deletePolicy(args: string[], io: CliIo): Promise<number> {
     changes.set(ATTACHMENTS_FILE, removeAttachmentsOf(tree.text(ATTACHMENTS_FILE) ?? '', name).text);
   }
   await applyChanges(io, tree, changes);
-  io.stdout(`deleted ${policy.file}${attachedTo.length > 0 ? ` and detached it from ${attachedTo.length} scope${attachedTo.length === 1 ? '' : 's'}` : ''}\n`);
+  io.stdout(
+    `deleted ${policy.file}${attachedTo.length > 0 ? ` and detached it from ${attachedTo.length} scope${attachedTo.length === 1 ? '' : 's'}:\n${scopeLines(attachedTo)}` : '\n'}`,
+  );
   return 0;
 }
