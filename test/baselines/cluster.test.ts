@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { clusterForRunner, clusterFromJobLog, hookClusterLine } from '../../src/baselines/cluster.js';
-import { parseBaselineFile } from '../../src/baselines/index.js';
+import { mergeObservations, parseBaselineFile, renderBaselineFile } from '../../src/baselines/index.js';
 import { fixture, fixturesDir } from '../support/baselines.js';
 import { runCli } from '../support/cli.js';
 import { makeTempRepo, SAMPLE_FILES, type TempRepo } from '../support/policy-repo.js';
@@ -134,6 +134,54 @@ describe('baselines per ARC cluster', () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('--cluster: "prod cluster" is not a cluster name');
     expect(() => read('baselines/acme/api.yml')).toThrow();
+  });
+});
+
+describe('the baseline file format stays backward compatible', () => {
+  const OLD = [
+    '# yaml-language-server: $schema=../../schemas/baselines.schema.json',
+    'repository: acme/api',
+    'workflows:',
+    '  .github/workflows/ci.yml:',
+    '    # reviewed by @sec-team',
+    '    build:',
+    '      runs: 1',
+    '      firstSeen: 2026-11-20T10:03:11Z',
+    '      lastSeen: 2026-11-20T10:03:11Z',
+    '      lastGrowth: { run: 1, runId: "9001", at: 2026-11-20T10:03:11Z }',
+    '      endpoints:',
+    '        registry.npmjs.org:443: { runs: 1, firstSeen: 2026-11-20T10:03:11Z, lastSeen: 2026-11-20T10:03:11Z } # npm',
+    '        nodejs.org:443: { runs: 1, firstSeen: 2026-11-20T10:03:11Z, lastSeen: 2026-11-20T10:03:11Z }',
+    '      recentRuns: [ "9001" ]',
+    '',
+  ].join('\n');
+
+  // The schema comment right above the first key (no blank line) is that key's comment to yaml: it must not be added twice.
+  it('reads a file written before clusters, and a cluster run adds only its keys, comments kept', () => {
+    const parsed = parseBaselineFile(OLD, 'baselines/acme/api.yml');
+    expect([parsed.errors, parsed.warnings]).toEqual([[], []]);
+    expect(renderBaselineFile(parsed.value, OLD)).toBe(OLD);
+    const merged = mergeObservations(parsed.value, [
+      { workflow: '.github/workflows/ci.yml', job: 'build', runId: '9002', at: '2026-11-21T08:03:11Z', endpoints: ['registry.npmjs.org:443'], cluster: 'arc-prod' },
+    ]);
+    expect(renderBaselineFile(merged.file, OLD)).toBe(
+      OLD.replace('      runs: 1\n', '      runs: 2\n')
+        .replace('      lastSeen: 2026-11-20T10:03:11Z\n      lastGrowth', '      lastSeen: 2026-11-21T08:03:11Z\n      lastGrowth')
+        .replace('      endpoints:\n', '      clusters:\n        arc-prod: { runs: 1, firstSeen: 2026-11-21T08:03:11Z, lastSeen: 2026-11-21T08:03:11Z }\n      endpoints:\n')
+        .replace(
+          'registry.npmjs.org:443: { runs: 1, firstSeen: 2026-11-20T10:03:11Z, lastSeen: 2026-11-20T10:03:11Z } # npm',
+          'registry.npmjs.org:443: { runs: 2, firstSeen: 2026-11-20T10:03:11Z, lastSeen: 2026-11-21T08:03:11Z, clusters: [ arc-prod ] } # npm',
+        )
+        .replace('[ "9001" ]', '[ "9001", "9002" ]'),
+    );
+  });
+
+  it('says where a cluster name in a file is not one', () => {
+    const bad = OLD.replace('      endpoints:\n', '      clusters:\n        ARC Prod: { runs: 1, firstSeen: 2026-11-21T08:03:11Z, lastSeen: 2026-11-21T08:03:11Z }\n      endpoints:\n');
+    const parsed = parseBaselineFile(bad, 'baselines/acme/api.yml');
+    expect(parsed.errors.map((item) => `${item.line}:${item.column} ${item.message}`)).toEqual([
+      '12:9 "ARC Prod" in "workflows > .github/workflows/ci.yml > build > clusters" is not a cluster name (lower-case letters, digits, ".", "_" and "-")',
+    ]);
   });
 });
 
