@@ -24,6 +24,8 @@ const HEADER = [
   ' itself; addresses: reached by IP only (never recommended); blocked: refused in block mode.',
 ].join('\n');
 
+/** Order of an entry's stats (an endpoint's, a cluster's runs). */
+const SEEN_KEY_ORDER = ['runs', 'firstSeen', 'lastSeen', 'clusters'];
 /** Order of a job's keys in the file; other maps are sorted by key. */
 const JOB_KEY_ORDER = ['runs', 'firstSeen', 'lastSeen', 'lastGrowth', 'clusters', 'endpoints', 'implicit', 'addresses', 'blocked', 'recentRuns'];
 
@@ -100,6 +102,10 @@ function rank(path: readonly string[], key: string): [number, string] {
     const index = JOB_KEY_ORDER.indexOf(key);
     return [index === -1 ? JOB_KEY_ORDER.length : index, key];
   }
+  if (path[0] === 'workflows' && path.length === 5) {
+    const index = SEEN_KEY_ORDER.indexOf(key);
+    return [index === -1 ? SEEN_KEY_ORDER.length : index, key];
+  }
   if (path.length === 0) return [key === 'repository' ? 0 : key === 'workflows' ? 1 : 2, key];
   return [0, key];
 }
@@ -169,7 +175,8 @@ export function renderBaselineFile(file: BaselineFile, previousText?: string): s
     if (doc.errors.length === 0 && isMap(doc.contents)) {
       syncMap(doc, doc.contents, target, []);
       const comment = doc.commentBefore ?? '';
-      if (!comment.includes('yaml-language-server:')) {
+      // Right above the first key (no blank line), yaml gives the schema comment to that key, not the document.
+      if (!comment.includes('yaml-language-server:') && !/^#\s*yaml-language-server:/m.test(previousText)) {
         doc.commentBefore = comment === '' ? BASELINE_SCHEMA_COMMENT : `${BASELINE_SCHEMA_COMMENT}\n${comment}`;
       }
       return doc.toString(options);

@@ -102,7 +102,7 @@ export const command: Command = {
       const problem = scopeKeyProblem('cluster', cluster);
       if (problem) throw new UsageError(`--cluster: ${problem}`);
     }
-    if (!repository && cluster === undefined) throw new UsageError(`--repository OWNER/REPO or --cluster NAME is required\nusage: ${usage}`);
+    if (!repository && cluster === undefined) throw new UsageError(`--repository OWNER/REPO is required (or --cluster NAME)\nusage: ${usage}`);
     if (repository && !isRepositoryName(repository)) throw new UsageError(`--repository "${values.repository}" is not OWNER/REPO`);
     let workflowPath: string | undefined;
     if (values.workflow !== undefined) {
