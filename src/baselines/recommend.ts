@@ -72,6 +72,8 @@ export interface JobRecommendation extends JobRef {
   clusters: ClusterRuns[];
   /** Set when the recommendation is narrowed to one cluster's runs (`forCluster`). */
   cluster?: string;
+  /** With `cluster`: how many of the job's `runs` ran on it. */
+  clusterRuns?: number;
 }
 
 export interface RecommendOptions {
@@ -192,8 +194,9 @@ export function findJob(index: BaselineIndex, ref: JobRef | string): JobRecommen
 
 /**
  * The job's recommendation narrowed to what its runs on `cluster` saw (docs/architecture.md#arc-clusters-in-baselines):
- * evidence and endpoints seen there, runs and times of those runs. Stability stays the job's own
- * (growth is recorded per job, not per cluster). Undefined when no run of the job recorded that cluster.
+ * evidence and endpoints seen there, and how many runs ran there (`clusterRuns`). Counts per
+ * entry, `runs` and stability stay the job's own: the file records which clusters saw an entry,
+ * not how often each did. Undefined when no run of the job recorded that cluster.
  */
 export function forCluster(job: JobRecommendation, cluster: string): JobRecommendation | undefined {
   const name = cluster.toLowerCase();
@@ -204,9 +207,7 @@ export function forCluster(job: JobRecommendation, cluster: string): JobRecommen
   return {
     ...job,
     cluster: name,
-    runs: runs.runs,
-    firstSeen: runs.firstSeen,
-    lastSeen: runs.lastSeen,
+    clusterRuns: runs.runs,
     endpoints,
     allowedEndpoints: joinEndpoints(endpoints),
     evidence,

@@ -83,11 +83,11 @@ describe('baselines per ARC cluster', () => {
     await recordRuns();
     const run = await cli('recommend', '--cluster', 'arc-prod', '--json');
     expect(run.stderr).toBe('');
-    const answer = JSON.parse(run.stdout) as { cluster: string; 'allowed-endpoints': string; jobs: { key: string; cluster: string; runs: number; endpoints: string[] }[] };
+    const answer = JSON.parse(run.stdout) as { cluster: string; 'allowed-endpoints': string; jobs: { key: string; cluster: string; runs: number; clusterRuns: number; endpoints: string[] }[] };
     expect(answer.cluster).toBe('arc-prod');
-    expect(answer.jobs.map((job) => [job.key, job.cluster, job.runs])).toEqual([
-      [API_BUILD, 'arc-prod', 1],
-      [WEB_TEST, 'arc-prod', 1],
+    expect(answer.jobs.map((job) => [job.key, job.cluster, job.runs, job.clusterRuns])).toEqual([
+      [API_BUILD, 'arc-prod', 2, 1],
+      [WEB_TEST, 'arc-prod', 2, 1],
     ]);
     expect(answer['allowed-endpoints']).toBe('github.com:443 objects.githubusercontent.com:443 postgres.test.internal.acme.example:5432 registry.npmjs.org:443');
     // The hosted run's fonts.googleapis.com is the job's, not the cluster's.
@@ -95,7 +95,7 @@ describe('baselines per ARC cluster', () => {
     expect(whole.jobs[0]?.endpoints).toContain('fonts.googleapis.com:443');
 
     const text = await cli('recommend', '--cluster', 'arc-dev', '--repository', 'acme/web');
-    expect(text.stdout).toContain(`${WEB_TEST} on cluster arc-dev`);
+    expect(text.stdout).toContain(`${WEB_TEST} on cluster arc-dev\n  not stable: 1 run without a new endpoint, 3 needed; 2 runs observed (1 on cluster arc-dev), last new endpoint at run 1 (5003, 2026-11-20T10:03:11Z)\n`);
     expect(text.stdout).toContain('cluster arc-dev: 1 job, 4 recommended endpoints');
 
     const none = await cli('recommend', '--cluster', 'arc-eu');

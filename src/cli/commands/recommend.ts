@@ -48,7 +48,7 @@ export function jobJson(job: JobRecommendation) {
     evidence: job.evidence,
     // Only when runs recorded ARC clusters, so output for repositories without clusters is unchanged.
     ...(job.clusters.length > 0 ? { clusters: job.clusters } : {}),
-    ...(job.cluster ? { cluster: job.cluster } : {}),
+    ...(job.cluster ? { cluster: job.cluster, clusterRuns: job.clusterRuns ?? 0 } : {}),
   };
 }
 
@@ -61,7 +61,7 @@ function jobText(job: JobRecommendation): string {
     : `not stable: ${plural(job.runsSinceGrowth, 'run')} without a new endpoint, ${job.stableAfter} needed`;
   const lines = [
     `${job.key}${job.cluster ? ` on cluster ${job.cluster}` : ''}`,
-    `  ${state}; ${plural(job.runs, 'run')} observed, ${grew}`,
+    `  ${state}; ${plural(job.runs, 'run')} observed${job.cluster ? ` (${job.clusterRuns ?? 0} on cluster ${job.cluster})` : ''}, ${grew}`,
     `  allowed-endpoints: ${job.allowedEndpoints === '' ? '(none: only Harden-Runner\'s implicit endpoints)' : job.allowedEndpoints}`,
   ];
   if (job.evidence.length > 0) {

@@ -42,7 +42,7 @@ export function summarizeBaselines(index: BaselineIndex, clusterJobs?: readonly 
     if (!summary) continue;
     summary.jobs++;
     if (job.stable) summary.stable++;
-    summary.runs += job.runs;
+    summary.runs += job.clusterRuns ?? job.runs;
     if (job.lastSeen && (!summary.lastSeen || job.lastSeen > summary.lastSeen)) summary.lastSeen = job.lastSeen;
   }
   return [...byRepository.values()].sort((a, b) => (a.repository < b.repository ? -1 : a.repository > b.repository ? 1 : 0));
@@ -148,7 +148,7 @@ function jobHtml(job: JobRecommendation, bundle: Bundle, now: Date): Html {
     : html`Policy today: <span class="muted">none (Harden-Runner's defaults)</span>`;
   return html`<section class="job" id="${`job-${job.workflowPath}-${job.job}`.replace(/[^A-Za-z0-9_-]/g, '-')}">
 <h3><code>${job.workflowPath}</code> › <code>${job.job}</code></h3>
-<p>${stability} · ${plural(job.runs, 'run')} observed${job.cluster ? html` on cluster <strong class="cluster">${job.cluster}</strong>` : html``}${
+<p>${stability} · ${plural(job.runs, 'run')} observed${job.cluster ? html`, ${formatCount(job.clusterRuns ?? 0)} on cluster <strong class="cluster">${job.cluster}</strong>` : html``}${
     job.lastSeen ? html` · last seen ${timeHtml(job.lastSeen, now)}` : html``
   }${job.clusters.length > 0 && !job.cluster ? html` · ARC clusters: ${job.clusters.map((entry) => `${entry.cluster} (${plural(entry.runs, 'run')})`).join(', ')}` : html``}</p>
 <p>${current}</p>
