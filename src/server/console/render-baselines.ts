@@ -1,7 +1,8 @@
 /**
  * Baselines (`/baselines`, `/baselines/OWNER/REPO`): per repository and job, the endpoints runs
  * reached with their evidence and stability, the policy they recommend, and how that compares
- * with the policy that applies to the workflow today.
+ * with the policy that applies to the workflow today. `?cluster=NAME` narrows both pages (and the
+ * exports) to runs recorded on one ARC cluster (docs/architecture.md#arc-clusters-in-baselines).
  */
 import { stringify } from 'yaml';
 import type { Bundle } from '../../bundle/build.js';
