@@ -21,8 +21,8 @@ import {
   watchedPaths,
   type ChangedFile,
 } from '../coverage/tamper.js';
+import { coverageStoreOf } from '../coverage/coverage.js';
 import type { PolicyRepository } from '../store/repository.js';
-import { storeStateOf } from '../rollout/sync-plan.js';
 import { gitHubStatus, messageOf } from '../util/errors.js';
 import type { WebhookApp } from './delivery-guard.js';
 import { publicMessage } from './failure.js';
@@ -87,7 +87,7 @@ export async function handleTamperCheck(context: Context<'pull_request'>, deps: 
       })),
     );
     const policy = await deps.loadStore();
-    const store = { state: storeStateOf(policy), hookRunners: policy.settings.hookRunners };
+    const store = coverageStoreOf(policy);
     const findings = tamperFindings(texts, repository.full_name, store, TAMPER_RULES);
     // The web address of the policy repository on the same GitHub as this repository.
     const web = repository.html_url.slice(0, repository.html_url.length - repository.full_name.length - 1);

@@ -4,8 +4,10 @@
  * Pure: workflow text and the store in, rows out; the CLI, the sync and the console do the I/O.
  */
 import { AUDIT_DEFAULT_VALUE, variableValue } from '../policy/delivery.js';
+import type { ClusterMapping, Settings } from '../policy/model.js';
 import { desiredWorkflowState, type StoreState } from '../rollout/desired-state.js';
-import { desiredVariables } from '../rollout/sync-plan.js';
+import { desiredVariables, storeStateOf } from '../rollout/sync-plan.js';
+import type { PolicyRepository } from '../store/repository.js';
 import { hardenRunnerTarget, modeRank } from './harden-runner-target.js';
 import type { CoverageContext, CoverageMode, CoverageTotals, EnforcementTarget, FileProblem, JobCoverage, RepositoryCoverage, TargetAnswer } from './model.js';
 import { workflowFacts } from './workflow-facts.js';
@@ -26,6 +28,13 @@ export interface CoverageStore {
   state: StoreState;
   /** egressctl.yml `hook-runners`. */
   hookRunners: readonly string[];
+  /** egressctl.yml `clusters`: ARC clusters, whose runners run the hook. */
+  clusters?: readonly ClusterMapping[];
+}
+
+/** What coverage needs from a loaded policy repository. */
+export function coverageStoreOf(repository: Pick<PolicyRepository, 'policies' | 'attachments'> & { settings: Settings }): CoverageStore {
+  return { state: storeStateOf(repository), hookRunners: repository.settings.hookRunners, clusters: repository.settings.clusters };
 }
 
 /** The variables a repository's jobs see as sync writes them: the repository's over the organization's. */
@@ -48,6 +57,7 @@ export function coverageContext(store: CoverageStore, repository: string, file: 
     desired,
     variables: repositoryVariables(store.state, repository),
     hookRunners: store.hookRunners,
+    clusters: store.clusters ?? [],
     hookValue: policy ? variableValue(policy) : AUDIT_DEFAULT_VALUE,
     files,
   };

@@ -7,6 +7,8 @@
 import type { EgressMode } from '../policy/model.js';
 import { POLICY_ENV } from '../policy/delivery.js';
 import { OS_NAMES, type RunnerCandidate } from '../rollout/workflow-jobs.js';
+import { clusterForRunner } from '../baselines/cluster.js';
+import type { ClusterMapping } from '../policy/model.js';
 import { hardenRunnerSupport } from './harden-runner-support.js';
 import type { CoverageContext, EnforcementTarget, JobFacts, StepFacts, TargetAnswer } from './model.js';
 import { evaluateStep, type StepContexts } from './step-inputs.js';
@@ -32,20 +34,25 @@ function reads(step: StepFacts, pattern: RegExp): boolean {
 const READS_VARS = /\bvars\./;
 const READS_HOOK_ENV = new RegExp(`\\benv\\.${POLICY_ENV}\\b`);
 
-/** Does egressctl's job-started hook run on this self-hosted leg (egressctl.yml `hook-runners`)? */
-function hooked(candidate: RunnerCandidate, hookRunners: readonly string[]): boolean {
+/**
+ * Does egressctl's job-started hook run on this self-hosted leg? Named in egressctl.yml
+ * `hook-runners` (a label or runner group), or one of its ARC `clusters` (whose runners run the
+ * hook with their cluster's name) takes the job, as the App maps `workflow_job` events to them.
+ */
+function hooked(candidate: RunnerCandidate, hookRunners: readonly string[], clusters: readonly ClusterMapping[]): boolean {
   const names = new Set(hookRunners.map((name) => name.toLowerCase()));
-  return (candidate.group !== undefined && names.has(candidate.group.toLowerCase())) || candidate.labels.some((label) => names.has(label.toLowerCase()));
+  if ((candidate.group !== undefined && names.has(candidate.group.toLowerCase())) || candidate.labels.some((label) => names.has(label.toLowerCase()))) return true;
+  return clusterForRunner(clusters, { runnerGroup: candidate.group ?? null, labels: candidate.labels }) !== undefined;
 }
 
 function legAnswer(job: JobFacts, candidate: RunnerCandidate, known: boolean, context: CoverageContext): LegAnswer {
   const support = hardenRunnerSupport(candidate, job.container);
   if (!support.supported) return { mode: null, reason: support.reason };
   const selfHosted = known && !candidate.githubHosted;
-  const withHook = selfHosted && hooked(candidate, context.hookRunners);
+  const withHook = selfHosted && hooked(candidate, context.hookRunners, context.clusters);
   if (selfHosted && !withHook) {
     const labels = candidate.group ? `group ${candidate.group}` : candidate.labels.join(', ');
-    return { mode: null, reason: `self-hosted runner (${labels}) without egressctl's job-started hook (egressctl.yml hook-runners)` };
+    return { mode: null, reason: `self-hosted runner (${labels}) without egressctl's job-started hook (egressctl.yml hook-runners or clusters)` };
   }
   const step = job.step;
   if (!step) return { mode: null, reason: 'no Harden-Runner step' };

@@ -3,7 +3,7 @@
  * mode, and why not where nothing does. Every enforcement target answers the same question
  * through `EnforcementTarget`; the answers are combined per job. Pure types.
  */
-import type { EgressMode } from '../policy/model.js';
+import type { ClusterMapping, EgressMode } from '../policy/model.js';
 import type { DesiredWorkflowState } from '../rollout/desired-state.js';
 import type { RunnerInfo } from '../rollout/workflow-jobs.js';
 
@@ -51,6 +51,8 @@ export interface CoverageContext {
   variables: Readonly<Record<string, string>>;
   /** Self-hosted runner labels or group names whose runners run egressctl's job-started hook. */
   hookRunners: readonly string[];
+  /** ARC clusters (egressctl.yml `clusters`): their runners run the hook too. */
+  clusters: readonly ClusterMapping[];
   /** The job-started hook's `EGRESSCTL_POLICY` for this workflow (the store's effective policy as JSON). */
   hookValue: string | undefined;
   /** Repository files a target declared it reads (`EnforcementTarget.files`), by path; absent: the file does not exist. */

@@ -103,6 +103,18 @@ export interface Settings {
   delivery: DeliveryMode;
   /** Self-hosted runner labels or group names whose runners run the job-started hook (coverage counts others as unprotected). */
   hookRunners: string[];
+  /** ARC clusters the App recognizes in `workflow_job` payloads, in file order (docs/architecture.md#arc-clusters-in-baselines). */
+  clusters: ClusterMapping[];
+}
+
+/** One entry of egressctl.yml `clusters`: how the App tells that a job ran on this cluster. */
+export interface ClusterMapping {
+  /** Lower-cased; the cluster scope key of attachments.yml. */
+  name: string;
+  /** Runner group names (lower-cased) whose jobs run on the cluster. */
+  runnerGroups: string[];
+  /** Runner labels (lower-cased) of the cluster's runners: a job whose `runs-on` labels are all here runs on it. */
+  labels: string[];
 }
 
 /** `audit`: an audit step; `baseline`: block from a stable baseline (audit until then); `skip`: leave the workflow alone. */
@@ -126,6 +138,7 @@ export const DEFAULT_SETTINGS: Settings = {
   unattached: 'audit',
   delivery: 'pull-request',
   hookRunners: [],
+  clusters: [],
 };
 
 /**

@@ -5,7 +5,7 @@
  * sync after a merge (`syncChange`) touches exactly the repositories and variables whose
  * effective policy changed.
  */
-import { coverRepository } from '../coverage/coverage.js';
+import { coverageStoreOf, coverRepository } from '../coverage/coverage.js';
 import type { RepositoryCoverage } from '../coverage/model.js';
 import type { PolicyRepository } from '../store/repository.js';
 import type { GitHubClient } from '../github/client.js';
@@ -97,7 +97,7 @@ function organizationSync(
   const report: OrganizationSync = { organization: options.organization.toLowerCase(), at, dryRun: options.dryRun === true, repositories, variables };
   if (covered) {
     // Coverage of what this run read (docs/architecture.md#coverage): the store it synced to, the files as GitHub has them.
-    const store = { state: storeStateOf(covered.policy), hookRunners: covered.policy.settings.hookRunners };
+    const store = coverageStoreOf(covered.policy);
     const coverage: Record<string, RepositoryCoverage> = {};
     for (const result of covered.results) if (result.workflows) coverage[result.repository] = coverRepository(result.repository, result.workflows, store, { at });
     report.coverage = coverage;

@@ -10,8 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { coverRepository } from '../../src/coverage/coverage.js';
-import { storeStateOf } from '../../src/rollout/sync-plan.js';
+import { coverageStoreOf, coverRepository } from '../../src/coverage/coverage.js';
 import { recordSync } from '../../src/rollout/sync-report.js';
 import { createConsoleHandler } from '../../src/server/console/index.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
@@ -73,7 +72,7 @@ beforeAll(async () => {
   );
   repo.commit('Policies');
   const loaded = await loadPolicyRepository({ dir: repo.dir });
-  const store = { state: storeStateOf(loaded.value), hookRunners: loaded.value.settings.hookRunners };
+  const store = coverageStoreOf(loaded.value);
   const at = '2026-12-01T12:00:00.000Z';
   stateDir = mkdtempSync(path.join(os.tmpdir(), 'egressctl-coverage-console-'));
   await recordSync(stateDir, {

@@ -129,6 +129,19 @@ jobs:
     expect(hooked).toMatchObject({ mode: 'block', enforcedBy: ['harden-runner (hook)'] });
   });
 
+  it('the runners of an ARC cluster in egressctl.yml run the hook: enforced through it', () => {
+    const text = CI.replace('ubuntu-latest', '{ group: arc-prod-runners }');
+    const s: CoverageStore = { ...store('variables'), clusters: [{ name: 'arc-prod', runnerGroups: ['arc-prod-runners'], labels: [] }] };
+    const [job] = only(synced(text, s), s);
+    expect(job).toMatchObject({ mode: 'block', enforcedBy: ['harden-runner (hook)'] });
+    const byLabels: CoverageStore = { ...store('variables'), clusters: [{ name: 'arc-prod', runnerGroups: [], labels: ['self-hosted', 'linux', 'arc-prod'] }] };
+    const [labelled] = only(synced(CI.replace('ubuntu-latest', '[self-hosted, linux, arc-prod]'), byLabels), byLabels);
+    expect(labelled).toMatchObject({ mode: 'block', enforcedBy: ['harden-runner (hook)'] });
+    // A label the cluster's runners lack: GitHub would not give the job one of them.
+    const [elsewhere] = only(synced(CI.replace('ubuntu-latest', '[self-hosted, linux, gpu]'), byLabels), byLabels);
+    expect(elsewhere).toMatchObject({ mode: 'none' });
+  });
+
   it('a job that calls a reusable workflow is unprotected here: its jobs are listed under the called file', () => {
     const text = `on: push
 jobs:

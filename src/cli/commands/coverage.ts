@@ -7,14 +7,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { coverageTotals, coverRepository, renderCoverage, targetFiles, totalsByOrganization, type CoverageStore } from '../../coverage/coverage.js';
+import { coverageStoreOf, coverageTotals, coverRepository, renderCoverage, targetFiles, totalsByOrganization } from '../../coverage/coverage.js';
 import { readOrganizationCoverage, type RepositoryCoverageResult } from '../../coverage/github-coverage.js';
 import type { FileProblem, JobCoverage } from '../../coverage/model.js';
 import { cliGitHub } from '../../github/api-root.js';
 import { clientForAccount, credentialsFromEnv } from '../../github/credentials.js';
-import { storeStateOf } from '../../rollout/sync-plan.js';
 import { readSyncReport, SYNC_REPORT_FILE } from '../../rollout/sync-report.js';
-import type { PolicyRepository } from '../../store/repository.js';
 import { InvalidInputError, UsageError, messageOf } from '../../util/errors.js';
 import { parseCommandArgs, progressBar, writeJson, type CliIo, type Command } from '../io.js';
 import { loadValidRepository, repositoryDir } from '../repository.js';
@@ -40,10 +38,6 @@ function usageError(message: string): UsageError {
 }
 
 const REPOSITORY = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
-
-function coverageStore(repository: PolicyRepository): CoverageStore {
-  return { state: storeStateOf(repository), hookRunners: repository.settings.hookRunners };
-}
 
 /** `.github/workflows/F` of a file given on the command line, and the repository root it sits in. */
 function workflowPathOf(file: string): { workflowPath: string; root: string | undefined } {
@@ -81,7 +75,7 @@ async function fromFiles(io: CliIo, values: Values, files: string[]): Promise<nu
   if (values.repository === undefined || !REPOSITORY.test(values.repository)) throw usageError('--policy-from needs --repository OWNER/REPO (whose attachments apply)');
   if (files.length === 0) throw usageError('name the workflow files');
   const { repository: policy } = await loadValidRepository(io, repositoryDir(io, values['policy-from']));
-  const store = coverageStore(policy);
+  const store = coverageStoreOf(policy);
   const report: Report = { jobs: [], problems: [], errors: [] };
   for (const file of files) {
     const { workflowPath, root } = workflowPathOf(file);
@@ -152,7 +146,7 @@ async function fromGitHub(io: CliIo, values: Values, org: string): Promise<numbe
     read = await readOrganizationCoverage({
       client,
       organization: org,
-      store: coverageStore(policy),
+      store: coverageStoreOf(policy),
       ...(repositories ? { repositories } : {}),
       listing: credentials.kind === 'app' ? 'installation' : 'organization',
       concurrency,
