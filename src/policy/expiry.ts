@@ -170,7 +170,7 @@ export function expiryFindings(policies: Iterable<Policy>, at: Date | number): E
         ...where,
         code: 'endpoint/expired',
         severity: 'warning',
-        message: `"${entry.endpoint}" expired on ${entry.expires}${who} and is no longer allowed: delete the entry, or move "expires" to a later date if the exception is still needed`,
+        message: `"${entry.endpoint}" expired on ${entry.expires}${who}: this entry no longer counts anywhere; delete it, or move "expires" to a later date if the exception is still needed`,
       });
     } else if (entry.daysLeft < EXPIRY_NOTICE_DAYS) {
       const when = entry.daysLeft === 0 ? 'today is its last day' : `${entry.daysLeft} day${entry.daysLeft === 1 ? '' : 's'} left`;
@@ -193,15 +193,18 @@ export interface WrittenExpiry {
   expiresAt?: SourcePosition;
 }
 
-/** Per-file rule: `expires` is a real date. (`reason` with `expires` is the schema's `dependencies`.) */
+/**
+ * Per-file rule: `expires` is a real calendar date. Its shape (a string `YYYY-MM-DD`) and `reason`
+ * with `expires` are the schema's: this catches what a pattern cannot, such as February 30th.
+ */
 export function checkExpiryDates(entries: readonly WrittenExpiry[], sink: DiagnosticSink): void {
   for (const entry of entries) {
     if (entry.expires === undefined || entry.expiresAt === undefined) continue;
-    if (typeof entry.expires !== 'string' || !isExpiryDate(entry.expires)) {
+    if (typeof entry.expires === 'string' && DATE.test(entry.expires) && !isExpiryDate(entry.expires)) {
       sink.error(
         'endpoint/expires-invalid',
         entry.expiresAt,
-        `expires of "${entry.text}" is "${String(entry.expires)}": write a calendar date as YYYY-MM-DD (the entry counts until the end of that day, UTC)`,
+        `expires of "${entry.text}" is "${entry.expires}", which is not a day of the calendar: write a real date as YYYY-MM-DD (the entry counts until the end of that day, UTC)`,
       );
     }
   }

@@ -36,6 +36,8 @@ export interface AnswersOptions {
   cacheBytes?: number;
   /** Lifetime of a signed answer (default 24 h). */
   ttlSeconds?: number;
+  /** The clock answers are made at (milliseconds); tests set it to cross an expiry's midnight. */
+  now?: () => number;
 }
 
 export class PolicyAnswers {
@@ -46,12 +48,14 @@ export class PolicyAnswers {
   private readonly metrics: ServerMetrics;
   private readonly signKeys: readonly KeyObject[];
   private readonly ttl: number;
+  private readonly now: () => number;
 
   constructor(options: AnswersOptions) {
     this.store = options.store;
     this.metrics = options.metrics;
     this.signKeys = options.signKeys;
     this.ttl = options.ttlSeconds ?? DEFAULT_ANSWER_TTL_SECONDS;
+    this.now = options.now ?? Date.now;
     this.cache = new BoundedMap({ maxEntries: ANSWER_CACHE_SIZE, maxBytes: options.cacheBytes ?? ANSWER_CACHE_BYTES, evict: 'all' });
   }
 
@@ -60,7 +64,7 @@ export class PolicyAnswers {
    * exceptions are dropped here, at answer time, so a stale bundle cannot keep one alive
    * (docs/architecture.md#expiring-exceptions).
    */
-  resolve(query: ResolveQuery, now: number = Date.now()): PolicyAnswer | undefined {
+  resolve(query: ResolveQuery, now: number = this.now()): PolicyAnswer | undefined {
     const served = this.store.current;
     if (!served) return undefined;
     const answer = effectivePolicyAt(served.bundle.attachments, served.bundle.policies, query, now);
@@ -94,7 +98,7 @@ export class PolicyAnswers {
   private plain(query: ResolveQuery, served: ServedBundle): CachedAnswer {
     this.forBundle(served);
     const key = `${query.organization ?? ''}\u0000${query.repository ?? ''}\u0000${query.workflow ?? ''}\u0000${query.cluster ?? ''}`;
-    const now = Date.now();
+    const now = this.now();
     let answer = this.cache.peek(key);
     if (!answer || (answer.validUntil !== undefined && answer.validUntil <= now)) {
       answer = ready(JSON.stringify(this.resolve(query, now)), JSON_TYPE, 'Authorization', served);
@@ -120,7 +124,7 @@ export class PolicyAnswers {
     }
     this.forBundle(served);
     const key = `s\u0000${query.organization ?? ''}\u0000${query.repository ?? ''}\u0000${query.workflow ?? ''}\u0000${query.cluster ?? ''}`;
-    const now = Date.now();
+    const now = this.now();
     let answer = this.cache.peek(key);
     if (!answer || (answer.renewAt ?? 0) <= now) {
       const resolved = this.resolve(query, now);

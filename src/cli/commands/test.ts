@@ -74,10 +74,11 @@ export const command: Command = {
       if (outcomes.length === 0) io.stdout('no policy tests: add tests/*.yml (egressctl init writes an example)\n');
       for (const outcome of outcomes) io.stdout(caseText(outcome));
       if (replay !== undefined) io.stdout(replayText(replay, values['fail-on-breakage']));
+      const breakage = breaks ? `; ${replay.breaking.length} baseline job${replay.breaking.length === 1 ? '' : 's'} would break (--fail-on-breakage)` : '';
       io.stdout(
-        `${summary.failed === 0 ? 'ok' : 'FAILED'}: ${summary.passed} of ${summary.cases} case${summary.cases === 1 ? '' : 's'} passed (${summary.endpoints} endpoint${
+        `${ok ? 'ok' : 'FAILED'}: ${summary.passed} of ${summary.cases} case${summary.cases === 1 ? '' : 's'} passed (${summary.endpoints} endpoint${
           summary.endpoints === 1 ? '' : 's'
-        } checked, as of ${now.toISOString()})\n`,
+        } checked, as of ${now.toISOString()})${breakage}\n`,
       );
     }
     return ok ? 0 : 1;
