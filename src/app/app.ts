@@ -16,6 +16,7 @@ import { guardDeliveries, type WebhookApp } from './delivery-guard.js';
 import { DeliveryLog, KeyedQueue } from './queue.js';
 import { registerRolloutSchedule, type RolloutSchedule } from './rollout-schedule.js';
 import { syncOnMerge } from './sync-on-merge.js';
+import { expiredAfterPublish } from './expired-exceptions.js';
 import { registerWorkflowJobHandler, type WorkflowJobDeps, type WorkflowJobHandle } from './workflow-job.js';
 
 export interface EgressctlAppOptions {
@@ -64,7 +65,16 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
     app.on('check_run.rerequested', (context) => handleCheckRunRerequested(context, deps));
     if (config.policyRepository !== undefined) {
       baselines = registerWorkflowJobHandler(app, { policyRepository: config.policyRepository, ...options.workflowJob });
-      deps.afterPublish = syncOnMerge(app, { policyRepository: config.policyRepository, stateDir: config.cacheDir });
+      const sync = syncOnMerge(app, { policyRepository: config.policyRepository, stateDir: config.cacheDir });
+      // Then the pull request that deletes expired exceptions (it logs its own failures).
+      const expired = expiredAfterPublish(app, { policyRepository: config.policyRepository });
+      deps.afterPublish = async (event) => {
+        try {
+          return await sync(event);
+        } finally {
+          await expired(event);
+        }
+      };
       if (config.rollout) {
         const policyRepository = config.policyRepository;
         rollout?.stop();
