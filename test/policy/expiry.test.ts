@@ -171,6 +171,8 @@ describe('resolve --at', () => {
       expect(after.code).toBe(0);
       expect(after.stdout).toContain('policy: node-build');
       expect(after.stdout).not.toContain('sandbox.payments.example.com');
+      const onText = await runCli(['resolve', '-C', repo.dir, '--repository', 'acme/shop', '--at', '2026-03-31']);
+      expect(onText.stdout).toContain('exception: sandbox.payments.example.com:443 until 2026-03-31 (UTC)\n');
 
       const compiled = await runCli(['compile', '-C', repo.dir, '--unsigned', '-o', `${repo.dir}/bundle.json`]);
       expect(compiled.code).toBe(0);

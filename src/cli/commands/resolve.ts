@@ -5,7 +5,7 @@ import { loadPublicKeys } from '../../bundle/keys.js';
 import { flattenPolicies } from '../../policy/flatten.js';
 import { attachmentMap, type AttachmentMap, type CompiledPolicy } from '../../policy/model.js';
 import { splitEndpointString } from '../../policy/endpoint.js';
-import { effectivePolicyAt, parseAsOf } from '../../policy/expiry.js';
+import { effectivePolicyAt, parseAsOf, policyAsOf } from '../../policy/expiry.js';
 import { type EffectivePolicyAnswer, type HardenRunnerConfig, type ResolveQuery } from '../../policy/resolve.js';
 import { IoError, UsageError } from '../../util/errors.js';
 import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
@@ -69,7 +69,13 @@ export const command: Command = {
     const answer = effectivePolicyAt(source.attachments, source.policies, query, at);
 
     if (values.json) writeJson(io, answer);
-    else io.stdout(describe(answer));
+    else {
+      io.stdout(describe(answer));
+      const winner = answer.policy === null || !Object.hasOwn(source.policies, answer.policy) ? undefined : source.policies[answer.policy];
+      const left = Object.entries((winner && policyAsOf(winner, at)['endpoint-expiry']) ?? {});
+      // The exceptions that still count, so "what happens on the 1st" has an answer.
+      for (const [endpoint, date] of left.sort(([a, x], [b, y]) => (x !== y ? (x < y ? -1 : 1) : a < b ? -1 : 1))) io.stdout(`exception: ${endpoint} until ${date} (UTC)\n`);
+    }
     return 0;
   },
 };
