@@ -41,7 +41,10 @@ export function isPolicyTestFile(relativePath: string): boolean {
   return relativePath.startsWith(`${POLICY_TESTS_DIR}/`) && /^[^/]+\.ya?ml$/.test(relativePath.slice(POLICY_TESTS_DIR.length + 1));
 }
 
-/** Parse and check every `tests/*.yml` among `texts` (repository-relative path -> text). Pure. */
+/**
+ * Parse and check every `tests/*.yml` among `texts` (repository-relative path -> text; a loaded
+ * repository's `files`, whose loader already reported bytes that are not UTF-8 or too large). Pure.
+ */
 export function parsePolicyTests(texts: ReadonlyMap<string, string>): Result<PolicyTestCase[]> {
   const sink = new DiagnosticSink();
   const cases: PolicyTestCase[] = [];
@@ -49,14 +52,6 @@ export function parsePolicyTests(texts: ReadonlyMap<string, string>): Result<Pol
     cases.push(...parsePolicyTestFile(file, text, sink));
   }
   return sink.result(cases);
-}
-
-/** Text of every policy test file in a snapshot (bytes that are not UTF-8 are reported by the caller's loader). */
-export function policyTestTexts(files: ReadonlyMap<string, Uint8Array>): Map<string, string> {
-  const texts = new Map<string, string>();
-  const decoder = new TextDecoder('utf-8', { fatal: false });
-  for (const [path, bytes] of files) if (isPolicyTestFile(path)) texts.set(path, decoder.decode(bytes));
-  return texts;
 }
 
 export function parsePolicyTestFile(file: string, text: string, sink: DiagnosticSink): PolicyTestCase[] {

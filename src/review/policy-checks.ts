@@ -8,8 +8,8 @@ import { compareDiagnostics, type Diagnostic } from '../policy/diagnostics.js';
 import { expiringEntries, expiryFindings, type ExpiringEntry } from '../policy/expiry.js';
 import { flattenPolicies } from '../policy/flatten.js';
 import { attachmentMap } from '../policy/model.js';
-import { failureDiagnostics, parsePolicyTests, policyTestTexts, runPolicyTests, summarize, type CaseOutcome, type TestSummary } from '../policy/policy-tests.js';
-import type { PolicyRepository, Snapshot } from '../store/repository.js';
+import { failureDiagnostics, isPolicyTestFile, parsePolicyTests, runPolicyTests, summarize, type CaseOutcome, type TestSummary } from '../policy/policy-tests.js';
+import type { PolicyRepository } from '../store/repository.js';
 
 /** How far ahead a pull request's comment lists expiries. */
 export const UPCOMING_EXPIRY_DAYS = 30;
@@ -28,10 +28,9 @@ export interface PolicyChecks {
   upcoming: ExpiringEntry[];
 }
 
-export function policyChecks(head: { value: PolicyRepository; snapshot: Snapshot }, now: Date): PolicyChecks {
-  const texts = policyTestTexts(head.snapshot.files);
-  const parsed = parsePolicyTests(texts);
+export function policyChecks(head: { value: PolicyRepository }, now: Date): PolicyChecks {
   const repository = head.value;
+  const parsed = parsePolicyTests(repository.files);
   const outcomes = parsed.errors.length > 0 ? [] : runPolicyTests({ attachments: attachmentMap(repository.attachments), policies: flattenPolicies(repository) }, parsed.value, now);
   const expiry = expiryFindings(repository.policies.values(), now);
   const checks: PolicyChecks = {
@@ -41,7 +40,7 @@ export function policyChecks(head: { value: PolicyRepository; snapshot: Snapshot
     outcomes,
     upcoming: expiringEntries(repository.policies.values(), now).filter((entry) => entry.daysLeft < UPCOMING_EXPIRY_DAYS),
   };
-  if (texts.size > 0) checks.tests = summarize(outcomes);
+  if ([...repository.files.keys()].some(isPolicyTestFile)) checks.tests = summarize(outcomes);
   return checks;
 }
 

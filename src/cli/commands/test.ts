@@ -6,7 +6,6 @@ import {
   explainOutcome,
   failureMessage,
   parsePolicyTests,
-  policyTestTexts,
   runPolicyTests,
   summarize,
   type CaseOutcome,
@@ -47,7 +46,7 @@ export const command: Command = {
     if (now === undefined) throw new UsageError(`--at must be a date (YYYY-MM-DD) or an ISO 8601 date-time with a time zone, not "${values.at}"`);
 
     const { repository, snapshot } = await loadValidRepository(io, repositoryDir(io, values.C), values.rev);
-    const parsed = parsePolicyTests(policyTestTexts(snapshot.files));
+    const parsed = parsePolicyTests(repository.files);
     for (const diagnostic of parsed.warnings) io.stderr(`${formatDiagnostic(diagnostic)}\n`);
     if (parsed.errors.length > 0) {
       for (const diagnostic of parsed.errors) io.stderr(`${formatDiagnostic(diagnostic)}\n`);

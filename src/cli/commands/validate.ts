@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { compareDiagnostics, formatDiagnostic, type Diagnostic } from '../../policy/diagnostics.js';
 import { expiryFindings } from '../../policy/expiry.js';
-import { parsePolicyTests, policyTestTexts } from '../../policy/policy-tests.js';
+import { parsePolicyTests } from '../../policy/policy-tests.js';
 import { loadPolicyRepository } from '../../store/repository.js';
 import { UsageError } from '../../util/errors.js';
 import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
@@ -45,7 +45,7 @@ export const command: Command = {
     const loaded = await loadPolicyRepository(values.rev === undefined ? { dir } : { dir, rev: values.rev });
     // The policy tests' syntax, and exceptions that expired or expire soon (as of now: warnings and
     // notices, never errors, so an old date cannot block an unrelated change).
-    const tests = parsePolicyTests(policyTestTexts(loaded.snapshot.files));
+    const tests = parsePolicyTests(loaded.value.files);
     const expiry = expiryFindings(loaded.value.policies.values(), new Date());
     const result = {
       value: loaded.value,
