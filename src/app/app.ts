@@ -79,7 +79,8 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
         const policyRepository = config.policyRepository;
         rollout?.stop();
         rollout = registerRolloutSchedule(app, {
-          loadPolicy: () => loadPolicyHead(app, deps, policyRepository),
+          // Each pass also proposes the removal of exceptions that expired since the last publish.
+          loadPolicy: () => loadPolicyHead(app, deps, policyRepository, (dir, revision) => expired({ dir, previous: undefined, revision })),
           stateDir: config.cacheDir,
           intervalMs: config.rollout.intervalMs,
           mode: config.rollout.mode,
@@ -115,7 +116,12 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
  * its mirror under the repository's queue (pushes fetch into the same mirror). A head with
  * errors is refused: rolling out from a broken policy repository would be guessing.
  */
-async function loadPolicyHead(app: WebhookApp, deps: HandlerDeps, fullName: string): Promise<PolicyRepository> {
+async function loadPolicyHead(
+  app: WebhookApp,
+  deps: HandlerDeps,
+  fullName: string,
+  afterLoad?: (dir: string, revision: string) => Promise<unknown>,
+): Promise<PolicyRepository> {
   const [owner = '', repo = ''] = fullName.split('/');
   const appOctokit = await app.auth();
   const { data: installation } = await appOctokit.rest.apps.getRepoInstallation({ owner, repo });
@@ -133,6 +139,7 @@ async function loadPolicyHead(app: WebhookApp, deps: HandlerDeps, fullName: stri
       const more = loaded.errors.length > 5 ? `; and ${loaded.errors.length - 5} more` : '';
       throw new Error(`policy repository ${fullName} at ${repository.default_branch} (${sha.slice(0, 12)}) has ${loaded.errors.length} error(s), no rollout: ${shown}${more}`);
     }
+    await afterLoad?.(dir, sha);
     return loaded.value;
   });
 }

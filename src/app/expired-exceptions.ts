@@ -129,9 +129,9 @@ export interface ExpiredAfterPublishDeps {
 }
 
 /**
- * After each publish: the published revision (already in the mirror) is read, and the pull
- * request is opened or updated when entries have expired. A failure is logged and never undoes
- * the publish; the next publish tries again.
+ * After each publish, and on each scheduled sync pass: the revision (already in the mirror) is
+ * read, and the pull request is opened or updated when entries have expired. A failure is logged
+ * and never undoes the publish; the next publish or pass tries again.
  */
 export function expiredAfterPublish(app: WebhookApp, deps: ExpiredAfterPublishDeps): (event: PublishedEvent) => Promise<ExpiredResult | undefined> {
   const log: AppLogger = deps.log ?? app.log;
@@ -140,10 +140,13 @@ export function expiredAfterPublish(app: WebhookApp, deps: ExpiredAfterPublishDe
     try {
       const loaded = await loadPolicyRepository({ dir: event.dir, rev: event.revision });
       if (loaded.errors.length > 0) return undefined;
+      const now = deps.now?.() ?? new Date();
+      // Nothing expired (the usual case): no request to GitHub at all.
+      if (planExpiredRemovals(loaded.value.policies.values(), loaded.value.files, now, validPolicyText).length === 0) return { action: 'none', removals: [] };
       const appOctokit = await app.auth();
       const installation = (await appOctokit.rest.apps.getRepoInstallation({ owner, repo })).data.id;
       const client: GitHubClient = await app.auth(installation);
-      const result = await proposeExpiredRemovals(client, { owner, repo, branch: loaded.value.settings.defaultBranch }, loaded.value, event.revision, deps.now?.() ?? new Date());
+      const result = await proposeExpiredRemovals(client, { owner, repo, branch: loaded.value.settings.defaultBranch }, loaded.value, event.revision, now);
       if (result.action !== 'none') {
         log.info({ revision: event.revision, action: result.action, pullRequest: result.pullRequest, entries: result.removals.reduce((sum, removal) => sum + removal.removed.length, 0) }, 'expired exceptions proposal');
       }
