@@ -87,7 +87,7 @@ export async function handleTamperCheck(context: Context<'pull_request'>, deps: 
       })),
     );
     const policy = await deps.loadStore();
-    const store = coverageStoreOf(policy);
+    const store = coverageStoreOf(policy, Date.now());
     const findings = tamperFindings(texts, repository.full_name, store, TAMPER_RULES);
     // The web address of the policy repository on the same GitHub as this repository.
     const web = repository.html_url.slice(0, repository.html_url.length - repository.full_name.length - 1);

@@ -32,9 +32,9 @@ export interface CoverageStore {
   clusters?: readonly ClusterMapping[];
 }
 
-/** What coverage needs from a loaded policy repository. */
-export function coverageStoreOf(repository: Pick<PolicyRepository, 'policies' | 'attachments'> & { settings: Settings }): CoverageStore {
-  return { state: storeStateOf(repository), hookRunners: repository.settings.hookRunners, clusters: repository.settings.clusters };
+/** What coverage needs from a loaded policy repository, as of `at` (exceptions that expired by then do not count). */
+export function coverageStoreOf(repository: Pick<PolicyRepository, 'policies' | 'attachments'> & { settings: Settings }, at: Date | number): CoverageStore {
+  return { state: storeStateOf(repository, at), hookRunners: repository.settings.hookRunners, clusters: repository.settings.clusters };
 }
 
 /** The variables a repository's jobs see as sync writes them: the repository's over the organization's. */

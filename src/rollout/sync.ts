@@ -52,7 +52,7 @@ function rolloutConfig(options: SyncOptions) {
     pin: policy.settings.hardenRunner,
     baselines: policy.baselines,
     ...(options.action ? { action: options.action } : {}),
-    ...(options.fromBaselines || mode === 'action' ? {} : { store: storeStateOf(policy) }),
+    ...(options.fromBaselines || mode === 'action' ? {} : { store: storeStateOf(policy, syncTime(options)) }),
   };
 }
 
@@ -75,7 +75,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
   let requests = rollout.requests;
   if (options.policy.settings.delivery === 'variables' && !options.fromBaselines) {
     const writer = new VariableWriter(options.client);
-    const desired = desiredVariables(storeStateOf(options.policy), [options.organization]);
+    const desired = desiredVariables(storeStateOf(options.policy, syncTime(options)), [options.organization]);
     variables = await writer.reassert(
       options.organization,
       desired,
@@ -85,6 +85,12 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
     requests += writer.requests;
   }
   return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), variables, { policy: options.policy, results: rollout.repositories }), requests };
+}
+
+/** The time the store is evaluated at: expired exceptions are not part of the desired state. */
+function syncTime(options: Pick<SyncOptions, 'now'>): number {
+  const time = Date.parse(options.now?.() ?? '');
+  return Number.isNaN(time) ? Date.now() : time;
 }
 
 function organizationSync(
@@ -97,7 +103,7 @@ function organizationSync(
   const report: OrganizationSync = { organization: options.organization.toLowerCase(), at, dryRun: options.dryRun === true, repositories, variables };
   if (covered) {
     // Coverage of what this run read (docs/architecture.md#coverage): the store it synced to, the files as GitHub has them.
-    const store = coverageStoreOf(covered.policy);
+    const store = coverageStoreOf(covered.policy, syncTime(options));
     const coverage: Record<string, RepositoryCoverage> = {};
     for (const result of covered.results) if (result.workflows) coverage[result.repository] = coverRepository(result.repository, result.workflows, store, { at });
     report.coverage = coverage;
@@ -124,8 +130,8 @@ export interface ChangeSyncOptions extends Omit<SyncOptions, 'repositories' | 'p
  */
 export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult> {
   const org = options.organization.toLowerCase();
-  const beforeStore = storeStateOf(options.before);
-  const afterStore = storeStateOf(options.after);
+  const beforeStore = storeStateOf(options.before, syncTime(options));
+  const afterStore = storeStateOf(options.after, syncTime(options));
   if (options.after.settings.delivery === 'variables' && options.before.settings.delivery === 'variables') {
     const writer = new VariableWriter(options.client);
     const changes = variableChanges(desiredVariables(beforeStore, [org]), desiredVariables(afterStore, [org]));

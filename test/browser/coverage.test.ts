@@ -72,7 +72,7 @@ beforeAll(async () => {
   );
   repo.commit('Policies');
   const loaded = await loadPolicyRepository({ dir: repo.dir });
-  const store = coverageStoreOf(loaded.value);
+  const store = coverageStoreOf(loaded.value, Date.parse('2026-12-01T12:00:00.000Z'));
   const at = '2026-12-01T12:00:00.000Z';
   stateDir = mkdtempSync(path.join(os.tmpdir(), 'egressctl-coverage-console-'));
   await recordSync(stateDir, {

@@ -75,7 +75,7 @@ async function fromFiles(io: CliIo, values: Values, files: string[]): Promise<nu
   if (values.repository === undefined || !REPOSITORY.test(values.repository)) throw usageError('--policy-from needs --repository OWNER/REPO (whose attachments apply)');
   if (files.length === 0) throw usageError('name the workflow files');
   const { repository: policy } = await loadValidRepository(io, repositoryDir(io, values['policy-from']));
-  const store = coverageStoreOf(policy);
+  const store = coverageStoreOf(policy, Date.now());
   const report: Report = { jobs: [], problems: [], errors: [] };
   for (const file of files) {
     const { workflowPath, root } = workflowPathOf(file);
@@ -146,7 +146,7 @@ async function fromGitHub(io: CliIo, values: Values, org: string): Promise<numbe
     read = await readOrganizationCoverage({
       client,
       organization: org,
-      store: coverageStoreOf(policy),
+      store: coverageStoreOf(policy, Date.now()),
       ...(repositories ? { repositories } : {}),
       listing: credentials.kind === 'app' ? 'installation' : 'organization',
       concurrency,
