@@ -3,7 +3,7 @@
  * effective policy of the workflow (workflow > repository > organization) decides each job's
  * Harden-Runner step; baselines are evidence only. Pure: store data in, plans out.
  */
-import { variableChain } from '../policy/delivery.js';
+import { AUDIT_DEFAULT_VALUE, variableChain, variableValue } from '../policy/delivery.js';
 import { endpointFromText, IMPLICIT_ENDPOINT_PATTERNS, isAllowed, type Endpoint } from '../policy/endpoint.js';
 import { effectivePolicy, workflowKey, type ScopeRef } from '../policy/resolve.js';
 import {
@@ -37,6 +37,11 @@ export interface DesiredWorkflowState {
   /** Canonical `host:port`, sorted (block mode only). */
   endpoints: string[];
   flags: HardenRunnerFlags;
+  /**
+   * The value a policy variable holds for this state (`variableValue`): with `delivery:
+   * variables`, the literal at the end of the managed step's `||` chain (docs/reconciliation.md).
+   */
+  delivered: string;
 }
 
 /** The effective policy of one workflow of a repository, or what `unattached` says when none applies. */
@@ -46,7 +51,7 @@ export function desiredWorkflowState(store: StoreState, repository: string, work
   const policy = answer.policy === null ? undefined : store.policies[answer.policy];
   if (!policy) {
     const unattached = store.settings.unattached;
-    return { workflow, policy: null, scope: null, mode: unattached, endpoints: [], flags: {} };
+    return { workflow, policy: null, scope: null, mode: unattached, endpoints: [], flags: {}, delivered: AUDIT_DEFAULT_VALUE };
   }
   const flags: HardenRunnerFlags = {};
   for (const flag of PASSTHROUGH_FLAGS) {
@@ -60,6 +65,7 @@ export function desiredWorkflowState(store: StoreState, repository: string, work
     mode: policy['egress-policy'],
     endpoints: policy['egress-policy'] === 'block' ? [...policy['allowed-endpoints']].sort() : [],
     flags,
+    delivered: variableValue(policy),
   };
 }
 
@@ -116,7 +122,8 @@ export function storePlanner(options: StorePlannerOptions): JobPlanner {
     ...(mode === 'block' ? { endpoints: desired.endpoints } : {}),
     ...(Object.keys(desired.flags).length > 0 ? { flags: desired.flags } : {}),
     managedBy: { policy: desired.policy },
-    ...(options.store.settings.delivery === 'variables' ? { variables: variableChain(options.workflowPath) } : {}),
+    // Variables override the store's answer as of this sync; they never stand in for it.
+    ...(options.store.settings.delivery === 'variables' ? { variables: variableChain(options.workflowPath, desired.delivered) } : {}),
     // The store is the desired state: when it says audit or fewer endpoints, that is the request.
     ...(desired.policy !== null ? { mayWeaken: true } : {}),
     note,

@@ -8,7 +8,6 @@ import { createHash } from 'node:crypto';
 import { findJob, type BaselineIndex, type JobRecommendation } from '../baselines/index.js';
 import { formatDiagnostic } from '../policy/diagnostics.js';
 import type { HardenRunnerPin } from '../policy/model.js';
-import { POLICY_VARIABLE, workflowVariableName } from '../policy/delivery.js';
 import { storePlanner, type StoreState } from './desired-state.js';
 import { baselinePlanner, evidenceFromIndex, uniformPlanner } from './harden-plan.js';
 import { hardenWorkflow, stepDrift, type CompositePlan, type JobAction, type JobInfo, type JobPlanner, type StepDrift } from './harden.js';
@@ -203,14 +202,8 @@ function plannerFor(repository: string, workflowPath: string, config: RolloutCon
     return uniformPlanner(plan);
   }
   if (config.store) {
-    const planner = storePlanner({ store: config.store, repository, workflowPath, repin: true, baselineOf: evidenceFromIndex(config.baselines, repository, workflowPath) });
-    if (config.store.settings.delivery !== 'variables') return planner;
-    // The step reads its inputs from variables, most specific first (docs/reconciliation.md).
-    const variables = { vars: [workflowVariableName(workflowPath), POLICY_VARIABLE], env: POLICY_VARIABLE };
-    return (job) => {
-      const plan = planner(job);
-      return 'kind' in plan && plan.kind === 'harden-runner' ? { ...plan, variables } : plan;
-    };
+    // With `delivery: variables` the store planner writes the variables chain (docs/reconciliation.md).
+    return storePlanner({ store: config.store, repository, workflowPath, repin: true, baselineOf: evidenceFromIndex(config.baselines, repository, workflowPath) });
   }
   return baselinePlanner({
     pin: config.pin,

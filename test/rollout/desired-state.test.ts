@@ -91,6 +91,8 @@ describe('storePlanner', () => {
     expect(planOf({ store: store({ delivery: 'variables' }), repository: 'acme/api', workflowPath: '.github/workflows/release.yml' }).variables).toEqual({
       env: 'EGRESSCTL_POLICY',
       vars: ['EGRESSCTL_WF_RELEASE_YML', 'EGRESSCTL_POLICY'],
+      // Fail closed (issue 19, defect 1): the chain ends in the job's desired policy, not audit.
+      fallback: '{"egress-policy":"block","allowed-endpoints":"fulcio.sigstore.dev:443","disable-sudo-and-containers":false,"disable-file-monitoring":false,"disable-telemetry":false,"policy":"release-block"}',
     });
   });
 });
