@@ -10,7 +10,7 @@
 import { isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Pair, type YAMLMap, type YAMLSeq } from 'yaml';
 import { isBlockMap, keyName, mapValue, pairOf, rangeOf } from './yaml-nodes.js';
 import { compareDiagnostics, type Diagnostic } from '../policy/diagnostics.js';
-import { DELIVERED_INPUTS, deliveryExpression, POLICY_ENV } from '../policy/delivery.js';
+import { AUDIT_DEFAULT_VALUE, DELIVERED_INPUTS, deliveryExpression, deliveryFallbackOf, POLICY_ENV } from '../policy/delivery.js';
 import { classifyJob, unprotectedReasons, type JobSupport } from './harden-runner-support.js';
 import { normalizeEndpoint, sortUnique } from '../policy/endpoint.js';
 import { PASSTHROUGH_FLAGS, type EgressMode, type HardenRunnerFlags, type HardenRunnerPin } from '../policy/model.js';
@@ -946,6 +946,15 @@ export function hardenWorkflow(text: string, options: HardenOptions): HardenResu
       const marker = plan.kind === 'harden-runner' && plan.managedBy && existing.managedBy && inputs.kept.length === 0 ? markerText(plan.managedBy) : undefined;
       if (plan.kind === 'harden-runner' && plan.managedBy && !existing.managedBy) {
         notes.push(inputs.kept.length === 0 ? 'unmanaged step (no egressctl marker): matches the store, left unmarked' : 'unmanaged step (no egressctl marker): kept as a floor, left unmarked');
+      }
+      if (plan.kind === 'harden-runner' && plan.variables) {
+        // With variables delivery the store's changes reach jobs through variables, and the
+        // literal at the end of the chain waits for the next sync PR: say when it was behind.
+        const written = existing.with['egress-policy'];
+        const fallback = written === undefined ? undefined : deliveryFallbackOf(written);
+        if (fallback !== undefined && fallback !== (plan.variables.fallback ?? AUDIT_DEFAULT_VALUE)) {
+          notes.push(`the step's fallback (what runs without variables get, e.g. pull requests from forks) was behind the store: now ${plan.managedBy?.policy ?? 'the audit default'} as of this sync`);
+        }
       }
       const finalMode = inputs.mode;
       const endpointsWritten = inputs.set.some((input) => input.key === 'allowed-endpoints') || (current.has('allowed-endpoints') && !inputs.remove.includes('allowed-endpoints'));
