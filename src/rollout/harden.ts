@@ -10,7 +10,7 @@
 import { isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Pair, type YAMLMap, type YAMLSeq } from 'yaml';
 import { isBlockMap, keyName, mapValue, pairOf, rangeOf } from './yaml-nodes.js';
 import { compareDiagnostics, type Diagnostic } from '../policy/diagnostics.js';
-import { AUDIT_DEFAULT_VALUE, DELIVERED_INPUTS, deliveryExpression, deliveryFallbackOf, POLICY_ENV } from '../policy/delivery.js';
+import { AUDIT_DEFAULT_VALUE, DELIVERED_INPUTS, deliveryExpression, deliveryFallbackOf, POLICY_ENV, type VariableChain } from '../policy/delivery.js';
 import { classifyJob, unprotectedReasons, type JobSupport } from './harden-runner-support.js';
 import { normalizeEndpoint, sortUnique } from '../policy/endpoint.js';
 import { PASSTHROUGH_FLAGS, type EgressMode, type HardenRunnerFlags, type HardenRunnerPin } from '../policy/model.js';
@@ -62,13 +62,11 @@ export interface HardenRunnerPlan {
   wouldBlock?: readonly SeenEndpoint[];
 }
 
-/** Which variables a managed step reads, most specific first (docs/reconciliation.md). */
-export interface VariableInputs {
-  /** e.g. `['EGRESSCTL_WF_RELEASE_YML', 'EGRESSCTL_POLICY']`, read as `vars.<name>`. */
-  vars: readonly string[];
-  /** Read first as `env.<name>` (written by the job-started hook on self-hosted runners). */
-  env?: string;
-}
+/**
+ * Which variables a managed step reads, most specific first, and the desired policy the chain
+ * ends in (docs/reconciliation.md): `VariableChain` of policy/delivery.ts.
+ */
+export type VariableInputs = VariableChain;
 
 /** This project's composite action (docs/architecture.md): it fetches the policy and runs Harden-Runner. */
 export interface CompositePlan {
