@@ -89,12 +89,27 @@ async function resolvePin(values: { pin?: string; 'pin-version'?: string }, dir:
   return settings.hardenRunner;
 }
 
+/** A problem of one file of a batch: reported for that file, the others go on (exit 1). */
+class FileProblem extends Error {}
+
+/** `sub/action.yml` when the file sits in a subfolder of `.github/workflows/` (GitHub runs no workflow from there). */
+function subfolderOfWorkflows(file: string): string | undefined {
+  return file.replace(/\\/g, '/').match(/\.github\/workflows\/([^/]+\/.+)$/)?.[1];
+}
+
 /**
  * `.github/workflows/<file>` for the file given on the command line (or --workflow). With
  * `strict` (the store decides by workflow path) a file outside `.github/workflows/` needs --workflow.
  */
 function workflowPathOf(file: string, repository: string, override: string | undefined, strict = false): string {
-  const under = file.replace(/\\/g, '/').match(/\.github\/workflows\/[^/]+$/)?.[0];
+  const normalized = file.replace(/\\/g, '/');
+  const under = normalized.match(/\.github\/workflows\/[^/]+$/)?.[0];
+  const nested = subfolderOfWorkflows(normalized);
+  if (override === undefined && nested !== undefined) {
+    throw new FileProblem(
+      `${file}: not a workflow: it is in a subfolder of .github/workflows/ (${nested}), and GitHub runs only files directly in .github/workflows/ (a composite action or a template?); left unchanged`,
+    );
+  }
   if (strict && override === undefined && under === undefined) {
     throw usageError(`${file} is not under .github/workflows/: pass --workflow .github/workflows/FILE.yml so the right attachment applies`);
   }
@@ -235,7 +250,13 @@ interface FileReport {
 }
 
 async function hardenFile(file: string, values: Values, io: CliIo, stores: StoreCache): Promise<{ report: FileReport; outcomes: JobOutcome[] }> {
-  const planner = await plannerFor(values, io, file, stores);
+  let planner: JobPlanner;
+  try {
+    planner = await plannerFor(values, io, file, stores);
+  } catch (error) {
+    if (!(error instanceof FileProblem)) throw error;
+    return { report: { file, valid: false, changed: false, written: false, output: '', draft: false, jobs: [], errors: [error.message] }, outcomes: [] };
+  }
   const filePath = path.resolve(io.cwd, file);
   let text: string;
   try {
@@ -275,6 +296,11 @@ export const command: Command = {
     const reports: FileReport[] = [];
     let failed = false;
     const stores: StoreCache = new Map();
+    // A missing flag is the command's problem, not a file's: found before any file is written.
+    if (values['policy-from'] !== undefined && values.workflow === undefined) {
+      const loose = positionals.find((file) => subfolderOfWorkflows(file) === undefined && !/\.github[\\/]workflows[\\/][^\\/]+$/.test(file));
+      if (loose !== undefined) throw usageError(`${loose} is not under .github/workflows/: pass --workflow .github/workflows/FILE.yml so the right attachment applies`);
+    }
     for (const file of positionals) {
       const { report, outcomes } = await hardenFile(file, values, io, stores);
       reports.push(report);
