@@ -37,6 +37,8 @@ export interface HardenRunnerPlan {
   endpoints?: readonly string[];
   /** Why this plan (e.g. "no stable baseline yet"): copied into the job's outcome reason. */
   note?: string;
+  /** Things a person should look at about the plan itself (callers with different policies): copied into the job's warnings. */
+  warnings?: readonly string[];
   /** Harden-Runner's `disable-*` inputs the desired state sets (written in block and audit mode). */
   flags?: HardenRunnerFlags;
   /**
@@ -331,7 +333,8 @@ function usesComment(plan: JobPlan): string | undefined {
 }
 
 /** The marker of a managed step (docs/reconciliation.md), a comment on its `with:` line. */
-const MARKER = /#\s*egressctl:\s*managed(?:,\s*(?:policy\s+([a-z0-9][a-z0-9._-]*)|no policy attached))?/;
+// `a+b`: the widest of several callers' policies (src/policy/callers.ts); `+` is in no policy name.
+const MARKER = /#\s*egressctl:\s*managed(?:,\s*(?:policy\s+([a-z0-9][a-z0-9._+-]*)|no policy attached))?/;
 
 export function markerText(managedBy: { policy: string | null }): string {
   return managedBy.policy === null ? '# egressctl: managed, no policy attached' : `# egressctl: managed, policy ${managedBy.policy}`;
@@ -856,7 +859,7 @@ export function hardenWorkflow(text: string, options: HardenOptions): HardenResu
     const layout = detectLayout(steps, stepsPair, job, jobPair, index);
     const context: string[] = unprotectedReasons(support(plan));
     const policy = plan.kind === 'harden-runner' && plan.managedBy ? { policy: plan.managedBy.policy } : {};
-    const warnings = [...desired.warnings];
+    const warnings = [...(plan.kind === 'harden-runner' ? (plan.warnings ?? []) : []), ...desired.warnings];
     const envOverrides = policyEnvOverrides(doc, job, index);
     const reasonOf = (notes: readonly string[]): { reason?: string } => {
       const all = [plan.note, ...desired.notes, ...context, ...notes].filter((note): note is string => note !== undefined && note !== '');

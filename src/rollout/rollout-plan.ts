@@ -14,6 +14,8 @@ import { hardenWorkflow, stepDrift, type CompositePlan, type JobAction, type Job
 import { blockedByPolicy, desiredDigest } from './sync-plan.js';
 import { grantIdToken } from './rollout-permissions.js';
 import { newWorkflowErrors } from './workflow-check.js';
+import { workflowCalls } from './workflow-calls.js';
+import type { CallGraph } from '../policy/callers.js';
 
 /** Bump when the rollout's output for the same inputs changes, so open PRs get re-evaluated. */
 export const ROLLOUT_FORMAT = 1;
@@ -188,7 +190,7 @@ function evidenceOf(found: JobRecommendation | undefined): JobEvidence | undefin
   };
 }
 
-function plannerFor(repository: string, workflowPath: string, config: RolloutConfig): JobPlanner {
+function plannerFor(repository: string, workflowPath: string, config: RolloutConfig, callers?: CallGraph): JobPlanner {
   if (config.mode === 'action') {
     const action = config.action;
     if (!action) throw new TypeError('rollout mode "action" needs action settings (uses, server, audience)');
@@ -203,7 +205,14 @@ function plannerFor(repository: string, workflowPath: string, config: RolloutCon
   }
   if (config.store) {
     // With `delivery: variables` the store planner writes the variables chain (docs/reconciliation.md).
-    return storePlanner({ store: config.store, repository, workflowPath, repin: true, baselineOf: evidenceFromIndex(config.baselines, repository, workflowPath) });
+    return storePlanner({
+      store: config.store,
+      repository,
+      workflowPath,
+      repin: true,
+      baselineOf: evidenceFromIndex(config.baselines, repository, workflowPath),
+      ...(callers ? { callers } : {}),
+    });
   }
   return baselinePlanner({
     pin: config.pin,
@@ -212,13 +221,16 @@ function plannerFor(repository: string, workflowPath: string, config: RolloutCon
   });
 }
 
-/** Plan one workflow file. */
-export async function planWorkflowFile(repository: string, path: string, text: string, config: RolloutConfig): Promise<FilePlan> {
+/**
+ * Plan one workflow file. `callers`: the repository's call graph (workflow-calls.ts), so that a
+ * reusable workflow's jobs follow their callers' policy.
+ */
+export async function planWorkflowFile(repository: string, path: string, text: string, config: RolloutConfig, callers?: CallGraph): Promise<FilePlan> {
   const repo = repository.toLowerCase();
   const workflowPath = path.toLowerCase();
   // The planner sees each job's existing step (and its marker): kept to say why a job drifted.
   const seen = new Map<string, JobInfo>();
-  const planner = plannerFor(repo, workflowPath, config);
+  const planner = plannerFor(repo, workflowPath, config, callers);
   const result = hardenWorkflow(text, {
     plan: (job) => {
       seen.set(job.id, job);
@@ -279,6 +291,7 @@ export async function planWorkflowFile(repository: string, path: string, text: s
 /** Plan every workflow file of a repository (files in the order given). */
 export async function planRepository(repository: string, files: readonly { path: string; text: string }[], config: RolloutConfig): Promise<RepositoryPlan> {
   const planned: FilePlan[] = [];
-  for (const file of files) planned.push(await planWorkflowFile(repository, file.path, file.text, config));
+  const callers = config.store ? workflowCalls(repository, files) : undefined;
+  for (const file of files) planned.push(await planWorkflowFile(repository, file.path, file.text, config, callers));
   return { repository: repository.toLowerCase(), files: planned };
 }

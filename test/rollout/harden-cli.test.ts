@@ -193,6 +193,17 @@ describe('egressctl harden --policy-from (the store is the desired state)', () =
     expect(refused.stderr).toContain('--workflow');
   });
 
+  it("a reusable workflow's jobs follow the caller in the same folder (issue 19, defect 3)", async () => {
+    const build = path.join('repo', '.github', 'workflows', 'build.yml');
+    await mkdir(path.join(dir, 'repo', '.github', 'workflows'), { recursive: true });
+    await writeFile(path.join(dir, build), 'on:\n  workflow_call:\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - run: make\n');
+    await writeFile(path.join(dir, 'repo', '.github', 'workflows', 'release.yml'), 'on: push\njobs:\n  call:\n    uses: ./.github/workflows/build.yml\n');
+    const report = await hardenJson([build, '--repository', 'acme/api']);
+    expect(report.jobs[0]).toMatchObject({ job: 'build', mode: 'block', policy: 'release-block' });
+    expect(report.jobs[0]?.reason).toContain('build.yml is a reusable workflow called by release.yml: its jobs follow release.yml (policy release-block)');
+    expect(report.jobs[0]?.endpoints).toContain('fulcio.sigstore.dev:443');
+  });
+
   it('a file in a subfolder of .github/workflows/ is a per-file error; the batch goes on and reports every file (issue 19, defect 6)', async () => {
     const first = await workflow('a.yml');
     const action = path.join('repo', '.github', 'workflows', 'shared', 'action.yml');

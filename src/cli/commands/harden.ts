@@ -23,6 +23,8 @@ import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js'
 import { loadValidRepository, repositoryDir } from '../repository.js';
 import type { BaselineIndex } from '../../baselines/recommend.js';
 import type { StoreState } from '../../rollout/desired-state.js';
+import type { CallGraph } from '../../policy/callers.js';
+import { callGraphFrom } from '../workflow-files.js';
 
 const usage =
   'egressctl harden FILE... [--mode block|audit] [--endpoints "HOST[:PORT] ..."] ' +
@@ -166,6 +168,9 @@ async function plannerFor(values: Values, io: CliIo, file: string, stores: Store
     }
     const store = await storeFrom(io, repositoryDir(io, values['policy-from']), stores);
     const workflowPath = workflowPathOf(file, values.repository, values.workflow, true);
+    // A reusable workflow's jobs follow their callers: the other workflows of the file's folder.
+    const folder = path.dirname(path.resolve(io.cwd, file));
+    const callers = /[\\/]\.github[\\/]workflows$/.test(folder) ? await callGraphOf(stores, folder, values.repository) : undefined;
     const pin = values.pin === undefined ? store.state.settings.hardenRunner : await resolvePin(values, undefined);
     return storePlanner({
       store: { ...store.state, settings: { ...store.state.settings, hardenRunner: pin } },
@@ -173,6 +178,7 @@ async function plannerFor(values: Values, io: CliIo, file: string, stores: Store
       workflowPath,
       repin,
       baselineOf: evidenceFromIndex(store.baselines, values.repository, workflowPath),
+      ...(callers ? { callers } : {}),
     });
   }
   const dir = values.C === undefined ? undefined : repositoryDir(io, values.C);
@@ -194,8 +200,18 @@ async function plannerFor(values: Values, io: CliIo, file: string, stores: Store
 
 
 type LoadedStore = { state: StoreState; baselines: BaselineIndex };
-/** Stores loaded by one command, by directory: every file of a batch shares one load. */
-type StoreCache = Map<string, Promise<LoadedStore>>;
+/** Stores (and workflow call graphs) loaded by one command, by directory: every file of a batch shares one load. */
+type StoreCache = Map<string, Promise<LoadedStore>> & { graphs?: Map<string, Promise<CallGraph>> };
+
+function callGraphOf(stores: StoreCache, folder: string, repository: string): Promise<CallGraph> {
+  stores.graphs ??= new Map();
+  let graph = stores.graphs.get(folder);
+  if (!graph) {
+    graph = callGraphFrom(folder, repository);
+    stores.graphs.set(folder, graph);
+  }
+  return graph;
+}
 
 function storeFrom(io: CliIo, dir: string, stores: StoreCache): Promise<LoadedStore> {
   let store = stores.get(dir);
