@@ -144,6 +144,14 @@ export function deliveryExpression(input: DeliveredInput, chain: VariableChain, 
   return `\${{ ${read} }}`;
 }
 
+/**
+ * The text with the fallback literal of every delivery expression blanked: two texts that are
+ * equal this way differ only in what runs without variables fall back to.
+ */
+export function withoutDeliveryFallbacks(text: string): string {
+  return text.replace(/(\|\|\s*'+)\{"egress-policy":[^}]*\}('+\)\[')/g, '$1{}$2');
+}
+
 /** The fallback literal a written delivery expression ends in, or undefined when it is not one of ours. */
 export function deliveryFallbackOf(value: string): string | undefined {
   const match = /\|\| '((?:[^']|'')*)'\)\['[a-z-]+'\]/.exec(value);

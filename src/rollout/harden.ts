@@ -954,7 +954,7 @@ export function hardenWorkflow(text: string, options: HardenOptions): HardenResu
         const written = existing.with['egress-policy'];
         const fallback = written === undefined ? undefined : deliveryFallbackOf(written);
         if (fallback !== undefined && fallback !== (plan.variables.fallback ?? AUDIT_DEFAULT_VALUE)) {
-          notes.push(`the step's fallback (what runs without variables get, e.g. pull requests from forks) was behind the store: now ${plan.managedBy?.policy ?? 'the audit default'} as of this sync`);
+          notes.push(`the step's fallback (what runs without variables get, e.g. pull requests from forks) is behind the store (${plan.managedBy?.policy ? `policy ${plan.managedBy.policy}` : 'the audit default'})`);
         }
       }
       const finalMode = inputs.mode;

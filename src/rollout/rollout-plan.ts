@@ -16,6 +16,7 @@ import { grantIdToken } from './rollout-permissions.js';
 import { newWorkflowErrors } from './workflow-check.js';
 import { workflowCalls } from './workflow-calls.js';
 import type { CallGraph } from '../policy/callers.js';
+import { withoutDeliveryFallbacks } from '../policy/delivery.js';
 
 /** Bump when the rollout's output for the same inputs changes, so open PRs get re-evaluated. */
 export const ROLLOUT_FORMAT = 1;
@@ -79,6 +80,11 @@ export interface JobReport {
   drift?: Drift;
   /** The planner's per-step change report (old -> new per input), when hardenWorkflow gives one. */
   changes?: unknown[];
+  /**
+   * `delivery: variables`: the managed step's fallback (what runs without variables get) is
+   * behind the store, and waits for the repository's next sync PR (the variables carry the policy).
+   */
+  fallbackBehind?: boolean;
 }
 
 /**
@@ -293,5 +299,27 @@ export async function planRepository(repository: string, files: readonly { path:
   const planned: FilePlan[] = [];
   const callers = config.store ? workflowCalls(repository, files) : undefined;
   for (const file of files) planned.push(await planWorkflowFile(repository, file.path, file.text, config, callers));
-  return { repository: repository.toLowerCase(), files: planned };
+  const deferred = config.store?.settings.delivery === 'variables' ? deferFallbackOnly(planned) : planned;
+  return { repository: repository.toLowerCase(), files: deferred };
+}
+
+/**
+ * With `delivery: variables` a change of a policy's contents reaches the jobs through the
+ * variable; the literal the managed steps fall back to changes too, but that alone opens no pull
+ * request (docs/reconciliation.md, "Fail closed"): when every changed file differs only in
+ * fallbacks, the files stay as they are and the jobs say their fallback is behind. The next sync
+ * PR of the repository, for any other reason, brings them along.
+ */
+function deferFallbackOnly(files: FilePlan[]): FilePlan[] {
+  const changed = files.filter((file) => file.status === 'changed');
+  if (changed.length === 0 || !changed.every((file) => withoutDeliveryFallbacks(file.before) === withoutDeliveryFallbacks(file.after))) return files;
+  return files.map((file) => {
+    if (file.status !== 'changed') return file;
+    const jobs = file.jobs.map((job) =>
+      job.action === 'updated'
+        ? { ...job, action: 'unchanged' as const, fallbackBehind: true, reason: `${job.reason ? `${job.reason}; ` : ''}it waits for the next sync PR (the variables carry the policy meanwhile)` }
+        : job,
+    );
+    return { ...file, after: file.before, status: 'unchanged' as const, jobs };
+  });
 }

@@ -78,7 +78,13 @@ export function syncReasons(files: readonly FilePlan[]): string[] {
       reasons.push(`${file.path}: left unchanged (${file.status === 'invalid' ? 'does not parse' : 'the rewrite would add GitHub parser errors'})`);
       continue;
     }
-    if (file.status !== 'changed') continue;
+    if (file.status !== 'changed') {
+      // Not a reason to open a PR, but worth seeing: what a fork's pull request gets is older than the store.
+      for (const job of file.jobs) {
+        if (job.fallbackBehind) reasons.push(`${file.path} job ${job.job}: fallback behind the store${job.policy ? ` (policy ${job.policy})` : ''}: runs without variables (pull requests from forks) get the older policy until the next sync PR`);
+      }
+      continue;
+    }
     for (const job of file.jobs) {
       const reason = jobReasons(file, job);
       if (reason) reasons.push(reason);

@@ -10,7 +10,10 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { DELIVERED_INPUTS, variableValue } from '../../src/policy/delivery.js';
 import { DEFAULT_SETTINGS, emptyAttachmentMap, type CompiledPolicy, type Settings } from '../../src/policy/model.js';
+import { buildBaselineIndex } from '../../src/baselines/index.js';
 import { storePlanner, type StoreState } from '../../src/rollout/desired-state.js';
+import { planRepository } from '../../src/rollout/rollout-plan.js';
+import { syncReasons } from '../../src/rollout/sync-report.js';
 import { hardenWorkflow } from '../../src/rollout/harden.js';
 import { newWorkflowErrors } from '../../src/rollout/workflow-check.js';
 import { evaluateInput, type InputContexts } from '../support/expressions.js';
@@ -142,8 +145,34 @@ describe('an older managed step that falls back to audit', () => {
     const result = hardenWorkflow(old, { file: '.github/workflows/release.yml', plan: planner });
     const build = result.jobs[0];
     expect(build?.action).toBe('updated');
-    expect(build?.reason).toContain('fallback (what runs without variables get, e.g. pull requests from forks) was behind the store');
+    expect(build?.reason).toContain('fallback (what runs without variables get, e.g. pull requests from forks) is behind the store (policy release-block)');
     const now = (parse(result.output) as { jobs: Steps }).jobs.build?.steps[0]?.with?.['egress-policy'];
     expect(evaluateInput(String(now), forkPullRequest)).toBe('block');
+  });
+});
+
+describe('with delivery: variables a fallback behind the store waits for the next sync PR', () => {
+  it('opens no PR for fallbacks alone, says so per job, and brings them along with the next real change', async () => {
+    const baselines = buildBaselineIndex([]);
+    const config = (policy: CompiledPolicy) => {
+      const state = store('variables');
+      return { mode: 'inline' as const, pin: DEFAULT_SETTINGS.hardenRunner, baselines, store: { ...state, policies: { ...state.policies, 'release-block': policy } } };
+    };
+    const first = await planRepository('acme/api', [{ path: '.github/workflows/release.yml', text: fixture }], config(releaseBlock));
+    const written = first.files[0]?.after ?? '';
+    // The policy gains an endpoint: the variable carries it; the file's fallback is now behind.
+    const grown: CompiledPolicy = { ...releaseBlock, 'allowed-endpoints': [...releaseBlock['allowed-endpoints'], 'rekor.sigstore.dev:443'] };
+    const later = await planRepository('acme/api', [{ path: '.github/workflows/release.yml', text: written }], config(grown));
+    expect(later.files[0]?.status).toBe('unchanged');
+    const build = later.files[0]?.jobs.find((job) => job.job === 'build');
+    expect(build).toMatchObject({ action: 'unchanged', fallbackBehind: true });
+    expect(syncReasons(later.files)).toContain(
+      '.github/workflows/release.yml job build: fallback behind the store (policy release-block): runs without variables (pull requests from forks) get the older policy until the next sync PR',
+    );
+    // Another file needs a step: that PR brings the fallbacks along.
+    const withNew = await planRepository('acme/api', [{ path: '.github/workflows/release.yml', text: written }, { path: '.github/workflows/ci.yml', text: 'on: push\njobs:\n  t:\n    runs-on: ubuntu-latest\n    steps:\n      - run: make\n' }], config(grown));
+    expect(withNew.files.map((file) => file.status)).toEqual(['changed', 'changed']);
+    const inputs = (parse(withNew.files[0]?.after ?? '') as { jobs: Steps }).jobs.build?.steps[0]?.with ?? {};
+    expect(evaluateInput(String(inputs['allowed-endpoints']), forkPullRequest)).toBe('fulcio.sigstore.dev:443 github.com:443 rekor.sigstore.dev:443');
   });
 });
