@@ -155,6 +155,11 @@ export interface JobOutcome {
   drift?: string;
   /** The Harden-Runner step the job had before the run. */
   existing?: ExistingStep;
+  /**
+   * Where the workflow sets `EGRESSCTL_POLICY` in an `env:` (workflow, job or step), e.g.
+   * `the job's env: (line 12)`: only the job-started hook may set it. Also part of `drift`.
+   */
+  policyEnv?: string[];
   /** Where Harden-Runner cannot enforce (all of) this job, and why (harden-runner-support.ts); absent when it can. */
   support?: JobSupport;
 }
@@ -881,7 +886,7 @@ export function hardenWorkflow(text: string, options: HardenOptions): HardenResu
         ...policy,
         changes: [],
         ...(warnings.length > 0 ? { warnings } : {}),
-        ...(envOverrides.length > 0 ? { drift: envDrift(envOverrides) } : {}),
+        ...(envOverrides.length > 0 ? { drift: envDrift(envOverrides), policyEnv: envOverrides } : {}),
       });
       continue;
     }
@@ -1003,6 +1008,7 @@ export function hardenWorkflow(text: string, options: HardenOptions): HardenResu
       changes,
       ...(warnings.length > 0 ? { warnings } : {}),
       ...(drift ? { drift } : {}),
+      ...(envOverrides.length > 0 ? { policyEnv: envOverrides } : {}),
       existing,
     });
   }

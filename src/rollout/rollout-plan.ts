@@ -85,6 +85,8 @@ export interface JobReport {
    * behind the store, and waits for the repository's next sync PR (the variables carry the policy).
    */
   fallbackBehind?: boolean;
+  /** Where the workflow sets EGRESSCTL_POLICY in an `env:` (drift: only the job-started hook may set it). */
+  policyEnv?: string[];
 }
 
 /**
@@ -258,6 +260,7 @@ export async function planWorkflowFile(repository: string, path: string, text: s
       ...(mode ? { mode } : {}),
       ...(outcome.reason ? { reason: outcome.reason } : {}),
       ...(outcome.skipCode ? { skipCode: outcome.skipCode } : {}),
+      ...(outcome.policyEnv ? { policyEnv: outcome.policyEnv } : {}),
     };
     const evidence = evidenceOf(findJob(config.baselines, { repository: repo, workflowPath, job: outcome.job }));
     if (evidence) report.evidence = evidence;

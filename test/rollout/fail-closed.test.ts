@@ -176,3 +176,15 @@ describe('with delivery: variables a fallback behind the store waits for the nex
     expect(evaluateInput(String(inputs['allowed-endpoints']), forkPullRequest)).toBe('fulcio.sigstore.dev:443 github.com:443 rekor.sigstore.dev:443');
   });
 });
+
+describe('EGRESSCTL_POLICY in a workflow env: is drift in the sync report (issue 24, item 10)', () => {
+  it('names the job and the line, whether or not the file changes', async () => {
+    const plan = await planRepository('acme/api', [{ path: '.github/workflows/release.yml', text: fixture }], { mode: 'inline', pin: DEFAULT_SETTINGS.hardenRunner, baselines: buildBaselineIndex([]), store: store('variables') });
+    const reasons = syncReasons(plan.files);
+    expect(reasons).toContain(".github/workflows/release.yml job sneaky: EGRESSCTL_POLICY is set in the job's env: (line 42): only the job-started hook may set it; remove it");
+    expect(plan.files[0]?.jobs.find((job) => job.job === 'sneaky')?.policyEnv).toEqual(["the job's env: (line 42)"]);
+    const workflowLevel = fixture.replace('permissions:\n', 'env:\n  egressctl_policy: x\npermissions:\n');
+    const again = await planRepository('acme/api', [{ path: '.github/workflows/release.yml', text: workflowLevel }], { mode: 'inline', pin: DEFAULT_SETTINGS.hardenRunner, baselines: buildBaselineIndex([]), store: store('pull-request') });
+    expect(again.files[0]?.jobs.find((job) => job.job === 'build')?.policyEnv).toEqual(['the workflow env: (line 10)']);
+  });
+});

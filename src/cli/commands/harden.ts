@@ -247,6 +247,8 @@ function jobJson(outcome: JobOutcome): Record<string, unknown> {
     changes: (outcome.changes ?? []).map((change) => ({ ...change, text: describeChange(change) })),
     ...(outcome.warnings ? { warnings: outcome.warnings } : {}),
     ...(outcome.drift ? { drift: outcome.drift } : {}),
+    ...(outcome.policyEnv ? { policyEnv: outcome.policyEnv } : {}),
+    ...(outcome.support ? { support: outcome.support } : {}),
     ...(plan?.wouldBlock && plan.wouldBlock.length > 0 ? { wouldBlock: plan.wouldBlock } : {}),
     ...(outcome.existing?.managedBy ? { managedBy: outcome.existing.managedBy } : {}),
   };
