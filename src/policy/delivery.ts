@@ -152,6 +152,18 @@ export function withoutDeliveryFallbacks(text: string): string {
   return text.replace(/(\|\|\s*'+)\{"egress-policy":[^}]*\}('+\)\[')/g, '$1{}$2');
 }
 
+/** GitHub's limit on the length of one expression (`MAX_EXPRESSION_LENGTH` of @actions/expressions, errors.ts). */
+export const MAX_EXPRESSION_LENGTH = 21000;
+
+/** Whether every input's expression for this chain stays within GitHub's expression length limit. */
+export function deliveryFits(chain: VariableChain): boolean {
+  return DELIVERED_INPUTS.every((input) => {
+    const written = deliveryExpression(input, chain, 'by-runner-os');
+    // The runner measures what is inside `${{ }}`.
+    return written.length - '${{  }}'.length <= MAX_EXPRESSION_LENGTH;
+  });
+}
+
 /** The fallback literal a written delivery expression ends in, or undefined when it is not one of ours. */
 export function deliveryFallbackOf(value: string): string | undefined {
   const match = /\|\| '((?:[^']|'')*)'\)\['[a-z-]+'\]/.exec(value);

@@ -3,7 +3,7 @@
  * effective policy of the workflow (workflow > repository > organization) decides each job's
  * Harden-Runner step; baselines are evidence only. Pure: store data in, plans out.
  */
-import { AUDIT_DEFAULT_VALUE, variableChain, variableValue } from '../policy/delivery.js';
+import { AUDIT_DEFAULT_VALUE, deliveryFits, MAX_EXPRESSION_LENGTH, variableChain, variableValue } from '../policy/delivery.js';
 import { endpointFromText, IMPLICIT_ENDPOINT_PATTERNS, isAllowed, type Endpoint } from '../policy/endpoint.js';
 import { resolveThroughCallers, type CallGraph } from '../policy/callers.js';
 import { effectivePolicy, workflowKey, type ScopeRef } from '../policy/resolve.js';
@@ -141,7 +141,10 @@ export function storePlanner(options: StorePlannerOptions): JobPlanner {
   // With variables delivery the step reads the variables of the workflow whose runs decide;
   // a called workflow whose callers differ gets literals (no one variable holds their widest).
   const variablesOf = desired.callers ? desired.callers.variablesOf : options.workflowPath;
-  const variables = options.store.settings.delivery === 'variables' && variablesOf !== undefined ? variableChain(variablesOf, desired.delivered) : undefined;
+  const chain = options.store.settings.delivery === 'variables' && variablesOf !== undefined ? variableChain(variablesOf, desired.delivered) : undefined;
+  // A policy too large for GitHub's expression limit as the chain's fallback is written as literals.
+  const variables = chain && deliveryFits(chain) ? chain : undefined;
+  const tooLarge = chain !== undefined && variables === undefined;
   const mode: EgressMode = desired.mode;
   const plan: HardenRunnerPlan = {
     kind: 'harden-runner',
@@ -156,7 +159,7 @@ export function storePlanner(options: StorePlannerOptions): JobPlanner {
     ...(desired.callers?.warning ? { warnings: [desired.callers.warning] } : {}),
     // The store is the desired state: when it says audit or fewer endpoints, that is the request.
     ...(desired.policy !== null ? { mayWeaken: true } : {}),
-    note,
+    note: tooLarge ? `${note}; written as literals: the policy does not fit GitHub's expression limit (${MAX_EXPRESSION_LENGTH.toLocaleString('en-US')} characters) as the variables' fallback, so a later change of it needs a sync PR` : note,
   };
   if (mode !== 'block') return () => plan;
   return (job) => {
