@@ -67,6 +67,8 @@ export interface Policy {
   at: SourcePosition;
   description?: string;
   egressPolicy: EgressMode;
+  /** Position of the `egress-policy` value, for findings about the mode. */
+  egressPolicyAt?: SourcePosition;
   /** Valid entries only, duplicates dropped, in the order written. */
   allowedEndpoints: EndpointEntry[];
   flags: HardenRunnerFlags;

@@ -5,10 +5,12 @@
 import { closest } from 'fastest-levenshtein';
 import type { DiagnosticSink } from './diagnostics.js';
 import type { LockdownMode, Policy, PolicySet } from './model.js';
+import { ruleBlockWithoutGitHub, type ObservedJobs } from './rule-checkout.js';
 import { ruleVariablesFit } from './rule-variables.js';
 
 interface RepositoryRuleContext {
-  repository: PolicySet;
+  /** With the baselines when the policy repository has them (rules that weigh evidence). */
+  repository: PolicySet & { baselines?: ObservedJobs };
   sink: DiagnosticSink;
 }
 
@@ -182,8 +184,9 @@ export const REPOSITORY_RULES: readonly RepositoryRule[] = [
   rulePolicyNotAttached,
   ruleLockdownOutsideClusters,
   ruleVariablesFit,
+  ruleBlockWithoutGitHub,
 ];
 
-export function checkRepository(repository: PolicySet, sink: DiagnosticSink): void {
+export function checkRepository(repository: PolicySet & { baselines?: ObservedJobs }, sink: DiagnosticSink): void {
   for (const rule of REPOSITORY_RULES) rule({ repository, sink });
 }

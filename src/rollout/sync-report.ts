@@ -74,11 +74,21 @@ function jobReasons(file: FilePlan, job: JobReport): string | undefined {
 export function syncReasons(files: readonly FilePlan[]): string[] {
   const reasons: string[] = [];
   for (const file of files) {
+    for (const job of file.jobs) {
+      // Drift a sync cannot fix by itself: a person's env: entry would override the store on self-hosted runners.
+      if (job.policyEnv) reasons.push(`${file.path} job ${job.job}: EGRESSCTL_POLICY is set in ${job.policyEnv.join(', ')}: only the job-started hook may set it; remove it`);
+    }
     if (file.status === 'invalid' || file.status === 'rejected') {
       reasons.push(`${file.path}: left unchanged (${file.status === 'invalid' ? 'does not parse' : 'the rewrite would add GitHub parser errors'})`);
       continue;
     }
-    if (file.status !== 'changed') continue;
+    if (file.status !== 'changed') {
+      // Not a reason to open a PR, but worth seeing: what a fork's pull request gets is older than the store.
+      for (const job of file.jobs) {
+        if (job.fallbackBehind) reasons.push(`${file.path} job ${job.job}: fallback behind the store${job.policy ? ` (policy ${job.policy})` : ''}: runs without variables (pull requests from forks) get the older policy until the next sync PR`);
+      }
+      continue;
+    }
     for (const job of file.jobs) {
       const reason = jobReasons(file, job);
       if (reason) reasons.push(reason);

@@ -277,3 +277,42 @@ describe('lockdown mode where it cannot apply', () => {
     expect(result.warnings).toEqual([]);
   });
 });
+
+describe('a block policy that would break actions/checkout (issue 19, defect 8)', () => {
+  const baseline = (endpoints: string[]) =>
+    [
+      'repository: acme/api',
+      'workflows:',
+      '  .github/workflows/ci.yml:',
+      '    build:',
+      '      runs: 4',
+      '      firstSeen: 2026-01-01T00:00:00Z',
+      '      lastSeen: 2026-01-04T00:00:00Z',
+      '      endpoints:',
+      ...endpoints.map((endpoint) => `        ${endpoint}: { runs: 4, firstSeen: 2026-01-01T00:00:00Z, lastSeen: 2026-01-04T00:00:00Z }`),
+      '',
+    ].join('\n');
+
+  it('warns at the egress-policy line when no baseline says otherwise', () => {
+    const result = check({ 'policies/p.yml': '# strict\negress-policy: block\nallowed-endpoints: registry.npmjs.org\n', ...ATTACHED('p') });
+    const warning = find(result.warnings, 'policy/block-without-github');
+    expect(at(warning)).toBe('policies/p.yml:2:16');
+    expect(warning?.message).toContain('github.com:443');
+    expect(warning?.message).toContain('actions/checkout');
+  });
+
+  it('is quiet when the policy (or what it extends) allows github.com:443, or in audit mode', () => {
+    expect(find(check({ 'policies/p.yml': 'egress-policy: block\nallowed-endpoints: github.com\n', ...ATTACHED('p') }).warnings, 'policy/block-without-github')).toBeUndefined();
+    const extended = check({ 'policies/base.yml': 'egress-policy: block\nallowed-endpoints: github.com:443\n', 'policies/p.yml': 'egress-policy: block\nextends: base\nallowed-endpoints: a.example.com\n', ...ATTACHED('p') });
+    expect(find(extended.warnings, 'policy/block-without-github')).toBeUndefined();
+    expect(find(check({ 'policies/p.yml': 'egress-policy: audit\n', ...ATTACHED('p') }).warnings, 'policy/block-without-github')).toBeUndefined();
+  });
+
+  it('follows the baselines of the jobs the policy applies to', () => {
+    const policy = { 'policies/p.yml': 'egress-policy: block\nallowed-endpoints: registry.npmjs.org\n', 'attachments.yml': 'repositories:\n  acme/api: p\n' };
+    const usesCheckout = check({ ...policy, 'baselines/acme/api.yml': baseline(['github.com:443', 'registry.npmjs.org:443']) });
+    expect(find(usesCheckout.warnings, 'policy/block-without-github')?.message).toContain('acme/api .github/workflows/ci.yml build');
+    const noCheckout = check({ ...policy, 'baselines/acme/api.yml': baseline(['registry.npmjs.org:443']) });
+    expect(find(noCheckout.warnings, 'policy/block-without-github')).toBeUndefined();
+  });
+});

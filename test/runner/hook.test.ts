@@ -1,11 +1,12 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { data, Evaluator, Lexer, Parser } from '@actions/expressions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterFromJobLog } from '../../src/baselines/cluster.js';
 import { hashApiKey, startServer, type RunningServer } from '../../src/server/index.js';
+import { deliveryExpression, variableChain, type DeliveredInput } from '../../src/policy/delivery.js';
 import { runCli } from '../support/cli.js';
+import { evaluateInput } from '../support/expressions.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
 import { PRECEDENCE_FILES, captureLogger } from '../support/server.js';
 import { hookJobEnv, parseGithubFile } from '../support/runner.js';
@@ -95,16 +96,10 @@ describe('egressctl hook job-started', () => {
 
     // The managed step's `with:` (docs/reconciliation.md), evaluated by GitHub's own expression engine
     // with the hook's GITHUB_ENV as `env` and a repository variable that must lose to it.
-    const fallback = '{"egress-policy":"audit","allowed-endpoints":"","disable-sudo-and-containers":false,"disable-file-monitoring":false,"disable-telemetry":false}';
-    const input = (key: string): string => {
-      const text = `fromJSON(env.EGRESSCTL_POLICY || vars.EGRESSCTL_POLICY || '${fallback}')['${key}']`;
-      const expression = new Parser(new Lexer(text).lex().tokens, ['env', 'vars'], []).parse();
-      const context = new data.Dictionary(
-        { key: 'env', value: new data.Dictionary(...Object.entries(exported).map(([key, value]) => ({ key, value: new data.StringData(value) }))) },
-        { key: 'vars', value: new data.Dictionary({ key: 'EGRESSCTL_POLICY', value: new data.StringData('{"egress-policy":"audit","allowed-endpoints":"","disable-sudo-and-containers":false,"disable-file-monitoring":false,"disable-telemetry":false,"policy":"org"}') }) },
-      );
-      return new Evaluator(expression, context).evaluate().coerceString();
-    };
+    // The step as written (self-hosted: the hook's env is read first), ending in an audit fallback that must lose too.
+    const chain = variableChain('.github/workflows/release.yml');
+    const vars = { EGRESSCTL_POLICY: '{"egress-policy":"audit","allowed-endpoints":"","disable-sudo-and-containers":false,"disable-file-monitoring":false,"disable-telemetry":false,"policy":"org"}' };
+    const input = (key: DeliveredInput): string => evaluateInput(deliveryExpression(key, chain), { env: exported, vars, runner: { os: 'Linux', environment: 'self-hosted' } });
     expect(input('egress-policy')).toBe('block');
     expect(input('allowed-endpoints')).toBe('repo.example.com:8443 wf.example.com:443');
     expect(input('disable-sudo-and-containers')).toBe('true');
