@@ -4,7 +4,7 @@
  */
 import { closest } from 'fastest-levenshtein';
 import type { DiagnosticSink } from './diagnostics.js';
-import type { LockdownMode, Policy, PolicySet } from './model.js';
+import { POLICIES_DIR, type LockdownMode, type Policy, type PolicySet } from './model.js';
 import { ruleVariablesFit } from './rule-variables.js';
 
 interface RepositoryRuleContext {
@@ -19,10 +19,19 @@ function suggestion(name: string, known: Iterable<string>): string {
   return names.length > 0 ? `; did you mean "${closest(name, names)}"?` : '; there are no policies yet';
 }
 
+/**
+ * Whether a policy of this name is under policies/, parsed or not: a file that failed to parse
+ * has its own error, and references to it are not errors of their own (issue 23).
+ */
+function policyExists(repository: PolicySet, name: string): boolean {
+  if (repository.policies.has(name)) return true;
+  return repository.files.has(`${POLICIES_DIR}/${name}.yml`) || repository.files.has(`${POLICIES_DIR}/${name}.yaml`);
+}
+
 const ruleExtendsUnknown: RepositoryRule = ({ repository, sink }) => {
   for (const policy of repository.policies.values()) {
     for (const parent of policy.extends) {
-      if (!repository.policies.has(parent.name)) {
+      if (!policyExists(repository, parent.name)) {
         sink.error(
           'policy/extends-unknown',
           parent.at,
@@ -105,7 +114,7 @@ function orderCycle(component: string[], policies: ReadonlyMap<string, Policy>):
 
 const ruleAttachmentUnknownPolicy: RepositoryRule = ({ repository, sink }) => {
   for (const attachment of repository.attachments) {
-    if (!repository.policies.has(attachment.policy)) {
+    if (!policyExists(repository, attachment.policy)) {
       sink.error(
         'attachment/unknown-policy',
         attachment.at,
