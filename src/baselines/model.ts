@@ -72,6 +72,8 @@ export interface Observation {
   endpoints: readonly string[];
   /** Names or IPs the agent blocked. */
   blocked?: readonly string[];
+  /** The egress policy the run had, when its log says (commit messages name it; not stored). */
+  mode?: 'audit' | 'block';
 }
 
 export function emptyBaselineFile(repository: string): BaselineFile {
