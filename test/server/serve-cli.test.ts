@@ -95,8 +95,20 @@ describe('egressctl serve as a process', () => {
     try {
       const serving = followServe(npm, 20_000);
       expect(await serving.url).toBe(`http://127.0.0.1:${port}`);
+      // Signalled the moment the banner appears, as a script would: the server listens for
+      // signals before it prints where to look, so this too is a clean stop.
+      const closed = new Promise<boolean>((resolve) => {
+        // 'close': every holder of npm's stdio pipes (the server shares them) has closed them;
+        // a server left running keeps them open, so this waits a bounded time.
+        const timer = setTimeout(() => resolve(false), 15_000);
+        npm.on('close', () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
       npm.kill('SIGTERM');
       await serving.exited;
+      expect(await closed, `npm's output pipes still open: the server outlived npm\n${serving.stderr()}`).toBe(true);
       expect(serving.stderr()).toContain('egressctl serve: stopped');
       expect(await portIsFree(port)).toBe(true);
     } finally {
