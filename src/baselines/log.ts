@@ -51,14 +51,14 @@ const RESOLVED = /^domain resolved: ([^,\s]+), ip address: (\d{1,3}(?:\.\d{1,3})
 const NOT_ALLOWED = /^domain not allowed: (\S+)/;
 const DROPPED = /^ip address dropped: (\d{1,3}(?:\.\d{1,3}){3})/;
 
-interface CleanLine {
+export interface CleanLine {
   text: string;
   /** The agent's own time of the event when the line has it, else GitHub's time of printing. */
   time?: string;
 }
 
 /** One raw line without GitHub's timestamp, color codes, workflow-command marker or the agent's timestamp. */
-function cleanLine(raw: string): CleanLine {
+export function cleanLine(raw: string): CleanLine {
   let text = raw.replace(/\r$/, '').replace(ANSI, '');
   let time: string | undefined;
   const stamp = GITHUB_TIMESTAMP.exec(text);
@@ -80,11 +80,6 @@ function stripDot(name: string): string {
   return name.trim().toLowerCase().replace(/\.$/, '');
 }
 
-/**
- * Extract one job run's endpoints from its log. A log without any agent line is an error
- * `baseline/no-agent-log`; names the agent reported that are not valid endpoint names are
- * warnings and their calls stay as IP-only evidence.
- */
 /** `egress_policy` of the configuration line Harden-Runner prints, when the line is that JSON. */
 function configuredMode(line: string): 'audit' | 'block' | undefined {
   if (!line.startsWith('{')) return undefined;
@@ -96,6 +91,11 @@ function configuredMode(line: string): 'audit' | 'block' | undefined {
   }
 }
 
+/**
+ * Extract one job run's endpoints from its log. A log without any agent line is an error
+ * `baseline/no-agent-log`; names the agent reported that are not valid endpoint names are
+ * warnings and their calls stay as IP-only evidence.
+ */
 export function parseHardenRunnerLog(text: string, file = 'log'): Result<AgentLogEvidence> {
   const sink = new DiagnosticSink();
   const endpoints = new Set<string>();
