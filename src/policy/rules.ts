@@ -127,8 +127,19 @@ const ruleAttachmentUnknownPolicy: RepositoryRule = ({ repository, sink }) => {
   }
 };
 
+/** Policy files under policies/ that did not parse into a policy (they have their own errors). */
+function unparsedPolicies(repository: PolicySet): boolean {
+  for (const file of repository.files.keys()) {
+    const name = /^policies\/([^/]+)\.ya?ml$/.exec(file)?.[1];
+    if (name !== undefined && !repository.policies.has(name)) return true;
+  }
+  return false;
+}
+
 /** A policy nobody attaches and nobody extends does nothing: say so. */
 const rulePolicyNotAttached: RepositoryRule = ({ repository, sink }) => {
+  // What a policy that failed to parse extends is unknown: its parents would be called unused.
+  if (unparsedPolicies(repository)) return;
   const used = new Set(repository.attachments.map((attachment) => attachment.policy));
   for (const policy of repository.policies.values()) for (const parent of policy.extends) used.add(parent.name);
   for (const policy of repository.policies.values()) {

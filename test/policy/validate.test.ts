@@ -232,6 +232,14 @@ describe('YAML hazards are located errors, never crashes', () => {
       'attachments.yml': 'organizations:\n  acme: broken\nrepositories:\n  acme/api: child\n',
     });
     expect(result.errors.map((d) => `${d.code} ${at(d)}`)).toEqual(['yaml/syntax policies/broken.yml:1:16']);
+    // Nor "not attached" for a policy only the broken one may extend: what it extends is unknown.
+    const parent = check({
+      'policies/base.yml': 'egress-policy: audit\n',
+      'policies/broken.yml': 'egress-policy: block: x\nextends: [base]\n',
+      'attachments.yml': 'organizations:\n  acme: broken\n',
+    });
+    expect(parent.errors.map((d) => d.code)).toEqual(['yaml/syntax']);
+    expect(parent.warnings).toEqual([]);
     // A policy with no file at all is still an unknown one.
     const missing = check({ 'policies/child.yml': 'egress-policy: block\nextends: [gone]\n', 'attachments.yml': 'organizations:\n  acme: child\n  other: gone2\n' });
     expect(missing.errors.map((d) => d.code).sort()).toEqual(['attachment/unknown-policy', 'policy/extends-unknown']);
