@@ -60,14 +60,26 @@ async function readText(client: BaselineCommitClient, target: Required<PolicyRep
   }
 }
 
-function commitMessageFor(summaries: readonly RepositoryMergeSummary[]): string {
+/** `2 runs (1 in block mode, 1 in audit mode)`: the modes the runs' logs say they ran in. */
+function runsText(merged: number, observations: readonly Observation[]): string {
+  const runs = `${merged} run${merged === 1 ? '' : 's'}`;
+  const modes = (['block', 'audit'] as const)
+    .map((mode) => [mode, observations.filter((observation) => observation.mode === mode).length] as const)
+    .filter(([, count]) => count > 0)
+    .map(([mode, count]) => `${count} in ${mode} mode`);
+  return modes.length > 0 ? `${runs} (${modes.join(', ')})` : runs;
+}
+
+function commitMessageFor(summaries: readonly RepositoryMergeSummary[], observations: ReadonlyMap<string, readonly Observation[]>): string {
   const changed = summaries.filter((summary) => summary.merged > 0);
   const runs = changed.reduce((sum, summary) => sum + summary.merged, 0);
   const subject =
     changed.length === 1
       ? `Baselines: ${runs} run${runs === 1 ? '' : 's'} of ${changed[0]!.repository}`
       : `Baselines: ${runs} runs of ${changed.length} repositories`;
-  return `${subject}\n\n${changed.map((summary) => `- ${summary.repository}: ${summary.merged} run${summary.merged === 1 ? '' : 's'}`).join('\n')}\n\nObserved by Harden-Runner in audit mode (workflow_job webhooks).\n`;
+  // Each job runs in the mode its policy gives it: the message says which, never "audit" for all (issue 23).
+  const lines = changed.map((summary) => `- ${summary.repository}: ${runsText(summary.merged, observations.get(summary.repository) ?? [])}`);
+  return `${subject}\n\n${lines.join('\n')}\n\nObserved by Harden-Runner in the jobs' own egress mode (workflow_job webhooks): the endpoints they reached, and in block mode the names it blocked.\n`;
 }
 
 /**
@@ -116,7 +128,7 @@ export async function commitBaselines(
         tree: changes.map((change) => ({ path: change.path, mode: '100644' as const, type: 'blob' as const, content: change.content })),
       })
     ).data.sha;
-    const commit = (await client.rest.git.createCommit({ owner: full.owner, repo: full.repo, message: commitMessageFor(summaries), tree, parents: [headSha] })).data.sha;
+    const commit = (await client.rest.git.createCommit({ owner: full.owner, repo: full.repo, message: commitMessageFor(summaries, observations), tree, parents: [headSha] })).data.sha;
     try {
       await client.rest.git.updateRef({ owner: full.owner, repo: full.repo, ref: `heads/${branch}`, sha: commit, force: false });
       return { commit, branch, repositories: summaries, attempts: attempt };

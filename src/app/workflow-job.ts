@@ -354,6 +354,7 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
       at,
       endpoints: [...evidence.endpoints, ...evidence.addresses],
       blocked: evidence.blocked,
+      ...(evidence.mode ? { mode: evidence.mode } : {}),
       ...(cluster ? { cluster } : {}),
     });
   };

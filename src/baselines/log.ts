@@ -31,6 +31,12 @@ export interface AgentLogEvidence {
   endedAt?: string;
   /** How many agent lines were recognized; 0 means the log holds no agent output. */
   agentLines: number;
+  /**
+   * The egress policy the job ran with: from the configuration Harden-Runner's pre step prints
+   * (`[!] Current Configuration:` then one JSON line with `egress_policy`, after any fallback to
+   * audit), else block when the agent blocked something; absent when the log does not say.
+   */
+  mode?: 'audit' | 'block';
 }
 
 // eslint-disable-next-line no-control-regex -- ANSI color codes start with ESC; matching it is the point.
@@ -74,6 +80,17 @@ function stripDot(name: string): string {
   return name.trim().toLowerCase().replace(/\.$/, '');
 }
 
+/** `egress_policy` of the configuration line Harden-Runner prints, when the line is that JSON. */
+function configuredMode(line: string): 'audit' | 'block' | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    const value = (JSON.parse(line) as { egress_policy?: unknown }).egress_policy;
+    return value === 'audit' || value === 'block' ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Extract one job run's endpoints from its log. A log without any agent line is an error
  * `baseline/no-agent-log`; names the agent reported that are not valid endpoint names are
@@ -92,11 +109,19 @@ export function parseHardenRunnerLog(text: string, file = 'log'): Result<AgentLo
   let agentLines = 0;
   let startedAt: string | undefined;
   let endedAt: string | undefined;
+  let mode: 'audit' | 'block' | undefined;
+  let configurationNext = false;
 
   const lines = text.split('\n');
   lines.forEach((raw, index) => {
     const { text: line, time } = cleanLine(raw);
     if (line === '') return;
+    if (configurationNext) {
+      configurationNext = false;
+      const printed = configuredMode(line);
+      if (printed) mode = printed;
+    }
+    if (line.includes('[!] Current Configuration:')) configurationNext = true;
     const at = { file, line: index + 1, column: 1 };
     const recognized = (): void => {
       agentLines += 1;
@@ -177,6 +202,7 @@ export function parseHardenRunnerLog(text: string, file = 'log'): Result<AgentLo
     processes: Object.fromEntries([...processes].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, set]) => [key, [...set].sort()])),
     agentLines,
   };
+  if (mode ?? blocked.size > 0) evidence.mode = mode ?? 'block';
   if (startedAt) evidence.startedAt = startedAt;
   if (endedAt) evidence.endedAt = endedAt;
   if (agentLines === 0) {

@@ -76,6 +76,8 @@ export interface Observation {
   endpoints: readonly string[];
   /** Names or IPs the agent blocked. */
   blocked?: readonly string[];
+  /** The egress policy the run had, when its log says (commit messages name it; not stored). */
+  mode?: 'audit' | 'block';
   /** The ARC cluster the job ran on (a cluster scope key of attachments.yml), when known. */
   cluster?: string;
 }

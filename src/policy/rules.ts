@@ -4,7 +4,7 @@
  */
 import { closest } from 'fastest-levenshtein';
 import type { DiagnosticSink } from './diagnostics.js';
-import type { LockdownMode, Policy, PolicySet } from './model.js';
+import { POLICIES_DIR, type LockdownMode, type Policy, type PolicySet } from './model.js';
 import { ruleBlockWithoutGitHub, type ObservedJobs } from './rule-checkout.js';
 import { ruleVariablesFit } from './rule-variables.js';
 
@@ -21,10 +21,19 @@ function suggestion(name: string, known: Iterable<string>): string {
   return names.length > 0 ? `; did you mean "${closest(name, names)}"?` : '; there are no policies yet';
 }
 
+/**
+ * Whether a policy of this name is under policies/, parsed or not: a file that failed to parse
+ * has its own error, and references to it are not errors of their own (issue 23).
+ */
+function policyExists(repository: PolicySet, name: string): boolean {
+  if (repository.policies.has(name)) return true;
+  return repository.files.has(`${POLICIES_DIR}/${name}.yml`) || repository.files.has(`${POLICIES_DIR}/${name}.yaml`);
+}
+
 const ruleExtendsUnknown: RepositoryRule = ({ repository, sink }) => {
   for (const policy of repository.policies.values()) {
     for (const parent of policy.extends) {
-      if (!repository.policies.has(parent.name)) {
+      if (!policyExists(repository, parent.name)) {
         sink.error(
           'policy/extends-unknown',
           parent.at,
@@ -107,7 +116,7 @@ function orderCycle(component: string[], policies: ReadonlyMap<string, Policy>):
 
 const ruleAttachmentUnknownPolicy: RepositoryRule = ({ repository, sink }) => {
   for (const attachment of repository.attachments) {
-    if (!repository.policies.has(attachment.policy)) {
+    if (!policyExists(repository, attachment.policy)) {
       sink.error(
         'attachment/unknown-policy',
         attachment.at,
@@ -120,8 +129,19 @@ const ruleAttachmentUnknownPolicy: RepositoryRule = ({ repository, sink }) => {
   }
 };
 
+/** Policy files under policies/ that did not parse into a policy (they have their own errors). */
+function unparsedPolicies(repository: PolicySet): boolean {
+  for (const file of repository.files.keys()) {
+    const name = /^policies\/([^/]+)\.ya?ml$/.exec(file)?.[1];
+    if (name !== undefined && !repository.policies.has(name)) return true;
+  }
+  return false;
+}
+
 /** A policy nobody attaches and nobody extends does nothing: say so. */
 const rulePolicyNotAttached: RepositoryRule = ({ repository, sink }) => {
+  // What a policy that failed to parse extends is unknown: its parents would be called unused.
+  if (unparsedPolicies(repository)) return;
   const used = new Set(repository.attachments.map((attachment) => attachment.policy));
   for (const policy of repository.policies.values()) for (const parent of policy.extends) used.add(parent.name);
   for (const policy of repository.policies.values()) {

@@ -16,6 +16,7 @@ import { normalizeEndpoint, sortUnique } from '../policy/endpoint.js';
 import { PASSTHROUGH_FLAGS, type EgressMode, type HardenRunnerFlags, type HardenRunnerPin } from '../policy/model.js';
 import { analyzeJob, OS_NAMES, referencedAnchors, type JobAnalysis, type RunnerInfo, type SkipCode } from './workflow-jobs.js';
 import { applyEdits, detectEol, LineIndex, renderScalar, spaces, type TextEdit } from './workflow-text.js';
+import { privilegeWarnings } from './harden-privileges.js';
 
 /** One endpoint a job was seen using, with how often and when last. */
 export interface SeenEndpoint {
@@ -866,6 +867,7 @@ export function hardenWorkflow(text: string, options: HardenOptions): HardenResu
     const policy = plan.kind === 'harden-runner' && plan.managedBy ? { policy: plan.managedBy.policy } : {};
     const warnings = [...(plan.kind === 'harden-runner' ? (plan.warnings ?? []) : []), ...desired.warnings];
     const envOverrides = policyEnvOverrides(doc, job, index);
+    if (plan.kind === 'harden-runner') warnings.push(...privilegeWarnings(job, plan.flags, text, (offset) => index.lineOf(offset) + 1));
     const reasonOf = (notes: readonly string[]): { reason?: string } => {
       const all = [plan.note, ...desired.notes, ...context, ...notes].filter((note): note is string => note !== undefined && note !== '');
       return all.length > 0 ? { reason: all.join('; ') } : {};

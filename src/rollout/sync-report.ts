@@ -9,6 +9,7 @@ import path from 'node:path';
 import { writeFileAtomic } from '../util/fs.js';
 import type { FilePlan, JobReport } from './rollout-plan.js';
 import type { RepositoryRollout } from './rollout.js';
+import { describeChange, type StepChange } from './harden.js';
 
 export type SyncStatus = 'synced' | 'out-of-sync' | 'pr-open' | 'pr-closed' | 'error';
 
@@ -50,12 +51,19 @@ export interface SyncReportFile {
 
 export const SYNC_REPORT_FILE = 'sync-report.json';
 
+/** A step change as words (`egress-policy: audit -> block`), never as JSON (issue 23). */
+function changeText(change: unknown): string {
+  if (typeof change === 'string') return change;
+  if (typeof change === 'object' && change !== null && typeof (change as StepChange).field === 'string') return describeChange(change as StepChange);
+  return JSON.stringify(change);
+}
+
 function jobReasons(file: FilePlan, job: JobReport): string | undefined {
   const where = `${file.path} job ${job.job}`;
   const policy = job.policy === undefined ? '' : job.policy === null ? ' (no policy attached)' : ` (policy ${job.policy})`;
   const changes = job.changes;
   // The per-step change list, when the planner reports one: "old -> new" per input.
-  const detail = Array.isArray(changes) && changes.length > 0 ? `: ${changes.map((change) => (typeof change === 'string' ? change : JSON.stringify(change))).join('; ')}` : job.reason ? `: ${job.reason}` : '';
+  const detail = Array.isArray(changes) && changes.length > 0 ? `: ${changes.map(changeText).join('; ')}` : job.reason ? `: ${job.reason}` : '';
   if (job.action === 'inserted') return `${where}: no Harden-Runner step; the store wants ${job.mode ?? 'one'}${policy}`;
   if (job.action !== 'updated') return undefined;
   switch (job.drift?.kind) {

@@ -58,8 +58,26 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
     if (created) await unlink(temp).catch(() => undefined);
     if ((error as NodeJS.ErrnoException).code === 'EEXIST' && options.overwrite === false) throw new FileExistsError(path);
     if (error instanceof IoError) throw error;
-    const message = messageOf(error);
-    throw new IoError(`cannot write ${path}: ${message}`, { cause: error });
+    throw new IoError(`cannot write ${path}: ${writeFailure(error, path, temp)}`, { cause: error });
+  }
+}
+
+/**
+ * Why a write failed, in terms of the file asked for: the temporary name is ours, never the
+ * reader's concern (issue 23), and a missing folder is named as such.
+ */
+function writeFailure(error: unknown, path: string, temp: string): string {
+  const folder = dirname(path);
+  switch ((error as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+      return `the folder ${folder} does not exist`;
+    case 'ENOTDIR':
+      return `${folder} is not a folder`;
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied in the folder ${folder}`;
+    default:
+      return messageOf(error).replaceAll(temp, path);
   }
 }
 

@@ -51,6 +51,7 @@ const STEPS = [
 ];
 
 let standin: GitHubStandin;
+let installationId: number;
 let probot: Probot;
 let handle: WorkflowJobHandle;
 let flushes: (BaselineCommitResult | { error: unknown })[];
@@ -87,7 +88,7 @@ function policyCommits(): number {
 
 beforeEach(async () => {
   standin = await startGitHubStandin();
-  standin.createInstallation({ account: 'acme' });
+  installationId = standin.createInstallation({ account: 'acme' }).id;
   await standin.createRepository('acme/api', { files: { '.github/workflows/ci.yml': WORKFLOW } });
   await standin.createRepository(POLICY_REPO, { files: { 'egressctl.yml': 'organizations: [acme]\n', 'README.md': 'policies\n' } });
 });
@@ -141,6 +142,20 @@ describe('workflow_job baselines', () => {
     expect(flushes[1]).not.toHaveProperty('commit');
     expect(policyCommits()).toBe(1);
   }, 30_000);
+
+  it("the baselines commit says the mode each run ran in, not audit for all (issue 23)", async () => {
+    await start();
+    const wait = flushed();
+    const configured = (mode: string) => `2026-11-21T08:15:01.0000000Z [!] Current Configuration: \n2026-11-21T08:15:01.0000001Z {"repo":"acme/api","egress_policy":"${mode}"}\n`;
+    await completeJob('build (18)', configured('block') + AUDIT_LOG, { runId: 901 });
+    await completeJob('Lint code', configured('audit') + AUDIT_LOG, { runId: 901 });
+    await handle.idle();
+    await wait;
+    const head = await standin.refSha(POLICY_REPO);
+    const message = (await (await fetch(`${standin.url}/repos/${POLICY_REPO}/git/commits/${head}`, { headers: { authorization: `token ${standin.createInstallationToken(installationId)}` } })).json()) as { message: string };
+    expect(message.message).toContain('- acme/api: 2 runs (1 in block mode, 1 in audit mode)');
+    expect(message.message).not.toContain('in audit mode (workflow_job webhooks)');
+  });
 
   it('retries when the policy branch moved before the ref update', async () => {
     let moved = false;

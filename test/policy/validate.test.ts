@@ -212,6 +212,38 @@ describe('YAML hazards are located errors, never crashes', () => {
     const result = check({ 'policies/p.yml': 'egress-policy: block\nallowed-endpoints:\n\t- a.com\n  \t- b.com\n' });
     expect(result.errors.filter((d) => d.code === 'yaml/tab-indent').map(at)).toEqual(['policies/p.yml:3:1', 'policies/p.yml:4:3']);
   });
+
+  it('one tab is one error: none of the parser knock-ons after it', () => {
+    const text = 'egress-policy: block\nallowed-endpoints:\n  - a.com\n\t- b.com\n  - c.com\n  - d.com\n';
+    const result = check({ 'policies/p.yml': text, ...ATTACHED('p') });
+    expect(result.errors.map((d) => `${d.code} ${at(d)}`)).toEqual(['yaml/tab-indent policies/p.yml:4:1']);
+  });
+
+  it('a syntax error before the first tab is still its own error', () => {
+    const text = 'egress-policy: block: x\nallowed-endpoints:\n\t- a.com\n';
+    const result = check({ 'policies/p.yml': text, ...ATTACHED('p') });
+    expect(result.errors.map((d) => `${d.code} ${at(d)}`)).toEqual(['yaml/syntax policies/p.yml:1:16', 'yaml/tab-indent policies/p.yml:3:1']);
+  });
+
+  it('a policy that fails to parse has its own error only: no "does not exist" from attachments or extends', () => {
+    const result = check({
+      'policies/broken.yml': 'egress-policy: block: x\n',
+      'policies/child.yml': 'egress-policy: block\nextends: [broken]\n',
+      'attachments.yml': 'organizations:\n  acme: broken\nrepositories:\n  acme/api: child\n',
+    });
+    expect(result.errors.map((d) => `${d.code} ${at(d)}`)).toEqual(['yaml/syntax policies/broken.yml:1:16']);
+    // Nor "not attached" for a policy only the broken one may extend: what it extends is unknown.
+    const parent = check({
+      'policies/base.yml': 'egress-policy: audit\n',
+      'policies/broken.yml': 'egress-policy: block: x\nextends: [base]\n',
+      'attachments.yml': 'organizations:\n  acme: broken\n',
+    });
+    expect(parent.errors.map((d) => d.code)).toEqual(['yaml/syntax']);
+    expect(parent.warnings).toEqual([]);
+    // A policy with no file at all is still an unknown one.
+    const missing = check({ 'policies/child.yml': 'egress-policy: block\nextends: [gone]\n', 'attachments.yml': 'organizations:\n  acme: child\n  other: gone2\n' });
+    expect(missing.errors.map((d) => d.code).sort()).toEqual(['attachment/unknown-policy', 'policy/extends-unknown']);
+  });
 });
 
 describe('settings', () => {

@@ -13,7 +13,7 @@ import { variableChain } from '../../src/policy/delivery.js';
 import { BLOCK_ON_LINUX, hardenWorkflow, type HardenRunnerPlan, type JobOutcome } from '../../src/rollout/harden.js';
 import { newWorkflowErrors } from '../../src/rollout/workflow-check.js';
 import { evaluateInput } from '../support/expressions.js';
-import { CORPUS_SKIPPED, corpusWorkflowsDir, FIXTURE_WORKFLOWS, workflowFiles } from '../support/workflow-corpus.js';
+import { CORPUS_SKIPPED, corpusForSuite, FIXTURE_WORKFLOWS, workflowFiles } from '../support/workflow-corpus.js';
 
 const ENDPOINTS = ['*.docker.io:443', 'github.com:443', 'registry.npmjs.org:443'];
 const blockPlan: HardenRunnerPlan = { kind: 'harden-runner', pin: DEFAULT_SETTINGS.hardenRunner, mode: 'block', endpoints: ENDPOINTS };
@@ -245,7 +245,7 @@ describe('hardenWorkflow on our fixtures', () => {
   hardenSuite(FIXTURE_WORKFLOWS, 7);
 });
 
-const corpusDir = corpusWorkflowsDir();
+const corpusDir = corpusForSuite('hardenWorkflow on the shared corpus');
 // Without EGRESSCTL_CORPUS: one visible skipped line; the fixture suite above covers the same features.
 describe.skipIf(!corpusDir)(corpusDir ? `hardenWorkflow on the shared corpus (${corpusDir})` : CORPUS_SKIPPED, () => {
   if (corpusDir) hardenSuite(corpusDir, 50);

@@ -86,8 +86,11 @@ export const command: Command = {
     const app = await mountGitHubApp(io.env, options, { cwd: io.cwd, sourceGiven: setting(values, io, 'source') !== undefined, signal: shutdown.signal, apiRoot: github.apiRoot });
     const running = await startServer(options);
     app?.attach(running);
+    // Listen for signals before the banner says where to look: whoever reads it may signal at once
+    // (a SIGTERM right after it otherwise ended the process without its clean shutdown).
+    const signalled = untilSignal(io);
     io.stderr(startupText(running, options, app ? (io.env.APP_ID ?? '').trim() : undefined));
-    await untilSignal(io);
+    await signalled;
     io.stderr(`egressctl serve: shutting down (requests in flight get ${graceMs / 1000} s; GitHub calls are aborted)\n`);
     shutdown.abort();
     // The grace period is a bound, not a hope: whatever still runs after it is abandoned.
