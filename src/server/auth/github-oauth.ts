@@ -177,10 +177,25 @@ export function createGitHubOAuth(options: GitHubOAuthOptions): GitHubOAuth {
   };
 }
 
-/** Only same-origin absolute paths: an open redirect through `next` is not possible. */
+const SELF = 'http://self.invalid';
+// eslint-disable-next-line no-control-regex -- control characters are what this refuses.
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** Only same-origin absolute paths after normalisation (what a browser would follow): an open redirect through `next` is not possible. */
 function safeNext(next: string | null): string {
-  if (!next || !next.startsWith('/') || next.startsWith('//') || next.includes('\\')) return '/';
-  return next.slice(0, 500);
+  // Browsers drop tabs and newlines inside URLs ("/\t/host" becomes "//host"), and CR/LF cannot go
+  // into a Location header: refuse them outright, then judge the URL as a browser would parse it.
+  if (!next || next.length > 500 || !next.startsWith('/') || next.includes('\\') || CONTROL.test(next)) return '/';
+  let url: URL;
+  try {
+    url = new URL(next, SELF);
+  } catch {
+    return '/';
+  }
+  if (url.origin !== SELF) return '/';
+  const path = `${url.pathname}${url.search}${url.hash}`;
+  // The normalised form is what the browser goes to: it must still be a path on this server.
+  return path.startsWith('/') && !path.startsWith('//') ? path : '/';
 }
 
 function readCookie(req: IncomingMessage, name: string): string | undefined {
