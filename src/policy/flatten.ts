@@ -2,7 +2,7 @@
  * `extends` applied (docs/architecture.md#policy-files): endpoints are the union over the whole ancestry; for scalar
  * keys the child wins, and among parents a later entry of `extends` wins over an earlier one.
  */
-import { PASSTHROUGH_FLAGS, type CompiledPolicy, type Policy, type PolicySet } from './model.js';
+import { PASSTHROUGH_FLAGS, lookupRecord, type CompiledPolicy, type Policy, type PolicySet } from './model.js';
 
 export function flattenPolicies(repository: Pick<PolicySet, 'policies'>): Record<string, CompiledPolicy> {
   const compiled = new Map<string, CompiledPolicy>();
@@ -26,7 +26,7 @@ export function flattenPolicies(repository: Pick<PolicySet, 'policies'>): Record
   };
 
   for (const policy of repository.policies.values()) compile(policy);
-  return Object.fromEntries([...compiled.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return lookupRecord([...compiled.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 function mergeWithParents(policy: Policy, parents: readonly CompiledPolicy[]): CompiledPolicy {
