@@ -210,4 +210,21 @@ describe('/v1/policy with GitHub Actions OIDC tokens', () => {
       return actionsClaims('acme/api', 'ci.yml');
     }
   });
+
+  it('says the iat claim is missing, not that the token is not valid yet', async () => {
+    const { status, body } = await policyWith(await issuer.token(actionsClaims('acme/api', 'ci.yml'), { withoutIssuedAt: true }));
+    expect(status).toBe(401);
+    const message = (body.error as { message: string }).message;
+    expect(message).toMatch(/no "iat" \(issued-at\) claim/);
+    expect(message).not.toMatch(/not valid yet/);
+  });
+
+  it('takes the longest token age from maxLifetimeSeconds (serve --oidc-max-age)', async () => {
+    const verifier = (maxLifetimeSeconds?: number) =>
+      new OidcVerifier({ issuer: issuer.issuer, audience: AUDIENCE, jwksUrl: issuer.jwksUrl, ...(maxLifetimeSeconds === undefined ? {} : { maxLifetimeSeconds }) });
+    const twoHours = await issuer.token(actionsClaims('acme/api', 'ci.yml'), { expiresInSeconds: 7200 });
+    expect(await verifier().verify(twoHours)).toMatchObject({ ok: false, reason: 'lifetime', message: expect.stringMatching(/3600 s.*--oidc-max-age/) });
+    expect(await verifier(7200).verify(twoHours)).toMatchObject({ ok: true });
+    expect(await verifier(600).verify(await issuer.token(actionsClaims('acme/api', 'ci.yml'), { expiresInSeconds: 900 }))).toMatchObject({ ok: false, reason: 'lifetime' });
+  });
 });
