@@ -125,14 +125,18 @@ export function createRoutes({ store, metrics, logger, answers, authenticator, h
     policy: (req, res, search) => servePolicy(req, res, search),
     history: (_req, res, search) => serveHistory(res, new URLSearchParams(search)),
     healthz: (_req, res) => sendJson(res, 200, { status: 'ok' }),
-    readyz: async (_req, res) => {
+    readyz: async (_req, res, search) => {
       // A write probe at most once a second: readiness polls must not hammer the disk.
       if (Date.now() - lastStateProbe > 1_000) {
         lastStateProbe = Date.now();
         await store.probeStateDir();
       }
       const report = readiness(store);
-      sendJson(res, report.status === 'unavailable' ? 503 : 200, report);
+      // Degraded is not ready: a probe must take the pod out of rotation (the body says why). A
+      // deployment that prefers serving the last good bundle from every replica asks ?degraded=ok.
+      const degradedIsReady = new URLSearchParams(search).get('degraded') === 'ok';
+      const ready = report.status === 'ok' || (report.status === 'degraded' && degradedIsReady);
+      sendJson(res, ready ? 200 : 503, report);
     },
     metrics: async (_req, res) => {
       const text = await metrics.registry.metrics();

@@ -138,8 +138,9 @@ describe('refusals', () => {
     await server.refresh();
 
     const ready = await getJson(`${server.url}/readyz`);
-    expect(ready.status).toBe(200);
-    expect(ready.body).toMatchObject({ status: 'degraded', revision: sha, problem: { reason: 'verification', origin: 'file' } });
+    // Degraded is not ready (503, the reason in the body); the last good bundle is still served.
+    expect(ready.status).toBe(503);
+    expect(ready.body).toMatchObject({ status: 'degraded', reason: expect.stringMatching(/^verification: /), revision: sha, problem: { reason: 'verification', origin: 'file' } });
     expect(String((ready.body.problem as { message: string }).message)).toMatch(/modified|signature/);
     expect(await (await fetch(`${server.url}/v1/bundle`)).text()).toBe(good);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
@@ -215,8 +216,9 @@ describe('state directory', () => {
     expect(response.status).toBe(200);
     expect(await response.text()).toBe(text);
     const ready = await getJson(`${restarted.url}/readyz`);
-    // Still served (200), but degraded: readiness names the source that cannot be reached.
-    expect(ready.status).toBe(200);
+    // Still served, but degraded (503): readiness names the source that cannot be reached.
+    expect(ready.status).toBe(503);
+    expect((await getJson(`${restarted.url}/readyz?degraded=ok`)).status).toBe(200);
     expect(ready.body).toMatchObject({ status: 'degraded', revision: sha, origin: 'state', failing: [expect.objectContaining({ component: 'source' })] });
     expect((ready.body.source as { lastError: { message: string } }).lastError.message).toMatch(/cannot reach/);
   });
