@@ -50,7 +50,11 @@ export function createRoutes({ store, metrics, logger, answers, authenticator, h
     const waitText = query.get('wait');
     let wait = 0;
     if (waitText !== null) {
-      if (!/^\d{1,6}$/.test(waitText)) throw new HttpError(400, 'bad_request', `wait must be a whole number of seconds (0..${maxWait}), not "${waitText.slice(0, 20)}"`);
+      // One rule: any whole number of seconds, capped at maxWait (a client asking for more gets the
+      // longest this server holds a request); anything else is refused.
+      if (!/^\d+$/.test(waitText)) {
+        throw new HttpError(400, 'bad_request', `wait must be a whole number of seconds (capped at ${maxWait}), not "${waitText.slice(0, 20)}"`);
+      }
       wait = Math.min(Number(waitText), maxWait);
     }
     let served = store.current;
