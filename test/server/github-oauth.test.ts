@@ -86,6 +86,7 @@ describe('--read-access github with --team', () => {
       expect(result.status, JSON.stringify(next)).toBe(302);
       const location = result.location ?? '';
       expect(new URL(location, 'http://self.invalid').origin, JSON.stringify(next)).toBe('http://self.invalid');
+      // eslint-disable-next-line no-control-regex -- control characters are what must not reach the header.
       expect(location, JSON.stringify(next)).not.toMatch(/[\u0000-\u001f\u007f]/);
     }
   });

@@ -5,6 +5,7 @@ import { hashApiKey } from '../../src/server/auth/api-keys.js';
 import { OidcVerifier } from '../../src/server/auth/oidc.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
+import { startHostileServer } from '../support/hostile-server.js';
 import { PRECEDENCE_FILES, actionsClaims, captureLogger, getJson, startIssuer, type CapturedLogger, type Issuer } from '../support/server.js';
 
 const AUDIENCE = 'egressctl-test';
@@ -208,6 +209,19 @@ describe('/v1/policy with GitHub Actions OIDC tokens', () => {
     }
     function claims() {
       return actionsClaims('acme/api', 'ci.yml');
+    }
+  });
+
+  it('caps the JWKS it reads: an issuer that streams without end is "cannot fetch the keys" (503) after 1 MiB', async () => {
+    const flood = await startHostileServer('forever', { stopAfterBytes: 32 * 1024 * 1024 });
+    try {
+      const verifier = new OidcVerifier({ issuer: issuer.issuer, audience: AUDIENCE, jwksUrl: `${flood.url}/.well-known/jwks` });
+      const outcome = await verifier.verify(await issuer.token(actionsClaims('acme/api', 'ci.yml')));
+      expect(outcome).toMatchObject({ ok: false, status: 503, reason: 'jwks_unavailable' });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(flood.sent()).toBeLessThan(8 * 1024 * 1024);
+    } finally {
+      await flood.close();
     }
   });
 

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startServer, STATE_BUNDLE_FILE, type RunningServer, type StartServerOptions } from '../../src/server/index.js';
 import { sealSource } from '../../src/server/sources/seal.js';
+import { startHostileServer } from '../support/hostile-server.js';
 import type { TempRepo } from '../support/policy-repo.js';
 import { bundleKeys, captureLogger, getJson, perTestScratch, waitFor } from '../support/server.js';
 
@@ -222,6 +223,16 @@ describe('state directory', () => {
     expect(ready.body).toMatchObject({ status: 'degraded', revision: sha, origin: 'state', failing: [expect.objectContaining({ component: 'source' })] });
     expect((ready.body.source as { lastError: { message: string } }).lastError.message).toMatch(/cannot reach/);
   });
+
+  it('caps what it reads from an upstream: a body that does not end is a source error naming the cap', async () => {
+    const flood = await startHostileServer('forever', { stopAfterBytes: 80 * 1024 * 1024 });
+    cleanups.push(() => flood.close());
+    const replica = await serve({ source: `${flood.url}/v1/bundle`, initialSourceTimeoutMs: 10_000 });
+    const ready = await getJson(`${replica.url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(ready.body.reason).toBe(`source: cannot reach ${flood.url}/v1/bundle: ${flood.url}/v1/bundle sent more than 64 MiB: answers are limited to 64 MiB`);
+    expect(flood.sent()).toBeLessThan(80 * 1024 * 1024);
+  }, 30_000);
 
   it('answers 503 with a JSON error while there is no bundle at all', async () => {
     const server = await serve({ source: null });

@@ -11,12 +11,15 @@
  * and costs no hashing on the path every fresh token also takes. Eviction is oldest-inserted
  * first (no re-insertion on a hit: entries live minutes, and a hit must stay cheap).
  */
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTPayload } from 'jose';
+import { boundedFetch } from '../../util/bounded-fetch.js';
 import { BoundedMap } from '../../util/bounded-map.js';
 
 export const GITHUB_OIDC_ISSUER = 'https://token.actions.githubusercontent.com';
 /** Longest workflow reference (`owner/repo/.github/workflows/F.yml@ref`) accepted: it is a cache key. */
 export const MAX_WORKFLOW_REF_LENGTH = 1024;
+/** Most bytes of a JWKS answer read (GitHub's is a few KiB). */
+export const MAX_JWKS_BYTES = 1024 * 1024;
 /** Default longest token age (`serve --oidc-max-age`), seconds. */
 export const DEFAULT_OIDC_MAX_AGE_SECONDS = 3600;
 
@@ -75,6 +78,8 @@ export class OidcVerifier {
       cooldownDuration: options.jwksCooldownMs ?? 30_000,
       cacheMaxAge: options.jwksMaxAgeMs ?? 600_000,
       timeoutDuration: 5_000,
+      // A JWKS is a few KiB: cap it, and let the deadline cover the body (jose's covers the headers).
+      [customFetch]: boundedFetch({ maxBytes: MAX_JWKS_BYTES, timeoutMs: 5_000 }),
     });
     this.cache = new BoundedMap(Math.max(1, options.cacheSize ?? 10_000));
     this.maxLifetime = options.maxLifetimeSeconds ?? DEFAULT_OIDC_MAX_AGE_SECONDS;
