@@ -6,7 +6,7 @@
  * between (the update is not a fast-forward), start over from the new head: re-read, re-merge,
  * retry. Merging is idempotent per run id, so a retry never counts a run twice.
  */
-import { baselinePath, emptyBaselineFile, mergeObservations, parseBaselineFile, renderBaselineFile, type Observation } from '../baselines/index.js';
+import { baselinePath, emptyBaselineFile, mergeObservations, oversizeProblem, parseBaselineFile, renderBaselineFile, type Observation } from '../baselines/index.js';
 import { formatDiagnostic } from '../policy/diagnostics.js';
 import type { GitHubClient } from '../github/client.js';
 import { gitHubStatus } from '../util/errors.js';
@@ -33,7 +33,9 @@ export interface RepositoryMergeSummary {
   merged: number;
   /** Runs already in the file. */
   skipped: number;
-  /** Set when the file could not be updated (it is invalid): its runs are dropped, reported here. */
+  /** Names from the runs' logs not stored (not valid endpoint names, or over the per-run cap): said in the commit message. */
+  dropped?: number;
+  /** Set when the file could not be updated (it is invalid, or would grow past the size limit): its runs are dropped, reported here. */
   error?: string;
 }
 
@@ -67,7 +69,12 @@ function commitMessageFor(summaries: readonly RepositoryMergeSummary[]): string 
     changed.length === 1
       ? `Baselines: ${runs} run${runs === 1 ? '' : 's'} of ${changed[0]!.repository}`
       : `Baselines: ${runs} runs of ${changed.length} repositories`;
-  return `${subject}\n\n${changed.map((summary) => `- ${summary.repository}: ${summary.merged} run${summary.merged === 1 ? '' : 's'}`).join('\n')}\n\nObserved by Harden-Runner in audit mode (workflow_job webhooks).\n`;
+  const line = (summary: RepositoryMergeSummary): string => {
+    const dropped = summary.dropped ?? 0;
+    const warning = dropped > 0 ? ` (warning: ${dropped} name${dropped === 1 ? '' : 's'} from the job logs dropped: not valid endpoint names, or over the per-run limit)` : '';
+    return `- ${summary.repository}: ${summary.merged} run${summary.merged === 1 ? '' : 's'}${warning}`;
+  };
+  return `${subject}\n\n${changed.map(line).join('\n')}\n\nObserved by Harden-Runner in audit mode (workflow_job webhooks).\n`;
 }
 
 /**
@@ -92,20 +99,32 @@ export async function commitBaselines(
     const texts = await Promise.all(repositories.map((repository) => readText(client, full, baselinePath(repository), headSha)));
     const summaries: RepositoryMergeSummary[] = [];
     const changes: { path: string; content: string }[] = [];
-    repositories.forEach((repository, index) => {
+    for (const [index, repository] of repositories.entries()) {
+      // A file's parse, merge and render is bounded (MAX_BASELINE_FILE_BYTES) but not free: give
+      // the event loop a turn between files, so /healthz and webhooks are answered meanwhile.
+      if (index > 0) await new Promise((resolve) => setImmediate(resolve));
       const path = baselinePath(repository);
       const previous = texts[index];
       const parsed = previous === undefined ? undefined : parseBaselineFile(previous, path);
       if (parsed && parsed.errors.length > 0) {
         summaries.push({ repository, path, merged: 0, skipped: 0, error: `${path} is invalid, not updated: ${parsed.errors.map(formatDiagnostic).join('; ')}` });
-        return;
+        continue;
       }
       const outcome = mergeObservations(parsed?.value ?? emptyBaselineFile(repository), observations.get(repository) ?? []);
-      summaries.push({ repository, path, merged: outcome.merged.length, skipped: outcome.skipped.length });
-      if (!outcome.changed) return;
+      const dropped = outcome.merged.reduce((sum, run) => sum + run.dropped, 0);
+      if (!outcome.changed) {
+        summaries.push({ repository, path, merged: outcome.merged.length, skipped: outcome.skipped.length });
+        continue;
+      }
       const content = renderBaselineFile(outcome.file, previous);
+      const oversize = oversizeProblem(path, content);
+      if (oversize) {
+        summaries.push({ repository, path, merged: 0, skipped: outcome.skipped.length, error: oversize });
+        continue;
+      }
+      summaries.push({ repository, path, merged: outcome.merged.length, skipped: outcome.skipped.length, ...(dropped > 0 ? { dropped } : {}) });
       if (content !== previous) changes.push({ path, content });
-    });
+    }
     if (changes.length === 0) return { branch, repositories: summaries, attempts: attempt };
 
     const tree = (

@@ -360,6 +360,7 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
       at,
       endpoints: [...evidence.endpoints, ...evidence.addresses],
       blocked: evidence.blocked,
+      ...(evidence.dropped > 0 ? { dropped: evidence.dropped } : {}),
     });
   };
 
