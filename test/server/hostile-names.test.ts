@@ -9,6 +9,7 @@ import { hashApiKey } from '../../src/server/auth/api-keys.js';
 import { createConsoleHandler } from '../../src/server/console/index.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
 import { makeConsoleRepo, type ConsoleRepo } from '../support/console-repo.js';
+import { makeTempRepo } from '../support/policy-repo.js';
 import { captureLogger } from '../support/server.js';
 
 const NAMES = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'prototype', 'valueOf'];
@@ -91,6 +92,42 @@ describe('prototype names in the API', () => {
           expect((JSON.parse(text) as { policy: string | null }).policy, String(query)).toBeNull();
         }
       }
+    }
+  });
+});
+
+describe('prototype names that are real names', () => {
+  it('finds a policy named "constructor" attached to organization "constructor" and repository "tostring/hasownproperty"', async () => {
+    const repo = makeTempRepo(
+      {
+        'policies/constructor.yml': 'egress-policy: block\nallowed-endpoints: proto.example.com\n',
+        'policies/valueof.yml': 'egress-policy: audit\n',
+        'attachments.yml': ['organizations:', '  constructor: constructor', 'repositories:', '  tostring/hasownproperty: valueof', 'workflows:', '  constructor/prototype/.github/workflows/tostring.yml: valueof', ''].join('\n'),
+      },
+      { git: true },
+    );
+    repo.commit('prototype names');
+    const own = await startServer({
+      source: repo.dir,
+      port: 0,
+      logger: captureLogger().logger,
+      defaultMetrics: false,
+      consoleHandler: createConsoleHandler(),
+      apiKeys: [{ name: 'reader', sha256: hashApiKey(KEY), cluster: 'ops', organizations: ['constructor', 'tostring'] }],
+    });
+    try {
+      const page = async (path: string) => (await fetch(`${own.url}${path}`, { headers: { accept: 'text/html' } })).text();
+      expect(await page('/lookup?org=constructor')).toMatch(/href="\/policies\/constructor"[\s\S]*wins/);
+      expect(await page('/policies/constructor')).toContain('proto.example.com:443');
+      const answer = async (query: string) =>
+        (await fetch(`${own.url}/v1/policy?${query}`, { headers: { authorization: `ApiKey ${KEY}` } }).then((response) => response.json())) as { policy: string | null };
+      expect((await answer('repository=constructor/prototype')).policy).toBe('constructor');
+      expect((await answer('repository=constructor/prototype&workflow=.github/workflows/tostring.yml')).policy).toBe('valueof');
+      expect((await answer('repository=tostring/hasownproperty')).policy).toBe('valueof');
+      expect((await answer('repository=tostring/constructor')).policy).toBeNull();
+    } finally {
+      await own.close();
+      repo.cleanup();
     }
   });
 });
