@@ -142,12 +142,12 @@ describe('egressctl hook job-started', () => {
       const result = await runCli(['hook', 'job-started', '--fail-closed', '--timeout', '1'], { env: jobEnv({ ...scope, EGRESSCTL_SERVER: trickle.url }) });
       expect(result.code).toBe(1);
       expect(result.stderr).toMatch(/did not answer completely within 1 s/);
-      // Three attempts of at most a second each, and the backoff between them.
-      expect(performance.now() - started).toBeLessThan(8_000);
+      // Three attempts of at most a second each and the backoff between them (4.5 s), with room for a loaded machine.
+      expect(performance.now() - started).toBeLessThan(15_000);
     } finally {
       await trickle.close();
     }
-  }, 30_000);
+  }, 60_000);
 
   it('fails open without an API key unless --fail-closed, and checks its arguments', async () => {
     const noKey = jobEnv({ EGRESSCTL_API_KEY: '' });
