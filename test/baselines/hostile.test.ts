@@ -128,8 +128,9 @@ describe('merging into a big baseline', () => {
     expect(parsed.errors).toEqual([]);
     const merged = mergeObservations(parsed.value, [{ workflow: 'ci.yml', job: 'build', runId: 'next', at: '2026-01-02T00:00:00Z', endpoints: [], blocked: names('new-', MAX_NAMES_PER_RUN) }]);
     const next = renderBaselineFile(merged.file, text);
-    // Before: ~23 s to parse and ~49 s to render over the previous text at this size (quadratic in yaml's key checks and our lookups).
-    expect(performance.now() - started).toBeLessThan(15_000);
+    // Before: ~23 s to parse and ~49 s to render over the previous text at this size (quadratic in
+    // yaml's key checks and our lookups); now about 6 s on an idle machine. The bound leaves room for load.
+    expect(performance.now() - started).toBeLessThan(45_000);
     expect(next.split('\n').filter((line) => line.includes('.blocked.example.com')).length).toBe(12_000);
-  }, 60_000);
+  }, 120_000);
 });
