@@ -6,8 +6,7 @@
  * between (the update is not a fast-forward), start over from the new head: re-read, re-merge,
  * retry. Merging is idempotent per run id, so a retry never counts a run twice.
  */
-import { baselinePath, emptyBaselineFile, mergeObservations, oversizeProblem, parseBaselineFile, renderBaselineFile, type Observation } from '../baselines/index.js';
-import { formatDiagnostic } from '../policy/diagnostics.js';
+import { baselinePath, mergeBaselineTextOffThread, type Observation } from '../baselines/index.js';
 import type { GitHubClient } from '../github/client.js';
 import { gitHubStatus } from '../util/errors.js';
 
@@ -100,30 +99,19 @@ export async function commitBaselines(
     const summaries: RepositoryMergeSummary[] = [];
     const changes: { path: string; content: string }[] = [];
     for (const [index, repository] of repositories.entries()) {
-      // A file's parse, merge and render is bounded (MAX_BASELINE_FILE_BYTES) but not free: give
-      // the event loop a turn between files, so /healthz and webhooks are answered meanwhile.
-      if (index > 0) await new Promise((resolve) => setImmediate(resolve));
       const path = baselinePath(repository);
-      const previous = texts[index];
-      const parsed = previous === undefined ? undefined : parseBaselineFile(previous, path);
-      if (parsed && parsed.errors.length > 0) {
-        summaries.push({ repository, path, merged: 0, skipped: 0, error: `${path} is invalid, not updated: ${parsed.errors.map(formatDiagnostic).join('; ')}` });
-        continue;
-      }
-      const outcome = mergeObservations(parsed?.value ?? emptyBaselineFile(repository), observations.get(repository) ?? []);
-      const dropped = outcome.merged.reduce((sum, run) => sum + run.dropped, 0);
-      if (!outcome.changed) {
-        summaries.push({ repository, path, merged: outcome.merged.length, skipped: outcome.skipped.length });
-        continue;
-      }
-      const content = renderBaselineFile(outcome.file, previous);
-      const oversize = oversizeProblem(path, content);
-      if (oversize) {
-        summaries.push({ repository, path, merged: 0, skipped: outcome.skipped.length, error: oversize });
-        continue;
-      }
-      summaries.push({ repository, path, merged: outcome.merged.length, skipped: outcome.skipped.length, ...(dropped > 0 ? { dropped } : {}) });
-      if (content !== previous) changes.push({ path, content });
+      // Parsing and rendering a large file takes seconds: off the event loop, so /healthz and
+      // webhooks are answered meanwhile (small files stay in-process).
+      const outcome = await mergeBaselineTextOffThread({ repository, path, previous: texts[index], observations: observations.get(repository) ?? [] });
+      summaries.push({
+        repository,
+        path,
+        merged: outcome.merged,
+        skipped: outcome.skipped,
+        ...(outcome.dropped > 0 ? { dropped: outcome.dropped } : {}),
+        ...(outcome.error ? { error: outcome.error } : {}),
+      });
+      if (outcome.content !== undefined) changes.push({ path, content: outcome.content });
     }
     if (changes.length === 0) return { branch, repositories: summaries, attempts: attempt };
 
