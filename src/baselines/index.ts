@@ -39,7 +39,10 @@ export { mergeBaselineTextOffThread, WORKER_THRESHOLD_BYTES } from './merge-thre
 export { baselineToPlain, oversizeProblem, renderBaselineFile } from './render.js';
 export {
   buildBaselineIndex,
+  clustersIn,
   endpointsFromSelector,
+  forCluster,
+  jobsOnCluster,
   findJob,
   indexBaselineTexts,
   parseBaselineSelector,
@@ -48,6 +51,7 @@ export {
   selectJobs,
   type BaselineIndex,
   type BaselineSelector,
+  type ClusterRuns,
   type EndpointEvidence,
   type EvidenceKindName,
   type JobRecommendation,

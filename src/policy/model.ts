@@ -47,6 +47,10 @@ export interface EndpointEntry {
   /** Canonical `host:port`. */
   endpoint: string;
   reason?: string;
+  /** An exception that expires: `YYYY-MM-DD`, counted until the end of that UTC day (docs/architecture.md#expiring-exceptions). */
+  expires?: string;
+  /** Who asked for the exception (free text, e.g. a team or a login). */
+  owner?: string;
   at: SourcePosition;
 }
 
@@ -101,6 +105,18 @@ export interface Settings {
   unattached: UnattachedMode;
   /** How the desired state reaches GitHub-hosted runners (docs/reconciliation.md). */
   delivery: DeliveryMode;
+  /** ARC clusters the App recognizes in `workflow_job` payloads, in file order (docs/architecture.md#arc-clusters-in-baselines). */
+  clusters: ClusterMapping[];
+}
+
+/** One entry of egressctl.yml `clusters`: how the App tells that a job ran on this cluster. */
+export interface ClusterMapping {
+  /** Lower-cased; the cluster scope key of attachments.yml. */
+  name: string;
+  /** Runner group names (lower-cased) whose jobs run on the cluster. */
+  runnerGroups: string[];
+  /** Runner labels (lower-cased) of the cluster's runners: a job whose `runs-on` labels are all here runs on it. */
+  labels: string[];
 }
 
 /** `audit`: an audit step; `baseline`: block from a stable baseline (audit until then); `skip`: leave the workflow alone. */
@@ -123,6 +139,7 @@ export const DEFAULT_SETTINGS: Settings = {
   githubUrl: 'https://github.com',
   unattached: 'audit',
   delivery: 'pull-request',
+  clusters: [],
 };
 
 /**
@@ -151,6 +168,12 @@ export interface CompiledPolicy {
   'lockdown-mode'?: LockdownMode;
   /** Every policy it extends, directly or not, sorted. */
   extends?: string[];
+  /**
+   * Endpoints of `allowed-endpoints` that are exceptions with an end date -> `YYYY-MM-DD`, the last
+   * UTC day they count. Carried in the bundle so consumers drop them at answer time
+   * (docs/architecture.md#expiring-exceptions); absent when nothing expires.
+   */
+  'endpoint-expiry'?: Record<string, string>;
 }
 
 export type AttachmentMap = Record<AttachmentSection, Record<string, string>>;

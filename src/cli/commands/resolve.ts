@@ -5,13 +5,14 @@ import { loadPublicKeys } from '../../bundle/keys.js';
 import { flattenPolicies } from '../../policy/flatten.js';
 import { attachmentMap, type AttachmentMap, type CompiledPolicy } from '../../policy/model.js';
 import { splitEndpointString } from '../../policy/endpoint.js';
-import { effectivePolicy, type EffectivePolicyAnswer, type HardenRunnerConfig, type ResolveQuery } from '../../policy/resolve.js';
+import { effectivePolicyAt, parseAsOf, policyAsOf } from '../../policy/expiry.js';
+import { type EffectivePolicyAnswer, type HardenRunnerConfig, type ResolveQuery } from '../../policy/resolve.js';
 import { IoError, UsageError } from '../../util/errors.js';
 import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
 import { loadValidRepository, repositoryDir } from '../repository.js';
 
 const usage =
-  'egressctl resolve [-C DIR [--rev REV] | --bundle FILE [--public-key FILE]] --repository OWNER/REPO [--workflow F.yml|.github/workflows/F] [--cluster NAME] [--org ORG] [--json]';
+  'egressctl resolve [-C DIR [--rev REV] | --bundle FILE [--public-key FILE]] --repository OWNER/REPO [--workflow F.yml|.github/workflows/F] [--cluster NAME] [--org ORG] [--at YYYY-MM-DD] [--json]';
 
 interface PolicySource {
   policies: Record<string, CompiledPolicy>;
@@ -36,6 +37,7 @@ export const command: Command = {
         workflow: { type: 'string' },
         cluster: { type: 'string' },
         org: { type: 'string' },
+        at: { type: 'string' },
         json: { type: 'boolean', default: false },
       },
       usage,
@@ -55,16 +57,25 @@ export const command: Command = {
       throw new UsageError('--workflow .github/workflows/F needs --repository OWNER/REPO');
     }
 
+    // Expiring exceptions are evaluated as of --at (the start of that UTC day), or now.
+    const at = values.at === undefined ? new Date() : parseAsOf(values.at);
+    if (at === undefined) throw new UsageError(`--at must be a date (YYYY-MM-DD) or an ISO 8601 date-time with a time zone, not "${values.at}"`);
     const source = values.bundle !== undefined ? await fromBundle(io, values.bundle, values['public-key'] ?? []) : await fromRepository(io, values.C, values.rev);
     const query: ResolveQuery = {};
     if (values.repository) query.repository = values.repository;
     if (workflow) query.workflow = workflow;
     if (values.cluster) query.cluster = values.cluster;
     if (values.org) query.organization = values.org;
-    const answer = effectivePolicy(source.attachments, source.policies, query);
+    const answer = effectivePolicyAt(source.attachments, source.policies, query, at);
 
     if (values.json) writeJson(io, answer);
-    else io.stdout(describe(answer));
+    else {
+      io.stdout(describe(answer));
+      const winner = answer.policy === null || !Object.hasOwn(source.policies, answer.policy) ? undefined : source.policies[answer.policy];
+      const left = Object.entries((winner && policyAsOf(winner, at)['endpoint-expiry']) ?? {});
+      // The exceptions that still count, so "what happens on the 1st" has an answer.
+      for (const [endpoint, date] of left.sort(([a, x], [b, y]) => (x !== y ? (x < y ? -1 : 1) : a < b ? -1 : 1))) io.stdout(`exception: ${endpoint} until ${date} (UTC)\n`);
+    }
     return 0;
   },
 };
