@@ -7,6 +7,7 @@ import type { DiagnosticSink } from './diagnostics.js';
 import { POLICIES_DIR, type LockdownMode, type Policy, type PolicySet } from './model.js';
 import { ruleBlockWithoutGitHub, type ObservedJobs } from './rule-checkout.js';
 import { ruleVariablesFit } from './rule-variables.js';
+import { extendsDepths, MAX_EXTENDS_DEPTH } from './flatten.js';
 
 interface RepositoryRuleContext {
   /** With the baselines when the policy repository has them (rules that weigh evidence). */
@@ -57,6 +58,30 @@ const ruleExtendsCycle: RepositoryRule = ({ repository, sink }) => {
         `extends forms a cycle: ${[...cycle.slice(index), ...cycle.slice(0, index), name].join(' -> ')}: remove one of these extends`,
       );
     }
+  }
+};
+
+/**
+ * An `extends` chain deeper than MAX_EXTENDS_DEPTH, reported once where it crosses the limit: at
+ * the `extends` entry of the policy one level too deep (deeper policies of the same chain would
+ * only repeat it).
+ */
+const ruleExtendsTooDeep: RepositoryRule = ({ repository, sink }) => {
+  const depths = extendsDepths(repository.policies);
+  for (const policy of repository.policies.values()) {
+    const own = depths.get(policy.name);
+    if (!own || own.depth !== MAX_EXTENDS_DEPTH + 1 || own.via === undefined) continue;
+    const reference = policy.extends.find((parent) => parent.name === own.via);
+    if (!reference) continue;
+    const chain: string[] = [policy.name];
+    for (let name: string | undefined = own.via; name !== undefined && chain.length < 5; name = depths.get(name)?.via) chain.push(name);
+    let root = own.via;
+    while (depths.get(root)?.via !== undefined) root = depths.get(root)!.via!;
+    sink.error(
+      'policy/extends-too-deep',
+      reference.at,
+      `policy "${policy.name}" extends a chain ${own.depth} levels deep (${chain.join(' -> ')} -> ... -> ${root}); at most ${MAX_EXTENDS_DEPTH} levels are allowed: extend a shared base directly instead of through every level`,
+    );
   }
 };
 
@@ -200,6 +225,7 @@ function lockdownSource(policies: ReadonlyMap<string, Policy>): (name: string) =
 export const REPOSITORY_RULES: readonly RepositoryRule[] = [
   ruleExtendsUnknown,
   ruleExtendsCycle,
+  ruleExtendsTooDeep,
   ruleAttachmentUnknownPolicy,
   rulePolicyNotAttached,
   ruleLockdownOutsideClusters,

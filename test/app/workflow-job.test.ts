@@ -211,6 +211,30 @@ describe('workflow_job baselines', () => {
     expect(policyCommits()).toBe(0);
   }, 30_000);
 
+  it('drops names a step printed to look like the agent, counts them for the commit message, and the baseline stays valid', async () => {
+    await start({ flushIntervalMs: 50 });
+    const wait = flushed();
+    await completeJob('build (18)', `${AUDIT_LOG}\ndomain not allowed: ~.\ndomain not allowed: !!js/function.\ndomain not allowed: "quoted".\n`);
+    await handle.idle();
+    await wait;
+    expect(flushes[0]).toMatchObject({ repositories: [{ repository: 'acme/api', merged: 1, dropped: 3 }] });
+    const text = (await standin.readFile(POLICY_REPO, 'baselines/acme/api.yml'))!;
+    expect(parseBaselineFile(text, 'baselines/acme/api.yml').errors).toEqual([]);
+    expect(text).not.toMatch(/!!js|quoted|"~"/);
+  }, 30_000);
+
+  it('reads at most maxLogBytes of a job log: a bigger one is skipped with a warning, not read whole', async () => {
+    const warnings: string[] = [];
+    const log = { info: () => undefined, debug: () => undefined, error: () => undefined, warn: (_object: object, message?: string) => void warnings.push(message ?? '') };
+    await start({ flushIntervalMs: 50, maxLogBytes: 64 * 1024, log });
+    // A job that prints 256 KiB before the agent's lines.
+    await completeJob('build (18)', `${'x'.repeat(255)}\n`.repeat(1024) + AUDIT_LOG);
+    await handle.idle();
+    expect(standin.stats().logDownloads).toBe(1);
+    expect(handle.pending()).toBe(0);
+    expect(warnings).toEqual([expect.stringMatching(/job log .* not read: .*limited to 64 KiB/)]);
+  }, 30_000);
+
   it('skips the log download when no step looks like Harden-Runner', async () => {
     await start();
     await completeJob('Lint code', AUDIT_LOG, { steps: [{ name: 'Set up job', status: 'completed', conclusion: 'success', number: 1 }, { name: 'Run npm run lint', status: 'completed', conclusion: 'success', number: 2 }] });

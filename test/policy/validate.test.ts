@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Diagnostic } from '../../src/policy/diagnostics.js';
 import { parsePolicyRepository } from '../../src/store/repository.js';
 import { schemaValidator } from '../../src/policy/schema.js';
+import { flattenPolicies, MAX_EXTENDS_DEPTH } from '../../src/policy/flatten.js';
 
 function check(files: Record<string, string | Buffer>) {
   const map = new Map(Object.entries(files).map(([name, content]) => [name, typeof content === 'string' ? Buffer.from(content) : content]));
@@ -116,6 +117,47 @@ describe('cross-file rules', () => {
     const cycles = result.errors.filter((d) => d.code === 'policy/extends-cycle');
     expect(cycles.map(at)).toEqual(['policies/a.yml:2:10', 'policies/b.yml:2:11', 'policies/c.yml:2:10']);
     expect(cycles[0]?.message).toContain('a -> b -> c -> a');
+  });
+
+  describe('policy/extends-too-deep', () => {
+    const chain = (length: number): Record<string, string> => {
+      const files: Record<string, string> = { ...ATTACHED(`p${length - 1}`) };
+      for (let index = 0; index < length; index++) {
+        files[`policies/p${index}.yml`] = `egress-policy: block\n${index === 0 ? '' : `extends: [p${index - 1}]\n`}allowed-endpoints:\n  - h${index}.example.com\n`;
+      }
+      return files;
+    };
+
+    it(`accepts a chain ${MAX_EXTENDS_DEPTH} levels deep, and compiles it`, () => {
+      const result = check(chain(MAX_EXTENDS_DEPTH + 1));
+      expect(result.errors).toEqual([]);
+      expect(flattenPolicies(result.value)[`p${MAX_EXTENDS_DEPTH}`]?.['allowed-endpoints']).toHaveLength(MAX_EXTENDS_DEPTH + 1);
+    });
+
+    it('reports a deeper chain once, at the extends entry that crosses the limit, naming the chain', () => {
+      const result = check(chain(MAX_EXTENDS_DEPTH + 2));
+      const errors = result.errors.filter((d) => d.code === 'policy/extends-too-deep');
+      expect(errors.map(at)).toEqual([`policies/p${MAX_EXTENDS_DEPTH + 1}.yml:2:11`]);
+      expect(errors[0]?.message).toContain(`p${MAX_EXTENDS_DEPTH + 1} -> p${MAX_EXTENDS_DEPTH} -> `);
+      expect(errors[0]?.message).toContain(`at most ${MAX_EXTENDS_DEPTH}`);
+    });
+
+    for (const length of [1000, 3000]) {
+      it(`validates and flattens a ${length}-deep chain in well under a second per step, with one error`, () => {
+        const files = chain(length);
+        let started = performance.now();
+        const result = check(files);
+        const validateMs = performance.now() - started;
+        expect(result.errors.filter((d) => d.code === 'policy/extends-too-deep')).toHaveLength(1);
+        started = performance.now();
+        flattenPolicies(result.value);
+        const flattenMs = performance.now() - started;
+        // Validation is dominated by parsing the files (linear, and slow on a loaded machine);
+        // flattening was the quadratic part (a 1000-deep chain: 337 ms, 3000: tens of seconds).
+        expect(validateMs).toBeLessThan(length * 10);
+        expect(flattenMs).toBeLessThan(1_000);
+      });
+    }
   });
 
   it('policy/extends-self', () => {

@@ -10,6 +10,7 @@ import { evaluateInput } from '../support/expressions.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
 import { PRECEDENCE_FILES, captureLogger } from '../support/server.js';
 import { hookJobEnv, parseGithubFile } from '../support/runner.js';
+import { startHostileServer } from '../support/hostile-server.js';
 
 const KEY = 'arc-prod-hook-key-0123456789abcdefghijkl';
 let repo: TempRepo;
@@ -137,6 +138,30 @@ describe('egressctl hook job-started', () => {
     expect(closed.code).toBe(1);
     expect(closed.stderr).toMatch(/cannot get the egress policy/);
   });
+
+  it('bounds the server\'s answer: a body that never ends stops at the cap, a trickle at --timeout (body included)', async () => {
+    const scope = { GITHUB_REPOSITORY: 'acme/api', GITHUB_WORKFLOW_REF: 'acme/api/.github/workflows/ci.yml@refs/heads/main', RUNNER_TOOL_CACHE: path.join(work, 'cache-hostile') };
+    const flood = await startHostileServer('forever', { stopAfterBytes: 64 * 1024 * 1024 });
+    try {
+      const result = await runCli(['hook', 'job-started', '--fail-closed', '--timeout', '5'], { env: jobEnv({ ...scope, EGRESSCTL_SERVER: flood.url }) });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/sent more than 1 MiB: answers are limited to 1 MiB/);
+      expect(flood.sent()).toBeLessThan(16 * 1024 * 1024);
+    } finally {
+      await flood.close();
+    }
+    const trickle = await startHostileServer('trickle', { trickleMs: 50 });
+    try {
+      const started = performance.now();
+      const result = await runCli(['hook', 'job-started', '--fail-closed', '--timeout', '1'], { env: jobEnv({ ...scope, EGRESSCTL_SERVER: trickle.url }) });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/did not answer completely within 1 s/);
+      // Three attempts of at most a second each and the backoff between them (4.5 s), with room for a loaded machine.
+      expect(performance.now() - started).toBeLessThan(15_000);
+    } finally {
+      await trickle.close();
+    }
+  }, 60_000);
 
   it('fails open without an API key unless --fail-closed, and checks its arguments', async () => {
     const noKey = jobEnv({ EGRESSCTL_API_KEY: '' });

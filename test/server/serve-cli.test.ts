@@ -141,6 +141,8 @@ describe('egressctl serve as a process', () => {
   it('rejects bad settings with a usage error', async () => {
     expect(await runCli(['serve', '--port', 'eighty'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--port must be 0\.\.65535/) });
     expect(await runCli(['serve'], { env: { EGRESSCTL_PORT: '99999' } })).toMatchObject({ code: 2 });
+    expect(await runCli(['serve', '--oidc-max-age', 'an hour'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--oidc-max-age must be/) });
+    expect(await runCli(['serve'], { env: { EGRESSCTL_OIDC_MAX_AGE: '0' } })).toMatchObject({ code: 2, stderr: expect.stringMatching(/--oidc-max-age must be/) });
     expect(await runCli(['serve', '--source', '/nonexistent/place', '--port', '0'])).toMatchObject({
       code: 2,
       stderr: expect.stringMatching(/no such file or directory/),
