@@ -4,7 +4,9 @@
  * Pure: workflow text and the store in, rows out; the CLI, the sync and the console do the I/O.
  */
 import { AUDIT_DEFAULT_VALUE, variableValue } from '../policy/delivery.js';
+import type { CallGraph } from '../policy/callers.js';
 import type { ClusterMapping, Settings } from '../policy/model.js';
+import { workflowCalls } from '../rollout/workflow-calls.js';
 import { desiredWorkflowState, type StoreState } from '../rollout/desired-state.js';
 import { desiredVariables, storeStateOf } from '../rollout/sync-plan.js';
 import type { PolicyRepository } from '../store/repository.js';
@@ -49,8 +51,9 @@ export function repositoryVariables(state: StoreState, repository: string): Reco
   return values;
 }
 
-export function coverageContext(store: CoverageStore, repository: string, file: string, files: Readonly<Record<string, string>> = {}): CoverageContext {
-  const desired = desiredWorkflowState(store.state, repository, file);
+/** `callers`: the repository's call graph, so that a reusable workflow's jobs follow their callers' policy as sync does. */
+export function coverageContext(store: CoverageStore, repository: string, file: string, files: Readonly<Record<string, string>> = {}, callers?: CallGraph): CoverageContext {
+  const desired = desiredWorkflowState(store.state, repository, file, callers);
   const policy = desired.policy === null ? undefined : store.state.policies[desired.policy];
   return {
     repository,
@@ -89,11 +92,11 @@ export function coverWorkflow(
   file: string,
   repository: string,
   store: CoverageStore,
-  options: { files?: Readonly<Record<string, string>>; targets?: readonly EnforcementTarget[] } = {},
+  options: { files?: Readonly<Record<string, string>>; targets?: readonly EnforcementTarget[]; callers?: CallGraph } = {},
 ): WorkflowCoverage {
   const facts = workflowFacts(text, file);
   if (facts.error !== undefined) return { jobs: [], problems: [{ repository, file, message: `${file} ${facts.error}` }] };
-  const context = coverageContext(store, repository, file, options.files);
+  const context = coverageContext(store, repository, file, options.files, options.callers);
   const targets = options.targets ?? ENFORCEMENT_TARGETS;
   const jobs = facts.jobs.map((job) =>
     combineAnswers(
@@ -170,12 +173,14 @@ export function coverRepository(
   repository: string,
   workflows: readonly { path: string; text: string }[],
   store: CoverageStore,
-  options: { at: string; files?: Readonly<Record<string, string>> },
+  options: { at: string; files?: Readonly<Record<string, string>>; callers?: CallGraph },
 ): RepositoryCoverage {
   const jobs: JobCoverage[] = [];
   const problems: FileProblem[] = [];
+  // A called workflow follows its callers in the same repository, as sync plans it.
+  const callers = options.callers ?? workflowCalls(repository, workflows);
   for (const workflow of workflows) {
-    const result = coverWorkflow(workflow.text, workflow.path, repository, store, options.files ? { files: options.files } : {});
+    const result = coverWorkflow(workflow.text, workflow.path, repository, store, { ...(options.files ? { files: options.files } : {}), callers });
     jobs.push(...result.jobs);
     problems.push(...result.problems);
   }

@@ -9,7 +9,7 @@ import { POLICY_ENV } from '../policy/delivery.js';
 import { OS_NAMES, type RunnerCandidate } from '../rollout/workflow-jobs.js';
 import { clusterForRunner } from '../baselines/cluster.js';
 import type { ClusterMapping } from '../policy/model.js';
-import { hardenRunnerSupport } from './harden-runner-support.js';
+import { classifyJob } from '../rollout/harden-runner-support.js';
 import type { CoverageContext, EnforcementTarget, JobFacts, StepFacts, TargetAnswer } from './model.js';
 import { evaluateStep, type StepContexts } from './step-inputs.js';
 
@@ -45,9 +45,20 @@ function hooked(candidate: RunnerCandidate, hookRunners: readonly string[], clus
   return clusterForRunner(clusters, { runnerGroup: candidate.group ?? null, labels: candidate.labels }) !== undefined;
 }
 
+/**
+ * Why Harden-Runner's agent does not run on this GitHub-hosted leg at all (container,
+ * `ubuntu-slim`, ARM), or undefined: the rollout's one classification
+ * (src/rollout/harden-runner-support.ts), asked per leg.
+ */
+function hostedLegGap(candidate: RunnerCandidate, container: boolean): string | undefined {
+  const runner = { candidates: [candidate], resolved: candidate.os !== undefined, os: candidate.os ? [candidate.os] : [], githubHosted: candidate.githubHosted };
+  const support = classifyJob({ runner, container, containerExpression: false });
+  return support.level === 'none' ? (support.gaps[0]?.reason ?? 'Harden-Runner does not run here') : undefined;
+}
+
 function legAnswer(job: JobFacts, candidate: RunnerCandidate, known: boolean, context: CoverageContext): LegAnswer {
-  const support = hardenRunnerSupport(candidate, job.container);
-  if (!support.supported) return { mode: null, reason: support.reason };
+  const gap = candidate.githubHosted ? hostedLegGap(candidate, job.container) : undefined;
+  if (gap !== undefined) return { mode: null, reason: gap };
   const selfHosted = known && !candidate.githubHosted;
   const withHook = selfHosted && hooked(candidate, context.hookRunners, context.clusters);
   if (selfHosted && !withHook) {

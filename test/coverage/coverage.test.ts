@@ -3,7 +3,7 @@
  * written by the real hardening code from a store (both delivery forms) and on hand-written ones.
  */
 import { describe, expect, it } from 'vitest';
-import { barSegments, coverageTotals, coverWorkflow, renderCoverage, textBar, type CoverageStore } from '../../src/coverage/coverage.js';
+import { barSegments, coverageTotals, coverRepository, coverWorkflow, renderCoverage, textBar, type CoverageStore } from '../../src/coverage/coverage.js';
 import { DEFAULT_SETTINGS, emptyAttachmentMap, type CompiledPolicy, type DeliveryMode } from '../../src/policy/model.js';
 import { storePlanner, type StoreState } from '../../src/rollout/desired-state.js';
 import { hardenWorkflow } from '../../src/rollout/harden.js';
@@ -90,7 +90,7 @@ jobs:
     ]);
     expect(jobs[0]?.reason).toContain('container');
     expect(jobs[1]?.reason).toContain('ubuntu-slim');
-    expect(jobs[2]?.reason).toContain('Windows on ARM64');
+    expect(jobs[2]?.reason).toContain('Windows ARM runner');
   });
 
   it('hosted Windows in a block policy: audit, because hosted Windows and macOS support audit only', () => {
@@ -151,6 +151,20 @@ jobs:
     const [job] = only(text, store());
     expect(job).toMatchObject({ mode: 'none', enforcedBy: [] });
     expect(job?.reason).toContain('calls a reusable workflow (./.github/workflows/build.yml)');
+  });
+
+  it("a reusable workflow's jobs follow their caller's policy, as sync plans them", () => {
+    const s = store();
+    s.state.attachments.workflows['acme/web/.github/workflows/release.yml'] = 'api-block';
+    const release = 'on: push\njobs:\n  build:\n    uses: ./.github/workflows/build.yml\n';
+    const build = 'on: workflow_call\njobs:\n  compile:\n    runs-on: ubuntu-latest\n    steps:\n      - run: make\n';
+    const covered = coverRepository('acme/web', [{ path: '.github/workflows/release.yml', text: release }, { path: '.github/workflows/build.yml', text: build }], s, { at: 't' });
+    expect(covered.jobs.map((job) => [job.file, job.job, job.policy])).toEqual([
+      ['.github/workflows/release.yml', 'build', 'api-block'],
+      ['.github/workflows/build.yml', 'compile', 'api-block'],
+    ]);
+    // Alone, build.yml would get the organization's audit policy.
+    expect(coverWorkflow(build, '.github/workflows/build.yml', 'acme/web', s).jobs[0]?.policy).toBe('org-audit');
   });
 
   it('pull_request runs use the pull request\'s copy, and forks get no variables: said as caveats', () => {

@@ -16,6 +16,7 @@ import { readSyncReport, SYNC_REPORT_FILE } from '../../rollout/sync-report.js';
 import { InvalidInputError, UsageError, messageOf } from '../../util/errors.js';
 import { parseCommandArgs, progressBar, writeJson, type CliIo, type Command } from '../io.js';
 import { loadValidRepository, repositoryDir } from '../repository.js';
+import { callGraphFrom } from '../workflow-files.js';
 
 const usage =
   'egressctl coverage --policy-from DIR --repository OWNER/REPO FILE... [--json]\n' +
@@ -94,7 +95,9 @@ async function fromFiles(io: CliIo, values: Values, files: string[]): Promise<nu
         if (found !== undefined) extra[declared] = found;
       }
     }
-    const covered = coverRepository(values.repository, [{ path: workflowPath, text }], store, { at: new Date().toISOString(), files: extra });
+    // The workflow folder's call graph: a reusable workflow follows its callers, as sync plans it.
+    const callers = root !== undefined ? await callGraphFrom(path.resolve(io.cwd, root), values.repository).catch(() => undefined) : undefined;
+    const covered = coverRepository(values.repository, [{ path: workflowPath, text }], store, { at: new Date().toISOString(), files: extra, ...(callers ? { callers } : {}) });
     report.jobs.push(...covered.jobs);
     report.problems.push(...covered.problems.map((problem) => ({ ...problem, message: problem.message.replace(workflowPath, file) })));
   }
