@@ -101,6 +101,21 @@ export interface Settings {
   unattached: UnattachedMode;
   /** How the desired state reaches GitHub-hosted runners (docs/reconciliation.md). */
   delivery: DeliveryMode;
+  /** GitHub's native egress firewall as a second enforcement target (docs/github-firewall.md). */
+  githubFirewall: GitHubFirewallSettings;
+}
+
+/** `rewrite`: move Linux GitHub-hosted jobs that follow a block policy to the firewall runner; `leave`: never touch `runs-on`. */
+export const FIREWALL_RUNS_ON_MODES = ['rewrite', 'leave'] as const;
+export type FirewallRunsOnMode = (typeof FIREWALL_RUNS_ON_MODES)[number];
+
+/** `egressctl.yml` `github-firewall:` (docs/github-firewall.md). */
+export interface GitHubFirewallSettings {
+  /** Write `.github/egress-firewall.yaml` in every synced repository. */
+  enabled: boolean;
+  runsOn: FirewallRunsOnMode;
+  /** Write `no-default-urls: true`: GitHub's default hosts are allowed only when the store lists them. */
+  noDefaultUrls: boolean;
 }
 
 /** `audit`: an audit step; `baseline`: block from a stable baseline (audit until then); `skip`: leave the workflow alone. */
@@ -123,6 +138,7 @@ export const DEFAULT_SETTINGS: Settings = {
   githubUrl: 'https://github.com',
   unattached: 'audit',
   delivery: 'pull-request',
+  githubFirewall: { enabled: false, runsOn: 'leave', noDefaultUrls: false },
 };
 
 /**
