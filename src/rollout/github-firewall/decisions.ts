@@ -20,13 +20,16 @@ export interface FirewallDecisions {
 
 const SHAPE = `a JSON object with "${DECISIONS_KEYS.list}": [{"${DECISIONS_KEYS.url}": "https://host/path", ...}, ...]`;
 
-/** JSON.parse's "at position N" (Node 20) or "(line L column C)" (newer Node) as an offset. */
-function syntaxOffset(message: string, index: LineIndex): number {
+/**
+ * Where JSON.parse gave up: its message says "at position N" or "(line L column C)" on some Node
+ * versions and nothing on others, so the YAML parser's first error (JSON is YAML) is the fallback.
+ */
+function syntaxOffset(message: string, index: LineIndex, source: string): number {
   const position = /at position (\d+)/.exec(message);
   if (position) return Number(position[1]);
   const lineColumn = /line (\d+) column (\d+)/.exec(message);
   if (lineColumn) return index.lineStart(Number(lineColumn[1]) - 1) + Number(lineColumn[2]) - 1;
-  return 0;
+  return parseDocument(source).errors[0]?.pos[0] ?? 0;
 }
 
 /** `host:port` of a decision's URL, or why not. */
@@ -57,7 +60,7 @@ export function parseFirewallDecisions(text: string, file = 'firewall-decisions.
     JSON.parse(source);
   } catch (error) {
     const message = (error as Error).message;
-    sink.error('firewall-decisions/json', at(syntaxOffset(message, index)), `not JSON (${message}): expected ${SHAPE}`);
+    sink.error('firewall-decisions/json', at(syntaxOffset(message, index, source)), `not JSON (${message}): expected ${SHAPE}`);
     return sink.result(empty);
   }
   // JSON is YAML: the yaml parser gives the node positions JSON.parse does not.
