@@ -3,8 +3,7 @@
  * realistic store (test/rollout/fixtures/github-firewall/store), real workflows and a decisions
  * artifact: every mapping case, the managed file, the runs-on rewrite and the decisions parser.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { buildBaselineIndex } from '../../src/baselines/index.js';
 import { formatDiagnostic } from '../../src/policy/diagnostics.js';
@@ -23,28 +22,20 @@ import {
   renderFirewallFile,
   type DesiredFirewall,
 } from '../../src/rollout/github-firewall/index.js';
-
-const FIXTURES = path.join(import.meta.dirname, 'fixtures', 'github-firewall');
-
-function readTree(dir: string, prefix = ''): Map<string, Uint8Array> {
-  const files = new Map<string, Uint8Array>();
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const relative = `${prefix}${entry.name}`;
-    if (entry.isDirectory()) for (const [key, value] of readTree(path.join(dir, entry.name), `${relative}/`)) files.set(key, value);
-    else files.set(relative, readFileSync(path.join(dir, entry.name)));
-  }
-  return files;
-}
+import { DECISIONS_FIXTURE, firewallStoreFiles, firewallWorkflows } from '../support/github-firewall.js';
 
 function loadStore(extraSettings = ''): PolicyRepository {
-  const files = readTree(path.join(FIXTURES, 'store'));
-  if (extraSettings) files.set('egressctl.yml', Buffer.from(`${Buffer.from(files.get('egressctl.yml')!).toString('utf8')}${extraSettings}`));
+  const files = new Map(Object.entries(firewallStoreFiles()).map(([name, text]) => [name, Buffer.from(name === 'egressctl.yml' ? `${text}${extraSettings}` : text)]));
   const result = parsePolicyRepository(files);
   expect(result.errors.map(formatDiagnostic)).toEqual([]);
   return result.value;
 }
 
-const decisionsText = readFileSync(path.join(FIXTURES, 'firewall-decisions-test.json'), 'utf8');
+function storeFiles(): Map<string, Uint8Array> {
+  return new Map(Object.entries(firewallStoreFiles()).map(([name, text]) => [name, Buffer.from(text)]));
+}
+
+const decisionsText = readFileSync(DECISIONS_FIXTURE, 'utf8');
 
 /** What the firewall saw in one run of acme/api's CI (the decisions artifact), as `host:port`. */
 function seenFromArtifact(): string[] {
@@ -53,12 +44,7 @@ function seenFromArtifact(): string[] {
   return parsed.value.endpoints;
 }
 
-function workflowsOf(repository: 'api' | 'web'): { path: string; text: string }[] {
-  const dir = path.join(FIXTURES, 'workflows', repository);
-  return readdirSync(dir)
-    .sort()
-    .map((name) => ({ path: `.github/workflows/${name}`, text: readFileSync(path.join(dir, name), 'utf8') }));
-}
+const workflowsOf = firewallWorkflows;
 
 function firewallOf(answer: ReturnType<typeof desiredFirewall>): DesiredFirewall {
   if (answer.firewall === null) throw new Error(answer.reason);
@@ -68,14 +54,14 @@ function firewallOf(answer: ReturnType<typeof desiredFirewall>): DesiredFirewall
 describe('egressctl.yml github-firewall', () => {
   it('reads enabled and runs-on; a bad value is a located error', () => {
     expect(loadStore().settings.githubFirewall).toEqual({ enabled: true, runsOn: 'rewrite', noDefaultUrls: false });
-    const files = readTree(path.join(FIXTURES, 'store'));
+    const files = storeFiles();
     files.set('egressctl.yml', Buffer.from('github-firewall:\n  enabled: true\n  runs-on: always\n'));
     const result = parsePolicyRepository(files);
     expect(result.errors.map(formatDiagnostic).join('\n')).toMatch(/^egressctl\.yml:3:\d+: .*(rewrite|leave)/m);
   });
 
   it('defaults to off (leave)', () => {
-    const files = readTree(path.join(FIXTURES, 'store'));
+    const files = storeFiles();
     files.delete('egressctl.yml');
     expect(parsePolicyRepository(files).value.settings.githubFirewall).toEqual({ enabled: false, runsOn: 'leave', noDefaultUrls: false });
   });
