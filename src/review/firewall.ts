@@ -9,16 +9,7 @@ import type { AttachmentMap, CompiledPolicy, Settings } from '../policy/model.js
 import { baselineJobsOf } from '../rollout/rollout-plan.js';
 import { affectedScopes } from '../rollout/sync-plan.js';
 import { contentChanges, desiredFirewall, type FirewallFileContent } from '../rollout/github-firewall/index.js';
-import type { ScopeChange } from './model.js';
-
-export interface FirewallFileChange {
-  /** `owner/repo`, or `organization ORG` for an organization scope (every repository of it). */
-  repository: string;
-  /** `mode log -> enforce`, `allow added: ...`, `new file: ...`, `no file any more`. */
-  changes: string[];
-  /** Warnings of the head's mapping (ports, IPs, wildcards, unions). */
-  warnings: string[];
-}
+import type { FirewallFileChange, ScopeChange } from './model.js';
 
 export interface FirewallSide {
   attachments: AttachmentMap;

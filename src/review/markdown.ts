@@ -10,7 +10,7 @@ import { cell, code, escapeHtml, escapeMarkdown, formatNumber, htmlCode, table, 
 import { ENDPOINT_LABELS, keyChangeText, type KeyChange } from '../policy/change.js';
 import { WORK_TREE_LABEL } from './model.js';
 import { listedKeyChanges } from './policies.js';
-import type { FirewallFileChange } from './firewall.js';
+import type { FirewallFileChange } from './model.js';
 
 export const GITHUB_COMMENT_LIMIT = 65_536;
 

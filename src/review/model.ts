@@ -7,7 +7,6 @@ import type { Delta } from 'jsondiffpatch';
 import type { BaselineIndex } from '../baselines/index.js';
 import type { PolicyChangeDescription, SettingChange } from '../policy/change.js';
 import type { Attachment, AttachmentMap, CompiledPolicy, EgressMode, Policy, ScopeType, Settings } from '../policy/model.js';
-import type { FirewallFileChange } from './firewall.js';
 
 /** One side of the comparison, ready for the pure engine (see `prepareReviewInput`). */
 export interface ReviewInput {
@@ -230,4 +229,14 @@ export interface Review {
   risks: RiskSummary[];
   /** With `github-firewall.enabled` at the head: the firewall file's change per repository (docs/github-firewall.md). */
   firewall?: FirewallFileChange[];
+}
+
+/** One repository's firewall file change in a review (src/review/firewall.ts). */
+export interface FirewallFileChange {
+  /** `owner/repo`, or `organization ORG` for an organization scope (every repository of it). */
+  repository: string;
+  /** `mode log -> enforce`, `allow added: ...`, `new file: ...`. */
+  changes: string[];
+  /** Warnings of the head's mapping (ports, IPs, wildcards, unions). */
+  warnings: string[];
 }
