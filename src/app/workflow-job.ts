@@ -8,6 +8,10 @@
  * it), the workflow file at the run's commit (cached) to turn the display name into the job id
  * and to check that the job has a Harden-Runner step, then the log. A log without agent output
  * is ignored. Each matrix leg is its own run in the baseline (keyed by the GitHub job id).
+ *
+ * A job that ran on GitHub's firewall runner (its labels say so) also has its run's decisions
+ * artifact read (github-firewall-decisions.ts, docs/github-firewall.md); with Harden-Runner as
+ * well, both feed one observation of that job.
  */
 import type { AppLogger, WebhookApp } from './delivery-guard.js';
 import { normalizeTimestamp, parseHardenRunnerLog, WORKFLOW_PATH_PATTERN, type Observation } from '../baselines/index.js';
@@ -20,6 +24,8 @@ import { jobIdForDisplayName } from './github-jobs.js';
 import { proposeBlockedEndpoints, type FeedbackResult } from './feedback.js';
 import { BoundedMap } from '../util/bounded-map.js';
 import { gitHubStatus } from '../util/errors.js';
+import { isFirewallRunnerLabel } from '../rollout/github-firewall/format.js';
+import { firewallEndpointsOf } from './github-firewall-decisions.js';
 
 export const DEFAULT_FLUSH_INTERVAL_MS = 5 * 60 * 1000;
 
@@ -299,14 +305,17 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
     head_sha: string;
     completed_at: string | null;
     steps?: { name: string }[];
+    labels?: string[];
   }
 
   const handle = async (client: GitHubClient, repository: { owner: { login: string }; name: string }, job: JobPayload): Promise<void> => {
     const owner = repository.owner.login;
     const repo = repository.name;
     const fullName = `${owner}/${repo}`;
+    // A job on GitHub's firewall runner leaves a decisions artifact (docs/github-firewall.md), Harden-Runner or not.
+    const onFirewall = (job.labels ?? []).some(isFirewallRunnerLabel);
     // Free (the step names are in the payload) before anything that costs a request.
-    if (deps.prefilterSteps !== false && job.steps && job.steps.length > 0 && !job.steps.some((step) => HARDEN_STEP_NAME.test(step.name))) return;
+    if (deps.prefilterSteps !== false && !onFirewall && job.steps && job.steps.length > 0 && !job.steps.some((step) => HARDEN_STEP_NAME.test(step.name))) return;
     const managed = await organizations();
     if (managed.length > 0 && !managed.includes(owner.toLowerCase())) return;
 
@@ -319,31 +328,37 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
       log.debug({ repository: fullName, job: job.name, path }, 'job name matches no single job of the workflow: ignored');
       return;
     }
-    if (!HARDEN_USES.test(text)) return;
-
-    let logText: string;
-    try {
-      logText = textOf((await client.rest.actions.downloadJobLogsForWorkflowRun({ owner, repo, job_id: job.id })).data);
-    } catch (error) {
-      // Expired or deleted logs: nothing to learn.
-      if (gitHubStatus(error) === 404 || gitHubStatus(error) === 410) return;
-      throw error;
-    }
-    const parsed = parseHardenRunnerLog(logText, `${fullName} job ${job.id}`);
-    if (parsed.value.agentLines === 0) {
-      log.debug({ repository: fullName, job: job.id }, 'no Harden-Runner agent output in the job log: ignored');
-      return;
-    }
-    const evidence = parsed.value;
-    const at = (job.completed_at ? normalizeTimestamp(job.completed_at) : undefined) ?? evidence.endedAt ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const firewall = onFirewall ? await firewallEndpointsOf(client, { owner, repo, runId: job.run_id, jobId: job.id, jobKey: jobId, jobName: job.name }, log) : undefined;
+    const evidence = HARDEN_USES.test(text) ? await hardenEvidenceOf(client, owner, repo, job.id) : undefined;
+    if (!evidence && !firewall) return;
+    const at = (job.completed_at ? normalizeTimestamp(job.completed_at) : undefined) ?? evidence?.endedAt ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    // One observation per job: what Harden-Runner's agent and the firewall saw, united.
     batcher.add(fullName, {
       workflow: path.toLowerCase(),
       job: jobId,
       runId: String(job.id),
       at,
-      endpoints: [...evidence.endpoints, ...evidence.addresses],
-      blocked: evidence.blocked,
+      endpoints: [...new Set([...(evidence?.endpoints ?? []), ...(evidence?.addresses ?? []), ...(firewall ?? [])])],
+      blocked: evidence?.blocked ?? [],
     });
+  };
+
+  /** What Harden-Runner's agent saw in a job, from its log; undefined without agent output or logs. */
+  const hardenEvidenceOf = async (client: GitHubClient, owner: string, repo: string, jobId: number) => {
+    let logText: string;
+    try {
+      logText = textOf((await client.rest.actions.downloadJobLogsForWorkflowRun({ owner, repo, job_id: jobId })).data);
+    } catch (error) {
+      // Expired or deleted logs: nothing to learn.
+      if (gitHubStatus(error) === 404 || gitHubStatus(error) === 410) return undefined;
+      throw error;
+    }
+    const parsed = parseHardenRunnerLog(logText, `${owner}/${repo} job ${jobId}`);
+    if (parsed.value.agentLines === 0) {
+      log.debug({ repository: `${owner}/${repo}`, job: jobId }, 'no Harden-Runner agent output in the job log: ignored');
+      return undefined;
+    }
+    return parsed.value;
   };
 
   app.on('workflow_job.completed', async (context) => {

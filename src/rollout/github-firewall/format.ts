@@ -24,6 +24,13 @@ export const FIREWALL_MODES: readonly FirewallMode[] = ['log', 'enforce'];
 /** The standard GitHub-hosted label that puts a job behind the firewall. */
 export const FIREWALL_RUNNER_LABEL = 'ubuntu-24.04-firewall';
 
+/** Labels of standard GitHub-hosted runners behind the firewall (a workflow_job's `labels` tell the App a job ran there). */
+export const FIREWALL_RUNNER_LABELS: readonly string[] = [FIREWALL_RUNNER_LABEL, 'ubuntu-latest-firewall'];
+
+export function isFirewallRunnerLabel(label: string): boolean {
+  return FIREWALL_RUNNER_LABELS.includes(label.toLowerCase());
+}
+
 /** Labels the runs-on rewrite moves to FIREWALL_RUNNER_LABEL; a value names the image change it means. */
 export const FIREWALL_MOVABLE_LABELS: Readonly<Record<string, string | undefined>> = {
   'ubuntu-latest': undefined,

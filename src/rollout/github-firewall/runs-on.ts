@@ -9,7 +9,7 @@
 import { isMap, isPair, isScalar, isSeq, parseDocument, type Scalar } from 'yaml';
 import { applyEdits, LineIndex, type TextEdit } from '../workflow-text.js';
 import { keyName, mapValue, pairOf, rangeOf } from '../yaml-nodes.js';
-import { FIREWALL_MOVABLE_LABELS, FIREWALL_RUNNER_LABEL } from './format.js';
+import { FIREWALL_MOVABLE_LABELS, FIREWALL_RUNNER_LABEL, isFirewallRunnerLabel } from './format.js';
 
 export interface RunnerMove {
   job: string;
@@ -30,7 +30,7 @@ export interface RunsOnResult {
 /** Why a label is not moved, or undefined when it can be. */
 export function labelRefusal(label: string): string | undefined {
   const lower = label.toLowerCase();
-  if (lower === FIREWALL_RUNNER_LABEL || lower === 'ubuntu-latest-firewall') return undefined;
+  if (isFirewallRunnerLabel(lower)) return undefined;
   if (Object.hasOwn(FIREWALL_MOVABLE_LABELS, lower)) return undefined;
   if (lower.includes('${{')) return 'runs-on is an expression: its value is only known at run time';
   if (lower.startsWith('windows')) return 'Windows runner: the firewall runs on Linux only';
@@ -81,7 +81,7 @@ export function moveToFirewallRunner(text: string, shouldMove: (job: string) => 
     }
     const label = scalar.value;
     const lower = label.toLowerCase();
-    if (lower === FIREWALL_RUNNER_LABEL || lower === 'ubuntu-latest-firewall') {
+    if (isFirewallRunnerLabel(lower)) {
       jobs.push({ job: id, line, action: 'already', from: label });
       continue;
     }
