@@ -21,3 +21,4 @@ export {
 export { labelRefusal, moveToFirewallRunner, type RunnerMove, type RunsOnResult } from './runs-on.js';
 export { endpointOfUrl, parseFirewallDecisions, type FirewallDecisions } from './decisions.js';
 export { planFirewallTarget, type FirewallTargetInput, type FirewallTargetReport } from './plan.js';
+export { firewallJobAnswer, firewallTamperFindings, type FirewallJobAnswer, type FirewallTamperFinding } from './enforcement.js';
