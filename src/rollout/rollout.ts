@@ -246,7 +246,7 @@ class RepositoryRun {
     if (firewallOn && config.store) {
       const existing = firewallEntry ? await this.readBlob(firewallEntry) : undefined;
       const seen = baselineJobsOf(config.baselines, this.fullName).flatMap((job) => job.endpoints);
-      const target = await planFirewallTarget({ store: config.store, repository: this.fullName, plan, seen, ...(existing !== undefined ? { existing } : {}) });
+      const target = await planFirewallTarget({ store: config.store, repository: this.fullName, plan, seen, ...(existing !== undefined ? { existing } : {}), ...(config.revision ? { revision: config.revision } : {}) });
       plan = { repository: plan.repository, files: target.files };
       this.firewall = target.report;
     }

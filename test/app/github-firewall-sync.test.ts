@@ -85,6 +85,8 @@ describe('sync on merge with github-firewall enabled', () => {
     await expectOnePullRequestWithBoth(harness, 'acme/web', 'enforce');
     const web = (await harness.standin.readFile('acme/web', FIREWALL_FILE, ROLLOUT_BRANCH))!;
     expect(web).toContain('  - fulcio.sigstore.dev\n');
+    // The header names the policies and the store commit the App synced to.
+    expect(web).toContain(`# policies: ci-block, release-block (store commit ${(await harness.standin.refSha(POLICY_REPO, 'main'))!.slice(0, 12)})`);
     expect(web).not.toContain('proxy.acme.example');
     expect(harness.standin.pullRequests('acme/web')[0]!.body).toMatch(/proxy\.acme\.example:8443: .*cannot be expressed: dropped/);
     const deploy = (await harness.standin.readFile('acme/web', '.github/workflows/deploy.yml', ROLLOUT_BRANCH))!;
@@ -121,6 +123,18 @@ describe('sync on merge with github-firewall enabled', () => {
     expect(sync.report.repositories[0]).toMatchObject({ status: 'pr-open', files: [FIREWALL_FILE] });
     expect(sync.report.repositories[0]!.reasons).toContain(`${FIREWALL_FILE}: mode log -> enforce`);
     expect(readFirewallFile((await harness.standin.readFile('acme/web', FIREWALL_FILE, ROLLOUT_BRANCH))!).mode).toBe('enforce');
+  }, 120_000);
+
+  it('turning the setting on in egressctl.yml syncs every repository of the organization, repository attachments included', async () => {
+    const { 'egressctl.yml': settings } = firewallStoreFiles();
+    harness = await start();
+    // Attached with the firewall off: the sync PRs carry workflows only.
+    await merge(harness, { 'egressctl.yml': 'organizations: [acme]\nunattached: skip\n' });
+    await merge(harness, { 'attachments.yml': ATTACH });
+    expect(await harness.standin.readFile('acme/web', FIREWALL_FILE, ROLLOUT_BRANCH)).toBeUndefined();
+    await merge(harness, { 'egressctl.yml': settings! });
+    await expectOnePullRequestWithBoth(harness, 'acme/web', 'enforce');
+    await expectOnePullRequestWithBoth(harness, 'acme/api', 'log');
   }, 120_000);
 
   it('delivery: variables writes the firewall file in the same one-time PR', async () => {
