@@ -51,19 +51,22 @@ function moveReason(move: RunnerMove, path: string): string | undefined {
 /** The firewall target's part of one repository's sync: new file plans and the report. */
 export async function planFirewallTarget(input: FirewallTargetInput): Promise<{ files: FilePlan[]; report: FirewallTargetReport }> {
   const settings = input.store.settings.githubFirewall;
-  const byPath = new Map(input.plan.files.map((file) => [file.path, file]));
+  const byLowerPath = new Map(input.plan.files.map((file) => [file.path.toLowerCase(), file]));
   const answer = desiredFirewall({
     store: input.store,
     repository: input.repository,
     workflows: input.plan.files.map((file) => file.path),
-    runsHardenRunner: (workflow) => workflow !== null && runsHardenRunner(byPath.get(workflow.slice(workflow.indexOf('/.github/') + 1))),
+    // Workflow keys are lower-cased; paths in the repository keep their case.
+    runsHardenRunner: (workflow) => workflow !== null && runsHardenRunner(byLowerPath.get(workflow.slice(workflow.indexOf('/.github/') + 1))),
     seen: input.seen,
     noDefaultUrls: settings?.noDefaultUrls === true,
   });
   const desired = answer.firewall;
   const decision = decideFirewallFile(input.existing, desired, input.revision);
   const findings = desired?.findings ?? [];
-  const reasons = [...decision.reasons, ...findings.filter((finding) => finding.severity === 'warning').map((finding) => `${FIREWALL_FILE}: ${finding.message}`)];
+  // What the file cannot express goes with a write (the PR body, the dry run); a synced file repeats nothing.
+  const writes = decision.action === 'create' || decision.action === 'update';
+  const reasons = [...decision.reasons, ...(writes ? findings.filter((finding) => finding.severity === 'warning').map((finding) => `${FIREWALL_FILE}: ${finding.message}`) : [])];
 
   const files: FilePlan[] = [];
   const runners: FirewallTargetReport['runners'] = [];
