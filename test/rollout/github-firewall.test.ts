@@ -60,6 +60,14 @@ describe('egressctl.yml github-firewall', () => {
     expect(result.errors.map(formatDiagnostic).join('\n')).toMatch(/^egressctl\.yml:3:\d+: .*(rewrite|leave)/m);
   });
 
+  it('runs-on or no-default-urls without enabled: a located warning', () => {
+    const files = storeFiles();
+    files.set('egressctl.yml', Buffer.from('organizations: [acme]\ngithub-firewall:\n  runs-on: rewrite\n'));
+    const result = parsePolicyRepository(files);
+    expect(result.errors).toEqual([]);
+    expect(result.warnings.map(formatDiagnostic)).toContainEqual(expect.stringMatching(/^egressctl\.yml:3:3: warning settings\/github-firewall-disabled: github-firewall settings have no effect while enabled is not true/));
+  });
+
   it('defaults to off (leave)', () => {
     const files = storeFiles();
     files.delete('egressctl.yml');
