@@ -329,36 +329,38 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
       return;
     }
     const firewall = onFirewall ? await firewallEndpointsOf(client, { owner, repo, runId: job.run_id, jobId: job.id, jobKey: jobId, jobName: job.name }, log) : undefined;
-    const evidence = HARDEN_USES.test(text) ? await hardenEvidenceOf(client, owner, repo, job.id) : undefined;
-    if (!evidence && !firewall) return;
-    const at = (job.completed_at ? normalizeTimestamp(job.completed_at) : undefined) ?? evidence?.endedAt ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-    // One observation per job: what Harden-Runner's agent and the firewall saw, united.
+    // Without Harden-Runner evidence, the firewall's decisions are the job's observation on their own.
+    const firewallOnly = (): void => {
+      if (!firewall) return;
+      const at = (job.completed_at ? normalizeTimestamp(job.completed_at) : undefined) ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+      batcher.add(fullName, { workflow: path.toLowerCase(), job: jobId, runId: String(job.id), at, endpoints: firewall, blocked: [] });
+    };
+    if (!HARDEN_USES.test(text)) return firewallOnly();
+
+    let logText: string;
+    try {
+      logText = textOf((await client.rest.actions.downloadJobLogsForWorkflowRun({ owner, repo, job_id: job.id })).data);
+    } catch (error) {
+      // Expired or deleted logs: nothing to learn.
+      if (gitHubStatus(error) === 404 || gitHubStatus(error) === 410) return firewallOnly();
+      throw error;
+    }
+    const parsed = parseHardenRunnerLog(logText, `${fullName} job ${job.id}`);
+    if (parsed.value.agentLines === 0) {
+      log.debug({ repository: fullName, job: job.id }, 'no Harden-Runner agent output in the job log: ignored');
+      return firewallOnly();
+    }
+    const evidence = parsed.value;
+    const at = (job.completed_at ? normalizeTimestamp(job.completed_at) : undefined) ?? evidence.endedAt ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     batcher.add(fullName, {
       workflow: path.toLowerCase(),
       job: jobId,
       runId: String(job.id),
       at,
-      endpoints: [...new Set([...(evidence?.endpoints ?? []), ...(evidence?.addresses ?? []), ...(firewall ?? [])])],
-      blocked: evidence?.blocked ?? [],
+      // One observation per job: what Harden-Runner's agent and the firewall saw, united.
+      endpoints: [...new Set([...evidence.endpoints, ...evidence.addresses, ...(firewall ?? [])])],
+      blocked: evidence.blocked,
     });
-  };
-
-  /** What Harden-Runner's agent saw in a job, from its log; undefined without agent output or logs. */
-  const hardenEvidenceOf = async (client: GitHubClient, owner: string, repo: string, jobId: number) => {
-    let logText: string;
-    try {
-      logText = textOf((await client.rest.actions.downloadJobLogsForWorkflowRun({ owner, repo, job_id: jobId })).data);
-    } catch (error) {
-      // Expired or deleted logs: nothing to learn.
-      if (gitHubStatus(error) === 404 || gitHubStatus(error) === 410) return undefined;
-      throw error;
-    }
-    const parsed = parseHardenRunnerLog(logText, `${owner}/${repo} job ${jobId}`);
-    if (parsed.value.agentLines === 0) {
-      log.debug({ repository: `${owner}/${repo}`, job: jobId }, 'no Harden-Runner agent output in the job log: ignored');
-      return undefined;
-    }
-    return parsed.value;
   };
 
   app.on('workflow_job.completed', async (context) => {
