@@ -43,6 +43,13 @@ describe('egressctl baseline from-firewall', () => {
     expect(run.stderr).not.toMatch(/at .*\.ts:\d+/);
     expect(existsSync(path.join(repo.dir, 'baselines/acme/web.yml'))).toBe(false);
   });
+
+  it('refuses --cluster: the firewall runs on GitHub-hosted runners, not on ARC clusters', async () => {
+    const run = await runCli(['baseline', 'from-firewall', DECISIONS_FIXTURE, '--job', 'acme/web/.github/workflows/ci.yml#build', '--cluster', 'arc-prod', '-C', repo.dir]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/--cluster does not apply to from-firewall/);
+    expect(existsSync(path.join(repo.dir, 'baselines/acme/web.yml'))).toBe(false);
+  });
 });
 
 describe('egressctl resolve --format github-firewall', () => {
