@@ -25,6 +25,7 @@ const COMMANDS: Record<string, { summary: string; load: CommandLoader }> = {
   rollout: { summary: 'alias of sync (the store decides; --source baselines plans from baselines)', load: () => import('./commands/rollout.js') },
   serve: { summary: 'serve effective policies and signed bundles to runners (HTTP)', load: () => import('./commands/serve.js') },
   sync: { summary: 'reconcile repositories to the policy store (pull requests; Actions variables with delivery: variables)', load: () => import('./commands/sync.js') },
+  test: { summary: 'run the policy tests in tests/*.yml; --baselines replays observed endpoints', load: () => import('./commands/test.js') },
   validate: { summary: 'validate policies, attachments, baselines and settings', load: () => import('./commands/validate.js') },
   verify: { summary: 'verify a signed bundle against a public key', load: () => import('./commands/verify.js') },
 };

@@ -2,6 +2,7 @@
  * `extends` applied (docs/architecture.md#policy-files): endpoints are the union over the whole ancestry; for scalar
  * keys the child wins, and among parents a later entry of `extends` wins over an earlier one.
  */
+import { mergeEndpointExpiry } from './expiry.js';
 import { PASSTHROUGH_FLAGS, type CompiledPolicy, type Policy, type PolicySet } from './model.js';
 
 export function flattenPolicies(repository: Pick<PolicySet, 'policies'>): Record<string, CompiledPolicy> {
@@ -52,5 +53,7 @@ function mergeWithParents(policy: Policy, parents: readonly CompiledPolicy[]): C
   if (policy.lockdownMode) result['lockdown-mode'] = policy.lockdownMode;
   result['allowed-endpoints'] = [...endpoints].sort();
   if (ancestors.size > 0) result.extends = [...ancestors].sort();
+  const expiry = mergeEndpointExpiry(policy.allowedEndpoints, parents);
+  if (expiry) result['endpoint-expiry'] = expiry;
   return result;
 }

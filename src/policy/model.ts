@@ -47,6 +47,10 @@ export interface EndpointEntry {
   /** Canonical `host:port`. */
   endpoint: string;
   reason?: string;
+  /** An exception that expires: `YYYY-MM-DD`, counted until the end of that UTC day (docs/architecture.md#expiring-exceptions). */
+  expires?: string;
+  /** Who asked for the exception (free text, e.g. a team or a login). */
+  owner?: string;
   at: SourcePosition;
 }
 
@@ -180,6 +184,12 @@ export interface CompiledPolicy {
   'lockdown-mode'?: LockdownMode;
   /** Every policy it extends, directly or not, sorted. */
   extends?: string[];
+  /**
+   * Endpoints of `allowed-endpoints` that are exceptions with an end date -> `YYYY-MM-DD`, the last
+   * UTC day they count. Carried in the bundle so consumers drop them at answer time
+   * (docs/architecture.md#expiring-exceptions); absent when nothing expires.
+   */
+  'endpoint-expiry'?: Record<string, string>;
 }
 
 export type AttachmentMap = Record<AttachmentSection, Record<string, string>>;

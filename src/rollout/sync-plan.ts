@@ -5,6 +5,7 @@
  * keeps. Data in, data out; GitHub I/O lives in rollout.ts and github-variables.ts.
  */
 import { createHash } from 'node:crypto';
+import { policiesAsOf } from '../policy/expiry.js';
 import { flattenPolicies } from '../policy/flatten.js';
 import { POLICY_VARIABLE, variableValue, workflowVariableName } from '../policy/delivery.js';
 import { endpointFromText, isAllowed } from '../policy/endpoint.js';
@@ -13,9 +14,13 @@ import type { PolicyRepository } from '../store/repository.js';
 import type { ScopeChange } from '../review/model.js';
 import type { StoreState } from './desired-state.js';
 
-/** The store's desired state from a loaded policy repository. */
-export function storeStateOf(repository: Pick<PolicyRepository, 'policies' | 'attachments' | 'settings'>): StoreState {
-  return { attachments: attachmentMap(repository.attachments), policies: flattenPolicies(repository), settings: repository.settings };
+/**
+ * The store's desired state from a loaded policy repository; with `at`, as of that time: expired
+ * exceptions are left out, so the next reconcile removes them (docs/architecture.md#expiring-exceptions).
+ */
+export function storeStateOf(repository: Pick<PolicyRepository, 'policies' | 'attachments' | 'settings'>, at?: Date | number): StoreState {
+  const policies = flattenPolicies(repository);
+  return { attachments: attachmentMap(repository.attachments), policies: at === undefined ? policies : policiesAsOf(policies, at), settings: repository.settings };
 }
 
 function sha256(text: string): string {

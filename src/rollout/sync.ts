@@ -52,7 +52,7 @@ function rolloutConfig(options: SyncOptions) {
     pin: policy.settings.hardenRunner,
     baselines: policy.baselines,
     ...(options.action ? { action: options.action } : {}),
-    ...(options.fromBaselines || mode === 'action' ? {} : { store: storeStateOf(policy) }),
+    ...(options.fromBaselines || mode === 'action' ? {} : { store: storeStateOf(policy, syncTime(options)) }),
     ...(options.revision ? { revision: options.revision } : {}),
   };
 }
@@ -76,7 +76,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
   let requests = rollout.requests;
   if (options.policy.settings.delivery === 'variables' && !options.fromBaselines) {
     const writer = new VariableWriter(options.client);
-    const desired = desiredVariables(storeStateOf(options.policy), [options.organization]);
+    const desired = desiredVariables(storeStateOf(options.policy, syncTime(options)), [options.organization]);
     variables = await writer.reassert(
       options.organization,
       desired,
@@ -86,6 +86,12 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
     requests += writer.requests;
   }
   return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), variables), requests };
+}
+
+/** The time the store is evaluated at: expired exceptions are not part of the desired state. */
+function syncTime(options: Pick<SyncOptions, 'now'>): number {
+  const time = Date.parse(options.now?.() ?? '');
+  return Number.isNaN(time) ? Date.now() : time;
 }
 
 function organizationSync(options: Pick<SyncOptions, 'organization' | 'now' | 'dryRun'>, repositories: SyncEntry[], variables: VariableEntry[]): OrganizationSync {
@@ -111,8 +117,8 @@ export interface ChangeSyncOptions extends Omit<SyncOptions, 'repositories' | 'p
  */
 export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult> {
   const org = options.organization.toLowerCase();
-  const beforeStore = storeStateOf(options.before);
-  const afterStore = storeStateOf(options.after);
+  const beforeStore = storeStateOf(options.before, syncTime(options));
+  const afterStore = storeStateOf(options.after, syncTime(options));
   // Turning the firewall target on (or changing it) changes every repository's desired firewall file.
   const firewallChanged = JSON.stringify(options.before.settings.githubFirewall) !== JSON.stringify(options.after.settings.githubFirewall);
   if (options.after.settings.delivery === 'variables' && options.before.settings.delivery === 'variables' && !firewallChanged) {

@@ -53,7 +53,7 @@ describe('egressctl init', () => {
     expect(git('rev-parse', '--is-inside-work-tree').trim()).toBe('true');
 
     // The yaml-language-server headers point at schemas that exist.
-    for (const file of ['attachments.yml', 'egressctl.yml', 'policies/org-audit.yml']) {
+    for (const file of ['attachments.yml', 'egressctl.yml', 'policies/org-audit.yml', 'tests/org-audit.yml']) {
       const header = /\$schema=(\S+)/.exec(readFileSync(path.join(dir, file), 'utf8'))?.[1];
       expect(header, file).toBeDefined();
       expect(() => readFileSync(path.resolve(path.dirname(path.join(dir, file)), header ?? ''), 'utf8')).not.toThrow();
@@ -64,10 +64,14 @@ describe('egressctl init', () => {
     const workflow = readFileSync(path.join(dir, '.github/workflows/validate-policies.yml'), 'utf8');
     const steps = (parse(workflow) as { jobs: { validate: { steps: { uses?: string; run?: string }[] } } }).jobs.validate.steps;
     for (const step of steps.filter((item) => item.uses !== undefined)) expect(step.uses).toMatch(/@[0-9a-f]{40}$/);
-    expect(steps.at(-1)?.run).toBe(`npx --yes github:acme/egressctl#${'0123456789'.repeat(4)} validate --format github`);
+    // The check runs validate with annotations, then the policy tests.
+    expect(steps.slice(-2).map((step) => step.run)).toEqual([
+      `npx --yes github:acme/egressctl#${'0123456789'.repeat(4)} validate --format github`,
+      `npx --yes github:acme/egressctl#${'0123456789'.repeat(4)} test`,
+    ]);
 
     const validate = await runCli(['validate', '-C', dir, '--format', 'json']);
-    expect(JSON.parse(validate.stdout)).toEqual({ ok: true, errors: [], warnings: [] });
+    expect(JSON.parse(validate.stdout)).toEqual({ ok: true, errors: [], warnings: [], notices: [] });
 
     // compile builds HEAD: before the first commit it says so; after it, a bundle.
     const early = await runCli(['compile', '-C', dir, '--unsigned']);

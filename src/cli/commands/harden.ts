@@ -11,6 +11,7 @@ import { isRepositoryName } from '../../baselines/model.js';
 import { DiagnosticSink, formatDiagnostic } from '../../policy/diagnostics.js';
 import { parseEndpoint, sortUnique, splitEndpointString } from '../../policy/endpoint.js';
 import { DEFAULT_SETTINGS, SETTINGS_FILE, type EgressMode, type HardenRunnerPin } from '../../policy/model.js';
+import { policiesAsOf } from '../../policy/expiry.js';
 import { flattenPolicies } from '../../policy/flatten.js';
 import { attachmentMap } from '../../policy/model.js';
 import { parseSettingsFile } from '../../policy/settings-file.js';
@@ -188,7 +189,7 @@ function storeFrom(io: CliIo, dir: string, stores: StoreCache): Promise<LoadedSt
     store = (async () => {
       const { repository } = await loadValidRepository(io, dir);
       return {
-        state: { policies: flattenPolicies(repository), attachments: attachmentMap(repository.attachments), settings: repository.settings },
+        state: { policies: policiesAsOf(flattenPolicies(repository), Date.now()), attachments: attachmentMap(repository.attachments), settings: repository.settings },
         baselines: repository.baselines,
       };
     })();

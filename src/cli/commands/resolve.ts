@@ -5,7 +5,8 @@ import { loadPublicKeys } from '../../bundle/keys.js';
 import { flattenPolicies } from '../../policy/flatten.js';
 import { attachmentMap, type AttachmentMap, type CompiledPolicy } from '../../policy/model.js';
 import { splitEndpointString } from '../../policy/endpoint.js';
-import { effectivePolicy, type EffectivePolicyAnswer, type HardenRunnerConfig, type ResolveQuery } from '../../policy/resolve.js';
+import { effectivePolicyAt, parseAsOf, policyAsOf } from '../../policy/expiry.js';
+import { type EffectivePolicyAnswer, type HardenRunnerConfig, type ResolveQuery } from '../../policy/resolve.js';
 import { IoError, UsageError } from '../../util/errors.js';
 import { readRevisionInfo } from '../../store/repository.js';
 import { baselineJobsOf } from '../../rollout/rollout-plan.js';
@@ -15,8 +16,8 @@ import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js'
 import { loadValidRepository, repositoryDir } from '../repository.js';
 
 const usage =
-  'egressctl resolve [-C DIR [--rev REV] | --bundle FILE [--public-key FILE]] --repository OWNER/REPO [--workflow F.yml|.github/workflows/F] [--cluster NAME] [--org ORG] [--json]\n' +
-  '       egressctl resolve [-C DIR [--rev REV]] --repository OWNER/REPO --format github-firewall [--json]   (the .github/egress-firewall.yaml the repository should have)';
+  'egressctl resolve [-C DIR [--rev REV] | --bundle FILE [--public-key FILE]] --repository OWNER/REPO [--workflow F.yml|.github/workflows/F] [--cluster NAME] [--org ORG] [--at YYYY-MM-DD] [--json]\n' +
+  '       egressctl resolve [-C DIR [--rev REV]] --repository OWNER/REPO --format github-firewall [--at YYYY-MM-DD] [--json]   (the .github/egress-firewall.yaml the repository should have)';
 
 interface PolicySource {
   policies: Record<string, CompiledPolicy>;
@@ -41,6 +42,7 @@ export const command: Command = {
         workflow: { type: 'string' },
         cluster: { type: 'string' },
         org: { type: 'string' },
+        at: { type: 'string' },
         json: { type: 'boolean', default: false },
         format: { type: 'string' },
       },
@@ -53,7 +55,9 @@ export const command: Command = {
         throw new UsageError(`--format github-firewall takes --repository OWNER/REPO only: the file serves every workflow of the repository\nusage: ${usage}`);
       }
       if (!/^[^/\s]+\/[^/\s]+$/.test(values.repository)) throw new UsageError(`--repository must be OWNER/REPO, not "${values.repository}"`);
-      return resolveFirewall(io, { repository: values.repository, json: values.json === true, ...(values.C !== undefined ? { dir: values.C } : {}), ...(values.rev !== undefined ? { rev: values.rev } : {}) });
+      const asOf = values.at === undefined ? new Date() : parseAsOf(values.at);
+      if (asOf === undefined) throw new UsageError(`--at must be a date (YYYY-MM-DD) or an ISO 8601 date-time with a time zone, not "${values.at}"`);
+      return resolveFirewall(io, { repository: values.repository, json: values.json === true, at: asOf, ...(values.C !== undefined ? { dir: values.C } : {}), ...(values.rev !== undefined ? { rev: values.rev } : {}) });
     }
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${usage}`);
     if (values.bundle !== undefined && (values.C !== undefined || values.rev !== undefined)) {
@@ -70,16 +74,25 @@ export const command: Command = {
       throw new UsageError('--workflow .github/workflows/F needs --repository OWNER/REPO');
     }
 
+    // Expiring exceptions are evaluated as of --at (the start of that UTC day), or now.
+    const at = values.at === undefined ? new Date() : parseAsOf(values.at);
+    if (at === undefined) throw new UsageError(`--at must be a date (YYYY-MM-DD) or an ISO 8601 date-time with a time zone, not "${values.at}"`);
     const source = values.bundle !== undefined ? await fromBundle(io, values.bundle, values['public-key'] ?? []) : await fromRepository(io, values.C, values.rev);
     const query: ResolveQuery = {};
     if (values.repository) query.repository = values.repository;
     if (workflow) query.workflow = workflow;
     if (values.cluster) query.cluster = values.cluster;
     if (values.org) query.organization = values.org;
-    const answer = effectivePolicy(source.attachments, source.policies, query);
+    const answer = effectivePolicyAt(source.attachments, source.policies, query, at);
 
     if (values.json) writeJson(io, answer);
-    else io.stdout(describe(answer));
+    else {
+      io.stdout(describe(answer));
+      const winner = answer.policy === null || !Object.hasOwn(source.policies, answer.policy) ? undefined : source.policies[answer.policy];
+      const left = Object.entries((winner && policyAsOf(winner, at)['endpoint-expiry']) ?? {});
+      // The exceptions that still count, so "what happens on the 1st" has an answer.
+      for (const [endpoint, date] of left.sort(([a, x], [b, y]) => (x !== y ? (x < y ? -1 : 1) : a < b ? -1 : 1))) io.stdout(`exception: ${endpoint} until ${date} (UTC)\n`);
+    }
     return 0;
   },
 };
@@ -88,11 +101,12 @@ export const command: Command = {
  * `--format github-firewall` (docs/github-firewall.md): the file on stdout, what it cannot express
  * on stderr; `--json`: both as data.
  */
-async function resolveFirewall(io: CliIo, options: { repository: string; json: boolean; dir?: string; rev?: string }): Promise<number> {
+async function resolveFirewall(io: CliIo, options: { repository: string; json: boolean; at: Date; dir?: string; rev?: string }): Promise<number> {
   const dir = repositoryDir(io, options.dir);
   const { repository, snapshot } = await loadValidRepository(io, dir, options.rev);
   const revision = snapshot.revision ?? (await readRevisionInfo({ dir }).catch(() => undefined))?.revision;
-  const store = storeStateOf(repository);
+  // Exceptions that expire count as of `--at` (default now), as in sync.
+  const store = storeStateOf(repository, options.at);
   const seen = baselineJobsOf(repository.baselines, options.repository).flatMap((job) => job.endpoints);
   const answer = desiredFirewall({ store, repository: options.repository, seen, noDefaultUrls: repository.settings.githubFirewall.noDefaultUrls });
   if (answer.firewall === null) {

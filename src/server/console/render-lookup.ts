@@ -6,7 +6,8 @@
 import { stringify } from 'yaml';
 import type { Bundle } from '../../bundle/build.js';
 import { SCOPE_SECTIONS, type HardenRunnerPin } from '../../policy/model.js';
-import { effectivePolicy, scopeKeys, type ResolveQuery } from '../../policy/resolve.js';
+import { effectivePolicyAt } from '../../policy/expiry.js';
+import { scopeKeys, type ResolveQuery } from '../../policy/resolve.js';
 import { html, type Html } from './html.js';
 import { modeBadge, notice, policyLink, scopeHtml } from './render-common.js';
 import type { PageBody } from './render-layout.js';
@@ -81,7 +82,8 @@ ${field('cluster', 'ARC cluster', query.cluster, 'arc-prod (self-hosted only)')}
   if (query.repository) resolveQuery.repository = query.repository;
   if (query.workflow) resolveQuery.workflow = query.workflow;
   if (query.cluster) resolveQuery.cluster = query.cluster;
-  const answer = effectivePolicy(bundle.attachments, bundle.policies, resolveQuery);
+  // As the server answers now: expired exceptions left out.
+  const answer = effectivePolicyAt(bundle.attachments, bundle.policies, resolveQuery, Date.now());
   const chain = scopeKeys(resolveQuery).map((scope) => {
     const policy = bundle.attachments[SCOPE_SECTIONS[scope.type]][scope.key];
     const won = answer.scope !== null && answer.scope.type === scope.type && answer.scope.key === scope.key;
