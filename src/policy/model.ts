@@ -67,6 +67,8 @@ export interface Policy {
   at: SourcePosition;
   description?: string;
   egressPolicy: EgressMode;
+  /** Position of the `egress-policy` value, for findings about the mode. */
+  egressPolicyAt?: SourcePosition;
   /** Valid entries only, duplicates dropped, in the order written. */
   allowedEndpoints: EndpointEntry[];
   flags: HardenRunnerFlags;
@@ -194,8 +196,18 @@ export interface CompiledPolicy {
 
 export type AttachmentMap = Record<AttachmentSection, Record<string, string>>;
 
+/**
+ * An object for lookups by a name someone typed (a repository, an organization, a policy):
+ * without a prototype, so `constructor` or `__proto__` finds nothing instead of Object's members.
+ */
+export function lookupRecord<V>(entries: Iterable<readonly [string, V]> = []): Record<string, V> {
+  const record = Object.create(null) as Record<string, V>;
+  for (const [key, value] of entries) record[key] = value;
+  return record;
+}
+
 export function emptyAttachmentMap(): AttachmentMap {
-  return { workflows: {}, repositories: {}, organizations: {}, clusters: {} };
+  return { workflows: lookupRecord(), repositories: lookupRecord(), organizations: lookupRecord(), clusters: lookupRecord() };
 }
 
 /** Attachments by section with keys lower-cased; input order does not matter. */

@@ -230,6 +230,7 @@ function buildPolicy({ name, yamlFile, value, endpoints }: PolicyRuleContext): P
     file: yamlFile.file,
     at: positionOf(yamlFile, yamlFile.doc.contents),
     egressPolicy: value['egress-policy'] === 'block' ? 'block' : ('audit' satisfies EgressMode),
+    egressPolicyAt: positionOf(yamlFile, nodeAtPath(yamlFile.doc, ['egress-policy'])),
     allowedEndpoints,
     flags,
     extends: extendsReferences(yamlFile, value['extends']),

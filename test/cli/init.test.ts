@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -114,6 +114,30 @@ describe('egressctl init', () => {
     const again = await runCli(['init', '--org', 'acme'], { cwd: dir });
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('already has every file init writes');
+  });
+
+  it('refuses to write through a symlinked directory or file, naming it, and writes nothing', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'egressctl-init-'));
+    const outside = path.join(dir, 'outside');
+    const target = path.join(dir, 'repo');
+    mkdirSync(outside);
+    mkdirSync(target);
+    symlinkSync('../outside', path.join(target, 'schemas'));
+    const directory = await runCli(['init', target, '--org', 'acme', '--egressctl', SOURCE], { cwd: dir });
+    expect(directory.code).toBe(1);
+    expect(directory.stderr).toContain('schemas');
+    expect(directory.stderr).toMatch(/symbolic link/);
+    expect(readdirSync(outside)).toEqual([]);
+    expect(readdirSync(target).sort()).toEqual(['schemas']);
+
+    rmSync(path.join(target, 'schemas'));
+    symlinkSync('../outside/settings.yml', path.join(target, 'egressctl.yml'));
+    const file = await runCli(['init', target, '--org', 'acme', '--egressctl', SOURCE], { cwd: dir });
+    expect(file.code).toBe(1);
+    expect(file.stderr).toContain('egressctl.yml');
+    expect(file.stderr).toMatch(/symbolic link/);
+    expect(readdirSync(outside)).toEqual([]);
+    expect(readdirSync(target).sort()).toEqual(['egressctl.yml']);
   });
 
   it('refuses a bad organization or pin with a usage error', async () => {

@@ -5,8 +5,10 @@ import { loadPublicKeys } from '../../bundle/keys.js';
 import { flattenPolicies } from '../../policy/flatten.js';
 import { attachmentMap, type AttachmentMap, type CompiledPolicy } from '../../policy/model.js';
 import { splitEndpointString } from '../../policy/endpoint.js';
-import { effectivePolicyAt, parseAsOf, policyAsOf } from '../../policy/expiry.js';
-import { type EffectivePolicyAnswer, type HardenRunnerConfig, type ResolveQuery } from '../../policy/resolve.js';
+import { effectivePolicyAt, parseAsOf, policiesAsOf, policyAsOf } from '../../policy/expiry.js';
+import { hardenRunnerConfig, type EffectivePolicyAnswer, type HardenRunnerConfig, type ResolveQuery } from '../../policy/resolve.js';
+import { resolveThroughCallers, type PolicySource as CallerSource } from '../../policy/callers.js';
+import { callGraphFrom } from '../workflow-files.js';
 import { IoError, UsageError } from '../../util/errors.js';
 import { readRevisionInfo } from '../../store/repository.js';
 import { baselineJobsOf } from '../../rollout/rollout-plan.js';
@@ -16,8 +18,11 @@ import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js'
 import { loadValidRepository, repositoryDir } from '../repository.js';
 
 const usage =
-  'egressctl resolve [-C DIR [--rev REV] | --bundle FILE [--public-key FILE]] --repository OWNER/REPO [--workflow F.yml|.github/workflows/F] [--cluster NAME] [--org ORG] [--at YYYY-MM-DD] [--json]\n' +
+  'egressctl resolve [-C DIR [--rev REV] | --bundle FILE [--public-key FILE]] --repository OWNER/REPO [--workflow F.yml|.github/workflows/F [--workflows-from CHECKOUT]] [--cluster NAME] [--org ORG] [--at YYYY-MM-DD] [--json]\n' +
   '       egressctl resolve [-C DIR [--rev REV]] --repository OWNER/REPO --format github-firewall [--at YYYY-MM-DD] [--json]   (the .github/egress-firewall.yaml the repository should have)';
+
+/** The answer, and for a reusable workflow called in its repository, how its callers decide (src/policy/callers.ts). */
+type Answer = EffectivePolicyAnswer & { callers?: { reason: string; warning?: string; sources: CallerSource[] } };
 
 interface PolicySource {
   policies: Record<string, CompiledPolicy>;
@@ -43,6 +48,7 @@ export const command: Command = {
         cluster: { type: 'string' },
         org: { type: 'string' },
         at: { type: 'string' },
+        'workflows-from': { type: 'string' },
         json: { type: 'boolean', default: false },
         format: { type: 'string' },
       },
@@ -51,7 +57,7 @@ export const command: Command = {
     if (values.format !== undefined) {
       if (values.format !== 'github-firewall') throw new UsageError(`--format "${values.format}" is not known: the one format is github-firewall\nusage: ${usage}`);
       if (values.bundle !== undefined) throw new UsageError('--format github-firewall reads the policy repository (-C DIR): its baselines and egressctl.yml decide the file');
-      if (!values.repository || values.workflow !== undefined || values.cluster !== undefined || values.org !== undefined || positionals.length > 0) {
+      if (!values.repository || values.workflow !== undefined || values['workflows-from'] !== undefined || values.cluster !== undefined || values.org !== undefined || positionals.length > 0) {
         throw new UsageError(`--format github-firewall takes --repository OWNER/REPO only: the file serves every workflow of the repository\nusage: ${usage}`);
       }
       if (!/^[^/\s]+\/[^/\s]+$/.test(values.repository)) throw new UsageError(`--repository must be OWNER/REPO, not "${values.repository}"`);
@@ -83,7 +89,23 @@ export const command: Command = {
     if (workflow) query.workflow = workflow;
     if (values.cluster) query.cluster = values.cluster;
     if (values.org) query.organization = values.org;
-    const answer = effectivePolicyAt(source.attachments, source.policies, query, at);
+    let answer: Answer = effectivePolicyAt(source.attachments, source.policies, query, at);
+    if (values['workflows-from'] !== undefined) {
+      if (!values.repository || workflow === undefined) throw new UsageError(`--workflows-from needs --repository and --workflow\nusage: ${usage}`);
+      // A reusable workflow's jobs follow the workflows of its repository that call it.
+      const graph = await callGraphFrom(path.resolve(io.cwd, values['workflows-from']), values.repository);
+      const through = resolveThroughCallers(source.attachments, policiesAsOf(source.policies, at), values.repository, workflow, graph);
+      if (through) {
+        const single = through.differ ? undefined : through.sources[0];
+        answer = {
+          policy: through.policy?.name ?? null,
+          scope: single?.scope ?? null,
+          shadowed: [],
+          config: hardenRunnerConfig(through.policy ?? undefined),
+          callers: { reason: through.reason, ...(through.warning ? { warning: through.warning } : {}), sources: through.sources },
+        };
+      }
+    }
 
     if (values.json) writeJson(io, answer);
     else {
@@ -185,11 +207,13 @@ export function withBlockLines(config: HardenRunnerConfig, indent: string): stri
   return lines;
 }
 
-function describe(answer: EffectivePolicyAnswer): string {
-  if (answer.policy === null || answer.scope === null) {
-    return 'no policy applies: Harden-Runner runs with its own defaults\n';
+function describe(answer: Answer): string {
+  const why = answer.callers ? [`why: ${answer.callers.reason}`, ...(answer.callers.warning ? [`warning: ${answer.callers.warning}`] : [])] : [];
+  if (answer.policy === null) {
+    return [...why, 'no policy applies: Harden-Runner runs with its own defaults'].join('\n') + '\n';
   }
-  const lines = [`policy: ${answer.policy} (attached to ${answer.scope.type} ${answer.scope.key})`];
+  if (answer.scope === null && !answer.callers) return 'no policy applies: Harden-Runner runs with its own defaults\n';
+  const lines = [answer.scope ? `policy: ${answer.policy} (attached to ${answer.scope.type} ${answer.scope.key})` : `policy: ${answer.policy} (the widest of the callers' policies)`, ...why];
   for (const shadowed of answer.shadowed) lines.push(`shadows: ${shadowed.type} ${shadowed.key} -> ${shadowed.policy}`);
   lines.push('with:', ...withBlockLines(answer.config, '  '));
   if (answer['lockdown-mode']) {
