@@ -32,7 +32,7 @@ export interface SyncOnMergeDeps {
 }
 
 function settingsChanged(before: PolicyRepository, after: PolicyRepository): boolean {
-  const pick = (repository: PolicyRepository) => JSON.stringify([repository.settings.hardenRunner, repository.settings.unattached, repository.settings.delivery]);
+  const pick = (repository: PolicyRepository) => JSON.stringify([repository.settings.hardenRunner, repository.settings.unattached, repository.settings.delivery, repository.settings.githubFirewall]);
   return pick(before) !== pick(after);
 }
 
@@ -80,6 +80,7 @@ export function syncOnMerge(app: WebhookApp, deps: SyncOnMergeDeps): (event: Pub
         affected,
         listing: 'installation',
         policyRepository: deps.policyRepository,
+        revision: event.revision,
         ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
       });
       await recordSync(deps.stateDir, result.report, { merge: true });

@@ -63,6 +63,9 @@ export function desiredDigest(store: StoreState, repository: string): string {
       unattached: store.settings.unattached,
       delivery: store.settings.delivery,
       pin: store.settings.hardenRunner,
+      // Only when on, so turning the firewall target on changes the digest and leaving it off changes nothing.
+      // The firewall file holds policy contents even with variables delivery.
+      ...(store.settings.githubFirewall?.enabled ? { firewall: store.settings.githubFirewall, firewallPolicies: variables ? [...used].sort().map((name) => store.policies[name] ?? null) : null } : {}),
     }),
   ).slice(0, 32);
 }
