@@ -10,15 +10,13 @@ import { workflowCalls } from '../rollout/workflow-calls.js';
 import { desiredWorkflowState, type StoreState } from '../rollout/desired-state.js';
 import { desiredVariables, storeStateOf } from '../rollout/sync-plan.js';
 import type { PolicyRepository } from '../store/repository.js';
+import { githubFirewallTarget } from './github-firewall-target.js';
 import { hardenRunnerTarget, modeRank } from './harden-runner-target.js';
 import type { CoverageContext, CoverageMode, CoverageTotals, EnforcementTarget, FileProblem, JobCoverage, RepositoryCoverage, TargetAnswer } from './model.js';
 import { workflowFacts } from './workflow-facts.js';
 
-/**
- * The enforcement targets coverage asks, in report order. GitHub's egress firewall
- * (docs/architecture.md, "GitHub's native egress firewall") is added here as its own target.
- */
-export const ENFORCEMENT_TARGETS: readonly EnforcementTarget[] = [hardenRunnerTarget];
+/** The enforcement targets coverage asks, in report order: Harden-Runner, then GitHub's egress firewall. */
+export const ENFORCEMENT_TARGETS: readonly EnforcementTarget[] = [hardenRunnerTarget, githubFirewallTarget];
 
 /** Repository files any target reads: the edges fetch exactly these besides the workflow files. */
 export function targetFiles(targets: readonly EnforcementTarget[] = ENFORCEMENT_TARGETS): string[] {

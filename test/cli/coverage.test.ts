@@ -146,13 +146,14 @@ describe('egressctl coverage --org', () => {
     expect(run.code).toBe(0);
     expect(run.stderr).toContain('acme/api: 6 jobs: 1 block, 1 audit, 4 unprotected');
     expect(run.stderr).toContain('acme/empty-docs: 0 jobs');
-    expect(run.stderr).toContain('acme/web: 1 job: 0 block, 0 audit, 1 unprotected (2 requests)');
+    // The tree, the workflow blob, and the file the firewall target declares (absent here: 404).
+    expect(run.stderr).toContain('acme/web: 1 job: 0 block, 0 audit, 1 unprotected (3 requests)');
     const report = JSON.parse(run.stdout) as CoverageJson;
     expect(report.totals).toEqual({ jobs: 7, block: 1, audit: 1, unprotected: 5 });
     expect(report.jobs.filter((job) => job.repository === 'acme/web').map((job) => [job.job, job.mode, job.reason])).toEqual([['test', 'none', 'no Harden-Runner step']]);
     expect(standin.stats().writes).toBe(0);
-    // A repository costs its tree and one blob per workflow file (the listing is shared).
-    expect(standin.stats().byRepository['acme/api']?.total).toBe(3);
+    // A repository costs its tree, one blob per workflow file and one read per file a target declares (the listing is shared).
+    expect(standin.stats().byRepository['acme/api']?.total).toBe(4);
 
     const text = await runCli(['coverage', '--org', 'acme', '-C', policy.dir], { env });
     expect(text.stderr).toMatch(/3 repositories read; \d+ GitHub API requests\n$/);

@@ -204,6 +204,21 @@ jobs:
     expect(job?.reason).toContain("EGRESSCTL_POLICY is set in the workflow's env");
   });
 
+  it("GitHub's egress firewall answers too: a job on its runner with the repository's file in enforce mode is in block", () => {
+    const text = CI.replace('ubuntu-latest', 'ubuntu-24.04-firewall');
+    const files = { '.github/egress-firewall.yaml': 'mode: enforce\nallow:\n  - registry.npmjs.org\n' };
+    const [job] = coverWorkflow(text, '.github/workflows/ci.yml', 'acme/api', store(), { files }).jobs;
+    expect(job).toMatchObject({ mode: 'block', enforcedBy: ['github-firewall'] });
+    expect(job?.targets.map((answer) => [answer.target, answer.mode])).toEqual([
+      ['harden-runner', null],
+      ['github-firewall', 'block'],
+    ]);
+    // Without the file GitHub enforces nothing there, and says why.
+    const [bare] = coverWorkflow(text, '.github/workflows/ci.yml', 'acme/api', store()).jobs;
+    expect(bare).toMatchObject({ mode: 'none' });
+    expect(bare?.reason).toContain('.github/egress-firewall.yaml');
+  });
+
   it('a file that is not a workflow is a problem, not a crash', () => {
     const result = coverWorkflow('name: [unclosed\n', '.github/workflows/x.yml', 'acme/api', store());
     expect(result.jobs).toEqual([]);
