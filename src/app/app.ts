@@ -17,6 +17,7 @@ import { DeliveryLog, KeyedQueue } from './queue.js';
 import { registerRolloutSchedule, type RolloutSchedule } from './rollout-schedule.js';
 import { syncOnMerge } from './sync-on-merge.js';
 import { expiredAfterPublish } from './expired-exceptions.js';
+import { registerTamperCheck } from './tamper-check.js';
 import { registerWorkflowJobHandler, type WorkflowJobDeps, type WorkflowJobHandle } from './workflow-job.js';
 
 export interface EgressctlAppOptions {
@@ -75,6 +76,8 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
           await expired(event);
         }
       };
+      const store = config.policyRepository;
+      registerTamperCheck(app, { policyRepository: store, loadStore: () => loadPolicyHead(app, deps, store), cacheDir: config.cacheDir });
       if (config.rollout) {
         const policyRepository = config.policyRepository;
         rollout?.stop();

@@ -5,6 +5,8 @@
  * sync after a merge (`syncChange`) touches exactly the repositories and variables whose
  * effective policy changed.
  */
+import { coverageStoreOf, coverRepository } from '../coverage/coverage.js';
+import type { RepositoryCoverage } from '../coverage/model.js';
 import type { PolicyRepository } from '../store/repository.js';
 import type { GitHubClient } from '../github/client.js';
 import { VariableWriter } from './github-variables.js';
@@ -85,7 +87,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
     );
     requests += writer.requests;
   }
-  return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), variables), requests };
+  return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), variables, { policy: options.policy, results: rollout.repositories }), requests };
 }
 
 /** The time the store is evaluated at: expired exceptions are not part of the desired state. */
@@ -94,8 +96,22 @@ function syncTime(options: Pick<SyncOptions, 'now'>): number {
   return Number.isNaN(time) ? Date.now() : time;
 }
 
-function organizationSync(options: Pick<SyncOptions, 'organization' | 'now' | 'dryRun'>, repositories: SyncEntry[], variables: VariableEntry[]): OrganizationSync {
-  return { organization: options.organization.toLowerCase(), at: options.now?.() ?? new Date().toISOString(), dryRun: options.dryRun === true, repositories, variables };
+function organizationSync(
+  options: Pick<SyncOptions, 'organization' | 'now' | 'dryRun'>,
+  repositories: SyncEntry[],
+  variables: VariableEntry[],
+  covered?: { policy: PolicyRepository; results: readonly RepositoryRollout[] },
+): OrganizationSync {
+  const at = options.now?.() ?? new Date().toISOString();
+  const report: OrganizationSync = { organization: options.organization.toLowerCase(), at, dryRun: options.dryRun === true, repositories, variables };
+  if (covered) {
+    // Coverage of what this run read (docs/architecture.md#coverage): the store it synced to, the files as GitHub has them.
+    const store = coverageStoreOf(covered.policy, syncTime(options));
+    const coverage: Record<string, RepositoryCoverage> = {};
+    for (const result of covered.results) if (result.workflows) coverage[result.repository] = coverRepository(result.repository, result.workflows, store, { at });
+    report.coverage = coverage;
+  }
+  return report;
 }
 
 export interface ChangeSyncOptions extends Omit<SyncOptions, 'repositories' | 'policy' | 'fromBaselines'> {
@@ -132,7 +148,7 @@ export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult
     }
     const { before: _before, after, affected: _affected, ...rest } = options;
     const rollout = await runRollout({ ...rest, repositories: named, config: rolloutConfig({ ...rest, policy: after }) });
-    return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), variables), requests: writer.requests + rollout.requests };
+    return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), variables, { policy: after, results: rollout.repositories }), requests: writer.requests + rollout.requests };
   }
   const names = new Set(options.affected.repositories.filter((name) => name.startsWith(`${org}/`)));
   const listedTargets = new Map<string, RepositoryTarget>();
@@ -164,5 +180,5 @@ export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult
     ...(sorted.every((name) => listedTargets.has(name)) ? { targets: sorted.map((name) => listedTargets.get(name)!) } : { repositories: sorted }),
     config: rolloutConfig({ ...rest, policy: after }),
   });
-  return { rollout: result, report: organizationSync(options, result.repositories.map(syncEntry), variables), requests: result.requests + listing + variableRequests };
+  return { rollout: result, report: organizationSync(options, result.repositories.map(syncEntry), variables, { policy: after, results: result.repositories }), requests: result.requests + listing + variableRequests };
 }
