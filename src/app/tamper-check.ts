@@ -3,9 +3,9 @@
  * request in any installed repository, check run `egressctl / egress policy` fails when the
  * change weakens or removes a managed Harden-Runner step, or its `.github/egress-firewall.yaml`
  * allows more than the store, and passes otherwise. The handler is thin: it lists the pull
- * request's files, reads the watched ones at the merge base and at the head commit (GitHub's
- * firewall reads the file from the ref the workflow runs on, so the head's copy is what a pull
- * request's own runs get), loads the store, and reports what `src/coverage/tamper.ts` finds.
+ * request's files, reads the watched ones at the merge base and at the head commit (the firewall
+ * file is committed with the workflow it protects, so a pull request's own runs can get the head's
+ * copy), loads the store, and reports what `src/coverage/tamper.ts` finds.
  *
  * Cost: the pull_request payload names no files, so every pull request costs the file listing
  * and its check run (a check a ruleset requires must report on every pull request, or the pull
