@@ -48,19 +48,17 @@ export function desiredWorkflowState(store: StoreState, repository: string, work
     const unattached = store.settings.unattached;
     return { workflow, policy: null, scope: null, mode: unattached, endpoints: [], flags: {} };
   }
+  return { workflow, policy: policy.name, scope: answer.scope, ...stepInputsOf(policy) };
+}
+
+/** What a policy puts in a step it manages with literals: mode, endpoints (block only, sorted), flags. */
+export function stepInputsOf(policy: CompiledPolicy): { mode: EgressMode; endpoints: string[]; flags: HardenRunnerFlags } {
   const flags: HardenRunnerFlags = {};
   for (const flag of PASSTHROUGH_FLAGS) {
     const value = policy[flag];
     if (value !== undefined) flags[flag] = value;
   }
-  return {
-    workflow,
-    policy: policy.name,
-    scope: answer.scope,
-    mode: policy['egress-policy'],
-    endpoints: policy['egress-policy'] === 'block' ? [...policy['allowed-endpoints']].sort() : [],
-    flags,
-  };
+  return { mode: policy['egress-policy'], endpoints: policy['egress-policy'] === 'block' ? [...policy['allowed-endpoints']].sort() : [], flags };
 }
 
 /** Endpoints a job was seen using that `allowed` (plus what the agent allows by itself) would block. */

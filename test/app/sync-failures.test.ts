@@ -183,7 +183,6 @@ describe('defect 3: the desired-state digest covers exactly what the jobs get', 
     await merge(harness, { 'policies/base.yml': 'egress-policy: block\ndescription: the endpoints every job needs\nallowed-endpoints:\n  - github.com:443\n' });
     await fullSync(harness);
     expect(harness.standin.pullRequests('acme/api').filter((p) => p.state === 'open')).toHaveLength(0);
-    expect((await rowOf(harness, 'acme/api'))?.status).toBe('pr-closed');
   }, 120_000);
 });
 
