@@ -112,6 +112,21 @@ export function syncEntry(result: RepositoryRollout): SyncEntry {
   }
 }
 
+/** A repository or variable a sync could not bring to the store's state, with why. */
+export interface SyncFailure {
+  /** `owner/repo`, or `NAME on TARGET` for a variable. */
+  target: string;
+  reason: string;
+}
+
+/** What a run left failed: repositories in error, variables whose write or removal failed. */
+export function failuresOf(run: Pick<OrganizationSync, 'repositories' | 'variables'>): SyncFailure[] {
+  return [
+    ...run.repositories.filter((entry) => entry.status === 'error').map((entry) => ({ target: entry.repository, reason: entry.reasons.join('; ') })),
+    ...run.variables.filter((entry) => entry.status === 'error').map((entry) => ({ target: `${entry.name} on ${entry.target}`, reason: entry.reason ?? 'failed' })),
+  ];
+}
+
 export async function readSyncReport(dir: string): Promise<SyncReportFile> {
   try {
     const value = JSON.parse(await readFile(path.join(dir, SYNC_REPORT_FILE), 'utf8')) as Partial<SyncReportFile>;
