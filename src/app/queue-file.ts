@@ -63,6 +63,11 @@ export class FileWorkQueue implements WorkQueue {
     this.description = options.dir ? `journal ${path.join(options.dir, JOURNAL_FILE)}` : 'memory (not durable)';
   }
 
+  /** A queue in memory only: nothing survives the process (tests; an App without a state directory). */
+  static memory(options: Omit<FileWorkQueueOptions, 'dir'> = {}): FileWorkQueue {
+    return new FileWorkQueue(options);
+  }
+
   /** Open (or create) the journal in `options.dir` and load what it holds. */
   static async open(options: FileWorkQueueOptions = {}): Promise<FileWorkQueue> {
     if (!options.dir) return new FileWorkQueue(options);
@@ -235,6 +240,10 @@ export class FileWorkQueue implements WorkQueue {
     let count = 0;
     for (const item of this.items.values()) if (item.kind === kind) count++;
     return count;
+  }
+
+  async claim(): Promise<boolean> {
+    return true;
   }
 
   async failures(): Promise<QueueFailure[]> {

@@ -133,6 +133,11 @@ export interface WorkQueue {
   pending(kind?: string): Promise<number>;
   /** Items whose last attempt failed, with their errors. */
   failures(): Promise<QueueFailure[]>;
+  /**
+   * True for the one replica that takes `name` for `ttlMs` (the scheduled full sync runs on one
+   * replica per period). The embedded queue has one replica: always true.
+   */
+  claim(name: string, ttlMs: number): Promise<boolean>;
   /** Resolves when nothing is running or ready to run (items waiting out a backoff or a batch interval do not count). */
   idle(): Promise<void>;
   /** Stop taking work; finish what runs (at most `graceMs`); a last batch of each batch kind; what is left stays journaled. */

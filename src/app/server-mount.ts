@@ -41,8 +41,8 @@ export interface WebhookMount {
   attach(server: Pick<RunningServer, 'publish' | 'state'>): void;
   probot: Probot;
   app: EgressctlApp;
-  /** Flush what the app holds (pending baselines); call after the server stopped. */
-  close(): Promise<void>;
+  /** Finish or journal what the app holds within `graceMs` (work in flight, pending baselines); call after the server stopped. */
+  close(graceMs?: number): Promise<void>;
 }
 
 const CREDENTIALS = ['APP_ID', 'PRIVATE_KEY or PRIVATE_KEY_PATH', 'WEBHOOK_SECRET'] as const;
@@ -135,7 +135,7 @@ export async function createWebhookHandler(env: NodeJS.ProcessEnv, options: Webh
     },
     probot,
     app,
-    close: () => app.close(),
+    close: (graceMs?: number) => app.close(graceMs),
   };
 }
 
