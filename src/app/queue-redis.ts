@@ -24,7 +24,7 @@ export interface RedisWorkQueueOptions {
   prefix?: string;
   /** Items handled at once by this replica, per kind. Default 8. */
   concurrency?: number;
-  /** How long a key's lock is held at most (a crashed replica's lock expires). Default 5 minutes. */
+  /** How long a key's lock is held at most (a killed replica's lock expires; BullMQ hands its job to another replica after 30 s). Default 30 s. */
   lockMs?: number;
   onError?: (item: WorkItem, error: unknown) => void;
 }
@@ -155,7 +155,7 @@ export class RedisWorkQueue implements WorkQueue {
   }
 
   handle<T>(kind: string, handler: (item: WorkItem<T>) => Promise<void>, backoff: BackoffPolicy = DEFAULT_BACKOFF): void {
-    const lockMs = this.options.lockMs ?? 5 * 60 * 1000;
+    const lockMs = this.options.lockMs ?? 30_000;
     const worker = new Worker<JobData>(
       `${this.prefix}-${kind}`,
       async (job, token) => {
@@ -203,7 +203,7 @@ export class RedisWorkQueue implements WorkQueue {
     if (!batch) return;
     const lock = `flush:${kind}`;
     // One replica at a time commits a batch; the other's items wait for the next.
-    if (!(await this.claim(lock, Math.max(60_000, batch.options.intervalMs)))) return;
+    if (!(await this.claim(lock, Math.max(10_000, 2 * batch.options.intervalMs)))) return;
     try {
       const jobs = (await this.queue(kind).getJobs(['waiting', 'prioritized', 'delayed', 'paused'], 0, 9_999)) as Job<JobData>[];
       if (jobs.length === 0) return;
