@@ -127,6 +127,18 @@ export function failuresOf(run: Pick<OrganizationSync, 'repositories' | 'variabl
   ];
 }
 
+export const SYNC_STATUSES: readonly SyncStatus[] = ['synced', 'out-of-sync', 'pr-open', 'pr-closed', 'error'];
+
+/** Repositories per state over every organization (the metric egressctl_sync_repositories; dry runs do not count). */
+export function syncStateCounts(file: SyncReportFile): Record<SyncStatus, number> {
+  const counts = Object.fromEntries(SYNC_STATUSES.map((status) => [status, 0])) as Record<SyncStatus, number>;
+  for (const run of Object.values(file.organizations)) {
+    if (run.dryRun) continue;
+    for (const entry of run.repositories) counts[entry.status] += 1;
+  }
+  return counts;
+}
+
 export async function readSyncReport(dir: string): Promise<SyncReportFile> {
   try {
     const value = JSON.parse(await readFile(path.join(dir, SYNC_REPORT_FILE), 'utf8')) as Partial<SyncReportFile>;

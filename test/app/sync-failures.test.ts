@@ -112,6 +112,8 @@ describe('defect 1: a failed variable write never switches a step to variables',
     const row = await rowOf(harness, 'acme/api');
     expect(row?.status).toBe('error');
     expect(row?.reasons.join('\n')).toMatch(/EGRESSCTL_POLICY.*Resource not accessible by integration/);
+    const metrics = await (await fetch(`${harness.server.url}/metrics`)).text();
+    expect(metrics).toContain('egressctl_sync_repositories{state="error"} 1');
   }, 90_000);
 });
 

@@ -100,6 +100,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     apiKeys: [{ name: 'test', sha256: hashApiKey(API_KEY), cluster: 'arc-test', organizations: ['acme'] }],
     logger,
     defaultMetrics: false,
+    syncReportDir: cacheDir,
   });
   mount.attach(server);
   return {

@@ -193,6 +193,8 @@ async function serverOptions(values: Values, io: CliIo, github: GitHubLocation):
     { name: 'egressctl', level: logLevel, redact: { paths: ['req.headers.authorization', 'headers.authorization'], remove: true } },
     { write: (line: string) => io.stdout(line) },
   );
+  // The sync report: where the App mounted in this server keeps it, or `egressctl sync --state-dir` (EGRESSCTL_STATE_DIR).
+  const syncReportDir = envSetting(io.env, 'state-dir') ? path.resolve(io.cwd, envSetting(io.env, 'state-dir') ?? '') : appCacheDir(io.env, stateDir ? { cacheDir: path.join(path.resolve(io.cwd, stateDir), 'app-git') } : {});
   const options: StartServerOptions = {
     cwd: io.cwd,
     host: setting(values, io, 'host') ?? DEFAULT_HOST,
@@ -204,12 +206,12 @@ async function serverOptions(values: Values, io: CliIo, github: GitHubLocation):
     apiKeys: apiKeyFile === undefined ? [] : await loadApiKeyFile(resolvePath(apiKeyFile)),
     allowRewind: booleanSetting(values, io, 'allow-rewind'),
     logger,
-    // The sync report: where the App mounted in this server keeps it, or `egressctl sync --state-dir` (EGRESSCTL_STATE_DIR).
+    syncReportDir,
     consoleHandler: createConsoleHandler({
       policyRepository: envSetting(io.env, 'policy-repository'),
       // Links follow the GitHub the server talks to; without a setting, the served egressctl.yml's.
       ...(github.from === 'default' ? {} : { githubUrl: github.githubUrl }),
-      syncReportDir: envSetting(io.env, 'state-dir') ? path.resolve(io.cwd, envSetting(io.env, 'state-dir') ?? '') : appCacheDir(io.env, stateDir ? { cacheDir: path.join(path.resolve(io.cwd, stateDir), 'app-git') } : {}),
+      syncReportDir,
     }),
   };
   if (source !== undefined) options.source = source;
