@@ -12,8 +12,9 @@
  */
 import type { AppLogger, WebhookApp } from './delivery-guard.js';
 import { normalizeTimestamp, parseHardenRunnerLog, WORKFLOW_PATH_PATTERN, type Observation } from '../baselines/index.js';
+import { clusterForRunner, clusterFromJobLog } from '../baselines/cluster.js';
 import { DiagnosticSink } from '../policy/diagnostics.js';
-import { SETTINGS_FILE } from '../policy/model.js';
+import { SETTINGS_FILE, type Settings } from '../policy/model.js';
 import { parseSettingsFile } from '../policy/settings-file.js';
 import type { GitHubClient } from '../github/client.js';
 import { commitBaselines, type BaselineCommitResult } from './github-baselines.js';
@@ -69,6 +70,8 @@ export interface WorkflowJobHandle {
   close(): Promise<void>;
 }
 
+/** The runner group of GitHub-hosted runners in `workflow_job` payloads. */
+const HOSTED_RUNNER_GROUP = 'github actions';
 const HARDEN_STEP_NAME = /harden[-_ ]?runner|\/actions\/harden\b|egressctl/i;
 /** The workflow uses Harden-Runner or this project's action somewhere (a cheap check before downloading a log). */
 const HARDEN_USES = /uses:\s*['"]?(step-security\/harden-runner|[^/\s'"]+\/[^/\s'"]+\/actions\/harden)@/i;
@@ -143,21 +146,26 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
     deps.policyClient ??
     (async (): Promise<GitHubClient> => app.auth(await installationOfPolicy()));
 
-  const readOrganizations = async (): Promise<readonly string[]> => {
+  type IntakeSettings = Pick<Settings, 'organizations' | 'clusters'>;
+  const readSettings = async (): Promise<IntakeSettings> => {
     try {
       const client = await policyClient();
       const response = await client.rest.repos.getContent({ ...policy, path: SETTINGS_FILE, mediaType: { format: 'raw' }, ...(deps.policyBranch ? { ref: deps.policyBranch } : {}) });
       const sink = new DiagnosticSink();
-      return parseSettingsFile(SETTINGS_FILE, textOf(response.data), sink).organizations;
+      const { organizations, clusters } = parseSettingsFile(SETTINGS_FILE, textOf(response.data), sink);
+      return { organizations, clusters };
     } catch (error) {
       if (gitHubStatus(error) !== 404) log.warn({ err: error }, `cannot read ${SETTINGS_FILE} of ${deps.policyRepository}: accepting every organization`);
-      return [];
+      return { organizations: [], clusters: [] };
     }
+  };
+  const settings = async (): Promise<IntakeSettings> => {
+    const installation = deps.policyClient ? 'custom' : String(await installationOfPolicy());
+    return lookups.get(`settings:${installation}`, readSettings) as Promise<IntakeSettings>;
   };
   const organizations = async (): Promise<readonly string[]> => {
     if (deps.organizations) return (await deps.organizations()).map((org) => org.toLowerCase());
-    const installation = deps.policyClient ? 'custom' : String(await installationOfPolicy());
-    return lookups.get(`settings:${installation}`, readOrganizations) as Promise<readonly string[]>;
+    return (await settings()).organizations;
   };
 
   /** The blocked-endpoints pull request: its own unit of work, retried until it succeeds; its failure never undoes the baselines commit. */
@@ -258,6 +266,7 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
       return;
     }
     const evidence = parsed.value;
+    const cluster = await clusterOf(job, logText);
     const at = (job.completed_at ? normalizeTimestamp(job.completed_at) : undefined) ?? evidence.endedAt ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     const observation: Observation = {
       workflow: path.toLowerCase(),
@@ -266,8 +275,24 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
       at,
       endpoints: [...evidence.endpoints, ...evidence.addresses],
       blocked: evidence.blocked,
+      ...(cluster ? { cluster } : {}),
     };
     await queue.add<ObservationWork>({ id: `observation:${fullName.toLowerCase()}:${job.id}`, kind: OBSERVATION_KIND, key: fullName.toLowerCase(), data: { repository: fullName, observation } });
+  };
+
+  /**
+   * The ARC cluster of a job (docs/architecture.md#arc-clusters-in-baselines): egressctl.yml's
+   * `clusters` applied to the payload's runner group and labels (GitHub's word), else the cluster
+   * the job-started hook printed in the log, trusted only on a self-hosted runner group (on
+   * GitHub's hosted runners no hook runs, so such a line would come from a step).
+   */
+  const clusterOf = async (job: JobPayload, logText: string): Promise<string | undefined> => {
+    // A settings look-up that fails (no installation yet) leaves the mapping out; the log's hook line may still say.
+    const mappings = await settings().then((read) => read.clusters, () => []);
+    const mapped = clusterForRunner(mappings, { runnerGroup: job.runner_group_name ?? null, labels: job.labels ?? [] });
+    if (mapped) return mapped;
+    const group = job.runner_group_name?.trim().toLowerCase();
+    return group && group !== HOSTED_RUNNER_GROUP ? clusterFromJobLog(logText) : undefined;
   };
 
   // Each unit of work is journaled before the webhook is answered (docs/github-app.md, "Durable work"):
@@ -307,7 +332,16 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
     const data: JobWork = {
       installationId,
       repository,
-      job: { id: job.id, run_id: job.run_id, name: job.name, head_sha: job.head_sha, completed_at: job.completed_at, steps: (job.steps ?? []).map((step) => ({ name: step.name })) },
+      job: {
+        id: job.id,
+        run_id: job.run_id,
+        name: job.name,
+        head_sha: job.head_sha,
+        completed_at: job.completed_at,
+        steps: (job.steps ?? []).map((step) => ({ name: step.name })),
+        labels: job.labels ?? [],
+        runner_group_name: job.runner_group_name ?? null,
+      },
     };
     // Keyed by the job: the same job delivered twice (or to two replicas) is read once.
     await queue.add<JobWork>({ id: `workflow-job:${job.id}`, kind: JOB_KIND, key: payload.repository.full_name.toLowerCase(), data });
@@ -338,6 +372,8 @@ interface JobPayload {
   head_sha: string;
   completed_at: string | null;
   steps?: { name: string }[];
+  labels?: string[];
+  runner_group_name?: string | null;
 }
 
 /** A completed job to read (journaled as the webhook arrives). */

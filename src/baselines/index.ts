@@ -34,7 +34,10 @@ export { BASELINE_SCHEMA_URL, parseBaselineFile } from './parse.js';
 export { baselineToPlain, renderBaselineFile } from './render.js';
 export {
   buildBaselineIndex,
+  clustersIn,
   endpointsFromSelector,
+  forCluster,
+  jobsOnCluster,
   findJob,
   indexBaselineTexts,
   parseBaselineSelector,
@@ -43,6 +46,7 @@ export {
   selectJobs,
   type BaselineIndex,
   type BaselineSelector,
+  type ClusterRuns,
   type EndpointEvidence,
   type EvidenceKindName,
   type JobRecommendation,

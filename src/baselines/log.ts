@@ -45,14 +45,14 @@ const RESOLVED = /^domain resolved: ([^,\s]+), ip address: (\d{1,3}(?:\.\d{1,3})
 const NOT_ALLOWED = /^domain not allowed: (\S+)/;
 const DROPPED = /^ip address dropped: (\d{1,3}(?:\.\d{1,3}){3})/;
 
-interface CleanLine {
+export interface CleanLine {
   text: string;
   /** The agent's own time of the event when the line has it, else GitHub's time of printing. */
   time?: string;
 }
 
 /** One raw line without GitHub's timestamp, color codes, workflow-command marker or the agent's timestamp. */
-function cleanLine(raw: string): CleanLine {
+export function cleanLine(raw: string): CleanLine {
   let text = raw.replace(/\r$/, '').replace(ANSI, '');
   let time: string | undefined;
   const stamp = GITHUB_TIMESTAMP.exec(text);

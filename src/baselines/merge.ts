@@ -7,6 +7,7 @@
  * order: the run (as the job's n-th merged run) that added a recommendable endpoint.
  */
 import { parseEndpoint } from '../policy/endpoint.js';
+import { scopeKeyProblem } from '../policy/scope-keys.js';
 import { InvalidInputError } from '../util/errors.js';
 import {
   RECENT_RUNS_LIMIT,
@@ -63,7 +64,7 @@ export function mergeObservations(file: BaselineFile, observations: Iterable<Obs
   const skipped: SkippedRun[] = [];
 
   for (const observation of observations) {
-    const { workflowPath, job, runId, at, texts, blocked } = checkObservation(file.repository, observation);
+    const { workflowPath, job, runId, at, texts, blocked, cluster } = checkObservation(file.repository, observation);
     let jobs = workflows.get(workflowPath);
     if (!copiedWorkflows.has(workflowPath)) {
       jobs = new Map(jobs ?? []);
@@ -87,7 +88,7 @@ export function mergeObservations(file: BaselineFile, observations: Iterable<Obs
     }
     copiedJobs.add(jobId);
     jobs.set(job, draft);
-    const added = applyRun(draft, runId, at, texts, blocked);
+    const added = applyRun(draft, runId, at, texts, blocked, cluster);
     merged.push({ workflowPath, job, runId, added });
   }
 
@@ -108,6 +109,7 @@ interface CheckedObservation {
   at: string;
   texts: string[];
   blocked: string[];
+  cluster: string | undefined;
 }
 
 function checkObservation(repository: string, observation: Observation): CheckedObservation {
@@ -127,7 +129,10 @@ function checkObservation(repository: string, observation: Observation): Checked
     texts.add(parsed.endpoint.text);
   }
   const blocked = new Set((observation.blocked ?? []).map((name) => name.trim().toLowerCase().replace(/\.$/, '')).filter((name) => name !== ''));
-  return { workflowPath, job: observation.job, runId, at, texts: [...texts], blocked: [...blocked] };
+  const cluster = observation.cluster === undefined ? undefined : observation.cluster.trim().toLowerCase();
+  const clusterProblem = cluster === undefined ? undefined : scopeKeyProblem('cluster', cluster);
+  if (clusterProblem) throw new InvalidInputError(clusterProblem);
+  return { workflowPath, job: observation.job, runId, at, texts: [...texts], blocked: [...blocked], cluster };
 }
 
 function copyJob(job: JobBaseline): JobBaseline {
@@ -138,6 +143,7 @@ function copyJob(job: JobBaseline): JobBaseline {
     addresses: new Map(job.addresses),
     blocked: new Map(job.blocked),
     recentRuns: [...job.recentRuns],
+    clusters: new Map(job.clusters),
   };
   if (job.firstSeen) copy.firstSeen = job.firstSeen;
   if (job.lastSeen) copy.lastSeen = job.lastSeen;
@@ -146,21 +152,30 @@ function copyJob(job: JobBaseline): JobBaseline {
 }
 
 /** Stats are replaced, never mutated: the previous file may share them. */
-function seen(map: Map<string, SeenStats>, key: string, at: string): boolean {
+function seen(map: Map<string, SeenStats>, key: string, at: string, cluster?: string): boolean {
   const stats = map.get(key);
   if (!stats) {
-    map.set(key, { runs: 1, firstSeen: at, lastSeen: at });
+    map.set(key, { runs: 1, firstSeen: at, lastSeen: at, ...(cluster ? { clusters: [cluster] } : {}) });
     return true;
   }
-  map.set(key, {
+  const next: SeenStats = {
     runs: stats.runs + 1,
     firstSeen: stats.firstSeen < at ? stats.firstSeen : at,
     lastSeen: stats.lastSeen > at ? stats.lastSeen : at,
-  });
+  };
+  const clusters = withCluster(stats.clusters, cluster);
+  if (clusters) next.clusters = clusters;
+  map.set(key, next);
   return false;
 }
 
-function applyRun(job: JobBaseline, runId: string, at: string, texts: string[], blocked: string[]): string[] {
+/** The sorted cluster list with `cluster` in it (a new array when it grows). */
+function withCluster(clusters: readonly string[] | undefined, cluster: string | undefined): string[] | undefined {
+  if (!cluster || clusters?.includes(cluster)) return clusters ? [...clusters] : undefined;
+  return [...(clusters ?? []), cluster].sort();
+}
+
+function applyRun(job: JobBaseline, runId: string, at: string, texts: string[], blocked: string[], cluster: string | undefined): string[] {
   job.runs += 1;
   if (!job.firstSeen || at < job.firstSeen) job.firstSeen = at;
   if (!job.lastSeen || at > job.lastSeen) job.lastSeen = at;
@@ -171,10 +186,11 @@ function applyRun(job: JobBaseline, runId: string, at: string, texts: string[], 
     keys[kind].add(key);
   }
   const added: string[] = [];
-  for (const key of keys.endpoint) if (seen(job.endpoints, key, at)) added.push(key);
-  for (const key of keys.implicit) seen(job.implicit, key, at);
-  for (const key of keys.address) seen(job.addresses, key, at);
-  for (const key of blocked) seen(job.blocked, key, at);
+  for (const key of keys.endpoint) if (seen(job.endpoints, key, at, cluster)) added.push(key);
+  for (const key of keys.implicit) seen(job.implicit, key, at, cluster);
+  for (const key of keys.address) seen(job.addresses, key, at, cluster);
+  for (const key of blocked) seen(job.blocked, key, at, cluster);
+  if (cluster) seen(job.clusters, cluster, at);
   if (added.length > 0) job.lastGrowth = { run: job.runs, runId, at };
 
   job.recentRuns.push(runId);

@@ -23,6 +23,8 @@ export interface SeenStats {
   runs: number;
   firstSeen: string;
   lastSeen: string;
+  /** ARC clusters of the runs that saw it, sorted; absent when no such run recorded its cluster. */
+  clusters?: string[];
 }
 
 /** The run at which a job's recommendable endpoint set last grew. */
@@ -50,6 +52,8 @@ export interface JobBaseline {
   blocked: Map<string, SeenStats>;
   /** The last RECENT_RUNS_LIMIT run ids merged, oldest first. */
   recentRuns: string[];
+  /** ARC cluster -> the job's runs on it (docs/architecture.md#arc-clusters-in-baselines); empty when no run recorded one. */
+  clusters: Map<string, SeenStats>;
 }
 
 export interface BaselineFile {
@@ -72,6 +76,8 @@ export interface Observation {
   endpoints: readonly string[];
   /** Names or IPs the agent blocked. */
   blocked?: readonly string[];
+  /** The ARC cluster the job ran on (a cluster scope key of attachments.yml), when known. */
+  cluster?: string;
 }
 
 export function emptyBaselineFile(repository: string): BaselineFile {
@@ -86,6 +92,7 @@ export function emptyJobBaseline(): JobBaseline {
     addresses: new Map(),
     blocked: new Map(),
     recentRuns: [],
+    clusters: new Map(),
   };
 }
 

@@ -10,6 +10,7 @@ import { closest } from 'fastest-levenshtein';
 import { LineCounter, isMap, isScalar, parseDocument, type Document, type Node } from 'yaml';
 import { DiagnosticSink, type Result, type SourcePosition } from '../policy/diagnostics.js';
 import { parseEndpoint } from '../policy/endpoint.js';
+import { SCOPE_KEY_PATTERNS } from '../policy/scope-keys.js';
 import {
   classifyObserved,
   emptyBaselineFile,
@@ -115,7 +116,9 @@ function schemaMessage(error: ErrorObject, path: readonly string[]): { message: 
       const what =
         path.length === 1 && path[0] === 'workflows'
           ? 'a workflow file path such as ".github/workflows/ci.yml"'
-          : 'a job id (a letter or "_", then letters, digits, "_" or "-")';
+          : path.length === 4 && path[3] === 'clusters'
+            ? 'a cluster name (lower-case letters, digits, ".", "_" and "-")'
+            : 'a job id (a letter or "_", then letters, digits, "_" or "-")';
       return { key, message: `"${key}" in ${where} is not ${what}` };
     }
     case 'required': {
@@ -157,16 +160,27 @@ function readSeen(value: unknown): SeenStats | undefined {
   const firstSeen = typeof record.firstSeen === 'string' ? normalizeTimestamp(record.firstSeen) : undefined;
   const lastSeen = typeof record.lastSeen === 'string' ? normalizeTimestamp(record.lastSeen) : undefined;
   if (typeof record.runs !== 'number' || !Number.isInteger(record.runs) || record.runs < 1 || !firstSeen || !lastSeen) return undefined;
-  return { runs: record.runs, firstSeen, lastSeen };
+  const stats: SeenStats = { runs: record.runs, firstSeen, lastSeen };
+  // The schema pass reports a bad name; the rest are kept, lower-cased, sorted and unique as merge writes them.
+  if (Array.isArray(record.clusters)) {
+    const clusters = [...new Set(record.clusters.filter((name): name is string => typeof name === 'string').map((name) => name.toLowerCase()))]
+      .filter((name) => SCOPE_KEY_PATTERNS.cluster.test(name))
+      .sort();
+    if (clusters.length > 0) stats.clusters = clusters;
+  }
+  return stats;
 }
 
 /** Two records of one endpoint (e.g. two names that now fall under one implicit pattern). */
 function combineSeen(a: SeenStats, b: SeenStats): SeenStats {
-  return {
+  const combined: SeenStats = {
     runs: Math.max(a.runs, b.runs),
     firstSeen: a.firstSeen < b.firstSeen ? a.firstSeen : b.firstSeen,
     lastSeen: a.lastSeen > b.lastSeen ? a.lastSeen : b.lastSeen,
   };
+  const clusters = [...new Set([...(a.clusters ?? []), ...(b.clusters ?? [])])].sort();
+  if (clusters.length > 0) combined.clusters = clusters;
+  return combined;
 }
 
 type Section = 'endpoints' | 'implicit' | 'addresses' | 'blocked';
@@ -278,6 +292,17 @@ function readJob(path: readonly string[], record: Record<string, unknown>, locat
   }
   if (Array.isArray(record.recentRuns)) {
     job.recentRuns = record.recentRuns.filter((id) => typeof id === 'string' || typeof id === 'number').map(String);
+  }
+
+  for (const [name, statsValue] of Object.entries(asRecord(record.clusters))) {
+    const cluster = name.toLowerCase();
+    const stats = readSeen(statsValue);
+    if (!SCOPE_KEY_PATTERNS.cluster.test(cluster) || !stats) continue;
+    delete stats.clusters;
+    if (stats.runs > job.runs) {
+      sink.warning('baseline/inconsistent-runs', locator.value([...path, 'clusters', name, 'runs']), `the job ran ${stats.runs} times on cluster "${name}" but has only ${job.runs} runs`);
+    }
+    job.clusters.set(cluster, stats);
   }
 
   for (const section of SECTIONS) {

@@ -6,6 +6,7 @@
 import { DiagnosticSink, type Result } from '../policy/diagnostics.js';
 import { DEFAULT_SETTINGS } from '../policy/model.js';
 import { joinEndpoints } from '../policy/endpoint.js';
+import { SCOPE_KEY_PATTERNS } from '../policy/scope-keys.js';
 import { UsageError } from '../util/errors.js';
 import { parseBaselineFile } from './parse.js';
 import {
@@ -34,6 +35,16 @@ export interface EndpointEvidence {
   runs: number;
   firstSeen: string;
   lastSeen: string;
+  /** ARC clusters of the runs that saw it; absent when none recorded one (as in the file). */
+  clusters?: string[];
+}
+
+/** How often a job ran on one ARC cluster. */
+export interface ClusterRuns {
+  cluster: string;
+  runs: number;
+  firstSeen: string;
+  lastSeen: string;
 }
 
 export interface JobRecommendation extends JobRef {
@@ -57,6 +68,12 @@ export interface JobRecommendation extends JobRef {
   allowedEndpoints: string;
   /** Recommended endpoints first, then implicit, IP-only and blocked; each sorted by name. */
   evidence: EndpointEvidence[];
+  /** ARC clusters the job's runs recorded, sorted by name (empty when none did). */
+  clusters: ClusterRuns[];
+  /** Set when the recommendation is narrowed to one cluster's runs (`forCluster`). */
+  cluster?: string;
+  /** With `cluster`: how many of the job's `runs` ran on it. */
+  clusterRuns?: number;
 }
 
 export interface RecommendOptions {
@@ -67,7 +84,15 @@ export interface RecommendOptions {
 function evidenceOf(kind: EvidenceKindName, map: Map<string, SeenStats>): EndpointEvidence[] {
   return [...map]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([endpoint, stats]) => ({ endpoint, kind, recommended: kind === 'endpoint', runs: stats.runs, firstSeen: stats.firstSeen, lastSeen: stats.lastSeen }));
+    .map(([endpoint, stats]) => ({
+      endpoint,
+      kind,
+      recommended: kind === 'endpoint',
+      runs: stats.runs,
+      firstSeen: stats.firstSeen,
+      lastSeen: stats.lastSeen,
+      ...(stats.clusters ? { clusters: [...stats.clusters] } : {}),
+    }));
 }
 
 /** The recommendation for one job's baseline. */
@@ -96,6 +121,9 @@ export function recommendJob(ref: JobRef, job: JobBaseline, options: RecommendOp
       ...evidenceOf('address', job.addresses),
       ...evidenceOf('blocked', job.blocked),
     ],
+    clusters: [...job.clusters]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([cluster, stats]) => ({ cluster, runs: stats.runs, firstSeen: stats.firstSeen, lastSeen: stats.lastSeen })),
   };
   if (job.firstSeen) recommendation.firstSeen = job.firstSeen;
   if (job.lastSeen) recommendation.lastSeen = job.lastSeen;
@@ -164,20 +192,56 @@ export function findJob(index: BaselineIndex, ref: JobRef | string): JobRecommen
   return index.byKey.get(key.toLowerCase());
 }
 
+/**
+ * The job's recommendation narrowed to what its runs on `cluster` saw (docs/architecture.md#arc-clusters-in-baselines):
+ * evidence and endpoints seen there, and how many runs ran there (`clusterRuns`). Counts per
+ * entry, `runs` and stability stay the job's own: the file records which clusters saw an entry,
+ * not how often each did. Undefined when no run of the job recorded that cluster.
+ */
+export function forCluster(job: JobRecommendation, cluster: string): JobRecommendation | undefined {
+  const name = cluster.toLowerCase();
+  const runs = job.clusters.find((entry) => entry.cluster === name);
+  if (!runs) return undefined;
+  const evidence = job.evidence.filter((item) => item.clusters?.includes(name));
+  const endpoints = evidence.filter((item) => item.recommended).map((item) => item.endpoint);
+  return {
+    ...job,
+    cluster: name,
+    clusterRuns: runs.runs,
+    endpoints,
+    allowedEndpoints: joinEndpoints(endpoints),
+    evidence,
+  };
+}
+
+/** Every job that ran on `cluster`, narrowed to those runs, sorted by key. */
+export function jobsOnCluster(index: BaselineIndex, cluster: string): JobRecommendation[] {
+  return index.jobs.flatMap((job) => forCluster(job, cluster) ?? []);
+}
+
+/** Cluster names recorded anywhere in the index, sorted. */
+export function clustersIn(index: BaselineIndex): string[] {
+  return [...new Set(index.jobs.flatMap((job) => job.clusters.map((entry) => entry.cluster)))].sort();
+}
+
 export type BaselineSelector =
+  | { type: 'cluster'; cluster: string }
   | { type: 'org'; organization: string }
   | { type: 'repo'; repository: string }
   | { type: 'workflow'; repository: string; workflowPath: string }
   | { type: 'job'; repository: string; workflowPath: string; job: string };
 
-const SELECTOR_FORMS = 'org:OWNER, repo:OWNER/REPO, workflow:OWNER/REPO/.github/workflows/F.yml or job:OWNER/REPO/.github/workflows/F.yml#JOB';
+const SELECTOR_FORMS = 'cluster:NAME, org:OWNER, repo:OWNER/REPO, workflow:OWNER/REPO/.github/workflows/F.yml or job:OWNER/REPO/.github/workflows/F.yml#JOB';
 
-/** Parse `org:O`, `repo:O/R`, `workflow:O/R/.github/workflows/F`, `job:O/R/.github/workflows/F#J`. */
+/** Parse `cluster:NAME`, `org:O`, `repo:O/R`, `workflow:O/R/.github/workflows/F`, `job:O/R/.github/workflows/F#J`. */
 export function parseBaselineSelector(text: string): { selector: BaselineSelector } | { error: string } {
   const colon = text.indexOf(':');
   const type = colon === -1 ? '' : text.slice(0, colon);
   const rest = text.slice(colon + 1).trim();
   switch (type) {
+    case 'cluster':
+      if (SCOPE_KEY_PATTERNS.cluster.test(rest.toLowerCase())) return { selector: { type: 'cluster', cluster: rest.toLowerCase() } };
+      return { error: `"${text}": "${rest}" is not a cluster name (lower-case letters, digits, ".", "_" and "-")` };
     case 'org':
       if (/^[A-Za-z0-9._-]+$/.test(rest)) return { selector: { type: 'org', organization: rest.toLowerCase() } };
       return { error: `"${text}": "${rest}" is not an organization name` };
@@ -208,6 +272,8 @@ function toSelector(selector: BaselineSelector | string): BaselineSelector {
 export function selectJobs(index: BaselineIndex, selector: BaselineSelector | string): JobRecommendation[] {
   const wanted = toSelector(selector);
   switch (wanted.type) {
+    case 'cluster':
+      return jobsOnCluster(index, wanted.cluster);
     case 'org':
       return index.jobs.filter((job) => job.repository.split('/')[0] === wanted.organization);
     case 'repo':

@@ -24,8 +24,10 @@ const HEADER = [
   ' itself; addresses: reached by IP only (never recommended); blocked: refused in block mode.',
 ].join('\n');
 
+/** Order of an entry's stats (an endpoint's, a cluster's runs). */
+const SEEN_KEY_ORDER = ['runs', 'firstSeen', 'lastSeen', 'clusters'];
 /** Order of a job's keys in the file; other maps are sorted by key. */
-const JOB_KEY_ORDER = ['runs', 'firstSeen', 'lastSeen', 'lastGrowth', 'endpoints', 'implicit', 'addresses', 'blocked', 'recentRuns'];
+const JOB_KEY_ORDER = ['runs', 'firstSeen', 'lastSeen', 'lastGrowth', 'clusters', 'endpoints', 'implicit', 'addresses', 'blocked', 'recentRuns'];
 
 type Plain = string | number | boolean | null | Plain[] | { [key: string]: Plain };
 
@@ -35,7 +37,12 @@ function byKey<T>(entries: Iterable<[string, T]>): [string, T][] {
 
 function seenPlain(map: Map<string, SeenStats>): { [key: string]: Plain } {
   const out: { [key: string]: Plain } = {};
-  for (const [key, stats] of byKey(map)) out[key] = { runs: stats.runs, firstSeen: stats.firstSeen, lastSeen: stats.lastSeen };
+  for (const [key, stats] of byKey(map)) {
+    const plain: { [key: string]: Plain } = { runs: stats.runs, firstSeen: stats.firstSeen, lastSeen: stats.lastSeen };
+    // Only runs that recorded an ARC cluster add the key, so files without clusters keep their bytes.
+    if (stats.clusters && stats.clusters.length > 0) plain.clusters = [...stats.clusters];
+    out[key] = plain;
+  }
   return out;
 }
 
@@ -44,6 +51,7 @@ function jobPlain(job: JobBaseline): { [key: string]: Plain } {
   if (job.firstSeen) out.firstSeen = job.firstSeen;
   if (job.lastSeen) out.lastSeen = job.lastSeen;
   if (job.lastGrowth) out.lastGrowth = { run: job.lastGrowth.run, runId: job.lastGrowth.runId, at: job.lastGrowth.at };
+  if (job.clusters.size > 0) out.clusters = seenPlain(job.clusters);
   out.endpoints = seenPlain(job.endpoints);
   if (job.implicit.size > 0) out.implicit = seenPlain(job.implicit);
   if (job.addresses.size > 0) out.addresses = seenPlain(job.addresses);
@@ -66,7 +74,7 @@ export function baselineToPlain(file: BaselineFile): { repository: string; workf
 /** Path from the root: ['workflows', W, J, section, key]. Flow style for one-line entries. */
 function styleFor(path: readonly string[]): boolean {
   if (path[0] !== 'workflows') return false;
-  if (path.length === 5) return true; // an endpoint's stats
+  if (path.length >= 5) return true; // an endpoint's stats (and the cluster list in them)
   if (path.length === 4 && (path[3] === 'lastGrowth' || path[3] === 'recentRuns')) return true;
   return false;
 }
@@ -93,6 +101,10 @@ function rank(path: readonly string[], key: string): [number, string] {
   if (path[0] === 'workflows' && path.length === 3) {
     const index = JOB_KEY_ORDER.indexOf(key);
     return [index === -1 ? JOB_KEY_ORDER.length : index, key];
+  }
+  if (path[0] === 'workflows' && path.length === 5) {
+    const index = SEEN_KEY_ORDER.indexOf(key);
+    return [index === -1 ? SEEN_KEY_ORDER.length : index, key];
   }
   if (path.length === 0) return [key === 'repository' ? 0 : key === 'workflows' ? 1 : 2, key];
   return [0, key];
@@ -163,7 +175,8 @@ export function renderBaselineFile(file: BaselineFile, previousText?: string): s
     if (doc.errors.length === 0 && isMap(doc.contents)) {
       syncMap(doc, doc.contents, target, []);
       const comment = doc.commentBefore ?? '';
-      if (!comment.includes('yaml-language-server:')) {
+      // Right above the first key (no blank line), yaml gives the schema comment to that key, not the document.
+      if (!comment.includes('yaml-language-server:') && !/^#\s*yaml-language-server:/m.test(previousText)) {
         doc.commentBefore = comment === '' ? BASELINE_SCHEMA_COMMENT : `${BASELINE_SCHEMA_COMMENT}\n${comment}`;
       }
       return doc.toString(options);

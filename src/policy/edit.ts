@@ -4,6 +4,7 @@
  */
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Pair, type YAMLMap } from 'yaml';
 import { joinEndpoints } from './endpoint.js';
+import { appendToEndpointString } from './endpoint-string-edit.js';
 import { SCOPE_SECTIONS, type EgressMode, type ScopeType } from './model.js';
 
 export interface AttachmentEdit {
@@ -101,7 +102,31 @@ export function removeAttachment(text: string, type: ScopeType, key: string): At
   if (!isMap(section)) return { text };
   const existing = findScope(section, key);
   if (!existing || !isPair(existing)) return { text };
-  return { text: removePairLines(text, existing), previous: isScalar(existing.value) ? String(existing.value.value) : undefined };
+  return { text: removePair(text, section, existing), previous: isScalar(existing.value) ? String(existing.value.value) : undefined };
+}
+
+/** A block entry goes with its lines; a flow entry (`{ a: x, b: y }`) alone, so the others on its line stay. */
+function removePair(text: string, section: YAMLMap, pair: Pair): string {
+  return section.flow ? removeFlowPair(text, section, pair) : removePairLines(text, pair);
+}
+
+function removeFlowPair(text: string, section: YAMLMap, pair: Pair): string {
+  const keyRange = (pair.key as { range?: [number, number, number] }).range;
+  const valueRange = (pair.value as { range?: [number, number, number] } | null)?.range;
+  const mapRange = section.range;
+  if (!keyRange || !mapRange) return text;
+  if (section.items.length === 1) return `${text.slice(0, mapRange[0])}{}${text.slice(mapRange[1]).replace(/^[ \t]*\}/, '')}`;
+  let start = keyRange[0];
+  let end = valueRange ? valueRange[1] : keyRange[1];
+  const after = /^[ \t]*,[ \t]*/.exec(text.slice(end));
+  if (after) {
+    end += after[0].length;
+  } else {
+    // The last entry: take the comma before it instead.
+    const before = /,[ \t]*$/.exec(text.slice(0, start));
+    if (before) start -= before[0].length;
+  }
+  return text.slice(0, start) + text.slice(end);
 }
 
 function removePairLines(text: string, pair: Pair): string {
@@ -125,7 +150,7 @@ export function removeAttachmentsOf(text: string, policy: string): { text: strin
       const pair = section.items.find((item) => isScalar(item.value) && item.value.value === policy) as Pair | undefined;
       if (!pair || !isScalar(pair.key)) break;
       removed.push({ type, key: String(pair.key.value).toLowerCase() });
-      current = removePairLines(current, pair);
+      current = removePair(current, section, pair);
     }
   }
   return { text: current, removed };
@@ -179,10 +204,15 @@ export function addEndpoints(text: string, entries: readonly { endpoint: string;
   const root = doc.contents;
   if (!isMap(root) || root.flow) throw new Error('the policy file is not a block mapping: write it in block style to edit it with egressctl');
   const pair = root.items.find((item) => isScalar(item.key) && item.key.value === 'allowed-endpoints') as Pair | undefined;
+  // A plain scalar starting with `*` would be read as an alias: quote those.
   const item = (indent: number, entry: { endpoint: string; comment?: string }) =>
-    `${' '.repeat(indent)}- ${entry.endpoint}${entry.comment ? `  # ${entry.comment.replace(/[\r\n]+/g, ' ')}` : ''}${eol}`;
+    `${' '.repeat(indent)}- ${entry.endpoint.startsWith('*') ? JSON.stringify(entry.endpoint) : entry.endpoint}${entry.comment ? `  # ${entry.comment.replace(/[\r\n]+/g, ' ')}` : ''}${eol}`;
   const lineOf = (offset: number) => lineCounter.linePos(offset).line;
 
+  // A string list keeps its form (entry comments have no place in it).
+  if (pair && isScalar(pair.value) && typeof pair.value.value === 'string' && pair.value.range) {
+    return appendToEndpointString(text, pair.value, entries.map((entry) => entry.endpoint));
+  }
   const sequence = pair?.value as { items?: unknown[]; flow?: boolean; range?: [number, number, number] } | null | undefined;
   // An empty flow list (`[]`) is replaced below; a non-empty one would have to be rewritten.
   if (sequence && sequence.flow && (sequence.items?.length ?? 0) > 0) throw new Error('allowed-endpoints is a flow list: write it in block style to edit it with egressctl');

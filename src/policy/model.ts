@@ -101,6 +101,18 @@ export interface Settings {
   unattached: UnattachedMode;
   /** How the desired state reaches GitHub-hosted runners (docs/reconciliation.md). */
   delivery: DeliveryMode;
+  /** ARC clusters the App recognizes in `workflow_job` payloads, in file order (docs/architecture.md#arc-clusters-in-baselines). */
+  clusters: ClusterMapping[];
+}
+
+/** One entry of egressctl.yml `clusters`: how the App tells that a job ran on this cluster. */
+export interface ClusterMapping {
+  /** Lower-cased; the cluster scope key of attachments.yml. */
+  name: string;
+  /** Runner group names (lower-cased) whose jobs run on the cluster. */
+  runnerGroups: string[];
+  /** Runner labels (lower-cased) of the cluster's runners: a job whose `runs-on` labels are all here runs on it. */
+  labels: string[];
 }
 
 /** `audit`: an audit step; `baseline`: block from a stable baseline (audit until then); `skip`: leave the workflow alone. */
@@ -123,6 +135,7 @@ export const DEFAULT_SETTINGS: Settings = {
   githubUrl: 'https://github.com',
   unattached: 'audit',
   delivery: 'pull-request',
+  clusters: [],
 };
 
 /**

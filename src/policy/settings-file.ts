@@ -1,8 +1,9 @@
 /** `egressctl.yml`: optional settings; every key has a default (DEFAULT_SETTINGS). */
 import type { DiagnosticSink } from './diagnostics.js';
-import { DEFAULT_SETTINGS, type DeliveryMode, type Settings, type UnattachedMode } from './model.js';
+import { DEFAULT_SETTINGS, type ClusterMapping, type DeliveryMode, type Settings, type UnattachedMode } from './model.js';
 import { checkSchema } from './schema.js';
-import { nodeAtPath, parseYaml, positionOf } from './yaml.js';
+import { scopeKeyProblem } from './scope-keys.js';
+import { keyNodeAtPath, nodeAtPath, parseYaml, positionOf, type YamlFile } from './yaml.js';
 
 const PIN = /^([A-Za-z0-9-]+\/[A-Za-z0-9._-]+)@([0-9a-f]{40})$/;
 
@@ -14,6 +15,7 @@ interface RawSettings {
   'github-url'?: string;
   unattached?: UnattachedMode;
   delivery?: DeliveryMode;
+  clusters?: Record<string, { 'runner-groups'?: string[]; labels?: string[] } | null>;
 }
 
 export function parseSettingsFile(file: string, text: string, sink: DiagnosticSink): Settings {
@@ -27,6 +29,7 @@ export function parseSettingsFile(file: string, text: string, sink: DiagnosticSi
   if (raw.unattached) settings.unattached = raw.unattached;
   if (raw.delivery) settings.delivery = raw.delivery;
   if (raw.baselines?.['stable-after-runs'] !== undefined) settings.stableAfterRuns = raw.baselines['stable-after-runs'];
+  if (raw.clusters) settings.clusters = parseClusters(yamlFile, raw.clusters, sink);
   if (raw['github-url'] !== undefined) {
     if (/^https?:\/\/[^\s/]+/.test(raw['github-url'])) settings.githubUrl = raw['github-url'].replace(/\/+$/, '');
     else sink.error('settings/github-url', positionOf(yamlFile, nodeAtPath(yamlFile.doc, ['github-url'])), 'github-url must be an http(s) URL such as https://github.com');
@@ -45,4 +48,52 @@ export function parseSettingsFile(file: string, text: string, sink: DiagnosticSi
     }
   }
   return settings;
+}
+
+/**
+ * `clusters: {NAME: {runner-groups: [...], labels: [...]}}`. The schema checked the shape; these
+ * rules check what it cannot: the name is a cluster scope key, and no runner group or label set
+ * points at two clusters (a job would be counted on whichever comes first).
+ */
+function parseClusters(yamlFile: YamlFile, raw: NonNullable<RawSettings['clusters']>, sink: DiagnosticSink): ClusterMapping[] {
+  const clusters: ClusterMapping[] = [];
+  const groupOwner = new Map<string, { cluster: string; line: number }>();
+  const labelSetOwner = new Map<string, { cluster: string; line: number }>();
+  for (const [written, entry] of Object.entries(raw)) {
+    const name = written.trim().toLowerCase();
+    const keyAt = positionOf(yamlFile, keyNodeAtPath(yamlFile.doc, ['clusters'], written));
+    const problem = scopeKeyProblem('cluster', name);
+    if (problem) {
+      sink.error('settings/cluster-name', keyAt, `${problem} (the cluster's key in attachments.yml)`);
+      continue;
+    }
+    if (clusters.some((cluster) => cluster.name === name)) {
+      sink.error('settings/cluster-duplicate', keyAt, `cluster "${written}" is listed twice (names are compared lower-cased): merge the two entries`);
+      continue;
+    }
+    const lower = (values: readonly string[] | undefined) => [...new Set((values ?? []).map((value) => value.trim().toLowerCase()).filter((value) => value !== ''))];
+    const cluster: ClusterMapping = { name, runnerGroups: lower(entry?.['runner-groups']), labels: lower(entry?.labels).sort() };
+    if (cluster.runnerGroups.length === 0 && cluster.labels.length === 0) {
+      sink.error('settings/cluster-empty', keyAt, `cluster "${written}" names no runner group and no label: add runner-groups: [GROUP] or labels: [LABEL] so the App can tell its jobs`);
+      continue;
+    }
+    cluster.runnerGroups.forEach((group, index) => {
+      const at = positionOf(yamlFile, nodeAtPath(yamlFile.doc, ['clusters', written, 'runner-groups', index]));
+      const owner = groupOwner.get(group);
+      if (owner && owner.cluster !== name) {
+        sink.error('settings/cluster-runner-group', at, `runner group "${group}" is already listed under cluster "${owner.cluster}" (line ${owner.line}): a runner group belongs to one cluster`);
+      } else {
+        groupOwner.set(group, { cluster: name, line: at.line });
+      }
+    });
+    if (cluster.labels.length > 0) {
+      const at = positionOf(yamlFile, nodeAtPath(yamlFile.doc, ['clusters', written, 'labels']));
+      const key = cluster.labels.join('\n');
+      const owner = labelSetOwner.get(key);
+      if (owner) sink.error('settings/cluster-labels', at, `cluster "${written}" has the same labels as cluster "${owner.cluster}" (line ${owner.line}): the App could not tell their jobs apart`);
+      else labelSetOwner.set(key, { cluster: name, line: at.line });
+    }
+    clusters.push(cluster);
+  }
+  return clusters;
 }

@@ -305,3 +305,52 @@ describe('workflow_job: blocked endpoints feed back into one policy pull request
     expect(standin.requests.filter((request) => request.operationId === 'pulls/create')).toHaveLength(1);
   }, 120_000);
 });
+
+describe('workflow_job: the ARC cluster a job ran on goes into its baseline', () => {
+  const ARC_LOG = readFileSync(path.resolve(here, '../baselines/fixtures/arc-job.txt'), 'utf8');
+  const SETTINGS = ['organizations: [acme]', 'clusters:', '  arc-prod:', '    runner-groups: [arc-prod]', '  arc-gpu:', '    labels: [arc-gpu-runners]', ''].join('\n');
+
+  async function complete(name: string, logs: string, runner: { runnerGroupName: string | null; labels: string[]; runnerName: string }): Promise<number> {
+    const job = await standin.addWorkflowJob('acme/api', { name, logs, steps: STEPS, workflowPath: '.github/workflows/ci.yml', ...runner });
+    const payload = await standin.webhookPayload({ event: 'workflow_job', action: 'completed', repository: 'acme/api', workflowJob: job.id });
+    // The real payload shape: GitHub's runner group and the job's runs-on labels.
+    const workflowJob = payload.workflow_job as { runner_group_name: string | null; labels: string[] };
+    expect([workflowJob.runner_group_name, workflowJob.labels]).toEqual([runner.runnerGroupName ?? 'GitHub Actions', runner.labels]);
+    await probot.receive({ id: `delivery-${job.id}`, name: 'workflow_job', payload } as Parameters<Probot['receive']>[0]);
+    return job.id;
+  }
+
+  it('maps runner group and labels through egressctl.yml, trusts the hook line only on self-hosted runners', async () => {
+    await standin.commitFiles(POLICY_REPO, { files: { 'egressctl.yml': SETTINGS }, message: 'clusters' });
+    await start();
+    const wait = flushed();
+    // Runner group arc-prod (even though the log says otherwise further down: the payload wins).
+    const byGroup = await complete('build (18)', ARC_LOG, { runnerGroupName: 'arc-prod', labels: ['arc-prod-runners'], runnerName: 'arc-prod-runners-7x9kq-runner-2lmvd' });
+    // A scale set named by its label in a group egressctl.yml does not list.
+    const byLabel = await complete('build (20)', AUDIT_LOG, { runnerGroupName: 'Default', labels: ['arc-gpu-runners'], runnerName: 'arc-gpu-runners-x1' });
+    // GitHub-hosted: a step that prints the hook's line does not make it a cluster run.
+    const hosted = await complete('Lint code', ARC_LOG, { runnerGroupName: null, labels: ['ubuntu-latest'], runnerName: 'GitHub Actions 3' });
+    await handle.idle();
+    await wait;
+    const text = (await standin.readFile(POLICY_REPO, 'baselines/acme/api.yml'))!;
+    const parsed = parseBaselineFile(text, 'baselines/acme/api.yml');
+    expect(parsed.errors).toEqual([]);
+    const jobs = parsed.value.workflows.get('.github/workflows/ci.yml')!;
+    expect([...jobs.get('build')!.clusters.keys()]).toEqual(['arc-gpu', 'arc-prod']);
+    expect(jobs.get('build')!.recentRuns).toEqual([String(byGroup), String(byLabel)].sort((a, b) => Number(a) - Number(b)));
+    expect(jobs.get('build')!.endpoints.get('registry.npmjs.org:443')?.clusters).toEqual(['arc-gpu', 'arc-prod']);
+    expect(jobs.get('lint')!.recentRuns).toEqual([String(hosted)]);
+    expect(jobs.get('lint')!.clusters.size).toBe(0);
+    expect(jobs.get('lint')!.endpoints.get('registry.npmjs.org:443')?.clusters).toBeUndefined();
+  }, 60_000);
+
+  it('takes the cluster the job-started hook printed when egressctl.yml maps none', async () => {
+    await start();
+    const wait = flushed();
+    await complete('Lint code', ARC_LOG, { runnerGroupName: 'Default', labels: ['self-hosted', 'linux'], runnerName: 'arc-prod-runners-7x9kq-runner-2lmvd' });
+    await handle.idle();
+    await wait;
+    const text = (await standin.readFile(POLICY_REPO, 'baselines/acme/api.yml'))!;
+    expect(text).toContain('      clusters:\n        arc-prod: { runs: 1,');
+  }, 60_000);
+});

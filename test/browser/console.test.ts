@@ -160,6 +160,28 @@ describe('web console in Chromium', () => {
     expect(readFileSync(await jobDownload.path(), 'utf8')).toBe('nodejs.org:443\nregistry.npmjs.org:443\n');
   });
 
+  it('filters baselines by ARC cluster with the GET form, and keeps the filter on the way to a repository', async () => {
+    await page.goto(`${server.url}/baselines`);
+    expect(await page.locator('table tbody tr').count()).toBe(2);
+    await page.selectOption('select[name="cluster"]', 'arc-prod');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.waitForURL(/[?&]cluster=arc-prod(&|$)/);
+    expect(await page.locator('table tbody tr').allInnerTexts()).toHaveLength(1);
+    expect(await page.locator('main p.muted').first().innerText()).toContain('Showing only runs on ARC cluster arc-prod.');
+    await screenshot('06b-baselines-cluster');
+    await page.getByRole('link', { name: 'acme/api' }).click();
+    await page.waitForURL(`${server.url}/baselines/acme/api?cluster=arc-prod`);
+    expect(await page.locator('section.job').count()).toBe(1);
+    expect(await page.locator('section.job').innerText()).toContain('5 runs observed, 3 on cluster arc-prod');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('section.job').getByRole('link', { name: 'Export endpoints (.txt)' }).click()]);
+    expect(download.suggestedFilename()).toBe('acme-api-ci-build-arc-prod-endpoints.txt');
+    expect(readFileSync(await download.path(), 'utf8')).toBe('registry.npmjs.org:443\n');
+    await page.getByRole('link', { name: 'Show every run' }).click();
+    await page.waitForURL(`${server.url}/baselines/acme/api`);
+    expect(await page.locator('section.job').count()).toBe(2);
+    await screenshot('07b-baselines-repository-cluster');
+  });
+
   it('shows a 404 page for an unknown policy', async () => {
     const response = await page.goto(`${server.url}/policies/no-such-policy`);
     expect(response?.status()).toBe(404);

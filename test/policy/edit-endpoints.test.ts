@@ -28,6 +28,26 @@ describe('addEndpoints', () => {
     expect(endpointsOf(empty.text)).toEqual(['a.example.com:443']);
   });
 
+  it('keeps a string list a string, losing none of its names (plain, quoted and > block)', () => {
+    const plain = addEndpoints('egress-policy: block\nallowed-endpoints: registry.npmjs.org github.com  # npm\nextends: base\n', [{ endpoint: 'a.example.com:443', comment: 'blocked' }]);
+    expect(plain.text).toBe('egress-policy: block\nallowed-endpoints: registry.npmjs.org github.com a.example.com:443  # npm\nextends: base\n');
+    expect(plain.line).toBe(2);
+    const quoted = addEndpoints('egress-policy: block\nallowed-endpoints: "registry.npmjs.org"\n', [{ endpoint: 'a.example.com:443' }, { endpoint: 'b.example.com:443' }]);
+    expect(quoted.text).toBe('egress-policy: block\nallowed-endpoints: "registry.npmjs.org a.example.com:443 b.example.com:443"\n');
+    const folded = 'egress-policy: block\nallowed-endpoints: >-\n  registry.npmjs.org\n  github.com:443\n\ndescription: d\n';
+    const block = addEndpoints(folded, [{ endpoint: 'a.example.com:443' }]);
+    expect(block.text).toBe('egress-policy: block\nallowed-endpoints: >-\n  registry.npmjs.org\n  github.com:443\n  a.example.com:443\n\ndescription: d\n');
+    expect(block.line).toBe(5);
+    for (const edit of [plain, quoted, block]) expect(endpointsOf(edit.text)).toContain('a.example.com:443');
+    expect(endpointsOf(block.text)).toEqual(['registry.npmjs.org:443', 'github.com:443', 'a.example.com:443']);
+  });
+
+  it('quotes an added wildcard that starts with "*" in a block list (else YAML reads an alias)', () => {
+    const edit = addEndpoints('egress-policy: block\nallowed-endpoints:\n  - github.com\n', [{ endpoint: '*.docker.io:443' }]);
+    expect(edit.text).toBe('egress-policy: block\nallowed-endpoints:\n  - github.com\n  - "*.docker.io:443"\n');
+    expect(endpointsOf(edit.text)).toEqual(['github.com:443', '*.docker.io:443']);
+  });
+
   it('refuses a flow list rather than rewrite it', () => {
     expect(() => addEndpoints('egress-policy: block\nallowed-endpoints: [github.com]\n', [{ endpoint: 'a.example.com:443' }])).toThrow(/flow list/);
   });

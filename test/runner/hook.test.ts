@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { data, Evaluator, Lexer, Parser } from '@actions/expressions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clusterFromJobLog } from '../../src/baselines/cluster.js';
 import { hashApiKey, startServer, type RunningServer } from '../../src/server/index.js';
 import { runCli } from '../support/cli.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
@@ -60,6 +61,24 @@ describe('egressctl hook job-started', () => {
     expect((await runCli(['hook', 'job-started', '--output', output], { env: acme })).code).toBe(0);
     expect(JSON.parse(readFileSync(output, 'utf8'))).toMatchObject({ policy: 'wf-pol', config: { 'egress-policy': 'block', 'allowed-endpoints': 'repo.example.com:8443 wf.example.com:443' } });
     expect(parseGithubFile(acme.GITHUB_ENV as string)).toMatchObject({ EGRESS_POLICY: 'block', DISABLE_SUDO_AND_CONTAINERS: 'true' });
+  });
+
+  it('prints its cluster where the job log carries it to baselines (baseline from-log, the App)', async () => {
+    const result = await runCli(['hook', 'job-started', '--cluster', 'ARC-Prod'], { env: jobEnv() });
+    expect(result.code).toBe(0);
+    expect(result.stdout.split('\n')[0]).toBe('egressctl: runner cluster: arc-prod');
+    // The runner shows a job-started hook's output under "Set up runner", each line time-stamped.
+    const log = [
+      'A job started hook has been configured by the self-hosted runner administrator',
+      "##[group]Run '/home/runner/hooks/job-started.sh'",
+      '##[endgroup]',
+      ...result.stdout.trimEnd().split('\n'),
+    ]
+      .map((line, index) => `2026-11-21T08:01:52.${String(index).padStart(7, '0')}Z ${line}`)
+      .join('\n');
+    expect(clusterFromJobLog(log)).toBe('arc-prod');
+    const none = await runCli(['hook', 'job-started'], { env: jobEnv({ EGRESSCTL_CLUSTER: '' }) });
+    expect(none.stdout).not.toContain('runner cluster');
   });
 
   it('exports lockdown mode (environment and policy.json) and EGRESSCTL_POLICY in the managed step\'s JSON shape', async () => {

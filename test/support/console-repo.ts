@@ -1,7 +1,8 @@
 /**
  * A policy repository with a history, for the console's handler and browser tests: four commits
  * by different people (one with `<script>` in its message, author and a policy description), an
- * origin remote on github.com (so commits and PRs get links) and a baseline file.
+ * origin remote on github.com (so commits and PRs get links) and baseline files (runs on two ARC clusters
+ * and GitHub-hosted ones).
  */
 import { makeTempRepo, type TempRepo } from './policy-repo.js';
 
@@ -41,8 +42,10 @@ workflows:
       firstSeen: 2024-04-01T09:00:00Z
       lastSeen: 2024-04-20T09:00:00Z
       lastGrowth: { run: 1, runId: "101", at: 2024-04-01T09:00:00Z }
+      clusters:
+        arc-prod: { runs: 3, firstSeen: 2024-04-02T09:00:00Z, lastSeen: 2024-04-20T09:00:00Z }
       endpoints:
-        registry.npmjs.org:443: { runs: 5, firstSeen: 2024-04-01T09:00:00Z, lastSeen: 2024-04-20T09:00:00Z }
+        registry.npmjs.org:443: { runs: 5, firstSeen: 2024-04-01T09:00:00Z, lastSeen: 2024-04-20T09:00:00Z, clusters: [arc-prod] }
         nodejs.org:443: { runs: 2, firstSeen: 2024-04-01T09:00:00Z, lastSeen: 2024-04-19T09:00:00Z }
       implicit:
         codeload.github.com:443: { runs: 5, firstSeen: 2024-04-01T09:00:00Z, lastSeen: 2024-04-20T09:00:00Z }
@@ -58,6 +61,22 @@ workflows:
         registry.npmjs.org:443: { runs: 2, firstSeen: 2024-04-18T09:00:00Z, lastSeen: 2024-04-20T09:00:00Z }
         sandbox.payments.example.com:443: { runs: 1, firstSeen: 2024-04-20T09:00:00Z, lastSeen: 2024-04-20T09:00:00Z }
       recentRuns: [ "201", "202" ]
+`;
+
+/** Runs of acme/web on another ARC cluster only, so the baselines page's cluster filter has something to leave out. */
+const WEB_BASELINE = `repository: acme/web
+workflows:
+  .github/workflows/deploy.yml:
+    deploy:
+      runs: 2
+      firstSeen: 2024-04-05T09:00:00Z
+      lastSeen: 2024-04-06T09:00:00Z
+      lastGrowth: { run: 1, runId: "301", at: 2024-04-05T09:00:00Z }
+      clusters:
+        arc-dev: { runs: 2, firstSeen: 2024-04-05T09:00:00Z, lastSeen: 2024-04-06T09:00:00Z }
+      endpoints:
+        charts.example.com:443: { runs: 2, firstSeen: 2024-04-05T09:00:00Z, lastSeen: 2024-04-06T09:00:00Z, clusters: [arc-dev] }
+      recentRuns: [ "301", "302" ]
 `;
 
 export interface ConsoleRepo {
@@ -76,6 +95,7 @@ export function makeConsoleRepo(): ConsoleRepo {
       'policies/audit.yml': 'egress-policy: audit\n',
       'attachments.yml': ATTACHMENTS_V1,
       'baselines/acme/api.yml': BASELINE,
+      'baselines/acme/web.yml': WEB_BASELINE,
     },
     { git: true },
   );

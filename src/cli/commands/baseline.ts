@@ -19,20 +19,23 @@ import {
   type JobRef,
   type Observation,
 } from '../../baselines/index.js';
+import { clusterFromJobLog } from '../../baselines/cluster.js';
 import { formatDiagnostic, type Diagnostic } from '../../policy/diagnostics.js';
+import { scopeKeyProblem } from '../../policy/scope-keys.js';
 import { IoError, UsageError } from '../../util/errors.js';
 import { parseCommandArgs, type CliIo, type Command } from '../io.js';
 import { repositoryDir } from '../repository.js';
 
 const JOB_FORM = 'OWNER/REPO/.github/workflows/FILE.yml#JOB';
 const usage = [
-  `egressctl baseline from-log LOG --job ${JOB_FORM} [--run ID] [--at ISO-DATE] [-C DIR]`,
-  `       egressctl baseline import FILE --job ${JOB_FORM} [--run ID] [--at ISO-DATE] [-C DIR]`,
+  `egressctl baseline from-log LOG --job ${JOB_FORM} [--cluster NAME] [--run ID] [--at ISO-DATE] [-C DIR]`,
+  `       egressctl baseline import FILE --job ${JOB_FORM} [--cluster NAME] [--run ID] [--at ISO-DATE] [-C DIR]`,
   '',
   'from-log: a job log with Harden-Runner\'s agent output (its post step prints /home/agent/agent.log)',
   'import:   an endpoint list (host:port per line or space separated, # comments), as the insights page exports it',
   '--run:    the workflow run id (use the job id for matrix legs); default: a hash of the file, so importing it again changes nothing',
   '--at:     when the run happened; default: the log\'s last agent timestamp, else now',
+  '--cluster: the ARC cluster the run ran on; default (from-log): the cluster the job-started hook printed in the log, if any',
 ].join('\n');
 
 function plural(count: number, word: string, words = `${word}s`): string {
@@ -62,7 +65,7 @@ export const command: Command = {
   async run(args: string[], io: CliIo): Promise<number> {
     const { values, positionals } = parseCommandArgs(
       args,
-      { job: { type: 'string' }, run: { type: 'string' }, at: { type: 'string' }, C: { type: 'string', short: 'C' } },
+      { job: { type: 'string' }, run: { type: 'string' }, at: { type: 'string' }, cluster: { type: 'string' }, C: { type: 'string', short: 'C' } },
       usage,
     );
     const [action, input, extra] = positionals;
@@ -81,6 +84,11 @@ export const command: Command = {
       if (!at) throw new UsageError(`--at "${values.at}" is not an ISO-8601 date or time (e.g. 2026-11-20T10:11:12Z)`);
     }
     if (values.run !== undefined && values.run.trim() === '') throw new UsageError('--run needs a run id');
+    const givenCluster = values.cluster?.trim().toLowerCase();
+    if (givenCluster !== undefined) {
+      const problem = scopeKeyProblem('cluster', givenCluster);
+      if (problem) throw new UsageError(`--cluster: ${problem}`);
+    }
 
     const dir = repositoryDir(io, values.C);
     const { text, display } = await readInput(io, input);
@@ -93,12 +101,15 @@ export const command: Command = {
       observation.endpoints = [...result.value.endpoints, ...result.value.addresses];
       observation.blocked = result.value.blocked;
       observation.at = at ?? result.value.endedAt ?? nowIso();
+      const cluster = givenCluster ?? clusterFromJobLog(text);
+      if (cluster) observation.cluster = cluster;
     } else {
       const result = parseEndpointList(text, display);
       printDiagnostics(io, [...result.errors, ...result.warnings]);
       if (result.errors.length > 0) return 1;
       observation.endpoints = result.value;
       observation.at = at ?? nowIso();
+      if (givenCluster) observation.cluster = givenCluster;
     }
 
     const outcome = await mergeIntoBaselineDir(dir, ref.repository, [observation]);
@@ -128,7 +139,7 @@ function summary(
   for (const text of observation.endpoints) counts[classifyObserved(text).kind] += 1;
   const blocked = observation.blocked?.length ?? 0;
   const lines = [
-    `${file}: merged run ${observation.runId} (${observation.at}) into ${name}`,
+    `${file}: merged run ${observation.runId} (${observation.at})${observation.cluster ? ` on cluster ${observation.cluster}` : ''} into ${name}`,
     `  this run: ${plural(counts.endpoint, 'endpoint')} (${added.length === 0 ? 'none new' : `new: ${added.join(' ')}`}), ${counts.implicit} implicit, ${plural(
       counts.address,
       'IP-only address',

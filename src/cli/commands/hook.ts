@@ -30,6 +30,7 @@ import {
   type ObtainedPolicy,
   type OnError,
 } from '../../runner/policy-client.js';
+import { hookClusterLine } from '../../baselines/cluster.js';
 import { envSetting } from '../../util/env-names.js';
 import { UsageError } from '../../util/errors.js';
 import { parseCommandArgs, type CliIo, type Command } from '../io.js';
@@ -99,6 +100,8 @@ export const command: Command = {
     if (!repository) return fail('GITHUB_REPOSITORY is not set: run this as the runner\'s ACTIONS_RUNNER_HOOK_JOB_STARTED hook');
     const workflowRef = env.GITHUB_WORKFLOW_REF;
     const cluster = values.cluster ?? envSetting(env, 'cluster');
+    // In the job log ("Set up runner"), where `baseline from-log` and the App read which cluster ran the job.
+    if (cluster) io.stdout(`${hookClusterLine(cluster.trim().toLowerCase())}\n`);
     let apiKey = values['api-key'] ?? envSetting(env, 'api-key');
     const keyFile = values['api-key-file'] ?? envSetting(env, 'api-key-file');
     if (!apiKey && keyFile) {

@@ -5,27 +5,32 @@ import { formatDiagnostic } from '../../policy/diagnostics.js';
 import { flattenPolicies } from '../../policy/flatten.js';
 import { parseEndpoint, splitEndpointString } from '../../policy/endpoint.js';
 import { removeAttachmentsOf, renderPolicyFile } from '../../policy/edit.js';
+import { editEndpointList, planEndpointChanges, type EndpointCandidate } from '../../policy/endpoints-edit.js';
 import { ATTACHMENTS_FILE, POLICIES_DIR, POLICY_NAME_PATTERN, type EgressMode } from '../../policy/model.js';
 import { InvalidInputError, IoError, UsageError } from '../../util/errors.js';
 import { applyChanges, openWorkTree, type FileChanges, type WorkTree } from '../edit.js';
+import { scopeLines } from './detach.js';
 import { parseCommandArgs, type CliIo, type Command } from '../io.js';
 import { loadValidRepository, repositoryDir } from '../repository.js';
 
 const usage = [
-  'egressctl policy create NAME [--mode audit|block] [--endpoints "host[:port] ..."] [--from-baseline org:O|repo:O/R|workflow:O/R/.github/workflows/F|job:O/R/.github/workflows/F#J|file:PATH] [--extends NAME] [--description TEXT] [-C DIR]',
+  'egressctl policy create NAME [--mode audit|block] [--endpoints "host[:port] ..."] [--from-baseline cluster:NAME|org:O|repo:O/R|workflow:O/R/.github/workflows/F|job:O/R/.github/workflows/F#J|file:PATH] [--extends NAME] [--description TEXT] [-C DIR]',
+  '       egressctl policy edit NAME [--add-from-baseline SOURCE] [--endpoints "host[:port] ..."] [--remove "host[:port] ..."] [-C DIR]',
   '       egressctl policy export NAME [--rev REV] [-C DIR]',
   '       egressctl policy delete NAME [--detach] [-C DIR]',
 ].join('\n');
 
 export const command: Command = {
   name: 'policy',
-  summary: 'create, export or delete a policy',
+  summary: 'create, edit (import endpoints), export or delete a policy',
   usage,
   async run(args: string[], io: CliIo): Promise<number> {
     const [action, ...rest] = args;
     switch (action) {
       case 'create':
         return createPolicy(rest, io);
+      case 'edit':
+        return editPolicy(rest, io);
       case 'export':
         return exportPolicy(rest, io);
       case 'delete':
@@ -62,13 +67,7 @@ async function createPolicy(args: string[], io: CliIo): Promise<number> {
   if (values.mode !== undefined && values.mode !== 'audit' && values.mode !== 'block') {
     throw new UsageError(`--mode must be audit or block, not "${values.mode}"`);
   }
-  const endpoints: string[] = [];
-  for (const raw of (values.endpoints ?? []).flatMap(splitEndpointString)) {
-    const parsed = parseEndpoint(raw);
-    const error = parsed.issues.find((issue) => issue.severity === 'error');
-    if (!parsed.endpoint || error) throw new UsageError(`--endpoints: ${error?.message ?? `"${raw}" is not an endpoint`}`);
-    endpoints.push(parsed.endpoint.text);
-  }
+  const endpoints = endpointsFlag('--endpoints', values.endpoints);
   const tree = await openWorkTree(repositoryDir(io, values.C));
   let comment: string | undefined;
   if (values['from-baseline'] !== undefined) {
@@ -88,6 +87,82 @@ async function createPolicy(args: string[], io: CliIo): Promise<number> {
   if (values.extends) policy.extends = values.extends;
   await applyChanges(io, tree, new Map([[file, renderPolicyFile(policy)]]));
   io.stdout(`created ${file} (${mode}, ${new Set(endpoints).size} endpoint${endpoints.length === 1 ? '' : 's'}): attach it with egressctl attach ${name} --org|--repository|--workflow|--cluster ...\n`);
+  return 0;
+}
+
+/** Canonical endpoints of a repeatable flag whose values are space-separated lists. */
+function endpointsFlag(flag: string, values: readonly string[] | undefined): string[] {
+  const endpoints: string[] = [];
+  for (const raw of (values ?? []).flatMap(splitEndpointString)) {
+    const parsed = parseEndpoint(raw);
+    const error = parsed.issues.find((issue) => issue.severity === 'error');
+    if (!parsed.endpoint || error) throw new UsageError(`${flag}: ${error?.message ?? `"${raw}" is not an endpoint`}`);
+    endpoints.push(parsed.endpoint.text);
+  }
+  return endpoints;
+}
+
+/**
+ * `policy edit NAME`: the Policy Store's "Import Endpoints from Baseline", plus adding and removing
+ * by hand. Edits the file in place (docs/architecture.md#editing-a-policy-in-place): only new
+ * endpoints are appended, the rest of the file keeps its bytes; the repository is validated with
+ * the new text before anything is written.
+ */
+async function editPolicy(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandArgs(
+    args,
+    {
+      C: { type: 'string', short: 'C' },
+      'add-from-baseline': { type: 'string', multiple: true },
+      endpoints: { type: 'string', multiple: true },
+      remove: { type: 'string', multiple: true },
+    },
+    usage,
+  );
+  const name = oneName(positionals);
+  const byHand = endpointsFlag('--endpoints', values.endpoints);
+  const removals = endpointsFlag('--remove', values.remove);
+  const sources = values['add-from-baseline'] ?? [];
+  if (sources.length === 0 && byHand.length === 0 && removals.length === 0) {
+    throw new UsageError(`say what to change: --add-from-baseline SOURCE, --endpoints "..." or --remove "..."\nusage: ${usage}`);
+  }
+  const tree = await openWorkTree(repositoryDir(io, values.C));
+  const policy = tree.repository.policies.get(name);
+  const text = policy ? tree.text(policy.file) : undefined;
+  if (!policy || text === undefined) throw new InvalidInputError(`there is no policy "${name}" under policies/: create it with egressctl policy create ${name}`);
+
+  const candidates: EndpointCandidate[] = byHand.map((endpoint) => ({ endpoint }));
+  for (const source of sources) {
+    const found = await endpointsFromBaselineSource(io, tree, source);
+    candidates.push(...found.endpoints.map((endpoint) => ({ endpoint, source: `from ${source.startsWith('file:') ? path.basename(source.slice('file:'.length)) : `baselines ${source}`}` })));
+  }
+  const flattened = flattenPolicies(tree.repository);
+  const inherited = new Map(policy.extends.map((parent) => [parent.name, flattened[parent.name]?.['allowed-endpoints'] ?? []] as const));
+  const plan = planEndpointChanges({ own: policy.allowedEndpoints.map((entry) => entry.endpoint), inherited, candidates, removals });
+
+  const lines: string[] = [];
+  for (const entry of plan.add) lines.push(`  + ${entry.endpoint}${entry.source ? `  (${entry.source})` : ''}`);
+  for (const endpoint of plan.remove) lines.push(`  - ${endpoint}`);
+  for (const entry of plan.skipped) lines.push(`  = ${entry.endpoint}: not added, ${entry.reason}`);
+  for (const entry of plan.notRemoved) lines.push(`  ! ${entry.endpoint}: not removed, it ${entry.reason}`);
+  const counts = `${plan.add.length} added, ${plan.remove.length} removed, ${plan.skipped.length} not added`;
+  if (plan.notRemoved.length > 0) {
+    // A removal that names nothing is a mistake in the request: change nothing rather than half of it.
+    io.stderr(`${lines.join('\n')}\n`);
+    throw new InvalidInputError(`${policy.file}: ${plan.notRemoved.map((entry) => `${entry.endpoint} ${entry.reason}`).join('; ')}: nothing was written`);
+  }
+  if (plan.add.length === 0 && plan.remove.length === 0) {
+    io.stdout(`${policy.file}: nothing to change (${counts})\n${lines.join('\n')}${lines.length > 0 ? '\n' : ''}`);
+    return 0;
+  }
+  let edited: string;
+  try {
+    edited = editEndpointList(text, { add: plan.add, remove: plan.remove }).text;
+  } catch (error) {
+    throw new InvalidInputError(`${policy.file}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  await applyChanges(io, tree, new Map([[policy.file, edited]]));
+  io.stdout(`edited ${policy.file} (${counts}):\n${lines.join('\n')}\n`);
   return 0;
 }
 
@@ -146,6 +221,8 @@ async function deletePolicy(args: string[], io: CliIo): Promise<number> {
     changes.set(ATTACHMENTS_FILE, removeAttachmentsOf(tree.text(ATTACHMENTS_FILE) ?? '', name).text);
   }
   await applyChanges(io, tree, changes);
-  io.stdout(`deleted ${policy.file}${attachedTo.length > 0 ? ` and detached it from ${attachedTo.length} scope${attachedTo.length === 1 ? '' : 's'}` : ''}\n`);
+  io.stdout(
+    `deleted ${policy.file}${attachedTo.length > 0 ? ` and detached it from ${attachedTo.length} scope${attachedTo.length === 1 ? '' : 's'}:\n${scopeLines(attachedTo)}` : '\n'}`,
+  );
   return 0;
 }

@@ -3,6 +3,9 @@
  * whether that baseline is stable, and the evidence behind it.
  */
 import {
+  clustersIn,
+  jobsOnCluster,
+  readBaselineIndex,
   readStableAfterRuns,
   readStoredBaseline,
   recommendFile,
@@ -11,11 +14,15 @@ import {
 } from '../../baselines/index.js';
 import { isRepositoryName } from '../../baselines/model.js';
 import { formatDiagnostic } from '../../policy/diagnostics.js';
+import { scopeKeyProblem } from '../../policy/scope-keys.js';
 import { InvalidInputError, UsageError } from '../../util/errors.js';
 import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
 import { repositoryDir } from '../repository.js';
 
-const usage = 'egressctl recommend --repository OWNER/REPO [--workflow FILE] [--job JOB] [-C DIR] [--stable-after N] [--json]';
+const usage = [
+  'egressctl recommend --repository OWNER/REPO [--cluster NAME] [--workflow FILE] [--job JOB] [-C DIR] [--stable-after N] [--json]',
+  '       egressctl recommend --cluster NAME [--repository OWNER/REPO] ...   every job that ran on an ARC cluster, narrowed to those runs',
+].join('\n');
 
 function plural(count: number, word: string): string {
   return `${count} ${word}${count === 1 ? '' : 's'}`;
@@ -39,6 +46,9 @@ export function jobJson(job: JobRecommendation) {
     'allowed-endpoints': job.allowedEndpoints,
     endpoints: job.endpoints,
     evidence: job.evidence,
+    // Only when runs recorded ARC clusters, so output for repositories without clusters is unchanged.
+    ...(job.clusters.length > 0 ? { clusters: job.clusters } : {}),
+    ...(job.cluster ? { cluster: job.cluster, clusterRuns: job.clusterRuns ?? 0 } : {}),
   };
 }
 
@@ -50,8 +60,8 @@ function jobText(job: JobRecommendation): string {
     ? `stable: the last ${plural(job.runsSinceGrowth, 'run')} added nothing`
     : `not stable: ${plural(job.runsSinceGrowth, 'run')} without a new endpoint, ${job.stableAfter} needed`;
   const lines = [
-    `${job.key}`,
-    `  ${state}; ${plural(job.runs, 'run')} observed, ${grew}`,
+    `${job.key}${job.cluster ? ` on cluster ${job.cluster}` : ''}`,
+    `  ${state}; ${plural(job.runs, 'run')} observed${job.cluster ? ` (${job.clusterRuns ?? 0} on cluster ${job.cluster})` : ''}, ${grew}`,
     `  allowed-endpoints: ${job.allowedEndpoints === '' ? '(none: only Harden-Runner\'s implicit endpoints)' : job.allowedEndpoints}`,
   ];
   if (job.evidence.length > 0) {
@@ -78,6 +88,7 @@ export const command: Command = {
         repository: { type: 'string' },
         workflow: { type: 'string' },
         job: { type: 'string' },
+        cluster: { type: 'string' },
         C: { type: 'string', short: 'C' },
         'stable-after': { type: 'string' },
         json: { type: 'boolean', default: false },
@@ -86,10 +97,16 @@ export const command: Command = {
     );
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${usage}`);
     const repository = values.repository?.trim().toLowerCase();
-    if (!repository) throw new UsageError(`--repository OWNER/REPO is required\nusage: ${usage}`);
-    if (!isRepositoryName(repository)) throw new UsageError(`--repository "${values.repository}" is not OWNER/REPO`);
+    const cluster = values.cluster?.trim().toLowerCase();
+    if (cluster !== undefined) {
+      const problem = scopeKeyProblem('cluster', cluster);
+      if (problem) throw new UsageError(`--cluster: ${problem}`);
+    }
+    if (!repository && cluster === undefined) throw new UsageError(`--repository OWNER/REPO is required (or --cluster NAME)\nusage: ${usage}`);
+    if (repository && !isRepositoryName(repository)) throw new UsageError(`--repository "${values.repository}" is not OWNER/REPO`);
     let workflowPath: string | undefined;
     if (values.workflow !== undefined) {
+      if (!repository) throw new UsageError('--workflow needs --repository OWNER/REPO');
       workflowPath = workflowPathIn(repository, values.workflow);
       if (!workflowPath) {
         throw new UsageError(`--workflow "${values.workflow}" is not a workflow file of ${repository}: write ci.yml, .github/workflows/ci.yml or ${repository}/.github/workflows/ci.yml`);
@@ -108,6 +125,32 @@ export const command: Command = {
       stableAfterRuns = settings.stableAfterRuns;
     }
 
+    if (cluster !== undefined) {
+      const index = await readBaselineIndex(dir, { stableAfterRuns });
+      for (const diagnostic of [...index.errors, ...index.warnings]) io.stderr(`${formatDiagnostic(diagnostic)}\n`);
+      if (index.errors.length > 0) throw new InvalidInputError('baselines/ has invalid files: fix them first (egressctl validate)');
+      const jobs = jobsOnCluster(index.value, cluster).filter(
+        (job) =>
+          (repository === undefined || job.repository === repository) &&
+          (workflowPath === undefined || job.workflowPath === workflowPath) &&
+          (values.job === undefined || job.job.toLowerCase() === values.job.toLowerCase()),
+      );
+      if (jobs.length === 0) {
+        const known = clustersIn(index.value);
+        throw new InvalidInputError(
+          `no job${repository ? ` of ${repository}` : ''} has runs recorded on cluster "${cluster}" (clusters in baselines/: ${known.join(', ') || 'none'}); record it with "baseline from-log --cluster", the hook's --cluster or egressctl.yml clusters`,
+        );
+      }
+      const endpoints = [...new Set(jobs.flatMap((job) => job.endpoints))].sort();
+      if (values.json) {
+        writeJson(io, { cluster, ...(repository ? { repository } : {}), stableAfter: stableAfterRuns, 'allowed-endpoints': endpoints.join(' '), jobs: jobs.map(jobJson) });
+      } else {
+        io.stdout(jobs.map(jobText).join('\n'));
+        io.stdout(`\ncluster ${cluster}: ${plural(jobs.length, 'job')}, ${plural(endpoints.length, 'recommended endpoint')}: ${endpoints.join(' ') || '(none)'}\n`);
+      }
+      return 0;
+    }
+    if (!repository) throw new UsageError(`--repository OWNER/REPO is required\nusage: ${usage}`);
     const stored = await readStoredBaseline(dir, repository);
     for (const diagnostic of stored.warnings) io.stderr(`${formatDiagnostic(diagnostic)}\n`);
     if (stored.text === undefined) {

@@ -6,14 +6,15 @@
  *   /policies/NAME/history[/SHA]    its audit log (one commit's change in full);  /history  everything's
  *   /policies/NAME/export.txt       its flattened endpoints, one a line (download)
  *   /lookup?org=&repository=&workflow=&cluster=   which policy applies, and the `with:` block
- *   /baselines, /baselines/OWNER/REPO             observed endpoints per job, recommendations
+ *   /baselines, /baselines/OWNER/REPO             observed endpoints per job, recommendations (filter: q; cluster)
  *   /sync?status=                   the last sync report: per repository synced / out of sync / PR open
- *   /baselines/OWNER/REPO/export?workflow=&job=   a job's (or workflow's, repository's) endpoints (download)
+ *   /baselines/OWNER/REPO/export?workflow=&job=&cluster=   a job's (or workflow's, repository's) endpoints (download)
  *   /static/console.css             the stylesheet (versioned URL, cached)
  * Every page carries a strict Content-Security-Policy: no scripts at all, styles from here only.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { JobRecommendation } from '../../baselines/recommend.js';
+import { clustersIn, forCluster, jobsOnCluster, type JobRecommendation } from '../../baselines/recommend.js';
+import { SCOPE_KEY_PATTERNS } from '../../policy/scope-keys.js';
 import { DEFAULT_SETTINGS, POLICY_NAME_PATTERN, SCOPE_TYPES, type ScopeType } from '../../policy/model.js';
 import { etagMatches } from '../http.js';
 import type { ConsoleHandler, ServerState } from '../server.js';
@@ -276,13 +277,21 @@ export function createConsoleHandler(options: ConsoleOptions = {}): ConsoleHandl
     if (!view) {
       return show({ ...renderNotFound(snapshot.repositoryMissing ?? 'Baselines are not available.'), title: 'Baselines', section: 'baselines' }, segments.length === 1 ? 200 : 404);
     }
-    if (segments.length === 1) return show(renderBaselineList(view.summaries, (query.get('q') ?? '').slice(0, 200), page, pageContext.now));
+    // `?cluster=NAME`: only runs recorded on that ARC cluster (docs/architecture.md#arc-clusters-in-baselines).
+    const clusterParam = (query.get('cluster') ?? '').trim().toLowerCase();
+    const cluster = SCOPE_KEY_PATTERNS.cluster.test(clusterParam) ? clusterParam : '';
+    const index = snapshot.repository?.baselines;
+    if (segments.length === 1) {
+      const summaries = cluster && index ? summarizeBaselines(index, jobsOnCluster(index, cluster)) : view.summaries;
+      return show(renderBaselineList(summaries, (query.get('q') ?? '').slice(0, 200), page, pageContext.now, { cluster, clusters: index ? clustersIn(index) : [] }));
+    }
     const repository = `${second}/${third}`.toLowerCase();
-    const jobs = view.jobs.get(repository);
+    const allJobs = view.jobs.get(repository);
+    const jobs = cluster ? allJobs?.flatMap((job) => forCluster(job, cluster) ?? []) : allJobs;
     if (!jobs && !snapshot.repository?.baselines.files.has(repository)) {
       return show(renderNotFound(`There is no baseline for ${second}/${third}.`, 'Baselines appear once audit-mode runs of the repository are imported.'), 404);
     }
-    if (fourth !== 'export') return show(renderBaselineRepository(repository, jobs ?? [], served, page, pageContext.now));
+    if (fourth !== 'export') return show(renderBaselineRepository(repository, jobs ?? [], served, page, pageContext.now, cluster || undefined));
 
     const workflowParam = (query.get('workflow') ?? '').trim().toLowerCase();
     const workflowPath = workflowParam === '' ? '' : workflowParam.includes('/') ? workflowParam.replace(/^.*?(\.github\/workflows\/)/, '$1') : `.github/workflows/${workflowParam}`;
@@ -293,7 +302,7 @@ export function createConsoleHandler(options: ConsoleOptions = {}): ConsoleHandl
     }
     const endpoints = [...new Set(selected.flatMap((job) => job.endpoints))].sort();
     const stem = workflowPath === '' ? '' : `-${(workflowPath.split('/').pop() ?? '').replace(/\.ya?ml$/, '')}`;
-    sendText(res, endpoints, `${repository.replace('/', '-')}${stem}${jobParam ? `-${jobParam}` : ''}-endpoints.txt`);
+    sendText(res, endpoints, `${repository.replace('/', '-')}${stem}${jobParam ? `-${jobParam}` : ''}${cluster ? `-${cluster}` : ''}-endpoints.txt`);
     return true;
   }
 

@@ -169,6 +169,30 @@ describe('console over a git source', () => {
     expect((await get('/baselines/acme/nothing')).status).toBe(404);
   });
 
+  it('filters baselines by ARC cluster: only repositories, jobs and endpoints of runs recorded there', async () => {
+    const list = await get('/baselines?cluster=arc-prod');
+    expect(list.status).toBe(200);
+    expect(list.text).toContain('<option value="arc-prod" selected>arc-prod</option>');
+    expect(list.text).toContain('<option value="arc-dev">arc-dev</option>');
+    expect(list.text).toContain('href="/baselines/acme/api?cluster=arc-prod"');
+    expect(list.text).not.toContain('href="/baselines/acme/web');
+    const page = await get('/baselines/acme/api?cluster=arc-prod');
+    expect(page.text).toContain('Only runs on ARC cluster <strong class="cluster">arc-prod</strong>');
+    // build ran there 3 of its 5 runs and saw registry.npmjs.org there; the test job never did.
+    expect(page.text).toContain('5 runs observed, 3 on cluster <strong class="cluster">arc-prod</strong>');
+    expect(page.text).not.toContain('sandbox.payments.example.com');
+    expect(page.text).not.toContain('<code>nodejs.org:443</code>');
+    const exported = await get('/baselines/acme/api/export?cluster=arc-prod');
+    expect(exported.headers.get('content-disposition')).toBe('attachment; filename="acme-api-arc-prod-endpoints.txt"');
+    expect(exported.text).toBe('registry.npmjs.org:443\n');
+    // Unfiltered, the job says where it ran.
+    expect((await get('/baselines/acme/api')).text).toContain('ARC clusters: arc-prod (3 runs)');
+    const unknown = await get('/baselines?cluster=arc-eu');
+    expect(unknown.text).toContain('No run recorded ARC cluster arc-eu');
+    // A value that is no cluster name is ignored, not echoed into a filter.
+    expect((await get('/baselines?cluster=%3Cscript%3E')).text).toContain('href="/baselines/acme/web"');
+  });
+
   it('picks up a new revision (cached per revision, not per request)', async () => {
     fixture.repo.write({ 'policies/extra.yml': 'egress-policy: audit\n' });
     const sha = fixture.repo.commit('Add extra (#5)', { date: '2024-04-26T10:00:00Z' });

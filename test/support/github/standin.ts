@@ -165,6 +165,8 @@ export interface WorkflowJobInput {
   readonly conclusion?: string | null;
   readonly labels?: string[];
   readonly runnerName?: string | null;
+  /** Runner group of the runner that ran the job; default "GitHub Actions" (hosted) when it has a runner. */
+  readonly runnerGroupName?: string | null;
   readonly steps?: WorkflowJobRecord['steps'];
   readonly startedAt?: string;
   readonly completedAt?: string | null;
@@ -562,6 +564,7 @@ export class GitHubStandin {
       conclusion: input.conclusion !== undefined ? input.conclusion : status === 'completed' ? 'success' : null,
       labels: input.labels ?? ['ubuntu-latest'],
       runnerName: input.runnerName !== undefined ? input.runnerName : 'GitHub Actions 1',
+      runnerGroupName: input.runnerGroupName,
       steps: input.steps ?? [{ name: 'Set up job', status: 'completed', conclusion: 'success', number: 1 }],
       startedAt,
       completedAt: input.completedAt !== undefined ? input.completedAt : status === 'completed' ? startedAt : null,

@@ -175,6 +175,8 @@ export interface WorkflowJobRecord {
   readonly conclusion: string | null;
   readonly labels: string[];
   readonly runnerName: string | null;
+  /** Undefined: GitHub's hosted group ("GitHub Actions") when the job had a runner. */
+  readonly runnerGroupName?: string | null | undefined;
   readonly steps: { name: string; status: string; conclusion: string | null; number: number }[];
   readonly startedAt: string;
   readonly completedAt: string | null;
@@ -697,8 +699,8 @@ export class World {
       labels: job.labels,
       runner_id: job.runnerName ? 1 : null,
       runner_name: job.runnerName,
-      runner_group_id: job.runnerName ? 1 : null,
-      runner_group_name: job.runnerName ? 'GitHub Actions' : null,
+      runner_group_id: job.runnerName ? (job.runnerGroupName ? 2 : 1) : null,
+      runner_group_name: job.runnerName ? (job.runnerGroupName ?? 'GitHub Actions') : null,
       workflow_name: job.workflowName,
     };
   }
