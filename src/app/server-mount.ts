@@ -32,6 +32,8 @@ export interface WebhookMountOptions {
   apiRoot?: string;
   workflowJob?: EgressctlAppOptions['workflowJob'];
   extensions?: EgressctlAppOptions['extensions'];
+  /** The work queue; default: the one the settings name (EGRESSCTL_QUEUE, else the journal). */
+  queue?: EgressctlAppOptions['queue'];
 }
 
 export interface WebhookMount {
@@ -92,6 +94,7 @@ export async function createWebhookHandler(env: NodeJS.ProcessEnv, options: Webh
     signKeys: options.signKeys ?? [],
     ...(options.extensions ? { extensions: options.extensions } : {}),
     ...(options.workflowJob ? { workflowJob: options.workflowJob } : {}),
+    ...(options.queue ? { queue: options.queue } : {}),
   });
 
   let probot: Probot;
