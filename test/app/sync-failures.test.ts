@@ -36,8 +36,8 @@ afterEach(async () => {
   }
 });
 
-async function start(settings: string, attachments: string, options: { withoutVariablesPermission?: boolean } = {}): Promise<Harness> {
-  const h = await startHarness({ files: { 'egressctl.yml': settings, ...POLICIES, 'attachments.yml': attachments } });
+async function start(settings: string, attachments: string, options: { withoutVariablesPermission?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<Harness> {
+  const h = await startHarness({ files: { 'egressctl.yml': settings, ...POLICIES, 'attachments.yml': attachments }, ...(options.env ? { env: options.env } : {}) });
   if (options.withoutVariablesPermission) {
     // Before any token is issued: every token of the installation lacks them.
     const installation = h.standin.installation(h.installationId)!;
@@ -169,6 +169,20 @@ describe('defect 2: a failed sync is tried again', () => {
     expect(JSON.parse(harness.standin.variables('repository', 'acme/api').get(POLICY_VARIABLE)!.value)).toMatchObject({ policy: 'api' });
     expect((await rowOf(harness, 'acme/api'))?.status).not.toBe('error');
   }, 120_000);
+});
+
+describe('the retry timer', () => {
+  it('repairs a failed repository without any webhook once GitHub recovers', async () => {
+    harness = await start(PULL_REQUESTS, 'organizations: {}\n', { env: { EGRESSCTL_SYNC_RETRY_SECONDS: '1' } });
+    harness.standin.failNextRequests({ count: 1000, status: 500, message: 'Server Error', match: (request) => request.operationId === 'git/get-tree' && request.repository?.toLowerCase() === 'acme/api' });
+    await merge(harness, { 'attachments.yml': 'repositories:\n  acme/api: api\n' });
+    expect((await rowOf(harness, 'acme/api'))?.status).toBe('error');
+    harness.standin.clearFaults();
+    const deadline = Date.now() + 30_000;
+    while ((await rowOf(harness, 'acme/api'))?.status === 'error' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await rowOf(harness, 'acme/api'))?.status).toBe('pr-open');
+    expect(harness.standin.pullRequests('acme/api').filter((pull) => pull.state === 'open')).toHaveLength(1);
+  }, 90_000);
 });
 
 describe('defect 3: the desired-state digest covers exactly what the jobs get', () => {

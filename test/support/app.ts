@@ -52,6 +52,8 @@ export interface HarnessOptions {
   policyRepository?: string | null;
   octokit?: ClientTuning;
   files?: Record<string, string>;
+  /** More App settings (EGRESSCTL_SYNC_RETRY_SECONDS, ...). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -84,6 +86,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const logger = pino({ level: process.env.EGRESSCTL_TEST_LOG ?? 'silent' });
   const env: NodeJS.ProcessEnv = { ...appEnvironment(standin), EGRESSCTL_APP_CACHE_DIR: cacheDir };
   if (options.policyRepository !== null) env.EGRESSCTL_POLICY_REPOSITORY = options.policyRepository ?? POLICY_REPO;
+  Object.assign(env, options.env);
   const mount = await createWebhookHandler(env, {
     logger,
     signKeys: [signKey],
