@@ -17,6 +17,7 @@ import { DeliveryLog, KeyedQueue, type WorkQueue } from './queue.js';
 import { openWorkQueue } from './queue-open.js';
 import { registerRolloutSchedule, registerSyncRetry, type RolloutSchedule, type SyncRetry } from './rollout-schedule.js';
 import { syncOnMerge } from './sync-on-merge.js';
+import { expiredAfterPublish } from './expired-exceptions.js';
 import { registerWorkflowJobHandler, type WorkflowJobDeps, type WorkflowJobHandle } from './workflow-job.js';
 
 export interface EgressctlAppOptions {
@@ -76,8 +77,17 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
     app.on('check_run.rerequested', (context) => handleCheckRunRerequested(context, deps));
     if (config.policyRepository !== undefined) {
       baselines = registerWorkflowJobHandler(app, { policyRepository: config.policyRepository, flushIntervalMs: config.baselineFlushMs, queue, ...options.workflowJob });
-      deps.afterPublish = syncOnMerge(app, { policyRepository: config.policyRepository, stateDir: config.cacheDir });
       const policyRepository = config.policyRepository;
+      const sync = syncOnMerge(app, { policyRepository, stateDir: config.cacheDir });
+      // Then the pull request that deletes expired exceptions (it logs its own failures).
+      const expired = expiredAfterPublish(app, { policyRepository });
+      deps.afterPublish = async (event) => {
+        try {
+          return await sync(event);
+        } finally {
+          await expired(event);
+        }
+      };
       retries?.stop();
       retries = registerSyncRetry(app, {
         loadPolicy: () => loadPolicyHead(app, deps, policyRepository),
@@ -88,7 +98,8 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
       if (config.rollout) {
         rollout?.stop();
         rollout = registerRolloutSchedule(app, {
-          loadPolicy: () => loadPolicyHead(app, deps, policyRepository),
+          // Each pass also proposes the removal of exceptions that expired since the last publish.
+          loadPolicy: () => loadPolicyHead(app, deps, policyRepository, (dir, revision) => expired({ dir, previous: undefined, revision })),
           stateDir: config.cacheDir,
           intervalMs: config.rollout.intervalMs,
           mode: config.rollout.mode,
@@ -131,7 +142,12 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
  * its mirror under the repository's queue (pushes fetch into the same mirror). A head with
  * errors is refused: rolling out from a broken policy repository would be guessing.
  */
-async function loadPolicyHead(app: WebhookApp, deps: HandlerDeps, fullName: string): Promise<PolicyRepository> {
+async function loadPolicyHead(
+  app: WebhookApp,
+  deps: HandlerDeps,
+  fullName: string,
+  afterLoad?: (dir: string, revision: string) => Promise<unknown>,
+): Promise<PolicyRepository> {
   const [owner = '', repo = ''] = fullName.split('/');
   const appOctokit = await app.auth();
   const { data: installation } = await appOctokit.rest.apps.getRepoInstallation({ owner, repo });
@@ -149,6 +165,7 @@ async function loadPolicyHead(app: WebhookApp, deps: HandlerDeps, fullName: stri
       const more = loaded.errors.length > 5 ? `; and ${loaded.errors.length - 5} more` : '';
       throw new Error(`policy repository ${fullName} at ${repository.default_branch} (${sha.slice(0, 12)}) has ${loaded.errors.length} error(s), no rollout: ${shown}${more}`);
     }
+    await afterLoad?.(dir, sha);
     return loaded.value;
   });
 }

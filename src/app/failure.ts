@@ -6,8 +6,12 @@
  */
 import { GitError, gitHubStatus, messageOf } from '../util/errors.js';
 
-/** A local absolute path: starts a word (not inside a URL, whose path follows a host) and has two parts or more. */
-const LOCAL_PATH = /(^|[\s'"`(=:,])(?:\/[^\s'"`(),:;]+){2,}\/?/g;
+/**
+ * A local absolute path: starts a word (not inside a URL, whose path follows a host) and has two
+ * parts or more. `//` after a colon starts a URL's host (`https://docs.github.com/...`), kept;
+ * `file:///...` is a local path.
+ */
+const LOCAL_PATH = /(^|[\s'"`(=:,])(?!\/\/(?!\/))(?:\/[^\s'"`(),:;]+){2,}\/?/g;
 const WINDOWS_PATH = /(^|[\s'"`(=,])[A-Za-z]:\\[^\s'"`(),;]*/g;
 
 export function withoutLocalPaths(message: string, knownDirs: readonly string[] = []): string {

@@ -6,8 +6,7 @@
  * between (the update is not a fast-forward), start over from the new head: re-read, re-merge,
  * retry. Merging is idempotent per run id, so a retry never counts a run twice.
  */
-import { baselinePath, emptyBaselineFile, mergeObservations, parseBaselineFile, renderBaselineFile, type Observation } from '../baselines/index.js';
-import { formatDiagnostic } from '../policy/diagnostics.js';
+import { baselinePath, mergeBaselineTextOffThread, type Observation } from '../baselines/index.js';
 import type { GitHubClient } from '../github/client.js';
 import { gitHubStatus } from '../util/errors.js';
 
@@ -33,7 +32,9 @@ export interface RepositoryMergeSummary {
   merged: number;
   /** Runs already in the file. */
   skipped: number;
-  /** Set when the file could not be updated (it is invalid): its runs are dropped, reported here. */
+  /** Names from the runs' logs not stored (not valid endpoint names, or over the per-run cap): said in the commit message. */
+  dropped?: number;
+  /** Set when the file could not be updated (it is invalid, or would grow past the size limit): its runs are dropped, reported here. */
   error?: string;
 }
 
@@ -60,14 +61,30 @@ async function readText(client: BaselineCommitClient, target: Required<PolicyRep
   }
 }
 
-function commitMessageFor(summaries: readonly RepositoryMergeSummary[]): string {
+/** `2 runs (1 in block mode, 1 in audit mode)`: the modes the runs' logs say they ran in. */
+function runsText(merged: number, observations: readonly Observation[]): string {
+  const runs = `${merged} run${merged === 1 ? '' : 's'}`;
+  const modes = (['block', 'audit'] as const)
+    .map((mode) => [mode, observations.filter((observation) => observation.mode === mode).length] as const)
+    .filter(([, count]) => count > 0)
+    .map(([mode, count]) => `${count} in ${mode} mode`);
+  return modes.length > 0 ? `${runs} (${modes.join(', ')})` : runs;
+}
+
+function commitMessageFor(summaries: readonly RepositoryMergeSummary[], observations: ReadonlyMap<string, readonly Observation[]>): string {
   const changed = summaries.filter((summary) => summary.merged > 0);
   const runs = changed.reduce((sum, summary) => sum + summary.merged, 0);
   const subject =
     changed.length === 1
       ? `Baselines: ${runs} run${runs === 1 ? '' : 's'} of ${changed[0]!.repository}`
       : `Baselines: ${runs} runs of ${changed.length} repositories`;
-  return `${subject}\n\n${changed.map((summary) => `- ${summary.repository}: ${summary.merged} run${summary.merged === 1 ? '' : 's'}`).join('\n')}\n\nObserved by Harden-Runner in audit mode (workflow_job webhooks).\n`;
+  // Each job runs in the mode its policy gives it: the message says which, never "audit" for all.
+  const line = (summary: RepositoryMergeSummary): string => {
+    const dropped = summary.dropped ?? 0;
+    const warning = dropped > 0 ? ` (warning: ${dropped} name${dropped === 1 ? '' : 's'} from the job logs dropped: not valid endpoint names, or over the per-run limit)` : '';
+    return `- ${summary.repository}: ${runsText(summary.merged, observations.get(summary.repository) ?? [])}${warning}`;
+  };
+  return `${subject}\n\n${changed.map(line).join('\n')}\n\nObserved by Harden-Runner in the jobs' own egress mode (workflow_job webhooks): the endpoints they reached, and in block mode the names it blocked.\n`;
 }
 
 /**
@@ -92,20 +109,21 @@ export async function commitBaselines(
     const texts = await Promise.all(repositories.map((repository) => readText(client, full, baselinePath(repository), headSha)));
     const summaries: RepositoryMergeSummary[] = [];
     const changes: { path: string; content: string }[] = [];
-    repositories.forEach((repository, index) => {
+    for (const [index, repository] of repositories.entries()) {
       const path = baselinePath(repository);
-      const previous = texts[index];
-      const parsed = previous === undefined ? undefined : parseBaselineFile(previous, path);
-      if (parsed && parsed.errors.length > 0) {
-        summaries.push({ repository, path, merged: 0, skipped: 0, error: `${path} is invalid, not updated: ${parsed.errors.map(formatDiagnostic).join('; ')}` });
-        return;
-      }
-      const outcome = mergeObservations(parsed?.value ?? emptyBaselineFile(repository), observations.get(repository) ?? []);
-      summaries.push({ repository, path, merged: outcome.merged.length, skipped: outcome.skipped.length });
-      if (!outcome.changed) return;
-      const content = renderBaselineFile(outcome.file, previous);
-      if (content !== previous) changes.push({ path, content });
-    });
+      // Parsing and rendering a large file takes seconds: off the event loop, so /healthz and
+      // webhooks are answered meanwhile (small files stay in-process).
+      const outcome = await mergeBaselineTextOffThread({ repository, path, previous: texts[index], observations: observations.get(repository) ?? [] });
+      summaries.push({
+        repository,
+        path,
+        merged: outcome.merged,
+        skipped: outcome.skipped,
+        ...(outcome.dropped > 0 ? { dropped: outcome.dropped } : {}),
+        ...(outcome.error ? { error: outcome.error } : {}),
+      });
+      if (outcome.content !== undefined) changes.push({ path, content: outcome.content });
+    }
     if (changes.length === 0) return { branch, repositories: summaries, attempts: attempt };
 
     const tree = (
@@ -116,7 +134,7 @@ export async function commitBaselines(
         tree: changes.map((change) => ({ path: change.path, mode: '100644' as const, type: 'blob' as const, content: change.content })),
       })
     ).data.sha;
-    const commit = (await client.rest.git.createCommit({ owner: full.owner, repo: full.repo, message: commitMessageFor(summaries), tree, parents: [headSha] })).data.sha;
+    const commit = (await client.rest.git.createCommit({ owner: full.owner, repo: full.repo, message: commitMessageFor(summaries, observations), tree, parents: [headSha] })).data.sha;
     try {
       await client.rest.git.updateRef({ owner: full.owner, repo: full.repo, ref: `heads/${branch}`, sha: commit, force: false });
       return { commit, branch, repositories: summaries, attempts: attempt };

@@ -15,6 +15,7 @@ import { keyIdOf } from '../bundle/keys.js';
 import { loadPolicyRepository } from '../store/repository.js';
 import { SETTINGS_FILE } from '../policy/model.js';
 import { reviewRevisions } from '../review/revisions.js';
+import { policyChecks } from '../review/policy-checks.js';
 import { gitText, isAncestor } from '../util/git.js';
 import { gitUrl, type AppConfig } from './config.js';
 import { DeliveryFailure, publicMessage } from './failure.js';
@@ -169,8 +170,20 @@ async function reviewPullRequest(context: ReviewContext, repository: RepositoryI
     // not the difference to a base branch that has moved on since.
     const baseSha = await mergeBase(dir, request.baseSha, request.headSha);
     const review = await reviewRevisions({ dir, base: baseSha, head: request.headSha });
-    const { errors, warnings } = review.headResult;
-    const output = validateCheckOutput({ errors, warnings, review, headSha: request.headSha, baseSha, maxAnnotations: deps.config.maxAnnotations });
+    // Validation, then the policy tests at the head and the exceptions' dates (review/policy-checks.ts).
+    const checks = policyChecks(review.headResult, new Date());
+    const errors = [...review.headResult.errors, ...checks.errors];
+    const warnings = [...review.headResult.warnings, ...checks.warnings];
+    const output = validateCheckOutput({
+      errors,
+      warnings,
+      notices: checks.notices,
+      ...(checks.tests ? { tests: checks.tests } : {}),
+      review,
+      headSha: request.headSha,
+      baseSha,
+      maxAnnotations: deps.config.maxAnnotations,
+    });
     await completeCheckRun(target, check.id, output);
     let comment: string = 'not updated';
     if (request.comment) {
@@ -180,6 +193,8 @@ async function reviewPullRequest(context: ReviewContext, repository: RepositoryI
         baseSha,
         errors: errors.length,
         warnings: warnings.length,
+        expiries: checks.upcoming,
+        ...(checks.tests ? { tests: checks.tests } : {}),
         ...(check.htmlUrl ? { checkUrl: check.htmlUrl } : {}),
       });
       comment = (await upsertMarkedComment(target, request.number, REVIEW_MARKER, body)).action;

@@ -6,6 +6,8 @@
  */
 import type { Bundle } from '../bundle/build.js';
 import type { Diagnostic } from '../policy/diagnostics.js';
+import type { ExpiringEntry } from '../policy/expiry.js';
+import type { TestSummary } from '../policy/policy-tests.js';
 import { SCOPE_TYPES, SCOPE_SECTIONS } from '../policy/model.js';
 import { cell, code, formatNumber, truncate } from '../review/escape.js';
 import { renderMarkdown } from '../review/markdown.js';
@@ -48,13 +50,13 @@ const n = formatNumber;
 const plural = (count: number, singular: string, many = `${singular}s`): string => `${n(count)} ${count === 1 ? singular : many}`;
 export const shortSha = (sha: string): string => sha.slice(0, 12);
 
-/** Errors first, then warnings, each in file/line order; at most `max`. */
-export function annotationsFor(errors: readonly Diagnostic[], warnings: readonly Diagnostic[], max: number): Annotation[] {
-  return [...errors, ...warnings].slice(0, Math.max(0, max)).map((d) => ({
+/** Errors first, then warnings, then notices, each in file/line order; at most `max`. */
+export function annotationsFor(errors: readonly Diagnostic[], warnings: readonly Diagnostic[], max: number, notices: readonly Diagnostic[] = []): Annotation[] {
+  return [...errors, ...warnings, ...notices].slice(0, Math.max(0, max)).map((d) => ({
     path: d.file,
     start_line: Math.max(1, d.line),
     end_line: Math.max(1, d.line),
-    annotation_level: d.severity === 'error' ? 'failure' : 'warning',
+    annotation_level: d.severity === 'error' ? 'failure' : d.severity === 'notice' ? 'notice' : 'warning',
     message: truncate(`${d.message} (column ${d.column})`, ANNOTATION_MESSAGE_LIMIT),
     title: truncate(d.code, ANNOTATION_TITLE_LIMIT),
   }));
@@ -75,6 +77,17 @@ export interface ValidateInput {
   /** The merge base the head was compared with. */
   baseSha: string;
   maxAnnotations: number;
+  /** Findings worth knowing that are no problem (exceptions expiring soon): annotated last. */
+  notices?: readonly Diagnostic[];
+  /** The policy tests' result at the head (failures are among `errors`); undefined without tests. */
+  tests?: TestSummary;
+}
+
+/** "Policy tests: 4 of 5 cases passed." */
+export function testsLine(tests: TestSummary | undefined): string {
+  if (tests === undefined) return '';
+  if (tests.cases === 0) return 'Policy tests: none could run.';
+  return `Policy tests: ${n(tests.passed)} of ${plural(tests.cases, 'case')} passed${tests.failed > 0 ? ` (${n(tests.failed)} failed, annotated at the endpoint that failed)` : ''}.`;
 }
 
 /**
@@ -83,7 +96,8 @@ export interface ValidateInput {
  */
 export function validateCheckOutput(input: ValidateInput): CheckOutput {
   const { errors, warnings } = input;
-  const annotations = annotationsFor(errors, warnings, input.maxAnnotations);
+  const notices = input.notices ?? [];
+  const annotations = annotationsFor(errors, warnings, input.maxAnnotations, notices);
   const counts = [errors.length > 0 ? plural(errors.length, 'error') : '', warnings.length > 0 ? plural(warnings.length, 'warning') : ''].filter(Boolean).join(', ');
   const title =
     errors.length > 0
@@ -95,8 +109,9 @@ export function validateCheckOutput(input: ValidateInput): CheckOutput {
     `Checked \`${shortSha(input.headSha)}\` against the merge base \`${shortSha(input.baseSha)}\`. ${cell(input.review.summary.text, 1000)}`,
     '',
     errors.length > 0 ? 'The check fails until every error is fixed; the pull request comment shows what the change does.' : 'The pull request comment shows what the change does.',
+    ...(input.tests === undefined ? [] : ['', testsLine(input.tests)]),
   ].join('\n');
-  const summary = withDiagnostics(intro, errors, warnings, annotations.length, CHECK_SUMMARY_LIMIT);
+  const summary = withDiagnostics(intro, errors, [...warnings, ...notices], annotations.length, CHECK_SUMMARY_LIMIT);
   return { conclusion: errors.length > 0 ? 'failure' : 'success', title, summary, annotations };
 }
 
@@ -115,7 +130,7 @@ export function withDiagnostics(intro: string, errors: readonly Diagnostic[], wa
   };
   let length = intro.length + header.length;
   for (const d of all.slice(0, SUMMARY_DIAGNOSTIC_ROWS)) {
-    const row = `\n| ${d.severity === 'error' ? '❌' : '⚠️'} | ${code(`${d.file}:${d.line}:${d.column}`)} | ${code(d.code, 80)} | ${cell(d.message, 400)} |`;
+    const row = `\n| ${d.severity === 'error' ? '❌' : d.severity === 'notice' ? 'ℹ️' : '⚠️'} | ${code(`${d.file}:${d.line}:${d.column}`)} | ${code(d.code, 80)} | ${cell(d.message, 400)} |`;
     // Room for the closing note, whatever it says (it is short).
     if (length + row.length + 400 > limit) break;
     rows.push(row);
@@ -134,6 +149,33 @@ export interface CommentInput {
   /** Link to the validate check run. */
   checkUrl?: string;
   maxLength?: number;
+  /** Exceptions that expired or expire soon, soonest first (docs/architecture.md#expiring-exceptions). */
+  expiries?: readonly ExpiringEntry[];
+  tests?: TestSummary;
+}
+
+/** Rows of the expiry table a comment shows at most. */
+const EXPIRY_ROWS = 25;
+
+/** The comment's section on exceptions that expired or expire soon: whole rows only. */
+export function expirySection(expiries: readonly ExpiringEntry[] | undefined): string {
+  if (expiries === undefined || expiries.length === 0) return '';
+  const rows = expiries.slice(0, EXPIRY_ROWS).map((entry) => {
+    const when = entry.daysLeft < 0 ? `**expired** ${entry.expires}` : entry.daysLeft === 0 ? `${entry.expires} (last day)` : `${entry.expires} (${plural(entry.daysLeft, 'day')})`;
+    return `| ${code(entry.policy, 80)} | ${code(entry.endpoint, 120)} | ${when} | ${cell(entry.owner ?? '', 80)} | ${cell(entry.reason ?? '', 200)} |`;
+  });
+  const more = expiries.length > EXPIRY_ROWS ? `\n\n${plural(expiries.length - EXPIRY_ROWS, 'more exception')} not listed; \`egressctl validate\` shows each one.` : '';
+  return [
+    '',
+    '',
+    '#### Exceptions that expire',
+    '',
+    'Entries with `expires` in the store at the head of this change. After its last day (UTC) an entry is dropped from every answer, workflow and variable; the App proposes a pull request that deletes expired entries.',
+    '',
+    '| Policy | Endpoint | Expires | Owner | Reason |',
+    '|---|---|---|---|---|',
+    ...rows,
+  ].join('\n') + more;
 }
 
 /** The pull request comment: marker, heading, validity banner, the review, a footer. */
@@ -151,7 +193,8 @@ export function reviewCommentBody(input: CommentInput): string {
   // A blank line after the banner: without it CommonMark continues the quote (lazy continuation)
   // and the headline renders inside the alert.
   const prefix = [REVIEW_MARKER, '### egressctl review', '', ...(banner ? [banner, '', ''] : [])].join('\n');
-  const suffix = `\n\n<sub>Head \`${head}\` compared with the merge base \`${base}\`. This comment is updated on every push.</sub>\n`;
+  const tests = input.tests === undefined ? '' : `\n\n${testsLine(input.tests)}`;
+  const suffix = `${tests}${expirySection(input.expiries)}\n\n<sub>Head \`${head}\` compared with the merge base \`${base}\`. This comment is updated on every push.</sub>\n`;
   // Labels and the "show everything" command use short SHAs, as a person would type them.
   const review: Review = { ...input.review, base: { ...input.review.base, label: base }, head: { ...input.review.head, label: head } };
   const body = renderMarkdown(review, { maxLength: Math.max(0, maxLength - prefix.length - suffix.length), command: `egressctl diff ${base} ${head} --format json` });

@@ -190,8 +190,19 @@ const EVENT_SHAPES: Record<string, readonly string[]> = {
 export function hasEventShape(event: string, payload: unknown): payload is Record<string, unknown> {
   if (!isObject(payload)) return false;
   if (payload.installation !== undefined && !(isObject(payload.installation) && typeof payload.installation.id === 'number')) return false;
-  if (payload.repository !== undefined && !(isObject(payload.repository) && typeof payload.repository.full_name === 'string')) return false;
-  return (EVENT_SHAPES[event] ?? []).every((key) => isObject(payload[key]));
+  if (payload.repository !== undefined && !isRepository(payload.repository)) return false;
+  if (!(EVENT_SHAPES[event] ?? []).every((key) => isObject(payload[key]))) return false;
+  // The handlers read these of a job before anything else (src/app/workflow-job.ts).
+  if (event === 'workflow_job') {
+    const job = payload.workflow_job as Record<string, unknown>;
+    return typeof job.id === 'number' && typeof job.run_id === 'number' && typeof job.name === 'string' && typeof job.head_sha === 'string';
+  }
+  return true;
+}
+
+/** Every repository GitHub sends has a name and an owner with a login: handlers build `owner/repo` from them. */
+function isRepository(value: unknown): boolean {
+  return isObject(value) && typeof value.full_name === 'string' && typeof value.name === 'string' && isObject(value.owner) && typeof value.owner.login === 'string';
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

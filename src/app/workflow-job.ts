@@ -22,10 +22,17 @@ import { jobIdForDisplayName } from './github-jobs.js';
 import { proposeBlockedEndpoints, type FeedbackResult } from './feedback.js';
 import { BoundedMap } from '../util/bounded-map.js';
 import { gitHubStatus, messageOf } from '../util/errors.js';
+import { boundedFetch, FetchLimitError } from '../util/bounded-fetch.js';
 import type { WorkQueue } from './queue.js';
 import { FileWorkQueue } from './queue-file.js';
 
 export const DEFAULT_FLUSH_INTERVAL_MS = 5 * 60 * 1000;
+/**
+ * Most bytes of one job log read, and the time for all of it: a job can print without end, and
+ * the log is read on the App's own process. Harden-Runner's agent output is a small part of a log.
+ */
+export const DEFAULT_MAX_LOG_BYTES = 64 * 1024 * 1024;
+const LOG_DOWNLOAD_TIMEOUT_MS = 120_000;
 
 export interface WorkflowJobDeps {
   /** `owner/repo` of the policy repository (EGRESSCTL_POLICY_REPOSITORY). */
@@ -45,6 +52,8 @@ export interface WorkflowJobDeps {
   lookupTtlMs?: number;
   /** Only look at jobs with a step whose name suggests Harden-Runner (saves API calls). Default true. */
   prefilterSteps?: boolean;
+  /** Most bytes of a job log read (default DEFAULT_MAX_LOG_BYTES); a bigger log is skipped with a warning. */
+  maxLogBytes?: number;
   /** Called after each flush (metrics, tests). */
   onFlush?: (result: BaselineCommitResult | { error: unknown }) => void;
   /** Open or update the blocked-endpoints pull request after committing blocked names (docs/github-app.md). Default true. */
@@ -133,6 +142,7 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
   // Small bounded caches: webhooks of one run arrive close together.
   const runPaths = new BoundedMap<string, Promise<string | undefined>>(2000);
   const workflowTexts = new BoundedMap<string, Promise<string | undefined>>(500);
+  const logFetch = boundedFetch({ maxBytes: deps.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES, timeoutMs: LOG_DOWNLOAD_TIMEOUT_MS });
 
   // The policy repository's installation and its egressctl.yml, shared by concurrent deliveries
   // and re-read after a short while (an uninstall or a settings change shows within it).
@@ -254,10 +264,17 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
 
     let logText: string;
     try {
-      logText = textOf((await client.rest.actions.downloadJobLogsForWorkflowRun({ owner, repo, job_id: job.id })).data);
+      // Bounded (bytes, and one deadline for the body), and read here: Octokit would swallow a body error.
+      const response = await client.rest.actions.downloadJobLogsForWorkflowRun({ owner, repo, job_id: job.id, request: { fetch: logFetch, parseSuccessResponseBody: false } });
+      logText = await new Response(response.data as unknown as ReadableStream<Uint8Array> | null).text();
     } catch (error) {
       // Expired or deleted logs: nothing to learn.
       if (gitHubStatus(error) === 404 || gitHubStatus(error) === 410) return;
+      const limit = error instanceof FetchLimitError ? error : (error as { cause?: unknown } | null)?.cause;
+      if (limit instanceof FetchLimitError) {
+        log.warn({ repository: fullName, job: job.id }, `job log of ${fullName} job ${job.id} not read: ${limit.message}`);
+        return;
+      }
       throw error;
     }
     const parsed = parseHardenRunnerLog(logText, `${fullName} job ${job.id}`);
@@ -275,6 +292,8 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
       at,
       endpoints: [...evidence.endpoints, ...evidence.addresses],
       blocked: evidence.blocked,
+      ...(evidence.mode ? { mode: evidence.mode } : {}),
+      ...(evidence.dropped > 0 ? { dropped: evidence.dropped } : {}),
       ...(cluster ? { cluster } : {}),
     };
     await queue.add<ObservationWork>({ id: `observation:${fullName.toLowerCase()}:${job.id}`, kind: OBSERVATION_KIND, key: fullName.toLowerCase(), data: { repository: fullName, observation } });

@@ -5,7 +5,10 @@
 export {
   BASELINE_SCHEMA_COMMENT,
   JOB_ID_PATTERN,
+  MAX_BASELINE_FILE_BYTES,
+  MAX_NAMES_PER_RUN,
   RECENT_RUNS_LIMIT,
+  blockedName,
   WORKFLOW_PATH_PATTERN,
   baselinePath,
   classifyObserved,
@@ -31,7 +34,9 @@ export { SINKHOLE_ADDRESS, parseHardenRunnerLog, type AgentLogEvidence } from '.
 export { parseEndpointList } from './list.js';
 export { mergeObservation, mergeObservations, type MergeOutcome, type MergedRun, type SkippedRun } from './merge.js';
 export { BASELINE_SCHEMA_URL, parseBaselineFile } from './parse.js';
-export { baselineToPlain, renderBaselineFile } from './render.js';
+export { mergeBaselineText, type BaselineTextMerge, type BaselineTextOutcome } from './merge-text.js';
+export { mergeBaselineTextOffThread, WORKER_THRESHOLD_BYTES } from './merge-thread.js';
+export { baselineToPlain, oversizeProblem, renderBaselineFile } from './render.js';
 export {
   buildBaselineIndex,
   clustersIn,

@@ -10,7 +10,7 @@
  */
 import { DiagnosticSink, type Result } from '../policy/diagnostics.js';
 import { makeEndpoint, parseEndpoint } from '../policy/endpoint.js';
-import { normalizeTimestamp } from './model.js';
+import { MAX_NAMES_PER_RUN, blockedName, normalizeTimestamp } from './model.js';
 
 /** Where the agent sends a name it refused to resolve in block mode; calls to it are blocked calls. */
 export const SINKHOLE_ADDRESS = '54.185.253.63';
@@ -31,6 +31,17 @@ export interface AgentLogEvidence {
   endedAt?: string;
   /** How many agent lines were recognized; 0 means the log holds no agent output. */
   agentLines: number;
+  /**
+   * The egress policy the job ran with: from the configuration Harden-Runner's pre step prints
+   * (`[!] Current Configuration:` then one JSON line with `egress_policy`, after any fallback to
+   * audit), else block when the agent blocked something; absent when the log does not say.
+   */
+  mode?: 'audit' | 'block';
+  /**
+   * Names dropped: blocked names that are not DNS names or IPv4 addresses (any step can print a
+   * line that looks like the agent's), and names past MAX_NAMES_PER_RUN. Each kind is a warning.
+   */
+  dropped: number;
 }
 
 // eslint-disable-next-line no-control-regex -- ANSI color codes start with ESC; matching it is the point.
@@ -42,7 +53,8 @@ const AGENT_TIMESTAMP = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\
 
 const CALLED = /^endpoint called ip address:port (\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5}), domain: ?([^,\s]*), pid: ?(\d*), process: ?(.*)$/;
 const RESOLVED = /^domain resolved: ([^,\s]+), ip address: (\d{1,3}(?:\.\d{1,3}){3}), TTL: ?\d+/;
-const NOT_ALLOWED = /^domain not allowed: (\S+)/;
+// The whole rest of the line is the name: `domain not allowed: a b.` is not the agent's line.
+const NOT_ALLOWED = /^domain not allowed: (\S+)$/;
 const DROPPED = /^ip address dropped: (\d{1,3}(?:\.\d{1,3}){3})/;
 
 export interface CleanLine {
@@ -74,6 +86,17 @@ function stripDot(name: string): string {
   return name.trim().toLowerCase().replace(/\.$/, '');
 }
 
+/** `egress_policy` of the configuration line Harden-Runner prints, when the line is that JSON. */
+function configuredMode(line: string): 'audit' | 'block' | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    const value = (JSON.parse(line) as { egress_policy?: unknown }).egress_policy;
+    return value === 'audit' || value === 'block' ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Extract one job run's endpoints from its log. A log without any agent line is an error
  * `baseline/no-agent-log`; names the agent reported that are not valid endpoint names are
@@ -90,13 +113,48 @@ export function parseHardenRunnerLog(text: string, file = 'log'): Result<AgentLo
   const resolvedNames = new Map<string, string>();
   const reportedNames = new Set<string>();
   let agentLines = 0;
+  let dropped = 0;
+  let capReported = false;
+  const unusableBlocked = new Set<string>();
+  /** Room for one more name of this run; past the cap the name is dropped, counted, and said once. */
+  const room = (at: { file: string; line: number; column: number }): boolean => {
+    if (endpoints.size + addresses.size + blocked.size < MAX_NAMES_PER_RUN) return true;
+    dropped += 1;
+    if (!capReported) {
+      capReported = true;
+      sink.warning('baseline/too-many-names', at, `the log names more than ${MAX_NAMES_PER_RUN} endpoints, addresses and blocked names: the rest are dropped (a job reaches tens of hosts; a log with thousands is a job printing lines that look like the agent's)`);
+    }
+    return false;
+  };
+  const addBlocked = (text: string, at: { file: string; line: number; column: number }): void => {
+    const name = blockedName(text);
+    if (name === undefined) {
+      dropped += 1;
+      const shown = text.slice(0, 80);
+      if (!unusableBlocked.has(shown) && unusableBlocked.size < 20) {
+        unusableBlocked.add(shown);
+        sink.warning('baseline/unusable-name', at, `the log says "${shown}" was blocked, which is neither a DNS name nor an IPv4 address: dropped, not stored`);
+      }
+      return;
+    }
+    if (!blocked.has(name) && !room(at)) return;
+    blocked.add(name);
+  };
   let startedAt: string | undefined;
   let endedAt: string | undefined;
+  let mode: 'audit' | 'block' | undefined;
+  let configurationNext = false;
 
   const lines = text.split('\n');
   lines.forEach((raw, index) => {
     const { text: line, time } = cleanLine(raw);
     if (line === '') return;
+    if (configurationNext) {
+      configurationNext = false;
+      const printed = configuredMode(line);
+      if (printed) mode = printed;
+    }
+    if (line.includes('[!] Current Configuration:')) configurationNext = true;
     const at = { file, line: index + 1, column: 1 };
     const recognized = (): void => {
       agentLines += 1;
@@ -115,13 +173,13 @@ export function parseHardenRunnerLog(text: string, file = 'log'): Result<AgentLo
     const notAllowed = NOT_ALLOWED.exec(line);
     if (notAllowed?.[1]) {
       recognized();
-      blocked.add(stripDot(notAllowed[1]));
+      addBlocked(notAllowed[1], at);
       return;
     }
-    const dropped = DROPPED.exec(line);
-    if (dropped?.[1]) {
+    const droppedPacket = DROPPED.exec(line);
+    if (droppedPacket?.[1]) {
       recognized();
-      if (dropped[1] !== SINKHOLE_ADDRESS) blocked.add(dropped[1]);
+      if (droppedPacket[1] !== SINKHOLE_ADDRESS) addBlocked(droppedPacket[1], at);
       return;
     }
     const called = CALLED.exec(line);
@@ -139,7 +197,7 @@ export function parseHardenRunnerLog(text: string, file = 'log'): Result<AgentLo
     }
     if (ip === SINKHOLE_ADDRESS || (name !== '' && blocked.has(name))) {
       // A refused name resolves to the sinkhole: the call was blocked, not a dependency to allow.
-      if (name !== '') blocked.add(name);
+      if (name !== '') addBlocked(name, at);
       return;
     }
     let key = `${ip}:${port}`;
@@ -156,7 +214,9 @@ export function parseHardenRunnerLog(text: string, file = 'log'): Result<AgentLo
         );
       }
     }
-    if (key.startsWith(`${ip}:`)) {
+    const isAddress = key.startsWith(`${ip}:`);
+    if (!(isAddress ? addresses : endpoints).has(key) && !room(at)) return;
+    if (isAddress) {
       addresses.add(key);
     } else {
       endpoints.add(key);
@@ -176,7 +236,9 @@ export function parseHardenRunnerLog(text: string, file = 'log'): Result<AgentLo
     namedFromResolution: [...namedFromResolution].sort(),
     processes: Object.fromEntries([...processes].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, set]) => [key, [...set].sort()])),
     agentLines,
+    dropped,
   };
+  if (mode ?? blocked.size > 0) evidence.mode = mode ?? 'block';
   if (startedAt) evidence.startedAt = startedAt;
   if (endedAt) evidence.endedAt = endedAt;
   if (agentLines === 0) {

@@ -10,7 +10,9 @@ import { parseEndpoint } from '../policy/endpoint.js';
 import { scopeKeyProblem } from '../policy/scope-keys.js';
 import { InvalidInputError } from '../util/errors.js';
 import {
+  MAX_NAMES_PER_RUN,
   RECENT_RUNS_LIMIT,
+  blockedName,
   classifyObserved,
   emptyJobBaseline,
   normalizeTimestamp,
@@ -28,6 +30,8 @@ export interface MergedRun {
   runId: string;
   /** Recommendable endpoints this run added to the job's set, sorted. */
   added: string[];
+  /** Names of the run not stored: dropped from its log (Observation.dropped) or here (not a blocked name, over MAX_NAMES_PER_RUN). */
+  dropped: number;
 }
 
 export interface SkippedRun {
@@ -64,7 +68,7 @@ export function mergeObservations(file: BaselineFile, observations: Iterable<Obs
   const skipped: SkippedRun[] = [];
 
   for (const observation of observations) {
-    const { workflowPath, job, runId, at, texts, blocked, cluster } = checkObservation(file.repository, observation);
+    const { workflowPath, job, runId, at, texts, blocked, dropped, cluster } = checkObservation(file.repository, observation);
     let jobs = workflows.get(workflowPath);
     if (!copiedWorkflows.has(workflowPath)) {
       jobs = new Map(jobs ?? []);
@@ -89,7 +93,7 @@ export function mergeObservations(file: BaselineFile, observations: Iterable<Obs
     copiedJobs.add(jobId);
     jobs.set(job, draft);
     const added = applyRun(draft, runId, at, texts, blocked, cluster);
-    merged.push({ workflowPath, job, runId, added });
+    merged.push({ workflowPath, job, runId, added, dropped });
   }
 
   if (merged.length === 0) return { file, merged, skipped, changed: false };
@@ -109,6 +113,7 @@ interface CheckedObservation {
   at: string;
   texts: string[];
   blocked: string[];
+  dropped: number;
   cluster: string | undefined;
 }
 
@@ -128,11 +133,26 @@ function checkObservation(repository: string, observation: Observation): Checked
     if (!parsed.endpoint) throw new InvalidInputError(`"${text}" is not an endpoint: ${parsed.issues[0]?.message ?? ''}`);
     texts.add(parsed.endpoint.text);
   }
-  const blocked = new Set((observation.blocked ?? []).map((name) => name.trim().toLowerCase().replace(/\.$/, '')).filter((name) => name !== ''));
+  // Blocked names are evidence from a log any step can write to: what is not a name is dropped
+  // (never an error that would stop a whole batch), and a run stores at most MAX_NAMES_PER_RUN.
+  let dropped = observation.dropped ?? 0;
+  const blocked = new Set<string>();
+  for (const text of observation.blocked ?? []) {
+    const name = blockedName(text);
+    if (name === undefined) dropped += 1;
+    else blocked.add(name);
+  }
+  let kept = [...texts];
+  let keptBlocked = [...blocked];
+  if (kept.length + keptBlocked.length > MAX_NAMES_PER_RUN) {
+    dropped += kept.length + keptBlocked.length - MAX_NAMES_PER_RUN;
+    kept = kept.slice(0, MAX_NAMES_PER_RUN);
+    keptBlocked = keptBlocked.slice(0, MAX_NAMES_PER_RUN - kept.length);
+  }
   const cluster = observation.cluster === undefined ? undefined : observation.cluster.trim().toLowerCase();
   const clusterProblem = cluster === undefined ? undefined : scopeKeyProblem('cluster', cluster);
   if (clusterProblem) throw new InvalidInputError(clusterProblem);
-  return { workflowPath, job: observation.job, runId, at, texts: [...texts], blocked: [...blocked], cluster };
+  return { workflowPath, job: observation.job, runId, at, texts: kept, blocked: keptBlocked, dropped, cluster };
 }
 
 function copyJob(job: JobBaseline): JobBaseline {

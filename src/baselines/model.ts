@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { BASELINES_DIR } from '../policy/model.js';
-import { endpointFromText, implicitPatternFor } from '../policy/endpoint.js';
+import { endpointFromText, implicitPatternFor, parseEndpoint } from '../policy/endpoint.js';
 
 /**
  * How many merged run ids a job remembers, so importing the same run again changes nothing.
@@ -14,6 +14,32 @@ import { endpointFromText, implicitPatternFor } from '../policy/endpoint.js';
  * reviewable; a run older than the last fifty that is imported again is counted twice.
  */
 export const RECENT_RUNS_LIMIT = 50;
+
+/**
+ * Most names (endpoints, addresses and blocked names together) one run contributes. A job reaches
+ * tens of hosts; a log with thousands of agent-looking lines is a job printing them. Past this the
+ * rest are dropped and counted, so one run cannot grow a baseline file past what loads.
+ */
+export const MAX_NAMES_PER_RUN = 2_000;
+
+/**
+ * Largest baseline file egressctl writes: below the 1 MiB every repository file may have
+ * (MAX_FILE_BYTES in src/policy/yaml.ts), so a file it wrote never stops the policy repository
+ * loading. A run that would push a file past it is not merged, and says so.
+ */
+export const MAX_BASELINE_FILE_BYTES = 768 * 1024;
+
+/**
+ * A name the agent reported as blocked that a baseline can hold: an IPv4 address or a DNS name
+ * as the endpoint grammar reads it (no port, no wildcard), lower-cased without the trailing dot;
+ * undefined for anything else (a job can print lines that look like the agent's).
+ */
+export function blockedName(text: string): string | undefined {
+  const name = text.trim().toLowerCase().replace(/\.$/, '');
+  if (name === '' || name.includes(':') || name.includes('*')) return undefined;
+  if (IPV4.test(name)) return name;
+  return parseEndpoint(name).endpoint ? name : undefined;
+}
 
 /** Comment line that lets editors validate baseline files (files live two levels below the root). */
 export const BASELINE_SCHEMA_COMMENT = ' yaml-language-server: $schema=../../schemas/baselines.schema.json';
@@ -76,6 +102,10 @@ export interface Observation {
   endpoints: readonly string[];
   /** Names or IPs the agent blocked. */
   blocked?: readonly string[];
+  /** The egress policy the run had, when its log says (commit messages name it; not stored). */
+  mode?: 'audit' | 'block';
+  /** Names the log had that were dropped (not valid endpoint names, or over MAX_NAMES_PER_RUN): reported, never stored. */
+  dropped?: number;
   /** The ARC cluster the job ran on (a cluster scope key of attachments.yml), when known. */
   cluster?: string;
 }

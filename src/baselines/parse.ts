@@ -7,11 +7,12 @@ import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import formatsModule from 'ajv-formats';
 import { closest } from 'fastest-levenshtein';
-import { LineCounter, isMap, isScalar, parseDocument, type Document, type Node } from 'yaml';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
 import { DiagnosticSink, type Result, type SourcePosition } from '../policy/diagnostics.js';
 import { parseEndpoint } from '../policy/endpoint.js';
 import { SCOPE_KEY_PATTERNS } from '../policy/scope-keys.js';
 import {
+  blockedName,
   classifyObserved,
   emptyBaselineFile,
   emptyJobBaseline,
@@ -151,6 +152,23 @@ function schemaPass(data: unknown, locator: Locator, sink: DiagnosticSink): void
   }
 }
 
+/** Every key set twice in one mapping, at the second, in one pass (a Set per mapping). */
+function reportDuplicateKeys(node: unknown, locator: Locator, sink: DiagnosticSink): void {
+  if (isMap(node)) {
+    const seen = new Set<string>();
+    for (const pair of node.items) {
+      if (isScalar(pair.key)) {
+        const key = String(pair.key.value);
+        if (seen.has(key)) sink.error('baseline/yaml', locator.at(pair.key.range?.[0]), `Map keys must be unique: "${key}" is set twice; keep one`);
+        seen.add(key);
+      }
+      reportDuplicateKeys(pair.value, locator, sink);
+    }
+  } else if (isSeq(node)) {
+    for (const item of node.items) reportDuplicateKeys(item, locator, sink);
+  }
+}
+
 function asRecord(value: unknown): Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 }
@@ -192,8 +210,8 @@ function sectionKey(section: Section, raw: string): { key: string; warning?: str
   const parsed = parseEndpoint(raw);
   const problem = parsed.issues.find((issue) => issue.severity === 'error');
   if (section === 'blocked') {
-    const name = raw.trim().toLowerCase().replace(/\.$/, '');
-    if (isIpv4(name) || (parseEndpoint(name).endpoint && !name.includes(':'))) return { key: name };
+    const name = blockedName(raw);
+    if (name !== undefined) return { key: name };
     return { error: `"${raw}" under blocked is neither a DNS name nor an IPv4 address` };
   }
   if (!parsed.endpoint || problem) return { error: problem?.message ?? `"${raw}" is not an endpoint` };
@@ -228,7 +246,9 @@ function sectionKey(section: Section, raw: string): { key: string; warning?: str
 export function parseBaselineFile(text: string, file: string): Result<BaselineFile> {
   const sink = new DiagnosticSink();
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  // Duplicate keys are found below in one pass: yaml's own check compares every key with every
+  // other (10,000 names took seconds, 100,000 minutes).
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
   const locator = new Locator(doc, lines, file);
   const fromPath = repositoryFromBaselinePath(file);
   const fallback = emptyBaselineFile(fromPath ?? 'unknown/unknown');
@@ -237,6 +257,8 @@ export function parseBaselineFile(text: string, file: string): Result<BaselineFi
     for (const error of doc.errors) sink.error('baseline/yaml', locator.at(error.pos[0]), error.message.split('\n')[0] ?? error.message);
     return sink.result(fallback);
   }
+  reportDuplicateKeys(doc.contents, locator, sink);
+  if (sink.hasErrors) return sink.result(fallback);
   const data: unknown = doc.toJS({ maxAliasCount: 100 });
   if (data === null || data === undefined) {
     sink.error('baseline/empty', locator.at(0), 'the baseline file is empty: it needs "repository" and "workflows"');
@@ -309,17 +331,21 @@ function readJob(path: readonly string[], record: Record<string, unknown>, locat
     const target = job[section];
     const listed = new Set<string>();
     for (const [raw, statsValue] of Object.entries(asRecord(record[section]))) {
-      const at = locator.key([...path, section], raw);
+      // Located only when something is reported: finding a key's node is a scan of its mapping.
+      const at = (): SourcePosition => locator.key([...path, section], raw);
       const checked = sectionKey(section, raw);
       if ('error' in checked) {
-        sink.error('baseline/invalid-endpoint', at, checked.error);
+        // Blocked names are evidence, never trusted by a later step: a bad one (written before
+        // names from logs were checked) is dropped with a warning instead of stopping the repository.
+        if (section === 'blocked') sink.warning('baseline/invalid-endpoint', at(), `${checked.error}: ignored (delete the entry)`);
+        else sink.error('baseline/invalid-endpoint', at(), checked.error);
         continue;
       }
-      if (checked.warning) sink.warning('baseline/misplaced-endpoint', at, checked.warning);
+      if (checked.warning) sink.warning('baseline/misplaced-endpoint', at(), checked.warning);
       const stats = readSeen(statsValue);
       if (!stats) continue;
       if (listed.has(checked.key)) {
-        sink.warning('baseline/duplicate-endpoint', at, `"${raw}" is listed twice under ${section} (as "${checked.key}"): the first entry is kept`);
+        sink.warning('baseline/duplicate-endpoint', at(), `"${raw}" is listed twice under ${section} (as "${checked.key}"): the first entry is kept`);
         continue;
       }
       listed.add(checked.key);

@@ -12,7 +12,7 @@ import { mergeObservations, type MergeOutcome } from './merge.js';
 import { baselinePath, emptyBaselineFile, type BaselineFile, type Observation } from './model.js';
 import { parseBaselineFile } from './parse.js';
 import { indexBaselineTexts, type BaselineIndex, type RecommendOptions } from './recommend.js';
-import { renderBaselineFile } from './render.js';
+import { oversizeProblem, renderBaselineFile } from './render.js';
 import { writeFileAtomic } from '../util/fs.js';
 
 function isMissing(error: unknown): boolean {
@@ -65,6 +65,8 @@ export async function mergeIntoBaselineDir(dir: string, repository: string, obse
   if (!outcome.changed) return { ...outcome, path: stored.path, written: false, warnings: stored.warnings };
   const text = renderBaselineFile(outcome.file, stored.text);
   if (text === stored.text) return { ...outcome, path: stored.path, written: false, warnings: stored.warnings };
+  const oversize = oversizeProblem(stored.path, text);
+  if (oversize) throw new InvalidInputError(oversize);
   await writeFileAtomic(join(dir, stored.path), text, { mkdirs: true });
   return { ...outcome, path: stored.path, written: true, warnings: stored.warnings };
 }

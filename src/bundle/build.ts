@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { sortUnique } from '../policy/endpoint.js';
 import { flattenPolicies } from '../policy/flatten.js';
 import { canonicalContent } from '../policy/normalize.js';
-import { SCOPE_SECTIONS, SCOPE_TYPES, attachmentMap, emptyAttachmentMap, type AttachmentMap, type CompiledPolicy } from '../policy/model.js';
+import { SCOPE_SECTIONS, SCOPE_TYPES, attachmentMap, emptyAttachmentMap, lookupRecord, type AttachmentMap, type CompiledPolicy } from '../policy/model.js';
 import type { PolicyRepository } from '../store/repository.js';
 import { InvalidInputError } from '../util/errors.js';
 import { canonicalBytes, canonicalJson } from './canonical.js';
@@ -53,7 +53,7 @@ export function buildBundle(input: BuildBundleInput): Bundle {
   const revision = input.revision.trim();
   if (revision === '') throw new InvalidInputError('cannot build a bundle: the revision is empty');
 
-  const policies: Record<string, CompiledPolicy> = {};
+  const policies = lookupRecord<CompiledPolicy>();
   for (const name of Object.keys(input.policies).sort()) {
     const policy = input.policies[name] as CompiledPolicy;
     if (policy.name !== name) {
@@ -63,7 +63,7 @@ export function buildBundle(input: BuildBundleInput): Bundle {
   }
   for (const policy of Object.values(policies)) {
     for (const parent of policy.extends ?? []) {
-      if (!(parent in policies)) {
+      if (!Object.hasOwn(policies, parent)) {
         throw new InvalidInputError(`cannot build a bundle: policy "${policy.name}" extends "${parent}", which is not in the bundle`);
       }
     }
@@ -90,6 +90,20 @@ export function buildBundle(input: BuildBundleInput): Bundle {
     attachments,
   };
   return { ...payload, digest: bundleDigest(payload) };
+}
+
+/**
+ * The bundle with its name-keyed maps (policies, each attachment section) as null-prototype
+ * objects, as buildBundle makes them: for a bundle read from JSON (an upstream's, a file), so a
+ * caller's `constructor` or `__proto__` finds nothing (issue 24.6).
+ */
+export function withLookupRecords(bundle: Bundle): Bundle {
+  const attachments = emptyAttachmentMap();
+  for (const type of SCOPE_TYPES) {
+    const section = SCOPE_SECTIONS[type];
+    for (const [key, policy] of Object.entries(bundle.attachments[section] ?? {})) attachments[section][key] = policy;
+  }
+  return { ...bundle, policies: lookupRecord(Object.entries(bundle.policies)), attachments };
 }
 
 /** `sha256:<hex>` of the canonical JSON of the payload (a `digest` member, if any, left out). */

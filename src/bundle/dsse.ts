@@ -10,7 +10,7 @@
 import { createHash, sign, verify, type KeyObject } from 'node:crypto';
 import { VerificationError, messageOf } from '../util/errors.js';
 import { canonicalJson } from './canonical.js';
-import { BUNDLE_SCHEMA_VERSION, bundleDigest, type Bundle } from './build.js';
+import { BUNDLE_SCHEMA_VERSION, bundleDigest, withLookupRecords, type Bundle } from './build.js';
 import { keyIdOf } from './keys.js';
 import { bundleProblems } from './validate.js';
 
@@ -221,7 +221,7 @@ export function decodeBundlePayload(payload: Uint8Array): Bundle {
   if (problems.length > 0) {
     throw new VerificationError(`the bundle payload does not match schemas/bundle.schema.json:\n  ${problems.join('\n  ')}`);
   }
-  return value as unknown as Bundle;
+  return withLookupRecords(value as unknown as Bundle);
 }
 
 const BASE64 = /^(?:[A-Za-z0-9+/]*|[A-Za-z0-9_-]*)={0,2}$/;

@@ -61,6 +61,10 @@ function referenceProblems(bundle: Bundle): string[] {
         problems.push(`${at}/allowed-endpoints/${index}: "${endpoint}" is out of order (endpoints are sorted)`);
       }
     });
+    const listed = new Set(endpoints);
+    for (const [endpoint, date] of Object.entries(policy['endpoint-expiry'] ?? {})) {
+      if (!listed.has(endpoint)) problems.push(`${at}/endpoint-expiry: "${endpoint}" expires on ${date} but is not in allowed-endpoints`);
+    }
   }
   for (const type of SCOPE_TYPES) {
     const section = SCOPE_SECTIONS[type];

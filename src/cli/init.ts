@@ -5,6 +5,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { renderPolicyFile } from '../policy/edit.js';
 import { ATTACHMENTS_FILE, DEFAULT_SETTINGS, POLICIES_DIR, SETTINGS_FILE, type HardenRunnerPin } from '../policy/model.js';
+import { POLICY_TESTS_DIR, exampleTestFile } from '../policy/policy-tests.js';
 import { SCHEMAS_DIR } from '../policy/schema.js';
 
 /** Where the check installs egressctl from: a GitHub repository at a full commit SHA. */
@@ -65,6 +66,7 @@ export function scaffoldFiles(options: ScaffoldOptions): Map<string, string> {
       '',
     ].join('\n'),
   );
+  files.set(`${POLICY_TESTS_DIR}/${STARTER_POLICY}.yml`, exampleTestFile(organization));
   for (const [name, text] of schemaFiles()) files.set(`schemas/${name}`, text);
   if (options.egressctl) files.set(VALIDATE_WORKFLOW, validateWorkflow(options.egressctl, pin));
   files.set('README.md', readme(organization));
@@ -105,6 +107,8 @@ jobs:
           node-version: 20
       # egressctl from git, pinned by commit (npm builds it on install).
       - run: npx --yes github:${source.repository}#${source.sha} validate --format github
+      # The policy tests in tests/*.yml: each failure names its file and line.
+      - run: npx --yes github:${source.repository}#${source.sha} test
 `;
 }
 
@@ -117,6 +121,7 @@ Harden-Runner egress policies as code, managed with egressctl.
 - \`attachments.yml\`: which policy applies to which organization, repository, workflow or ARC
   cluster; the most specific attachment wins.
 - \`egressctl.yml\`: settings (managed organizations, default branch, the Harden-Runner pin).
+- \`tests/\`: policy tests (\`egressctl test\`): scopes and the endpoints their policy must allow or block.
 - \`baselines/\`: endpoints jobs were seen using, written by \`egressctl baseline\` and the GitHub App.
 - \`schemas/\`: JSON Schemas; editors with yaml-language-server check files as you type.
 
@@ -124,6 +129,7 @@ Everyday commands:
 
 \`\`\`sh
 egressctl validate                          # every finding with file:line:column
+egressctl test                              # the policy tests in tests/*.yml
 egressctl policy create NAME --mode block --endpoints "github.com registry.npmjs.org"
 egressctl attach NAME --repository ${organization}/REPO
 egressctl resolve --repository ${organization}/REPO   # the effective policy and its with: block

@@ -2,7 +2,7 @@
  * `egressctl` entry point: dispatches to one module per command (src/cli/commands/*), loaded
  * lazily so `egressctl validate` does not pay for the server's or the app's imports.
  */
-import { EgressctlError, UsageError, messageOf } from '../util/errors.js';
+import { EgressctlError, UsageError, gitHubMessageOf } from '../util/errors.js';
 import { processIo, type CliIo, type Command } from './io.js';
 
 type CommandLoader = () => Promise<{ command: Command }>;
@@ -25,6 +25,7 @@ const COMMANDS: Record<string, { summary: string; load: CommandLoader }> = {
   rollout: { summary: 'alias of sync (the store decides; --source baselines plans from baselines)', load: () => import('./commands/rollout.js') },
   serve: { summary: 'serve effective policies and signed bundles to runners (HTTP)', load: () => import('./commands/serve.js') },
   sync: { summary: 'reconcile repositories to the policy store (pull requests; Actions variables with delivery: variables)', load: () => import('./commands/sync.js') },
+  test: { summary: 'run the policy tests in tests/*.yml; --baselines replays observed endpoints', load: () => import('./commands/test.js') },
   validate: { summary: 'validate policies, attachments, baselines and settings', load: () => import('./commands/validate.js') },
   verify: { summary: 'verify a signed bundle against a public key', load: () => import('./commands/verify.js') },
 };
@@ -76,7 +77,8 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
 
 /** One clear line; a stack trace only with --debug. */
 export function reportError(error: unknown, io: CliIo, debug: boolean): number {
-  const message = messageOf(error);
+  // A GitHub request that got no answer says what could not be reached, not a bare errno.
+  const message = gitHubMessageOf(error);
   io.stderr(`egressctl: ${message}\n`);
   if (debug && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
   if (error instanceof EgressctlError) return error.exitCode;

@@ -106,7 +106,30 @@ export function describePolicyChange(before: PolicyContent | undefined, after: P
   const descriptionAfter = after.description ?? null;
   if (descriptionBefore !== descriptionAfter) changed.push({ key: DESCRIPTION_KEY, before: descriptionBefore, after: descriptionAfter, weakens: false });
   changed.push(...settingChanges(before, after));
+  changed.push(...expiryChanges(before, after));
   return { endpointsAdded, endpointsRemoved, changed };
+}
+
+/** Key of an exception's end date in `changed`: `expires <endpoint>` (docs/architecture.md#expiring-exceptions). */
+export const EXPIRES_KEY_PREFIX = 'expires ';
+
+/**
+ * End dates that changed on endpoints listed before and after (added and removed endpoints say
+ * enough). `null`: no end date. Keeping an endpoint longer weakens: a later date, or none.
+ */
+function expiryChanges(before: PolicyContent, after: PolicyContent): KeyChange[] {
+  const datesBefore = before['endpoint-expiry'] ?? {};
+  const datesAfter = after['endpoint-expiry'] ?? {};
+  const listedAfter = new Set(after['allowed-endpoints']);
+  const changes: KeyChange[] = [];
+  for (const endpoint of [...new Set([...Object.keys(datesBefore), ...Object.keys(datesAfter)])].sort()) {
+    if (!before['allowed-endpoints'].includes(endpoint) || !listedAfter.has(endpoint)) continue;
+    const from = Object.hasOwn(datesBefore, endpoint) ? (datesBefore[endpoint] as string) : null;
+    const to = Object.hasOwn(datesAfter, endpoint) ? (datesAfter[endpoint] as string) : null;
+    if (from === to) continue;
+    changes.push({ key: `${EXPIRES_KEY_PREFIX}${endpoint}`, before: from, after: to, weakens: from !== null && (to === null || to > from) });
+  }
+  return changes;
 }
 
 /**

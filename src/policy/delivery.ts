@@ -92,13 +92,27 @@ export function variableValue(policy: CompiledPolicy): string {
 export interface VariableChain {
   /** Read as `vars.<name>`, in order. */
   vars: readonly string[];
-  /** Read first as `env.<name>`. */
+  /**
+   * Read first as `env.<name>`, on self-hosted runners only: the job-started hook writes it there.
+   * On GitHub-hosted runners nothing trusted writes it, and a workflow's own `env:` must not
+   * override the store (docs/reconciliation.md, "Variables").
+   */
   env?: string;
+  /**
+   * The last literal of the chain: the job's desired policy as of the sync that wrote the step,
+   * as `variableValue` gives it (docs/reconciliation.md, "Fail closed"). Variables only override
+   * it; runs that get no variables (pull requests from forks, a deleted variable) get this.
+   * Absent: `AUDIT_DEFAULT_VALUE` (nothing attached).
+   */
+  fallback?: string;
 }
 
-/** The chain for a workflow file: the hook's env, the workflow's variable, the repository's (or organization's). */
-export function variableChain(workflowFile: string): VariableChain {
-  return { env: POLICY_ENV, vars: [workflowVariableName(workflowFile), POLICY_VARIABLE] };
+/**
+ * The chain for a workflow file: the hook's env (self-hosted), the workflow's variable, the
+ * repository's (or organization's), then `fallback`, the desired policy when the step is written.
+ */
+export function variableChain(workflowFile: string, fallback?: string): VariableChain {
+  return { env: POLICY_ENV, vars: [workflowVariableName(workflowFile), POLICY_VARIABLE], ...(fallback === undefined ? {} : { fallback }) };
 }
 
 /** A GitHub expression string literal. */
@@ -106,11 +120,52 @@ function expressionString(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
 }
 
+/** `linux`: the job runs on Linux only; `by-runner-os`: block on Linux legs only (hosted Windows and macOS support audit only). */
+export type DeliveryOsRule = 'linux' | 'by-runner-os';
+
+/** The `||` chain a step's inputs read: `runner.environment == 'self-hosted' && env.X || vars.A || vars.B || '<desired>'`. */
+export function deliverySource(chain: VariableChain): string {
+  return [
+    ...(chain.env ? [`runner.environment == 'self-hosted' && env.${chain.env}`] : []),
+    ...chain.vars.map((name) => `vars.${name}`),
+    expressionString(chain.fallback ?? AUDIT_DEFAULT_VALUE),
+  ].join(' || ');
+}
+
 /**
- * The `with:` value of one input: `${{ fromJSON(env.X || vars.A || vars.B || '<audit default>')['key'] }}`.
- * One `||` chain per step, so every input of a job comes from the same variable.
+ * The `with:` value of one input: `${{ fromJSON(<chain>)['key'] }}`. One `||` chain per step, so
+ * every input of a job comes from the same variable. With `by-runner-os`, `egress-policy` is
+ * `audit` and `disable-telemetry` false off Linux whatever the variable says.
  */
-export function deliveryExpression(input: DeliveredInput, chain: VariableChain): string {
-  const sources = [...(chain.env ? [`env.${chain.env}`] : []), ...chain.vars.map((name) => `vars.${name}`), expressionString(AUDIT_DEFAULT_VALUE)];
-  return `\${{ fromJSON(${sources.join(' || ')})['${input}'] }}`;
+export function deliveryExpression(input: DeliveredInput, chain: VariableChain, os: DeliveryOsRule = 'linux'): string {
+  const read = `fromJSON(${deliverySource(chain)})['${input}']`;
+  if (os === 'by-runner-os' && input === 'egress-policy') return `\${{ runner.os == 'Linux' && ${read} || 'audit' }}`;
+  if (os === 'by-runner-os' && input === 'disable-telemetry') return `\${{ runner.os == 'Linux' && ${read} }}`;
+  return `\${{ ${read} }}`;
+}
+
+/**
+ * The text with the fallback literal of every delivery expression blanked: two texts that are
+ * equal this way differ only in what runs without variables fall back to.
+ */
+export function withoutDeliveryFallbacks(text: string): string {
+  return text.replace(/(\|\|\s*'+)\{"egress-policy":[^}]*\}('+\)\[')/g, '$1{}$2');
+}
+
+/** GitHub's limit on the length of one expression (`MAX_EXPRESSION_LENGTH` of @actions/expressions, errors.ts). */
+export const MAX_EXPRESSION_LENGTH = 21000;
+
+/** Whether every input's expression for this chain stays within GitHub's expression length limit. */
+export function deliveryFits(chain: VariableChain): boolean {
+  return DELIVERED_INPUTS.every((input) => {
+    const written = deliveryExpression(input, chain, 'by-runner-os');
+    // The runner measures what is inside `${{ }}`.
+    return written.length - '${{  }}'.length <= MAX_EXPRESSION_LENGTH;
+  });
+}
+
+/** The fallback literal a written delivery expression ends in, or undefined when it is not one of ours. */
+export function deliveryFallbackOf(value: string): string | undefined {
+  const match = /\|\| '((?:[^']|'')*)'\)\['[a-z-]+'\]/.exec(value);
+  return match?.[1]?.replace(/''/g, "'");
 }

@@ -1,5 +1,6 @@
 /** Located findings: every rule reports through these, nothing throws for bad input. */
-export type Severity = 'error' | 'warning';
+/** `notice`: worth knowing, never a problem (e.g. an exception that expires soon); not collected by the sink. */
+export type Severity = 'error' | 'warning' | 'notice';
 
 export interface SourcePosition {
   /** Repository-relative path with forward slashes, e.g. `policies/base.yml`. */

@@ -47,6 +47,10 @@ export interface EndpointEntry {
   /** Canonical `host:port`. */
   endpoint: string;
   reason?: string;
+  /** An exception that expires: `YYYY-MM-DD`, counted until the end of that UTC day (docs/architecture.md#expiring-exceptions). */
+  expires?: string;
+  /** Who asked for the exception (free text, e.g. a team or a login). */
+  owner?: string;
   at: SourcePosition;
 }
 
@@ -63,6 +67,8 @@ export interface Policy {
   at: SourcePosition;
   description?: string;
   egressPolicy: EgressMode;
+  /** Position of the `egress-policy` value, for findings about the mode. */
+  egressPolicyAt?: SourcePosition;
   /** Valid entries only, duplicates dropped, in the order written. */
   allowedEndpoints: EndpointEntry[];
   flags: HardenRunnerFlags;
@@ -164,12 +170,28 @@ export interface CompiledPolicy {
   'lockdown-mode'?: LockdownMode;
   /** Every policy it extends, directly or not, sorted. */
   extends?: string[];
+  /**
+   * Endpoints of `allowed-endpoints` that are exceptions with an end date -> `YYYY-MM-DD`, the last
+   * UTC day they count. Carried in the bundle so consumers drop them at answer time
+   * (docs/architecture.md#expiring-exceptions); absent when nothing expires.
+   */
+  'endpoint-expiry'?: Record<string, string>;
 }
 
 export type AttachmentMap = Record<AttachmentSection, Record<string, string>>;
 
+/**
+ * An object for lookups by a name someone typed (a repository, an organization, a policy):
+ * without a prototype, so `constructor` or `__proto__` finds nothing instead of Object's members.
+ */
+export function lookupRecord<V>(entries: Iterable<readonly [string, V]> = []): Record<string, V> {
+  const record = Object.create(null) as Record<string, V>;
+  for (const [key, value] of entries) record[key] = value;
+  return record;
+}
+
 export function emptyAttachmentMap(): AttachmentMap {
-  return { workflows: {}, repositories: {}, organizations: {}, clusters: {} };
+  return { workflows: lookupRecord(), repositories: lookupRecord(), organizations: lookupRecord(), clusters: lookupRecord() };
 }
 
 /** Attachments by section with keys lower-cased; input order does not matter. */

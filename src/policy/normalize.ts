@@ -30,6 +30,12 @@ export function canonicalContent(content: PolicyContent): PolicyContent {
   const lockdown = content['lockdown-mode'];
   if (lockdown !== undefined) canonical['lockdown-mode'] = { enabled: lockdown.enabled, detections: sortUnique(lockdown.detections) as LockdownDetection[] };
   if (content.extends !== undefined && content.extends.length > 0) canonical.extends = [...content.extends];
+  // Expiry dates of listed endpoints only, sorted by endpoint (docs/architecture.md#expiring-exceptions).
+  const listed = new Set(canonical['allowed-endpoints']);
+  const expiry = Object.entries(content['endpoint-expiry'] ?? {})
+    .filter(([endpoint]) => listed.has(endpoint))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (expiry.length > 0) canonical['endpoint-expiry'] = Object.fromEntries(expiry);
   return canonical;
 }
 
@@ -43,5 +49,7 @@ export function normalizePolicy(policy: Policy): NormalizedPolicy {
   };
   if (policy.description !== undefined) content.description = policy.description;
   if (policy.lockdownMode) content['lockdown-mode'] = policy.lockdownMode;
+  const expiring = policy.allowedEndpoints.filter((entry) => entry.expires !== undefined);
+  if (expiring.length > 0) content['endpoint-expiry'] = Object.fromEntries(expiring.map((entry) => [entry.endpoint, entry.expires as string]));
   return canonicalContent(content);
 }

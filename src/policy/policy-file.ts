@@ -4,6 +4,7 @@
 import { isMap, isScalar, isSeq, type Scalar } from 'yaml';
 import type { DiagnosticSink, SourcePosition } from './diagnostics.js';
 import { parseEndpoint, splitEndpointString, type ParsedEndpoint } from './endpoint.js';
+import { checkExpiryDates, isExpiryDate } from './expiry.js';
 import {
   PASSTHROUGH_FLAGS,
   POLICY_NAME_PATTERN,
@@ -20,6 +21,10 @@ import { nodeAtPath, parseYaml, positionAtOffset, positionOf, type YamlFile } fr
 export interface RawEndpoint {
   text: string;
   reason?: string;
+  /** As written (validated by the expiry rule): `YYYY-MM-DD`. */
+  expires?: unknown;
+  expiresAt?: SourcePosition;
+  owner?: string;
   at: SourcePosition;
   /** Parsed once here; the rule and the model builder both read it. */
   parsed: ParsedEndpoint;
@@ -55,6 +60,13 @@ export function rawEndpoints(yamlFile: YamlFile): RawEndpoint[] {
       if (isScalar(endpoint) && typeof endpoint.value === 'string') {
         const entry: RawEndpoint = { text: endpoint.value, at: positionOf(yamlFile, endpoint), parsed: parseEndpoint(endpoint.value) };
         if (isScalar(reason) && typeof reason.value === 'string') entry.reason = reason.value;
+        const expires = item.items.find((pair) => isScalar(pair.key) && pair.key.value === 'expires')?.value;
+        const owner = item.items.find((pair) => isScalar(pair.key) && pair.key.value === 'owner')?.value;
+        if (isScalar(expires)) {
+          entry.expires = expires.value;
+          entry.expiresAt = positionOf(yamlFile, expires);
+        }
+        if (isScalar(owner) && typeof owner.value === 'string') entry.owner = owner.value;
         entries.push(entry);
       }
     }
@@ -159,6 +171,8 @@ const ruleExtendsSelf: PolicyRule = ({ name, value, yamlFile, sink }) => {
   });
 };
 
+const ruleExpiryDates: PolicyRule = ({ endpoints, sink }) => checkExpiryDates(endpoints, sink);
+
 /** Per-file rules, run after the schema pass succeeded. Cross-file rules live in rules.ts. */
 export const POLICY_FILE_RULES: readonly PolicyRule[] = [
   ruleName,
@@ -168,6 +182,7 @@ export const POLICY_FILE_RULES: readonly PolicyRule[] = [
   ruleBlockWithoutEndpoints,
   ruleLockdownDetections,
   ruleExtendsSelf,
+  ruleExpiryDates,
 ];
 
 /** Parse and check one policy file. Returns the model when the file is structurally usable. */
@@ -197,7 +212,14 @@ function buildPolicy({ name, yamlFile, value, endpoints }: PolicyRuleContext): P
     const endpoint = entry.parsed.endpoint;
     if (!endpoint || seen.has(endpoint.text)) continue;
     seen.add(endpoint.text);
-    allowedEndpoints.push(entry.reason === undefined ? { endpoint: endpoint.text, at: entry.at } : { endpoint: endpoint.text, reason: entry.reason, at: entry.at });
+    const built: EndpointEntry = entry.reason === undefined ? { endpoint: endpoint.text, at: entry.at } : { endpoint: endpoint.text, reason: entry.reason, at: entry.at };
+    // An invalid date is an error already; the entry then counts as permanent nowhere (it is left out).
+    if (entry.expires !== undefined) {
+      if (typeof entry.expires !== 'string' || !isExpiryDate(entry.expires)) continue;
+      built.expires = entry.expires;
+    }
+    if (entry.owner !== undefined) built.owner = entry.owner;
+    allowedEndpoints.push(built);
   }
   const flags: Policy['flags'] = {};
   for (const flag of PASSTHROUGH_FLAGS) {
@@ -208,6 +230,7 @@ function buildPolicy({ name, yamlFile, value, endpoints }: PolicyRuleContext): P
     file: yamlFile.file,
     at: positionOf(yamlFile, yamlFile.doc.contents),
     egressPolicy: value['egress-policy'] === 'block' ? 'block' : ('audit' satisfies EgressMode),
+    egressPolicyAt: positionOf(yamlFile, nodeAtPath(yamlFile.doc, ['egress-policy'])),
     allowedEndpoints,
     flags,
     extends: extendsReferences(yamlFile, value['extends']),

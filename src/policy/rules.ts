@@ -4,11 +4,14 @@
  */
 import { closest } from 'fastest-levenshtein';
 import type { DiagnosticSink } from './diagnostics.js';
-import type { LockdownMode, Policy, PolicySet } from './model.js';
+import { POLICIES_DIR, type LockdownMode, type Policy, type PolicySet } from './model.js';
+import { ruleBlockWithoutGitHub, type ObservedJobs } from './rule-checkout.js';
 import { ruleVariablesFit } from './rule-variables.js';
+import { extendsDepths, MAX_EXTENDS_DEPTH } from './flatten.js';
 
 interface RepositoryRuleContext {
-  repository: PolicySet;
+  /** With the baselines when the policy repository has them (rules that weigh evidence). */
+  repository: PolicySet & { baselines?: ObservedJobs };
   sink: DiagnosticSink;
 }
 
@@ -19,10 +22,19 @@ function suggestion(name: string, known: Iterable<string>): string {
   return names.length > 0 ? `; did you mean "${closest(name, names)}"?` : '; there are no policies yet';
 }
 
+/**
+ * Whether a policy of this name is under policies/, parsed or not: a file that failed to parse
+ * has its own error, and references to it are not errors of their own (issue 23).
+ */
+function policyExists(repository: PolicySet, name: string): boolean {
+  if (repository.policies.has(name)) return true;
+  return repository.files.has(`${POLICIES_DIR}/${name}.yml`) || repository.files.has(`${POLICIES_DIR}/${name}.yaml`);
+}
+
 const ruleExtendsUnknown: RepositoryRule = ({ repository, sink }) => {
   for (const policy of repository.policies.values()) {
     for (const parent of policy.extends) {
-      if (!repository.policies.has(parent.name)) {
+      if (!policyExists(repository, parent.name)) {
         sink.error(
           'policy/extends-unknown',
           parent.at,
@@ -46,6 +58,30 @@ const ruleExtendsCycle: RepositoryRule = ({ repository, sink }) => {
         `extends forms a cycle: ${[...cycle.slice(index), ...cycle.slice(0, index), name].join(' -> ')}: remove one of these extends`,
       );
     }
+  }
+};
+
+/**
+ * An `extends` chain deeper than MAX_EXTENDS_DEPTH, reported once where it crosses the limit: at
+ * the `extends` entry of the policy one level too deep (deeper policies of the same chain would
+ * only repeat it).
+ */
+const ruleExtendsTooDeep: RepositoryRule = ({ repository, sink }) => {
+  const depths = extendsDepths(repository.policies);
+  for (const policy of repository.policies.values()) {
+    const own = depths.get(policy.name);
+    if (!own || own.depth !== MAX_EXTENDS_DEPTH + 1 || own.via === undefined) continue;
+    const reference = policy.extends.find((parent) => parent.name === own.via);
+    if (!reference) continue;
+    const chain: string[] = [policy.name];
+    for (let name: string | undefined = own.via; name !== undefined && chain.length < 5; name = depths.get(name)?.via) chain.push(name);
+    let root = own.via;
+    while (depths.get(root)?.via !== undefined) root = depths.get(root)!.via!;
+    sink.error(
+      'policy/extends-too-deep',
+      reference.at,
+      `policy "${policy.name}" extends a chain ${own.depth} levels deep (${chain.join(' -> ')} -> ... -> ${root}); at most ${MAX_EXTENDS_DEPTH} levels are allowed: extend a shared base directly instead of through every level`,
+    );
   }
 };
 
@@ -105,7 +141,7 @@ function orderCycle(component: string[], policies: ReadonlyMap<string, Policy>):
 
 const ruleAttachmentUnknownPolicy: RepositoryRule = ({ repository, sink }) => {
   for (const attachment of repository.attachments) {
-    if (!repository.policies.has(attachment.policy)) {
+    if (!policyExists(repository, attachment.policy)) {
       sink.error(
         'attachment/unknown-policy',
         attachment.at,
@@ -118,8 +154,19 @@ const ruleAttachmentUnknownPolicy: RepositoryRule = ({ repository, sink }) => {
   }
 };
 
+/** Policy files under policies/ that did not parse into a policy (they have their own errors). */
+function unparsedPolicies(repository: PolicySet): boolean {
+  for (const file of repository.files.keys()) {
+    const name = /^policies\/([^/]+)\.ya?ml$/.exec(file)?.[1];
+    if (name !== undefined && !repository.policies.has(name)) return true;
+  }
+  return false;
+}
+
 /** A policy nobody attaches and nobody extends does nothing: say so. */
 const rulePolicyNotAttached: RepositoryRule = ({ repository, sink }) => {
+  // What a policy that failed to parse extends is unknown: its parents would be called unused.
+  if (unparsedPolicies(repository)) return;
   const used = new Set(repository.attachments.map((attachment) => attachment.policy));
   for (const policy of repository.policies.values()) for (const parent of policy.extends) used.add(parent.name);
   for (const policy of repository.policies.values()) {
@@ -178,12 +225,14 @@ function lockdownSource(policies: ReadonlyMap<string, Policy>): (name: string) =
 export const REPOSITORY_RULES: readonly RepositoryRule[] = [
   ruleExtendsUnknown,
   ruleExtendsCycle,
+  ruleExtendsTooDeep,
   ruleAttachmentUnknownPolicy,
   rulePolicyNotAttached,
   ruleLockdownOutsideClusters,
   ruleVariablesFit,
+  ruleBlockWithoutGitHub,
 ];
 
-export function checkRepository(repository: PolicySet, sink: DiagnosticSink): void {
+export function checkRepository(repository: PolicySet & { baselines?: ObservedJobs }, sink: DiagnosticSink): void {
   for (const rule of REPOSITORY_RULES) rule({ repository, sink });
 }

@@ -97,9 +97,11 @@ export function parseYaml(file: string, text: string, sink: DiagnosticSink, opti
   const lineCounter = new LineCounter();
   // Tabs as indentation: report each line ourselves, the parser stops at the first.
   const lines = text.split('\n');
+  let firstTabLine = Number.POSITIVE_INFINITY;
   lines.forEach((lineText, index) => {
     const match = /^( *)\t/.exec(lineText);
     if (match) {
+      firstTabLine = Math.min(firstTabLine, index + 1);
       sink.error(
         'yaml/tab-indent',
         { file, line: index + 1, column: (match[1]?.length ?? 0) + 1 },
@@ -112,6 +114,9 @@ export function parseYaml(file: string, text: string, sink: DiagnosticSink, opti
   for (const error of doc.errors) {
     if (error.code === 'TAB_AS_INDENT') continue;
     const position = lineCounter.linePos(error.pos[0]);
+    // From a tab on, the parser's errors are that tab's knock-ons (keys that "need values",
+    // sequence items "not at the same column"): the tab's own error is the one cause.
+    if (position.line >= firstTabLine) continue;
     const message = (error.message.split('\n')[0] ?? error.message).replace(/ at line \d+, column \d+:?$/, '');
     sink.error('yaml/syntax', { file, line: position.line, column: position.col }, `${message}: fix the YAML syntax here`);
   }

@@ -10,11 +10,13 @@
 import { isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Pair, type YAMLMap, type YAMLSeq } from 'yaml';
 import { isBlockMap, keyName, mapValue, pairOf, rangeOf } from './yaml-nodes.js';
 import { compareDiagnostics, type Diagnostic } from '../policy/diagnostics.js';
-import { DELIVERED_INPUTS, deliveryExpression } from '../policy/delivery.js';
+import { AUDIT_DEFAULT_VALUE, DELIVERED_INPUTS, deliveryExpression, deliveryFallbackOf, POLICY_ENV, type VariableChain } from '../policy/delivery.js';
+import { classifyJob, unprotectedReasons, type JobSupport } from './harden-runner-support.js';
 import { normalizeEndpoint, sortUnique } from '../policy/endpoint.js';
 import { PASSTHROUGH_FLAGS, type EgressMode, type HardenRunnerFlags, type HardenRunnerPin } from '../policy/model.js';
 import { analyzeJob, OS_NAMES, referencedAnchors, type JobAnalysis, type RunnerInfo, type SkipCode } from './workflow-jobs.js';
 import { applyEdits, detectEol, LineIndex, renderScalar, spaces, type TextEdit } from './workflow-text.js';
+import { privilegeWarnings } from './harden-privileges.js';
 
 /** One endpoint a job was seen using, with how often and when last. */
 export interface SeenEndpoint {
@@ -36,6 +38,8 @@ export interface HardenRunnerPlan {
   endpoints?: readonly string[];
   /** Why this plan (e.g. "no stable baseline yet"): copied into the job's outcome reason. */
   note?: string;
+  /** Things a person should look at about the plan itself (callers with different policies): copied into the job's warnings. */
+  warnings?: readonly string[];
   /** Harden-Runner's `disable-*` inputs the desired state sets (written in block and audit mode). */
   flags?: HardenRunnerFlags;
   /**
@@ -61,13 +65,11 @@ export interface HardenRunnerPlan {
   wouldBlock?: readonly SeenEndpoint[];
 }
 
-/** Which variables a managed step reads, most specific first (docs/reconciliation.md). */
-export interface VariableInputs {
-  /** e.g. `['EGRESSCTL_WF_RELEASE_YML', 'EGRESSCTL_POLICY']`, read as `vars.<name>`. */
-  vars: readonly string[];
-  /** Read first as `env.<name>` (written by the job-started hook on self-hosted runners). */
-  env?: string;
-}
+/**
+ * Which variables a managed step reads, most specific first, and the desired policy the chain
+ * ends in (docs/reconciliation.md): `VariableChain` of policy/delivery.ts.
+ */
+export type VariableInputs = VariableChain;
 
 /** This project's composite action (docs/architecture.md): it fetches the policy and runs Harden-Runner. */
 export interface CompositePlan {
@@ -154,6 +156,13 @@ export interface JobOutcome {
   drift?: string;
   /** The Harden-Runner step the job had before the run. */
   existing?: ExistingStep;
+  /**
+   * Where the workflow sets `EGRESSCTL_POLICY` in an `env:` (workflow, job or step), e.g.
+   * `the job's env: (line 12)`: only the job-started hook may set it. Also part of `drift`.
+   */
+  policyEnv?: string[];
+  /** Where Harden-Runner cannot enforce (all of) this job, and why (harden-runner-support.ts); absent when it can. */
+  support?: JobSupport;
 }
 
 /** One edit of an existing step. */
@@ -244,6 +253,8 @@ function osClassOf(runner: RunnerInfo): OsClass {
   return runner.os.length === 1 ? 'linux' : 'mixed';
 }
 
+const BLOCK_WITHOUT_ENDPOINTS = 'block mode with no allowed endpoints: every outbound connection of the job will be blocked';
+
 /** What the plan wants the step's `with:` to say on this job. */
 interface Desired {
   inputs: WantedInput[];
@@ -268,16 +279,25 @@ function desiredInputs(plan: JobPlan, runner: RunnerInfo): Desired {
   }
   const notes: string[] = [];
   const warnings: string[] = [];
+  const os = osClassOf(runner);
   if (plan.variables) {
     const chain = plan.variables;
+    // The OS rule holds in every delivery form: off Linux the expression itself says audit.
+    const rule = os === 'linux' ? 'linux' : 'by-runner-os';
+    const sources = [...(chain.env ? [`env.${chain.env} (self-hosted runners)`] : []), ...chain.vars.map((name) => `vars.${name}`)];
+    notes.push(`inputs read from Actions variables (${sources.join(', ')}), else the policy as of this sync`);
+    if (plan.mode === 'block' && os === 'non-linux') {
+      notes.push(`runs on ${runner.os.map((name) => OS_NAMES[name]).join(' and ')}: hosted Windows and macOS support audit only, so audit there`);
+    } else if (plan.mode === 'block' && os === 'mixed') {
+      notes.push(runner.resolved ? 'runs on Linux and on Windows/macOS: block on Linux, audit elsewhere (hosted Windows and macOS support audit only)' : 'runner OS not known statically: block on Linux, audit elsewhere');
+    }
     return {
-      inputs: DELIVERED_INPUTS.map((key) => ({ key, value: deliveryExpression(key, chain) })),
-      mode: plan.mode,
-      notes: [`inputs read from Actions variables (${[...(chain.env ? [`env.${chain.env}`] : []), ...chain.vars.map((name) => `vars.${name}`)].join(', ')})`],
+      inputs: DELIVERED_INPUTS.map((key) => ({ key, value: deliveryExpression(key, chain, rule) })),
+      mode: plan.mode === 'block' && os === 'non-linux' ? 'audit' : plan.mode,
+      notes,
       warnings,
     };
   }
-  const os = osClassOf(runner);
   let egress: string = plan.mode;
   if (plan.mode === 'block' && os === 'non-linux') {
     egress = 'audit';
@@ -290,7 +310,7 @@ function desiredInputs(plan: JobPlan, runner: RunnerInfo): Desired {
   if (egress !== 'audit') {
     const endpoints = sortUnique(plan.endpoints ?? []);
     if (endpoints.length > 0) inputs.push({ key: 'allowed-endpoints', value: endpoints.join(' '), endpoints });
-    else warnings.push('block mode with no allowed endpoints: every outbound connection of the job will be blocked');
+    else warnings.push(BLOCK_WITHOUT_ENDPOINTS);
   }
   for (const flag of PASSTHROUGH_FLAGS) {
     if (plan.flags?.[flag] !== true) continue;
@@ -319,7 +339,8 @@ function usesComment(plan: JobPlan): string | undefined {
 }
 
 /** The marker of a managed step (docs/reconciliation.md), a comment on its `with:` line. */
-const MARKER = /#\s*egressctl:\s*managed(?:,\s*(?:policy\s+([a-z0-9][a-z0-9._-]*)|no policy attached))?/;
+// `a+b`: the widest of several callers' policies (src/policy/callers.ts); `+` is in no policy name.
+const MARKER = /#\s*egressctl:\s*managed(?:,\s*(?:policy\s+([a-z0-9][a-z0-9._+-]*)|no policy attached))?/;
 
 export function markerText(managedBy: { policy: string | null }): string {
   return managedBy.policy === null ? '# egressctl: managed, no policy attached' : `# egressctl: managed, policy ${managedBy.policy}`;
@@ -365,7 +386,12 @@ function scalarText(node: unknown): string | undefined {
 
 /** Endpoints of a written `allowed-endpoints` value, canonical where they parse. */
 function endpointsOf(text: string): string[] {
-  return sortUnique(text.split(/\s+/).filter((entry) => entry !== '').map((entry) => normalizeEndpoint(entry) ?? entry));
+  return sortUnique(endpointsInOrder(text));
+}
+
+/** The same, in the order written (first occurrence of each). */
+function endpointsInOrder(text: string): string[] {
+  return [...new Set(text.split(/\s+/).filter((entry) => entry !== '').map((entry) => normalizeEndpoint(entry) ?? entry))];
 }
 
 /** Does the existing value already say what we want (as the agent reads it)? */
@@ -375,7 +401,8 @@ function inputSatisfied(input: WantedInput, current: unknown): boolean {
   if (!input.endpoints) return text === input.value;
   // A newline inside the list breaks the agent's parser: such a value must be rewritten.
   if (text.trim().includes('\n')) return false;
-  return endpointsOf(text).join(' ') === input.value;
+  // As the agent reads it: the same set, in whatever order a person keeps it.
+  return endpointsOf(text).join(' ') === sortUnique(input.endpoints).join(' ');
 }
 
 function indentUnitOf(map: YAMLMap, index: LineIndex): number | undefined {
@@ -447,7 +474,7 @@ const STRONGER_FLAG_VALUE = 'true';
  * (the desired state of a step egressctl manages). Harden-Runner's default mode is block, so a
  * step without `egress-policy` counts as block.
  */
-function planInputs(desired: readonly WantedInput[], current: ReadonlyMap<string, string | undefined>, weaken: boolean, plan: JobPlan): InputPlan {
+function planInputs(desired: readonly WantedInput[], current: ReadonlyMap<string, string | undefined>, weaken: boolean, plan: JobPlan, desiredMode: EgressMode): InputPlan {
   const result: InputPlan = { set: [], remove: [], kept: [], changes: [], endpoints: [] };
   const want = new Map(desired.map((input) => [input.key, input]));
   const set = (input: WantedInput, from: string | undefined, extra: Partial<StepChange> = {}): void => {
@@ -463,15 +490,17 @@ function planInputs(desired: readonly WantedInput[], current: ReadonlyMap<string
   }
   if (plan.variables) {
     // Variables carry the whole policy: the step's inputs are all ours or all theirs.
+    const mode = desiredMode;
+    const endpoints = mode === 'block' ? sortUnique(plan.endpoints ?? []) : [];
     const differs = desired.some((input) => current.get(input.key) !== input.value);
-    if (!differs) return { ...result, mode: plan.mode, endpoints: sortUnique(plan.endpoints ?? []) };
+    if (!differs) return { ...result, mode, endpoints };
     const weaker = weakerThanPlan(current, plan);
     if (weaker && !weaken) {
       result.kept.push(`the step's own inputs (${weaker}) were kept: reading them from variables could weaken it`);
       return result;
     }
     for (const input of desired) if (current.get(input.key) !== input.value) set(input, current.get(input.key));
-    return { ...result, mode: plan.mode, endpoints: sortUnique(plan.endpoints ?? []) };
+    return { ...result, mode, endpoints };
   }
 
   // egress-policy
@@ -501,8 +530,10 @@ function planInputs(desired: readonly WantedInput[], current: ReadonlyMap<string
   } else if (endpointsNow !== undefined && isExpression(endpointsNow) && !weaken) {
     if (wantedEndpoints && endpointsNow !== wantedEndpoints.value) result.kept.push(`kept the expression allowed-endpoints: ${endpointsNow}`);
   } else if (wantedMode.value !== 'audit' && finalMode !== 'audit') {
-    const before = endpointsNow === undefined ? [] : endpointsOf(endpointsNow);
-    const after = weaken ? sortUnique(wantedEndpoints?.endpoints ?? []) : sortUnique([...before, ...(wantedEndpoints?.endpoints ?? [])]);
+    const before = endpointsNow === undefined ? [] : endpointsInOrder(endpointsNow);
+    // A person's list keeps its order; what the plan adds goes after it (sorted among itself).
+    const appended = sortUnique(wantedEndpoints?.endpoints ?? []).filter((entry) => !before.includes(entry));
+    const after = weaken ? sortUnique(wantedEndpoints?.endpoints ?? []) : [...before, ...appended];
     const multiLine = endpointsNow !== undefined && endpointsNow.trim().includes('\n');
     const added = after.filter((entry) => !before.includes(entry));
     const dropped = before.filter((entry) => !after.includes(entry));
@@ -797,8 +828,11 @@ export function hardenWorkflow(text: string, options: HardenOptions): HardenResu
     if (!isPair(jobPair)) continue;
     const line = index.lineOf(keyOffset(jobPair)) + 1;
     const analysis: JobAnalysis = analyzeJob(doc, jobPair, line, sharedAnchors);
+    const support = (plan?: JobPlan): JobSupport => classifyJob(analysis, plan?.kind === 'harden-runner' ? plan.mode : undefined);
     const outcome = (action: JobAction, extra: Partial<JobOutcome> = {}): void => {
-      outcomes.push({ job: analysis.id, line, action, ...extra });
+      // Only where Harden-Runner leaves something unenforced: the common case stays quiet.
+      const classified = support(extra.plan);
+      outcomes.push({ job: analysis.id, line, action, ...(classified.gaps.length > 0 ? { support: classified } : {}), ...extra });
     };
     if (analysis.skip || !analysis.map) {
       outcome('skipped', { reason: analysis.skip?.reason ?? 'the job is not a mapping', skipCode: analysis.skip?.code ?? 'not-a-mapping' });
@@ -821,21 +855,19 @@ export function hardenWorkflow(text: string, options: HardenOptions): HardenResu
       outcome('skipped', { reason: decision.skip, skipCode: 'planner', ...(foundBeforePlan ? { existing: foundBeforePlan.existing } : {}) });
       continue;
     }
-    const plan = decision;
     // A plan may name a step repository we only recognize once we know it (a fork, our composite).
-    const found = foundBeforePlan ?? existingStepInfo(steps, text, plan);
+    const found = foundBeforePlan ?? existingStepInfo(steps, text, decision);
+    // A step without the marker is a person's: never switched to variables (which a later store
+    // change could lower); the store is applied to it as a floor, in literals (docs/reconciliation.md).
+    const unmanagedFloor = decision.kind === 'harden-runner' && decision.variables !== undefined && found !== undefined && found.existing.kind === 'harden-runner' && !found.existing.managedBy;
+    const plan: JobPlan = unmanagedFloor ? withoutVariables(decision) : decision;
     const desired = desiredInputs(plan, analysis.runner);
     const layout = detectLayout(steps, stepsPair, job, jobPair, index);
-    const context: string[] = [];
-    if (analysis.container) {
-      context.push(
-        analysis.containerExpression
-          ? 'container: is an expression: legs that run in a container are unprotected (Harden-Runner skips itself inside containers)'
-          : 'runs in a container: Harden-Runner skips itself inside containers, so this job is unprotected on GitHub-hosted runners',
-      );
-    }
+    const context: string[] = unprotectedReasons(support(plan));
     const policy = plan.kind === 'harden-runner' && plan.managedBy ? { policy: plan.managedBy.policy } : {};
-    const warnings = [...desired.warnings];
+    const warnings = [...(plan.kind === 'harden-runner' ? (plan.warnings ?? []) : []), ...desired.warnings];
+    const envOverrides = policyEnvOverrides(doc, job, index);
+    if (plan.kind === 'harden-runner') warnings.push(...privilegeWarnings(job, plan.flags, text, (offset) => index.lineOf(offset) + 1));
     const reasonOf = (notes: readonly string[]): { reason?: string } => {
       const all = [plan.note, ...desired.notes, ...context, ...notes].filter((note): note is string => note !== undefined && note !== '');
       return all.length > 0 ? { reason: all.join('; ') } : {};
@@ -847,7 +879,7 @@ export function hardenWorkflow(text: string, options: HardenOptions): HardenResu
       edits.push({ start: layout.insertAt, end: layout.insertAt, text: inserted });
       expected.set(analysis.id, { plan, inputs: desired.inputs });
       editedSpan(analysis.id, steps, layout, 0, true, edits.length - 1);
-      const endpoints = desired.inputs.find((input) => input.key === 'allowed-endpoints')?.endpoints ?? [];
+      const endpoints = plan.kind === 'harden-runner' && plan.variables ? sortUnique(plan.endpoints ?? []) : (desired.inputs.find((input) => input.key === 'allowed-endpoints')?.endpoints ?? []);
       const mode = desired.inputs.find((input) => input.key === 'egress-policy')?.value === 'audit' ? 'audit' : desired.mode;
       outcome('inserted', {
         plan,
@@ -856,6 +888,7 @@ export function hardenWorkflow(text: string, options: HardenOptions): HardenResu
         ...policy,
         changes: [],
         ...(warnings.length > 0 ? { warnings } : {}),
+        ...(envOverrides.length > 0 ? { drift: envDrift(envOverrides), policyEnv: envOverrides } : {}),
       });
       continue;
     }
@@ -883,19 +916,57 @@ export function hardenWorkflow(text: string, options: HardenOptions): HardenResu
     let stepEdits: TextEdit[];
     let changes: StepChange[];
     let inputs: InputPlan | undefined;
+    // The desired state's "no endpoints" warning is about the step as it ends up, not the plan.
+    const noEndpointsWarning = warnings.indexOf(BLOCK_WITHOUT_ENDPOINTS);
+    if (noEndpointsWarning !== -1) warnings.splice(noEndpointsWarning, 1);
+    const planWarnsNoEndpoints = noEndpointsWarning !== -1;
     if (existing.kind !== plan.kind) {
-      // Another kind of step (composite <-> inline): replaced whole, never a weakening the plan did not ask for.
+      // Another kind of step (composite <-> inline). The composite action takes its policy from
+      // the server and has no inputs for one: a step that says more than audit is not replaced.
+      const carried = existing.kind === 'harden-runner' ? policyInputsOf(existing) : [];
+      if (carried.length > 0) {
+        outcome('skipped', {
+          reason: `the existing Harden-Runner step sets ${carried.join(', ')}, which the composite action cannot carry (it takes the policy from the server): attach a policy that says so and replace the step by hand, or keep it inline`,
+          skipCode: 'would-drop-inputs',
+          existing,
+        });
+        continue;
+      }
       const replacement = renderStep(plan, desired.inputs, layout, stepName).map((item) => item + eol).join('');
       const original = text.slice(blockStart, blockEnd);
       stepEdits = [{ start: blockStart, end: blockEnd, text: original.endsWith('\n') ? replacement : replacement.slice(0, -eol.length) }];
       notes.push(`replaced the ${existing.kind === 'composite' ? 'composite action' : 'Harden-Runner'} step (${existing.uses})`);
-      changes = [{ field: 'uses', from: existing.uses, to: usesText(plan) }];
+      const written = new Map(desired.inputs.map((input) => [input.key, input.value]));
+      // Every input of the old step is accounted for: carried, changed or dropped, old -> new.
+      const inputChanges: StepChange[] = Object.entries(existing.with)
+        .filter(([key, value]) => written.get(key) !== value)
+        .map(([key, value]) => ({ field: `with.${key}`, from: value, to: written.get(key) ?? null }));
+      changes = [{ field: 'uses', from: existing.uses, to: usesText(plan) }, ...inputChanges];
+      if (planWarnsNoEndpoints) warnings.push(BLOCK_WITHOUT_ENDPOINTS);
       expected.set(analysis.id, { plan, inputs: desired.inputs });
     } else {
       const weaken = plan.kind === 'harden-runner' && plan.mayWeaken === true && existing.managedBy !== undefined;
-      inputs = planInputs(desired.inputs, currentInputs(step), weaken, plan);
-      // The marker goes on a step that now says exactly what the store says; a step kept different stays unmarked.
-      const marker = plan.kind === 'harden-runner' && plan.managedBy && inputs.kept.length === 0 ? markerText(plan.managedBy) : undefined;
+      const current = currentInputs(step);
+      inputs = planInputs(desired.inputs, current, weaken, plan, desired.mode);
+      // The marker is never added by a sync (docs/reconciliation.md, "The marker"): only a step
+      // egressctl inserted, or one a person handed over by adding the marker, is managed. Its
+      // policy name follows the store when the step now says exactly what the store says.
+      const marker = plan.kind === 'harden-runner' && plan.managedBy && existing.managedBy && inputs.kept.length === 0 ? markerText(plan.managedBy) : undefined;
+      if (plan.kind === 'harden-runner' && plan.managedBy && !existing.managedBy) {
+        notes.push(inputs.kept.length === 0 ? 'unmanaged step (no egressctl marker): matches the store, left unmarked' : 'unmanaged step (no egressctl marker): kept as a floor, left unmarked');
+      }
+      if (plan.kind === 'harden-runner' && plan.variables) {
+        // With variables delivery the store's changes reach jobs through variables, and the
+        // literal at the end of the chain waits for the next sync PR: say when it was behind.
+        const written = existing.with['egress-policy'];
+        const fallback = written === undefined ? undefined : deliveryFallbackOf(written);
+        if (fallback !== undefined && fallback !== (plan.variables.fallback ?? AUDIT_DEFAULT_VALUE)) {
+          notes.push(`the step's fallback (what runs without variables get, e.g. pull requests from forks) is behind the store (${plan.managedBy?.policy ? `policy ${plan.managedBy.policy}` : 'the audit default'})`);
+        }
+      }
+      const finalMode = inputs.mode;
+      const endpointsWritten = inputs.set.some((input) => input.key === 'allowed-endpoints') || (current.has('allowed-endpoints') && !inputs.remove.includes('allowed-endpoints'));
+      if (finalMode === 'block' && !endpointsWritten && !(plan.kind === 'harden-runner' && plan.variables && (plan.endpoints ?? []).length > 0)) warnings.push(BLOCK_WITHOUT_ENDPOINTS);
       const update = updateStep(step, text.slice(stepRange[0], stepRange[2]), plan, inputs, marker, index, layout, eol);
       if (update.unsupported) {
         outcome('skipped', { reason: `${update.unsupported}: edit it by hand`, skipCode: 'unsupported-step', existing });
@@ -933,7 +1004,7 @@ export function hardenWorkflow(text: string, options: HardenOptions): HardenResu
     // The step after the edited one is checked too: it shows the edit ended where it should.
     if (changed) editedSpan(analysis.id, steps, layout, existing.index + 1, false, firstEdit);
     const described = changes.filter((change) => change.field !== 'position').map(describeChange);
-    const drift = driftOf(existing, plan, inputs, changes);
+    const drift = [driftOf(existing, plan, inputs, changes), ...(envOverrides.length > 0 ? [envDrift(envOverrides)] : [])].filter((item): item is string => item !== undefined).join('; ');
     outcome(changed ? 'updated' : 'unchanged', {
       plan,
       ...reasonOf([...described, ...notes]),
@@ -942,6 +1013,7 @@ export function hardenWorkflow(text: string, options: HardenOptions): HardenResu
       changes,
       ...(warnings.length > 0 ? { warnings } : {}),
       ...(drift ? { drift } : {}),
+      ...(envOverrides.length > 0 ? { policyEnv: envOverrides } : {}),
       existing,
     });
   }
@@ -950,6 +1022,52 @@ export function hardenWorkflow(text: string, options: HardenOptions): HardenResu
   const problems = output === text || spansCheckOut(text, output, spans, expected) ? [] : selfCheck(output, expected, file);
   if (problems.length > 0) return { output: text, changed: false, jobs: outcomes, errors: problems };
   return { output, changed: output !== text, jobs: outcomes, errors: [] };
+}
+
+/** The plan without variables delivery: the store's policy as literals. */
+function withoutVariables(plan: HardenRunnerPlan): HardenRunnerPlan {
+  const { variables: _variables, ...literal } = plan;
+  return literal;
+}
+
+/**
+ * Inputs of a Harden-Runner step that say more than audit (a replacement that cannot carry them
+ * would weaken the job): block mode (also Harden-Runner's default when `egress-policy` is
+ * absent), endpoints, and every other input that is set and not `false`.
+ */
+function policyInputsOf(existing: ExistingStep): string[] {
+  const found: string[] = [];
+  const mode = existing.with['egress-policy'];
+  if (mode === undefined) found.push("egress-policy: block (Harden-Runner's default: the step has no egress-policy)");
+  else if (mode !== 'audit') found.push(`egress-policy: ${mode}`);
+  for (const [key, value] of Object.entries(existing.with)) {
+    if (key === 'egress-policy' || value === '' || value === 'false') continue;
+    found.push(key === 'allowed-endpoints' ? `allowed-endpoints (${endpointsOf(value).length})` : `${key}: ${value}`);
+  }
+  return found;
+}
+
+/** Where a workflow sets `EGRESSCTL_POLICY` in an `env:` (workflow, job or step), as report lines. */
+function policyEnvOverrides(doc: Document, job: YAMLMap, index: LineIndex): string[] {
+  const found: string[] = [];
+  const check = (owner: unknown, where: string): void => {
+    const env = isMap(owner) ? mapValue(owner, 'env') : undefined;
+    if (!isMap(env)) return;
+    for (const pair of env.items) {
+      // The env context is looked up without regard to case.
+      if (!isPair(pair) || keyName(pair)?.toUpperCase() !== POLICY_ENV) continue;
+      found.push(`${where} env: (line ${index.lineOf(keyOffset(pair)) + 1})`);
+    }
+  };
+  check(doc.contents, 'the workflow');
+  check(job, "the job's");
+  const steps = mapValue(job, 'steps');
+  if (isSeq(steps)) for (const [position, step] of steps.items.entries()) check(step, `step ${position + 1}'s`);
+  return found;
+}
+
+function envDrift(places: readonly string[]): string {
+  return `${POLICY_ENV} is set in ${places.join(', ')}: only egressctl's job-started hook may set it (on self-hosted runners the managed step reads it first); remove it`;
 }
 
 /** One change as a report line: `egress-policy: audit -> block`, `allowed-endpoints: +a -b`. */

@@ -170,7 +170,7 @@ function header(input: BodyInput): string[] {
       `This pull request brings each job's Harden-Runner step in line with the egress policy the policy store${input.policyRepository ? ` (${code(input.policyRepository)})` : ''} attaches to its workflow (workflow, then repository, then organization). Managed steps carry a marker comment naming their policy.`,
       '',
       `${plural(counts.block, 'job')} in block mode, ${plural(counts.audit, 'job')} in audit mode, ${plural(counts.skipped, 'job')} skipped.`,
-      ...(blocked > 0 ? ['', `**${plural(blocked, 'job')} were seen using endpoints their policy would block** (see Evidence): this pull request is a draft until someone checks them; change the policy through a pull request in the policy repository if they are needed.`] : []),
+      ...(blocked > 0 ? ['', `**${plural(blocked, 'job')} ${blocked === 1 ? 'was' : 'were'} seen using endpoints their policy would block** (see Evidence): this pull request is a draft until someone checks them; change the policy through a pull request in the policy repository if they are needed.`] : []),
       '',
       '> Opened by egressctl sync. The branch is rebuilt when the store or the workflows change; edits pushed to it are overwritten. Closing this pull request without merging stops the updates until the desired state changes again.',
     ];
@@ -216,13 +216,16 @@ function files(input: BodyInput): number {
   return input.plan.files.length;
 }
 
-export function commitMessage(plan: RepositoryPlan, mode: RolloutMode): string {
+/** `fromStore`: sync, whose modes come from the policies, not from baselines (issue 23). */
+export function commitMessage(plan: RepositoryPlan, mode: RolloutMode, options: { fromStore?: boolean } = {}): string {
   const changed = plan.files.filter((file) => file.status === 'changed');
   const counts = countJobs(changed);
   const subject = mode === 'action' ? 'Get egress policies from the policy server in GitHub Actions jobs' : 'Restrict egress of GitHub Actions jobs with Harden-Runner';
   const detail =
     mode === 'action'
       ? `${plural(counts.server, 'job')} use the egressctl action.`
-      : `${plural(counts.block, 'job')} in block mode from stable baselines, ${plural(counts.audit, 'job')} in audit mode.`;
+      : options.fromStore
+        ? `${plural(counts.block, 'job')} in block mode, ${plural(counts.audit, 'job')} in audit mode, as the policy store says.`
+        : `${plural(counts.block, 'job')} in block mode from stable baselines, ${plural(counts.audit, 'job')} in audit mode.`;
   return `${subject}\n\n${detail}\n\n${changed.map((file) => `- ${file.path}`).join('\n')}\n`;
 }

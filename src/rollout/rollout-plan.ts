@@ -8,13 +8,15 @@ import { createHash } from 'node:crypto';
 import { findJob, type BaselineIndex, type JobRecommendation } from '../baselines/index.js';
 import { formatDiagnostic } from '../policy/diagnostics.js';
 import type { HardenRunnerPin } from '../policy/model.js';
-import { POLICY_VARIABLE, workflowVariableName } from '../policy/delivery.js';
 import { storePlanner, type StoreState } from './desired-state.js';
 import { baselinePlanner, evidenceFromIndex, uniformPlanner } from './harden-plan.js';
 import { hardenWorkflow, stepDrift, type CompositePlan, type JobAction, type JobInfo, type JobPlanner, type StepDrift } from './harden.js';
 import { blockedByPolicy, desiredDigest } from './sync-plan.js';
 import { grantIdToken } from './rollout-permissions.js';
 import { newWorkflowErrors } from './workflow-check.js';
+import { workflowCalls } from './workflow-calls.js';
+import type { CallGraph } from '../policy/callers.js';
+import { withoutDeliveryFallbacks } from '../policy/delivery.js';
 
 /** Bump when the rollout's output for the same inputs changes, so open PRs get re-evaluated. */
 export const ROLLOUT_FORMAT = 1;
@@ -78,6 +80,13 @@ export interface JobReport {
   drift?: Drift;
   /** The planner's per-step change report (old -> new per input), when hardenWorkflow gives one. */
   changes?: unknown[];
+  /**
+   * `delivery: variables`: the managed step's fallback (what runs without variables get) is
+   * behind the store, and waits for the repository's next sync PR (the variables carry the policy).
+   */
+  fallbackBehind?: boolean;
+  /** Where the workflow sets EGRESSCTL_POLICY in an `env:` (drift: only the job-started hook may set it). */
+  policyEnv?: string[];
 }
 
 /**
@@ -189,7 +198,7 @@ function evidenceOf(found: JobRecommendation | undefined): JobEvidence | undefin
   };
 }
 
-function plannerFor(repository: string, workflowPath: string, config: RolloutConfig): JobPlanner {
+function plannerFor(repository: string, workflowPath: string, config: RolloutConfig, callers?: CallGraph): JobPlanner {
   if (config.mode === 'action') {
     const action = config.action;
     if (!action) throw new TypeError('rollout mode "action" needs action settings (uses, server, audience)');
@@ -203,14 +212,15 @@ function plannerFor(repository: string, workflowPath: string, config: RolloutCon
     return uniformPlanner(plan);
   }
   if (config.store) {
-    const planner = storePlanner({ store: config.store, repository, workflowPath, repin: true, baselineOf: evidenceFromIndex(config.baselines, repository, workflowPath) });
-    if (config.store.settings.delivery !== 'variables') return planner;
-    // The step reads its inputs from variables, most specific first (docs/reconciliation.md).
-    const variables = { vars: [workflowVariableName(workflowPath), POLICY_VARIABLE], env: POLICY_VARIABLE };
-    return (job) => {
-      const plan = planner(job);
-      return 'kind' in plan && plan.kind === 'harden-runner' ? { ...plan, variables } : plan;
-    };
+    // With `delivery: variables` the store planner writes the variables chain (docs/reconciliation.md).
+    return storePlanner({
+      store: config.store,
+      repository,
+      workflowPath,
+      repin: true,
+      baselineOf: evidenceFromIndex(config.baselines, repository, workflowPath),
+      ...(callers ? { callers } : {}),
+    });
   }
   return baselinePlanner({
     pin: config.pin,
@@ -219,13 +229,16 @@ function plannerFor(repository: string, workflowPath: string, config: RolloutCon
   });
 }
 
-/** Plan one workflow file. */
-export async function planWorkflowFile(repository: string, path: string, text: string, config: RolloutConfig): Promise<FilePlan> {
+/**
+ * Plan one workflow file. `callers`: the repository's call graph (workflow-calls.ts), so that a
+ * reusable workflow's jobs follow their callers' policy.
+ */
+export async function planWorkflowFile(repository: string, path: string, text: string, config: RolloutConfig, callers?: CallGraph): Promise<FilePlan> {
   const repo = repository.toLowerCase();
   const workflowPath = path.toLowerCase();
   // The planner sees each job's existing step (and its marker): kept to say why a job drifted.
   const seen = new Map<string, JobInfo>();
-  const planner = plannerFor(repo, workflowPath, config);
+  const planner = plannerFor(repo, workflowPath, config, callers);
   const result = hardenWorkflow(text, {
     plan: (job) => {
       seen.set(job.id, job);
@@ -247,6 +260,7 @@ export async function planWorkflowFile(repository: string, path: string, text: s
       ...(mode ? { mode } : {}),
       ...(outcome.reason ? { reason: outcome.reason } : {}),
       ...(outcome.skipCode ? { skipCode: outcome.skipCode } : {}),
+      ...(outcome.policyEnv ? { policyEnv: outcome.policyEnv } : {}),
     };
     const evidence = evidenceOf(findJob(config.baselines, { repository: repo, workflowPath, job: outcome.job }));
     if (evidence) report.evidence = evidence;
@@ -286,6 +300,36 @@ export async function planWorkflowFile(repository: string, path: string, text: s
 /** Plan every workflow file of a repository (files in the order given). */
 export async function planRepository(repository: string, files: readonly { path: string; text: string }[], config: RolloutConfig): Promise<RepositoryPlan> {
   const planned: FilePlan[] = [];
-  for (const file of files) planned.push(await planWorkflowFile(repository, file.path, file.text, config));
-  return { repository: repository.toLowerCase(), files: planned };
+  const callers = config.store ? workflowCalls(repository, files) : undefined;
+  for (const file of files) planned.push(await planWorkflowFile(repository, file.path, file.text, config, callers));
+  const deferred = config.store?.settings.delivery === 'variables' ? deferFallbackOnly(planned) : planned;
+  return { repository: repository.toLowerCase(), files: deferred };
+}
+
+/** The text with the policy each egressctl marker names blanked (harden.ts markerText). */
+function withoutMarkerPolicies(text: string): string {
+  return text.replace(/(#\s*egressctl:\s*managed)(?:,\s*(?:policy\s+[a-z0-9][a-z0-9._-]*|no policy attached))?/g, '$1');
+}
+
+/**
+ * With `delivery: variables` a change of a policy's contents reaches the jobs through the
+ * variable; the literal the managed steps fall back to changes too, but that alone opens no pull
+ * request (docs/reconciliation.md, "Fail closed"): when every changed file differs only in
+ * fallbacks, the files stay as they are and the jobs say their fallback is behind. The next sync
+ * PR of the repository, for any other reason, brings them along.
+ */
+function deferFallbackOnly(files: FilePlan[]): FilePlan[] {
+  const changed = files.filter((file) => file.status === 'changed');
+  // The policy a marker names changes with the fallback when an attachment changes: that alone is no PR either (issue 21).
+  const behind = (text: string) => withoutMarkerPolicies(withoutDeliveryFallbacks(text));
+  if (changed.length === 0 || !changed.every((file) => behind(file.before) === behind(file.after))) return files;
+  return files.map((file) => {
+    if (file.status !== 'changed') return file;
+    const jobs = file.jobs.map((job) =>
+      job.action === 'updated'
+        ? { ...job, action: 'unchanged' as const, fallbackBehind: true, reason: `${job.reason ? `${job.reason}; ` : ''}it waits for the next sync PR (the variables carry the policy meanwhile)` }
+        : job,
+    );
+    return { ...file, after: file.before, status: 'unchanged' as const, jobs };
+  });
 }

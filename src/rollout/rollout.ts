@@ -263,7 +263,7 @@ class RepositoryRun {
     if (open && marker && marker.outputs === newMarker.outputs && marker.plan === planHash) {
       return this.result('unchanged', `pull request #${open.number} already proposes these changes${problemText}`, { files: plan.files, pullRequest: openPull! });
     }
-    await this.writeBranch(base, tree, entries, changed, commitMessage(plan, config.mode), open !== undefined);
+    await this.writeBranch(base, tree, entries, changed, commitMessage(plan, config.mode, { fromStore: config.store !== undefined }), open !== undefined);
     if (open) {
       if (open.body !== body || open.title !== PULL_REQUEST_TITLE) await this.rest.pulls.update({ owner, repo, pull_number: open.number, title: PULL_REQUEST_TITLE, body });
       return this.result('updated', `updated pull request #${open.number}: ${changed.length} file${changed.length === 1 ? '' : 's'}${problemText}`, { files: plan.files, pullRequest: openPull! });

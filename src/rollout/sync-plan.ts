@@ -5,17 +5,22 @@
  * keeps. Data in, data out; GitHub I/O lives in rollout.ts and github-variables.ts.
  */
 import { createHash } from 'node:crypto';
+import { policiesAsOf } from '../policy/expiry.js';
 import { flattenPolicies } from '../policy/flatten.js';
-import { AUDIT_DEFAULT_VALUE, POLICY_VARIABLE, variableValue, workflowVariableName } from '../policy/delivery.js';
+import { POLICY_VARIABLE, variableValue, workflowVariableName } from '../policy/delivery.js';
 import { endpointFromText, isAllowed } from '../policy/endpoint.js';
 import { attachmentMap, type AttachmentMap, type CompiledPolicy } from '../policy/model.js';
 import type { PolicyRepository } from '../store/repository.js';
 import type { ScopeChange } from '../review/model.js';
 import { stepInputsOf, type StoreState } from './desired-state.js';
 
-/** The store's desired state from a loaded policy repository. */
-export function storeStateOf(repository: Pick<PolicyRepository, 'policies' | 'attachments' | 'settings'>): StoreState {
-  return { attachments: attachmentMap(repository.attachments), policies: flattenPolicies(repository), settings: repository.settings };
+/**
+ * The store's desired state from a loaded policy repository; with `at`, as of that time: expired
+ * exceptions are left out, so the next reconcile removes them (docs/architecture.md#expiring-exceptions).
+ */
+export function storeStateOf(repository: Pick<PolicyRepository, 'policies' | 'attachments' | 'settings'>, at?: Date | number): StoreState {
+  const policies = flattenPolicies(repository);
+  return { attachments: attachmentMap(repository.attachments), policies: at === undefined ? policies : policiesAsOf(policies, at), settings: repository.settings };
 }
 
 function sha256(text: string): string {
@@ -64,9 +69,9 @@ export function desiredDigest(store: StoreState, repository: string): string {
   ).slice(0, 32);
 }
 
-/** The literal a managed step falls back to when no variable reaches it (delivery.ts deliveryExpression). */
-function fallbackLiteral(_policy: CompiledPolicy): string {
-  return AUDIT_DEFAULT_VALUE;
+/** The literal a managed step falls back to when no variable reaches it: the policy's variable value (desired-state.ts `delivered`). */
+function fallbackLiteral(policy: CompiledPolicy): string {
+  return variableValue(policy);
 }
 
 /** Endpoints a job was seen using that a block policy's endpoints would not allow (evidence for the PR body). */

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { writeFileAtomic } from '../util/fs.js';
 import type { FilePlan, JobReport } from './rollout-plan.js';
 import type { RepositoryRollout } from './rollout.js';
+import { describeChange, type StepChange } from './harden.js';
 
 export type SyncStatus = 'synced' | 'out-of-sync' | 'pr-open' | 'pr-closed' | 'error';
 
@@ -50,12 +51,19 @@ export interface SyncReportFile {
 
 export const SYNC_REPORT_FILE = 'sync-report.json';
 
+/** A step change as words (`egress-policy: audit -> block`), never as JSON (issue 23). */
+function changeText(change: unknown): string {
+  if (typeof change === 'string') return change;
+  if (typeof change === 'object' && change !== null && typeof (change as StepChange).field === 'string') return describeChange(change as StepChange);
+  return JSON.stringify(change);
+}
+
 function jobReasons(file: FilePlan, job: JobReport): string | undefined {
   const where = `${file.path} job ${job.job}`;
   const policy = job.policy === undefined ? '' : job.policy === null ? ' (no policy attached)' : ` (policy ${job.policy})`;
   const changes = job.changes;
   // The per-step change list, when the planner reports one: "old -> new" per input.
-  const detail = Array.isArray(changes) && changes.length > 0 ? `: ${changes.map((change) => (typeof change === 'string' ? change : JSON.stringify(change))).join('; ')}` : job.reason ? `: ${job.reason}` : '';
+  const detail = Array.isArray(changes) && changes.length > 0 ? `: ${changes.map(changeText).join('; ')}` : job.reason ? `: ${job.reason}` : '';
   if (job.action === 'inserted') return `${where}: no Harden-Runner step; the store wants ${job.mode ?? 'one'}${policy}`;
   if (job.action !== 'updated') return undefined;
   switch (job.drift?.kind) {
@@ -74,11 +82,21 @@ function jobReasons(file: FilePlan, job: JobReport): string | undefined {
 export function syncReasons(files: readonly FilePlan[]): string[] {
   const reasons: string[] = [];
   for (const file of files) {
+    for (const job of file.jobs) {
+      // Drift a sync cannot fix by itself: a person's env: entry would override the store on self-hosted runners.
+      if (job.policyEnv) reasons.push(`${file.path} job ${job.job}: EGRESSCTL_POLICY is set in ${job.policyEnv.join(', ')}: only the job-started hook may set it; remove it`);
+    }
     if (file.status === 'invalid' || file.status === 'rejected') {
       reasons.push(`${file.path}: left unchanged (${file.status === 'invalid' ? 'does not parse' : 'the rewrite would add GitHub parser errors'})`);
       continue;
     }
-    if (file.status !== 'changed') continue;
+    if (file.status !== 'changed') {
+      // Not a reason to open a PR, but worth seeing: what a fork's pull request gets is older than the store.
+      for (const job of file.jobs) {
+        if (job.fallbackBehind) reasons.push(`${file.path} job ${job.job}: fallback behind the store${job.policy ? ` (policy ${job.policy})` : ''}: runs without variables (pull requests from forks) get the older policy until the next sync PR`);
+      }
+      continue;
+    }
     for (const job of file.jobs) {
       const reason = jobReasons(file, job);
       if (reason) reasons.push(reason);

@@ -50,7 +50,7 @@ function rolloutConfig(options: SyncOptions) {
     pin: policy.settings.hardenRunner,
     baselines: policy.baselines,
     ...(options.action ? { action: options.action } : {}),
-    ...(options.fromBaselines || mode === 'action' ? {} : { store: storeStateOf(policy) }),
+    ...(options.fromBaselines || mode === 'action' ? {} : { store: storeStateOf(policy, syncTime(options)) }),
   };
 }
 
@@ -73,7 +73,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
     return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), []), requests: rollout.requests };
   }
   const writer = new VariableWriter(options.client);
-  const desired = desiredVariables(storeStateOf(options.policy), [options.organization]);
+  const desired = desiredVariables(storeStateOf(options.policy, syncTime(options)), [options.organization]);
   if (options.dryRun) {
     const rollout = await runRollout({ ...common, ...selection });
     const variables = await writer.reassert(options.organization, desired, rollout.repositories.map((result) => result.repository), { dryRun: true });
@@ -105,6 +105,12 @@ async function rolloutConfirmed(writer: VariableWriter, desired: ReadonlyMap<str
   return rollout;
 }
 
+/** The time the store is evaluated at: expired exceptions are not part of the desired state. */
+function syncTime(options: Pick<SyncOptions, 'now'>): number {
+  const time = Date.parse(options.now?.() ?? '');
+  return Number.isNaN(time) ? Date.now() : time;
+}
+
 function organizationSync(options: Pick<SyncOptions, 'organization' | 'now' | 'dryRun'>, repositories: SyncEntry[], variables: VariableEntry[]): OrganizationSync {
   return { organization: options.organization.toLowerCase(), at: options.now?.() ?? new Date().toISOString(), dryRun: options.dryRun === true, repositories, variables };
 }
@@ -128,8 +134,8 @@ export interface ChangeSyncOptions extends Omit<SyncOptions, 'repositories' | 'p
  */
 export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult> {
   const org = options.organization.toLowerCase();
-  const beforeStore = storeStateOf(options.before);
-  const afterStore = storeStateOf(options.after);
+  const beforeStore = storeStateOf(options.before, syncTime(options));
+  const afterStore = storeStateOf(options.after, syncTime(options));
   if (options.after.settings.delivery === 'variables' && options.before.settings.delivery === 'variables') {
     const writer = new VariableWriter(options.client);
     const changes = variableChanges(desiredVariables(beforeStore, [org]), desiredVariables(afterStore, [org]));

@@ -256,6 +256,7 @@ export type SkipCode =
   | 'merge-key'
   | 'not-a-mapping'
   | 'unsupported-step'
+  | 'would-drop-inputs'
   | 'planner';
 
 export interface JobAnalysis {

@@ -5,6 +5,7 @@
  */
 import { PolicyFetchError } from './policy-client.js';
 import { messageOf } from '../util/errors.js';
+import { fetchBoundedText } from '../util/bounded-fetch.js';
 
 export async function requestIdToken(env: NodeJS.ProcessEnv, audience: string, timeoutMs = 5_000): Promise<string> {
   const requestUrl = env.ACTIONS_ID_TOKEN_REQUEST_URL;
@@ -17,11 +18,13 @@ export async function requestIdToken(env: NodeJS.ProcessEnv, audience: string, t
   let lastError = '';
   for (let attempt = 1; attempt <= 3; attempt++) {
     try {
-      const response = await fetch(url, {
-        headers: { authorization: `Bearer ${requestToken}`, accept: 'application/json; api-version=2.0' },
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      const text = await response.text();
+      // A token answer is a few KiB: cap it, and let the deadline cover the body too.
+      const response = await fetchBoundedText(
+        url,
+        { headers: { authorization: `Bearer ${requestToken}`, accept: 'application/json; api-version=2.0' } },
+        { maxBytes: 64 * 1024, timeoutMs },
+      );
+      const text = response.text;
       if (response.status === 200) {
         const value = (JSON.parse(text) as { value?: unknown }).value;
         if (typeof value === 'string' && value.split('.').length === 3) return value;

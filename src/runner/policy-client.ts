@@ -16,6 +16,7 @@ import { AnswerVerificationError, parseAnswerKeys, verifySignedAnswer, type Expe
 import { SIGNED_ANSWER_MEDIA_TYPE, type PolicyAnswer } from '../server/api.js';
 import { messageOf } from '../util/errors.js';
 import { envSetting } from '../util/env-names.js';
+import { fetchBoundedText, FetchLimitError } from '../util/bounded-fetch.js';
 
 export type OnError = 'audit' | 'block' | 'fail';
 export const ON_ERROR_VALUES: readonly OnError[] = ['audit', 'block', 'fail'];
@@ -114,25 +115,36 @@ export async function fetchPolicy(options: FetchPolicyOptions): Promise<FetchedA
   throw last ?? new PolicyFetchError('no attempt was made', false);
 }
 
+/**
+ * Most bytes of a /v1/policy answer read (a signed envelope of the largest policy is far smaller):
+ * a server that streams without end costs this much, not the runner's memory.
+ */
+export const MAX_ANSWER_BYTES = 1024 * 1024;
+
 async function fetchOnce(url: URL, options: FetchPolicyOptions): Promise<FetchedAnswer> {
-  let response: Response;
+  let status: number;
+  let text: string;
   try {
-    response = await fetch(url, {
-      headers: {
-        authorization: options.authorization,
-        accept: options.trust ? SIGNED_ANSWER_MEDIA_TYPE : 'application/json',
-        'user-agent': options.userAgent ?? 'egressctl-runner',
+    // One deadline for the whole exchange, body included: a trickling server cannot hold the job.
+    ({ status, text } = await fetchBoundedText(
+      url,
+      {
+        headers: {
+          authorization: options.authorization,
+          accept: options.trust ? SIGNED_ANSWER_MEDIA_TYPE : 'application/json',
+          'user-agent': options.userAgent ?? 'egressctl-runner',
+        },
+        redirect: 'error',
       },
-      signal: AbortSignal.timeout(options.timeoutMs ?? 5_000),
-      redirect: 'error',
-    });
+      { maxBytes: MAX_ANSWER_BYTES, timeoutMs: options.timeoutMs ?? 5_000 },
+    ));
   } catch (error) {
+    if (error instanceof FetchLimitError) throw new PolicyFetchError(error.message, true);
     throw new PolicyFetchError(`cannot reach ${url.origin}: ${describeError(error)}`, true);
   }
-  const text = await response.text().catch(() => '');
-  if (response.status !== 200) {
-    const retryable = response.status === 429 || response.status >= 500;
-    throw new PolicyFetchError(`${url.origin}${url.pathname} answered ${response.status}: ${errorMessageOf(text)}`, retryable, response.status);
+  if (status !== 200) {
+    const retryable = status === 429 || status >= 500;
+    throw new PolicyFetchError(`${url.origin}${url.pathname} answered ${status}: ${errorMessageOf(text)}`, retryable, status);
   }
   if (options.trust) {
     const answer = verifiedAnswer(text, options.trust);

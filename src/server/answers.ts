@@ -5,7 +5,8 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { effectivePolicy, type ResolveQuery } from '../policy/resolve.js';
+import { effectivePolicyAt, nextExpiryInstant } from '../policy/expiry.js';
+import { resolveScopes, type ResolveQuery } from '../policy/resolve.js';
 import { normalizeWorkflow, signAnswer } from '../runner/signed-answer.js';
 import { BoundedMap } from '../util/bounded-map.js';
 import { DEFAULT_ANSWER_TTL_SECONDS, SIGNED_ANSWER_MEDIA_TYPE, type AnswerStatement, type PolicyAnswer } from './api.js';
@@ -23,6 +24,8 @@ interface CachedAnswer {
   headers: string[];
   /** Signed answers: when to sign again (half their lifetime). */
   renewAt?: number;
+  /** When an exception in the answer expires: the answer must be made again from then on. */
+  validUntil?: number;
 }
 
 export interface AnswersOptions {
@@ -33,6 +36,8 @@ export interface AnswersOptions {
   cacheBytes?: number;
   /** Lifetime of a signed answer (default 24 h). */
   ttlSeconds?: number;
+  /** The clock answers are made at (milliseconds); tests set it to cross an expiry's midnight. */
+  now?: () => number;
 }
 
 export class PolicyAnswers {
@@ -43,20 +48,26 @@ export class PolicyAnswers {
   private readonly metrics: ServerMetrics;
   private readonly signKeys: readonly KeyObject[];
   private readonly ttl: number;
+  private readonly now: () => number;
 
   constructor(options: AnswersOptions) {
     this.store = options.store;
     this.metrics = options.metrics;
     this.signKeys = options.signKeys;
     this.ttl = options.ttlSeconds ?? DEFAULT_ANSWER_TTL_SECONDS;
+    this.now = options.now ?? Date.now;
     this.cache = new BoundedMap({ maxEntries: ANSWER_CACHE_SIZE, maxBytes: options.cacheBytes ?? ANSWER_CACHE_BYTES, evict: 'all' });
   }
 
-  /** The answer for a query, from the served bundle (undefined while none). */
-  resolve(query: ResolveQuery): PolicyAnswer | undefined {
+  /**
+   * The answer for a query, from the served bundle (undefined while none), as of `now`: expired
+   * exceptions are dropped here, at answer time, so a stale bundle cannot keep one alive
+   * (docs/architecture.md#expiring-exceptions).
+   */
+  resolve(query: ResolveQuery, now: number = this.now()): PolicyAnswer | undefined {
     const served = this.store.current;
     if (!served) return undefined;
-    const answer = effectivePolicy(served.bundle.attachments, served.bundle.policies, query);
+    const answer = effectivePolicyAt(served.bundle.attachments, served.bundle.policies, query, now);
     return {
       revision: served.bundle.revision,
       policy: answer.policy,
@@ -65,6 +76,13 @@ export class PolicyAnswers {
       config: answer.config as Record<string, string | boolean>,
       'lockdown-mode': answer['lockdown-mode'] ?? null,
     };
+  }
+
+  /** The instant after `now` at which the query's answer changes by itself (an exception expires). */
+  private validUntil(query: ResolveQuery, served: ServedBundle, now: number): number | undefined {
+    const { policy } = resolveScopes(served.bundle.attachments, query);
+    if (policy === null || !Object.hasOwn(served.bundle.policies, policy)) return undefined;
+    return nextExpiryInstant(served.bundle.policies[policy], now);
   }
 
   /** Write the answer for an authenticated query: signed when the caller accepts it. */
@@ -80,9 +98,12 @@ export class PolicyAnswers {
   private plain(query: ResolveQuery, served: ServedBundle): CachedAnswer {
     this.forBundle(served);
     const key = `${query.organization ?? ''}\u0000${query.repository ?? ''}\u0000${query.workflow ?? ''}\u0000${query.cluster ?? ''}`;
+    const now = this.now();
     let answer = this.cache.peek(key);
-    if (!answer) {
-      answer = ready(JSON.stringify(this.resolve(query)), JSON_TYPE, 'Authorization', served);
+    if (!answer || (answer.validUntil !== undefined && answer.validUntil <= now)) {
+      answer = ready(JSON.stringify(this.resolve(query, now)), JSON_TYPE, 'Authorization', served);
+      const validUntil = this.validUntil(query, served, now);
+      if (validUntil !== undefined) answer.validUntil = validUntil;
       this.remember(key, answer);
     }
     return answer;
@@ -103,11 +124,15 @@ export class PolicyAnswers {
     }
     this.forBundle(served);
     const key = `s\u0000${query.organization ?? ''}\u0000${query.repository ?? ''}\u0000${query.workflow ?? ''}\u0000${query.cluster ?? ''}`;
-    const now = Date.now();
+    const now = this.now();
     let answer = this.cache.peek(key);
     if (!answer || (answer.renewAt ?? 0) <= now) {
-      const resolved = this.resolve(query);
+      const resolved = this.resolve(query, now);
       if (!resolved) throw noBundle();
+      // A signed answer must not outlive an exception it carries: a runner that cannot reach the
+      // server would otherwise keep using it after the exception's last day.
+      const validUntil = this.validUntil(query, served, now);
+      const expiresAt = Math.min(now + this.ttl * 1000, validUntil ?? Number.POSITIVE_INFINITY);
       const statement: AnswerStatement = {
         _type: 'egressctl.answer/v1',
         subject: {
@@ -118,10 +143,13 @@ export class PolicyAnswers {
         },
         bundle: { revision: served.bundle.revision, digest: served.bundle.digest },
         issuedAt: new Date(now).toISOString(),
-        expiresAt: new Date(now + this.ttl * 1000).toISOString(),
+        expiresAt: new Date(expiresAt).toISOString(),
         answer: resolved,
       };
-      answer = { ...ready(signAnswer(statement, this.signKeys), SIGNED_ANSWER_MEDIA_TYPE, 'Authorization, Accept', served), renewAt: now + (this.ttl * 1000) / 2 };
+      answer = {
+        ...ready(signAnswer(statement, this.signKeys), SIGNED_ANSWER_MEDIA_TYPE, 'Authorization, Accept', served),
+        renewAt: Math.min(now + (this.ttl * 1000) / 2, validUntil ?? Number.POSITIVE_INFINITY),
+      };
       this.remember(key, answer);
     }
     return answer;

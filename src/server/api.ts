@@ -55,7 +55,10 @@ export interface AnswerStatement {
 
 /** The body of `GET /readyz`. */
 export interface ReadinessReport {
+  /** `ok` answers 200; `degraded` and `unavailable` answer 503 (`?degraded=ok` takes degraded as ready). */
   status: 'ok' | 'degraded' | 'unavailable';
+  /** Why it is not ok, in one line (`source: ...`, `state-dir: ...`, `compile: ...`); null when ok. */
+  reason: string | null;
   revision: string | null;
   committedAt: string | null;
   digest: string | null;

@@ -12,8 +12,19 @@ export function readiness(store: BundleStore): ReadinessReport {
     failing.push({ component: 'source', message: source.lastError.message, since: source.lastError.at.toISOString() });
   }
   if (store.stateError) failing.push({ component: 'state-dir', message: store.stateError.message, since: store.stateError.at.toISOString() });
+  const status = !served ? 'unavailable' : problem || failing.length > 0 ? 'degraded' : 'ok';
+  const first = failing[0];
+  const reason =
+    status === 'ok'
+      ? null
+      : first
+        ? `${first.component}: ${first.message}`
+        : problem
+          ? `${problem.reason}: ${problem.message}`
+          : 'no bundle served yet (waiting for the source)';
   return {
-    status: !served ? 'unavailable' : problem || failing.length > 0 ? 'degraded' : 'ok',
+    status,
+    reason,
     revision: served?.bundle.revision ?? null,
     committedAt: served?.bundle.committedAt ?? null,
     digest: served?.bundle.digest ?? null,

@@ -50,7 +50,11 @@ export function createRoutes({ store, metrics, logger, answers, authenticator, h
     const waitText = query.get('wait');
     let wait = 0;
     if (waitText !== null) {
-      if (!/^\d{1,6}$/.test(waitText)) throw new HttpError(400, 'bad_request', `wait must be a whole number of seconds (0..${maxWait}), not "${waitText.slice(0, 20)}"`);
+      // One rule: any whole number of seconds, capped at maxWait (a client asking for more gets the
+      // longest this server holds a request); anything else is refused.
+      if (!/^\d+$/.test(waitText)) {
+        throw new HttpError(400, 'bad_request', `wait must be a whole number of seconds (capped at ${maxWait}), not "${waitText.slice(0, 20)}"`);
+      }
       wait = Math.min(Number(waitText), maxWait);
     }
     let served = store.current;
@@ -125,14 +129,18 @@ export function createRoutes({ store, metrics, logger, answers, authenticator, h
     policy: (req, res, search) => servePolicy(req, res, search),
     history: (_req, res, search) => serveHistory(res, new URLSearchParams(search)),
     healthz: (_req, res) => sendJson(res, 200, { status: 'ok' }),
-    readyz: async (_req, res) => {
+    readyz: async (_req, res, search) => {
       // A write probe at most once a second: readiness polls must not hammer the disk.
       if (Date.now() - lastStateProbe > 1_000) {
         lastStateProbe = Date.now();
         await store.probeStateDir();
       }
       const report = readiness(store);
-      sendJson(res, report.status === 'unavailable' ? 503 : 200, report);
+      // Degraded is not ready: a probe must take the pod out of rotation (the body says why). A
+      // deployment that prefers serving the last good bundle from every replica asks ?degraded=ok.
+      const degradedIsReady = new URLSearchParams(search).get('degraded') === 'ok';
+      const ready = report.status === 'ok' || (report.status === 'degraded' && degradedIsReady);
+      sendJson(res, ready ? 200 : 503, report);
     },
     metrics: async (_req, res) => {
       const text = await metrics.registry.metrics();

@@ -83,6 +83,8 @@ export interface StartServerOptions {
   answerCacheBytes?: number;
   /** Lifetime of a signed /v1/policy answer, runner caches included (default 24 h). */
   answerTtlSeconds?: number;
+  /** The clock /v1/policy answers are made at (expiring exceptions); tests move it across midnight. */
+  answerClock?: () => number;
   /**
    * Who may read /v1/bundle, /v1/history and the console (docs/security.md, "Read access").
    * Default public. `api-key`: `Authorization: ApiKey <key>` with a key of `apiKeys`. `github`:
@@ -143,6 +145,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     signKeys,
     ...(options.answerCacheBytes === undefined ? {} : { cacheBytes: options.answerCacheBytes }),
     ...(options.answerTtlSeconds === undefined ? {} : { ttlSeconds: options.answerTtlSeconds }),
+    ...(options.answerClock === undefined ? {} : { now: options.answerClock }),
   });
 
   const source = await createSource(options, store, logger, signKeys);

@@ -17,6 +17,7 @@ import {
   type Policy,
   type PolicySet,
 } from '../policy/model.js';
+import { POLICY_TESTS_DIR } from '../policy/policy-tests.js';
 import { parsePolicyFile } from '../policy/policy-file.js';
 import { checkRepository } from '../policy/rules.js';
 import { indexBaselineTexts, type BaselineIndex } from '../baselines/recommend.js';
@@ -57,6 +58,8 @@ export function isPolicyRepositoryFile(relativePath: string): boolean {
   if (relativePath === ATTACHMENTS_FILE || relativePath === SETTINGS_FILE) return true;
   if (relativePath.startsWith(`${POLICIES_DIR}/`)) return !relativePath.slice(POLICIES_DIR.length + 1).includes('/');
   if (relativePath.startsWith(`${BASELINES_DIR}/`)) return /\.ya?ml$/.test(relativePath);
+  // Policy tests (docs/architecture.md#policy-tests): read with the rest so `test --rev` sees them.
+  if (relativePath.startsWith(`${POLICY_TESTS_DIR}/`)) return /^[^/]+\.ya?ml$/.test(relativePath.slice(POLICY_TESTS_DIR.length + 1));
   return false;
 }
 
@@ -73,7 +76,7 @@ async function readWorkTree(dir: string): Promise<Snapshot> {
     throw new IoError(`cannot read ${dir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
   const files = new Map<string, Uint8Array>();
-  const candidates = [ATTACHMENTS_FILE, SETTINGS_FILE, ...(await listFiles(dir, POLICIES_DIR, false)), ...(await listFiles(dir, BASELINES_DIR, true))];
+  const candidates = [ATTACHMENTS_FILE, SETTINGS_FILE, ...(await listFiles(dir, POLICIES_DIR, false)), ...(await listFiles(dir, BASELINES_DIR, true)), ...(await listFiles(dir, POLICY_TESTS_DIR, false))];
   for (const relativePath of candidates) {
     if (!isPolicyRepositoryFile(relativePath)) continue;
     try {

@@ -3,8 +3,8 @@
  * or the new one, never half of one, and a crash never leaves a truncated file behind.
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { link, lstat, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join, sep } from 'node:path';
 import { IoError, messageOf } from './errors.js';
 
 export interface AtomicWriteOptions {
@@ -58,8 +58,26 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
     if (created) await unlink(temp).catch(() => undefined);
     if ((error as NodeJS.ErrnoException).code === 'EEXIST' && options.overwrite === false) throw new FileExistsError(path);
     if (error instanceof IoError) throw error;
-    const message = messageOf(error);
-    throw new IoError(`cannot write ${path}: ${message}`, { cause: error });
+    throw new IoError(`cannot write ${path}: ${writeFailure(error, path, temp)}`, { cause: error });
+  }
+}
+
+/**
+ * Why a write failed, in terms of the file asked for: the temporary name is ours, never the
+ * reader's concern (issue 23), and a missing folder is named as such.
+ */
+function writeFailure(error: unknown, path: string, temp: string): string {
+  const folder = dirname(path);
+  switch ((error as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+      return `the folder ${folder} does not exist`;
+    case 'ENOTDIR':
+      return `${folder} is not a folder`;
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied in the folder ${folder}`;
+    default:
+      return messageOf(error).replaceAll(temp, path);
   }
 }
 
@@ -75,4 +93,24 @@ async function syncDirectory(directory: string): Promise<void> {
   } catch {
     // Best effort only: the data itself was already fsynced.
   }
+}
+
+/**
+ * The first component of `relativePath` under `root` (itself included) that is a symbolic link,
+ * as a path relative to `root`; undefined when none is. A scaffold written through a link
+ * (`schemas -> ../outside`) would land outside the folder the user named.
+ */
+export async function symlinkOnPath(root: string, relativePath: string): Promise<string | undefined> {
+  const parts = relativePath.split(/[\\/]/).filter((part) => part !== '' && part !== '.');
+  for (let length = 1; length <= parts.length; length++) {
+    const partial = parts.slice(0, length).join(sep);
+    try {
+      if ((await lstat(join(root, partial))).isSymbolicLink()) return partial;
+    } catch (error) {
+      // Nothing there yet: nothing below it can be a link either.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new IoError(`cannot inspect ${join(root, partial)}: ${messageOf(error)}`, { cause: error });
+    }
+  }
+  return undefined;
 }

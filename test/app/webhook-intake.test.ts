@@ -129,4 +129,21 @@ describe('webhook bodies', () => {
       }
     });
   }
+
+  it('answers 400 to a validly signed event whose repository has no owner (or a job without ids), never 200', async () => {
+    const job = { id: 1, run_id: 2, name: 'build', head_sha: 'a'.repeat(40), completed_at: null, steps: [] };
+    const bodies: [string, Record<string, unknown>][] = [
+      ['workflow_job', { action: 'completed', workflow_job: job, repository: { full_name: 'acme/api', name: 'api' } }],
+      ['workflow_job', { action: 'completed', workflow_job: job, repository: { full_name: 'acme/api', name: 'api', owner: null } }],
+      ['workflow_job', { action: 'completed', workflow_job: job, repository: { full_name: 'acme/api', name: 'api', owner: { login: 7 } } }],
+      ['workflow_job', { action: 'completed', workflow_job: { ...job, id: 'x' }, repository: { full_name: 'acme/api', name: 'api', owner: { login: 'acme' } } }],
+      ['push', { ref: 'refs/heads/main', repository: { full_name: 'acme/api', name: 'api' } }],
+    ];
+    for (const [event, payload] of bodies) {
+      const body = JSON.stringify(payload);
+      const answer = await post({ body, signature: sign(body), event });
+      expect(answer.status, body).toBe(400);
+      expect((JSON.parse(answer.body) as { error: { code: string } }).error.code).toBe('bad_payload');
+    }
+  });
 });

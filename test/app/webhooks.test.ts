@@ -102,7 +102,8 @@ describe('pull request review and publish on merge', () => {
   it('sends more than 50 annotations in batches of at most 50', async () => {
     const { standin, hookUrl } = harness;
     const endpoints = Array.from({ length: 120 }, (_, index) => `  - https://host${index}.example.com\n`).join('');
-    const head = await standin.commitFiles(POLICY_REPO, { branch: 'many', files: { 'policies/base.yml': `egress-policy: block\nallowed-endpoints:\n${endpoints}` } });
+    // github.com:443 last: the block policy stays valid for checkout, so the 120 errors are all there is.
+    const head = await standin.commitFiles(POLICY_REPO, { branch: 'many', files: { 'policies/base.yml': `egress-policy: block\nallowed-endpoints:\n${endpoints}  - github.com:443\n` } });
     const pr = await standin.openPullRequest(POLICY_REPO, { head: 'many' });
     standin.resetStats();
     await standin.deliverWebhook({ url: hookUrl, event: 'pull_request', action: 'opened', repository: POLICY_REPO, pullRequest: pr.number });

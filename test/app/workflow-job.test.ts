@@ -51,6 +51,7 @@ const STEPS = [
 ];
 
 let standin: GitHubStandin;
+let installationId: number;
 let probot: Probot;
 let handle: WorkflowJobHandle;
 let flushes: (BaselineCommitResult | { error: unknown })[];
@@ -87,7 +88,7 @@ function policyCommits(): number {
 
 beforeEach(async () => {
   standin = await startGitHubStandin();
-  standin.createInstallation({ account: 'acme' });
+  installationId = standin.createInstallation({ account: 'acme' }).id;
   await standin.createRepository('acme/api', { files: { '.github/workflows/ci.yml': WORKFLOW } });
   await standin.createRepository(POLICY_REPO, { files: { 'egressctl.yml': 'organizations: [acme]\n', 'README.md': 'policies\n' } });
 });
@@ -144,6 +145,20 @@ describe('workflow_job baselines', () => {
     expect(policyCommits()).toBe(1);
   }, 30_000);
 
+  it("the baselines commit says the mode each run ran in, not audit for all (issue 23)", async () => {
+    await start();
+    const wait = flushed();
+    const configured = (mode: string) => `2026-11-21T08:15:01.0000000Z [!] Current Configuration: \n2026-11-21T08:15:01.0000001Z {"repo":"acme/api","egress_policy":"${mode}"}\n`;
+    await completeJob('build (18)', configured('block') + AUDIT_LOG, { runId: 901 });
+    await completeJob('Lint code', configured('audit') + AUDIT_LOG, { runId: 901 });
+    await handle.idle();
+    await wait;
+    const head = await standin.refSha(POLICY_REPO);
+    const message = (await (await fetch(`${standin.url}/repos/${POLICY_REPO}/git/commits/${head}`, { headers: { authorization: `token ${standin.createInstallationToken(installationId)}` } })).json()) as { message: string };
+    expect(message.message).toContain('- acme/api: 2 runs (1 in block mode, 1 in audit mode)');
+    expect(message.message).not.toContain('in audit mode (workflow_job webhooks)');
+  });
+
   it('retries when the policy branch moved before the ref update', async () => {
     let moved = false;
     await start({
@@ -196,6 +211,30 @@ describe('workflow_job baselines', () => {
     expect(standin.stats().byRoute['GET /repos/{owner}/{repo}/actions/runs/{run_id}']).toBeUndefined();
     await new Promise((resolve) => setTimeout(resolve, 120));
     expect(policyCommits()).toBe(0);
+  }, 30_000);
+
+  it('drops names a step printed to look like the agent, counts them for the commit message, and the baseline stays valid', async () => {
+    await start({ flushIntervalMs: 50 });
+    const wait = flushed();
+    await completeJob('build (18)', `${AUDIT_LOG}\ndomain not allowed: ~.\ndomain not allowed: !!js/function.\ndomain not allowed: "quoted".\n`);
+    await handle.idle();
+    await wait;
+    expect(flushes[0]).toMatchObject({ repositories: [{ repository: 'acme/api', merged: 1, dropped: 3 }] });
+    const text = (await standin.readFile(POLICY_REPO, 'baselines/acme/api.yml'))!;
+    expect(parseBaselineFile(text, 'baselines/acme/api.yml').errors).toEqual([]);
+    expect(text).not.toMatch(/!!js|quoted|"~"/);
+  }, 30_000);
+
+  it('reads at most maxLogBytes of a job log: a bigger one is skipped with a warning, not read whole', async () => {
+    const warnings: string[] = [];
+    const log = { info: () => undefined, debug: () => undefined, error: () => undefined, warn: (_object: object, message?: string) => void warnings.push(message ?? '') };
+    await start({ flushIntervalMs: 50, maxLogBytes: 64 * 1024, log });
+    // A job that prints 256 KiB before the agent's lines.
+    await completeJob('build (18)', `${'x'.repeat(255)}\n`.repeat(1024) + AUDIT_LOG);
+    await handle.idle();
+    expect(standin.stats().logDownloads).toBe(1);
+    expect(handle.pending()).toBe(0);
+    expect(warnings).toEqual([expect.stringMatching(/job log .* not read: .*limited to 64 KiB/)]);
   }, 30_000);
 
   it('skips the log download when no step looks like Harden-Runner', async () => {

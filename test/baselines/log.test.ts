@@ -56,6 +56,20 @@ describe('parseHardenRunnerLog', () => {
     expect(result.value.endedAt).toBe('2026-11-20T10:02:10Z');
   });
 
+  it('reads the mode the job ran in from the configuration Harden-Runner prints, else from blocked names (issue 23)', () => {
+    // The pre step prints `[!] Current Configuration:` and the configuration as one JSON line
+    // (step-security/harden-runner, after its fallback to audit when the policy store fails).
+    const configuration = (mode: string) =>
+      `2026-11-21T08:15:01.0000000Z [!] Current Configuration: \n2026-11-21T08:15:01.0000001Z {"repo":"acme/api","egress_policy":"${mode}","allowed_endpoints":"github.com:443"}\n`;
+    expect(parseHardenRunnerLog(configuration('block') + fixture('audit-job.txt')).value.mode).toBe('block');
+    expect(parseHardenRunnerLog(configuration('audit') + fixture('audit-job.txt')).value.mode).toBe('audit');
+    // No configuration line: names the agent blocked mean block mode; otherwise the log does not say.
+    expect(parseHardenRunnerLog(fixture('block-job.txt')).value.mode).toBe('block');
+    expect(parseHardenRunnerLog(fixture('audit-job.txt')).value.mode).toBeUndefined();
+    // A step printing look-alike JSON elsewhere does not count.
+    expect(parseHardenRunnerLog(`{"egress_policy":"block"}\n${fixture('audit-job.txt')}`).value.mode).toBeUndefined();
+  });
+
   it('records block-mode refusals as blocked and never as endpoints (sinkhole calls included)', () => {
     const result = parseHardenRunnerLog(fixture('block-job.txt'), 'block-job.txt');
     expect(result.errors).toEqual([]);

@@ -94,6 +94,18 @@ describe('console sign-in with GitHub', () => {
     await context.close();
   }, 60_000);
 
+  it('stays on the server when next hides a protocol-relative URL behind a tab (/%09/host)', async () => {
+    web.signIn('octocat');
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${server.url}/auth/login?next=/%09/evil.example/path`);
+    await page.click('#authorize');
+    await page.waitForURL((url) => url.pathname !== '/login/oauth/authorize' && !url.pathname.startsWith('/auth/'));
+    expect(new URL(page.url()).origin).toBe(server.url);
+    expect(new URL(page.url()).pathname).toBe('/');
+    await context.close();
+  }, 60_000);
+
   it('refuses a callback that did not start here (no state cookie)', async () => {
     const response = await fetch(`${server.url}/auth/callback?code=abc&state=xyz`);
     expect(response.status).toBe(400);

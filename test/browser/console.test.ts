@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createConsoleHandler } from '../../src/server/console/index.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
+import { sidewaysOverflow } from '../support/browser.js';
 import { makeConsoleRepo, POLICY_REPOSITORY, type ConsoleRepo } from '../support/console-repo.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -101,19 +102,27 @@ describe('web console in Chromium', () => {
     await page.goto(`${server.url}/policies/api`);
     await page.getByRole('link', { name: 'History of api' }).click();
     await page.waitForURL(`${server.url}/policies/api/history`);
-    const updated = page.locator('article.kind-updated');
+    const updated = page.locator('section.kind-updated');
     expect(await updated.count()).toBe(1);
-    expect(await updated.locator('header').innerText()).toContain('Bob Builder');
+    expect(await page.locator('article.commit', { has: updated }).locator('header').innerText()).toContain('Bob Builder');
     expect(await updated.locator('td.code.add').allInnerTexts()).toEqual(['+allowed-endpoints:', '+  - registry.npmjs.org', '+  - proxy.golang.org # go modules']);
     expect(await updated.locator('td.code.del').allInnerTexts()).toEqual(['-allowed-endpoints: registry.npmjs.org']);
-    expect(await updated.getByRole('link', { name: '#2' }).getAttribute('href')).toBe(`https://github.com/${POLICY_REPOSITORY}/pull/2`);
-    expect(await updated.locator(`a[href="https://github.com/${POLICY_REPOSITORY}/commit/${fixture.commits[1]}"]`).count()).toBe(1);
+    expect(await page.locator('article.commit', { has: updated }).getByRole('link', { name: '#2' }).getAttribute('href')).toBe(`https://github.com/${POLICY_REPOSITORY}/pull/2`);
+    expect(await page.locator('article.commit', { has: updated }).locator(`a[href="https://github.com/${POLICY_REPOSITORY}/commit/${fixture.commits[1]}"]`).count()).toBe(1);
     await screenshot('03-policy-history');
 
     await page.getByRole('link', { name: 'History', exact: true }).click();
     await page.waitForURL(`${server.url}/history`);
     expect(await page.locator('article .subject').allInnerTexts()).toContain('Describe base <script>alert("xss")</script>');
-    expect(await page.locator('article.kind-attachments', { hasText: 'Detached' }).innerText()).toContain('acme/web');
+    expect(await page.locator('section.kind-attachments', { hasText: 'Detached' }).innerText()).toContain('acme/web');
+    // One card per commit (issue 23): the first commit created three policies and attached them.
+    const cards = page.locator('article.commit');
+    expect(await cards.count()).toBe(fixture.commits.length);
+    const commitsShown = await cards.evaluateAll((elements) => elements.map((element) => (element as unknown as { dataset: Record<string, string> }).dataset['commit']));
+    expect(new Set(commitsShown).size).toBe(commitsShown.length);
+    const first = page.locator(`article.commit[data-commit="${fixture.commits[0]}"]`);
+    expect(await first.locator('section.change').count()).toBeGreaterThan(1);
+    expect(await first.locator('.subject').count()).toBe(1);
     await screenshot('04-history');
   });
 
@@ -133,6 +142,22 @@ describe('web console in Chromium', () => {
     ]);
     expect(await page.locator('#with-block').innerText()).toContain('  with:\n    egress-policy: block\n    allowed-endpoints: github.com:443 objects.githubusercontent.com:443\n');
     await screenshot('05-lookup');
+
+    // On a narrow screen the box wraps between endpoints, never inside one, and the page does not scroll sideways.
+    await page.setViewportSize({ width: 420, height: 900 });
+    try {
+      const endpoints = page.locator('#with-block .token', { hasText: 'objects.githubusercontent.com:443' });
+      expect(await endpoints.count()).toBe(1);
+      const lineBoxes = await page.locator('#with-block .token').evaluateAll((elements) =>
+        elements.map((element) => ({ text: (element as unknown as { textContent: string }).textContent, boxes: (element as unknown as { getClientRects(): { length: number } }).getClientRects().length })),
+      );
+      expect(lineBoxes.filter((token) => token.boxes !== 1)).toEqual([]);
+      expect(await page.locator('#with-block').innerText()).toContain('objects.githubusercontent.com:443');
+      expect(await sidewaysOverflow(page)).toEqual({ overflows: false });
+      await screenshot('05-lookup-narrow');
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
 
     // The same URL, opened afresh, gives the same answer.
     const shared = page.url();

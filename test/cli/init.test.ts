@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,7 +53,7 @@ describe('egressctl init', () => {
     expect(git('rev-parse', '--is-inside-work-tree').trim()).toBe('true');
 
     // The yaml-language-server headers point at schemas that exist.
-    for (const file of ['attachments.yml', 'egressctl.yml', 'policies/org-audit.yml']) {
+    for (const file of ['attachments.yml', 'egressctl.yml', 'policies/org-audit.yml', 'tests/org-audit.yml']) {
       const header = /\$schema=(\S+)/.exec(readFileSync(path.join(dir, file), 'utf8'))?.[1];
       expect(header, file).toBeDefined();
       expect(() => readFileSync(path.resolve(path.dirname(path.join(dir, file)), header ?? ''), 'utf8')).not.toThrow();
@@ -64,10 +64,14 @@ describe('egressctl init', () => {
     const workflow = readFileSync(path.join(dir, '.github/workflows/validate-policies.yml'), 'utf8');
     const steps = (parse(workflow) as { jobs: { validate: { steps: { uses?: string; run?: string }[] } } }).jobs.validate.steps;
     for (const step of steps.filter((item) => item.uses !== undefined)) expect(step.uses).toMatch(/@[0-9a-f]{40}$/);
-    expect(steps.at(-1)?.run).toBe(`npx --yes github:acme/egressctl#${'0123456789'.repeat(4)} validate --format github`);
+    // The check runs validate with annotations, then the policy tests.
+    expect(steps.slice(-2).map((step) => step.run)).toEqual([
+      `npx --yes github:acme/egressctl#${'0123456789'.repeat(4)} validate --format github`,
+      `npx --yes github:acme/egressctl#${'0123456789'.repeat(4)} test`,
+    ]);
 
     const validate = await runCli(['validate', '-C', dir, '--format', 'json']);
-    expect(JSON.parse(validate.stdout)).toEqual({ ok: true, errors: [], warnings: [] });
+    expect(JSON.parse(validate.stdout)).toEqual({ ok: true, errors: [], warnings: [], notices: [] });
 
     // compile builds HEAD: before the first commit it says so; after it, a bundle.
     const early = await runCli(['compile', '-C', dir, '--unsigned']);
@@ -110,6 +114,30 @@ describe('egressctl init', () => {
     const again = await runCli(['init', '--org', 'acme'], { cwd: dir });
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('already has every file init writes');
+  });
+
+  it('refuses to write through a symlinked directory or file, naming it, and writes nothing', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'egressctl-init-'));
+    const outside = path.join(dir, 'outside');
+    const target = path.join(dir, 'repo');
+    mkdirSync(outside);
+    mkdirSync(target);
+    symlinkSync('../outside', path.join(target, 'schemas'));
+    const directory = await runCli(['init', target, '--org', 'acme', '--egressctl', SOURCE], { cwd: dir });
+    expect(directory.code).toBe(1);
+    expect(directory.stderr).toContain('schemas');
+    expect(directory.stderr).toMatch(/symbolic link/);
+    expect(readdirSync(outside)).toEqual([]);
+    expect(readdirSync(target).sort()).toEqual(['schemas']);
+
+    rmSync(path.join(target, 'schemas'));
+    symlinkSync('../outside/settings.yml', path.join(target, 'egressctl.yml'));
+    const file = await runCli(['init', target, '--org', 'acme', '--egressctl', SOURCE], { cwd: dir });
+    expect(file.code).toBe(1);
+    expect(file.stderr).toContain('egressctl.yml');
+    expect(file.stderr).toMatch(/symbolic link/);
+    expect(readdirSync(outside)).toEqual([]);
+    expect(readdirSync(target).sort()).toEqual(['egressctl.yml']);
   });
 
   it('refuses a bad organization or pin with a usage error', async () => {

@@ -1,4 +1,4 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { keyIdOf, loadPrivateKey, loadPublicKeys } from '../../src/bundle/keys.js';
@@ -11,11 +11,6 @@ afterEach(() => scratch?.cleanup());
 describe('egressctl keygen', () => {
   it('writes PREFIX.key (0600) and PREFIX.pub and prints the keyid', async () => {
     scratch = makeTempRepo();
-    const run = await runCli(['keygen', '--out', 'keys/signing'], { cwd: scratch.dir });
-    // keys/ does not exist: keygen writes into existing directories only.
-    expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/cannot write .*keys\/signing\.key/);
-
     const ok = await runCli(['keygen', '--out', 'signing'], { cwd: scratch.dir });
     expect(ok.code).toBe(0);
     const privatePath = path.join(scratch.dir, 'signing.key');
@@ -26,6 +21,24 @@ describe('egressctl keygen', () => {
     expect(ok.stdout).toBe(`${keyIdOf(publicKey!)}\n`);
     expect(keyIdOf(await loadPrivateKey(privatePath))).toBe(keyIdOf(publicKey!));
     expect(ok.stderr).toContain('mode 0600');
+  });
+
+  it('makes a missing folder (mode 0700, it holds a private key) and names no temporary file', async () => {
+    scratch = makeTempRepo();
+    const run = await runCli(['keygen', '--out', 'keys/acme'], { cwd: scratch.dir });
+    expect(run.code).toBe(0);
+    const keys = path.join(scratch.dir, 'keys');
+    expect(statSync(keys).mode & 0o777).toBe(0o700);
+    expect(statSync(path.join(keys, 'acme.key')).mode & 0o777).toBe(0o600);
+    expect(run.stderr).toContain(`created the folder ${keys} (mode 0700)`);
+    expect(readdirSync(keys).sort()).toEqual(['acme.key', 'acme.pub']);
+
+    // A path that cannot be a folder: the message names it, not keygen's temporary file.
+    writeFileSync(path.join(scratch.dir, 'plain'), 'x');
+    const blocked = await runCli(['keygen', '--out', 'plain/acme'], { cwd: scratch.dir });
+    expect(blocked.code).toBe(2);
+    expect(blocked.stderr).not.toMatch(/\.tmp|\.acme\.key\./);
+    expect(blocked.stderr).toContain(`cannot make the folder ${path.join(scratch.dir, 'plain')} for the keys: a file is in the way`);
   });
 
   it('refuses to overwrite either file without --force, and replaces both with it', async () => {

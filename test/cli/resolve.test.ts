@@ -50,3 +50,41 @@ describe('egressctl resolve --workflow', () => {
     expect(run.stderr).not.toMatch(/\n\s+at /);
   });
 });
+
+describe('egressctl resolve --workflow of a reusable workflow (issue 19, defect 3)', () => {
+  const build = 'on:\n  workflow_call:\njobs:\n  compile:\n    runs-on: ubuntu-latest\n    steps:\n      - run: make\n';
+  const caller = (name: string) => `name: ${name}\non: push\njobs:\n  build:\n    uses: ./.github/workflows/build.yml\n`;
+
+  it('shows the caller\'s policy and says why; callers that differ: the widest, warned', async () => {
+    repo = makeTempRepo({
+      ...SAMPLE_FILES,
+      '.github/workflows/build.yml': build,
+      '.github/workflows/release.yml': caller('release'),
+    });
+    const plain = await runCli(['resolve', '-C', repo.dir, '--repository', 'acme/api', '--workflow', 'build.yml']);
+    expect(plain.stdout).toContain('policy: api (attached to repository acme/api)');
+    const run = await runCli(['resolve', '-C', repo.dir, '--repository', 'acme/api', '--workflow', 'build.yml', '--workflows-from', repo.dir]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('policy: base (attached to workflow acme/api/.github/workflows/release.yml)');
+    expect(run.stdout).toContain('why: build.yml is a reusable workflow called by release.yml: its jobs follow release.yml (policy base)');
+    const json = JSON.parse((await runCli(['resolve', '-C', repo.dir, '--repository', 'acme/api', '--workflow', 'build.yml', '--workflows-from', repo.dir, '--json'])).stdout) as {
+      policy: string;
+      config: Record<string, string>;
+      callers: { sources: Array<{ workflow: string; policy: string }> };
+    };
+    expect(json.policy).toBe('base');
+    expect(json.config['allowed-endpoints']).toBe('github.com:443 objects.githubusercontent.com:443');
+    expect(json.callers.sources).toEqual([{ workflow: '.github/workflows/release.yml', via: [], policy: 'base', scope: { type: 'workflow', key: 'acme/api/.github/workflows/release.yml' } }]);
+
+    repo.cleanup();
+    repo = makeTempRepo({
+      ...SAMPLE_FILES,
+      '.github/workflows/build.yml': build,
+      '.github/workflows/release.yml': caller('release'),
+      '.github/workflows/ci.yml': caller('ci'),
+    });
+    const widest = await runCli(['resolve', '-C', repo.dir, '--repository', 'acme/api', '--workflow', 'build.yml', '--workflows-from', repo.dir]);
+    expect(widest.stdout).toContain("policy: api+base (the widest of the callers' policies)");
+    expect(widest.stdout).toContain('warning: build.yml is called by workflows with different policies (ci.yml (policy api), release.yml (policy base))');
+  });
+});

@@ -6,7 +6,11 @@
  */
 import { Probot } from 'probot';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { gitHubClientClass, type RateLimitEvent } from '../../src/github/client.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gitHubClientClass, tokenClient, type RateLimitEvent } from '../../src/github/client.js';
+import { gitHubErrorOf, gitHubMessageOf, gitHubStatus } from '../../src/util/errors.js';
+import { freePort } from '../support/server.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
 
 let standin: GitHubStandin;
@@ -93,4 +97,33 @@ describe('the GitHub client', () => {
     expect(limits.map((event) => event.retrying)).toEqual([true]);
     expect(standin.variables('repository', 'acme/api').has('B')).toBe(true);
   }, 30_000);
+});
+
+describe('a request that gets no answer (issue 23)', () => {
+  it('is not an HTTP status: the message names what could not be reached', async () => {
+    const port = await freePort(); // nothing listens there once the probe closed
+    const client = tokenClient('ghp_test', { baseUrl: `http://127.0.0.1:${port}`, serverErrorRetries: 0, throttleEnabled: false });
+    const error: unknown = await client.rest.repos.get({ owner: 'acme', repo: 'api' }).then(() => undefined, (caught: unknown) => caught);
+    expect(error).toBeDefined();
+    expect(gitHubStatus(error)).toBeUndefined();
+    expect(gitHubMessageOf(error)).toBe(`could not reach 127.0.0.1:${port}: the connection was refused (nothing listens there)`);
+    expect(gitHubMessageOf(error)).not.toMatch(/answered|500/);
+  });
+
+  it('a real 500 from GitHub is still one', async () => {
+    const server = createServer((_request, response) => {
+      response.writeHead(500, { 'content-type': 'application/json', 'x-github-request-id': 'ABCD:1234' });
+      response.end('{"message":"Server Error"}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const client = tokenClient('ghp_test', { baseUrl: `http://127.0.0.1:${port}`, serverErrorRetries: 0, throttleEnabled: false });
+      const error: unknown = await client.rest.repos.get({ owner: 'acme', repo: 'api' }).then(() => undefined, (caught: unknown) => caught);
+      expect(gitHubErrorOf(error)).toEqual({ status: 500, requestId: 'ABCD:1234' });
+      expect(gitHubMessageOf(error)).toMatch(/^GitHub answered 500: Server Error/);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
 });

@@ -3,7 +3,6 @@
  * `with:` expressions a managed step reads them through, evaluated by GitHub's own expression
  * engine for every combination of present and missing env and vars.
  */
-import { Evaluator, Lexer, Parser, data } from '@actions/expressions';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import {
@@ -17,6 +16,7 @@ import {
 import { DEFAULT_SETTINGS, type CompiledPolicy } from '../../src/policy/model.js';
 import { hardenWorkflow } from '../../src/rollout/harden.js';
 import { newWorkflowErrors } from '../../src/rollout/workflow-check.js';
+import { evaluateInput } from '../support/expressions.js';
 
 const apiBlock: CompiledPolicy = {
   name: 'api-block',
@@ -50,60 +50,59 @@ describe('variable names and values', () => {
 
 type Context = Record<string, string>;
 
-/** Evaluate `${{ ... }}` the way the runner does for a step input: the result as a string. */
-function evaluateInput(value: string, env: Context, vars: Context): string {
-  const inner = /^\$\{\{([\s\S]*)\}\}$/.exec(value.trim())?.[1];
-  if (inner === undefined) return value;
-  const lexed = new Lexer(inner).lex();
-  const expression = new Parser(lexed.tokens, ['env', 'vars'], []).parse();
-  const dictionary = (values: Context) => new data.Dictionary(...Object.entries(values).map(([key, text]) => ({ key, value: new data.StringData(text) })));
-  const context = new data.Dictionary({ key: 'env', value: dictionary(env) }, { key: 'vars', value: dictionary(vars) });
-  return new Evaluator(expression, context).evaluate().coerceString();
-}
-
 describe('the managed step reads its inputs from variables', () => {
   const text = 'on: push\njobs:\n  release:\n    runs-on: ubuntu-latest\n    steps:\n      - run: make\n';
-  const chain = variableChain('.github/workflows/release.yml');
-  const result = hardenWorkflow(text, {
-    file: 'release.yml',
-    plan: () => ({ kind: 'harden-runner', pin: DEFAULT_SETTINGS.hardenRunner, mode: 'block', endpoints: ['fulcio.sigstore.dev:443'], variables: chain, managedBy: { policy: 'release-block' } }),
-  });
+  const desired = variableValue(releaseBlock);
+  const chain = variableChain('.github/workflows/release.yml', desired);
+  const plan = { kind: 'harden-runner' as const, pin: DEFAULT_SETTINGS.hardenRunner, mode: 'block' as const, endpoints: ['fulcio.sigstore.dev:443'], variables: chain, managedBy: { policy: 'release-block' } };
+  const result = hardenWorkflow(text, { file: 'release.yml', plan: () => plan });
   const inputs = (parse(result.output) as { jobs: { release: { steps: Array<{ with: Record<string, string> }> } } }).jobs.release.steps[0]?.with ?? {};
 
-  it('writes one expression per input, exactly as documented, which GitHub\'s parser accepts', async () => {
+  it("writes one expression per input, exactly as documented, which GitHub's parser accepts", async () => {
     expect(result.errors).toEqual([]);
     expect(Object.keys(inputs)).toEqual([...DELIVERED_INPUTS]);
     expect(inputs['egress-policy']).toBe(
-      `\${{ fromJSON(env.EGRESSCTL_POLICY || vars.EGRESSCTL_WF_RELEASE_YML || vars.EGRESSCTL_POLICY || '${AUDIT_DEFAULT_VALUE}')['egress-policy'] }}`,
+      `\${{ fromJSON(runner.environment == 'self-hosted' && env.EGRESSCTL_POLICY || vars.EGRESSCTL_WF_RELEASE_YML || vars.EGRESSCTL_POLICY || '${desired}')['egress-policy'] }}`,
     );
     expect(await newWorkflowErrors('release.yml', text, result.output)).toEqual([]);
     // Idempotent.
-    const again = hardenWorkflow(result.output, { file: 'release.yml', plan: () => ({ kind: 'harden-runner', pin: DEFAULT_SETTINGS.hardenRunner, mode: 'block', variables: chain, managedBy: { policy: 'release-block' } }) });
+    const again = hardenWorkflow(result.output, { file: 'release.yml', plan: () => plan });
     expect(again.output).toBe(result.output);
   });
 
-  // Every combination: the hook's env, the workflow's variable, the repository/organization variable.
+  // Every combination: the hook's env, the workflow's variable, the repository/organization variable, on both kinds of runner.
   const sources = [
     { name: 'env', value: variableValue(apiBlock) },
-    { name: 'workflow var', value: variableValue(releaseBlock) },
-    { name: 'policy var', value: variableValue(orgAudit) },
+    { name: 'workflow var', value: variableValue(orgAudit) },
+    { name: 'policy var', value: variableValue(apiBlock) },
   ];
-  for (let mask = 0; mask < 8; mask++) {
-    const present = sources.filter((_, bit) => (mask & (1 << bit)) !== 0);
-    it(`gives Harden-Runner valid inputs with ${present.map((source) => source.name).join(' + ') || 'nothing set'}`, () => {
-      const env: Context = mask & 1 ? { EGRESSCTL_POLICY: sources[0]!.value } : {};
-      const vars: Context = {
-        ...(mask & 2 ? { EGRESSCTL_WF_RELEASE_YML: sources[1]!.value } : {}),
-        ...(mask & 4 ? { EGRESSCTL_POLICY: sources[2]!.value } : {}),
-      };
-      const winner = JSON.parse(present[0]?.value ?? AUDIT_DEFAULT_VALUE) as Record<string, string | boolean>;
-      for (const input of DELIVERED_INPUTS) {
-        const got = evaluateInput(inputs[input] ?? '', env, vars);
-        expect(got, input).toBe(String(winner[input]));
-        // What Harden-Runner accepts: egress-policy audit|block, booleans as getBooleanInput reads them.
-        if (input === 'egress-policy') expect(['audit', 'block']).toContain(got);
-        else if (input !== 'allowed-endpoints') expect(['true', 'false']).toContain(got);
-      }
-    });
+  for (const environment of ['github-hosted', 'self-hosted']) {
+    for (let mask = 0; mask < 8; mask++) {
+      const present = sources.filter((_, bit) => (mask & (1 << bit)) !== 0 && (bit !== 0 || environment === 'self-hosted'));
+      it(`gives Harden-Runner valid inputs on a ${environment} runner with ${sources.filter((_, bit) => (mask & (1 << bit)) !== 0).map((source) => source.name).join(' + ') || 'nothing set'}`, () => {
+        const env: Context = mask & 1 ? { EGRESSCTL_POLICY: sources[0]!.value } : {};
+        const vars: Context = {
+          ...(mask & 2 ? { EGRESSCTL_WF_RELEASE_YML: sources[1]!.value } : {}),
+          ...(mask & 4 ? { EGRESSCTL_POLICY: sources[2]!.value } : {}),
+        };
+        // env counts only where the hook writes it; with nothing set, the desired policy (never audit by default).
+        const winner = JSON.parse(present[0]?.value ?? desired) as Record<string, string | boolean>;
+        for (const input of DELIVERED_INPUTS) {
+          const got = evaluateInput(inputs[input] ?? '', { env, vars, runner: { os: 'Linux', environment } });
+          expect(got, input).toBe(String(winner[input]));
+          // What Harden-Runner accepts: egress-policy audit|block, booleans as getBooleanInput reads them.
+          if (input === 'egress-policy') expect(['audit', 'block']).toContain(got);
+          else if (input !== 'allowed-endpoints') expect(['true', 'false']).toContain(got);
+        }
+      });
+    }
   }
+
+  it('a chain without a fallback (nothing attached) still ends in the audit default', () => {
+    const bare = variableChain('.github/workflows/ci.yml');
+    const value = `\${{ fromJSON(vars.EGRESSCTL_WF_CI_YML || vars.EGRESSCTL_POLICY || '${AUDIT_DEFAULT_VALUE}')['egress-policy'] }}`;
+    expect(evaluateInput(value)).toBe('audit');
+    expect(bare.fallback).toBeUndefined();
+    expect(POLICY_VARIABLE).toBe('EGRESSCTL_POLICY');
+  });
 });

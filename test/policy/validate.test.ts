@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Diagnostic } from '../../src/policy/diagnostics.js';
 import { parsePolicyRepository } from '../../src/store/repository.js';
 import { schemaValidator } from '../../src/policy/schema.js';
+import { flattenPolicies, MAX_EXTENDS_DEPTH } from '../../src/policy/flatten.js';
 
 function check(files: Record<string, string | Buffer>) {
   const map = new Map(Object.entries(files).map(([name, content]) => [name, typeof content === 'string' ? Buffer.from(content) : content]));
@@ -118,6 +119,47 @@ describe('cross-file rules', () => {
     expect(cycles[0]?.message).toContain('a -> b -> c -> a');
   });
 
+  describe('policy/extends-too-deep', () => {
+    const chain = (length: number): Record<string, string> => {
+      const files: Record<string, string> = { ...ATTACHED(`p${length - 1}`) };
+      for (let index = 0; index < length; index++) {
+        files[`policies/p${index}.yml`] = `egress-policy: block\n${index === 0 ? '' : `extends: [p${index - 1}]\n`}allowed-endpoints:\n  - h${index}.example.com\n`;
+      }
+      return files;
+    };
+
+    it(`accepts a chain ${MAX_EXTENDS_DEPTH} levels deep, and compiles it`, () => {
+      const result = check(chain(MAX_EXTENDS_DEPTH + 1));
+      expect(result.errors).toEqual([]);
+      expect(flattenPolicies(result.value)[`p${MAX_EXTENDS_DEPTH}`]?.['allowed-endpoints']).toHaveLength(MAX_EXTENDS_DEPTH + 1);
+    });
+
+    it('reports a deeper chain once, at the extends entry that crosses the limit, naming the chain', () => {
+      const result = check(chain(MAX_EXTENDS_DEPTH + 2));
+      const errors = result.errors.filter((d) => d.code === 'policy/extends-too-deep');
+      expect(errors.map(at)).toEqual([`policies/p${MAX_EXTENDS_DEPTH + 1}.yml:2:11`]);
+      expect(errors[0]?.message).toContain(`p${MAX_EXTENDS_DEPTH + 1} -> p${MAX_EXTENDS_DEPTH} -> `);
+      expect(errors[0]?.message).toContain(`at most ${MAX_EXTENDS_DEPTH}`);
+    });
+
+    for (const length of [1000, 3000]) {
+      it(`validates and flattens a ${length}-deep chain in well under a second per step, with one error`, () => {
+        const files = chain(length);
+        let started = performance.now();
+        const result = check(files);
+        const validateMs = performance.now() - started;
+        expect(result.errors.filter((d) => d.code === 'policy/extends-too-deep')).toHaveLength(1);
+        started = performance.now();
+        flattenPolicies(result.value);
+        const flattenMs = performance.now() - started;
+        // Validation is dominated by parsing the files (linear, and slow on a loaded machine);
+        // flattening was the quadratic part (a 1000-deep chain: 337 ms, 3000: tens of seconds).
+        expect(validateMs).toBeLessThan(length * 10);
+        expect(flattenMs).toBeLessThan(1_000);
+      });
+    }
+  });
+
   it('policy/extends-self', () => {
     expect(find(check({ 'policies/a.yml': 'egress-policy: audit\nextends: a\n', ...ATTACHED('a') }).errors, 'policy/extends-self')).toBeDefined();
   });
@@ -212,6 +254,38 @@ describe('YAML hazards are located errors, never crashes', () => {
     const result = check({ 'policies/p.yml': 'egress-policy: block\nallowed-endpoints:\n\t- a.com\n  \t- b.com\n' });
     expect(result.errors.filter((d) => d.code === 'yaml/tab-indent').map(at)).toEqual(['policies/p.yml:3:1', 'policies/p.yml:4:3']);
   });
+
+  it('one tab is one error: none of the parser knock-ons after it', () => {
+    const text = 'egress-policy: block\nallowed-endpoints:\n  - a.com\n\t- b.com\n  - c.com\n  - d.com\n';
+    const result = check({ 'policies/p.yml': text, ...ATTACHED('p') });
+    expect(result.errors.map((d) => `${d.code} ${at(d)}`)).toEqual(['yaml/tab-indent policies/p.yml:4:1']);
+  });
+
+  it('a syntax error before the first tab is still its own error', () => {
+    const text = 'egress-policy: block: x\nallowed-endpoints:\n\t- a.com\n';
+    const result = check({ 'policies/p.yml': text, ...ATTACHED('p') });
+    expect(result.errors.map((d) => `${d.code} ${at(d)}`)).toEqual(['yaml/syntax policies/p.yml:1:16', 'yaml/tab-indent policies/p.yml:3:1']);
+  });
+
+  it('a policy that fails to parse has its own error only: no "does not exist" from attachments or extends', () => {
+    const result = check({
+      'policies/broken.yml': 'egress-policy: block: x\n',
+      'policies/child.yml': 'egress-policy: block\nextends: [broken]\n',
+      'attachments.yml': 'organizations:\n  acme: broken\nrepositories:\n  acme/api: child\n',
+    });
+    expect(result.errors.map((d) => `${d.code} ${at(d)}`)).toEqual(['yaml/syntax policies/broken.yml:1:16']);
+    // Nor "not attached" for a policy only the broken one may extend: what it extends is unknown.
+    const parent = check({
+      'policies/base.yml': 'egress-policy: audit\n',
+      'policies/broken.yml': 'egress-policy: block: x\nextends: [base]\n',
+      'attachments.yml': 'organizations:\n  acme: broken\n',
+    });
+    expect(parent.errors.map((d) => d.code)).toEqual(['yaml/syntax']);
+    expect(parent.warnings).toEqual([]);
+    // A policy with no file at all is still an unknown one.
+    const missing = check({ 'policies/child.yml': 'egress-policy: block\nextends: [gone]\n', 'attachments.yml': 'organizations:\n  acme: child\n  other: gone2\n' });
+    expect(missing.errors.map((d) => d.code).sort()).toEqual(['attachment/unknown-policy', 'policy/extends-unknown']);
+  });
 });
 
 describe('settings', () => {
@@ -275,5 +349,44 @@ describe('lockdown mode where it cannot apply', () => {
   it('says nothing for a lockdown policy attached to clusters only', () => {
     const result = check({ 'policies/arc.yml': LOCKDOWN, 'attachments.yml': 'clusters:\n  arc-prod: arc\n' });
     expect(result.warnings).toEqual([]);
+  });
+});
+
+describe('a block policy that would break actions/checkout (issue 19, defect 8)', () => {
+  const baseline = (endpoints: string[]) =>
+    [
+      'repository: acme/api',
+      'workflows:',
+      '  .github/workflows/ci.yml:',
+      '    build:',
+      '      runs: 4',
+      '      firstSeen: 2026-01-01T00:00:00Z',
+      '      lastSeen: 2026-01-04T00:00:00Z',
+      '      endpoints:',
+      ...endpoints.map((endpoint) => `        ${endpoint}: { runs: 4, firstSeen: 2026-01-01T00:00:00Z, lastSeen: 2026-01-04T00:00:00Z }`),
+      '',
+    ].join('\n');
+
+  it('warns at the egress-policy line when no baseline says otherwise', () => {
+    const result = check({ 'policies/p.yml': '# strict\negress-policy: block\nallowed-endpoints: registry.npmjs.org\n', ...ATTACHED('p') });
+    const warning = find(result.warnings, 'policy/block-without-github');
+    expect(at(warning)).toBe('policies/p.yml:2:16');
+    expect(warning?.message).toContain('github.com:443');
+    expect(warning?.message).toContain('actions/checkout');
+  });
+
+  it('is quiet when the policy (or what it extends) allows github.com:443, or in audit mode', () => {
+    expect(find(check({ 'policies/p.yml': 'egress-policy: block\nallowed-endpoints: github.com\n', ...ATTACHED('p') }).warnings, 'policy/block-without-github')).toBeUndefined();
+    const extended = check({ 'policies/base.yml': 'egress-policy: block\nallowed-endpoints: github.com:443\n', 'policies/p.yml': 'egress-policy: block\nextends: base\nallowed-endpoints: a.example.com\n', ...ATTACHED('p') });
+    expect(find(extended.warnings, 'policy/block-without-github')).toBeUndefined();
+    expect(find(check({ 'policies/p.yml': 'egress-policy: audit\n', ...ATTACHED('p') }).warnings, 'policy/block-without-github')).toBeUndefined();
+  });
+
+  it('follows the baselines of the jobs the policy applies to', () => {
+    const policy = { 'policies/p.yml': 'egress-policy: block\nallowed-endpoints: registry.npmjs.org\n', 'attachments.yml': 'repositories:\n  acme/api: p\n' };
+    const usesCheckout = check({ ...policy, 'baselines/acme/api.yml': baseline(['github.com:443', 'registry.npmjs.org:443']) });
+    expect(find(usesCheckout.warnings, 'policy/block-without-github')?.message).toContain('acme/api .github/workflows/ci.yml build');
+    const noCheckout = check({ ...policy, 'baselines/acme/api.yml': baseline(['registry.npmjs.org:443']) });
+    expect(find(noCheckout.warnings, 'policy/block-without-github')).toBeUndefined();
   });
 });

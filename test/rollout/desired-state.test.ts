@@ -91,7 +91,25 @@ describe('storePlanner', () => {
     expect(planOf({ store: store({ delivery: 'variables' }), repository: 'acme/api', workflowPath: '.github/workflows/release.yml' }).variables).toEqual({
       env: 'EGRESSCTL_POLICY',
       vars: ['EGRESSCTL_WF_RELEASE_YML', 'EGRESSCTL_POLICY'],
+      // Fail closed (issue 19, defect 1): the chain ends in the job's desired policy, not audit.
+      fallback: '{"egress-policy":"block","allowed-endpoints":"fulcio.sigstore.dev:443","disable-sudo-and-containers":false,"disable-file-monitoring":false,"disable-telemetry":false,"policy":"release-block"}',
     });
+  });
+});
+
+describe('a policy too large for an expression fallback', () => {
+  it('is written as literals with the reason, and every expression written stays within GitHub\'s limit', async () => {
+    const { MAX_EXPRESSION_LENGTH } = await import('@actions/expressions/errors');
+    const { MAX_EXPRESSION_LENGTH: ours } = await import('../../src/policy/delivery.js');
+    expect(ours).toBe(MAX_EXPRESSION_LENGTH);
+    const huge: CompiledPolicy = { name: 'huge', 'egress-policy': 'block', 'allowed-endpoints': Array.from({ length: 900 }, (_, index) => `host-${index}.registry.example.com:443`) };
+    const state = store({ delivery: 'variables' });
+    state.policies = { ...state.policies, huge };
+    state.attachments.repositories['acme/big'] = 'huge';
+    const plan = planOf({ store: state, repository: 'acme/big', workflowPath: '.github/workflows/ci.yml' });
+    expect(plan.variables).toBeUndefined();
+    expect(plan.note).toContain("does not fit GitHub's expression limit");
+    expect(planOf({ store: state, repository: 'acme/api', workflowPath: '.github/workflows/ci.yml' }).variables).toBeDefined();
   });
 });
 

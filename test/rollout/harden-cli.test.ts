@@ -192,4 +192,36 @@ describe('egressctl harden --policy-from (the store is the desired state)', () =
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('--workflow');
   });
+
+  it("a reusable workflow's jobs follow the caller in the same folder (issue 19, defect 3)", async () => {
+    const build = path.join('repo', '.github', 'workflows', 'build.yml');
+    await mkdir(path.join(dir, 'repo', '.github', 'workflows'), { recursive: true });
+    await writeFile(path.join(dir, build), 'on:\n  workflow_call:\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - run: make\n');
+    await writeFile(path.join(dir, 'repo', '.github', 'workflows', 'release.yml'), 'on: push\njobs:\n  call:\n    uses: ./.github/workflows/build.yml\n');
+    const report = await hardenJson([build, '--repository', 'acme/api']);
+    expect(report.jobs[0]).toMatchObject({ job: 'build', mode: 'block', policy: 'release-block' });
+    expect(report.jobs[0]?.reason).toContain('build.yml is a reusable workflow called by release.yml: its jobs follow release.yml (policy release-block)');
+    expect(report.jobs[0]?.endpoints).toContain('fulcio.sigstore.dev:443');
+  });
+
+  it('a file in a subfolder of .github/workflows/ is a per-file error; the batch goes on and reports every file (issue 19, defect 6)', async () => {
+    const first = await workflow('a.yml');
+    const action = path.join('repo', '.github', 'workflows', 'shared', 'action.yml');
+    await mkdir(path.join(dir, path.dirname(action)), { recursive: true });
+    const composite = 'name: shared\nruns:\n  using: composite\n  steps:\n    - run: echo\n      shell: bash\n';
+    await writeFile(path.join(dir, action), composite);
+    const last = await workflow('z.yml');
+    const json = await run([first, action, last, '--repository', 'acme/api', '--policy-from', repoRoot, '--json']);
+    expect(json.code).toBe(1);
+    const reports = JSON.parse(json.stdout) as Array<{ file: string; valid: boolean; errors?: string[] }>;
+    expect(reports.map((report) => [report.file, report.valid])).toEqual([[first, true], [action, false], [last, true]]);
+    expect(reports[1]?.errors?.join('\n')).toContain('in a subfolder of .github/workflows/');
+    expect(reports[1]?.errors?.join('\n')).not.toContain('not under .github/workflows/');
+    const written = await run([first, action, last, '--repository', 'acme/api', '--policy-from', repoRoot, '--write']);
+    expect(written.code).toBe(1);
+    expect(written.stdout).toContain(`wrote ${first}`);
+    expect(written.stdout).toContain(`wrote ${last}`);
+    expect(written.stderr).toContain(`${action}: not a workflow`);
+    expect(await readFile(path.join(dir, action), 'utf8')).toBe(composite);
+  });
 });

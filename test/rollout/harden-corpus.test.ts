@@ -12,7 +12,8 @@ import { DEFAULT_SETTINGS } from '../../src/policy/model.js';
 import { variableChain } from '../../src/policy/delivery.js';
 import { BLOCK_ON_LINUX, hardenWorkflow, type HardenRunnerPlan, type JobOutcome } from '../../src/rollout/harden.js';
 import { newWorkflowErrors } from '../../src/rollout/workflow-check.js';
-import { CORPUS_SKIPPED, corpusWorkflowsDir, FIXTURE_WORKFLOWS, workflowFiles } from '../support/workflow-corpus.js';
+import { evaluateInput } from '../support/expressions.js';
+import { CORPUS_SKIPPED, corpusForSuite, FIXTURE_WORKFLOWS, workflowFiles } from '../support/workflow-corpus.js';
 
 const ENDPOINTS = ['*.docker.io:443', 'github.com:443', 'registry.npmjs.org:443'];
 const blockPlan: HardenRunnerPlan = { kind: 'harden-runner', pin: DEFAULT_SETTINGS.hardenRunner, mode: 'block', endpoints: ENDPOINTS };
@@ -25,7 +26,11 @@ const managedPlan: HardenRunnerPlan = {
   mayWeaken: true,
 };
 /** `delivery: variables`. */
-const variablesPlan: HardenRunnerPlan = { ...managedPlan, variables: variableChain('.github/workflows/ci.yml') };
+const variablesPlan: HardenRunnerPlan = {
+  ...managedPlan,
+  // Fail closed: the chain ends in the desired policy (what storePlanner writes for api-block).
+  variables: variableChain('.github/workflows/ci.yml', JSON.stringify({ 'egress-policy': 'block', 'allowed-endpoints': ENDPOINTS.join(' '), 'disable-sudo-and-containers': true, 'disable-file-monitoring': false, 'disable-telemetry': true, policy: 'api-block' })),
+};
 const PLANS = [blockPlan, auditPlan, managedPlan, variablesPlan];
 
 /** Lines with their line break removed except a `\r` (so CRLF stays visible). */
@@ -127,7 +132,14 @@ function checkOutcomes(file: string, text: string, output: string, jobs: JobOutc
     // Every edit of an existing step is reported.
     if (job.action === 'updated') expect(job.changes?.length, `${file} ${job.job}: updated without changes`).toBeGreaterThan(0);
     if (plan.variables) {
-      if (job.action === 'inserted') expect(String(inputs['egress-policy']), `${file} ${job.job}`).toContain('fromJSON(env.EGRESSCTL_POLICY');
+      if (job.action === 'inserted') {
+        const egress = String(inputs['egress-policy']);
+        expect(egress, `${file} ${job.job}`).toContain("fromJSON(runner.environment == 'self-hosted' && env.EGRESSCTL_POLICY");
+        // A fork's pull request (no vars, no env) gets the store's block on Linux, audit on Windows/macOS legs.
+        expect(evaluateInput(egress, { runner: { os: 'Linux', environment: 'github-hosted' } }), `${file} ${job.job}`).toBe('block');
+        expect(evaluateInput(String(inputs['allowed-endpoints']), { runner: { os: 'Linux', environment: 'github-hosted' } })).toBe(ENDPOINTS.join(' '));
+        if (egress.includes("runner.os == 'Linux'")) expect(evaluateInput(egress, { runner: { os: 'Windows', environment: 'github-hosted' } })).toBe('audit');
+      }
       continue;
     }
     const mode = inputs['egress-policy'];
@@ -233,7 +245,7 @@ describe('hardenWorkflow on our fixtures', () => {
   hardenSuite(FIXTURE_WORKFLOWS, 7);
 });
 
-const corpusDir = corpusWorkflowsDir();
+const corpusDir = corpusForSuite('hardenWorkflow on the shared corpus');
 // Without EGRESSCTL_CORPUS: one visible skipped line; the fixture suite above covers the same features.
 describe.skipIf(!corpusDir)(corpusDir ? `hardenWorkflow on the shared corpus (${corpusDir})` : CORPUS_SKIPPED, () => {
   if (corpusDir) hardenSuite(corpusDir, 50);

@@ -33,6 +33,11 @@ function withStep(...inputs: string[]): string {
   return ['on: push', 'jobs:', '  build:', '    runs-on: ubuntu-latest', '    steps:', `      - uses: ${USES}`, '        with:', ...inputs.map((line) => `          ${line}`), '      - run: make', ''].join('\n');
 }
 
+/** The same step handed over to egressctl by a person: the bare marker on its `with:` line (docs/reconciliation.md). */
+function handedOver(...inputs: string[]): string {
+  return withStep(...inputs).replace('        with:\n', '        with: # egressctl: managed\n');
+}
+
 function firstStepWith(output: string): Record<string, unknown> {
   const doc = parse(output) as { jobs: Record<string, { steps: Array<{ with?: Record<string, unknown> }> }> };
   return Object.values(doc.jobs)[0]?.steps[0]?.with ?? {};
@@ -73,7 +78,7 @@ describe('an existing step is never lowered or narrowed', () => {
 
   it('narrows only with mayWeaken on a step it manages, and reports what it dropped', () => {
     const managed = block(['b.example.com:443'], { managedBy: { policy: 'api-block' }, mayWeaken: true });
-    const first = harden(withStep('egress-policy: audit'), managed);
+    const first = harden(handedOver('egress-policy: audit'), managed);
     expect(first.output).toContain('# egressctl: managed, policy api-block');
     const edited = first.output.replace(/b\.example\.com:443/, 'a.example.com:443 b.example.com:443');
     const second = harden(edited, managed);
@@ -87,7 +92,7 @@ describe('an existing step is never lowered or narrowed', () => {
 
   it('lowers a managed step to audit when the store says so, dropping what audit cannot carry', () => {
     const managed = block(['a.example.com:443'], { managedBy: { policy: 'strict' }, mayWeaken: true, flags: { 'disable-telemetry': true } });
-    const first = harden(withStep('egress-policy: audit'), managed);
+    const first = harden(handedOver('egress-policy: audit'), managed);
     expect(firstStepWith(first.output)).toEqual({ 'egress-policy': 'block', 'allowed-endpoints': 'a.example.com:443', 'disable-telemetry': true });
     const lowered = harden(first.output, { ...audit, managedBy: { policy: 'relaxed' }, mayWeaken: true });
     expect(firstStepWith(lowered.output)).toEqual({ 'egress-policy': 'audit', 'disable-telemetry': false });
@@ -97,7 +102,7 @@ describe('an existing step is never lowered or narrowed', () => {
   });
 
   it('tells the planner whether the step is managed, and by which policy', () => {
-    const managed = harden(withStep('egress-policy: audit'), { ...audit, managedBy: { policy: 'org-audit' } });
+    const managed = harden(handedOver('egress-policy: audit'), { ...audit, managedBy: { policy: 'org-audit' } });
     const seen: Array<unknown> = [];
     hardenWorkflow(managed.output, { plan: (job) => (seen.push(job.existing?.managedBy), audit) });
     hardenWorkflow(withStep('egress-policy: audit'), { plan: (job) => (seen.push(job.existing?.managedBy), audit) });
@@ -111,6 +116,48 @@ describe('an existing step is never lowered or narrowed', () => {
     expect(outcome.changes).toContainEqual({ field: 'with.egress-policy', from: 'audit', to: 'block' });
     expect(outcome.changes).toContainEqual({ field: 'with.allowed-endpoints', from: null, to: 'github.com:443', added: ['github.com:443'], dropped: [] });
     expect(outcome.reason).toContain('egress-policy: audit -> block');
+  });
+});
+
+describe('a step egressctl did not write is never taken over (issue 19, defect 9)', () => {
+  const store = (extra: Partial<HardenRunnerPlan> = {}) => block(['github.com:443'], { managedBy: { policy: 'api-block' }, mayWeaken: true, ...extra });
+
+  it('never marks a step whose inputs happen to equal the store, and says it matches', () => {
+    const text = withStep('egress-policy: block', 'allowed-endpoints: github.com:443');
+    const result = harden(text, store());
+    expect(result.output).toBe(text);
+    expect(result.output).not.toContain('egressctl: managed');
+    expect(only(result)).toMatchObject({ action: 'unchanged' });
+    expect(only(result).reason).toContain('unmanaged step (no egressctl marker): matches the store');
+  });
+
+  it('never marks a step that keeps disable-sudo: true, and never lowers it when the store later says audit', () => {
+    const text = withStep('egress-policy: block', 'allowed-endpoints: github.com:443', 'disable-sudo: true');
+    const first = harden(text, store());
+    expect(first.output).not.toContain('egressctl: managed');
+    const later = harden(first.output, { ...audit, managedBy: { policy: 'org-audit' }, mayWeaken: true });
+    expect(firstStepWith(later.output)).toEqual({ 'egress-policy': 'block', 'allowed-endpoints': 'github.com:443', 'disable-sudo': true });
+    expect(only(later).drift).toContain('not managed by egressctl');
+  });
+
+  it('raises a weaker unmanaged step to the store as a floor, still unmarked', () => {
+    const result = harden(withStep('egress-policy: audit'), store());
+    expect(firstStepWith(result.output)).toEqual({ 'egress-policy': 'block', 'allowed-endpoints': 'github.com:443' });
+    expect(result.output).not.toContain('egressctl: managed');
+    expect(only(result).reason).toContain('left unmarked');
+  });
+
+  it('with delivery: variables keeps an unmanaged step in literals (a variable could lower it later)', () => {
+    const variables = { vars: ['EGRESSCTL_WF_CI_YML', 'EGRESSCTL_POLICY'], env: 'EGRESSCTL_POLICY' };
+    const result = harden(withStep('egress-policy: audit'), store({ variables }));
+    expect(result.output).not.toContain('${{');
+    expect(firstStepWith(result.output)['egress-policy']).toBe('block');
+  });
+
+  it('manages a step a person hands over with the marker comment', () => {
+    const result = harden(handedOver('egress-policy: block', 'allowed-endpoints: github.com:443 extra.example.com:443'), store());
+    expect(result.output).toContain('with: # egressctl: managed, policy api-block');
+    expect(firstStepWith(result.output)['allowed-endpoints']).toBe('github.com:443');
   });
 });
 

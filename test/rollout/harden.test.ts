@@ -399,13 +399,32 @@ describe('updating an existing Harden-Runner step in place', () => {
         '      - uses: step-security/harden-runner@v2',
         '        with:',
         '          allowed-endpoints: >-',
-        '            api.github.com:443',
         '            github.com:443',
+        '            api.github.com:443',
         '          disable-file-monitoring: true',
         '      - run: x',
         '',
       ].join('\n'),
     );
+  });
+
+  it('keeps a person-written endpoint list in its order and appends what the plan adds (issue 19, defect 7)', () => {
+    const text = ['jobs:', '  a:', '    runs-on: ubuntu-latest', '    steps:', '      - uses: step-security/harden-runner@v2', '        with:', '          egress-policy: block', '          allowed-endpoints: z.example.com:443 a.example.com:443', '      - run: x', ''].join('\n');
+    const result = hardenTwice(text, block(['github.com:443', 'a.example.com:443', 'api.github.com:443']));
+    expect(result.output).toContain(['          allowed-endpoints: >-', '            z.example.com:443', '            a.example.com:443', '            api.github.com:443', '            github.com:443', ''].join('\n'));
+    expect(job(result, 'a').changes).toEqual([
+      { field: 'with.allowed-endpoints', from: 'z.example.com:443 a.example.com:443', to: 'z.example.com:443 a.example.com:443 api.github.com:443 github.com:443', added: ['api.github.com:443', 'github.com:443'], dropped: [] },
+    ]);
+  });
+
+  it('does not warn "no allowed endpoints" on a step that keeps its own (issue 19, defect 7)', () => {
+    const text = ['jobs:', '  a:', '    runs-on: ubuntu-latest', '    steps:', '      - uses: step-security/harden-runner@v2', '        with:', '          egress-policy: block', '          allowed-endpoints: github.com:443', '      - run: x', ''].join('\n');
+    const result = hardenTwice(text, block([]));
+    expect(result.output).toBe(text);
+    expect(job(result, 'a').warnings ?? []).toEqual([]);
+    // A step left with nothing allowed still gets the warning.
+    const bare = ['jobs:', '  a:', '    runs-on: ubuntu-latest', '    steps:', '      - uses: step-security/harden-runner@v2', '        with:', '          egress-policy: block', '      - run: x', ''].join('\n');
+    expect(job(hardenTwice(bare, block([])), 'a').warnings).toEqual(['block mode with no allowed endpoints: every outbound connection of the job will be blocked']);
   });
 
   it('adds a with: block to a step without one (which is block: Harden-Runner\'s default)', () => {
@@ -448,15 +467,43 @@ describe('updating an existing Harden-Runner step in place', () => {
     expect(job(result, 'a')).toMatchObject({ action: 'updated', reason: 'moved from position 2 to the first step' });
   });
 
-  it('replaces a Harden-Runner step by the composite action when the plan says so', () => {
-    const result = hardenTwice(existing, composite);
+  it('replaces an audit Harden-Runner step by the composite action when the plan says so, reporting every input', () => {
+    const auditOnly = existing.replace('          disable-sudo: true\n', '          disable-sudo: false\n');
+    const result = hardenTwice(auditOnly, composite);
     expect(result.output).toBe(
-      existing.replace(
-        '      - name: Harden Runner\n        uses: step-security/harden-runner@rc\n        with:\n          disable-sudo: true\n          egress-policy: audit # TODO: block\n',
+      auditOnly.replace(
+        '      - name: Harden Runner\n        uses: step-security/harden-runner@rc\n        with:\n          disable-sudo: false\n          egress-policy: audit # TODO: block\n',
         '      - name: Harden-Runner\n        uses: acme/egressctl/actions/harden@v1\n        with:\n          server: https://egress.acme.example\n          audience: egressctl\n',
       ),
     );
     expect(job(result, 'build').reason).toContain('replaced the Harden-Runner step');
+    expect(job(result, 'build').changes).toEqual([
+      { field: 'uses', from: 'step-security/harden-runner@rc', to: 'acme/egressctl/actions/harden@v1' },
+      { field: 'with.disable-sudo', from: 'false', to: null },
+      { field: 'with.egress-policy', from: 'audit', to: null },
+    ]);
+  });
+
+  it('never replaces a step the composite action cannot carry: block, endpoints, disable-* (issue 19, defect 5)', () => {
+    const strong = [
+      'jobs:',
+      '  build:',
+      '    runs-on: ubuntu-latest',
+      '    steps:',
+      '      - uses: step-security/harden-runner@rc',
+      '        with:',
+      '          egress-policy: block',
+      '          disable-sudo-and-containers: true',
+      '          allowed-endpoints: github.com:443 api.github.com:443',
+      '      - run: make',
+      '',
+    ].join('\n');
+    const result = hardenTwice(strong, composite);
+    expect(result.output).toBe(strong);
+    expect(job(result, 'build')).toMatchObject({ action: 'skipped', skipCode: 'would-drop-inputs' });
+    expect(job(result, 'build').reason).toContain('egress-policy: block, disable-sudo-and-containers: true, allowed-endpoints (2)');
+    // The old behaviour's trap too: the step of the other tests keeps disable-sudo: true.
+    expect(job(hardenTwice(existing, composite), 'build').reason).toContain('disable-sudo: true');
   });
 
   it('tells the planner about the existing step', () => {

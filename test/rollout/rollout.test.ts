@@ -14,9 +14,9 @@ import { parseMarker, ROLLOUT_BRANCH } from '../../src/rollout/rollout-body.js';
 import type { RolloutConfig } from '../../src/rollout/rollout-plan.js';
 import { runRollout, type RolloutReport } from '../../src/rollout/rollout.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
-import { CORPUS_SKIPPED, corpusWorkflowsDir, workflowFiles } from '../support/workflow-corpus.js';
+import { CORPUS_SKIPPED, corpusForSuite, workflowFiles } from '../support/workflow-corpus.js';
 
-const corpusDir = corpusWorkflowsDir() ?? '';
+const corpusDir = corpusForSuite('rollout over the corpus') ?? '';
 const ORG = 'acme';
 const STABLE_ENDPOINTS = ['github.com:443', 'registry.npmjs.org:443'];
 

@@ -8,10 +8,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { emptyBaselineFile, mergeObservations, renderBaselineFile } from '../../src/baselines/index.js';
+import MarkdownIt from 'markdown-it';
 import { ROLLOUT_BRANCH } from '../../src/rollout/rollout-body.js';
 import { readSyncReport } from '../../src/rollout/sync-report.js';
 import { runCli } from '../support/cli.js';
-import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
+import { DEFAULT_INSTALLATION_PERMISSIONS, startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
 import { SIMPLE_WORKFLOW } from '../support/workflows.js';
 
@@ -35,7 +36,8 @@ let env: Record<string, string>;
 
 beforeEach(async () => {
   standin = await startGitHubStandin();
-  const installation = standin.createInstallation({ account: 'acme' });
+  // Variables too: the delivery: variables test writes them.
+  const installation = standin.createInstallation({ account: 'acme', permissions: { ...DEFAULT_INSTALLATION_PERMISSIONS, actions_variables: 'write', organization_actions_variables: 'write' } });
   await standin.createRepository('acme/api', { files: { '.github/workflows/ci.yml': SIMPLE_WORKFLOW } });
   await standin.createRepository('acme/web', { files: { '.github/workflows/ci.yml': HAND_WRITTEN } });
   await standin.createRepository('acme/docs', { files: { '.github/workflows/ci.yml': SIMPLE_WORKFLOW } });
@@ -123,5 +125,52 @@ describe('egressctl sync', () => {
       ['acme/web', 'pr-open', 1],
     ]);
     expect(standin.stats().writes).toBe(0);
+  }, 60_000);
+});
+
+describe('the pull request texts (issue 23)', () => {
+  /**
+   * Every table of a Markdown text as markdown-it (CommonMark + GFM tables) finds it, with the
+   * cells each source row has (markdown-it itself pads short rows, so the row's own text is
+   * counted: cells split at pipes that are not escaped).
+   */
+  function tableShapes(markdown: string): { header: number; rows: number[] }[] {
+    const lines = markdown.split('\n');
+    const cellsOf = (line: string) => line.trim().replace(/^\|/, '').replace(/(?<!\\)\|$/, '').split(/(?<!\\)\|/).length;
+    const tables: { header: number; rows: number[] }[] = [];
+    let current: { header: number; rows: number[] } | undefined;
+    for (const token of new MarkdownIt().parse(markdown, {})) {
+      if (token.type === 'table_open') current = { header: 0, rows: [] };
+      else if (token.type === 'tr_open' && current && token.map) {
+        const cells = cellsOf(lines[token.map[0]] ?? '');
+        if (current.header === 0) current.header = cells;
+        else current.rows.push(cells);
+      } else if (token.type === 'table_close' && current) {
+        tables.push(current);
+        current = undefined;
+      }
+    }
+    return tables;
+  }
+
+  it('counts a short row as short', () => {
+    expect(tableShapes('| a | b | c |\n|---|---|---|\n| 1 | 2 |\n| 1 \\| x | 2 | 3 |\n')).toEqual([{ header: 3, rows: [2, 3] }]);
+  });
+
+  it('with delivery: variables, every row of the body\'s tables has every cell; one job "was" seen; the commit says where the plan came from', async () => {
+    policy.write({ 'egressctl.yml': 'organizations: [acme]\nunattached: skip\ndelivery: variables\n' });
+    const run = await runCli(['sync', '--org', 'acme', '--repos', 'api', '-C', policy.dir, '--write-interval', '0'], { env });
+    expect(run.code, run.stderr).toBe(0);
+    const [pull] = standin.pullRequests('acme/api');
+    expect(pull).toBeDefined();
+    const shapes = tableShapes(pull!.body ?? '');
+    expect(shapes.length).toBeGreaterThan(0);
+    for (const shape of shapes) expect(shape.rows.every((cells) => cells === shape.header), JSON.stringify({ shape, body: pull!.body })).toBe(true);
+    expect(pull!.body).toContain('1 job was seen using endpoints');
+    expect(pull!.body).not.toContain('1 job were');
+    const head = await standin.refSha('acme/api', ROLLOUT_BRANCH);
+    const commit = (await (await fetch(`${standin.url}/repos/acme/api/git/commits/${head}`, { headers: { authorization: `token ${env['GITHUB_TOKEN']}` } })).json()) as { message: string };
+    expect(commit.message).toMatch(/1 job in block mode, 0 jobs in audit mode, as the policy store says\./);
+    expect(commit.message).not.toContain('baselines');
   }, 60_000);
 });

@@ -49,11 +49,14 @@ describe('desired-state digest', () => {
     expect(desiredDigest(flag, 'acme/api')).not.toBe(desiredDigest(before, 'acme/api'));
   });
 
-  it('with delivery: variables a policy edit does not change it (the variables carry it)', () => {
+  it('with delivery: variables it covers the fallback literal (the job\'s desired policy), not what cannot win', () => {
     const settings = { 'egressctl.yml': 'delivery: variables\n' };
-    const a = storeStateOf(store({ ...settings, ...POLICIES, 'attachments.yml': 'repositories:\n  acme/api: api\n' }));
-    const b = storeStateOf(store({ ...settings, ...POLICIES, 'policies/api.yml': 'egress-policy: audit\n', 'attachments.yml': 'repositories:\n  acme/api: api\n' }));
-    expect(desiredDigest(a, 'acme/api')).toBe(desiredDigest(b, 'acme/api'));
+    const attachments = { 'attachments.yml': 'organizations:\n  acme: org\nrepositories:\n  acme/api: api\n' };
+    const a = storeStateOf(store({ ...settings, ...POLICIES, ...attachments }));
+    const b = storeStateOf(store({ ...settings, ...POLICIES, ...attachments, 'policies/api.yml': 'egress-policy: audit\n' }));
+    expect(desiredDigest(a, 'acme/api')).not.toBe(desiredDigest(b, 'acme/api'));
+    const orgEdited = storeStateOf(store({ ...settings, ...POLICIES, ...attachments, 'policies/org.yml': 'egress-policy: audit\n' }));
+    expect(desiredDigest(orgEdited, 'acme/api')).toBe(desiredDigest(a, 'acme/api'));
   });
 });
 

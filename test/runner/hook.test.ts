@@ -1,14 +1,16 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { data, Evaluator, Lexer, Parser } from '@actions/expressions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterFromJobLog } from '../../src/baselines/cluster.js';
 import { hashApiKey, startServer, type RunningServer } from '../../src/server/index.js';
+import { deliveryExpression, variableChain, type DeliveredInput } from '../../src/policy/delivery.js';
 import { runCli } from '../support/cli.js';
+import { evaluateInput } from '../support/expressions.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
 import { PRECEDENCE_FILES, captureLogger } from '../support/server.js';
 import { hookJobEnv, parseGithubFile } from '../support/runner.js';
+import { startHostileServer } from '../support/hostile-server.js';
 
 const KEY = 'arc-prod-hook-key-0123456789abcdefghijkl';
 let repo: TempRepo;
@@ -95,16 +97,10 @@ describe('egressctl hook job-started', () => {
 
     // The managed step's `with:` (docs/reconciliation.md), evaluated by GitHub's own expression engine
     // with the hook's GITHUB_ENV as `env` and a repository variable that must lose to it.
-    const fallback = '{"egress-policy":"audit","allowed-endpoints":"","disable-sudo-and-containers":false,"disable-file-monitoring":false,"disable-telemetry":false}';
-    const input = (key: string): string => {
-      const text = `fromJSON(env.EGRESSCTL_POLICY || vars.EGRESSCTL_POLICY || '${fallback}')['${key}']`;
-      const expression = new Parser(new Lexer(text).lex().tokens, ['env', 'vars'], []).parse();
-      const context = new data.Dictionary(
-        { key: 'env', value: new data.Dictionary(...Object.entries(exported).map(([key, value]) => ({ key, value: new data.StringData(value) }))) },
-        { key: 'vars', value: new data.Dictionary({ key: 'EGRESSCTL_POLICY', value: new data.StringData('{"egress-policy":"audit","allowed-endpoints":"","disable-sudo-and-containers":false,"disable-file-monitoring":false,"disable-telemetry":false,"policy":"org"}') }) },
-      );
-      return new Evaluator(expression, context).evaluate().coerceString();
-    };
+    // The step as written (self-hosted: the hook's env is read first), ending in an audit fallback that must lose too.
+    const chain = variableChain('.github/workflows/release.yml');
+    const vars = { EGRESSCTL_POLICY: '{"egress-policy":"audit","allowed-endpoints":"","disable-sudo-and-containers":false,"disable-file-monitoring":false,"disable-telemetry":false,"policy":"org"}' };
+    const input = (key: DeliveredInput): string => evaluateInput(deliveryExpression(key, chain), { env: exported, vars, runner: { os: 'Linux', environment: 'self-hosted' } });
     expect(input('egress-policy')).toBe('block');
     expect(input('allowed-endpoints')).toBe('repo.example.com:8443 wf.example.com:443');
     expect(input('disable-sudo-and-containers')).toBe('true');
@@ -142,6 +138,30 @@ describe('egressctl hook job-started', () => {
     expect(closed.code).toBe(1);
     expect(closed.stderr).toMatch(/cannot get the egress policy/);
   });
+
+  it('bounds the server\'s answer: a body that never ends stops at the cap, a trickle at --timeout (body included)', async () => {
+    const scope = { GITHUB_REPOSITORY: 'acme/api', GITHUB_WORKFLOW_REF: 'acme/api/.github/workflows/ci.yml@refs/heads/main', RUNNER_TOOL_CACHE: path.join(work, 'cache-hostile') };
+    const flood = await startHostileServer('forever', { stopAfterBytes: 64 * 1024 * 1024 });
+    try {
+      const result = await runCli(['hook', 'job-started', '--fail-closed', '--timeout', '5'], { env: jobEnv({ ...scope, EGRESSCTL_SERVER: flood.url }) });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/sent more than 1 MiB: answers are limited to 1 MiB/);
+      expect(flood.sent()).toBeLessThan(16 * 1024 * 1024);
+    } finally {
+      await flood.close();
+    }
+    const trickle = await startHostileServer('trickle', { trickleMs: 50 });
+    try {
+      const started = performance.now();
+      const result = await runCli(['hook', 'job-started', '--fail-closed', '--timeout', '1'], { env: jobEnv({ ...scope, EGRESSCTL_SERVER: trickle.url }) });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/did not answer completely within 1 s/);
+      // Three attempts of at most a second each and the backoff between them (4.5 s), with room for a loaded machine.
+      expect(performance.now() - started).toBeLessThan(15_000);
+    } finally {
+      await trickle.close();
+    }
+  }, 60_000);
 
   it('fails open without an API key unless --fail-closed, and checks its arguments', async () => {
     const noKey = jobEnv({ EGRESSCTL_API_KEY: '' });

@@ -79,4 +79,20 @@ describe('--read-access github with --team', () => {
       expect(result.location).toBe('/');
     }
   });
+
+  it('sends a next with control characters home (a tab makes "/\\t/host" protocol-relative in a browser; CR/LF must not reach a header)', async () => {
+    for (const next of ['/\t/evil.example.com/path', '/\n/evil.example.com', '/\r\n/evil.example.com', '/v1/history\r\nset-cookie: x=y', '/\u0000/evil.example.com', '/%09/evil.example.com']) {
+      const result = await signIn('octocat', next);
+      expect(result.status, JSON.stringify(next)).toBe(302);
+      const location = result.location ?? '';
+      expect(new URL(location, 'http://self.invalid').origin, JSON.stringify(next)).toBe('http://self.invalid');
+      // eslint-disable-next-line no-control-regex -- control characters are what must not reach the header.
+      expect(location, JSON.stringify(next)).not.toMatch(/[\u0000-\u001f\u007f]/);
+    }
+  });
+
+  it('keeps a same-origin next with its query, normalised', async () => {
+    expect((await signIn('octocat', '/v1/history?since=2026-01-01#top')).location).toBe('/v1/history?since=2026-01-01#top');
+    expect((await signIn('octocat', '/a/../v1/history')).location).toBe('/v1/history');
+  });
 });

@@ -3,13 +3,14 @@
  * temporary files, the answer cache's byte bound and key length, readiness naming what fails,
  * history served stale or 503, and the signers named in the "serving bundle" log line.
  */
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hashApiKey } from '../../src/server/auth/api-keys.js';
 import { gitHistoryProvider } from '../../src/server/history.js';
 import { startServer, type RunningServer, type StartServerOptions } from '../../src/server/index.js';
 import { keyIdOf } from '../../src/bundle/keys.js';
+import { sealSource } from '../../src/server/sources/seal.js';
 import { bundleKeys, captureLogger, getJson, perTestScratch, type CapturedLogger } from '../support/server.js';
 
 const API_KEY = 'hardening-test-key-0123456789abcdef';
@@ -68,9 +69,12 @@ describe('state directory', () => {
     writeFileSync(stateDir, 'not a directory');
     await new Promise((resolve) => setTimeout(resolve, 1_100)); // readiness probes the disk at most once a second
     const ready = await getJson(`${server.url}/readyz`);
-    expect(ready.status).toBe(200);
+    expect(ready.status).toBe(503);
     expect(ready.body.status).toBe('degraded');
+    expect(ready.body.reason).toMatch(/^state-dir: cannot write the state directory/);
     expect(ready.body.failing).toEqual([expect.objectContaining({ component: 'state-dir', message: expect.stringContaining('cannot write the state directory') })]);
+    // A deployment that keeps degraded replicas serving their last good bundle asks for that.
+    expect((await getJson(`${server.url}/readyz?degraded=ok`)).status).toBe(200);
   });
 });
 
@@ -99,6 +103,46 @@ describe('source failures', () => {
     expect(never.body.error).toEqual({ code: 'history_unavailable', message: expect.stringContaining('cannot be read') });
     expect(JSON.stringify(never.body)).not.toContain(repo.dir);
   });
+
+  it('/readyz answers 503 while degraded, with the reason in the body', async () => {
+    const repo = tempRepo();
+    repo.commit('first');
+    const server = await serve({ source: repo.dir });
+    expect((await getJson(`${server.url}/readyz`)).status).toBe(200);
+    rmSync(repo.dir, { recursive: true, force: true });
+    await server.refresh();
+    const ready = await getJson(`${server.url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(ready.body.status).toBe('degraded');
+    expect(ready.body.reason).toMatch(/^source: cannot read HEAD/);
+  });
+
+  for (const kind of ['git', 'worktree', 'file'] as const) {
+    it(`notices a renamed ${kind} source within the poll interval, without a file-system event or refresh`, async () => {
+      const repo = tempRepo();
+      let location = repo.dir;
+      if (kind === 'git') repo.commit('first');
+      if (kind === 'worktree') rmSync(path.join(repo.dir, '.git'), { recursive: true, force: true });
+      if (kind === 'file') {
+        location = path.join(tempDir(), 'bundle.json');
+        const sealed = await sealSource(repo.dir, repo.commit('first'), []);
+        if (!sealed.ok) throw new Error(sealed.message);
+        writeFileSync(location, sealed.text);
+      }
+      const server = await serve({ source: location, pollIntervalMs: 200 });
+      expect((await getJson(`${server.url}/readyz`)).status).toBe(200);
+      renameSync(location, `${location}.renamed`);
+      cleanups.push(() => rmSync(`${location}.renamed`, { recursive: true, force: true }));
+      const deadline = Date.now() + 3_000;
+      let ready = await getJson(`${server.url}/readyz`);
+      while (ready.status === 200 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        ready = await getJson(`${server.url}/readyz`);
+      }
+      expect(ready.status).toBe(503);
+      expect(ready.body.failing).toEqual([expect.objectContaining({ component: 'source' })]);
+    });
+  }
 });
 
 describe('/v1/policy answer cache', () => {

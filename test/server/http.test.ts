@@ -104,6 +104,19 @@ describe('HTTP surface', () => {
     expect((await getJson(`${server.url}/v1/history?policy=../x`)).status).toBe(400);
   });
 
+  it('applies one rule to ?wait=: any whole number of seconds is capped at the maximum, anything else is 400', async () => {
+    for (const wait of ['0', '60', '999999', '9999999', '99999999999999999999999']) {
+      const response = await fetch(`${server.url}/v1/bundle?wait=${wait}`);
+      expect(response.status, wait).toBe(200);
+      await response.arrayBuffer();
+    }
+    for (const wait of ['', 'abc', '-1', '1.5', '1e3', ' 5']) {
+      const response = await getJson(`${server.url}/v1/bundle?wait=${encodeURIComponent(wait)}`);
+      expect(response.status, JSON.stringify(wait)).toBe(400);
+      expect((response.body.error as { message: string }).message).toMatch(/capped at 60/);
+    }
+  });
+
   it('exposes health, readiness and metrics', async () => {
     expect((await getJson(`${server.url}/healthz`)).body).toEqual({ status: 'ok' });
     const ready = await getJson(`${server.url}/readyz`);

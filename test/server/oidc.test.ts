@@ -5,6 +5,7 @@ import { hashApiKey } from '../../src/server/auth/api-keys.js';
 import { OidcVerifier } from '../../src/server/auth/oidc.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
+import { startHostileServer } from '../support/hostile-server.js';
 import { PRECEDENCE_FILES, actionsClaims, captureLogger, getJson, startIssuer, type CapturedLogger, type Issuer } from '../support/server.js';
 
 const AUDIENCE = 'egressctl-test';
@@ -209,5 +210,35 @@ describe('/v1/policy with GitHub Actions OIDC tokens', () => {
     function claims() {
       return actionsClaims('acme/api', 'ci.yml');
     }
+  });
+
+  it('caps the JWKS it reads: an issuer that streams without end is "cannot fetch the keys" (503) after 1 MiB', async () => {
+    const flood = await startHostileServer('forever', { stopAfterBytes: 32 * 1024 * 1024 });
+    try {
+      const verifier = new OidcVerifier({ issuer: issuer.issuer, audience: AUDIENCE, jwksUrl: `${flood.url}/.well-known/jwks` });
+      const outcome = await verifier.verify(await issuer.token(actionsClaims('acme/api', 'ci.yml')));
+      expect(outcome).toMatchObject({ ok: false, status: 503, reason: 'jwks_unavailable' });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(flood.sent()).toBeLessThan(8 * 1024 * 1024);
+    } finally {
+      await flood.close();
+    }
+  });
+
+  it('says the iat claim is missing, not that the token is not valid yet', async () => {
+    const { status, body } = await policyWith(await issuer.token(actionsClaims('acme/api', 'ci.yml'), { withoutIssuedAt: true }));
+    expect(status).toBe(401);
+    const message = (body.error as { message: string }).message;
+    expect(message).toMatch(/no "iat" \(issued-at\) claim/);
+    expect(message).not.toMatch(/not valid yet/);
+  });
+
+  it('takes the longest token age from maxLifetimeSeconds (serve --oidc-max-age)', async () => {
+    const verifier = (maxLifetimeSeconds?: number) =>
+      new OidcVerifier({ issuer: issuer.issuer, audience: AUDIENCE, jwksUrl: issuer.jwksUrl, ...(maxLifetimeSeconds === undefined ? {} : { maxLifetimeSeconds }) });
+    const twoHours = await issuer.token(actionsClaims('acme/api', 'ci.yml'), { expiresInSeconds: 7200 });
+    expect(await verifier().verify(twoHours)).toMatchObject({ ok: false, reason: 'lifetime', message: expect.stringMatching(/3600 s.*--oidc-max-age/) });
+    expect(await verifier(7200).verify(twoHours)).toMatchObject({ ok: true });
+    expect(await verifier(600).verify(await issuer.token(actionsClaims('acme/api', 'ci.yml'), { expiresInSeconds: 900 }))).toMatchObject({ ok: false, reason: 'lifetime' });
   });
 });

@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -9,7 +10,7 @@ import { attachmentMap } from '../../src/policy/model.js';
 import { effectivePolicy } from '../../src/policy/resolve.js';
 import { hashApiKey, startServer } from '../../src/server/index.js';
 import { runCli } from '../support/cli.js';
-import { captureLogger, getJson } from '../support/server.js';
+import { captureLogger, freePort, getJson } from '../support/server.js';
 import { followServe } from '../support/serve-process.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -80,6 +81,45 @@ describe('egressctl serve as a process', () => {
     expect(code).toBe(0);
   });
 
+  it.runIf(existsSync(path.join(repoRoot, 'dist/cli/main.js')))('stops when SIGTERM is sent to the npm process of `npm start`, freeing its port', async () => {
+    // npm (10 and 11) forwards SIGTERM only to its direct child, the script's shell: unless the
+    // shell execs node, the server is orphaned and keeps the port.
+    const port = await freePort();
+    const npm = spawn('npm', ['start', '--silent'], {
+      cwd: repoRoot,
+      env: { ...process.env, EGRESSCTL_PORT: String(port), EGRESSCTL_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, so that a server this test fails to stop is still ended below.
+      detached: true,
+    });
+    try {
+      const serving = followServe(npm, 20_000);
+      expect(await serving.url).toBe(`http://127.0.0.1:${port}`);
+      // Signalled the moment the banner appears, as a script would: the server listens for
+      // signals before it prints where to look, so this too is a clean stop.
+      const closed = new Promise<boolean>((resolve) => {
+        // 'close': every holder of npm's stdio pipes (the server shares them) has closed them;
+        // a server left running keeps them open, so this waits a bounded time.
+        const timer = setTimeout(() => resolve(false), 15_000);
+        npm.on('close', () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      npm.kill('SIGTERM');
+      await serving.exited;
+      expect(await closed, `npm's output pipes still open: the server outlived npm\n${serving.stderr()}`).toBe(true);
+      expect(serving.stderr()).toContain('egressctl serve: stopped');
+      expect(await portIsFree(port)).toBe(true);
+    } finally {
+      try {
+        process.kill(-(npm.pid ?? 0), 'SIGKILL');
+      } catch {
+        // The group is gone already: every process in it stopped.
+      }
+    }
+  });
+
   it('hashes an API key read from stdin', () => {
     const result = spawnSync(process.execPath, ['--import', 'tsx', '-e', "import('./src/cli/main.ts').then((m) => m.main(['serve', '--hash-api-key'])).then((code) => { process.exitCode = code; })"], {
       cwd: repoRoot,
@@ -101,9 +141,20 @@ describe('egressctl serve as a process', () => {
   it('rejects bad settings with a usage error', async () => {
     expect(await runCli(['serve', '--port', 'eighty'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--port must be 0\.\.65535/) });
     expect(await runCli(['serve'], { env: { EGRESSCTL_PORT: '99999' } })).toMatchObject({ code: 2 });
+    expect(await runCli(['serve', '--oidc-max-age', 'an hour'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--oidc-max-age must be/) });
+    expect(await runCli(['serve'], { env: { EGRESSCTL_OIDC_MAX_AGE: '0' } })).toMatchObject({ code: 2, stderr: expect.stringMatching(/--oidc-max-age must be/) });
     expect(await runCli(['serve', '--source', '/nonexistent/place', '--port', '0'])).toMatchObject({
       code: 2,
       stderr: expect.stringMatching(/no such file or directory/),
     });
   });
 });
+
+/** Whether a loopback port can be listened on now (nothing, orphaned or not, still holds it). */
+async function portIsFree(port: number): Promise<boolean> {
+  const probe = createServer();
+  return new Promise((resolve) => {
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}

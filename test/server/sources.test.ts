@@ -3,6 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startServer, STATE_BUNDLE_FILE, type RunningServer, type StartServerOptions } from '../../src/server/index.js';
 import { sealSource } from '../../src/server/sources/seal.js';
+import { startHostileServer } from '../support/hostile-server.js';
 import type { TempRepo } from '../support/policy-repo.js';
 import { bundleKeys, captureLogger, getJson, perTestScratch, waitFor } from '../support/server.js';
 
@@ -138,8 +139,9 @@ describe('refusals', () => {
     await server.refresh();
 
     const ready = await getJson(`${server.url}/readyz`);
-    expect(ready.status).toBe(200);
-    expect(ready.body).toMatchObject({ status: 'degraded', revision: sha, problem: { reason: 'verification', origin: 'file' } });
+    // Degraded is not ready (503, the reason in the body); the last good bundle is still served.
+    expect(ready.status).toBe(503);
+    expect(ready.body).toMatchObject({ status: 'degraded', reason: expect.stringMatching(/^verification: /), revision: sha, problem: { reason: 'verification', origin: 'file' } });
     expect(String((ready.body.problem as { message: string }).message)).toMatch(/modified|signature/);
     expect(await (await fetch(`${server.url}/v1/bundle`)).text()).toBe(good);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
@@ -215,11 +217,22 @@ describe('state directory', () => {
     expect(response.status).toBe(200);
     expect(await response.text()).toBe(text);
     const ready = await getJson(`${restarted.url}/readyz`);
-    // Still served (200), but degraded: readiness names the source that cannot be reached.
-    expect(ready.status).toBe(200);
+    // Still served, but degraded (503): readiness names the source that cannot be reached.
+    expect(ready.status).toBe(503);
+    expect((await getJson(`${restarted.url}/readyz?degraded=ok`)).status).toBe(200);
     expect(ready.body).toMatchObject({ status: 'degraded', revision: sha, origin: 'state', failing: [expect.objectContaining({ component: 'source' })] });
     expect((ready.body.source as { lastError: { message: string } }).lastError.message).toMatch(/cannot reach/);
   });
+
+  it('caps what it reads from an upstream: a body that does not end is a source error naming the cap', async () => {
+    const flood = await startHostileServer('forever', { stopAfterBytes: 80 * 1024 * 1024 });
+    cleanups.push(() => flood.close());
+    const replica = await serve({ source: `${flood.url}/v1/bundle`, initialSourceTimeoutMs: 10_000 });
+    const ready = await getJson(`${replica.url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(ready.body.reason).toBe(`source: cannot reach ${flood.url}/v1/bundle: ${flood.url}/v1/bundle sent more than 64 MiB: answers are limited to 64 MiB`);
+    expect(flood.sent()).toBeLessThan(80 * 1024 * 1024);
+  }, 30_000);
 
   it('answers 503 with a JSON error while there is no bundle at all', async () => {
     const server = await serve({ source: null });

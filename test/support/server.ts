@@ -35,6 +35,8 @@ export interface TokenOptions {
   notBeforeSeconds?: number;
   /** `iat` relative to now, alone (no nbf); default: notBeforeSeconds, else now. */
   issuedAtSeconds?: number;
+  /** Leave the `iat` claim out (GitHub's tokens always have one). */
+  withoutIssuedAt?: boolean;
   key?: CryptoKey;
 }
 
@@ -69,8 +71,8 @@ export async function startIssuer(audience = 'egressctl-test'): Promise<Issuer> 
         .setProtectedHeader({ alg: 'RS256', kid: options.kid ?? 'k1', typ: 'JWT' })
         .setIssuer(options.issuer ?? base)
         .setAudience(options.audience ?? audience)
-        .setIssuedAt(now + (options.issuedAtSeconds ?? options.notBeforeSeconds ?? 0))
         .setExpirationTime(now + (options.expiresInSeconds ?? 300));
+      if (!options.withoutIssuedAt) jwt.setIssuedAt(now + (options.issuedAtSeconds ?? options.notBeforeSeconds ?? 0));
       if (options.notBeforeSeconds !== undefined) jwt.setNotBefore(now + options.notBeforeSeconds);
       return jwt.sign(options.key ?? privateKey);
     },

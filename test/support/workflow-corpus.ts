@@ -17,6 +17,16 @@ export function corpusWorkflowsDir(): string | undefined {
   return root ? path.resolve(root, 'workflows') : undefined;
 }
 
+/**
+ * For a corpus suite: `corpusWorkflowsDir()`, and when it is unset one line in the run's output
+ * saying why the suite skipped (Vitest's reporter lists skipped suites without their names).
+ */
+export function corpusForSuite(suite: string): string | undefined {
+  const dir = corpusWorkflowsDir();
+  if (dir === undefined) console.info(`${suite}: skipped, ${CORPUS_ENV} is not set (set it to the shared corpus of real workflows, as .ci/run does)`);
+  return dir;
+}
+
 /** The `.yml`/`.yaml` files of a directory, sorted. */
 export function workflowFiles(dir: string): string[] {
   return readdirSync(dir)

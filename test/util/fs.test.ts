@@ -38,6 +38,18 @@ describe('writeFileAtomic', () => {
 
   it('reports a directory it cannot write into as an IoError', async () => {
     await expect(writeFileAtomic(path.join(dir, 'no-such-dir', 'x'), 'x')).rejects.toThrow(IoError);
-    await expect(writeFileAtomic(path.join(dir, 'no-such-dir', 'x'), 'x')).rejects.toThrow(/cannot write .*no-such-dir/);
+    await expect(writeFileAtomic(path.join(dir, 'no-such-dir', 'x'), 'x')).rejects.toThrow(
+      `cannot write ${path.join(dir, 'no-such-dir', 'x')}: the folder ${path.join(dir, 'no-such-dir')} does not exist`,
+    );
+  });
+
+  it('never names its temporary file in an error', async () => {
+    const missing = writeFileAtomic(path.join(dir, 'no-such-dir', 'acme.key'), 'x', { mode: 0o600 });
+    await expect(missing).rejects.not.toThrow(/\.tmp|\.acme\.key\./);
+    const file = path.join(dir, 'not-a-folder');
+    writeFileSync(file, 'x');
+    const under = writeFileAtomic(path.join(file, 'acme.key'), 'x');
+    await expect(under).rejects.toThrow(`${file} is not a folder`);
+    await expect(writeFileAtomic(path.join(file, 'acme.key'), 'x')).rejects.not.toThrow(/\.tmp/);
   });
 });

@@ -127,6 +127,104 @@ function envSetting(env, flag) {
   return env[envName(flag)];
 }
 
+// src/util/bounded-fetch.ts
+var FetchLimitError = class extends Error {
+  constructor(limit, message) {
+    super(message);
+    this.limit = limit;
+    this.name = "FetchLimitError";
+  }
+  limit;
+};
+var NULL_BODY_STATUSES = /* @__PURE__ */ new Set([101, 103, 204, 205, 304]);
+function describeTarget(input) {
+  const text = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+  try {
+    const url = new URL(text);
+    return `${url.origin}${url.pathname}`;
+  } catch {
+    return "the server";
+  }
+}
+function bytesText(bytes) {
+  return bytes >= 1024 * 1024 ? `${Math.round(bytes / 1024 / 1024 * 10) / 10} MiB` : bytes >= 1024 ? `${Math.round(bytes / 1024)} KiB` : `${bytes} bytes`;
+}
+function boundedFetch(bounds, base = fetch) {
+  return async (input, init = {}) => {
+    const target = describeTarget(input);
+    const deadline = new AbortController();
+    const timeout = new FetchLimitError("timeout", `${target} did not answer completely within ${bounds.timeoutMs / 1e3} s (body included)`);
+    const timer = setTimeout(() => deadline.abort(timeout), bounds.timeoutMs);
+    timer.unref?.();
+    const signal = init.signal ? AbortSignal.any([deadline.signal, init.signal]) : deadline.signal;
+    const failure = (error) => deadline.signal.aborted ? deadline.signal.reason : error;
+    let response;
+    try {
+      response = await base(input, { ...init, signal });
+    } catch (error) {
+      clearTimeout(timer);
+      throw failure(error);
+    }
+    const tooLarge = (bytes) => new FetchLimitError("too-large", `${target} sent ${bytes > bounds.maxBytes ? `more than ${bytesText(bounds.maxBytes)}` : bytesText(bytes)}: answers are limited to ${bytesText(bounds.maxBytes)}`);
+    const declared = Number(response.headers.get("content-length") ?? Number.NaN);
+    if (Number.isFinite(declared) && declared > bounds.maxBytes) {
+      clearTimeout(timer);
+      const error = tooLarge(declared);
+      deadline.abort(error);
+      await response.body?.cancel(error).catch(() => void 0);
+      throw error;
+    }
+    if (!response.body || NULL_BODY_STATUSES.has(response.status)) {
+      clearTimeout(timer);
+      await response.body?.cancel().catch(() => void 0);
+      return response.body ? copyResponse(response, null) : response;
+    }
+    const reader = response.body.getReader();
+    let received = 0;
+    const body = new ReadableStream({
+      async pull(controller) {
+        try {
+          const { done, value } = await reader.read();
+          if (done) {
+            clearTimeout(timer);
+            controller.close();
+            return;
+          }
+          received += value.byteLength;
+          if (received > bounds.maxBytes) {
+            clearTimeout(timer);
+            const error = tooLarge(received);
+            deadline.abort(error);
+            await reader.cancel(error).catch(() => void 0);
+            controller.error(error);
+            return;
+          }
+          controller.enqueue(value);
+        } catch (error) {
+          clearTimeout(timer);
+          controller.error(failure(error));
+        }
+      },
+      async cancel(reason) {
+        clearTimeout(timer);
+        deadline.abort(reason);
+        await reader.cancel(reason).catch(() => void 0);
+      }
+    });
+    return copyResponse(response, body);
+  };
+}
+function copyResponse(response, body) {
+  const copy = new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+  Object.defineProperty(copy, "url", { value: response.url });
+  Object.defineProperty(copy, "redirected", { value: response.redirected });
+  return copy;
+}
+async function fetchBoundedText(input, init, bounds, base = fetch) {
+  const response = await boundedFetch(bounds, base)(input, init);
+  return { status: response.status, headers: response.headers, text: await response.text() };
+}
+
 // src/runner/policy-client.ts
 var ON_ERROR_VALUES = ["audit", "block", "fail"];
 var PolicyFetchError = class extends Error {
@@ -162,25 +260,30 @@ async function fetchPolicy(options) {
   }
   throw last ?? new PolicyFetchError("no attempt was made", false);
 }
+var MAX_ANSWER_BYTES = 1024 * 1024;
 async function fetchOnce(url, options) {
-  let response;
+  let status;
+  let text;
   try {
-    response = await fetch(url, {
-      headers: {
-        authorization: options.authorization,
-        accept: options.trust ? SIGNED_ANSWER_MEDIA_TYPE : "application/json",
-        "user-agent": options.userAgent ?? "egressctl-runner"
+    ({ status, text } = await fetchBoundedText(
+      url,
+      {
+        headers: {
+          authorization: options.authorization,
+          accept: options.trust ? SIGNED_ANSWER_MEDIA_TYPE : "application/json",
+          "user-agent": options.userAgent ?? "egressctl-runner"
+        },
+        redirect: "error"
       },
-      signal: AbortSignal.timeout(options.timeoutMs ?? 5e3),
-      redirect: "error"
-    });
+      { maxBytes: MAX_ANSWER_BYTES, timeoutMs: options.timeoutMs ?? 5e3 }
+    ));
   } catch (error) {
+    if (error instanceof FetchLimitError) throw new PolicyFetchError(error.message, true);
     throw new PolicyFetchError(`cannot reach ${url.origin}: ${describeError(error)}`, true);
   }
-  const text = await response.text().catch(() => "");
-  if (response.status !== 200) {
-    const retryable = response.status === 429 || response.status >= 500;
-    throw new PolicyFetchError(`${url.origin}${url.pathname} answered ${response.status}: ${errorMessageOf(text)}`, retryable, response.status);
+  if (status !== 200) {
+    const retryable = status === 429 || status >= 500;
+    throw new PolicyFetchError(`${url.origin}${url.pathname} answered ${status}: ${errorMessageOf(text)}`, retryable, status);
   }
   if (options.trust) {
     const answer = verifiedAnswer(text, options.trust);
@@ -381,11 +484,12 @@ async function requestIdToken(env, audience, timeoutMs = 5e3) {
   let lastError = "";
   for (let attempt = 1; attempt <= 3; attempt++) {
     try {
-      const response = await fetch(url, {
-        headers: { authorization: `Bearer ${requestToken}`, accept: "application/json; api-version=2.0" },
-        signal: AbortSignal.timeout(timeoutMs)
-      });
-      const text = await response.text();
+      const response = await fetchBoundedText(
+        url,
+        { headers: { authorization: `Bearer ${requestToken}`, accept: "application/json; api-version=2.0" } },
+        { maxBytes: 64 * 1024, timeoutMs }
+      );
+      const text = response.text;
       if (response.status === 200) {
         const value = JSON.parse(text).value;
         if (typeof value === "string" && value.split(".").length === 3) return value;

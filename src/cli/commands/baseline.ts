@@ -7,6 +7,7 @@ import path from 'node:path';
 import {
   contentRunId,
   findJob,
+  MAX_NAMES_PER_RUN,
   buildBaselineIndex,
   classifyObserved,
   mergeIntoBaselineDir,
@@ -100,6 +101,7 @@ export const command: Command = {
       if (result.errors.length > 0) return 1;
       observation.endpoints = [...result.value.endpoints, ...result.value.addresses];
       observation.blocked = result.value.blocked;
+      if (result.value.dropped > 0) observation.dropped = result.value.dropped;
       observation.at = at ?? result.value.endedAt ?? nowIso();
       const cluster = givenCluster ?? clusterFromJobLog(text);
       if (cluster) observation.cluster = cluster;
@@ -117,6 +119,8 @@ export const command: Command = {
     const { stableAfterRuns, diagnostics } = await readStableAfterRuns(dir);
     printDiagnostics(io, diagnostics);
     io.stdout(summary(ref, observation, outcome.path, outcome.merged[0]?.added, outcome.file, stableAfterRuns));
+    const dropped = outcome.merged[0]?.dropped ?? 0;
+    if (dropped > 0) io.stderr(`warning: ${plural(dropped, 'name')} of the log not stored: not valid endpoint names, or over ${MAX_NAMES_PER_RUN} per run\n`);
     return 0;
   },
 };

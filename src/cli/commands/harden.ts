@@ -11,6 +11,7 @@ import { isRepositoryName } from '../../baselines/model.js';
 import { DiagnosticSink, formatDiagnostic } from '../../policy/diagnostics.js';
 import { parseEndpoint, sortUnique, splitEndpointString } from '../../policy/endpoint.js';
 import { DEFAULT_SETTINGS, SETTINGS_FILE, type EgressMode, type HardenRunnerPin } from '../../policy/model.js';
+import { policiesAsOf } from '../../policy/expiry.js';
 import { flattenPolicies } from '../../policy/flatten.js';
 import { attachmentMap } from '../../policy/model.js';
 import { parseSettingsFile } from '../../policy/settings-file.js';
@@ -23,6 +24,8 @@ import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js'
 import { loadValidRepository, repositoryDir } from '../repository.js';
 import type { BaselineIndex } from '../../baselines/recommend.js';
 import type { StoreState } from '../../rollout/desired-state.js';
+import type { CallGraph } from '../../policy/callers.js';
+import { callGraphFrom } from '../workflow-files.js';
 
 const usage =
   'egressctl harden FILE... [--mode block|audit] [--endpoints "HOST[:PORT] ..."] ' +
@@ -89,12 +92,27 @@ async function resolvePin(values: { pin?: string; 'pin-version'?: string }, dir:
   return settings.hardenRunner;
 }
 
+/** A problem of one file of a batch: reported for that file, the others go on (exit 1). */
+class FileProblem extends Error {}
+
+/** `sub/action.yml` when the file sits in a subfolder of `.github/workflows/` (GitHub runs no workflow from there). */
+function subfolderOfWorkflows(file: string): string | undefined {
+  return file.replace(/\\/g, '/').match(/\.github\/workflows\/([^/]+\/.+)$/)?.[1];
+}
+
 /**
  * `.github/workflows/<file>` for the file given on the command line (or --workflow). With
  * `strict` (the store decides by workflow path) a file outside `.github/workflows/` needs --workflow.
  */
 function workflowPathOf(file: string, repository: string, override: string | undefined, strict = false): string {
-  const under = file.replace(/\\/g, '/').match(/\.github\/workflows\/[^/]+$/)?.[0];
+  const normalized = file.replace(/\\/g, '/');
+  const under = normalized.match(/\.github\/workflows\/[^/]+$/)?.[0];
+  const nested = subfolderOfWorkflows(normalized);
+  if (override === undefined && nested !== undefined) {
+    throw new FileProblem(
+      `${file}: not a workflow: it is in a subfolder of .github/workflows/ (${nested}), and GitHub runs only files directly in .github/workflows/ (a composite action or a template?); left unchanged`,
+    );
+  }
   if (strict && override === undefined && under === undefined) {
     throw usageError(`${file} is not under .github/workflows/: pass --workflow .github/workflows/FILE.yml so the right attachment applies`);
   }
@@ -151,6 +169,9 @@ async function plannerFor(values: Values, io: CliIo, file: string, stores: Store
     }
     const store = await storeFrom(io, repositoryDir(io, values['policy-from']), stores);
     const workflowPath = workflowPathOf(file, values.repository, values.workflow, true);
+    // A reusable workflow's jobs follow their callers: the other workflows of the file's folder.
+    const folder = path.dirname(path.resolve(io.cwd, file));
+    const callers = /[\\/]\.github[\\/]workflows$/.test(folder) ? await callGraphOf(stores, folder, values.repository) : undefined;
     const pin = values.pin === undefined ? store.state.settings.hardenRunner : await resolvePin(values, undefined);
     return storePlanner({
       store: { ...store.state, settings: { ...store.state.settings, hardenRunner: pin } },
@@ -158,6 +179,7 @@ async function plannerFor(values: Values, io: CliIo, file: string, stores: Store
       workflowPath,
       repin,
       baselineOf: evidenceFromIndex(store.baselines, values.repository, workflowPath),
+      ...(callers ? { callers } : {}),
     });
   }
   const dir = values.C === undefined ? undefined : repositoryDir(io, values.C);
@@ -179,8 +201,18 @@ async function plannerFor(values: Values, io: CliIo, file: string, stores: Store
 
 
 type LoadedStore = { state: StoreState; baselines: BaselineIndex };
-/** Stores loaded by one command, by directory: every file of a batch shares one load. */
-type StoreCache = Map<string, Promise<LoadedStore>>;
+/** Stores (and workflow call graphs) loaded by one command, by directory: every file of a batch shares one load. */
+type StoreCache = Map<string, Promise<LoadedStore>> & { graphs?: Map<string, Promise<CallGraph>> };
+
+function callGraphOf(stores: StoreCache, folder: string, repository: string): Promise<CallGraph> {
+  stores.graphs ??= new Map();
+  let graph = stores.graphs.get(folder);
+  if (!graph) {
+    graph = callGraphFrom(folder, repository);
+    stores.graphs.set(folder, graph);
+  }
+  return graph;
+}
 
 function storeFrom(io: CliIo, dir: string, stores: StoreCache): Promise<LoadedStore> {
   let store = stores.get(dir);
@@ -188,7 +220,7 @@ function storeFrom(io: CliIo, dir: string, stores: StoreCache): Promise<LoadedSt
     store = (async () => {
       const { repository } = await loadValidRepository(io, dir);
       return {
-        state: { policies: flattenPolicies(repository), attachments: attachmentMap(repository.attachments), settings: repository.settings },
+        state: { policies: policiesAsOf(flattenPolicies(repository), Date.now()), attachments: attachmentMap(repository.attachments), settings: repository.settings },
         baselines: repository.baselines,
       };
     })();
@@ -216,6 +248,8 @@ function jobJson(outcome: JobOutcome): Record<string, unknown> {
     changes: (outcome.changes ?? []).map((change) => ({ ...change, text: describeChange(change) })),
     ...(outcome.warnings ? { warnings: outcome.warnings } : {}),
     ...(outcome.drift ? { drift: outcome.drift } : {}),
+    ...(outcome.policyEnv ? { policyEnv: outcome.policyEnv } : {}),
+    ...(outcome.support ? { support: outcome.support } : {}),
     ...(plan?.wouldBlock && plan.wouldBlock.length > 0 ? { wouldBlock: plan.wouldBlock } : {}),
     ...(outcome.existing?.managedBy ? { managedBy: outcome.existing.managedBy } : {}),
   };
@@ -235,7 +269,13 @@ interface FileReport {
 }
 
 async function hardenFile(file: string, values: Values, io: CliIo, stores: StoreCache): Promise<{ report: FileReport; outcomes: JobOutcome[] }> {
-  const planner = await plannerFor(values, io, file, stores);
+  let planner: JobPlanner;
+  try {
+    planner = await plannerFor(values, io, file, stores);
+  } catch (error) {
+    if (!(error instanceof FileProblem)) throw error;
+    return { report: { file, valid: false, changed: false, written: false, output: '', draft: false, jobs: [], errors: [error.message] }, outcomes: [] };
+  }
   const filePath = path.resolve(io.cwd, file);
   let text: string;
   try {
@@ -275,6 +315,11 @@ export const command: Command = {
     const reports: FileReport[] = [];
     let failed = false;
     const stores: StoreCache = new Map();
+    // A missing flag is the command's problem, not a file's: found before any file is written.
+    if (values['policy-from'] !== undefined && values.workflow === undefined) {
+      const loose = positionals.find((file) => subfolderOfWorkflows(file) === undefined && !/\.github[\\/]workflows[\\/][^\\/]+$/.test(file));
+      if (loose !== undefined) throw usageError(`${loose} is not under .github/workflows/: pass --workflow .github/workflows/FILE.yml so the right attachment applies`);
+    }
     for (const file of positionals) {
       const { report, outcomes } = await hardenFile(file, values, io, stores);
       reports.push(report);

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { scopeKeyProblem } from '../../policy/scope-keys.js';
 import { InvalidInputError, IoError, UsageError } from '../../util/errors.js';
-import { FileExistsError, writeFileAtomic } from '../../util/fs.js';
+import { FileExistsError, symlinkOnPath, writeFileAtomic } from '../../util/fs.js';
 import { gitText, isGitWorkTree } from '../../util/git.js';
 import { githubRepositoryOfRemote, parseEgressctlSource, scaffoldFiles, VALIDATE_WORKFLOW, type EgressctlSource } from '../init.js';
 import { parseCommandArgs, type CliIo, type Command } from '../io.js';
@@ -43,6 +43,19 @@ export const command: Command = {
     } catch (error) {
       throw new IoError(`cannot create ${dir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
     }
+    const files = scaffoldFiles({ organization, egressctl });
+    // Checked for every file before any is written: a refusal leaves the folder as it was.
+    const links = new Set<string>();
+    for (const relativePath of files.keys()) {
+      const link = await symlinkOnPath(dir, relativePath);
+      if (link !== undefined) links.add(link);
+    }
+    if (links.size > 0) {
+      throw new InvalidInputError(
+        `refused to write through symbolic links (init writes only inside ${dir}): ${[...links].map((link) => path.join(dir, link)).join(', ')}; remove or replace them with real files or directories, then run init again`,
+      );
+    }
+
     if (!(await isGitWorkTree(dir))) {
       await gitText(dir, ['init', '-q', `--initial-branch=main`]);
       io.stdout(`initialized an empty git repository in ${dir}\n`);
@@ -50,7 +63,7 @@ export const command: Command = {
 
     let created = 0;
     const kept: string[] = [];
-    for (const [relativePath, text] of scaffoldFiles({ organization, egressctl })) {
+    for (const [relativePath, text] of files) {
       try {
         await writeFileAtomic(path.join(dir, relativePath), text, { overwrite: false, mkdirs: true });
         created++;

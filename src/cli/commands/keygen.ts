@@ -1,15 +1,16 @@
 /**
  * `egressctl keygen --out PREFIX`: a new ed25519 key pair for signing bundles: PREFIX.key
- * (PKCS#8 PEM, mode 0600) and PREFIX.pub (SPKI PEM). Never overwrites without --force.
+ * (PKCS#8 PEM, mode 0600) and PREFIX.pub (SPKI PEM). Never overwrites without --force. A missing
+ * folder in PREFIX is created, mode 0700.
  */
-import { access } from 'node:fs/promises';
+import { access, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { FileExistsError, writeFileAtomic } from '../../util/fs.js';
 import { generateKeyPair } from '../../bundle/keys.js';
-import { UsageError } from '../../util/errors.js';
+import { IoError, messageOf, UsageError } from '../../util/errors.js';
 import { parseCommandArgs, type CliIo, type Command } from '../io.js';
 
-const USAGE = 'egressctl keygen --out PREFIX [--force]    (writes PREFIX.key and PREFIX.pub)';
+const USAGE = 'egressctl keygen --out PREFIX [--force]    (writes PREFIX.key and PREFIX.pub; makes a missing folder, mode 0700)';
 
 // The command shape (name, summary, usage, run -> parseCommandArgs with its own options) is the same in every
 // command on purpose: `duplicates` pairs these by shape; only `-C DIR` is shared and it is one line (issue 13).
@@ -42,6 +43,15 @@ export const command: Command = {
       }
     }
     const pair = generateKeyPair();
+    // A folder named in --out is made for the keys (0700: it holds a private key); one that
+    // exists keeps its mode.
+    const folder = path.dirname(prefix);
+    const created = await mkdir(folder, { recursive: true, mode: 0o700 }).catch((error: unknown) => {
+      const code = (error as NodeJS.ErrnoException).code;
+      const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way' : messageOf(error);
+      throw new IoError(`cannot make the folder ${folder} for the keys: ${why}`, { cause: error });
+    });
+    if (created !== undefined) io.stderr(`created the folder ${folder} (mode 0700) for the keys\n`);
     await writeFileAtomic(privatePath, pair.privateKeyPem, { mode: 0o600, overwrite: force });
     await writeFileAtomic(publicPath, pair.publicKeyPem, { mode: 0o644, overwrite: force });
     io.stdout(`${pair.keyid}\n`);

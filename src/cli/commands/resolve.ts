@@ -5,13 +5,19 @@ import { loadPublicKeys } from '../../bundle/keys.js';
 import { flattenPolicies } from '../../policy/flatten.js';
 import { attachmentMap, type AttachmentMap, type CompiledPolicy } from '../../policy/model.js';
 import { splitEndpointString } from '../../policy/endpoint.js';
-import { effectivePolicy, type EffectivePolicyAnswer, type HardenRunnerConfig, type ResolveQuery } from '../../policy/resolve.js';
+import { effectivePolicyAt, parseAsOf, policiesAsOf, policyAsOf } from '../../policy/expiry.js';
+import { hardenRunnerConfig, type EffectivePolicyAnswer, type HardenRunnerConfig, type ResolveQuery } from '../../policy/resolve.js';
+import { resolveThroughCallers, type PolicySource as CallerSource } from '../../policy/callers.js';
+import { callGraphFrom } from '../workflow-files.js';
 import { IoError, UsageError } from '../../util/errors.js';
 import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
 import { loadValidRepository, repositoryDir } from '../repository.js';
 
 const usage =
-  'egressctl resolve [-C DIR [--rev REV] | --bundle FILE [--public-key FILE]] --repository OWNER/REPO [--workflow F.yml|.github/workflows/F] [--cluster NAME] [--org ORG] [--json]';
+  'egressctl resolve [-C DIR [--rev REV] | --bundle FILE [--public-key FILE]] --repository OWNER/REPO [--workflow F.yml|.github/workflows/F [--workflows-from CHECKOUT]] [--cluster NAME] [--org ORG] [--at YYYY-MM-DD] [--json]';
+
+/** The answer, and for a reusable workflow called in its repository, how its callers decide (src/policy/callers.ts). */
+type Answer = EffectivePolicyAnswer & { callers?: { reason: string; warning?: string; sources: CallerSource[] } };
 
 interface PolicySource {
   policies: Record<string, CompiledPolicy>;
@@ -36,6 +42,8 @@ export const command: Command = {
         workflow: { type: 'string' },
         cluster: { type: 'string' },
         org: { type: 'string' },
+        at: { type: 'string' },
+        'workflows-from': { type: 'string' },
         json: { type: 'boolean', default: false },
       },
       usage,
@@ -55,16 +63,41 @@ export const command: Command = {
       throw new UsageError('--workflow .github/workflows/F needs --repository OWNER/REPO');
     }
 
+    // Expiring exceptions are evaluated as of --at (the start of that UTC day), or now.
+    const at = values.at === undefined ? new Date() : parseAsOf(values.at);
+    if (at === undefined) throw new UsageError(`--at must be a date (YYYY-MM-DD) or an ISO 8601 date-time with a time zone, not "${values.at}"`);
     const source = values.bundle !== undefined ? await fromBundle(io, values.bundle, values['public-key'] ?? []) : await fromRepository(io, values.C, values.rev);
     const query: ResolveQuery = {};
     if (values.repository) query.repository = values.repository;
     if (workflow) query.workflow = workflow;
     if (values.cluster) query.cluster = values.cluster;
     if (values.org) query.organization = values.org;
-    const answer = effectivePolicy(source.attachments, source.policies, query);
+    let answer: Answer = effectivePolicyAt(source.attachments, source.policies, query, at);
+    if (values['workflows-from'] !== undefined) {
+      if (!values.repository || workflow === undefined) throw new UsageError(`--workflows-from needs --repository and --workflow\nusage: ${usage}`);
+      // A reusable workflow's jobs follow the workflows of its repository that call it.
+      const graph = await callGraphFrom(path.resolve(io.cwd, values['workflows-from']), values.repository);
+      const through = resolveThroughCallers(source.attachments, policiesAsOf(source.policies, at), values.repository, workflow, graph);
+      if (through) {
+        const single = through.differ ? undefined : through.sources[0];
+        answer = {
+          policy: through.policy?.name ?? null,
+          scope: single?.scope ?? null,
+          shadowed: [],
+          config: hardenRunnerConfig(through.policy ?? undefined),
+          callers: { reason: through.reason, ...(through.warning ? { warning: through.warning } : {}), sources: through.sources },
+        };
+      }
+    }
 
     if (values.json) writeJson(io, answer);
-    else io.stdout(describe(answer));
+    else {
+      io.stdout(describe(answer));
+      const winner = answer.policy === null || !Object.hasOwn(source.policies, answer.policy) ? undefined : source.policies[answer.policy];
+      const left = Object.entries((winner && policyAsOf(winner, at)['endpoint-expiry']) ?? {});
+      // The exceptions that still count, so "what happens on the 1st" has an answer.
+      for (const [endpoint, date] of left.sort(([a, x], [b, y]) => (x !== y ? (x < y ? -1 : 1) : a < b ? -1 : 1))) io.stdout(`exception: ${endpoint} until ${date} (UTC)\n`);
+    }
     return 0;
   },
 };
@@ -118,11 +151,13 @@ export function withBlockLines(config: HardenRunnerConfig, indent: string): stri
   return lines;
 }
 
-function describe(answer: EffectivePolicyAnswer): string {
-  if (answer.policy === null || answer.scope === null) {
-    return 'no policy applies: Harden-Runner runs with its own defaults\n';
+function describe(answer: Answer): string {
+  const why = answer.callers ? [`why: ${answer.callers.reason}`, ...(answer.callers.warning ? [`warning: ${answer.callers.warning}`] : [])] : [];
+  if (answer.policy === null) {
+    return [...why, 'no policy applies: Harden-Runner runs with its own defaults'].join('\n') + '\n';
   }
-  const lines = [`policy: ${answer.policy} (attached to ${answer.scope.type} ${answer.scope.key})`];
+  if (answer.scope === null && !answer.callers) return 'no policy applies: Harden-Runner runs with its own defaults\n';
+  const lines = [answer.scope ? `policy: ${answer.policy} (attached to ${answer.scope.type} ${answer.scope.key})` : `policy: ${answer.policy} (the widest of the callers' policies)`, ...why];
   for (const shadowed of answer.shadowed) lines.push(`shadows: ${shadowed.type} ${shadowed.key} -> ${shadowed.policy}`);
   lines.push('with:', ...withBlockLines(answer.config, '  '));
   if (answer['lockdown-mode']) {

@@ -14,7 +14,7 @@ import { loadPrivateKey, loadPublicKeys } from '../../bundle/keys.js';
 import { envName, envSetting } from '../../util/env-names.js';
 import { UsageError } from '../../util/errors.js';
 import { checkNewApiKey, hashApiKey, loadApiKeyFile } from '../../server/auth/api-keys.js';
-import { GITHUB_OIDC_ISSUER } from '../../server/auth/oidc.js';
+import { DEFAULT_OIDC_MAX_AGE_SECONDS, GITHUB_OIDC_ISSUER } from '../../server/auth/oidc.js';
 import { gitHistoryProvider } from '../../server/history.js';
 import { appCacheDir } from '../../app/config.js';
 import { createConsoleHandler } from '../../server/console/index.js';
@@ -31,6 +31,7 @@ const USAGE = [
   'egressctl serve [--source DIR|FILE|URL] [--host HOST] [--port N] [--state-dir DIR]',
   '                [--public-key FILE ...] [--sign-key FILE ...] [--allow-rewind]',
   '                [--oidc-audience AUD] [--oidc-issuer URL] [--oidc-jwks-url URL] [--orgs ORG,...]',
+  '                [--oidc-max-age SECONDS]   (longest OIDC token lifetime accepted; default 3600)',
   '                [--api-keys FILE] [--log-level LEVEL] [--shutdown-grace SECONDS]',
   '                [--read-access public|api-key|github] [--public-url URL] [--team ORG/SLUG]',
   '                [--answer-ttl SECONDS]   (signed /v1/policy answers; default 86400)',
@@ -58,6 +59,7 @@ const OPTIONS = {
   'oidc-issuer': { type: 'string' },
   'oidc-audience': { type: 'string' },
   'oidc-jwks-url': { type: 'string' },
+  'oidc-max-age': { type: 'string' },
   orgs: { type: 'string' },
   'api-keys': { type: 'string' },
   'allow-rewind': { type: 'boolean' },
@@ -100,8 +102,11 @@ export const command: Command = {
     const app = await mountGitHubApp(appEnv, options, { cwd: io.cwd, sourceGiven: setting(values, io, 'source') !== undefined, signal: shutdown.signal, apiRoot: github.apiRoot });
     const running = await startServer(options);
     app?.attach(running);
+    // Listen for signals before the banner says where to look: whoever reads it may signal at once
+    // (a SIGTERM right after it otherwise ended the process without its clean shutdown).
+    const signalled = untilSignal(io);
     io.stderr(startupText(running, options, app ? (io.env.APP_ID ?? '').trim() : undefined));
-    await untilSignal(io);
+    await signalled;
     io.stderr(`egressctl serve: shutting down (work in flight gets ${graceMs / 1000} s; then GitHub calls are aborted and what is left stays journaled)\n`);
     // Half the grace to finish work and commit pending baselines; then GitHub calls still hanging are aborted.
     const abort = setTimeout(() => shutdown.abort(), graceMs / 2);
@@ -186,6 +191,15 @@ async function serverOptions(values: Values, io: CliIo, github: GitHubLocation):
   for (const [flag, url] of [['--oidc-issuer', issuer], ['--oidc-jwks-url', jwksUrl]] as const) {
     if (url !== undefined && !/^https?:\/\/[^\s]+$/.test(url)) throw new UsageError(`${flag} must be an http(s) URL, not "${url}"`);
   }
+  const maxAgeText = setting(values, io, 'oidc-max-age');
+  let maxLifetimeSeconds: number | undefined;
+  if (maxAgeText !== undefined) {
+    // A day at most: GitHub's Actions tokens live minutes; a longer bound only widens replay.
+    if (!/^\d{1,5}$/.test(maxAgeText.trim()) || Number(maxAgeText) < 60 || Number(maxAgeText) > 86400) {
+      throw new UsageError(`--oidc-max-age must be 60..86400 seconds (the longest OIDC token lifetime accepted; default ${DEFAULT_OIDC_MAX_AGE_SECONDS}), not "${maxAgeText}"`);
+    }
+    maxLifetimeSeconds = Number(maxAgeText);
+  }
   const source = setting(values, io, 'source');
   const stateDir = setting(values, io, 'state-dir');
 
@@ -201,7 +215,12 @@ async function serverOptions(values: Values, io: CliIo, github: GitHubLocation):
     port,
     publicKeys: publicKeyFiles.length > 0 ? await loadPublicKeys(publicKeyFiles) : [],
     signKeys: await Promise.all(signKeyFiles.map((file) => loadPrivateKey(file))),
-    oidc: { issuer, ...(audience === undefined ? {} : { audience }), ...(jwksUrl === undefined ? {} : { jwksUrl }) },
+    oidc: {
+      issuer,
+      ...(audience === undefined ? {} : { audience }),
+      ...(jwksUrl === undefined ? {} : { jwksUrl }),
+      ...(maxLifetimeSeconds === undefined ? {} : { maxLifetimeSeconds }),
+    },
     organizations: listSetting(values, io, 'orgs').map((org) => org.toLowerCase()),
     apiKeys: apiKeyFile === undefined ? [] : await loadApiKeyFile(resolvePath(apiKeyFile)),
     allowRewind: booleanSetting(values, io, 'allow-rewind'),

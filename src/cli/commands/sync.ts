@@ -19,7 +19,7 @@ import { loadValidRepository, repositoryDir } from '../repository.js';
 const usageOf = (name: string) =>
   `egressctl ${name} --org ORG [--repos R1,R2 | --all] [--dry-run] [--json] [--source store|baselines] [--state-dir DIR] [--mode inline|action] [--force] [-C POLICY_REPO_DIR] ` +
   '[--action OWNER/REPO/actions/harden@REF --server URL [--audience AUD] [--on-error audit|block|fail]] ' +
-  '[--concurrency N] [--write-interval MS] [--policy-repository OWNER/REPO] [--json]\n' +
+  '[--concurrency N] [--write-interval MS] [--policy-repository OWNER/REPO]\n' +
   'credentials: APP_ID + PRIVATE_KEY (or PRIVATE_KEY_PATH) for the GitHub App, or GITHUB_TOKEN; the API follows github-url in egressctl.yml (GITHUB_API_URL overrides it); ' +
   'EGRESSCTL_STATE_DIR (or --state-dir) keeps the last sync report for the console';
 const usage = `${usageOf('sync')}\n(egressctl rollout is an alias)`;

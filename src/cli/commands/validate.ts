@@ -1,5 +1,7 @@
 import path from 'node:path';
-import { formatDiagnostic, type Diagnostic } from '../../policy/diagnostics.js';
+import { compareDiagnostics, formatDiagnostic, type Diagnostic } from '../../policy/diagnostics.js';
+import { expiryFindings } from '../../policy/expiry.js';
+import { parsePolicyTests } from '../../policy/policy-tests.js';
 import { loadPolicyRepository } from '../../store/repository.js';
 import { UsageError } from '../../util/errors.js';
 import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
@@ -16,7 +18,7 @@ function escapeProperty(text: string): string {
 }
 
 export function githubAnnotation(diagnostic: Diagnostic, file: string): string {
-  const level = diagnostic.severity === 'error' ? 'error' : 'warning';
+  const level = diagnostic.severity;
   return `::${level} file=${escapeProperty(file)},line=${diagnostic.line},col=${diagnostic.column},title=${escapeProperty(
     diagnostic.code,
   )}::${escapeData(diagnostic.message)}`;
@@ -40,21 +42,31 @@ export const command: Command = {
       throw new UsageError(`--format must be text, json or github, not "${format}"`);
     }
     const dir = repositoryDir(io, values.C);
-    const result = await loadPolicyRepository(values.rev === undefined ? { dir } : { dir, rev: values.rev });
+    const loaded = await loadPolicyRepository(values.rev === undefined ? { dir } : { dir, rev: values.rev });
+    // The policy tests' syntax, and exceptions that expired or expire soon (as of now: warnings and
+    // notices, never errors, so an old date cannot block an unrelated change).
+    const tests = parsePolicyTests(loaded.value.files);
+    const expiry = expiryFindings(loaded.value.policies.values(), new Date());
+    const result = {
+      value: loaded.value,
+      errors: [...loaded.errors, ...tests.errors].sort(compareDiagnostics),
+      warnings: [...loaded.warnings, ...tests.warnings, ...expiry.warnings].sort(compareDiagnostics),
+      notices: expiry.notices,
+    };
     const ok = result.errors.length === 0;
     if (format === 'json') {
       const strip = ({ file, line, column, code, message }: Diagnostic) => ({ file, line, column, code, message });
-      writeJson(io, { ok, errors: result.errors.map(strip), warnings: result.warnings.map(strip) });
+      writeJson(io, { ok, errors: result.errors.map(strip), warnings: result.warnings.map(strip), notices: result.notices.map(strip) });
     } else if (format === 'github') {
       // Annotations need paths relative to the workspace, where the workflow runs us.
       const workspace = io.env['GITHUB_WORKSPACE'] ?? io.cwd;
-      for (const diagnostic of [...result.errors, ...result.warnings]) {
+      for (const diagnostic of [...result.errors, ...result.warnings, ...result.notices]) {
         const file = path.relative(workspace, path.join(dir, diagnostic.file)).split(path.sep).join('/');
         io.stdout(`${githubAnnotation(diagnostic, file)}\n`);
       }
       io.stdout(summaryLine(result.value.policies.size, result.value.attachments.length, result.errors.length, result.warnings.length));
     } else {
-      for (const diagnostic of [...result.errors, ...result.warnings]) io.stdout(`${formatDiagnostic(diagnostic)}\n`);
+      for (const diagnostic of [...result.errors, ...result.warnings, ...result.notices]) io.stdout(`${formatDiagnostic(diagnostic)}\n`);
       io.stdout(summaryLine(result.value.policies.size, result.value.attachments.length, result.errors.length, result.warnings.length));
     }
     return ok ? 0 : 1;

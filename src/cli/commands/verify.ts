@@ -10,7 +10,7 @@ import { SCOPE_SECTIONS, SCOPE_TYPES } from '../../policy/model.js';
 import { IoError, UsageError, VerificationError } from '../../util/errors.js';
 import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
 
-const USAGE = 'egressctl verify FILE --public-key FILE [--public-key FILE ...] [--json]';
+const USAGE = 'egressctl verify FILE --public-key FILE ... [--json]    (repeat the flag for more keys)';
 
 // The command shape (name, summary, usage, run -> parseCommandArgs with its own options) is the same in every
 // command on purpose: `duplicates` pairs these by shape; only `-C DIR` is shared and it is one line (issue 13).

@@ -16,6 +16,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { messageOf } from '../../util/errors.js';
+import { boundedFetch } from '../../util/bounded-fetch.js';
 
 export interface GitHubOAuthOptions {
   clientId: string;
@@ -88,9 +89,8 @@ export function createGitHubOAuth(options: GitHubOAuthOptions): GitHubOAuth {
   };
 
   async function github(path: string, token: string): Promise<Response> {
-    return fetch(`${apiUrl}${path}`, {
+    return githubFetch(`${apiUrl}${path}`, {
       headers: { authorization: `Bearer ${token}`, accept: 'application/vnd.github+json', 'user-agent': 'egressctl-console' },
-      signal: AbortSignal.timeout(10_000),
       redirect: 'manual',
     });
   }
@@ -146,11 +146,10 @@ export function createGitHubOAuth(options: GitHubOAuthOptions): GitHubOAuth {
       const clearState = cookie(STATE_COOKIE, '', 0, '/auth');
       let login: string | undefined;
       try {
-        const exchange = await fetch(`${webUrl}/login/oauth/access_token`, {
+        const exchange = await githubFetch(`${webUrl}/login/oauth/access_token`, {
           method: 'POST',
           headers: { accept: 'application/json', 'content-type': 'application/json', 'user-agent': 'egressctl-console' },
           body: JSON.stringify({ client_id: options.clientId, client_secret: options.clientSecret, code, redirect_uri: callbackUrl }),
-          signal: AbortSignal.timeout(10_000),
         });
         const token = ((await exchange.json()) as { access_token?: unknown }).access_token;
         if (typeof token !== 'string' || token === '') throw new Error(`the code exchange answered ${exchange.status} without a token`);
@@ -177,10 +176,28 @@ export function createGitHubOAuth(options: GitHubOAuthOptions): GitHubOAuth {
   };
 }
 
-/** Only same-origin absolute paths: an open redirect through `next` is not possible. */
+/** GitHub's answers during sign-in are small: each request gets 1 MiB and 10 s, body included. */
+const githubFetch = boundedFetch({ maxBytes: 1024 * 1024, timeoutMs: 10_000 });
+
+const SELF = 'http://self.invalid';
+// eslint-disable-next-line no-control-regex -- control characters are what this refuses.
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** Only same-origin absolute paths after normalisation (what a browser would follow): an open redirect through `next` is not possible. */
 function safeNext(next: string | null): string {
-  if (!next || !next.startsWith('/') || next.startsWith('//') || next.includes('\\')) return '/';
-  return next.slice(0, 500);
+  // Browsers drop tabs and newlines inside URLs ("/\t/host" becomes "//host"), and CR/LF cannot go
+  // into a Location header: refuse them outright, then judge the URL as a browser would parse it.
+  if (!next || next.length > 500 || !next.startsWith('/') || next.includes('\\') || CONTROL.test(next)) return '/';
+  let url: URL;
+  try {
+    url = new URL(next, SELF);
+  } catch {
+    return '/';
+  }
+  if (url.origin !== SELF) return '/';
+  const path = `${url.pathname}${url.search}${url.hash}`;
+  // The normalised form is what the browser goes to: it must still be a path on this server.
+  return path.startsWith('/') && !path.startsWith('//') ? path : '/';
 }
 
 function readCookie(req: IncomingMessage, name: string): string | undefined {

@@ -11,12 +11,17 @@
  * and costs no hashing on the path every fresh token also takes. Eviction is oldest-inserted
  * first (no re-insertion on a hit: entries live minutes, and a hit must stay cheap).
  */
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTPayload } from 'jose';
+import { boundedFetch } from '../../util/bounded-fetch.js';
 import { BoundedMap } from '../../util/bounded-map.js';
 
 export const GITHUB_OIDC_ISSUER = 'https://token.actions.githubusercontent.com';
 /** Longest workflow reference (`owner/repo/.github/workflows/F.yml@ref`) accepted: it is a cache key. */
 export const MAX_WORKFLOW_REF_LENGTH = 1024;
+/** Most bytes of a JWKS answer read (GitHub's is a few KiB). */
+export const MAX_JWKS_BYTES = 1024 * 1024;
+/** Default longest token age (`serve --oidc-max-age`), seconds. */
+export const DEFAULT_OIDC_MAX_AGE_SECONDS = 3600;
 
 export interface OidcOptions {
   issuer?: string;
@@ -33,7 +38,7 @@ export interface OidcOptions {
   cacheSize?: number;
   /**
    * Longest accepted lifetime (`exp - iat`) and farthest accepted `exp` from now, in seconds
-   * (default 3600). GitHub's Actions tokens live minutes; a token valid for years is forged or
+   * (default 3600; `serve --oidc-max-age`). GitHub's Actions tokens live minutes; a token valid for years is forged or
    * mis-issued, and caching it would keep it usable. See docs/security.md.
    */
   maxLifetimeSeconds?: number;
@@ -73,9 +78,11 @@ export class OidcVerifier {
       cooldownDuration: options.jwksCooldownMs ?? 30_000,
       cacheMaxAge: options.jwksMaxAgeMs ?? 600_000,
       timeoutDuration: 5_000,
+      // A JWKS is a few KiB: cap it, and let the deadline cover the body (jose's covers the headers).
+      [customFetch]: boundedFetch({ maxBytes: MAX_JWKS_BYTES, timeoutMs: 5_000 }),
     });
     this.cache = new BoundedMap(Math.max(1, options.cacheSize ?? 10_000));
-    this.maxLifetime = options.maxLifetimeSeconds ?? 3600;
+    this.maxLifetime = options.maxLifetimeSeconds ?? DEFAULT_OIDC_MAX_AGE_SECONDS;
   }
 
   /**
@@ -118,7 +125,8 @@ export class OidcVerifier {
         audience: this.audience,
         algorithms: ['RS256'],
         clockTolerance: this.clockTolerance,
-        requiredClaims: ['exp', 'iat', 'repository', 'repository_owner', 'workflow_ref'],
+        // iat is checked below, so that a token without one is told so (jose would call it "not valid yet").
+        requiredClaims: ['exp', 'repository', 'repository_owner', 'workflow_ref'],
         currentDate: new Date(nowMs),
       }));
     } catch (error) {
@@ -126,13 +134,21 @@ export class OidcVerifier {
     }
     // jose checks iat only for being a number; a token "issued" in the future is not one GitHub made.
     const nowSeconds = Math.floor(nowMs / 1000);
-    const iat = payload.iat ?? 0;
+    if (typeof payload.iat !== 'number') {
+      return {
+        ok: false,
+        status: 401,
+        reason: 'missing_iat',
+        message: `the token has no "iat" (issued-at) claim: this server needs it to bound the token's age (--oidc-max-age ${this.maxLifetime} s); GitHub's Actions tokens always carry one`,
+      };
+    }
+    const iat = payload.iat;
     const exp = payload.exp ?? 0;
     if (iat > nowSeconds + this.clockTolerance) {
       return { ok: false, status: 401, reason: 'not_yet_valid', message: 'the token is not valid yet (iat is in the future)' };
     }
     if (exp - iat > this.maxLifetime || exp - nowSeconds > this.maxLifetime + this.clockTolerance) {
-      return { ok: false, status: 401, reason: 'lifetime', message: `the token's lifetime is longer than this server accepts (${this.maxLifetime} s; GitHub's tokens live minutes)` };
+      return { ok: false, status: 401, reason: 'lifetime', message: `the token's lifetime is longer than this server accepts (${this.maxLifetime} s, --oidc-max-age; GitHub's tokens live minutes)` };
     }
     const organization = payload.repository_owner;
     const repository = payload.repository;

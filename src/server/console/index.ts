@@ -249,7 +249,8 @@ export function createConsoleHandler(options: ConsoleOptions = {}): ConsoleHandl
 
     if (first === 'sync') {
       const status = query.get('status') ?? '';
-      return show(renderSync(await syncReport(), ['synced', 'out-of-sync', 'pr-open', 'pr-closed', 'error'].includes(status) ? status : ''));
+      // Any state the report may hold (the sync model grows states); the page escapes it.
+      return show(renderSync(await syncReport(), /^[a-z][a-z-]{0,39}$/.test(status) ? status : ''));
     }
 
     if (first === 'lookup') {

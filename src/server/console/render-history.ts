@@ -175,20 +175,46 @@ function entryBodyHtml(entry: HistoryEntry, limits: HistoryLimits): { html: Html
   return { html: html`${parts}`, cut };
 }
 
-function entryHtml(entry: HistoryEntry, links: LinkSettings, now: Date, limits: HistoryLimits): Html {
-  const who = entry.authorEmail ? html`<span class="author" title="${entry.authorEmail}">${entry.author}</span>` : html`<span class="author">${entry.author}</span>`;
-  const pr = entry.pr === null ? html`` : html` · PR ${pullRequestHtml(links, entry.pr)}`;
+/** One policy's change within a commit's card: its kind, the policy, and what changed. */
+function changeHtml(entry: HistoryEntry, limits: HistoryLimits): Html {
   const label = entryLabel(entry);
   const body = entryBodyHtml(entry, limits);
   const detail =
     body.cut && limits !== DETAIL_LIMITS ? html`<p><a href="/policies/${segment(entry.policy)}/history/${entry.commit}">Show this change in full</a></p>` : html``;
-  return html`<article class="event kind-${entry.kind}">
-<header><span class="badge event-${label.split(' ')[0]?.toLowerCase()}">${label}</span> ${policyLink(entry.policy)} <span class="muted">by</span> ${who} · ${timeHtml(entry.date, now)} · commit ${commitHtml(links, entry.commit)}${pr}</header>
-<p class="subject">${clipped(entry.subject)}</p>
+  return html`<section class="change event kind-${entry.kind}" data-policy="${entry.policy}">
+<p class="change-head"><span class="badge event-${label.split(' ')[0]?.toLowerCase()}">${label}</span> ${policyLink(entry.policy)}</p>
 ${body.html}
 ${detail}
 ${entry.notes.length > 0 ? html`<ul class="notes">${entry.notes.map((note) => html`<li>${note}</li>`)}</ul>` : html``}
+</section>`;
+}
+
+/**
+ * One card per commit (issue 23: a commit that touched six policies showed six cards with the
+ * same author, time and subject): who, when, which commit and PR once, then each change.
+ */
+function commitCardHtml(group: readonly HistoryEntry[], links: LinkSettings, now: Date, limits: HistoryLimits): Html {
+  const first = group[0]!;
+  const who = first.authorEmail ? html`<span class="author" title="${first.authorEmail}">${first.author}</span>` : html`<span class="author">${first.author}</span>`;
+  const pr = first.pr === null ? html`` : html` · PR ${pullRequestHtml(links, first.pr)}`;
+  return html`<article class="commit" data-commit="${first.commit}">
+<header><span class="muted">by</span> ${who} · ${timeHtml(first.date, now)} · commit ${commitHtml(links, first.commit)}${pr}${
+    group.length > 1 ? html` · <span class="muted">${formatCount(group.length)} changes</span>` : html``
+  }</header>
+<p class="subject">${clipped(first.subject)}</p>
+${group.map((entry) => changeHtml(entry, limits))}
 </article>`;
+}
+
+/** Consecutive entries of one commit (the log is newest first, a commit's events together). */
+function byCommit(entries: readonly HistoryEntry[]): HistoryEntry[][] {
+  const groups: HistoryEntry[][] = [];
+  for (const entry of entries) {
+    const last = groups[groups.length - 1];
+    if (last && last[0]!.commit === entry.commit) last.push(entry);
+    else groups.push([entry]);
+  }
+  return groups;
 }
 
 export interface HistoryPageInput {
@@ -238,7 +264,7 @@ ${pagerHtml(current, pageUrl, {}, 'changes')}
 ${
   current.total === 0
     ? html`<p class="empty">No policy or attachment changes${input.policy === undefined ? '' : ' for this policy'}${commit === undefined ? '' : ' in this commit'}.</p>`
-    : current.items.map((entry) => entryHtml(entry, input.links, input.now, limits))
+    : byCommit(current.items).map((group) => commitCardHtml(group, input.links, input.now, limits))
 }
 ${current.pages > 1 ? pagerHtml(current, pageUrl, {}, 'changes') : html``}`,
   };

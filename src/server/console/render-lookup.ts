@@ -6,7 +6,8 @@
 import { stringify } from 'yaml';
 import type { Bundle } from '../../bundle/build.js';
 import { SCOPE_SECTIONS, type HardenRunnerPin } from '../../policy/model.js';
-import { effectivePolicy, scopeKeys, type ResolveQuery } from '../../policy/resolve.js';
+import { effectivePolicyAt } from '../../policy/expiry.js';
+import { scopeKeys, type ResolveQuery } from '../../policy/resolve.js';
 import { html, type Html } from './html.js';
 import { modeBadge, notice, policyLink, scopeHtml } from './render-common.js';
 import type { PageBody } from './render-layout.js';
@@ -53,6 +54,15 @@ export function withBlockYaml(config: Record<string, unknown>, pin: HardenRunner
   return step.replace(/^(- uses: \S+)$/m, `$1 # ${pin.version}`);
 }
 
+/**
+ * Text whose lines wrap only at spaces: each run of non-spaces is one unbreakable token, so a
+ * long `allowed-endpoints:` line wraps between endpoints, never inside a hostname at a hyphen
+ * (issue 23). The text (and what a copy gives) is unchanged.
+ */
+export function tokensHtml(text: string): Html[] {
+  return text.split(/(\s+)/).map((part, index) => (index % 2 === 1 || part === '' ? html`${part}` : html`<span class="token">${part}</span>`));
+}
+
 /** Extra content under the answer (the variables section, when delivery is by variables). */
 export type LookupExtra = (query: LookupQuery) => Html | undefined;
 
@@ -81,7 +91,8 @@ ${field('cluster', 'ARC cluster', query.cluster, 'arc-prod (self-hosted only)')}
   if (query.repository) resolveQuery.repository = query.repository;
   if (query.workflow) resolveQuery.workflow = query.workflow;
   if (query.cluster) resolveQuery.cluster = query.cluster;
-  const answer = effectivePolicy(bundle.attachments, bundle.policies, resolveQuery);
+  // As the server answers now: expired exceptions left out.
+  const answer = effectivePolicyAt(bundle.attachments, bundle.policies, resolveQuery, Date.now());
   const chain = scopeKeys(resolveQuery).map((scope) => {
     const policy = bundle.attachments[SCOPE_SECTIONS[scope.type]][scope.key];
     const won = answer.scope !== null && answer.scope.type === scope.type && answer.scope.key === scope.key;
@@ -96,7 +107,7 @@ ${field('cluster', 'ARC cluster', query.cluster, 'arc-prod (self-hosted only)')}
           answer.shadowed.length > 0 ? html`; it shadows ${answer.shadowed.map((item, index) => html`${index > 0 ? ', ' : ''}${policyLink(item.policy)} (${item.type} <code>${item.key}</code>)`)}` : html``
         }.</p></div>
 <h2>Harden-Runner gets</h2>
-<pre class="yaml" id="with-block"><code>${withBlockYaml(answer.config as Record<string, unknown>, pin)}</code></pre>${
+<pre class="yaml tokens" id="with-block"><code>${tokensHtml(withBlockYaml(answer.config as Record<string, unknown>, pin))}</code></pre>${
           answer['lockdown-mode']
             ? html`<p class="muted">lockdown-mode (ARC clusters): ${answer['lockdown-mode'].enabled ? 'enabled' : 'disabled'}${answer['lockdown-mode'].detections.length > 0 ? `, detections ${answer['lockdown-mode'].detections.join(', ')}` : ''}.</p>`
             : html``

@@ -1,6 +1,7 @@
 /** One policy (`/policies/NAME`): YAML as written, flattened endpoints, attachments, precedence. */
 import type { CompiledPolicy } from '../../policy/model.js';
 import { PASSTHROUGH_FLAGS } from '../../policy/model.js';
+import { daysLeft } from '../../policy/expiry.js';
 import { formatCount, plural } from './format.js';
 import { html, segment, type Html } from './html.js';
 import { paginate, shadowingOf, type AttachmentIndex, type ScopeAttachment, type Shadowing } from './model.js';
@@ -25,6 +26,8 @@ export interface PolicyPageInput {
   /** Whether the history link leads anywhere. */
   historyAvailable: boolean;
   page: number;
+  /** The time expiries are judged at (default: now). */
+  now?: number;
 }
 
 function shadowHtml(shadowing: Shadowing, index: AttachmentIndex, policyName: string): Html {
@@ -105,6 +108,29 @@ function endpointsHtml(input: PolicyPageInput): Html {
 <ul class="endpoints">${items}</ul>${more}`;
 }
 
+/** The policy's exceptions with an end date (docs/architecture.md#expiring-exceptions), soonest first. */
+function expiriesHtml(input: PolicyPageInput): Html {
+  const entries = Object.entries(input.policy['endpoint-expiry'] ?? {}).sort(([a, x], [b, y]) => (x !== y ? (x < y ? -1 : 1) : a < b ? -1 : 1));
+  if (entries.length === 0) return html``;
+  const now = input.now ?? Date.now();
+  const rows = entries.map(([endpoint, date]) => {
+    const left = daysLeft(date, now);
+    const status =
+      left < 0
+        ? html`<strong>expired</strong>: no longer in answers, workflows or variables`
+        : left === 0
+          ? html`last day today`
+          : html`${plural(left, 'day')} left`;
+    return html`<tr class="${left < 0 ? 'expired' : ''}"><td><code>${endpoint}</code></td><td>${date}</td><td>${status}</td></tr>`;
+  });
+  return html`<h2>Exceptions that expire <span class="count">${formatCount(entries.length)}</span></h2>
+<p class="muted">Each counts until the end of its last day (UTC); after it the server leaves it out of every answer, whatever bundle it serves, and the App proposes a pull request that deletes it.</p>
+<table class="expiries">
+<thead><tr><th>Endpoint</th><th>Last day</th><th>Status</th></tr></thead>
+<tbody>${rows}</tbody>
+</table>`;
+}
+
 function yamlHtml(input: PolicyPageInput): Html {
   if ('missing' in input.yaml) return html`<h2>As written</h2>${notice(input.yaml.missing)}`;
   const text = input.yaml.text;
@@ -126,6 +152,7 @@ ${policy.description ? html`<p class="description">${policy.description}</p>` : 
 ${settingsHtml(policy)}
 ${attachmentsHtml(input)}
 ${endpointsHtml(input)}
+${expiriesHtml(input)}
 ${yamlHtml(input)}`,
   };
 }

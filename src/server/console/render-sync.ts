@@ -3,7 +3,8 @@
  * reasons and the PR link, from the last sync report (docs/reconciliation.md); with
  * `delivery: variables` also the Actions variables as last written or found.
  */
-import type { SyncReportFile, SyncStatus, VariableEntry } from '../../rollout/sync-report.js';
+import { describeChange, type StepChange } from '../../rollout/harden.js';
+import type { SyncEntry, SyncReportFile, SyncStatus, VariableEntry } from '../../rollout/sync-report.js';
 import { utcText } from './format.js';
 import { html, type Html } from './html.js';
 import { notice } from './render-common.js';
@@ -14,8 +15,46 @@ const LABELS: Record<SyncStatus, [string, string]> = {
   'out-of-sync': ['out of sync', 'badge warn'],
   'pr-open': ['PR open', 'badge collecting'],
   'pr-closed': ['PR closed', 'badge'],
-  error: ['error', 'badge warn'],
+  error: ['error', 'badge error'],
 };
+
+/** States the page knows besides the report's own: a repository whose variable write failed. */
+const MORE_LABELS: Record<string, [string, string]> = {
+  failed: ['failed', 'badge error'],
+};
+
+/**
+ * The label and badge of any state the report gives: the sync model grows states (per-repository
+ * sync state), and one this page does not know is still shown, as itself, with a badge.
+ */
+function labelOf(status: string): [string, string] {
+  return (LABELS as Record<string, [string, string]>)[status] ?? MORE_LABELS[status] ?? [status.replace(/-/g, ' '), /fail|error/.test(status) ? 'badge error' : 'badge'];
+}
+
+/**
+ * A reason as a person reads it: a step change a report of an older version stored as JSON
+ * (`{"field":"marker","from":...}`) is described the way harden describes it.
+ */
+export function readableReason(reason: string): string {
+  return reason.replace(/\{"field":(?:[^{}"]|"(?:[^"\\]|\\.)*")*\}/g, (json) => {
+    try {
+      const change = JSON.parse(json) as StepChange;
+      return typeof change.field === 'string' ? describeChange(change) : json;
+    } catch {
+      return json;
+    }
+  });
+}
+
+/** The repository's state on this page: a failed write of its own variable fails it. */
+function shownEntry(entry: SyncEntry, variables: readonly VariableEntry[]): { status: string; reasons: string[] } {
+  const failed = variables.filter((variable) => variable.level === 'repository' && variable.target.toLowerCase() === entry.repository.toLowerCase() && variable.status === 'error');
+  if (failed.length === 0) return { status: entry.status, reasons: entry.reasons };
+  return {
+    status: entry.status === 'error' ? 'error' : 'failed',
+    reasons: [...failed.map((variable) => `Actions variable ${variable.name} could not be written${variable.reason ? `: ${variable.reason}` : ''}`), ...entry.reasons],
+  };
+}
 
 function prLink(pr: { number: number; url: string } | null): Html {
   if (!pr) return html`<span class="muted">—</span>`;
@@ -25,7 +64,7 @@ function prLink(pr: { number: number; url: string } | null): Html {
 
 function variableRow(entry: VariableEntry): Html {
   const where = entry.level === 'organization' ? html`organization <code>${entry.target}</code>` : html`<code>${entry.target}</code>`;
-  return html`<tr class="variable-${entry.status}"><td>${where}</td><td><code>${entry.name}</code></td><td>${entry.status}</td><td>${entry.value === null ? html`<span class="muted">—</span>` : html`<code>${entry.value}</code>`}</td><td>${entry.reason ?? ''}</td></tr>`;
+  return html`<tr class="variable-${entry.status}"><td>${where}</td><td><code>${entry.name}</code></td><td>${entry.status === 'error' ? html`<span class="badge error">error</span>` : entry.status}</td><td>${entry.value === null ? html`<span class="muted">—</span>` : html`<code>${entry.value}</code>`}</td><td>${entry.reason ?? ''}</td></tr>`;
 }
 
 export function renderSync(report: SyncReportFile | undefined, filter: string): PageBody {
@@ -37,16 +76,17 @@ export function renderSync(report: SyncReportFile | undefined, filter: string): 
   }
   const only = filter === '' ? undefined : filter;
   const sections = organizations.map((run) => {
-    const rows = run.repositories.filter((entry) => !only || entry.status === only);
-    const counts = new Map<SyncStatus, number>();
-    for (const entry of run.repositories) counts.set(entry.status, (counts.get(entry.status) ?? 0) + 1);
-    const summary = [...counts].map(([status, count]) => `${count} ${LABELS[status][0]}`).join(', ');
+    const shown = run.repositories.map((entry) => ({ entry, ...shownEntry(entry, run.variables) }));
+    const rows = shown.filter((row) => !only || row.status === only);
+    const counts = new Map<string, number>();
+    for (const row of shown) counts.set(row.status, (counts.get(row.status) ?? 0) + 1);
+    const summary = [...counts].map(([status, count]) => `${count} ${labelOf(status)[0]}`).join(', ');
     return html`<section class="sync-organization" id="org-${run.organization}">
 <h2>${run.organization}</h2>
 <p class="muted">Last sync <time datetime="${run.at}">${utcText(run.at)}</time>${run.dryRun ? ' (dry run: nothing written)' : ''}: ${summary || 'no repositories'}.</p>
 <table class="sync"><thead><tr><th>Repository</th><th>Status</th><th>Pull request</th><th>Reasons</th></tr></thead><tbody>${rows.map(
-      (entry) => html`<tr data-repository="${entry.repository}" data-status="${entry.status}"><td><code>${entry.repository}</code></td><td><span class="${LABELS[entry.status][1]}">${LABELS[entry.status][0]}</span></td><td>${prLink(entry.pr)}</td><td>${
-        entry.reasons.length === 0 ? html`<span class="muted">—</span>` : html`<ul>${entry.reasons.slice(0, 20).map((reason) => html`<li>${reason}</li>`)}${entry.reasons.length > 20 ? html`<li>… and ${entry.reasons.length - 20} more</li>` : html``}</ul>`
+      ({ entry, status, reasons }) => html`<tr data-repository="${entry.repository}" data-status="${status}"><td><code>${entry.repository}</code></td><td><span class="${labelOf(status)[1]}">${labelOf(status)[0]}</span></td><td>${prLink(entry.pr)}</td><td>${
+        reasons.length === 0 ? html`<span class="muted">—</span>` : html`<ul class="reasons">${reasons.slice(0, 20).map((reason) => html`<li>${readableReason(reason)}</li>`)}${reasons.length > 20 ? html`<li>… and ${reasons.length - 20} more</li>` : html``}</ul>`
       }</td></tr>`,
     )}</tbody></table>${
       run.variables.length > 0
@@ -56,7 +96,7 @@ export function renderSync(report: SyncReportFile | undefined, filter: string): 
     }
 </section>`;
   });
-  const filterForm = html`<form class="lookup" method="get" action="/sync"><label>Status <select name="status">${[['', 'all'], ...Object.entries(LABELS).map(([status, [label]]) => [status, label])].map(
+  const filterForm = html`<form class="lookup" method="get" action="/sync"><label>Status <select name="status">${[['', 'all'], ...Object.entries({ ...LABELS, ...MORE_LABELS }).map(([status, [label]]) => [status, label])].map(
     ([value, label]) => html`<option value="${value}"${value === filter ? html` selected` : html``}>${label}</option>`,
   )}</select></label> <button type="submit">Filter</button></form>`;
   return { title: 'Sync status', section: 'sync', content: html`${intro}${filterForm}${sections}` };

@@ -38,11 +38,12 @@ td.date { white-space: nowrap; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.settings { width: auto; }
 table.settings th { background: none; font-weight: 600; padding-right: 24px; }
-.badge { display: inline-block; padding: 0 8px; border-radius: 12px; font-size: 12px; font-weight: 600; line-height: 20px; border: 1px solid var(--border); background: var(--subtle); vertical-align: middle; }
+.badge { display: inline-block; white-space: nowrap; padding: 0 8px; border-radius: 12px; font-size: 12px; font-weight: 600; line-height: 20px; border: 1px solid var(--border); background: var(--subtle); vertical-align: middle; }
 .mode-block { color: var(--block); border-color: #4ac26b; background: #dafbe1; }
 .mode-audit { color: var(--audit); border-color: #d4a72c; background: var(--warn-bg); }
 .badge.stable { color: var(--block); background: #dafbe1; border-color: #4ac26b; }
 .badge.collecting, .badge.warn { color: var(--warn); background: var(--warn-bg); border-color: #d4a72c; }
+.badge.error { color: #cf222e; background: var(--del-bg); border-color: #ff8182; }
 .event-created { color: var(--block); background: #dafbe1; }
 .event-updated { color: var(--accent); background: #ddf4ff; }
 .event-deleted { color: #cf222e; background: var(--del-bg); }
@@ -59,6 +60,10 @@ button, .button { background: #1f883d; color: #fff; border-color: #1a7f37; font-
 .notice, .empty { padding: 10px 12px; background: var(--subtle); border: 1px solid var(--border); border-radius: 6px; }
 .error { padding: 10px 12px; background: var(--del-bg); border: 1px solid #ff8182; border-radius: 6px; }
 pre.yaml { padding: 12px; white-space: pre-wrap; overflow-wrap: anywhere; background: var(--subtle); border: 1px solid var(--border); border-radius: 6px; }
+pre.yaml.tokens { overflow-wrap: normal; overflow-x: auto; }
+pre.yaml.tokens .token { white-space: nowrap; }
+table.sync code, ul.reasons li, table.variables code, table.chain code { overflow-wrap: anywhere; }
+ul.reasons { margin: 0; padding-left: 18px; }
 ul.endpoints { columns: 3 280px; margin: 8px 0; padding-left: 20px; }
 ul.compact, ul.scopes, ul.semantic, ul.notes { margin: 4px 0; padding-left: 18px; }
 ul.scopes { list-style: none; padding-left: 0; }
@@ -66,9 +71,11 @@ li.add { color: var(--block); }
 li.del { color: #cf222e; }
 li.weakens { color: var(--warn); }
 ul.notes { color: var(--warn); font-size: 13px; }
-article.event { border: 1px solid var(--border); border-radius: 6px; padding: 10px 14px; margin: 12px 0; }
-article.event header { font-size: 13px; }
-article.event .subject { margin: 4px 0 8px; font-weight: 600; }
+article.commit { border: 1px solid var(--border); border-radius: 6px; padding: 10px 14px; margin: 12px 0; }
+article.commit > header { font-size: 13px; }
+article.commit > .subject { margin: 4px 0 8px; font-weight: 600; }
+section.change + section.change { border-top: 1px solid var(--border); margin-top: 10px; padding-top: 4px; }
+p.change-head { margin: 6px 0 4px; }
 table.diff { table-layout: fixed; font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; border: 1px solid var(--border); }
 table.diff th { font-family: system-ui, sans-serif; }
 table.diff td { border: none; padding: 0 6px; white-space: pre-wrap; word-break: break-all; }

@@ -6,10 +6,19 @@
 import { type BundleStore } from '../store.js';
 import type { BundleSource } from './source.js';
 import { messageOf } from '../../util/errors.js';
+import { fetchBoundedText, FetchLimitError } from '../../util/bounded-fetch.js';
+
+/**
+ * Most bytes of an upstream answer read: far above any real bundle (a policy file is capped at
+ * 1 MiB, attachments.yml at 32 MiB) and far below what would hurt the replica.
+ */
+export const DEFAULT_UPSTREAM_MAX_BYTES = 64 * 1024 * 1024;
 
 export interface UpstreamSourceOptions {
   url: string;
   store: BundleStore;
+  /** Most bytes of one answer (default DEFAULT_UPSTREAM_MAX_BYTES); more is a source error. */
+  maxBytes?: number;
   /** Seconds the upstream may hold each request (`?wait=`); default 55. */
   waitSeconds?: number;
   /** Extra request headers (e.g. Authorization for a bundle behind a proxy). Never logged. */
@@ -91,17 +100,16 @@ export class UpstreamSource implements BundleSource {
       ...this.options.headers,
     };
     if (this.etag) headers['if-none-match'] = this.etag;
-    const timeout = AbortSignal.timeout((waitSeconds + 15) * 1000);
     try {
-      // Whichever comes first aborts the request: shutdown or this poll's timeout.
-      const signal = AbortSignal.any([this.abort.signal, timeout]); // AbortSignal.any: the signal combinator, not the `any` type
-      const response = await fetch(url, { headers, signal });
+      // One deadline for this poll, body included, and a byte cap: an upstream that trickles or
+      // streams without end is a source error, not a replica that grows until it dies.
+      const bounds = { maxBytes: this.options.maxBytes ?? DEFAULT_UPSTREAM_MAX_BYTES, timeoutMs: (waitSeconds + 15) * 1000 };
+      const response = await fetchBoundedText(url, { headers, signal: this.abort.signal }, bounds);
       if (response.status === 304) {
-        await response.arrayBuffer();
         store.sourceOk();
         return true;
       }
-      const text = await response.text();
+      const text = response.text;
       if (response.status !== 200) {
         store.sourceError(`${this.options.url} answered ${response.status}: ${text.slice(0, 200)}`);
         return false;
@@ -119,6 +127,7 @@ export class UpstreamSource implements BundleSource {
 }
 
 function describeFetchError(error: unknown): string {
+  if (error instanceof FetchLimitError) return error.message;
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
   if (cause?.code) return cause.code;
   if ((error as { name?: string }).name === 'TimeoutError') return 'timed out';

@@ -11,6 +11,8 @@ import { renderPage, type PageContext } from '../../../src/server/console/render
 import { lookupProblems, renderLookup, withBlockYaml } from '../../../src/server/console/render-lookup.js';
 import { renderPolicy } from '../../../src/server/console/render-policy.js';
 import { renderStore } from '../../../src/server/console/render-store.js';
+import { readableReason, renderSync } from '../../../src/server/console/render-sync.js';
+import type { SyncReportFile, SyncStatus } from '../../../src/rollout/sync-report.js';
 
 const NOW = new Date('2024-05-04T12:00:00Z');
 const SCRIPT = '<script>alert("x")</script>';
@@ -242,8 +244,9 @@ describe('pages', () => {
     expect(body).toMatch(/<strong><a href="\/policies\/base">base<\/a><\/strong>.* wins, attached to .*acme\/api\/.github\/workflows\/release.yml/);
     expect(body.indexOf('class="winner"')).toBeLessThan(body.indexOf('class="shadowed"'));
     expect(body.match(/class="shadowed"/g)).toHaveLength(3);
-    expect(body).toContain('allowed-endpoints: github.com:443 objects.githubusercontent.com:443\n');
-    expect(body).toContain(`step-security/harden-runner@${DEFAULT_SETTINGS.hardenRunner.sha} # ${DEFAULT_SETTINGS.hardenRunner.version}`);
+    const text = body.replace(/<\/?span[^>]*>/g, '');
+    expect(text).toContain('allowed-endpoints: github.com:443 objects.githubusercontent.com:443\n');
+    expect(text).toContain(`step-security/harden-runner@${DEFAULT_SETTINGS.hardenRunner.sha} # ${DEFAULT_SETTINGS.hardenRunner.version}`);
   });
 
   it('lookup: no attachment means no policy; bad input is reported and echoed escaped', () => {
@@ -330,5 +333,55 @@ describe('history', () => {
   it('explains when history is not available', () => {
     const body = renderHistory({ history: { missing: 'needs a git source' }, policy: undefined, policyExists: false, page: 1, links: context().links, now: NOW }).content.value;
     expect(body).toContain('needs a git source');
+  });
+});
+
+describe('history cards (issue 23)', () => {
+  it('one card per commit, however many policies the commit touched', () => {
+    const sha = (char: string) => char.repeat(40);
+    const entries = groupHistory([
+      ...['a', 'b', 'c', 'd', 'e', 'f'].map((name) => event({ type: 'created', policy: name, commit: sha('c'), subject: 'Start the store (#1)' })),
+      event({ type: 'updated', policy: 'a', commit: sha('d'), subject: 'Tighten a (#2)' }),
+    ]);
+    const body = renderHistory({ history: { entries, truncatedAt: undefined }, policy: undefined, policyExists: false, page: 1, links: context().links, now: NOW }).content.value;
+    expect(body.match(/<article class="commit"/g)).toHaveLength(2);
+    expect(body.match(/Start the store/g)).toHaveLength(1);
+    expect(body.match(/<section class="change event kind-created"/g)).toHaveLength(6);
+    expect(body).toContain('6 changes');
+  });
+});
+
+describe('sync status (issue 23)', () => {
+  it('describes step changes an older report stored as JSON, and leaves other text alone', () => {
+    expect(readableReason('ci.yml job test: edited: {"field":"with.allowed-endpoints","from":"a:443","to":"b:443","added":["b:443"],"dropped":["a:443"]}; {"field":"marker","from":null,"to":"# egressctl: managed, policy p"}')).toBe(
+      'ci.yml job test: edited: allowed-endpoints: +b:443 -a:443; marker: (absent) -> # egressctl: managed, policy p',
+    );
+    expect(readableReason('value {"not":"a change"} stays')).toBe('value {"not":"a change"} stays');
+  });
+
+  it('shows any state the report gives with a badge, and a failed variable write as failed', () => {
+    const report: SyncReportFile = {
+      version: 1,
+      organizations: {
+        acme: {
+          organization: 'acme',
+          at: '2026-12-01T12:00:00.000Z',
+          dryRun: false,
+          repositories: [
+            { repository: 'acme/a', status: 'synced', pr: null, files: [], reasons: [] },
+            // A state a newer sync model may write: shown as itself, with a badge.
+            { repository: 'acme/b', status: 'failed' as SyncStatus, pr: null, files: [], reasons: ['GitHub answered 502'] },
+            { repository: 'acme/c', status: 'error', pr: null, files: [], reasons: ['boom'] },
+          ],
+          variables: [{ level: 'repository', target: 'acme/a', name: 'EGRESSCTL_POLICY', value: null, status: 'error', reason: 'GitHub answered 403' }],
+        },
+      },
+    };
+    const body = renderSync(report, '').content.value;
+    expect(body).toMatch(/data-repository="acme\/a" data-status="failed">.*<span class="badge error">failed<\/span>.*Actions variable EGRESSCTL_POLICY could not be written: GitHub answered 403/);
+    expect(body).toMatch(/data-repository="acme\/b" data-status="failed">.*<span class="badge error">failed<\/span>/);
+    expect(body).toMatch(/data-repository="acme\/c" data-status="error">.*<span class="badge error">error<\/span>/);
+    expect(body).toContain('2 failed, 1 error');
+    expect(renderSync(report, 'failed').content.value.match(/<tr data-repository=/g)).toHaveLength(2);
   });
 });
