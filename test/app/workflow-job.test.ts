@@ -233,7 +233,7 @@ describe('workflow_job baselines', () => {
     await completeJob('build (18)', `${'x'.repeat(255)}\n`.repeat(1024) + AUDIT_LOG);
     await handle.idle();
     expect(standin.stats().logDownloads).toBe(1);
-    expect(handle.pending()).toBe(0);
+    expect(await handle.pending()).toBe(0);
     expect(warnings).toEqual([expect.stringMatching(/job log .* not read: .*limited to 64 KiB/)]);
   }, 30_000);
 
