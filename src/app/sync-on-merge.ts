@@ -34,7 +34,7 @@ export interface SyncOnMergeDeps {
 }
 
 function settingsChanged(before: PolicyRepository, after: PolicyRepository): boolean {
-  const pick = (repository: PolicyRepository) => JSON.stringify([repository.settings.hardenRunner, repository.settings.unattached, repository.settings.delivery]);
+  const pick = (repository: PolicyRepository) => JSON.stringify([repository.settings.hardenRunner, repository.settings.unattached, repository.settings.delivery, repository.settings.githubFirewall]);
   return pick(before) !== pick(after);
 }
 
@@ -105,6 +105,7 @@ async function syncChanged(app: WebhookApp, deps: SyncOnMergeDeps, log: AppLogge
       affected,
       listing: 'installation',
       policyRepository: deps.policyRepository,
+      revision: event.revision,
       ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
     });
     await recordSync(deps.stateDir, result.report, { merge: true });

@@ -9,6 +9,10 @@
  * it), the workflow file at the run's commit (cached) to turn the display name into the job id
  * and to check that the job has a Harden-Runner step, then the log. A log without agent output
  * is ignored. Each matrix leg is its own run in the baseline (keyed by the GitHub job id).
+ *
+ * A job that ran on GitHub's firewall runner (its labels say so) also has its run's decisions
+ * artifact read (github-firewall-decisions.ts, docs/github-firewall.md); with Harden-Runner as
+ * well, both feed one observation of that job.
  */
 import type { AppLogger, WebhookApp } from './delivery-guard.js';
 import { normalizeTimestamp, parseHardenRunnerLog, WORKFLOW_PATH_PATTERN, type Observation } from '../baselines/index.js';
@@ -25,6 +29,8 @@ import { gitHubStatus, messageOf } from '../util/errors.js';
 import { boundedFetch, FetchLimitError } from '../util/bounded-fetch.js';
 import type { WorkQueue } from './queue.js';
 import { FileWorkQueue } from './queue-file.js';
+import { isFirewallRunnerLabel } from '../rollout/github-firewall/format.js';
+import { firewallEndpointsOf } from './github-firewall-decisions.js';
 
 export const DEFAULT_FLUSH_INTERVAL_MS = 5 * 60 * 1000;
 /**
@@ -246,8 +252,10 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
     const owner = repository.owner.login;
     const repo = repository.name;
     const fullName = `${owner}/${repo}`;
+    // A job on GitHub's firewall runner leaves a decisions artifact (docs/github-firewall.md), Harden-Runner or not.
+    const onFirewall = (job.labels ?? []).some(isFirewallRunnerLabel);
     // Free (the step names are in the payload) before anything that costs a request.
-    if (deps.prefilterSteps !== false && job.steps && job.steps.length > 0 && !job.steps.some((step) => HARDEN_STEP_NAME.test(step.name))) return;
+    if (deps.prefilterSteps !== false && !onFirewall && job.steps && job.steps.length > 0 && !job.steps.some((step) => HARDEN_STEP_NAME.test(step.name))) return;
     const managed = await organizations();
     if (managed.length > 0 && !managed.includes(owner.toLowerCase())) return;
 
@@ -260,7 +268,14 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
       log.debug({ repository: fullName, job: job.name, path }, 'job name matches no single job of the workflow: ignored');
       return;
     }
-    if (!HARDEN_USES.test(text)) return;
+    const firewall = onFirewall ? await firewallEndpointsOf(client, { owner, repo, runId: job.run_id, jobId: job.id, jobKey: jobId, jobName: job.name }, log) : undefined;
+    // Without Harden-Runner evidence, the firewall's decisions are the job's observation on their own.
+    const firewallOnly = async (): Promise<void> => {
+      if (!firewall) return;
+      const at = (job.completed_at ? normalizeTimestamp(job.completed_at) : undefined) ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+      return observe(fullName, job.id, { workflow: path.toLowerCase(), job: jobId, runId: String(job.id), at, endpoints: firewall, blocked: [] });
+    };
+    if (!HARDEN_USES.test(text)) return firewallOnly();
 
     let logText: string;
     try {
@@ -269,18 +284,18 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
       logText = await new Response(response.data as unknown as ReadableStream<Uint8Array> | null).text();
     } catch (error) {
       // Expired or deleted logs: nothing to learn.
-      if (gitHubStatus(error) === 404 || gitHubStatus(error) === 410) return;
+      if (gitHubStatus(error) === 404 || gitHubStatus(error) === 410) return firewallOnly();
       const limit = error instanceof FetchLimitError ? error : (error as { cause?: unknown } | null)?.cause;
       if (limit instanceof FetchLimitError) {
         log.warn({ repository: fullName, job: job.id }, `job log of ${fullName} job ${job.id} not read: ${limit.message}`);
-        return;
+        return firewallOnly();
       }
       throw error;
     }
     const parsed = parseHardenRunnerLog(logText, `${fullName} job ${job.id}`);
     if (parsed.value.agentLines === 0) {
       log.debug({ repository: fullName, job: job.id }, 'no Harden-Runner agent output in the job log: ignored');
-      return;
+      return firewallOnly();
     }
     const evidence = parsed.value;
     const cluster = await clusterOf(job, logText);
@@ -290,13 +305,19 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
       job: jobId,
       runId: String(job.id),
       at,
-      endpoints: [...evidence.endpoints, ...evidence.addresses],
+      // One observation per job: what Harden-Runner's agent and the firewall saw, united.
+      endpoints: [...new Set([...evidence.endpoints, ...evidence.addresses, ...(firewall ?? [])])],
       blocked: evidence.blocked,
       ...(evidence.mode ? { mode: evidence.mode } : {}),
       ...(evidence.dropped > 0 ? { dropped: evidence.dropped } : {}),
       ...(cluster ? { cluster } : {}),
     };
-    await queue.add<ObservationWork>({ id: `observation:${fullName.toLowerCase()}:${job.id}`, kind: OBSERVATION_KIND, key: fullName.toLowerCase(), data: { repository: fullName, observation } });
+    await observe(fullName, job.id, observation);
+  };
+
+  /** An observation waits, journaled, for the next baselines commit. */
+  const observe = async (fullName: string, jobId: number, observation: Observation): Promise<void> => {
+    await queue.add<ObservationWork>({ id: `observation:${fullName.toLowerCase()}:${jobId}`, kind: OBSERVATION_KIND, key: fullName.toLowerCase(), data: { repository: fullName, observation } });
   };
 
   /**

@@ -10,7 +10,7 @@ type CommandLoader = () => Promise<{ command: Command }>;
 /** Each command's module exports `command`. Keep sorted by name. */
 const COMMANDS: Record<string, { summary: string; load: CommandLoader }> = {
   attach: { summary: 'attach a policy to a scope', load: () => import('./commands/attach.js') },
-  baseline: { summary: 'merge a Harden-Runner job log or endpoint list into baselines/', load: () => import('./commands/baseline.js') },
+  baseline: { summary: 'merge a Harden-Runner job log, an endpoint list or a firewall decisions artifact into baselines/', load: () => import('./commands/baseline.js') },
   compile: { summary: 'compile the policy repository into a (signed) bundle', load: () => import('./commands/compile.js') },
   detach: { summary: 'detach whatever policy is attached to a scope', load: () => import('./commands/detach.js') },
   diff: { summary: 'review a change between two revisions: policy diffs, precedence preview, breakage forecast', load: () => import('./commands/diff.js') },

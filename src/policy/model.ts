@@ -109,6 +109,8 @@ export interface Settings {
   delivery: DeliveryMode;
   /** ARC clusters the App recognizes in `workflow_job` payloads, in file order (docs/architecture.md#arc-clusters-in-baselines). */
   clusters: ClusterMapping[];
+  /** GitHub's native egress firewall as a second enforcement target (docs/github-firewall.md). */
+  githubFirewall: GitHubFirewallSettings;
 }
 
 /** One entry of egressctl.yml `clusters`: how the App tells that a job ran on this cluster. */
@@ -119,6 +121,19 @@ export interface ClusterMapping {
   runnerGroups: string[];
   /** Runner labels (lower-cased) of the cluster's runners: a job whose `runs-on` labels are all here runs on it. */
   labels: string[];
+}
+
+/** `rewrite`: move Linux GitHub-hosted jobs that follow a block policy to the firewall runner; `leave`: never touch `runs-on`. */
+export const FIREWALL_RUNS_ON_MODES = ['rewrite', 'leave'] as const;
+export type FirewallRunsOnMode = (typeof FIREWALL_RUNS_ON_MODES)[number];
+
+/** `egressctl.yml` `github-firewall:` (docs/github-firewall.md). */
+export interface GitHubFirewallSettings {
+  /** Write `.github/egress-firewall.yaml` in every synced repository. */
+  enabled: boolean;
+  runsOn: FirewallRunsOnMode;
+  /** Write `no-default-urls: true`: GitHub's default hosts are allowed only when the store lists them. */
+  noDefaultUrls: boolean;
 }
 
 /** `audit`: an audit step; `baseline`: block from a stable baseline (audit until then); `skip`: leave the workflow alone. */
@@ -142,6 +157,7 @@ export const DEFAULT_SETTINGS: Settings = {
   unattached: 'audit',
   delivery: 'pull-request',
   clusters: [],
+  githubFirewall: { enabled: false, runsOn: 'leave', noDefaultUrls: false },
 };
 
 /**

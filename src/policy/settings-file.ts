@@ -1,6 +1,6 @@
 /** `egressctl.yml`: optional settings; every key has a default (DEFAULT_SETTINGS). */
 import type { DiagnosticSink } from './diagnostics.js';
-import { DEFAULT_SETTINGS, type ClusterMapping, type DeliveryMode, type Settings, type UnattachedMode } from './model.js';
+import { DEFAULT_SETTINGS, type ClusterMapping, type DeliveryMode, type FirewallRunsOnMode, type Settings, type UnattachedMode } from './model.js';
 import { checkSchema } from './schema.js';
 import { scopeKeyProblem } from './scope-keys.js';
 import { keyNodeAtPath, nodeAtPath, parseYaml, positionOf, type YamlFile } from './yaml.js';
@@ -16,6 +16,7 @@ interface RawSettings {
   unattached?: UnattachedMode;
   delivery?: DeliveryMode;
   clusters?: Record<string, { 'runner-groups'?: string[]; labels?: string[] } | null>;
+  'github-firewall'?: { enabled?: boolean; 'runs-on'?: FirewallRunsOnMode; 'no-default-urls'?: boolean };
 }
 
 export function parseSettingsFile(file: string, text: string, sink: DiagnosticSink): Settings {
@@ -33,6 +34,21 @@ export function parseSettingsFile(file: string, text: string, sink: DiagnosticSi
   if (raw['github-url'] !== undefined) {
     if (/^https?:\/\/[^\s/]+/.test(raw['github-url'])) settings.githubUrl = raw['github-url'].replace(/\/+$/, '');
     else sink.error('settings/github-url', positionOf(yamlFile, nodeAtPath(yamlFile.doc, ['github-url'])), 'github-url must be an http(s) URL such as https://github.com');
+  }
+  const firewall = raw['github-firewall'];
+  if (firewall) {
+    settings.githubFirewall = {
+      enabled: firewall.enabled ?? false,
+      runsOn: firewall['runs-on'] ?? 'leave',
+      noDefaultUrls: firewall['no-default-urls'] ?? false,
+    };
+    if (!settings.githubFirewall.enabled && (firewall['runs-on'] === 'rewrite' || firewall['no-default-urls'] !== undefined)) {
+      sink.warning(
+        'settings/github-firewall-disabled',
+        positionOf(yamlFile, nodeAtPath(yamlFile.doc, ['github-firewall'])),
+        'github-firewall settings have no effect while enabled is not true: set enabled: true to write .github/egress-firewall.yaml',
+      );
+    }
   }
   const pin = raw['harden-runner'];
   if (pin) {

@@ -10,6 +10,7 @@ import { cell, code, escapeHtml, escapeMarkdown, formatNumber, htmlCode, table, 
 import { ENDPOINT_LABELS, keyChangeText, type KeyChange } from '../policy/change.js';
 import { WORK_TREE_LABEL } from './model.js';
 import { listedKeyChanges } from './policies.js';
+import type { FirewallFileChange } from './model.js';
 
 export const GITHUB_COMMENT_LIMIT = 65_536;
 
@@ -129,10 +130,19 @@ function renderAt(review: Review, limits: Limits, command: string, title: string
   if (review.attachments.length > 0) parts.push(renderAttachments(review, limits, omitted));
   parts.push(renderScopes(review, limits, omitted));
   parts.push(renderBreakage(review, limits, omitted));
+  if (review.firewall && review.firewall.length > 0) parts.push(renderFirewall(review.firewall, limits, omitted));
   if (!omitted.empty) {
     parts.push(`---\n**Left out** to fit GitHub's comment limit: ${omitted.text()}. ${commandText(command)} shows all of it.`);
   }
   return `${parts.join('\n\n')}\n`;
+}
+
+/** The firewall file's change per repository (docs/github-firewall.md, "Review"), as many rows as the limits allow. */
+function renderFirewall(changes: readonly FirewallFileChange[], limits: Limits, omitted: Omissions): string {
+  const shown = changes.slice(0, limits.attachmentRows);
+  omitted.add(changes.length - shown.length, 'firewall file row');
+  const rows = shown.map((change) => [code(change.repository, 80), cell(change.changes.join('; ')), change.warnings.length > 0 ? cell(change.warnings.slice(0, 3).join('; ')) + (change.warnings.length > 3 ? ` +${n(change.warnings.length - 3)} more` : '') : '—']);
+  return `### GitHub firewall files (${n(changes.length)})\n\n${table(['Repository', 'Change to .github/egress-firewall.yaml', 'Cannot be expressed'], rows)}`;
 }
 
 function renderRisks(review: Review, limits: Limits): string | undefined {

@@ -6,7 +6,7 @@
 import type { Delta } from 'jsondiffpatch';
 import type { BaselineIndex } from '../baselines/index.js';
 import type { PolicyChangeDescription, SettingChange } from '../policy/change.js';
-import type { Attachment, AttachmentMap, CompiledPolicy, EgressMode, Policy, ScopeType } from '../policy/model.js';
+import type { Attachment, AttachmentMap, CompiledPolicy, EgressMode, Policy, ScopeType, Settings } from '../policy/model.js';
 
 /** One side of the comparison, ready for the pure engine (see `prepareReviewInput`). */
 export interface ReviewInput {
@@ -27,6 +27,8 @@ export interface ReviewInput {
   files?: ReadonlyMap<string, string>;
   /** Files with validation errors at this side (the check lists them). */
   invalidFiles?: ReadonlySet<string>;
+  /** `egressctl.yml` at this side: with `github-firewall.enabled` the review shows firewall file changes. */
+  settings?: Settings;
 }
 
 /** The head's label when it is the work tree rather than a revision. */
@@ -225,4 +227,16 @@ export interface Review {
   scopeGroups: ScopeGroup[];
   breakage: JobBreakage[];
   risks: RiskSummary[];
+  /** With `github-firewall.enabled` at the head: the firewall file's change per repository (docs/github-firewall.md). */
+  firewall?: FirewallFileChange[];
+}
+
+/** One repository's firewall file change in a review (src/review/firewall.ts). */
+export interface FirewallFileChange {
+  /** `owner/repo`, or `organization ORG` for an organization scope (every repository of it). */
+  repository: string;
+  /** `mode log -> enforce`, `allow added: ...`, `new file: ...`. */
+  changes: string[];
+  /** Warnings of the head's mapping (ports, IPs, wildcards, unions). */
+  warnings: string[];
 }

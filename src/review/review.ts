@@ -21,6 +21,7 @@ import {
 import { formatNumber } from './escape.js';
 import { diffPolicies } from './policies.js';
 import { analyzeScopes } from './scopes.js';
+import { firewallChanges } from './firewall.js';
 
 const RISK_EXAMPLES = 10;
 
@@ -42,6 +43,7 @@ export function prepareReviewInput(repository: PolicyRepository, options: { labe
   const baselines = (repository as Partial<PolicyRepository>).baselines ?? indexBaselineTexts([...repository.files].filter(([path]) => path.startsWith(`${BASELINES_DIR}/`))).value;
   if (baselines.files.size > 0) input.baselines = baselines;
   if (repository.files) input.files = repository.files;
+  if (repository.settings) input.settings = repository.settings;
   return input;
 }
 
@@ -83,6 +85,16 @@ export function reviewChange(base: ReviewInput, head: ReviewInput): Review {
   };
   summary.text = summaryLine(summary, forecastIndex !== undefined);
 
+  // The second enforcement target, when on: how each reached repository's firewall file changes.
+  const firewall =
+    head.settings?.githubFirewall?.enabled === true
+      ? firewallChanges(
+          { attachments: baseAttachments, compiled: baseCompiled, settings: base.settings ?? head.settings, ...(base.baselines ? { baselines: base.baselines } : {}) },
+          { attachments: headAttachments, compiled: headCompiled, settings: head.settings, ...(head.baselines ? { baselines: head.baselines } : {}) },
+          scopes.scopes,
+        )
+      : undefined;
+
   return {
     base: side(base, 'base'),
     head: side(head, 'head'),
@@ -93,6 +105,7 @@ export function reviewChange(base: ReviewInput, head: ReviewInput): Review {
     scopeGroups: scopes.groups,
     breakage: forecast.breakage,
     risks,
+    ...(firewall ? { firewall } : {}),
   };
 }
 

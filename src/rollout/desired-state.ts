@@ -22,7 +22,7 @@ import type { HardenRunnerPlan, JobInfo, JobOutcome, JobPlanner, JobSkip } from 
 export interface StoreState {
   attachments: AttachmentMap;
   policies: Readonly<Record<string, CompiledPolicy>>;
-  settings: Pick<Settings, 'hardenRunner' | 'unattached' | 'delivery'>;
+  settings: Pick<Settings, 'hardenRunner' | 'unattached' | 'delivery'> & Partial<Pick<Settings, 'githubFirewall'>>;
 }
 
 /** The desired state of one workflow file (every job of it follows the same policy). */

@@ -151,6 +151,8 @@ export interface BodyInput {
   policyRepository?: string;
   /** Sync: jobs follow the store's policies (the text says so instead of "from baselines"). */
   fromStore?: boolean;
+  /** egressctl.yml `github-firewall`: the firewall file's path, what changes and what it cannot express (docs/github-firewall.md). */
+  firewall?: { file: string; reasons: string[] };
 }
 
 function header(input: BodyInput): string[] {
@@ -189,9 +191,22 @@ function header(input: BodyInput): string[] {
   ];
 }
 
+/** The firewall target's section: the file is not a workflow, so it gets lines, not a job table. */
+function firewallSection(firewall: NonNullable<BodyInput['firewall']>): string[] {
+  if (firewall.reasons.length === 0) return [];
+  return [
+    `### GitHub's egress firewall: ${code(firewall.file)}`,
+    '',
+    "The same store drives GitHub's native egress firewall, which runs outside the runner VM (docs: github-firewall.md in egressctl). What changes, and what the file cannot express:",
+    '',
+    ...firewall.reasons.map((reason) => `- ${reason}`),
+    '',
+  ];
+}
+
 function render(input: BodyInput, detail: Detail): string {
-  const files = input.plan.files;
-  const parts = [...header(input), ''];
+  const files = input.firewall ? input.plan.files.filter((file) => file.path !== input.firewall?.file) : input.plan.files;
+  const parts = [...header(input), '', ...(input.firewall ? firewallSection(input.firewall) : [])];
   if (detail === 'minimal') {
     parts.push('| File | Status | Block | Audit | Policy server | Skipped |', '|---|---|---|---|---|---|', ...files.map(minimalSection), '', `Per-job details: ${code(baselinePath(input.plan.repository))}.`);
   } else {

@@ -46,6 +46,8 @@ export interface RolloutConfig {
    * workflow's effective policy, and baselines are evidence only. Absent: rollout from baselines.
    */
   store?: StoreState;
+  /** The store's commit, for the header of the firewall file (docs/github-firewall.md); not part of the plan's fingerprint. */
+  revision?: string;
 }
 
 export interface JobEvidence {

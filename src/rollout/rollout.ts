@@ -32,6 +32,8 @@ import {
   type RolloutConfig,
 } from './rollout-plan.js';
 import { desiredDigest } from './sync-plan.js';
+import { baselineJobsOf } from './rollout-plan.js';
+import { FIREWALL_FILE, planFirewallTarget, type FirewallTargetReport } from './github-firewall/index.js';
 import { gitHubMessageOf, gitHubStatus } from '../util/errors.js';
 
 export type RepositoryStatus =
@@ -67,6 +69,8 @@ export interface RepositoryRollout {
   diffs?: string[];
   /** REST requests made for this repository. */
   requests: number;
+  /** egressctl.yml `github-firewall.enabled`: the firewall target's part (docs/github-firewall.md). */
+  firewall?: FirewallTargetReport;
 }
 
 export interface RolloutReport {
@@ -143,11 +147,18 @@ function workflowEntries(entries: readonly TreeEntry[], prefix = ''): WorkflowEn
   return found.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
+/** The firewall file's entry in a tree listing (docs/github-firewall.md), as `{ firewallEntry }` or nothing. */
+function firewallEntryOf(entries: readonly TreeEntry[], prefix = ''): { firewallEntry?: WorkflowEntry } {
+  const entry = entries.find((item) => `${prefix}${item.path ?? ''}` === FIREWALL_FILE && item.type === 'blob' && item.sha && item.mode !== '120000');
+  return entry?.sha ? { firewallEntry: { path: FIREWALL_FILE, sha: entry.sha, mode: entry.mode ?? '100644' } } : {};
+}
+
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Everything one repository's rollout does; errors are caught by the caller. */
 class RepositoryRun {
   requests = 0;
+  private firewall?: FirewallTargetReport;
   readonly owner: string;
   readonly repo: string;
   readonly fullName: string;
@@ -167,7 +178,7 @@ class RepositoryRun {
   }
 
   private result(status: RepositoryStatus, message: string, extra: Partial<RepositoryRollout> = {}): RepositoryRollout {
-    return { repository: this.fullName, status, message, files: [], requests: this.requests, ...extra };
+    return { repository: this.fullName, status, message, files: [], requests: this.requests, ...(this.firewall ? { firewall: this.firewall } : {}), ...extra };
   }
 
   async run(): Promise<RepositoryRollout> {
@@ -212,8 +223,10 @@ class RepositoryRun {
     }
 
     // 3. The workflow files at that commit.
-    const { tree, entries } = await this.readWorkflowEntries(base);
-    const workflowsHash = workflowsFingerprint(entries);
+    const { tree, entries, firewallEntry } = await this.readWorkflowEntries(base);
+    const firewallOn = config.store?.settings.githubFirewall?.enabled === true;
+    // The firewall file is read like a workflow: a person's edit to it is a change to look at.
+    const workflowsHash = workflowsFingerprint(firewallOn && firewallEntry ? [...entries, firewallEntry] : entries);
     if (open && marker && marker.workflows === workflowsHash && marker.plan === planHash) {
       return this.result('unchanged', `pull request #${open.number} is up to date (the default branch moved, its workflows did not)`, { pullRequest: openPull! });
     }
@@ -229,7 +242,14 @@ class RepositoryRun {
       else readable.push({ path: entry.path, text });
     });
     const planned = await planRepository(this.fullName, readable, config);
-    const plan: RepositoryPlan = { repository: planned.repository, files: [...planned.files, ...unreadable].sort((a, b) => (a.path < b.path ? -1 : 1)) };
+    let plan: RepositoryPlan = { repository: planned.repository, files: [...planned.files, ...unreadable].sort((a, b) => (a.path < b.path ? -1 : 1)) };
+    if (firewallOn && config.store) {
+      const existing = firewallEntry ? await this.readBlob(firewallEntry) : undefined;
+      const seen = baselineJobsOf(config.baselines, this.fullName).flatMap((job) => job.endpoints);
+      const target = await planFirewallTarget({ store: config.store, repository: this.fullName, plan, seen, ...(existing !== undefined ? { existing } : {}), ...(config.revision ? { revision: config.revision } : {}) });
+      plan = { repository: plan.repository, files: target.files };
+      this.firewall = target.report;
+    }
     const changed = changedFiles(plan);
     const problems = plan.files.filter((file) => file.status === 'invalid' || file.status === 'rejected');
     const problemText = problems.length > 0 ? `; left unchanged: ${problems.map((file) => `${file.path} (${file.status === 'invalid' ? 'does not parse' : 'GitHub parser errors'})`).join(', ')}` : '';
@@ -249,6 +269,7 @@ class RepositoryRun {
       mode: config.mode,
       ...(this.context.policyRepository ? { policyRepository: this.context.policyRepository } : {}),
       ...(config.store ? { fromStore: true } : {}),
+      ...(this.firewall ? { firewall: { file: FIREWALL_FILE, reasons: this.firewall.reasons } } : {}),
     });
     // Endpoints seen that the policy would block: people look before it merges (docs/reconciliation.md).
     const draft = plan.files.some((file) => file.jobs.some((job) => (job.blocked?.length ?? 0) > 0));
@@ -276,10 +297,10 @@ class RepositoryRun {
   }
 
   /** The root tree and workflow entries of a commit: one recursive listing, three small ones if GitHub truncates it. */
-  private async readWorkflowEntries(commit: string): Promise<{ tree: string; entries: WorkflowEntry[] }> {
+  private async readWorkflowEntries(commit: string): Promise<{ tree: string; entries: WorkflowEntry[]; firewallEntry?: WorkflowEntry }> {
     const { owner, repo } = this;
     const root = (await this.rest.git.getTree({ owner, repo, tree_sha: commit, recursive: '1' })).data;
-    if (!root.truncated) return { tree: root.sha, entries: workflowEntries(root.tree) };
+    if (!root.truncated) return { tree: root.sha, entries: workflowEntries(root.tree), ...firewallEntryOf(root.tree) };
     // A huge repository: walk down to .github/workflows instead.
     const top = root.tree.find((entry) => entry.path === '.github' && entry.type === 'tree');
     if (!top?.sha) return { tree: root.sha, entries: [] };
@@ -287,7 +308,7 @@ class RepositoryRun {
     const workflows = github.tree.find((entry) => entry.path === 'workflows' && entry.type === 'tree');
     if (!workflows?.sha) return { tree: root.sha, entries: [] };
     const listing = (await this.rest.git.getTree({ owner, repo, tree_sha: workflows.sha })).data;
-    return { tree: root.sha, entries: workflowEntries(listing.tree, '.github/workflows/') };
+    return { tree: root.sha, entries: workflowEntries(listing.tree, '.github/workflows/'), ...firewallEntryOf(github.tree, '.github/') };
   }
 
   private async readBlob(entry: WorkflowEntry): Promise<string | undefined> {

@@ -59,12 +59,18 @@ export function desiredDigest(store: StoreState, repository: string): string {
     return { policy: name, step: variables ? fallbackLiteral(policy) : stepInputsOf(policy) };
   };
   const winner = own(store.attachments.repositories, repo) ?? own(store.attachments.organizations, organization) ?? null;
+  const attached = workflowAttachmentsOf(store.attachments, repo);
+  // The policies the jobs get: the winner and each workflow attachment's.
+  const used = new Set([winner, ...attached.map(([, name]) => name)].filter((name): name is string => name !== null));
   return sha256(
     JSON.stringify({
       workflows: gets(winner),
-      attached: workflowAttachmentsOf(store.attachments, repo).map(([key, name]) => [key, gets(name)]),
+      attached: attached.map(([key, name]) => [key, gets(name)]),
       delivery: store.settings.delivery,
       pin: store.settings.hardenRunner,
+      // Only when on, so turning the firewall target on changes the digest and leaving it off changes nothing.
+      // The firewall file holds policy contents even with variables delivery.
+      ...(store.settings.githubFirewall?.enabled ? { firewall: store.settings.githubFirewall, firewallPolicies: variables ? [...used].sort().map((name) => store.policies[name] ?? null) : null } : {}),
     }),
   ).slice(0, 32);
 }

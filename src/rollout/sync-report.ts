@@ -109,8 +109,10 @@ export function syncReasons(files: readonly FilePlan[]): string[] {
 export function syncEntry(result: RepositoryRollout): SyncEntry {
   const pr = result.pullRequest ?? null;
   const files = result.files.filter((file) => file.status === 'changed').map((file) => file.path);
-  const reasons = syncReasons(result.files);
-  const entry = (status: SyncStatus, extra: string[] = []): SyncEntry => ({ repository: result.repository, status, pr, files, reasons: [...extra, ...reasons] });
+  const reasons = [...syncReasons(result.files), ...(result.firewall?.reasons ?? [])];
+  // A person's firewall file weaker than the store is drift even when nothing is written (docs/github-firewall.md).
+  const drift = result.firewall?.action === 'drift';
+  const entry = (status: SyncStatus, extra: string[] = []): SyncEntry => ({ repository: result.repository, status: status === 'synced' && drift ? 'out-of-sync' : status, pr, files, reasons: [...extra, ...reasons] });
   switch (result.status) {
     case 'created':
     case 'updated':

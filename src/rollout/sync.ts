@@ -33,6 +33,8 @@ export interface SyncOptions {
   onRepository?: (result: RepositoryRollout) => void;
   signal?: AbortSignal;
   now?: () => string;
+  /** The store's commit, named in the firewall file's header (docs/github-firewall.md). */
+  revision?: string;
 }
 
 export interface SyncResult {
@@ -51,6 +53,7 @@ function rolloutConfig(options: SyncOptions) {
     baselines: policy.baselines,
     ...(options.action ? { action: options.action } : {}),
     ...(options.fromBaselines || mode === 'action' ? {} : { store: storeStateOf(policy, syncTime(options)) }),
+    ...(options.revision ? { revision: options.revision } : {}),
   };
 }
 
@@ -136,7 +139,9 @@ export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult
   const org = options.organization.toLowerCase();
   const beforeStore = storeStateOf(options.before, syncTime(options));
   const afterStore = storeStateOf(options.after, syncTime(options));
-  if (options.after.settings.delivery === 'variables' && options.before.settings.delivery === 'variables') {
+  // Turning the firewall target on (or changing it) changes every repository's desired firewall file.
+  const firewallChanged = JSON.stringify(options.before.settings.githubFirewall) !== JSON.stringify(options.after.settings.githubFirewall);
+  if (options.after.settings.delivery === 'variables' && options.before.settings.delivery === 'variables' && !firewallChanged) {
     const writer = new VariableWriter(options.client);
     const changes = variableChanges(desiredVariables(beforeStore, [org]), desiredVariables(afterStore, [org]));
     const variables = options.dryRun ? [] : await writer.apply(changes);
@@ -165,12 +170,12 @@ export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult
     variables = await writer.apply(variableChanges(new Map(), desiredVariables(afterStore, [org])));
     variableRequests = writer.requests;
   }
-  if (switched || options.affected.organizations.includes(org)) {
+  if (switched || firewallChanged || options.affected.organizations.includes(org)) {
     const listed = await listTargets(options.client, options.organization, { listing: options.listing ?? 'organization' });
     listing = listed.requests;
     for (const target of listed.targets) listedTargets.set(`${target.owner}/${target.name}`.toLowerCase(), target);
     const all = [...listedTargets.keys()];
-    for (const name of switched ? all : reachedByOrganization(all, beforeStore.attachments, afterStore.attachments)) names.add(name);
+    for (const name of switched || firewallChanged ? all : reachedByOrganization(all, beforeStore.attachments, afterStore.attachments)) names.add(name);
   }
   if (names.size === 0) {
     return { rollout: { organization: options.organization, repositories: [], requests: listing }, report: organizationSync(options, [], variables), requests: listing + variableRequests };

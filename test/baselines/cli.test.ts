@@ -81,7 +81,7 @@ describe('egressctl baseline', () => {
 
   it('explains usage mistakes without a stack trace', async () => {
     const cases: [string[], RegExp][] = [
-      [['baseline'], /from-log or import/],
+      [['baseline'], /from-log, import or from-firewall/],
       [['baseline', 'from-log', 'audit-job.txt', '-C', dir], /--job .* is required/],
       [['baseline', 'from-log', 'audit-job.txt', '--job', 'acme/api/ci.yml#build', '-C', dir], /is not a workflow/],
       [['baseline', 'from-log', 'audit-job.txt', '--job', 'acme/api/.github/workflows/ci.yml', '-C', dir], /names no job/],

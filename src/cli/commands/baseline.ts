@@ -1,6 +1,7 @@
 /**
- * `egressctl baseline from-log|import`: one job run's evidence, from a saved Harden-Runner job
- * log or an exported endpoint list, merged into `baselines/<owner>/<repo>.yml`.
+ * `egressctl baseline from-log|import|from-firewall`: one job run's evidence, from a saved
+ * Harden-Runner job log, an exported endpoint list or GitHub's firewall decisions artifact,
+ * merged into `baselines/<owner>/<repo>.yml`.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -25,15 +26,18 @@ import { formatDiagnostic, type Diagnostic } from '../../policy/diagnostics.js';
 import { scopeKeyProblem } from '../../policy/scope-keys.js';
 import { IoError, UsageError } from '../../util/errors.js';
 import { parseCommandArgs, type CliIo, type Command } from '../io.js';
+import { parseFirewallDecisions } from '../../rollout/github-firewall/index.js';
 import { repositoryDir } from '../repository.js';
 
 const JOB_FORM = 'OWNER/REPO/.github/workflows/FILE.yml#JOB';
 const usage = [
   `egressctl baseline from-log LOG --job ${JOB_FORM} [--cluster NAME] [--run ID] [--at ISO-DATE] [-C DIR]`,
   `       egressctl baseline import FILE --job ${JOB_FORM} [--cluster NAME] [--run ID] [--at ISO-DATE] [-C DIR]`,
+  `       egressctl baseline from-firewall FILE --job ${JOB_FORM} [--run ID] [--at ISO-DATE] [-C DIR]`,
   '',
   'from-log: a job log with Harden-Runner\'s agent output (its post step prints /home/agent/agent.log)',
   'import:   an endpoint list (host:port per line or space separated, # comments), as the insights page exports it',
+  "from-firewall: GitHub's egress firewall decisions artifact (firewall-decisions-*.json; decision[].url: https -> 443, http -> 80)",
   '--run:    the workflow run id (use the job id for matrix legs); default: a hash of the file, so importing it again changes nothing',
   '--at:     when the run happened; default: the log\'s last agent timestamp, else now',
   '--cluster: the ARC cluster the run ran on; default (from-log): the cluster the job-started hook printed in the log, if any',
@@ -61,7 +65,7 @@ async function readInput(io: CliIo, file: string): Promise<{ text: string; displ
 // command on purpose: `duplicates` pairs these by shape; only `-C DIR` is shared and it is one line (issue 13).
 export const command: Command = {
   name: 'baseline',
-  summary: 'merge a Harden-Runner job log or endpoint list into baselines/',
+  summary: 'merge a Harden-Runner job log, an endpoint list or a firewall decisions artifact into baselines/',
   usage,
   async run(args: string[], io: CliIo): Promise<number> {
     const { values, positionals } = parseCommandArgs(
@@ -70,10 +74,10 @@ export const command: Command = {
       usage,
     );
     const [action, input, extra] = positionals;
-    if (action !== 'from-log' && action !== 'import') {
-      throw new UsageError(`${action === undefined ? 'say what to do' : `unknown action "${action}"`}: from-log or import\nusage: ${usage}`);
+    if (action !== 'from-log' && action !== 'import' && action !== 'from-firewall') {
+      throw new UsageError(`${action === undefined ? 'say what to do' : `unknown action "${action}"`}: from-log, import or from-firewall\nusage: ${usage}`);
     }
-    if (input === undefined) throw new UsageError(`baseline ${action} needs the ${action === 'from-log' ? 'log' : 'list'} file\nusage: ${usage}`);
+    if (input === undefined) throw new UsageError(`baseline ${action} needs the ${action === 'from-log' ? 'log' : action === 'import' ? 'list' : 'decisions artifact'} file\nusage: ${usage}`);
     if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"\nusage: ${usage}`);
     if (values.job === undefined) throw new UsageError(`--job ${JOB_FORM} is required: which job the run belongs to`);
     const parsedJob = parseJobKey(values.job);
@@ -105,6 +109,14 @@ export const command: Command = {
       observation.at = at ?? result.value.endedAt ?? nowIso();
       const cluster = givenCluster ?? clusterFromJobLog(text);
       if (cluster) observation.cluster = cluster;
+    } else if (action === 'from-firewall') {
+      // The firewall runs on GitHub-hosted runners only: no ARC cluster to record.
+      if (givenCluster) throw new UsageError('--cluster does not apply to from-firewall: GitHub\'s firewall runs on GitHub-hosted runners, not on ARC clusters');
+      const result = parseFirewallDecisions(text, display);
+      printDiagnostics(io, [...result.errors, ...result.warnings]);
+      if (result.errors.length > 0) return 1;
+      observation.endpoints = result.value.endpoints;
+      observation.at = at ?? nowIso();
     } else {
       const result = parseEndpointList(text, display);
       printDiagnostics(io, [...result.errors, ...result.warnings]);

@@ -10,11 +10,16 @@ import { hardenRunnerConfig, type EffectivePolicyAnswer, type HardenRunnerConfig
 import { resolveThroughCallers, type PolicySource as CallerSource } from '../../policy/callers.js';
 import { callGraphFrom } from '../workflow-files.js';
 import { IoError, UsageError } from '../../util/errors.js';
+import { readRevisionInfo } from '../../store/repository.js';
+import { baselineJobsOf } from '../../rollout/rollout-plan.js';
+import { storeStateOf } from '../../rollout/sync-plan.js';
+import { desiredFirewall, FIREWALL_FILE, FIREWALL_FORMAT, renderFirewallFile } from '../../rollout/github-firewall/index.js';
 import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
 import { loadValidRepository, repositoryDir } from '../repository.js';
 
 const usage =
-  'egressctl resolve [-C DIR [--rev REV] | --bundle FILE [--public-key FILE]] --repository OWNER/REPO [--workflow F.yml|.github/workflows/F [--workflows-from CHECKOUT]] [--cluster NAME] [--org ORG] [--at YYYY-MM-DD] [--json]';
+  'egressctl resolve [-C DIR [--rev REV] | --bundle FILE [--public-key FILE]] --repository OWNER/REPO [--workflow F.yml|.github/workflows/F [--workflows-from CHECKOUT]] [--cluster NAME] [--org ORG] [--at YYYY-MM-DD] [--json]\n' +
+  '       egressctl resolve [-C DIR [--rev REV]] --repository OWNER/REPO --format github-firewall [--at YYYY-MM-DD] [--json]   (the .github/egress-firewall.yaml the repository should have)';
 
 /** The answer, and for a reusable workflow called in its repository, how its callers decide (src/policy/callers.ts). */
 type Answer = EffectivePolicyAnswer & { callers?: { reason: string; warning?: string; sources: CallerSource[] } };
@@ -45,9 +50,21 @@ export const command: Command = {
         at: { type: 'string' },
         'workflows-from': { type: 'string' },
         json: { type: 'boolean', default: false },
+        format: { type: 'string' },
       },
       usage,
     );
+    if (values.format !== undefined) {
+      if (values.format !== 'github-firewall') throw new UsageError(`--format "${values.format}" is not known: the one format is github-firewall\nusage: ${usage}`);
+      if (values.bundle !== undefined) throw new UsageError('--format github-firewall reads the policy repository (-C DIR): its baselines and egressctl.yml decide the file');
+      if (!values.repository || values.workflow !== undefined || values['workflows-from'] !== undefined || values.cluster !== undefined || values.org !== undefined || positionals.length > 0) {
+        throw new UsageError(`--format github-firewall takes --repository OWNER/REPO only: the file serves every workflow of the repository\nusage: ${usage}`);
+      }
+      if (!/^[^/\s]+\/[^/\s]+$/.test(values.repository)) throw new UsageError(`--repository must be OWNER/REPO, not "${values.repository}"`);
+      const asOf = values.at === undefined ? new Date() : parseAsOf(values.at);
+      if (asOf === undefined) throw new UsageError(`--at must be a date (YYYY-MM-DD) or an ISO 8601 date-time with a time zone, not "${values.at}"`);
+      return resolveFirewall(io, { repository: values.repository, json: values.json === true, at: asOf, ...(values.C !== undefined ? { dir: values.C } : {}), ...(values.rev !== undefined ? { rev: values.rev } : {}) });
+    }
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${usage}`);
     if (values.bundle !== undefined && (values.C !== undefined || values.rev !== undefined)) {
       throw new UsageError(`use either -C DIR or --bundle FILE, not both\nusage: ${usage}`);
@@ -101,6 +118,45 @@ export const command: Command = {
     return 0;
   },
 };
+
+/**
+ * `--format github-firewall` (docs/github-firewall.md): the file on stdout, what it cannot express
+ * on stderr; `--json`: both as data.
+ */
+async function resolveFirewall(io: CliIo, options: { repository: string; json: boolean; at: Date; dir?: string; rev?: string }): Promise<number> {
+  const dir = repositoryDir(io, options.dir);
+  const { repository, snapshot } = await loadValidRepository(io, dir, options.rev);
+  const revision = snapshot.revision ?? (await readRevisionInfo({ dir }).catch(() => undefined))?.revision;
+  // Exceptions that expire count as of `--at` (default now), as in sync.
+  const store = storeStateOf(repository, options.at);
+  const seen = baselineJobsOf(repository.baselines, options.repository).flatMap((job) => job.endpoints);
+  const answer = desiredFirewall({ store, repository: options.repository, seen, noDefaultUrls: repository.settings.githubFirewall.noDefaultUrls });
+  if (answer.firewall === null) {
+    if (options.json) writeJson(io, { repository: options.repository.toLowerCase(), file: FIREWALL_FILE, content: null, reason: answer.reason, findings: [] });
+    else io.stderr(`egressctl: ${answer.reason}\n`);
+    return 0;
+  }
+  const firewall = answer.firewall;
+  const content = renderFirewallFile(firewall, revision);
+  if (options.json) {
+    writeJson(io, {
+      repository: firewall.repository,
+      file: FIREWALL_FILE,
+      format: FIREWALL_FORMAT,
+      ...(revision ? { revision } : {}),
+      mode: firewall.mode,
+      allow: firewall.allow,
+      'no-default-urls': firewall.noDefaultUrls,
+      policies: firewall.policies,
+      content,
+      findings: firewall.findings,
+    });
+    return 0;
+  }
+  io.stdout(content);
+  for (const finding of firewall.findings) io.stderr(`${finding.severity}: ${finding.message}\n`);
+  return 0;
+}
 
 async function fromRepository(io: CliIo, dirFlag: string | undefined, rev: string | undefined): Promise<PolicySource> {
   const { repository } = await loadValidRepository(io, repositoryDir(io, dirFlag), rev);

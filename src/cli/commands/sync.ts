@@ -13,6 +13,7 @@ import type { ActionSettings, RolloutMode } from '../../rollout/rollout-plan.js'
 import type { RepositoryRollout } from '../../rollout/rollout.js';
 import { recordSync, syncEntry } from '../../rollout/sync-report.js';
 import { runSync } from '../../rollout/sync.js';
+import { readRevisionInfo } from '../../store/repository.js';
 import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
 import { loadValidRepository, repositoryDir } from '../repository.js';
 
@@ -123,7 +124,9 @@ export function syncCommand(name: 'sync' | 'rollout'): Command {
       const concurrency = positiveInteger('concurrency', values.concurrency, 4);
       const writeSpacingMs = positiveInteger('write-interval', values['write-interval'], 1000, 0);
 
-      const { repository } = await loadValidRepository(io, repositoryDir(io, values.C));
+      const { repository, snapshot } = await loadValidRepository(io, repositoryDir(io, values.C));
+      // The store commit the firewall file's header names (docs/github-firewall.md); none outside git.
+      const revision = snapshot.revision ?? (await readRevisionInfo({ dir: repositoryDir(io, values.C) }).catch(() => undefined))?.revision;
       const managed = repository.settings.organizations;
       if (managed.length > 0 && !managed.includes(org.toLowerCase())) {
         throw usageError(`${org} is not among the organizations egressctl.yml manages (${managed.join(', ')})`);
@@ -167,6 +170,7 @@ export function syncCommand(name: 'sync' | 'rollout'): Command {
           force: values.force === true,
           concurrency,
           ...(values['policy-repository'] ? { policyRepository: values['policy-repository'] } : {}),
+          ...(revision ? { revision } : {}),
           signal: abort.signal,
           onRepository: (result) => {
             done++;

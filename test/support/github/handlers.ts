@@ -1157,6 +1157,29 @@ export const HANDLERS: Record<string, HandlerSpec> = {
       return { status: 302, headers: { location: `${ctx.world.baseUrl}/_logs/${id}` } };
     },
   },
+  'actions/list-workflow-run-artifacts': {
+    permission: 'actions',
+    run: async (ctx) => {
+      const repo = repoOf(ctx);
+      const runId = intParam(ctx, 'run_id');
+      const name = ctx.query.get('name');
+      const artifacts = [...ctx.world.artifacts.values()].filter((a) => a.runId === runId && a.repository === repo.fullName && (name === null || a.name === name));
+      const page = paginate(ctx, artifacts);
+      return json(200, { total_count: artifacts.length, artifacts: page.items.map((a) => ctx.world.artifactJson(a)) }, page.headers);
+    },
+  },
+  'actions/download-artifact': {
+    permission: 'actions',
+    run: async (ctx) => {
+      const artifact = ctx.world.artifacts.get(intParam(ctx, 'artifact_id'));
+      if (!artifact || artifact.repository !== repoOf(ctx).fullName) throw notFound();
+      if (ctx.params['archive_format'] !== 'zip') throw notFound();
+      // Like the logs: a redirect to a short-lived URL that needs no token.
+      const id = randomUUID();
+      ctx.world.logDownloads.set(id, artifact.zip);
+      return { status: 302, headers: { location: `${ctx.world.baseUrl}/_logs/${id}` } };
+    },
+  },
   'actions/get-workflow-run': {
     permission: 'actions',
     run: async (ctx) => {

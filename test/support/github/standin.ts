@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { jwtVerify, errors as joseErrors } from 'jose';
+import { zipFiles } from './zip.js';
 import { ZERO_SHA } from './git.js';
 import { serveGitHttp } from './git-http.js';
 import {
@@ -171,6 +172,8 @@ export interface WorkflowJobInput {
   readonly startedAt?: string;
   readonly completedAt?: string | null;
   readonly logs?: string;
+  /** Artifacts the job's run uploaded (the Actions artifacts API), each a zip of `files`. */
+  readonly artifacts?: readonly { name: string; files: Record<string, string | Buffer> }[];
 }
 
 interface GeneratedKeys {
@@ -571,6 +574,10 @@ export class GitHubStandin {
       logs: input.logs,
     };
     this.world.workflowJobs.set(job.id, job);
+    for (const artifact of input.artifacts ?? []) {
+      const id = this.world.newId();
+      this.world.artifacts.set(id, { id, repository: repo.fullName, runId: job.runId, headSha, headBranch: job.headBranch, name: artifact.name, zip: zipFiles(artifact.files), createdAt: startedAt });
+    }
     return job;
   }
 
@@ -733,7 +740,8 @@ export class GitHubStandin {
       const logs = /^\/_logs\/([0-9a-f-]+)$/.exec(url.pathname);
       if (logs && method === 'GET') {
         const text = this.world.logDownloads.get(logs[1]!);
-        this.send(res, { status: text === undefined ? 404 : 200, raw: text ?? 'Not Found', contentType: 'text/plain; charset=utf-8' });
+        // Logs are text; artifacts are zip archives.
+        this.send(res, { status: text === undefined ? 404 : 200, raw: text ?? 'Not Found', contentType: Buffer.isBuffer(text) ? 'application/zip' : 'text/plain; charset=utf-8' });
         this.record({ method, path: fullPath, route: 'GET /_logs/{id}', kind: 'logs', status: text === undefined ? 404 : 200, write: false, principal: 'anonymous', injectedFault: false });
         return;
       }

@@ -184,6 +184,18 @@ export interface WorkflowJobRecord {
   logs: string | undefined;
 }
 
+/** A workflow run's artifact (the Actions artifacts API), its zip served through a short-lived download URL. */
+export interface ArtifactRecord {
+  readonly id: number;
+  readonly repository: string;
+  readonly runId: number;
+  readonly headSha: string;
+  readonly headBranch: string;
+  readonly name: string;
+  readonly zip: Buffer;
+  readonly createdAt: string;
+}
+
 export function nowIso(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
@@ -213,7 +225,8 @@ export class World {
   readonly statuses: StatusRecord[] = [];
   readonly workflowJobs = new Map<number, WorkflowJobRecord>();
   /** One-off log download URLs (`/_logs/<id>`) and the text they serve. */
-  readonly logDownloads = new Map<string, string>();
+  readonly logDownloads = new Map<string, string | Buffer>();
+  readonly artifacts = new Map<number, ArtifactRecord>();
   /** Organization login (lower-case) -> member logins (lower-case). */
   readonly orgMembers = new Map<string, Set<string>>();
   /** `org/team-slug` (lower-case) -> member logins (lower-case). */
@@ -673,6 +686,24 @@ export class World {
       committer: null,
       parents: git.parents,
       ...(files ? { files } : {}),
+    };
+  }
+
+  artifactJson(artifact: ArtifactRecord): Record<string, unknown> {
+    const repo = this.requireRepository(artifact.repository);
+    const url = this.apiUrl(`/repos/${artifact.repository}/actions/artifacts/${artifact.id}`);
+    return {
+      id: artifact.id,
+      node_id: `MDg6QXJ0aWZhY3Q${artifact.id}`,
+      name: artifact.name,
+      size_in_bytes: artifact.zip.length,
+      url,
+      archive_download_url: `${url}/zip`,
+      expired: false,
+      created_at: artifact.createdAt,
+      expires_at: artifact.createdAt.replace(/^(\d{4})/, (year) => String(Number(year) + 1)),
+      updated_at: artifact.createdAt,
+      workflow_run: { id: artifact.runId, repository_id: repo.id, head_repository_id: repo.id, head_branch: artifact.headBranch, head_sha: artifact.headSha },
     };
   }
 

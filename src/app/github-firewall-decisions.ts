@@ -1,0 +1,80 @@
+/**
+ * The firewall's decisions of one job, through the Actions artifacts API (docs/github-firewall.md,
+ * "Baselines from the firewall"): the run's `firewall-decisions-*` artifacts, the one that belongs
+ * to the job (the only one, or the one whose name carries the job's id or key), downloaded as zip
+ * and read with the decisions parser. I/O at the edge; the parsing is pure.
+ */
+import type { GitHubClient } from '../github/client.js';
+import { DECISIONS_ARTIFACT, DECISIONS_ARTIFACT_NAME, parseFirewallDecisions } from '../rollout/github-firewall/index.js';
+import { formatDiagnostic } from '../policy/diagnostics.js';
+import { readZipEntries } from '../util/zip.js';
+import { gitHubStatus } from '../util/errors.js';
+import type { AppLogger } from './delivery-guard.js';
+
+export interface FirewallJobRef {
+  owner: string;
+  repo: string;
+  runId: number;
+  /** GitHub's numeric job id. */
+  jobId: number;
+  /** The job's key in the workflow (`jobs.<key>`) and its display name. */
+  jobKey: string;
+  jobName: string;
+}
+
+interface ArtifactSummary {
+  id: number;
+  name: string;
+  expired: boolean;
+}
+
+/** Which of a run's decisions artifacts is this job's, or undefined when that cannot be told. */
+export function artifactOfJob(artifacts: readonly ArtifactSummary[], job: Pick<FirewallJobRef, 'jobId' | 'jobKey' | 'jobName'>): ArtifactSummary | undefined {
+  const decisions = artifacts.filter((artifact) => DECISIONS_ARTIFACT_NAME.test(artifact.name) && !artifact.expired);
+  if (decisions.length <= 1) return decisions[0];
+  const slug = (text: string) => text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  for (const mark of [String(job.jobId), slug(job.jobKey), slug(job.jobName)]) {
+    const named = decisions.filter((artifact) => slug(artifact.name).includes(mark));
+    if (named.length === 1) return named[0];
+  }
+  return undefined;
+}
+
+/** The job's endpoints as the firewall saw them (`host:port`), or undefined when the run has no readable decisions for it. */
+export async function firewallEndpointsOf(client: GitHubClient, job: FirewallJobRef, log: AppLogger): Promise<string[] | undefined> {
+  const { owner, repo } = job;
+  const artifacts: ArtifactSummary[] = [];
+  for await (const page of client.paginate.iterator(client.rest.actions.listWorkflowRunArtifacts, { owner, repo, run_id: job.runId, per_page: 100 })) {
+    for (const artifact of page.data) artifacts.push({ id: artifact.id, name: artifact.name, expired: artifact.expired });
+  }
+  const artifact = artifactOfJob(artifacts, job);
+  if (!artifact) {
+    const count = artifacts.filter((item) => DECISIONS_ARTIFACT_NAME.test(item.name)).length;
+    if (count > 1) log.debug({ repository: `${owner}/${repo}`, job: job.jobId, count }, 'several firewall decisions artifacts in the run and none names this job: ignored');
+    return undefined;
+  }
+  let zip: Buffer;
+  try {
+    const data = (await client.rest.actions.downloadArtifact({ owner, repo, artifact_id: artifact.id, archive_format: 'zip' })).data as unknown;
+    zip = data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.from(data as Uint8Array);
+  } catch (error) {
+    // Expired or deleted: nothing to learn.
+    if (gitHubStatus(error) === 404 || gitHubStatus(error) === 410) return undefined;
+    throw error;
+  }
+  const entries = [...readZipEntries(zip)];
+  const named = entries.filter(([name]) => DECISIONS_ARTIFACT.test(name.split('/').pop() ?? ''));
+  const files = named.length > 0 ? named : entries.filter(([name]) => name.endsWith('.json'));
+  const endpoints = new Set<string>();
+  let read = 0;
+  for (const [name, bytes] of files) {
+    const parsed = parseFirewallDecisions(bytes.toString('utf8'), `${artifact.name}/${name}`);
+    if (parsed.errors.length > 0) {
+      log.warn({ repository: `${owner}/${repo}`, job: job.jobId, errors: parsed.errors.map(formatDiagnostic) }, 'firewall decisions artifact not in the expected shape: ignored');
+      continue;
+    }
+    read++;
+    for (const endpoint of parsed.value.endpoints) endpoints.add(endpoint);
+  }
+  return read > 0 ? [...endpoints].sort() : undefined;
+}

@@ -1,0 +1,130 @@
+/**
+ * Baselines from GitHub's firewall (docs/github-firewall.md, "Baselines from the firewall"), end
+ * to end against the stand-in: a `workflow_job` completed on the firewall runner makes the App
+ * list the run's artifacts, download the job's `firewall-decisions-*` zip through the Actions
+ * artifacts API and merge `decision[].url` into baselines, in the same batched commit as the
+ * Harden-Runner logs; a job running both gives one observation.
+ */
+import { readFileSync } from 'node:fs';
+import { Probot } from 'probot';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseBaselineFile } from '../../src/baselines/index.js';
+import { artifactOfJob } from '../../src/app/github-firewall-decisions.js';
+import { registerWorkflowJobHandler, type WorkflowJobHandle } from '../../src/app/workflow-job.js';
+import type { BaselineCommitResult } from '../../src/app/github-baselines.js';
+import { readZipEntries } from '../../src/util/zip.js';
+import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
+import { zipFiles } from '../support/github/zip.js';
+import { DECISIONS_FIXTURE } from '../support/github-firewall.js';
+
+const POLICY_REPO = 'acme/egress-policies';
+const DECISIONS = readFileSync(DECISIONS_FIXTURE, 'utf8');
+const AUDIT_LOG = readFileSync(new URL('../baselines/fixtures/audit-job.txt', import.meta.url), 'utf8');
+
+const WORKFLOW = `name: CI
+on: [push]
+jobs:
+  test:
+    runs-on: ubuntu-24.04-firewall
+    steps:
+      - uses: actions/checkout@v4
+      - run: pip install ruff && ruff check .
+  build:
+    runs-on: ubuntu-24.04-firewall
+    steps:
+      - name: Harden-Runner
+        uses: step-security/harden-runner@05e31511f85b41b11d1cf0ef85d0992719546e2c # v2.21.0
+        with:
+          egress-policy: audit
+      - run: npm test
+`;
+const STEPS = [
+  { name: 'Set up job', status: 'completed', conclusion: 'success', number: 1 },
+  { name: 'Run actions/checkout@v4', status: 'completed', conclusion: 'success', number: 2 },
+];
+
+let standin: GitHubStandin;
+let probot: Probot;
+let handle: WorkflowJobHandle;
+let flushes: (BaselineCommitResult | { error: unknown })[];
+
+beforeEach(async () => {
+  standin = await startGitHubStandin();
+  standin.createInstallation({ account: 'acme' });
+  await standin.createRepository('acme/api', { files: { '.github/workflows/ci.yml': WORKFLOW } });
+  await standin.createRepository(POLICY_REPO, { files: { 'egressctl.yml': 'organizations: [acme]\n' } });
+  probot = new Probot({ ...standin.probotOptions(), logLevel: 'fatal' });
+  flushes = [];
+  await probot.load((app) => {
+    handle = registerWorkflowJobHandler(app, { policyRepository: POLICY_REPO, flushIntervalMs: 60_000, onFlush: (result) => flushes.push(result) });
+  });
+});
+
+afterEach(async () => {
+  try {
+    await handle?.close();
+    standin.assertNoViolations();
+  } finally {
+    await standin.close();
+  }
+});
+
+async function complete(name: string, input: Partial<Parameters<GitHubStandin['addWorkflowJob']>[1]>): Promise<number> {
+  const job = await standin.addWorkflowJob('acme/api', { name, steps: STEPS, labels: ['ubuntu-24.04-firewall'], workflowPath: '.github/workflows/ci.yml', ...input });
+  const payload = await standin.webhookPayload({ event: 'workflow_job', action: 'completed', repository: 'acme/api', workflowJob: job.id });
+  await probot.receive({ id: `delivery-${job.id}`, name: 'workflow_job', payload } as Parameters<Probot['receive']>[0]);
+  return job.id;
+}
+
+async function baselineJobs() {
+  const text = (await standin.readFile(POLICY_REPO, 'baselines/acme/api.yml'))!;
+  const parsed = parseBaselineFile(text, 'baselines/acme/api.yml');
+  expect(parsed.errors).toEqual([]);
+  return parsed.value.workflows.get('.github/workflows/ci.yml')!;
+}
+
+describe('workflow_job on the firewall runner', () => {
+  it('reads the run\'s decisions artifact into the job\'s baseline, batched with the other jobs in one commit', async () => {
+    const runId = 4242;
+    const test = await complete('test', { runId, artifacts: [{ name: 'firewall-decisions-test', files: { 'firewall-decisions-test.json': DECISIONS } }] });
+    const build = await complete('build', { runId, logs: AUDIT_LOG, steps: [...STEPS, { name: 'Harden-Runner', status: 'completed', conclusion: 'success', number: 3 }], artifacts: [{ name: 'firewall-decisions-build', files: { 'firewall-decisions-build.json': JSON.stringify({ decision: [{ url: 'https://ghcr.io/v2/' }] }) } }] });
+    await handle.idle();
+    expect(handle.pending()).toBe(2);
+    await handle.flush();
+    expect(standin.requests.filter((request) => request.operationId === 'git/create-commit' && request.repository === POLICY_REPO)).toHaveLength(1);
+    const jobs = await baselineJobs();
+    expect(jobs.get('test')!.recentRuns).toEqual([String(test)]);
+    expect([...jobs.get('test')!.endpoints.keys()]).toEqual(expect.arrayContaining(['archive.ubuntu.com:80', 'files.pythonhosted.org:443', 'proxy.acme.example:8443']));
+    // Harden-Runner's log and the firewall's decisions of one job: one run, both sets of endpoints.
+    expect(jobs.get('build')!.runs).toBe(1);
+    expect(jobs.get('build')!.recentRuns).toEqual([String(build)]);
+    expect([...jobs.get('build')!.endpoints.keys()]).toEqual(expect.arrayContaining(['ghcr.io:443', 'registry.npmjs.org:443']));
+    expect(standin.stats().byRoute['GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}']).toBe(2);
+  });
+
+  it('a job not on the firewall runner costs no artifact request; an artifact of another shape is ignored', async () => {
+    await complete('test', { labels: ['ubuntu-latest'], artifacts: [{ name: 'firewall-decisions-test', files: { 'firewall-decisions-test.json': DECISIONS } }] });
+    await complete('test', { artifacts: [{ name: 'firewall-decisions-test', files: { 'firewall-decisions-test.json': '[{"url": "https://a.example"}]' } }] });
+    await handle.idle();
+    expect(handle.pending()).toBe(0);
+    expect(standin.stats().byRoute['GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts']).toBe(1);
+  });
+});
+
+describe('which artifact is the job\'s', () => {
+  it('the only one, else the one naming the job id or key; never a guess', () => {
+    const artifact = (id: number, name: string) => ({ id, name, expired: false });
+    const job = { jobId: 99, jobKey: 'unit_tests', jobName: 'Unit tests (linux)' };
+    expect(artifactOfJob([artifact(1, 'firewall-decisions-abc'), artifact(2, 'coverage')], job)?.id).toBe(1);
+    expect(artifactOfJob([artifact(1, 'firewall-decisions-98'), artifact(2, 'firewall-decisions-99')], job)?.id).toBe(2);
+    expect(artifactOfJob([artifact(1, 'firewall-decisions-lint'), artifact(2, 'firewall-decisions-unit-tests')], job)?.id).toBe(2);
+    expect(artifactOfJob([artifact(1, 'firewall-decisions-a'), artifact(2, 'firewall-decisions-b')], job)).toBeUndefined();
+    expect(artifactOfJob([{ ...artifact(1, 'firewall-decisions-a'), expired: true }], job)).toBeUndefined();
+  });
+
+  it('zip archives as GitHub serves them read back', () => {
+    const entries = readZipEntries(zipFiles({ 'firewall-decisions-x.json': DECISIONS, 'dir/other.txt': 'x' }));
+    expect(entries.get('firewall-decisions-x.json')!.toString('utf8')).toBe(DECISIONS);
+    expect(() => readZipEntries(Buffer.from('not a zip'))).toThrow(/not a zip archive/);
+  });
+});
