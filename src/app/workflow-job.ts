@@ -364,8 +364,9 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
   app.on('workflow_job.completed', async (context) => {
     const payload = context.payload;
     const job = payload.workflow_job;
-    // Free (the step names are in the payload): a job without Harden-Runner is not even journaled.
-    if (deps.prefilterSteps !== false && job.steps && job.steps.length > 0 && !job.steps.some((step) => HARDEN_STEP_NAME.test(step.name))) return;
+    // Free (the step names and labels are in the payload): a job without Harden-Runner, not on the firewall runner, is not even journaled.
+    const onFirewall = (job.labels ?? []).some(isFirewallRunnerLabel);
+    if (deps.prefilterSteps !== false && !onFirewall && job.steps && job.steps.length > 0 && !job.steps.some((step) => HARDEN_STEP_NAME.test(step.name))) return;
     const installationId = (payload as { installation?: { id?: number } }).installation?.id;
     if (installationId === undefined) return;
     const repository = { owner: { login: payload.repository.owner.login }, name: payload.repository.name };
