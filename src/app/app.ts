@@ -18,6 +18,7 @@ import { openWorkQueue } from './queue-open.js';
 import { registerRolloutSchedule, registerSyncRetry, type RolloutSchedule, type SyncRetry } from './rollout-schedule.js';
 import { syncOnMerge } from './sync-on-merge.js';
 import { expiredAfterPublish } from './expired-exceptions.js';
+import { registerTamperCheck } from './tamper-check.js';
 import { registerWorkflowJobHandler, type WorkflowJobDeps, type WorkflowJobHandle } from './workflow-job.js';
 
 export interface EgressctlAppOptions {
@@ -95,6 +96,7 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
         policyRepository,
         firstMs: config.syncRetryMs,
       });
+      registerTamperCheck(app, { policyRepository, loadStore: () => loadPolicyHead(app, deps, policyRepository), cacheDir: config.cacheDir });
       if (config.rollout) {
         rollout?.stop();
         rollout = registerRolloutSchedule(app, {

@@ -41,3 +41,11 @@ export function parseCommandArgs<O extends Options>(args: string[], options: O, 
 export function writeJson(io: CliIo, value: unknown): void {
   io.stdout(`${JSON.stringify(value, null, 2)}\n`);
 }
+
+/** A progress bar on a terminal (one line, redrawn with `\r`); `total` unknown: a count. */
+export function progressBar(done: number, total: number | undefined, item: string): string {
+  if (!total) return `\r${done} repositories… ${item}`.padEnd(80);
+  const width = 30;
+  const filled = Math.round((done / total) * width);
+  return `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${item}`.padEnd(100);
+}

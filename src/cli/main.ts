@@ -12,6 +12,7 @@ const COMMANDS: Record<string, { summary: string; load: CommandLoader }> = {
   attach: { summary: 'attach a policy to a scope', load: () => import('./commands/attach.js') },
   baseline: { summary: 'merge a Harden-Runner job log, an endpoint list or a firewall decisions artifact into baselines/', load: () => import('./commands/baseline.js') },
   compile: { summary: 'compile the policy repository into a (signed) bundle', load: () => import('./commands/compile.js') },
+  coverage: { summary: 'per job: what enforces its egress policy, in which mode, and why not; totals per organization', load: () => import('./commands/coverage.js') },
   detach: { summary: 'detach whatever policy is attached to a scope', load: () => import('./commands/detach.js') },
   diff: { summary: 'review a change between two revisions: policy diffs, precedence preview, breakage forecast', load: () => import('./commands/diff.js') },
   harden: { summary: 'put Harden-Runner first in each job of a workflow file, keeping the rest of the text', load: () => import('./commands/harden.js') },

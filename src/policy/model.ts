@@ -107,6 +107,8 @@ export interface Settings {
   unattached: UnattachedMode;
   /** How the desired state reaches GitHub-hosted runners (docs/reconciliation.md). */
   delivery: DeliveryMode;
+  /** Self-hosted runner labels or group names whose runners run the job-started hook (coverage counts others as unprotected). */
+  hookRunners: string[];
   /** ARC clusters the App recognizes in `workflow_job` payloads, in file order (docs/architecture.md#arc-clusters-in-baselines). */
   clusters: ClusterMapping[];
   /** GitHub's native egress firewall as a second enforcement target (docs/github-firewall.md). */
@@ -156,6 +158,7 @@ export const DEFAULT_SETTINGS: Settings = {
   githubUrl: 'https://github.com',
   unattached: 'audit',
   delivery: 'pull-request',
+  hookRunners: [],
   clusters: [],
   githubFirewall: { enabled: false, runsOn: 'leave', noDefaultUrls: false },
 };

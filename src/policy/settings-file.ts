@@ -15,6 +15,7 @@ interface RawSettings {
   'github-url'?: string;
   unattached?: UnattachedMode;
   delivery?: DeliveryMode;
+  'hook-runners'?: string[];
   clusters?: Record<string, { 'runner-groups'?: string[]; labels?: string[] } | null>;
   'github-firewall'?: { enabled?: boolean; 'runs-on'?: FirewallRunsOnMode; 'no-default-urls'?: boolean };
 }
@@ -29,6 +30,7 @@ export function parseSettingsFile(file: string, text: string, sink: DiagnosticSi
   if (raw['default-branch']) settings.defaultBranch = raw['default-branch'];
   if (raw.unattached) settings.unattached = raw.unattached;
   if (raw.delivery) settings.delivery = raw.delivery;
+  if (raw['hook-runners']) settings.hookRunners = [...raw['hook-runners']];
   if (raw.baselines?.['stable-after-runs'] !== undefined) settings.stableAfterRuns = raw.baselines['stable-after-runs'];
   if (raw.clusters) settings.clusters = parseClusters(yamlFile, raw.clusters, sink);
   if (raw['github-url'] !== undefined) {

@@ -69,6 +69,8 @@ export interface RepositoryRollout {
   diffs?: string[];
   /** REST requests made for this repository. */
   requests: number;
+  /** The default branch's workflow files as read this run (absent when the run decided without reading them): coverage reads them. */
+  workflows?: { path: string; text: string }[];
   /** egressctl.yml `github-firewall.enabled`: the firewall target's part (docs/github-firewall.md). */
   firewall?: FirewallTargetReport;
 }
@@ -162,6 +164,8 @@ class RepositoryRun {
   readonly owner: string;
   readonly repo: string;
   readonly fullName: string;
+  /** The workflow files read, once read. */
+  private workflows: { path: string; text: string }[] | undefined;
 
   constructor(
     private readonly context: RepositoryContext,
@@ -178,7 +182,7 @@ class RepositoryRun {
   }
 
   private result(status: RepositoryStatus, message: string, extra: Partial<RepositoryRollout> = {}): RepositoryRollout {
-    return { repository: this.fullName, status, message, files: [], requests: this.requests, ...(this.firewall ? { firewall: this.firewall } : {}), ...extra };
+    return { repository: this.fullName, status, message, files: [], requests: this.requests, ...(this.workflows ? { workflows: this.workflows } : {}), ...(this.firewall ? { firewall: this.firewall } : {}), ...extra };
   }
 
   async run(): Promise<RepositoryRollout> {
@@ -230,7 +234,10 @@ class RepositoryRun {
     if (open && marker && marker.workflows === workflowsHash && marker.plan === planHash) {
       return this.result('unchanged', `pull request #${open.number} is up to date (the default branch moved, its workflows did not)`, { pullRequest: openPull! });
     }
-    if (entries.length === 0) return this.result('no-workflows', 'no .github/workflows/*.yml files on the default branch');
+    if (entries.length === 0) {
+      this.workflows = [];
+      return this.result('no-workflows', 'no .github/workflows/*.yml files on the default branch');
+    }
 
     // 4. Their contents, hardened.
     const texts = await Promise.all(entries.map((entry) => this.readBlob(entry)));
@@ -241,6 +248,7 @@ class RepositoryRun {
       if (text === undefined) unreadable.push({ path: entry.path, before: '', after: '', status: 'invalid', jobs: [], problems: [`${entry.path}: not UTF-8 text`] });
       else readable.push({ path: entry.path, text });
     });
+    this.workflows = readable;
     const planned = await planRepository(this.fullName, readable, config);
     let plan: RepositoryPlan = { repository: planned.repository, files: [...planned.files, ...unreadable].sort((a, b) => (a.path < b.path ? -1 : 1)) };
     if (firewallOn && config.store) {

@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/fs.js';
+import type { RepositoryCoverage } from '../coverage/model.js';
 import type { FilePlan, JobReport } from './rollout-plan.js';
 import type { RepositoryRollout } from './rollout.js';
 import { describeChange, type StepChange } from './harden.js';
@@ -42,6 +43,12 @@ export interface OrganizationSync {
   dryRun: boolean;
   repositories: SyncEntry[];
   variables: VariableEntry[];
+  /**
+   * Per repository (`owner/repo`, as GitHub spells it), coverage of the workflow files this run
+   * read (docs/architecture.md#coverage). A repository the run decided without reading its files
+   * keeps the coverage recorded before.
+   */
+  coverage?: Record<string, RepositoryCoverage>;
 }
 
 export interface SyncReportFile {
@@ -175,6 +182,16 @@ export async function readSyncReport(dir: string): Promise<SyncReportFile> {
  */
 const writing = new Map<string, Promise<unknown>>();
 
+/** Coverage of the repositories this run reached but did not read stays as recorded before; repositories no longer synced drop out. */
+function withKeptCoverage(run: OrganizationSync, previous: OrganizationSync | undefined): OrganizationSync {
+  if (!run.coverage && !previous?.coverage) return run;
+  const reached = new Set(run.repositories.map((entry) => entry.repository));
+  const coverage: Record<string, RepositoryCoverage> = {};
+  for (const [repository, entry] of Object.entries(previous?.coverage ?? {})) if (reached.has(repository)) coverage[repository] = entry;
+  Object.assign(coverage, run.coverage ?? {});
+  return { ...run, coverage: Object.fromEntries(Object.entries(coverage).sort(([a], [b]) => (a < b ? -1 : 1))) };
+}
+
 export function recordSync(dir: string, run: OrganizationSync, options: { merge?: boolean } = {}): Promise<SyncReportFile> {
   // Read-modify-write: one at a time per directory (the App syncs organizations concurrently).
   const next = (writing.get(dir) ?? Promise.resolve()).then(() => writeRun(dir, run, options));
@@ -194,6 +211,7 @@ async function writeRun(dir: string, run: OrganizationSync, options: { merge?: b
     for (const entry of run.variables) variables.set(`${entry.level}:${entry.target}:${entry.name}`, entry);
     next = { ...run, repositories: [...repositories.values()].sort((a, b) => (a.repository < b.repository ? -1 : 1)), variables: [...variables.values()] };
   }
+  next = withKeptCoverage(next, previous);
   file.organizations[key] = next;
   await writeFileAtomic(path.join(dir, SYNC_REPORT_FILE), `${JSON.stringify(file, null, 2)}\n`, { mkdirs: true });
   return file;

@@ -5,6 +5,8 @@
  * sync after a merge (`syncChange`) touches exactly the repositories and variables whose
  * effective policy changed.
  */
+import { coverageStoreOf, coverRepository } from '../coverage/coverage.js';
+import type { RepositoryCoverage } from '../coverage/model.js';
 import type { PolicyRepository } from '../store/repository.js';
 import type { GitHubClient } from '../github/client.js';
 import { VariableWriter } from './github-variables.js';
@@ -73,14 +75,14 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
   const selection = { ...(options.repositories ? { repositories: options.repositories } : {}), ...(options.listing ? { listing: options.listing } : {}) };
   if (options.policy.settings.delivery !== 'variables' || options.fromBaselines) {
     const rollout = await runRollout({ ...common, ...selection });
-    return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), []), requests: rollout.requests };
+    return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), [], { policy: options.policy, results: rollout.repositories }), requests: rollout.requests };
   }
   const writer = new VariableWriter(options.client);
   const desired = desiredVariables(storeStateOf(options.policy, syncTime(options)), [options.organization]);
   if (options.dryRun) {
     const rollout = await runRollout({ ...common, ...selection });
     const variables = await writer.reassert(options.organization, desired, rollout.repositories.map((result) => result.repository), { dryRun: true });
-    return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), variables), requests: rollout.requests + writer.requests };
+    return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), variables, { policy: options.policy, results: rollout.repositories }), requests: rollout.requests + writer.requests };
   }
   // Variables first: a step is switched to read them only once they are written and read back.
   const listed = await listTargets(options.client, options.organization, selection);
@@ -88,7 +90,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
   const variables = await writer.reassert(options.organization, desired, names, {});
   const rollout = await rolloutConfirmed(writer, desired, variables, { ...common, targets: listed.targets });
   rollout.requests += listed.requests;
-  return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), variables), requests: rollout.requests + writer.requests };
+  return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), variables, { policy: options.policy, results: rollout.repositories }), requests: rollout.requests + writer.requests };
 }
 
 /**
@@ -114,8 +116,22 @@ function syncTime(options: Pick<SyncOptions, 'now'>): number {
   return Number.isNaN(time) ? Date.now() : time;
 }
 
-function organizationSync(options: Pick<SyncOptions, 'organization' | 'now' | 'dryRun'>, repositories: SyncEntry[], variables: VariableEntry[]): OrganizationSync {
-  return { organization: options.organization.toLowerCase(), at: options.now?.() ?? new Date().toISOString(), dryRun: options.dryRun === true, repositories, variables };
+function organizationSync(
+  options: Pick<SyncOptions, 'organization' | 'now' | 'dryRun'>,
+  repositories: SyncEntry[],
+  variables: VariableEntry[],
+  covered?: { policy: PolicyRepository; results: readonly RepositoryRollout[] },
+): OrganizationSync {
+  const at = options.now?.() ?? new Date().toISOString();
+  const report: OrganizationSync = { organization: options.organization.toLowerCase(), at, dryRun: options.dryRun === true, repositories, variables };
+  if (covered) {
+    // Coverage of what this run read (docs/architecture.md#coverage): the store it synced to, the files as GitHub has them.
+    const store = coverageStoreOf(covered.policy, syncTime(options));
+    const coverage: Record<string, RepositoryCoverage> = {};
+    for (const result of covered.results) if (result.workflows) coverage[result.repository] = coverRepository(result.repository, result.workflows, store, { at });
+    report.coverage = coverage;
+  }
+  return report;
 }
 
 export interface ChangeSyncOptions extends Omit<SyncOptions, 'repositories' | 'policy' | 'fromBaselines'> {
@@ -156,7 +172,7 @@ export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult
     const rollout = options.dryRun
       ? await runRollout({ ...rest, targets, config })
       : await rolloutConfirmed(writer, desiredVariables(afterStore, [org]), variables, { ...rest, targets, config });
-    return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), variables), requests: writer.requests + rollout.requests };
+    return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), variables, { policy: after, results: rollout.repositories }), requests: writer.requests + rollout.requests };
   }
   const names = new Set(options.affected.repositories.filter((name) => name.startsWith(`${org}/`)));
   const listedTargets = new Map<string, RepositoryTarget>();
@@ -189,5 +205,5 @@ export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult
   const writer = new VariableWriter(options.client);
   const result = toVariables ? await rolloutConfirmed(writer, desiredVariables(afterStore, [org]), variables, { ...rest, targets, config }) : await runRollout({ ...rest, targets, config });
   variableRequests += writer.requests;
-  return { rollout: result, report: organizationSync(options, result.repositories.map(syncEntry), variables), requests: result.requests + listing + variableRequests };
+  return { rollout: result, report: organizationSync(options, result.repositories.map(syncEntry), variables, { policy: after, results: result.repositories }), requests: result.requests + listing + variableRequests };
 }

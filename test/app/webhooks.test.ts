@@ -367,8 +367,11 @@ describe('which repository is the policy repository', () => {
     standin.resetStats();
     const response = await standin.deliverWebhook({ url: hookUrl, event: 'pull_request', action: 'opened', repository: 'acme/other-policies', pullRequest: pr.number });
     expect(response.status).toBe(200);
-    expect(standin.stats().total).toBe(0);
-    expect(standin.checkRuns('acme/other-policies')).toEqual([]);
+    // No review: only the tamper check every installed repository gets (its file listing and its check run).
+    const routes = Object.keys(standin.stats().byRoute).filter((route) => !route.startsWith('POST /app/installations/'));
+    expect(routes.sort()).toEqual(['GET /repos/{owner}/{repo}/pulls/{pull_number}/files', 'POST /repos/{owner}/{repo}/check-runs']);
+    expect(standin.checkRuns('acme/other-policies').map((run) => run.name)).toEqual(['egressctl / egress policy']);
+    expect(standin.comments('acme/other-policies', pr.number)).toEqual([]);
   });
 
   it('without the setting, reviews repositories that hold policies/ or attachments.yml at the head', async () => {
@@ -443,7 +446,7 @@ describe('throttling and retries', () => {
     expect([200, 202]).toContain(response.status);
     await harness.mount.app.idle();
     expect(standin.stats().injectedFaults).toBe(2);
-    expect(standin.checkRuns(POLICY_REPO)).toMatchObject([{ conclusion: 'success' }]);
+    expect(standin.checkRuns(POLICY_REPO, { name: 'egressctl / validate' })).toMatchObject([{ conclusion: 'success' }]);
     expect(standin.comments(POLICY_REPO, pr.number)).toHaveLength(1);
   });
 });

@@ -313,6 +313,15 @@ describe('settings', () => {
     expect(result.value.settings.hardenRunner.sha).toMatch(/^[0-9a-f]{40}$/);
   });
 
+  it('hook-runners: the self-hosted labels or runner groups whose runners run the job-started hook', () => {
+    const result = check({ 'egressctl.yml': 'hook-runners: [arc-prod, gpu-pool]\n' });
+    expect(result.errors).toEqual([]);
+    expect(result.value.settings.hookRunners).toEqual(['arc-prod', 'gpu-pool']);
+    expect(check({}).value.settings.hookRunners).toEqual([]);
+    const wrong = check({ 'egressctl.yml': 'hook-runners: arc-prod\n' });
+    expect(wrong.errors.map(at)).toEqual(['egressctl.yml:1:15']);
+  });
+
   it('unknown settings key', () => {
     expect(find(check({ 'egressctl.yml': 'default_branch: main\n' }).errors, 'settings/unknown-key')?.message).toContain('"default-branch"');
   });

@@ -297,6 +297,23 @@ describe('git data, contents and pull requests', () => {
     standin.assertNoViolations();
   });
 
+  it('lists the files of a pull request since its merge base, paginated', async () => {
+    const repo = { owner: 'acme', repo: 'api' };
+    await standin.commitFiles('acme/api', { branch: 'ci', files: { '.github/workflows/lint.yml': 'on: push\n', 'README.md': null }, message: 'CI' });
+    // The base moves on after the branch forked: its change is not the pull request's.
+    await standin.commitFiles('acme/api', { files: { 'NEWS.md': 'news\n' }, message: 'News' });
+    const pr = await standin.openPullRequest('acme/api', { head: 'ci' });
+    const { data: files } = await octokit.rest.pulls.listFiles({ ...repo, pull_number: pr.number, per_page: 1 });
+    expect(files.map((file) => [file.filename, file.status])).toEqual([['.github/workflows/lint.yml', 'added']]);
+    const all = await octokit.paginate(octokit.rest.pulls.listFiles, { ...repo, pull_number: pr.number, per_page: 1 });
+    expect(all.map((file) => [file.filename, file.status])).toEqual([
+      ['.github/workflows/lint.yml', 'added'],
+      ['README.md', 'removed'],
+    ]);
+    await expect(octokit.rest.pulls.listFiles({ ...repo, pull_number: 999 })).rejects.toMatchObject({ status: 404 });
+    standin.assertNoViolations();
+  });
+
   it('merges a diverged pull request with a real merge commit (test helper)', async () => {
     await standin.commitFiles('acme/api', { branch: 'feature', files: { 'feature.txt': 'f\n' } });
     await standin.commitFiles('acme/api', { files: { 'main.txt': 'm\n' } });

@@ -14,7 +14,7 @@ import type { RepositoryRollout } from '../../rollout/rollout.js';
 import { recordSync, syncEntry } from '../../rollout/sync-report.js';
 import { runSync } from '../../rollout/sync.js';
 import { readRevisionInfo } from '../../store/repository.js';
-import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
+import { parseCommandArgs, progressBar, writeJson, type CliIo, type Command } from '../io.js';
 import { loadValidRepository, repositoryDir } from '../repository.js';
 
 const usageOf = (name: string) =>
@@ -84,14 +84,6 @@ function actionSettings(values: Values, mode: RolloutMode): ActionSettings | und
 function line(result: RepositoryRollout): string {
   const pull = result.pullRequest ? ` #${result.pullRequest.number}` : '';
   return `${result.repository}: ${result.status}${pull}: ${result.message} (${result.requests} request${result.requests === 1 ? '' : 's'})\n`;
-}
-
-/** A progress bar on a terminal (one line, redrawn); CI logs get one line per repository instead. */
-function progressBar(done: number, total: number | undefined, repository: string): string {
-  if (!total) return `\r${done} repositories… ${repository}`.padEnd(80);
-  const width = 30;
-  const filled = Math.round((done / total) * width);
-  return `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${repository}`.padEnd(100);
 }
 
 export function syncCommand(name: 'sync' | 'rollout'): Command {

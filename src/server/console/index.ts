@@ -8,6 +8,7 @@
  *   /lookup?org=&repository=&workflow=&cluster=   which policy applies, and the `with:` block
  *   /baselines, /baselines/OWNER/REPO             observed endpoints per job, recommendations (filter: q; cluster)
  *   /sync?status=                   the last sync report: per repository synced / out of sync / PR open
+ *   /coverage?mode=&repository=     per job: what enforces it, in which mode, why not (from the last sync)
  *   /baselines/OWNER/REPO/export?workflow=&job=&cluster=   a job's (or workflow's, repository's) endpoints (download)
  *   /static/console.css             the stylesheet (versioned URL, cached)
  * Every page carries a strict Content-Security-Policy: no scripts at all, styles from here only.
@@ -29,6 +30,7 @@ import { renderLookup } from './render-lookup.js';
 import { renderPolicy } from './render-policy.js';
 import { renderStore } from './render-store.js';
 import { renderSync, variableLookup } from './render-sync.js';
+import { COVERAGE_MODES, renderCoverage } from './render-coverage.js';
 import { POLICY_VARIABLE, workflowVariableName } from '../../policy/delivery.js';
 import { readSyncReport, type SyncReportFile } from '../../rollout/sync-report.js';
 import { CONSOLE_CSS, CONSOLE_CSS_VERSION, FAVICON_SVG } from './style.js';
@@ -60,7 +62,7 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 };
 
 /** Paths the console owns: unknown ones under these get its 404 page rather than the API's JSON. */
-const CONSOLE_PREFIXES = ['/policies', '/history', '/lookup', '/baselines', '/sync', '/static/'];
+const CONSOLE_PREFIXES = ['/policies', '/history', '/lookup', '/baselines', '/sync', '/coverage', '/static/'];
 
 interface Request {
   req: IncomingMessage;
@@ -176,6 +178,7 @@ export function createConsoleHandler(options: ConsoleOptions = {}): ConsoleHandl
       (first === 'history' && segments.length === 1) ||
       (first === 'lookup' && segments.length === 1) ||
       (first === 'sync' && segments.length === 1) ||
+      (first === 'coverage' && segments.length === 1) ||
       (first === 'baselines' && (segments.length === 1 || segments.length === 3 || (segments.length === 4 && fourth === 'export')));
     if (!known) {
       const pathname = `/${segments.join('/')}`;
@@ -251,6 +254,12 @@ export function createConsoleHandler(options: ConsoleOptions = {}): ConsoleHandl
       const status = query.get('status') ?? '';
       // Any state the report may hold (the sync model grows states); the page escapes it.
       return show(renderSync(await syncReport(), /^[a-z][a-z-]{0,39}$/.test(status) ? status : ''));
+    }
+
+    if (first === 'coverage') {
+      const mode = query.get('mode') ?? '';
+      const wanted = COVERAGE_MODES.find((known) => known === mode) ?? '';
+      return show(renderCoverage(await syncReport(), { mode: wanted, repository: (query.get('repository') ?? '').trim().slice(0, 200) }));
     }
 
     if (first === 'lookup') {

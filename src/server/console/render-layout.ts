@@ -2,7 +2,7 @@
 import { commitHtml, relativeTime, shortSha, utcText, type LinkSettings } from './format.js';
 import { html, type Html } from './html.js';
 
-export type Section = 'policies' | 'history' | 'lookup' | 'baselines' | 'sync' | 'none';
+export type Section = 'policies' | 'history' | 'lookup' | 'baselines' | 'sync' | 'coverage' | 'none';
 
 /** What every page shows around its content. */
 export interface PageContext {
@@ -31,6 +31,7 @@ const NAV: [Section, string, string][] = [
   ['lookup', '/lookup', 'Which policy applies?'],
   ['baselines', '/baselines', 'Baselines'],
   ['sync', '/sync', 'Sync status'],
+  ['coverage', '/coverage', 'Coverage'],
 ];
 
 function revisionHtml(context: PageContext): Html {

@@ -41,6 +41,11 @@ table.settings th { background: none; font-weight: 600; padding-right: 24px; }
 .badge { display: inline-block; white-space: nowrap; padding: 0 8px; border-radius: 12px; font-size: 12px; font-weight: 600; line-height: 20px; border: 1px solid var(--border); background: var(--subtle); vertical-align: middle; }
 .mode-block { color: var(--block); border-color: #4ac26b; background: #dafbe1; }
 .mode-audit { color: var(--audit); border-color: #d4a72c; background: var(--warn-bg); }
+.mode-none { color: #cf222e; border-color: #ff8182; background: var(--del-bg); }
+.coverage-bar { vertical-align: middle; border: 1px solid var(--border); border-radius: 3px; }
+.coverage-bar .bar-block { fill: #4ac26b; }
+.coverage-bar .bar-audit { fill: #d4a72c; }
+.coverage-bar .bar-none { fill: #ff8182; }
 .badge.stable { color: var(--block); background: #dafbe1; border-color: #4ac26b; }
 .badge.collecting, .badge.warn { color: var(--warn); background: var(--warn-bg); border-color: #d4a72c; }
 .badge.error { color: #cf222e; background: var(--del-bg); border-color: #ff8182; }

@@ -933,6 +933,19 @@ export const HANDLERS: Record<string, HandlerSpec> = {
     run: async (ctx) => json(200, await ctx.world.pullRequestJson(pullOrThrow(ctx, repoOf(ctx), intParam(ctx, 'pull_number')))),
   },
   'pulls/update': { permission: 'pull_requests', run: updatePull },
+  // The files of a pull request: what it changes since it forked from its base (the "Files changed" tab).
+  'pulls/list-files': {
+    permission: 'pull_requests',
+    run: async (ctx) => {
+      const repo = repoOf(ctx);
+      const pr = pullOrThrow(ctx, repo, intParam(ctx, 'pull_number'));
+      await ctx.world.refreshPullRequest(pr);
+      const mergeBase = await repo.git.mergeBase(pr.baseSha, pr.headSha);
+      const files = await repo.git.diffFiles(mergeBase ?? EMPTY_TREE_SHA, pr.headSha);
+      const page = paginate(ctx, files);
+      return json(200, await Promise.all(page.items.map((file) => fileJson(repo, pr.headSha, file))), page.headers);
+    },
+  },
 
   // --- issue comments (on pull requests) ---
   'issues/create-comment': {
