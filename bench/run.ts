@@ -38,6 +38,7 @@ const SECTIONS: Record<string, SectionRunner> = {
   rollout: async () => (await import('./rollout.js')).runRolloutBench(),
   harden: async () => (await import('./harden.js')).runHardenBench(),
   sync: async () => (await import('./sync.js')).runSyncBench(),
+  controller: async () => (await import('./controller.js')).runControllerBench(),
 };
 
 async function main(): Promise<void> {

@@ -13,8 +13,9 @@ import { GitTokens } from './github.js';
 import { handleCheckRunRerequested, handlePullRequest, handlePush, type HandlerDeps } from './handlers.js';
 import type { BundlePublisher } from './publish.js';
 import { guardDeliveries, type WebhookApp } from './delivery-guard.js';
-import { DeliveryLog, KeyedQueue } from './queue.js';
-import { registerRolloutSchedule, type RolloutSchedule } from './rollout-schedule.js';
+import { DeliveryLog, KeyedQueue, type WorkQueue } from './queue.js';
+import { openWorkQueue } from './queue-open.js';
+import { registerRolloutSchedule, registerSyncRetry, type RolloutSchedule, type SyncRetry } from './rollout-schedule.js';
 import { syncOnMerge } from './sync-on-merge.js';
 import { expiredAfterPublish } from './expired-exceptions.js';
 import { registerTamperCheck } from './tamper-check.js';
@@ -27,6 +28,8 @@ export interface EgressctlAppOptions {
   signKeys?: readonly KeyObject[];
   /** Overrides for the `workflow_job` baselines handler (flush interval, ...); it runs when the policy repository is set. */
   workflowJob?: Partial<WorkflowJobDeps>;
+  /** The work queue; default: the one `config.queue` says (the journal in the state directory, or Redis). */
+  queue?: WorkQueue;
   /** Registers more handlers (e.g. baselines from `workflow_job`) on the guarded app, with the shared deps. */
   extensions?: ((app: WebhookApp, deps: HandlerDeps) => void | Promise<void>)[];
 }
@@ -37,10 +40,15 @@ export interface EgressctlApp {
   deliveries: DeliveryLog;
   /** The scheduled rollout, once the app is loaded with EGRESSCTL_ROLLOUT_INTERVAL_HOURS and the policy repository set. */
   readonly rollout: RolloutSchedule | undefined;
+  /** The durable work queue, once the app is loaded. */
+  readonly queue: WorkQueue | undefined;
   /** Resolves when no repository has work queued or running. */
   idle(): Promise<void>;
-  /** Flush pending baselines and stop timers (at shutdown, after the server stopped taking webhooks). */
-  close(): Promise<void>;
+  /**
+   * At shutdown, after the server stopped taking webhooks: stop timers, finish the work in flight
+   * and commit pending baselines within `graceMs`; whatever is left stays journaled for the next start.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 
@@ -59,16 +67,21 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
 
   let baselines: WorkflowJobHandle | undefined;
   let rollout: RolloutSchedule | undefined;
+  let retries: SyncRetry | undefined;
+  let queue: WorkQueue | undefined;
   const appFn: ApplicationFunction = async (probot) => {
     const app = guardDeliveries(probot, deliveries);
+    // Opened before any handler is registered: what a previous run journaled is picked up.
+    queue ??= options.queue ?? (await openWorkQueue(config.queue, probot.log));
     app.on(['pull_request.opened', 'pull_request.synchronize', 'pull_request.reopened'], (context) => handlePullRequest(context, deps));
     app.on('push', (context) => handlePush(context, deps));
     app.on('check_run.rerequested', (context) => handleCheckRunRerequested(context, deps));
     if (config.policyRepository !== undefined) {
-      baselines = registerWorkflowJobHandler(app, { policyRepository: config.policyRepository, ...options.workflowJob });
-      const sync = syncOnMerge(app, { policyRepository: config.policyRepository, stateDir: config.cacheDir });
+      baselines = registerWorkflowJobHandler(app, { policyRepository: config.policyRepository, flushIntervalMs: config.baselineFlushMs, queue, ...options.workflowJob });
+      const policyRepository = config.policyRepository;
+      const sync = syncOnMerge(app, { policyRepository, stateDir: config.cacheDir });
       // Then the pull request that deletes expired exceptions (it logs its own failures).
-      const expired = expiredAfterPublish(app, { policyRepository: config.policyRepository });
+      const expired = expiredAfterPublish(app, { policyRepository });
       deps.afterPublish = async (event) => {
         try {
           return await sync(event);
@@ -76,10 +89,15 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
           await expired(event);
         }
       };
-      const store = config.policyRepository;
-      registerTamperCheck(app, { policyRepository: store, loadStore: () => loadPolicyHead(app, deps, store), cacheDir: config.cacheDir });
+      retries?.stop();
+      retries = registerSyncRetry(app, {
+        loadPolicy: () => loadPolicyHead(app, deps, policyRepository),
+        stateDir: config.cacheDir,
+        policyRepository,
+        firstMs: config.syncRetryMs,
+      });
+      registerTamperCheck(app, { policyRepository, loadStore: () => loadPolicyHead(app, deps, policyRepository), cacheDir: config.cacheDir });
       if (config.rollout) {
-        const policyRepository = config.policyRepository;
         rollout?.stop();
         rollout = registerRolloutSchedule(app, {
           // Each pass also proposes the removal of exceptions that expired since the last publish.
@@ -89,6 +107,7 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
           mode: config.rollout.mode,
           ...(config.rollout.action ? { action: config.rollout.action } : {}),
           policyRepository,
+          claim: (name, ttlMs) => queue!.claim(name, ttlMs),
         });
       }
     } else {
@@ -103,12 +122,18 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
     get rollout() {
       return rollout;
     },
+    get queue() {
+      return queue;
+    },
     idle: async () => {
       await Promise.all([deps.queue.idle(), baselines?.idle()]);
     },
-    close: async () => {
+    close: async (graceMs?: number) => {
       rollout?.stop();
+      retries?.stop();
       await baselines?.close();
+      // Finishes what runs and commits a last batch within the grace; the rest stays journaled.
+      await queue?.close(graceMs);
     },
   };
 }

@@ -25,9 +25,20 @@ export interface AppConfig {
   deliveryCacheSize: number;
   /** Most annotations one check run gets (errors first); the summary counts the rest. */
   maxAnnotations: number;
-  /** Scheduled policy-based pull requests (docs/architecture.md#reconciliation); undefined (the default): no schedule. */
+  /**
+   * The scheduled full sync (docs/architecture.md#reconciliation): on by default every 6 hours
+   * when the policy repository is set; EGRESSCTL_ROLLOUT_INTERVAL_HOURS=0 turns it off.
+   */
   rollout?: RolloutConfig;
+  /** Where the App's work is journaled (queue.ts): a directory (one replica), or Redis (several). */
+  queue: QueueConfig;
+  /** At most one baselines commit per this interval (EGRESSCTL_BASELINE_FLUSH_SECONDS, default 300). */
+  baselineFlushMs: number;
+  /** First retry of a failed repository sync; doubles to an hour (EGRESSCTL_SYNC_RETRY_SECONDS, default 60). */
+  syncRetryMs: number;
 }
+
+export type QueueConfig = { kind: 'file'; dir: string } | { kind: 'redis'; url: string };
 
 export interface RolloutConfig {
   intervalMs: number;
@@ -49,6 +60,13 @@ export const ROLLOUT_SERVER_ENV = envName('rollout-server');
 export const ROLLOUT_AUDIENCE_ENV = envName('rollout-audience');
 export const ROLLOUT_ON_ERROR_ENV = envName('rollout-on-error');
 export const WEBHOOK_MAX_BYTES_ENV = envName('webhook-max-bytes');
+export const QUEUE_ENV = envName('queue');
+export const BASELINE_FLUSH_ENV = envName('baseline-flush-seconds');
+export const SYNC_RETRY_ENV = envName('sync-retry-seconds');
+
+export const DEFAULT_BASELINE_FLUSH_SECONDS = 300;
+export const DEFAULT_SYNC_RETRY_SECONDS = 60;
+export const DEFAULT_ROLLOUT_INTERVAL_HOURS = 6;
 
 export const DEFAULT_DELIVERY_CACHE_SIZE = 10_000;
 /** 5 requests of 50: enough to show every problem of a real change, bounded for a broken one. */
@@ -73,18 +91,43 @@ export function readAppConfig(env: NodeJS.ProcessEnv, defaults: { cacheDir?: str
   }
   const gitUrlTemplate = text(GIT_URL_TEMPLATE_ENV);
   if (gitUrlTemplate !== undefined) checkGitUrlTemplate(gitUrlTemplate);
-  const rollout = readRolloutConfig(text);
-  if (rollout !== undefined && policyRepository === undefined) {
+  if (text(ROLLOUT_INTERVAL_ENV) !== undefined && text(ROLLOUT_INTERVAL_ENV) !== '0' && policyRepository === undefined) {
     throw new UsageError(`${ROLLOUT_INTERVAL_ENV} needs ${POLICY_REPOSITORY_ENV}: the rollout reads the baselines and settings from the policy repository`);
   }
+  // On by default: the scheduled sync is what catches drift and repairs what a webhook missed.
+  const rollout = policyRepository === undefined ? undefined : readRolloutConfig(text);
+  const cacheDir = appCacheDir(env, defaults);
   return {
     policyRepository: policyRepository?.toLowerCase(),
     gitUrlTemplate,
-    cacheDir: appCacheDir(env, defaults),
+    cacheDir,
     deliveryCacheSize: DEFAULT_DELIVERY_CACHE_SIZE,
     maxAnnotations: DEFAULT_MAX_ANNOTATIONS,
     ...(rollout ? { rollout } : {}),
+    queue: readQueueConfig(text(QUEUE_ENV), cacheDir),
+    baselineFlushMs: seconds(text(BASELINE_FLUSH_ENV), BASELINE_FLUSH_ENV, DEFAULT_BASELINE_FLUSH_SECONDS) * 1000,
+    syncRetryMs: seconds(text(SYNC_RETRY_ENV), SYNC_RETRY_ENV, DEFAULT_SYNC_RETRY_SECONDS) * 1000,
   };
+}
+
+/** Whole seconds, 1 to a day. */
+function seconds(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 86_400) throw new UsageError(`${name}="${value}": expected whole seconds from 1 to 86400, e.g. ${fallback}`);
+  return Number(value);
+}
+
+/** `redis://HOST:PORT` (several replicas share it), else the journal in the state directory. */
+function readQueueConfig(value: string | undefined, cacheDir: string): QueueConfig {
+  if (value === undefined) return { kind: 'file', dir: path.join(cacheDir, 'queue') };
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`${QUEUE_ENV}="${value}": expected redis://HOST:PORT (several replicas share one Redis); leave it unset for the journal in the state directory`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new UsageError(`${QUEUE_ENV}="${value}": expected redis://HOST:PORT or rediss://HOST:PORT`);
+  return { kind: 'redis', url: value };
 }
 
 /** setTimeout/setInterval take at most 2^31-1 ms (larger values fire after 1 ms). */
@@ -96,13 +139,18 @@ function readRolloutConfig(text: (name: string) => string | undefined): RolloutC
   const hours = text(ROLLOUT_INTERVAL_ENV);
   const modeText = text(ROLLOUT_MODE_ENV);
   const actionNames = [ROLLOUT_ACTION_ENV, ROLLOUT_SERVER_ENV, ROLLOUT_AUDIENCE_ENV, ROLLOUT_ON_ERROR_ENV];
-  if (hours === undefined) {
+  if (hours === '0') {
     const stray = [ROLLOUT_MODE_ENV, ...actionNames].find((name) => text(name) !== undefined);
-    if (stray !== undefined) throw new UsageError(`${stray} is set but ${ROLLOUT_INTERVAL_ENV} is not: set the interval to schedule the rollout`);
+    if (stray !== undefined) throw new UsageError(`${stray} is set but ${ROLLOUT_INTERVAL_ENV}=0 turns the scheduled sync off`);
     return undefined;
   }
-  const intervalMs = Number(hours) * 60 * 60 * 1000;
-  if (!/^\d+(\.\d+)?$/.test(hours) || !(intervalMs > 0) || intervalMs > MAX_TIMER_MS) {
+  const intervalMs = Number(hours ?? DEFAULT_ROLLOUT_INTERVAL_HOURS) * 60 * 60 * 1000;
+  if (hours === undefined && modeText === undefined) {
+    const stray = actionNames.find((name) => text(name) !== undefined);
+    if (stray !== undefined) throw new UsageError(`${stray} goes with ${ROLLOUT_MODE_ENV}=action`);
+    return { intervalMs, mode: 'inline' };
+  }
+  if (hours !== undefined && (!/^\d+(\.\d+)?$/.test(hours) || !(intervalMs > 0) || intervalMs > MAX_TIMER_MS)) {
     throw new UsageError(`${ROLLOUT_INTERVAL_ENV}="${hours}": expected a number of hours > 0 and at most ${Math.floor(MAX_TIMER_MS / 3_600_000)}, e.g. 6`);
   }
   const mode = modeText ?? 'inline';

@@ -23,6 +23,8 @@ import { MissingCommitError, type FetchSource, type GitMirrors } from './git-mir
 import { completeCheckRun, looksLikePolicyRepository, reportCheckRun, startCheckRun, upsertMarkedComment, type GitTokens, type RepositoryRef } from './github.js';
 import type { BundlePublisher } from './publish.js';
 import type { KeyedQueue } from './queue.js';
+import type { PublishedEvent } from './sync-on-merge.js';
+import type { SyncFailure } from '../rollout/sync-report.js';
 import {
   PUBLISH_CHECK_NAME,
   REVIEW_MARKER,
@@ -34,6 +36,7 @@ import {
   reviewCommentBody,
   shortSha,
   supersededOutput,
+  syncFailedOutput,
   validateCheckOutput,
   type CheckOutput,
 } from './render.js';
@@ -48,8 +51,11 @@ export interface HandlerDeps {
   /** Undefined: pushes are compiled and checked but published nowhere (the check says so). */
   publisher: () => BundlePublisher | undefined | Promise<BundlePublisher | undefined>;
   signKeys: readonly KeyObject[];
-  /** After a revision is published: sync what changed (sync-on-merge.ts). Errors are logged, never fail the publish. */
-  afterPublish?: (event: { dir: string; previous: string | undefined; revision: string }) => Promise<unknown>;
+  /**
+   * After a revision is published (or found published already: `previous` is the revision): sync
+   * what changed and retry what failed (sync-on-merge.ts). Its failures fail the publish check.
+   */
+  afterPublish?: (event: PublishedEvent) => Promise<{ failures: readonly SyncFailure[] }>;
 }
 
 /** The parts of a webhook's `repository` the app uses. */
@@ -265,6 +271,7 @@ async function publishPush(context: Context<'push'>, repository: RepositoryInfo,
   }
 
   const check = await startCheckRun(target, PUBLISH_CHECK_NAME, after, 'Compiling the policy repository');
+  let reported = false;
   try {
     const loaded = await loadPolicyRepository({ dir, rev: after });
     if (loaded.errors.length > 0) {
@@ -295,10 +302,12 @@ async function publishPush(context: Context<'push'>, repository: RepositoryInfo,
     });
     if (result.status === 'accepted' || result.status === 'unchanged') {
       log.info({ status: result.status, previous: published }, 'bundle published');
-      await completeCheckRun(target, check.id, publishedOutput({ bundle, keyids, previous: published, destination: publisher.description }, result.status));
-      if (result.status === 'accepted' && deps.afterPublish) {
-        await deps.afterPublish({ dir, previous: published, revision: after }).catch((error: unknown) => log.error({ err: messageOf(error) }, 'sync after publish failed'));
-      }
+      const output = publishedOutput({ bundle, keyids, previous: published, destination: publisher.description }, result.status);
+      // Then sync (what changed, and what failed before): its failures fail the check and the delivery (a redelivery runs it again).
+      const failures = await syncAfterPublish(deps, { dir, previous: result.status === 'accepted' ? published : after, revision: after }, log);
+      await completeCheckRun(target, check.id, failures.length > 0 ? syncFailedOutput(output, after, failures) : output);
+      reported = true;
+      if (failures.length > 0) throw new DeliveryFailure(`published ${shortSha(after)}, but the sync failed for ${failures.map((failure) => failure.target).join(', ')}`, { cause: new Error('sync failed') });
       return;
     }
     const now = await publisher.current();
@@ -310,10 +319,27 @@ async function publishPush(context: Context<'push'>, repository: RepositoryInfo,
     log.warn({ reason: result.reason, problem: result.message }, 'bundle refused');
     await completeCheckRun(target, check.id, refusedOutput(after, result.message, now));
   } catch (error) {
+    if (reported) throw error;
     await completeCheckRun(target, check.id, failedOutput('publish this revision', publicMessage(error, [deps.config.cacheDir]))).catch((reportError: unknown) =>
       log.warn({ err: messageOf(reportError) }, 'cannot report the failure on the check run'),
     );
     throw error;
+  }
+}
+
+/**
+ * The sync after a publish (sync-on-merge.ts): what it left failed, logged as errors. A sync that
+ * throws (GitHub unreachable, the App not installed) is one failure, never a silent success.
+ */
+async function syncAfterPublish(deps: HandlerDeps, event: PublishedEvent, log: Pick<Context['log'], 'error'>): Promise<readonly SyncFailure[]> {
+  if (!deps.afterPublish) return [];
+  try {
+    const failures = (await deps.afterPublish(event)).failures;
+    for (const failure of failures) log.error({ target: failure.target }, `sync failed: ${failure.reason}`);
+    return failures;
+  } catch (error) {
+    log.error({ err: messageOf(error) }, 'sync after publish failed');
+    return [{ target: 'sync', reason: publicMessage(error, [deps.config.cacheDir]) }];
   }
 }
 

@@ -62,3 +62,84 @@ export class KeyedQueue {
     return this.tails.size;
   }
 }
+
+// --- The durable work queue (docs/github-app.md, "Durable work") ----------------------------
+
+/** One unit of work as the queue keeps it. */
+export interface WorkItem<T = unknown> {
+  /** Unique: a second `add` with it is dropped (a redelivery, the same job seen twice). */
+  id: string;
+  /** Which handler runs it: `workflow-job`, `observation`, `feedback`, ... */
+  kind: string;
+  /** Items with the same key run one at a time (a repository, lower-cased). */
+  key: string;
+  data: T;
+  /** Failed attempts so far. */
+  attempts: number;
+  /** The last attempt's error, kept until it succeeds. */
+  lastError?: string;
+  /** Not run again before this time (ms since the epoch): the backoff after a failure. */
+  notBefore: number;
+  addedAt: number;
+}
+
+export type NewWork<T = unknown> = Pick<WorkItem<T>, 'id' | 'kind' | 'key' | 'data'>;
+
+export interface BackoffPolicy {
+  /** Delay after the first failure; doubles with each one. */
+  firstMs: number;
+  /** At most this. */
+  maxMs: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffPolicy = { firstMs: 5_000, maxMs: 60 * 60 * 1000 };
+
+export function backoffDelay(policy: BackoffPolicy, attempts: number): number {
+  return Math.min(policy.maxMs, policy.firstMs * 2 ** Math.max(0, Math.min(attempts - 1, 30)));
+}
+
+/** What a batch handler is told about its schedule. */
+export interface BatchOptions {
+  /** At most one batch per this interval; a whole interval from the first item. */
+  intervalMs: number;
+}
+
+export interface QueueFailure {
+  id: string;
+  kind: string;
+  key: string;
+  attempts: number;
+  lastError: string;
+}
+
+/**
+ * Every unit of the App's work goes through this (docs/github-app.md, "Durable work"): `add`
+ * resolves once the item is durable (on disk, or in Redis), so a webhook is answered only then;
+ * handlers run until they succeed, with exponential backoff and the last error kept; a restart
+ * picks up what was left. Two backends: FileWorkQueue (the default, one replica, a journal in
+ * the state directory) and RedisWorkQueue (several replicas, BullMQ).
+ */
+export interface WorkQueue {
+  readonly description: string;
+  /** Record `item` durably. False: its id is queued or was done recently (dropped). */
+  add<T>(item: NewWork<T>): Promise<boolean>;
+  /** Run items of `kind` through `handler`: one at a time per key; a throw retries later. */
+  handle<T>(kind: string, handler: (item: WorkItem<T>) => Promise<void>, backoff?: BackoffPolicy): void;
+  /** Items of `kind` are collected and handed over together, at most once per interval; a throw keeps them all for the next batch. */
+  handleBatches<T>(kind: string, options: BatchOptions, handler: (items: WorkItem<T>[]) => Promise<void>): void;
+  /** Run the batch of `kind` now (tests, shutdown). */
+  flush(kind: string): Promise<void>;
+  /** Items not done yet (of `kind`, or all). */
+  pending(kind?: string): Promise<number>;
+  /** Items whose last attempt failed, with their errors. */
+  failures(): Promise<QueueFailure[]>;
+  /**
+   * True for the one replica that takes `name` for `ttlMs` (the scheduled full sync runs on one
+   * replica per period). The embedded queue has one replica: always true.
+   */
+  claim(name: string, ttlMs: number): Promise<boolean>;
+  /** Resolves when nothing is running or ready to run (items waiting out a backoff or a batch interval do not count). */
+  idle(): Promise<void>;
+  /** Stop taking work; finish what runs (at most `graceMs`); a last batch of each batch kind; what is left stays journaled. */
+  close(graceMs?: number): Promise<void>;
+}

@@ -12,6 +12,7 @@ import { SCOPE_TYPES, SCOPE_SECTIONS } from '../policy/model.js';
 import { cell, code, formatNumber, truncate } from '../review/escape.js';
 import { renderMarkdown } from '../review/markdown.js';
 import type { Review } from '../review/model.js';
+import type { SyncFailure } from '../rollout/sync-report.js';
 
 export const VALIDATE_CHECK_NAME = 'egressctl / validate';
 export const PUBLISH_CHECK_NAME = 'egressctl / publish';
@@ -271,4 +272,24 @@ export function failedOutput(what: string, message: string): CheckOutput {
     summary: truncate(`**egressctl could not ${what}.** Redeliver the webhook or push again to retry.\n\n${cell(message, 4000)}`, CHECK_SUMMARY_LIMIT),
     annotations: [],
   };
+}
+
+/**
+ * The publish check when the revision was published but the sync that follows did not finish:
+ * a failure (the store is not what the repositories have), naming each repository and variable
+ * with its reason; the publish summary follows. They are retried (docs/github-app.md, "Sync state").
+ */
+export function syncFailedOutput(published: CheckOutput, revision: string, failures: readonly SyncFailure[]): CheckOutput {
+  const shown = failures.slice(0, 50);
+  const lines = [
+    `**The sync after publishing \`${revision}\` failed** for ${plural(failures.length, 'repository or variable', 'repositories or variables')}; each is retried with backoff, and \`/sync\` shows where it stands.`,
+    '',
+    '| Where | Why |',
+    '|---|---|',
+    ...shown.map((failure) => `| ${cell(failure.target)} | ${cell(truncate(failure.reason, 500))} |`),
+    ...(failures.length > shown.length ? ['', `And ${formatNumber(failures.length - shown.length)} more (see \`/sync\`).`] : []),
+    '',
+    published.summary,
+  ];
+  return { conclusion: 'failure', title: `Sync failed for ${plural(failures.length, 'target', 'targets')} (${shortSha(revision)} published)`, summary: lines.join('\n'), annotations: [] };
 }

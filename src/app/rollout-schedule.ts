@@ -9,7 +9,8 @@ import type { AppLogger, WebhookApp } from './delivery-guard.js';
 import type { PolicyRepository } from '../store/repository.js';
 import type { ActionSettings, RolloutMode } from '../rollout/rollout-plan.js';
 import type { RolloutReport } from '../rollout/rollout.js';
-import { recordSync } from '../rollout/sync-report.js';
+import { failuresOf, readSyncReport, recordSync } from '../rollout/sync-report.js';
+import { retryFailed } from './sync-on-merge.js';
 import { runSync } from '../rollout/sync.js';
 
 export const DEFAULT_ROLLOUT_INTERVAL_MS = 6 * 60 * 60 * 1000;
@@ -30,6 +31,8 @@ export interface RolloutScheduleDeps {
   /** Where the last sync report is kept (the console's sync-status page). */
   stateDir?: string;
   log?: AppLogger;
+  /** Several replicas: true for the one that runs this period's pass (WorkQueue.claim). */
+  claim?: (name: string, ttlMs: number) => Promise<boolean>;
 }
 
 export interface RolloutSchedule {
@@ -91,7 +94,10 @@ export function registerRolloutSchedule(app: WebhookApp, deps: RolloutScheduleDe
     interval > 0
       ? setInterval(() => {
           if (running) return;
-          runNow().catch((error: unknown) => log.error({ err: error }, 'scheduled rollout failed'));
+          // A little under the interval: the next period's claim is free again when it comes.
+          void (deps.claim ? deps.claim('scheduled-sync', Math.max(1, interval - 1_000)) : Promise.resolve(true)).then(
+            (mine) => (mine ? runNow() : undefined),
+          ).catch((error: unknown) => log.error({ err: error }, 'scheduled rollout failed'));
         }, interval)
       : undefined;
   timer?.unref?.();
@@ -101,6 +107,82 @@ export function registerRolloutSchedule(app: WebhookApp, deps: RolloutScheduleDe
     stop: () => {
       stopped = true;
       if (timer) clearInterval(timer);
+    },
+  };
+}
+
+export interface SyncRetryDeps {
+  /** The policy repository as it is now. */
+  loadPolicy: () => Promise<PolicyRepository>;
+  /** Where the sync report is (its failed rows are what is retried). */
+  stateDir: string;
+  /** `owner/repo`, shown in PR bodies. */
+  policyRepository: string;
+  /** The first retry after a failure; doubles while failures remain, to `maxMs`. */
+  firstMs: number;
+  /** Default one hour. */
+  maxMs?: number;
+  log?: AppLogger;
+  concurrency?: number;
+}
+
+export interface SyncRetry {
+  /** Retry what failed now (or join the retry in progress); resolves with what it left failed. */
+  runNow(): Promise<number>;
+  stop(): void;
+}
+
+/**
+ * Failed repositories are retried sooner than the scheduled full sync (docs/github-app.md, "Sync
+ * state"): after `firstMs`, then twice as long each time failures remain, up to an hour; back to
+ * `firstMs` once nothing has failed. The state is the sync report, so a restart resumes it.
+ */
+export function registerSyncRetry(app: WebhookApp, deps: SyncRetryDeps): SyncRetry {
+  const log: AppLogger = deps.log ?? app.log;
+  const maxMs = deps.maxMs ?? 60 * 60 * 1000;
+  let delay = deps.firstMs;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<number> | undefined;
+  let stopped = false;
+
+  const failedNow = async (): Promise<number> => {
+    const report = await readSyncReport(deps.stateDir);
+    return Object.values(report.organizations).reduce((sum, run) => sum + (run.dryRun ? 0 : failuresOf(run).length), 0);
+  };
+  const runOnce = async (): Promise<number> => {
+    if ((await failedNow()) === 0) return 0;
+    const policy = await deps.loadPolicy();
+    await retryFailed(app, { stateDir: deps.stateDir, policyRepository: deps.policyRepository, log, ...(deps.concurrency ? { concurrency: deps.concurrency } : {}) }, policy);
+    return failedNow();
+  };
+  const runNow = (): Promise<number> => {
+    running ??= runOnce().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+  const arm = (): void => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      runNow().then(
+        (left) => {
+          delay = left > 0 ? Math.min(maxMs, delay * 2) : deps.firstMs;
+          if (left > 0) log.warn({ failed: left, nextRetrySeconds: Math.round(delay / 1000) }, 'sync retry: still failing');
+        },
+        (error: unknown) => {
+          delay = Math.min(maxMs, delay * 2);
+          log.error({ err: error }, 'sync retry failed');
+        },
+      ).finally(arm);
+    }, delay);
+    timer.unref?.();
+  };
+  arm();
+  return {
+    runNow,
+    stop: () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
     },
   };
 }

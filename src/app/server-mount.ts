@@ -32,6 +32,8 @@ export interface WebhookMountOptions {
   apiRoot?: string;
   workflowJob?: EgressctlAppOptions['workflowJob'];
   extensions?: EgressctlAppOptions['extensions'];
+  /** The work queue; default: the one the settings name (EGRESSCTL_QUEUE, else the journal). */
+  queue?: EgressctlAppOptions['queue'];
 }
 
 export interface WebhookMount {
@@ -41,8 +43,8 @@ export interface WebhookMount {
   attach(server: Pick<RunningServer, 'publish' | 'state'>): void;
   probot: Probot;
   app: EgressctlApp;
-  /** Flush what the app holds (pending baselines); call after the server stopped. */
-  close(): Promise<void>;
+  /** Finish or journal what the app holds within `graceMs` (work in flight, pending baselines); call after the server stopped. */
+  close(graceMs?: number): Promise<void>;
 }
 
 const CREDENTIALS = ['APP_ID', 'PRIVATE_KEY or PRIVATE_KEY_PATH', 'WEBHOOK_SECRET'] as const;
@@ -92,6 +94,7 @@ export async function createWebhookHandler(env: NodeJS.ProcessEnv, options: Webh
     signKeys: options.signKeys ?? [],
     ...(options.extensions ? { extensions: options.extensions } : {}),
     ...(options.workflowJob ? { workflowJob: options.workflowJob } : {}),
+    ...(options.queue ? { queue: options.queue } : {}),
   });
 
   let probot: Probot;
@@ -135,7 +138,7 @@ export async function createWebhookHandler(env: NodeJS.ProcessEnv, options: Webh
     },
     probot,
     app,
-    close: () => app.close(),
+    close: (graceMs?: number) => app.close(graceMs),
   };
 }
 

@@ -1,8 +1,9 @@
 /**
  * Baselines from `workflow_job` webhooks (docs/architecture.md#github-app): when a job that ran Harden-Runner
  * completes, download its log through the Actions API, extract what the agent saw, and commit
- * it to the policy repository's baselines, in batches: observations wait in a per-repository
- * accumulator that is flushed at most once per interval, in one commit (never one per job).
+ * it to the policy repository's baselines, in batches: observations wait in the work queue
+ * (journaled, so a restart loses none) and are committed at most once per interval, in one
+ * commit (never one per job).
  *
  * Per job: the run's workflow path (`GET actions/runs/{id}`, cached per run: matrix legs share
  * it), the workflow file at the run's commit (cached) to turn the display name into the job id
@@ -24,8 +25,10 @@ import { commitBaselines, type BaselineCommitResult } from './github-baselines.j
 import { jobIdForDisplayName } from './github-jobs.js';
 import { proposeBlockedEndpoints, type FeedbackResult } from './feedback.js';
 import { BoundedMap } from '../util/bounded-map.js';
-import { gitHubStatus } from '../util/errors.js';
+import { gitHubStatus, messageOf } from '../util/errors.js';
 import { boundedFetch, FetchLimitError } from '../util/bounded-fetch.js';
+import type { WorkQueue } from './queue.js';
+import { FileWorkQueue } from './queue-file.js';
 import { isFirewallRunnerLabel } from '../rollout/github-firewall/format.js';
 import { firewallEndpointsOf } from './github-firewall-decisions.js';
 
@@ -64,6 +67,11 @@ export interface WorkflowJobDeps {
   /** Called after each feedback attempt (tests). */
   onFeedback?: (result: FeedbackResult | { error: unknown }) => void;
   log?: AppLogger;
+  /**
+   * Where deliveries, observations and feedback are journaled before the webhook is answered
+   * (queue.ts). Default: a queue in memory of its own (not durable), closed with the handle.
+   */
+  queue?: WorkQueue;
 }
 
 export interface WorkflowJobHandle {
@@ -72,8 +80,8 @@ export interface WorkflowJobHandle {
   /** Wait for webhook work in progress (log downloads) to finish. */
   idle(): Promise<void>;
   /** Observations waiting for the next flush. */
-  pending(): number;
-  /** Stop the timer and flush what is left. */
+  pending(): Promise<number>;
+  /** Stop the timer and flush what is left (closes the queue when it is the handle's own). */
   close(): Promise<void>;
 }
 
@@ -119,87 +127,6 @@ class Expiring<V> {
   }
 }
 
-/**
- * The accumulator: observations by repository, flushed together at most once per interval.
- * A failed flush puts its observations back for the next one.
- */
-export class BaselineBatcher {
-  private pendingByRepository = new Map<string, Observation[]>();
-  private timer: NodeJS.Timeout | undefined;
-  private lastFlush = 0;
-  private flushing: Promise<void> | undefined;
-  private closed = false;
-
-  constructor(
-    private readonly intervalMs: number,
-    private readonly commit: (batch: Map<string, Observation[]>) => Promise<void>,
-  ) {}
-
-  add(repository: string, observation: Observation): void {
-    const key = repository.toLowerCase();
-    const list = this.pendingByRepository.get(key);
-    if (list) list.push(observation);
-    else this.pendingByRepository.set(key, [observation]);
-    this.schedule();
-  }
-
-  pending(): number {
-    let count = 0;
-    for (const list of this.pendingByRepository.values()) count += list.length;
-    return count;
-  }
-
-  private schedule(): void {
-    if (this.timer || this.closed || this.pendingByRepository.size === 0) return;
-    // A whole interval from the first observation (collect the rest of the run), and never sooner than an interval after the last commit.
-    const delay = Math.max(this.intervalMs, this.lastFlush + this.intervalMs - Date.now());
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.flush();
-    }, delay);
-    this.timer.unref?.();
-  }
-
-  async flush(): Promise<void> {
-    if (this.flushing) {
-      await this.flushing;
-      return;
-    }
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-    if (this.pendingByRepository.size === 0) return;
-    const batch = this.pendingByRepository;
-    this.pendingByRepository = new Map();
-    this.flushing = (async () => {
-      try {
-        await this.commit(batch);
-      } catch {
-        // Keep them for the next flush (merging is idempotent per run id, so nothing counts twice).
-        for (const [repository, list] of batch) {
-          const current = this.pendingByRepository.get(repository) ?? [];
-          this.pendingByRepository.set(repository, [...list, ...current]);
-        }
-      } finally {
-        this.lastFlush = Date.now();
-        this.flushing = undefined;
-        this.schedule();
-      }
-    })();
-    await this.flushing;
-  }
-
-  async close(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.flush();
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-}
-
 /** By time, then by run id (numerically when both are numbers: GitHub job ids grow). */
 export function compareObservations(a: Observation, b: Observation): number {
   if (a.at !== b.at) return a.at < b.at ? -1 : 1;
@@ -221,7 +148,6 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
   // Small bounded caches: webhooks of one run arrive close together.
   const runPaths = new BoundedMap<string, Promise<string | undefined>>(2000);
   const workflowTexts = new BoundedMap<string, Promise<string | undefined>>(500);
-  const inFlight = new Set<Promise<void>>();
   const logFetch = boundedFetch({ maxBytes: deps.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES, timeoutMs: LOG_DOWNLOAD_TIMEOUT_MS });
 
   // The policy repository's installation and its egressctl.yml, shared by concurrent deliveries
@@ -258,7 +184,7 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
     return (await settings()).organizations;
   };
 
-  /** The blocked-endpoints pull request; its failure never undoes the baselines commit (the next blocked run retries). */
+  /** The blocked-endpoints pull request: its own unit of work, retried until it succeeds; its failure never undoes the baselines commit. */
   const feedback = async (branch: string, repositories: readonly string[]): Promise<void> => {
     try {
       const client = await policyClient();
@@ -266,12 +192,16 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
       if (result.action !== 'none') log.info({ pullRequest: result.pullRequest, action: result.action, policies: result.proposals.map((proposal) => proposal.policy) }, 'blocked endpoints proposed');
       deps.onFeedback?.(result);
     } catch (error) {
-      log.error({ err: error }, 'proposing blocked endpoints failed: the next blocked run tries again');
+      log.error({ err: error }, 'proposing blocked endpoints failed: retried with backoff');
       deps.onFeedback?.({ error });
+      throw error;
     }
   };
 
-  const batcher = new BaselineBatcher(interval, async (batch) => {
+  const ownQueue = deps.queue === undefined;
+  const queue: WorkQueue = deps.queue ?? FileWorkQueue.memory({ onError: (item, error) => log.warn({ id: item.id, attempts: item.attempts, err: messageOf(error) }, 'work failed: retried with backoff') });
+
+  const commitBatch = async (batch: Map<string, Observation[]>): Promise<void> => {
     // Jobs finish in any order and are read concurrently: merge in time order, so growth is attributed to the right run.
     for (const list of batch.values()) list.sort(compareObservations);
     try {
@@ -280,13 +210,15 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
       log.info({ commit: result.commit, attempts: result.attempts, repositories: result.repositories.length }, result.commit ? 'committed baselines' : 'baselines already had these runs');
       deps.onFlush?.(result);
       const blocked = [...batch].filter(([, list]) => list.some((observation) => (observation.blocked?.length ?? 0) > 0)).map(([repository]) => repository);
-      if (result.commit && blocked.length > 0 && deps.feedback !== false) await feedback(result.branch, blocked);
+      if (result.commit && blocked.length > 0 && deps.feedback !== false) {
+        await queue.add<FeedbackWork>({ id: `feedback:${result.commit}`, kind: FEEDBACK_KIND, key: deps.policyRepository.toLowerCase(), data: { branch: result.branch, repositories: blocked } });
+      }
     } catch (error) {
-      log.error({ err: error }, 'committing baselines failed: will retry at the next flush');
+      log.error({ err: error }, 'committing baselines failed: kept (journaled) for the next flush');
       deps.onFlush?.({ error });
       throw error;
     }
-  });
+  };
 
   /** Cached per key, in flight included: the legs of a matrix arrive together and share one look-up. */
   const cached = <V>(cache: BoundedMap<string, Promise<V>>, key: string, load: () => Promise<V>): Promise<V> => {
@@ -316,17 +248,6 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
       }
     });
 
-  interface JobPayload {
-    id: number;
-    run_id: number;
-    name: string;
-    head_sha: string;
-    completed_at: string | null;
-    steps?: { name: string }[];
-    labels?: string[];
-    runner_group_name?: string | null;
-  }
-
   const handle = async (client: GitHubClient, repository: { owner: { login: string }; name: string }, job: JobPayload): Promise<void> => {
     const owner = repository.owner.login;
     const repo = repository.name;
@@ -349,10 +270,10 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
     }
     const firewall = onFirewall ? await firewallEndpointsOf(client, { owner, repo, runId: job.run_id, jobId: job.id, jobKey: jobId, jobName: job.name }, log) : undefined;
     // Without Harden-Runner evidence, the firewall's decisions are the job's observation on their own.
-    const firewallOnly = (): void => {
+    const firewallOnly = async (): Promise<void> => {
       if (!firewall) return;
       const at = (job.completed_at ? normalizeTimestamp(job.completed_at) : undefined) ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-      batcher.add(fullName, { workflow: path.toLowerCase(), job: jobId, runId: String(job.id), at, endpoints: firewall, blocked: [] });
+      return observe(fullName, job.id, { workflow: path.toLowerCase(), job: jobId, runId: String(job.id), at, endpoints: firewall, blocked: [] });
     };
     if (!HARDEN_USES.test(text)) return firewallOnly();
 
@@ -379,7 +300,7 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
     const evidence = parsed.value;
     const cluster = await clusterOf(job, logText);
     const at = (job.completed_at ? normalizeTimestamp(job.completed_at) : undefined) ?? evidence.endedAt ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-    batcher.add(fullName, {
+    const observation: Observation = {
       workflow: path.toLowerCase(),
       job: jobId,
       runId: String(job.id),
@@ -390,7 +311,13 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
       ...(evidence.mode ? { mode: evidence.mode } : {}),
       ...(evidence.dropped > 0 ? { dropped: evidence.dropped } : {}),
       ...(cluster ? { cluster } : {}),
-    });
+    };
+    await observe(fullName, job.id, observation);
+  };
+
+  /** An observation waits, journaled, for the next baselines commit. */
+  const observe = async (fullName: string, jobId: number, observation: Observation): Promise<void> => {
+    await queue.add<ObservationWork>({ id: `observation:${fullName.toLowerCase()}:${jobId}`, kind: OBSERVATION_KIND, key: fullName.toLowerCase(), data: { repository: fullName, observation } });
   };
 
   /**
@@ -408,25 +335,103 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
     return group && group !== HOSTED_RUNNER_GROUP ? clusterFromJobLog(logText) : undefined;
   };
 
+  // Each unit of work is journaled before the webhook is answered (docs/github-app.md, "Durable work"):
+  // the job to read (its log download can take longer than GitHub waits), then its observation, then feedback.
+  queue.handle<JobWork>(JOB_KIND, async (item) => {
+    const { installationId, repository, job } = item.data;
+    try {
+      await handle(await app.auth(installationId), repository, job);
+    } catch (error) {
+      const status = gitHubStatus(error);
+      // GitHub's answer, not a failure to reach it: retrying cannot change it.
+      if (status === 401 || status === 404 || status === 410 || status === 422) {
+        log.error({ err: error, repository: `${repository.owner.login}/${repository.name}`, job: job.id }, 'workflow_job: could not read the job');
+        return;
+      }
+      throw error;
+    }
+  });
+  queue.handleBatches<ObservationWork>(OBSERVATION_KIND, { intervalMs: interval }, async (items) => {
+    const batch = new Map<string, Observation[]>();
+    for (const item of items) {
+      const key = item.data.repository.toLowerCase();
+      batch.set(key, [...(batch.get(key) ?? []), item.data.observation]);
+    }
+    await commitBatch(batch);
+  });
+  queue.handle<FeedbackWork>(FEEDBACK_KIND, async (item) => feedback(item.data.branch, item.data.repositories));
+
   app.on('workflow_job.completed', async (context) => {
     const payload = context.payload;
-    // The work runs beside the webhook response: log downloads can take longer than GitHub waits.
-    const work = handle(context.octokit, payload.repository, payload.workflow_job).catch((error: unknown) => {
-      log.error({ err: error, repository: payload.repository.full_name, job: payload.workflow_job.id }, 'workflow_job: could not read the job');
-    });
-    inFlight.add(work);
-    void work.finally(() => inFlight.delete(work));
+    const job = payload.workflow_job;
+    // Free (the step names and labels are in the payload): a job without Harden-Runner, not on the firewall runner, is not even journaled.
+    const onFirewall = (job.labels ?? []).some(isFirewallRunnerLabel);
+    if (deps.prefilterSteps !== false && !onFirewall && job.steps && job.steps.length > 0 && !job.steps.some((step) => HARDEN_STEP_NAME.test(step.name))) return;
+    const installationId = (payload as { installation?: { id?: number } }).installation?.id;
+    if (installationId === undefined) return;
+    const repository = { owner: { login: payload.repository.owner.login }, name: payload.repository.name };
+    const data: JobWork = {
+      installationId,
+      repository,
+      job: {
+        id: job.id,
+        run_id: job.run_id,
+        name: job.name,
+        head_sha: job.head_sha,
+        completed_at: job.completed_at,
+        steps: (job.steps ?? []).map((step) => ({ name: step.name })),
+        labels: job.labels ?? [],
+        runner_group_name: job.runner_group_name ?? null,
+      },
+    };
+    // Keyed by the job: the same job delivered twice (or to two replicas) is read once.
+    await queue.add<JobWork>({ id: `workflow-job:${job.id}`, kind: JOB_KIND, key: payload.repository.full_name.toLowerCase(), data });
   });
 
   return {
-    flush: () => batcher.flush(),
-    idle: async () => {
-      while (inFlight.size > 0) await Promise.all([...inFlight]);
+    flush: async () => {
+      await queue.idle();
+      await queue.flush(OBSERVATION_KIND);
+      await queue.idle();
     },
-    pending: () => batcher.pending(),
+    idle: () => queue.idle(),
+    pending: () => queue.pending(OBSERVATION_KIND),
     close: async () => {
-      while (inFlight.size > 0) await Promise.all([...inFlight]);
-      await batcher.close();
+      if (ownQueue) await queue.close();
     },
   };
+}
+
+const JOB_KIND = 'workflow-job';
+const OBSERVATION_KIND = 'observation';
+const FEEDBACK_KIND = 'feedback';
+
+interface JobPayload {
+  id: number;
+  run_id: number;
+  name: string;
+  head_sha: string;
+  completed_at: string | null;
+  steps?: { name: string }[];
+  labels?: string[];
+  runner_group_name?: string | null;
+}
+
+/** A completed job to read (journaled as the webhook arrives). */
+interface JobWork {
+  installationId: number;
+  repository: { owner: { login: string }; name: string };
+  job: JobPayload;
+}
+
+/** What a job's log showed, waiting for the next baselines commit. */
+interface ObservationWork {
+  repository: string;
+  observation: Observation;
+}
+
+/** The blocked-endpoints pull request to open or update after a commit with blocked names. */
+interface FeedbackWork {
+  branch: string;
+  repositories: string[];
 }

@@ -71,21 +71,24 @@ export function desiredWorkflowState(store: StoreState, repository: string, work
     const unattached = store.settings.unattached;
     return { workflow, policy: null, scope: null, mode: unattached, endpoints: [], flags: {}, delivered: AUDIT_DEFAULT_VALUE, ...(callerState ? { callers: callerState } : {}) };
   }
+  return {
+    workflow,
+    policy: policy.name,
+    scope: through ? (through.differ ? null : (through.sources[0]?.scope ?? null)) : (answer?.scope ?? null),
+    ...stepInputsOf(policy),
+    delivered: variableValue(policy),
+    ...(callerState ? { callers: callerState } : {}),
+  };
+}
+
+/** What a policy puts in a step it manages with literals: mode, endpoints (block only, sorted), flags. */
+export function stepInputsOf(policy: CompiledPolicy): { mode: EgressMode; endpoints: string[]; flags: HardenRunnerFlags } {
   const flags: HardenRunnerFlags = {};
   for (const flag of PASSTHROUGH_FLAGS) {
     const value = policy[flag];
     if (value !== undefined) flags[flag] = value;
   }
-  return {
-    workflow,
-    policy: policy.name,
-    scope: through ? (through.differ ? null : (through.sources[0]?.scope ?? null)) : (answer?.scope ?? null),
-    mode: policy['egress-policy'],
-    endpoints: policy['egress-policy'] === 'block' ? [...policy['allowed-endpoints']].sort() : [],
-    flags,
-    delivered: variableValue(policy),
-    ...(callerState ? { callers: callerState } : {}),
-  };
+  return { mode: policy['egress-policy'], endpoints: policy['egress-policy'] === 'block' ? [...policy['allowed-endpoints']].sort() : [], flags };
 }
 
 /** Endpoints a job was seen using that `allowed` (plus what the agent allows by itself) would block. */

@@ -78,6 +78,57 @@ export class VariableWriter {
     return entries;
   }
 
+  /**
+   * Why the managed steps of each repository may not read variables now (docs/reconciliation.md,
+   * "Variables: writes, removal, drift"): a variable they read whose write or removal failed, or
+   * that was written but does not read back with the value the store asks for. A repository
+   * missing from the answer is confirmed. A repository's steps read its workflow variables and
+   * `EGRESSCTL_POLICY`: the repository's own when it is attached, else the organization's.
+   * Reads back only what `entries` say was written or removed (what was found equal was read).
+   */
+  async confirm(organization: string, desired: ReadonlyMap<string, DesiredVariable>, repositories: readonly string[], entries: readonly VariableEntry[]): Promise<Map<string, string[]>> {
+    const org = organization.toLowerCase();
+    const problems = new Map<string, string[]>();
+    const add = (repository: string, problem: string) => problems.set(repository, [...(problems.get(repository) ?? []), problem]);
+    const touched = (level: string, target: string) => entries.filter((entry) => entry.level === level && entry.target === target);
+    const wanted = [...desired.values()];
+    const orgVariable = wanted.find((variable) => variable.level === 'organization' && variable.target === org && variable.name === POLICY_VARIABLE);
+    const readBack = new Map<string, Promise<Map<string, string> | Error>>();
+    const live = (level: 'organization' | 'repository', target: string) => {
+      const key = `${level}:${target}`;
+      let found = readBack.get(key);
+      if (!found) {
+        found = (level === 'organization' ? this.listOrg(target) : this.listRepo(target)).catch((error: unknown) => new Error(messageOf(error)));
+        readBack.set(key, found);
+      }
+      return found;
+    };
+    const check = async (repository: string, level: 'organization' | 'repository', target: string, reads: readonly DesiredVariable[], readsAlso: readonly string[]) => {
+      for (const entry of touched(level, target)) {
+        const read = entry.name === '*' || reads.some((variable) => variable.name === entry.name) || readsAlso.includes(entry.name);
+        if (read && entry.status === 'error') add(repository, `${entry.name} on ${target}: ${entry.reason ?? 'not written'}`);
+      }
+      const written = reads.filter((variable) => touched(level, target).some((entry) => entry.name === variable.name && (entry.status === 'written' || entry.status === 'drift-restored')));
+      const removed = readsAlso.filter((name) => touched(level, target).some((entry) => entry.name === name && entry.status === 'deleted'));
+      if (written.length === 0 && removed.length === 0) return;
+      const values = await live(level, target);
+      if (values instanceof Error) {
+        add(repository, `variables of ${target} cannot be read back: ${values.message}`);
+        return;
+      }
+      for (const variable of written) if (values.get(variable.name) !== variable.value) add(repository, `${variable.name} on ${target}: written, but it does not read back with the store's value`);
+      for (const name of removed) if (values.has(name)) add(repository, `${name} on ${target}: removed, but it is still there`);
+    };
+    for (const name of repositories) {
+      const repository = name.toLowerCase();
+      const own = wanted.filter((variable) => variable.level === 'repository' && variable.target === repository);
+      // Removed repository variables matter too: one left behind would shadow what the store says.
+      await check(repository, 'repository', repository, own, touched('repository', repository).map((entry) => entry.name).filter(isOwnedVariableName));
+      if (orgVariable && !own.some((variable) => variable.name === POLICY_VARIABLE)) await check(repository, 'organization', org, [orgVariable], []);
+    }
+    return problems;
+  }
+
   private async listOrg(org: string): Promise<Map<string, string>> {
     const found = new Map<string, string>();
     for (let page = 1; ; page++) {
@@ -145,7 +196,11 @@ export class VariableWriter {
         }
       }
     };
-    await check('organization', org, await this.listOrg(org));
+    try {
+      await check('organization', org, await this.listOrg(org));
+    } catch (error) {
+      entries.push({ level: 'organization', target: org, name: '*', value: null, status: 'error', reason: messageOf(error) });
+    }
     for (const repository of repositories) {
       const target = repository.toLowerCase();
       try {

@@ -972,8 +972,11 @@ export function hardenWorkflow(text: string, options: HardenOptions): HardenResu
         outcome('skipped', { reason: `${update.unsupported}: edit it by hand`, skipCode: 'unsupported-step', existing });
         continue;
       }
-      stepEdits = update.edits;
-      changes = update.changes;
+      // With variables a managed step's inputs do not name the policy: a change of attachment
+      // with the same inputs is the variables' business, never a marker-only PR (issue 21).
+      const markerOnly = plan.kind === 'harden-runner' && plan.variables !== undefined && existing.managedBy !== undefined && update.changes.length > 0 && update.changes.every((change) => change.field === 'marker');
+      stepEdits = markerOnly ? [] : update.edits;
+      changes = markerOnly ? [] : update.changes;
       notes.push(...update.notes, ...inputs.kept);
       expected.set(analysis.id, { plan, inputs: inputs.set });
     }

@@ -308,6 +308,11 @@ export async function planRepository(repository: string, files: readonly { path:
   return { repository: repository.toLowerCase(), files: deferred };
 }
 
+/** The text with the policy each egressctl marker names blanked (harden.ts markerText). */
+function withoutMarkerPolicies(text: string): string {
+  return text.replace(/(#\s*egressctl:\s*managed)(?:,\s*(?:policy\s+[a-z0-9][a-z0-9._-]*|no policy attached))?/g, '$1');
+}
+
 /**
  * With `delivery: variables` a change of a policy's contents reaches the jobs through the
  * variable; the literal the managed steps fall back to changes too, but that alone opens no pull
@@ -317,7 +322,9 @@ export async function planRepository(repository: string, files: readonly { path:
  */
 function deferFallbackOnly(files: FilePlan[]): FilePlan[] {
   const changed = files.filter((file) => file.status === 'changed');
-  if (changed.length === 0 || !changed.every((file) => withoutDeliveryFallbacks(file.before) === withoutDeliveryFallbacks(file.after))) return files;
+  // The policy a marker names changes with the fallback when an attachment changes: that alone is no PR either (issue 21).
+  const behind = (text: string) => withoutMarkerPolicies(withoutDeliveryFallbacks(text));
+  if (changed.length === 0 || !changed.every((file) => behind(file.before) === behind(file.after))) return files;
   return files.map((file) => {
     if (file.status !== 'changed') return file;
     const jobs = file.jobs.map((job) =>

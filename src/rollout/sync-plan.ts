@@ -9,10 +9,10 @@ import { policiesAsOf } from '../policy/expiry.js';
 import { flattenPolicies } from '../policy/flatten.js';
 import { POLICY_VARIABLE, variableValue, workflowVariableName } from '../policy/delivery.js';
 import { endpointFromText, isAllowed } from '../policy/endpoint.js';
-import { attachmentMap, type AttachmentMap } from '../policy/model.js';
+import { attachmentMap, type AttachmentMap, type CompiledPolicy } from '../policy/model.js';
 import type { PolicyRepository } from '../store/repository.js';
 import type { ScopeChange } from '../review/model.js';
-import type { StoreState } from './desired-state.js';
+import { stepInputsOf, type StoreState } from './desired-state.js';
 
 /**
  * The store's desired state from a loaded policy repository; with `at`, as of that time: expired
@@ -40,27 +40,32 @@ export function workflowAttachmentsOf(attachments: AttachmentMap, repository: st
 }
 
 /**
- * Everything in the store that decides one repository's workflows: the attachments that can
- * reach it, the flattened policies they name, `unattached`, `delivery` and the pin. With
- * `delivery: variables` policy contents are left out: they reach the jobs through variables, so
- * a policy edit must not change (or reopen) the sync PR.
+ * What the jobs of one repository get from the store, and nothing else (a closed sync PR stays
+ * closed until this changes): for the workflows without their own attachment, the winning policy
+ * of the repository or else of the organization (never both: the organization's cannot win where
+ * the repository has its own), or `unattached`; for each workflow attachment, its policy. A
+ * policy counts by its name (the step's marker) and the inputs its step is written with: mode,
+ * endpoints (block only) and flags; not its description or anything else that reaches no job.
+ * With `delivery: variables` the inputs travel in variables: what counts instead is the
+ * step's fallback literal (the last value of its `||` chain). Plus the pin and the delivery.
  */
 export function desiredDigest(store: StoreState, repository: string): string {
   const repo = repository.toLowerCase();
   const organization = repo.slice(0, repo.indexOf('/'));
-  const names = {
-    organization: own(store.attachments.organizations, organization) ?? null,
-    repository: own(store.attachments.repositories, repo) ?? null,
-    workflows: workflowAttachmentsOf(store.attachments, repo),
-  };
   const variables = store.settings.delivery === 'variables';
-  const used = new Set([names.organization, names.repository, ...names.workflows.map(([, policy]) => policy)].filter((name): name is string => name !== null));
-  const policies = variables ? [...used].sort() : [...used].sort().map((name) => store.policies[name] ?? null);
+  const gets = (name: string | null) => {
+    const policy = name === null ? undefined : store.policies[name];
+    if (name === null || !policy) return { policy: name, unattached: store.settings.unattached };
+    return { policy: name, step: variables ? fallbackLiteral(policy) : stepInputsOf(policy) };
+  };
+  const winner = own(store.attachments.repositories, repo) ?? own(store.attachments.organizations, organization) ?? null;
+  const attached = workflowAttachmentsOf(store.attachments, repo);
+  // The policies the jobs get: the winner and each workflow attachment's.
+  const used = new Set([winner, ...attached.map(([, name]) => name)].filter((name): name is string => name !== null));
   return sha256(
     JSON.stringify({
-      names: variables ? { workflows: names.workflows.map(([key]) => key) } : names,
-      policies,
-      unattached: store.settings.unattached,
+      workflows: gets(winner),
+      attached: attached.map(([key, name]) => [key, gets(name)]),
       delivery: store.settings.delivery,
       pin: store.settings.hardenRunner,
       // Only when on, so turning the firewall target on changes the digest and leaving it off changes nothing.
@@ -68,6 +73,11 @@ export function desiredDigest(store: StoreState, repository: string): string {
       ...(store.settings.githubFirewall?.enabled ? { firewall: store.settings.githubFirewall, firewallPolicies: variables ? [...used].sort().map((name) => store.policies[name] ?? null) : null } : {}),
     }),
   ).slice(0, 32);
+}
+
+/** The literal a managed step falls back to when no variable reaches it: the policy's variable value (desired-state.ts `delivered`). */
+function fallbackLiteral(policy: CompiledPolicy): string {
+  return variableValue(policy);
 }
 
 /** Endpoints a job was seen using that a block policy's endpoints would not allow (evidence for the PR body). */

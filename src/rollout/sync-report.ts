@@ -139,6 +139,33 @@ export function syncEntry(result: RepositoryRollout): SyncEntry {
   }
 }
 
+/** A repository or variable a sync could not bring to the store's state, with why. */
+export interface SyncFailure {
+  /** `owner/repo`, or `NAME on TARGET` for a variable. */
+  target: string;
+  reason: string;
+}
+
+/** What a run left failed: repositories in error, variables whose write or removal failed. */
+export function failuresOf(run: Pick<OrganizationSync, 'repositories' | 'variables'>): SyncFailure[] {
+  return [
+    ...run.repositories.filter((entry) => entry.status === 'error').map((entry) => ({ target: entry.repository, reason: entry.reasons.join('; ') })),
+    ...run.variables.filter((entry) => entry.status === 'error').map((entry) => ({ target: `${entry.name} on ${entry.target}`, reason: entry.reason ?? 'failed' })),
+  ];
+}
+
+export const SYNC_STATUSES: readonly SyncStatus[] = ['synced', 'out-of-sync', 'pr-open', 'pr-closed', 'error'];
+
+/** Repositories per state over every organization (the metric egressctl_sync_repositories; dry runs do not count). */
+export function syncStateCounts(file: SyncReportFile): Record<SyncStatus, number> {
+  const counts = Object.fromEntries(SYNC_STATUSES.map((status) => [status, 0])) as Record<SyncStatus, number>;
+  for (const run of Object.values(file.organizations)) {
+    if (run.dryRun) continue;
+    for (const entry of run.repositories) counts[entry.status] += 1;
+  }
+  return counts;
+}
+
 export async function readSyncReport(dir: string): Promise<SyncReportFile> {
   try {
     const value = JSON.parse(await readFile(path.join(dir, SYNC_REPORT_FILE), 'utf8')) as Partial<SyncReportFile>;

@@ -11,9 +11,9 @@ import type { PolicyRepository } from '../store/repository.js';
 import type { GitHubClient } from '../github/client.js';
 import { VariableWriter } from './github-variables.js';
 import type { ActionSettings, RolloutMode } from './rollout-plan.js';
-import { listTargets, runRollout, type RepositoryRollout, type RepositoryTarget, type RolloutReport } from './rollout.js';
+import { listTargets, runRollout, type RepositoryRollout, type RepositoryTarget, type RolloutOptions, type RolloutReport } from './rollout.js';
 import { syncEntry, type OrganizationSync, type SyncEntry, type VariableEntry } from './sync-report.js';
-import { desiredVariables, reachedByOrganization, storeStateOf, variableChanges, type AffectedScopes } from './sync-plan.js';
+import { desiredVariables, reachedByOrganization, storeStateOf, variableChanges, type AffectedScopes, type DesiredVariable } from './sync-plan.js';
 
 export interface SyncOptions {
   client: GitHubClient;
@@ -61,11 +61,9 @@ function rolloutConfig(options: SyncOptions) {
 
 /** A full sync of an organization (the CLI, the scheduled pass). */
 export async function runSync(options: SyncOptions): Promise<SyncResult> {
-  const rollout = await runRollout({
+  const common = {
     client: options.client,
     organization: options.organization,
-    ...(options.repositories ? { repositories: options.repositories } : {}),
-    ...(options.listing ? { listing: options.listing } : {}),
     config: rolloutConfig(options),
     ...(options.dryRun ? { dryRun: true } : {}),
     ...(options.force ? { force: true } : {}),
@@ -73,21 +71,43 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
     ...(options.policyRepository ? { policyRepository: options.policyRepository } : {}),
     ...(options.onRepository ? { onRepository: options.onRepository } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
-  });
-  let variables: VariableEntry[] = [];
-  let requests = rollout.requests;
-  if (options.policy.settings.delivery === 'variables' && !options.fromBaselines) {
-    const writer = new VariableWriter(options.client);
-    const desired = desiredVariables(storeStateOf(options.policy, syncTime(options)), [options.organization]);
-    variables = await writer.reassert(
-      options.organization,
-      desired,
-      rollout.repositories.map((result) => result.repository),
-      { dryRun: options.dryRun === true },
-    );
-    requests += writer.requests;
+  };
+  const selection = { ...(options.repositories ? { repositories: options.repositories } : {}), ...(options.listing ? { listing: options.listing } : {}) };
+  if (options.policy.settings.delivery !== 'variables' || options.fromBaselines) {
+    const rollout = await runRollout({ ...common, ...selection });
+    return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), [], { policy: options.policy, results: rollout.repositories }), requests: rollout.requests };
   }
-  return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), variables, { policy: options.policy, results: rollout.repositories }), requests };
+  const writer = new VariableWriter(options.client);
+  const desired = desiredVariables(storeStateOf(options.policy, syncTime(options)), [options.organization]);
+  if (options.dryRun) {
+    const rollout = await runRollout({ ...common, ...selection });
+    const variables = await writer.reassert(options.organization, desired, rollout.repositories.map((result) => result.repository), { dryRun: true });
+    return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), variables, { policy: options.policy, results: rollout.repositories }), requests: rollout.requests + writer.requests };
+  }
+  // Variables first: a step is switched to read them only once they are written and read back.
+  const listed = await listTargets(options.client, options.organization, selection);
+  const names = listed.targets.map((target) => `${target.owner}/${target.name}`);
+  const variables = await writer.reassert(options.organization, desired, names, {});
+  const rollout = await rolloutConfirmed(writer, desired, variables, { ...common, targets: listed.targets });
+  rollout.requests += listed.requests;
+  return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), variables, { policy: options.policy, results: rollout.repositories }), requests: rollout.requests + writer.requests };
+}
+
+/**
+ * The rollout of `targets` whose variables are confirmed (VariableWriter.confirm); the others
+ * fail with the reason and are not touched: their steps keep the inputs they have (fail closed).
+ */
+async function rolloutConfirmed(writer: VariableWriter, desired: ReadonlyMap<string, DesiredVariable>, written: readonly VariableEntry[], options: RolloutOptions & { targets: readonly RepositoryTarget[] }): Promise<RolloutReport> {
+  const names = options.targets.map((target) => `${target.owner}/${target.name}`.toLowerCase());
+  const problems = await writer.confirm(options.organization, desired, names, written);
+  const rollout = await runRollout({ ...options, targets: options.targets.filter((target) => !problems.has(`${target.owner}/${target.name}`.toLowerCase())) });
+  for (const [repository, reasons] of problems) {
+    const failed: RepositoryRollout = { repository, status: 'failed', message: `the variables its steps read are not in place, so its workflows were left as they are: ${reasons.join('; ')}`, files: [], requests: 0 };
+    rollout.repositories.push(failed);
+    options.onRepository?.(failed);
+  }
+  rollout.repositories.sort((a, b) => (a.repository.toLowerCase() < b.repository.toLowerCase() ? -1 : 1));
+  return rollout;
 }
 
 /** The time the store is evaluated at: expired exceptions are not part of the desired state. */
@@ -147,7 +167,11 @@ export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult
       return { rollout, report: organizationSync(options, [], variables), requests: writer.requests };
     }
     const { before: _before, after, affected: _affected, ...rest } = options;
-    const rollout = await runRollout({ ...rest, repositories: named, config: rolloutConfig({ ...rest, policy: after }) });
+    const targets = (await listTargets(options.client, options.organization, { repositories: named })).targets;
+    const config = rolloutConfig({ ...rest, policy: after });
+    const rollout = options.dryRun
+      ? await runRollout({ ...rest, targets, config })
+      : await rolloutConfirmed(writer, desiredVariables(afterStore, [org]), variables, { ...rest, targets, config });
     return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), variables, { policy: after, results: rollout.repositories }), requests: writer.requests + rollout.requests };
   }
   const names = new Set(options.affected.repositories.filter((name) => name.startsWith(`${org}/`)));
@@ -174,11 +198,12 @@ export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult
   }
   const { before: _before, after, affected: _affected, ...rest } = options;
   const sorted = [...names].sort();
-  const result = await runRollout({
-    ...rest,
-    // Listed already (organization scope): their default branches are known.
-    ...(sorted.every((name) => listedTargets.has(name)) ? { targets: sorted.map((name) => listedTargets.get(name)!) } : { repositories: sorted }),
-    config: rolloutConfig({ ...rest, policy: after }),
-  });
+  // Listed already (organization scope): their default branches are known.
+  const targets = sorted.every((name) => listedTargets.has(name)) ? sorted.map((name) => listedTargets.get(name)!) : (await listTargets(options.client, options.organization, { repositories: sorted })).targets;
+  const config = rolloutConfig({ ...rest, policy: after });
+  const toVariables = switched && options.after.settings.delivery === 'variables' && !options.dryRun;
+  const writer = new VariableWriter(options.client);
+  const result = toVariables ? await rolloutConfirmed(writer, desiredVariables(afterStore, [org]), variables, { ...rest, targets, config }) : await runRollout({ ...rest, targets, config });
+  variableRequests += writer.requests;
   return { rollout: result, report: organizationSync(options, result.repositories.map(syncEntry), variables, { policy: after, results: result.repositories }), requests: result.requests + listing + variableRequests };
 }

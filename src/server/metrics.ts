@@ -21,7 +21,7 @@ export interface ServerMetrics {
   setCommittedAt(committedAt: string | undefined): void;
 }
 
-export function createMetrics(options: { defaultMetrics?: boolean } = {}): ServerMetrics {
+export function createMetrics(options: { defaultMetrics?: boolean; syncStates?: () => Promise<Record<string, number>> } = {}): ServerMetrics {
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'egressctl_' });
   let committedAtMs: number | undefined;
@@ -83,6 +83,20 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Serve
     help: 'Bytes held by the /v1/policy answer cache (bodies and keys, estimated); bounded by a fixed cap.',
     registers: [registry],
   });
+  const syncStates = options.syncStates;
+  if (syncStates) {
+    new Gauge({
+      name: 'egressctl_sync_repositories',
+      help: 'Repositories by their last sync outcome (synced, out-of-sync, pr-open, pr-closed, error), from the sync report in the state directory.',
+      labelNames: ['state'] as const,
+      registers: [registry],
+      async collect() {
+        const counts = await syncStates().catch(() => undefined);
+        this.reset();
+        for (const [state, count] of Object.entries(counts ?? {})) this.set({ state }, count);
+      },
+    });
+  }
   for (const reason of ['verification', 'older', 'compile'] as const) refusals.inc({ reason }, 0);
   return {
     registry,

@@ -28,6 +28,7 @@ import { createAuthenticator } from './authenticate.js';
 import { createSource } from './create-source.js';
 import { HttpError, sendJson } from './http.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
+import { readSyncReport, syncStateCounts } from '../rollout/sync-report.js';
 import { readiness } from './readiness.js';
 import { requestObserver, type TimedResponse } from './request-metrics.js';
 import { API_ROUTES, createRoutes, type HistoryProvider } from './routes.js';
@@ -65,6 +66,8 @@ export interface StartServerOptions {
   /** Level of the logger made when none is given (default info). */
   logLevel?: string;
   consoleHandler?: ConsoleHandler;
+  /** Where the App's sync report is (its repositories' states become egressctl_sync_repositories). */
+  syncReportDir?: string;
   /** Mounted at /api/github/webhooks (any method), e.g. Probot's createNodeMiddleware. */
   webhookHandler?: (req: IncomingMessage, res: ServerResponse) => void;
   historyProvider?: HistoryProvider;
@@ -121,7 +124,11 @@ export interface RunningServer {
 
 export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? pino({ name: 'egressctl', level: options.logLevel ?? 'info' });
-  const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? true });
+  const syncReportDir = options.syncReportDir;
+  const metrics = createMetrics({
+    defaultMetrics: options.defaultMetrics ?? true,
+    ...(syncReportDir ? { syncStates: async () => syncStateCounts(await readSyncReport(syncReportDir)) } : {}),
+  });
   const publicKeys = options.publicKeys ?? [];
   const signKeys = options.signKeys ?? [];
   const trustedKeys = [...publicKeys, ...signKeys.map((key) => createPublicKey(key))];

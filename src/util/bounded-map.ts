@@ -78,6 +78,11 @@ export class BoundedMap<K, V> {
     this.heldBytes -= entry.cost;
   }
 
+  /** The keys, least recently used first (does not refresh them). */
+  keys(): IterableIterator<K> {
+    return this.entries.keys();
+  }
+
   clear(): void {
     this.entries.clear();
     this.heldBytes = 0;

@@ -26,9 +26,11 @@ describe('readAppConfig', () => {
     expect(() => readAppConfig({ EGRESSCTL_GIT_URL_TEMPLATE: 'git@github.com:{owner}/{repo}.git' })).toThrow(UsageError);
   });
 
-  it('reads the scheduled rollout settings (opt-in; action mode as `egressctl rollout --mode action`)', () => {
+  it('reads the scheduled rollout settings (on by default every 6 h, 0 turns it off; action mode as `egressctl rollout --mode action`)', () => {
     const policy = { EGRESSCTL_POLICY_REPOSITORY: 'acme/egress-policies' };
-    expect(readAppConfig(policy).rollout).toBeUndefined();
+    expect(readAppConfig(policy).rollout).toEqual({ intervalMs: 6 * 3_600_000, mode: 'inline' });
+    expect(readAppConfig({ ...policy, EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '0' }).rollout).toBeUndefined();
+    expect(readAppConfig({}).rollout).toBeUndefined();
     expect(readAppConfig({ ...policy, EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '6' }).rollout).toEqual({ intervalMs: 6 * 3_600_000, mode: 'inline' });
     expect(readAppConfig({ ...policy, EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '0.5', EGRESSCTL_ROLLOUT_MODE: 'inline' }).rollout).toEqual({ intervalMs: 1_800_000, mode: 'inline' });
     const action = { ...policy, EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '24', EGRESSCTL_ROLLOUT_MODE: 'action', EGRESSCTL_ROLLOUT_ACTION: 'acme/egressctl/actions/harden@v1', EGRESSCTL_ROLLOUT_SERVER: 'https://egressctl.acme.test:8443/base' };
@@ -42,11 +44,11 @@ describe('readAppConfig', () => {
 
   it('says what is wrong with the rollout settings', () => {
     const policy = { EGRESSCTL_POLICY_REPOSITORY: 'acme/egress-policies' };
-    for (const hours of ['0', '-1', 'six', '1e3', '1000']) {
+    for (const hours of ['-1', 'six', '1e3', '1000']) {
       expect(() => readAppConfig({ ...policy, EGRESSCTL_ROLLOUT_INTERVAL_HOURS: hours })).toThrow(/EGRESSCTL_ROLLOUT_INTERVAL_HOURS=".*": expected a number of hours > 0/);
     }
     expect(() => readAppConfig({ EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '6' })).toThrow(/needs EGRESSCTL_POLICY_REPOSITORY/);
-    expect(() => readAppConfig({ ...policy, EGRESSCTL_ROLLOUT_MODE: 'inline' })).toThrow(/EGRESSCTL_ROLLOUT_MODE is set but EGRESSCTL_ROLLOUT_INTERVAL_HOURS is not/);
+    expect(() => readAppConfig({ ...policy, EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '0', EGRESSCTL_ROLLOUT_MODE: 'inline' })).toThrow(/EGRESSCTL_ROLLOUT_MODE is set but EGRESSCTL_ROLLOUT_INTERVAL_HOURS=0 turns the scheduled sync off/);
     const hours = { ...policy, EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '6' };
     expect(() => readAppConfig({ ...hours, EGRESSCTL_ROLLOUT_MODE: 'pr' })).toThrow(/EGRESSCTL_ROLLOUT_MODE="pr": expected inline or action/);
     expect(() => readAppConfig({ ...hours, EGRESSCTL_ROLLOUT_SERVER: 'https://x.test' })).toThrow(/EGRESSCTL_ROLLOUT_SERVER goes with EGRESSCTL_ROLLOUT_MODE=action/);
@@ -57,6 +59,19 @@ describe('readAppConfig', () => {
     expect(() => readAppConfig(withAction)).toThrow(/needs EGRESSCTL_ROLLOUT_SERVER=URL/);
     expect(() => readAppConfig({ ...withAction, EGRESSCTL_ROLLOUT_SERVER: 'egressctl' })).toThrow(/EGRESSCTL_ROLLOUT_SERVER="egressctl": expected a URL/);
     expect(() => readAppConfig({ ...withAction, EGRESSCTL_ROLLOUT_SERVER: 'https://x.test', EGRESSCTL_ROLLOUT_ON_ERROR: 'ignore' })).toThrow(UsageError);
+  });
+
+  it('reads the work queue, the baselines flush and the sync retry settings', () => {
+    const defaults = readAppConfig({}, { cacheDir: '/srv/state/app-git' });
+    expect(defaults).toMatchObject({ queue: { kind: 'file', dir: path.resolve('/srv/state/app-git/queue') }, baselineFlushMs: 300_000, syncRetryMs: 60_000 });
+    expect(readAppConfig({ EGRESSCTL_QUEUE: 'redis://127.0.0.1:6379', EGRESSCTL_BASELINE_FLUSH_SECONDS: '30', EGRESSCTL_SYNC_RETRY_SECONDS: '5' })).toMatchObject({
+      queue: { kind: 'redis', url: 'redis://127.0.0.1:6379' },
+      baselineFlushMs: 30_000,
+      syncRetryMs: 5_000,
+    });
+    expect(() => readAppConfig({ EGRESSCTL_QUEUE: 'postgres://db' })).toThrow(/EGRESSCTL_QUEUE="postgres:\/\/db": expected redis:\/\/HOST:PORT/);
+    expect(() => readAppConfig({ EGRESSCTL_BASELINE_FLUSH_SECONDS: '0' })).toThrow(/EGRESSCTL_BASELINE_FLUSH_SECONDS="0": expected whole seconds/);
+    expect(() => readAppConfig({ EGRESSCTL_SYNC_RETRY_SECONDS: 'soon' })).toThrow(UsageError);
   });
 
   it('splits EGRESSCTL_SIGN_KEY into paths relative to the working directory', () => {

@@ -89,7 +89,7 @@ describe('workflow_job on the firewall runner', () => {
     const test = await complete('test', { runId, artifacts: [{ name: 'firewall-decisions-test', files: { 'firewall-decisions-test.json': DECISIONS } }] });
     const build = await complete('build', { runId, logs: AUDIT_LOG, steps: [...STEPS, { name: 'Harden-Runner', status: 'completed', conclusion: 'success', number: 3 }], artifacts: [{ name: 'firewall-decisions-build', files: { 'firewall-decisions-build.json': JSON.stringify({ decision: [{ url: 'https://ghcr.io/v2/' }] }) } }] });
     await handle.idle();
-    expect(handle.pending()).toBe(2);
+    expect(await handle.pending()).toBe(2);
     await handle.flush();
     expect(standin.requests.filter((request) => request.operationId === 'git/create-commit' && request.repository === POLICY_REPO)).toHaveLength(1);
     const jobs = await baselineJobs();
@@ -106,7 +106,7 @@ describe('workflow_job on the firewall runner', () => {
     await complete('test', { labels: ['ubuntu-latest'], artifacts: [{ name: 'firewall-decisions-test', files: { 'firewall-decisions-test.json': DECISIONS } }] });
     await complete('test', { artifacts: [{ name: 'firewall-decisions-test', files: { 'firewall-decisions-test.json': '[{"url": "https://a.example"}]' } }] });
     await handle.idle();
-    expect(handle.pending()).toBe(0);
+    expect(await handle.pending()).toBe(0);
     expect(standin.stats().byRoute['GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts']).toBe(1);
   });
 });

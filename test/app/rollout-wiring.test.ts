@@ -61,7 +61,8 @@ it('refuses to roll out from a policy repository head with errors', async () => 
   expect(standin.pullRequests('acme/api')).toHaveLength(0);
 }, 60_000);
 
-it('has no schedule without EGRESSCTL_ROLLOUT_INTERVAL_HOURS', async () => {
-  const app = await scratch.load();
+it('has no schedule with EGRESSCTL_ROLLOUT_INTERVAL_HOURS=0 (it is on by default)', async () => {
+  expect((await scratch.load()).rollout).toBeDefined();
+  const app = await scratch.load({ EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '0' });
   expect(app.rollout).toBeUndefined();
 });

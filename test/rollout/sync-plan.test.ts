@@ -34,11 +34,29 @@ describe('desired-state digest', () => {
     expect(desiredDigest(workflow, 'acme/api')).toBe(desiredDigest(before, 'acme/api'));
   });
 
-  it('with delivery: variables a policy edit does not change it (the variables carry it)', () => {
+  it('covers only what the jobs get: not a policy that cannot win there, not a description', () => {
+    const attachments = { 'attachments.yml': 'organizations:\n  acme: org\nrepositories:\n  acme/api: api\n' };
+    const before = storeStateOf(store({ ...POLICIES, ...attachments }));
+    const orgEdited = storeStateOf(store({ ...POLICIES, ...attachments, 'policies/org.yml': 'egress-policy: audit\n' }));
+    expect(desiredDigest(orgEdited, 'acme/api')).toBe(desiredDigest(before, 'acme/api'));
+    expect(desiredDigest(orgEdited, 'acme/web')).not.toBe(desiredDigest(before, 'acme/web'));
+    const described = storeStateOf(store({ ...POLICIES, ...attachments, 'policies/api.yml': `description: what the API's jobs reach\n${POLICIES['policies/api.yml']}` }));
+    expect(desiredDigest(described, 'acme/api')).toBe(desiredDigest(before, 'acme/api'));
+    // The same endpoints in another order are the same step.
+    const reordered = storeStateOf(store({ ...POLICIES, ...attachments, 'policies/api.yml': 'egress-policy: block\nallowed-endpoints:\n  - "*.github.com"\n  - registry.npmjs.org\n' }));
+    expect(desiredDigest(reordered, 'acme/api')).toBe(desiredDigest(before, 'acme/api'));
+    const flag = storeStateOf(store({ ...POLICIES, ...attachments, 'policies/api.yml': `${POLICIES['policies/api.yml']}disable-sudo-and-containers: true\n` }));
+    expect(desiredDigest(flag, 'acme/api')).not.toBe(desiredDigest(before, 'acme/api'));
+  });
+
+  it('with delivery: variables it covers the fallback literal (the job\'s desired policy), not what cannot win', () => {
     const settings = { 'egressctl.yml': 'delivery: variables\n' };
-    const a = storeStateOf(store({ ...settings, ...POLICIES, 'attachments.yml': 'repositories:\n  acme/api: api\n' }));
-    const b = storeStateOf(store({ ...settings, ...POLICIES, 'policies/api.yml': 'egress-policy: audit\n', 'attachments.yml': 'repositories:\n  acme/api: api\n' }));
-    expect(desiredDigest(a, 'acme/api')).toBe(desiredDigest(b, 'acme/api'));
+    const attachments = { 'attachments.yml': 'organizations:\n  acme: org\nrepositories:\n  acme/api: api\n' };
+    const a = storeStateOf(store({ ...settings, ...POLICIES, ...attachments }));
+    const b = storeStateOf(store({ ...settings, ...POLICIES, ...attachments, 'policies/api.yml': 'egress-policy: audit\n' }));
+    expect(desiredDigest(a, 'acme/api')).not.toBe(desiredDigest(b, 'acme/api'));
+    const orgEdited = storeStateOf(store({ ...settings, ...POLICIES, ...attachments, 'policies/org.yml': 'egress-policy: audit\n' }));
+    expect(desiredDigest(orgEdited, 'acme/api')).toBe(desiredDigest(a, 'acme/api'));
   });
 });
 

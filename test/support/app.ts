@@ -52,6 +52,8 @@ export interface HarnessOptions {
   policyRepository?: string | null;
   octokit?: ClientTuning;
   files?: Record<string, string>;
+  /** More App settings (EGRESSCTL_SYNC_RETRY_SECONDS, ...). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -84,6 +86,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const logger = pino({ level: process.env.EGRESSCTL_TEST_LOG ?? 'silent' });
   const env: NodeJS.ProcessEnv = { ...appEnvironment(standin), EGRESSCTL_APP_CACHE_DIR: cacheDir };
   if (options.policyRepository !== null) env.EGRESSCTL_POLICY_REPOSITORY = options.policyRepository ?? POLICY_REPO;
+  Object.assign(env, options.env);
   const mount = await createWebhookHandler(env, {
     logger,
     signKeys: [signKey],
@@ -100,6 +103,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     apiKeys: [{ name: 'test', sha256: hashApiKey(API_KEY), cluster: 'arc-test', organizations: ['acme'] }],
     logger,
     defaultMetrics: false,
+    syncReportDir: cacheDir,
   });
   mount.attach(server);
   return {
@@ -194,6 +198,59 @@ export function perTestApp(prefix: string): AppScratch {
       loaded.push(app);
       await new Probot({ ...github.probotOptions(), logLevel: 'fatal' }).load(app.appFn);
       return app;
+    },
+  };
+}
+
+/** A spawned `egressctl serve` running the App (its own process: kill -9 and restarts are real). */
+export interface AppProcess {
+  url: string;
+  hookUrl: string;
+  child: import('node:child_process').ChildProcess;
+  exited: Promise<number | null>;
+  stderr(): string;
+  /** SIGKILL: nothing runs after it. */
+  kill9(): Promise<void>;
+  /** SIGTERM, then its exit code. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * `egressctl serve --state-dir DIR` with the App on the stand-in (policy repository POLICY_REPO),
+ * from the TypeScript sources; `env` adds settings (EGRESSCTL_QUEUE, EGRESSCTL_BASELINE_FLUSH_SECONDS...).
+ */
+export async function startAppProcess(standin: GitHubStandin, stateDir: string, env: NodeJS.ProcessEnv = {}): Promise<AppProcess> {
+  const { spawn } = await import('node:child_process');
+  const { followServe } = await import('./serve-process.js');
+  const child = spawn(process.execPath, ['--import', 'tsx', '-e', "import('./src/cli/main.ts').then((m) => m.main(['serve', '--state-dir', process.env.TEST_STATE_DIR])).then((code) => { process.exitCode = code; })"], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      ...appEnvironment(standin),
+      EGRESSCTL_POLICY_REPOSITORY: POLICY_REPO,
+      EGRESSCTL_PORT: '0',
+      EGRESSCTL_HOST: '127.0.0.1',
+      EGRESSCTL_LOG_LEVEL: process.env.EGRESSCTL_TEST_LOG ?? 'warn',
+      TEST_STATE_DIR: stateDir,
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const followed = followServe(child, 60_000);
+  const url = await followed.url;
+  return {
+    url,
+    hookUrl: `${url}${WEBHOOK_PATH}`,
+    child,
+    exited: followed.exited,
+    stderr: followed.stderr,
+    async kill9() {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await followed.exited;
+    },
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return followed.exited;
     },
   };
 }

@@ -35,6 +35,11 @@ const USAGE = [
   '                [--api-keys FILE] [--log-level LEVEL] [--shutdown-grace SECONDS]',
   '                [--read-access public|api-key|github] [--public-url URL] [--team ORG/SLUG]',
   '                [--answer-ttl SECONDS]   (signed /v1/policy answers; default 86400)',
+  '                [--queue redis://HOST:PORT] [--baseline-flush-seconds N] [--sync-retry-seconds N]',
+  '',
+  'With the GitHub App: its work is journaled in --state-dir before a webhook is answered, or in',
+  'Redis (--queue) when several replicas share it; baselines are committed at most every',
+  '--baseline-flush-seconds (300); a failed sync is retried after --sync-retry-seconds (60), doubling.',
   '',
   '--read-access github signs people in to the console with the GitHub App\'s OAuth: it needs',
   'GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET (the App\'s), --public-url, and --orgs or --team.',
@@ -65,7 +70,13 @@ const OPTIONS = {
   'public-url': { type: 'string' },
   team: { type: 'string' },
   'answer-ttl': { type: 'string' },
+  queue: { type: 'string' },
+  'baseline-flush-seconds': { type: 'string' },
+  'sync-retry-seconds': { type: 'string' },
 } as const;
+
+/** Flags of the GitHub App's own settings (app/config.ts reads them from EGRESSCTL_<FLAG>). */
+const APP_FLAGS = ['queue', 'baseline-flush-seconds', 'sync-retry-seconds'] as const;
 
 type FlagName = keyof typeof OPTIONS;
 
@@ -85,7 +96,10 @@ export const command: Command = {
     const graceMs = Number(graceText) * 1000;
     // Aborts the App's GitHub calls at shutdown: an unreachable GitHub must not hold the exit.
     const shutdown = new AbortController();
-    const app = await mountGitHubApp(io.env, options, { cwd: io.cwd, sourceGiven: setting(values, io, 'source') !== undefined, signal: shutdown.signal, apiRoot: github.apiRoot });
+    // The App reads its settings from the environment; a flag given here wins over its variable.
+    const appEnv: NodeJS.ProcessEnv = { ...io.env };
+    for (const flag of APP_FLAGS) if (typeof values[flag] === 'string') appEnv[envName(flag)] = values[flag];
+    const app = await mountGitHubApp(appEnv, options, { cwd: io.cwd, sourceGiven: setting(values, io, 'source') !== undefined, signal: shutdown.signal, apiRoot: github.apiRoot });
     const running = await startServer(options);
     app?.attach(running);
     // Listen for signals before the banner says where to look: whoever reads it may signal at once
@@ -93,16 +107,19 @@ export const command: Command = {
     const signalled = untilSignal(io);
     io.stderr(startupText(running, options, app ? (io.env.APP_ID ?? '').trim() : undefined));
     await signalled;
-    io.stderr(`egressctl serve: shutting down (requests in flight get ${graceMs / 1000} s; GitHub calls are aborted)\n`);
-    shutdown.abort();
-    // The grace period is a bound, not a hope: whatever still runs after it is abandoned.
+    io.stderr(`egressctl serve: shutting down (work in flight gets ${graceMs / 1000} s; then GitHub calls are aborted and what is left stays journaled)\n`);
+    // Half the grace to finish work and commit pending baselines; then GitHub calls still hanging are aborted.
+    const abort = setTimeout(() => shutdown.abort(), graceMs / 2);
+    abort.unref();
+    // The grace period is a bound, not a hope: whatever still runs after it is abandoned (the journal has it).
     const deadline = setTimeout(() => {
-      io.stderr('egressctl serve: grace period over; exiting with work in flight (it is derived again at the next start)\n');
+      io.stderr('egressctl serve: grace period over; exiting with work in flight (journaled: the next start picks it up)\n');
       process.exit(0);
     }, graceMs);
     deadline.unref();
     await running.close();
-    await app?.close();
+    await app?.close(graceMs * 0.8);
+    clearTimeout(abort);
     clearTimeout(deadline);
     io.stderr('egressctl serve: stopped\n');
     return 0;
@@ -190,6 +207,8 @@ async function serverOptions(values: Values, io: CliIo, github: GitHubLocation):
     { name: 'egressctl', level: logLevel, redact: { paths: ['req.headers.authorization', 'headers.authorization'], remove: true } },
     { write: (line: string) => io.stdout(line) },
   );
+  // The sync report: where the App mounted in this server keeps it, or `egressctl sync --state-dir` (EGRESSCTL_STATE_DIR).
+  const syncReportDir = envSetting(io.env, 'state-dir') ? path.resolve(io.cwd, envSetting(io.env, 'state-dir') ?? '') : appCacheDir(io.env, stateDir ? { cacheDir: path.join(path.resolve(io.cwd, stateDir), 'app-git') } : {});
   const options: StartServerOptions = {
     cwd: io.cwd,
     host: setting(values, io, 'host') ?? DEFAULT_HOST,
@@ -206,12 +225,12 @@ async function serverOptions(values: Values, io: CliIo, github: GitHubLocation):
     apiKeys: apiKeyFile === undefined ? [] : await loadApiKeyFile(resolvePath(apiKeyFile)),
     allowRewind: booleanSetting(values, io, 'allow-rewind'),
     logger,
-    // The sync report: where the App mounted in this server keeps it, or `egressctl sync --state-dir` (EGRESSCTL_STATE_DIR).
+    syncReportDir,
     consoleHandler: createConsoleHandler({
       policyRepository: envSetting(io.env, 'policy-repository'),
       // Links follow the GitHub the server talks to; without a setting, the served egressctl.yml's.
       ...(github.from === 'default' ? {} : { githubUrl: github.githubUrl }),
-      syncReportDir: envSetting(io.env, 'state-dir') ? path.resolve(io.cwd, envSetting(io.env, 'state-dir') ?? '') : appCacheDir(io.env, stateDir ? { cacheDir: path.join(path.resolve(io.cwd, stateDir), 'app-git') } : {}),
+      syncReportDir,
     }),
   };
   if (source !== undefined) options.source = source;

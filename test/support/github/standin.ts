@@ -588,6 +588,11 @@ export class GitHubStandin {
     this.faults.push({ rule, remaining: rule.count });
   }
 
+  /** GitHub recovers: faults not yet used up are dropped. */
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
   /**
    * The next `count` content-creating requests get GitHub's secondary rate limit answer:
    * 403 with `retry-after: <retryAfter>` (seconds, default 1; GitHub sends whole seconds,

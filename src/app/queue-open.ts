@@ -1,0 +1,21 @@
+/**
+ * The work queue the App's settings name (config.ts `queue`): the journal in the state directory
+ * (one replica), or Redis with BullMQ (several replicas).
+ */
+import type { AppLogger } from './delivery-guard.js';
+import type { QueueConfig } from './config.js';
+import type { WorkQueue } from './queue.js';
+import { FileWorkQueue } from './queue-file.js';
+
+export async function openWorkQueue(config: QueueConfig, log: Pick<AppLogger, 'warn' | 'info'>): Promise<WorkQueue> {
+  const onError = (item: { id: string; kind: string; attempts: number }, error: unknown) =>
+    log.warn({ id: item.id, kind: item.kind, attempts: item.attempts, err: error instanceof Error ? error.message : String(error) }, 'work failed: retried with backoff');
+  if (config.kind === 'redis') {
+    const { RedisWorkQueue } = await import('./queue-redis.js');
+    return RedisWorkQueue.open({ url: config.url, onError });
+  }
+  const queue = await FileWorkQueue.open({ dir: config.dir, onError });
+  const pending = queue.pendingNow();
+  if (pending > 0) log.info({ pending, journal: queue.description }, 'work queue: picking up what the last run journaled');
+  return queue;
+}

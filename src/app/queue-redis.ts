@@ -1,0 +1,282 @@
+/**
+ * The work queue for several replicas (docs/github-app.md, "Durable work"): BullMQ on one Redis.
+ * - `add` claims the item's id with SET NX first (a day): the same delivery or job arriving at
+ *   two replicas is queued once; the job is in Redis when `add` resolves.
+ * - Handlers are BullMQ workers, one queue per kind. One item per key at a time across replicas:
+ *   a worker takes a short Redis lock on the key and, when another replica holds it, puts the job
+ *   back a moment later (a DelayedError, which costs no attempt).
+ * - Failures are retried with the same exponential backoff as the embedded queue (a custom
+ *   backoff strategy), practically without limit; BullMQ keeps the last error (failedReason).
+ * - Batches (observations) wait in their queue with no worker; a repeatable flush job, which
+ *   BullMQ creates once across replicas, hands them to one replica (under a lock), which removes
+ *   them only after the batch handler succeeded.
+ * - `claim(name, ttl)`: one replica runs a scheduled task (the full sync) per period.
+ */
+import { randomUUID } from 'node:crypto';
+import { DelayedError, Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { messageOf } from '../util/errors.js';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy, type BatchOptions, type NewWork, type QueueFailure, type WorkItem, type WorkQueue } from './queue.js';
+
+export interface RedisWorkQueueOptions {
+  /** redis://[user:password@]HOST:PORT[/DB] (rediss:// for TLS). */
+  url: string;
+  /** Key prefix in Redis; replicas of one App share it. Default `egressctl`. */
+  prefix?: string;
+  /** Items handled at once by this replica, per kind. Default 8. */
+  concurrency?: number;
+  /** How long a key's lock is held at most (a killed replica's lock expires; BullMQ hands its job to another replica after 30 s). Default 30 s. */
+  lockMs?: number;
+  onError?: (item: WorkItem, error: unknown) => void;
+}
+
+/** Job data: the item without its retry state (BullMQ keeps attempts and the last error). */
+type JobData = NewWork & { addedAt: number };
+
+const ATTEMPTS = 1_000_000;
+const SEEN_TTL_SECONDS = 24 * 60 * 60;
+
+export function redisConnection(url: string): ConnectionOptions {
+  const parsed = new URL(url);
+  const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : undefined;
+  return {
+    host: parsed.hostname,
+    port: parsed.port ? Number(parsed.port) : 6379,
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    ...(db !== undefined && Number.isInteger(db) ? { db } : {}),
+    ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
+    // Workers block on Redis; BullMQ asks for this.
+    maxRetriesPerRequest: null,
+  };
+}
+
+/** BullMQ job ids may not contain ':'. */
+function jobIdOf(id: string): string {
+  return Buffer.from(id).toString('base64url');
+}
+
+export class RedisWorkQueue implements WorkQueue {
+  readonly description: string;
+  private readonly connection: ConnectionOptions;
+  private readonly prefix: string;
+  private readonly queues = new Map<string, Queue>();
+  private readonly workers = new Map<string, Worker>();
+  private readonly batches = new Map<string, { run: (items: WorkItem[]) => Promise<void>; options: BatchOptions; lastError?: string }>();
+  private readonly owner = randomUUID();
+  private closed = false;
+
+  private constructor(private readonly options: RedisWorkQueueOptions) {
+    this.connection = redisConnection(options.url);
+    this.prefix = options.prefix ?? 'egressctl';
+    const shown = new URL(options.url);
+    shown.password = '';
+    this.description = `redis ${shown.host}`;
+  }
+
+  static async open(options: RedisWorkQueueOptions): Promise<RedisWorkQueue> {
+    const queue = new RedisWorkQueue(options);
+    // Fail at start, with the address, rather than at the first webhook.
+    let timer: NodeJS.Timeout | undefined;
+    const reached = (async () => (await queue.redis()).get(`${queue.prefix}:ping`))();
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`cannot reach Redis at ${queue.description.slice('redis '.length)} within 10 s`)), 10_000);
+    });
+    try {
+      await Promise.race([reached, timeout]);
+    } catch (error) {
+      await queue.close(0);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    return queue;
+  }
+
+  private queue(kind: string): Queue {
+    let queue = this.queues.get(kind);
+    if (!queue) {
+      queue = new Queue(`${this.prefix}-${kind}`, { connection: this.connection, prefix: this.prefix });
+      this.queues.set(kind, queue);
+    }
+    return queue;
+  }
+
+  private commandsDefined = false;
+
+  /** The control connection, with our two scripts (SET NX PX, compare-and-delete). */
+  private async redis() {
+    const client = await this.queue('control').client;
+    if (!this.commandsDefined) {
+      client.defineCommand('egressctlClaim', { numberOfKeys: 1, lua: "if redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 else return 0 end" });
+      // Only our own lock: it may have expired and been taken by another replica meanwhile.
+      client.defineCommand('egressctlRelease', { numberOfKeys: 1, lua: "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end" });
+      this.commandsDefined = true;
+    }
+    return client;
+  }
+
+  /** SET NX with expiry: true for the one caller that got it. */
+  async claim(name: string, ttlMs: number, value: string = this.owner): Promise<boolean> {
+    const client = await this.redis();
+    return Number(await client.runCommand('egressctlClaim', [`${this.prefix}:claim:${name}`, value, Math.max(1, Math.round(ttlMs))])) === 1;
+  }
+
+  private async release(name: string, value: string = this.owner): Promise<void> {
+    const client = await this.redis();
+    await client.runCommand('egressctlRelease', [`${this.prefix}:claim:${name}`, value]);
+  }
+
+  async add<T>(work: NewWork<T>): Promise<boolean> {
+    const client = await this.redis();
+    if (Number(await client.runCommand('egressctlClaim', [`${this.prefix}:seen:${work.id}`, '1', SEEN_TTL_SECONDS * 1000])) !== 1) return false;
+    const data: JobData = { ...work, addedAt: Date.now() };
+    try {
+      await this.queue(work.kind).add(work.kind, data, {
+        jobId: jobIdOf(work.id),
+        attempts: ATTEMPTS,
+        backoff: { type: 'egressctl' },
+        removeOnComplete: true,
+        removeOnFail: false,
+      });
+    } catch (error) {
+      await client.del(`${this.prefix}:seen:${work.id}`);
+      throw error;
+    }
+    return true;
+  }
+
+  private itemOf(job: Job<JobData>): WorkItem {
+    return {
+      ...job.data,
+      attempts: job.attemptsMade,
+      ...(job.failedReason ? { lastError: job.failedReason } : {}),
+      notBefore: job.timestamp + (job.delay ?? 0),
+    };
+  }
+
+  handle<T>(kind: string, handler: (item: WorkItem<T>) => Promise<void>, backoff: BackoffPolicy = DEFAULT_BACKOFF): void {
+    const lockMs = this.options.lockMs ?? 30_000;
+    const worker = new Worker<JobData>(
+      `${this.prefix}-${kind}`,
+      async (job, token) => {
+        const lock = `key:${kind}:${job.data.key}`;
+        const holder = `${this.owner}:${job.id ?? ''}`;
+        if (!(await this.claim(lock, lockMs, holder))) {
+          // Another replica works on this key: try again shortly, without counting an attempt.
+          await job.moveToDelayed(Date.now() + 200, token);
+          throw new DelayedError();
+        }
+        try {
+          await handler(this.itemOf(job) as WorkItem<T>);
+        } catch (error) {
+          this.options.onError?.({ ...this.itemOf(job), attempts: job.attemptsMade + 1, lastError: messageOf(error) }, error);
+          throw error;
+        } finally {
+          await this.release(lock, holder);
+        }
+      },
+      {
+        connection: this.connection,
+        prefix: this.prefix,
+        concurrency: this.options.concurrency ?? 8,
+        settings: { backoffStrategy: (attemptsMade: number) => backoffDelay(backoff, attemptsMade) },
+      },
+    );
+    worker.on('error', () => undefined);
+    this.workers.set(kind, worker);
+  }
+
+  handleBatches<T>(kind: string, options: BatchOptions, handler: (items: WorkItem<T>[]) => Promise<void>): void {
+    this.batches.set(kind, { run: handler as (items: WorkItem[]) => Promise<void>, options });
+    const control = `flush-${kind}`;
+    // One repeatable job across replicas (BullMQ keys it by name and interval).
+    void this.queue(control)
+      .upsertJobScheduler(`flush-${kind}`, { every: options.intervalMs }, { name: control, data: {} })
+      .catch(() => undefined);
+    const worker = new Worker(`${this.prefix}-${control}`, async () => this.flush(kind), { connection: this.connection, prefix: this.prefix, concurrency: 1 });
+    worker.on('error', () => undefined);
+    this.workers.set(control, worker);
+  }
+
+  async flush(kind: string): Promise<void> {
+    const batch = this.batches.get(kind);
+    if (!batch) return;
+    const lock = `flush:${kind}`;
+    // One replica at a time commits a batch; the other's items wait for the next.
+    if (!(await this.claim(lock, Math.max(10_000, 2 * batch.options.intervalMs)))) return;
+    try {
+      const jobs = (await this.queue(kind).getJobs(['waiting', 'prioritized', 'delayed', 'paused'], 0, 9_999)) as Job<JobData>[];
+      if (jobs.length === 0) return;
+      try {
+        await batch.run(jobs.map((job) => this.itemOf(job)));
+        delete batch.lastError;
+      } catch (error) {
+        batch.lastError = messageOf(error);
+        this.options.onError?.(this.itemOf(jobs[0]!), error);
+        throw error;
+      }
+      await Promise.all(jobs.map((job) => job.remove().catch(() => undefined)));
+    } finally {
+      await this.release(lock);
+    }
+  }
+
+  private kinds(): string[] {
+    return [...new Set([...this.workers.keys(), ...this.batches.keys()].filter((kind) => !kind.startsWith('flush-')))];
+  }
+
+  async pending(kind?: string): Promise<number> {
+    let count = 0;
+    for (const name of kind === undefined ? this.kinds() : [kind]) {
+      const counts = await this.queue(name).getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'paused');
+      count += Object.values(counts).reduce((sum, value) => sum + value, 0);
+    }
+    return count;
+  }
+
+  async failures(): Promise<QueueFailure[]> {
+    const found: QueueFailure[] = [];
+    for (const kind of this.kinds()) {
+      const jobs = (await this.queue(kind).getJobs(['delayed', 'waiting'], 0, 999)) as Job<JobData>[];
+      for (const job of jobs) if (job.failedReason) found.push({ id: job.data.id, kind, key: job.data.key, attempts: job.attemptsMade, lastError: job.failedReason });
+      const batch = this.batches.get(kind);
+      if (batch?.lastError) for (const job of jobs) found.push({ id: job.data.id, kind, key: job.data.key, attempts: 1, lastError: batch.lastError });
+    }
+    return found;
+  }
+
+  async idle(): Promise<void> {
+    const handled = [...this.workers.keys()].filter((kind) => !kind.startsWith('flush-'));
+    for (;;) {
+      let busy = 0;
+      for (const kind of handled) {
+        const counts = await this.queue(kind).getJobCounts('waiting', 'active', 'prioritized');
+        busy += Object.values(counts).reduce((sum, value) => sum + value, 0);
+        // Delayed only by a key's lock (no attempt made yet) is about to run.
+        const delayed = (await this.queue(kind).getJobs(['delayed'], 0, 999)) as Job<JobData>[];
+        busy += delayed.filter((job) => job.attemptsMade === 0).length;
+      }
+      if (busy === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+
+  async close(graceMs = 10_000): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+      timer.unref?.();
+    });
+    const finish = (async () => {
+      // Workers finish the jobs they hold; what they have not taken stays in Redis for the others.
+      await Promise.all([...this.workers.values()].map((worker) => worker.close()));
+      for (const kind of this.batches.keys()) await this.flush(kind).catch(() => undefined);
+    })();
+    await Promise.race([finish, deadline]);
+    clearTimeout(timer);
+    await Promise.all([...this.workers.values()].map((worker) => worker.close(true).catch(() => undefined)));
+    await Promise.all([...this.queues.values()].map((queue) => queue.close().catch(() => undefined)));
+  }
+}

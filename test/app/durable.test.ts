@@ -1,0 +1,173 @@
+/**
+ * The App as a controller (issue 21, docs/github-app.md "Durable work"), with real processes:
+ * `egressctl serve` running the App against the GitHub stand-in, killed with SIGKILL or stopped
+ * with SIGTERM and started again on the same state directory; and two replicas sharing one
+ * redis-server (Debian's, started here on a free loopback port). What a webhook acknowledged is
+ * never lost, and a delivery seen by both replicas is handled once.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseBaselineFile } from '../../src/baselines/index.js';
+import { POLICY_REPO, closeStandin, repoRoot, startAppProcess, startPolicyStandin, type AppProcess } from '../support/app.js';
+import type { GitHubStandin } from '../support/github/index.js';
+import { redisMissing, startRedis, type RunningRedis } from '../support/redis.js';
+
+const LOG = readFileSync(path.join(repoRoot, 'test/baselines/fixtures/audit-job.txt'), 'utf8');
+const WORKFLOW = `name: CI
+on: [push]
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - name: Harden-Runner
+        uses: step-security/harden-runner@05e31511f85b41b11d1cf0ef85d0992719546e2c # v2.21.0
+        with:
+          egress-policy: audit
+      - run: npm test
+`;
+const STEPS = [{ name: 'Harden-Runner', status: 'completed', conclusion: 'success', number: 1 }];
+
+let standin: GitHubStandin | undefined;
+let stateDir: string;
+const processes: AppProcess[] = [];
+
+beforeEach(async () => {
+  standin = await startPolicyStandin();
+  await standin.createRepository('acme/api', { files: { '.github/workflows/ci.yml': WORKFLOW } });
+  stateDir = await mkdtemp(path.join(os.tmpdir(), 'egressctl-durable-'));
+});
+afterEach(async () => {
+  for (const app of processes.splice(0)) await app.kill9();
+  await closeStandin(standin, stateDir);
+  standin = undefined;
+});
+
+async function start(dir: string, env: NodeJS.ProcessEnv = {}): Promise<AppProcess> {
+  const app = await startAppProcess(standin!, dir, env);
+  processes.push(app);
+  return app;
+}
+
+/** Register `count` completed jobs with Harden-Runner logs; their ids. */
+async function jobs(count: number): Promise<number[]> {
+  const ids: number[] = [];
+  for (let index = 0; index < count; index++) {
+    const job = await standin!.addWorkflowJob('acme/api', { name: 'build', logs: LOG, steps: STEPS, workflowPath: '.github/workflows/ci.yml' });
+    ids.push(job.id);
+  }
+  return ids;
+}
+
+async function deliver(app: AppProcess, job: number, deliveryId?: string): Promise<number> {
+  const delivered = await standin!.deliverWebhook({ url: app.hookUrl, event: 'workflow_job', action: 'completed', repository: 'acme/api', workflowJob: job, ...(deliveryId ? { deliveryId } : {}) });
+  return delivered.status;
+}
+
+/** Run ids in the policy repository's baseline of acme/api. */
+async function baselineRuns(): Promise<Set<string>> {
+  const text = await standin!.readFile(POLICY_REPO, 'baselines/acme/api.yml');
+  if (text === undefined) return new Set();
+  const parsed = parseBaselineFile(text, 'baselines/acme/api.yml');
+  return new Set([...parsed.value.workflows.values()].flatMap((jobs) => [...jobs.values()].flatMap((job) => job.recentRuns)));
+}
+
+async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function policyCommits(): number {
+  return standin!.requests.filter((request) => request.repository === POLICY_REPO && request.operationId === 'git/update-ref').length;
+}
+
+describe('one replica, the journal in the state directory', () => {
+  it('kill -9 with observations acknowledged but not committed: the restart commits every one', async () => {
+    const first = await start(stateDir, { EGRESSCTL_BASELINE_FLUSH_SECONDS: '3600' });
+    const ids = await jobs(10);
+    const statuses = await Promise.all(ids.map((id) => deliver(first, id)));
+    expect(statuses.every((status) => status === 200)).toBe(true);
+    // Acknowledged: some logs read, some not yet; nothing committed (the flush is an hour away).
+    await first.kill9();
+    expect(policyCommits()).toBe(0);
+
+    await start(stateDir, { EGRESSCTL_BASELINE_FLUSH_SECONDS: '1' });
+    await until('all 10 runs in the baselines', async () => (await baselineRuns()).size === 10);
+    expect([...(await baselineRuns())].sort()).toEqual(ids.map(String).sort());
+  }, 120_000);
+
+  it('SIGTERM while the baselines commit fails: the observations stay journaled and the next start commits them (defect 4)', async () => {
+    const first = await start(stateDir, { EGRESSCTL_BASELINE_FLUSH_SECONDS: '3600', EGRESSCTL_SHUTDOWN_GRACE: '4' });
+    const ids = await jobs(5);
+    for (const id of ids) expect(await deliver(first, id)).toBe(200);
+    await until('5 logs read', () => standin!.stats().logDownloads === 5);
+    standin!.failNextRequests({ count: 10_000, status: 500, message: 'Server Error', match: (request) => request.repository === POLICY_REPO && request.method !== 'GET' });
+    const started = Date.now();
+    expect(await first.stop()).toBe(0);
+    expect(Date.now() - started).toBeLessThan(4_000 + 2_000);
+    expect(await baselineRuns()).toEqual(new Set());
+
+    standin!.clearFaults();
+    const second = await start(stateDir, { EGRESSCTL_BASELINE_FLUSH_SECONDS: '1' });
+    await until('all 5 runs in the baselines', async () => (await baselineRuns()).size === 5);
+    // Not read again: the observations themselves were journaled.
+    expect(standin!.stats().logDownloads).toBe(5);
+    expect(await second.stop()).toBe(0);
+  }, 120_000);
+
+  it('SIGTERM with observations pending and GitHub up: they are committed before the exit', async () => {
+    const first = await start(stateDir, { EGRESSCTL_BASELINE_FLUSH_SECONDS: '3600' });
+    const ids = await jobs(3);
+    for (const id of ids) expect(await deliver(first, id)).toBe(200);
+    await until('3 logs read', () => standin!.stats().logDownloads === 3);
+    expect(await first.stop()).toBe(0);
+    expect((await baselineRuns()).size).toBe(3);
+  }, 120_000);
+});
+
+const missing = redisMissing();
+if (missing) console.log(missing);
+
+describe.skipIf(missing !== undefined)('two replicas on one redis-server', () => {
+  let redis: RunningRedis | undefined;
+  beforeEach(async () => {
+    redis = await startRedis();
+  });
+  afterEach(async () => {
+    for (const app of processes.splice(0)) await app.kill9();
+    await redis?.close();
+  });
+
+  async function replicas(env: NodeJS.ProcessEnv): Promise<[AppProcess, AppProcess]> {
+    const other = await mkdtemp(path.join(os.tmpdir(), 'egressctl-durable-b-'));
+    const settings = { EGRESSCTL_QUEUE: redis!.url, ...env };
+    const [a, b] = await Promise.all([start(stateDir, settings), start(other, settings)]);
+    return [a, b];
+  }
+
+  it('20 workflow_job events split across both, some sent to both: all 20 runs in the baselines, each log read once', async () => {
+    const [a, b] = await replicas({ EGRESSCTL_BASELINE_FLUSH_SECONDS: '2' });
+    const ids = await jobs(20);
+    await Promise.all(ids.map((id, index) => deliver(index % 2 === 0 ? a : b, id, `delivery-${id}`)));
+    // The same deliveries again, to the other replica: one set of reads and writes.
+    await Promise.all(ids.slice(0, 6).map((id, index) => deliver(index % 2 === 0 ? b : a, id, `delivery-${id}`)));
+    await until('all 20 runs in the baselines', async () => (await baselineRuns()).size === 20);
+    expect([...(await baselineRuns())].sort()).toEqual(ids.map(String).sort());
+    expect(standin!.stats().logDownloads).toBe(20);
+  }, 120_000);
+
+  it('kill -9 of one replica with observations pending: the other commits them', async () => {
+    const [a, b] = await replicas({ EGRESSCTL_BASELINE_FLUSH_SECONDS: '5' });
+    const ids = await jobs(10);
+    for (const id of ids) expect(await deliver(a, id)).toBe(200);
+    await until('10 logs read', () => standin!.stats().logDownloads === 10);
+    await a.kill9();
+    await until('all 10 runs in the baselines', async () => (await baselineRuns()).size === 10, 100_000);
+    expect(b.child.exitCode).toBeNull();
+  }, 150_000);
+});

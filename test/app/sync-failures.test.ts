@@ -1,0 +1,221 @@
+/**
+ * What the App does when a sync cannot do what the store says (issue 21, docs/reconciliation.md
+ * "Sync state"), end to end on the OpenAPI-checked stand-in: a failed variable write never makes
+ * a step read variables, a failed sync is tried again (redelivery, the same push, a later merge)
+ * and its row says failed, a closed PR stays closed for edits that do not change what its jobs
+ * get, and with `delivery: variables` a change of attachment with the same values writes
+ * variables only.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { POLICY_VARIABLE } from '../../src/policy/delivery.js';
+import { loadPolicyRepository } from '../../src/store/repository.js';
+import { tokenClient } from '../../src/github/client.js';
+import { runSync } from '../../src/rollout/sync.js';
+import { readSyncReport } from '../../src/rollout/sync-report.js';
+import { PUBLISH_CHECK_NAME } from '../../src/app/render.js';
+import { SIMPLE_WORKFLOW } from '../support/workflows.js';
+import { POLICY_REPO, startHarness, type Harness } from '../support/app.js';
+
+const POLICIES = {
+  'policies/base.yml': 'egress-policy: block\nallowed-endpoints:\n  - github.com:443\n',
+  'policies/api.yml': 'egress-policy: block\nextends: base\nallowed-endpoints:\n  - registry.npmjs.org\n',
+  'policies/api-copy.yml': 'egress-policy: block\nextends: base\nallowed-endpoints:\n  - registry.npmjs.org\n',
+  'policies/org.yml': 'egress-policy: block\nallowed-endpoints:\n  - proxy.golang.org\n',
+};
+const PULL_REQUESTS = 'organizations: [acme]\nunattached: skip\n';
+const VARIABLES = 'organizations: [acme]\nunattached: skip\ndelivery: variables\n';
+
+let harness: Harness | undefined;
+
+afterEach(async () => {
+  try {
+    harness?.standin.assertNoViolations();
+  } finally {
+    await harness?.close();
+    harness = undefined;
+  }
+});
+
+async function start(settings: string, attachments: string, options: { withoutVariablesPermission?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<Harness> {
+  const h = await startHarness({ files: { 'egressctl.yml': settings, ...POLICIES, 'attachments.yml': attachments }, ...(options.env ? { env: options.env } : {}) });
+  if (options.withoutVariablesPermission) {
+    // Before any token is issued: every token of the installation lacks them.
+    const installation = h.standin.installation(h.installationId)!;
+    const { actions_variables: _repository, organization_actions_variables: _organization, ...rest } = installation.permissions;
+    installation.permissions = rest;
+  }
+  for (const name of ['acme/api', 'acme/web']) {
+    await h.standin.createRepository(name, { files: { '.github/workflows/ci.yml': SIMPLE_WORKFLOW } });
+  }
+  await deliverPush(h, (await h.standin.refSha(POLICY_REPO, 'main'))!);
+  return h;
+}
+
+async function deliverPush(h: Harness, after: string, deliveryId?: string): Promise<number> {
+  const delivered = await h.standin.deliverWebhook({ url: h.hookUrl, event: 'push', repository: POLICY_REPO, after, ...(deliveryId ? { deliveryId } : {}) });
+  await h.mount.app.idle();
+  return delivered.status;
+}
+
+async function merge(h: Harness, files: Record<string, string | null>): Promise<string> {
+  h.standin.resetStats();
+  const sha = await h.standin.commitFiles(POLICY_REPO, { files });
+  await deliverPush(h, sha);
+  return sha;
+}
+
+function publishCheck(h: Harness, sha: string) {
+  const runs = h.standin.checkRuns(POLICY_REPO, { headSha: sha, name: PUBLISH_CHECK_NAME });
+  return runs[runs.length - 1];
+}
+
+async function rowOf(h: Harness, repository: string) {
+  const report = await readSyncReport(h.cacheDir);
+  return report.organizations['acme']?.repositories.find((entry) => entry.repository === repository);
+}
+
+/** What the scheduled pass runs, at the policy repository's head. */
+async function fullSync(h: Harness): Promise<void> {
+  const policy = await loadPolicyRepository({ dir: h.standin.repository(POLICY_REPO).dir, rev: 'main' });
+  const client = tokenClient(h.standin.createInstallationToken(h.installationId), { baseUrl: h.standin.url, writeSpacingMs: 0 });
+  const result = await runSync({ client, organization: 'acme', policy: policy.value, listing: 'installation', repositories: ['acme/api'] });
+  expect(result.report.repositories.map((entry) => entry.status)).toEqual(['pr-closed']);
+}
+
+/** Open the sync PR of `repository` by merging `attachments`, then merge that PR as a person (the step is managed). */
+async function mergedSyncPullRequest(h: Harness, attachments: string, repository: string): Promise<void> {
+  await merge(h, { 'attachments.yml': attachments });
+  const open = h.standin.pullRequests(repository).find((pull) => pull.state === 'open');
+  expect(open).toBeDefined();
+  await h.standin.mergePullRequest(repository, open!.number);
+}
+
+describe('defect 1: a failed variable write never switches a step to variables', () => {
+  it('without the Variables permission: the step keeps its literals, the check fails, the row says failed with the reason', async () => {
+    harness = await start(PULL_REQUESTS, 'organizations: {}\n', { withoutVariablesPermission: true });
+    await mergedSyncPullRequest(harness, 'repositories:\n  acme/api: api\n', 'acme/api');
+    expect(await harness.standin.readFile('acme/api', '.github/workflows/ci.yml')).toContain('egress-policy: block');
+
+    const sha = await merge(harness, { 'egressctl.yml': VARIABLES });
+    // Published: the bundle is fine; what failed is the sync.
+    expect(await harness.servedRevision()).toBe(sha);
+    const open = harness.standin.pullRequests('acme/api').filter((pull) => pull.state === 'open');
+    for (const pull of open) {
+      const proposed = await harness.standin.readFile('acme/api', '.github/workflows/ci.yml', pull.head.ref);
+      expect(proposed).not.toContain('vars.');
+    }
+    expect(await harness.standin.readFile('acme/api', '.github/workflows/ci.yml')).toContain('egress-policy: block');
+    const check = publishCheck(harness, sha);
+    expect(check?.conclusion).toBe('failure');
+    expect(check?.output.summary).toMatch(/acme\/api/);
+    expect(check?.output.summary).toMatch(/Resource not accessible by integration/);
+    const row = await rowOf(harness, 'acme/api');
+    expect(row?.status).toBe('error');
+    expect(row?.reasons.join('\n')).toMatch(/EGRESSCTL_POLICY.*Resource not accessible by integration/);
+    const metrics = await (await fetch(`${harness.server.url}/metrics`)).text();
+    expect(metrics).toContain('egressctl_sync_repositories{state="error"} 1');
+  }, 90_000);
+});
+
+describe('defect 2: a failed sync is tried again', () => {
+  const treesFail = (h: Harness) =>
+    h.standin.failNextRequests({ count: 1000, status: 500, message: 'Server Error', match: (request) => request.operationId === 'git/get-tree' && request.repository?.toLowerCase() === 'acme/api' });
+
+  it('a persistent 500 on git/trees: the row says failed; a redelivery, the same push with a new id and a later merge each retry it', async () => {
+    harness = await start(PULL_REQUESTS, 'organizations: {}\n');
+    treesFail(harness);
+    const sha = await merge(harness, { 'attachments.yml': 'repositories:\n  acme/api: api\n' });
+    expect(harness.standin.pullRequests('acme/api')).toHaveLength(0);
+    expect((await rowOf(harness, 'acme/api'))?.status).toBe('error');
+    expect(publishCheck(harness, sha)?.conclusion).toBe('failure');
+
+    // The redelivery of that push runs again (and fails again while GitHub does).
+    const before = harness.standin.requests.filter((request) => request.operationId === 'git/get-tree').length;
+    const deliveries = harness.standin.requests.length;
+    expect(deliveries).toBeGreaterThan(0);
+    const lastPushId = 'redelivered-push-1';
+    await deliverPush(harness, sha, lastPushId);
+    expect(harness.standin.requests.filter((request) => request.operationId === 'git/get-tree').length).toBeGreaterThan(before);
+    expect((await rowOf(harness, 'acme/api'))?.status).toBe('error');
+    // Same id again: runs again, since the last attempt failed.
+    const again = harness.standin.requests.filter((request) => request.operationId === 'git/get-tree').length;
+    await deliverPush(harness, sha, lastPushId);
+    expect(harness.standin.requests.filter((request) => request.operationId === 'git/get-tree').length).toBeGreaterThan(again);
+    expect(publishCheck(harness, sha)?.output.title).not.toMatch(/^Already published/);
+
+    // GitHub recovers; a later unrelated merge repairs acme/api.
+    harness.standin.clearFaults();
+    await merge(harness, { 'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: base\n' });
+    expect(harness.standin.pullRequests('acme/api').filter((pull) => pull.state === 'open')).toHaveLength(1);
+    expect((await rowOf(harness, 'acme/api'))?.status).toBe('pr-open');
+  }, 120_000);
+
+  it('a persistent 500 on a variable PATCH: the row says failed, not synced, and the next merge writes it', async () => {
+    harness = await start(VARIABLES, 'organizations: {}\n');
+    harness.standin.failNextRequests({ count: 1000, status: 500, message: 'Server Error', match: (request) => request.operationId === 'actions/update-repo-variable' || request.operationId === 'actions/create-repo-variable' });
+    const sha = await merge(harness, { 'attachments.yml': 'repositories:\n  acme/api: api\n' });
+    expect(harness.standin.variables('repository', 'acme/api').has(POLICY_VARIABLE)).toBe(false);
+    const row = await rowOf(harness, 'acme/api');
+    expect(row?.status).toBe('error');
+    expect(row?.reasons.join('\n')).toMatch(/EGRESSCTL_POLICY/);
+    expect(publishCheck(harness, sha)?.conclusion).toBe('failure');
+    // Never a step that reads a variable that is not there.
+    for (const pull of harness.standin.pullRequests('acme/api')) {
+      expect(await harness.standin.readFile('acme/api', '.github/workflows/ci.yml', pull.head.ref)).not.toContain('vars.');
+    }
+
+    harness.standin.clearFaults();
+    await merge(harness, { 'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: base\n' });
+    expect(JSON.parse(harness.standin.variables('repository', 'acme/api').get(POLICY_VARIABLE)!.value)).toMatchObject({ policy: 'api' });
+    expect((await rowOf(harness, 'acme/api'))?.status).not.toBe('error');
+  }, 120_000);
+});
+
+describe('the retry timer', () => {
+  it('repairs a failed repository without any webhook once GitHub recovers', async () => {
+    harness = await start(PULL_REQUESTS, 'organizations: {}\n', { env: { EGRESSCTL_SYNC_RETRY_SECONDS: '1' } });
+    harness.standin.failNextRequests({ count: 1000, status: 500, message: 'Server Error', match: (request) => request.operationId === 'git/get-tree' && request.repository?.toLowerCase() === 'acme/api' });
+    await merge(harness, { 'attachments.yml': 'repositories:\n  acme/api: api\n' });
+    expect((await rowOf(harness, 'acme/api'))?.status).toBe('error');
+    harness.standin.clearFaults();
+    const deadline = Date.now() + 30_000;
+    while ((await rowOf(harness, 'acme/api'))?.status === 'error' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await rowOf(harness, 'acme/api'))?.status).toBe('pr-open');
+    expect(harness.standin.pullRequests('acme/api').filter((pull) => pull.state === 'open')).toHaveLength(1);
+  }, 90_000);
+});
+
+describe('defect 3: the desired-state digest covers exactly what the jobs get', () => {
+  it('a closed PR is not reopened by an edit of a policy that cannot win there, nor by a description', async () => {
+    harness = await start(PULL_REQUESTS, 'organizations:\n  acme: org\n');
+    await merge(harness, { 'attachments.yml': 'organizations:\n  acme: org\nrepositories:\n  acme/api: api\n' });
+    const [pull] = harness.standin.pullRequests('acme/api');
+    expect(pull?.state).toBe('open');
+    await harness.standin.closePullRequest('acme/api', pull!.number);
+
+    // The organization's policy cannot win for acme/api (its own attachment does); a full sync must not reopen.
+    await merge(harness, { 'policies/org.yml': 'egress-policy: block\nallowed-endpoints:\n  - proxy.golang.org\n  - sum.golang.org\n' });
+    await fullSync(harness);
+    await merge(harness, { 'policies/base.yml': 'egress-policy: block\ndescription: the endpoints every job needs\nallowed-endpoints:\n  - github.com:443\n' });
+    await fullSync(harness);
+    expect(harness.standin.pullRequests('acme/api').filter((p) => p.state === 'open')).toHaveLength(0);
+  }, 120_000);
+});
+
+describe('defect 5: variables delivery, a change of attachment with the same values', () => {
+  it('detaching a repository policy whose values equal the organization\'s writes variables only, no marker-only PR', async () => {
+    harness = await start(VARIABLES, 'organizations:\n  acme: api-copy\n');
+    await mergedSyncPullRequest(harness, 'organizations:\n  acme: api-copy\nrepositories:\n  acme/api: api\n', 'acme/api');
+    const step = await harness.standin.readFile('acme/api', '.github/workflows/ci.yml');
+    expect(step).toContain('vars.EGRESSCTL_POLICY');
+
+    await merge(harness, { 'attachments.yml': 'organizations:\n  acme: api-copy\n' });
+    expect(harness.standin.variables('repository', 'acme/api').has(POLICY_VARIABLE)).toBe(false);
+    expect(harness.standin.pullRequests('acme/api').filter((pull) => pull.state === 'open')).toHaveLength(0);
+    expect(harness.standin.requests.filter((request) => request.write && request.repository === 'acme/api').map((request) => request.operationId)).toEqual(['actions/delete-repo-variable']);
+
+    await merge(harness, { 'attachments.yml': 'organizations:\n  acme: api-copy\nrepositories:\n  acme/api: api\n' });
+    expect(harness.standin.pullRequests('acme/api').filter((pull) => pull.state === 'open')).toHaveLength(0);
+    expect(harness.standin.requests.filter((request) => request.write && request.repository === 'acme/api').map((request) => request.operationId)).toEqual(['actions/update-repo-variable', 'actions/create-repo-variable']);
+  }, 120_000);
+});
