@@ -41,7 +41,10 @@ beforeEach(async () => {
   // Nothing attached at first: the merge below attaches, and the App syncs.
   files['attachments.yml'] = 'repositories: {}\n';
   harness = await startHarness({ files });
-  await harness.standin.createRepository('acme/web', { files: { ...Object.fromEntries(firewallWorkflows('web').map((file) => [file.path, file.text])), 'README.md': '# web\n' } });
+  // Both repositories the store attaches exist (a sync that cannot reach one fails the delivery, for GitHub to redeliver).
+  for (const repo of ['api', 'web'] as const) {
+    await harness.standin.createRepository(`acme/${repo}`, { files: { ...Object.fromEntries(firewallWorkflows(repo).map((file) => [file.path, file.text])), 'README.md': `# ${repo}\n` } });
+  }
   await push(harness, (await harness.standin.refSha(POLICY_REPO, 'main'))!);
   await push(harness, await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': attachments } }));
   const [sync] = harness.standin.pullRequests('acme/web');
