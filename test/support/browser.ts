@@ -9,7 +9,7 @@ export async function sidewaysOverflow(page: Page): Promise<{ overflows: boolean
     const doc = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number }; querySelectorAll(selector: string): Element[] } }).document;
     const root = doc.documentElement;
     if (root.scrollWidth <= root.clientWidth) return { overflows: false };
-    const widest = [...doc.querySelectorAll('main *')].sort((a, b) => b.getBoundingClientRect().right - a.getBoundingClientRect().right)[0];
+    const widest = [...doc.querySelectorAll('body *')].sort((a, b) => b.getBoundingClientRect().right - a.getBoundingClientRect().right)[0];
     return { overflows: true, widest: widest ? `${widest.tagName}.${widest.className} (${root.scrollWidth} > ${root.clientWidth})` : `${root.scrollWidth} > ${root.clientWidth}` };
   });
 }

@@ -60,7 +60,11 @@ export function withBlockYaml(config: Record<string, unknown>, pin: HardenRunner
  * (issue 23). The text (and what a copy gives) is unchanged.
  */
 export function tokensHtml(text: string): Html[] {
-  return text.split(/(\s+)/).map((part, index) => (index % 2 === 1 || part === '' ? html`${part}` : html`<span class="token">${part}</span>`));
+  // Endpoints never break inside; an action reference pinned by a 40-hex SHA is longer than a
+  // phone's width, so it alone may break anywhere rather than push the page sideways.
+  return text.split(/(\s+)/).map((part, index) =>
+    index % 2 === 1 || part === '' ? html`${part}` : /@[0-9a-f]{40}$/.test(part) ? html`<span class="ref">${part}</span>` : html`<span class="token">${part}</span>`,
+  );
 }
 
 /** Extra content under the answer (the variables section, when delivery is by variables). */

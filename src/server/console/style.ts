@@ -14,7 +14,7 @@ code, pre { font: 12.5px/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, mon
 header.top { display: flex; flex-wrap: wrap; align-items: center; gap: 8px 24px; padding: 10px 24px; background: #24292f; color: #f0f3f6; }
 header.top a { color: #f0f3f6; }
 header.top .brand { font-weight: 700; font-size: 16px; }
-header.top nav { display: flex; gap: 16px; flex: 1; }
+header.top nav { display: flex; flex-wrap: wrap; gap: 4px 16px; flex: 1; }
 header.top nav a[aria-current="page"] { text-decoration: underline; text-underline-offset: 4px; }
 header.top .revision { color: #d1d9e0; font-size: 13px; }
 header.top .revision code { color: #fff; }
@@ -67,6 +67,7 @@ button, .button { background: #1f883d; color: #fff; border-color: #1a7f37; font-
 pre.yaml { padding: 12px; white-space: pre-wrap; overflow-wrap: anywhere; background: var(--subtle); border: 1px solid var(--border); border-radius: 6px; }
 pre.yaml.tokens { overflow-wrap: normal; overflow-x: auto; }
 pre.yaml.tokens .token { white-space: nowrap; }
+pre.yaml.tokens .ref { overflow-wrap: anywhere; }
 table.sync code, ul.reasons li, table.variables code, table.chain code { overflow-wrap: anywhere; }
 ul.reasons { margin: 0; padding-left: 18px; }
 ul.endpoints { columns: 3 280px; margin: 8px 0; padding-left: 20px; }
