@@ -19,6 +19,7 @@ import { registerRolloutSchedule, registerSyncRetry, type RolloutSchedule, type 
 import { syncOnMerge } from './sync-on-merge.js';
 import { expiredAfterPublish } from './expired-exceptions.js';
 import { registerTamperCheck } from './tamper-check.js';
+import { registerSyncPullRequestClosed } from './sync-pr-closed.js';
 import { registerWorkflowJobHandler, type WorkflowJobDeps, type WorkflowJobHandle } from './workflow-job.js';
 
 export interface EgressctlAppOptions {
@@ -96,6 +97,7 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
         policyRepository,
         firstMs: config.syncRetryMs,
       });
+      registerSyncPullRequestClosed(app, { stateDir: config.cacheDir });
       registerTamperCheck(app, { policyRepository, loadStore: () => loadPolicyHead(app, deps, policyRepository), cacheDir: config.cacheDir });
       if (config.rollout) {
         rollout?.stop();
