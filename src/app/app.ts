@@ -17,6 +17,7 @@ import { DeliveryLog, KeyedQueue, type WorkQueue } from './queue.js';
 import { openWorkQueue } from './queue-open.js';
 import { registerRolloutSchedule, registerSyncRetry, type RolloutSchedule, type SyncRetry } from './rollout-schedule.js';
 import { syncOnMerge } from './sync-on-merge.js';
+import { journaledSync } from './sync-work.js';
 import { expiredAfterPublish } from './expired-exceptions.js';
 import { registerTamperCheck } from './tamper-check.js';
 import { registerSyncPullRequestClosed } from './sync-pr-closed.js';
@@ -83,13 +84,20 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
       const sync = syncOnMerge(app, { policyRepository, stateDir: config.cacheDir });
       // Then the pull request that deletes expired exceptions (it logs its own failures).
       const expired = expiredAfterPublish(app, { policyRepository });
-      deps.afterPublish = async (event) => {
-        try {
-          return await sync(event);
-        } finally {
-          await expired(event);
-        }
-      };
+      // Journaled before it runs: a kill -9 in the middle leaves it for the next start (sync-work.ts).
+      deps.afterPublish = journaledSync({
+        queue,
+        policyRepository,
+        sync: async (event) => {
+          try {
+            return await sync(event);
+          } finally {
+            await expired(event);
+          }
+        },
+        published: async () => (await deps.publisher())?.current(),
+        backoff: { firstMs: config.syncRetryMs, maxMs: 60 * 60 * 1000 },
+      });
       retries?.stop();
       retries = registerSyncRetry(app, {
         loadPolicy: () => loadPolicyHead(app, deps, policyRepository),

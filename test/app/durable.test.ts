@@ -120,6 +120,30 @@ describe('one replica, the journal in the state directory', () => {
     expect(await second.stop()).toBe(0);
   }, 120_000);
 
+  it('kill -9 in the middle of the sync after a publish: the restart syncs the repositories that change', async () => {
+    const first = await start(stateDir);
+    const published = await standin!.deliverWebhook({ url: first.hookUrl, event: 'push', repository: POLICY_REPO, after: (await standin!.refSha(POLICY_REPO, 'main'))! });
+    expect(published.status).toBe(200);
+    const sha = await standin!.commitFiles(POLICY_REPO, { files: { 'policies/api.yml': 'egress-policy: block\nextends: base\nallowed-endpoints:\n  - registry.npmjs.org\n' } });
+    // The sync reaches acme/api: the App dies there, the sync not done, its row not written.
+    standin!.failNextRequests({
+      count: 1,
+      status: 500,
+      message: 'unused',
+      match: (request) => {
+        if (request.repository === 'acme/api' && request.operationId === 'pulls/list') first.child.kill('SIGKILL');
+        return false;
+      },
+    });
+    await standin!.deliverWebhook({ url: first.hookUrl, event: 'push', repository: POLICY_REPO, after: sha }).catch(() => undefined);
+    await first.kill9();
+    standin!.clearFaults();
+    expect(standin!.pullRequests('acme/api')).toHaveLength(0);
+
+    await start(stateDir);
+    await until('the sync PR of acme/api', () => standin!.pullRequests('acme/api').some((pull) => pull.state === 'open'), 30_000);
+  }, 120_000);
+
   it('SIGTERM with observations pending and GitHub up: they are committed before the exit', async () => {
     const first = await start(stateDir, { EGRESSCTL_BASELINE_FLUSH_SECONDS: '3600' });
     const ids = await jobs(3);
