@@ -96,6 +96,7 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
           }
         },
         published: async () => (await deps.publisher())?.current(),
+        mirror: (shas) => policyMirror(app, deps, policyRepository, shas),
         backoff: { firstMs: config.syncRetryMs, maxMs: 60 * 60 * 1000 },
       });
       retries?.stop();
@@ -168,9 +169,7 @@ async function loadPolicyHead(
   const { data: branch } = await octokit.rest.repos.getBranch({ owner, repo, branch: repository.default_branch });
   const sha = branch.commit.sha;
   return deps.queue.run(fullName.toLowerCase(), async () => {
-    const token = await deps.tokens.get(octokit, installation.id, { owner, repo });
-    const url = deps.config.gitUrlTemplate ? gitUrl(deps.config.gitUrlTemplate, { owner, repo }) : repository.clone_url;
-    const dir = await deps.mirrors.fetch(fullName, { url, token }, [sha]);
+    const dir = await fetchPolicyRevisions(deps, { octokit, installationId: installation.id, fullName, cloneUrl: repository.clone_url }, [sha]);
     const loaded = await loadPolicyRepository({ dir, rev: sha });
     if (loaded.errors.length > 0) {
       const shown = loaded.errors.slice(0, 5).map(formatDiagnostic).join('; ');
@@ -180,4 +179,26 @@ async function loadPolicyHead(
     await afterLoad?.(dir, sha);
     return loaded.value;
   });
+}
+
+/** Fetch `shas` of the policy repository into this App's mirror of it; the mirror's directory. */
+async function fetchPolicyRevisions(
+  deps: HandlerDeps,
+  target: { octokit: Awaited<ReturnType<WebhookApp['auth']>>; installationId: number; fullName: string; cloneUrl: string },
+  shas: string[],
+): Promise<string> {
+  const [owner = '', repo = ''] = target.fullName.split('/');
+  const token = await deps.tokens.get(target.octokit, target.installationId, { owner, repo });
+  const url = deps.config.gitUrlTemplate ? gitUrl(deps.config.gitUrlTemplate, { owner, repo }) : target.cloneUrl;
+  return deps.mirrors.fetch(target.fullName, { url, token }, shas);
+}
+
+/** The policy repository's mirror with `shas` in it, for work picked up from the queue (another replica, a restart). */
+async function policyMirror(app: WebhookApp, deps: HandlerDeps, fullName: string, shas: string[]): Promise<string> {
+  const [owner = '', repo = ''] = fullName.split('/');
+  const appOctokit = await app.auth();
+  const { data: installation } = await appOctokit.rest.apps.getRepoInstallation({ owner, repo });
+  const octokit = await app.auth(installation.id);
+  const { data: repository } = await octokit.rest.repos.get({ owner, repo });
+  return deps.queue.run(fullName.toLowerCase(), () => fetchPolicyRevisions(deps, { octokit, installationId: installation.id, fullName, cloneUrl: repository.clone_url }, shas));
 }

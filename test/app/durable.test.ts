@@ -185,6 +185,21 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
     expect(standin!.stats().logDownloads).toBe(20);
   }, 120_000);
 
+  it('the sync after a publish, journaled in Redis, runs once: the other replica never runs it alongside', async () => {
+    const [a] = await replicas({ EGRESSCTL_SYNC_RETRY_SECONDS: '1' });
+    expect((await standin!.deliverWebhook({ url: a.hookUrl, event: 'push', repository: POLICY_REPO, after: (await standin!.refSha(POLICY_REPO, 'main'))! })).status).toBe(200);
+    const sha = await standin!.commitFiles(POLICY_REPO, { files: { 'policies/api.yml': 'egress-policy: block\nextends: base\nallowed-endpoints:\n  - registry.npmjs.org\n' } });
+    expect((await standin!.deliverWebhook({ url: a.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
+    const writes = () => standin!.requests.filter((request) => request.repository === 'acme/api' && request.method !== 'GET').length;
+    expect(standin!.pullRequests('acme/api').filter((pull) => pull.state === 'open')).toHaveLength(1);
+    const after = writes();
+    expect(after).toBeGreaterThan(0);
+    // Long enough for the other replica's retries (1 s, 2 s) of an item it could not run.
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    expect(writes()).toBe(after);
+    expect(standin!.requests.filter((request) => request.repository === 'acme/api' && request.operationId === 'pulls/create')).toHaveLength(1);
+  }, 120_000);
+
   it('kill -9 of one replica with observations pending: the other commits them', async () => {
     const [a, b] = await replicas({ EGRESSCTL_BASELINE_FLUSH_SECONDS: '5' });
     const ids = await jobs(10);
