@@ -7,8 +7,9 @@
 import type { GitHubClient } from '../github/client.js';
 import { DECISIONS_ARTIFACT, DECISIONS_ARTIFACT_NAME, parseFirewallDecisions } from '../rollout/github-firewall/index.js';
 import { formatDiagnostic } from '../policy/diagnostics.js';
-import { readZipEntries } from '../util/zip.js';
+import { readZipEntries, ZipError } from '../util/zip.js';
 import { gitHubStatus } from '../util/errors.js';
+import { boundedFetch, FetchLimitError } from '../util/bounded-fetch.js';
 import type { AppLogger } from './delivery-guard.js';
 
 export interface FirewallJobRef {
@@ -40,8 +41,20 @@ export function artifactOfJob(artifacts: readonly ArtifactSummary[], job: Pick<F
   return undefined;
 }
 
-/** The job's endpoints as the firewall saw them (`host:port`), or undefined when the run has no readable decisions for it. */
-export async function firewallEndpointsOf(client: GitHubClient, job: FirewallJobRef, log: AppLogger): Promise<string[] | undefined> {
+/** Bounds of one artifact download: decisions of a job are kilobytes; a zip past this is not read. */
+export const DEFAULT_ARTIFACT_BOUNDS = { maxBytes: 16 * 1024 * 1024, timeoutMs: 60_000 };
+
+/**
+ * The job's endpoints as the firewall saw them (`host:port`), or undefined when the run has no
+ * readable decisions for it. The download is bounded in bytes and by one deadline for the whole
+ * body (docs/security.md, "Hostile servers"): the artifact's storage is not GitHub's API.
+ */
+export async function firewallEndpointsOf(
+  client: GitHubClient,
+  job: FirewallJobRef,
+  log: AppLogger,
+  artifactFetch: typeof fetch = boundedFetch(DEFAULT_ARTIFACT_BOUNDS),
+): Promise<string[] | undefined> {
   const { owner, repo } = job;
   const artifacts: ArtifactSummary[] = [];
   for await (const page of client.paginate.iterator(client.rest.actions.listWorkflowRunArtifacts, { owner, repo, run_id: job.runId, per_page: 100 })) {
@@ -55,14 +68,28 @@ export async function firewallEndpointsOf(client: GitHubClient, job: FirewallJob
   }
   let zip: Buffer;
   try {
-    const data = (await client.rest.actions.downloadArtifact({ owner, repo, artifact_id: artifact.id, archive_format: 'zip' })).data as unknown;
-    zip = data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.from(data as Uint8Array);
+    // Read here, not by Octokit: it would swallow the body's bound error.
+    const response = await client.rest.actions.downloadArtifact({ owner, repo, artifact_id: artifact.id, archive_format: 'zip', request: { fetch: artifactFetch, parseSuccessResponseBody: false } });
+    zip = Buffer.from(await new Response(response.data as unknown as ReadableStream<Uint8Array> | null).arrayBuffer());
   } catch (error) {
     // Expired or deleted: nothing to learn.
     if (gitHubStatus(error) === 404 || gitHubStatus(error) === 410) return undefined;
+    const limit = error instanceof FetchLimitError ? error : (error as { cause?: unknown } | null)?.cause;
+    if (limit instanceof FetchLimitError) {
+      log.warn({ repository: `${owner}/${repo}`, job: job.jobId }, `firewall decisions artifact of ${owner}/${repo} job ${job.jobId} not read: ${limit.message}`);
+      return undefined;
+    }
     throw error;
   }
-  const entries = [...readZipEntries(zip)];
+  let entries: [string, Buffer][];
+  try {
+    entries = [...readZipEntries(zip)];
+  } catch (error) {
+    // A damaged or oversized archive is a job's output, not a failure to retry: said and skipped.
+    if (!(error instanceof ZipError)) throw error;
+    log.warn({ repository: `${owner}/${repo}`, job: job.jobId }, `firewall decisions artifact of ${owner}/${repo} job ${job.jobId} not read: ${error.message}`);
+    return undefined;
+  }
   const named = entries.filter(([name]) => DECISIONS_ARTIFACT.test(name.split('/').pop() ?? ''));
   const files = named.length > 0 ? named : entries.filter(([name]) => name.endsWith('.json'));
   const endpoints = new Set<string>();

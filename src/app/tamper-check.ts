@@ -1,14 +1,17 @@
 /**
  * The tamper check (docs/github-app.md, "Egress policy weakened outside the store"): on a pull
  * request in any installed repository, check run `egressctl / egress policy` fails when the
- * change weakens or removes a managed Harden-Runner step, and passes otherwise. The handler is
- * thin: it lists the pull request's files, reads the watched ones at the merge base and the head,
- * loads the store, and reports what `src/coverage/tamper.ts` finds.
+ * change weakens or removes a managed Harden-Runner step, or its `.github/egress-firewall.yaml`
+ * allows more than the store, and passes otherwise. The handler is thin: it lists the pull
+ * request's files, reads the watched ones at the merge base and at the head commit (the firewall
+ * file is committed with the workflow it protects, so a pull request's own runs can get the head's
+ * copy), loads the store, and reports what `src/coverage/tamper.ts` finds.
  *
  * Cost: the pull_request payload names no files, so every pull request costs the file listing
  * and its check run (a check a ruleset requires must report on every pull request, or the pull
  * request waits for it forever). Only a pull request that touches a watched path
- * (`.github/workflows/**`) costs more: the merge base, the files at both ends, the store.
+ * (`.github/workflows/**`, `.github/egress-firewall.yaml`) costs more: the merge base, the files
+ * at both ends, the store.
  */
 import type { Context } from 'probot';
 import {

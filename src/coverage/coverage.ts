@@ -4,6 +4,7 @@
  * Pure: workflow text and the store in, rows out; the CLI, the sync and the console do the I/O.
  */
 import { AUDIT_DEFAULT_VALUE, variableValue } from '../policy/delivery.js';
+import type { BaselineIndex } from '../baselines/recommend.js';
 import type { CallGraph } from '../policy/callers.js';
 import type { ClusterMapping, Settings } from '../policy/model.js';
 import { workflowCalls } from '../rollout/workflow-calls.js';
@@ -30,11 +31,13 @@ export interface CoverageStore {
   hookRunners: readonly string[];
   /** egressctl.yml `clusters`: ARC clusters, whose runners run the hook. */
   clusters?: readonly ClusterMapping[];
+  /** The store's baselines: the firewall file's wildcards become the hosts they saw (the tamper check). */
+  baselines?: BaselineIndex;
 }
 
 /** What coverage needs from a loaded policy repository, as of `at` (exceptions that expired by then do not count). */
-export function coverageStoreOf(repository: Pick<PolicyRepository, 'policies' | 'attachments'> & { settings: Settings }, at: Date | number): CoverageStore {
-  return { state: storeStateOf(repository, at), hookRunners: repository.settings.hookRunners, clusters: repository.settings.clusters };
+export function coverageStoreOf(repository: Pick<PolicyRepository, 'policies' | 'attachments'> & { settings: Settings; baselines?: BaselineIndex }, at: Date | number): CoverageStore {
+  return { state: storeStateOf(repository, at), hookRunners: repository.settings.hookRunners, clusters: repository.settings.clusters, ...(repository.baselines ? { baselines: repository.baselines } : {}) };
 }
 
 /** The variables a repository's jobs see as sync writes them: the repository's over the organization's. */

@@ -1,12 +1,15 @@
 /**
  * The tamper check (docs/github-app.md, "Egress policy weakened outside the store"): a pull
- * request in any repository that weakens or removes a managed Harden-Runner step fails; one
- * that matches or strengthens the store passes. Each enforcement target contributes a rule for
- * the files it owns (Harden-Runner: `.github/workflows/**`; GitHub's egress firewall adds its
- * `.github/egress-firewall.yaml` as its own rule). Pure: file texts at base and head in,
- * findings out; the App's handler (src/app/tamper-check.ts) does the I/O.
+ * request in any repository that weakens or removes a managed Harden-Runner step, or whose
+ * `.github/egress-firewall.yaml` allows more than the store, fails; one that matches or
+ * strengthens the store passes. Each enforcement target contributes a rule for the files it owns
+ * (Harden-Runner: `.github/workflows/**`; GitHub's egress firewall: `.github/egress-firewall.yaml`).
+ * Pure: file texts at base and head in, findings out; the App's handler (src/app/tamper-check.ts)
+ * does the I/O.
  */
 import { markerText } from '../rollout/harden.js';
+import { baselineJobsOf } from '../rollout/rollout-plan.js';
+import { FIREWALL_FILE, firewallTamperFindings, repositoryFirewall } from '../rollout/github-firewall/index.js';
 import { POLICY_ENV } from '../policy/delivery.js';
 import { coverageContext, type CoverageStore } from './coverage.js';
 import { modeRank } from './harden-runner-target.js';
@@ -162,10 +165,38 @@ export const hardenRunnerTamperRule: TamperRule = {
 };
 
 /**
- * The rules the tamper check applies, one per enforcement target that owns files in a
- * repository. GitHub's egress firewall adds a rule for `.github/egress-firewall.yaml` here.
+ * GitHub's egress firewall's rule (docs/github-firewall.md, "The tamper check"): with
+ * `github-firewall.enabled`, the head's `.github/egress-firewall.yaml` is judged against the file
+ * the store wants for the repository (`repositoryFirewall`, what `resolve --format github-firewall`
+ * prints), not against the base, so egressctl's own sync of a store that widened passes.
  */
-export const TAMPER_RULES: readonly TamperRule[] = [hardenRunnerTamperRule];
+export const githubFirewallTamperRule: TamperRule = {
+  name: 'github-firewall',
+  watches: (path) => path === FIREWALL_FILE,
+  compare(file, repository, store) {
+    if (store.state.settings.githubFirewall?.enabled !== true) return [];
+    // A rename counts as a deletion at one end or an addition at the other.
+    const before = file.previousPath === undefined || file.previousPath === FIREWALL_FILE ? file.before : undefined;
+    const after = file.path === FIREWALL_FILE ? file.after : undefined;
+    const seen = store.baselines ? baselineJobsOf(store.baselines, repository).flatMap((job) => job.endpoints) : [];
+    const desired = repositoryFirewall(store.state, repository, seen).firewall;
+    const policy = desired === null ? null : desired.policies.join(', ');
+    return firewallTamperFindings(before, after, desired).map((finding) => ({
+      file: FIREWALL_FILE,
+      // One file serves every job of the repository that runs on the firewall runner.
+      job: '*',
+      ...(finding.line !== undefined && after !== undefined ? { line: finding.line } : {}),
+      input: finding.input,
+      from: finding.from,
+      to: finding.to,
+      why: finding.why,
+      policy,
+    }));
+  },
+};
+
+/** The rules the tamper check applies, one per enforcement target that owns files in a repository. */
+export const TAMPER_RULES: readonly TamperRule[] = [hardenRunnerTamperRule, githubFirewallTamperRule];
 
 /** The changed paths any rule watches (none: the pull request costs nothing beyond its event). */
 export function watchedPaths(paths: readonly string[], rules: readonly TamperRule[] = TAMPER_RULES): string[] {
@@ -173,7 +204,8 @@ export function watchedPaths(paths: readonly string[], rules: readonly TamperRul
 }
 
 export function tamperFindings(files: readonly ChangedFile[], repository: string, store: CoverageStore, rules: readonly TamperRule[] = TAMPER_RULES): TamperFinding[] {
-  return files.flatMap((file) => rules.filter((rule) => rule.watches(file.path)).flatMap((rule) => rule.compare(file, repository, store)));
+  // A file renamed away from a watched path is the watching rule's business too (it is gone from there).
+  return files.flatMap((file) => rules.filter((rule) => rule.watches(file.path) || (file.previousPath !== undefined && rule.watches(file.previousPath))).flatMap((rule) => rule.compare(file, repository, store)));
 }
 
 export const TAMPER_CHECK_NAME = 'egressctl / egress policy';
@@ -210,16 +242,21 @@ export function tamperReport(findings: readonly TamperFinding[], checked: readon
     return {
       conclusion: 'success',
       title: checked.length === 0 ? 'No workflow file changed' : 'Egress policy kept',
-      summary: checked.length === 0 ? 'This pull request changes no file an egress policy lives in.' : `No managed Harden-Runner step is weakened or removed in ${checked.map((path) => `\`${path}\``).join(', ')}.`,
+      summary:
+        checked.length === 0
+          ? 'This pull request changes no file an egress policy lives in.'
+          : `No managed Harden-Runner step is weakened or removed, and no firewall file allows more than the store, in ${checked.map((path) => `\`${path}\``).join(', ')}.`,
       annotations: [],
     };
   }
   const rows = findings.map((item) => {
-    const link = item.policy === null ? 'no policy attached' : policyLink(item.policy) ? `[${item.policy}](${policyLink(item.policy)})` : item.policy;
+    // The firewall file unites the policies of a repository's workflows: `a, b` links each.
+    const linked = (name: string) => (policyLink(name) ? `[${name}](${policyLink(name)})` : name);
+    const link = item.policy === null ? 'no policy attached' : item.policy.split(', ').map(linked).join(', ');
     return `| \`${item.file}\` | \`${item.job}\` | \`${item.input}\` | ${code(item.from)} -> ${code(item.to)} | ${item.why.replace(/\|/g, '\\|')} | ${link} |`;
   });
   const summary = [
-    'This pull request weakens or removes egress policy that the policy store manages. Change the policy in the policy store instead (a reviewed pull request there), or put the step back as it was.',
+    'This pull request weakens or removes egress policy that the policy store manages. Change the policy in the policy store instead (a reviewed pull request there), or put the step (or the firewall file) back as the store has it.',
     '',
     '| File | Job | Input | Old -> new | Why | Policy that applies |',
     '|---|---|---|---|---|---|',

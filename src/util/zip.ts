@@ -12,6 +12,8 @@ const CENTRAL_ENTRY = 0x02014b50;
 const LOCAL_ENTRY = 0x04034b50;
 /** Largest entry we inflate: artifacts of decisions are small; a zip bomb is refused. */
 const MAX_ENTRY_BYTES = 64 * 1024 * 1024;
+/** Largest sum of inflated entries: many entries each under the cap are a zip bomb too. */
+const MAX_TOTAL_BYTES = 64 * 1024 * 1024;
 
 /** Every file entry (directories skipped) by its name in the archive. */
 export function readZipEntries(zip: Buffer): Map<string, Buffer> {
@@ -27,6 +29,7 @@ export function readZipEntries(zip: Buffer): Map<string, Buffer> {
   const count = zip.readUInt16LE(end + 10);
   let cursor = zip.readUInt32LE(end + 16);
   const entries = new Map<string, Buffer>();
+  let total = 0;
   for (let index = 0; index < count; index++) {
     if (cursor + 46 > zip.length || zip.readUInt32LE(cursor) !== CENTRAL_ENTRY) throw new ZipError(`damaged zip archive: central directory entry ${index} is missing`);
     const flags = zip.readUInt16LE(cursor + 8);
@@ -45,9 +48,19 @@ export function readZipEntries(zip: Buffer): Map<string, Buffer> {
     if (localOffset + 30 > zip.length || zip.readUInt32LE(localOffset) !== LOCAL_ENTRY) throw new ZipError(`${name}: damaged zip archive (local header missing)`);
     const dataStart = localOffset + 30 + zip.readUInt16LE(localOffset + 26) + zip.readUInt16LE(localOffset + 28);
     const data = zip.subarray(dataStart, dataStart + compressedSize);
-    if (method === 0) entries.set(name, Buffer.from(data));
-    else if (method === 8) entries.set(name, inflateRawSync(data, { maxOutputLength: MAX_ENTRY_BYTES }));
-    else throw new ZipError(`${name}: compression method ${method} is not supported (stored or deflate only)`);
+    if (method !== 0 && method !== 8) throw new ZipError(`${name}: compression method ${method} is not supported (stored or deflate only)`);
+    const room = Math.min(MAX_ENTRY_BYTES, MAX_TOTAL_BYTES - total);
+    if (room < 1) throw new ZipError(`${name}: the archive holds more than ${MAX_TOTAL_BYTES} bytes in all, more than an artifact of decisions holds`);
+    let content: Buffer;
+    try {
+      content = method === 0 ? Buffer.from(data) : inflateRawSync(data, { maxOutputLength: room });
+    } catch (error) {
+      if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new ZipError(`${name}: inflates past ${MAX_TOTAL_BYTES} bytes in all, more than an artifact of decisions holds`);
+      throw new ZipError(`${name}: damaged deflate data (${(error as Error).message})`);
+    }
+    total += content.length;
+    if (total > MAX_TOTAL_BYTES) throw new ZipError(`${name}: the archive holds more than ${MAX_TOTAL_BYTES} bytes in all, more than an artifact of decisions holds`);
+    entries.set(name, content);
   }
   return entries;
 }

@@ -1,11 +1,11 @@
 /**
  * The firewall's answers for coverage (per job: what it enforces, why not) and for the tamper
- * check (what a pull request's change to `.github/egress-firewall.yaml` widens), on the files of
+ * check (what a pull request's `.github/egress-firewall.yaml` allows beyond the store), on the files of
  * adopters (curl/curl, aio-libs/aiohttp) and ours.
  */
 import { describe, expect, it } from 'vitest';
 import { analyzeRunsOn } from '../../src/rollout/workflow-jobs.js';
-import { firewallJobAnswer, firewallTamperFindings } from '../../src/rollout/github-firewall/index.js';
+import { firewallJobAnswer, firewallTamperFindings, type FirewallFileContent } from '../../src/rollout/github-firewall/index.js';
 
 const CURL = '# https://github.com/github-early-access/actions-native-egress-firewall\n\nmode: enforce\nallow:\n  - api.github.com\n';
 const AIOHTTP = 'mode: enforce\n';
@@ -34,23 +34,42 @@ describe('firewallJobAnswer (coverage)', () => {
   });
 });
 
-describe('firewallTamperFindings (a pull request that widens the file)', () => {
-  it('enforce -> log, an added host, defaults turned back on, the marker removed', () => {
+describe('firewallTamperFindings (a pull request\'s file against the store\'s)', () => {
+  /** The store wants enforce, no-default-urls, and two hosts (what OURS says). */
+  const STORE: FirewallFileContent = { mode: 'enforce', allow: ['github.com', 'registry.npmjs.org'], noDefaultUrls: true };
+
+  it('enforce -> log, an added host, defaults turned back on, the marker removed: old -> new with the line', () => {
     const widened = OURS.replace('# managed-by: egressctl: written by egressctl sync\n', '').replace('mode: enforce', 'mode: log').replace('no-default-urls: true\n', '').replace('  - registry.npmjs.org\n', '  - registry.npmjs.org\n  - pastebin.com\n');
-    expect(firewallTamperFindings(OURS, widened).map((finding) => [finding.input, finding.from, finding.to])).toEqual([
-      ['marker', '# managed-by: egressctl', null],
-      ['mode', 'enforce', 'log'],
-      ['no-default-urls', 'true', 'false'],
-      ['allow', null, 'pastebin.com'],
+    expect(firewallTamperFindings(OURS, widened, STORE).map((finding) => [finding.input, finding.from, finding.to, finding.line])).toEqual([
+      ['marker', '# managed-by: egressctl', null, 1],
+      ['mode', 'enforce', 'log', 2],
+      ['no-default-urls', 'true', 'false', 2],
+      ['allow', 'github.com registry.npmjs.org', 'github.com pastebin.com registry.npmjs.org', 6],
     ]);
   });
 
-  it('deleting the file or breaking it is a finding; narrowing it or adding one is not', () => {
-    expect(firewallTamperFindings(CURL, undefined)).toEqual([expect.objectContaining({ input: 'file', to: null })]);
-    expect(firewallTamperFindings(CURL, 'mode: [\n')).toEqual([expect.objectContaining({ input: 'file' })]);
-    expect(firewallTamperFindings(CURL, AIOHTTP)).toEqual([]);
-    expect(firewallTamperFindings(undefined, CURL)).toEqual([]);
-    // A host GitHub allows by default adds nothing.
-    expect(firewallTamperFindings(CURL, `${CURL}  - codeload.github.com\n`)).toEqual([]);
+  it('judged against the store, not the base: a file the store widened passes, one wider than the store fails', () => {
+    const storeWidened: FirewallFileContent = { ...STORE, allow: [...STORE.allow, 'ghcr.io'] };
+    const synced = `${OURS}  - ghcr.io\n`;
+    expect(firewallTamperFindings(OURS, synced, storeWidened)).toEqual([]);
+    expect(firewallTamperFindings(OURS, synced, STORE)).toEqual([expect.objectContaining({ input: 'allow', why: 'allows hosts the store does not: ghcr.io' })]);
+    // The store wants none (no policy applies): nothing to judge.
+    expect(firewallTamperFindings(OURS, undefined, null)).toEqual([]);
+  });
+
+  it("deleting or breaking egressctl's file is a finding; narrowing it, or adding a file as strict as the store, is not", () => {
+    expect(firewallTamperFindings(OURS, undefined, STORE)).toEqual([expect.objectContaining({ input: 'file', to: null })]);
+    expect(firewallTamperFindings(OURS, 'mode: [\n', STORE)).toEqual([expect.objectContaining({ input: 'marker' }), expect.objectContaining({ input: 'file' })]);
+    expect(firewallTamperFindings(OURS, OURS.replace('  - registry.npmjs.org\n', ''), STORE)).toEqual([]);
+    expect(firewallTamperFindings(undefined, AIOHTTP.replace('\n', '\nno-default-urls: true\n'), STORE)).toEqual([]);
+  });
+
+  it("adopters' hand-written files (curl, aiohttp): a host GitHub allows by default adds nothing; what was already theirs stays theirs", () => {
+    const curlStore: FirewallFileContent = { mode: 'enforce', allow: [], noDefaultUrls: false };
+    expect(firewallTamperFindings(CURL, `${CURL}  - codeload.github.com\n`, curlStore)).toEqual([]);
+    // api.github.com was in curl's file before the store said otherwise: drift, not this change.
+    expect(firewallTamperFindings(CURL, CURL.replace('# https', '# see https'), curlStore)).toEqual([]);
+    expect(firewallTamperFindings(CURL, `${CURL}  - uploads.github.com\n`, curlStore)).toEqual([expect.objectContaining({ input: 'allow', why: 'allows hosts the store does not: uploads.github.com', line: 6 })]);
+    expect(firewallTamperFindings(AIOHTTP, undefined, curlStore)).toEqual([expect.objectContaining({ input: 'file' })]);
   });
 });

@@ -13,7 +13,7 @@ import { IoError, UsageError } from '../../util/errors.js';
 import { readRevisionInfo } from '../../store/repository.js';
 import { baselineJobsOf } from '../../rollout/rollout-plan.js';
 import { storeStateOf } from '../../rollout/sync-plan.js';
-import { desiredFirewall, FIREWALL_FILE, FIREWALL_FORMAT, renderFirewallFile } from '../../rollout/github-firewall/index.js';
+import { FIREWALL_FILE, FIREWALL_FORMAT, renderFirewallFile, repositoryFirewall } from '../../rollout/github-firewall/index.js';
 import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
 import { loadValidRepository, repositoryDir } from '../repository.js';
 
@@ -130,7 +130,7 @@ async function resolveFirewall(io: CliIo, options: { repository: string; json: b
   // Exceptions that expire count as of `--at` (default now), as in sync.
   const store = storeStateOf(repository, options.at);
   const seen = baselineJobsOf(repository.baselines, options.repository).flatMap((job) => job.endpoints);
-  const answer = desiredFirewall({ store, repository: options.repository, seen, noDefaultUrls: repository.settings.githubFirewall.noDefaultUrls });
+  const answer = repositoryFirewall(store, options.repository, seen);
   if (answer.firewall === null) {
     if (options.json) writeJson(io, { repository: options.repository.toLowerCase(), file: FIREWALL_FILE, content: null, reason: answer.reason, findings: [] });
     else io.stderr(`egressctl: ${answer.reason}\n`);

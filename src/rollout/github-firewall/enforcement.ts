@@ -7,8 +7,8 @@
  */
 import type { EgressMode } from '../../policy/model.js';
 import type { RunnerInfo } from '../workflow-jobs.js';
-import { readFirewallFile, weakerThan, type FirewallFileContent } from './file.js';
-import { FIREWALL_FILE, isFirewallRunnerLabel, MANAGED_MARKER } from './format.js';
+import { coveredBy, firewallFileLines, readFirewallFile, type ExistingFirewallFile, type FirewallFileContent } from './file.js';
+import { FIREWALL_FILE, FIREWALL_KEYS, isFirewallRunnerLabel, MANAGED_MARKER } from './format.js';
 
 export interface FirewallJobAnswer {
   /** `block` for enforce, `audit` for log (enforced outside the VM either way); null: the firewall does nothing for the job. */
@@ -46,32 +46,72 @@ export function firewallJobAnswer(job: { runner: RunnerInfo; calls?: string; pul
 export interface FirewallTamperFinding {
   /** `mode`, `allow`, `no-default-urls`, `marker`, `file`. */
   input: string;
+  /** The base's value as written (null: no file there, or the key absent). */
   from: string | null;
   to: string | null;
   why: string;
+  /** 1-based line in the head's file, when the field is there. */
+  line?: number;
 }
 
-/** What a pull request's change to the firewall file widens (base text -> head text; undefined: absent). Empty: as strict or stricter. */
-export function firewallTamperFindings(before: string | undefined, after: string | undefined): FirewallTamperFinding[] {
-  if (before === undefined) return [];
-  const base = readFirewallFile(before);
-  if (base.problems.length > 0 || base.mode === undefined) return [];
-  if (after === undefined) return [{ input: 'file', from: `mode ${base.mode}`, to: null, why: `${FIREWALL_FILE} deleted: jobs on the firewall runner run with no policy` }];
+/** A file's text read as the format, or undefined when it does not read as one (or is absent). */
+function contentOf(file: ExistingFirewallFile | undefined): FirewallFileContent | undefined {
+  return file && file.problems.length === 0 && file.mode !== undefined ? (file as FirewallFileContent) : undefined;
+}
+
+function hostList(hosts: readonly string[] | undefined): string | null {
+  if (hosts === undefined) return null;
+  return hosts.length === 0 ? '(none)' : hosts.join(' ');
+}
+
+/**
+ * What a pull request's `.github/egress-firewall.yaml` allows beyond the store (docs/github-firewall.md,
+ * "The tamper check"): the head file (undefined: deleted) is judged against `desired`, the file the
+ * store wants for the repository (`repositoryFirewall`; null: no policy applies, nothing to judge).
+ * Against the store, not the base, so egressctl's own sync pull request that widens the file
+ * because the store did passes, and one that matches or narrows the store passes. A person's file
+ * (no marker) that was already wider in the base is drift that sync reports, not this change's
+ * doing: a field the base already allowed as much is not a finding. Empty: as strict as the store
+ * or stricter (or no stricter than a person's base).
+ */
+export function firewallTamperFindings(before: string | undefined, after: string | undefined, desired: FirewallFileContent | null): FirewallTamperFinding[] {
+  if (desired === null) return [];
+  const base = before === undefined ? undefined : readFirewallFile(before);
+  const baseContent = contentOf(base);
+  const enforced = desired.mode === 'enforce';
+  // What a person's base file already allowed: one in log mode (or unreadable) blocked nothing, so allowed everything.
+  const persons = base !== undefined && !base.managed;
+  const alreadyOpen = persons && (baseContent === undefined || baseContent.mode === 'log');
+  const already = persons ? baseContent : undefined;
+  if (after === undefined) {
+    if (base?.managed) return [{ input: 'file', from: `${FIREWALL_FILE} (managed, mode ${base.mode ?? 'unreadable'})`, to: null, why: `deleted while the store has github-firewall enabled: jobs on the firewall runner run with no policy (change the store, not this file)` }];
+    if (enforced && baseContent?.mode === 'enforce') return [{ input: 'file', from: `${FIREWALL_FILE} (mode enforce)`, to: null, why: `deleted: jobs on the firewall runner run with no policy where the store says enforce (to hand the file to egressctl, add the line "${MANAGED_MARKER}" instead)` }];
+    return [];
+  }
   const head = readFirewallFile(after);
+  const lines = firewallFileLines(after);
   const findings: FirewallTamperFinding[] = [];
-  if (base.managed && !head.managed) findings.push({ input: 'marker', from: MANAGED_MARKER, to: null, why: 'the managed marker was removed: sync would no longer restore the file' });
-  if (head.problems.length > 0 || head.mode === undefined) {
-    findings.push({ input: 'file', from: `mode ${base.mode}`, to: null, why: `${FIREWALL_FILE} no longer reads as the firewall format (${head.problems.join('; ')}): the firewall may enforce nothing` });
+  if (base?.managed && !head.managed) findings.push({ input: 'marker', from: MANAGED_MARKER, to: null, why: 'the managed marker was removed: sync would leave the file as a person\'s and no longer restore it', line: 1 });
+  const headContent = contentOf(head);
+  if (headContent === undefined) {
+    // GitHub's firewall may enforce nothing with a file it cannot read.
+    const lost = base?.managed === true || head.managed || (enforced && !alreadyOpen);
+    if (lost) findings.push({ input: 'file', from: base === undefined ? null : `mode ${base.mode ?? 'unreadable'}`, to: null, why: `no longer reads as the firewall format (${head.problems.join('; ')}): the firewall may enforce nothing`, line: 1 });
     return findings;
   }
-  const baseContent = base as FirewallFileContent;
-  const headContent = head as FirewallFileContent;
-  if (baseContent.mode === 'enforce' && headContent.mode === 'log') findings.push({ input: 'mode', from: 'enforce', to: 'log', why: 'enforce -> log: nothing is blocked any more' });
-  if (baseContent.noDefaultUrls && !headContent.noDefaultUrls) findings.push({ input: 'no-default-urls', from: 'true', to: 'false', why: "GitHub's default hosts are allowed again" });
-  const widened = weakerThan(headContent, baseContent).find((reason) => reason.startsWith('allows hosts'));
-  if (widened) {
-    const added = headContent.allow.filter((host) => !baseContent.allow.includes(host));
-    findings.push({ input: 'allow', from: null, to: added.join(' '), why: `${widened.replace('the store does not', 'the base branch does not')}` });
+  // The store's file in log mode blocks nothing: no readable head allows more than it.
+  if (!enforced || alreadyOpen) return findings;
+  if (headContent.mode === 'log') {
+    findings.push({ input: 'mode', from: base?.mode ?? null, to: 'log', why: 'log blocks nothing: the store says enforce (block)', line: lines.keys[FIREWALL_KEYS.mode] ?? 1 });
+  }
+  if (desired.noDefaultUrls && !headContent.noDefaultUrls && already?.noDefaultUrls !== false) {
+    const from = base === undefined ? null : baseContent?.noDefaultUrls === true ? 'true' : 'false';
+    findings.push({ input: FIREWALL_KEYS.noDefaultUrls, from, to: 'false', why: "GitHub's default hosts are allowed: the store says no-default-urls: true", line: lines.keys[FIREWALL_KEYS.noDefaultUrls] ?? lines.keys[FIREWALL_KEYS.mode] ?? 1 });
+  }
+  const extra = headContent.allow.filter((host) => !coveredBy(desired, host) && !(already && coveredBy(already, host)));
+  if (extra.length > 0) {
+    const line = extra.map((host) => lines.hosts[host]).find((value) => value !== undefined);
+    findings.push({ input: FIREWALL_KEYS.allow, from: hostList(baseContent?.allow), to: hostList(headContent.allow), why: `allows hosts the store does not: ${extra.join(', ')}`, ...(line !== undefined ? { line } : {}) });
   }
   return findings;
 }

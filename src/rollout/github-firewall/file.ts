@@ -24,6 +24,12 @@ export interface ExistingFirewallFile extends Partial<FirewallFileContent> {
   problems: string[];
 }
 
+/** 1-based lines of the top-level keys and of each listed host (lower-cased), for annotations. */
+export interface FirewallFileLines {
+  keys: Partial<Record<string, number>>;
+  hosts: Record<string, number>;
+}
+
 /** The file's text. `revision`: the store commit it comes from (short or full). */
 export function renderFirewallFile(desired: DesiredFirewall, revision?: string): string {
   const lines = [
@@ -62,7 +68,7 @@ export function readFirewallFile(text: string, file = FIREWALL_FILE): ExistingFi
   const allow = root.get(FIREWALL_KEYS.allow, true);
   if (allow === undefined || allow === null) result.allow = [];
   else if (isSeq(allow) && allow.items.every((item) => isScalar(item) && typeof item.value === 'string')) {
-    result.allow = [...new Set(allow.items.map((item) => String((item as { value: string }).value).trim().toLowerCase().replace(/\.$/, '')))].sort();
+    result.allow = [...new Set(allow.items.map((item) => normalHost(String((item as { value: string }).value))))].sort();
   } else at((allow as { range?: number[] }).range?.[0], `${FIREWALL_KEYS.allow} must be a list of host names`);
   const noDefault = root.get(FIREWALL_KEYS.noDefaultUrls, true);
   if (noDefault === undefined) result.noDefaultUrls = false;
@@ -71,7 +77,33 @@ export function readFirewallFile(text: string, file = FIREWALL_FILE): ExistingFi
   return result;
 }
 
-function coveredBy(content: FirewallFileContent, host: string): boolean {
+function normalHost(value: string): string {
+  return value.trim().toLowerCase().replace(/\.$/, '');
+}
+
+/** Where each top-level key and each listed host sits, so a finding points at the line that widens; never throws. */
+export function firewallFileLines(text: string): FirewallFileLines {
+  const index = new LineIndex(text);
+  const root = parseDocument(text, { prettyErrors: false }).contents;
+  const keys: Partial<Record<string, number>> = {};
+  const hosts: Record<string, number> = {};
+  if (!isMap(root)) return { keys, hosts };
+  const lineOf = (range: readonly number[] | null | undefined) => (range ? index.position(range[0] ?? 0).line : undefined);
+  for (const pair of root.items) {
+    if (!isScalar(pair.key) || typeof pair.key.value !== 'string') continue;
+    const line = lineOf(pair.key.range);
+    if (line !== undefined) keys[pair.key.value] = line;
+    if (pair.key.value !== FIREWALL_KEYS.allow || !isSeq(pair.value)) continue;
+    for (const item of pair.value.items) {
+      const itemLine = isScalar(item) && typeof item.value === 'string' ? lineOf(item.range) : undefined;
+      if (isScalar(item) && typeof item.value === 'string' && itemLine !== undefined) hosts[normalHost(item.value)] ??= itemLine;
+    }
+  }
+  return { keys, hosts };
+}
+
+/** Is `host` allowed by `content` (listed, or one of GitHub's defaults while they are on)? */
+export function coveredBy(content: FirewallFileContent, host: string): boolean {
   if (content.allow.includes(host)) return true;
   return !content.noDefaultUrls && FIREWALL_DEFAULT_HOSTS.some((pattern) => hostMatches(pattern, host));
 }

@@ -5,7 +5,7 @@
  * target's part of a sync (plan.ts).
  */
 export * from './format.js';
-export { desiredFirewall, type DesiredFirewall, type FirewallAnswer, type FirewallFinding, type FirewallFindingCode, type FirewallInput, type FirewallSource } from './map.js';
+export { desiredFirewall, repositoryFirewall, type DesiredFirewall, type FirewallAnswer, type FirewallFinding, type FirewallFindingCode, type FirewallInput, type FirewallSource } from './map.js';
 export {
   contentChanges,
   decideFirewallFile,

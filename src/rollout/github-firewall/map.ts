@@ -159,6 +159,18 @@ export function desiredFirewall(input: FirewallInput): FirewallAnswer {
   return { firewall: { repository, mode, allow: [...allow].sort(), noDefaultUrls: input.noDefaultUrls, policies, sources, findings } };
 }
 
+/**
+ * The file the store wants for a repository as a whole: what `egressctl resolve --format
+ * github-firewall` prints and what the tamper check judges a pull request's file against. It is the
+ * repository-level answer united with every workflow attachment of the repository, Harden-Runner's
+ * own hosts included, so it allows at least what sync writes (sync unites only the workflows the
+ * repository has, and adds Harden-Runner's hosts only where a job runs it). `seen`: the
+ * repository's baselines (`host:port`), for wildcards.
+ */
+export function repositoryFirewall(store: StoreState, repository: string, seen: readonly string[]): FirewallAnswer {
+  return desiredFirewall({ store, repository, seen, noDefaultUrls: store.settings.githubFirewall?.noDefaultUrls === true });
+}
+
 function mapEndpoint(text: string, policy: string, noDefaultUrls: boolean, seen: readonly ReturnType<typeof endpointFromText>[], allow: Set<string>, findings: FirewallFinding[]): void {
   const { host, port } = endpointFromText(text);
   if (!HOST_PORTS.has(port)) {
