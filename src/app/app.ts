@@ -17,8 +17,10 @@ import { DeliveryLog, KeyedQueue, type WorkQueue } from './queue.js';
 import { openWorkQueue } from './queue-open.js';
 import { registerRolloutSchedule, registerSyncRetry, type RolloutSchedule, type SyncRetry } from './rollout-schedule.js';
 import { syncOnMerge } from './sync-on-merge.js';
+import { journaledSync } from './sync-work.js';
 import { expiredAfterPublish } from './expired-exceptions.js';
 import { registerTamperCheck } from './tamper-check.js';
+import { registerSyncPullRequestClosed } from './sync-pr-closed.js';
 import { registerWorkflowJobHandler, type WorkflowJobDeps, type WorkflowJobHandle } from './workflow-job.js';
 
 export interface EgressctlAppOptions {
@@ -82,13 +84,21 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
       const sync = syncOnMerge(app, { policyRepository, stateDir: config.cacheDir });
       // Then the pull request that deletes expired exceptions (it logs its own failures).
       const expired = expiredAfterPublish(app, { policyRepository });
-      deps.afterPublish = async (event) => {
-        try {
-          return await sync(event);
-        } finally {
-          await expired(event);
-        }
-      };
+      // Journaled before it runs: a kill -9 in the middle leaves it for the next start (sync-work.ts).
+      deps.afterPublish = journaledSync({
+        queue,
+        policyRepository,
+        sync: async (event) => {
+          try {
+            return await sync(event);
+          } finally {
+            await expired(event);
+          }
+        },
+        published: async () => (await deps.publisher())?.current(),
+        mirror: (shas) => policyMirror(app, deps, policyRepository, shas),
+        backoff: { firstMs: config.syncRetryMs, maxMs: 60 * 60 * 1000 },
+      });
       retries?.stop();
       retries = registerSyncRetry(app, {
         loadPolicy: () => loadPolicyHead(app, deps, policyRepository),
@@ -96,6 +106,7 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
         policyRepository,
         firstMs: config.syncRetryMs,
       });
+      registerSyncPullRequestClosed(app, { stateDir: config.cacheDir });
       registerTamperCheck(app, { policyRepository, loadStore: () => loadPolicyHead(app, deps, policyRepository), cacheDir: config.cacheDir });
       if (config.rollout) {
         rollout?.stop();
@@ -158,9 +169,7 @@ async function loadPolicyHead(
   const { data: branch } = await octokit.rest.repos.getBranch({ owner, repo, branch: repository.default_branch });
   const sha = branch.commit.sha;
   return deps.queue.run(fullName.toLowerCase(), async () => {
-    const token = await deps.tokens.get(octokit, installation.id, { owner, repo });
-    const url = deps.config.gitUrlTemplate ? gitUrl(deps.config.gitUrlTemplate, { owner, repo }) : repository.clone_url;
-    const dir = await deps.mirrors.fetch(fullName, { url, token }, [sha]);
+    const dir = await fetchPolicyRevisions(deps, { octokit, installationId: installation.id, fullName, cloneUrl: repository.clone_url }, [sha]);
     const loaded = await loadPolicyRepository({ dir, rev: sha });
     if (loaded.errors.length > 0) {
       const shown = loaded.errors.slice(0, 5).map(formatDiagnostic).join('; ');
@@ -170,4 +179,26 @@ async function loadPolicyHead(
     await afterLoad?.(dir, sha);
     return loaded.value;
   });
+}
+
+/** Fetch `shas` of the policy repository into this App's mirror of it; the mirror's directory. */
+async function fetchPolicyRevisions(
+  deps: HandlerDeps,
+  target: { octokit: Awaited<ReturnType<WebhookApp['auth']>>; installationId: number; fullName: string; cloneUrl: string },
+  shas: string[],
+): Promise<string> {
+  const [owner = '', repo = ''] = target.fullName.split('/');
+  const token = await deps.tokens.get(target.octokit, target.installationId, { owner, repo });
+  const url = deps.config.gitUrlTemplate ? gitUrl(deps.config.gitUrlTemplate, { owner, repo }) : target.cloneUrl;
+  return deps.mirrors.fetch(target.fullName, { url, token }, shas);
+}
+
+/** The policy repository's mirror with `shas` in it, for work picked up from the queue (another replica, a restart). */
+async function policyMirror(app: WebhookApp, deps: HandlerDeps, fullName: string, shas: string[]): Promise<string> {
+  const [owner = '', repo = ''] = fullName.split('/');
+  const appOctokit = await app.auth();
+  const { data: installation } = await appOctokit.rest.apps.getRepoInstallation({ owner, repo });
+  const octokit = await app.auth(installation.id);
+  const { data: repository } = await octokit.rest.repos.get({ owner, repo });
+  return deps.queue.run(fullName.toLowerCase(), () => fetchPolicyRevisions(deps, { octokit, installationId: installation.id, fullName, cloneUrl: repository.clone_url }, shas));
 }

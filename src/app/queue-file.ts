@@ -246,6 +246,10 @@ export class FileWorkQueue implements WorkQueue {
     return true;
   }
 
+  async release(): Promise<void> {
+    // One replica: nothing was held.
+  }
+
   async failures(): Promise<QueueFailure[]> {
     return [...this.items.values()]
       .filter((item) => item.lastError !== undefined)

@@ -121,7 +121,7 @@ export class RedisWorkQueue implements WorkQueue {
     return Number(await client.runCommand('egressctlClaim', [`${this.prefix}:claim:${name}`, value, Math.max(1, Math.round(ttlMs))])) === 1;
   }
 
-  private async release(name: string, value: string = this.owner): Promise<void> {
+  async release(name: string, value: string = this.owner): Promise<void> {
     const client = await this.redis();
     await client.runCommand('egressctlRelease', [`${this.prefix}:claim:${name}`, value]);
   }

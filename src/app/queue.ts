@@ -138,6 +138,8 @@ export interface WorkQueue {
    * replica per period). The embedded queue has one replica: always true.
    */
   claim(name: string, ttlMs: number): Promise<boolean>;
+  /** Give up `name` if this replica holds it (before its expiry). */
+  release(name: string): Promise<void>;
   /** Resolves when nothing is running or ready to run (items waiting out a backoff or a batch interval do not count). */
   idle(): Promise<void>;
   /** Stop taking work; finish what runs (at most `graceMs`); a last batch of each batch kind; what is left stays journaled. */

@@ -139,6 +139,33 @@ export function syncEntry(result: RepositoryRollout): SyncEntry {
   }
 }
 
+/** A sync pull request a person closed without merging (the `pull_request.closed` webhook). */
+export interface ClosedPullRequest {
+  /** `owner/repo`, as GitHub spells it. */
+  repository: string;
+  number: number;
+  url: string;
+  /** Login of who closed it. */
+  by: string;
+  /** ISO time it was closed. */
+  at: string;
+}
+
+/**
+ * The repository's row once a person closed its sync PR: `pr-closed` at once, not at the next
+ * sync; the files it proposed are kept. The next sync leaves it closed until the desired state
+ * changes (rollout.ts compares the PR's marker with the desired-state digest).
+ */
+export function closedPullRequestEntry(closed: ClosedPullRequest, previous: SyncEntry | undefined): SyncEntry {
+  return {
+    repository: closed.repository,
+    status: 'pr-closed',
+    pr: { number: closed.number, url: closed.url },
+    files: previous?.files ?? [],
+    reasons: [`pull request #${closed.number} was closed without merging by ${closed.by} on ${closed.at}: not reopened until the desired state changes (--force opens a new one)`],
+  };
+}
+
 /** A repository or variable a sync could not bring to the store's state, with why. */
 export interface SyncFailure {
   /** `owner/repo`, or `NAME on TARGET` for a variable. */

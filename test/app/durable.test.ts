@@ -120,6 +120,30 @@ describe('one replica, the journal in the state directory', () => {
     expect(await second.stop()).toBe(0);
   }, 120_000);
 
+  it('kill -9 in the middle of the sync after a publish: the restart syncs the repositories that change', async () => {
+    const first = await start(stateDir);
+    const published = await standin!.deliverWebhook({ url: first.hookUrl, event: 'push', repository: POLICY_REPO, after: (await standin!.refSha(POLICY_REPO, 'main'))! });
+    expect(published.status).toBe(200);
+    const sha = await standin!.commitFiles(POLICY_REPO, { files: { 'policies/api.yml': 'egress-policy: block\nextends: base\nallowed-endpoints:\n  - registry.npmjs.org\n' } });
+    // The sync reaches acme/api: the App dies there, the sync not done, its row not written.
+    standin!.failNextRequests({
+      count: 1,
+      status: 500,
+      message: 'unused',
+      match: (request) => {
+        if (request.repository === 'acme/api' && request.operationId === 'pulls/list') first.child.kill('SIGKILL');
+        return false;
+      },
+    });
+    await standin!.deliverWebhook({ url: first.hookUrl, event: 'push', repository: POLICY_REPO, after: sha }).catch(() => undefined);
+    await first.kill9();
+    standin!.clearFaults();
+    expect(standin!.pullRequests('acme/api')).toHaveLength(0);
+
+    await start(stateDir);
+    await until('the sync PR of acme/api', () => standin!.pullRequests('acme/api').some((pull) => pull.state === 'open'), 30_000);
+  }, 120_000);
+
   it('SIGTERM with observations pending and GitHub up: they are committed before the exit', async () => {
     const first = await start(stateDir, { EGRESSCTL_BASELINE_FLUSH_SECONDS: '3600' });
     const ids = await jobs(3);
@@ -159,6 +183,21 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
     await until('all 20 runs in the baselines', async () => (await baselineRuns()).size === 20);
     expect([...(await baselineRuns())].sort()).toEqual(ids.map(String).sort());
     expect(standin!.stats().logDownloads).toBe(20);
+  }, 120_000);
+
+  it('the sync after a publish, journaled in Redis, runs once: the other replica never runs it alongside', async () => {
+    const [a] = await replicas({ EGRESSCTL_SYNC_RETRY_SECONDS: '1' });
+    expect((await standin!.deliverWebhook({ url: a.hookUrl, event: 'push', repository: POLICY_REPO, after: (await standin!.refSha(POLICY_REPO, 'main'))! })).status).toBe(200);
+    const sha = await standin!.commitFiles(POLICY_REPO, { files: { 'policies/api.yml': 'egress-policy: block\nextends: base\nallowed-endpoints:\n  - registry.npmjs.org\n' } });
+    expect((await standin!.deliverWebhook({ url: a.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
+    const writes = () => standin!.requests.filter((request) => request.repository === 'acme/api' && request.method !== 'GET').length;
+    expect(standin!.pullRequests('acme/api').filter((pull) => pull.state === 'open')).toHaveLength(1);
+    const after = writes();
+    expect(after).toBeGreaterThan(0);
+    // Long enough for the other replica's retries (1 s, 2 s) of an item it could not run.
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    expect(writes()).toBe(after);
+    expect(standin!.requests.filter((request) => request.repository === 'acme/api' && request.operationId === 'pulls/create')).toHaveLength(1);
   }, 120_000);
 
   it('kill -9 of one replica with observations pending: the other commits them', async () => {

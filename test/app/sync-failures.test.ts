@@ -12,6 +12,7 @@ import { loadPolicyRepository } from '../../src/store/repository.js';
 import { tokenClient } from '../../src/github/client.js';
 import { runSync } from '../../src/rollout/sync.js';
 import { readSyncReport } from '../../src/rollout/sync-report.js';
+import { renderSync } from '../../src/server/console/render-sync.js';
 import { PUBLISH_CHECK_NAME } from '../../src/app/render.js';
 import { SIMPLE_WORKFLOW } from '../support/workflows.js';
 import { POLICY_REPO, startHarness, type Harness } from '../support/app.js';
@@ -199,6 +200,56 @@ describe('defect 3: the desired-state digest covers exactly what the jobs get', 
     await merge(harness, { 'policies/base.yml': 'egress-policy: block\ndescription: the endpoints every job needs\nallowed-endpoints:\n  - github.com:443\n' });
     await fullSync(harness);
     expect(harness.standin.pullRequests('acme/api').filter((p) => p.state === 'open')).toHaveLength(0);
+  }, 120_000);
+});
+
+describe('a sync PR closed by a person (pull_request.closed)', () => {
+  async function deliverClosed(h: Harness, repository: string, number: number): Promise<number> {
+    const delivered = await h.standin.deliverWebhook({ url: h.hookUrl, event: 'pull_request', action: 'closed', repository, pullRequest: number, sender: 'octocat' });
+    await h.mount.app.idle();
+    return delivered.status;
+  }
+
+  it('the row says pr-closed at once (report, /sync, metric); it stays closed until the desired state changes', async () => {
+    harness = await start(PULL_REQUESTS, 'organizations: {}\n');
+    await merge(harness, { 'attachments.yml': 'organizations:\n  acme: org\n' });
+    const [pull] = harness.standin.pullRequests('acme/api');
+    expect(pull?.state).toBe('open');
+    expect((await rowOf(harness, 'acme/api'))?.status).toBe('pr-open');
+
+    // A person's own pull request closed in the same repository changes nothing.
+    await harness.standin.commitFiles('acme/api', { files: { 'README.md': 'hello\n' }, branch: 'docs' });
+    const own = await harness.standin.openPullRequest('acme/api', { head: 'docs' });
+    await harness.standin.closePullRequest('acme/api', own.number);
+    expect(await deliverClosed(harness, 'acme/api', own.number)).toBe(200);
+    expect((await rowOf(harness, 'acme/api'))?.status).toBe('pr-open');
+
+    await harness.standin.closePullRequest('acme/api', pull!.number, { by: 'octocat' });
+    expect(await deliverClosed(harness, 'acme/api', pull!.number)).toBe(200);
+    const row = await rowOf(harness, 'acme/api');
+    expect(row?.status).toBe('pr-closed');
+    expect(row?.pr?.number).toBe(pull!.number);
+    expect(row?.files).toEqual(['.github/workflows/ci.yml']);
+    expect(row?.reasons.join('\n')).toMatch(new RegExp(`#${pull!.number} was closed without merging by octocat`));
+    expect((await rowOf(harness, 'acme/web'))?.status).toBe('pr-open');
+    const metrics = await (await fetch(`${harness.server.url}/metrics`)).text();
+    expect(metrics).toContain('egressctl_sync_repositories{state="pr-closed"} 1');
+    expect(metrics).toContain('egressctl_sync_repositories{state="pr-open"} 1');
+    // The console's /sync page renders this same report (no console in this harness: rendered directly).
+    const page = renderSync(await readSyncReport(harness.cacheDir), 'pr-closed').content.value;
+    expect(page).toMatch(/data-repository="acme\/api" data-status="pr-closed">.*PR closed/);
+    expect(page).not.toContain('data-repository="acme/web"');
+
+    // A change that does not change what acme/api's jobs get: not reopened, still pr-closed.
+    await merge(harness, { 'policies/base.yml': 'egress-policy: block\ndescription: the endpoints every job needs\nallowed-endpoints:\n  - github.com:443\n' });
+    await merge(harness, { 'egressctl.yml': `${PULL_REQUESTS}# settings edited\n` });
+    expect(harness.standin.pullRequests('acme/api').filter((p) => p.state === 'open')).toHaveLength(0);
+    expect((await rowOf(harness, 'acme/api'))?.status).toBe('pr-closed');
+
+    // The desired state changes: a new sync PR, and the row says so.
+    await merge(harness, { 'policies/org.yml': 'egress-policy: block\nallowed-endpoints:\n  - proxy.golang.org\n  - sum.golang.org\n' });
+    expect(harness.standin.pullRequests('acme/api').filter((p) => p.state === 'open')).toHaveLength(1);
+    expect((await rowOf(harness, 'acme/api'))?.status).toBe('pr-open');
   }, 120_000);
 });
 

@@ -1,0 +1,34 @@
+/**
+ * A sync pull request closed by a person (docs/github-app.md, "Durable work"): on
+ * `pull_request.closed` without a merge, from the sync branch of the same repository, with the
+ * marker egressctl writes in its body, the repository's row in the sync report becomes
+ * `pr-closed` at once (shown on /sync and in egressctl_sync_repositories) instead of at the next
+ * sync. Reopening is the sync's decision (rollout.ts): not until the desired state changes.
+ */
+import type { Context } from 'probot';
+import { parseMarker, ROLLOUT_BRANCH } from '../rollout/rollout-body.js';
+import { closedPullRequestEntry, readSyncReport, recordSync } from '../rollout/sync-report.js';
+import type { WebhookApp } from './delivery-guard.js';
+
+export interface SyncPullRequestClosedDeps {
+  /** Where the sync report is kept (the App's state directory). */
+  stateDir: string;
+}
+
+export function registerSyncPullRequestClosed(app: WebhookApp, deps: SyncPullRequestClosedDeps): void {
+  app.on('pull_request.closed', (context) => handleSyncPullRequestClosed(context, deps));
+}
+
+export async function handleSyncPullRequestClosed(context: Pick<Context<'pull_request.closed'>, 'payload' | 'log'>, deps: SyncPullRequestClosedDeps): Promise<void> {
+  const { payload } = context;
+  const pr = payload.pull_request;
+  const repository = payload.repository.full_name;
+  // Ours: the fixed sync branch of this very repository (a fork's branch of that name is not), and our marker.
+  if (pr.merged || pr.head.ref !== ROLLOUT_BRANCH || pr.head.repo?.full_name !== repository || !parseMarker(pr.body)) return;
+  const organization = payload.repository.owner.login;
+  const report = await readSyncReport(deps.stateDir);
+  const previous = report.organizations[organization.toLowerCase()]?.repositories.find((entry) => entry.repository.toLowerCase() === repository.toLowerCase());
+  const entry = closedPullRequestEntry({ repository, number: pr.number, url: pr.html_url, by: payload.sender.login, at: pr.closed_at ?? new Date().toISOString() }, previous);
+  await recordSync(deps.stateDir, { organization, at: new Date().toISOString(), dryRun: false, repositories: [entry], variables: [] }, { merge: true });
+  context.log.info({ repository, pullRequest: pr.number, by: payload.sender.login }, 'sync pull request closed without merging: pr-closed, not reopened until the desired state changes');
+}
