@@ -7,6 +7,7 @@
  * - `disable-sudo-and-containers`, `disable-sudo`: true protects; losing it weakens.
  * - `disable-file-monitoring`, `disable-telemetry`: true turns something off; gaining it weakens.
  * - `lockdown-mode`: turning it off, or dropping a detection while it stays on, weakens.
+ * - `no-default-urls` (GitHub's firewall only): true protects; losing it weakens.
  * Pure; work is per (before, after) pair of policies, never per scope.
  */
 import { create, type Delta } from 'jsondiffpatch';
@@ -19,6 +20,7 @@ export const EXTENDS_KEY = 'extends';
 export const DESCRIPTION_KEY = 'description';
 export const LOCKDOWN_KEY = 'lockdown-mode';
 export const DETECTIONS_KEY = 'lockdown-mode.detections';
+export const NO_DEFAULT_URLS_KEY = 'no-default-urls';
 
 /** Flags whose `true` is the hardened state. */
 const PROTECTIVE_FLAGS: ReadonlySet<PassthroughFlag> = new Set(['disable-sudo-and-containers', 'disable-sudo']);
@@ -51,7 +53,7 @@ export interface PolicyChangeDescription {
 }
 
 export function isSettingKey(key: string): boolean {
-  return key === LOCKDOWN_KEY || key === DETECTIONS_KEY || (PASSTHROUGH_FLAGS as readonly string[]).includes(key);
+  return key === LOCKDOWN_KEY || key === DETECTIONS_KEY || key === NO_DEFAULT_URLS_KEY || (PASSTHROUGH_FLAGS as readonly string[]).includes(key);
 }
 
 /**
@@ -81,6 +83,12 @@ export function settingChanges(before: PolicyContent | undefined, after: PolicyC
     const removed = difference(detectionsBefore, detectionsAfter);
     const weakens = lockdownBefore === true && lockdownAfter === true && removed.length > 0;
     changes.push({ key: DETECTIONS_KEY, before: detectionsBefore, after: detectionsAfter, weakens });
+  }
+  const noDefaultsBefore = before?.[NO_DEFAULT_URLS_KEY] ?? null;
+  const noDefaultsAfter = after?.[NO_DEFAULT_URLS_KEY] ?? null;
+  if (noDefaultsBefore !== noDefaultsAfter) {
+    // Unset falls back to egressctl.yml, which may allow GitHub's defaults: losing an explicit true weakens.
+    changes.push({ key: NO_DEFAULT_URLS_KEY, before: noDefaultsBefore, after: noDefaultsAfter, weakens: compared && noDefaultsBefore === true && noDefaultsAfter !== true });
   }
   return changes;
 }

@@ -103,12 +103,14 @@ function mergeWithParents(policy: Policy, parents: readonly CompiledPolicy[]): C
       if (value !== undefined) result[flag] = value;
     }
     if (parent['lockdown-mode']) result['lockdown-mode'] = parent['lockdown-mode'];
+    if (parent['no-default-urls'] !== undefined) result['no-default-urls'] = parent['no-default-urls'];
   }
   for (const flag of PASSTHROUGH_FLAGS) {
     const value = policy.flags[flag];
     if (value !== undefined) result[flag] = value;
   }
   if (policy.lockdownMode) result['lockdown-mode'] = policy.lockdownMode;
+  if (policy.noDefaultUrls !== undefined) result['no-default-urls'] = policy.noDefaultUrls;
   result['allowed-endpoints'] = [...endpoints].sort();
   if (ancestors.size > 0) result.extends = [...ancestors].sort();
   const expiry = mergeEndpointExpiry(policy.allowedEndpoints, parents);

@@ -73,6 +73,8 @@ export interface Policy {
   allowedEndpoints: EndpointEntry[];
   flags: HardenRunnerFlags;
   lockdownMode?: LockdownMode;
+  /** GitHub's firewall only (docs/github-firewall.md): `no-default-urls` of the repository's file; unset: the egressctl.yml setting decides. */
+  noDefaultUrls?: boolean;
   extends: PolicyReference[];
 }
 
@@ -187,6 +189,11 @@ export interface CompiledPolicy {
   'disable-telemetry'?: boolean;
   'disable-sudo'?: boolean;
   'lockdown-mode'?: LockdownMode;
+  /**
+   * GitHub's firewall only (docs/github-firewall.md): write `no-default-urls: true` so GitHub's
+   * default hosts are allowed only where listed. Harden-Runner has no counterpart and is never given it.
+   */
+  'no-default-urls'?: boolean;
   /** Every policy it extends, directly or not, sorted. */
   extends?: string[];
   /**

@@ -29,6 +29,7 @@ export function canonicalContent(content: PolicyContent): PolicyContent {
   }
   const lockdown = content['lockdown-mode'];
   if (lockdown !== undefined) canonical['lockdown-mode'] = { enabled: lockdown.enabled, detections: sortUnique(lockdown.detections) as LockdownDetection[] };
+  if (content['no-default-urls'] !== undefined) canonical['no-default-urls'] = content['no-default-urls'];
   if (content.extends !== undefined && content.extends.length > 0) canonical.extends = [...content.extends];
   // Expiry dates of listed endpoints only, sorted by endpoint (docs/architecture.md#expiring-exceptions).
   const listed = new Set(canonical['allowed-endpoints']);
@@ -49,6 +50,7 @@ export function normalizePolicy(policy: Policy): NormalizedPolicy {
   };
   if (policy.description !== undefined) content.description = policy.description;
   if (policy.lockdownMode) content['lockdown-mode'] = policy.lockdownMode;
+  if (policy.noDefaultUrls !== undefined) content['no-default-urls'] = policy.noDefaultUrls;
   const expiring = policy.allowedEndpoints.filter((entry) => entry.expires !== undefined);
   if (expiring.length > 0) content['endpoint-expiry'] = Object.fromEntries(expiring.map((entry) => [entry.endpoint, entry.expires as string]));
   return canonicalContent(content);

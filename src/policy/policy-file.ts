@@ -236,6 +236,7 @@ function buildPolicy({ name, yamlFile, value, endpoints }: PolicyRuleContext): P
     extends: extendsReferences(yamlFile, value['extends']),
   };
   if (typeof value['description'] === 'string') policy.description = value['description'];
+  if (typeof value['no-default-urls'] === 'boolean') policy.noDefaultUrls = value['no-default-urls'];
   const lockdown = value['lockdown-mode'] as { enabled?: unknown; detections?: unknown } | undefined;
   if (lockdown && typeof lockdown.enabled === 'boolean') {
     policy.lockdownMode = {

@@ -193,6 +193,23 @@ describe('buildRepositoryBundle and contentRevision', () => {
     );
   });
 
+  it('carries a policy\'s no-default-urls (own or inherited), valid against the bundle schema, same bytes in any order', () => {
+    const files = new Map(Object.entries({ ...SAMPLE_FILES, 'policies/strict.yml': 'egress-policy: block\nextends: api\nno-default-urls: true\n', 'policies/stricter.yml': 'egress-policy: block\nextends: strict\n' }).map(([file, text]) => [file, Buffer.from(text)]));
+    const loaded = parsePolicyRepository(files);
+    expect(loaded.errors).toEqual([]);
+    const bundle = buildRepositoryBundle(loaded.value, { revision: SHA, committedAt: '2026-03-01T01:00:00Z' });
+    expect(bundle.policies.strict?.['no-default-urls']).toBe(true);
+    expect(bundle.policies.stricter?.['no-default-urls']).toBe(true);
+    expect(Object.keys(bundle.policies.api ?? {})).not.toContain('no-default-urls');
+    expect(bundleProblems(JSON.parse(serializeBundle(bundle)))).toEqual([]);
+    const reversed = parsePolicyRepository(new Map([...files.entries()].reverse()));
+    expect(serializeBundle(buildRepositoryBundle(reversed.value, { revision: SHA, committedAt: '2026-03-01T01:00:00Z' }))).toBe(serializeBundle(bundle));
+    // A value the schema does not allow is a problem, not passed through.
+    const broken = JSON.parse(serializeBundle(bundle)) as { policies: Record<string, Record<string, unknown>> };
+    broken.policies.strict!['no-default-urls'] = 'yes';
+    expect(bundleProblems(broken)).not.toEqual([]);
+  });
+
   it('names content without a commit by its hash', () => {
     const { policies, attachments } = sampleInput();
     const revision = contentRevision(policies, attachments);

@@ -88,6 +88,29 @@ describe('egressctl resolve --format github-firewall', () => {
     expect(none.stderr).toMatch(/no policy applies to other\/repo/);
   });
 
+  it('a policy\'s no-default-urls: the file says it when every policy of the repository does; validate locates a bad value', async () => {
+    const policies = firewallStoreFiles();
+    repo.write({ 'policies/release-block.yml': `${policies['policies/release-block.yml']}no-default-urls: true\n` });
+    repo.commit('release-block: no GitHub defaults');
+    // acme/web: ci-block (repository) lacks it, release-block (deploy.yml) has it: GitHub's defaults stay allowed.
+    const mixed = await runCli(['resolve', '--repository', 'acme/web', '--format', 'github-firewall', '-C', repo.dir, '--json']);
+    expect(mixed.code).toBe(0);
+    expect(JSON.parse(mixed.stdout)).toMatchObject({ 'no-default-urls': false });
+    repo.write({ 'policies/ci-block.yml': `${policies['policies/ci-block.yml']}no-default-urls: true\n` });
+    repo.commit('ci-block: no GitHub defaults');
+    const strict = await runCli(['resolve', '--repository', 'acme/web', '--format', 'github-firewall', '-C', repo.dir]);
+    expect(strict.code).toBe(0);
+    expect(strict.stdout).toMatch(/\nno-default-urls: true\n/);
+    expect(parse(strict.stdout)).toMatchObject({ mode: 'enforce', 'no-default-urls': true });
+    expect((parse(strict.stdout) as { allow: string[] }).allow).toContain('github.com');
+
+    repo.write({ 'policies/ci-block.yml': `${policies['policies/ci-block.yml']}no-default-urls: yes please\n` });
+    const line = policies['policies/ci-block.yml']!.split('\n').length;
+    const invalid = await runCli(['validate', '-C', repo.dir]);
+    expect(invalid.code).toBe(1);
+    expect(invalid.stdout + invalid.stderr).toContain(`policies/ci-block.yml:${line}:18: error policy/invalid-type: "no-default-urls" must be true or false, not string "yes please"`);
+  });
+
   it('refuses what does not fit a repository-wide file', async () => {
     const run = await runCli(['resolve', '--repository', 'acme/web', '--workflow', 'ci.yml', '--format', 'github-firewall', '-C', repo.dir]);
     expect(run.code).toBe(2);

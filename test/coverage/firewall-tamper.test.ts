@@ -114,6 +114,21 @@ describe('a pull request that widens the file fails, old -> new per field', () =
     expect(findings.find((finding) => finding.input === 'allow')!.why).toBe('allows hosts the store does not: pastebin.com');
   });
 
+  it('no-default-urls dropped where the policies (not egressctl.yml) set it', async () => {
+    const fixtures = firewallStoreFiles();
+    const withKey = (name: string) => ({ [`policies/${name}.yml`]: `${fixtures[`policies/${name}.yml`]!}no-default-urls: true\n` });
+    const store = loadStore({ files: { ...withKey('ci-block'), ...withKey('release-block') } });
+    expect(store.settings.githubFirewall.noDefaultUrls).toBe(false);
+    const merged = await syncedFile(store);
+    expect(merged).toContain('\nno-default-urls: true\n');
+    expect(check(store, undefined, merged)).toEqual([]);
+    const dropped = merged.replace('no-default-urls: true\n', '');
+    expect(check(store, merged, dropped).map(({ input, from, to }) => ({ input, from, to }))).toEqual([{ input: 'no-default-urls', from: 'true', to: 'false' }]);
+    // Only one of acme/web's policies sets it: the store's file allows GitHub's defaults, so dropping it widens nothing.
+    const one = loadStore({ files: withKey('release-block') });
+    expect(check(one, merged, dropped)).toEqual([]);
+  });
+
   it('deleting the managed file, renaming it away, or breaking it', async () => {
     const store = loadStore();
     const merged = await syncedFile(store);

@@ -137,6 +137,16 @@ describe('describePolicyChange', () => {
     ]);
   });
 
+  it('no-default-urls (GitHub\'s firewall only): turning it off or unsetting it weakens, turning it on does not', () => {
+    const on = { 'egress-policy': 'block' as const, 'allowed-endpoints': [], 'no-default-urls': true };
+    const off = { 'egress-policy': 'block' as const, 'allowed-endpoints': [], 'no-default-urls': false };
+    const unset = { 'egress-policy': 'block' as const, 'allowed-endpoints': [] };
+    expect(describePolicyChange(on, off).changed).toEqual([{ key: 'no-default-urls', before: true, after: false, weakens: true }]);
+    expect(describePolicyChange(on, unset).changed).toEqual([{ key: 'no-default-urls', before: true, after: null, weakens: true }]);
+    expect(describePolicyChange(unset, on).changed).toEqual([{ key: 'no-default-urls', before: null, after: true, weakens: false }]);
+    expect(keyChangeText(describePolicyChange(on, off).changed[0]!)).toBe('no-default-urls: true → false');
+  });
+
   it('describes a created policy by its endpoints alone', () => {
     expect(describePolicyChange(undefined, { 'egress-policy': 'block', 'allowed-endpoints': ['a.com:443'], 'disable-sudo': true })).toEqual({
       endpointsAdded: ['a.com:443'],

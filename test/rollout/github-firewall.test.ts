@@ -20,6 +20,7 @@ import {
   planFirewallTarget,
   readFirewallFile,
   renderFirewallFile,
+  repositoryFirewall,
   type DesiredFirewall,
 } from '../../src/rollout/github-firewall/index.js';
 import { DECISIONS_FIXTURE, firewallStoreFiles, firewallWorkflows } from '../support/github-firewall.js';
@@ -163,6 +164,112 @@ describe('mapping the store to the firewall file', () => {
     const answer = desiredFirewall({ store, repository: 'acme/docs', workflows: ['.github/workflows/ci.yml'], noDefaultUrls: false });
     expect(answer.firewall).toBeNull();
     expect('reason' in answer && answer.reason).toMatch(/no policy applies to acme\/docs/);
+  });
+});
+
+describe('no-default-urls in a policy (GitHub\'s firewall only)', () => {
+  /** The fixture store with policy files added or replaced (`null` leaves the store as it is). */
+  function storeWith(policies: Record<string, string>, settings = ''): PolicyRepository {
+    const files = storeFiles();
+    for (const [name, text] of Object.entries(policies)) files.set(`policies/${name}.yml`, Buffer.from(text));
+    if (settings) files.set('egressctl.yml', Buffer.from(`${firewallStoreFiles()['egressctl.yml']}${settings}`));
+    const result = parsePolicyRepository(files);
+    expect(result.errors.map(formatDiagnostic)).toEqual([]);
+    return result.value;
+  }
+  const policyText = (name: string) => firewallStoreFiles()[`policies/${name}.yml`]!;
+  const web = (repository: PolicyRepository, workflows: string[]) =>
+    firewallOf(desiredFirewall({ store: storeStateOf(repository), repository: 'acme/web', workflows, seen: seenFromArtifact(), noDefaultUrls: repository.settings.githubFirewall.noDefaultUrls }));
+
+  it('a policy with the key: the file says no-default-urls and lists GitHub\'s hosts itself, the setting off', () => {
+    const repository = storeWith({ 'release-block': `${policyText('release-block')}no-default-urls: true\n` });
+    expect(repository.policies.get('release-block')?.noDefaultUrls).toBe(true);
+    expect(storeStateOf(repository).policies['release-block']?.['no-default-urls']).toBe(true);
+    const firewall = web(repository, ['.github/workflows/deploy.yml']);
+    expect(repository.settings.githubFirewall.noDefaultUrls).toBe(false);
+    expect(firewall.noDefaultUrls).toBe(true);
+    // release-block lists github.com; Harden-Runner's download starts there too.
+    expect(firewall.allow).toContain('github.com');
+    expect(firewall.findings.filter((finding) => finding.code === 'default')).toEqual([]);
+    expect(renderFirewallFile(firewall)).toContain('\nno-default-urls: true\n');
+    // Without the key, the same repository leaves GitHub's hosts to the firewall.
+    const without = web(storeWith({}), ['.github/workflows/deploy.yml']);
+    expect(without.noDefaultUrls).toBe(false);
+    expect(without.allow).not.toContain('github.com');
+  });
+
+  it('two workflow policies of which one lacks it: the union allows GitHub\'s defaults, and the warning says why', () => {
+    const repository = storeWith({ 'release-block': `${policyText('release-block')}no-default-urls: true\n` });
+    const firewall = web(repository, ['.github/workflows/ci.yml', '.github/workflows/deploy.yml']);
+    expect(firewall.noDefaultUrls).toBe(false);
+    expect(firewall.allow).not.toContain('github.com');
+    expect(renderFirewallFile(firewall)).not.toContain('no-default-urls');
+    const united = firewall.findings.find((finding) => finding.code === 'united')!;
+    expect(united.message).toContain("GitHub's default hosts allowed (no-default-urls only when every workflow's policy sets it)");
+    // Both set it: the file does too.
+    const both = storeWith({ 'release-block': `${policyText('release-block')}no-default-urls: true\n`, 'ci-block': `${policyText('ci-block')}no-default-urls: true\n` });
+    const strict = web(both, ['.github/workflows/ci.yml', '.github/workflows/deploy.yml']);
+    expect(strict.noDefaultUrls).toBe(true);
+    expect(strict.findings.find((finding) => finding.code === 'united')!.message).not.toContain('default hosts allowed');
+  });
+
+  it('precedence: the policy key when present, else the egressctl.yml setting', () => {
+    const settings = '  no-default-urls: true\n';
+    // The setting alone: every workflow gets it.
+    expect(web(storeWith({}, settings), ['.github/workflows/ci.yml', '.github/workflows/deploy.yml']).noDefaultUrls).toBe(true);
+    // A policy that says false wins over the setting, and the union follows it.
+    const loose = storeWith({ 'ci-block': `${policyText('ci-block')}no-default-urls: false\n` }, settings);
+    expect(web(loose, ['.github/workflows/deploy.yml']).noDefaultUrls).toBe(true);
+    expect(web(loose, ['.github/workflows/ci.yml', '.github/workflows/deploy.yml']).noDefaultUrls).toBe(false);
+  });
+
+  it('inherited through extends; this file\'s key wins', () => {
+    const repository = storeWith({
+      'ci-block': `${policyText('ci-block')}no-default-urls: true\n`,
+      'ci-strict': 'description: ci-block, nothing more\negress-policy: block\nextends: ci-block\n',
+      'ci-loose': 'description: ci-block with GitHub\'s defaults\negress-policy: block\nextends: [ci-block]\nno-default-urls: false\n',
+    });
+    const compiled = storeStateOf(repository).policies;
+    expect(compiled['ci-strict']?.['no-default-urls']).toBe(true);
+    expect(compiled['ci-loose']?.['no-default-urls']).toBe(false);
+    expect(compiled['nightly-audit']?.['no-default-urls']).toBeUndefined();
+    const attached = (policy: string) => {
+      const files = storeFiles();
+      for (const [name, text] of Object.entries({ 'ci-block': `${policyText('ci-block')}no-default-urls: true\n`, 'ci-strict': 'egress-policy: block\nextends: ci-block\n', 'ci-loose': 'egress-policy: block\nextends: ci-block\nno-default-urls: false\n' })) files.set(`policies/${name}.yml`, Buffer.from(text));
+      files.set('attachments.yml', Buffer.from(`repositories:\n  acme/web: ${policy}\n`));
+      const result = parsePolicyRepository(files);
+      expect(result.errors.map(formatDiagnostic)).toEqual([]);
+      return web(result.value, ['.github/workflows/ci.yml']);
+    };
+    expect(attached('ci-strict').noDefaultUrls).toBe(true);
+    expect(attached('ci-strict').allow).toContain('github.com');
+    expect(attached('ci-loose').noDefaultUrls).toBe(false);
+  });
+
+  it('a value other than true or false is an error located at its line', () => {
+    const files = storeFiles();
+    files.set('policies/release-block.yml', Buffer.from(`${policyText('release-block')}no-default-urls: "yes"\n`));
+    const result = parsePolicyRepository(files);
+    const line = policyText('release-block').split('\n').length;
+    expect(result.errors.map(formatDiagnostic)).toEqual([`policies/release-block.yml:${line}:18: error policy/invalid-type: "no-default-urls" must be true or false, not string "yes"`]);
+  });
+
+  it('in a sync plan: the file gets no-default-urls only when every workflow\'s policy sets it; the repository-wide file agrees', async () => {
+    const withKey = (name: string) => `${policyText(name)}no-default-urls: true\n`;
+    const plan = async (repository: PolicyRepository) => {
+      const store = storeStateOf(repository);
+      const config: RolloutConfig = { mode: 'inline', pin: repository.settings.hardenRunner, baselines: buildBaselineIndex([]), store };
+      const planned = await planRepository('acme/api', workflowsOf('api'), config);
+      const { files } = await planFirewallTarget({ store, repository: 'acme/api', plan: planned, seen: seenFromArtifact() });
+      return { file: readFirewallFile(files.find((file) => file.path === FIREWALL_FILE)!.after), whole: firewallOf(repositoryFirewall(store, 'acme/api', seenFromArtifact())) };
+    };
+    const all = await plan(storeWith({ 'ci-block': withKey('ci-block'), 'release-block': withKey('release-block'), 'nightly-audit': withKey('nightly-audit') }));
+    expect(all.file).toMatchObject({ managed: true, noDefaultUrls: true });
+    expect(all.file.allow).toContain('github.com');
+    expect(all.whole.noDefaultUrls).toBe(true);
+    const allButNightly = await plan(storeWith({ 'ci-block': withKey('ci-block'), 'release-block': withKey('release-block') }));
+    expect(allButNightly.file).toMatchObject({ managed: true, noDefaultUrls: false });
+    expect(allButNightly.whole.noDefaultUrls).toBe(false);
   });
 });
 

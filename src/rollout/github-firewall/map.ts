@@ -80,6 +80,10 @@ export interface FirewallInput {
   runsHardenRunner?: (workflowPath: string | null) => boolean;
   /** `host:port` the repository's baselines saw (any job): concrete hosts for wildcards. */
   seen?: readonly string[];
+  /**
+   * egressctl.yml `github-firewall.no-default-urls`: the organization-wide default. A policy's own
+   * `no-default-urls` wins where set; the file gets it only when every workflow's answer is true.
+   */
   noDefaultUrls: boolean;
 }
 
@@ -133,19 +137,22 @@ export function desiredFirewall(input: FirewallInput): FirewallAnswer {
   // Block only if every workflow (with a policy or not) is block: one file serves them all.
   const modeOf = (source: FirewallSource) => (source.policy === null ? 'audit' : input.store.policies[source.policy]!['egress-policy']);
   const mode: FirewallMode = sources.every((source) => modeOf(source) === 'block') ? 'enforce' : 'log';
+  // The same for no-default-urls: the policy's key when present, else the setting; true only if true for all.
+  const noDefaultsOf = (source: FirewallSource) => (source.policy === null ? undefined : input.store.policies[source.policy]!['no-default-urls']) ?? input.noDefaultUrls;
+  const noDefaultUrls = sources.every(noDefaultsOf);
   if (policies.length > 1 || withPolicy.length < sources.length) {
     const named = sources.map((source) => `${sourceName(source)}: ${source.policy ?? 'no policy'} (${modeOf(source)})`).join('; ');
     findings.push({
       code: 'united',
       severity: 'warning',
-      message: `one firewall file serves every workflow of ${repository}: ${named}; united into mode ${mode}${mode === 'log' ? ' (enforce only when every workflow follows a block policy)' : ''} and the union of their endpoints, so no workflow breaks`,
+      message: `one firewall file serves every workflow of ${repository}: ${named}; united into mode ${mode}${mode === 'log' ? ' (enforce only when every workflow follows a block policy)' : ''}${!noDefaultUrls && sources.some(noDefaultsOf) ? ", GitHub's default hosts allowed (no-default-urls only when every workflow's policy sets it)" : ''} and the union of their endpoints, so no workflow breaks`,
     });
   }
 
   const allow = new Set<string>();
   const seen = (input.seen ?? []).map(endpointFromText);
   for (const policy of compiled) {
-    for (const text of policy['allowed-endpoints']) mapEndpoint(text, policy.name, input.noDefaultUrls, seen, allow, findings);
+    for (const text of policy['allowed-endpoints']) mapEndpoint(text, policy.name, noDefaultUrls, seen, allow, findings);
     for (const flag of PASSTHROUGH_FLAGS) {
       if (policy[flag] === true) {
         findings.push({ code: 'flag', severity: 'info', policy: policy.name, message: `policy ${policy.name}: ${flag} has no counterpart in the firewall file (it applies to Harden-Runner only; the firewall runs outside the VM, root in the job cannot turn it off)` });
@@ -155,8 +162,8 @@ export function desiredFirewall(input: FirewallInput): FirewallAnswer {
       findings.push({ code: 'lockdown', severity: 'info', policy: policy.name, message: `policy ${policy.name}: lockdown-mode has no counterpart in the firewall file (it acts on ARC clusters only)` });
     }
   }
-  addHardenRunnerHosts(sources, input, allow, findings);
-  return { firewall: { repository, mode, allow: [...allow].sort(), noDefaultUrls: input.noDefaultUrls, policies, sources, findings } };
+  addHardenRunnerHosts(sources, input, noDefaultUrls, allow, findings);
+  return { firewall: { repository, mode, allow: [...allow].sort(), noDefaultUrls, policies, sources, findings } };
 }
 
 /**
@@ -204,12 +211,12 @@ function mapEndpoint(text: string, policy: string, noDefaultUrls: boolean, seen:
   allow.add(host);
 }
 
-function addHardenRunnerHosts(sources: readonly FirewallSource[], input: FirewallInput, allow: Set<string>, findings: FirewallFinding[]): void {
+function addHardenRunnerHosts(sources: readonly FirewallSource[], input: FirewallInput, noDefaultUrls: boolean, allow: Set<string>, findings: FirewallFinding[]): void {
   const running = sources.filter((source) => source.runsHardenRunner && source.policy !== null);
   if (running.length === 0) return;
   const telemetry = running.some((source) => input.store.policies[source.policy!]?.['disable-telemetry'] !== true);
   const hosts = HARDEN_RUNNER_HOSTS.filter((entry) => telemetry || !entry.telemetry).map((entry) => entry.host);
-  if (input.noDefaultUrls) hosts.push(HARDEN_RUNNER_DOWNLOAD_HOST);
+  if (noDefaultUrls) hosts.push(HARDEN_RUNNER_DOWNLOAD_HOST);
   const added = hosts.filter((host) => !allow.has(host)).sort();
   for (const host of hosts) allow.add(host);
   if (added.length > 0) {
