@@ -69,7 +69,7 @@ export function renderBaselineList(summaries: readonly RepositoryBaselineSummary
   const choices = filter.cluster && !filter.clusters.includes(filter.cluster) ? [...filter.clusters, filter.cluster] : filter.clusters;
   const clusterSelect =
     choices.length > 0
-      ? html` <label>ARC cluster <select name="cluster">${clusterOption('', 'any (every run)', filter.cluster)}${choices.map((name) => clusterOption(name, name, filter.cluster))}</select></label>`
+      ? html` <label>ARC cluster <select name="cluster">${clusterOption('', 'all clusters (every run)', filter.cluster)}${choices.map((name) => clusterOption(name, name, filter.cluster))}</select></label>`
       : html``;
   const rows = current.items.map(
     (summary) => html`<tr>
