@@ -83,8 +83,11 @@ export function journaledSync(deps: SyncWorkDeps): SyncAfterPublish {
     const outcome = new Promise<{ failures: readonly SyncFailure[] }>((resolve, reject) => (settle = { resolve, reject }));
     // The handler may only see a rejection it awaits; never an unhandled one.
     outcome.catch(() => undefined);
-    inline.set(id, outcome);
-    await deps.queue.add<PublishedEvent>({ id, kind: SYNC_WORK_KIND, key: deps.policyRepository.toLowerCase(), data: event });
+    // A redelivery while the first run is queued leaves the first run's outcome for the handler.
+    const handedOver = !inline.has(id);
+    if (handedOver) inline.set(id, outcome);
+    // Refused (the same id is queued or recently done): no handler will take this outcome.
+    if (!(await deps.queue.add<PublishedEvent>({ id, kind: SYNC_WORK_KIND, key: deps.policyRepository.toLowerCase(), data: event })) && handedOver) inline.delete(id);
     try {
       const result = await exclusively(id, () => deps.sync(event));
       settle.resolve(result);
