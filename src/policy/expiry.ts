@@ -7,7 +7,7 @@
  */
 import type { DiagnosticSink, Diagnostic, SourcePosition } from './diagnostics.js';
 import { answerOf, resolveScopes, winningPolicy, type EffectivePolicyAnswer, type ResolveQuery } from './resolve.js';
-import type { AttachmentMap, CompiledPolicy, EndpointEntry, Policy } from './model.js';
+import { lookupRecord, type AttachmentMap, type CompiledPolicy, type EndpointEntry, type Policy } from './model.js';
 
 /** `validate` gives a notice for an entry that expires within this many days. */
 export const EXPIRY_NOTICE_DAYS = 14;
@@ -92,11 +92,9 @@ export function policyAsOf(policy: CompiledPolicy, at: Date | number): CompiledP
   return result;
 }
 
-/** Every policy as of `at` (unchanged policies are the same objects). */
+/** Every policy as of `at` (unchanged policies are the same objects), a lookup record as flattenPolicies gives. */
 export function policiesAsOf(policies: Readonly<Record<string, CompiledPolicy>>, at: Date | number): Record<string, CompiledPolicy> {
-  const result: Record<string, CompiledPolicy> = {};
-  for (const [name, policy] of Object.entries(policies)) result[name] = policyAsOf(policy, at);
-  return result;
+  return lookupRecord(Object.entries(policies).map(([name, policy]) => [name, policyAsOf(policy, at)] as const));
 }
 
 /** When the policy next changes by itself: the earliest expiry instant after `at`, if any. */

@@ -13,6 +13,7 @@ import {
   expiryFindings,
   isExpired,
   parseAsOf,
+  policiesAsOf,
   policyAsOf,
 } from '../../src/policy/expiry.js';
 import { flattenPolicies } from '../../src/policy/flatten.js';
@@ -134,6 +135,14 @@ describe('the midnight UTC edge', () => {
     // The inherited permanent api.github.com survives its own expired duplicate.
     expect(endpointsOf(after)).toContain('api.github.com:443');
     expect(policyAsOf(compiled['release']!, new Date('2026-07-01T00:00:00Z'))['endpoint-expiry']).toBeUndefined();
+  });
+
+  it('keeps the policies a lookup record as of any date: a typed name such as "constructor" finds nothing', () => {
+    const compiled = flattenPolicies(store().value);
+    const asOf = policiesAsOf(compiled, new Date('2026-07-01T00:00:00Z'));
+    expect(Object.keys(asOf)).toEqual(Object.keys(compiled));
+    expect(asOf['constructor']).toBeUndefined();
+    expect(asOf['toString']).toBeUndefined();
   });
 
   it('gives the answer and the instant it next changes by itself from one resolution', () => {
