@@ -6,8 +6,8 @@
  * Pure: every function takes the time it evaluates at.
  */
 import type { DiagnosticSink, Diagnostic, SourcePosition } from './diagnostics.js';
-import { effectivePolicy, resolveScopes, type EffectivePolicyAnswer, type ResolveQuery } from './resolve.js';
-import type { AttachmentMap, CompiledPolicy, EndpointEntry, Policy } from './model.js';
+import { answerOf, resolveScopes, winningPolicy, type EffectivePolicyAnswer, type ResolveQuery } from './resolve.js';
+import { lookupRecord, type AttachmentMap, type CompiledPolicy, type EndpointEntry, type Policy } from './model.js';
 
 /** `validate` gives a notice for an entry that expires within this many days. */
 export const EXPIRY_NOTICE_DAYS = 14;
@@ -92,11 +92,9 @@ export function policyAsOf(policy: CompiledPolicy, at: Date | number): CompiledP
   return result;
 }
 
-/** Every policy as of `at` (unchanged policies are the same objects). */
+/** Every policy as of `at` (unchanged policies are the same objects), a lookup record as flattenPolicies gives. */
 export function policiesAsOf(policies: Readonly<Record<string, CompiledPolicy>>, at: Date | number): Record<string, CompiledPolicy> {
-  const result: Record<string, CompiledPolicy> = {};
-  for (const [name, policy] of Object.entries(policies)) result[name] = policyAsOf(policy, at);
-  return result;
+  return lookupRecord(Object.entries(policies).map(([name, policy]) => [name, policyAsOf(policy, at)] as const));
 }
 
 /** When the policy next changes by itself: the earliest expiry instant after `at`, if any. */
@@ -119,10 +117,24 @@ export function effectivePolicyAt(
   query: ResolveQuery,
   at: Date | number,
 ): EffectivePolicyAnswer {
-  const { policy: name } = resolveScopes(attachments, query);
-  const winner = name === null || !Object.hasOwn(policies, name) ? undefined : policies[name];
-  if (winner?.['endpoint-expiry'] === undefined) return effectivePolicy(attachments, policies, query);
-  return effectivePolicy(attachments, { [winner.name]: policyAsOf(winner, at) }, query);
+  return effectivePolicyWithExpiry(attachments, policies, query, at).answer;
+}
+
+/**
+ * `effectivePolicyAt` and when that answer next changes by itself (`nextExpiryInstant` of the
+ * winning policy), from one resolution: the server needs both for each answer it makes.
+ */
+export function effectivePolicyWithExpiry(
+  attachments: AttachmentMap,
+  policies: Readonly<Record<string, CompiledPolicy>>,
+  query: ResolveQuery,
+  at: Date | number,
+): { answer: EffectivePolicyAnswer; validUntil?: number } {
+  const resolution = resolveScopes(attachments, query);
+  const winner = winningPolicy(resolution, policies);
+  const answer = answerOf(resolution, winner && policyAsOf(winner, at));
+  const validUntil = nextExpiryInstant(winner, at);
+  return validUntil === undefined ? { answer } : { answer, validUntil };
 }
 
 /** One exception with an end date, where it is written. */

@@ -116,7 +116,16 @@ export function effectivePolicy(
   query: ResolveQuery,
 ): EffectivePolicyAnswer {
   const resolution = resolveScopes(attachments, query);
-  const policy = resolution.policy === null || !Object.hasOwn(policies, resolution.policy) ? undefined : policies[resolution.policy];
+  return answerOf(resolution, winningPolicy(resolution, policies));
+}
+
+/** The compiled policy a resolution names, when the policies hold it (own keys only). */
+export function winningPolicy(resolution: Resolution, policies: Readonly<Record<string, CompiledPolicy>>): CompiledPolicy | undefined {
+  return resolution.policy === null || !Object.hasOwn(policies, resolution.policy) ? undefined : policies[resolution.policy];
+}
+
+/** The answer for a resolution already made and the policy it names (for callers that adjust the policy first). */
+export function answerOf(resolution: Resolution, policy: CompiledPolicy | undefined): EffectivePolicyAnswer {
   const answer: EffectivePolicyAnswer = { ...resolution, config: hardenRunnerConfig(policy) };
   if (policy?.['lockdown-mode']) answer['lockdown-mode'] = policy['lockdown-mode'];
   return answer;

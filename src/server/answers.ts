@@ -5,8 +5,8 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { effectivePolicyAt, nextExpiryInstant } from '../policy/expiry.js';
-import { resolveScopes, type ResolveQuery } from '../policy/resolve.js';
+import { effectivePolicyWithExpiry } from '../policy/expiry.js';
+import type { ResolveQuery } from '../policy/resolve.js';
 import { normalizeWorkflow, signAnswer } from '../runner/signed-answer.js';
 import { BoundedMap } from '../util/bounded-map.js';
 import { DEFAULT_ANSWER_TTL_SECONDS, SIGNED_ANSWER_MEDIA_TYPE, type AnswerStatement, type PolicyAnswer } from './api.js';
@@ -66,9 +66,16 @@ export class PolicyAnswers {
    */
   resolve(query: ResolveQuery, now: number = this.now()): PolicyAnswer | undefined {
     const served = this.store.current;
-    if (!served) return undefined;
-    const answer = effectivePolicyAt(served.bundle.attachments, served.bundle.policies, query, now);
-    return {
+    return served ? this.answerAt(query, served, now).answer : undefined;
+  }
+
+  /**
+   * The answer from `served` as of `now` and the instant after which it changes by itself (an
+   * exception in it expires), from one resolution of the query.
+   */
+  private answerAt(query: ResolveQuery, served: ServedBundle, now: number): { answer: PolicyAnswer; validUntil?: number } {
+    const { answer, validUntil } = effectivePolicyWithExpiry(served.bundle.attachments, served.bundle.policies, query, now);
+    const policyAnswer: PolicyAnswer = {
       revision: served.bundle.revision,
       policy: answer.policy,
       scope: answer.scope,
@@ -76,13 +83,7 @@ export class PolicyAnswers {
       config: answer.config as Record<string, string | boolean>,
       'lockdown-mode': answer['lockdown-mode'] ?? null,
     };
-  }
-
-  /** The instant after `now` at which the query's answer changes by itself (an exception expires). */
-  private validUntil(query: ResolveQuery, served: ServedBundle, now: number): number | undefined {
-    const { policy } = resolveScopes(served.bundle.attachments, query);
-    if (policy === null || !Object.hasOwn(served.bundle.policies, policy)) return undefined;
-    return nextExpiryInstant(served.bundle.policies[policy], now);
+    return validUntil === undefined ? { answer: policyAnswer } : { answer: policyAnswer, validUntil };
   }
 
   /** Write the answer for an authenticated query: signed when the caller accepts it. */
@@ -101,9 +102,9 @@ export class PolicyAnswers {
     const now = this.now();
     let answer = this.cache.peek(key);
     if (!answer || (answer.validUntil !== undefined && answer.validUntil <= now)) {
-      answer = ready(JSON.stringify(this.resolve(query, now)), JSON_TYPE, 'Authorization', served);
-      const validUntil = this.validUntil(query, served, now);
-      if (validUntil !== undefined) answer.validUntil = validUntil;
+      const made = this.answerAt(query, served, now);
+      answer = ready(JSON.stringify(made.answer), JSON_TYPE, 'Authorization', served);
+      if (made.validUntil !== undefined) answer.validUntil = made.validUntil;
       this.remember(key, answer);
     }
     return answer;
@@ -127,11 +128,9 @@ export class PolicyAnswers {
     const now = this.now();
     let answer = this.cache.peek(key);
     if (!answer || (answer.renewAt ?? 0) <= now) {
-      const resolved = this.resolve(query, now);
-      if (!resolved) throw noBundle();
+      const { answer: resolved, validUntil } = this.answerAt(query, served, now);
       // A signed answer must not outlive an exception it carries: a runner that cannot reach the
       // server would otherwise keep using it after the exception's last day.
-      const validUntil = this.validUntil(query, served, now);
       const expiresAt = Math.min(now + this.ttl * 1000, validUntil ?? Number.POSITIVE_INFINITY);
       const statement: AnswerStatement = {
         _type: 'egressctl.answer/v1',

@@ -9,9 +9,11 @@ import { bundleProblems } from '../../src/bundle/validate.js';
 import {
   daysLeft,
   effectivePolicyAt,
+  effectivePolicyWithExpiry,
   expiryFindings,
   isExpired,
   parseAsOf,
+  policiesAsOf,
   policyAsOf,
 } from '../../src/policy/expiry.js';
 import { flattenPolicies } from '../../src/policy/flatten.js';
@@ -133,6 +135,28 @@ describe('the midnight UTC edge', () => {
     // The inherited permanent api.github.com survives its own expired duplicate.
     expect(endpointsOf(after)).toContain('api.github.com:443');
     expect(policyAsOf(compiled['release']!, new Date('2026-07-01T00:00:00Z'))['endpoint-expiry']).toBeUndefined();
+  });
+
+  it('keeps the policies a lookup record as of any date: a typed name such as "constructor" finds nothing', () => {
+    const compiled = flattenPolicies(store().value);
+    const asOf = policiesAsOf(compiled, new Date('2026-07-01T00:00:00Z'));
+    expect(Object.keys(asOf)).toEqual(Object.keys(compiled));
+    expect(asOf['constructor']).toBeUndefined();
+    expect(asOf['toString']).toBeUndefined();
+  });
+
+  it('gives the answer and the instant it next changes by itself from one resolution', () => {
+    const { value } = store();
+    const compiled = flattenPolicies(value);
+    const attachments = attachmentMap(value.attachments);
+    const query = { repository: 'acme/shop', workflow: '.github/workflows/release.yml' };
+    const at = new Date('2026-03-31T10:00:00Z');
+    const made = effectivePolicyWithExpiry(attachments, compiled, query, at);
+    expect(made.answer).toEqual(effectivePolicyAt(attachments, compiled, query, at));
+    expect(made.validUntil).toBe(Date.parse('2026-04-01T00:00:00Z'));
+    const later = effectivePolicyWithExpiry(attachments, compiled, query, new Date('2026-07-01T00:00:00Z'));
+    expect(later.validUntil).toBeUndefined();
+    expect(effectivePolicyWithExpiry(attachments, compiled, { repository: 'other/repo' }, at)).toEqual({ answer: effectivePolicyAt(attachments, compiled, { repository: 'other/repo' }, at) });
   });
 
   it('leaves expired entries out of the desired state sync reconciles to', () => {

@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import type { Bundle } from '../../bundle/build.js';
 import type { BaselineIndex, JobRecommendation } from '../../baselines/recommend.js';
 import { endpointFromText, implicitEndpointPatterns, isAllowed } from '../../policy/endpoint.js';
+import { policyAsOf } from '../../policy/expiry.js';
 import { effectivePolicy } from '../../policy/resolve.js';
 import { formatCount, plural, timeHtml, utcText } from './format.js';
 import { href, html, segment, type Html } from './html.js';
@@ -122,7 +123,8 @@ export function exportHref(job: Pick<JobRecommendation, 'repository' | 'workflow
 
 function jobHtml(job: JobRecommendation, bundle: Bundle, now: Date): Html {
   const applied = effectivePolicy(bundle.attachments, bundle.policies, { repository: job.repository, workflow: job.workflow });
-  const policy = applied.policy === null ? undefined : bundle.policies[applied.policy];
+  // As the runner's answer is now: an endpoint whose exception has expired is blocked again.
+  const policy = applied.policy === null || !Object.hasOwn(bundle.policies, applied.policy) ? undefined : policyAsOf(bundle.policies[applied.policy]!, now);
   const patterns = policy ? [...policy['allowed-endpoints'].map(endpointFromText), ...implicitEndpointPatterns({ disableTelemetry: policy['disable-telemetry'] })] : [];
   const blockedByPolicy = (endpoint: string): boolean => {
     if (!policy || policy['egress-policy'] !== 'block') return false;

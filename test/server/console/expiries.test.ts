@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildRepositoryBundle } from '../../../src/bundle/build.js';
 import { buildSnapshot } from '../../../src/server/console/model.js';
+import { renderBaselineRepository } from '../../../src/server/console/render-baselines.js';
 import { renderPolicy } from '../../../src/server/console/render-policy.js';
 import { parsePolicyRepository } from '../../../src/store/repository.js';
 import { exceptionsStoreFiles } from '../../support/policy-tests.js';
@@ -24,5 +25,17 @@ describe('console: expiries per policy', () => {
 
   it('shows no section for a policy without exceptions', () => {
     expect(page('github-core', '2026-03-31T10:00:00Z')).not.toContain('Exceptions that expire');
+  });
+
+  it('marks an observed endpoint whose exception has expired as blocked by the current policy', () => {
+    // The runner's answer leaves the expired exception out; the baselines page must say so too.
+    const jobs = value.baselines.jobs.filter((job) => job.repository === 'acme/shop');
+    const sandboxRow = (now: string): string => {
+      const body = renderBaselineRepository('acme/shop', jobs, bundle, 1, new Date(now)).content.value;
+      return /<td><code>sandbox\.payments\.example\.com:443<\/code>.*?<\/td>/.exec(body)?.[0] ?? '';
+    };
+    expect(sandboxRow('2026-03-31T10:00:00Z')).toContain('<code>sandbox.payments.example.com:443</code>');
+    expect(sandboxRow('2026-03-31T10:00:00Z')).not.toContain('blocked by current policy');
+    expect(sandboxRow('2026-04-01T00:00:00Z')).toContain('blocked by current policy');
   });
 });
