@@ -6,7 +6,7 @@
  * every caller blocks), with a warning naming them. A workflow that also runs on events of its
  * own counts as one of its sources. Pure: attachments, policies and the call graph in, data out.
  */
-import { PASSTHROUGH_FLAGS, type AttachmentMap, type CompiledPolicy } from './model.js';
+import { PASSTHROUGH_FLAGS, type AttachmentMap, type CompiledPolicy, type LockdownMode } from './model.js';
 import { effectivePolicy, workflowKey, type ScopeRef } from './resolve.js';
 
 /** How a workflow file of a repository is started. */
@@ -81,7 +81,8 @@ export function policySources(attachments: AttachmentMap, policies: Readonly<Rec
 
 /**
  * The widest of several policies: block only if every one blocks (then the endpoints united),
- * a `disable-*` flag only if every one sets it. Named after its members, `a+b`.
+ * a `disable-*` flag, `no-default-urls` and lockdown only if every one sets them. Named after
+ * its members, `a+b`.
  */
 export function widestPolicy(members: readonly CompiledPolicy[]): CompiledPolicy {
   const names = [...new Set(members.map((member) => member.name))].sort();
@@ -95,6 +96,13 @@ export function widestPolicy(members: readonly CompiledPolicy[]): CompiledPolicy
     if (members.every((member) => member[flag] === true)) result[flag] = true;
   }
   if (!block) delete result['disable-telemetry'];
+  // Keys only some targets read keep what every caller says, never less (lockdown: the detections all share).
+  if (members.length > 0 && members.every((member) => member['no-default-urls'] === true)) result['no-default-urls'] = true;
+  const lockdowns = members.map((member) => member['lockdown-mode']);
+  if (members.length > 0 && lockdowns.every((mode) => mode?.enabled === true)) {
+    const [first, ...rest] = lockdowns as LockdownMode[];
+    result['lockdown-mode'] = { enabled: true, detections: first!.detections.filter((detection) => rest.every((mode) => mode.detections.includes(detection))) };
+  }
   return result;
 }
 

@@ -82,6 +82,21 @@ describe('desired state of a called workflow', () => {
   it('widestPolicy never sets a flag or blocks beyond what every member does', () => {
     expect(widestPolicy([policies['release-block']!, policies['org-audit']!])).toEqual({ name: 'org-audit+release-block', 'egress-policy': 'audit', 'allowed-endpoints': [] });
   });
+
+  it('widestPolicy keeps no-default-urls and lockdown when every caller sets them (the detections all share), and drops them when one does not', () => {
+    const strict = (name: string, detections: Array<'Privileged-Container' | 'Reverse-Shell'>): CompiledPolicy => ({
+      ...policies['release-block']!,
+      name,
+      'no-default-urls': true,
+      'lockdown-mode': { enabled: true, detections },
+    });
+    const both = widestPolicy([strict('a', ['Privileged-Container', 'Reverse-Shell']), strict('b', ['Reverse-Shell'])]);
+    expect(both['no-default-urls']).toBe(true);
+    expect(both['lockdown-mode']).toEqual({ enabled: true, detections: ['Reverse-Shell'] });
+    const one = widestPolicy([strict('a', ['Reverse-Shell']), policies['ci-block']!]);
+    expect(one['no-default-urls']).toBeUndefined();
+    expect(one['lockdown-mode']).toBeUndefined();
+  });
 });
 
 type Steps = Record<string, { steps: Array<{ with?: Record<string, unknown> }> }>;
