@@ -13,7 +13,7 @@ import type { GitHubClient } from '../github/client.js';
 import { failuresOf, readSyncReport, recordSync, type SyncFailure } from '../rollout/sync-report.js';
 import { affectedScopes, type AffectedScopes } from '../rollout/sync-plan.js';
 import { runSync, syncChange, type SyncResult } from '../rollout/sync.js';
-import { messageOf } from '../util/errors.js';
+import { gitHubStatus, messageOf } from '../util/errors.js';
 
 export interface PublishedEvent {
   /** The policy repository's mirror (both revisions are in it). */
@@ -122,6 +122,8 @@ async function installationClient(app: WebhookApp, organization: string, log: Ap
   try {
     installationId = (await appOctokit.rest.apps.getOrgInstallation({ org: organization })).data.id;
   } catch (error) {
+    // Only GitHub's 404 says "not installed"; any other failure is a failed sync (retried), never a skip that passes.
+    if (gitHubStatus(error) !== 404) throw error;
     log.warn({ organization, err: messageOf(error) }, 'the App is not installed on this organization: not synced');
     return undefined;
   }

@@ -58,6 +58,16 @@ async function textAt(target: RepositoryRef, path: string, ref: string): Promise
   }
 }
 
+/**
+ * The text of a file the listing says exists at `ref`. Not finding it means the check could not
+ * look (a file read as missing would count as added or deleted, and pass): an error, so the check fails.
+ */
+async function listedTextAt(target: RepositoryRef, path: string, ref: string): Promise<string> {
+  const text = await textAt(target, path, ref);
+  if (text === undefined) throw new Error(`cannot read ${path} at ${ref.slice(0, 12)}, which the pull request's file list names: the egress policy was not checked`);
+  return text;
+}
+
 export async function handleTamperCheck(context: Context<'pull_request'>, deps: TamperCheckDeps): Promise<void> {
   const { payload } = context;
   if (!ACTIONS.has(payload.action)) return;
@@ -85,8 +95,8 @@ export async function handleTamperCheck(context: Context<'pull_request'>, deps: 
       changed.map(async (file) => ({
         path: file.filename,
         ...(file.previous_filename ? { previousPath: file.previous_filename } : {}),
-        before: file.status === 'added' ? undefined : await textAt(target, file.previous_filename ?? file.filename, base),
-        after: file.status === 'removed' ? undefined : await textAt(target, file.filename, headSha),
+        before: file.status === 'added' ? undefined : await listedTextAt(target, file.previous_filename ?? file.filename, base),
+        after: file.status === 'removed' ? undefined : await listedTextAt(target, file.filename, headSha),
       })),
     );
     const policy = await deps.loadStore();

@@ -343,8 +343,9 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
       await handle(await app.auth(installationId), repository, job);
     } catch (error) {
       const status = gitHubStatus(error);
-      // GitHub's answer, not a failure to reach it: retrying cannot change it.
-      if (status === 401 || status === 404 || status === 410 || status === 422) {
+      // GitHub's answer about the job, not a failure to reach it: retrying cannot change it. A 401 is
+      // about our credentials (a key being rotated, a clock off): the job is kept and retried.
+      if (status === 404 || status === 410 || status === 422) {
         log.error({ err: error, repository: `${repository.owner.login}/${repository.name}`, job: job.id }, 'workflow_job: could not read the job');
         return;
       }

@@ -151,6 +151,14 @@ describe('defect 2: a failed sync is tried again', () => {
     expect((await rowOf(harness, 'acme/api'))?.status).toBe('pr-open');
   }, 120_000);
 
+  it('a 500 when looking up the installation of an organization is a failed sync, not "not installed" and a passing publish', async () => {
+    harness = await start(PULL_REQUESTS, 'organizations: {}\n');
+    harness.standin.failNextRequests({ count: 1000, status: 500, message: 'Server Error', match: (request) => request.operationId === 'apps/get-org-installation' });
+    const sha = await merge(harness, { 'attachments.yml': 'repositories:\n  acme/api: api\n' });
+    expect(harness.standin.pullRequests('acme/api')).toHaveLength(0);
+    expect(publishCheck(harness, sha)?.conclusion).not.toBe('success');
+  }, 90_000);
+
   it('a persistent 500 on a variable PATCH: the row says failed, not synced, and the next merge writes it', async () => {
     harness = await start(VARIABLES, 'organizations: {}\n');
     harness.standin.failNextRequests({ count: 1000, status: 500, message: 'Server Error', match: (request) => request.operationId === 'actions/update-repo-variable' || request.operationId === 'actions/create-repo-variable' });

@@ -104,6 +104,18 @@ describe('egress policy weakened outside the store', () => {
     expect(run!.output.summary).not.toContain('lint.yml');
   });
 
+  it('does not pass when a changed workflow file cannot be read at one end (it could not look)', async () => {
+    const { standin, hookUrl } = harness;
+    await standin.commitFiles('acme/api', { branch: 'quiet', files: { [FILE]: managed.replace('egress-policy: block', 'egress-policy: audit') }, message: 'CI: audit only' });
+    const pr = await standin.openPullRequest('acme/api', { head: 'quiet', title: 'CI: audit only' });
+    // The listing says the file is modified, yet GitHub answers 404 for it at the merge base.
+    standin.failNextRequests({ count: 1, status: 404, message: 'Not Found', match: (request) => request.operationId === 'repos/get-content' && request.repository === 'acme/api' });
+    await standin.deliverWebhook({ url: hookUrl, event: 'pull_request', action: 'opened', repository: 'acme/api', pullRequest: pr.number });
+    const runs = standin.checkRuns('acme/api', { headSha: pr.headSha, name: TAMPER_CHECK_NAME });
+    expect(runs.length).toBeGreaterThan(0);
+    expect(runs.every((run) => run.conclusion !== 'success')).toBe(true);
+  });
+
   it('a pull request that touches no workflow file costs the file listing and a passing check, nothing else', async () => {
     const { standin, hookUrl } = harness;
     await standin.commitFiles('acme/api', { branch: 'docs', files: { 'README.md': '# api\n\nMore.\n' }, message: 'docs' });

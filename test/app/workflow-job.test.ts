@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseBaselineFile } from '../../src/baselines/index.js';
 import { registerWorkflowJobHandler, type WorkflowJobDeps, type WorkflowJobHandle } from '../../src/app/workflow-job.js';
 import type { BaselineCommitResult } from '../../src/app/github-baselines.js';
+import { FileWorkQueue } from '../../src/app/queue-file.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -191,6 +192,25 @@ describe('workflow_job baselines', () => {
     expect(jobs.get('build')!.runs).toBe(1);
     expect(jobs.get('lint')!.runs).toBe(1);
   }, 30_000);
+
+  it('keeps an acknowledged job when GitHub answers 401 (bad or not yet valid credentials), and reads it once that passes', async () => {
+    const queue = FileWorkQueue.memory();
+    try {
+      await start({ flushIntervalMs: 3_600_000, queue });
+      standin.failNextRequests({ count: 10_000, status: 401, message: 'Bad credentials', match: (request) => request.operationId === 'actions/get-workflow-run' });
+      await completeJob('build (18)', AUDIT_LOG);
+      await handle.idle();
+      // Octokit's own retries for a fresh token are spent: the job is kept, with its error, not dropped.
+      expect((await queue.failures()).map((failure) => failure.kind)).toEqual(['workflow-job']);
+      standin.clearFaults();
+      const deadline = Date.now() + 20_000;
+      while ((await handle.pending()) === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await handle.pending()).toBe(1);
+      expect(standin.stats().logDownloads).toBe(1);
+    } finally {
+      await queue.close();
+    }
+  }, 45_000);
 
   it('ignores a job log without agent output, and jobs of organizations not managed', async () => {
     await start({ flushIntervalMs: 50 });
