@@ -124,7 +124,15 @@ export class VariableWriter {
       const own = wanted.filter((variable) => variable.level === 'repository' && variable.target === repository);
       // Removed repository variables matter too: one left behind would shadow what the store says.
       await check(repository, 'repository', repository, own, touched('repository', repository).map((entry) => entry.name).filter(isOwnedVariableName));
-      if (orgVariable && !own.some((variable) => variable.name === POLICY_VARIABLE)) await check(repository, 'organization', org, [orgVariable], []);
+      // The organization's: its EGRESSCTL_POLICY unless the repository has its own, and any of our
+      // names there whose write or removal failed (one left behind overrides the steps' fallback),
+      // whether or not the store still asks for an organization variable.
+      const shadowed = own.some((variable) => variable.name === POLICY_VARIABLE);
+      const orgReads = orgVariable && !shadowed ? [orgVariable] : [];
+      const orgAlso = touched('organization', org)
+        .map((entry) => entry.name)
+        .filter((name) => isOwnedVariableName(name) && !(shadowed && name === POLICY_VARIABLE) && !orgReads.some((variable) => variable.name === name));
+      await check(repository, 'organization', org, orgReads, orgAlso);
     }
     return problems;
   }
