@@ -204,17 +204,25 @@ export class VariableWriter {
         }
       }
     };
+    // Unreadable: each variable the store wants there is not in place (named, so reports say which), nor is what else is there.
+    const unreadable = (level: 'organization' | 'repository', target: string, error: unknown) => {
+      const reason = messageOf(error);
+      for (const variable of desired.values()) {
+        if (variable.level === level && variable.target === target) entries.push({ level, target, name: variable.name, value: null, policy: variable.policy, status: 'error', reason });
+      }
+      entries.push({ level, target, name: '*', value: null, status: 'error', reason });
+    };
     try {
       await check('organization', org, await this.listOrg(org));
     } catch (error) {
-      entries.push({ level: 'organization', target: org, name: '*', value: null, status: 'error', reason: messageOf(error) });
+      unreadable('organization', org, error);
     }
     for (const repository of repositories) {
       const target = repository.toLowerCase();
       try {
         await check('repository', target, await this.listRepo(target));
       } catch (error) {
-        entries.push({ level: 'repository', target, name: '*', value: null, status: 'error', reason: messageOf(error) });
+        unreadable('repository', target, error);
       }
     }
     return entries;

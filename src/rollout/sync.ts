@@ -178,14 +178,9 @@ export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult
   const listedTargets = new Map<string, RepositoryTarget>();
   let listing = 0;
   let variables: VariableEntry[] = [];
-  let variableRequests = 0;
   // Switching delivery rewrites every managed step: every repository is affected.
   const switched = options.before.settings.delivery !== options.after.settings.delivery;
-  if (switched && options.after.settings.delivery === 'variables' && !options.dryRun) {
-    const writer = new VariableWriter(options.client);
-    variables = await writer.apply(variableChanges(new Map(), desiredVariables(afterStore, [org])));
-    variableRequests = writer.requests;
-  }
+  const toVariables = switched && options.after.settings.delivery === 'variables' && !options.dryRun;
   if (switched || firewallChanged || options.affected.organizations.includes(org)) {
     const listed = await listTargets(options.client, options.organization, { listing: options.listing ?? 'organization' });
     listing = listed.requests;
@@ -193,17 +188,20 @@ export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult
     const all = [...listedTargets.keys()];
     for (const name of switched || firewallChanged ? all : reachedByOrganization(all, beforeStore.attachments, afterStore.attachments)) names.add(name);
   }
+  const writer = new VariableWriter(options.client);
+  if (toVariables) {
+    // Written and read as the scheduled pass does: a variable of ours left from an earlier period
+    // of variables delivery would override the steps' fallback, so it is removed before they read any.
+    variables = await writer.reassert(options.organization, desiredVariables(afterStore, [org]), [...listedTargets.keys()]);
+  }
   if (names.size === 0) {
-    return { rollout: { organization: options.organization, repositories: [], requests: listing }, report: organizationSync(options, [], variables), requests: listing + variableRequests };
+    return { rollout: { organization: options.organization, repositories: [], requests: listing }, report: organizationSync(options, [], variables), requests: listing + writer.requests };
   }
   const { before: _before, after, affected: _affected, ...rest } = options;
   const sorted = [...names].sort();
   // Listed already (organization scope): their default branches are known.
   const targets = sorted.every((name) => listedTargets.has(name)) ? sorted.map((name) => listedTargets.get(name)!) : (await listTargets(options.client, options.organization, { repositories: sorted })).targets;
   const config = rolloutConfig({ ...rest, policy: after });
-  const toVariables = switched && options.after.settings.delivery === 'variables' && !options.dryRun;
-  const writer = new VariableWriter(options.client);
   const result = toVariables ? await rolloutConfirmed(writer, desiredVariables(afterStore, [org]), variables, { ...rest, targets, config }) : await runRollout({ ...rest, targets, config });
-  variableRequests += writer.requests;
-  return { rollout: result, report: organizationSync(options, result.repositories.map(syncEntry), variables, { policy: after, results: result.repositories }), requests: result.requests + listing + variableRequests };
+  return { rollout: result, report: organizationSync(options, result.repositories.map(syncEntry), variables, { policy: after, results: result.repositories }), requests: result.requests + listing + writer.requests };
 }

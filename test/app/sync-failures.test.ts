@@ -114,7 +114,8 @@ describe('defect 1: a failed variable write never switches a step to variables',
     expect(row?.status).toBe('error');
     expect(row?.reasons.join('\n')).toMatch(/EGRESSCTL_POLICY.*Resource not accessible by integration/);
     const metrics = await (await fetch(`${harness.server.url}/metrics`)).text();
-    expect(metrics).toContain('egressctl_sync_repositories{state="error"} 1');
+    // Every repository the switch to variables reaches: none of their variables can be read, so none is switched.
+    expect(metrics).toContain('egressctl_sync_repositories{state="error"} 3');
   }, 90_000);
 });
 

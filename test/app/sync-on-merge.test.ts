@@ -218,4 +218,14 @@ describe('sync on merge (delivery: variables)', () => {
     expect(writes(harness).filter((request) => request.repository !== POLICY_REPO).map((request) => request.operationId)).toEqual(['actions/delete-repo-variable']);
     expect(harness.standin.variables('repository', 'acme/web').has(POLICY_VARIABLE)).toBe(false);
   }, 90_000);
+
+  it('switching to variables removes a variable of ours the store does not own before steps read it', async () => {
+    harness = await start(SKIP, 'repositories:\n  acme/api: api\n');
+    // Left from an earlier period of variables delivery: the steps' chain reads it before EGRESSCTL_POLICY.
+    const stale = workflowVariableName('.github/workflows/ci.yml');
+    harness.standin.setVariable('repository', 'acme/api', stale, '{"egress-policy":"audit"}');
+    await merge(harness, { 'egressctl.yml': VARIABLES });
+    expect(harness.standin.variables('repository', 'acme/api').has(POLICY_VARIABLE)).toBe(true);
+    expect(harness.standin.variables('repository', 'acme/api').has(stale)).toBe(false);
+  }, 90_000);
 });
