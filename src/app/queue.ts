@@ -104,6 +104,18 @@ export interface BatchOptions {
   intervalMs: number;
 }
 
+/** One unit of a fan-in that did not do what it should, with why (a repository, a variable). */
+export interface FanInFailure {
+  target: string;
+  reason: string;
+}
+
+/** A fan-in whose every expected unit has settled: what it was opened with, and what failed. */
+export interface FanInDone<P = unknown> {
+  payload: P;
+  failures: FanInFailure[];
+}
+
 export interface QueueFailure {
   id: string;
   kind: string;
@@ -138,6 +150,16 @@ export interface WorkQueue {
    * replica per period). The embedded queue has one replica: always true.
    */
   claim(name: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Fan-in (the publish check waits for the first attempt of every repository sync of its
+   * publish): `openFanIn` records `payload` and the first units expected; `expectInFanIn` adds
+   * units (a unit already settled is not expected again, so a re-run after a crash is harmless);
+   * `settleInFanIn` marks a unit settled with its failures and returns the fan-in to the one
+   * caller whose settle left nothing expected (once), else undefined. Durable like the items.
+   */
+  openFanIn(id: string, payload: unknown, expected: readonly string[]): Promise<void>;
+  expectInFanIn(id: string, units: readonly string[]): Promise<void>;
+  settleInFanIn<P>(id: string, unit: string, failures: readonly FanInFailure[]): Promise<FanInDone<P> | undefined>;
   /** Give up `name` if this replica holds it (before its expiry). */
   release(name: string): Promise<void>;
   /** Resolves when nothing is running or ready to run (items waiting out a backoff or a batch interval do not count). */

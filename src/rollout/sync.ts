@@ -11,7 +11,7 @@ import type { PolicyRepository } from '../store/repository.js';
 import type { GitHubClient } from '../github/client.js';
 import { VariableWriter } from './github-variables.js';
 import type { ActionSettings, RolloutMode } from './rollout-plan.js';
-import { listTargets, runRollout, type RepositoryRollout, type RepositoryTarget, type RolloutOptions, type RolloutReport } from './rollout.js';
+import { listTargets, rolloutRepository, runRollout, type RepositoryRollout, type RepositoryTarget, type RolloutOptions, type RolloutReport } from './rollout.js';
 import { syncEntry, type OrganizationSync, type SyncEntry, type VariableEntry } from './sync-report.js';
 import { desiredVariables, reachedByOrganization, storeStateOf, variableChanges, type AffectedScopes, type DesiredVariable } from './sync-plan.js';
 
@@ -204,4 +204,31 @@ export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult
   const config = rolloutConfig({ ...rest, policy: after });
   const result = toVariables ? await rolloutConfirmed(writer, desiredVariables(afterStore, [org]), variables, { ...rest, targets, config }) : await runRollout({ ...rest, targets, config });
   return { rollout: result, report: organizationSync(options, result.repositories.map(syncEntry), variables, { policy: after, results: result.repositories }), requests: result.requests + listing + writer.requests };
+}
+
+export interface RepositorySyncOptions extends Pick<SyncOptions, 'client' | 'organization' | 'policy' | 'policyRepository' | 'mode' | 'action' | 'now' | 'revision'> {
+  target: RepositoryTarget;
+}
+
+/**
+ * Sync one repository to the store (the App's unit of work, docs/github-app.md "Durable work"):
+ * its workflows; with `delivery: variables`, first its own variables, written and read back
+ * (the organization's are the caller's: put in place before any repository is synced). A
+ * repository whose variables are not in place keeps its workflows as they are (fail closed).
+ */
+export async function syncRepository(options: RepositorySyncOptions): Promise<SyncResult> {
+  const { client, organization, policy, target } = options;
+  const config = rolloutConfig(options);
+  const context = { config, dryRun: false, force: false, ...(options.policyRepository ? { policyRepository: options.policyRepository } : {}) };
+  const covered = (results: readonly RepositoryRollout[]) => ({ policy, results });
+  if (policy.settings.delivery !== 'variables') {
+    const result = await rolloutRepository(client, target, context);
+    return { rollout: { organization, repositories: [result], requests: result.requests }, report: organizationSync(options, [syncEntry(result)], [], covered([result])), requests: result.requests };
+  }
+  const writer = new VariableWriter(client);
+  const desired = desiredVariables(storeStateOf(policy, syncTime(options)), [organization]);
+  const name = `${target.owner}/${target.name}`.toLowerCase();
+  const variables = await writer.reassert(organization, desired, [name], { organizationLevel: false });
+  const rollout = await rolloutConfirmed(writer, desired, variables, { client, organization, config, targets: [target], ...(options.policyRepository ? { policyRepository: options.policyRepository } : {}) });
+  return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), variables, covered(rollout.repositories)), requests: rollout.requests + writer.requests };
 }
