@@ -309,6 +309,12 @@ export class FileWorkQueue implements WorkQueue {
     await batch.running;
   }
 
+  async retryNow(kind: string): Promise<void> {
+    const now = this.now();
+    for (const item of this.items.values()) if (item.kind === kind && item.lastError !== undefined && item.notBefore > now) item.notBefore = now;
+    this.pump();
+  }
+
   async pending(kind?: string): Promise<number> {
     return this.pendingNow(kind);
   }

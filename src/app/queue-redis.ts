@@ -309,6 +309,11 @@ export class RedisWorkQueue implements WorkQueue {
     }
   }
 
+  async retryNow(kind: string): Promise<void> {
+    const jobs = (await this.queue(kind).getJobs(['delayed'], 0, 9_999)) as Job<JobData>[];
+    await Promise.all(jobs.filter((job) => job.attemptsMade > 0).map((job) => job.promote().catch(() => undefined)));
+  }
+
   private kinds(): string[] {
     return [...new Set([...this.workers.keys(), ...this.batches.keys()].filter((kind) => !kind.startsWith('flush-')))];
   }

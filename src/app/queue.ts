@@ -141,6 +141,8 @@ export interface WorkQueue {
   handleBatches<T>(kind: string, options: BatchOptions, handler: (items: WorkItem<T>[]) => Promise<void>): void;
   /** Run the batch of `kind` now (tests, shutdown). */
   flush(kind: string): Promise<void>;
+  /** Items of `kind` waiting out a backoff after a failure run now (level-triggered: a push to the policy repository retries what is in error). */
+  retryNow(kind: string): Promise<void>;
   /** Items not done yet (of `kind`, or all). */
   pending(kind?: string): Promise<number>;
   /** Items whose last attempt failed, with their errors. */

@@ -331,6 +331,8 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
       const publish = event.check ? `publish:${event.check.checkRunId}` : undefined;
       if (publish) await queue.openFanIn(publish, event.check, [id]);
       await queue.add<PlanWork>({ id, kind: PLAN_KIND, key: policyKey, data: { previous: event.previous, revision: event.revision, ...(publish ? { publish } : {}) } });
+      // Level-triggered: what is in error is tried again now, at the revision published now (a later merge repairs it).
+      for (const kind of [ORGANIZATION_KIND, REPOSITORY_KIND]) await queue.retryNow(kind);
     },
     async fullSync(revision, organizations, pass) {
       let queued = 0;
