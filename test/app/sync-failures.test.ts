@@ -178,7 +178,7 @@ describe('defect 2: a failed sync is tried again', () => {
 
   it('a push of the revision already published retries what is in error at once (level-triggered)', async () => {
     harness = await start(PULL_REQUESTS, 'organizations: {}\n');
-    harness.standin.failNextRequests({ count: 1000, status: 500, message: 'Server Error', match: (request) => request.operationId === 'git/get-tree' && request.repository?.toLowerCase() === 'acme/api' });
+    treesFail(harness);
     const sha = await merge(harness, { 'attachments.yml': 'repositories:\n  acme/api: api\n' });
     expect((await rowOf(harness, 'acme/api'))?.status).toBe('error');
     // The default first retry is a minute away; GitHub recovers and the same push is delivered again (a new id).
