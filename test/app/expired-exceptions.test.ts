@@ -41,6 +41,7 @@ describe('expired exceptions after a publish', () => {
     const { standin, hookUrl } = harness;
     const main = (await standin.refSha(POLICY_REPO, 'main'))!;
     await standin.deliverWebhook({ url: hookUrl, event: 'push', repository: POLICY_REPO, after: main });
+    await harness.mount.app.idle();
     expect(await harness.servedRevision()).toBe(main);
 
     // Served without the expired entry already; the pull request only tidies the file.
@@ -61,6 +62,7 @@ describe('expired exceptions after a publish', () => {
       message: 'api: release upload exception',
     });
     await standin.deliverWebhook({ url: hookUrl, event: 'push', repository: POLICY_REPO, after: next });
+    await harness.mount.app.idle();
     const open = standin.pullRequests(POLICY_REPO).filter((item) => item.head.ref === EXPIRED_BRANCH);
     expect(open).toHaveLength(1);
     [pr] = open;
@@ -78,6 +80,7 @@ describe('expired exceptions after a publish', () => {
       files: { 'policies/api.yml': `egress-policy: block\nallowed-endpoints:\n  - endpoint: x.example.com\n    reason: r\n    expires: ${utcDay(0)}\n` },
     });
     await standin.deliverWebhook({ url: hookUrl, event: 'push', repository: POLICY_REPO, after: head });
+    await harness.mount.app.idle();
     expect(await harness.servedRevision()).toBe(head);
     expect(standin.pullRequests(POLICY_REPO)).toEqual([]);
   });
