@@ -151,6 +151,26 @@ describe('one replica, the journal in the state directory', () => {
     expect(standin!.requests.filter((request) => request.repository === 'acme/api' && request.operationId === 'pulls/create')).toHaveLength(1);
   }, 120_000);
 
+  it('SIGTERM in the middle of a slow repository sync: the exit keeps the grace, the unit stays journaled, the next start runs it', async () => {
+    const settings = { EGRESSCTL_SHUTDOWN_GRACE: '2', EGRESSCTL_SYNC_RETRY_SECONDS: '1' };
+    const first = await start(stateDir, settings);
+    expect((await standin!.deliverWebhook({ url: first.hookUrl, event: 'push', repository: POLICY_REPO, after: (await standin!.refSha(POLICY_REPO, 'main'))! })).status).toBe(200);
+    const sha = await standin!.commitFiles(POLICY_REPO, { files: { 'policies/api.yml': 'egress-policy: block\nextends: base\nallowed-endpoints:\n  - registry.npmjs.org\n' } });
+    let reached = false;
+    standin!.delayRequests({ count: 1, ms: 10_000, match: (request) => (reached ||= request.operationId === 'git/get-tree' && request.repository === 'acme/api') });
+    expect((await standin!.deliverWebhook({ url: first.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
+    await until('the sync of acme/api in flight', () => reached, 30_000);
+    const stopping = Date.now();
+    expect(await first.stop()).toBe(0);
+    expect(Date.now() - stopping).toBeLessThan(2_000 + 2_000);
+    expect(standin!.pullRequests('acme/api')).toHaveLength(0);
+
+    const second = await start(stateDir, settings);
+    await until('the sync PR of acme/api', () => standin!.pullRequests('acme/api').some((pull) => pull.state === 'open'), 30_000);
+    await until('the publish check completed', () => standin!.checkRuns(POLICY_REPO, { headSha: sha, name: 'egressctl / publish' }).at(-1)?.status === 'completed', 30_000);
+    expect(await second.stop()).toBe(0);
+  }, 120_000);
+
   it('SIGTERM with observations pending and GitHub up: they are committed before the exit', async () => {
     const first = await start(stateDir, { EGRESSCTL_BASELINE_FLUSH_SECONDS: '3600' });
     const ids = await jobs(3);
