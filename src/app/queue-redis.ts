@@ -3,8 +3,13 @@
  * - `add` claims the item's id with SET NX first (a day): the same delivery or job arriving at
  *   two replicas is queued once; the job is in Redis when `add` resolves.
  * - Handlers are BullMQ workers, one queue per kind. One item per key at a time across replicas:
- *   a worker takes a short Redis lock on the key and, when another replica holds it, puts the job
- *   back a moment later (a DelayedError, which costs no attempt).
+ *   a worker takes a Redis lock on the key, held by the job (renewed while it runs), and when
+ *   another job holds it, puts its job back a moment later (a DelayedError, which costs no
+ *   attempt). A replica killed in the middle stops renewing BullMQ's job lock (`lockMs`); another
+ *   replica's stalled-job check finds the job and runs it, taking over the key's lock at once
+ *   (same job); no claim outlives its holder by more than `lockMs`.
+ * - Fan-ins (the publish check waits for every repository sync of its publish) are Redis sets
+ *   settled by a script, so exactly one settle completes each.
  * - Failures are retried with the same exponential backoff as the embedded queue (a custom
  *   backoff strategy), practically without limit; BullMQ keeps the last error (failedReason).
  * - Batches (observations) wait in their queue with no worker; a repeatable flush job, which

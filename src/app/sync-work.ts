@@ -244,7 +244,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
           }
         }
         if (policy.settings.delivery === 'variables') {
-          // Written and read back before any repository step may switch to reading them (DESIGN 7.1).
+          // Written and read back before any repository step may switch to reading them (docs/reconciliation.md, "Variables: writes, removal, drift").
           const writer = new VariableWriter(client);
           const desired = desiredVariables(storeStateOf(policy, Date.now()), [organization]);
           const variables: VariableEntry[] = await writer.reassert(organization, desired, [], {});
