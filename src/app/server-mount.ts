@@ -16,7 +16,6 @@ import type { RunningServer, StartServerOptions } from '../server/server.js';
 import { UsageError, messageOf } from '../util/errors.js';
 import { createEgressctlApp, type EgressctlApp, type EgressctlAppOptions } from './app.js';
 import { QUEUE_ENV, readAppConfig, readQueueConfig, WEBHOOK_MAX_BYTES_ENV } from './config.js';
-import { openSyncState } from './queue-open.js';
 import type { SyncStateStore } from '../rollout/sync-state.js';
 import { serverPublisher, type BundlePublisher } from './publish.js';
 import { createWebhookIntake, GITHUB_WEBHOOK_CAP_BYTES } from './webhook-intake.js';
@@ -184,6 +183,9 @@ export async function mountGitHubApp(
  */
 export async function openSharedSyncState(env: NodeJS.ProcessEnv): Promise<SyncStateStore | undefined> {
   if (appCredentials(env).present.length === 0) return undefined;
+  // The directory is only a journal's; a Redis queue names no directory.
   const queue = readQueueConfig(env[QUEUE_ENV]?.trim() || undefined, '');
-  return queue.kind === 'redis' ? openSyncState(queue, '') : undefined;
+  if (queue.kind !== 'redis') return undefined;
+  const { RedisSyncStateStore } = await import('./sync-state-redis.js');
+  return RedisSyncStateStore.open({ url: queue.url });
 }
