@@ -182,7 +182,9 @@ export async function mountGitHubApp(
  * App writes, and the server reads, `sync-report.json` in the state directory, as before).
  */
 export async function openSharedSyncState(env: NodeJS.ProcessEnv): Promise<SyncStateStore | undefined> {
-  if (appCredentials(env).present.length === 0) return undefined;
+  // A partial set of credentials is the mount's usage error to report, not a reason to reach Redis first.
+  const { present, missing } = appCredentials(env);
+  if (present.length === 0 || missing.length > 0) return undefined;
   // The directory is only a journal's; a Redis queue names no directory.
   const queue = readQueueConfig(env[QUEUE_ENV]?.trim() || undefined, '');
   if (queue.kind !== 'redis') return undefined;
