@@ -110,9 +110,14 @@ export interface VariableChain {
 /**
  * The chain for a workflow file: the hook's env (self-hosted), the workflow's variable, the
  * repository's (or organization's), then `fallback`, the desired policy when the step is written.
+ * `workflowAttached`: the workflow has an attachment of its own, so its variable holds its policy
+ * and the chain does not read `EGRESSCTL_POLICY`: with the workflow's variable missing (deleted on
+ * GitHub, a failed write) the step gets `fallback`, the workflow's own policy, never the broader
+ * repository's or organization's, which may be weaker (docs/reconciliation.md, "Variables").
  */
-export function variableChain(workflowFile: string, fallback?: string): VariableChain {
-  return { env: POLICY_ENV, vars: [workflowVariableName(workflowFile), POLICY_VARIABLE], ...(fallback === undefined ? {} : { fallback }) };
+export function variableChain(workflowFile: string, fallback?: string, options: { workflowAttached?: boolean } = {}): VariableChain {
+  const vars = options.workflowAttached ? [workflowVariableName(workflowFile)] : [workflowVariableName(workflowFile), POLICY_VARIABLE];
+  return { env: POLICY_ENV, vars, ...(fallback === undefined ? {} : { fallback }) };
 }
 
 /** A GitHub expression string literal. */

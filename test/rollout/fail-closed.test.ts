@@ -188,3 +188,33 @@ describe('EGRESSCTL_POLICY in a workflow env: is drift in the sync report (issue
     expect(again.files[0]?.jobs.find((job) => job.job === 'build')?.policyEnv).toEqual(['the workflow env: (line 10)']);
   });
 });
+
+describe('a workflow attachment whose variable is missing (deleted on GitHub, or its write failed)', () => {
+  const { received } = harden('variables');
+  // The organization's audit policy, still there as an organization variable.
+  const orgOnly = { vars: { EGRESSCTL_POLICY: variableValue(orgAudit) } };
+
+  it("falls to the workflow's own fallback literal, not to the repository's or organization's variable", () => {
+    for (const job of ['build', 'sneaky']) {
+      const inputs = received(job, { ...forkPullRequest, ...orgOnly });
+      expect(inputs['egress-policy'], job).toBe('block');
+      expect(inputs['allowed-endpoints'], job).toBe('fulcio.sigstore.dev:443 github.com:443');
+      expect(inputs['disable-telemetry'], job).toBe('true');
+    }
+  });
+
+  it('a fork run (no vars) gets the same; the workflow variable still overrides when present', () => {
+    expect(received('build', forkPullRequest)['egress-policy']).toBe('block');
+    const both = { vars: { EGRESSCTL_POLICY: variableValue(orgAudit), EGRESSCTL_WF_RELEASE_YML: variableValue(wider) } };
+    expect(received('build', { ...forkPullRequest, ...both })['allowed-endpoints']).toBe('github.com:443 registry.npmjs.org:443');
+  });
+
+  it('a workflow without an attachment of its own still reads the repository or organization variable', () => {
+    const planner = storePlanner({ store: store('variables'), repository: 'acme/api', workflowPath: '.github/workflows/ci.yml' });
+    const ci = fixture.replace(/^name: .*$/m, 'name: CI');
+    const result = hardenWorkflow(ci, { file: '.github/workflows/ci.yml', plan: planner });
+    const inputs = (parse(result.output) as { jobs: Steps }).jobs.build?.steps[0]?.with ?? {};
+    expect(evaluateInput(String(inputs['egress-policy']), { ...forkPullRequest, vars: { EGRESSCTL_POLICY: variableValue(releaseBlock) } })).toBe('block');
+    expect(evaluateInput(String(inputs['egress-policy']), forkPullRequest)).toBe('audit');
+  });
+});
