@@ -169,6 +169,54 @@ export function deliveryFits(chain: VariableChain): boolean {
   });
 }
 
+/** A policy variable's value (or a fallback literal) as data, or undefined when it is not one. */
+function parseDelivered(value: string): DeliveredPolicy | undefined {
+  try {
+    const parsed = JSON.parse(value) as Partial<Record<DeliveredInput, unknown>>;
+    const mode = parsed['egress-policy'];
+    if ((mode !== 'audit' && mode !== 'block') || typeof parsed['allowed-endpoints'] !== 'string') return undefined;
+    return {
+      'egress-policy': mode,
+      'allowed-endpoints': parsed['allowed-endpoints'],
+      'disable-sudo-and-containers': parsed['disable-sudo-and-containers'] === true,
+      'disable-file-monitoring': parsed['disable-file-monitoring'] === true,
+      'disable-telemetry': parsed['disable-telemetry'] === true,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * How `after` enforces more than `before` (two fallback literals, or variable values), one
+ * phrase per input: `egress-policy audit -> block`, `allowed-endpoints drops x:443`, a
+ * `disable-*` flag that closes something (sudo, telemetry) or file monitoring back on. Empty:
+ * `after` is looser or the same in what it enforces (a name alone does not count). A value that
+ * does not read as ours counts as stricter (fail closed: the caller writes rather than waits).
+ */
+export function fallbackTightening(before: string, after: string): string[] {
+  const old = parseDelivered(before);
+  const now = parseDelivered(after);
+  if (!old || !now) return [`the fallback ${old ? 'the store wants' : 'written before'} does not read as a policy value`];
+  const reasons: string[] = [];
+  if (old['egress-policy'] === 'audit' && now['egress-policy'] === 'block') reasons.push('egress-policy audit -> block');
+  if (old['egress-policy'] === 'block' && now['egress-policy'] === 'block') {
+    const kept = new Set(now['allowed-endpoints'].split(' ').filter((endpoint) => endpoint !== ''));
+    const dropped = old['allowed-endpoints'].split(' ').filter((endpoint) => endpoint !== '' && !kept.has(endpoint));
+    if (dropped.length > 0) reasons.push(`allowed-endpoints drops ${dropped.join(' ')}`);
+  }
+  if (!old['disable-sudo-and-containers'] && now['disable-sudo-and-containers']) reasons.push('disable-sudo-and-containers false -> true');
+  if (old['disable-file-monitoring'] && !now['disable-file-monitoring']) reasons.push('disable-file-monitoring true -> false');
+  // Telemetry off closes one more destination (StepSecurity's telemetry API).
+  if (!old['disable-telemetry'] && now['disable-telemetry']) reasons.push('disable-telemetry false -> true');
+  return reasons;
+}
+
+/** Every fallback literal of a delivery expression in a workflow text, in order (as `withoutDeliveryFallbacks` finds them). */
+export function deliveryFallbacksIn(text: string): string[] {
+  return [...text.matchAll(/\|\|\s*'+(\{"egress-policy":[^}]*\})'+\)\['/g)].map((match) => match[1] ?? '');
+}
+
 /** The fallback literal a written delivery expression ends in, or undefined when it is not one of ours. */
 export function deliveryFallbackOf(value: string): string | undefined {
   const match = /\|\| '((?:[^']|'')*)'\)\['[a-z-]+'\]/.exec(value);
