@@ -14,7 +14,8 @@ import { handleCheckRunRerequested, handlePullRequest, handlePush, type HandlerD
 import type { BundlePublisher } from './publish.js';
 import { guardDeliveries, type WebhookApp } from './delivery-guard.js';
 import { DeliveryLog, KeyedQueue, type WorkQueue } from './queue.js';
-import { openWorkQueue } from './queue-open.js';
+import { openSyncState, openWorkQueue } from './queue-open.js';
+import type { SyncStateStore } from '../rollout/sync-state.js';
 import { registerRolloutSchedule, type RolloutSchedule } from './rollout-schedule.js';
 import { registerSyncWork } from './sync-work.js';
 import { registerExpiredExceptions } from './expired-exceptions.js';
@@ -31,6 +32,8 @@ export interface EgressctlAppOptions {
   workflowJob?: Partial<WorkflowJobDeps>;
   /** The work queue; default: the one `config.queue` says (the journal in the state directory, or Redis). */
   queue?: WorkQueue;
+  /** Where each repository's last sync outcome is kept; default: the one `config.queue` says (sync-report.json in the state directory, or the same Redis). */
+  syncState?: SyncStateStore;
   /** Registers more handlers (e.g. baselines from `workflow_job`) on the guarded app, with the shared deps. */
   extensions?: ((app: WebhookApp, deps: HandlerDeps) => void | Promise<void>)[];
 }
@@ -43,6 +46,8 @@ export interface EgressctlApp {
   readonly rollout: RolloutSchedule | undefined;
   /** The durable work queue, once the app is loaded. */
   readonly queue: WorkQueue | undefined;
+  /** The sync state, once the app is loaded. */
+  readonly syncState: SyncStateStore | undefined;
   /** Resolves when no repository has work queued or running. */
   idle(): Promise<void>;
   /**
@@ -69,10 +74,12 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
   let baselines: WorkflowJobHandle | undefined;
   let rollout: RolloutSchedule | undefined;
   let queue: WorkQueue | undefined;
+  let syncState: SyncStateStore | undefined;
   const appFn: ApplicationFunction = async (probot) => {
     const app = guardDeliveries(probot, deliveries);
     // Opened before any handler is registered: what a previous run journaled is picked up.
     queue ??= options.queue ?? (await openWorkQueue(config.queue, probot.log));
+    syncState ??= options.syncState ?? (await openSyncState(config.queue, config.cacheDir));
     app.on(['pull_request.opened', 'pull_request.synchronize', 'pull_request.reopened'], (context) => handlePullRequest(context, deps));
     app.on('push', (context) => handlePush(context, deps));
     app.on('check_run.rerequested', (context) => handleCheckRunRerequested(context, deps));
@@ -86,7 +93,7 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
         app,
         queue,
         policyRepository,
-        stateDir: config.cacheDir,
+        syncState,
         backoff,
         published: async () => (await deps.publisher())?.current(),
         mirror,
@@ -98,7 +105,7 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
         await sync.afterPublish(event);
         await expired(event.revision);
       };
-      registerSyncPullRequestClosed(app, { stateDir: config.cacheDir });
+      registerSyncPullRequestClosed(app, { syncState });
       registerTamperCheck(app, { policyRepository, loadStore: () => loadPolicyHead(app, deps, policyRepository).then((head) => head.policy), cacheDir: config.cacheDir });
       if (config.rollout) {
         rollout?.stop();
@@ -129,6 +136,9 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
     get queue() {
       return queue;
     },
+    get syncState() {
+      return syncState;
+    },
     idle: async () => {
       // Twice: work queued by a webhook, then what that work queued (a publish's repository syncs).
       for (let round = 0; round < 2; round++) await Promise.all([deps.queue.idle(), baselines?.idle(), queue?.idle()]);
@@ -138,6 +148,8 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
       await baselines?.close();
       // Finishes what runs and commits a last batch within the grace; the rest stays journaled.
       await queue?.close(graceMs);
+      // Only what it opened itself: a store given to it belongs to the caller.
+      if (!options.syncState) await syncState?.close();
     },
   };
 }

@@ -22,7 +22,8 @@ import type { GitHubClient } from '../github/client.js';
 import type { ActionSettings, RolloutMode } from '../rollout/rollout-plan.js';
 import { listTargets, type RepositoryTarget } from '../rollout/rollout.js';
 import { syncRepository } from '../rollout/sync.js';
-import { failuresOf, recordSync, type OrganizationSync, type SyncEntry, type VariableEntry } from '../rollout/sync-report.js';
+import { failuresOf, type OrganizationSync, type SyncEntry, type VariableEntry } from '../rollout/sync-report.js';
+import type { SyncStateStore } from '../rollout/sync-state.js';
 import { desiredVariables, storeStateOf } from '../rollout/sync-plan.js';
 import { VariableWriter } from '../rollout/github-variables.js';
 import { BoundedMap } from '../util/bounded-map.js';
@@ -85,8 +86,8 @@ export interface SyncWorkDeps {
   queue: WorkQueue;
   /** `owner/repo` of the policy repository (PR bodies, the plan's key). */
   policyRepository: string;
-  /** Where each repository's outcome is recorded (the console's sync status). */
-  stateDir: string;
+  /** Where each repository's outcome is recorded (the console's /sync, the metrics; the state directory or Redis). */
+  syncState: SyncStateStore;
   backoff: BackoffPolicy;
   /** The revision served now: an item syncs up to it when it descends from the item's revision. */
   published: () => Promise<string | undefined>;
@@ -108,8 +109,8 @@ export interface SyncWork {
  * Every write of a repository's (or the organization's variables') outcome goes through here:
  * merged into the sync report, one unit's rows at a time.
  */
-async function recordOutcome(stateDir: string, report: OrganizationSync): Promise<void> {
-  await recordSync(stateDir, report, { merge: true });
+async function recordOutcome(syncState: SyncStateStore, report: OrganizationSync): Promise<void> {
+  await syncState.record(report, { merge: true });
 }
 
 function errorRows(organization: string, repositories: readonly string[], reason: string): OrganizationSync {
@@ -249,13 +250,13 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
           const desired = desiredVariables(storeStateOf(policy, Date.now()), [organization]);
           const variables: VariableEntry[] = await writer.reassert(organization, desired, [], {});
           const problems = await writer.confirmOrganization(organization, desired, variables);
-          await recordOutcome(deps.stateDir, { organization, at: new Date().toISOString(), dryRun: false, repositories: [], variables });
+          await recordOutcome(deps.syncState, { organization, at: new Date().toISOString(), dryRun: false, repositories: [], variables });
           for (const entry of variables) if (entry.status === 'drift-restored') log.error({ variable: entry.name, target: entry.target }, `variable drift: ${entry.reason ?? 'edited on GitHub'}`);
           if (problems.length > 0) {
             const reason = `the variables its steps read are not in place, so its workflows were left as they are: ${problems.join('; ')}`;
             const names = [...targets.values()].map((target) => `${target.owner}/${target.name}`);
             // Its repositories are not synced until this succeeds: their rows say why.
-            if (names.length > 0) await recordOutcome(deps.stateDir, errorRows(organization, names, reason));
+            if (names.length > 0) await recordOutcome(deps.syncState, errorRows(organization, names, reason));
             for (const name of names) log.error({ target: name }, reason);
             return names.length > 0 ? names.map((target) => ({ target, reason })) : problems.map((problem) => ({ target: organization, reason: problem }));
           }
@@ -298,7 +299,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
             mode: deps.mode ?? 'inline',
             ...(deps.action ? { action: deps.action } : {}),
           });
-          await recordOutcome(deps.stateDir, result.report);
+          await recordOutcome(deps.syncState, result.report);
           const entry = result.report.repositories[0];
           log.info({ repository: work.repository, revision, status: entry?.status, requests: result.requests, attempt: item.attempts + 1 }, 'repository synced');
           const failures = failuresOf(result.report);
@@ -306,7 +307,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
           return failures;
         } catch (error) {
           // GitHub unreachable, the policy unreadable: the row says so, and the queue retries it.
-          await recordOutcome(deps.stateDir, errorRows(work.organization, [work.repository], messageOf(error))).catch(() => undefined);
+          await recordOutcome(deps.syncState, errorRows(work.organization, [work.repository], messageOf(error))).catch(() => undefined);
           throw error;
         }
       }),

@@ -10,12 +10,11 @@ import { hardenRunnerConfig, type EffectivePolicyAnswer, type HardenRunnerConfig
 import { resolveThroughCallers, type PolicySource as CallerSource } from '../../policy/callers.js';
 import { callGraphFrom } from '../workflow-files.js';
 import { IoError, UsageError } from '../../util/errors.js';
-import { readRevisionInfo } from '../../store/repository.js';
 import { baselineJobsOf } from '../../rollout/rollout-plan.js';
 import { storeStateOf } from '../../rollout/sync-plan.js';
 import { FIREWALL_FILE, FIREWALL_FORMAT, renderFirewallFile, repositoryFirewall } from '../../rollout/github-firewall/index.js';
 import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
-import { loadValidRepository, repositoryDir } from '../repository.js';
+import { loadValidRepository, repositoryDir, storeRevision } from '../repository.js';
 
 const usage =
   'egressctl resolve [-C DIR [--rev REV] | --bundle FILE [--public-key FILE]] --repository OWNER/REPO [--workflow F.yml|.github/workflows/F [--workflows-from CHECKOUT]] [--cluster NAME] [--org ORG] [--at YYYY-MM-DD] [--json]\n' +
@@ -126,7 +125,7 @@ export const command: Command = {
 async function resolveFirewall(io: CliIo, options: { repository: string; json: boolean; at: Date; dir?: string; rev?: string }): Promise<number> {
   const dir = repositoryDir(io, options.dir);
   const { repository, snapshot } = await loadValidRepository(io, dir, options.rev);
-  const revision = snapshot.revision ?? (await readRevisionInfo({ dir }).catch(() => undefined))?.revision;
+  const { revision, label, uncommitted } = await storeRevision(io, dir, snapshot, 'resolve');
   // Exceptions that expire count as of `--at` (default now), as in sync.
   const store = storeStateOf(repository, options.at);
   const seen = baselineJobsOf(repository.baselines, options.repository).flatMap((job) => job.endpoints);
@@ -137,13 +136,14 @@ async function resolveFirewall(io: CliIo, options: { repository: string; json: b
     return 0;
   }
   const firewall = answer.firewall;
-  const content = renderFirewallFile(firewall, revision);
+  const content = renderFirewallFile(firewall, label);
   if (options.json) {
     writeJson(io, {
       repository: firewall.repository,
       file: FIREWALL_FILE,
       format: FIREWALL_FORMAT,
       ...(revision ? { revision } : {}),
+      ...(uncommitted.length > 0 ? { uncommitted } : {}),
       mode: firewall.mode,
       allow: firewall.allow,
       'no-default-urls': firewall.noDefaultUrls,
