@@ -265,8 +265,10 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
     // A publish on replica a syncs acme/api (a sync PR): a records it.
     const sha = await standin!.commitFiles(POLICY_REPO, { files: { 'policies/api.yml': 'egress-policy: block\nextends: base\nallowed-endpoints:\n  - registry.npmjs.org\n' } });
     expect((await standin!.deliverWebhook({ url: a.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
+    // The sync is queued work (either replica may run acme/api's unit): wait for its outcome.
+    await until('the sync PR of acme/api', () => standin!.pullRequests('acme/api').some((candidate) => candidate.state === 'open'), 30_000);
     const pull = standin!.pullRequests('acme/api').find((candidate) => candidate.state === 'open');
-    expect(pull).toBeDefined();
+    await until('a and b show pr-open', async () => (await metric(a, 'pr-open')) === 1 && (await metric(b, 'pr-open')) === 1, 20_000);
     for (const app of [b, a]) {
       expect(await page(app)).toMatch(/data-repository="acme\/api" data-status="pr-open"/);
       expect(await metric(app, 'pr-open')).toBe(1);
