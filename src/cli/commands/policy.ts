@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { endpointsFromSelector, parseEndpointList } from '../../baselines/index.js';
 import { formatDiagnostic } from '../../policy/diagnostics.js';
+import { expiringEntries, parseAsOf, policyAsOf } from '../../policy/expiry.js';
 import { flattenPolicies } from '../../policy/flatten.js';
 import { parseEndpoint, splitEndpointString } from '../../policy/endpoint.js';
 import { removeAttachmentsOf, renderPolicyFile } from '../../policy/edit.js';
@@ -16,7 +17,7 @@ import { loadValidRepository, repositoryDir } from '../repository.js';
 const usage = [
   'egressctl policy create NAME [--mode audit|block] [--endpoints "host[:port] ..."] [--from-baseline cluster:NAME|org:O|repo:O/R|workflow:O/R/.github/workflows/F|job:O/R/.github/workflows/F#J|file:PATH] [--extends NAME] [--description TEXT] [-C DIR]',
   '       egressctl policy edit NAME [--add-from-baseline SOURCE] [--endpoints "host[:port] ..."] [--remove "host[:port] ..."] [-C DIR]',
-  '       egressctl policy export NAME [--rev REV] [-C DIR]',
+  '       egressctl policy export NAME [--rev REV] [--at YYYY-MM-DD] [-C DIR]',
   '       egressctl policy delete NAME [--detach] [-C DIR]',
 ].join('\n');
 
@@ -190,15 +191,40 @@ async function endpointsFromBaselineSource(io: CliIo, tree: WorkTree, source: st
   return { endpoints, comment: `Endpoints observed in baselines for ${source}.` };
 }
 
-/** One endpoint per line, as Harden-Runner's insights page exports them. */
+/**
+ * One endpoint per line, as Harden-Runner's insights page exports them: what is in force at the
+ * time of export (now, or `--at` as `resolve --at`), so an exception that expired is left out
+ * (docs/architecture.md#expiring-exceptions) and named on stderr.
+ */
 async function exportPolicy(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs(args, { C: { type: 'string', short: 'C' }, rev: { type: 'string' } }, usage);
+  const { values, positionals } = parseCommandArgs(args, { C: { type: 'string', short: 'C' }, rev: { type: 'string' }, at: { type: 'string' } }, usage);
   const name = oneName(positionals);
+  const at = asOfFlag(values.at);
   const { repository } = await loadValidRepository(io, repositoryDir(io, values.C), values.rev);
-  const compiled = flattenPolicies(repository)[name];
+  const flattened = flattenPolicies(repository);
+  const compiled = Object.hasOwn(flattened, name) ? flattened[name] : undefined;
   if (!compiled) throw new InvalidInputError(`there is no policy "${name}" under policies/`);
-  for (const endpoint of compiled['allowed-endpoints']) io.stdout(`${endpoint}\n`);
+  const inForce = policyAsOf(compiled, at);
+  for (const endpoint of inForce['allowed-endpoints']) io.stdout(`${endpoint}\n`);
+  const kept = new Set(inForce['allowed-endpoints']);
+  const expiry = compiled['endpoint-expiry'] ?? {};
+  const ancestry = new Set([name, ...(compiled.extends ?? [])]);
+  const written = expiringEntries([...repository.policies.values()].filter((policy) => ancestry.has(policy.name)), at);
+  for (const endpoint of compiled['allowed-endpoints'].filter((endpoint) => !kept.has(endpoint))) {
+    const expires = expiry[endpoint] as string;
+    const entry = written.find((item) => item.endpoint === endpoint && item.expires === expires);
+    const where = entry ? ` (${entry.at.file}:${entry.at.line}${entry.owner === undefined ? '' : `, owner: ${entry.owner}`})` : '';
+    io.stderr(`left out ${endpoint}: its exception expired on ${expires}${where}\n`);
+  }
   return 0;
+}
+
+/** `--at`: as `resolve --at` and `test --at` read it (the start of that UTC day, or an ISO instant); now when absent. */
+function asOfFlag(text: string | undefined): Date {
+  if (text === undefined) return new Date();
+  const at = parseAsOf(text);
+  if (at === undefined) throw new UsageError(`--at must be a date (YYYY-MM-DD) or an ISO 8601 date-time with a time zone, not "${text}"`);
+  return at;
 }
 
 async function deletePolicy(args: string[], io: CliIo): Promise<number> {
