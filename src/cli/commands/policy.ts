@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { endpointsFromSelector, parseEndpointList } from '../../baselines/index.js';
 import { formatDiagnostic } from '../../policy/diagnostics.js';
-import { expiringEntries, parseAsOf, policyAsOf } from '../../policy/expiry.js';
+import { expiringEntries, isExpired, parseAsOf, policyAsOf } from '../../policy/expiry.js';
 import { flattenPolicies } from '../../policy/flatten.js';
 import { parseEndpoint, splitEndpointString } from '../../policy/endpoint.js';
 import { removeAttachmentsOf, renderPolicyFile } from '../../policy/edit.js';
@@ -139,26 +139,42 @@ async function editPolicy(args: string[], io: CliIo): Promise<number> {
   }
   const flattened = flattenPolicies(tree.repository);
   const inherited = new Map(policy.extends.map((parent) => [parent.name, flattened[parent.name]?.['allowed-endpoints'] ?? []] as const));
-  const plan = planEndpointChanges({ own: policy.allowedEndpoints.map((entry) => entry.endpoint), inherited, candidates, removals });
+  // Exceptions (docs/architecture.md#expiring-exceptions) do not allow a candidate for good.
+  const inheritedExpiry = new Map(policy.extends.map((parent) => [parent.name, flattened[parent.name]?.['endpoint-expiry'] ?? {}] as const));
+  const ownExceptions: Record<string, string> = {};
+  for (const entry of policy.allowedEndpoints) {
+    if (entry.expires === undefined || policy.allowedEndpoints.some((other) => other.endpoint === entry.endpoint && other.expires === undefined)) continue;
+    // Listed twice with dates, it counts until the later one.
+    if ((ownExceptions[entry.endpoint] ?? '') < entry.expires) ownExceptions[entry.endpoint] = entry.expires;
+  }
+  const plan = planEndpointChanges({ own: policy.allowedEndpoints.map((entry) => entry.endpoint), ownExpiry: ownExceptions, inherited, inheritedExpiry, candidates, removals });
 
+  const now = Date.now();
+  const until = (expires: string) => (isExpired(expires, now) ? `that expired on ${expires}` : `until ${expires}`);
+  const from = (entry: EndpointCandidate) => `${entry.endpoint}${entry.source ? `  (${entry.source})` : ''}`;
   const lines: string[] = [];
-  for (const entry of plan.add) lines.push(`  + ${entry.endpoint}${entry.source ? `  (${entry.source})` : ''}`);
-  for (const endpoint of plan.remove) lines.push(`  - ${endpoint}`);
+  for (const entry of plan.add) {
+    const exception = entry.exception;
+    const note = exception ? `: only an exception allowed it, ${exception.endpoint}${exception.parent === undefined ? '' : ` of extends: ${exception.parent}`} ${until(exception.expires)}` : '';
+    lines.push(`  + ${from(entry)}${note}`);
+  }
+  for (const entry of plan.permanent) lines.push(`  ~ ${from(entry)}: made permanent (was an exception ${until(entry.expires)})`);
+  for (const endpoint of plan.remove) lines.push(`  - ${endpoint}${Object.hasOwn(ownExceptions, endpoint) ? `  (an exception ${until(ownExceptions[endpoint] as string)})` : ''}`);
   for (const entry of plan.skipped) lines.push(`  = ${entry.endpoint}: not added, ${entry.reason}`);
   for (const entry of plan.notRemoved) lines.push(`  ! ${entry.endpoint}: not removed, it ${entry.reason}`);
-  const counts = `${plan.add.length} added, ${plan.remove.length} removed, ${plan.skipped.length} not added`;
+  const counts = `${plan.add.length} added, ${plan.permanent.length > 0 ? `${plan.permanent.length} made permanent, ` : ''}${plan.remove.length} removed, ${plan.skipped.length} not added`;
   if (plan.notRemoved.length > 0) {
     // A removal that names nothing is a mistake in the request: change nothing rather than half of it.
     io.stderr(`${lines.join('\n')}\n`);
     throw new InvalidInputError(`${policy.file}: ${plan.notRemoved.map((entry) => `${entry.endpoint} ${entry.reason}`).join('; ')}: nothing was written`);
   }
-  if (plan.add.length === 0 && plan.remove.length === 0) {
+  if (plan.add.length === 0 && plan.remove.length === 0 && plan.permanent.length === 0) {
     io.stdout(`${policy.file}: nothing to change (${counts})\n${lines.join('\n')}${lines.length > 0 ? '\n' : ''}`);
     return 0;
   }
   let edited: string;
   try {
-    edited = editEndpointList(text, { add: plan.add, remove: plan.remove }).text;
+    edited = editEndpointList(text, { add: plan.add, remove: plan.remove, permanent: plan.permanent }).text;
   } catch (error) {
     throw new InvalidInputError(`${policy.file}: ${error instanceof Error ? error.message : String(error)}`);
   }
