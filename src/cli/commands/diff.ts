@@ -1,8 +1,7 @@
 import { formatDiagnostic } from '../../policy/diagnostics.js';
-import { parseAsOf } from '../../policy/expiry.js';
 import { GITHUB_COMMENT_LIMIT, renderJson, renderMarkdown, renderText, reviewRevisions } from '../../review/index.js';
 import { UsageError } from '../../util/errors.js';
-import { parseCommandArgs, type CliIo, type Command } from '../io.js';
+import { asOfFlag, parseCommandArgs, type CliIo, type Command } from '../io.js';
 import { repositoryDir } from '../repository.js';
 
 const usage = 'egressctl diff [-C DIR] BASE [HEAD] [--format text|markdown|json] [--all] [--max-length N] [--at YYYY-MM-DD]';
@@ -39,8 +38,7 @@ export const command: Command = {
     }
 
     // The breakage forecast is about now, or --at (as resolve --at): expired exceptions count as absent.
-    const at = values.at === undefined ? new Date() : parseAsOf(values.at);
-    if (at === undefined) throw new UsageError(`--at must be a date (YYYY-MM-DD) or an ISO 8601 date-time with a time zone, not "${values.at}"`);
+    const at = asOfFlag(values.at);
 
     const dir = repositoryDir(io, values.C);
     const review = await reviewRevisions(head === undefined ? { dir, base, at } : { dir, base, head, at });

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { endpointsFromSelector, parseEndpointList } from '../../baselines/index.js';
 import { formatDiagnostic } from '../../policy/diagnostics.js';
-import { expiringEntries, isExpired, parseAsOf, policyAsOf } from '../../policy/expiry.js';
+import { expiringEntries, isExpired, policyAsOf } from '../../policy/expiry.js';
 import { flattenPolicies } from '../../policy/flatten.js';
 import { parseEndpoint, splitEndpointString } from '../../policy/endpoint.js';
 import { removeAttachmentsOf, renderPolicyFile } from '../../policy/edit.js';
@@ -11,7 +11,7 @@ import { ATTACHMENTS_FILE, POLICIES_DIR, POLICY_NAME_PATTERN, type EgressMode } 
 import { InvalidInputError, IoError, UsageError } from '../../util/errors.js';
 import { applyChanges, openWorkTree, type FileChanges, type WorkTree } from '../edit.js';
 import { scopeLines } from './detach.js';
-import { parseCommandArgs, type CliIo, type Command } from '../io.js';
+import { asOfFlag, parseCommandArgs, type CliIo, type Command } from '../io.js';
 import { loadValidRepository, repositoryDir } from '../repository.js';
 
 const usage = [
@@ -233,14 +233,6 @@ async function exportPolicy(args: string[], io: CliIo): Promise<number> {
     io.stderr(`left out ${endpoint}: its exception expired on ${expires}${where}\n`);
   }
   return 0;
-}
-
-/** `--at`: as `resolve --at` and `test --at` read it (the start of that UTC day, or an ISO instant); now when absent. */
-function asOfFlag(text: string | undefined): Date {
-  if (text === undefined) return new Date();
-  const at = parseAsOf(text);
-  if (at === undefined) throw new UsageError(`--at must be a date (YYYY-MM-DD) or an ISO 8601 date-time with a time zone, not "${text}"`);
-  return at;
 }
 
 async function deletePolicy(args: string[], io: CliIo): Promise<number> {
