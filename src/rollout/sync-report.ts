@@ -2,7 +2,8 @@
  * The sync report (docs/reconciliation.md): per repository synced / out of sync / PR open /
  * PR closed / error, with the reasons, derived from a rollout result. Persisted as one JSON file
  * in a state directory (the CLI's --state-dir, the App's cache dir) so the console's sync-status
- * page shows the last run; one entry per organization, replaced by each run on it.
+ * page shows the last run; one entry per organization, replaced by each run on it. Several App
+ * replicas keep the same report in Redis instead (sync-state.ts is the seam).
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
