@@ -97,6 +97,7 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
         backoff,
         published: async () => (await deps.publisher())?.current(),
         mirror,
+        knownDirs: [config.cacheDir],
         ...(config.rollout ? { mode: config.rollout.mode, ...(config.rollout.action ? { action: config.rollout.action } : {}) } : {}),
       });
       // Then the pull request that deletes expired exceptions, journaled too.

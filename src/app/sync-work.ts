@@ -30,6 +30,7 @@ import { BoundedMap } from '../util/bounded-map.js';
 import { isAncestor } from '../util/git.js';
 import { gitHubStatus, messageOf } from '../util/errors.js';
 import type { AppLogger, WebhookApp } from './delivery-guard.js';
+import { publicMessage } from './failure.js';
 import { completeCheckRun } from './github.js';
 import type { BackoffPolicy, FanInFailure, NewWork, WorkItem, WorkQueue } from './queue.js';
 import { syncFailedOutput, type CheckOutput } from './render.js';
@@ -96,6 +97,8 @@ export interface SyncWorkDeps {
   mode?: RolloutMode;
   action?: ActionSettings;
   log?: AppLogger;
+  /** Local directories never shown on GitHub (the check's failure table): the cache directory. */
+  knownDirs?: readonly string[];
 }
 
 export interface SyncWork {
@@ -191,7 +194,8 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
       failures = await run(expect);
     } catch (error) {
       thrown = error;
-      failures = [{ target: item.key, reason: messageOf(error) }];
+      // Shown on the publish check: no local paths.
+      failures = [{ target: item.key, reason: publicMessage(error, deps.knownDirs) }];
     }
     if (publish !== undefined) {
       const done = await queue.settleInFanIn<PublishCheck>(publish, item.id, failures);
