@@ -17,6 +17,7 @@
  * the one that settles last queues `publish-check`, which completes it with what failed.
  */
 import type { PolicyRepository } from '../store/repository.js';
+import type { StoreState } from '../rollout/desired-state.js';
 import { loadPolicyRepository } from '../store/repository.js';
 import type { GitHubClient } from '../github/client.js';
 import type { ActionSettings, RolloutMode } from '../rollout/rollout-plan.js';
@@ -128,6 +129,17 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
   const policies = new BoundedMap<string, Promise<PolicyRepository>>(4);
   const installations = new BoundedMap<string, number>(1_000);
   const descends = new BoundedMap<string, boolean>(1_000);
+  // Exceptions expire at UTC midnight: the store evaluated once per revision and day serves every repository.
+  const stores = new BoundedMap<string, StoreState>(4);
+  const storeAt = (revision: string, policy: PolicyRepository): StoreState => {
+    const key = `${revision}@${new Date().toISOString().slice(0, 10)}`;
+    let store = stores.get(key);
+    if (!store) {
+      store = storeStateOf(policy, Date.now());
+      stores.set(key, store);
+    }
+    return store;
+  };
 
   /** The policy repository at `revision` (loaded once per revision in this process). */
   const policyAt = (revision: string): Promise<PolicyRepository> => {
@@ -251,7 +263,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
         if (policy.settings.delivery === 'variables') {
           // Written and read back before any repository step may switch to reading them (docs/reconciliation.md, "Variables: writes, removal, drift").
           const writer = new VariableWriter(client);
-          const desired = desiredVariables(storeStateOf(policy, Date.now()), [organization]);
+          const desired = desiredVariables(storeAt(revision, policy), [organization]);
           const variables: VariableEntry[] = await writer.reassert(organization, desired, [], {});
           const problems = await writer.confirmOrganization(organization, desired, variables);
           await recordOutcome(deps.syncState, { organization, at: new Date().toISOString(), dryRun: false, repositories: [], variables });
@@ -297,6 +309,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
             client,
             organization: work.organization,
             policy,
+            store: storeAt(revision, policy),
             target: { owner, name, ...(work.defaultBranch ? { defaultBranch: work.defaultBranch } : {}) },
             policyRepository: deps.policyRepository,
             revision,

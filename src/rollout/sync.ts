@@ -227,6 +227,8 @@ export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult
 
 export interface RepositorySyncOptions extends Pick<SyncOptions, 'client' | 'organization' | 'policy' | 'policyRepository' | 'mode' | 'action' | 'now' | 'revision'> {
   target: RepositoryTarget;
+  /** The store evaluated already (storeStateOf(policy, now)): the App's repository syncs share one per revision and UTC day. */
+  store?: StoreState;
 }
 
 /**
@@ -238,7 +240,7 @@ export interface RepositorySyncOptions extends Pick<SyncOptions, 'client' | 'org
 export async function syncRepository(options: RepositorySyncOptions): Promise<SyncResult> {
   const { client, organization, policy, target } = options;
   const clock = syncClock(options);
-  const store = storeStateOf(policy, clock.time);
+  const store = options.store ?? storeStateOf(policy, clock.time);
   const config = rolloutConfig(options, store);
   const context = { config, dryRun: false, force: false, ...(options.policyRepository ? { policyRepository: options.policyRepository } : {}) };
   const covered = (results: readonly RepositoryRollout[]) => ({ policy, store, results });
