@@ -3,11 +3,11 @@
  * - `add` claims the item's id with SET NX first (a day): the same delivery or job arriving at
  *   two replicas is queued once; the job is in Redis when `add` resolves.
  * - Handlers are BullMQ workers, one queue per kind. One item per key at a time across replicas:
- *   a worker takes a Redis lock on the key, held by the job (renewed while it runs), and when
- *   another job holds it, puts its job back a moment later (a DelayedError, which costs no
- *   attempt). A replica killed in the middle stops renewing BullMQ's job lock (`lockMs`); another
- *   replica's stalled-job check finds the job and runs it, taking over the key's lock at once
- *   (same job); no claim outlives its holder by more than `lockMs`.
+ *   a worker takes a Redis lock on the key (renewed while it runs), and when another run holds
+ *   it, here or on another replica, puts its job back a moment later (a DelayedError, which costs
+ *   no attempt). A replica killed in the middle stops renewing BullMQ's job lock and ours
+ *   (`lockMs`); another replica's stalled-job check finds the job and runs it once the key's lock
+ *   expired: no claim outlives its holder by more than `lockMs`.
  * - Fan-ins (the publish check waits for every repository sync of its publish) are Redis sets
  *   settled by a script, so exactly one settle completes each.
  * - Failures are retried with the same exponential backoff as the embedded queue (a custom
@@ -118,6 +118,8 @@ export class RedisWorkQueue implements WorkQueue {
   private readonly workers = new Map<string, Worker>();
   private readonly batches = new Map<string, { run: (items: WorkItem[]) => Promise<void>; options: BatchOptions; lastError?: string }>();
   private readonly owner = randomUUID();
+  /** `kind\0key` of the items this replica runs now. */
+  private readonly runningKeys = new Set<string>();
   private closed = false;
 
   private constructor(private readonly options: RedisWorkQueueOptions) {
@@ -242,16 +244,19 @@ export class RedisWorkQueue implements WorkQueue {
       `${this.prefix}-${kind}`,
       async (job, token) => {
         const lock = `${this.prefix}:claim:key:${kind}:${job.data.key}`;
-        // Held by the job, not the replica: the replica that takes over a stalled job (its first
-        // holder was killed) takes over its key at once; another job of the key waits.
-        const holder = `job:${job.id ?? ''}`;
+        // Held by this replica for this job and renewed while it runs: a killed replica's lock
+        // expires within `lockMs`, about when BullMQ hands its stalled job to another replica.
+        const holder = `${this.owner}:${job.id ?? ''}`;
+        const local = `${kind}\0${job.data.key}`;
         const client = await this.redis();
         const lockKey = async () => Number(await client.runCommand('egressctlKeyLock', [lock, holder, lockMs])) === 1;
-        if (!(await lockKey())) {
+        // Never two runs of one key in this process either (BullMQ may hand a job it thinks stalled to the replica still running it).
+        if (this.runningKeys.has(local) || !(await lockKey())) {
           // Another job of this key runs (on this or another replica): try again shortly, without counting an attempt.
           await job.moveToDelayed(Date.now() + 200, token);
           throw new DelayedError();
         }
+        this.runningKeys.add(local);
         const renew = setInterval(() => void lockKey().catch(() => undefined), Math.max(100, Math.floor(lockMs / 2)));
         renew.unref?.();
         try {
@@ -261,6 +266,7 @@ export class RedisWorkQueue implements WorkQueue {
           throw error;
         } finally {
           clearInterval(renew);
+          this.runningKeys.delete(local);
           await client.runCommand('egressctlRelease', [lock, holder]);
         }
       },

@@ -221,17 +221,29 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
     // An organization scope: every repository of acme it reaches is its own unit of work (acme/api keeps its own attachment).
     const sha = await standin!.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'organizations:\n  acme: base\nrepositories:\n  acme/api: api\nworkflows:\n  acme/api/.github/workflows/release.yml: base\n' } });
     // acme/web's tree read hangs on replica A: it is in the middle of that repository's sync when it dies.
-    let reached = false;
-    standin!.delayRequests({ count: 1, ms: 20_000, match: (request) => (reached ||= request.operationId === 'git/get-tree' && request.repository === 'acme/web') && request.repository === 'acme/web' });
+    // Long enough that A is surely still waiting when it is killed (starting B takes seconds on a busy machine).
+    let reached = 0;
+    standin!.delayRequests({
+      count: 1,
+      ms: 90_000,
+      match: (request) => {
+        const mine = request.operationId === 'git/get-tree' && request.repository === 'acme/web';
+        if (mine && reached === 0) reached = Date.now();
+        return mine;
+      },
+    });
     const answered = Date.now();
     expect((await standin!.deliverWebhook({ url: a.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
     expect(Date.now() - answered).toBeLessThan(5_000);
-    await until('replica A in the middle of acme/web', () => reached, 30_000);
+    await until('replica A in the middle of acme/web', () => reached > 0, 30_000);
     const other = await mkdtemp(path.join(os.tmpdir(), 'egressctl-durable-b-'));
     const b = await start(other, settings);
     expect(standin!.pullRequests('acme/web')).toHaveLength(0);
     await a.kill9();
     const killed = Date.now();
+    // Still inside acme/web's tree read: nothing of acme/web written before the kill.
+    expect(killed - reached).toBeLessThan(90_000);
+    expect(standin!.requests.filter((request) => request.repository === 'acme/web' && request.write)).toEqual([]);
     await until('acme/web synced by replica B', () => standin!.pullRequests('acme/web').some((pull) => pull.state === 'open'), 50_000);
     const recovery = Date.now() - killed;
     console.log(`replica killed in the middle of a repository sync: the other completed it ${(recovery / 1000).toFixed(1)} s later`);
