@@ -29,7 +29,7 @@ import { gitHubStatus, messageOf } from '../util/errors.js';
 import { boundedFetch, FetchLimitError } from '../util/bounded-fetch.js';
 import type { BackoffPolicy, WorkQueue } from './queue.js';
 import { FileWorkQueue } from './queue-file.js';
-import { isFirewallRunnerLabel } from '../rollout/github-firewall/format.js';
+import { runsBehindFirewall } from '../rollout/github-firewall/format.js';
 import { firewallEndpointsOfRun } from './github-firewall-decisions.js';
 
 export const DEFAULT_FLUSH_INTERVAL_MS = 5 * 60 * 1000;
@@ -164,22 +164,36 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
     deps.policyClient ??
     (async (): Promise<GitHubClient> => app.auth(await installationOfPolicy()));
 
-  type IntakeSettings = Pick<Settings, 'organizations' | 'clusters'>;
+  type IntakeSettings = Pick<Settings, 'organizations' | 'clusters'> & { largerRunners: readonly string[] };
   const readSettings = async (): Promise<IntakeSettings> => {
     try {
       const client = await policyClient();
       const response = await client.rest.repos.getContent({ ...policy, path: SETTINGS_FILE, mediaType: { format: 'raw' }, ...(deps.policyBranch ? { ref: deps.policyBranch } : {}) });
       const sink = new DiagnosticSink();
-      const { organizations, clusters } = parseSettingsFile(SETTINGS_FILE, textOf(response.data), sink);
-      return { organizations, clusters };
+      const { organizations, clusters, githubFirewall } = parseSettingsFile(SETTINGS_FILE, textOf(response.data), sink);
+      return { organizations, clusters, largerRunners: githubFirewall.largerRunners ?? [] };
     } catch (error) {
       if (gitHubStatus(error) !== 404) log.warn({ err: error }, `cannot read ${SETTINGS_FILE} of ${deps.policyRepository}: accepting every organization`);
-      return { organizations: [], clusters: [] };
+      return { organizations: [], clusters: [], largerRunners: [] };
     }
   };
   const settings = async (): Promise<IntakeSettings> => {
     const installation = deps.policyClient ? 'custom' : String(await installationOfPolicy());
     return lookups.get(`settings:${installation}`, readSettings) as Promise<IntakeSettings>;
+  };
+  /**
+   * Whether a job with these labels ran behind GitHub's firewall: a standard firewall label, or a
+   * larger runner on the firewall image that egressctl.yml lists (docs/github-firewall.md#larger-runners).
+   * The settings are read (cached like the rest) only for a job that may have run on a larger
+   * runner: not self-hosted, and not in the runner group of GitHub's standard hosted runners.
+   */
+  const behindFirewall = async (job: { labels?: readonly string[] | null; runner_group_name?: string | null }): Promise<boolean> => {
+    const labels = job.labels ?? [];
+    if (runsBehindFirewall(labels)) return true;
+    const group = job.runner_group_name?.trim().toLowerCase();
+    if (labels.length === 0 || group === HOSTED_RUNNER_GROUP || labels.some((label) => label.toLowerCase() === 'self-hosted')) return false;
+    const largerRunners = await settings().then((read) => read.largerRunners, () => []);
+    return runsBehindFirewall(labels, largerRunners);
   };
   const organizations = async (): Promise<readonly string[]> => {
     if (deps.organizations) return (await deps.organizations()).map((org) => org.toLowerCase());
@@ -255,8 +269,7 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
     const repo = repository.name;
     const fullName = `${owner}/${repo}`;
     // A job on GitHub's firewall runner leaves a decisions artifact (docs/github-firewall.md), Harden-Runner or not.
-    const onFirewall = (job.labels ?? []).some(isFirewallRunnerLabel);
-    // Free (the step names are in the payload) before anything that costs a request.
+    const onFirewall = await behindFirewall(job);
     if (deps.prefilterSteps !== false && !onFirewall && !mayRunHardenRunner(job)) return;
     const managed = await organizations();
     if (managed.length > 0 && !managed.includes(owner.toLowerCase())) return;
@@ -354,7 +367,7 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
     const startedAt: string[] = [];
     for await (const page of client.paginate.iterator(client.rest.actions.listJobsForWorkflowRun, { owner, repo, run_id: runId, filter: 'all', per_page: 100 })) {
       for (const job of page.data) {
-        if ((job.run_attempt ?? 1) !== attempt || job.status !== 'completed' || !(job.labels ?? []).some(isFirewallRunnerLabel)) continue;
+        if ((job.run_attempt ?? 1) !== attempt || job.status !== 'completed' || !(await behindFirewall(job))) continue;
         const jobKey = jobIdForDisplayName(text, job.name);
         if (!jobKey) {
           log.debug({ repository: fullName, job: job.name, path }, 'job name matches no single job of the workflow: ignored');
@@ -462,9 +475,10 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
   app.on('workflow_job.completed', async (context) => {
     const payload = context.payload;
     const job = payload.workflow_job;
-    // Free (the step names and labels are in the payload): a job without Harden-Runner, not on the firewall runner, is not even journaled.
-    const onFirewall = (job.labels ?? []).some(isFirewallRunnerLabel);
-    if (deps.prefilterSteps !== false && !onFirewall && !mayRunHardenRunner(job)) return;
+    // Free (the step names and labels are in the payload): a job without Harden-Runner, not on the
+    // firewall runner, is not even journaled. Labels that are not standard ones cost the cached
+    // egressctl.yml look-up (larger runners on the firewall image are listed there).
+    if (deps.prefilterSteps !== false && !mayRunHardenRunner(job) && !(await behindFirewall(job))) return;
     const installationId = (payload as { installation?: { id?: number } }).installation?.id;
     if (installationId === undefined) return;
     const repository = { owner: { login: payload.repository.owner.login }, name: payload.repository.name };

@@ -31,13 +31,21 @@ export interface CoverageStore {
   hookRunners: readonly string[];
   /** egressctl.yml `clusters`: ARC clusters, whose runners run the hook. */
   clusters?: readonly ClusterMapping[];
+  /** egressctl.yml `github-firewall.larger-runners`: larger runners on GitHub's firewall image. */
+  firewallLargerRunners?: readonly string[];
   /** The store's baselines: the firewall file's wildcards become the hosts they saw (the tamper check). */
   baselines?: BaselineIndex;
 }
 
 /** What coverage needs from a loaded policy repository, as of `at` (exceptions that expired by then do not count). */
 export function coverageStoreOf(repository: Pick<PolicyRepository, 'policies' | 'attachments'> & { settings: Settings; baselines?: BaselineIndex }, at: Date | number): CoverageStore {
-  return { state: storeStateOf(repository, at), hookRunners: repository.settings.hookRunners, clusters: repository.settings.clusters, ...(repository.baselines ? { baselines: repository.baselines } : {}) };
+  return {
+    state: storeStateOf(repository, at),
+    hookRunners: repository.settings.hookRunners,
+    clusters: repository.settings.clusters,
+    ...(repository.settings.githubFirewall.largerRunners ? { firewallLargerRunners: repository.settings.githubFirewall.largerRunners } : {}),
+    ...(repository.baselines ? { baselines: repository.baselines } : {}),
+  };
 }
 
 /** The variables a repository's jobs see as sync writes them: the repository's over the organization's. */
@@ -62,6 +70,7 @@ export function coverageContext(store: CoverageStore, repository: string, file: 
     variables: repositoryVariables(store.state, repository),
     hookRunners: store.hookRunners,
     clusters: store.clusters ?? [],
+    ...(store.firewallLargerRunners ? { firewallLargerRunners: store.firewallLargerRunners } : {}),
     hookValue: policy ? variableValue(policy) : AUDIT_DEFAULT_VALUE,
     files,
   };

@@ -105,6 +105,28 @@ describe('workflow_job on the firewall runner', () => {
     expect(standin.stats().byRoute['GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}']).toBe(2);
   });
 
+  it("a larger runner on the firewall image: read when egressctl.yml's github-firewall.larger-runners lists its label", async () => {
+    const artifacts = [{ name: 'firewall-decisions-test', files: { 'firewall-decisions-test.json': DECISIONS } }];
+    // Not listed: a larger runner's label is its name; nothing says it is on the firewall image.
+    await complete('test', { labels: ['acme-firewall-16core'], runnerGroupName: 'larger-runners', artifacts });
+    await handle.idle();
+    expect(standin.stats().byRoute['GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts']).toBeUndefined();
+    await standin.commitFiles(POLICY_REPO, { files: { 'egressctl.yml': 'organizations: [acme]\ngithub-firewall:\n  larger-runners: [ACME-Firewall-16core]\n' } });
+    // A fresh handler: the settings are re-read at most once a minute.
+    await handle.close();
+    probot = new Probot({ ...standin.probotOptions(), logLevel: 'fatal' });
+    await probot.load((app) => {
+      handle = registerWorkflowJobHandler(app, { policyRepository: POLICY_REPO, flushIntervalMs: 60_000, onFlush: (result) => flushes.push(result) });
+    });
+    const id = await complete('test', { labels: ['acme-firewall-16core'], runnerGroupName: 'larger-runners', artifacts });
+    await handle.idle();
+    await handle.flush();
+    expect(standin.stats().byRoute['GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts']).toBe(1);
+    const jobs = await baselineJobs();
+    expect(jobs.get('test')!.recentRuns).toEqual([String(id)]);
+    expect([...jobs.get('test')!.endpoints.keys()]).toEqual(expect.arrayContaining(['files.pythonhosted.org:443']));
+  });
+
   it('a job not on the firewall runner costs no artifact request; an artifact of another shape is ignored', async () => {
     await complete('test', { labels: ['ubuntu-latest'], artifacts: [{ name: 'firewall-decisions-test', files: { 'firewall-decisions-test.json': DECISIONS } }] });
     await complete('test', { artifacts: [{ name: 'firewall-decisions-test', files: { 'firewall-decisions-test.json': '[{"url": "https://a.example"}]' } }] });
