@@ -10,9 +10,11 @@
  * and to check that the job has a Harden-Runner step, then the log. A log without agent output
  * is ignored. Each matrix leg is its own run in the baseline (keyed by the GitHub job id).
  *
- * A job that ran on GitHub's firewall runner (its labels say so) also has its run's decisions
- * artifact read (github-firewall-decisions.ts, docs/github-firewall.md); with Harden-Runner as
- * well, both feed one observation of that job.
+ * A job that ran on GitHub's firewall runner (its labels say so: a standard firewall label, or a
+ * larger runner egressctl.yml lists) journals its run instead: once the run is over, its jobs on
+ * the firewall runner are read together, the run's decisions artifacts once per run attempt
+ * (github-firewall-decisions.ts, docs/github-firewall.md), each leg's Harden-Runner log as above;
+ * a leg running both gives one observation.
  */
 import type { AppLogger, WebhookApp } from './delivery-guard.js';
 import { normalizeTimestamp, parseHardenRunnerLog, WORKFLOW_PATH_PATTERN, type Observation } from '../baselines/index.js';
