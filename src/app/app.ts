@@ -14,7 +14,8 @@ import { handleCheckRunRerequested, handlePullRequest, handlePush, type HandlerD
 import type { BundlePublisher } from './publish.js';
 import { guardDeliveries, type WebhookApp } from './delivery-guard.js';
 import { DeliveryLog, KeyedQueue, type WorkQueue } from './queue.js';
-import { openWorkQueue } from './queue-open.js';
+import { openSyncState, openWorkQueue } from './queue-open.js';
+import type { SyncStateStore } from '../rollout/sync-state.js';
 import { registerRolloutSchedule, registerSyncRetry, type RolloutSchedule, type SyncRetry } from './rollout-schedule.js';
 import { syncOnMerge } from './sync-on-merge.js';
 import { journaledSync } from './sync-work.js';
@@ -32,6 +33,8 @@ export interface EgressctlAppOptions {
   workflowJob?: Partial<WorkflowJobDeps>;
   /** The work queue; default: the one `config.queue` says (the journal in the state directory, or Redis). */
   queue?: WorkQueue;
+  /** Where each repository's last sync outcome is kept; default: the one `config.queue` says (sync-report.json in the state directory, or the same Redis). */
+  syncState?: SyncStateStore;
   /** Registers more handlers (e.g. baselines from `workflow_job`) on the guarded app, with the shared deps. */
   extensions?: ((app: WebhookApp, deps: HandlerDeps) => void | Promise<void>)[];
 }
@@ -44,6 +47,8 @@ export interface EgressctlApp {
   readonly rollout: RolloutSchedule | undefined;
   /** The durable work queue, once the app is loaded. */
   readonly queue: WorkQueue | undefined;
+  /** The sync state, once the app is loaded. */
+  readonly syncState: SyncStateStore | undefined;
   /** Resolves when no repository has work queued or running. */
   idle(): Promise<void>;
   /**
@@ -71,17 +76,19 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
   let rollout: RolloutSchedule | undefined;
   let retries: SyncRetry | undefined;
   let queue: WorkQueue | undefined;
+  let syncState: SyncStateStore | undefined;
   const appFn: ApplicationFunction = async (probot) => {
     const app = guardDeliveries(probot, deliveries);
     // Opened before any handler is registered: what a previous run journaled is picked up.
     queue ??= options.queue ?? (await openWorkQueue(config.queue, probot.log));
+    syncState ??= options.syncState ?? (await openSyncState(config.queue, config.cacheDir));
     app.on(['pull_request.opened', 'pull_request.synchronize', 'pull_request.reopened'], (context) => handlePullRequest(context, deps));
     app.on('push', (context) => handlePush(context, deps));
     app.on('check_run.rerequested', (context) => handleCheckRunRerequested(context, deps));
     if (config.policyRepository !== undefined) {
       baselines = registerWorkflowJobHandler(app, { policyRepository: config.policyRepository, flushIntervalMs: config.baselineFlushMs, queue, ...options.workflowJob });
       const policyRepository = config.policyRepository;
-      const sync = syncOnMerge(app, { policyRepository, stateDir: config.cacheDir });
+      const sync = syncOnMerge(app, { policyRepository, syncState });
       // Then the pull request that deletes expired exceptions (it logs its own failures).
       const expired = expiredAfterPublish(app, { policyRepository });
       // Journaled before it runs: a kill -9 in the middle leaves it for the next start (sync-work.ts).
@@ -102,18 +109,18 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
       retries?.stop();
       retries = registerSyncRetry(app, {
         loadPolicy: () => loadPolicyHead(app, deps, policyRepository),
-        stateDir: config.cacheDir,
+        syncState,
         policyRepository,
         firstMs: config.syncRetryMs,
       });
-      registerSyncPullRequestClosed(app, { stateDir: config.cacheDir });
+      registerSyncPullRequestClosed(app, { syncState });
       registerTamperCheck(app, { policyRepository, loadStore: () => loadPolicyHead(app, deps, policyRepository), cacheDir: config.cacheDir });
       if (config.rollout) {
         rollout?.stop();
         rollout = registerRolloutSchedule(app, {
           // Each pass also proposes the removal of exceptions that expired since the last publish.
           loadPolicy: () => loadPolicyHead(app, deps, policyRepository, (dir, revision) => expired({ dir, previous: undefined, revision })),
-          stateDir: config.cacheDir,
+          syncState,
           intervalMs: config.rollout.intervalMs,
           mode: config.rollout.mode,
           ...(config.rollout.action ? { action: config.rollout.action } : {}),
@@ -136,6 +143,9 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
     get queue() {
       return queue;
     },
+    get syncState() {
+      return syncState;
+    },
     idle: async () => {
       await Promise.all([deps.queue.idle(), baselines?.idle()]);
     },
@@ -145,6 +155,8 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
       await baselines?.close();
       // Finishes what runs and commits a last batch within the grace; the rest stays journaled.
       await queue?.close(graceMs);
+      // Only what it opened itself: a store given to it belongs to the caller.
+      if (!options.syncState) await syncState?.close();
     },
   };
 }

@@ -118,7 +118,7 @@ function seconds(value: string | undefined, name: string, fallback: number): num
 }
 
 /** `redis://HOST:PORT` (several replicas share it), else the journal in the state directory. */
-function readQueueConfig(value: string | undefined, cacheDir: string): QueueConfig {
+export function readQueueConfig(value: string | undefined, cacheDir: string): QueueConfig {
   if (value === undefined) return { kind: 'file', dir: path.join(cacheDir, 'queue') };
   let url: URL;
   try {

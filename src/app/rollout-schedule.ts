@@ -2,14 +2,15 @@
  * The scheduled full sync (docs/reconciliation.md): every interval, for each installation of
  * the App on a managed organization (egressctl.yml `organizations`, all when empty), run the
  * same sync as `egressctl sync --all` (workflows, and with `delivery: variables` the variables,
- * put back where someone edited them); the report goes to the state directory for the console. A run never overlaps the previous one; each run
+ * put back where someone edited them); the report goes to the sync state (the console, the metrics). A run never overlaps the previous one; each run
  * derives everything from GitHub, so an interrupted run is simply continued by the next.
  */
 import type { AppLogger, WebhookApp } from './delivery-guard.js';
 import type { PolicyRepository } from '../store/repository.js';
 import type { ActionSettings, RolloutMode } from '../rollout/rollout-plan.js';
 import type { RolloutReport } from '../rollout/rollout.js';
-import { failuresOf, readSyncReport, recordSync } from '../rollout/sync-report.js';
+import { failuresOf } from '../rollout/sync-report.js';
+import type { SyncStateStore } from '../rollout/sync-state.js';
 import { retryFailed } from './sync-on-merge.js';
 import { runSync } from '../rollout/sync.js';
 
@@ -28,8 +29,8 @@ export interface RolloutScheduleDeps {
   /** Repositories in flight at once per organization. Default 4. */
   concurrency?: number;
   onRun?: (reports: RolloutReport[]) => void;
-  /** Where the last sync report is kept (the console's sync-status page). */
-  stateDir?: string;
+  /** Where each repository's last outcome is kept (the console's sync-status page). */
+  syncState?: SyncStateStore;
   log?: AppLogger;
   /** Several replicas: true for the one that runs this period's pass (WorkQueue.claim). */
   claim?: (name: string, ttlMs: number) => Promise<boolean>;
@@ -68,7 +69,7 @@ export function registerRolloutSchedule(app: WebhookApp, deps: RolloutScheduleDe
         ...(deps.policyRepository ? { policyRepository: deps.policyRepository } : {}),
         ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
       });
-      if (deps.stateDir) await recordSync(deps.stateDir, synced.report);
+      if (deps.syncState) await deps.syncState.record(synced.report);
       const drift = synced.report.variables.filter((entry) => entry.status === 'drift-restored');
       for (const entry of drift) log.error({ variable: entry.name, target: entry.target }, `variable drift: ${entry.reason ?? 'edited on GitHub'}`);
       const report = synced.rollout;
@@ -114,8 +115,8 @@ export function registerRolloutSchedule(app: WebhookApp, deps: RolloutScheduleDe
 export interface SyncRetryDeps {
   /** The policy repository as it is now. */
   loadPolicy: () => Promise<PolicyRepository>;
-  /** Where the sync report is (its failed rows are what is retried). */
-  stateDir: string;
+  /** Where each repository's last outcome is (its failed rows are what is retried). */
+  syncState: SyncStateStore;
   /** `owner/repo`, shown in PR bodies. */
   policyRepository: string;
   /** The first retry after a failure; doubles while failures remain, to `maxMs`. */
@@ -146,13 +147,13 @@ export function registerSyncRetry(app: WebhookApp, deps: SyncRetryDeps): SyncRet
   let stopped = false;
 
   const failedNow = async (): Promise<number> => {
-    const report = await readSyncReport(deps.stateDir);
+    const report = await deps.syncState.read();
     return Object.values(report.organizations).reduce((sum, run) => sum + (run.dryRun ? 0 : failuresOf(run).length), 0);
   };
   const runOnce = async (): Promise<number> => {
     if ((await failedNow()) === 0) return 0;
     const policy = await deps.loadPolicy();
-    await retryFailed(app, { stateDir: deps.stateDir, policyRepository: deps.policyRepository, log, ...(deps.concurrency ? { concurrency: deps.concurrency } : {}) }, policy);
+    await retryFailed(app, { syncState: deps.syncState, policyRepository: deps.policyRepository, log, ...(deps.concurrency ? { concurrency: deps.concurrency } : {}) }, policy);
     return failedNow();
   };
   const runNow = (): Promise<number> => {

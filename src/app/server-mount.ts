@@ -15,7 +15,8 @@ import { WEBHOOK_PATH } from '../server/api.js';
 import type { RunningServer, StartServerOptions } from '../server/server.js';
 import { UsageError, messageOf } from '../util/errors.js';
 import { createEgressctlApp, type EgressctlApp, type EgressctlAppOptions } from './app.js';
-import { readAppConfig, WEBHOOK_MAX_BYTES_ENV } from './config.js';
+import { QUEUE_ENV, readAppConfig, readQueueConfig, WEBHOOK_MAX_BYTES_ENV } from './config.js';
+import type { SyncStateStore } from '../rollout/sync-state.js';
 import { serverPublisher, type BundlePublisher } from './publish.js';
 import { createWebhookIntake, GITHUB_WEBHOOK_CAP_BYTES } from './webhook-intake.js';
 
@@ -34,6 +35,8 @@ export interface WebhookMountOptions {
   extensions?: EgressctlAppOptions['extensions'];
   /** The work queue; default: the one the settings name (EGRESSCTL_QUEUE, else the journal). */
   queue?: EgressctlAppOptions['queue'];
+  /** The sync state; default: the one the settings name (sync-report.json in the cache directory, or the queue's Redis). */
+  syncState?: SyncStateStore;
 }
 
 export interface WebhookMount {
@@ -95,6 +98,7 @@ export async function createWebhookHandler(env: NodeJS.ProcessEnv, options: Webh
     ...(options.extensions ? { extensions: options.extensions } : {}),
     ...(options.workflowJob ? { workflowJob: options.workflowJob } : {}),
     ...(options.queue ? { queue: options.queue } : {}),
+    ...(options.syncState ? { syncState: options.syncState } : {}),
   });
 
   let probot: Probot;
@@ -151,7 +155,7 @@ export async function createWebhookHandler(env: NodeJS.ProcessEnv, options: Webh
 export async function mountGitHubApp(
   env: NodeJS.ProcessEnv,
   options: StartServerOptions,
-  context: { cwd: string; sourceGiven: boolean; signal?: AbortSignal; apiRoot?: string },
+  context: { cwd: string; sourceGiven: boolean; signal?: AbortSignal; apiRoot?: string; syncState?: SyncStateStore },
 ): Promise<WebhookMount | undefined> {
   const mount = await createWebhookHandler(env, {
     cwd: context.cwd,
@@ -160,6 +164,7 @@ export async function mountGitHubApp(
     signKeys: options.signKeys ?? [],
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.stateDir ? { stateDir: options.stateDir } : {}),
+    ...(context.syncState ? { syncState: context.syncState } : {}),
   });
   if (!mount) return undefined;
   options.webhookHandler = mount.handler;
@@ -168,4 +173,21 @@ export async function mountGitHubApp(
     delete options.historyProvider;
   }
   return mount;
+}
+
+/**
+ * For `egressctl serve`: the sync state the mounted App shares with its other replicas (the
+ * queue's Redis), so that this server's `/sync` page and `egressctl_sync_repositories` show every
+ * replica's outcomes; undefined when the App is not mounted or keeps its queue on disk (then the
+ * App writes, and the server reads, `sync-report.json` in the state directory, as before).
+ */
+export async function openSharedSyncState(env: NodeJS.ProcessEnv): Promise<SyncStateStore | undefined> {
+  // A partial set of credentials is the mount's usage error to report, not a reason to reach Redis first.
+  const { present, missing } = appCredentials(env);
+  if (present.length === 0 || missing.length > 0) return undefined;
+  // The directory is only a journal's; a Redis queue names no directory.
+  const queue = readQueueConfig(env[QUEUE_ENV]?.trim() || undefined, '');
+  if (queue.kind !== 'redis') return undefined;
+  const { RedisSyncStateStore } = await import('./sync-state-redis.js');
+  return RedisSyncStateStore.open({ url: queue.url });
 }

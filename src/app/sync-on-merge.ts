@@ -10,7 +10,8 @@ import type { PolicyRepository } from '../store/repository.js';
 import { reviewRevisions } from '../review/revisions.js';
 import { loadPolicyRepository } from '../store/repository.js';
 import type { GitHubClient } from '../github/client.js';
-import { failuresOf, readSyncReport, recordSync, type SyncFailure } from '../rollout/sync-report.js';
+import { failuresOf, type SyncFailure } from '../rollout/sync-report.js';
+import type { SyncStateStore } from '../rollout/sync-state.js';
 import { affectedScopes, type AffectedScopes } from '../rollout/sync-plan.js';
 import { runSync, syncChange, type SyncResult } from '../rollout/sync.js';
 import { gitHubStatus, messageOf } from '../util/errors.js';
@@ -26,8 +27,8 @@ export interface PublishedEvent {
 export interface SyncOnMergeDeps {
   /** `owner/repo`, shown in PR bodies. */
   policyRepository: string;
-  /** Where the sync report is kept for the console. */
-  stateDir: string;
+  /** Where each repository's last outcome is kept (the console's /sync, the metrics). */
+  syncState: SyncStateStore;
   concurrency?: number;
   log?: AppLogger;
   onSync?: (results: SyncResult[]) => void;
@@ -108,7 +109,7 @@ async function syncChanged(app: WebhookApp, deps: SyncOnMergeDeps, log: AppLogge
       revision: event.revision,
       ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
     });
-    await recordSync(deps.stateDir, result.report, { merge: true });
+    await deps.syncState.record(result.report, { merge: true });
     logResult(log, result, { organization, revision: event.revision }, 'synced after publish');
     results.push(result);
   }
@@ -146,11 +147,11 @@ function logResult(log: AppLogger, result: SyncResult, where: object, message: s
  */
 export async function retryFailed(
   app: WebhookApp,
-  deps: Pick<SyncOnMergeDeps, 'stateDir' | 'policyRepository' | 'concurrency'> & { log: AppLogger },
+  deps: Pick<SyncOnMergeDeps, 'syncState' | 'policyRepository' | 'concurrency'> & { log: AppLogger },
   policy: PolicyRepository,
   synced: { repositories: ReadonlySet<string>; organizations: ReadonlySet<string> } = { repositories: new Set(), organizations: new Set() },
 ): Promise<SyncResult[]> {
-  const report = await readSyncReport(deps.stateDir);
+  const report = await deps.syncState.read();
   const managed = policy.settings.organizations;
   const results: SyncResult[] = [];
   for (const [organization, run] of Object.entries(report.organizations)) {
@@ -169,7 +170,7 @@ export async function retryFailed(
       policyRepository: deps.policyRepository,
       ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
     });
-    await recordSync(deps.stateDir, result.report, { merge: true });
+    await deps.syncState.record(result.report, { merge: true });
     logResult(deps.log, result, { organization, retried: repositories.length }, 'retried failed sync');
     results.push(result);
   }

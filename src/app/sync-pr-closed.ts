@@ -7,12 +7,13 @@
  */
 import type { Context } from 'probot';
 import { parseMarker, ROLLOUT_BRANCH } from '../rollout/rollout-body.js';
-import { closedPullRequestEntry, readSyncReport, recordSync } from '../rollout/sync-report.js';
+import { closedPullRequestEntry } from '../rollout/sync-report.js';
+import type { SyncStateStore } from '../rollout/sync-state.js';
 import type { WebhookApp } from './delivery-guard.js';
 
 export interface SyncPullRequestClosedDeps {
-  /** Where the sync report is kept (the App's state directory). */
-  stateDir: string;
+  /** Where each repository's last outcome is kept (the state directory, or Redis). */
+  syncState: SyncStateStore;
 }
 
 export function registerSyncPullRequestClosed(app: WebhookApp, deps: SyncPullRequestClosedDeps): void {
@@ -26,9 +27,9 @@ export async function handleSyncPullRequestClosed(context: Pick<Context<'pull_re
   // Ours: the fixed sync branch of this very repository (a fork's branch of that name is not), and our marker.
   if (pr.merged || pr.head.ref !== ROLLOUT_BRANCH || pr.head.repo?.full_name !== repository || !parseMarker(pr.body)) return;
   const organization = payload.repository.owner.login;
-  const report = await readSyncReport(deps.stateDir);
+  const report = await deps.syncState.read();
   const previous = report.organizations[organization.toLowerCase()]?.repositories.find((entry) => entry.repository.toLowerCase() === repository.toLowerCase());
   const entry = closedPullRequestEntry({ repository, number: pr.number, url: pr.html_url, by: payload.sender.login, at: pr.closed_at ?? new Date().toISOString() }, previous);
-  await recordSync(deps.stateDir, { organization, at: new Date().toISOString(), dryRun: false, repositories: [entry], variables: [] }, { merge: true });
+  await deps.syncState.record({ organization, at: new Date().toISOString(), dryRun: false, repositories: [entry], variables: [] }, { merge: true });
   context.log.info({ repository, pullRequest: pr.number, by: payload.sender.login }, 'sync pull request closed without merging: pr-closed, not reopened until the desired state changes');
 }

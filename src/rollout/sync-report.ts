@@ -2,7 +2,8 @@
  * The sync report (docs/reconciliation.md): per repository synced / out of sync / PR open /
  * PR closed / error, with the reasons, derived from a rollout result. Persisted as one JSON file
  * in a state directory (the CLI's --state-dir, the App's cache dir) so the console's sync-status
- * page shows the last run; one entry per organization, replaced by each run on it.
+ * page shows the last run; one entry per organization, replaced by each run on it. Several App
+ * replicas keep the same report in Redis instead (sync-state.ts is the seam).
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -100,13 +101,16 @@ export function syncReasons(files: readonly FilePlan[]): string[] {
     if (file.status !== 'changed') {
       // Not a reason to open a PR, but worth seeing: what a fork's pull request gets is older than the store.
       for (const job of file.jobs) {
-        if (job.fallbackBehind) reasons.push(`${file.path} job ${job.job}: fallback behind the store${job.policy ? ` (policy ${job.policy})` : ''}: runs without variables (pull requests from forks) get the older policy until the next sync PR`);
+        if (job.fallbackBehind) reasons.push(`${file.path} job ${job.job}: fallback behind the store${job.policy ? ` (policy ${job.policy})` : ''}: runs without variables (pull requests from forks) get the older, stricter policy until the next sync PR (the store's is only looser)`);
       }
       continue;
     }
     for (const job of file.jobs) {
       const reason = jobReasons(file, job);
       if (reason) reasons.push(reason);
+      if (job.fallbackStricter) {
+        reasons.push(`${file.path} job ${job.job}: fallback stricter in the store${job.policy ? ` (policy ${job.policy})` : ''}: ${job.fallbackStricter.join('; ')}: written now, since runs without variables (pull requests from forks, Dependabot) would keep the weaker one`);
+      }
     }
   }
   return reasons;

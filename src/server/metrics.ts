@@ -87,7 +87,7 @@ export function createMetrics(options: { defaultMetrics?: boolean; syncStates?: 
   if (syncStates) {
     new Gauge({
       name: 'egressctl_sync_repositories',
-      help: 'Repositories by their last sync outcome (synced, out-of-sync, pr-open, pr-closed, error), from the sync report in the state directory.',
+      help: 'Repositories by their last sync outcome (synced, out-of-sync, pr-open, pr-closed, error), from the sync state (the state directory, or the App\'s Redis with several replicas).',
       labelNames: ['state'] as const,
       registers: [registry],
       async collect() {

@@ -28,7 +28,8 @@ import { createAuthenticator } from './authenticate.js';
 import { createSource } from './create-source.js';
 import { HttpError, sendJson } from './http.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
-import { readSyncReport, syncStateCounts } from '../rollout/sync-report.js';
+import { syncStateCounts } from '../rollout/sync-report.js';
+import { FileSyncStateStore, type SyncStateReader } from '../rollout/sync-state.js';
 import { readiness } from './readiness.js';
 import { requestObserver, type TimedResponse } from './request-metrics.js';
 import { API_ROUTES, createRoutes, type HistoryProvider } from './routes.js';
@@ -68,6 +69,8 @@ export interface StartServerOptions {
   consoleHandler?: ConsoleHandler;
   /** Where the App's sync report is (its repositories' states become egressctl_sync_repositories). */
   syncReportDir?: string;
+  /** Where the sync state is when it is not a directory (the App's Redis with several replicas); wins over `syncReportDir`. */
+  syncState?: SyncStateReader;
   /** Mounted at /api/github/webhooks (any method), e.g. Probot's createNodeMiddleware. */
   webhookHandler?: (req: IncomingMessage, res: ServerResponse) => void;
   historyProvider?: HistoryProvider;
@@ -124,10 +127,10 @@ export interface RunningServer {
 
 export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? pino({ name: 'egressctl', level: options.logLevel ?? 'info' });
-  const syncReportDir = options.syncReportDir;
+  const syncState = options.syncState ?? (options.syncReportDir ? new FileSyncStateStore(options.syncReportDir) : undefined);
   const metrics = createMetrics({
     defaultMetrics: options.defaultMetrics ?? true,
-    ...(syncReportDir ? { syncStates: async () => syncStateCounts(await readSyncReport(syncReportDir)) } : {}),
+    ...(syncState ? { syncStates: async () => syncStateCounts(await syncState.read()) } : {}),
   });
   const publicKeys = options.publicKeys ?? [];
   const signKeys = options.signKeys ?? [];

@@ -5,12 +5,13 @@
  * redis-server (Debian's, started here on a free loopback port). What a webhook acknowledged is
  * never lost, and a delivery seen by both replicas is handled once.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseBaselineFile } from '../../src/baselines/index.js';
+import { SYNC_REPORT_FILE } from '../../src/rollout/sync-report.js';
 import { POLICY_REPO, closeStandin, repoRoot, startAppProcess, startPolicyStandin, type AppProcess } from '../support/app.js';
 import type { GitHubStandin } from '../support/github/index.js';
 import { redisMissing, startRedis, type RunningRedis } from '../support/redis.js';
@@ -198,6 +199,35 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
     await new Promise((resolve) => setTimeout(resolve, 5_000));
     expect(writes()).toBe(after);
     expect(standin!.requests.filter((request) => request.repository === 'acme/api' && request.operationId === 'pulls/create')).toHaveLength(1);
+  }, 120_000);
+
+  it('the sync state is shared: an outcome recorded by one replica is on the other\'s /sync page and in its egressctl_sync_repositories', async () => {
+    const [a, b] = await replicas({});
+    const page = async (app: AppProcess): Promise<string> => (await fetch(`${app.url}/sync`)).text();
+    const metric = async (app: AppProcess, state: string): Promise<number | undefined> => {
+      const found = new RegExp(`^egressctl_sync_repositories\\{state="${state}"\\} (\\d+)$`, 'm').exec(await (await fetch(`${app.url}/metrics`)).text());
+      return found ? Number(found[1]) : undefined;
+    };
+    // Each replica publishes the first revision (a bundle to show its console with); the first publish syncs nothing.
+    for (const app of [a, b]) expect((await standin!.deliverWebhook({ url: app.hookUrl, event: 'push', repository: POLICY_REPO, after: (await standin!.refSha(POLICY_REPO, 'main'))! })).status).toBe(200);
+    for (const app of [a, b]) expect(await page(app)).toContain('No sync has run yet.');
+    // A publish on replica a syncs acme/api (a sync PR): a records it.
+    const sha = await standin!.commitFiles(POLICY_REPO, { files: { 'policies/api.yml': 'egress-policy: block\nextends: base\nallowed-endpoints:\n  - registry.npmjs.org\n' } });
+    expect((await standin!.deliverWebhook({ url: a.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
+    const pull = standin!.pullRequests('acme/api').find((candidate) => candidate.state === 'open');
+    expect(pull).toBeDefined();
+    for (const app of [b, a]) {
+      expect(await page(app)).toMatch(/data-repository="acme\/api" data-status="pr-open"/);
+      expect(await metric(app, 'pr-open')).toBe(1);
+    }
+    // The other way round: a person closes the PR and only replica b hears of it.
+    await standin!.closePullRequest('acme/api', pull!.number, { by: 'octocat' });
+    expect((await standin!.deliverWebhook({ url: b.hookUrl, event: 'pull_request', action: 'closed', repository: 'acme/api', pullRequest: pull!.number, sender: 'octocat' })).status).toBe(200);
+    await until('a shows pr-closed', async () => (await metric(a, 'pr-closed')) === 1, 20_000);
+    expect(await metric(a, 'pr-open')).toBe(0);
+    expect(await page(a)).toMatch(/data-repository="acme\/api" data-status="pr-closed"/);
+    // The state is in Redis, not in either replica's state directory.
+    expect(existsSync(path.join(stateDir, 'app-git', SYNC_REPORT_FILE))).toBe(false);
   }, 120_000);
 
   it('kill -9 of one replica with observations pending: the other commits them', async () => {

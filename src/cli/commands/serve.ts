@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
-import { mountGitHubApp } from '../../app/server-mount.js';
+import { mountGitHubApp, openSharedSyncState } from '../../app/server-mount.js';
 import { loadPrivateKey, loadPublicKeys } from '../../bundle/keys.js';
 import { envName, envSetting } from '../../util/env-names.js';
 import { UsageError } from '../../util/errors.js';
@@ -26,6 +26,7 @@ import { serverGitHub, type GitHubLocation } from '../../github/api-root.js';
 import { DiagnosticSink } from '../../policy/diagnostics.js';
 import { DEFAULT_SETTINGS, SETTINGS_FILE } from '../../policy/model.js';
 import { parseSettingsFile } from '../../policy/settings-file.js';
+import type { SyncStateReader } from '../../rollout/sync-state.js';
 
 const USAGE = [
   'egressctl serve [--source DIR|FILE|URL] [--host HOST] [--port N] [--state-dir DIR]',
@@ -90,7 +91,6 @@ export const command: Command = {
     if (values['hash-api-key']) return hashKeyFromStdin(io);
 
     const github = await gitHubOfServe(io, setting(values, io, 'source'));
-    const options = await serverOptions(values, io, github);
     const graceText = setting(values, io, 'shutdown-grace') ?? '10';
     if (!/^\d{1,3}$/.test(graceText) || Number(graceText) < 1) throw new UsageError(`--shutdown-grace must be 1..999 seconds, not "${graceText}"`);
     const graceMs = Number(graceText) * 1000;
@@ -99,8 +99,20 @@ export const command: Command = {
     // The App reads its settings from the environment; a flag given here wins over its variable.
     const appEnv: NodeJS.ProcessEnv = { ...io.env };
     for (const flag of APP_FLAGS) if (typeof values[flag] === 'string') appEnv[envName(flag)] = values[flag];
-    const app = await mountGitHubApp(appEnv, options, { cwd: io.cwd, sourceGiven: setting(values, io, 'source') !== undefined, signal: shutdown.signal, apiRoot: github.apiRoot });
-    const running = await startServer(options);
+    // Several replicas on Redis: the App writes, and /sync and the metrics read, the state they share.
+    const syncState = await openSharedSyncState(appEnv);
+    let app: Awaited<ReturnType<typeof mountGitHubApp>>;
+    let options: StartServerOptions;
+    let running: RunningServer;
+    try {
+      options = await serverOptions(values, io, github, syncState);
+      app = await mountGitHubApp(appEnv, options, { cwd: io.cwd, sourceGiven: setting(values, io, 'source') !== undefined, signal: shutdown.signal, apiRoot: github.apiRoot, ...(syncState ? { syncState } : {}) });
+      running = await startServer(options);
+    } catch (error) {
+      // An open Redis connection would keep the process from exiting with the error.
+      await syncState?.close();
+      throw error;
+    }
     app?.attach(running);
     // Listen for signals before the banner says where to look: whoever reads it may signal at once
     // (a SIGTERM right after it otherwise ended the process without its clean shutdown).
@@ -119,6 +131,7 @@ export const command: Command = {
     deadline.unref();
     await running.close();
     await app?.close(graceMs * 0.8);
+    await syncState?.close();
     clearTimeout(abort);
     clearTimeout(deadline);
     io.stderr('egressctl serve: stopped\n');
@@ -170,7 +183,7 @@ async function gitHubOfServe(io: CliIo, source: string | undefined): Promise<Git
   return serverGitHub(io.env, configured);
 }
 
-async function serverOptions(values: Values, io: CliIo, github: GitHubLocation): Promise<StartServerOptions> {
+async function serverOptions(values: Values, io: CliIo, github: GitHubLocation, syncState: SyncStateReader | undefined): Promise<StartServerOptions> {
   const resolvePath = (file: string): string => path.resolve(io.cwd, file);
   const portText = setting(values, io, 'port');
   let port = DEFAULT_PORT;
@@ -226,11 +239,13 @@ async function serverOptions(values: Values, io: CliIo, github: GitHubLocation):
     allowRewind: booleanSetting(values, io, 'allow-rewind'),
     logger,
     syncReportDir,
+    ...(syncState ? { syncState } : {}),
     consoleHandler: createConsoleHandler({
       policyRepository: envSetting(io.env, 'policy-repository'),
       // Links follow the GitHub the server talks to; without a setting, the served egressctl.yml's.
       ...(github.from === 'default' ? {} : { githubUrl: github.githubUrl }),
       syncReportDir,
+      syncState,
     }),
   };
   if (source !== undefined) options.source = source;

@@ -32,7 +32,8 @@ import { renderStore } from './render-store.js';
 import { renderSync, variableLookup } from './render-sync.js';
 import { COVERAGE_MODES, renderCoverage } from './render-coverage.js';
 import { POLICY_VARIABLE, workflowVariableName } from '../../policy/delivery.js';
-import { readSyncReport, type SyncReportFile } from '../../rollout/sync-report.js';
+import type { SyncReportFile } from '../../rollout/sync-report.js';
+import { FileSyncStateStore, type SyncStateReader } from '../../rollout/sync-state.js';
 import { CONSOLE_CSS, CONSOLE_CSS_VERSION, FAVICON_SVG } from './style.js';
 
 export { CONSOLE_CSS_VERSION } from './style.js';
@@ -49,6 +50,8 @@ export interface ConsoleOptions {
   now?: () => Date;
   /** Where the last sync report is kept (sync-report.json): the App's state directory, or `egressctl sync --state-dir`. */
   syncReportDir?: string | undefined;
+  /** Where the sync state is when it is not a directory (the App's Redis with several replicas); wins over `syncReportDir`. */
+  syncState?: SyncStateReader | undefined;
 }
 
 export const CONSOLE_CSS_PATH = '/static/console.css';
@@ -103,6 +106,7 @@ function pathSegments(pathname: string): string[] | undefined {
 export function createConsoleHandler(options: ConsoleOptions = {}): ConsoleHandler {
   const loader = new ConsoleLoader();
   const now = options.now ?? (() => new Date());
+  const syncState = options.syncState ?? (options.syncReportDir ? new FileSyncStateStore(options.syncReportDir) : undefined);
   const stylesheet = `${CONSOLE_CSS_PATH}?v=${CONSOLE_CSS_VERSION}`;
   // Per snapshot (so per revision): the baseline summaries and jobs by repository.
   const baselineViews = new WeakMap<ConsoleSnapshot, { summaries: RepositoryBaselineSummary[]; jobs: Map<string, JobRecommendation[]> }>();
@@ -164,7 +168,7 @@ export function createConsoleHandler(options: ConsoleOptions = {}): ConsoleHandl
   }
 
   async function syncReport(): Promise<SyncReportFile | undefined> {
-    return options.syncReportDir ? readSyncReport(options.syncReportDir) : undefined;
+    return syncState?.read();
   }
 
   async function route(request: Request): Promise<boolean> {

@@ -1,0 +1,44 @@
+/**
+ * Where each repository's last sync outcome is kept (docs/github-app.md, "Sync state"): one seam,
+ * two backends. The file (`sync-report.json` in a state directory) is the default and what the
+ * CLI uses; several App replicas share a Redis one (src/app/sync-state-redis.ts), so that every
+ * replica's `/sync` page and `egressctl_sync_repositories` show what any of them synced.
+ * Both follow the merge rules of sync-report.ts: `merge` replaces the repositories and variables a
+ * run names and keeps the others; without it a run replaces its organization's entries.
+ */
+import path from 'node:path';
+import { readSyncReport, recordSync, SYNC_REPORT_FILE, type OrganizationSync, type SyncReportFile } from './sync-report.js';
+
+/** What the console and the metrics need: the whole report, as `sync-report.json` holds it. */
+export interface SyncStateReader {
+  /** Where the state is, for logs (`/var/lib/egressctl/sync-report.json`, `redis HOST:PORT`). */
+  readonly description: string;
+  read(): Promise<SyncReportFile>;
+}
+
+export interface SyncStateStore extends SyncStateReader {
+  /** Record one organization's run (`merge`: only what it names changes; otherwise its organization's entries are replaced). */
+  record(run: OrganizationSync, options?: { merge?: boolean }): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** `sync-report.json` in `dir`, written atomically, one write at a time per directory (one replica, or the CLI). */
+export class FileSyncStateStore implements SyncStateStore {
+  readonly description: string;
+
+  constructor(readonly dir: string) {
+    this.description = path.join(dir, SYNC_REPORT_FILE);
+  }
+
+  async record(run: OrganizationSync, options: { merge?: boolean } = {}): Promise<void> {
+    await recordSync(this.dir, run, options);
+  }
+
+  read(): Promise<SyncReportFile> {
+    return readSyncReport(this.dir);
+  }
+
+  async close(): Promise<void> {
+    // Nothing held open: each write is a whole file, renamed into place.
+  }
+}
