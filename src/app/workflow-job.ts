@@ -27,9 +27,9 @@ import { commitBaselines, type BaselineCommitResult } from './github-baselines.j
 import { jobIdForDisplayName } from './github-jobs.js';
 import { proposeBlockedEndpoints, type FeedbackResult } from './feedback.js';
 import { BoundedMap } from '../util/bounded-map.js';
-import { gitHubStatus, messageOf } from '../util/errors.js';
+import { gitHubStatus } from '../util/errors.js';
 import { boundedFetch, FetchLimitError } from '../util/bounded-fetch.js';
-import type { BackoffPolicy, WorkQueue } from './queue.js';
+import { logWorkError, WorkNotReadyError, type BackoffPolicy, type WorkQueue } from './queue.js';
 import { FileWorkQueue } from './queue-file.js';
 import { runsBehindFirewall } from '../rollout/github-firewall/format.js';
 import { firewallEndpointsOfRun } from './github-firewall-decisions.js';
@@ -217,7 +217,7 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
   };
 
   const ownQueue = deps.queue === undefined;
-  const queue: WorkQueue = deps.queue ?? FileWorkQueue.memory({ onError: (item, error) => log.warn({ id: item.id, attempts: item.attempts, err: messageOf(error) }, 'work failed: retried with backoff') });
+  const queue: WorkQueue = deps.queue ?? FileWorkQueue.memory({ onError: (item, error) => logWorkError(log, item, error) });
 
   const commitBatch = async (batch: Map<string, Observation[]>): Promise<void> => {
     // Jobs finish in any order and are read concurrently: merge in time order, so growth is attributed to the right run.
@@ -523,7 +523,7 @@ const FIREWALL_RUN_KIND = 'firewall-run';
 export const DEFAULT_FIREWALL_RUN_BACKOFF: BackoffPolicy = { firstMs: 60_000, maxMs: 30 * 60_000 };
 
 /** The run's firewall decisions are only there once it is over: retried (with backoff) until then. */
-export class RunInProgressError extends Error {}
+export class RunInProgressError extends WorkNotReadyError {}
 
 function nowSeconds(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
