@@ -115,8 +115,9 @@ describe.skipIf(missing !== undefined)('the bundle stored in Redis', () => {
     return opened;
   }
 
-  async function replica(keys: ReturnType<typeof bundleKeys>, logger = captureLogger().logger, stateDir = tempDir()): Promise<RunningServer> {
+  async function replica(keys: ReturnType<typeof bundleKeys>, logger = captureLogger().logger, stateDir = tempDir(), peerRecheckMs?: number): Promise<RunningServer> {
     const server = await startServer({
+      ...(peerRecheckMs ? { peerRecheckMs } : {}),
       source: null,
       host: '127.0.0.1',
       port: 0,
@@ -188,6 +189,22 @@ describe.skipIf(missing !== undefined)('the bundle stored in Redis', () => {
     // Neither was ever refused or degraded on the way: the older one simply lost.
     expect(a.state.readiness().status).toBe('ok');
     expect(b.state.readiness().status).toBe('ok');
+  });
+
+  it('a notification missed (stored while the subscription was away): the periodic re-check adopts it', async () => {
+    const repo = tempRepo();
+    const [first, second] = history(repo, 2) as [string, string];
+    const keys = bundleKeys();
+    const b = await replica(keys, captureLogger().logger, tempDir(), 300);
+    expect(await b.publish(await envelope(repo, first, keys))).toMatchObject({ status: 'accepted' });
+    // Written as the script writes it, but with no PUBLISH: nobody is told.
+    const text = await envelope(repo, second, keys);
+    const raw = new Redis(redis.url);
+    cleanups.push(() => void raw.disconnect());
+    const committedAt = openBundle(text).bundle.committedAt;
+    await raw.hset('egressctl:bundle:current', { envelope: text, revision: second, committedAt, committedAtMs: String(Date.parse(committedAt)) });
+    await waitFor(() => b.state.bundle?.bundle.revision === second, 5_000, 'the re-check to adopt it');
+    expect(b.state.bundle?.origin).toBe('shared');
   });
 
   it('a bundle in Redis with a bad signature is refused with a log line; the replica keeps its last good one', async () => {
