@@ -322,6 +322,7 @@ function startupText(running: RunningServer, options: StartServerOptions, appId:
     appId !== undefined
       ? `  app:      GitHub App enabled (APP_ID ${appId}): webhooks at ${url}/api/github/webhooks`
       : '  app:      GitHub App not enabled (set APP_ID, PRIVATE_KEY or PRIVATE_KEY_PATH, and WEBHOOK_SECRET to enable it)',
+    ...(options.peers ? [`  replicas: what any replica publishes is shared through ${options.peers.description} and served by all`] : []),
     `  look at:  ${url}/readyz   ${url}/v1/bundle   ${url}/v1/history   ${url}/metrics`,
     `  try:      curl -s ${url}/readyz`,
   ];
