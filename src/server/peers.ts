@@ -121,7 +121,9 @@ export class SharedBundles {
   private async checkOnce(): Promise<void> {
     const { peers, store, logger } = this.options;
     const served = store.current;
-    if (this.unshared && served?.bundle.revision === this.unshared.revision) {
+    // Replaced by a newer one meanwhile: nothing of this replica's own is left to share.
+    if (this.unshared && served?.bundle.revision !== this.unshared.revision) this.unshared = undefined;
+    if (this.unshared && served) {
       const shared = await this.share(served, this.unshared.ordering);
       if (shared === 'failed') return;
     }
