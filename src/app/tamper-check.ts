@@ -11,10 +11,12 @@
  * and its check run (a check a ruleset requires must report on every pull request, or the pull
  * request waits for it forever). Only a pull request that touches a watched path
  * (`.github/workflows/**`, `.github/egress-firewall.yaml`) costs more: the merge base, the files
- * at both ends, the store.
+ * at both ends, the store; a changed workflow file also the listing of `.github/workflows` at the
+ * merge base and each workflow file there (a reusable workflow is judged by its callers).
  */
 import type { Context } from 'probot';
 import {
+  needsWorkflows,
   PULL_REQUEST_FILES_LIMIT,
   tamperFindings,
   tamperReport,
@@ -25,6 +27,7 @@ import {
   type ChangedFile,
 } from '../coverage/tamper.js';
 import { coverageStoreOf } from '../coverage/coverage.js';
+import type { WorkflowFile } from '../rollout/workflow-calls.js';
 import type { PolicyRepository } from '../store/repository.js';
 import { gitHubStatus, messageOf } from '../util/errors.js';
 import type { WebhookApp } from './delivery-guard.js';
@@ -68,6 +71,27 @@ async function listedTextAt(target: RepositoryRef, path: string, ref: string): P
   return text;
 }
 
+const WORKFLOWS_DIR = '.github/workflows';
+
+/**
+ * Every workflow file of the repository at `ref`, for the call graph (a reusable workflow is
+ * judged by its callers). `known`: texts already read at `ref` (the changed files' base side).
+ * A listed file that cannot be read fails the check, as a changed one does.
+ */
+async function workflowsAt(target: RepositoryRef, ref: string, known: ReadonlyMap<string, string>): Promise<WorkflowFile[]> {
+  let listing: unknown;
+  try {
+    listing = (await target.octokit.rest.repos.getContent({ owner: target.owner, repo: target.repo, path: WORKFLOWS_DIR, ref })).data;
+  } catch (error) {
+    // No workflow folder at the base: nothing calls anything there.
+    if (gitHubStatus(error) === 404) return [];
+    throw error;
+  }
+  if (!Array.isArray(listing)) return [];
+  const files = (listing as { type: string; name: string; path: string }[]).filter((entry) => entry.type === 'file' && /\.ya?ml$/i.test(entry.name));
+  return Promise.all(files.map(async (entry) => ({ path: entry.path, text: known.get(entry.path) ?? (await listedTextAt(target, entry.path, ref)) })));
+}
+
 export async function handleTamperCheck(context: Context<'pull_request'>, deps: TamperCheckDeps): Promise<void> {
   const { payload } = context;
   if (!ACTIONS.has(payload.action)) return;
@@ -99,9 +123,12 @@ export async function handleTamperCheck(context: Context<'pull_request'>, deps: 
         after: file.status === 'removed' ? undefined : await listedTextAt(target, file.filename, headSha),
       })),
     );
+    // A reusable workflow follows its callers: the other workflow files give the call graph.
+    const known = new Map(texts.filter((file) => file.before !== undefined).map((file) => [file.previousPath ?? file.path, file.before as string]));
+    const workflows = needsWorkflows(texts) ? await workflowsAt(target, base, known) : undefined;
     const policy = await deps.loadStore();
     const store = coverageStoreOf(policy, Date.now());
-    const findings = tamperFindings(texts, repository.full_name, store, TAMPER_RULES);
+    const findings = tamperFindings(texts, repository.full_name, store, TAMPER_RULES, workflows ? { workflows } : {});
     // The web address of the policy repository on the same GitHub as this repository.
     const web = repository.html_url.slice(0, repository.html_url.length - repository.full_name.length - 1);
     const policyLink = (name: string): string | undefined => {

@@ -35,21 +35,44 @@ export interface CoverageStore {
   baselines?: BaselineIndex;
 }
 
-/** What coverage needs from a loaded policy repository, as of `at` (exceptions that expired by then do not count). */
-export function coverageStoreOf(repository: Pick<PolicyRepository, 'policies' | 'attachments'> & { settings: Settings; baselines?: BaselineIndex }, at: Date | number): CoverageStore {
-  return { state: storeStateOf(repository, at), hookRunners: repository.settings.hookRunners, clusters: repository.settings.clusters, ...(repository.baselines ? { baselines: repository.baselines } : {}) };
+/**
+ * What coverage needs from a loaded policy repository, as of `at` (exceptions that expired by then
+ * do not count). `state`: the store already evaluated at `at` (a sync evaluates it once).
+ */
+export function coverageStoreOf(repository: Pick<PolicyRepository, 'policies' | 'attachments'> & { settings: Settings; baselines?: BaselineIndex }, at: Date | number, state?: StoreState): CoverageStore {
+  return { state: state ?? storeStateOf(repository, at), hookRunners: repository.settings.hookRunners, clusters: repository.settings.clusters, ...(repository.baselines ? { baselines: repository.baselines } : {}) };
+}
+
+/**
+ * The variables of each organization, per evaluated store: built once, not once per workflow file
+ * (desiredVariables walks every attachment of the store and serializes each policy).
+ */
+const organizationVariables = new WeakMap<StoreState, Map<string, { organization: Record<string, string>; repositories: Map<string, Record<string, string>> }>>();
+
+function variablesOfOrganization(state: StoreState, organization: string) {
+  let byOrganization = organizationVariables.get(state);
+  if (!byOrganization) {
+    byOrganization = new Map();
+    organizationVariables.set(state, byOrganization);
+  }
+  let found = byOrganization.get(organization);
+  if (!found) {
+    found = { organization: {}, repositories: new Map() };
+    for (const variable of desiredVariables(state, [organization]).values()) {
+      if (variable.level === 'organization') found.organization[variable.name] = variable.value;
+      else found.repositories.set(variable.target, { ...found.repositories.get(variable.target), [variable.name]: variable.value });
+    }
+    byOrganization.set(organization, found);
+  }
+  return found;
 }
 
 /** The variables a repository's jobs see as sync writes them: the repository's over the organization's. */
 export function repositoryVariables(state: StoreState, repository: string): Record<string, string> {
   if (state.settings.delivery !== 'variables') return {};
   const lower = repository.toLowerCase();
-  const organization = lower.slice(0, lower.indexOf('/'));
-  const values: Record<string, string> = {};
-  const all = [...desiredVariables(state, [organization]).values()];
-  for (const variable of all) if (variable.level === 'organization') values[variable.name] = variable.value;
-  for (const variable of all) if (variable.level === 'repository' && variable.target === lower) values[variable.name] = variable.value;
-  return values;
+  const found = variablesOfOrganization(state, lower.slice(0, lower.indexOf('/')));
+  return { ...found.organization, ...found.repositories.get(lower) };
 }
 
 /** `callers`: the repository's call graph, so that a reusable workflow's jobs follow their callers' policy as sync does. */

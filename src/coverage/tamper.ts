@@ -11,6 +11,8 @@ import { markerText } from '../rollout/harden.js';
 import { baselineJobsOf } from '../rollout/rollout-plan.js';
 import { FIREWALL_FILE, firewallTamperFindings, repositoryFirewall } from '../rollout/github-firewall/index.js';
 import { POLICY_ENV } from '../policy/delivery.js';
+import type { CallGraph } from '../policy/callers.js';
+import { workflowCalls, type WorkflowFile } from '../rollout/workflow-calls.js';
 import { coverageContext, type CoverageStore } from './coverage.js';
 import { modeRank } from './harden-runner-target.js';
 import type { CoverageContext, JobFacts } from './model.js';
@@ -45,7 +47,39 @@ export interface TamperRule {
   readonly name: string;
   /** Does this rule look at the file? Only pull requests touching a watched path cost any request beyond the event. */
   watches(path: string): boolean;
-  compare(file: ChangedFile, repository: string, store: CoverageStore): TamperFinding[];
+  /**
+   * `graphs`: the repository's call graphs (at the base and at the head), so that a reusable
+   * workflow is judged by its callers' policy, as sync plans it; none: each file by its own attachment.
+   */
+  compare(file: ChangedFile, repository: string, store: CoverageStore, graphs?: readonly CallGraph[]): TamperFinding[];
+}
+
+/** The repository around the changed files. */
+export interface TamperRepository {
+  /**
+   * Every workflow file of the repository at the base (`.github/workflows/*`): the call graph
+   * comes from them (src/rollout/workflow-calls.ts), and, with the pull request's changes
+   * applied, the head's. A file the pull request does not change is the same at both ends.
+   */
+  workflows?: readonly WorkflowFile[];
+}
+
+/**
+ * The call graphs to judge by: the base's and the head's (when they differ). A pull request that
+ * adds, drops or moves a call is judged under both, so neither end can hide a weakening.
+ */
+export function tamperCallGraphs(repository: string, workflows: readonly WorkflowFile[], files: readonly ChangedFile[]): CallGraph[] {
+  const key = (path: string) => path.toLowerCase();
+  const head = new Map(workflows.map((file) => [key(file.path), file]));
+  for (const file of files) {
+    if (file.previousPath !== undefined) head.delete(key(file.previousPath));
+    if (file.after === undefined) head.delete(key(file.path));
+    else if (WORKFLOW_FILE.test(file.path)) head.set(key(file.path), { path: file.path, text: file.after });
+  }
+  const base = workflowCalls(repository, workflows);
+  const after = workflowCalls(repository, [...head.values()]);
+  const same = JSON.stringify([...base].sort()) === JSON.stringify([...after].sort());
+  return same ? [base] : [base, after];
 }
 
 const WORKFLOW_PATH = /^\.github\/workflows\//;
@@ -146,23 +180,36 @@ function compareJob(file: string, before: JobFacts, after: JobFacts | undefined,
 export const hardenRunnerTamperRule: TamperRule = {
   name: 'harden-runner',
   watches: (path) => WORKFLOW_PATH.test(path),
-  compare(file, repository, store) {
+  compare(file, repository, store, graphs) {
     if (!WORKFLOW_FILE.test(file.path) || file.before === undefined || file.after === undefined) return [];
     const before = workflowFacts(file.before, file.previousPath ?? file.path);
     if (before.jobs.length === 0) return [];
-    const context = coverageContext(store, repository, file.path);
     const after = workflowFacts(file.after, file.path);
-    if (after.error !== undefined) {
-      const managed = before.jobs.filter((job) => job.step?.managedBy);
-      if (managed.length === 0) return [];
-      return [{ file: file.path, job: '*', input: 'workflow', from: null, to: null, why: `the workflow ${after.error}: its managed steps (${managed.map((job) => job.job).join(', ')}) no longer run`, policy: context.desired.policy }];
+    // A reusable workflow follows its callers (src/policy/callers.ts, through desiredWorkflowState),
+    // judged under each graph: what is a weakening under either fails.
+    const contexts = (graphs && graphs.length > 0 ? graphs : [undefined]).map((graph) => coverageContext(store, repository, file.path, {}, graph));
+    const findings = new Map<string, TamperFinding>();
+    for (const context of contexts) {
+      for (const finding of judgeFile(file.path, before, after, context)) {
+        const key = JSON.stringify([finding.job, finding.input, finding.from, finding.to]);
+        if (!findings.has(key)) findings.set(key, finding);
+      }
     }
-    const afterById = new Map(after.jobs.map((job) => [job.job, job]));
-    const beforeIds = new Set(before.jobs.map((job) => job.job));
-    const added = after.jobs.filter((job) => !beforeIds.has(job.job));
-    return before.jobs.flatMap((job) => compareJob(file.path, job, afterById.get(job.job), context, added));
+    return [...findings.values()];
   },
 };
+
+function judgeFile(path: string, before: ReturnType<typeof workflowFacts>, after: ReturnType<typeof workflowFacts>, context: CoverageContext): TamperFinding[] {
+  if (after.error !== undefined) {
+    const managed = before.jobs.filter((job) => job.step?.managedBy);
+    if (managed.length === 0) return [];
+    return [{ file: path, job: '*', input: 'workflow', from: null, to: null, why: `the workflow ${after.error}: its managed steps (${managed.map((job) => job.job).join(', ')}) no longer run`, policy: context.desired.policy }];
+  }
+  const afterById = new Map(after.jobs.map((job) => [job.job, job]));
+  const beforeIds = new Set(before.jobs.map((job) => job.job));
+  const added = after.jobs.filter((job) => !beforeIds.has(job.job));
+  return before.jobs.flatMap((job) => compareJob(path, job, afterById.get(job.job), context, added));
+}
 
 /**
  * GitHub's egress firewall's rule (docs/github-firewall.md, "The tamper check"): with
@@ -203,9 +250,20 @@ export function watchedPaths(paths: readonly string[], rules: readonly TamperRul
   return paths.filter((path) => rules.some((rule) => rule.watches(path)));
 }
 
-export function tamperFindings(files: readonly ChangedFile[], repository: string, store: CoverageStore, rules: readonly TamperRule[] = TAMPER_RULES): TamperFinding[] {
+/**
+ * What the pull request weakens. `around.workflows`: every workflow file of the repository at the
+ * base, so that a reusable workflow is judged by its callers (the App always passes them; without
+ * them each file is judged by its own attachment).
+ */
+export function tamperFindings(files: readonly ChangedFile[], repository: string, store: CoverageStore, rules: readonly TamperRule[] = TAMPER_RULES, around: TamperRepository = {}): TamperFinding[] {
+  const graphs = around.workflows ? tamperCallGraphs(repository, around.workflows, files) : undefined;
   // A file renamed away from a watched path is the watching rule's business too (it is gone from there).
-  return files.flatMap((file) => rules.filter((rule) => rule.watches(file.path) || (file.previousPath !== undefined && rule.watches(file.previousPath))).flatMap((rule) => rule.compare(file, repository, store)));
+  return files.flatMap((file) => rules.filter((rule) => rule.watches(file.path) || (file.previousPath !== undefined && rule.watches(file.previousPath))).flatMap((rule) => rule.compare(file, repository, store, graphs)));
+}
+
+/** Whether the rules need the repository's other workflow files (a workflow file changed: it may be a called one, or a caller). */
+export function needsWorkflows(files: readonly Pick<ChangedFile, 'path' | 'previousPath'>[]): boolean {
+  return files.some((file) => WORKFLOW_FILE.test(file.path) || (file.previousPath !== undefined && WORKFLOW_FILE.test(file.previousPath)));
 }
 
 export const TAMPER_CHECK_NAME = 'egressctl / egress policy';

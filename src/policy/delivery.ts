@@ -110,9 +110,14 @@ export interface VariableChain {
 /**
  * The chain for a workflow file: the hook's env (self-hosted), the workflow's variable, the
  * repository's (or organization's), then `fallback`, the desired policy when the step is written.
+ * `workflowAttached`: the workflow has an attachment of its own, so its variable holds its policy
+ * and the chain does not read `EGRESSCTL_POLICY`: with the workflow's variable missing (deleted on
+ * GitHub, a failed write) the step gets `fallback`, the workflow's own policy, never the broader
+ * repository's or organization's, which may be weaker (docs/reconciliation.md, "Variables").
  */
-export function variableChain(workflowFile: string, fallback?: string): VariableChain {
-  return { env: POLICY_ENV, vars: [workflowVariableName(workflowFile), POLICY_VARIABLE], ...(fallback === undefined ? {} : { fallback }) };
+export function variableChain(workflowFile: string, fallback?: string, options: { workflowAttached?: boolean } = {}): VariableChain {
+  const vars = options.workflowAttached ? [workflowVariableName(workflowFile)] : [workflowVariableName(workflowFile), POLICY_VARIABLE];
+  return { env: POLICY_ENV, vars, ...(fallback === undefined ? {} : { fallback }) };
 }
 
 /** A GitHub expression string literal. */
@@ -162,6 +167,54 @@ export function deliveryFits(chain: VariableChain): boolean {
     // The runner measures what is inside `${{ }}`.
     return written.length - '${{  }}'.length <= MAX_EXPRESSION_LENGTH;
   });
+}
+
+/** A policy variable's value (or a fallback literal) as data, or undefined when it is not one. */
+function parseDelivered(value: string): DeliveredPolicy | undefined {
+  try {
+    const parsed = JSON.parse(value) as Partial<Record<DeliveredInput, unknown>>;
+    const mode = parsed['egress-policy'];
+    if ((mode !== 'audit' && mode !== 'block') || typeof parsed['allowed-endpoints'] !== 'string') return undefined;
+    return {
+      'egress-policy': mode,
+      'allowed-endpoints': parsed['allowed-endpoints'],
+      'disable-sudo-and-containers': parsed['disable-sudo-and-containers'] === true,
+      'disable-file-monitoring': parsed['disable-file-monitoring'] === true,
+      'disable-telemetry': parsed['disable-telemetry'] === true,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * How `after` enforces more than `before` (two fallback literals, or variable values), one
+ * phrase per input: `egress-policy audit -> block`, `allowed-endpoints drops x:443`, a
+ * `disable-*` flag that closes something (sudo, telemetry) or file monitoring back on. Empty:
+ * `after` is looser or the same in what it enforces (a name alone does not count). A value that
+ * does not read as ours counts as stricter (fail closed: the caller writes rather than waits).
+ */
+export function fallbackTightening(before: string, after: string): string[] {
+  const old = parseDelivered(before);
+  const now = parseDelivered(after);
+  if (!old || !now) return [`the fallback ${old ? 'the store wants' : 'written before'} does not read as a policy value`];
+  const reasons: string[] = [];
+  if (old['egress-policy'] === 'audit' && now['egress-policy'] === 'block') reasons.push('egress-policy audit -> block');
+  if (old['egress-policy'] === 'block' && now['egress-policy'] === 'block') {
+    const kept = new Set(now['allowed-endpoints'].split(' ').filter((endpoint) => endpoint !== ''));
+    const dropped = old['allowed-endpoints'].split(' ').filter((endpoint) => endpoint !== '' && !kept.has(endpoint));
+    if (dropped.length > 0) reasons.push(`allowed-endpoints drops ${dropped.join(' ')}`);
+  }
+  if (!old['disable-sudo-and-containers'] && now['disable-sudo-and-containers']) reasons.push('disable-sudo-and-containers false -> true');
+  if (old['disable-file-monitoring'] && !now['disable-file-monitoring']) reasons.push('disable-file-monitoring true -> false');
+  // Telemetry off closes one more destination (StepSecurity's telemetry API).
+  if (!old['disable-telemetry'] && now['disable-telemetry']) reasons.push('disable-telemetry false -> true');
+  return reasons;
+}
+
+/** Every fallback literal of a delivery expression in a workflow text, in order (as `withoutDeliveryFallbacks` finds them). */
+export function deliveryFallbacksIn(text: string): string[] {
+  return [...text.matchAll(/\|\|\s*'+(\{"egress-policy":[^}]*\})'+\)\['/g)].map((match) => match[1] ?? '');
 }
 
 /** The fallback literal a written delivery expression ends in, or undefined when it is not one of ours. */

@@ -16,7 +16,7 @@ import { grantIdToken } from './rollout-permissions.js';
 import { newWorkflowErrors } from './workflow-check.js';
 import { workflowCalls } from './workflow-calls.js';
 import type { CallGraph } from '../policy/callers.js';
-import { withoutDeliveryFallbacks } from '../policy/delivery.js';
+import { deliveryFallbackOf, deliveryFallbacksIn, fallbackTightening, withoutDeliveryFallbacks } from '../policy/delivery.js';
 
 /** Bump when the rollout's output for the same inputs changes, so open PRs get re-evaluated. */
 export const ROLLOUT_FORMAT = 1;
@@ -87,6 +87,12 @@ export interface JobReport {
    * behind the store, and waits for the repository's next sync PR (the variables carry the policy).
    */
   fallbackBehind?: boolean;
+  /**
+   * `delivery: variables`: how the store's fallback enforces more than the one the step had
+   * (`fallbackTightening`): written at once, never deferred, since runs without variables (pull
+   * requests from forks, Dependabot) would keep the weaker one.
+   */
+  fallbackStricter?: string[];
   /** Where the workflow sets EGRESSCTL_POLICY in an `env:` (drift: only the job-started hook may set it). */
   policyEnv?: string[];
 }
@@ -313,25 +319,66 @@ function withoutMarkerPolicies(text: string): string {
   return text.replace(/(#\s*egressctl:\s*managed)(?:,\s*(?:policy\s+[a-z0-9][a-z0-9._-]*|no policy attached))?/g, '$1');
 }
 
+/** The fallback literals a job's step changes from and to (its `with.*` change list), or undefined. */
+function jobFallbacks(job: JobReport): { from: string; to: string } | undefined {
+  for (const change of job.changes ?? []) {
+    const { field, from, to } = change as { field?: unknown; from?: unknown; to?: unknown };
+    if (typeof field !== 'string' || !field.startsWith('with.') || typeof from !== 'string' || typeof to !== 'string') continue;
+    const old = deliveryFallbackOf(from);
+    const now = deliveryFallbackOf(to);
+    if (old !== undefined && now !== undefined && old !== now) return { from: old, to: now };
+  }
+  return undefined;
+}
+
 /**
  * With `delivery: variables` a change of a policy's contents reaches the jobs through the
- * variable; the literal the managed steps fall back to changes too, but that alone opens no pull
- * request (docs/reconciliation.md, "Fail closed"): when every changed file differs only in
- * fallbacks, the files stay as they are and the jobs say their fallback is behind. The next sync
- * PR of the repository, for any other reason, brings them along.
+ * variable; the literal the managed steps fall back to changes too. When every changed file
+ * differs only in fallbacks and every new fallback is looser than (or enforces the same as) the
+ * one written, that alone opens no pull request (docs/reconciliation.md, "Fail closed"): the
+ * files stay as they are, the jobs say their fallback is behind, and the next sync PR of the
+ * repository brings them along; meanwhile runs without variables get the older, stricter one.
+ * A STRICTER fallback (more blocking, fewer endpoints, audit -> block) is written at once: runs
+ * without variables (pull requests from forks, Dependabot) must not keep a weaker one.
  */
 function deferFallbackOnly(files: FilePlan[]): FilePlan[] {
-  const changed = files.filter((file) => file.status === 'changed');
+  const annotated = files.map(markStricterFallbacks);
+  const changed = annotated.filter((file) => file.status === 'changed');
   // The policy a marker names changes with the fallback when an attachment changes: that alone is no PR either (issue 21).
   const behind = (text: string) => withoutMarkerPolicies(withoutDeliveryFallbacks(text));
-  if (changed.length === 0 || !changed.every((file) => behind(file.before) === behind(file.after))) return files;
-  return files.map((file) => {
+  if (changed.length === 0 || !changed.every((file) => behind(file.before) === behind(file.after))) return annotated;
+  // Compared literal by literal over the whole file, so that no stricter one hides behind a job the change list does not name.
+  const tightens = (file: FilePlan) => {
+    const before = deliveryFallbacksIn(file.before);
+    const after = deliveryFallbacksIn(file.after);
+    return before.length !== after.length || before.some((old, index) => fallbackTightening(old, after[index] ?? '').length > 0);
+  };
+  if (changed.some(tightens)) return annotated;
+  return annotated.map((file) => {
     if (file.status !== 'changed') return file;
     const jobs = file.jobs.map((job) =>
       job.action === 'updated'
-        ? { ...job, action: 'unchanged' as const, fallbackBehind: true, reason: `${job.reason ? `${job.reason}; ` : ''}it waits for the next sync PR (the variables carry the policy meanwhile)` }
+        ? {
+            ...job,
+            action: 'unchanged' as const,
+            fallbackBehind: true,
+            reason: `${job.reason ? `${job.reason}; ` : ''}the store's fallback is only looser than the one written (or the same in what it enforces), so it waits for the next sync PR: the variables carry the policy meanwhile, and runs without variables (pull requests from forks, Dependabot) keep the older, stricter one`,
+          }
         : job,
     );
     return { ...file, after: file.before, status: 'unchanged' as const, jobs };
   });
+}
+
+/** Jobs of a changed file whose fallback the store makes stricter say so (`fallbackStricter`, and first in the reason). */
+function markStricterFallbacks(file: FilePlan): FilePlan {
+  if (file.status !== 'changed') return file;
+  const jobs = file.jobs.map((job) => {
+    const fallbacks = job.action === 'updated' ? jobFallbacks(job) : undefined;
+    const stricter = fallbacks ? fallbackTightening(fallbacks.from, fallbacks.to) : [];
+    if (stricter.length === 0) return job;
+    const why = `the fallback (what runs without variables get: pull requests from forks, Dependabot) is stricter in the store (${stricter.join('; ')}): written now, not left for a later sync PR`;
+    return { ...job, fallbackStricter: stricter, reason: job.reason ? `${why}; ${job.reason}` : why };
+  });
+  return { ...file, jobs };
 }

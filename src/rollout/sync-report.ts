@@ -101,13 +101,16 @@ export function syncReasons(files: readonly FilePlan[]): string[] {
     if (file.status !== 'changed') {
       // Not a reason to open a PR, but worth seeing: what a fork's pull request gets is older than the store.
       for (const job of file.jobs) {
-        if (job.fallbackBehind) reasons.push(`${file.path} job ${job.job}: fallback behind the store${job.policy ? ` (policy ${job.policy})` : ''}: runs without variables (pull requests from forks) get the older policy until the next sync PR`);
+        if (job.fallbackBehind) reasons.push(`${file.path} job ${job.job}: fallback behind the store${job.policy ? ` (policy ${job.policy})` : ''}: runs without variables (pull requests from forks) get the older, stricter policy until the next sync PR (the store's is only looser)`);
       }
       continue;
     }
     for (const job of file.jobs) {
       const reason = jobReasons(file, job);
       if (reason) reasons.push(reason);
+      if (job.fallbackStricter) {
+        reasons.push(`${file.path} job ${job.job}: fallback stricter in the store${job.policy ? ` (policy ${job.policy})` : ''}: ${job.fallbackStricter.join('; ')}: written now, since runs without variables (pull requests from forks, Dependabot) would keep the weaker one`);
+      }
     }
   }
   return reasons;

@@ -8,6 +8,7 @@
 import { coverageStoreOf, coverRepository } from '../coverage/coverage.js';
 import type { RepositoryCoverage } from '../coverage/model.js';
 import type { PolicyRepository } from '../store/repository.js';
+import type { StoreState } from './desired-state.js';
 import type { GitHubClient } from '../github/client.js';
 import { VariableWriter } from './github-variables.js';
 import type { ActionSettings, RolloutMode } from './rollout-plan.js';
@@ -46,7 +47,26 @@ export interface SyncResult {
   requests: number;
 }
 
-function rolloutConfig(options: SyncOptions) {
+/**
+ * The store as one sync sees it, evaluated once (the clock read once, the desired state built
+ * once) and handed to every repository, the variables and the coverage: no part of a sync
+ * re-evaluates it, and none can see an exception expired that another saw in force.
+ */
+interface SyncClock {
+  /** ISO time of the run (the report's `at`). */
+  at: string;
+  /** The same instant in milliseconds: the time the store is evaluated at. */
+  time: number;
+}
+
+/** The time the store is evaluated at: expired exceptions are not part of the desired state. Reads the clock once. */
+function syncClock(options: Pick<SyncOptions, 'now'>): SyncClock {
+  const at = options.now?.() ?? new Date().toISOString();
+  const time = Date.parse(at);
+  return Number.isNaN(time) ? { at: new Date().toISOString(), time: Date.now() } : { at, time };
+}
+
+function rolloutConfig(options: SyncOptions, store: StoreState) {
   const { policy } = options;
   const mode = options.mode ?? 'inline';
   return {
@@ -54,17 +74,20 @@ function rolloutConfig(options: SyncOptions) {
     pin: policy.settings.hardenRunner,
     baselines: policy.baselines,
     ...(options.action ? { action: options.action } : {}),
-    ...(options.fromBaselines || mode === 'action' ? {} : { store: storeStateOf(policy, syncTime(options)) }),
+    ...(options.fromBaselines || mode === 'action' ? {} : { store }),
     ...(options.revision ? { revision: options.revision } : {}),
   };
 }
 
 /** A full sync of an organization (the CLI, the scheduled pass). */
 export async function runSync(options: SyncOptions): Promise<SyncResult> {
+  const clock = syncClock(options);
+  const store = storeStateOf(options.policy, clock.time);
+  const covered = (results: readonly RepositoryRollout[]) => ({ policy: options.policy, store, results });
   const common = {
     client: options.client,
     organization: options.organization,
-    config: rolloutConfig(options),
+    config: rolloutConfig(options, store),
     ...(options.dryRun ? { dryRun: true } : {}),
     ...(options.force ? { force: true } : {}),
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
@@ -75,14 +98,14 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
   const selection = { ...(options.repositories ? { repositories: options.repositories } : {}), ...(options.listing ? { listing: options.listing } : {}) };
   if (options.policy.settings.delivery !== 'variables' || options.fromBaselines) {
     const rollout = await runRollout({ ...common, ...selection });
-    return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), [], { policy: options.policy, results: rollout.repositories }), requests: rollout.requests };
+    return { rollout, report: organizationSync(options, clock, rollout.repositories.map(syncEntry), [], covered(rollout.repositories)), requests: rollout.requests };
   }
   const writer = new VariableWriter(options.client);
-  const desired = desiredVariables(storeStateOf(options.policy, syncTime(options)), [options.organization]);
+  const desired = desiredVariables(store, [options.organization]);
   if (options.dryRun) {
     const rollout = await runRollout({ ...common, ...selection });
     const variables = await writer.reassert(options.organization, desired, rollout.repositories.map((result) => result.repository), { dryRun: true });
-    return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), variables, { policy: options.policy, results: rollout.repositories }), requests: rollout.requests + writer.requests };
+    return { rollout, report: organizationSync(options, clock, rollout.repositories.map(syncEntry), variables, covered(rollout.repositories)), requests: rollout.requests + writer.requests };
   }
   // Variables first: a step is switched to read them only once they are written and read back.
   const listed = await listTargets(options.client, options.organization, selection);
@@ -90,7 +113,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
   const variables = await writer.reassert(options.organization, desired, names, {});
   const rollout = await rolloutConfirmed(writer, desired, variables, { ...common, targets: listed.targets });
   rollout.requests += listed.requests;
-  return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), variables, { policy: options.policy, results: rollout.repositories }), requests: rollout.requests + writer.requests };
+  return { rollout, report: organizationSync(options, clock, rollout.repositories.map(syncEntry), variables, covered(rollout.repositories)), requests: rollout.requests + writer.requests };
 }
 
 /**
@@ -110,23 +133,18 @@ async function rolloutConfirmed(writer: VariableWriter, desired: ReadonlyMap<str
   return rollout;
 }
 
-/** The time the store is evaluated at: expired exceptions are not part of the desired state. */
-function syncTime(options: Pick<SyncOptions, 'now'>): number {
-  const time = Date.parse(options.now?.() ?? '');
-  return Number.isNaN(time) ? Date.now() : time;
-}
-
 function organizationSync(
-  options: Pick<SyncOptions, 'organization' | 'now' | 'dryRun'>,
+  options: Pick<SyncOptions, 'organization' | 'dryRun'>,
+  clock: SyncClock,
   repositories: SyncEntry[],
   variables: VariableEntry[],
-  covered?: { policy: PolicyRepository; results: readonly RepositoryRollout[] },
+  covered?: { policy: PolicyRepository; store: StoreState; results: readonly RepositoryRollout[] },
 ): OrganizationSync {
-  const at = options.now?.() ?? new Date().toISOString();
+  const at = clock.at;
   const report: OrganizationSync = { organization: options.organization.toLowerCase(), at, dryRun: options.dryRun === true, repositories, variables };
   if (covered) {
-    // Coverage of what this run read (docs/architecture.md#coverage): the store it synced to, the files as GitHub has them.
-    const store = coverageStoreOf(covered.policy, syncTime(options));
+    // Coverage of what this run read (docs/architecture.md#coverage): the store it synced to (the same evaluation), the files as GitHub has them.
+    const store = coverageStoreOf(covered.policy, clock.time, covered.store);
     const coverage: Record<string, RepositoryCoverage> = {};
     for (const result of covered.results) if (result.workflows) coverage[result.repository] = coverRepository(result.repository, result.workflows, store, { at });
     report.coverage = coverage;
@@ -153,26 +171,27 @@ export interface ChangeSyncOptions extends Omit<SyncOptions, 'repositories' | 'p
  */
 export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult> {
   const org = options.organization.toLowerCase();
-  const beforeStore = storeStateOf(options.before, syncTime(options));
-  const afterStore = storeStateOf(options.after, syncTime(options));
+  const clock = syncClock(options);
+  const beforeStore = storeStateOf(options.before, clock.time);
+  const afterStore = storeStateOf(options.after, clock.time);
+  const afterVariables = desiredVariables(afterStore, [org]);
+  const covered = (results: readonly RepositoryRollout[]) => ({ policy: options.after, store: afterStore, results });
   // Turning the firewall target on (or changing it) changes every repository's desired firewall file.
   const firewallChanged = JSON.stringify(options.before.settings.githubFirewall) !== JSON.stringify(options.after.settings.githubFirewall);
   if (options.after.settings.delivery === 'variables' && options.before.settings.delivery === 'variables' && !firewallChanged) {
     const writer = new VariableWriter(options.client);
-    const changes = variableChanges(desiredVariables(beforeStore, [org]), desiredVariables(afterStore, [org]));
+    const changes = variableChanges(desiredVariables(beforeStore, [org]), afterVariables);
     const variables = options.dryRun ? [] : await writer.apply(changes);
     const named = [...new Set(options.affected.repositories.filter((name) => name.startsWith(`${org}/`)))].sort();
     if (named.length === 0) {
       const rollout: RolloutReport = { organization: options.organization, repositories: [], requests: 0 };
-      return { rollout, report: organizationSync(options, [], variables), requests: writer.requests };
+      return { rollout, report: organizationSync(options, clock, [], variables), requests: writer.requests };
     }
     const { before: _before, after, affected: _affected, ...rest } = options;
     const targets = (await listTargets(options.client, options.organization, { repositories: named })).targets;
-    const config = rolloutConfig({ ...rest, policy: after });
-    const rollout = options.dryRun
-      ? await runRollout({ ...rest, targets, config })
-      : await rolloutConfirmed(writer, desiredVariables(afterStore, [org]), variables, { ...rest, targets, config });
-    return { rollout, report: organizationSync(options, rollout.repositories.map(syncEntry), variables, { policy: after, results: rollout.repositories }), requests: writer.requests + rollout.requests };
+    const config = rolloutConfig({ ...rest, policy: after }, afterStore);
+    const rollout = options.dryRun ? await runRollout({ ...rest, targets, config }) : await rolloutConfirmed(writer, afterVariables, variables, { ...rest, targets, config });
+    return { rollout, report: organizationSync(options, clock, rollout.repositories.map(syncEntry), variables, covered(rollout.repositories)), requests: writer.requests + rollout.requests };
   }
   const names = new Set(options.affected.repositories.filter((name) => name.startsWith(`${org}/`)));
   const listedTargets = new Map<string, RepositoryTarget>();
@@ -192,16 +211,16 @@ export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult
   if (toVariables) {
     // Written and read as the scheduled pass does: a variable of ours left from an earlier period
     // of variables delivery would override the steps' fallback, so it is removed before they read any.
-    variables = await writer.reassert(options.organization, desiredVariables(afterStore, [org]), [...listedTargets.keys()]);
+    variables = await writer.reassert(options.organization, afterVariables, [...listedTargets.keys()]);
   }
   if (names.size === 0) {
-    return { rollout: { organization: options.organization, repositories: [], requests: listing }, report: organizationSync(options, [], variables), requests: listing + writer.requests };
+    return { rollout: { organization: options.organization, repositories: [], requests: listing }, report: organizationSync(options, clock, [], variables), requests: listing + writer.requests };
   }
   const { before: _before, after, affected: _affected, ...rest } = options;
   const sorted = [...names].sort();
   // Listed already (organization scope): their default branches are known.
   const targets = sorted.every((name) => listedTargets.has(name)) ? sorted.map((name) => listedTargets.get(name)!) : (await listTargets(options.client, options.organization, { repositories: sorted })).targets;
-  const config = rolloutConfig({ ...rest, policy: after });
-  const result = toVariables ? await rolloutConfirmed(writer, desiredVariables(afterStore, [org]), variables, { ...rest, targets, config }) : await runRollout({ ...rest, targets, config });
-  return { rollout: result, report: organizationSync(options, result.repositories.map(syncEntry), variables, { policy: after, results: result.repositories }), requests: result.requests + listing + writer.requests };
+  const config = rolloutConfig({ ...rest, policy: after }, afterStore);
+  const result = toVariables ? await rolloutConfirmed(writer, afterVariables, variables, { ...rest, targets, config }) : await runRollout({ ...rest, targets, config });
+  return { rollout: result, report: organizationSync(options, clock, result.repositories.map(syncEntry), variables, covered(result.repositories)), requests: result.requests + listing + writer.requests };
 }

@@ -176,3 +176,19 @@ export async function loadPolicyRepository(options: LoadOptions): Promise<Result
   const snapshot = await readSnapshot(options);
   return { ...parsePolicyRepository(snapshot.files), snapshot };
 }
+
+/** Policy repository files that differ from HEAD in the work tree or index (untracked ones too). */
+export async function uncommittedPolicyFiles(dir: string): Promise<string[]> {
+  const pathspecs = [POLICIES_DIR, ATTACHMENTS_FILE, SETTINGS_FILE, BASELINES_DIR];
+  const output = await gitText(dir, ['status', '--porcelain=v1', '-z', '--untracked-files=all', '--', ...pathspecs]).catch(() => '');
+  const files: string[] = [];
+  const records = output.split('\0');
+  for (let index = 0; index < records.length; index++) {
+    const record = records[index] ?? '';
+    if (record.length < 4) continue;
+    files.push(record.slice(3));
+    // A rename or copy is followed by its source path.
+    if (record[0] === 'R' || record[0] === 'C') index++;
+  }
+  return files;
+}

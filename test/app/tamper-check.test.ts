@@ -11,6 +11,8 @@ import { TAMPER_CHECK_NAME } from '../../src/coverage/tamper.js';
 import { storePlanner } from '../../src/rollout/desired-state.js';
 import { hardenWorkflow } from '../../src/rollout/harden.js';
 import { storeStateOf } from '../../src/rollout/sync-plan.js';
+import { planRepository } from '../../src/rollout/rollout-plan.js';
+import { buildBaselineIndex } from '../../src/baselines/index.js';
 import { loadPolicyRepository } from '../../src/store/repository.js';
 import { POLICY_FILES, POLICY_REPO, repoRoot, startHarness, type Harness } from '../support/app.js';
 import { loadGitHubOpenApi } from '../support/github/index.js';
@@ -130,6 +132,39 @@ describe('egress policy weakened outside the store', () => {
     expect(routes.sort()).toEqual(['GET /repos/{owner}/{repo}/pulls/{pull_number}/files', 'POST /repos/{owner}/{repo}/check-runs']);
     expect(byRoute['GET /repos/{owner}/{repo}/pulls/{pull_number}/files']).toBe(1);
     expect(byRoute['POST /repos/{owner}/{repo}/check-runs']).toBe(1);
+  });
+});
+
+describe('a reusable workflow is judged by its callers (src/policy/callers.ts)', () => {
+  it("fails a pull request that widens build.yml's step to build.yml's own attachment while release.yml (policy base) calls it", async () => {
+    const { standin, hookUrl } = harness;
+    const BUILD = '.github/workflows/build.yml';
+    const RELEASE = '.github/workflows/release.yml';
+    const build = ['on:', '  workflow_call:', 'jobs:', '  compile:', '    runs-on: ubuntu-latest', '    steps:', '      - uses: actions/checkout@v4', '      - run: make', ''].join('\n');
+    const release = ['name: release', 'on: push', 'jobs:', '  build:', '    uses: ./.github/workflows/build.yml', ''].join('\n');
+    const dir = makeTempRepo(POLICY_FILES);
+    let synced: string;
+    let own: string;
+    try {
+      const loaded = await loadPolicyRepository({ dir: dir.dir });
+      const state = storeStateOf(loaded.value);
+      const plan = await planRepository('acme/api', [{ path: BUILD, text: build }, { path: RELEASE, text: release }], { mode: 'inline', pin: state.settings.hardenRunner, baselines: buildBaselineIndex([]), store: state });
+      synced = plan.files.find((file) => file.path === BUILD)?.after ?? '';
+      // build.yml's own attachment (the repository's api policy: more endpoints), as if nothing called it.
+      own = hardenWorkflow(build, { file: BUILD, plan: storePlanner({ store: state, repository: 'acme/api', workflowPath: BUILD }) }).output;
+    } finally {
+      dir.cleanup();
+    }
+    expect(synced).toContain('# egressctl: managed, policy base');
+    expect(own).toContain('registry.npmjs.org:443');
+    await standin.commitFiles('acme/api', { files: { [BUILD]: synced, [RELEASE]: release }, message: 'egressctl sync' });
+    await standin.commitFiles('acme/api', { branch: 'wider', files: { [BUILD]: own.replace('policy api', 'policy base') }, message: 'build: more endpoints' });
+    const pr = await standin.openPullRequest('acme/api', { head: 'wider' });
+    await standin.deliverWebhook({ url: hookUrl, event: 'pull_request', action: 'opened', repository: 'acme/api', pullRequest: pr.number });
+    const [run] = standin.checkRuns('acme/api', { headSha: pr.headSha, name: TAMPER_CHECK_NAME });
+    expect(run).toMatchObject({ conclusion: 'failure' });
+    expect(run!.output.summary).toContain('| `.github/workflows/build.yml` | `compile` | `allowed-endpoints` |');
+    expect(run!.output.summary).toContain('allows endpoints the store does not: proxy.golang.org:443, registry.npmjs.org:443');
   });
 });
 

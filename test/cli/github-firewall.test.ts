@@ -76,6 +76,10 @@ describe('egressctl resolve --format github-firewall', () => {
     expect(answer.allow).not.toContain('github.com');
     expect(answer.findings.find((finding) => finding.code === 'wildcard-expanded')?.endpoint).toBe('*.pythonhosted.org:443');
     expect(answer.content).toMatch(/\nmode: enforce\nallow:\n {2}- agent\.api\.stepsecurity\.io\n/);
+    // The baseline just written is not committed: the header says so rather than naming HEAD alone.
+    expect(answer.content).toContain(`(store commit ${commit.slice(0, 12)} with uncommitted changes)`);
+    expect((answer as unknown as { uncommitted: string[] }).uncommitted).toEqual(['baselines/acme/web.yml']);
+    expect(after.stderr).toContain('warning: resolve reads the work tree, which differs from HEAD: baselines/acme/web.yml');
   });
 
   it('a repository with a block and an audit workflow policy gets log; one with none gets no file', async () => {

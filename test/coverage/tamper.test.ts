@@ -142,3 +142,42 @@ describe('the check run', () => {
     expect(unlistableReport(3000)).toMatchObject({ conclusion: 'failure', title: 'egress policy not checked: too many files' });
   });
 });
+
+describe('a reusable workflow is judged by its callers, as sync plans it (src/policy/callers.ts)', () => {
+  const BUILD = '.github/workflows/build.yml';
+  const RELEASE = '.github/workflows/release.yml';
+  const build = ['on:', '  workflow_call:', 'jobs:', '  compile:', '    runs-on: ubuntu-latest', '    steps:', '      - uses: actions/checkout@v4', '      - run: make', ''].join('\n');
+  const release = (uses = './.github/workflows/build.yml') => ['name: release', 'on: push', 'jobs:', '  build:', `    uses: ${uses}`, ''].join('\n');
+  const audit: CompiledPolicy = { name: 'repo-audit', 'egress-policy': 'audit', 'allowed-endpoints': [] };
+  const releaseBlock: CompiledPolicy = { name: 'release-block', 'egress-policy': 'block', 'allowed-endpoints': ['fulcio.sigstore.dev:443', 'github.com:443'] };
+
+  for (const delivery of ['pull-request', 'variables'] as const) {
+    it(`fails a pull request that lowers build.yml's step to build.yml's own (audit) attachment (delivery: ${delivery})`, async () => {
+      const attachments = emptyAttachmentMap();
+      attachments.repositories['acme/api'] = 'repo-audit';
+      attachments.workflows[`acme/api/${RELEASE}`] = 'release-block';
+      const s: CoverageStore = { state: { attachments, policies: { 'repo-audit': audit, 'release-block': releaseBlock }, settings: { ...DEFAULT_SETTINGS, delivery } }, hookRunners: [] };
+      const { planRepository } = await import('../../src/rollout/rollout-plan.js');
+      const { buildBaselineIndex } = await import('../../src/baselines/index.js');
+      const plan = await planRepository('acme/api', [{ path: BUILD, text: build }, { path: RELEASE, text: release() }], { mode: 'inline', pin: DEFAULT_SETTINGS.hardenRunner, baselines: buildBaselineIndex([]), store: s.state });
+      const synced = plan.files.find((file) => file.path === BUILD)?.after ?? '';
+      expect(synced).toContain('# egressctl: managed, policy release-block');
+      // What build.yml's own attachment says: the repository's audit policy, as if it were not called.
+      const own = hardenWorkflow(build, { file: BUILD, plan: storePlanner({ store: s.state, repository: 'acme/api', workflowPath: BUILD }) }).output;
+      expect(own).toContain('# egressctl: managed, policy repo-audit');
+      const lowered = own.replace('policy repo-audit', 'policy release-block');
+      const workflows = [{ path: BUILD, text: synced }, { path: RELEASE, text: release() }];
+      const findings = tamperFindings([{ path: BUILD, before: synced, after: lowered }], 'acme/api', s, undefined, { workflows });
+      expect(findings.map((finding) => finding.input)).toContain('egress-policy');
+      expect(findings[0]).toMatchObject({ file: BUILD, job: 'compile', policy: 'release-block' });
+      // Kept as sync wrote it: passes.
+      expect(tamperFindings([{ path: BUILD, before: synced, after: synced.replace('run: make', 'run: make all') }], 'acme/api', s, undefined, { workflows })).toEqual([]);
+      // The same pull request also dropping the call (release.yml no longer calls build.yml) still fails: judged at both ends.
+      const both: ChangedFile[] = [
+        { path: BUILD, before: synced, after: lowered },
+        { path: RELEASE, before: release(), after: release('octo/tools/.github/workflows/build.yml@v1') },
+      ];
+      expect(tamperFindings(both, 'acme/api', s, undefined, { workflows }).map((finding) => finding.input)).toContain('egress-policy');
+    });
+  }
+});

@@ -8,6 +8,7 @@ import { parse } from 'yaml';
 import {
   AUDIT_DEFAULT_VALUE,
   DELIVERED_INPUTS,
+  fallbackTightening,
   POLICY_VARIABLE,
   variableChain,
   variableValue,
@@ -104,5 +105,21 @@ describe('the managed step reads its inputs from variables', () => {
     expect(evaluateInput(value)).toBe('audit');
     expect(bare.fallback).toBeUndefined();
     expect(POLICY_VARIABLE).toBe('EGRESSCTL_POLICY');
+  });
+});
+
+describe('fallbackTightening: how a new fallback enforces more than the one written', () => {
+  const value = (policy: Partial<CompiledPolicy>) => variableValue({ name: 'p', 'egress-policy': 'block', 'allowed-endpoints': ['github.com:443', 'registry.npmjs.org:443'], ...policy });
+  it('names each stricter input, and nothing for a looser or same change (a name alone does not count)', () => {
+    expect(fallbackTightening(value({ 'egress-policy': 'audit' }), value({}))).toEqual(['egress-policy audit -> block']);
+    expect(fallbackTightening(value({}), value({ 'allowed-endpoints': ['github.com:443'] }))).toEqual(['allowed-endpoints drops registry.npmjs.org:443']);
+    expect(fallbackTightening(value({ 'disable-file-monitoring': true }), value({}))).toEqual(['disable-file-monitoring true -> false']);
+    expect(fallbackTightening(value({}), value({ 'egress-policy': 'audit' }))).toEqual([]);
+    expect(fallbackTightening(value({}), value({ 'allowed-endpoints': ['github.com:443', 'registry.npmjs.org:443', 'x.example.com:443'] }))).toEqual([]);
+    expect(fallbackTightening(value({}), value({ name: 'renamed' }))).toEqual([]);
+    expect(fallbackTightening(AUDIT_DEFAULT_VALUE, value({ 'egress-policy': 'audit' }))).toEqual([]);
+  });
+  it('a value that does not read as ours counts as stricter (write rather than wait)', () => {
+    expect(fallbackTightening('{"egress-policy":"off"}', value({}))).toHaveLength(1);
   });
 });

@@ -90,10 +90,15 @@ describe('storePlanner', () => {
   it('reads the inputs from variables with delivery: variables', () => {
     expect(planOf({ store: store({ delivery: 'variables' }), repository: 'acme/api', workflowPath: '.github/workflows/release.yml' }).variables).toEqual({
       env: 'EGRESSCTL_POLICY',
-      vars: ['EGRESSCTL_WF_RELEASE_YML', 'EGRESSCTL_POLICY'],
+      // A workflow attachment: its variable missing falls to this literal, not to the repository's variable.
+      vars: ['EGRESSCTL_WF_RELEASE_YML'],
       // Fail closed (issue 19, defect 1): the chain ends in the job's desired policy, not audit.
       fallback: '{"egress-policy":"block","allowed-endpoints":"fulcio.sigstore.dev:443","disable-sudo-and-containers":false,"disable-file-monitoring":false,"disable-telemetry":false,"policy":"release-block"}',
     });
+  });
+
+  it('a workflow without an attachment of its own reads its variable, then the repository\'s or organization\'s', () => {
+    expect(planOf({ store: store({ delivery: 'variables' }), repository: 'acme/api', workflowPath: '.github/workflows/ci.yml' }).variables?.vars).toEqual(['EGRESSCTL_WF_CI_YML', 'EGRESSCTL_POLICY']);
   });
 });
 

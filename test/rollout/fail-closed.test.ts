@@ -167,7 +167,7 @@ describe('with delivery: variables a fallback behind the store waits for the nex
     const build = later.files[0]?.jobs.find((job) => job.job === 'build');
     expect(build).toMatchObject({ action: 'unchanged', fallbackBehind: true });
     expect(syncReasons(later.files)).toContain(
-      '.github/workflows/release.yml job build: fallback behind the store (policy release-block): runs without variables (pull requests from forks) get the older policy until the next sync PR',
+      '.github/workflows/release.yml job build: fallback behind the store (policy release-block): runs without variables (pull requests from forks) get the older, stricter policy until the next sync PR (the store\'s is only looser)',
     );
     // Another file needs a step: that PR brings the fallbacks along.
     const withNew = await planRepository('acme/api', [{ path: '.github/workflows/release.yml', text: written }, { path: '.github/workflows/ci.yml', text: 'on: push\njobs:\n  t:\n    runs-on: ubuntu-latest\n    steps:\n      - run: make\n' }], config(grown));
@@ -186,5 +186,100 @@ describe('EGRESSCTL_POLICY in a workflow env: is drift in the sync report (issue
     const workflowLevel = fixture.replace('permissions:\n', 'env:\n  egressctl_policy: x\npermissions:\n');
     const again = await planRepository('acme/api', [{ path: '.github/workflows/release.yml', text: workflowLevel }], { mode: 'inline', pin: DEFAULT_SETTINGS.hardenRunner, baselines: buildBaselineIndex([]), store: store('pull-request') });
     expect(again.files[0]?.jobs.find((job) => job.job === 'build')?.policyEnv).toEqual(['the workflow env: (line 10)']);
+  });
+});
+
+describe('a workflow attachment whose variable is missing (deleted on GitHub, or its write failed)', () => {
+  const { received } = harden('variables');
+  // The organization's audit policy, still there as an organization variable.
+  const orgOnly = { vars: { EGRESSCTL_POLICY: variableValue(orgAudit) } };
+
+  it("falls to the workflow's own fallback literal, not to the repository's or organization's variable", () => {
+    for (const job of ['build', 'sneaky']) {
+      const inputs = received(job, { ...forkPullRequest, ...orgOnly });
+      expect(inputs['egress-policy'], job).toBe('block');
+      expect(inputs['allowed-endpoints'], job).toBe('fulcio.sigstore.dev:443 github.com:443');
+      expect(inputs['disable-telemetry'], job).toBe('true');
+    }
+  });
+
+  it('a fork run (no vars) gets the same; the workflow variable still overrides when present', () => {
+    expect(received('build', forkPullRequest)['egress-policy']).toBe('block');
+    const both = { vars: { EGRESSCTL_POLICY: variableValue(orgAudit), EGRESSCTL_WF_RELEASE_YML: variableValue(wider) } };
+    expect(received('build', { ...forkPullRequest, ...both })['allowed-endpoints']).toBe('github.com:443 registry.npmjs.org:443');
+  });
+
+  it('a workflow without an attachment of its own still reads the repository or organization variable', () => {
+    const planner = storePlanner({ store: store('variables'), repository: 'acme/api', workflowPath: '.github/workflows/ci.yml' });
+    const ci = fixture.replace(/^name: .*$/m, 'name: CI');
+    const result = hardenWorkflow(ci, { file: '.github/workflows/ci.yml', plan: planner });
+    const inputs = (parse(result.output) as { jobs: Steps }).jobs.build?.steps[0]?.with ?? {};
+    expect(evaluateInput(String(inputs['egress-policy']), { ...forkPullRequest, vars: { EGRESSCTL_POLICY: variableValue(releaseBlock) } })).toBe('block');
+    expect(evaluateInput(String(inputs['egress-policy']), forkPullRequest)).toBe('audit');
+  });
+});
+
+describe('with delivery: variables a STRICTER fallback is written at once (runs without variables must not keep a weaker one)', () => {
+  const baselines = buildBaselineIndex([]);
+  const config = (policy: CompiledPolicy, attach = 'release-block') => {
+    const state = store('variables');
+    const attachments = { ...state.attachments, workflows: { ...state.attachments.workflows, 'acme/api/.github/workflows/release.yml': attach } };
+    return { mode: 'inline' as const, pin: DEFAULT_SETTINGS.hardenRunner, baselines, store: { ...state, attachments, policies: { ...state.policies, [policy.name]: policy } } };
+  };
+  const written = async (policy: CompiledPolicy, attach?: string) => (await planRepository('acme/api', [{ path: '.github/workflows/release.yml', text: fixture }], config(policy, attach))).files[0]?.after ?? '';
+  const forkGets = (text: string, input: string) => evaluateInput(String((parse(text) as { jobs: Steps }).jobs.build?.steps[0]?.with?.[input]), forkPullRequest);
+
+  const cases: Array<{ name: string; from: CompiledPolicy; to: CompiledPolicy; why: string; input: string; fork: string }> = [
+    {
+      name: 'an endpoint dropped',
+      from: releaseBlock,
+      to: { ...releaseBlock, 'allowed-endpoints': ['github.com:443'] },
+      why: 'allowed-endpoints drops fulcio.sigstore.dev:443',
+      input: 'allowed-endpoints',
+      fork: 'github.com:443',
+    },
+    { name: 'audit -> block', from: { ...releaseBlock, 'egress-policy': 'audit', 'allowed-endpoints': [] }, to: releaseBlock, why: 'egress-policy audit -> block', input: 'egress-policy', fork: 'block' },
+    {
+      name: 'sudo disabled',
+      from: releaseBlock,
+      to: { ...releaseBlock, 'disable-sudo-and-containers': true },
+      why: 'disable-sudo-and-containers false -> true',
+      input: 'disable-sudo-and-containers',
+      fork: 'true',
+    },
+  ];
+  for (const item of cases) {
+    it(`${item.name}: the file is written, and the report says why`, async () => {
+      const before = await written(item.from);
+      expect(forkGets(before, item.input)).not.toBe(item.fork);
+      const later = await planRepository('acme/api', [{ path: '.github/workflows/release.yml', text: before }], config(item.to));
+      const file = later.files[0];
+      expect(file?.status).toBe('changed');
+      expect(forkGets(file?.after ?? '', item.input)).toBe(item.fork);
+      const build = file?.jobs.find((job) => job.job === 'build');
+      expect(build?.fallbackBehind).toBeUndefined();
+      expect(build?.fallbackStricter).toContain(item.why);
+      expect(build?.reason).toContain('stricter');
+      expect(syncReasons(later.files).join('\n')).toContain(`.github/workflows/release.yml job build: fallback stricter in the store (policy release-block): ${item.why}`);
+    });
+  }
+
+  it('an attachment moved to a stricter policy (marker and fallback change) is written too', async () => {
+    const narrow: CompiledPolicy = { name: 'narrow', 'egress-policy': 'block', 'allowed-endpoints': ['github.com:443'] };
+    const before = await written(releaseBlock);
+    const later = await planRepository('acme/api', [{ path: '.github/workflows/release.yml', text: before }], config(narrow, 'narrow'));
+    expect(later.files[0]?.status).toBe('changed');
+    expect(later.files[0]?.after).toContain('# egressctl: managed, policy narrow');
+    expect(forkGets(later.files[0]?.after ?? '', 'allowed-endpoints')).toBe('github.com:443');
+  });
+
+  it('a looser-only change stays deferred, and the report says it is looser (runs without variables get more than the store asks)', async () => {
+    const before = await written(releaseBlock);
+    const looser: CompiledPolicy = { ...releaseBlock, 'allowed-endpoints': [...releaseBlock['allowed-endpoints'], 'rekor.sigstore.dev:443'] };
+    const later = await planRepository('acme/api', [{ path: '.github/workflows/release.yml', text: before }], config(looser));
+    expect(later.files[0]?.status).toBe('unchanged');
+    const build = later.files[0]?.jobs.find((job) => job.job === 'build');
+    expect(build).toMatchObject({ action: 'unchanged', fallbackBehind: true });
+    expect(build?.reason).toContain('only looser');
   });
 });

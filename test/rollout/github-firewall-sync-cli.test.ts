@@ -61,6 +61,22 @@ describe('egressctl sync with github-firewall', () => {
     expect(standin.stats().writes).toBe(0);
   }, 60_000);
 
+  it('from a work tree with uncommitted policy changes: the header says so, not HEAD alone, and stderr warns as compile does', async () => {
+    const release = 'policies/release-block.yml';
+    const { readFileSync } = await import('node:fs');
+    const path = await import('node:path');
+    policy.write({ [release]: readFileSync(path.join(policy.dir, release), 'utf8').replace('  - rekor.sigstore.dev:443\n', '  - rekor.sigstore.dev:443\n  - tuf-repo-cdn.sigstore.dev:443\n') });
+    const run = await runCli(['sync', '--org', 'acme', '--repos', 'web', '--dry-run', '--json', '-C', policy.dir], { env });
+    expect(run.code).toBe(0);
+    const [web] = (JSON.parse(run.stdout) as { repositories: Entry[] }).repositories;
+    const diff = web!.diffs!.find((text) => text.includes(`b/${FIREWALL_FILE}`))!;
+    // The content comes from the edited file: the header must not claim HEAD.
+    expect(diff).toContain('+  - tuf-repo-cdn.sigstore.dev');
+    expect(diff).toContain(`+# policies: ci-block, release-block (store commit ${commit.slice(0, 12)} with uncommitted changes)`);
+    expect(diff).not.toContain(`(store commit ${commit.slice(0, 12)})`);
+    expect(run.stderr).toContain(`warning: sync reads the work tree, which differs from HEAD: ${release}`);
+  }, 60_000);
+
   it('a person\'s weaker file: out of sync with the reason, no write for it', async () => {
     await standin.commitFiles('acme/web', { files: { [FIREWALL_FILE]: 'mode: log\n' } });
     const run = await runCli(['sync', '--org', 'acme', '--repos', 'web', '--dry-run', '--json', '-C', policy.dir], { env });

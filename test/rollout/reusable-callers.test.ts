@@ -118,6 +118,10 @@ describe('sync of a repository whose release.yml calls build.yml', () => {
       if (delivery === 'variables') {
         // The caller's variable carries the policy: a later change of release-block reaches build.yml's jobs.
         expect(String(inputs['egress-policy'])).toContain('vars.EGRESSCTL_WF_RELEASE_YML');
+        // The caller's variable deleted: the caller's policy as of the sync, never the organization's audit variable.
+        const orgOnly = { runner: { os: 'Linux', environment: 'github-hosted' }, vars: { EGRESSCTL_POLICY: '{"egress-policy":"audit","allowed-endpoints":"","disable-sudo-and-containers":false,"disable-file-monitoring":false,"disable-telemetry":false,"policy":"org-audit"}' } };
+        expect(evaluateInput(String(inputs['egress-policy']), orgOnly)).toBe('block');
+        expect(evaluateInput(String(inputs['allowed-endpoints']), orgOnly)).toBe('fulcio.sigstore.dev:443 github.com:443');
       }
       expect(built?.after).toContain('# egressctl: managed, policy release-block');
     });

@@ -13,14 +13,13 @@
 import path from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { formatDiagnostic } from '../../policy/diagnostics.js';
-import { loadPolicyRepository } from '../../store/repository.js';
+import { loadPolicyRepository, uncommittedPolicyFiles } from '../../store/repository.js';
 import { openBundle } from '../../bundle/dsse.js';
 import { sealRevision } from '../../bundle/seal.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { keyIdOf, loadPrivateKey } from '../../bundle/keys.js';
 import { GitError, UsageError } from '../../util/errors.js';
-import { gitText, isGitWorkTree } from '../../util/git.js';
-import { ATTACHMENTS_FILE, BASELINES_DIR, POLICIES_DIR, SETTINGS_FILE } from '../../policy/model.js';
+import { isGitWorkTree } from '../../util/git.js';
 import { parseCommandArgs, type CliIo, type Command } from '../io.js';
 
 const USAGE = 'egressctl compile [-C DIR] [--rev REV] [-o FILE] [--sign-key FILE ...] [--unsigned]';
@@ -96,22 +95,6 @@ export const command: Command = {
     return 0;
   },
 };
-
-/** Policy repository files that differ from HEAD in the work tree or index (untracked ones too). */
-async function uncommittedPolicyFiles(dir: string): Promise<string[]> {
-  const pathspecs = [POLICIES_DIR, ATTACHMENTS_FILE, SETTINGS_FILE, BASELINES_DIR];
-  const output = await gitText(dir, ['status', '--porcelain=v1', '-z', '--untracked-files=all', '--', ...pathspecs]).catch(() => '');
-  const files: string[] = [];
-  const records = output.split('\0');
-  for (let index = 0; index < records.length; index++) {
-    const record = records[index] ?? '';
-    if (record.length < 4) continue;
-    files.push(record.slice(3));
-    // A rename or copy is followed by its source path.
-    if (record[0] === 'R' || record[0] === 'C') index++;
-  }
-  return files;
-}
 
 /** Reproducible-builds convention for content without a commit date. */
 function buildTime(env: NodeJS.ProcessEnv): string {

@@ -5,17 +5,16 @@ import { loadPublicKeys } from '../../bundle/keys.js';
 import { flattenPolicies } from '../../policy/flatten.js';
 import { attachmentMap, type AttachmentMap, type CompiledPolicy } from '../../policy/model.js';
 import { splitEndpointString } from '../../policy/endpoint.js';
-import { effectivePolicyAt, parseAsOf, policiesAsOf, policyAsOf } from '../../policy/expiry.js';
+import { effectivePolicyAt, policiesAsOf, policyAsOf } from '../../policy/expiry.js';
 import { hardenRunnerConfig, type EffectivePolicyAnswer, type HardenRunnerConfig, type ResolveQuery } from '../../policy/resolve.js';
 import { resolveThroughCallers, type PolicySource as CallerSource } from '../../policy/callers.js';
 import { callGraphFrom } from '../workflow-files.js';
 import { IoError, UsageError } from '../../util/errors.js';
-import { readRevisionInfo } from '../../store/repository.js';
 import { baselineJobsOf } from '../../rollout/rollout-plan.js';
 import { storeStateOf } from '../../rollout/sync-plan.js';
 import { FIREWALL_FILE, FIREWALL_FORMAT, renderFirewallFile, repositoryFirewall } from '../../rollout/github-firewall/index.js';
-import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
-import { loadValidRepository, repositoryDir } from '../repository.js';
+import { asOfFlag, parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
+import { loadValidRepository, repositoryDir, storeRevision } from '../repository.js';
 
 const usage =
   'egressctl resolve [-C DIR [--rev REV] | --bundle FILE [--public-key FILE]] --repository OWNER/REPO [--workflow F.yml|.github/workflows/F [--workflows-from CHECKOUT]] [--cluster NAME] [--org ORG] [--at YYYY-MM-DD] [--json]\n' +
@@ -61,8 +60,7 @@ export const command: Command = {
         throw new UsageError(`--format github-firewall takes --repository OWNER/REPO only: the file serves every workflow of the repository\nusage: ${usage}`);
       }
       if (!/^[^/\s]+\/[^/\s]+$/.test(values.repository)) throw new UsageError(`--repository must be OWNER/REPO, not "${values.repository}"`);
-      const asOf = values.at === undefined ? new Date() : parseAsOf(values.at);
-      if (asOf === undefined) throw new UsageError(`--at must be a date (YYYY-MM-DD) or an ISO 8601 date-time with a time zone, not "${values.at}"`);
+      const asOf = asOfFlag(values.at);
       return resolveFirewall(io, { repository: values.repository, json: values.json === true, at: asOf, ...(values.C !== undefined ? { dir: values.C } : {}), ...(values.rev !== undefined ? { rev: values.rev } : {}) });
     }
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${usage}`);
@@ -81,8 +79,7 @@ export const command: Command = {
     }
 
     // Expiring exceptions are evaluated as of --at (the start of that UTC day), or now.
-    const at = values.at === undefined ? new Date() : parseAsOf(values.at);
-    if (at === undefined) throw new UsageError(`--at must be a date (YYYY-MM-DD) or an ISO 8601 date-time with a time zone, not "${values.at}"`);
+    const at = asOfFlag(values.at);
     const source = values.bundle !== undefined ? await fromBundle(io, values.bundle, values['public-key'] ?? []) : await fromRepository(io, values.C, values.rev);
     const query: ResolveQuery = {};
     if (values.repository) query.repository = values.repository;
@@ -126,7 +123,7 @@ export const command: Command = {
 async function resolveFirewall(io: CliIo, options: { repository: string; json: boolean; at: Date; dir?: string; rev?: string }): Promise<number> {
   const dir = repositoryDir(io, options.dir);
   const { repository, snapshot } = await loadValidRepository(io, dir, options.rev);
-  const revision = snapshot.revision ?? (await readRevisionInfo({ dir }).catch(() => undefined))?.revision;
+  const { revision, label, uncommitted } = await storeRevision(io, dir, snapshot, 'resolve');
   // Exceptions that expire count as of `--at` (default now), as in sync.
   const store = storeStateOf(repository, options.at);
   const seen = baselineJobsOf(repository.baselines, options.repository).flatMap((job) => job.endpoints);
@@ -137,13 +134,14 @@ async function resolveFirewall(io: CliIo, options: { repository: string; json: b
     return 0;
   }
   const firewall = answer.firewall;
-  const content = renderFirewallFile(firewall, revision);
+  const content = renderFirewallFile(firewall, label);
   if (options.json) {
     writeJson(io, {
       repository: firewall.repository,
       file: FIREWALL_FILE,
       format: FIREWALL_FORMAT,
       ...(revision ? { revision } : {}),
+      ...(uncommitted.length > 0 ? { uncommitted } : {}),
       mode: firewall.mode,
       allow: firewall.allow,
       'no-default-urls': firewall.noDefaultUrls,

@@ -13,9 +13,8 @@ import type { ActionSettings, RolloutMode } from '../../rollout/rollout-plan.js'
 import type { RepositoryRollout } from '../../rollout/rollout.js';
 import { recordSync, syncEntry } from '../../rollout/sync-report.js';
 import { runSync } from '../../rollout/sync.js';
-import { readRevisionInfo } from '../../store/repository.js';
 import { parseCommandArgs, progressBar, writeJson, type CliIo, type Command } from '../io.js';
-import { loadValidRepository, repositoryDir } from '../repository.js';
+import { loadValidRepository, repositoryDir, storeRevision } from '../repository.js';
 
 const usageOf = (name: string) =>
   `egressctl ${name} --org ORG [--repos R1,R2 | --all] [--dry-run] [--json] [--source store|baselines] [--state-dir DIR] [--mode inline|action] [--force] [-C POLICY_REPO_DIR] ` +
@@ -117,8 +116,9 @@ export function syncCommand(name: 'sync' | 'rollout'): Command {
       const writeSpacingMs = positiveInteger('write-interval', values['write-interval'], 1000, 0);
 
       const { repository, snapshot } = await loadValidRepository(io, repositoryDir(io, values.C));
-      // The store commit the firewall file's header names (docs/github-firewall.md); none outside git.
-      const revision = snapshot.revision ?? (await readRevisionInfo({ dir: repositoryDir(io, values.C) }).catch(() => undefined))?.revision;
+      // The store commit the firewall file's header names (docs/github-firewall.md), saying when the
+      // work tree differs from it; none outside git.
+      const revision = (await storeRevision(io, repositoryDir(io, values.C), snapshot, 'sync')).label;
       const managed = repository.settings.organizations;
       if (managed.length > 0 && !managed.includes(org.toLowerCase())) {
         throw usageError(`${org} is not among the organizations egressctl.yml manages (${managed.join(', ')})`);

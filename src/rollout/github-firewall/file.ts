@@ -30,12 +30,18 @@ export interface FirewallFileLines {
   hosts: Record<string, number>;
 }
 
-/** The file's text. `revision`: the store commit it comes from (short or full). */
+/** A commit as 12 hex digits, keeping what follows it (`<sha> with uncommitted changes`). */
+function shortRevision(revision: string): string {
+  const sha = /^[0-9a-f]{12,40}/i.exec(revision)?.[0];
+  return sha === undefined ? revision.slice(0, 12) : `${sha.slice(0, 12)}${revision.slice(sha.length)}`;
+}
+
+/** The file's text. `revision`: the store commit it comes from (short or full, maybe `<sha> with uncommitted changes`). */
 export function renderFirewallFile(desired: DesiredFirewall, revision?: string): string {
   const lines = [
     `# GitHub's native egress firewall (${FIREWALL_FORMAT.name}, ${FIREWALL_FORMAT.version}).`,
     `${MANAGED_MARKER}: written by egressctl sync from the policy store; change the store, not this file.`,
-    `# policies: ${desired.policies.join(', ')}${revision ? ` (store commit ${revision.slice(0, 12)})` : ''}`,
+    `# policies: ${desired.policies.join(', ')}${revision ? ` (store commit ${shortRevision(revision)})` : ''}`,
     `${FIREWALL_KEYS.mode}: ${desired.mode}`,
   ];
   if (desired.noDefaultUrls) lines.push(`${FIREWALL_KEYS.noDefaultUrls}: true`);

@@ -1,0 +1,79 @@
+/**
+ * Sync evaluates the store once (docs/reconciliation.md, "Sync"): the time it is evaluated at,
+ * and the desired state from it, are computed once per sync and handed to every repository, the
+ * variables and the coverage, not again per repository or per workflow file. `now` is called
+ * once per sync, however many repositories it reads, so every part sees the same store (an
+ * exception cannot expire between the workflows and the variables of one sync).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { tokenClient, type GitHubClient } from '../../src/github/client.js';
+import { affectedScopes } from '../../src/rollout/sync-plan.js';
+import { runSync, syncChange } from '../../src/rollout/sync.js';
+import { parsePolicyRepository, type PolicyRepository } from '../../src/store/repository.js';
+import { prepareReviewInput, reviewChange } from '../../src/review/review.js';
+import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
+import { SIMPLE_WORKFLOW } from '../support/workflows.js';
+
+const PERMISSIONS = { metadata: 'read', contents: 'write', pull_requests: 'write', workflows: 'write', actions_variables: 'write', organization_actions_variables: 'write' } as const;
+
+function store(delivery: string, endpoints: string[]): PolicyRepository {
+  const files: Record<string, string> = {
+    'egressctl.yml': `organizations: [acme]\ndelivery: ${delivery}\n`,
+    'policies/org.yml': `egress-policy: block\nallowed-endpoints:\n${endpoints.map((endpoint) => `  - ${endpoint}\n`).join('')}`,
+    'policies/api.yml': 'egress-policy: block\nallowed-endpoints:\n  - registry.npmjs.org\n',
+    'attachments.yml': 'organizations:\n  acme: org\nworkflows:\n  acme/svc-1/.github/workflows/release.yml: api\n',
+  };
+  const loaded = parsePolicyRepository(new Map(Object.entries(files).map(([name, text]) => [name, Buffer.from(text)])));
+  expect(loaded.errors).toEqual([]);
+  return loaded.value;
+}
+
+let standin: GitHubStandin;
+let client: GitHubClient;
+
+beforeEach(async () => {
+  standin = await startGitHubStandin();
+  const installation = standin.createInstallation({ account: 'acme', permissions: { ...PERMISSIONS } });
+  for (let index = 0; index < 4; index++) {
+    await standin.createRepository(`acme/svc-${index}`, { files: { '.github/workflows/ci.yml': SIMPLE_WORKFLOW, '.github/workflows/release.yml': SIMPLE_WORKFLOW.replace('name: CI', 'name: Release') } });
+  }
+  client = tokenClient(standin.createInstallationToken(installation.id), { baseUrl: standin.url, writeSpacingMs: 0, notificationSpacingMs: 0 });
+});
+
+afterEach(async () => {
+  try {
+    standin.assertNoViolations();
+  } finally {
+    await standin.close();
+  }
+});
+
+/** A clock that counts how often the sync asks it. */
+function countingClock() {
+  const clock = { calls: 0, now: () => (clock.calls++, '2026-12-01T12:00:00.000Z') };
+  return clock;
+}
+
+describe('a sync evaluates the store once', () => {
+  for (const delivery of ['pull-request', 'variables']) {
+    it(`runSync asks the clock once for 4 repositories (delivery: ${delivery}), dry run and real`, async () => {
+      for (const dryRun of [true, false]) {
+        const clock = countingClock();
+        const result = await runSync({ client, organization: 'acme', policy: store(delivery, ['proxy.golang.org']), listing: 'organization', dryRun, now: clock.now });
+        expect(result.report.repositories).toHaveLength(4);
+        expect(result.report.at).toBe('2026-12-01T12:00:00.000Z');
+        expect(Object.keys(result.report.coverage ?? {})).toHaveLength(4);
+        expect(clock.calls, `dryRun ${dryRun}`).toBe(1);
+      }
+    });
+
+    it(`syncChange asks the clock once (delivery: ${delivery})`, async () => {
+      const before = store(delivery, ['proxy.golang.org']);
+      const after = store(delivery, ['proxy.golang.org', 'sum.golang.org']);
+      const affected = affectedScopes(reviewChange(prepareReviewInput(before), prepareReviewInput(after)).scopes);
+      const clock = countingClock();
+      await syncChange({ client, organization: 'acme', before, after, affected, listing: 'organization', dryRun: true, now: clock.now });
+      expect(clock.calls).toBe(1);
+    });
+  }
+});
