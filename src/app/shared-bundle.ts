@@ -73,12 +73,15 @@ export class RedisBundlePeers implements BundlePeers {
     return (await this.client.hget(this.key, 'envelope')) ?? undefined;
   }
 
-  async share(bundle: RevisionPoint & { text: string }, ordering: Ordering): Promise<ShareResult> {
+  async share(bundle: RevisionPoint & { text: string }, ordering: Ordering, replaceable?: string): Promise<ShareResult> {
     const committedAtMs = Date.parse(bundle.committedAt);
     if (!Number.isFinite(committedAtMs)) throw new Error(`bundle ${bundle.revision} has no valid committedAt ("${bundle.committedAt}")`);
     const [storedRevision, storedCommittedAt] = await this.client.hmget(this.key, 'revision', 'committedAt');
     let forwardFrom = '';
-    if (storedRevision && storedCommittedAt && storedRevision !== bundle.revision) {
+    if (storedRevision && storedRevision === replaceable && storedRevision !== bundle.revision) {
+      // One this replica refused (a signature it does not trust): its order means nothing.
+      forwardFrom = storedRevision;
+    } else if (storedRevision && storedCommittedAt && storedRevision !== bundle.revision) {
       // The ordering the server's store applies to this publish (ancestry when the App can tell, else commit dates).
       const stepBack = await stepsBack({ revision: storedRevision, committedAt: storedCommittedAt }, bundle, ordering, 'published');
       if (stepBack) return { status: 'newer', revision: storedRevision, reason: stepBack };

@@ -30,8 +30,9 @@ export interface BundlePeers {
   /**
    * Store `bundle` unless that would go back (by `ordering` against what is stored, atomically:
    * two replicas sharing at once never leave the older one stored), and notify the others.
+   * `replaceable`: a stored revision this replica refused (a bad signature): replaced whatever its order.
    */
-  share(bundle: RevisionPoint & { text: string }, ordering: Ordering): Promise<ShareResult>;
+  share(bundle: RevisionPoint & { text: string }, ordering: Ordering, replaceable?: string): Promise<ShareResult>;
   /** Call `onShared` whenever a replica stored a bundle, and when the subscription comes back after a drop. */
   subscribe(onShared: () => void): Promise<void>;
   close(): Promise<void>;
@@ -53,7 +54,7 @@ export class SharedBundles {
   private again = false;
   private stopped = false;
   /** The last stored envelope the store refused: offered (and logged, and counted) once, not at every check. */
-  private refusedText: string | undefined;
+  private refusedText: { text: string; revision?: string } | undefined;
   private lastError: string | undefined;
   /** This replica's publish the peers could not be told of yet (Redis away): shared at the next check. */
   private unshared: { revision: string; ordering: Ordering } | undefined;
@@ -140,16 +141,26 @@ export class SharedBundles {
       if (served) await this.share(served, { kind: 'committed-at' });
       return;
     }
-    if (text === served?.text || text === this.refusedText) return;
+    if (text === served?.text || text === this.refusedText?.text) return;
+    let stored: RevisionPoint | undefined;
     try {
-      if (openBundle(text).bundle.revision === served?.bundle.revision) return;
+      stored = openBundle(text).bundle;
     } catch {
       // Unreadable: the store refuses it below, with its reason, logged and counted.
+    }
+    if (stored && served) {
+      if (stored.revision === served.bundle.revision) return;
+      // Older than what this replica serves: a share that lost the race to this replica's own
+      // publish, which is being stored (or, if Redis was away, will be at the next check).
+      if (Date.parse(stored.committedAt) < Date.parse(served.bundle.committedAt)) {
+        logger.debug({ stored: stored.revision, served: served.bundle.revision }, 'the shared bundle is older than the one served: kept');
+        return;
+      }
     }
     // The rules of every source: a bad signature or an older revision is refused, logged and
     // counted, and the last good bundle stays; refused once, not at every check.
     const result = await store.offer(text, { origin: SHARED_ORIGIN, ordering: { kind: 'committed-at' } });
-    if (result.status === 'refused') this.refusedText = text;
+    if (result.status === 'refused') this.refusedText = { text, ...(stored ? { revision: stored.revision } : {}) };
     else if (result.status === 'accepted') logger.info({ revision: result.revision, peers: peers.description }, 'adopted the bundle another replica published');
   }
 
@@ -158,7 +169,9 @@ export class SharedBundles {
     const { peers, logger } = this.options;
     let result: ShareResult;
     try {
-      result = await peers.share({ revision: served.bundle.revision, committedAt: served.bundle.committedAt, text: served.text }, ordering);
+      // What this replica refused (a signature it does not trust) does not hold its own publishes back.
+      const replaceable = this.refusedText?.revision;
+      result = await peers.share({ revision: served.bundle.revision, committedAt: served.bundle.committedAt, text: served.text }, ordering, replaceable);
     } catch (error) {
       this.failed('cannot share the published bundle with other replicas', error);
       return 'failed';

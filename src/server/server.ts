@@ -329,7 +329,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     server,
     publish: async (text, publishOptions = {}) => {
       const ordering = publishOrdering(publishOptions.isDescendant);
-      const result = await store.offer(text, { origin: 'publish', ordering });
+      // With peers, a newer bundle adopted from another replica can win the race with this publish: not a fault.
+      const result = await store.offer(text, { origin: 'publish', ordering, ...(shared ? { olderIsSuperseded: true } : {}) });
       // The other replicas serve it too (the webhook came to this one only).
       if (shared && result.status !== 'refused') await shared.published(result.revision, ordering);
       return result;

@@ -209,7 +209,7 @@ describe.skipIf(missing !== undefined)('the bundle stored in Redis', () => {
 
   it('a bundle in Redis with a bad signature is refused with a log line; the replica keeps its last good one', async () => {
     const repo = tempRepo();
-    const [good, forged] = history(repo, 2) as [string, string];
+    const [good, next, forged] = history(repo, 3) as [string, string, string];
     const keys = bundleKeys();
     const captured = captureLogger();
     const stateDir = tempDir();
@@ -233,5 +233,8 @@ describe.skipIf(missing !== undefined)('the bundle stored in Redis', () => {
     expect(restarted.state.bundle?.bundle.revision).toBe(good);
     // Refused once, not at every re-check.
     expect(captured.lines().filter((line) => line.origin === 'shared' && line.msg === 'bundle refused: still serving the last good one')).toHaveLength(1);
+    // The next publish replaces what this replica refused, though the forgery claims a later commit date.
+    expect(await restarted.publish(await envelope(repo, next, keys))).toMatchObject({ status: 'accepted', revision: next });
+    expect(openBundle((await (await peers()).latest())!).bundle.revision).toBe(next);
   });
 });
