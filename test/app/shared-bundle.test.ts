@@ -207,6 +207,47 @@ describe.skipIf(missing !== undefined)('the bundle stored in Redis', () => {
     expect(b.state.bundle?.origin).toBe('shared');
   });
 
+  it('Redis away during a publish: the other replica gets it once Redis is back (the next check stores it)', async () => {
+    const repo = tempRepo();
+    const [first, second] = history(repo, 2) as [string, string];
+    const keys = bundleKeys();
+    const captured = captureLogger();
+    const a = await replica(keys, captured.logger, tempDir(), 300);
+    const b = await replica(keys, captureLogger().logger, tempDir(), 300);
+    await a.publish(await envelope(repo, first, keys));
+    await waitFor(() => b.state.bundle?.bundle.revision === first, 5_000, 'B to serve the first revision');
+    const port = Number(new URL(redis.url).port);
+    await redis.close();
+    expect(await a.publish(await envelope(repo, second, keys))).toMatchObject({ status: 'accepted', revision: second });
+    expect(captured.lines().some((line) => line.msg === 'cannot share the published bundle with other replicas')).toBe(true);
+    expect(b.state.bundle?.bundle.revision).toBe(first);
+    // Back, and empty (no persistence): A's unshared publish is stored, B adopts it.
+    redis = await startRedis({ port });
+    cleanups.push(() => redis.close());
+    await waitFor(() => b.state.bundle?.bundle.revision === second, 10_000, 'B to serve the second revision');
+    expect(b.state.readiness().status).toBe('ok');
+  });
+
+  it('Redis failing during a publish, then answering again with the older bundle still stored: the next check stores the publish', async () => {
+    const repo = tempRepo();
+    const [first, second] = history(repo, 2) as [string, string];
+    const keys = bundleKeys();
+    const a = await replica(keys, captureLogger().logger, tempDir(), 300);
+    const b = await replica(keys, captureLogger().logger, tempDir(), 300);
+    await a.publish(await envelope(repo, first, keys));
+    await waitFor(() => b.state.bundle?.bundle.revision === first, 5_000, 'B to serve the first revision');
+    const raw = new Redis(redis.url);
+    cleanups.push(() => void raw.disconnect());
+    const stored = await raw.hgetall('egressctl:bundle:current');
+    // Every command on the key fails (WRONGTYPE) while the publish happens.
+    await raw.del('egressctl:bundle:current');
+    await raw.set('egressctl:bundle:current', 'not a hash');
+    expect(await a.publish(await envelope(repo, second, keys))).toMatchObject({ status: 'accepted', revision: second });
+    await raw.del('egressctl:bundle:current');
+    await raw.hset('egressctl:bundle:current', stored);
+    await waitFor(() => b.state.bundle?.bundle.revision === second, 5_000, 'B to serve the second revision');
+  });
+
   it('a bundle in Redis with a bad signature is refused with a log line; the replica keeps its last good one', async () => {
     const repo = tempRepo();
     const [good, next, forged] = history(repo, 3) as [string, string, string];
