@@ -87,6 +87,8 @@ describe.skipIf(missing !== undefined)('replicas of `egressctl serve` on one red
     const now = await bundleAt(b.url);
     expect(now).toEqual({ revision: second, etag: answer.headers.get('etag') });
     expect(await getJson(`${b.url}/readyz`)).toMatchObject({ status: 200, body: { revision: second, origin: 'shared' } });
+    // B's console shows it too.
+    expect(await (await fetch(`${b.url}/`, { headers: { accept: 'text/html' } })).text()).toContain(`title="${second}"`);
   }, 120_000);
 
   it('a replica started after the publish serves it at start: ready, with that revision, before any push reaches it', async () => {
