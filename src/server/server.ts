@@ -70,7 +70,8 @@ export interface StartServerOptions {
   consoleHandler?: ConsoleHandler;
   /**
    * Where the replicas of this deployment share what they publish (the App's Redis): a publish is
-   * stored there for them, and what another replica stored is adopted (peers.ts).
+   * stored there for them, and what another replica stored is adopted (peers.ts). The server
+   * closes it when it closes.
    */
   peers?: BundlePeers;
   /** Re-check of `peers` behind its notifications (default 15 s). */
