@@ -59,3 +59,36 @@ describe('VariableWriter.confirm with no organization variable in the store', ()
     expect((await writer.confirm('acme', new Map(), ['acme/api'], entries)).size).toBe(0);
   });
 });
+
+describe('VariableWriter.reassert keeping a variable steps may still read', () => {
+  const kept = { level: 'repository' as const, target: 'acme/api', name: 'EGRESSCTL_WF_RELEASE_YML', value: '{"egress-policy":"block","allowed-endpoints":"github.com:443","disable-sudo-and-containers":false,"disable-file-monitoring":false,"disable-telemetry":false,"policy":"org-block"}', policy: 'org-block', scope: 'organization acme' };
+
+  it('sets it to what its readers get now instead of deleting it, and says why', async () => {
+    standin.setVariable('repository', 'acme/api', kept.name, '{"egress-policy":"audit"}');
+    const writer = new VariableWriter(client);
+    const entries = await writer.reassert('acme', new Map(), ['acme/api'], { retain: (variable) => (variable.name === kept.name ? kept : undefined) });
+    expect(entries.find((entry) => entry.name === kept.name)).toMatchObject({ status: 'retained', value: kept.value, policy: 'org-block' });
+    expect(standin.variables('repository', 'acme/api').get(kept.name)?.value).toBe(kept.value);
+    expect((await writer.confirm('acme', new Map(), ['acme/api'], entries)).size).toBe(0);
+  });
+
+  it('does not confirm the repository when that write failed (its steps stay as they are)', async () => {
+    standin.setVariable('repository', 'acme/api', kept.name, '{"egress-policy":"audit"}');
+    standin.failNextRequests({ count: 5, status: 500, message: 'Server Error', match: (request) => request.operationId === 'actions/update-repo-variable' });
+    const writer = new VariableWriter(client);
+    const entries = await writer.reassert('acme', new Map(), ['acme/api'], { retain: (variable) => (variable.name === kept.name ? kept : undefined) });
+    expect(entries.find((entry) => entry.name === kept.name)?.status).toBe('error');
+    expect((await writer.confirm('acme', new Map(), ['acme/api'], entries)).get('acme/api')?.join('; ')).toContain(kept.name);
+  });
+
+  it('retire keeps it when the workflows were not read, and removes it once no step reads it', async () => {
+    standin.setVariable('repository', 'acme/api', kept.name, kept.value);
+    const writer = new VariableWriter(client);
+    const entries = await writer.reassert('acme', new Map(), ['acme/api'], { retain: (variable) => (variable.name === kept.name ? kept : undefined) });
+    const unread = await writer.retire('acme', new Map(), entries, new Map());
+    expect(unread.find((entry) => entry.name === kept.name)?.reason).toContain('not read this run');
+    const gone = await writer.retire('acme', new Map(), entries, new Map([['acme/api', [{ path: '.github/workflows/ci.yml', text: 'on: push\njobs: {}\n' }]]]));
+    expect(gone.find((entry) => entry.name === kept.name)?.status).toBe('deleted');
+    expect(standin.variables('repository', 'acme/api').has(kept.name)).toBe(false);
+  });
+});
