@@ -117,21 +117,22 @@ export interface VariableChain {
 export type ChainScope = 'workflow' | 'repository' | 'organization';
 
 /**
- * The chain for a workflow file: the hook's env (self-hosted), the workflow's variable, the
- * variable of the scope that decides, then `fallback`, the desired policy when the step is
- * written. Each chain reads only variables that hold its own scope's policy or a narrower one, so
- * a missing variable (deleted on GitHub, a failed write) falls to `fallback`, never to a broader
- * scope's variable, which may be weaker (docs/reconciliation.md, "Variables"):
+ * The chain for a workflow file: the hook's env (self-hosted), the variables from the narrowest
+ * scope down to the one that decides, then `fallback`, the desired policy when the step is
+ * written. A chain never reads a scope broader than the one that decides, so a missing variable
+ * (deleted on GitHub, a failed write) falls to `fallback`, never to a broader scope's variable,
+ * which may be weaker (docs/reconciliation.md, "Variables"):
  * - `workflow`: the workflow's variable only;
  * - `repository`: the workflow's, then `EGRESSCTL_REPO_POLICY` (never `EGRESSCTL_POLICY`, which
  *   the organization's variable of that name would answer);
- * - `organization` (also nothing attached): the workflow's, then `EGRESSCTL_POLICY`.
- * The workflow's variable comes first so that a workflow attachment added later reaches it at once.
+ * - `organization` (also nothing attached): the workflow's, the repository's, then `EGRESSCTL_POLICY`.
+ * The narrower variables come first so that an attachment added later reaches the step through
+ * its variable at once; the sync PR that follows shortens the chain.
  */
 export function variableChain(workflowFile: string, fallback?: string, options: { scope?: ChainScope } = {}): VariableChain {
   const own = workflowVariableName(workflowFile);
   const scope = options.scope ?? 'organization';
-  const vars = scope === 'workflow' ? [own] : [own, scope === 'repository' ? REPOSITORY_POLICY_VARIABLE : POLICY_VARIABLE];
+  const vars = scope === 'workflow' ? [own] : scope === 'repository' ? [own, REPOSITORY_POLICY_VARIABLE] : [own, REPOSITORY_POLICY_VARIABLE, POLICY_VARIABLE];
   return { env: POLICY_ENV, vars, ...(fallback === undefined ? {} : { fallback }) };
 }
 

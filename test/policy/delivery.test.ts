@@ -68,7 +68,7 @@ describe('the managed step reads its inputs from variables', () => {
     expect(result.errors).toEqual([]);
     expect(Object.keys(inputs)).toEqual([...DELIVERED_INPUTS]);
     expect(inputs['egress-policy']).toBe(
-      `\${{ fromJSON(runner.environment == 'self-hosted' && env.EGRESSCTL_POLICY || vars.EGRESSCTL_WF_RELEASE_YML || vars.EGRESSCTL_POLICY || '${desired}')['egress-policy'] }}`,
+      `\${{ fromJSON(runner.environment == 'self-hosted' && env.EGRESSCTL_POLICY || vars.EGRESSCTL_WF_RELEASE_YML || vars.EGRESSCTL_REPO_POLICY || vars.EGRESSCTL_POLICY || '${desired}')['egress-policy'] }}`,
     );
     expect(await newWorkflowErrors('release.yml', text, result.output)).toEqual([]);
     // Idempotent.
@@ -115,23 +115,23 @@ describe('the managed step reads its inputs from variables', () => {
 
 describe('the chain per deciding scope', () => {
   const fallback = variableValue(apiBlock);
-  it('workflow: its variable only; repository: then EGRESSCTL_REPO_POLICY; organization: then EGRESSCTL_POLICY', () => {
+  it('workflow: its variable only; repository: then EGRESSCTL_REPO_POLICY; organization: then both, EGRESSCTL_POLICY last', () => {
     expect(variableChain('release.yml', fallback, { scope: 'workflow' }).vars).toEqual(['EGRESSCTL_WF_RELEASE_YML']);
     expect(variableChain('release.yml', fallback, { scope: 'repository' }).vars).toEqual(['EGRESSCTL_WF_RELEASE_YML', REPOSITORY_POLICY_VARIABLE]);
-    expect(variableChain('release.yml', fallback, { scope: 'organization' }).vars).toEqual(['EGRESSCTL_WF_RELEASE_YML', POLICY_VARIABLE]);
+    expect(variableChain('release.yml', fallback, { scope: 'organization' }).vars).toEqual(['EGRESSCTL_WF_RELEASE_YML', REPOSITORY_POLICY_VARIABLE, POLICY_VARIABLE]);
     expect(REPOSITORY_POLICY_VARIABLE).toBe('EGRESSCTL_REPO_POLICY');
   });
 
-  it("the expression length limit is judged on the chain written: the repository's longer name counts", () => {
-    // A fallback just short enough for the organization's chain, too long by the extra characters of EGRESSCTL_REPO_POLICY.
-    const base = variableChain('ci.yml', '', { scope: 'organization' });
+  it('the expression length limit is judged on the chain written: the organization chain, with both broader names, is the longest', () => {
+    // A fallback just short enough for a repository's chain is too long by `vars.EGRESSCTL_POLICY || ` for the organization chain.
+    const base = variableChain('ci.yml', '', { scope: 'repository' });
     const room = MAX_EXPRESSION_LENGTH - (deliveryExpression('egress-policy', base, 'by-runner-os').length - '${{  }}'.length);
     const filler = `{"egress-policy":"block","allowed-endpoints":"${'a'.repeat(room - 140)}"`;
     const padded = `${filler}${' '.repeat(room - filler.length - 1)}}`;
     expect(padded.length).toBe(room);
-    expect(deliveryFits(variableChain('ci.yml', padded, { scope: 'organization' }))).toBe(true);
-    expect(deliveryFits(variableChain('ci.yml', padded, { scope: 'repository' }))).toBe(false);
+    expect(deliveryFits(variableChain('ci.yml', padded, { scope: 'repository' }))).toBe(true);
     expect(deliveryFits(variableChain('ci.yml', padded, { scope: 'workflow' }))).toBe(true);
+    expect(deliveryFits(variableChain('ci.yml', padded, { scope: 'organization' }))).toBe(false);
   });
 
   it('writtenChainOf reads back the names and the literal of a written expression', () => {

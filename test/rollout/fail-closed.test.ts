@@ -319,7 +319,7 @@ describe('a repository attachment whose repository variable is missing (deleted 
     const web = written('acme/web');
     expect(web('egress-policy', { ...forkPullRequest, ...orgOnly })).toBe('audit');
     expect(web('egress-policy', { ...forkPullRequest, vars: { EGRESSCTL_POLICY: variableValue(wider) } })).toBe('block');
-    // The repository-level name is not read where the repository has no attachment.
-    expect(web('egress-policy', { ...forkPullRequest, vars: { ...orgOnly.vars, EGRESSCTL_REPO_POLICY: variableValue(wider) } })).toBe('audit');
+    // A repository attachment added later reaches it through its variable at once (the sync PR then shortens the chain).
+    expect(web('egress-policy', { ...forkPullRequest, vars: { ...orgOnly.vars, EGRESSCTL_REPO_POLICY: variableValue(wider) } })).toBe('block');
   });
 });
