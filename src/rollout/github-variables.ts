@@ -166,7 +166,8 @@ export class VariableWriter {
    * After the rollout read each repository's workflows (`workflows`, as on the default branch):
    * every variable `entries` say was kept (`retained`) is removed when no managed step would get
    * anything else without it (sync-plan.ts `stepsStillReading`); else its entry names the steps
-   * that still read it. A repository whose workflows were not read this run keeps it (fail
+   * that still read it. A repository whose workflows the rollout did not read (its sync PR up to
+   * date) has them read here, from the default branch; one that cannot be read keeps it (fail
    * closed). `desired`: what the store asks for, the variables the steps' chains go on to.
    * Returns `entries` with those decided replaced.
    */
@@ -186,16 +187,22 @@ export class VariableWriter {
       return values;
     };
     const result: VariableEntry[] = [];
+    const readHere = new Map<string, readonly { path: string; text: string }[]>();
     for (const entry of entries) {
       if (entry.level !== 'repository' || entry.status !== 'retained' || entry.value === null) {
         result.push(entry);
         continue;
       }
-      const read = workflows.get(entry.target);
       const policy = entry.policy ?? 'unknown';
+      let read = workflows.get(entry.target) ?? readHere.get(entry.target);
       if (!read) {
-        result.push({ ...entry, reason: retainedReason(policy, 'the repository\'s workflows were not read this run') });
-        continue;
+        try {
+          read = await this.defaultBranchWorkflows(entry.target);
+          readHere.set(entry.target, read);
+        } catch (error) {
+          result.push({ ...entry, reason: retainedReason(policy, `the repository's workflows could not be read (${messageOf(error)})`) });
+          continue;
+        }
       }
       const values = heldBy(entry.target);
       const present = (name: string) => (name === entry.name ? undefined : values.get(name)) ?? orgValue(name);
@@ -214,6 +221,27 @@ export class VariableWriter {
       }
     }
     return result;
+  }
+
+  /** The `.github/workflows/*.yml` files of a repository's default branch (none: no such folder). */
+  private async defaultBranchWorkflows(target: string): Promise<{ path: string; text: string }[]> {
+    let listing: unknown;
+    try {
+      listing = (await this.rest.repos.getContent({ ...split(target), path: '.github/workflows' })).data;
+    } catch (error) {
+      if (gitHubStatus(error) === 404) return [];
+      throw error;
+    }
+    if (!Array.isArray(listing)) return [];
+    const files = (listing as { type: string; name: string; path: string }[]).filter((entry) => entry.type === 'file' && /\.ya?ml$/i.test(entry.name));
+    const texts: { path: string; text: string }[] = [];
+    for (const file of files) {
+      const { data } = await this.rest.repos.getContent({ ...split(target), path: file.path, mediaType: { format: 'raw' } });
+      // Not text: cannot tell whether a step reads the variable, so it is kept.
+      if (typeof data !== 'string') throw new Error(`${file.path} was not returned as text`);
+      texts.push({ path: file.path, text: data });
+    }
+    return texts;
   }
 
   private async listOrg(org: string): Promise<Map<string, string>> {
