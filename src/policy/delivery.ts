@@ -228,6 +228,17 @@ export function fallbackTightening(before: string, after: string): string[] {
   return reasons;
 }
 
+/**
+ * The text with `vars.EGRESSCTL_REPO_POLICY || ` taken out of every chain that goes on to
+ * `vars.EGRESSCTL_POLICY`: a chain written before EGRESSCTL_REPO_POLICY existed, where no
+ * repository attachment applies, reads what the store says just as well (the organization's
+ * variable, then its literal); only a repository attachment added later would not reach it at
+ * once. Two texts equal this way need no pull request for that alone.
+ */
+export function withoutRepositoryLink(text: string): string {
+  return text.replace(/vars\.EGRESSCTL_REPO_POLICY \|\| (?=vars\.EGRESSCTL_POLICY \|\|)/g, '');
+}
+
 /** Every fallback literal of a delivery expression in a workflow text, in order (as `withoutDeliveryFallbacks` finds them). */
 export function deliveryFallbacksIn(text: string): string[] {
   return [...text.matchAll(/\|\|\s*'+(\{"egress-policy":[^}]*\})'+\)\['/g)].map((match) => match[1] ?? '');

@@ -323,3 +323,34 @@ describe('a repository attachment whose repository variable is missing (deleted 
     expect(web('egress-policy', { ...forkPullRequest, vars: { ...orgOnly.vars, EGRESSCTL_REPO_POLICY: variableValue(wider) } })).toBe('block');
   });
 });
+
+describe('a step written before EGRESSCTL_REPO_POLICY existed, in a repository without an attachment of its own', () => {
+  const baselines = buildBaselineIndex([]);
+  const config = { mode: 'inline' as const, pin: DEFAULT_SETTINGS.hardenRunner, baselines, store: store('variables') };
+  const ci = fixture.replace(/^name: .*$/m, 'name: CI');
+
+  it('opens no PR for the link alone (it reads what the store says), and the next sync PR brings it along', async () => {
+    const current = (await planRepository('acme/api', [{ path: '.github/workflows/ci.yml', text: ci }], config)).files[0]?.after ?? '';
+    expect(current).toContain('vars.EGRESSCTL_REPO_POLICY || vars.EGRESSCTL_POLICY');
+    const older = current.replaceAll('vars.EGRESSCTL_REPO_POLICY || ', '');
+    const inputs = (parse(older) as { jobs: Steps }).jobs.build?.steps[0]?.with ?? {};
+    expect(evaluateInput(String(inputs['egress-policy']), { ...forkPullRequest, vars: { EGRESSCTL_POLICY: variableValue(releaseBlock) } })).toBe('block');
+    const later = await planRepository('acme/api', [{ path: '.github/workflows/ci.yml', text: older }], config);
+    expect(later.files[0]?.status).toBe('unchanged');
+    const build = later.files[0]?.jobs.find((job) => job.job === 'build');
+    expect(build?.action).toBe('unchanged');
+    expect(build?.fallbackBehind).toBeUndefined();
+    expect(build?.reason).toContain('does not read EGRESSCTL_REPO_POLICY yet');
+    const withNew = await planRepository('acme/api', [{ path: '.github/workflows/ci.yml', text: older }, { path: '.github/workflows/lint.yml', text: 'on: push\njobs:\n  t:\n    runs-on: ubuntu-latest\n    steps:\n      - run: make\n' }], config);
+    expect(withNew.files.map((file) => file.status)).toEqual(['changed', 'changed']);
+    expect(withNew.files[0]?.after).toBe(current);
+  });
+
+  it('in a repository that has its own attachment, the step is rewritten at once (it must not read EGRESSCTL_POLICY)', async () => {
+    const attached = { ...config, store: { ...config.store, attachments: { ...config.store.attachments, repositories: { 'acme/api': 'wider' } } } };
+    const older = ((await planRepository('acme/api', [{ path: '.github/workflows/ci.yml', text: ci }], config)).files[0]?.after ?? '').replaceAll('vars.EGRESSCTL_REPO_POLICY || ', '');
+    const later = await planRepository('acme/api', [{ path: '.github/workflows/ci.yml', text: older }], attached);
+    expect(later.files[0]?.status).toBe('changed');
+    expect(later.files[0]?.after).not.toContain('vars.EGRESSCTL_POLICY');
+  });
+});
