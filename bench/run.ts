@@ -34,6 +34,18 @@ const SECTIONS: Record<string, SectionRunner> = {
       ].join('\n'),
     };
   },
+  'baselines-merge': async () => {
+    const { runMergeBench } = await import('./baselines-merge.js');
+    const result = await runMergeBench({ files: 24, namesPerFile: 1500 });
+    return {
+      title: 'Baselines: 24 large baseline files merged at once (worker pool)',
+      markdown: [
+        '| files | names per run | workers at most | wall | threads (before -> peak) | RSS (before -> peak) | same as in-process |',
+        '|---|---|---|---|---|---|---|',
+        `| ${result.files} | ${result.namesPerFile} | ${result.workerBound} | ${result.wallMs.toFixed(0)} ms | ${result.baseThreads} -> ${result.peakThreads} | ${result.baseRssMb.toFixed(0)} -> ${result.peakRssMb.toFixed(0)} MiB | ${result.identical ? 'yes' : 'NO'} |`,
+      ].join('\n'),
+    };
+  },
   server: async () => (await import('./server.js')).runServerBench(),
   rollout: async () => (await import('./rollout.js')).runRolloutBench(),
   harden: async () => (await import('./harden.js')).runHardenBench(),

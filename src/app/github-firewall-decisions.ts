@@ -1,8 +1,8 @@
 /**
- * The firewall's decisions of one job, through the Actions artifacts API (docs/github-firewall.md,
- * "Baselines from the firewall"): the run's `firewall-decisions-*` artifacts, the one that belongs
- * to the job (the only one, or the one whose name carries the job's id or key), downloaded as zip
- * and read with the decisions parser. I/O at the edge; the parsing is pure.
+ * The firewall's decisions of a run's jobs, through the Actions artifacts API (docs/github-firewall.md,
+ * "Baselines from the firewall"): the run's `firewall-decisions-*` artifacts listed once, the one
+ * that belongs to each job (the only one, or the one whose name carries the job's id or key),
+ * downloaded once as zip and read with the decisions parser. I/O at the edge; the parsing is pure.
  */
 import type { GitHubClient } from '../github/client.js';
 import { DECISIONS_ARTIFACT, DECISIONS_ARTIFACT_NAME, parseFirewallDecisions } from '../rollout/github-firewall/index.js';
@@ -44,28 +44,91 @@ export function artifactOfJob(artifacts: readonly ArtifactSummary[], job: Pick<F
 /** Bounds of one artifact download: decisions of a job are kilobytes; a zip past this is not read. */
 export const DEFAULT_ARTIFACT_BOUNDS = { maxBytes: 16 * 1024 * 1024, timeoutMs: 60_000 };
 
+/** One leg of a run on the firewall runner: GitHub's job id, the job's key and display name. */
+export interface FirewallLeg {
+  jobId: number;
+  jobKey: string;
+  jobName: string;
+}
+
+export interface FirewallRunRef {
+  owner: string;
+  repo: string;
+  runId: number;
+  /**
+   * When the attempt started: artifacts created before it are an earlier attempt's (the artifacts
+   * API lists every attempt's, without saying which). Absent: all of them.
+   */
+  since?: string;
+}
+
 /**
- * The job's endpoints as the firewall saw them (`host:port`), or undefined when the run has no
- * readable decisions for it. The download is bounded in bytes and by one deadline for the whole
- * body (docs/security.md, "Hostile servers"): the artifact's storage is not GitHub's API.
+ * The firewall's endpoints (`host:port`) of a run's legs, by GitHub job id, reading the run's
+ * artifact list once and each decisions artifact once (docs/github-firewall.md, "Baselines from
+ * the firewall"). An artifact that belongs to several legs (one for the whole run, as the preview
+ * says its logs come "at the conclusion of a workflow run") goes to the first of them (lowest job
+ * id) only, so a run of N matrix legs counts its decisions once, not N times. A leg with no
+ * readable decisions is absent.
  */
+export async function firewallEndpointsOfRun(
+  client: GitHubClient,
+  run: FirewallRunRef,
+  legs: readonly FirewallLeg[],
+  log: AppLogger,
+  artifactFetch: typeof fetch = boundedFetch(DEFAULT_ARTIFACT_BOUNDS),
+): Promise<Map<number, string[]>> {
+  const { owner, repo } = run;
+  const found = new Map<number, string[]>();
+  if (legs.length === 0) return found;
+  const artifacts: ArtifactSummary[] = [];
+  for await (const page of client.paginate.iterator(client.rest.actions.listWorkflowRunArtifacts, { owner, repo, run_id: run.runId, per_page: 100 })) {
+    for (const artifact of page.data) {
+      if (run.since && artifact.created_at && artifact.created_at < run.since) continue;
+      artifacts.push({ id: artifact.id, name: artifact.name, expired: artifact.expired });
+    }
+  }
+  // Each artifact to the first leg it belongs to.
+  const owners = new Map<number, { artifact: ArtifactSummary; leg: FirewallLeg }>();
+  for (const leg of [...legs].sort((a, b) => a.jobId - b.jobId)) {
+    const artifact = artifactOfJob(artifacts, leg);
+    if (!artifact) {
+      const count = artifacts.filter((item) => DECISIONS_ARTIFACT_NAME.test(item.name)).length;
+      if (count > 1) log.debug({ repository: `${owner}/${repo}`, job: leg.jobId, count }, 'several firewall decisions artifacts in the run and none names this job: ignored');
+      continue;
+    }
+    if (!owners.has(artifact.id)) owners.set(artifact.id, { artifact, leg });
+  }
+  for (const { artifact, leg } of owners.values()) {
+    const endpoints = await readDecisionsArtifact(client, { owner, repo, jobId: leg.jobId }, artifact, log, artifactFetch);
+    if (endpoints) found.set(leg.jobId, [...new Set([...(found.get(leg.jobId) ?? []), ...endpoints])].sort());
+  }
+  return found;
+}
+
+/** One job's endpoints as the firewall saw them (firewallEndpointsOfRun for a run of one leg). */
 export async function firewallEndpointsOf(
   client: GitHubClient,
   job: FirewallJobRef,
   log: AppLogger,
   artifactFetch: typeof fetch = boundedFetch(DEFAULT_ARTIFACT_BOUNDS),
 ): Promise<string[] | undefined> {
+  const found = await firewallEndpointsOfRun(client, { owner: job.owner, repo: job.repo, runId: job.runId }, [{ jobId: job.jobId, jobKey: job.jobKey, jobName: job.jobName }], log, artifactFetch);
+  return found.get(job.jobId);
+}
+
+/**
+ * One decisions artifact's endpoints, or undefined when it has none readable. The download is
+ * bounded in bytes and by one deadline for the whole body (docs/security.md, "Hostile servers"):
+ * the artifact's storage is not GitHub's API.
+ */
+async function readDecisionsArtifact(
+  client: GitHubClient,
+  job: { owner: string; repo: string; jobId: number },
+  artifact: ArtifactSummary,
+  log: AppLogger,
+  artifactFetch: typeof fetch,
+): Promise<string[] | undefined> {
   const { owner, repo } = job;
-  const artifacts: ArtifactSummary[] = [];
-  for await (const page of client.paginate.iterator(client.rest.actions.listWorkflowRunArtifacts, { owner, repo, run_id: job.runId, per_page: 100 })) {
-    for (const artifact of page.data) artifacts.push({ id: artifact.id, name: artifact.name, expired: artifact.expired });
-  }
-  const artifact = artifactOfJob(artifacts, job);
-  if (!artifact) {
-    const count = artifacts.filter((item) => DECISIONS_ARTIFACT_NAME.test(item.name)).length;
-    if (count > 1) log.debug({ repository: `${owner}/${repo}`, job: job.jobId, count }, 'several firewall decisions artifacts in the run and none names this job: ignored');
-    return undefined;
-  }
   let zip: Buffer;
   try {
     // Read here, not by Octokit: it would swallow the body's bound error.

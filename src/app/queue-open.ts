@@ -5,13 +5,12 @@
  */
 import type { AppLogger } from './delivery-guard.js';
 import type { QueueConfig } from './config.js';
-import type { WorkQueue } from './queue.js';
+import { logWorkError, type WorkQueue } from './queue.js';
 import { FileWorkQueue } from './queue-file.js';
 import { FileSyncStateStore, type SyncStateStore } from '../rollout/sync-state.js';
 
 export async function openWorkQueue(config: QueueConfig, log: Pick<AppLogger, 'warn' | 'info'>): Promise<WorkQueue> {
-  const onError = (item: { id: string; kind: string; attempts: number }, error: unknown) =>
-    log.warn({ id: item.id, kind: item.kind, attempts: item.attempts, err: error instanceof Error ? error.message : String(error) }, 'work failed: retried with backoff');
+  const onError = (item: { id: string; kind: string; attempts: number }, error: unknown) => logWorkError(log, item, error);
   if (config.kind === 'redis') {
     const { RedisWorkQueue } = await import('./queue-redis.js');
     return RedisWorkQueue.open({ url: config.url, onError });

@@ -83,6 +83,21 @@ export interface WorkItem<T = unknown> {
   addedAt: number;
 }
 
+/**
+ * Thrown by a handler whose item cannot run yet (a workflow run still in progress): retried with
+ * the same backoff, but logged as waiting, not as a failure.
+ */
+export class WorkNotReadyError extends Error {
+  override readonly name = 'WorkNotReadyError';
+}
+
+/** How the App logs an attempt that threw: a wait at info, anything else as a failure. */
+export function logWorkError(log: { warn: (fields: object, message: string) => void; info: (fields: object, message: string) => void }, item: { id: string; kind?: string; attempts: number }, error: unknown): void {
+  const fields = { id: item.id, ...(item.kind === undefined ? {} : { kind: item.kind }), attempts: item.attempts, err: error instanceof Error ? error.message : String(error) };
+  if (error instanceof WorkNotReadyError) log.info(fields, 'work not ready yet: tried again later');
+  else log.warn(fields, 'work failed: retried with backoff');
+}
+
 export type NewWork<T = unknown> = Pick<WorkItem<T>, 'id' | 'kind' | 'key' | 'data'>;
 
 export interface BackoffPolicy {

@@ -10,14 +10,16 @@
  * and to check that the job has a Harden-Runner step, then the log. A log without agent output
  * is ignored. Each matrix leg is its own run in the baseline (keyed by the GitHub job id).
  *
- * A job that ran on GitHub's firewall runner (its labels say so) also has its run's decisions
- * artifact read (github-firewall-decisions.ts, docs/github-firewall.md); with Harden-Runner as
- * well, both feed one observation of that job.
+ * A job that ran on GitHub's firewall runner (its labels say so: a standard firewall label, or a
+ * larger runner egressctl.yml lists) journals its run instead: once the run is over, its jobs on
+ * the firewall runner are read together, the run's decisions artifacts once per run attempt
+ * (github-firewall-decisions.ts, docs/github-firewall.md), each leg's Harden-Runner log as above;
+ * a leg running both gives one observation.
  */
 import type { AppLogger, WebhookApp } from './delivery-guard.js';
 import { normalizeTimestamp, parseHardenRunnerLog, WORKFLOW_PATH_PATTERN, type Observation } from '../baselines/index.js';
 import { clusterForRunner, clusterFromJobLog } from '../baselines/cluster.js';
-import { DiagnosticSink } from '../policy/diagnostics.js';
+import { DiagnosticSink, formatDiagnostic } from '../policy/diagnostics.js';
 import { SETTINGS_FILE, type Settings } from '../policy/model.js';
 import { parseSettingsFile } from '../policy/settings-file.js';
 import type { GitHubClient } from '../github/client.js';
@@ -25,12 +27,12 @@ import { commitBaselines, type BaselineCommitResult } from './github-baselines.j
 import { jobIdForDisplayName } from './github-jobs.js';
 import { proposeBlockedEndpoints, type FeedbackResult } from './feedback.js';
 import { BoundedMap } from '../util/bounded-map.js';
-import { gitHubStatus, messageOf } from '../util/errors.js';
+import { gitHubStatus } from '../util/errors.js';
 import { boundedFetch, FetchLimitError } from '../util/bounded-fetch.js';
-import type { WorkQueue } from './queue.js';
+import { logWorkError, WorkNotReadyError, type BackoffPolicy, type WorkQueue } from './queue.js';
 import { FileWorkQueue } from './queue-file.js';
-import { isFirewallRunnerLabel } from '../rollout/github-firewall/format.js';
-import { firewallEndpointsOf } from './github-firewall-decisions.js';
+import { runsBehindFirewall } from '../rollout/github-firewall/format.js';
+import { firewallEndpointsOfRun } from './github-firewall-decisions.js';
 
 export const DEFAULT_FLUSH_INTERVAL_MS = 5 * 60 * 1000;
 /**
@@ -67,6 +69,8 @@ export interface WorkflowJobDeps {
   /** Called after each feedback attempt (tests). */
   onFeedback?: (result: FeedbackResult | { error: unknown }) => void;
   log?: AppLogger;
+  /** Backoff while a run on the firewall runner is still going (default DEFAULT_FIREWALL_RUN_BACKOFF). */
+  firewallRunBackoff?: BackoffPolicy;
   /**
    * Where deliveries, observations and feedback are journaled before the webhook is answered
    * (queue.ts). Default: a queue in memory of its own (not durable), closed with the handle.
@@ -162,22 +166,36 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
     deps.policyClient ??
     (async (): Promise<GitHubClient> => app.auth(await installationOfPolicy()));
 
-  type IntakeSettings = Pick<Settings, 'organizations' | 'clusters'>;
+  type IntakeSettings = Pick<Settings, 'organizations' | 'clusters'> & { largerRunners: readonly string[] };
   const readSettings = async (): Promise<IntakeSettings> => {
     try {
       const client = await policyClient();
       const response = await client.rest.repos.getContent({ ...policy, path: SETTINGS_FILE, mediaType: { format: 'raw' }, ...(deps.policyBranch ? { ref: deps.policyBranch } : {}) });
       const sink = new DiagnosticSink();
-      const { organizations, clusters } = parseSettingsFile(SETTINGS_FILE, textOf(response.data), sink);
-      return { organizations, clusters };
+      const { organizations, clusters, githubFirewall } = parseSettingsFile(SETTINGS_FILE, textOf(response.data), sink);
+      return { organizations, clusters, largerRunners: githubFirewall.largerRunners ?? [] };
     } catch (error) {
       if (gitHubStatus(error) !== 404) log.warn({ err: error }, `cannot read ${SETTINGS_FILE} of ${deps.policyRepository}: accepting every organization`);
-      return { organizations: [], clusters: [] };
+      return { organizations: [], clusters: [], largerRunners: [] };
     }
   };
   const settings = async (): Promise<IntakeSettings> => {
     const installation = deps.policyClient ? 'custom' : String(await installationOfPolicy());
     return lookups.get(`settings:${installation}`, readSettings) as Promise<IntakeSettings>;
+  };
+  /**
+   * Whether a job with these labels ran behind GitHub's firewall: a standard firewall label, or a
+   * larger runner on the firewall image that egressctl.yml lists (docs/github-firewall.md#larger-runners).
+   * The settings are read (cached like the rest) only for a job that may have run on a larger
+   * runner: not self-hosted, and not in the runner group of GitHub's standard hosted runners.
+   */
+  const behindFirewall = async (job: { labels?: readonly string[] | null; runner_group_name?: string | null }): Promise<boolean> => {
+    const labels = job.labels ?? [];
+    if (runsBehindFirewall(labels)) return true;
+    const group = job.runner_group_name?.trim().toLowerCase();
+    if (labels.length === 0 || group === HOSTED_RUNNER_GROUP || labels.some((label) => label.toLowerCase() === 'self-hosted')) return false;
+    const largerRunners = await settings().then((read) => read.largerRunners, () => []);
+    return runsBehindFirewall(labels, largerRunners);
   };
   const organizations = async (): Promise<readonly string[]> => {
     if (deps.organizations) return (await deps.organizations()).map((org) => org.toLowerCase());
@@ -199,7 +217,7 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
   };
 
   const ownQueue = deps.queue === undefined;
-  const queue: WorkQueue = deps.queue ?? FileWorkQueue.memory({ onError: (item, error) => log.warn({ id: item.id, attempts: item.attempts, err: messageOf(error) }, 'work failed: retried with backoff') });
+  const queue: WorkQueue = deps.queue ?? FileWorkQueue.memory({ onError: (item, error) => logWorkError(log, item, error) });
 
   const commitBatch = async (batch: Map<string, Observation[]>): Promise<void> => {
     // Jobs finish in any order and are read concurrently: merge in time order, so growth is attributed to the right run.
@@ -248,35 +266,46 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
       }
     });
 
-  const handle = async (client: GitHubClient, repository: { owner: { login: string }; name: string }, job: JobPayload): Promise<void> => {
+  const handle = async (installationId: number, client: GitHubClient, repository: { owner: { login: string }; name: string }, job: JobPayload): Promise<void> => {
     const owner = repository.owner.login;
     const repo = repository.name;
     const fullName = `${owner}/${repo}`;
     // A job on GitHub's firewall runner leaves a decisions artifact (docs/github-firewall.md), Harden-Runner or not.
-    const onFirewall = (job.labels ?? []).some(isFirewallRunnerLabel);
-    // Free (the step names are in the payload) before anything that costs a request.
-    if (deps.prefilterSteps !== false && !onFirewall && job.steps && job.steps.length > 0 && !job.steps.some((step) => HARDEN_STEP_NAME.test(step.name))) return;
+    const onFirewall = await behindFirewall(job);
+    if (deps.prefilterSteps !== false && !onFirewall && !mayRunHardenRunner(job)) return;
     const managed = await organizations();
     if (managed.length > 0 && !managed.includes(owner.toLowerCase())) return;
+
+    if (onFirewall) {
+      // The firewall's decisions are the run's: its jobs on the firewall runner are read together,
+      // once per run attempt, however many legs complete (the id makes a second add a no-op, on
+      // every replica and after a restart).
+      const attempt = job.run_attempt ?? 1;
+      await queue.add<FirewallRunWork>({
+        id: `firewall-run:${fullName.toLowerCase()}:${job.run_id}:${attempt}`,
+        kind: FIREWALL_RUN_KIND,
+        key: fullName.toLowerCase(),
+        data: { installationId, repository, runId: job.run_id, attempt },
+      });
+      return;
+    }
 
     const path = await workflowPathOf(client, owner, repo, job.run_id);
     if (!path) return;
     const text = await workflowTextOf(client, owner, repo, path, job.head_sha);
-    if (text === undefined) return;
+    if (text === undefined || !HARDEN_USES.test(text)) return;
     const jobId = jobIdForDisplayName(text, job.name);
     if (!jobId) {
       log.debug({ repository: fullName, job: job.name, path }, 'job name matches no single job of the workflow: ignored');
       return;
     }
-    const firewall = onFirewall ? await firewallEndpointsOf(client, { owner, repo, runId: job.run_id, jobId: job.id, jobKey: jobId, jobName: job.name }, log) : undefined;
-    // Without Harden-Runner evidence, the firewall's decisions are the job's observation on their own.
-    const firewallOnly = async (): Promise<void> => {
-      if (!firewall) return;
-      const at = (job.completed_at ? normalizeTimestamp(job.completed_at) : undefined) ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-      return observe(fullName, job.id, { workflow: path.toLowerCase(), job: jobId, runId: String(job.id), at, endpoints: firewall, blocked: [] });
-    };
-    if (!HARDEN_USES.test(text)) return firewallOnly();
+    const observation = await hardenRunnerObservation(client, owner, repo, path, jobId, job);
+    if (observation) await observe(fullName, String(job.id), observation);
+  };
 
+  /** What Harden-Runner's agent saw in one job (its log), or undefined when its log has no agent output. */
+  const hardenRunnerObservation = async (client: GitHubClient, owner: string, repo: string, path: string, jobId: string, job: JobPayload): Promise<Observation | undefined> => {
+    const fullName = `${owner}/${repo}`;
     let logText: string;
     try {
       // Bounded (bytes, and one deadline for the body), and read here: Octokit would swallow a body error.
@@ -284,39 +313,106 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
       logText = await new Response(response.data as unknown as ReadableStream<Uint8Array> | null).text();
     } catch (error) {
       // Expired or deleted logs: nothing to learn.
-      if (gitHubStatus(error) === 404 || gitHubStatus(error) === 410) return firewallOnly();
+      if (gitHubStatus(error) === 404 || gitHubStatus(error) === 410) return undefined;
       const limit = error instanceof FetchLimitError ? error : (error as { cause?: unknown } | null)?.cause;
       if (limit instanceof FetchLimitError) {
         log.warn({ repository: fullName, job: job.id }, `job log of ${fullName} job ${job.id} not read: ${limit.message}`);
-        return firewallOnly();
+        return undefined;
       }
       throw error;
     }
     const parsed = parseHardenRunnerLog(logText, `${fullName} job ${job.id}`);
     if (parsed.value.agentLines === 0) {
       log.debug({ repository: fullName, job: job.id }, 'no Harden-Runner agent output in the job log: ignored');
-      return firewallOnly();
+      return undefined;
+    }
+    for (const warning of parsed.warnings) {
+      if (warning.code === 'baseline/configuration-differs') log.warn({ repository: fullName, job: job.id }, formatDiagnostic(warning));
     }
     const evidence = parsed.value;
     const cluster = await clusterOf(job, logText);
-    const at = (job.completed_at ? normalizeTimestamp(job.completed_at) : undefined) ?? evidence.endedAt ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-    const observation: Observation = {
+    const at = (job.completed_at ? normalizeTimestamp(job.completed_at) : undefined) ?? evidence.endedAt ?? nowSeconds();
+    return {
       workflow: path.toLowerCase(),
       job: jobId,
       runId: String(job.id),
       at,
-      // One observation per job: what Harden-Runner's agent and the firewall saw, united.
-      endpoints: [...new Set([...evidence.endpoints, ...evidence.addresses, ...(firewall ?? [])])],
+      endpoints: [...new Set([...evidence.endpoints, ...evidence.addresses])],
       blocked: evidence.blocked,
       ...(evidence.mode ? { mode: evidence.mode } : {}),
       ...(evidence.dropped > 0 ? { dropped: evidence.dropped } : {}),
       ...(cluster ? { cluster } : {}),
     };
-    await observe(fullName, job.id, observation);
+  };
+
+  /**
+   * A run's jobs on the firewall runner, once the run is over (the preview's decisions come "at the
+   * conclusion of a workflow run"): each leg's Harden-Runner log as for any job, and the run's
+   * decisions artifacts read once (firewallEndpointsOfRun), each united into the observation of
+   * the first leg it belongs to. So a job running both gives one observation per leg with the
+   * firewall's hosts in one of them, and a matrix of N legs counts one decisions artifact once.
+   */
+  const handleFirewallRun = async (work: FirewallRunWork): Promise<void> => {
+    const { installationId, repository, runId, attempt } = work;
+    const owner = repository.owner.login;
+    const repo = repository.name;
+    const fullName = `${owner}/${repo}`;
+    const client = await app.auth(installationId);
+    const run = (await client.rest.actions.getWorkflowRun({ owner, repo, run_id: runId })).data;
+    if ((run.run_attempt ?? 1) <= attempt && run.status !== 'completed') throw new RunInProgressError(`${fullName} run ${runId} (attempt ${attempt}) is ${run.status ?? 'not over'}: its firewall decisions are read once it completes`);
+    const path = (run.path ?? '').split('@')[0] ?? '';
+    if (!WORKFLOW_PATH_PATTERN.test(path.toLowerCase())) return;
+    const text = await workflowTextOf(client, owner, repo, path, run.head_sha);
+    if (text === undefined) return;
+
+    const legs: (JobPayload & { jobKey: string })[] = [];
+    const startedAt: string[] = [];
+    for await (const page of client.paginate.iterator(client.rest.actions.listJobsForWorkflowRun, { owner, repo, run_id: runId, filter: 'all', per_page: 100 })) {
+      for (const job of page.data) {
+        if ((job.run_attempt ?? 1) !== attempt || job.status !== 'completed' || !(await behindFirewall(job))) continue;
+        const jobKey = jobIdForDisplayName(text, job.name);
+        if (!jobKey) {
+          log.debug({ repository: fullName, job: job.name, path }, 'job name matches no single job of the workflow: ignored');
+          continue;
+        }
+        if (job.started_at) startedAt.push(job.started_at);
+        legs.push({
+          jobKey,
+          id: job.id,
+          run_id: job.run_id,
+          run_attempt: job.run_attempt ?? 1,
+          name: job.name,
+          head_sha: job.head_sha,
+          completed_at: job.completed_at ?? null,
+          steps: (job.steps ?? []).map((step) => ({ name: step.name })),
+          labels: job.labels ?? [],
+          runner_group_name: job.runner_group_name ?? null,
+        });
+      }
+    }
+    legs.sort((a, b) => a.id - b.id);
+    const firewall = await firewallEndpointsOfRun(
+      client,
+      { owner, repo, runId, ...(attempt > 1 && startedAt.length > 0 ? { since: startedAt.sort()[0] } : {}) },
+      legs.map((leg) => ({ jobId: leg.id, jobKey: leg.jobKey, jobName: leg.name })),
+      log,
+    );
+    const hardenUsed = HARDEN_USES.test(text);
+    for (const leg of legs) {
+      const harden = hardenUsed && (deps.prefilterSteps === false || mayRunHardenRunner(leg)) ? await hardenRunnerObservation(client, owner, repo, path, leg.jobKey, leg) : undefined;
+      const seen = firewall.get(leg.id);
+      let observation = harden;
+      if (seen) {
+        observation = harden
+          ? { ...harden, endpoints: [...new Set([...harden.endpoints, ...seen])] }
+          : { workflow: path.toLowerCase(), job: leg.jobKey, runId: String(leg.id), at: (leg.completed_at ? normalizeTimestamp(leg.completed_at) : undefined) ?? nowSeconds(), endpoints: seen, blocked: [] };
+      }
+      if (observation) await observe(fullName, String(leg.id), observation);
+    }
   };
 
   /** An observation waits, journaled, for the next baselines commit. */
-  const observe = async (fullName: string, jobId: number, observation: Observation): Promise<void> => {
+  const observe = async (fullName: string, jobId: string, observation: Observation): Promise<void> => {
     await queue.add<ObservationWork>({ id: `observation:${fullName.toLowerCase()}:${jobId}`, kind: OBSERVATION_KIND, key: fullName.toLowerCase(), data: { repository: fullName, observation } });
   };
 
@@ -340,7 +436,7 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
   queue.handle<JobWork>(JOB_KIND, async (item) => {
     const { installationId, repository, job } = item.data;
     try {
-      await handle(await app.auth(installationId), repository, job);
+      await handle(installationId, await app.auth(installationId), repository, job);
     } catch (error) {
       const status = gitHubStatus(error);
       // GitHub's answer about the job, not a failure to reach it: retrying cannot change it. A 401 is
@@ -352,6 +448,22 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
       throw error;
     }
   });
+  queue.handle<FirewallRunWork>(
+    FIREWALL_RUN_KIND,
+    async (item) => {
+      try {
+        await handleFirewallRun(item.data);
+      } catch (error) {
+        const status = gitHubStatus(error);
+        if (status === 404 || status === 410 || status === 422) {
+          log.error({ err: error, repository: `${item.data.repository.owner.login}/${item.data.repository.name}`, run: item.data.runId }, 'workflow_job: could not read the firewall run');
+          return;
+        }
+        throw error;
+      }
+    },
+    deps.firewallRunBackoff ?? DEFAULT_FIREWALL_RUN_BACKOFF,
+  );
   queue.handleBatches<ObservationWork>(OBSERVATION_KIND, { intervalMs: interval }, async (items) => {
     const batch = new Map<string, Observation[]>();
     for (const item of items) {
@@ -365,9 +477,10 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
   app.on('workflow_job.completed', async (context) => {
     const payload = context.payload;
     const job = payload.workflow_job;
-    // Free (the step names and labels are in the payload): a job without Harden-Runner, not on the firewall runner, is not even journaled.
-    const onFirewall = (job.labels ?? []).some(isFirewallRunnerLabel);
-    if (deps.prefilterSteps !== false && !onFirewall && job.steps && job.steps.length > 0 && !job.steps.some((step) => HARDEN_STEP_NAME.test(step.name))) return;
+    // Free (the step names and labels are in the payload): a job without Harden-Runner, not on the
+    // firewall runner, is not even journaled. Labels that are not standard ones cost the cached
+    // egressctl.yml look-up (larger runners on the firewall image are listed there).
+    if (deps.prefilterSteps !== false && !mayRunHardenRunner(job) && !(await behindFirewall(job))) return;
     const installationId = (payload as { installation?: { id?: number } }).installation?.id;
     if (installationId === undefined) return;
     const repository = { owner: { login: payload.repository.owner.login }, name: payload.repository.name };
@@ -377,6 +490,7 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
       job: {
         id: job.id,
         run_id: job.run_id,
+        run_attempt: job.run_attempt ?? 1,
         name: job.name,
         head_sha: job.head_sha,
         completed_at: job.completed_at,
@@ -404,12 +518,29 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
 }
 
 const JOB_KIND = 'workflow-job';
+const FIREWALL_RUN_KIND = 'firewall-run';
+/** A run still going is looked at again after a minute, then less often (long runs), at most every half hour. */
+export const DEFAULT_FIREWALL_RUN_BACKOFF: BackoffPolicy = { firstMs: 60_000, maxMs: 30 * 60_000 };
+
+/** The run's firewall decisions are only there once it is over: retried (with backoff) until then. */
+export class RunInProgressError extends WorkNotReadyError {}
+
+function nowSeconds(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** The step names (in the payload) may show Harden-Runner; a job without steps listed may too. */
+function mayRunHardenRunner(job: { steps?: { name: string }[] }): boolean {
+  return !job.steps || job.steps.length === 0 || job.steps.some((step) => HARDEN_STEP_NAME.test(step.name));
+}
 const OBSERVATION_KIND = 'observation';
 const FEEDBACK_KIND = 'feedback';
 
 interface JobPayload {
   id: number;
   run_id: number;
+  /** Which attempt of the run (re-runs keep the run id); absent in journals written before it was kept: 1. */
+  run_attempt?: number;
   name: string;
   head_sha: string;
   completed_at: string | null;
@@ -423,6 +554,14 @@ interface JobWork {
   installationId: number;
   repository: { owner: { login: string }; name: string };
   job: JobPayload;
+}
+
+/** A run whose jobs ran on the firewall runner: read once per attempt, after it completes. */
+interface FirewallRunWork {
+  installationId: number;
+  repository: { owner: { login: string }; name: string };
+  runId: number;
+  attempt: number;
 }
 
 /** What a job's log showed, waiting for the next baselines commit. */

@@ -35,7 +35,7 @@ export { parseEndpointList } from './list.js';
 export { mergeObservation, mergeObservations, type MergeOutcome, type MergedRun, type SkippedRun } from './merge.js';
 export { BASELINE_SCHEMA_URL, parseBaselineFile } from './parse.js';
 export { mergeBaselineText, type BaselineTextMerge, type BaselineTextOutcome } from './merge-text.js';
-export { mergeBaselineTextOffThread, WORKER_THRESHOLD_BYTES } from './merge-thread.js';
+export { mergeBaselineTextOffThread, mergeWorkerLimit, mergeWorkerPool, MergeWorkerPool, WORKER_THRESHOLD_BYTES, type MergePoolStats } from './merge-thread.js';
 export { baselineToPlain, oversizeProblem, renderBaselineFile } from './render.js';
 export {
   buildBaselineIndex,

@@ -32,9 +32,11 @@ export interface AgentLogEvidence {
   /** How many agent lines were recognized; 0 means the log holds no agent output. */
   agentLines: number;
   /**
-   * The egress policy the job ran with: from the configuration Harden-Runner's pre step prints
-   * (`[!] Current Configuration:` then one JSON line with `egress_policy`, after any fallback to
-   * audit), else block when the agent blocked something; absent when the log does not say.
+   * The egress policy the job ran with: from the configuration the first Harden-Runner step
+   * prints (`[!] Current Configuration:` then one JSON line with `egress_policy`; that step starts
+   * the agent, later ones only print theirs, warned about when it differs), turned to audit when
+   * that step then says it switched to audit; else block when the agent blocked something; absent
+   * when the log does not say.
    */
   mode?: 'audit' | 'block';
   /**
@@ -56,6 +58,8 @@ const RESOLVED = /^domain resolved: ([^,\s]+), ip address: (\d{1,3}(?:\.\d{1,3})
 // The whole rest of the line is the name: `domain not allowed: a b.` is not the agent's line.
 const NOT_ALLOWED = /^domain not allowed: (\S+)$/;
 const DROPPED = /^ip address dropped: (\d{1,3}(?:\.\d{1,3}){3})/;
+/** Harden-Runner's pre step after printing a block configuration, when the cache service's URL cannot be read. */
+const SWITCHED_TO_AUDIT = 'Switching egress-policy to audit mode';
 
 export interface CleanLine {
   text: string;
@@ -142,20 +146,41 @@ export function parseHardenRunnerLog(text: string, file = 'log'): Result<AgentLo
   };
   let startedAt: string | undefined;
   let endedAt: string | undefined;
-  let mode: 'audit' | 'block' | undefined;
+  /**
+   * The first configuration Harden-Runner printed: the step that installs and starts the agent.
+   * A later harden-runner step (a second one, one inside a composite action) prints its own and
+   * then "Agent already installed, skipping installation" (step-security/harden-runner
+   * src/setup.ts): the agent keeps the first step's configuration.
+   */
+  let first: { mode: 'audit' | 'block'; line: number } | undefined;
+  let configurations = 0;
   let configurationNext = false;
 
   const lines = text.split('\n');
   lines.forEach((raw, index) => {
     const { text: line, time } = cleanLine(raw);
     if (line === '') return;
+    const at = { file, line: index + 1, column: 1 };
     if (configurationNext) {
       configurationNext = false;
       const printed = configuredMode(line);
-      if (printed) mode = printed;
+      if (printed) {
+        configurations += 1;
+        if (!first) {
+          first = { mode: printed, line: index + 1 };
+        } else if (printed !== first.mode) {
+          sink.warning(
+            'baseline/configuration-differs',
+            at,
+            `a later Harden-Runner step printed a configuration with egress_policy "${printed}", but the agent runs with the configuration of the first step (line ${first.line}), "${first.mode}": that mode is recorded (a second harden-runner step, e.g. in a composite action, does not reconfigure the agent)`,
+          );
+        }
+      }
     }
     if (line.includes('[!] Current Configuration:')) configurationNext = true;
-    const at = { file, line: index + 1, column: 1 };
+    // The first step prints its configuration before it reads the cache service's URL in block
+    // mode; when that fails it falls back to audit and starts the agent so (src/setup.ts).
+    if (configurations === 1 && first?.mode === 'block' && line === SWITCHED_TO_AUDIT) first.mode = 'audit';
     const recognized = (): void => {
       agentLines += 1;
       if (time) {
@@ -238,6 +263,7 @@ export function parseHardenRunnerLog(text: string, file = 'log'): Result<AgentLo
     agentLines,
     dropped,
   };
+  const mode = first?.mode;
   if (mode ?? blocked.size > 0) evidence.mode = mode ?? 'block';
   if (startedAt) evidence.startedAt = startedAt;
   if (endedAt) evidence.endedAt = endedAt;

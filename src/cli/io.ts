@@ -1,5 +1,6 @@
 /** What a command needs from the outside world, injectable so tests run commands in-process. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseAsOf } from '../policy/expiry.js';
 import { UsageError, messageOf } from '../util/errors.js';
 
 export interface CliIo {
@@ -48,4 +49,15 @@ export function progressBar(done: number, total: number | undefined, item: strin
   const width = 30;
   const filled = Math.round((done / total) * width);
   return `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${item}`.padEnd(100);
+}
+
+/**
+ * `--at` as every command reads it (docs/architecture.md#expiring-exceptions): `YYYY-MM-DD` is the
+ * start of that UTC day, or an ISO 8601 date-time with a time zone; now when absent.
+ */
+export function asOfFlag(text: string | undefined): Date {
+  if (text === undefined) return new Date();
+  const at = parseAsOf(text);
+  if (at === undefined) throw new UsageError(`--at must be a date (YYYY-MM-DD) or an ISO 8601 date-time with a time zone, not "${text}"`);
+  return at;
 }

@@ -31,6 +31,8 @@ export interface CoverageStore {
   hookRunners: readonly string[];
   /** egressctl.yml `clusters`: ARC clusters, whose runners run the hook. */
   clusters?: readonly ClusterMapping[];
+  /** egressctl.yml `github-firewall.larger-runners`: larger runners on GitHub's firewall image. */
+  firewallLargerRunners?: readonly string[];
   /** The store's baselines: the firewall file's wildcards become the hosts they saw (the tamper check). */
   baselines?: BaselineIndex;
 }
@@ -40,7 +42,13 @@ export interface CoverageStore {
  * do not count). `state`: the store already evaluated at `at` (a sync evaluates it once).
  */
 export function coverageStoreOf(repository: Pick<PolicyRepository, 'policies' | 'attachments'> & { settings: Settings; baselines?: BaselineIndex }, at: Date | number, state?: StoreState): CoverageStore {
-  return { state: state ?? storeStateOf(repository, at), hookRunners: repository.settings.hookRunners, clusters: repository.settings.clusters, ...(repository.baselines ? { baselines: repository.baselines } : {}) };
+  return {
+    state: state ?? storeStateOf(repository, at),
+    hookRunners: repository.settings.hookRunners,
+    clusters: repository.settings.clusters,
+    ...(repository.settings.githubFirewall.largerRunners ? { firewallLargerRunners: repository.settings.githubFirewall.largerRunners } : {}),
+    ...(repository.baselines ? { baselines: repository.baselines } : {}),
+  };
 }
 
 /**
@@ -85,6 +93,7 @@ export function coverageContext(store: CoverageStore, repository: string, file: 
     variables: repositoryVariables(store.state, repository),
     hookRunners: store.hookRunners,
     clusters: store.clusters ?? [],
+    ...(store.firewallLargerRunners ? { firewallLargerRunners: store.firewallLargerRunners } : {}),
     hookValue: policy ? variableValue(policy) : AUDIT_DEFAULT_VALUE,
     files,
   };

@@ -5,7 +5,7 @@
  * `.github/egress-firewall.yaml`, which the I/O edges fetch because the target declares it.
  */
 import { firewallJobAnswer } from '../rollout/github-firewall/enforcement.js';
-import { FIREWALL_FILE, isFirewallRunnerLabel } from '../rollout/github-firewall/format.js';
+import { FIREWALL_FILE, runsBehindFirewall } from '../rollout/github-firewall/format.js';
 import type { EnforcementTarget } from './model.js';
 
 export const GITHUB_FIREWALL_TARGET = 'github-firewall';
@@ -15,9 +15,9 @@ export const githubFirewallTarget: EnforcementTarget = {
   files: [FIREWALL_FILE],
   answer(job, context) {
     const file = context.files[FIREWALL_FILE];
-    const answer = firewallJobAnswer(job, file);
+    const answer = firewallJobAnswer(job, file, context.firewallLargerRunners);
     // A repository that has not adopted the firewall (no file, no job on its runner): no reason to list on every job.
-    const adopted = file !== undefined || job.runner.candidates.some((candidate) => candidate.labels.some(isFirewallRunnerLabel));
+    const adopted = file !== undefined || job.runner.candidates.some((candidate) => runsBehindFirewall(candidate.labels, context.firewallLargerRunners));
     return { target: GITHUB_FIREWALL_TARGET, mode: answer.mode, reasons: adopted ? answer.reasons : [], caveats: adopted ? answer.caveats : [] };
   },
 };

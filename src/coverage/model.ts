@@ -53,6 +53,8 @@ export interface CoverageContext {
   hookRunners: readonly string[];
   /** ARC clusters (egressctl.yml `clusters`): their runners run the hook too. */
   clusters: readonly ClusterMapping[];
+  /** Labels of larger runners on GitHub's firewall image (egressctl.yml `github-firewall.larger-runners`), lower-cased. */
+  firewallLargerRunners?: readonly string[];
   /** The job-started hook's `EGRESSCTL_POLICY` for this workflow (the store's effective policy as JSON). */
   hookValue: string | undefined;
   /** Repository files a target declared it reads (`EnforcementTarget.files`), by path; absent: the file does not exist. */

@@ -4,9 +4,13 @@
  *
  * Planning follows what the agent enforces (docs/architecture.md#endpoints): an endpoint the agent
  * allows by itself, or one an entry of the policy (or of a policy it extends) already matches,
- * wildcards included, is not added. The edit keeps every byte it does not own, and keeps the
- * list's style: a block list gets new `- item` lines, a string (`a b c`, or a `>` block) gets the
- * names appended in it.
+ * wildcards included, is not added. An exception with an end date
+ * (docs/architecture.md#expiring-exceptions) does not count as allowing it: what is added is added
+ * for good, so an endpoint only an exception covers is added (the policy's own exception for that
+ * very endpoint loses its `expires` instead), and the summary says which exception it was.
+ *
+ * The edit keeps every byte it does not own, and keeps the list's style: a block list gets new
+ * `- item` lines, a string (`a b c`, or a `>` block) gets the names appended in it.
  */
 import { isMap, isScalar, isSeq, parseDocument, Scalar, type Pair } from 'yaml';
 import { endpointFromText, implicitPatternFor, isAllowed, parseEndpoint, type Endpoint } from './endpoint.js';
@@ -24,9 +28,31 @@ export interface SkippedEndpoint {
   reason: string;
 }
 
+/** An exception, where it is: the policy's own list or a parent's (`extends`). */
+export interface ExceptionRef {
+  /** The entry (`host:port`, maybe a wildcard). */
+  endpoint: string;
+  /** Its last day, `YYYY-MM-DD` (UTC). */
+  expires: string;
+  /** The parent it comes from; absent for the policy's own. */
+  parent?: string;
+}
+
+export interface PlannedEndpoint extends EndpointCandidate {
+  /** Only this exception allowed it before: now it is allowed for good. */
+  exception?: ExceptionRef;
+}
+
+export interface PermanentEndpoint extends EndpointCandidate {
+  /** The own exception's last day, dropped. */
+  expires: string;
+}
+
 export interface EndpointChangePlan {
   /** New entries, sorted, in the order they are appended. */
-  add: EndpointCandidate[];
+  add: PlannedEndpoint[];
+  /** The policy's own exceptions for a candidate: their `expires` is dropped, so they count for good. */
+  permanent: PermanentEndpoint[];
   /** Entries of the policy's own list to drop (canonical), in the order asked. */
   remove: string[];
   /** Candidates left out, with why. */
@@ -38,8 +64,12 @@ export interface EndpointChangePlan {
 export interface EndpointChangeInput {
   /** The policy's own entries (canonical), as written. */
   own: readonly string[];
+  /** Own entries that are exceptions only (no entry of the same endpoint without a date) -> `expires`. */
+  ownExpiry?: Readonly<Record<string, string>>;
   /** Parent policy name -> its flattened endpoints (what `extends` gives this policy). */
   inherited: ReadonlyMap<string, readonly string[]>;
+  /** Parent policy name -> its flattened `endpoint-expiry` (its exceptions). */
+  inheritedExpiry?: ReadonlyMap<string, Readonly<Record<string, string>>>;
   candidates: readonly EndpointCandidate[];
   /** Canonical endpoints to drop. */
   removals: readonly string[];
@@ -48,6 +78,9 @@ export interface EndpointChangeInput {
 function matchingPattern(patterns: readonly string[], endpoint: Endpoint): string | undefined {
   return patterns.find((pattern) => isAllowed([endpointFromText(pattern)], endpoint.host, endpoint.port));
 }
+
+const dateOf = (expiry: Readonly<Record<string, string>> | undefined, endpoint: string): string | undefined =>
+  expiry !== undefined && Object.hasOwn(expiry, endpoint) ? expiry[endpoint] : undefined;
 
 /** What to add and remove. Removals are applied first, so an endpoint can be swapped for a narrower one. */
 export function planEndpointChanges(input: EndpointChangeInput): EndpointChangePlan {
@@ -66,8 +99,14 @@ export function planEndpointChanges(input: EndpointChangeInput): EndpointChangeP
     });
   }
   const kept = input.own.filter((endpoint) => !remove.includes(endpoint));
+  // Only entries without an end date allow a candidate for good.
+  const keptForGood = kept.filter((endpoint) => dateOf(input.ownExpiry, endpoint) === undefined);
+  const keptExceptions = kept.filter((endpoint) => dateOf(input.ownExpiry, endpoint) !== undefined);
+  const inheritedForGood = [...input.inherited].map(([name, endpoints]) => [name, endpoints.filter((endpoint) => dateOf(input.inheritedExpiry?.get(name), endpoint) === undefined)] as const);
+  const inheritedExceptions = [...input.inherited].map(([name, endpoints]) => [name, endpoints.filter((endpoint) => dateOf(input.inheritedExpiry?.get(name), endpoint) !== undefined)] as const);
 
-  const add: EndpointCandidate[] = [];
+  const add: PlannedEndpoint[] = [];
+  const permanent: PermanentEndpoint[] = [];
   const skipped: SkippedEndpoint[] = [];
   const seen = new Set<string>();
   for (const candidate of [...input.candidates].sort((a, b) => (a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0))) {
@@ -83,19 +122,38 @@ export function planEndpointChanges(input: EndpointChangeInput): EndpointChangeP
       skipped.push({ endpoint: candidate.endpoint, reason: 'is also being removed (--remove wins)' });
       continue;
     }
-    const mine = matchingPattern(kept, endpoint);
+    const mine = matchingPattern(keptForGood, endpoint);
     if (mine) {
       skipped.push({ endpoint: candidate.endpoint, reason: mine === candidate.endpoint ? 'already allowed' : `already allowed by ${mine}` });
       continue;
     }
-    const parent = [...input.inherited].map(([name, endpoints]) => [name, matchingPattern(endpoints, endpoint)] as const).find(([, pattern]) => pattern);
+    const parent = inheritedForGood.map(([name, endpoints]) => [name, matchingPattern(endpoints, endpoint)] as const).find(([, pattern]) => pattern);
     if (parent) {
       skipped.push({ endpoint: candidate.endpoint, reason: `already allowed through extends: ${parent[0]} (${parent[1]})` });
       continue;
     }
-    add.push(candidate);
+    const ownDate = dateOf(input.ownExpiry, candidate.endpoint);
+    if (ownDate !== undefined && keptExceptions.includes(candidate.endpoint)) {
+      // The policy's own exception for this very endpoint: keep the entry (reason, owner), drop its date.
+      permanent.push({ ...candidate, expires: ownDate });
+      continue;
+    }
+    const planned: PlannedEndpoint = { ...candidate };
+    const ownException = matchingPattern(keptExceptions, endpoint);
+    if (ownException) {
+      planned.exception = { endpoint: ownException, expires: dateOf(input.ownExpiry, ownException) as string };
+    } else {
+      for (const [name, endpoints] of inheritedExceptions) {
+        const pattern = matchingPattern(endpoints, endpoint);
+        if (pattern) {
+          planned.exception = { endpoint: pattern, expires: dateOf(input.inheritedExpiry?.get(name), pattern) as string, parent: name };
+          break;
+        }
+      }
+    }
+    add.push(planned);
   }
-  return { add, remove, skipped, notRemoved };
+  return { add, permanent, remove, skipped, notRemoved };
 }
 
 type Range = [number, number, number];
@@ -208,17 +266,64 @@ function removeEntries(text: string, remove: ReadonlySet<string>): string {
   return text;
 }
 
+/**
+ * Drop the `expires` line of the policy's own exception items for `endpoints`, so they count for
+ * good and keep their reason and owner. An item whose `expires` does not sit alone on its line (a
+ * flow mapping, or `- expires:` first) cannot lose it by cutting a line: it is returned to be
+ * replaced by a plain entry instead.
+ */
+function dropExpiryLines(text: string, endpoints: ReadonlySet<string>): { text: string; replace: { endpoint: string; reason?: string }[] } {
+  if (endpoints.size === 0) return { text, replace: [] };
+  const { pair } = parsePolicyText(text);
+  const list = pair?.value;
+  const spans: [number, number][] = [];
+  const replace: { endpoint: string; reason?: string }[] = [];
+  const handled = new Set<string>();
+  for (const item of isSeq(list) ? list.items : []) {
+    if (!isMap(item)) continue;
+    const endpoint = canonical(item.get('endpoint'));
+    if (endpoint === undefined || !endpoints.has(endpoint)) continue;
+    const expires = item.items.find((entry) => isScalar(entry.key) && entry.key.value === 'expires');
+    const keyRange = (expires?.key as { range?: Range } | undefined)?.range;
+    const valueRange = (expires?.value as { range?: Range } | undefined)?.range;
+    if (!expires || !keyRange || !valueRange) continue;
+    handled.add(endpoint);
+    const start = lineStart(text, keyRange[0]);
+    if (!item.flow && !(list as { flow?: boolean }).flow && text.slice(start, keyRange[0]).trim() === '') {
+      spans.push([start, lineEnd(text, Math.max(valueRange[1] - 1, valueRange[0]))]);
+      continue;
+    }
+    const reason = item.get('reason');
+    replace.push(typeof reason === 'string' ? { endpoint, reason } : { endpoint });
+  }
+  // An exception this function cannot find (a file edited meanwhile) is replaced, never left with its date.
+  for (const endpoint of endpoints) if (!handled.has(endpoint)) replace.push({ endpoint });
+  return { text: cut(text, spans), replace };
+}
+
 export interface EndpointListEdit {
   text: string;
 }
 
 /**
- * Remove `remove` (canonical endpoints) from the policy text's `allowed-endpoints`, then append
- * `add`. Throws for a file it cannot edit faithfully (does not parse, flow mapping or flow list).
+ * Make `permanent` (the policy's own exceptions, canonical) count for good by dropping their
+ * `expires`, remove `remove` from the policy text's `allowed-endpoints`, then append `add`. Throws
+ * for a file it cannot edit faithfully (does not parse, flow mapping or flow list).
  */
-export function editEndpointList(text: string, change: { add: readonly EndpointCandidate[]; remove: readonly string[] }): EndpointListEdit {
-  const removed = removeEntries(text, new Set(change.remove));
-  if (change.add.length === 0) return { text: removed };
-  const entries = change.add.map((entry) => (entry.source ? { endpoint: entry.endpoint, comment: entry.source } : { endpoint: entry.endpoint }));
+export function editEndpointList(
+  text: string,
+  change: { add: readonly EndpointCandidate[]; remove: readonly string[]; permanent?: readonly EndpointCandidate[] },
+): EndpointListEdit {
+  const permanent = change.permanent ?? [];
+  const dropped = dropExpiryLines(text, new Set(permanent.map((entry) => entry.endpoint)));
+  const removed = removeEntries(dropped.text, new Set([...change.remove, ...dropped.replace.map((entry) => entry.endpoint)]));
+  const replacements = dropped.replace.map((entry) => {
+    const source = permanent.find((candidate) => candidate.endpoint === entry.endpoint)?.source;
+    const was = `was an exception${entry.reason === undefined ? '' : `: ${entry.reason}`}`;
+    return { endpoint: entry.endpoint, source: source === undefined ? was : `${source}; ${was}` };
+  });
+  const add = [...change.add, ...replacements];
+  if (add.length === 0) return { text: removed };
+  const entries = add.map((entry) => (entry.source ? { endpoint: entry.endpoint, comment: entry.source } : { endpoint: entry.endpoint }));
   return { text: addEndpoints(removed, entries).text };
 }

@@ -138,6 +138,12 @@ export interface GitHubFirewallSettings {
   runsOn: FirewallRunsOnMode;
   /** Write `no-default-urls: true`: GitHub's default hosts are allowed only when the store lists them. */
   noDefaultUrls: boolean;
+  /**
+   * The organization's larger runners built on GitHub's "Ubuntu 24.04 with Firewall" image, by
+   * their label (a larger runner's label is its name), lower-cased: jobs on them run behind the
+   * firewall as on `ubuntu-24.04-firewall`. GitHub's workflow_job payload names only the labels.
+   */
+  largerRunners?: string[];
 }
 
 /** `audit`: an audit step; `baseline`: block from a stable baseline (audit until then); `skip`: leave the workflow alone. */

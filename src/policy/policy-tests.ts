@@ -7,7 +7,7 @@
  */
 import { isMap, isScalar, isSeq, type YAMLMap } from 'yaml';
 import { DiagnosticSink, type Diagnostic, type Result, type SourcePosition } from './diagnostics.js';
-import { endpointFromText, endpointMatches, implicitPatternFor, parseEndpoint } from './endpoint.js';
+import { endpointFromText, endpointMatches, implicitPatternFor, parseEndpoint, type Endpoint } from './endpoint.js';
 import { effectivePolicyAt, parseAsOf } from './expiry.js';
 import type { AttachmentMap, CompiledPolicy, EgressMode } from './model.js';
 import type { ResolveQuery, ScopeRef } from './resolve.js';
@@ -175,43 +175,91 @@ export interface PolicyStore {
   policies: Readonly<Record<string, CompiledPolicy>>;
 }
 
-/** Is `endpoint` allowed by the effective policy of `query` at `at`, and by what? */
-export function evaluateEndpoint(store: PolicyStore, query: ResolveQuery, endpoint: string, at: Date | number): { decision: Decision; allowedBy?: string; implicit?: boolean } {
+/** How one endpoint came out: the entry (or rule) that allowed it, absent when blocked. */
+export interface EndpointVerdict {
+  /** The entry that allowed it (`host:port`), or `audit` / `no policy`; absent when blocked. */
+  allowedBy?: string;
+  /** The entry is one Harden-Runner's agent allows by itself. */
+  implicit?: boolean;
+}
+
+/**
+ * The effective policy of one scope at one time, resolved once (precedence, expiry) and ready to
+ * answer for any number of endpoints: a test case's endpoints and a baseline job's observed ones
+ * all ask the same policy.
+ */
+export interface ScopeEvaluation {
+  decision: Decision;
+  evaluate(endpoint: string): EndpointVerdict;
+}
+
+export function evaluateScope(store: PolicyStore, query: ResolveQuery, at: Date | number): ScopeEvaluation {
   const answer = effectivePolicyAt(store.attachments, store.policies, query, at);
   const decision: Decision = { policy: answer.policy, scope: answer.scope, mode: answer.config['egress-policy'] ?? 'none' };
-  if (decision.mode === 'none') return { decision, allowedBy: 'no policy' };
-  if (decision.mode === 'audit') return { decision, allowedBy: 'audit' };
-  const { host, port } = endpointFromText(endpoint);
+  if (decision.mode === 'none') return { decision, evaluate: () => ({ allowedBy: 'no policy' }) };
+  if (decision.mode === 'audit') return { decision, evaluate: () => ({ allowedBy: 'audit' }) };
+  // The entries as the agent is given them (sorted), parsed once. The first matching entry in
+  // that order is the one named, so an exact entry goes in a map by position and only wildcards
+  // are scanned, each only while it comes before the exact match.
   const entries = (answer.config['allowed-endpoints'] ?? '').split(' ').filter((text) => text !== '');
-  const entry = entries.find((text) => endpointMatches(endpointFromText(text), host, port));
-  if (entry !== undefined) return { decision, allowedBy: entry };
-  const implicit = implicitPatternFor(host, port, { disableTelemetry: answer.config['disable-telemetry'] });
-  if (implicit) return { decision, allowedBy: implicit.text, implicit: true };
-  return { decision };
+  const exact = new Map<string, number>();
+  const wildcards: { index: number; pattern: Endpoint }[] = [];
+  entries.forEach((text, index) => {
+    const pattern = endpointFromText(text);
+    if (pattern.host.includes('*')) wildcards.push({ index, pattern });
+    else if (!exact.has(`${pattern.host}:${pattern.port}`)) exact.set(`${pattern.host}:${pattern.port}`, index);
+  });
+  const telemetry = { disableTelemetry: answer.config['disable-telemetry'] };
+  return {
+    decision,
+    evaluate(endpoint: string): EndpointVerdict {
+      const { host, port } = endpointFromText(endpoint);
+      // hostMatches compares lower-cased names without a trailing dot: so does the map's key.
+      const exactIndex = exact.get(`${host.toLowerCase().replace(/\.$/, '')}:${port}`) ?? Number.POSITIVE_INFINITY;
+      const wildcard = wildcards.find((item) => item.index < exactIndex && endpointMatches(item.pattern, host, port));
+      const index = wildcard?.index ?? exactIndex;
+      if (index !== Number.POSITIVE_INFINITY) return { allowedBy: entries[index] as string };
+      const implicit = implicitPatternFor(host, port, telemetry);
+      return implicit ? { allowedBy: implicit.text, implicit: true } : {};
+    },
+  };
+}
+
+/** `evaluateScope` remembered per (scope, time): cases that share both resolve once. */
+export function scopeEvaluations(store: PolicyStore): (query: ResolveQuery, at: Date | number) => ScopeEvaluation {
+  const cache = new Map<string, ScopeEvaluation>();
+  return (query, at) => {
+    const key = JSON.stringify([query.repository, query.workflow, query.organization, query.cluster, typeof at === 'number' ? at : at.getTime()]);
+    let found = cache.get(key);
+    if (!found) {
+      found = evaluateScope(store, query, at);
+      cache.set(key, found);
+    }
+    return found;
+  };
 }
 
 /** Run every case. `now` is used for cases without their own `at`. Pure. */
 export function runPolicyTests(store: PolicyStore, cases: readonly PolicyTestCase[], now: Date): CaseOutcome[] {
+  const evaluationOf = scopeEvaluations(store);
   return cases.map((testCase) => {
     const at = testCase.asOf === undefined ? now : (parseAsOf(testCase.asOf) as Date);
-    let decision: Decision = { policy: null, scope: null, mode: 'none' };
+    const scope = evaluationOf(testCase.query, at);
     const endpoints = testCase.endpoints.map((item): EndpointOutcome => {
-      const result = evaluateEndpoint(store, testCase.query, item.endpoint, at);
-      decision = result.decision;
+      const result = scope.evaluate(item.endpoint);
       const actual: Expectation = result.allowedBy === undefined ? 'block' : 'allow';
       const outcome: EndpointOutcome = { endpoint: item.endpoint, expected: item.expected, actual, at: item.at, passed: actual === item.expected };
       if (result.allowedBy !== undefined) outcome.allowedBy = result.allowedBy;
       if (result.implicit) outcome.implicit = true;
       return outcome;
     });
-    if (endpoints.length === 0) decision = evaluateEndpoint(store, testCase.query, 'example.com:443', at).decision;
     return {
       name: testCase.name,
       file: testCase.file,
       at: testCase.at,
       query: testCase.query,
       evaluatedAt: at.toISOString(),
-      decision,
+      decision: scope.decision,
       endpoints,
       passed: endpoints.every((endpoint) => endpoint.passed),
     };

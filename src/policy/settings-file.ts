@@ -17,7 +17,7 @@ interface RawSettings {
   delivery?: DeliveryMode;
   'hook-runners'?: string[];
   clusters?: Record<string, { 'runner-groups'?: string[]; labels?: string[] } | null>;
-  'github-firewall'?: { enabled?: boolean; 'runs-on'?: FirewallRunsOnMode; 'no-default-urls'?: boolean };
+  'github-firewall'?: { enabled?: boolean; 'runs-on'?: FirewallRunsOnMode; 'no-default-urls'?: boolean; 'larger-runners'?: string[] };
 }
 
 export function parseSettingsFile(file: string, text: string, sink: DiagnosticSink): Settings {
@@ -43,6 +43,7 @@ export function parseSettingsFile(file: string, text: string, sink: DiagnosticSi
       enabled: firewall.enabled ?? false,
       runsOn: firewall['runs-on'] ?? 'leave',
       noDefaultUrls: firewall['no-default-urls'] ?? false,
+      ...(firewall['larger-runners'] ? { largerRunners: [...new Set(firewall['larger-runners'].map((label) => label.trim().toLowerCase()))].sort() } : {}),
     };
     if (!settings.githubFirewall.enabled && (firewall['runs-on'] === 'rewrite' || firewall['no-default-urls'] !== undefined)) {
       sink.warning(

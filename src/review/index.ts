@@ -12,6 +12,7 @@ export {
   type AttachmentChangeKind,
   type EffectiveRef,
   type JobBreakage,
+  type JobExpiryBreakage,
   type KeyChange,
   type OrganizationCount,
   type PolicyChange,
@@ -27,7 +28,7 @@ export {
   type ScopeWhy,
   type WhyKind,
 } from './model.js';
-export { diffAttachments, prepareReviewInput, reviewChange } from './review.js';
+export { diffAttachments, prepareReviewInput, reviewChange, type ReviewOptions } from './review.js';
 export { reviewRevisions, type LoadedRevision, type ReviewRevisionsOptions } from './revisions.js';
 export { GITHUB_COMMENT_LIMIT, defaultCommand, renderMarkdown, type MarkdownOptions } from './markdown.js';
 export { renderText, type TextOptions } from './text.js';

@@ -2,6 +2,6 @@
 import type { Review } from './model.js';
 
 export function renderJson(review: Review): string {
-  const { base, head, summary, policies, attachments, scopes, scopeGroups, breakage, risks, firewall } = review;
-  return `${JSON.stringify({ base, head, summary, policies, attachments, scopes, scopeGroups, breakage, risks, ...(firewall ? { firewall } : {}) }, null, 2)}\n`;
+  const { base, head, at, summary, policies, attachments, scopes, scopeGroups, breakage, breakageLater, risks, firewall } = review;
+  return `${JSON.stringify({ base, head, at, summary, policies, attachments, scopes, scopeGroups, breakage, breakageLater, risks, ...(firewall ? { firewall } : {}) }, null, 2)}\n`;
 }

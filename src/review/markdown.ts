@@ -5,7 +5,7 @@
  * what it left out and which command shows everything.
  */
 import type { ScopeType } from '../policy/model.js';
-import { RISK_TITLES, type JobBreakage, type PolicyChange, type Review, type ScopeChange, type WhyKind } from './model.js';
+import { RISK_TITLES, type JobBreakage, type JobExpiryBreakage, type PolicyChange, type Review, type ScopeChange, type WhyKind } from './model.js';
 import { cell, code, escapeHtml, escapeMarkdown, formatNumber, htmlCode, table, truncate } from './escape.js';
 import { ENDPOINT_LABELS, keyChangeText, type KeyChange } from '../policy/change.js';
 import { WORK_TREE_LABEL } from './model.js';
@@ -130,6 +130,7 @@ function renderAt(review: Review, limits: Limits, command: string, title: string
   if (review.attachments.length > 0) parts.push(renderAttachments(review, limits, omitted));
   parts.push(renderScopes(review, limits, omitted));
   parts.push(renderBreakage(review, limits, omitted));
+  if (review.breakageLater.length > 0) parts.push(renderBreakageLater(review, limits, omitted));
   if (review.firewall && review.firewall.length > 0) parts.push(renderFirewall(review.firewall, limits, omitted));
   if (!omitted.empty) {
     parts.push(`---\n**Left out** to fit GitHub's comment limit: ${omitted.text()}. ${commandText(command)} shows all of it.`);
@@ -450,3 +451,22 @@ function renderBreakage(review: Review, limits: Limits, omitted: Omissions): str
   return parts.join('\n\n');
 }
 
+
+/** Jobs that break when exceptions expire (docs/architecture.md#expiring-exceptions), soonest first. */
+function renderBreakageLater(review: Review, limits: Limits, omitted: Omissions): string {
+  const jobs = review.breakageLater;
+  const heading = `### Breaking when exceptions expire: ${plural(jobs.length, 'job')}`;
+  const intro = `Endpoints in use that this change allows only through exceptions, which the base allowed longer: each is blocked from the UTC midnight after the day shown (forecast as of ${escapeMarkdown(review.at.slice(0, 10))}).`;
+  const shown = jobs.slice(0, limits.breakageRows);
+  omitted.add(jobs.length - shown.length, 'expiry breakage row');
+  const rows = shown.map((job: JobExpiryBreakage) => {
+    const listed = job.endpoints.slice(0, limits.endpointsPerCell).map((item) => `${code(item.endpoint)} after ${escapeMarkdown(item.expires)}`);
+    const more = job.endpoints.length - listed.length;
+    return [code(job.repository), code(job.workflow), code(job.job), `${listed.join(', ')}${more > 0 ? ` +${n(more)} more` : ''}`, `${effectiveText(job.before)} → ${effectiveText(job.after)}`];
+  });
+  const tableText = table(['Repository', 'Workflow', 'Job', 'Blocked after (last day allowed)', 'Policy'], rows);
+  const parts = [heading, intro];
+  if (jobs.length - shown.length > 0) parts.push(`_Showing ${n(shown.length)} of ${plural(jobs.length, 'job')}._`);
+  parts.push(shown.length > 10 ? details(`${escapeHtml(plural(jobs.length, 'job'))} break when exceptions expire`, tableText, true) : tableText);
+  return parts.join('\n\n');
+}

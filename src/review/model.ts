@@ -188,6 +188,31 @@ export interface JobBreakage {
   why: string;
 }
 
+/**
+ * A job that breaks later (docs/architecture.md#expiring-exceptions): observed endpoints the head
+ * allows only through exceptions, which the base allowed longer (or for good).
+ */
+export interface JobExpiryBreakage {
+  repository: string;
+  /** Workflow path in the repository, `.github/workflows/F`. */
+  workflow: string;
+  job: string;
+  /** `owner/repo/.github/workflows/F#job`. */
+  key: string;
+  /**
+   * Each with the last UTC day the head allows it (`expires` of the exception that lasts longest
+   * among those matching it): blocked from the next midnight. Soonest first, then by endpoint.
+   */
+  endpoints: { endpoint: string; expires: string; runs: number }[];
+  /** The first of those days: the job breaks after it. */
+  expires: string;
+  /** Runs observed for the job in total. */
+  observedRuns: number;
+  before: { policy: string; mode: EgressMode } | null;
+  after: { policy: string; mode: EgressMode };
+  why: string;
+}
+
 export interface RiskSummary {
   kind: RiskKind;
   title: string;
@@ -211,6 +236,8 @@ export interface ReviewSummary {
   /** Jobs in baselines (the forecast's population); 0 when there are no baselines. */
   jobsObserved: number;
   jobsBreaking: number;
+  /** Jobs that break later, when exceptions expire (`Review.breakageLater`). */
+  jobsBreakingLater: number;
   endpointsNewlyBlocked: number;
   alreadyBlocked: { jobs: number; endpoints: number };
   /** Per risk kind: how many policies and how many scopes carry it. */
@@ -226,6 +253,10 @@ export interface Review {
   scopes: ScopeChange[];
   scopeGroups: ScopeGroup[];
   breakage: JobBreakage[];
+  /** Jobs that break when exceptions expire, soonest first. */
+  breakageLater: JobExpiryBreakage[];
+  /** The instant the forecast is about (ISO 8601): exceptions expired by then count as absent. */
+  at: string;
   risks: RiskSummary[];
   /** With `github-firewall.enabled` at the head: the firewall file's change per repository (docs/github-firewall.md). */
   firewall?: FirewallFileChange[];

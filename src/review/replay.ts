@@ -6,7 +6,7 @@
  * Pure.
  */
 import type { BaselineIndex } from '../baselines/index.js';
-import { evaluateEndpoint, type Decision, type PolicyStore } from '../policy/policy-tests.js';
+import { scopeEvaluations, type Decision, type PolicyStore } from '../policy/policy-tests.js';
 
 export interface JobReplay {
   repository: string;
@@ -31,17 +31,17 @@ export interface BaselineReplay {
 
 export function replayBaselines(index: BaselineIndex, store: PolicyStore, at: Date | number): BaselineReplay {
   const jobs: JobReplay[] = [];
+  // One resolution per workflow: its jobs and their observed endpoints all ask the same policy.
+  const evaluationOf = scopeEvaluations(store);
   for (const [repository, file] of [...index.files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     for (const [workflow, workflowJobs] of [...file.workflows].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       for (const [job, baseline] of [...workflowJobs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-        const query = { repository, workflow };
-        let decision = evaluateEndpoint(store, query, 'example.com:443', at).decision;
+        const scope = evaluationOf({ repository, workflow }, at);
         const blocked: JobReplay['blocked'] = [];
         for (const [endpoint, seen] of [...baseline.endpoints].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-          const result = evaluateEndpoint(store, query, endpoint, at);
-          decision = result.decision;
-          if (result.allowedBy === undefined) blocked.push({ endpoint, runs: seen.runs });
+          if (scope.evaluate(endpoint).allowedBy === undefined) blocked.push({ endpoint, runs: seen.runs });
         }
+        const decision = scope.decision;
         jobs.push({ repository, workflow, job, key: `${repository}/${workflow}#${job}`, decision, observed: baseline.endpoints.size, blocked });
       }
     }

@@ -47,8 +47,17 @@ export function prepareReviewInput(repository: PolicyRepository, options: { labe
   return input;
 }
 
-/** Compare two revisions. Pure: the same inputs give the same Review. */
-export function reviewChange(base: ReviewInput, head: ReviewInput): Review {
+export interface ReviewOptions {
+  /**
+   * The instant the breakage forecast is about (docs/architecture.md#expiring-exceptions):
+   * exceptions that expired by then count as absent, later ones date future breakage. Now when absent.
+   */
+  at?: Date | number;
+}
+
+/** Compare two revisions. Pure given `options.at`: the same inputs give the same Review. */
+export function reviewChange(base: ReviewInput, head: ReviewInput, options: ReviewOptions = {}): Review {
+  const at = new Date(options.at ?? Date.now());
   const baseCompiled = base.compiled ?? flattenPolicies({ policies: new Map(base.policies) });
   const headCompiled = head.compiled ?? flattenPolicies({ policies: new Map(head.policies) });
   const baseAttachments = base.attachmentMap ?? attachmentMap(base.attachments);
@@ -66,7 +75,7 @@ export function reviewChange(base: ReviewInput, head: ReviewInput): Review {
     [head.baselines, base.baselines],
   );
   const attachments = scopes.attachments;
-  const forecast = forecastBreakage(forecastIndex, scopes, baseCompiled, headCompiled);
+  const forecast = forecastBreakage(forecastIndex, scopes, { compiled: baseCompiled, attachments: baseAttachments }, { compiled: headCompiled, attachments: headAttachments }, at);
   const risks = summarizeRisks(policyDiff.changes, scopes.scopes);
 
   const summary: ReviewSummary = {
@@ -79,11 +88,12 @@ export function reviewChange(base: ReviewInput, head: ReviewInput): Review {
     scopesChanged: scopes.scopes.length,
     jobsObserved: forecast.jobsObserved,
     jobsBreaking: forecast.breakage.length,
+    jobsBreakingLater: forecast.breakageLater.length,
     endpointsNewlyBlocked: forecast.breakage.reduce((sum, job) => sum + job.endpoints.length, 0),
     alreadyBlocked: forecast.alreadyBlocked,
     risks: Object.fromEntries(risks.map((risk) => [risk.kind, { policies: risk.policies.length, scopes: risk.scopes }])),
   };
-  summary.text = summaryLine(summary, forecastIndex !== undefined);
+  summary.text = summaryLine(summary, forecastIndex !== undefined, forecast.breakageLater[0]?.expires);
 
   // The second enforcement target, when on: how each reached repository's firewall file changes.
   const firewall =
@@ -104,6 +114,8 @@ export function reviewChange(base: ReviewInput, head: ReviewInput): Review {
     scopes: scopes.scopes,
     scopeGroups: scopes.groups,
     breakage: forecast.breakage,
+    breakageLater: forecast.breakageLater,
+    at: at.toISOString(),
     risks,
     ...(firewall ? { firewall } : {}),
   };
@@ -220,7 +232,7 @@ export function formatCount(count: number, singular: string, plural = `${singula
   return `${formatNumber(count)} ${count === 1 ? singular : plural}`;
 }
 
-function summaryLine(summary: ReviewSummary, haveBaselines: boolean): string {
+function summaryLine(summary: ReviewSummary, haveBaselines: boolean, firstExpiry: string | undefined): string {
   const parts: string[] = [];
   const policyParts: string[] = [];
   if (summary.policiesCreated > 0) policyParts.push(`${formatNumber(summary.policiesCreated)} created`);
@@ -234,5 +246,6 @@ function summaryLine(summary: ReviewSummary, haveBaselines: boolean): string {
   parts.push(`${formatCount(summary.scopesChanged, 'scope')} ${summary.scopesChanged === 1 ? 'changes' : 'change'} effective policy`);
   if (!haveBaselines) parts.push('no baselines to forecast breakage');
   else parts.push(`${formatCount(summary.jobsBreaking, 'job')} would break`);
+  if (summary.jobsBreakingLater > 0) parts.push(`${formatCount(summary.jobsBreakingLater, 'job')} when exceptions expire (first after ${firstExpiry ?? '?'})`);
   return parts.join(', ');
 }

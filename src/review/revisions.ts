@@ -18,6 +18,8 @@ export interface ReviewRevisionsOptions {
   base: string;
   /** Head revision; the work tree when omitted. */
   head?: string;
+  /** The instant the breakage forecast is about (expiring exceptions); now when omitted. */
+  at?: Date | number;
 }
 
 export async function reviewRevisions(options: ReviewRevisionsOptions): Promise<Review & { baseResult: LoadedRevision; headResult: LoadedRevision }> {
@@ -28,7 +30,7 @@ export async function reviewRevisions(options: ReviewRevisionsOptions): Promise<
   const base = prepareReviewInput(baseResult.value, withRevision(options.base, baseResult.snapshot));
   const head = prepareReviewInput(headResult.value, withRevision(options.head ?? WORK_TREE_LABEL, headResult.snapshot));
   if (headResult.errors.length > 0) head.invalidFiles = new Set(headResult.errors.map((error) => error.file));
-  return { ...reviewChange(base, head), baseResult, headResult };
+  return { ...reviewChange(base, head, { at: options.at ?? Date.now() }), baseResult, headResult };
 }
 
 function withRevision(label: string, snapshot: Snapshot): { label: string; revision?: string } {

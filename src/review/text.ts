@@ -96,6 +96,18 @@ export function renderText(review: Review, options: TextOptions = {}): string {
   if (summary.alreadyBlocked.endpoints > 0) {
     out.push(`  already blocked before this change, not counted: ${plural(summary.alreadyBlocked.endpoints, 'endpoint')} in ${plural(summary.alreadyBlocked.jobs, 'job')}`);
   }
+  if (review.breakageLater.length > 0) {
+    // Exceptions this change leans on: the job breaks after the last day shown (UTC).
+    out.push('', `Breaking when exceptions expire (as of ${review.at.slice(0, 10)}): ${plural(review.breakageLater.length, 'job')}`);
+    for (const job of review.breakageLater.slice(0, limit)) {
+      const endpoints = job.endpoints.map((item) => `${item.endpoint} after ${item.expires} (${n(item.runs)} of ${n(job.observedRuns)} runs)`);
+      out.push(`  ${plain(job.repository)} ${plain(job.workflow)}#${plain(job.job)}: ${endpoints.join(', ')}; ${effective(job.before)} -> ${effective(job.after)}`);
+    }
+    if (review.breakageLater.length > limit) {
+      out.push(`  ... and ${n(review.breakageLater.length - limit)} more jobs`);
+      leftOut += review.breakageLater.length - limit;
+    }
+  }
   if (leftOut > 0) out.push('', `${n(leftOut)} rows left out: ${options.command ? `${plain(options.command)} shows` : '--all or --format json show'} all of them.`);
   return `${out.join('\n')}\n`;
 }

@@ -5,13 +5,16 @@
  * artifacts API and merge `decision[].url` into baselines, in the same batched commit as the
  * Harden-Runner logs; a job running both gives one observation.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Probot } from 'probot';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseBaselineFile } from '../../src/baselines/index.js';
 import { artifactOfJob } from '../../src/app/github-firewall-decisions.js';
 import { registerWorkflowJobHandler, type WorkflowJobHandle } from '../../src/app/workflow-job.js';
 import type { BaselineCommitResult } from '../../src/app/github-baselines.js';
+import { FileWorkQueue } from '../../src/app/queue-file.js';
 import { readZipEntries } from '../../src/util/zip.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
 import { zipFiles } from '../support/github/zip.js';
@@ -102,12 +105,160 @@ describe('workflow_job on the firewall runner', () => {
     expect(standin.stats().byRoute['GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}']).toBe(2);
   });
 
+  it("a larger runner on the firewall image: read when egressctl.yml's github-firewall.larger-runners lists its label", async () => {
+    const artifacts = [{ name: 'firewall-decisions-test', files: { 'firewall-decisions-test.json': DECISIONS } }];
+    // Not listed: a larger runner's label is its name; nothing says it is on the firewall image.
+    await complete('test', { labels: ['acme-firewall-16core'], runnerGroupName: 'larger-runners', artifacts });
+    await handle.idle();
+    expect(standin.stats().byRoute['GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts']).toBeUndefined();
+    await standin.commitFiles(POLICY_REPO, { files: { 'egressctl.yml': 'organizations: [acme]\ngithub-firewall:\n  larger-runners: [ACME-Firewall-16core]\n' } });
+    // A fresh handler: the settings are re-read at most once a minute.
+    await handle.close();
+    probot = new Probot({ ...standin.probotOptions(), logLevel: 'fatal' });
+    await probot.load((app) => {
+      handle = registerWorkflowJobHandler(app, { policyRepository: POLICY_REPO, flushIntervalMs: 60_000, onFlush: (result) => flushes.push(result) });
+    });
+    const id = await complete('test', { labels: ['acme-firewall-16core'], runnerGroupName: 'larger-runners', artifacts });
+    await handle.idle();
+    await handle.flush();
+    expect(standin.stats().byRoute['GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts']).toBe(1);
+    const jobs = await baselineJobs();
+    expect(jobs.get('test')!.recentRuns).toEqual([String(id)]);
+    expect([...jobs.get('test')!.endpoints.keys()]).toEqual(expect.arrayContaining(['files.pythonhosted.org:443']));
+  });
+
   it('a job not on the firewall runner costs no artifact request; an artifact of another shape is ignored', async () => {
     await complete('test', { labels: ['ubuntu-latest'], artifacts: [{ name: 'firewall-decisions-test', files: { 'firewall-decisions-test.json': DECISIONS } }] });
     await complete('test', { artifacts: [{ name: 'firewall-decisions-test', files: { 'firewall-decisions-test.json': '[{"url": "https://a.example"}]' } }] });
     await handle.idle();
     expect(await handle.pending()).toBe(0);
     expect(standin.stats().byRoute['GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts']).toBe(1);
+  });
+});
+
+const MATRIX_WORKFLOW = `name: Matrix
+on: [push]
+jobs:
+  test:
+    runs-on: ubuntu-24.04-firewall
+    strategy:
+      matrix:
+        node: [18, 20, 22]
+    steps:
+      - uses: actions/setup-node@v4
+        with:
+          node-version: \${{ matrix.node }}
+      - run: npm test
+`;
+
+describe('a matrix on the firewall runner: the run\'s decisions are read once', () => {
+  const legs = ['test (18)', 'test (20)', 'test (22)'];
+  const matrixJob = (name: string, runId: number, extra: Partial<Parameters<GitHubStandin['addWorkflowJob']>[1]> = {}) =>
+    standin.addWorkflowJob('acme/api', { name, runId, steps: STEPS, labels: ['ubuntu-24.04-firewall'], workflowPath: '.github/workflows/matrix.yml', ...extra });
+  const deliver = async (probotApp: Probot, id: number): Promise<void> => {
+    const payload = await standin.webhookPayload({ event: 'workflow_job', action: 'completed', repository: 'acme/api', workflowJob: id });
+    await probotApp.receive({ id: `delivery-${id}`, name: 'workflow_job', payload } as Parameters<Probot['receive']>[0]);
+  };
+  const artifactRequests = () => ({
+    lists: standin.stats().byRoute['GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts'] ?? 0,
+    downloads: standin.stats().byRoute['GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}'] ?? 0,
+  });
+  const matrixBaseline = async () => {
+    const text = (await standin.readFile(POLICY_REPO, 'baselines/acme/api.yml'))!;
+    const parsed = parseBaselineFile(text, 'baselines/acme/api.yml');
+    expect(parsed.errors).toEqual([]);
+    return parsed.value.workflows.get('.github/workflows/matrix.yml')!.get('test')!;
+  };
+
+  beforeEach(async () => {
+    await standin.commitFiles('acme/api', { files: { '.github/workflows/matrix.yml': MATRIX_WORKFLOW }, message: 'matrix workflow' });
+  });
+
+  it('three legs of one run: one listing, one download, one run in the baseline', async () => {
+    const runId = 5151;
+    const ids: number[] = [];
+    for (const [index, name] of legs.entries()) {
+      const artifacts = index === 0 ? [{ name: 'firewall-decisions-run', files: { 'firewall-decisions-run.json': DECISIONS } }] : [];
+      ids.push((await matrixJob(name, runId, { artifacts })).id);
+    }
+    for (const id of ids) await deliver(probot, id);
+    await handle.idle();
+    await handle.flush();
+    expect(artifactRequests()).toEqual({ lists: 1, downloads: 1 });
+    const job = await matrixBaseline();
+    expect(job.runs).toBe(1);
+    expect([...job.endpoints.values()].map((stats) => stats.runs)).toEqual([...job.endpoints.values()].map(() => 1));
+    expect([...job.endpoints.keys()]).toEqual(expect.arrayContaining(['files.pythonhosted.org:443']));
+    // A redelivery of a leg after the commit reads nothing again.
+    await deliver(probot, ids[1]!);
+    await handle.idle();
+    expect(artifactRequests()).toEqual({ lists: 1, downloads: 1 });
+  });
+
+  it('a leg that completes while the run goes on: the decisions are read once the run is over', async () => {
+    const runId = 7171;
+    const first = await matrixJob(legs[0]!, runId, { artifacts: [{ name: 'firewall-decisions-run', files: { 'firewall-decisions-run.json': DECISIONS } }] });
+    const second = await matrixJob(legs[1]!, runId, { status: 'in_progress' });
+    const queue = FileWorkQueue.memory();
+    const app = new Probot({ ...standin.probotOptions(), logLevel: 'fatal' });
+    let own!: WorkflowJobHandle;
+    await app.load((loaded) => {
+      own = registerWorkflowJobHandler(loaded, { policyRepository: POLICY_REPO, flushIntervalMs: 60_000, queue, firewallRunBackoff: { firstMs: 200, maxMs: 400 } });
+    });
+    try {
+      await deliver(app, first.id);
+      await own.idle();
+      // The run is still going: nothing listed yet, the run waits in the queue.
+      expect(artifactRequests()).toEqual({ lists: 0, downloads: 0 });
+      expect(await queue.pending('firewall-run')).toBe(1);
+      await matrixJob(legs[1]!, runId, { id: second.id });
+      await deliver(app, second.id);
+      for (let waited = 0; (await queue.pending('firewall-run')) > 0 && waited < 100; waited++) await new Promise((resolve) => setTimeout(resolve, 50));
+      await own.idle();
+      await own.flush();
+      expect(artifactRequests()).toEqual({ lists: 1, downloads: 1 });
+      const job = await matrixBaseline();
+      expect(job.runs).toBe(1);
+      expect(job.recentRuns).toEqual([String(first.id)]);
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it('durable: a restart between the legs (the journal on disk) still reads the run once', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'egressctl-fw-queue-'));
+    try {
+      const runId = 6161;
+      const ids: number[] = [];
+      for (const [index, name] of legs.entries()) {
+        const artifacts = index === 0 ? [{ name: 'firewall-decisions-run', files: { 'firewall-decisions-run.json': DECISIONS } }] : [];
+        ids.push((await matrixJob(name, runId, { artifacts })).id);
+      }
+      const replica = async () => {
+        const queue = await FileWorkQueue.open({ dir });
+        const app = new Probot({ ...standin.probotOptions(), logLevel: 'fatal' });
+        let own!: WorkflowJobHandle;
+        await app.load((loaded) => {
+          own = registerWorkflowJobHandler(loaded, { policyRepository: POLICY_REPO, flushIntervalMs: 60_000, queue });
+        });
+        return { app, handle: own, queue };
+      };
+      const first = await replica();
+      await deliver(first.app, ids[0]!);
+      await first.handle.idle();
+      await first.handle.flush();
+      await first.queue.close();
+      const second = await replica();
+      await deliver(second.app, ids[1]!);
+      await deliver(second.app, ids[2]!);
+      await second.handle.idle();
+      await second.handle.flush();
+      await second.queue.close();
+      expect(artifactRequests()).toEqual({ lists: 1, downloads: 1 });
+      expect((await matrixBaseline()).runs).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

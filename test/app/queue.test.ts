@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DeliveryLog, KeyedQueue } from '../../src/app/queue.js';
+import { DeliveryLog, KeyedQueue, logWorkError } from '../../src/app/queue.js';
+import { RunInProgressError } from '../../src/app/workflow-job.js';
 
 describe('DeliveryLog', () => {
   it('claims an id once, forgets released ids, and keeps only the newest ones', () => {
@@ -58,5 +59,26 @@ describe('KeyedQueue', () => {
     expect(events).toEqual(['a:start', 'other', 'a:end', 'b']);
     await queue.idle();
     expect(queue.busy).toBe(0);
+  });
+});
+
+describe('logWorkError', () => {
+  const recorder = () => {
+    const lines: { level: string; fields: object; message: string }[] = [];
+    return { lines, log: { warn: (fields: object, message: string) => lines.push({ level: 'warn', fields, message }), info: (fields: object, message: string) => lines.push({ level: 'info', fields, message }) } };
+  };
+
+  it('logs a run still in progress as a wait at info, not as a failure', () => {
+    const { lines, log } = recorder();
+    logWorkError(log, { id: 'firewall-run:o/r:1:1', kind: 'firewall-run', attempts: 2 }, new RunInProgressError('acme/app run 1 (attempt 1) is in_progress'));
+    expect(lines).toEqual([{ level: 'info', fields: { id: 'firewall-run:o/r:1:1', kind: 'firewall-run', attempts: 2, err: 'acme/app run 1 (attempt 1) is in_progress' }, message: 'work not ready yet: tried again later' }]);
+  });
+
+  it('logs any other error as a failure retried with backoff', () => {
+    const { lines, log } = recorder();
+    logWorkError(log, { id: 'x', attempts: 1 }, new Error('HTTP 500'));
+    expect(lines).toEqual([{ level: 'warn', fields: { id: 'x', attempts: 1, err: 'HTTP 500' }, message: 'work failed: retried with backoff' }]);
+    logWorkError(log, { id: 'y', attempts: 1 }, 'not an Error');
+    expect(lines[1]?.fields).toEqual({ id: 'y', attempts: 1, err: 'not an Error' });
   });
 });

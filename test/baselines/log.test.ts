@@ -70,6 +70,42 @@ describe('parseHardenRunnerLog', () => {
     expect(parseHardenRunnerLog(`{"egress_policy":"block"}\n${fixture('audit-job.txt')}`).value.mode).toBeUndefined();
   });
 
+  it('takes the mode of the first Harden-Runner step (the one that starts the agent) and warns when a later step prints another', () => {
+    // two-harden-steps.txt: a block step, then a composite action's audit step, which prints its
+    // configuration and "Agent already installed, skipping installation" (step-security/harden-runner
+    // src/setup.ts); the agent.log printed by the post step says EgressPolicy:block.
+    const result = parseHardenRunnerLog(fixture('two-harden-steps.txt'), 'two.txt');
+    expect(result.errors).toEqual([]);
+    expect(result.value.mode).toBe('block');
+    expect(result.value.endpoints).toEqual(['registry.npmjs.org:443']);
+    expect(result.value.blocked).toEqual(['telemetry.example-analytics.io']);
+    const warning = result.warnings.find((item) => item.code === 'baseline/configuration-differs');
+    expect(warning).toBeDefined();
+    expect(warning!.line).toBe(24);
+    expect(warning!.message).toMatch(/egress_policy "audit".*line 10.*"block"/);
+    // The same configuration printed twice is no warning.
+    const twice = fixture('two-harden-steps.txt').replace('"allowed_endpoints":"","egress_policy":"audit"', '"allowed_endpoints":"","egress_policy":"block"');
+    const same = parseHardenRunnerLog(twice, 'two.txt');
+    expect(same.value.mode).toBe('block');
+    expect(same.warnings.filter((item) => item.code === 'baseline/configuration-differs')).toEqual([]);
+  });
+
+  it('a first step that falls back to audit after printing its configuration ran in audit mode', () => {
+    // setup.ts prints the configuration, then in block mode reads the cache service's URL; when that
+    // fails it says "Switching egress-policy to audit mode" and installs the agent in audit mode.
+    const log = fixture('two-harden-steps.txt').replace(
+      '2026-11-22T09:00:01.1000000Z RUNNER_NAME',
+      '2026-11-22T09:00:01.0100000Z cache version: v2\n2026-11-22T09:00:01.0200000Z Unable to fetch cacheURL Error: connect ECONNREFUSED\n2026-11-22T09:00:01.0300000Z Switching egress-policy to audit mode\n2026-11-22T09:00:01.1000000Z RUNNER_NAME',
+    );
+    const result = parseHardenRunnerLog(log, 'two.txt');
+    expect(result.value.mode).toBe('audit');
+    // The later (audit) step then agrees with what the agent ran: no warning.
+    expect(result.warnings.filter((item) => item.code === 'baseline/configuration-differs')).toEqual([]);
+    // A later step's own fallback does not change the mode the agent was started with.
+    const later = fixture('two-harden-steps.txt').replace('Agent already installed', 'Switching egress-policy to audit mode\n2026-11-22T09:00:02.6500000Z Agent already installed');
+    expect(parseHardenRunnerLog(later, 'two.txt').value.mode).toBe('block');
+  });
+
   it('records block-mode refusals as blocked and never as endpoints (sinkhole calls included)', () => {
     const result = parseHardenRunnerLog(fixture('block-job.txt'), 'block-job.txt');
     expect(result.errors).toEqual([]);

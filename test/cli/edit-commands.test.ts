@@ -99,6 +99,42 @@ describe('GitOps editing commands keep every byte that is not theirs', () => {
     expect(run.stdout).toBe('b.com:443\ngithub.com:443\n');
   });
 
+  it('policy export leaves out exceptions that expired (as of now or --at, as resolve --at) and says which on stderr', async () => {
+    repo = setup();
+    repo.write({
+      'policies/child.yml': [
+        'egress-policy: block',
+        'extends: base',
+        'allowed-endpoints:',
+        '  - b.com',
+        '  - endpoint: old.example.com',
+        '    reason: migration',
+        '    owner: team-a',
+        '    expires: 2020-01-31',
+        '  - endpoint: later.example.com',
+        '    reason: contract tests',
+        '    expires: 2999-12-31',
+        '',
+      ].join('\n'),
+    });
+    const now = await runCli(['policy', 'export', 'child', '-C', repo.dir]);
+    expect(now.code).toBe(0);
+    expect(now.stdout).toBe('b.com:443\ngithub.com:443\nlater.example.com:443\n');
+    expect(now.stderr).toContain('old.example.com:443');
+    expect(now.stderr).toContain('expired on 2020-01-31');
+    expect(now.stderr).not.toContain('later.example.com');
+    // The last day still counts; the next UTC midnight it is gone.
+    const lastDay = await runCli(['policy', 'export', 'child', '--at', '2020-01-31', '-C', repo.dir]);
+    expect(lastDay.stdout).toBe('b.com:443\ngithub.com:443\nlater.example.com:443\nold.example.com:443\n');
+    expect(lastDay.stderr).toBe('');
+    const after = await runCli(['policy', 'export', 'child', '--at', '3000-01-01', '-C', repo.dir]);
+    expect(after.stdout).toBe('b.com:443\ngithub.com:443\n');
+    expect(after.stderr).toContain('later.example.com:443');
+    const bad = await runCli(['policy', 'export', 'child', '--at', 'tomorrow', '-C', repo.dir]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--at must be a date');
+  });
+
   it('keeps CRLF files CRLF', async () => {
     repo = setup();
     repo.write({ 'attachments.yml': 'organizations:\r\n  acme: base\r\n' });

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
+import { utcDay } from '../support/policy-tests.js';
 
 let repo: TempRepo | undefined;
 afterEach(() => repo?.cleanup());
@@ -168,5 +169,91 @@ describe('egressctl policy edit', () => {
     expect((await cli('policy', 'edit', 'api')).code).toBe(2);
     expect((await cli('policy', 'edit', 'api', '--endpoints', 'https://ghcr.io')).code).toBe(2);
     expect(read('policies/api.yml')).toBe(API);
+  });
+});
+
+describe('egressctl policy edit and expiring exceptions', () => {
+  // An exception is not "allowed" for good: an observed endpoint only an exception allows is
+  // added (or its own exception made permanent), or the job breaks the day after it ends.
+  const soon = utcDay(20);
+  const parentSoon = utcDay(10);
+  const over = utcDay(-3);
+  const EXCEPTIONS_API = [
+    'egress-policy: block',
+    'extends: base',
+    'allowed-endpoints:',
+    '  - registry.npmjs.org   # npm ci',
+    '  - endpoint: proxy.golang.org',
+    '    reason: go modules until the vendored copy lands',
+    `    expires: ${soon}`,
+    '    owner: team-go',
+    '  - endpoint: "*.test.internal.acme.example:5432"',
+    '    reason: integration databases during the migration',
+    `    expires: ${soon}`,
+    '  - endpoint: nodejs.org:443',
+    '    reason: old toolchain download',
+    `    expires: ${over}`,
+    '',
+  ].join('\n');
+  const BASE_WITH_EXCEPTION = `${BASE}  - endpoint: fonts.googleapis.com\n    reason: docs preview\n    expires: ${parentSoon}\n`;
+  const JOB = 'job:acme/api/.github/workflows/ci.yml#build';
+
+  it('adds for good what only an exception allows, and makes the policy\'s own exception permanent, saying so', async () => {
+    repo = setup();
+    repo.write({ 'policies/api.yml': EXCEPTIONS_API, 'policies/base.yml': BASE_WITH_EXCEPTION });
+    const run = await cli('policy', 'edit', 'api', '--add-from-baseline', JOB, '--endpoints', 'nodejs.org');
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe(
+      [
+        'edited policies/api.yml (2 added, 2 made permanent, 0 removed, 3 not added):',
+        `  + fonts.googleapis.com:443  (from baselines ${JOB}): only an exception allowed it, fonts.googleapis.com:443 of extends: base until ${parentSoon}`,
+        `  + postgres.test.internal.acme.example:5432  (from baselines ${JOB}): only an exception allowed it, *.test.internal.acme.example:5432 until ${soon}`,
+        `  ~ nodejs.org:443: made permanent (was an exception that expired on ${over})`,
+        `  ~ proxy.golang.org:443  (from baselines ${JOB}): made permanent (was an exception until ${soon})`,
+        '  = github.com:443: not added, already allowed through extends: base (github.com:443)',
+        '  = objects.githubusercontent.com:443: not added, already allowed through extends: base (*.githubusercontent.com:443)',
+        '  = registry.npmjs.org:443: not added, already allowed',
+        '',
+      ].join('\n'),
+    );
+    // The exceptions lose their `expires` line only (reason and owner stay); the rest is appended.
+    expect(read('policies/api.yml')).toBe(
+      [
+        'egress-policy: block',
+        'extends: base',
+        'allowed-endpoints:',
+        '  - registry.npmjs.org   # npm ci',
+        '  - endpoint: proxy.golang.org',
+        '    reason: go modules until the vendored copy lands',
+        '    owner: team-go',
+        '  - endpoint: "*.test.internal.acme.example:5432"',
+        '    reason: integration databases during the migration',
+        `    expires: ${soon}`,
+        '  - endpoint: nodejs.org:443',
+        '    reason: old toolchain download',
+        `  - fonts.googleapis.com:443  # from baselines ${JOB}`,
+        `  - postgres.test.internal.acme.example:5432  # from baselines ${JOB}`,
+        '',
+      ].join('\n'),
+    );
+    const validate = await cli('validate', '--format', 'json');
+    expect(validate.code).toBe(0);
+    expect(validate.stdout).not.toContain('nodejs.org');
+    // Now allowed for good: the same import changes nothing.
+    const again = await cli('policy', 'edit', 'api', '--add-from-baseline', JOB);
+    expect(again.stdout.split('\n')[0]).toBe('policies/api.yml: nothing to change (0 added, 0 removed, 6 not added)');
+  });
+
+  it('makes a flow-style exception permanent by replacing the entry, and says what a removed entry was', async () => {
+    repo = setup();
+    repo.write({ 'policies/api.yml': `egress-policy: block\nallowed-endpoints:\n  - { endpoint: proxy.golang.org, reason: modules, expires: ${soon} }\n  - endpoint: ghcr.io\n    reason: images\n    expires: ${soon}\n` });
+    const run = await cli('policy', 'edit', 'api', '--endpoints', 'proxy.golang.org', '--remove', 'ghcr.io');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe(
+      `edited policies/api.yml (0 added, 1 made permanent, 1 removed, 0 not added):\n  ~ proxy.golang.org:443: made permanent (was an exception until ${soon})\n  - ghcr.io:443  (an exception until ${soon})\n`,
+    );
+    expect(read('policies/api.yml')).toBe('egress-policy: block\nallowed-endpoints:\n  - proxy.golang.org:443  # was an exception: modules\n');
+    expect((await cli('validate')).code).toBe(0);
   });
 });

@@ -221,6 +221,17 @@ jobs:
     expect(bare?.reason).toContain('.github/egress-firewall.yaml');
   });
 
+  it("a larger runner on GitHub's firewall image counts as behind the firewall once egressctl.yml lists its label", () => {
+    const text = CI.replace('ubuntu-latest', 'Acme-Linux-Firewall-8core');
+    const files = { '.github/egress-firewall.yaml': 'mode: enforce\nallow:\n  - registry.npmjs.org\n' };
+    // Its label is the name the organization gave it: without the setting nothing says it is on the firewall image.
+    const [unknown] = coverWorkflow(text, '.github/workflows/ci.yml', 'acme/api', store(), { files }).jobs;
+    expect(unknown?.targets.find((answer) => answer.target === 'github-firewall')?.mode).toBeNull();
+    const listed: CoverageStore = { ...store(), firewallLargerRunners: ['acme-linux-firewall-8core'] };
+    const [job] = coverWorkflow(text, '.github/workflows/ci.yml', 'acme/api', listed, { files }).jobs;
+    expect(job).toMatchObject({ mode: 'block', enforcedBy: ['github-firewall'] });
+  });
+
   it('a file that is not a workflow is a problem, not a crash', () => {
     const result = coverWorkflow('name: [unclosed\n', '.github/workflows/x.yml', 'acme/api', store());
     expect(result.jobs).toEqual([]);

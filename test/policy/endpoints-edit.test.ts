@@ -57,3 +57,30 @@ describe('planEndpointChanges', () => {
     ]);
   });
 });
+
+describe('planEndpointChanges and exceptions that expire', () => {
+  it('never counts an exception as allowing a candidate for good: adds it, or makes the own exception permanent', () => {
+    const plan = planEndpointChanges({
+      own: ['*.cdn.example.net:443', 'proxy.golang.org:443', 'ghcr.io:443', 'github.com:443'],
+      ownExpiry: { '*.cdn.example.net:443': '2027-01-31', 'proxy.golang.org:443': '2027-01-31', 'ghcr.io:443': '2026-01-01' },
+      inherited: new Map([['base', ['fonts.googleapis.com:443', 'objects.githubusercontent.com:443']]]),
+      inheritedExpiry: new Map([['base', { 'fonts.googleapis.com:443': '2026-12-31' }]]),
+      candidates: [{ endpoint: 'eu.cdn.example.net:443' }, { endpoint: 'proxy.golang.org:443', source: 'from baselines repo:acme/api' }, { endpoint: 'fonts.googleapis.com:443' }, { endpoint: 'github.com:443' }, { endpoint: 'objects.githubusercontent.com:443' }, { endpoint: 'ghcr.io:443' }],
+      removals: ['ghcr.io:443'],
+    });
+    expect(plan.add).toEqual([
+      { endpoint: 'eu.cdn.example.net:443', exception: { endpoint: '*.cdn.example.net:443', expires: '2027-01-31' } },
+      { endpoint: 'fonts.googleapis.com:443', exception: { endpoint: 'fonts.googleapis.com:443', expires: '2026-12-31', parent: 'base' } },
+    ]);
+    expect(plan.permanent).toEqual([{ endpoint: 'proxy.golang.org:443', source: 'from baselines repo:acme/api', expires: '2027-01-31' }]);
+    expect(plan.remove).toEqual(['ghcr.io:443']);
+    expect(plan.skipped.map((entry) => entry.endpoint)).toEqual(['ghcr.io:443', 'github.com:443', 'objects.githubusercontent.com:443']);
+  });
+
+  it('drops only the expires line of a block exception, keeping reason, owner and comments', () => {
+    const text = 'egress-policy: block\nallowed-endpoints:\n  - endpoint: proxy.golang.org   # modules\n    reason: codegen\n    expires: 2027-01-31  # SEC-1\n    owner: team-go\n  - github.com\n';
+    expect(editEndpointList(text, { add: [], remove: [], permanent: [{ endpoint: 'proxy.golang.org:443' }] }).text).toBe(
+      'egress-policy: block\nallowed-endpoints:\n  - endpoint: proxy.golang.org   # modules\n    reason: codegen\n    owner: team-go\n  - github.com\n',
+    );
+  });
+});

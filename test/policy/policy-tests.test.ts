@@ -6,7 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import { flattenPolicies } from '../../src/policy/flatten.js';
 import { attachmentMap } from '../../src/policy/model.js';
-import { failureDiagnostics, parsePolicyTests, runPolicyTests, type PolicyStore } from '../../src/policy/policy-tests.js';
+import { endpointFromText, endpointMatches, implicitPatternFor } from '../../src/policy/endpoint.js';
+import { effectivePolicyAt } from '../../src/policy/expiry.js';
+import { failureDiagnostics, parsePolicyTests, runPolicyTests, type Decision, type PolicyStore } from '../../src/policy/policy-tests.js';
+import type { ResolveQuery } from '../../src/policy/resolve.js';
+import { replayBaselines } from '../../src/review/replay.js';
 import { parsePolicyRepository } from '../../src/store/repository.js';
 import { exceptionsStoreFiles } from '../support/policy-tests.js';
 
@@ -186,5 +190,110 @@ describe('running cases over the fixture store', () => {
     expect(run(text, new Date('2026-03-31T23:59:59.999Z'))[0]!.passed).toBe(true);
     expect(run(text, new Date('2026-04-01T00:00:00Z'))[0]!.passed).toBe(false);
     expect(run(`${text}  at: 2026-03-31\n`, new Date('2027-01-01T00:00:00Z'))[0]).toMatchObject({ passed: true, evaluatedAt: '2026-03-31T00:00:00.000Z' });
+  });
+});
+
+describe('one resolution per scope and time', () => {
+  const files = exceptionsStoreFiles();
+  const plain = storeOf(files);
+  const ENDPOINTS = [
+    'registry.npmjs.org:443',
+    'registry-1.docker.io:443',
+    'docker.io:443',
+    'evildocker.io:443',
+    'registry-1.docker.io:80',
+    'github.com:443',
+    'api.github.com:443',
+    'objects.githubusercontent.com:443',
+    'sandbox.payments.example.com:443',
+    'uploads.github.com:443',
+    'fulcio.sigstore.dev:443',
+    'codeload.github.com:443',
+    'results-receiver.actions.githubusercontent.com:443',
+    'productionresultssa7.blob.core.windows.net:443',
+    'agent.api.stepsecurity.io:443',
+    'evil.example.com:443',
+  ];
+  const SCOPES = [
+    'repository: acme/shop',
+    'repository: acme/shop\n  workflow: .github/workflows/release.yml',
+    'repository: acme/shop\n  workflow: acme/shop/.github/workflows/ci.yml',
+    'repository: acme/blog',
+    'repository: other/x',
+    'organization: acme',
+  ];
+  const DATES = ['2026-01-15T23:59:59.999Z', '2026-01-16T00:00:00Z', '2026-03-15T12:00:00Z', '2026-03-31T23:59:59.999Z', '2026-04-01T00:00:00Z', '2026-07-01T00:00:00Z'].map((text) => new Date(text));
+  const cases = parsePolicyTests(
+    new Map([
+      ...Object.entries(files),
+      ['tests/all.yml', SCOPES.map((scope, index) => `- name: scope ${index}\n  ${scope}\n  allow: [${ENDPOINTS.join(', ')}]\n- name: scope ${index} again\n  ${scope}\n  block: [${ENDPOINTS.join(', ')}]\n`).join('')],
+    ]),
+  ).value;
+
+  /** The evaluation as it was written before (one effectivePolicyAt per endpoint, a linear scan): the oracle. */
+  function referenceEvaluation(query: ResolveQuery, endpoint: string, at: Date): { decision: Decision; allowedBy?: string; implicit?: boolean } {
+    const answer = effectivePolicyAt(plain.attachments, plain.policies, query, at);
+    const decision: Decision = { policy: answer.policy, scope: answer.scope, mode: answer.config['egress-policy'] ?? 'none' };
+    if (decision.mode === 'none') return { decision, allowedBy: 'no policy' };
+    if (decision.mode === 'audit') return { decision, allowedBy: 'audit' };
+    const { host, port } = endpointFromText(endpoint);
+    const entries = (answer.config['allowed-endpoints'] ?? '').split(' ').filter((text) => text !== '');
+    const entry = entries.find((text) => endpointMatches(endpointFromText(text), host, port));
+    if (entry !== undefined) return { decision, allowedBy: entry };
+    const implicit = implicitPatternFor(host, port, { disableTelemetry: answer.config['disable-telemetry'] });
+    if (implicit) return { decision, allowedBy: implicit.text, implicit: true };
+    return { decision };
+  }
+
+  it('gives the same outcome for every case, endpoint and date of the fixture store as one resolution per endpoint did', () => {
+    expect(cases.length).toBe(5 + 2 * SCOPES.length);
+    for (const at of DATES) {
+      const outcomes = runPolicyTests(plain, cases, at);
+      outcomes.forEach((outcome, index) => {
+        const testCase = cases[index]!;
+        for (const [position, endpoint] of outcome.endpoints.entries()) {
+          const expected = referenceEvaluation(testCase.query, testCase.endpoints[position]!.endpoint, testCase.asOf === undefined ? at : new Date(`${testCase.asOf}T00:00:00Z`));
+          expect({ decision: outcome.decision, allowedBy: endpoint.allowedBy, implicit: endpoint.implicit }, `${outcome.name} ${endpoint.endpoint} at ${at.toISOString()}`).toEqual({
+            decision: expected.decision,
+            allowedBy: expected.allowedBy,
+            implicit: expected.implicit,
+          });
+        }
+      });
+      const baselines = parsePolicyRepository(new Map(Object.entries(files).map(([path, text]) => [path, new TextEncoder().encode(text)]))).value.baselines;
+      const replay = replayBaselines(baselines, plain, at);
+      expect(replay.jobs).toHaveLength(1);
+      const job = replay.jobs[0]!;
+      const query = { repository: job.repository, workflow: job.workflow };
+      const observed = [...baselines.files.get('acme/shop')!.workflows.get('.github/workflows/ci.yml')!.get('test')!.endpoints.keys()];
+      expect(job.decision).toEqual(referenceEvaluation(query, 'example.com:443', at).decision);
+      expect(job.blocked.map((item) => item.endpoint)).toEqual(observed.filter((endpoint) => referenceEvaluation(query, endpoint, at).allowedBy === undefined).sort());
+    }
+    // The sandbox exception is visible in the outcomes: allowed on its last day, blocked after it.
+    const sandbox = (at: Date) => runPolicyTests(plain, cases, at)[5]!.endpoints.find((endpoint) => endpoint.endpoint === 'sandbox.payments.example.com:443')!.actual;
+    expect([sandbox(DATES[3]!), sandbox(DATES[4]!)]).toEqual(['allow', 'block']);
+  });
+
+  it('looks the winning policy up once per scope and time, not once per endpoint', () => {
+    const lookups = new Map<string, number>();
+    const counted: PolicyStore = {
+      attachments: plain.attachments,
+      policies: new Proxy(plain.policies, {
+        get(target, key, receiver) {
+          if (typeof key === 'string') lookups.set(key, (lookups.get(key) ?? 0) + 1);
+          return Reflect.get(target, key, receiver) as unknown;
+        },
+      }),
+    };
+    const ours = cases.filter((testCase) => testCase.name.startsWith('scope 0'));
+    expect(ours.map((testCase) => testCase.endpoints.length)).toEqual([ENDPOINTS.length, ENDPOINTS.length]);
+    runPolicyTests(counted, ours, MARCH);
+    // Two cases of one scope at one time, 32 endpoints: one resolution.
+    expect(Object.fromEntries(lookups)).toEqual({ 'node-build': 1 });
+    // The replay: one job, three observed endpoints, one resolution.
+    lookups.clear();
+    const baselines = parsePolicyRepository(new Map(Object.entries(files).map(([path, text]) => [path, new TextEncoder().encode(text)]))).value.baselines;
+    expect(replayBaselines(baselines, counted, MARCH).endpointsChecked).toBe(3);
+    expect(Object.fromEntries(lookups)).toEqual({ 'node-build': 1 });
   });
 });

@@ -122,3 +122,40 @@ describe('egressctl diff', () => {
     expect(unknown.stderr).toContain('no-such-branch');
   });
 });
+
+describe('egressctl diff --at: the forecast as of a day, with expiring exceptions', () => {
+  let repo: TempRepo;
+  let base: string;
+  let head: string;
+
+  beforeAll(() => {
+    repo = makeTempRepo(
+      {
+        'policies/api.yml': policyFile({ mode: 'audit' }),
+        'attachments.yml': attachmentsFile({ repositories: { 'acme/api': 'api' } }),
+        ...baselineFiles({ 'acme/api': { '.github/workflows/ci.yml': { build: { runs: 5, endpoints: { 'proxy.golang.org:443': 5, 'sum.golang.org:443': 4 } } } } }),
+      },
+      { git: true },
+    );
+    base = repo.commit('base');
+    repo.write({
+      'policies/api.yml': 'egress-policy: block\nallowed-endpoints:\n  - proxy.golang.org\n  - endpoint: sum.golang.org\n    reason: until GOFLAGS=-mod=mod goes\n    expires: 2026-12-31\n',
+    });
+    head = repo.commit('block with an exception');
+  });
+
+  afterAll(() => repo.cleanup());
+
+  it('dates the breakage an exception defers, and counts it as breakage once the day has passed', async () => {
+    const before = await runCli(['diff', '-C', repo.dir, base, head, '--at', '2026-12-31']);
+    expect(before.code).toBe(0);
+    expect(before.stdout).toContain('0 jobs would break, 1 job when exceptions expire (first after 2026-12-31)');
+    expect(before.stdout).toContain('acme/api .github/workflows/ci.yml#build: sum.golang.org:443 after 2026-12-31 (4 of 5 runs); api (audit) -> api (block)');
+    const after = JSON.parse((await runCli(['diff', '-C', repo.dir, base, head, '--at', '2027-01-01', '--format', 'json'])).stdout) as { at: string; breakage: { endpoints: string[] }[]; breakageLater: unknown[] };
+    expect(after.at).toBe('2027-01-01T00:00:00.000Z');
+    expect(after.breakage.map((job) => job.endpoints)).toEqual([['sum.golang.org:443']]);
+    expect(after.breakageLater).toEqual([]);
+    const bad = await runCli(['diff', '-C', repo.dir, base, head, '--at', 'soon']);
+    expect(bad.code).toBe(2);
+  });
+});

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Attachment, Policy } from '../../src/policy/model.js';
 import { escapeMarkdown, renderJson, renderMarkdown, renderText, reviewChange, type Review, type ReviewInput } from '../../src/review/index.js';
-import { attachmentsFile, inputFromFiles, markdownProblems, memoryAttachment, memoryBaselines, memoryPolicy, policyFile, type BaselineSpec } from '../support/review.js';
+import { attachmentsFile, baselineFiles, inputFromFiles, markdownProblems, memoryAttachment, memoryBaselines, memoryPolicy, policyFile, type BaselineSpec } from '../support/review.js';
 
 /**
  * A change to everything at once: 400 policies edited, every organization re-attached, every
@@ -153,5 +153,31 @@ describe('renderText and renderJson', () => {
     const job = json.breakage?.[0] as Record<string, unknown>;
     expect(Object.keys(job)).toEqual(expect.arrayContaining(['repository', 'workflow', 'job', 'endpoints', 'runs']));
     expect(json.scopes).toHaveLength(review.scopes.length);
+  });
+});
+
+describe('future breakage from expiring exceptions', () => {
+  const baselines = baselineFiles({ 'acme/api': { '.github/workflows/ci.yml': { build: { runs: 6, endpoints: { 'github.com:443': 6, 'sum.golang.org:443': 5 } } } } });
+  const base = { 'policies/org.yml': policyFile({ mode: 'audit' }), 'attachments.yml': attachmentsFile({ organizations: { acme: 'org' } }), ...baselines };
+  const head = {
+    ...base,
+    'policies/org.yml': 'egress-policy: block\nallowed-endpoints:\n  - github.com:443\n  - endpoint: sum.golang.org\n    reason: until the module proxy mirror is up\n    expires: 2026-12-31\n',
+  };
+  const review = reviewChange(inputFromFiles(base, 'main'), inputFromFiles(head, 'feature'), { at: new Date('2026-12-06T00:00:00Z') });
+
+  it('lists the jobs and the day each endpoint stops being allowed, in every rendering', () => {
+    expect(review.breakage).toEqual([]);
+    const markdown = renderMarkdown(review);
+    expect(markdownProblems(markdown)).toEqual([]);
+    expect(markdown).toContain('### Breaking when exceptions expire: 1 job');
+    expect(markdown).toContain('| `acme/api` | `.github/workflows/ci.yml` | `build` | `sum.golang.org:443` after 2026-12-31 | `org` (audit) → `org` (block) |');
+    expect(markdown).toContain('forecast as of 2026-12-06');
+    const text = renderText(review);
+    expect(text).toContain('Breaking when exceptions expire (as of 2026-12-06): 1 job');
+    expect(text).toContain('  acme/api .github/workflows/ci.yml#build: sum.golang.org:443 after 2026-12-31 (5 of 6 runs); org (audit) -> org (block)');
+    const json = JSON.parse(renderJson(review)) as Pick<Review, 'at' | 'breakageLater' | 'summary'>;
+    expect(json.at).toBe('2026-12-06T00:00:00.000Z');
+    expect(json.breakageLater).toEqual([expect.objectContaining({ key: 'acme/api/.github/workflows/ci.yml#build', expires: '2026-12-31', endpoints: [{ endpoint: 'sum.golang.org:443', expires: '2026-12-31', runs: 5 }] })]);
+    expect(json.summary.text).toBe('1 policy changed, 3 scopes change effective policy, 0 jobs would break, 1 job when exceptions expire (first after 2026-12-31)');
   });
 });

@@ -8,8 +8,8 @@ import { attachmentsFile, baselineFiles, inputFromFiles, memoryAttachment, memor
 
 const CORE = ['objects.githubusercontent.com:443', 'ghcr.io:443'];
 
-function review(base: Record<string, string>, head: Record<string, string>): Review {
-  return reviewChange(inputFromFiles(base, 'main'), inputFromFiles(head, 'feature'));
+function review(base: Record<string, string>, head: Record<string, string>, at?: Date): Review {
+  return at === undefined ? reviewChange(inputFromFiles(base, 'main'), inputFromFiles(head, 'feature')) : reviewChange(inputFromFiles(base, 'main'), inputFromFiles(head, 'feature'), { at });
 }
 
 function scope(result: Review, type: ScopeType, key: string) {
@@ -369,6 +369,105 @@ describe('breakage forecast', () => {
     expect(result.breakage).toEqual([]);
     // Endpoints removed in audit mode block nothing: not flagged.
     expect(result.risks.map((risk) => risk.kind)).toEqual(['block-to-audit']);
+  });
+});
+
+describe('breakage forecast and expiring exceptions', () => {
+  // The forecast is about one instant; an exception counts until the end of its day (UTC).
+  const AT = new Date('2026-12-06T12:00:00Z');
+  const baselines = baselineFiles({
+    'acme/api': {
+      '.github/workflows/ci.yml': {
+        build: { runs: 6, endpoints: { 'proxy.golang.org:443': 6, 'github.com:443': 6, 'sum.golang.org:443': 5, 'eu.cdn.example.net:443': 4 } },
+      },
+      '.github/workflows/release.yml': { publish: { runs: 3, endpoints: { 'uploads.github.com:443': 3, 'fulcio.sigstore.dev:443': 1 } } },
+    },
+  });
+  /** A block policy file whose entries may carry an end date. */
+  const withExceptions = (entries: (string | [string, string])[], extra = ''): string =>
+    `egress-policy: block\n${extra}allowed-endpoints:\n${entries
+      .map((entry) => (typeof entry === 'string' ? `  - "${entry}"\n` : `  - endpoint: "${entry[0]}"\n    reason: temporary\n    expires: ${entry[1]}\n`))
+      .join('')}`;
+  const base = {
+    'policies/org.yml': policyFile({ mode: 'audit' }),
+    'policies/release.yml': withExceptions(['fulcio.sigstore.dev:443', ['uploads.github.com:443', '2027-06-30']]),
+    'attachments.yml': attachmentsFile({ organizations: { acme: 'org' }, workflows: { 'acme/api/.github/workflows/release.yml': 'release' } }),
+    ...baselines,
+  };
+
+  it('treats an exception that expired before the forecast\'s time as absent', () => {
+    const head = { ...base, 'policies/org.yml': withExceptions(['proxy.golang.org:443', 'github.com:443', '*.cdn.example.net:443', ['sum.golang.org:443', '2026-11-30']]) };
+    const result = review(base, head, AT);
+    expect(result.breakage).toEqual([expect.objectContaining({ key: 'acme/api/.github/workflows/ci.yml#build', endpoints: ['sum.golang.org:443'], runs: 5 })]);
+    expect(result.breakageLater).toEqual([]);
+    expect(result.summary).toMatchObject({ jobsBreaking: 1, jobsBreakingLater: 0, endpointsNewlyBlocked: 1 });
+  });
+
+  it('says which jobs break when an exception expires, and on which day; the last day still counts', () => {
+    const head = {
+      ...base,
+      'policies/org.yml': withExceptions(['proxy.golang.org:443', ['github.com:443', '2026-12-20'], ['sum.golang.org:443', '2026-12-31'], ['*.cdn.example.net:443', '2026-12-20'], ['eu.cdn.example.net:443', '2027-01-31']]),
+    };
+    const result = review(base, head, AT);
+    expect(result.breakage).toEqual([]);
+    expect(result.breakageLater).toEqual([
+      {
+        repository: 'acme/api',
+        workflow: '.github/workflows/ci.yml',
+        job: 'build',
+        key: 'acme/api/.github/workflows/ci.yml#build',
+        // Allowed by two exceptions, it breaks when the later one ends.
+        endpoints: [
+          { endpoint: 'github.com:443', expires: '2026-12-20', runs: 6 },
+          { endpoint: 'sum.golang.org:443', expires: '2026-12-31', runs: 5 },
+          { endpoint: 'eu.cdn.example.net:443', expires: '2027-01-31', runs: 4 },
+        ],
+        expires: '2026-12-20',
+        observedRuns: 6,
+        before: { policy: 'org', mode: 'audit' },
+        after: { policy: 'org', mode: 'block' },
+        why: 'policy org changed',
+      },
+    ]);
+    expect(result.summary).toMatchObject({ jobsBreaking: 0, jobsBreakingLater: 1 });
+    expect(result.summary.text).toContain('0 jobs would break, 1 job when exceptions expire (first after 2026-12-20)');
+    // On the last day github.com still counts; from the next UTC midnight it is blocked now.
+    const lastDay = review(base, head, new Date('2026-12-20T23:59:59.999Z'));
+    expect(lastDay.breakage).toEqual([]);
+    expect(lastDay.breakageLater[0]?.endpoints.map((item) => item.endpoint)).toEqual(['github.com:443', 'sum.golang.org:443', 'eu.cdn.example.net:443']);
+    const nextDay = review(base, head, new Date('2026-12-21T00:00:00Z'));
+    expect(nextDay.breakage).toEqual([expect.objectContaining({ job: 'build', endpoints: ['github.com:443'] })]);
+    expect(nextDay.breakageLater[0]?.endpoints.map((item) => item.endpoint)).toEqual(['sum.golang.org:443', 'eu.cdn.example.net:443']);
+  });
+
+  it('does not blame the change for an exception that had expired at the base (the clean-up pull request)', () => {
+    const expiredBase = { ...base, 'policies/release.yml': withExceptions(['fulcio.sigstore.dev:443', ['uploads.github.com:443', '2026-11-30']]) };
+    const cleaned = { ...base, 'policies/release.yml': withExceptions(['fulcio.sigstore.dev:443']) };
+    const result = review(expiredBase, cleaned, AT);
+    expect(result.breakage).toEqual([]);
+    expect(result.summary.alreadyBlocked).toEqual({ jobs: 1, endpoints: 1 });
+  });
+
+  it('forecasts a change of an end date alone: sooner is future breakage, a past date breaks now, the same date is not the change\'s', () => {
+    const sooner = review(base, { ...base, 'policies/release.yml': withExceptions(['fulcio.sigstore.dev:443', ['uploads.github.com:443', '2026-12-15']]) }, AT);
+    expect(sooner.breakage).toEqual([]);
+    expect(sooner.breakageLater).toEqual([
+      expect.objectContaining({
+        key: 'acme/api/.github/workflows/release.yml#publish',
+        endpoints: [{ endpoint: 'uploads.github.com:443', expires: '2026-12-15', runs: 3 }],
+        before: { policy: 'release', mode: 'block' },
+        after: { policy: 'release', mode: 'block' },
+        why: 'policy release changed: an exception\'s end date',
+      }),
+    ]);
+    const past = review(base, { ...base, 'policies/release.yml': withExceptions(['fulcio.sigstore.dev:443', ['uploads.github.com:443', '2026-12-01']]) }, AT);
+    expect(past.breakage).toEqual([expect.objectContaining({ job: 'publish', endpoints: ['uploads.github.com:443'] })]);
+    const later = review(base, { ...base, 'policies/release.yml': withExceptions(['fulcio.sigstore.dev:443', ['uploads.github.com:443', '2027-12-31']]) }, AT);
+    expect([later.breakage, later.breakageLater]).toEqual([[], []]);
+    // An unrelated edit of a policy whose exception ends on the same day at both sides.
+    const unrelated = review(base, { ...base, 'policies/release.yml': withExceptions(['fulcio.sigstore.dev:443', 'rekor.sigstore.dev:443', ['uploads.github.com:443', '2027-06-30']]) }, AT);
+    expect(unrelated.scopes.length).toBeGreaterThan(0);
+    expect([unrelated.breakage, unrelated.breakageLater]).toEqual([[], []]);
   });
 });
 

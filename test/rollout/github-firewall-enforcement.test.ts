@@ -14,6 +14,14 @@ const OURS = "# GitHub's native egress firewall.\n# managed-by: egressctl: writt
 describe('firewallJobAnswer (coverage)', () => {
   const job = (runsOn: unknown, matrix?: unknown) => ({ runner: analyzeRunsOn(runsOn as never, matrix as never) });
 
+  it("a larger runner on the firewall image, named in github-firewall.larger-runners, by label or in a runs-on object", () => {
+    const larger = ['acme-firewall-16core'];
+    expect(firewallJobAnswer(job('acme-firewall-16core'), CURL).mode).toBeNull();
+    expect(firewallJobAnswer(job('ACME-Firewall-16core'), CURL, larger)).toEqual({ mode: 'block', reasons: [], caveats: [] });
+    expect(firewallJobAnswer(job({ group: 'big-runners', labels: ['acme-firewall-16core'] }), CURL, larger).mode).toBe('block');
+    expect(firewallJobAnswer(job('acme-linux-16core'), CURL, larger).mode).toBeNull();
+  });
+
   it('a job on the firewall runner with an enforce file is block, enforced outside the VM', () => {
     expect(firewallJobAnswer(job('ubuntu-24.04-firewall'), CURL)).toEqual({ mode: 'block', reasons: [], caveats: [] });
     expect(firewallJobAnswer(job('ubuntu-24.04-firewall'), 'mode: log\n')).toMatchObject({ mode: 'audit', reasons: [expect.stringContaining('mode: log')] });

@@ -61,6 +61,18 @@ describe('egressctl.yml github-firewall', () => {
     expect(result.errors.map(formatDiagnostic).join('\n')).toMatch(/^egressctl\.yml:3:\d+: .*(rewrite|leave)/m);
   });
 
+  it('larger-runners: the labels of larger runners on the firewall image, lower-cased; a label with a space is a located error', () => {
+    const files = storeFiles();
+    files.set('egressctl.yml', Buffer.from('github-firewall:\n  larger-runners: [Acme-Firewall-16core, acme-firewall-4core]\n'));
+    const result = parsePolicyRepository(files);
+    expect(result.errors).toEqual([]);
+    // Independent of enabled: reading decisions and counting coverage need no firewall file written.
+    expect(result.warnings.filter((warning) => warning.file === 'egressctl.yml')).toEqual([]);
+    expect(result.value?.settings.githubFirewall.largerRunners).toEqual(['acme-firewall-16core', 'acme-firewall-4core']);
+    files.set('egressctl.yml', Buffer.from('github-firewall:\n  larger-runners:\n    - "two words"\n'));
+    expect(parsePolicyRepository(files).errors.map(formatDiagnostic).join('\n')).toMatch(/^egressctl\.yml:3:\d+: /m);
+  });
+
   it('runs-on or no-default-urls without enabled: a located warning', () => {
     const files = storeFiles();
     files.set('egressctl.yml', Buffer.from('organizations: [acme]\ngithub-firewall:\n  runs-on: rewrite\n'));

@@ -1,10 +1,10 @@
 import { formatDiagnostic } from '../../policy/diagnostics.js';
 import { GITHUB_COMMENT_LIMIT, renderJson, renderMarkdown, renderText, reviewRevisions } from '../../review/index.js';
 import { UsageError } from '../../util/errors.js';
-import { parseCommandArgs, type CliIo, type Command } from '../io.js';
+import { asOfFlag, parseCommandArgs, type CliIo, type Command } from '../io.js';
 import { repositoryDir } from '../repository.js';
 
-const usage = 'egressctl diff [-C DIR] BASE [HEAD] [--format text|markdown|json] [--all] [--max-length N]';
+const usage = 'egressctl diff [-C DIR] BASE [HEAD] [--format text|markdown|json] [--all] [--max-length N] [--at YYYY-MM-DD]';
 const FORMATS = ['text', 'markdown', 'json'] as const;
 type Format = (typeof FORMATS)[number];
 
@@ -22,6 +22,7 @@ export const command: Command = {
         format: { type: 'string', default: 'text' },
         all: { type: 'boolean', default: false },
         'max-length': { type: 'string' },
+        at: { type: 'string' },
       },
       usage,
     );
@@ -36,8 +37,11 @@ export const command: Command = {
       if (!Number.isInteger(maxLength) || maxLength < 1) throw new UsageError(`--max-length must be a positive whole number, not "${values['max-length']}"`);
     }
 
+    // The breakage forecast is about now, or --at (as resolve --at): expired exceptions count as absent.
+    const at = asOfFlag(values.at);
+
     const dir = repositoryDir(io, values.C);
-    const review = await reviewRevisions(head === undefined ? { dir, base } : { dir, base, head });
+    const review = await reviewRevisions(head === undefined ? { dir, base, at } : { dir, base, head, at });
     for (const [name, result] of [
       ['base', review.baseResult],
       ['head', review.headResult],
@@ -49,7 +53,7 @@ export const command: Command = {
       );
     }
 
-    const command = `egressctl diff ${base}${head === undefined ? '' : ` ${head}`} --format json`;
+    const command = `egressctl diff ${base}${head === undefined ? '' : ` ${head}`}${values.at === undefined ? '' : ` --at ${values.at}`} --format json`;
     if (format === 'json') io.stdout(renderJson(review));
     else if (format === 'markdown') io.stdout(renderMarkdown(review, { maxLength, command }));
     else io.stdout(renderText(review, { maxRows: values.all ? 0 : 20 }));

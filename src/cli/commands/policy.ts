@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { endpointsFromSelector, parseEndpointList } from '../../baselines/index.js';
 import { formatDiagnostic } from '../../policy/diagnostics.js';
+import { expiringEntries, isExpired, policyAsOf } from '../../policy/expiry.js';
 import { flattenPolicies } from '../../policy/flatten.js';
 import { parseEndpoint, splitEndpointString } from '../../policy/endpoint.js';
 import { removeAttachmentsOf, renderPolicyFile } from '../../policy/edit.js';
@@ -10,13 +11,13 @@ import { ATTACHMENTS_FILE, POLICIES_DIR, POLICY_NAME_PATTERN, type EgressMode } 
 import { InvalidInputError, IoError, UsageError } from '../../util/errors.js';
 import { applyChanges, openWorkTree, type FileChanges, type WorkTree } from '../edit.js';
 import { scopeLines } from './detach.js';
-import { parseCommandArgs, type CliIo, type Command } from '../io.js';
+import { asOfFlag, parseCommandArgs, type CliIo, type Command } from '../io.js';
 import { loadValidRepository, repositoryDir } from '../repository.js';
 
 const usage = [
   'egressctl policy create NAME [--mode audit|block] [--endpoints "host[:port] ..."] [--from-baseline cluster:NAME|org:O|repo:O/R|workflow:O/R/.github/workflows/F|job:O/R/.github/workflows/F#J|file:PATH] [--extends NAME] [--description TEXT] [-C DIR]',
   '       egressctl policy edit NAME [--add-from-baseline SOURCE] [--endpoints "host[:port] ..."] [--remove "host[:port] ..."] [-C DIR]',
-  '       egressctl policy export NAME [--rev REV] [-C DIR]',
+  '       egressctl policy export NAME [--rev REV] [--at YYYY-MM-DD] [-C DIR]',
   '       egressctl policy delete NAME [--detach] [-C DIR]',
 ].join('\n');
 
@@ -138,26 +139,42 @@ async function editPolicy(args: string[], io: CliIo): Promise<number> {
   }
   const flattened = flattenPolicies(tree.repository);
   const inherited = new Map(policy.extends.map((parent) => [parent.name, flattened[parent.name]?.['allowed-endpoints'] ?? []] as const));
-  const plan = planEndpointChanges({ own: policy.allowedEndpoints.map((entry) => entry.endpoint), inherited, candidates, removals });
+  // Exceptions (docs/architecture.md#expiring-exceptions) do not allow a candidate for good.
+  const inheritedExpiry = new Map(policy.extends.map((parent) => [parent.name, flattened[parent.name]?.['endpoint-expiry'] ?? {}] as const));
+  const ownExceptions: Record<string, string> = {};
+  for (const entry of policy.allowedEndpoints) {
+    if (entry.expires === undefined || policy.allowedEndpoints.some((other) => other.endpoint === entry.endpoint && other.expires === undefined)) continue;
+    // Listed twice with dates, it counts until the later one.
+    if ((ownExceptions[entry.endpoint] ?? '') < entry.expires) ownExceptions[entry.endpoint] = entry.expires;
+  }
+  const plan = planEndpointChanges({ own: policy.allowedEndpoints.map((entry) => entry.endpoint), ownExpiry: ownExceptions, inherited, inheritedExpiry, candidates, removals });
 
+  const now = Date.now();
+  const until = (expires: string) => (isExpired(expires, now) ? `that expired on ${expires}` : `until ${expires}`);
+  const from = (entry: EndpointCandidate) => `${entry.endpoint}${entry.source ? `  (${entry.source})` : ''}`;
   const lines: string[] = [];
-  for (const entry of plan.add) lines.push(`  + ${entry.endpoint}${entry.source ? `  (${entry.source})` : ''}`);
-  for (const endpoint of plan.remove) lines.push(`  - ${endpoint}`);
+  for (const entry of plan.add) {
+    const exception = entry.exception;
+    const note = exception ? `: only an exception allowed it, ${exception.endpoint}${exception.parent === undefined ? '' : ` of extends: ${exception.parent}`} ${until(exception.expires)}` : '';
+    lines.push(`  + ${from(entry)}${note}`);
+  }
+  for (const entry of plan.permanent) lines.push(`  ~ ${from(entry)}: made permanent (was an exception ${until(entry.expires)})`);
+  for (const endpoint of plan.remove) lines.push(`  - ${endpoint}${Object.hasOwn(ownExceptions, endpoint) ? `  (an exception ${until(ownExceptions[endpoint] as string)})` : ''}`);
   for (const entry of plan.skipped) lines.push(`  = ${entry.endpoint}: not added, ${entry.reason}`);
   for (const entry of plan.notRemoved) lines.push(`  ! ${entry.endpoint}: not removed, it ${entry.reason}`);
-  const counts = `${plan.add.length} added, ${plan.remove.length} removed, ${plan.skipped.length} not added`;
+  const counts = `${plan.add.length} added, ${plan.permanent.length > 0 ? `${plan.permanent.length} made permanent, ` : ''}${plan.remove.length} removed, ${plan.skipped.length} not added`;
   if (plan.notRemoved.length > 0) {
     // A removal that names nothing is a mistake in the request: change nothing rather than half of it.
     io.stderr(`${lines.join('\n')}\n`);
     throw new InvalidInputError(`${policy.file}: ${plan.notRemoved.map((entry) => `${entry.endpoint} ${entry.reason}`).join('; ')}: nothing was written`);
   }
-  if (plan.add.length === 0 && plan.remove.length === 0) {
+  if (plan.add.length === 0 && plan.remove.length === 0 && plan.permanent.length === 0) {
     io.stdout(`${policy.file}: nothing to change (${counts})\n${lines.join('\n')}${lines.length > 0 ? '\n' : ''}`);
     return 0;
   }
   let edited: string;
   try {
-    edited = editEndpointList(text, { add: plan.add, remove: plan.remove }).text;
+    edited = editEndpointList(text, { add: plan.add, remove: plan.remove, permanent: plan.permanent }).text;
   } catch (error) {
     throw new InvalidInputError(`${policy.file}: ${error instanceof Error ? error.message : String(error)}`);
   }
@@ -190,14 +207,31 @@ async function endpointsFromBaselineSource(io: CliIo, tree: WorkTree, source: st
   return { endpoints, comment: `Endpoints observed in baselines for ${source}.` };
 }
 
-/** One endpoint per line, as Harden-Runner's insights page exports them. */
+/**
+ * One endpoint per line, as Harden-Runner's insights page exports them: what is in force at the
+ * time of export (now, or `--at` as `resolve --at`), so an exception that expired is left out
+ * (docs/architecture.md#expiring-exceptions) and named on stderr.
+ */
 async function exportPolicy(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs(args, { C: { type: 'string', short: 'C' }, rev: { type: 'string' } }, usage);
+  const { values, positionals } = parseCommandArgs(args, { C: { type: 'string', short: 'C' }, rev: { type: 'string' }, at: { type: 'string' } }, usage);
   const name = oneName(positionals);
+  const at = asOfFlag(values.at);
   const { repository } = await loadValidRepository(io, repositoryDir(io, values.C), values.rev);
-  const compiled = flattenPolicies(repository)[name];
+  const flattened = flattenPolicies(repository);
+  const compiled = Object.hasOwn(flattened, name) ? flattened[name] : undefined;
   if (!compiled) throw new InvalidInputError(`there is no policy "${name}" under policies/`);
-  for (const endpoint of compiled['allowed-endpoints']) io.stdout(`${endpoint}\n`);
+  const inForce = policyAsOf(compiled, at);
+  for (const endpoint of inForce['allowed-endpoints']) io.stdout(`${endpoint}\n`);
+  const kept = new Set(inForce['allowed-endpoints']);
+  const expiry = compiled['endpoint-expiry'] ?? {};
+  const ancestry = new Set([name, ...(compiled.extends ?? [])]);
+  const written = expiringEntries([...repository.policies.values()].filter((policy) => ancestry.has(policy.name)), at);
+  for (const endpoint of compiled['allowed-endpoints'].filter((endpoint) => !kept.has(endpoint))) {
+    const expires = expiry[endpoint] as string;
+    const entry = written.find((item) => item.endpoint === endpoint && item.expires === expires);
+    const where = entry ? ` (${entry.at.file}:${entry.at.line}${entry.owner === undefined ? '' : `, owner: ${entry.owner}`})` : '';
+    io.stderr(`left out ${endpoint}: its exception expired on ${expires}${where}\n`);
+  }
   return 0;
 }
 

@@ -5,7 +5,7 @@ import { loadPublicKeys } from '../../bundle/keys.js';
 import { flattenPolicies } from '../../policy/flatten.js';
 import { attachmentMap, type AttachmentMap, type CompiledPolicy } from '../../policy/model.js';
 import { splitEndpointString } from '../../policy/endpoint.js';
-import { effectivePolicyAt, parseAsOf, policiesAsOf, policyAsOf } from '../../policy/expiry.js';
+import { effectivePolicyAt, policiesAsOf, policyAsOf } from '../../policy/expiry.js';
 import { hardenRunnerConfig, type EffectivePolicyAnswer, type HardenRunnerConfig, type ResolveQuery } from '../../policy/resolve.js';
 import { resolveThroughCallers, type PolicySource as CallerSource } from '../../policy/callers.js';
 import { callGraphFrom } from '../workflow-files.js';
@@ -13,7 +13,7 @@ import { IoError, UsageError } from '../../util/errors.js';
 import { baselineJobsOf } from '../../rollout/rollout-plan.js';
 import { storeStateOf } from '../../rollout/sync-plan.js';
 import { FIREWALL_FILE, FIREWALL_FORMAT, renderFirewallFile, repositoryFirewall } from '../../rollout/github-firewall/index.js';
-import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
+import { asOfFlag, parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
 import { loadValidRepository, repositoryDir, storeRevision } from '../repository.js';
 
 const usage =
@@ -60,8 +60,7 @@ export const command: Command = {
         throw new UsageError(`--format github-firewall takes --repository OWNER/REPO only: the file serves every workflow of the repository\nusage: ${usage}`);
       }
       if (!/^[^/\s]+\/[^/\s]+$/.test(values.repository)) throw new UsageError(`--repository must be OWNER/REPO, not "${values.repository}"`);
-      const asOf = values.at === undefined ? new Date() : parseAsOf(values.at);
-      if (asOf === undefined) throw new UsageError(`--at must be a date (YYYY-MM-DD) or an ISO 8601 date-time with a time zone, not "${values.at}"`);
+      const asOf = asOfFlag(values.at);
       return resolveFirewall(io, { repository: values.repository, json: values.json === true, at: asOf, ...(values.C !== undefined ? { dir: values.C } : {}), ...(values.rev !== undefined ? { rev: values.rev } : {}) });
     }
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${usage}`);
@@ -80,8 +79,7 @@ export const command: Command = {
     }
 
     // Expiring exceptions are evaluated as of --at (the start of that UTC day), or now.
-    const at = values.at === undefined ? new Date() : parseAsOf(values.at);
-    if (at === undefined) throw new UsageError(`--at must be a date (YYYY-MM-DD) or an ISO 8601 date-time with a time zone, not "${values.at}"`);
+    const at = asOfFlag(values.at);
     const source = values.bundle !== undefined ? await fromBundle(io, values.bundle, values['public-key'] ?? []) : await fromRepository(io, values.C, values.rev);
     const query: ResolveQuery = {};
     if (values.repository) query.repository = values.repository;

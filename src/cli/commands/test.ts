@@ -1,6 +1,5 @@
 import { flattenPolicies } from '../../policy/flatten.js';
 import { formatDiagnostic } from '../../policy/diagnostics.js';
-import { parseAsOf } from '../../policy/expiry.js';
 import { attachmentMap } from '../../policy/model.js';
 import {
   explainOutcome,
@@ -13,7 +12,7 @@ import {
 } from '../../policy/policy-tests.js';
 import { replayBaselines, type BaselineReplay } from '../../review/replay.js';
 import { InvalidInputError, UsageError } from '../../util/errors.js';
-import { parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
+import { asOfFlag, parseCommandArgs, writeJson, type CliIo, type Command } from '../io.js';
 import { loadValidRepository, repositoryDir } from '../repository.js';
 
 const usage = 'egressctl test [-C DIR] [--rev REV] [--at YYYY-MM-DD] [--baselines [--fail-on-breakage]] [--json]';
@@ -42,8 +41,7 @@ export const command: Command = {
     );
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${usage}`);
     if (values['fail-on-breakage'] && !values.baselines) throw new UsageError(`--fail-on-breakage needs --baselines\nusage: ${usage}`);
-    const now = values.at === undefined ? new Date() : parseAsOf(values.at);
-    if (now === undefined) throw new UsageError(`--at must be a date (YYYY-MM-DD) or an ISO 8601 date-time with a time zone, not "${values.at}"`);
+    const now = asOfFlag(values.at);
 
     const { repository, snapshot } = await loadValidRepository(io, repositoryDir(io, values.C), values.rev);
     const parsed = parsePolicyTests(repository.files);

@@ -8,7 +8,7 @@
 import type { EgressMode } from '../../policy/model.js';
 import type { RunnerInfo } from '../workflow-jobs.js';
 import { coveredBy, firewallFileLines, readFirewallFile, type ExistingFirewallFile, type FirewallFileContent } from './file.js';
-import { FIREWALL_FILE, FIREWALL_KEYS, isFirewallRunnerLabel, MANAGED_MARKER } from './format.js';
+import { FIREWALL_FILE, FIREWALL_KEYS, MANAGED_MARKER, runsBehindFirewall } from './format.js';
 
 export interface FirewallJobAnswer {
   /** `block` for enforce, `audit` for log (enforced outside the VM either way); null: the firewall does nothing for the job. */
@@ -17,21 +17,23 @@ export interface FirewallJobAnswer {
   caveats: string[];
 }
 
-function onFirewall(labels: readonly string[]): boolean {
-  return labels.some(isFirewallRunnerLabel);
-}
 
 /**
  * What the firewall enforces for a job: `runner` from its `runs-on`, `calls` when it calls a
  * reusable workflow, `fileText` the repository's firewall file (undefined: none), and whether a
- * pull request's own copy of the files decides (`pull_request` triggers).
+ * pull request's own copy of the files decides (`pull_request` triggers). `largerRunners`: the
+ * organization's larger runners on the firewall image (egressctl.yml `github-firewall.larger-runners`).
  */
-export function firewallJobAnswer(job: { runner: RunnerInfo; calls?: string; pullRequestTriggers?: readonly string[] }, fileText: string | undefined): FirewallJobAnswer {
+export function firewallJobAnswer(
+  job: { runner: RunnerInfo; calls?: string; pullRequestTriggers?: readonly string[] },
+  fileText: string | undefined,
+  largerRunners: readonly string[] = [],
+): FirewallJobAnswer {
   const nothing = (reason: string): FirewallJobAnswer => ({ mode: null, reasons: [reason], caveats: [] });
   if (job.calls) return nothing(`calls ${job.calls}: the called workflow's jobs choose their runner`);
   if (!job.runner.resolved) return nothing('runs-on is an expression: whether the job runs behind the firewall is only known at run time');
   const candidates = job.runner.candidates;
-  const behind = candidates.filter((candidate) => onFirewall(candidate.labels));
+  const behind = candidates.filter((candidate) => runsBehindFirewall(candidate.labels, largerRunners));
   if (behind.length === 0) return nothing(`not on the firewall runner (runs-on: ${candidates.map((candidate) => candidate.labels.join(', ')).join(' | ') || 'none'})`);
   if (fileText === undefined) return nothing(`on the firewall runner, but the repository has no ${FIREWALL_FILE}: no policy is enforced`);
   const file = readFirewallFile(fileText);

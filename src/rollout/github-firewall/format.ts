@@ -31,6 +31,21 @@ export function isFirewallRunnerLabel(label: string): boolean {
   return FIREWALL_RUNNER_LABELS.includes(label.toLowerCase());
 }
 
+/**
+ * The image a larger runner must be created with to run behind the firewall (README, "Two delivery
+ * paths"). A larger runner's label is the name its administrator gave it, so which labels these are
+ * is the organization's to say: `egressctl.yml` `github-firewall.larger-runners`.
+ */
+export const FIREWALL_LARGER_RUNNER_IMAGE = 'Ubuntu 24.04 with Firewall';
+
+/**
+ * Whether a job with these runner labels runs behind the firewall: a standard firewall label, or
+ * one of the organization's larger runners on the firewall image (`largerRunners`, lower-cased).
+ */
+export function runsBehindFirewall(labels: readonly string[], largerRunners: readonly string[] = []): boolean {
+  return labels.some((label) => isFirewallRunnerLabel(label) || largerRunners.includes(label.toLowerCase()));
+}
+
 /** Labels the runs-on rewrite moves to FIREWALL_RUNNER_LABEL; a value names the image change it means. */
 export const FIREWALL_MOVABLE_LABELS: Readonly<Record<string, string | undefined>> = {
   'ubuntu-latest': undefined,
