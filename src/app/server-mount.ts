@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { createNodeMiddleware, createProbot, type Probot } from 'probot';
 import { gitHubClientClass, type ClientTuning } from '../github/client.js';
 import { WEBHOOK_PATH } from '../server/api.js';
+import type { BundlePeers } from '../server/peers.js';
 import type { RunningServer, StartServerOptions } from '../server/server.js';
 import { UsageError, messageOf } from '../util/errors.js';
 import { createEgressctlApp, type EgressctlApp, type EgressctlAppOptions } from './app.js';
@@ -190,4 +191,18 @@ export async function openSharedSyncState(env: NodeJS.ProcessEnv): Promise<SyncS
   if (queue.kind !== 'redis') return undefined;
   const { RedisSyncStateStore } = await import('./sync-state-redis.js');
   return RedisSyncStateStore.open({ url: queue.url });
+}
+
+/**
+ * For `egressctl serve`: where the mounted App's replicas share the bundle they publish (the
+ * queue's Redis), so that a push delivered to one replica is served by every one
+ * (docs/github-app.md, "Durable work"); undefined with one replica (the queue on disk).
+ */
+export async function openSharedBundles(env: NodeJS.ProcessEnv): Promise<BundlePeers | undefined> {
+  const { present, missing } = appCredentials(env);
+  if (present.length === 0 || missing.length > 0) return undefined;
+  const queue = readQueueConfig(env[QUEUE_ENV]?.trim() || undefined, '');
+  if (queue.kind !== 'redis') return undefined;
+  const { RedisBundlePeers } = await import('./shared-bundle.js');
+  return RedisBundlePeers.open({ url: queue.url });
 }

@@ -6,8 +6,14 @@
  */
 import type { CompiledPolicy } from './model.js';
 
-/** Organization or repository variable holding the organization's / repository's policy. */
+/** Organization variable holding the organization's policy. */
 export const POLICY_VARIABLE = 'EGRESSCTL_POLICY';
+/**
+ * Repository variable holding a repository attachment's policy. A name of its own, not
+ * `EGRESSCTL_POLICY`: GitHub resolves a repository and an organization variable of one name into
+ * one `vars.X`, so with the repository's deleted the organization's (maybe weaker) would apply.
+ */
+export const REPOSITORY_POLICY_VARIABLE = 'EGRESSCTL_REPO_POLICY';
 /** Read first, as `env.<name>`: the job-started hook of self-hosted runners writes it. */
 export const POLICY_ENV = 'EGRESSCTL_POLICY';
 /** Prefix of the repository variable of a workflow-scoped attachment. */
@@ -107,16 +113,26 @@ export interface VariableChain {
   fallback?: string;
 }
 
+/** Which scope's attachment decides the workflow: its own, its repository's, or else the organization's (or none). */
+export type ChainScope = 'workflow' | 'repository' | 'organization';
+
 /**
- * The chain for a workflow file: the hook's env (self-hosted), the workflow's variable, the
- * repository's (or organization's), then `fallback`, the desired policy when the step is written.
- * `workflowAttached`: the workflow has an attachment of its own, so its variable holds its policy
- * and the chain does not read `EGRESSCTL_POLICY`: with the workflow's variable missing (deleted on
- * GitHub, a failed write) the step gets `fallback`, the workflow's own policy, never the broader
- * repository's or organization's, which may be weaker (docs/reconciliation.md, "Variables").
+ * The chain for a workflow file: the hook's env (self-hosted), the variables from the narrowest
+ * scope down to the one that decides, then `fallback`, the desired policy when the step is
+ * written. A chain never reads a scope broader than the one that decides, so a missing variable
+ * (deleted on GitHub, a failed write) falls to `fallback`, never to a broader scope's variable,
+ * which may be weaker (docs/reconciliation.md, "Variables"):
+ * - `workflow`: the workflow's variable only;
+ * - `repository`: the workflow's, then `EGRESSCTL_REPO_POLICY` (never `EGRESSCTL_POLICY`, which
+ *   the organization's variable of that name would answer);
+ * - `organization` (also nothing attached): the workflow's, the repository's, then `EGRESSCTL_POLICY`.
+ * The narrower variables come first so that an attachment added later reaches the step through
+ * its variable at once; the sync PR that follows shortens the chain.
  */
-export function variableChain(workflowFile: string, fallback?: string, options: { workflowAttached?: boolean } = {}): VariableChain {
-  const vars = options.workflowAttached ? [workflowVariableName(workflowFile)] : [workflowVariableName(workflowFile), POLICY_VARIABLE];
+export function variableChain(workflowFile: string, fallback?: string, options: { scope?: ChainScope } = {}): VariableChain {
+  const own = workflowVariableName(workflowFile);
+  const scope = options.scope ?? 'organization';
+  const vars = scope === 'workflow' ? [own] : scope === 'repository' ? [own, REPOSITORY_POLICY_VARIABLE] : [own, REPOSITORY_POLICY_VARIABLE, POLICY_VARIABLE];
   return { env: POLICY_ENV, vars, ...(fallback === undefined ? {} : { fallback }) };
 }
 
@@ -212,9 +228,41 @@ export function fallbackTightening(before: string, after: string): string[] {
   return reasons;
 }
 
+/**
+ * The text with `vars.EGRESSCTL_REPO_POLICY || ` taken out of every chain that goes on to
+ * `vars.EGRESSCTL_POLICY`: a chain written before EGRESSCTL_REPO_POLICY existed, where no
+ * repository attachment applies, reads what the store says just as well (the organization's
+ * variable, then its literal); only a repository attachment added later would not reach it at
+ * once. Two texts equal this way need no pull request for that alone.
+ */
+export function withoutRepositoryLink(text: string): string {
+  return text.replace(/vars\.EGRESSCTL_REPO_POLICY \|\| (?=vars\.EGRESSCTL_POLICY \|\|)/g, '');
+}
+
 /** Every fallback literal of a delivery expression in a workflow text, in order (as `withoutDeliveryFallbacks` finds them). */
 export function deliveryFallbacksIn(text: string): string[] {
   return [...text.matchAll(/\|\|\s*'+(\{"egress-policy":[^}]*\})'+\)\['/g)].map((match) => match[1] ?? '');
+}
+
+/** What a written step's `||` chain reads: its `vars.*` names (upper-cased, in order) and the literal it ends in. */
+export interface WrittenChain {
+  vars: string[];
+  fallback: string;
+}
+
+/**
+ * The chain a written delivery expression (one `with:` value) reads, or undefined when the value
+ * is not one (a literal, an expression of someone else's).
+ */
+export function writtenChainOf(value: string): WrittenChain | undefined {
+  const fallback = deliveryFallbackOf(value);
+  if (fallback === undefined) return undefined;
+  const start = value.indexOf('fromJSON(');
+  const end = value.lastIndexOf("|| '");
+  if (start < 0 || end < start) return undefined;
+  // Names only from before the literal: an endpoint in it may look like `vars.x`.
+  const vars = [...value.slice(start, end).matchAll(/\bvars\.([A-Za-z_][A-Za-z0-9_]*)/g)].map((match) => (match[1] ?? '').toUpperCase());
+  return { vars, fallback };
 }
 
 /** The fallback literal a written delivery expression ends in, or undefined when it is not one of ours. */

@@ -7,7 +7,7 @@
  */
 import {
   isValidVariableName,
-  POLICY_VARIABLE,
+  REPOSITORY_POLICY_VARIABLE,
   VARIABLE_LIMITS,
   valueBytes,
   variableValue,
@@ -64,9 +64,9 @@ export function ruleVariablesFit({ repository, sink }: { repository: PolicySet; 
       );
     } else if (!first) {
       byName.set(name, attachment);
-      // The repository's own EGRESSCTL_POLICY counts too.
+      // The repository's own EGRESSCTL_REPO_POLICY counts too.
       if (byName.size + 1 === VARIABLE_LIMITS.perRepository + 1) {
-        sink.error('attachment/variable-count', attachment.at, `repository ${repo} would need more than ${VARIABLE_LIMITS.perRepository} Actions variables (${POLICY_VARIABLE} and one per attached workflow), GitHub's limit per repository`);
+        sink.error('attachment/variable-count', attachment.at, `repository ${repo} would need more than ${VARIABLE_LIMITS.perRepository} Actions variables (${REPOSITORY_POLICY_VARIABLE} and one per attached workflow), GitHub's limit per repository`);
       }
     }
   }

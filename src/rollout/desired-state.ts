@@ -144,10 +144,12 @@ export function storePlanner(options: StorePlannerOptions): JobPlanner {
   // With variables delivery the step reads the variables of the workflow whose runs decide;
   // a called workflow whose callers differ gets literals (no one variable holds their widest).
   const variablesOf = desired.callers ? desired.callers.variablesOf : options.workflowPath;
-  // A workflow attachment (the workflow's own, or its one caller's) owns the workflow's variable:
-  // with it missing the step falls to this literal, never to the repository's or organization's variable.
-  const workflowAttached = desired.scope?.type === 'workflow';
-  const chain = options.store.settings.delivery === 'variables' && variablesOf !== undefined ? variableChain(variablesOf, desired.delivered, { workflowAttached }) : undefined;
+  // The chain reads only the deciding scope's variable (and the workflow's): with it missing the
+  // step falls to this literal, never to a broader scope's variable (a workflow attachment, the
+  // workflow's own or its one caller's: only the workflow's; a repository's: EGRESSCTL_REPO_POLICY).
+  const scopeType = desired.scope?.type;
+  const chainScope = scopeType === 'workflow' || scopeType === 'repository' ? scopeType : 'organization';
+  const chain = options.store.settings.delivery === 'variables' && variablesOf !== undefined ? variableChain(variablesOf, desired.delivered, { scope: chainScope }) : undefined;
   // A policy too large for GitHub's expression limit as the chain's fallback is written as literals.
   const variables = chain && deliveryFits(chain) ? chain : undefined;
   const tooLarge = chain !== undefined && variables === undefined;

@@ -2,21 +2,38 @@
  * Actions variables on GitHub for `delivery: variables` (docs/reconciliation.md): apply the
  * writes and deletions sync planned (sync-plan.ts), and the scheduled pass that re-asserts every
  * variable the store owns (GitHub sends no webhook when a person edits one) and reports drift.
- * Names are ours by convention (EGRESSCTL_POLICY, EGRESSCTL_WF_*): a variable with such a name
- * that the store does not ask for is removed.
+ * Names are ours by convention (EGRESSCTL_POLICY, EGRESSCTL_REPO_POLICY, EGRESSCTL_WF_*): a
+ * variable with such a name that the store does not ask for is removed, but a repository variable
+ * that managed steps may still fall back through is first kept, holding what they get now, until
+ * none does (`retire`, after the rollout read the workflows).
  */
-import { POLICY_VARIABLE, WORKFLOW_VARIABLE_PREFIX } from '../policy/delivery.js';
+import { POLICY_VARIABLE, REPOSITORY_POLICY_VARIABLE, WORKFLOW_VARIABLE_PREFIX } from '../policy/delivery.js';
 import type { GitHubClient } from '../github/client.js';
 import type { VariableEntry } from './sync-report.js';
-import { type DesiredVariable, type VariableWrite } from './sync-plan.js';
+import { stepsStillReading, type DesiredVariable, type VariableWrite } from './sync-plan.js';
 import { gitHubStatus, messageOf } from '../util/errors.js';
 
 
 
 export function isOwnedVariableName(name: string): boolean {
   const upper = name.toUpperCase();
-  return upper === POLICY_VARIABLE || upper.startsWith(WORKFLOW_VARIABLE_PREFIX);
+  return upper === POLICY_VARIABLE || upper === REPOSITORY_POLICY_VARIABLE || upper.startsWith(WORKFLOW_VARIABLE_PREFIX);
 }
+
+/** The report's reason for a variable kept after its attachment went (docs/reconciliation.md, "Variables: writes, removal, drift"). */
+function retainedReason(policy: string, readers?: string): string {
+  const who = readers ?? 'managed steps may still fall back through it';
+  return `no attachment owns it any more, but ${who}: kept, holding policy ${policy} (what they get now), until no managed step reads it, then removed (deleting it now would give them the fallback of their former, maybe weaker, policy)`;
+}
+
+/** The workflow files a rollout read per repository (lower-cased `owner/repo`), as `retire` takes them. */
+export type WorkflowsRead = ReadonlyMap<string, readonly { path: string; text: string }[]>;
+
+/**
+ * Repository variables `reassert` should keep rather than remove when the store no longer asks
+ * for them (sync-plan.ts `retainedValue`): the value to hold, or undefined to remove.
+ */
+export type RetainPolicy = (variable: { level: 'organization' | 'repository'; target: string; name: string }) => DesiredVariable | undefined;
 
 function split(target: string): { owner: string; repo: string } {
   const [owner = '', repo = ''] = target.split('/');
@@ -67,6 +84,10 @@ export class VariableWriter {
         if (change.action === 'write') {
           await this.write(change.variable as DesiredVariable);
           entries.push({ level, target, name, value: (change.variable as DesiredVariable).value, ...(policy ? { policy } : {}), status: 'written' });
+        } else if (change.action === 'retain') {
+          const kept = change.variable as DesiredVariable;
+          await this.write(kept);
+          entries.push({ level, target, name, value: kept.value, policy: kept.policy, status: 'retained', reason: retainedReason(kept.policy) });
         } else {
           await this.delete(change.variable);
           entries.push({ level, target, name, value: null, status: 'deleted', reason: 'its attachment or policy was removed' });
@@ -83,7 +104,7 @@ export class VariableWriter {
    * "Variables: writes, removal, drift"): a variable they read whose write or removal failed, or
    * that was written but does not read back with the value the store asks for. A repository
    * missing from the answer is confirmed. A repository's steps read its workflow variables and
-   * `EGRESSCTL_POLICY`: the repository's own when it is attached, else the organization's.
+   * `EGRESSCTL_REPO_POLICY` when it is attached, else the organization's `EGRESSCTL_POLICY`.
    * Reads back only what `entries` say was written or removed (what was found equal was read).
    */
   async confirm(organization: string, desired: ReadonlyMap<string, DesiredVariable>, repositories: readonly string[], entries: readonly VariableEntry[]): Promise<Map<string, string[]>> {
@@ -110,7 +131,9 @@ export class VariableWriter {
       }
       const written = reads.filter((variable) => touched(level, target).some((entry) => entry.name === variable.name && (entry.status === 'written' || entry.status === 'drift-restored')));
       const removed = readsAlso.filter((name) => touched(level, target).some((entry) => entry.name === name && entry.status === 'deleted'));
-      if (written.length === 0 && removed.length === 0) return;
+      // Kept for steps that may still read it: it must hold what they get now.
+      const retained = touched(level, target).filter((entry) => entry.status === 'retained' && readsAlso.includes(entry.name));
+      if (written.length === 0 && removed.length === 0 && retained.length === 0) return;
       const values = await live(level, target);
       if (values instanceof Error) {
         add(repository, `variables of ${target} cannot be read back: ${values.message}`);
@@ -118,6 +141,7 @@ export class VariableWriter {
       }
       for (const variable of written) if (values.get(variable.name) !== variable.value) add(repository, `${variable.name} on ${target}: written, but it does not read back with the store's value`);
       for (const name of removed) if (values.has(name)) add(repository, `${name} on ${target}: removed, but it is still there`);
+      for (const entry of retained) if (values.get(entry.name) !== entry.value) add(repository, `${entry.name} on ${target}: kept for the steps that still read it, but it does not read back with the value they should get`);
     };
     for (const name of repositories) {
       const repository = name.toLowerCase();
@@ -127,7 +151,8 @@ export class VariableWriter {
       // The organization's: its EGRESSCTL_POLICY unless the repository has its own, and any of our
       // names there whose write or removal failed (one left behind overrides the steps' fallback),
       // whether or not the store still asks for an organization variable.
-      const shadowed = own.some((variable) => variable.name === POLICY_VARIABLE);
+      // An attached repository's steps read EGRESSCTL_REPO_POLICY, not the organization's variable.
+      const shadowed = own.some((variable) => variable.name === REPOSITORY_POLICY_VARIABLE);
       const orgReads = orgVariable && !shadowed ? [orgVariable] : [];
       const orgAlso = touched('organization', org)
         .map((entry) => entry.name)
@@ -160,6 +185,88 @@ export class VariableWriter {
     return problems;
   }
 
+  /**
+   * After the rollout read each repository's workflows (`workflows`, as on the default branch):
+   * every variable `entries` say was kept (`retained`) is removed when no managed step would get
+   * anything else without it (sync-plan.ts `stepsStillReading`); else its entry names the steps
+   * that still read it. A repository whose workflows the rollout did not read (its sync PR up to
+   * date) has them read here, from the default branch; one that cannot be read keeps it (fail
+   * closed). `desired`: what the store asks for, the variables the steps' chains go on to.
+   * Returns `entries` with those decided replaced.
+   */
+  async retire(organization: string, desired: ReadonlyMap<string, DesiredVariable>, entries: readonly VariableEntry[], workflows: WorkflowsRead): Promise<VariableEntry[]> {
+    const org = organization.toLowerCase();
+    const orgValue = (name: string) => [...desired.values()].find((variable) => variable.level === 'organization' && variable.target === org && variable.name === name)?.value;
+    // What each repository holds now, kept up to date as variables are removed (one removal can make another needed).
+    const held = new Map<string, Map<string, string>>();
+    const heldBy = (target: string) => {
+      let values = held.get(target);
+      if (!values) {
+        values = new Map();
+        for (const variable of desired.values()) if (variable.level === 'repository' && variable.target === target) values.set(variable.name, variable.value);
+        for (const entry of entries) if (entry.level === 'repository' && entry.target === target && entry.status === 'retained' && entry.value !== null) values.set(entry.name, entry.value);
+        held.set(target, values);
+      }
+      return values;
+    };
+    const result: VariableEntry[] = [];
+    const readHere = new Map<string, readonly { path: string; text: string }[]>();
+    for (const entry of entries) {
+      if (entry.level !== 'repository' || entry.status !== 'retained' || entry.value === null) {
+        result.push(entry);
+        continue;
+      }
+      const policy = entry.policy ?? 'unknown';
+      let read = workflows.get(entry.target) ?? readHere.get(entry.target);
+      if (!read) {
+        try {
+          read = await this.defaultBranchWorkflows(entry.target);
+          readHere.set(entry.target, read);
+        } catch (error) {
+          result.push({ ...entry, reason: retainedReason(policy, `the repository's workflows could not be read (${messageOf(error)})`) });
+          continue;
+        }
+      }
+      const values = heldBy(entry.target);
+      const present = (name: string) => (name === entry.name ? undefined : values.get(name)) ?? orgValue(name);
+      const readers = stepsStillReading(entry.name, entry.value, read, present);
+      if (readers.length > 0) {
+        const names = readers.map((reader) => (reader.job === '*' ? `${reader.path} (does not parse)` : `${reader.path} job ${reader.job}`)).join(', ');
+        result.push({ ...entry, reason: retainedReason(policy, `managed steps still fall back through it: ${names}`) });
+        continue;
+      }
+      try {
+        await this.delete(entry);
+        values.delete(entry.name);
+        result.push({ ...entry, value: null, status: 'deleted', reason: 'not owned by any attachment in the store, and no managed step reads it any more: removed' });
+      } catch (error) {
+        result.push({ ...entry, value: null, status: 'error', reason: messageOf(error) });
+      }
+    }
+    return result;
+  }
+
+  /** The `.github/workflows/*.yml` files of a repository's default branch (none: no such folder). */
+  private async defaultBranchWorkflows(target: string): Promise<{ path: string; text: string }[]> {
+    let listing: unknown;
+    try {
+      listing = (await this.rest.repos.getContent({ ...split(target), path: '.github/workflows' })).data;
+    } catch (error) {
+      if (gitHubStatus(error) === 404) return [];
+      throw error;
+    }
+    if (!Array.isArray(listing)) return [];
+    const files = (listing as { type: string; name: string; path: string }[]).filter((entry) => entry.type === 'file' && /\.ya?ml$/i.test(entry.name));
+    const texts: { path: string; text: string }[] = [];
+    for (const file of files) {
+      const { data } = await this.rest.repos.getContent({ ...split(target), path: file.path, mediaType: { format: 'raw' } });
+      // Not text: cannot tell whether a step reads the variable, so it is kept.
+      if (typeof data !== 'string') throw new Error(`${file.path} was not returned as text`);
+      texts.push({ path: file.path, text: data });
+    }
+    return texts;
+  }
+
   private async listOrg(org: string): Promise<Map<string, string>> {
     const found = new Map<string, string>();
     for (let page = 1; ; page++) {
@@ -186,7 +293,7 @@ export class VariableWriter {
     organization: string,
     desired: ReadonlyMap<string, DesiredVariable>,
     repositories: readonly string[],
-    options: { dryRun?: boolean; /** False: only the repositories' own variables (the App's repository sync). */ organizationLevel?: boolean } = {},
+    options: { dryRun?: boolean; retain?: RetainPolicy; /** False: only the repositories' own variables (the App's repository sync). */ organizationLevel?: boolean } = {},
   ): Promise<VariableEntry[]> {
     const org = organization.toLowerCase();
     const entries: VariableEntry[] = [];
@@ -218,8 +325,27 @@ export class VariableWriter {
           entries.push({ level, target, name: variable.name, value: null, status: 'error', reason: messageOf(error) });
         }
       }
-      for (const name of live.keys()) {
+      for (const [name, current] of live) {
         if (!isOwnedVariableName(name)) continue;
+        const kept = options.retain?.({ level, target, name });
+        if (kept) {
+          // Steps written before may still fall back through it: held at what they get now; `retire` removes it once none does.
+          if (current === kept.value) {
+            entries.push({ level, target, name, value: current, policy: kept.policy, status: 'retained', reason: retainedReason(kept.policy) });
+            continue;
+          }
+          if (options.dryRun) {
+            entries.push({ level, target, name, value: current, policy: kept.policy, status: 'out-of-sync', reason: `not owned by any attachment in the store: would be kept for the steps that may still read it, holding policy ${kept.policy}` });
+            continue;
+          }
+          try {
+            await this.write(kept);
+            entries.push({ level, target, name, value: kept.value, policy: kept.policy, status: 'retained', reason: retainedReason(kept.policy) });
+          } catch (error) {
+            entries.push({ level, target, name, value: null, status: 'error', reason: messageOf(error) });
+          }
+          continue;
+        }
         if (options.dryRun) {
           entries.push({ level, target, name, value: live.get(name) ?? null, status: 'out-of-sync', reason: 'not owned by any attachment in the store' });
           continue;

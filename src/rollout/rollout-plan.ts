@@ -16,7 +16,7 @@ import { grantIdToken } from './rollout-permissions.js';
 import { newWorkflowErrors } from './workflow-check.js';
 import { workflowCalls } from './workflow-calls.js';
 import type { CallGraph } from '../policy/callers.js';
-import { deliveryFallbackOf, deliveryFallbacksIn, fallbackTightening, withoutDeliveryFallbacks } from '../policy/delivery.js';
+import { deliveryFallbackOf, deliveryFallbacksIn, fallbackTightening, withoutDeliveryFallbacks, withoutRepositoryLink } from '../policy/delivery.js';
 
 /** Bump when the rollout's output for the same inputs changes, so open PRs get re-evaluated. */
 export const ROLLOUT_FORMAT = 1;
@@ -345,7 +345,8 @@ function deferFallbackOnly(files: FilePlan[]): FilePlan[] {
   const annotated = files.map(markStricterFallbacks);
   const changed = annotated.filter((file) => file.status === 'changed');
   // The policy a marker names changes with the fallback when an attachment changes: that alone is no PR either (issue 21).
-  const behind = (text: string) => withoutMarkerPolicies(withoutDeliveryFallbacks(text));
+  // A chain that does not read EGRESSCTL_REPO_POLICY yet (written before it existed) waits too: where no repository attachment applies it reads what the store says.
+  const behind = (text: string) => withoutRepositoryLink(withoutMarkerPolicies(withoutDeliveryFallbacks(text)));
   if (changed.length === 0 || !changed.every((file) => behind(file.before) === behind(file.after))) return annotated;
   // Compared literal by literal over the whole file, so that no stricter one hides behind a job the change list does not name.
   const tightens = (file: FilePlan) => {
@@ -356,6 +357,18 @@ function deferFallbackOnly(files: FilePlan[]): FilePlan[] {
   if (changed.some(tightens)) return annotated;
   return annotated.map((file) => {
     if (file.status !== 'changed') return file;
+    if (withoutRepositoryLink(file.after) === file.before) {
+      const jobs = file.jobs.map((job) =>
+        job.action === 'updated'
+          ? {
+              ...job,
+              action: 'unchanged' as const,
+              reason: `${job.reason ? `${job.reason}; ` : ''}the step does not read EGRESSCTL_REPO_POLICY yet, so a repository attachment added later would reach it only through the sync PR that attachment opens; it reads the organization's variable and its fallback, as the store says, and the next sync PR brings the link along`,
+            }
+          : job,
+      );
+      return { ...file, after: file.before, status: 'unchanged' as const, jobs };
+    }
     const jobs = file.jobs.map((job) =>
       job.action === 'updated'
         ? {

@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 import { policiesAsOf } from '../policy/expiry.js';
 import { flattenPolicies } from '../policy/flatten.js';
-import { POLICY_VARIABLE, variableValue, workflowVariableName } from '../policy/delivery.js';
+import { parse } from 'yaml';
+import { POLICY_VARIABLE, REPOSITORY_POLICY_VARIABLE, variableValue, workflowVariableName, writtenChainOf } from '../policy/delivery.js';
 import { endpointFromText, isAllowed } from '../policy/endpoint.js';
 import { attachmentMap, type AttachmentMap, type CompiledPolicy } from '../policy/model.js';
 import type { PolicyRepository } from '../store/repository.js';
@@ -163,7 +164,7 @@ export function desiredVariables(store: StoreState, organizations?: readonly str
     add({ level: 'organization', target: key, name: POLICY_VARIABLE, policy, scope: `organization ${key}` }, key);
   }
   for (const [key, policy] of Object.entries(store.attachments.repositories)) {
-    add({ level: 'repository', target: key, name: POLICY_VARIABLE, policy, scope: `repository ${key}` }, key.slice(0, key.indexOf('/')));
+    add({ level: 'repository', target: key, name: REPOSITORY_POLICY_VARIABLE, policy, scope: `repository ${key}` }, key.slice(0, key.indexOf('/')));
   }
   for (const [key, policy] of Object.entries(store.attachments.workflows)) {
     const parts = key.split('/');
@@ -175,14 +176,95 @@ export function desiredVariables(store: StoreState, organizations?: readonly str
 }
 
 export interface VariableWrite {
-  action: 'write' | 'delete';
+  /**
+   * `retain`: a repository variable no attachment owns any more, set to what its readers get now
+   * (`retainedValue`) instead of deleted, since managed steps may still fall back through it.
+   */
+  action: 'write' | 'delete' | 'retain';
   variable: DesiredVariable | Omit<DesiredVariable, 'value' | 'policy' | 'scope'>;
 }
 
-/** What to write and delete to go from the variables of `before` to those of `after` (no I/O: exactly the changed scopes). */
-export function variableChanges(before: ReadonlyMap<string, DesiredVariable>, after: ReadonlyMap<string, DesiredVariable>): VariableWrite[] {
+/**
+ * What a repository variable no attachment owns any more (a removed workflow or repository
+ * attachment, the repository-level `EGRESSCTL_POLICY` of before EGRESSCTL_REPO_POLICY) holds
+ * while managed steps still read it: the policy the repository's workflows without an attachment
+ * of their own get now (the repository's attachment, else the organization's). Every such
+ * variable was read by workflows that now get exactly that. Undefined: nothing applies there
+ * now, so it is removed at once (the steps' literal, their former policy, is more than the store asks).
+ */
+export function retainedValue(store: StoreState, variable: Pick<DesiredVariable, 'level' | 'target' | 'name'>): DesiredVariable | undefined {
+  if (variable.level !== 'repository') return undefined;
+  const repository = variable.target.toLowerCase();
+  const organization = repository.slice(0, repository.indexOf('/'));
+  const fromRepository = own(store.attachments.repositories, repository);
+  const name = fromRepository ?? own(store.attachments.organizations, organization);
+  const policy = name === undefined ? undefined : store.policies[name];
+  if (name === undefined || !policy) return undefined;
+  const scope = fromRepository !== undefined ? `repository ${repository}` : `organization ${organization}`;
+  return { level: 'repository', target: repository, name: variable.name, value: variableValue(policy), policy: name, scope };
+}
+
+/**
+ * What to write and delete to go from the variables of `before` to those of `after` (no I/O:
+ * exactly the changed scopes). With `store` (the store at `after`), a removed repository
+ * variable is retained with `retainedValue` where something applies: steps written before may
+ * still fall back through it, and deleting it would give them their former (maybe weaker)
+ * literal. A later full sync removes it once no step does (`stepsStillReading`).
+ */
+export function variableChanges(before: ReadonlyMap<string, DesiredVariable>, after: ReadonlyMap<string, DesiredVariable>, store?: StoreState): VariableWrite[] {
   const changes: VariableWrite[] = [];
   for (const [id, variable] of after) if (before.get(id)?.value !== variable.value) changes.push({ action: 'write', variable });
-  for (const [id, variable] of before) if (!after.has(id)) changes.push({ action: 'delete', variable: { level: variable.level, target: variable.target, name: variable.name } });
+  for (const [id, variable] of before) {
+    if (after.has(id)) continue;
+    const retained = store ? retainedValue(store, variable) : undefined;
+    changes.push(retained ? { action: 'retain', variable: retained } : { action: 'delete', variable: { level: variable.level, target: variable.target, name: variable.name } });
+  }
   return changes.sort((a, b) => (variableId(a.variable) < variableId(b.variable) ? -1 : 1));
+}
+
+/** A managed step that would get something else if a variable were removed. */
+export interface StepReading {
+  /** `.github/workflows/<file>` */
+  path: string;
+  job: string;
+}
+
+/**
+ * The steps of one repository's workflow files (`workflows`, as on its default branch) that would
+ * get something other than `value` if the repository variable `name` were removed: those whose
+ * chain reaches `vars.<name>` (no earlier variable answers) and, without it, would get a different
+ * value: `present(n)` is what `vars.<n>` gives with that repository variable gone (GitHub's
+ * resolution: the repository's over the organization's of the same name), else the step's literal. A step whose chain goes on to a variable holding the same
+ * value does not need it (a workflow variable in front of EGRESSCTL_REPO_POLICY, once the sync PR
+ * rewrote the step). A file that does not parse counts as reading it (fail closed).
+ */
+export function stepsStillReading(name: string, value: string, workflows: readonly { path: string; text: string }[], present: (name: string) => string | undefined): StepReading[] {
+  const wanted = name.toUpperCase();
+  const found: StepReading[] = [];
+  for (const workflow of workflows) {
+    if (!workflow.text.toUpperCase().includes(`VARS.${wanted}`)) continue;
+    let jobs: Record<string, { steps?: unknown }>;
+    try {
+      jobs = ((parse(workflow.text) as { jobs?: Record<string, { steps?: unknown }> } | null)?.jobs ?? {}) as Record<string, { steps?: unknown }>;
+    } catch {
+      found.push({ path: workflow.path, job: '*' });
+      continue;
+    }
+    for (const [job, body] of Object.entries(jobs)) {
+      const steps = Array.isArray(body?.steps) ? (body.steps as Array<{ with?: Record<string, unknown> } | null>) : [];
+      const needs = steps.some((step) => {
+        const read = step?.with?.['egress-policy'];
+        const chain = typeof read === 'string' ? writtenChainOf(read) : undefined;
+        if (!chain || !chain.vars.includes(wanted)) return false;
+        const at = chain.vars.indexOf(wanted);
+        // An earlier variable answers: the step never gets this one.
+        if (chain.vars.slice(0, at).some((earlier) => present(earlier) !== undefined)) return false;
+        // What the step gets with it gone: the same name elsewhere (the organization's), a later variable, else the literal.
+        const next = chain.vars.slice(at).map(present).find((found) => found !== undefined);
+        return (next ?? chain.fallback) !== value;
+      });
+      if (needs) found.push({ path: workflow.path, job });
+    }
+  }
+  return found;
 }

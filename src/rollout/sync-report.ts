@@ -32,8 +32,12 @@ export interface VariableEntry {
   /** The value as last written (or found equal). Null: deleted. */
   value: string | null;
   policy?: string;
-  /** `out-of-sync`: a dry run found it differing (value: what GitHub has). */
-  status: 'written' | 'unchanged' | 'deleted' | 'drift-restored' | 'out-of-sync' | 'error';
+  /**
+   * `out-of-sync`: a dry run found it differing (value: what GitHub has). `retained`: no
+   * attachment owns it any more, but managed steps may still fall back through it: it holds what
+   * they get now until none does (docs/reconciliation.md, "Variables: writes, removal, drift").
+   */
+  status: 'written' | 'unchanged' | 'deleted' | 'drift-restored' | 'retained' | 'out-of-sync' | 'error';
   reason?: string;
 }
 

@@ -10,11 +10,11 @@ import type { RepositoryCoverage } from '../coverage/model.js';
 import type { PolicyRepository } from '../store/repository.js';
 import type { StoreState } from './desired-state.js';
 import type { GitHubClient } from '../github/client.js';
-import { VariableWriter } from './github-variables.js';
+import { VariableWriter, type RetainPolicy, type WorkflowsRead } from './github-variables.js';
 import type { ActionSettings, RolloutMode } from './rollout-plan.js';
 import { listTargets, rolloutRepository, runRollout, type RepositoryRollout, type RepositoryTarget, type RolloutOptions, type RolloutReport } from './rollout.js';
 import { syncEntry, type OrganizationSync, type SyncEntry, type VariableEntry } from './sync-report.js';
-import { desiredVariables, reachedByOrganization, storeStateOf, variableChanges, type AffectedScopes, type DesiredVariable } from './sync-plan.js';
+import { desiredVariables, reachedByOrganization, retainedValue, storeStateOf, variableChanges, type AffectedScopes, type DesiredVariable } from './sync-plan.js';
 
 export interface SyncOptions {
   client: GitHubClient;
@@ -102,17 +102,20 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
   }
   const writer = new VariableWriter(options.client);
   const desired = desiredVariables(store, [options.organization]);
+  const retain: RetainPolicy = (variable) => retainedValue(store, variable);
   if (options.dryRun) {
     const rollout = await runRollout({ ...common, ...selection });
-    const variables = await writer.reassert(options.organization, desired, rollout.repositories.map((result) => result.repository), { dryRun: true });
+    const variables = await writer.reassert(options.organization, desired, rollout.repositories.map((result) => result.repository), { dryRun: true, retain });
     return { rollout, report: organizationSync(options, clock, rollout.repositories.map(syncEntry), variables, covered(rollout.repositories)), requests: rollout.requests + writer.requests };
   }
   // Variables first: a step is switched to read them only once they are written and read back.
   const listed = await listTargets(options.client, options.organization, selection);
   const names = listed.targets.map((target) => `${target.owner}/${target.name}`);
-  const variables = await writer.reassert(options.organization, desired, names, {});
-  const rollout = await rolloutConfirmed(writer, desired, variables, { ...common, targets: listed.targets });
+  const reasserted = await writer.reassert(options.organization, desired, names, { retain });
+  const rollout = await rolloutConfirmed(writer, desired, reasserted, { ...common, targets: listed.targets });
   rollout.requests += listed.requests;
+  // Variables kept for steps that may still read them go once the workflows just read show none does.
+  const variables = await writer.retire(options.organization, desired, reasserted, workflowsRead(rollout));
   return { rollout, report: organizationSync(options, clock, rollout.repositories.map(syncEntry), variables, covered(rollout.repositories)), requests: rollout.requests + writer.requests };
 }
 
@@ -131,6 +134,13 @@ async function rolloutConfirmed(writer: VariableWriter, desired: ReadonlyMap<str
   }
   rollout.repositories.sort((a, b) => (a.repository.toLowerCase() < b.repository.toLowerCase() ? -1 : 1));
   return rollout;
+}
+
+/** The workflow files each repository's rollout read from its default branch (absent: decided without reading them). */
+function workflowsRead(rollout: RolloutReport): WorkflowsRead {
+  const read = new Map<string, { path: string; text: string }[]>();
+  for (const result of rollout.repositories) if (result.workflows) read.set(result.repository.toLowerCase(), result.workflows);
+  return read;
 }
 
 function organizationSync(
@@ -180,17 +190,20 @@ export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult
   const firewallChanged = JSON.stringify(options.before.settings.githubFirewall) !== JSON.stringify(options.after.settings.githubFirewall);
   if (options.after.settings.delivery === 'variables' && options.before.settings.delivery === 'variables' && !firewallChanged) {
     const writer = new VariableWriter(options.client);
-    const changes = variableChanges(desiredVariables(beforeStore, [org]), afterVariables);
-    const variables = options.dryRun ? [] : await writer.apply(changes);
+    // A removed repository variable that steps may still read is kept, holding what they get now (`retainedValue`).
+    const changes = variableChanges(desiredVariables(beforeStore, [org]), afterVariables, afterStore);
+    const applied = options.dryRun ? [] : await writer.apply(changes);
     const named = [...new Set(options.affected.repositories.filter((name) => name.startsWith(`${org}/`)))].sort();
     if (named.length === 0) {
       const rollout: RolloutReport = { organization: options.organization, repositories: [], requests: 0 };
+      const variables = await writer.retire(org, afterVariables, applied, new Map());
       return { rollout, report: organizationSync(options, clock, [], variables), requests: writer.requests };
     }
     const { before: _before, after, affected: _affected, ...rest } = options;
     const targets = (await listTargets(options.client, options.organization, { repositories: named })).targets;
     const config = rolloutConfig({ ...rest, policy: after }, afterStore);
-    const rollout = options.dryRun ? await runRollout({ ...rest, targets, config }) : await rolloutConfirmed(writer, afterVariables, variables, { ...rest, targets, config });
+    const rollout = options.dryRun ? await runRollout({ ...rest, targets, config }) : await rolloutConfirmed(writer, afterVariables, applied, { ...rest, targets, config });
+    const variables = options.dryRun ? applied : await writer.retire(org, afterVariables, applied, workflowsRead(rollout));
     return { rollout, report: organizationSync(options, clock, rollout.repositories.map(syncEntry), variables, covered(rollout.repositories)), requests: writer.requests + rollout.requests };
   }
   const names = new Set(options.affected.repositories.filter((name) => name.startsWith(`${org}/`)));
@@ -251,7 +264,10 @@ export async function syncRepository(options: RepositorySyncOptions): Promise<Sy
   const writer = new VariableWriter(client);
   const desired = desiredVariables(store, [organization]);
   const name = `${target.owner}/${target.name}`.toLowerCase();
-  const variables = await writer.reassert(organization, desired, [name], { organizationLevel: false });
-  const rollout = await rolloutConfirmed(writer, desired, variables, { client, organization, config, targets: [target], ...(options.policyRepository ? { policyRepository: options.policyRepository } : {}) });
+  const retain: RetainPolicy = (variable) => retainedValue(store, variable);
+  const reasserted = await writer.reassert(organization, desired, [name], { organizationLevel: false, retain });
+  const rollout = await rolloutConfirmed(writer, desired, reasserted, { client, organization, config, targets: [target], ...(options.policyRepository ? { policyRepository: options.policyRepository } : {}) });
+  // As runSync: a variable kept for steps that may still read it goes once its workflows show none does.
+  const variables = await writer.retire(organization, desired, reasserted, workflowsRead(rollout));
   return { rollout, report: organizationSync(options, clock, rollout.repositories.map(syncEntry), variables, covered(rollout.repositories)), requests: rollout.requests + writer.requests };
 }

@@ -33,6 +33,7 @@ import { FileSyncStateStore, type SyncStateReader } from '../rollout/sync-state.
 import { readiness } from './readiness.js';
 import { requestObserver, type TimedResponse } from './request-metrics.js';
 import { API_ROUTES, createRoutes, type HistoryProvider } from './routes.js';
+import { SharedBundles, type BundlePeers } from './peers.js';
 import { BundleStore, type OfferResult, type Problem, type ServedBundle, type SourceStatus } from './store.js';
 
 /** Handles GET/HEAD requests no API route claimed (the web console). True when it answered. */
@@ -67,6 +68,14 @@ export interface StartServerOptions {
   /** Level of the logger made when none is given (default info). */
   logLevel?: string;
   consoleHandler?: ConsoleHandler;
+  /**
+   * Where the replicas of this deployment share what they publish (the App's Redis): a publish is
+   * stored there for them, and what another replica stored is adopted (peers.ts). The server
+   * closes it when it closes.
+   */
+  peers?: BundlePeers;
+  /** Re-check of `peers` behind its notifications (default 15 s). */
+  peerRecheckMs?: number;
   /** Where the App's sync report is (its repositories' states become egressctl_sync_repositories). */
   syncReportDir?: string;
   /** Where the sync state is when it is not a directory (the App's Redis with several replicas); wins over `syncReportDir`. */
@@ -264,14 +273,23 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   // The saved bundle first: it is served even when the source never answers.
   const restored = await store.loadState();
   if (restored) logger.info({ revision: restored, stateDir: options.stateDir }, 'serving the saved bundle until the source answers');
+  // Before listening: /readyz must not say ready with an older bundle than another replica published.
+  const shared = options.peers ? new SharedBundles({ peers: options.peers, store, logger, ...(options.peerRecheckMs ? { recheckMs: options.peerRecheckMs } : {}) }) : undefined;
+  await shared?.start(options.initialSourceTimeoutMs ?? 10_000);
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? DEFAULT_PORT, options.host ?? DEFAULT_HOST, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? DEFAULT_PORT, options.host ?? DEFAULT_HOST, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    // A port in use: the peers' connections would otherwise keep the process alive.
+    await shared?.stop();
+    throw error;
+  }
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
@@ -293,6 +311,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       store.close();
       await source?.stop();
+      await shared?.stop();
       server.closeIdleConnections();
       // In-flight requests get a grace period, then their sockets are closed.
       const force = setTimeout(() => server.closeAllConnections(), 5_000);
@@ -309,8 +328,13 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     state,
     metrics,
     server,
-    publish: (text, publishOptions = {}) => {
-      return store.offer(text, { origin: 'publish', ordering: publishOrdering(publishOptions.isDescendant) });
+    publish: async (text, publishOptions = {}) => {
+      const ordering = publishOrdering(publishOptions.isDescendant);
+      // With peers, a newer bundle adopted from another replica can win the race with this publish: not a fault.
+      const result = await store.offer(text, { origin: 'publish', ordering, ...(shared ? { olderIsSuperseded: true } : {}) });
+      // The other replicas serve it too (the webhook came to this one only).
+      if (shared && result.status !== 'refused') await shared.published(result.revision, ordering);
+      return result;
     },
     refresh: async () => {
       await source?.refresh();

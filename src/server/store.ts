@@ -36,6 +36,12 @@ export interface OfferOptions {
   /** Check signatures against the trusted keys (default true). False only for what this process compiled itself. */
   verify?: boolean;
   ordering?: Ordering;
+  /**
+   * A step back is refused (status `refused`, reason `older`) without marking the server
+   * degraded or counting it: a publish that lost a race to a newer bundle another replica
+   * published (peers.ts), where nothing is wrong with what is served.
+   */
+  olderIsSuperseded?: boolean;
 }
 
 export type OfferResult =
@@ -188,6 +194,10 @@ export class BundleStore {
         return { status: 'unchanged', revision: candidate.revision };
       }
       const stepBack = await stepsBack(served.bundle, candidate, options.ordering ?? { kind: 'committed-at' });
+      if (stepBack && options.olderIsSuperseded) {
+        logger.info({ origin: options.origin, revision: candidate.revision, served: served.bundle.revision }, 'superseded: a newer bundle is served already');
+        return { status: 'refused', reason: 'older', message: stepBack };
+      }
       if (stepBack) return this.refuse('older', stepBack, options.origin, candidate.revision);
     }
 

@@ -273,8 +273,11 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
       const found = new RegExp(`^egressctl_sync_repositories\\{state="${state}"\\} (\\d+)$`, 'm').exec(await (await fetch(`${app.url}/metrics`)).text());
       return found ? Number(found[1]) : undefined;
     };
-    // Each replica publishes the first revision (a bundle to show its console with); the first publish syncs nothing.
-    for (const app of [a, b]) expect((await standin!.deliverWebhook({ url: app.hookUrl, event: 'push', repository: POLICY_REPO, after: (await standin!.refSha(POLICY_REPO, 'main'))! })).status).toBe(200);
+    // Replica a publishes the first revision, and b serves it too (a bundle to show its console with; the replicas share what
+    // they publish: shared-bundle.test.ts); the first publish syncs nothing.
+    const first = (await standin!.refSha(POLICY_REPO, 'main'))!;
+    expect((await standin!.deliverWebhook({ url: a.hookUrl, event: 'push', repository: POLICY_REPO, after: first })).status).toBe(200);
+    await until('b serves the first revision', async () => (await (await fetch(`${b.url}/readyz`)).json() as { revision: string | null }).revision === first, 10_000);
     for (const app of [a, b]) expect(await page(app)).toContain('No sync has run yet.');
     // A publish on replica a syncs acme/api (a sync PR): a records it.
     const sha = await standin!.commitFiles(POLICY_REPO, { files: { 'policies/api.yml': 'egress-policy: block\nextends: base\nallowed-endpoints:\n  - registry.npmjs.org\n' } });

@@ -7,7 +7,7 @@
  * variables only.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { POLICY_VARIABLE } from '../../src/policy/delivery.js';
+import { REPOSITORY_POLICY_VARIABLE } from '../../src/policy/delivery.js';
 import { loadPolicyRepository } from '../../src/store/repository.js';
 import { tokenClient } from '../../src/github/client.js';
 import { runSync } from '../../src/rollout/sync.js';
@@ -201,10 +201,10 @@ describe('defect 2: a failed sync is tried again', () => {
     harness = await start(VARIABLES, 'organizations: {}\n');
     harness.standin.failNextRequests({ count: 1000, status: 500, message: 'Server Error', match: (request) => request.operationId === 'actions/update-repo-variable' || request.operationId === 'actions/create-repo-variable' });
     const sha = await merge(harness, { 'attachments.yml': 'repositories:\n  acme/api: api\n' });
-    expect(harness.standin.variables('repository', 'acme/api').has(POLICY_VARIABLE)).toBe(false);
+    expect(harness.standin.variables('repository', 'acme/api').has(REPOSITORY_POLICY_VARIABLE)).toBe(false);
     const row = await rowOf(harness, 'acme/api');
     expect(row?.status).toBe('error');
-    expect(row?.reasons.join('\n')).toMatch(/EGRESSCTL_POLICY/);
+    expect(row?.reasons.join('\n')).toMatch(/EGRESSCTL_REPO_POLICY/);
     expect(publishCheck(harness, sha)?.conclusion).toBe('failure');
     // Never a step that reads a variable that is not there.
     for (const pull of harness.standin.pullRequests('acme/api')) {
@@ -213,7 +213,7 @@ describe('defect 2: a failed sync is tried again', () => {
 
     harness.standin.clearFaults();
     await merge(harness, { 'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: base\n' });
-    expect(JSON.parse(harness.standin.variables('repository', 'acme/api').get(POLICY_VARIABLE)!.value)).toMatchObject({ policy: 'api' });
+    expect(JSON.parse(harness.standin.variables('repository', 'acme/api').get(REPOSITORY_POLICY_VARIABLE)!.value)).toMatchObject({ policy: 'api' });
     expect((await rowOf(harness, 'acme/api'))?.status).not.toBe('error');
   }, 120_000);
 });
@@ -300,19 +300,21 @@ describe('a sync PR closed by a person (pull_request.closed)', () => {
 });
 
 describe('defect 5: variables delivery, a change of attachment with the same values', () => {
-  it('detaching a repository policy whose values equal the organization\'s writes variables only, no marker-only PR', async () => {
+  it('detaching a repository policy whose values equal the organization\'s keeps its variable for the steps that read it, and opens the one PR that changes their chain (not a marker-only PR)', async () => {
     harness = await start(VARIABLES, 'organizations:\n  acme: api-copy\n');
     await mergedSyncPullRequest(harness, 'organizations:\n  acme: api-copy\nrepositories:\n  acme/api: api\n', 'acme/api');
     const step = await harness.standin.readFile('acme/api', '.github/workflows/ci.yml');
-    expect(step).toContain('vars.EGRESSCTL_POLICY');
+    // An attached repository reads its own variable, never the organization's name.
+    expect(step).toContain('vars.EGRESSCTL_REPO_POLICY');
+    expect(step).not.toContain('vars.EGRESSCTL_POLICY');
 
     await merge(harness, { 'attachments.yml': 'organizations:\n  acme: api-copy\n' });
-    expect(harness.standin.variables('repository', 'acme/api').has(POLICY_VARIABLE)).toBe(false);
-    expect(harness.standin.pullRequests('acme/api').filter((pull) => pull.state === 'open')).toHaveLength(0);
-    expect(harness.standin.requests.filter((request) => request.write && request.repository === 'acme/api').map((request) => request.operationId)).toEqual(['actions/delete-repo-variable']);
-
-    await merge(harness, { 'attachments.yml': 'organizations:\n  acme: api-copy\nrepositories:\n  acme/api: api\n' });
-    expect(harness.standin.pullRequests('acme/api').filter((pull) => pull.state === 'open')).toHaveLength(0);
-    expect(harness.standin.requests.filter((request) => request.write && request.repository === 'acme/api').map((request) => request.operationId)).toEqual(['actions/update-repo-variable', 'actions/create-repo-variable']);
+    // The step on the default branch still falls back through EGRESSCTL_REPO_POLICY: it now holds the organization's policy.
+    expect(JSON.parse(harness.standin.variables('repository', 'acme/api').get(REPOSITORY_POLICY_VARIABLE)!.value)).toMatchObject({ policy: 'api-copy' });
+    const open = harness.standin.pullRequests('acme/api').filter((pull) => pull.state === 'open');
+    expect(open).toHaveLength(1);
+    // The PR changes the chain (it reads the organization's variable again), not only the marker.
+    expect(await harness.standin.readFile('acme/api', '.github/workflows/ci.yml', open[0]!.head.ref)).toContain('vars.EGRESSCTL_POLICY');
+    expect(harness.standin.requests.filter((request) => request.write && request.repository === 'acme/api').map((request) => request.operationId)).not.toContain('actions/delete-repo-variable');
   }, 120_000);
 });

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { POLICY_VARIABLE, workflowVariableName } from '../../src/policy/delivery.js';
+import { POLICY_VARIABLE, REPOSITORY_POLICY_VARIABLE, workflowVariableName } from '../../src/policy/delivery.js';
 import { loadPolicyRepository } from '../../src/store/repository.js';
 import { tokenClient } from '../../src/github/client.js';
 import { runSync } from '../../src/rollout/sync.js';
@@ -179,18 +179,19 @@ describe('sync on merge (delivery: variables)', () => {
 
   it('a repository attachment writes one repository variable, and installs the managed step once where it is missing', async () => {
     harness = await start(VARIABLES, 'organizations: {}\n');
-    harness.standin.setVariable('repository', 'acme/api', POLICY_VARIABLE, 'stale');
+    harness.standin.setVariable('repository', 'acme/api', REPOSITORY_POLICY_VARIABLE, 'stale');
     await merge(harness, { 'attachments.yml': 'repositories:\n  acme/api: api\n' });
     const operations = writes(harness).filter((request) => request.repository !== POLICY_REPO).map((request) => request.operationId);
     expect(operations[0]).toBe('actions/update-repo-variable');
     expect(operations).toContain('pulls/create');
     expect(writes(harness).filter((request) => request.repository !== POLICY_REPO && request.repository !== 'acme/api')).toEqual([]);
-    expect(JSON.parse(harness.standin.variables('repository', 'acme/api').get(POLICY_VARIABLE)!.value)).toMatchObject({ policy: 'api', 'allowed-endpoints': 'github.com:443 registry.npmjs.org:443' });
+    expect(JSON.parse(harness.standin.variables('repository', 'acme/api').get(REPOSITORY_POLICY_VARIABLE)!.value)).toMatchObject({ policy: 'api', 'allowed-endpoints': 'github.com:443 registry.npmjs.org:443' });
     // acme/api had no managed step: the one-time PR installs one that reads the variables.
     const [pull] = harness.standin.pullRequests('acme/api');
     expect(pull).toBeDefined();
     const installed = await harness.standin.readFile('acme/api', '.github/workflows/ci.yml', pull!.head.ref);
-    expect(installed).toContain('vars.EGRESSCTL_POLICY');
+    expect(installed).toContain('vars.EGRESSCTL_REPO_POLICY');
+    expect(installed).not.toContain('vars.EGRESSCTL_POLICY');
     await harness.standin.mergePullRequest('acme/api', pull!.number);
 
     // Now the step is there: the next change of acme/api's policy is the variable write and two reads.
@@ -213,10 +214,10 @@ describe('sync on merge (delivery: variables)', () => {
     harness = await start(VARIABLES, 'repositories:\n  acme/api: api\n  acme/web: base\n');
     // The first publish writes nothing (no previous revision); the scheduled pass would. Put them there as a previous sync did.
     await merge(harness, { 'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: org\n' });
-    expect(harness.standin.variables('repository', 'acme/web').has(POLICY_VARIABLE)).toBe(true);
+    expect(harness.standin.variables('repository', 'acme/web').has(REPOSITORY_POLICY_VARIABLE)).toBe(true);
     await merge(harness, { 'attachments.yml': 'repositories:\n  acme/api: api\n' });
     expect(writes(harness).filter((request) => request.repository !== POLICY_REPO).map((request) => request.operationId)).toEqual(['actions/delete-repo-variable']);
-    expect(harness.standin.variables('repository', 'acme/web').has(POLICY_VARIABLE)).toBe(false);
+    expect(harness.standin.variables('repository', 'acme/web').has(REPOSITORY_POLICY_VARIABLE)).toBe(false);
   }, 90_000);
 
   it('switching to variables removes a variable of ours the store does not own before steps read it', async () => {
@@ -225,7 +226,7 @@ describe('sync on merge (delivery: variables)', () => {
     const stale = workflowVariableName('.github/workflows/ci.yml');
     harness.standin.setVariable('repository', 'acme/api', stale, '{"egress-policy":"audit"}');
     await merge(harness, { 'egressctl.yml': VARIABLES });
-    expect(harness.standin.variables('repository', 'acme/api').has(POLICY_VARIABLE)).toBe(true);
+    expect(harness.standin.variables('repository', 'acme/api').has(REPOSITORY_POLICY_VARIABLE)).toBe(true);
     expect(harness.standin.variables('repository', 'acme/api').has(stale)).toBe(false);
   }, 90_000);
 });

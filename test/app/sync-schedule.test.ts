@@ -4,7 +4,7 @@
  * differs from the store and reports it as drift (log and sync report).
  */
 import { expect, it } from 'vitest';
-import { POLICY_VARIABLE } from '../../src/policy/delivery.js';
+import { POLICY_VARIABLE, REPOSITORY_POLICY_VARIABLE } from '../../src/policy/delivery.js';
 import { readSyncReport } from '../../src/rollout/sync-report.js';
 import { SIMPLE_WORKFLOW } from '../support/workflows.js';
 import { manifestPermissions, perTestApp, POLICY_REPO } from '../support/app.js';
@@ -29,25 +29,26 @@ it('a variable edited by hand is put back by the scheduled pass and reported as 
   await egressctl.rollout!.runNow();
   await egressctl.idle();
   const org = standin.variables('organization', 'acme').get(POLICY_VARIABLE)!;
-  const repo = standin.variables('repository', 'acme/api').get(POLICY_VARIABLE)!;
+  const repo = standin.variables('repository', 'acme/api').get(REPOSITORY_POLICY_VARIABLE)!;
   expect(JSON.parse(org.value)).toMatchObject({ policy: 'org' });
   expect(JSON.parse(repo.value)).toMatchObject({ policy: 'api' });
   const wanted = repo.value;
 
   // A person loosens the repository variable in the settings UI (no webhook), and adds one of ours by hand.
-  standin.setVariable('repository', 'acme/api', POLICY_VARIABLE, '{"egress-policy":"audit","allowed-endpoints":""}');
+  standin.setVariable('repository', 'acme/api', REPOSITORY_POLICY_VARIABLE, '{"egress-policy":"audit","allowed-endpoints":""}');
   standin.setVariable('repository', 'acme/api', 'EGRESSCTL_WF_OLD_YML', '{"egress-policy":"audit"}');
   standin.resetStats();
   await egressctl.rollout!.runNow();
   await egressctl.idle();
-  expect(standin.variables('repository', 'acme/api').get(POLICY_VARIABLE)!.value).toBe(wanted);
+  expect(standin.variables('repository', 'acme/api').get(REPOSITORY_POLICY_VARIABLE)!.value).toBe(wanted);
   expect(standin.variables('repository', 'acme/api').has('EGRESSCTL_WF_OLD_YML')).toBe(false);
   const written = standin.requests.filter((request) => request.operationId?.startsWith('actions/') && request.write).map((request) => request.operationId);
-  expect(written).toEqual(['actions/update-repo-variable', 'actions/delete-repo-variable']);
+  // The hand-made one is first set to what a step reading it would get now, then removed once the workflows show none does.
+  expect(written).toEqual(['actions/update-repo-variable', 'actions/update-repo-variable', 'actions/delete-repo-variable']);
 
   const report = await readSyncReport(cacheDir);
   const variables = report.organizations['acme']!.variables;
-  expect(variables).toContainEqual(expect.objectContaining({ level: 'repository', target: 'acme/api', name: POLICY_VARIABLE, status: 'drift-restored', reason: expect.stringMatching(/edited on GitHub/) }));
+  expect(variables).toContainEqual(expect.objectContaining({ level: 'repository', target: 'acme/api', name: REPOSITORY_POLICY_VARIABLE, status: 'drift-restored', reason: expect.stringMatching(/edited on GitHub/) }));
   expect(variables).toContainEqual(expect.objectContaining({ level: 'organization', target: 'acme', name: POLICY_VARIABLE, status: 'unchanged' }));
   expect(variables).toContainEqual(expect.objectContaining({ name: 'EGRESSCTL_WF_OLD_YML', status: 'deleted' }));
 }, 90_000);

@@ -176,11 +176,13 @@ jobs:
     steps:
       - uses: step-security/harden-runner@05e31511f85b41b11d1cf0ef85d0992719546e2c # v2.21.0
         with: # egressctl: managed, policy api-block
-          egress-policy: \${{ fromJSON(env.EGRESSCTL_POLICY || vars.EGRESSCTL_POLICY || '{"egress-policy":"audit"}')['egress-policy'] }}
+          egress-policy: \${{ fromJSON(env.EGRESSCTL_POLICY || vars.EGRESSCTL_REPO_POLICY || '{"egress-policy":"audit"}')['egress-policy'] }}
       - run: make
 `;
     const [job] = only(text, s);
     expect(job).toMatchObject({ mode: 'block', enforcedBy: ['harden-runner (variables)'] });
+    // acme/api has its own attachment: its variable is EGRESSCTL_REPO_POLICY; a step still reading EGRESSCTL_POLICY gets the organization's.
+    expect(only(text.replace('vars.EGRESSCTL_REPO_POLICY', 'vars.EGRESSCTL_POLICY'), s)[0]).toMatchObject({ mode: 'audit' });
     expect(job?.reason).toContain("on pull_request the run uses the pull request's copy of the workflow");
     expect(job?.reason).toContain('pull requests from forks get no Actions variables: the step falls back to audit');
   });

@@ -8,11 +8,16 @@ import { parse } from 'yaml';
 import {
   AUDIT_DEFAULT_VALUE,
   DELIVERED_INPUTS,
+  deliveryExpression,
+  deliveryFits,
   fallbackTightening,
+  MAX_EXPRESSION_LENGTH,
   POLICY_VARIABLE,
+  REPOSITORY_POLICY_VARIABLE,
   variableChain,
   variableValue,
   workflowVariableName,
+  writtenChainOf,
 } from '../../src/policy/delivery.js';
 import { DEFAULT_SETTINGS, type CompiledPolicy } from '../../src/policy/model.js';
 import { hardenWorkflow } from '../../src/rollout/harden.js';
@@ -63,7 +68,7 @@ describe('the managed step reads its inputs from variables', () => {
     expect(result.errors).toEqual([]);
     expect(Object.keys(inputs)).toEqual([...DELIVERED_INPUTS]);
     expect(inputs['egress-policy']).toBe(
-      `\${{ fromJSON(runner.environment == 'self-hosted' && env.EGRESSCTL_POLICY || vars.EGRESSCTL_WF_RELEASE_YML || vars.EGRESSCTL_POLICY || '${desired}')['egress-policy'] }}`,
+      `\${{ fromJSON(runner.environment == 'self-hosted' && env.EGRESSCTL_POLICY || vars.EGRESSCTL_WF_RELEASE_YML || vars.EGRESSCTL_REPO_POLICY || vars.EGRESSCTL_POLICY || '${desired}')['egress-policy'] }}`,
     );
     expect(await newWorkflowErrors('release.yml', text, result.output)).toEqual([]);
     // Idempotent.
@@ -105,6 +110,34 @@ describe('the managed step reads its inputs from variables', () => {
     expect(evaluateInput(value)).toBe('audit');
     expect(bare.fallback).toBeUndefined();
     expect(POLICY_VARIABLE).toBe('EGRESSCTL_POLICY');
+  });
+});
+
+describe('the chain per deciding scope', () => {
+  const fallback = variableValue(apiBlock);
+  it('workflow: its variable only; repository: then EGRESSCTL_REPO_POLICY; organization: then both, EGRESSCTL_POLICY last', () => {
+    expect(variableChain('release.yml', fallback, { scope: 'workflow' }).vars).toEqual(['EGRESSCTL_WF_RELEASE_YML']);
+    expect(variableChain('release.yml', fallback, { scope: 'repository' }).vars).toEqual(['EGRESSCTL_WF_RELEASE_YML', REPOSITORY_POLICY_VARIABLE]);
+    expect(variableChain('release.yml', fallback, { scope: 'organization' }).vars).toEqual(['EGRESSCTL_WF_RELEASE_YML', REPOSITORY_POLICY_VARIABLE, POLICY_VARIABLE]);
+    expect(REPOSITORY_POLICY_VARIABLE).toBe('EGRESSCTL_REPO_POLICY');
+  });
+
+  it('the expression length limit is judged on the chain written: the organization chain, with both broader names, is the longest', () => {
+    // A fallback just short enough for a repository's chain is too long by `vars.EGRESSCTL_POLICY || ` for the organization chain.
+    const base = variableChain('ci.yml', '', { scope: 'repository' });
+    const room = MAX_EXPRESSION_LENGTH - (deliveryExpression('egress-policy', base, 'by-runner-os').length - '${{  }}'.length);
+    const filler = `{"egress-policy":"block","allowed-endpoints":"${'a'.repeat(room - 140)}"`;
+    const padded = `${filler}${' '.repeat(room - filler.length - 1)}}`;
+    expect(padded.length).toBe(room);
+    expect(deliveryFits(variableChain('ci.yml', padded, { scope: 'repository' }))).toBe(true);
+    expect(deliveryFits(variableChain('ci.yml', padded, { scope: 'workflow' }))).toBe(true);
+    expect(deliveryFits(variableChain('ci.yml', padded, { scope: 'organization' }))).toBe(false);
+  });
+
+  it('writtenChainOf reads back the names and the literal of a written expression', () => {
+    const chain = variableChain('ci.yml', variableValue(orgAudit), { scope: 'repository' });
+    expect(writtenChainOf(deliveryExpression('egress-policy', chain, 'by-runner-os'))).toEqual({ vars: ['EGRESSCTL_WF_CI_YML', REPOSITORY_POLICY_VARIABLE], fallback: variableValue(orgAudit) });
+    expect(writtenChainOf('block')).toBeUndefined();
   });
 });
 

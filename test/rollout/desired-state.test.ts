@@ -98,7 +98,10 @@ describe('storePlanner', () => {
   });
 
   it('a workflow without an attachment of its own reads its variable, then the repository\'s or organization\'s', () => {
-    expect(planOf({ store: store({ delivery: 'variables' }), repository: 'acme/api', workflowPath: '.github/workflows/ci.yml' }).variables?.vars).toEqual(['EGRESSCTL_WF_CI_YML', 'EGRESSCTL_POLICY']);
+    // acme/api has its own attachment: its own name, never the organization's EGRESSCTL_POLICY (GitHub merges same-named ones).
+    expect(planOf({ store: store({ delivery: 'variables' }), repository: 'acme/api', workflowPath: '.github/workflows/ci.yml' }).variables?.vars).toEqual(['EGRESSCTL_WF_CI_YML', 'EGRESSCTL_REPO_POLICY']);
+    expect(planOf({ store: store({ delivery: 'variables' }), repository: 'acme/web', workflowPath: '.github/workflows/ci.yml' }).variables?.vars).toEqual(['EGRESSCTL_WF_CI_YML', 'EGRESSCTL_REPO_POLICY', 'EGRESSCTL_POLICY']);
+    expect(planOf({ store: store({ delivery: 'variables' }), repository: 'acme/api', workflowPath: '.github/workflows/release.yml' }).variables?.vars).toEqual(['EGRESSCTL_WF_RELEASE_YML']);
   });
 });
 

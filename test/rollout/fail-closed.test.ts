@@ -283,3 +283,74 @@ describe('with delivery: variables a STRICTER fallback is written at once (runs 
     expect(build?.reason).toContain('only looser');
   });
 });
+
+describe('a repository attachment whose repository variable is missing (deleted on GitHub, or its write failed)', () => {
+  // acme/api has its own attachment (wider); the organization's is audit. GitHub resolves a
+  // repository and an organization variable of one name into one `vars.X`, repository first.
+  const attached = (): StoreState => {
+    const state = store('variables');
+    return { ...state, attachments: { ...state.attachments, repositories: { ...state.attachments.repositories, 'acme/api': 'wider' } } };
+  };
+  const ci = fixture.replace(/^name: .*$/m, 'name: CI');
+  const written = (repository: string) => {
+    const result = hardenWorkflow(ci, { file: '.github/workflows/ci.yml', plan: storePlanner({ store: attached(), repository, workflowPath: '.github/workflows/ci.yml' }) });
+    const inputs = (parse(result.output) as { jobs: Steps }).jobs.build?.steps[0]?.with ?? {};
+    return (input: string, contexts: InputContexts) => evaluateInput(String(inputs[input]), contexts);
+  };
+  const api = written('acme/api');
+  // With the repository's variable deleted, `vars.EGRESSCTL_POLICY` is the organization's.
+  const orgOnly = { vars: { EGRESSCTL_POLICY: variableValue(orgAudit) } };
+
+  it("falls to the repository's own fallback literal, never to the organization's variable of the same name", () => {
+    expect(api('egress-policy', { ...forkPullRequest, ...orgOnly })).toBe('block');
+    expect(api('allowed-endpoints', { ...forkPullRequest, ...orgOnly })).toBe('github.com:443 registry.npmjs.org:443');
+  });
+
+  it('a fork run (no vars) gets the same; the repository variable (EGRESSCTL_REPO_POLICY) still overrides when present', () => {
+    expect(api('egress-policy', forkPullRequest)).toBe('block');
+    expect(api('allowed-endpoints', forkPullRequest)).toBe('github.com:443 registry.npmjs.org:443');
+    const both = { vars: { EGRESSCTL_POLICY: variableValue(orgAudit), EGRESSCTL_REPO_POLICY: variableValue(releaseBlock) } };
+    expect(api('allowed-endpoints', { ...forkPullRequest, ...both })).toBe('fulcio.sigstore.dev:443 github.com:443');
+    // A workflow variable added later still comes first.
+    expect(api('allowed-endpoints', { ...forkPullRequest, vars: { ...both.vars, EGRESSCTL_WF_CI_YML: variableValue(wider) } })).toBe('github.com:443 registry.npmjs.org:443');
+  });
+
+  it("a repository without its own attachment keeps reading the organization's variable", () => {
+    const web = written('acme/web');
+    expect(web('egress-policy', { ...forkPullRequest, ...orgOnly })).toBe('audit');
+    expect(web('egress-policy', { ...forkPullRequest, vars: { EGRESSCTL_POLICY: variableValue(wider) } })).toBe('block');
+    // A repository attachment added later reaches it through its variable at once (the sync PR then shortens the chain).
+    expect(web('egress-policy', { ...forkPullRequest, vars: { ...orgOnly.vars, EGRESSCTL_REPO_POLICY: variableValue(wider) } })).toBe('block');
+  });
+});
+
+describe('a step written before EGRESSCTL_REPO_POLICY existed, in a repository without an attachment of its own', () => {
+  const baselines = buildBaselineIndex([]);
+  const config = { mode: 'inline' as const, pin: DEFAULT_SETTINGS.hardenRunner, baselines, store: store('variables') };
+  const ci = fixture.replace(/^name: .*$/m, 'name: CI');
+
+  it('opens no PR for the link alone (it reads what the store says), and the next sync PR brings it along', async () => {
+    const current = (await planRepository('acme/api', [{ path: '.github/workflows/ci.yml', text: ci }], config)).files[0]?.after ?? '';
+    expect(current).toContain('vars.EGRESSCTL_REPO_POLICY || vars.EGRESSCTL_POLICY');
+    const older = current.replaceAll('vars.EGRESSCTL_REPO_POLICY || ', '');
+    const inputs = (parse(older) as { jobs: Steps }).jobs.build?.steps[0]?.with ?? {};
+    expect(evaluateInput(String(inputs['egress-policy']), { ...forkPullRequest, vars: { EGRESSCTL_POLICY: variableValue(releaseBlock) } })).toBe('block');
+    const later = await planRepository('acme/api', [{ path: '.github/workflows/ci.yml', text: older }], config);
+    expect(later.files[0]?.status).toBe('unchanged');
+    const build = later.files[0]?.jobs.find((job) => job.job === 'build');
+    expect(build?.action).toBe('unchanged');
+    expect(build?.fallbackBehind).toBeUndefined();
+    expect(build?.reason).toContain('does not read EGRESSCTL_REPO_POLICY yet');
+    const withNew = await planRepository('acme/api', [{ path: '.github/workflows/ci.yml', text: older }, { path: '.github/workflows/lint.yml', text: 'on: push\njobs:\n  t:\n    runs-on: ubuntu-latest\n    steps:\n      - run: make\n' }], config);
+    expect(withNew.files.map((file) => file.status)).toEqual(['changed', 'changed']);
+    expect(withNew.files[0]?.after).toBe(current);
+  });
+
+  it('in a repository that has its own attachment, the step is rewritten at once (it must not read EGRESSCTL_POLICY)', async () => {
+    const attached = { ...config, store: { ...config.store, attachments: { ...config.store.attachments, repositories: { 'acme/api': 'wider' } } } };
+    const older = ((await planRepository('acme/api', [{ path: '.github/workflows/ci.yml', text: ci }], config)).files[0]?.after ?? '').replaceAll('vars.EGRESSCTL_REPO_POLICY || ', '');
+    const later = await planRepository('acme/api', [{ path: '.github/workflows/ci.yml', text: older }], attached);
+    expect(later.files[0]?.status).toBe('changed');
+    expect(later.files[0]?.after).not.toContain('vars.EGRESSCTL_POLICY');
+  });
+});

@@ -1,12 +1,12 @@
 /** Pure planning for sync (src/rollout/sync-plan.ts, driftOf, syncEntry): data in, data out. */
 import { describe, expect, it } from 'vitest';
-import { AUDIT_DEFAULT_VALUE, POLICY_VARIABLE, variableValue, workflowVariableName } from '../../src/policy/delivery.js';
+import { AUDIT_DEFAULT_VALUE, POLICY_VARIABLE, REPOSITORY_POLICY_VARIABLE, variableValue, workflowVariableName } from '../../src/policy/delivery.js';
 import { parsePolicyRepository } from '../../src/store/repository.js';
 import type { PolicyRepository } from '../../src/store/repository.js';
 import { prepareReviewInput, reviewChange } from '../../src/review/review.js';
 import type { JobInfo } from '../../src/rollout/harden.js';
 import { driftOf } from '../../src/rollout/rollout-plan.js';
-import { affectedScopes, blockedByPolicy, desiredDigest, desiredVariables, reachedByOrganization, storeStateOf, variableChanges } from '../../src/rollout/sync-plan.js';
+import { affectedScopes, blockedByPolicy, desiredDigest, desiredVariables, reachedByOrganization, stepsStillReading, storeStateOf, variableChanges } from '../../src/rollout/sync-plan.js';
 import { syncReasons } from '../../src/rollout/sync-report.js';
 
 function store(files: Record<string, string>): PolicyRepository {
@@ -81,7 +81,7 @@ describe('variables', () => {
     const variables = [...desiredVariables(state, ['acme']).values()].map((variable) => [variable.level, variable.target, variable.name, variable.policy]);
     expect(variables).toEqual([
       ['organization', 'acme', POLICY_VARIABLE, 'org'],
-      ['repository', 'acme/api', POLICY_VARIABLE, 'api'],
+      ['repository', 'acme/api', REPOSITORY_POLICY_VARIABLE, 'api'],
       ['repository', 'acme/api', 'EGRESSCTL_WF_RELEASE_1_YAML', 'rel'],
     ]);
     expect(workflowVariableName('.github/workflows/release.yml')).toBe('EGRESSCTL_WF_RELEASE_YML');
@@ -101,9 +101,42 @@ describe('variables', () => {
     const after = desiredVariables(storeStateOf(store({ ...POLICIES, 'policies/org.yml': 'egress-policy: audit\n', 'attachments.yml': 'organizations:\n  acme: org\nrepositories:\n  acme/api: api\n' })));
     expect(variableChanges(before, after).map((change) => [change.action, change.variable.level, change.variable.target, change.variable.name])).toEqual([
       ['write', 'organization', 'acme', POLICY_VARIABLE],
-      ['delete', 'repository', 'acme/web', POLICY_VARIABLE],
+      ['delete', 'repository', 'acme/web', REPOSITORY_POLICY_VARIABLE],
     ]);
     expect(variableChanges(after, after)).toEqual([]);
+  });
+
+  it('with the store at the new revision, a removed repository variable is retained with what its readers get now', () => {
+    const withWorkflow = storeStateOf(store({ ...POLICIES, 'attachments.yml': 'organizations:\n  acme: org\nrepositories:\n  acme/web: api\nworkflows:\n  acme/api/.github/workflows/release.yml: rel\n' }));
+    const bare = storeStateOf(store({ ...POLICIES, 'attachments.yml': 'organizations:\n  acme: org\n' }));
+    const changes = variableChanges(desiredVariables(withWorkflow), desiredVariables(bare), bare);
+    expect(changes.map((change) => [change.action, change.variable.target, change.variable.name, 'value' in change.variable ? change.variable.value : null])).toEqual([
+      ['retain', 'acme/api', 'EGRESSCTL_WF_RELEASE_YML', variableValue(bare.policies['org']!)],
+      ['retain', 'acme/web', REPOSITORY_POLICY_VARIABLE, variableValue(bare.policies['org']!)],
+    ]);
+    // Nothing applies any more: removed at once (the steps' literal is more than the store asks).
+    const nothing = storeStateOf(store({ ...POLICIES, 'attachments.yml': '{}\n' }));
+    expect(variableChanges(desiredVariables(withWorkflow), desiredVariables(nothing), nothing).map((change) => change.action)).toEqual(['delete', 'delete', 'delete']);
+  });
+
+  it('stepsStillReading: a step needs a variable only when, without it, it would get something else', () => {
+    const E = '{"egress-policy":"block","allowed-endpoints":"github.com:443","disable-sudo-and-containers":false,"disable-file-monitoring":false,"disable-telemetry":false,"policy":"org"}';
+    const weaker = '{"egress-policy":"audit","allowed-endpoints":"","disable-sudo-and-containers":false,"disable-file-monitoring":false,"disable-telemetry":false,"policy":"rel"}';
+    const step = (vars: string[], literal: string) =>
+      `jobs:\n  test:\n    steps:\n      - uses: step-security/harden-runner@v2\n        with:\n          egress-policy: \${{ fromJSON(runner.environment == 'self-hosted' && env.EGRESSCTL_POLICY || ${vars.map((name) => `vars.${name} || `).join('')}'${literal}')['egress-policy'] }}\n`;
+    const org = (name: string) => (name === POLICY_VARIABLE ? E : undefined);
+    // Short chain of a workflow attachment: without its variable, the former literal.
+    expect(stepsStillReading('EGRESSCTL_WF_RELEASE_YML', E, [{ path: 'r.yml', text: step(['EGRESSCTL_WF_RELEASE_YML'], weaker) }], org)).toEqual([{ path: 'r.yml', job: 'test' }]);
+    // Rewritten to the long chain: the organization's variable answers the same.
+    expect(stepsStillReading('EGRESSCTL_WF_RELEASE_YML', E, [{ path: 'r.yml', text: step(['EGRESSCTL_WF_RELEASE_YML', POLICY_VARIABLE], E) }], org)).toEqual([]);
+    // The repository-level EGRESSCTL_POLICY: without it the organization's of that name answers, which differs.
+    const audit = (name: string) => (name === POLICY_VARIABLE ? weaker : undefined);
+    expect(stepsStillReading(POLICY_VARIABLE, E, [{ path: 'c.yml', text: step(['EGRESSCTL_WF_CI_YML', POLICY_VARIABLE], E) }], audit)).toHaveLength(1);
+    // An earlier variable that answers: the step never gets it.
+    const wf = (name: string) => (name === 'EGRESSCTL_WF_CI_YML' ? weaker : audit(name));
+    expect(stepsStillReading(POLICY_VARIABLE, E, [{ path: 'c.yml', text: step(['EGRESSCTL_WF_CI_YML', POLICY_VARIABLE], E) }], wf)).toEqual([]);
+    // A file that does not parse counts as reading it.
+    expect(stepsStillReading(POLICY_VARIABLE, E, [{ path: 'x.yml', text: 'jobs: [vars.EGRESSCTL_POLICY\n  : :' }], audit)).toEqual([{ path: 'x.yml', job: '*' }]);
   });
 });
 

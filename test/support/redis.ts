@@ -16,9 +16,10 @@ export interface RunningRedis {
   close(): Promise<void>;
 }
 
-/** A throwaway redis-server (no persistence, loopback only), up when this resolves. */
-export async function startRedis(): Promise<RunningRedis> {
-  const port = await freePort();
+/** A throwaway redis-server (no persistence, loopback only), up when this resolves; on `port` when given. */
+export async function startRedis(options: { port?: number } = {}): Promise<RunningRedis> {
+  // A given port: the same server again after close() (Redis away for a while, then back).
+  const port = options.port ?? (await freePort());
   const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
@@ -39,7 +40,8 @@ export async function startRedis(): Promise<RunningRedis> {
     url: `redis://127.0.0.1:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        // Killed by a signal, exitCode stays null: a second close() must not wait for an exit that came already.
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGKILL');
       }),

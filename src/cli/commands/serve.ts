@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
-import { mountGitHubApp, openSharedSyncState } from '../../app/server-mount.js';
+import { mountGitHubApp, openSharedBundles, openSharedSyncState } from '../../app/server-mount.js';
 import { loadPrivateKey, loadPublicKeys } from '../../bundle/keys.js';
 import { envName, envSetting } from '../../util/env-names.js';
 import { UsageError } from '../../util/errors.js';
@@ -104,13 +104,18 @@ export const command: Command = {
     let app: Awaited<ReturnType<typeof mountGitHubApp>>;
     let options: StartServerOptions;
     let running: RunningServer;
+    let peers: Awaited<ReturnType<typeof openSharedBundles>> = undefined;
     try {
       options = await serverOptions(values, io, github, syncState);
+      // ... and the bundle one of them published (a push reaches one replica); the server closes it.
+      peers = await openSharedBundles(appEnv);
+      if (peers) options.peers = peers;
       app = await mountGitHubApp(appEnv, options, { cwd: io.cwd, sourceGiven: setting(values, io, 'source') !== undefined, signal: shutdown.signal, apiRoot: github.apiRoot, ...(syncState ? { syncState } : {}) });
       running = await startServer(options);
     } catch (error) {
       // An open Redis connection would keep the process from exiting with the error.
       await syncState?.close();
+      await peers?.close();
       throw error;
     }
     app?.attach(running);
@@ -317,6 +322,7 @@ function startupText(running: RunningServer, options: StartServerOptions, appId:
     appId !== undefined
       ? `  app:      GitHub App enabled (APP_ID ${appId}): webhooks at ${url}/api/github/webhooks`
       : '  app:      GitHub App not enabled (set APP_ID, PRIVATE_KEY or PRIVATE_KEY_PATH, and WEBHOOK_SECRET to enable it)',
+    ...(options.peers ? [`  replicas: what any replica publishes is shared through ${options.peers.description} and served by all`] : []),
     `  look at:  ${url}/readyz   ${url}/v1/bundle   ${url}/v1/history   ${url}/metrics`,
     `  try:      curl -s ${url}/readyz`,
   ];

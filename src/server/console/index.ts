@@ -31,7 +31,7 @@ import { renderPolicy } from './render-policy.js';
 import { renderStore } from './render-store.js';
 import { renderSync, variableLookup } from './render-sync.js';
 import { COVERAGE_MODES, renderCoverage } from './render-coverage.js';
-import { POLICY_VARIABLE, workflowVariableName } from '../../policy/delivery.js';
+import { POLICY_VARIABLE, REPOSITORY_POLICY_VARIABLE, workflowVariableName } from '../../policy/delivery.js';
 import type { SyncReportFile } from '../../rollout/sync-report.js';
 import { FileSyncStateStore, type SyncStateReader } from '../../rollout/sync-state.js';
 import { CONSOLE_CSS, CONSOLE_CSS_VERSION, FAVICON_SVG } from './style.js';
@@ -278,7 +278,8 @@ export function createConsoleHandler(options: ConsoleOptions = {}): ConsoleHandl
             // The order the managed step reads them in (docs/reconciliation.md): workflow, repository, organization.
             return variableLookup(variables, repository, [
               { level: 'repository', target: repository, name: workflowVariableName(asked.workflow.replace(/@.*$/, '')) },
-              { level: 'repository', target: repository, name: POLICY_VARIABLE },
+              // A repository attachment's own name (EGRESSCTL_REPO_POLICY): its steps never read the organization's.
+              { level: 'repository', target: repository, name: REPOSITORY_POLICY_VARIABLE },
               { level: 'organization', target: org, name: POLICY_VARIABLE },
             ]);
           }

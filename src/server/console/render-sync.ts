@@ -116,7 +116,7 @@ export function variableLookup(report: SyncReportFile | undefined, repository: s
 <p id="variable-answer">${
     reads
       ? html`A job of this workflow in <code>${repository}</code> reads <strong><code>vars.${reads.name}</code></strong> (${reads.level} <code>${reads.target}</code>).`
-      : html`No variable was set at the last sync: the step falls back to audit.`
+      : html`No variable was set at the last sync: the step gets the policy written in it (the literal at the end of its chain: this job's policy as of the last sync).`
   }</p>
 <table class="chain"><thead><tr><th>Read in this order</th><th>Where</th><th>Value as last written</th></tr></thead><tbody>${rows}</tbody></table>`;
 }

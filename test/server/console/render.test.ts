@@ -11,7 +11,7 @@ import { renderPage, type PageContext } from '../../../src/server/console/render
 import { lookupProblems, renderLookup, withBlockYaml } from '../../../src/server/console/render-lookup.js';
 import { renderPolicy } from '../../../src/server/console/render-policy.js';
 import { renderStore } from '../../../src/server/console/render-store.js';
-import { readableReason, renderSync } from '../../../src/server/console/render-sync.js';
+import { readableReason, renderSync, variableLookup } from '../../../src/server/console/render-sync.js';
 import type { SyncReportFile, SyncStatus } from '../../../src/rollout/sync-report.js';
 
 const NOW = new Date('2024-05-04T12:00:00Z');
@@ -383,5 +383,13 @@ describe('sync status (issue 23)', () => {
     expect(body).toMatch(/data-repository="acme\/c" data-status="error">.*<span class="badge error">error<\/span>/);
     expect(body).toContain('2 failed, 1 error');
     expect(renderSync(report, 'failed').content.value.match(/<tr data-repository=/g)).toHaveLength(2);
+  });
+});
+
+describe('variableLookup without any variable set', () => {
+  it('says the step gets the literal at the end of its chain, never that it falls back to audit', () => {
+    const text = String(variableLookup(undefined, 'acme/api', [{ level: 'repository', target: 'acme/api', name: 'EGRESSCTL_REPO_POLICY' }]));
+    expect(text).toContain('the step gets the policy written in it');
+    expect(text).not.toContain('audit');
   });
 });
