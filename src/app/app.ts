@@ -16,10 +16,9 @@ import { guardDeliveries, type WebhookApp } from './delivery-guard.js';
 import { DeliveryLog, KeyedQueue, type WorkQueue } from './queue.js';
 import { openSyncState, openWorkQueue } from './queue-open.js';
 import type { SyncStateStore } from '../rollout/sync-state.js';
-import { registerRolloutSchedule, registerSyncRetry, type RolloutSchedule, type SyncRetry } from './rollout-schedule.js';
-import { syncOnMerge } from './sync-on-merge.js';
-import { journaledSync } from './sync-work.js';
-import { expiredAfterPublish } from './expired-exceptions.js';
+import { registerRolloutSchedule, type RolloutSchedule } from './rollout-schedule.js';
+import { registerSyncWork } from './sync-work.js';
+import { registerExpiredExceptions } from './expired-exceptions.js';
 import { registerTamperCheck } from './tamper-check.js';
 import { registerSyncPullRequestClosed } from './sync-pr-closed.js';
 import { registerWorkflowJobHandler, type WorkflowJobDeps, type WorkflowJobHandle } from './workflow-job.js';
@@ -74,7 +73,6 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
 
   let baselines: WorkflowJobHandle | undefined;
   let rollout: RolloutSchedule | undefined;
-  let retries: SyncRetry | undefined;
   let queue: WorkQueue | undefined;
   let syncState: SyncStateStore | undefined;
   const appFn: ApplicationFunction = async (probot) => {
@@ -88,43 +86,39 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
     if (config.policyRepository !== undefined) {
       baselines = registerWorkflowJobHandler(app, { policyRepository: config.policyRepository, flushIntervalMs: config.baselineFlushMs, queue, ...options.workflowJob });
       const policyRepository = config.policyRepository;
-      const sync = syncOnMerge(app, { policyRepository, syncState });
-      // Then the pull request that deletes expired exceptions (it logs its own failures).
-      const expired = expiredAfterPublish(app, { policyRepository });
-      // Journaled before it runs: a kill -9 in the middle leaves it for the next start (sync-work.ts).
-      deps.afterPublish = journaledSync({
+      const backoff = { firstMs: config.syncRetryMs, maxMs: 60 * 60 * 1000 };
+      const mirror = (shas: string[]) => policyMirror(app, deps, policyRepository, shas);
+      // Each repository sync is its own unit of durable work, retried with backoff (sync-work.ts).
+      const sync = registerSyncWork({
+        app,
         queue,
         policyRepository,
-        sync: async (event) => {
-          try {
-            return await sync(event);
-          } finally {
-            await expired(event);
-          }
-        },
-        published: async () => (await deps.publisher())?.current(),
-        mirror: (shas) => policyMirror(app, deps, policyRepository, shas),
-        backoff: { firstMs: config.syncRetryMs, maxMs: 60 * 60 * 1000 },
-      });
-      retries?.stop();
-      retries = registerSyncRetry(app, {
-        loadPolicy: () => loadPolicyHead(app, deps, policyRepository),
         syncState,
-        policyRepository,
-        firstMs: config.syncRetryMs,
+        backoff,
+        published: async () => (await deps.publisher())?.current(),
+        mirror,
+        knownDirs: [config.cacheDir],
+        ...(config.rollout ? { mode: config.rollout.mode, ...(config.rollout.action ? { action: config.rollout.action } : {}) } : {}),
       });
+      // Then the pull request that deletes expired exceptions, journaled too.
+      const expired = registerExpiredExceptions(app, { queue, policyRepository, mirror, backoff });
+      deps.afterPublish = async (event) => {
+        await sync.afterPublish(event);
+        await expired(event.revision);
+      };
       registerSyncPullRequestClosed(app, { syncState });
-      registerTamperCheck(app, { policyRepository, loadStore: () => loadPolicyHead(app, deps, policyRepository), cacheDir: config.cacheDir });
+      registerTamperCheck(app, { policyRepository, loadStore: () => loadPolicyHead(app, deps, policyRepository).then((head) => head.policy), cacheDir: config.cacheDir });
       if (config.rollout) {
         rollout?.stop();
         rollout = registerRolloutSchedule(app, {
           // Each pass also proposes the removal of exceptions that expired since the last publish.
-          loadPolicy: () => loadPolicyHead(app, deps, policyRepository, (dir, revision) => expired({ dir, previous: undefined, revision })),
-          syncState,
+          loadHead: async () => {
+            const head = await loadPolicyHead(app, deps, policyRepository);
+            await expired(head.revision);
+            return head;
+          },
+          fullSync: (revision, organizations, pass) => sync.fullSync(revision, organizations, pass),
           intervalMs: config.rollout.intervalMs,
-          mode: config.rollout.mode,
-          ...(config.rollout.action ? { action: config.rollout.action } : {}),
-          policyRepository,
           claim: (name, ttlMs) => queue!.claim(name, ttlMs),
         });
       }
@@ -147,11 +141,11 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
       return syncState;
     },
     idle: async () => {
-      await Promise.all([deps.queue.idle(), baselines?.idle()]);
+      // Twice: work queued by a webhook, then what that work queued (a publish's repository syncs).
+      for (let round = 0; round < 2; round++) await Promise.all([deps.queue.idle(), baselines?.idle(), queue?.idle()]);
     },
     close: async (graceMs?: number) => {
       rollout?.stop();
-      retries?.stop();
       await baselines?.close();
       // Finishes what runs and commits a last batch within the grace; the rest stays journaled.
       await queue?.close(graceMs);
@@ -167,12 +161,7 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
  * its mirror under the repository's queue (pushes fetch into the same mirror). A head with
  * errors is refused: rolling out from a broken policy repository would be guessing.
  */
-async function loadPolicyHead(
-  app: WebhookApp,
-  deps: HandlerDeps,
-  fullName: string,
-  afterLoad?: (dir: string, revision: string) => Promise<unknown>,
-): Promise<PolicyRepository> {
+async function loadPolicyHead(app: WebhookApp, deps: HandlerDeps, fullName: string): Promise<{ policy: PolicyRepository; revision: string }> {
   const [owner = '', repo = ''] = fullName.split('/');
   const appOctokit = await app.auth();
   const { data: installation } = await appOctokit.rest.apps.getRepoInstallation({ owner, repo });
@@ -188,8 +177,7 @@ async function loadPolicyHead(
       const more = loaded.errors.length > 5 ? `; and ${loaded.errors.length - 5} more` : '';
       throw new Error(`policy repository ${fullName} at ${repository.default_branch} (${sha.slice(0, 12)}) has ${loaded.errors.length} error(s), no rollout: ${shown}${more}`);
     }
-    await afterLoad?.(dir, sha);
-    return loaded.value;
+    return { policy: loaded.value, revision: sha };
   });
 }
 
@@ -207,6 +195,10 @@ async function fetchPolicyRevisions(
 
 /** The policy repository's mirror with `shas` in it, for work picked up from the queue (another replica, a restart). */
 async function policyMirror(app: WebhookApp, deps: HandlerDeps, fullName: string, shas: string[]): Promise<string> {
+  // Usually there already (the push fetched them): no request at all.
+  const dir = await deps.mirrors.open(fullName);
+  const kept = await deps.mirrors.kept(dir);
+  if (shas.every((sha) => kept.has(sha))) return dir;
   const [owner = '', repo = ''] = fullName.split('/');
   const appOctokit = await app.auth();
   const { data: installation } = await appOctokit.rest.apps.getRepoInstallation({ owner, repo });

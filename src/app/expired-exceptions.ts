@@ -3,19 +3,24 @@
  * in the policy repository deletes the entries whose `expires` day is over. They stopped counting
  * at midnight UTC already (answers, sync); the pull request keeps the files honest. It is opened
  * once and then updated (branch rewritten from the default branch, body refreshed), like the
- * blocked-endpoints proposal; the App never merges it.
+ * blocked-endpoints proposal; the App never merges it. One a person closed is not reopened until
+ * the set of expired entries changes (the rule of sync PRs). Proposing it is journaled work
+ * (docs/github-app.md, "Durable work"), retried with backoff.
  */
+import { createHash } from 'node:crypto';
 import type { AppLogger, WebhookApp } from './delivery-guard.js';
-import type { PublishedEvent } from './sync-on-merge.js';
+import type { BackoffPolicy, WorkQueue } from './queue.js';
 import { DiagnosticSink } from '../policy/diagnostics.js';
 import { planExpiredRemovals, type FileRemoval } from '../policy/expiry-edit.js';
 import { parsePolicyFile } from '../policy/policy-file.js';
 import { loadPolicyRepository, type PolicyRepository } from '../store/repository.js';
 import type { GitHubClient } from '../github/client.js';
-import { gitHubStatus, messageOf } from '../util/errors.js';
+import { gitHubStatus } from '../util/errors.js';
 
 export const EXPIRED_BRANCH = 'egressctl/expired-exceptions';
 export const EXPIRED_MARKER = '<!-- egressctl:expired-exceptions -->';
+export const EXPIRED_KIND = 'expired-exceptions';
+const SET_MARKER = /<!-- egressctl:expired-set ([0-9a-f]{32}) -->/;
 
 /** The Octokit calls this makes (Probot's installation Octokit fits). */
 export interface ExpiredClient {
@@ -33,7 +38,8 @@ export interface ExpiredTarget {
 }
 
 export interface ExpiredResult {
-  action: 'none' | 'opened' | 'updated' | 'unchanged' | 'moved-on';
+  /** `closed`: a person closed the pull request for this same set of entries; left closed. */
+  action: 'none' | 'opened' | 'updated' | 'unchanged' | 'moved-on' | 'closed';
   pullRequest?: number;
   removals: FileRemoval[];
 }
@@ -49,13 +55,27 @@ function validPolicyText(file: string, text: string): boolean {
  * `revision`) that expired at `now`. When the branch has moved past `revision`, nothing is
  * proposed from stale texts: the next publish does it.
  */
-export async function proposeExpiredRemovals(client: ExpiredClient, target: ExpiredTarget, repository: PolicyRepository, revision: string, now: Date): Promise<ExpiredResult> {
-  const removals = planExpiredRemovals(repository.policies.values(), repository.files, now, validPolicyText);
+export async function proposeExpiredRemovals(
+  client: ExpiredClient,
+  target: ExpiredTarget,
+  repository: PolicyRepository,
+  revision: string,
+  now: Date,
+  planned?: FileRemoval[],
+): Promise<ExpiredResult> {
+  const removals = planned ?? planExpiredRemovals(repository.policies.values(), repository.files, now, validPolicyText);
   if (removals.length === 0) return { action: 'none', removals };
   const head = (await client.rest.repos.getBranch({ owner: target.owner, repo: target.repo, branch: target.branch })).data.commit;
   if (head.sha !== revision) return { action: 'moved-on', removals };
 
   const repo = { owner: target.owner, repo: target.repo };
+  const { data: pulls } = await client.rest.pulls.list({ ...repo, state: 'all', head: `${target.owner}:${EXPIRED_BRANCH}`, per_page: 10 });
+  const existing = pulls.find((pull) => pull.state === 'open');
+  if (!existing) {
+    // The most recent one, closed by a person without merging, for this same set: not reopened.
+    const last = [...pulls].sort((a, b) => b.number - a.number)[0];
+    if (last && last.state === 'closed' && !last.merged_at && SET_MARKER.exec(last.body ?? '')?.[1] === expiredSetDigest(removals)) return { action: 'closed', pullRequest: last.number, removals };
+  }
   const base = await client.rest.git.getCommit({ ...repo, commit_sha: head.sha });
   const tree = removals.map((removal) => ({ path: removal.file, mode: '100644' as const, type: 'blob' as const, content: removal.text }));
   const newTree = (await client.rest.git.createTree({ ...repo, base_tree: base.data.tree.sha, tree })).data.sha;
@@ -80,8 +100,6 @@ export async function proposeExpiredRemovals(client: ExpiredClient, target: Expi
     else await client.rest.git.updateRef({ ...repo, ref: `heads/${EXPIRED_BRANCH}`, sha: commit, force: true });
   }
 
-  const { data: open } = await client.rest.pulls.list({ ...repo, state: 'open', head: `${target.owner}:${EXPIRED_BRANCH}`, per_page: 10 });
-  const existing = open[0];
   if (existing) {
     if (existing.body === body && existing.title === title) return { action: branchCurrent ? 'unchanged' : 'updated', pullRequest: existing.number, removals };
     await client.rest.pulls.update({ ...repo, pull_number: existing.number, title, body });
@@ -101,9 +119,16 @@ function cell(text: string): string {
   return text.replace(/[|\r\n`]/g, ' ');
 }
 
+/** What a closed pull request is compared by: the expired entries (policy, endpoint, day), not their lines. */
+export function expiredSetDigest(removals: readonly FileRemoval[]): string {
+  const entries = removals.flatMap((removal) => removal.removed.map((entry) => [removal.policy, entry.endpoint, entry.expires].join('\u0000'))).sort();
+  return createHash('sha256').update(JSON.stringify(entries)).digest('hex').slice(0, 32);
+}
+
 export function pullRequestBody(removals: readonly FileRemoval[]): string {
   const lines = [
     EXPIRED_MARKER,
+    `<!-- egressctl:expired-set ${expiredSetDigest(removals)} -->`,
     'These allowed-endpoints entries carry an `expires` date that has passed. Since the end of that day (UTC) they no longer count: the server leaves them out of its answers and sync removes them from workflows and variables. Merging deletes them from the files; if an exception is still needed, push a later `expires` date to this branch instead.',
     '',
     'egressctl opened this pull request and updates it after each publish; it never merges it.',
@@ -119,9 +144,13 @@ export function pullRequestBody(removals: readonly FileRemoval[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-export interface ExpiredAfterPublishDeps {
+export interface ExpiredWorkDeps {
+  queue: WorkQueue;
   /** `owner/repo` of the policy repository. */
   policyRepository: string;
+  /** The policy repository's mirror with this revision in it. */
+  mirror: (revisions: string[]) => Promise<string>;
+  backoff: BackoffPolicy;
   log?: AppLogger;
   /** The time entries are judged at (default: now). */
   now?: () => Date;
@@ -129,32 +158,39 @@ export interface ExpiredAfterPublishDeps {
 }
 
 /**
- * After each publish, and on each scheduled sync pass: the revision (already in the mirror) is
- * read, and the pull request is opened or updated when entries have expired. A failure is logged
- * and never undoes the publish; the next publish or pass tries again.
+ * After each publish, and on each scheduled sync pass: journal the proposal at `revision` (one a
+ * UTC day and revision: entries expire by the day). Its handler reads the revision from the
+ * mirror and opens or updates the pull request when entries have expired; a failure is retried
+ * with backoff and never undoes the publish.
  */
-export function expiredAfterPublish(app: WebhookApp, deps: ExpiredAfterPublishDeps): (event: PublishedEvent) => Promise<ExpiredResult | undefined> {
+export function registerExpiredExceptions(app: WebhookApp, deps: ExpiredWorkDeps): (revision: string) => Promise<void> {
   const log: AppLogger = deps.log ?? app.log;
   const [owner = '', repo = ''] = deps.policyRepository.split('/');
-  return async (event) => {
-    try {
-      const loaded = await loadPolicyRepository({ dir: event.dir, rev: event.revision });
-      if (loaded.errors.length > 0) return undefined;
+  const key = deps.policyRepository.toLowerCase();
+  deps.queue.handle<{ revision: string }>(
+    EXPIRED_KIND,
+    async (item) => {
+      const { revision } = item.data;
+      const dir = await deps.mirror([revision]);
+      const loaded = await loadPolicyRepository({ dir, rev: revision });
+      if (loaded.errors.length > 0) return;
       const now = deps.now?.() ?? new Date();
-      // Nothing expired (the usual case): no request to GitHub at all.
-      if (planExpiredRemovals(loaded.value.policies.values(), loaded.value.files, now, validPolicyText).length === 0) return { action: 'none', removals: [] };
-      const appOctokit = await app.auth();
-      const installation = (await appOctokit.rest.apps.getRepoInstallation({ owner, repo })).data.id;
-      const client: GitHubClient = await app.auth(installation);
-      const result = await proposeExpiredRemovals(client, { owner, repo, branch: loaded.value.settings.defaultBranch }, loaded.value, event.revision, now);
-      if (result.action !== 'none') {
-        log.info({ revision: event.revision, action: result.action, pullRequest: result.pullRequest, entries: result.removals.reduce((sum, removal) => sum + removal.removed.length, 0) }, 'expired exceptions proposal');
+      // Planned once; nothing expired (the usual case): no request to GitHub at all.
+      const removals = planExpiredRemovals(loaded.value.policies.values(), loaded.value.files, now, validPolicyText);
+      let result: ExpiredResult = { action: 'none', removals };
+      if (removals.length > 0) {
+        const appOctokit = await app.auth();
+        const installation = (await appOctokit.rest.apps.getRepoInstallation({ owner, repo })).data.id;
+        const client: GitHubClient = await app.auth(installation);
+        result = await proposeExpiredRemovals(client, { owner, repo, branch: loaded.value.settings.defaultBranch }, loaded.value, revision, now, removals);
+        log.info({ revision, action: result.action, pullRequest: result.pullRequest, entries: removals.reduce((sum, removal) => sum + removal.removed.length, 0) }, 'expired exceptions proposal');
       }
       deps.onResult?.(result);
-      return result;
-    } catch (error) {
-      log.warn({ revision: event.revision, err: messageOf(error) }, 'cannot propose the removal of expired exceptions (the next publish retries)');
-      return undefined;
-    }
+    },
+    deps.backoff,
+  );
+  return async (revision) => {
+    const day = (deps.now?.() ?? new Date()).toISOString().slice(0, 10);
+    await deps.queue.add({ id: `${EXPIRED_KIND}:${revision}:${day}`, kind: EXPIRED_KIND, key, data: { revision } });
   };
 }

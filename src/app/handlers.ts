@@ -23,8 +23,7 @@ import { MissingCommitError, type FetchSource, type GitMirrors } from './git-mir
 import { completeCheckRun, looksLikePolicyRepository, reportCheckRun, startCheckRun, upsertMarkedComment, type GitTokens, type RepositoryRef } from './github.js';
 import type { BundlePublisher } from './publish.js';
 import type { KeyedQueue } from './queue.js';
-import type { PublishedEvent } from './sync-on-merge.js';
-import type { SyncFailure } from '../rollout/sync-report.js';
+import type { PublishCheck } from './sync-work.js';
 import {
   PUBLISH_CHECK_NAME,
   REVIEW_MARKER,
@@ -36,7 +35,6 @@ import {
   reviewCommentBody,
   shortSha,
   supersededOutput,
-  syncFailedOutput,
   validateCheckOutput,
   type CheckOutput,
 } from './render.js';
@@ -52,10 +50,11 @@ export interface HandlerDeps {
   publisher: () => BundlePublisher | undefined | Promise<BundlePublisher | undefined>;
   signKeys: readonly KeyObject[];
   /**
-   * After a revision is published (or found published already: `previous` is the revision): sync
-   * what changed and retry what failed (sync-on-merge.ts). Its failures fail the publish check.
+   * After a revision is published (or found published already: `previous` is the revision):
+   * journal the sync of what changed (sync-work.ts); resolves once it is durable. With `check`,
+   * the sync completes the publish check when every repository had its first attempt.
    */
-  afterPublish?: (event: PublishedEvent) => Promise<{ failures: readonly SyncFailure[] }>;
+  afterPublish?: (event: { previous: string | undefined; revision: string; check?: PublishCheck }) => Promise<void>;
 }
 
 /** The parts of a webhook's `repository` the app uses. */
@@ -271,7 +270,6 @@ async function publishPush(context: Context<'push'>, repository: RepositoryInfo,
   }
 
   const check = await startCheckRun(target, PUBLISH_CHECK_NAME, after, 'Compiling the policy repository');
-  let reported = false;
   try {
     const loaded = await loadPolicyRepository({ dir, rev: after });
     if (loaded.errors.length > 0) {
@@ -303,11 +301,25 @@ async function publishPush(context: Context<'push'>, repository: RepositoryInfo,
     if (result.status === 'accepted' || result.status === 'unchanged') {
       log.info({ status: result.status, previous: published }, 'bundle published');
       const output = publishedOutput({ bundle, keyids, previous: published, destination: publisher.description }, result.status);
-      // Then sync (what changed, and what failed before): its failures fail the check and the delivery (a redelivery runs it again).
-      const failures = await syncAfterPublish(deps, { dir, previous: result.status === 'accepted' ? published : after, revision: after }, log);
-      await completeCheckRun(target, check.id, failures.length > 0 ? syncFailedOutput(output, after, failures) : output);
-      reported = true;
-      if (failures.length > 0) throw new DeliveryFailure(`published ${shortSha(after)}, but the sync failed for ${failures.map((failure) => failure.target).join(', ')}`, { cause: new Error('sync failed') });
+      const installationId = installationIdOf(payload);
+      const previous = result.status === 'accepted' ? published : after;
+      if (!deps.afterPublish || installationId === undefined) {
+        await deps.afterPublish?.({ previous, revision: after });
+        await completeCheckRun(target, check.id, output);
+        return;
+      }
+      // The sync is journaled work, answered before it runs (GitHub waits 10 s for a webhook, a
+      // sync may take minutes): the check stays in progress until every repository of this
+      // publish had its first attempt, then says what failed (sync-work.ts).
+      await target.octokit.rest.checks.update({
+        owner: target.owner,
+        repo: target.repo,
+        check_run_id: check.id,
+        status: 'in_progress',
+        output: { title: `Published ${shortSha(after)}; syncing what it changes`, summary: `${output.summary}\n\nSyncing the repositories this revision changes; this check completes when each had its first attempt.` },
+      });
+      await deps.afterPublish({ previous, revision: after, check: { installationId, owner: repository.owner, repo: repository.repo, checkRunId: check.id, revision: after, output } });
+      log.info({ previous }, 'sync journaled');
       return;
     }
     const now = await publisher.current();
@@ -319,27 +331,10 @@ async function publishPush(context: Context<'push'>, repository: RepositoryInfo,
     log.warn({ reason: result.reason, problem: result.message }, 'bundle refused');
     await completeCheckRun(target, check.id, refusedOutput(after, result.message, now));
   } catch (error) {
-    if (reported) throw error;
     await completeCheckRun(target, check.id, failedOutput('publish this revision', publicMessage(error, [deps.config.cacheDir]))).catch((reportError: unknown) =>
       log.warn({ err: messageOf(reportError) }, 'cannot report the failure on the check run'),
     );
     throw error;
-  }
-}
-
-/**
- * The sync after a publish (sync-on-merge.ts): what it left failed, logged as errors. A sync that
- * throws (GitHub unreachable, the App not installed) is one failure, never a silent success.
- */
-async function syncAfterPublish(deps: HandlerDeps, event: PublishedEvent, log: Pick<Context['log'], 'error'>): Promise<readonly SyncFailure[]> {
-  if (!deps.afterPublish) return [];
-  try {
-    const failures = (await deps.afterPublish(event)).failures;
-    for (const failure of failures) log.error({ target: failure.target }, `sync failed: ${failure.reason}`);
-    return failures;
-  } catch (error) {
-    log.error({ err: messageOf(error) }, 'sync after publish failed');
-    return [{ target: 'sync', reason: publicMessage(error, [deps.config.cacheDir]) }];
   }
 }
 

@@ -11,14 +11,36 @@ import path from 'node:path';
 import { BoundedMap } from '../util/bounded-map.js';
 import { messageOf } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy, type BatchOptions, type NewWork, type QueueFailure, type WorkItem, type WorkQueue } from './queue.js';
+import {
+  backoffDelay,
+  DEFAULT_BACKOFF,
+  type BackoffPolicy,
+  type BatchOptions,
+  type FanInDone,
+  type FanInFailure,
+  type NewWork,
+  type QueueFailure,
+  type WorkItem,
+  type WorkQueue,
+} from './queue.js';
 
 export const JOURNAL_FILE = 'journal.jsonl';
 
 type JournalRecord =
   | { op: 'add'; item: WorkItem }
   | { op: 'done'; ids: string[] }
-  | { op: 'fail'; id: string; attempts: number; notBefore: number; error: string };
+  | { op: 'fail'; id: string; attempts: number; notBefore: number; error: string }
+  | { op: 'fanin'; id: string; payload: unknown; expected: string[]; settled?: string[]; failures?: FanInFailure[] }
+  | { op: 'fanin-expect'; id: string; units: string[] }
+  | { op: 'fanin-settle'; id: string; unit: string; failures: FanInFailure[] }
+  | { op: 'fanin-done'; id: string };
+
+interface FanIn {
+  payload: unknown;
+  expected: Set<string>;
+  settled: Set<string>;
+  failures: FanInFailure[];
+}
 
 export interface FileWorkQueueOptions {
   /** Where the journal lives; undefined: memory only (tests, and `probot run` without a state directory). */
@@ -48,6 +70,8 @@ export class FileWorkQueue implements WorkQueue {
   readonly description: string;
   private readonly items = new Map<string, WorkItem>();
   private readonly done: BoundedMap<string, true>;
+  private readonly fanIns = new Map<string, FanIn>();
+  private readonly fanInsDone = new BoundedMap<string, true>(10_000);
   private readonly handlers = new Map<string, Handler>();
   private readonly batches = new Map<string, BatchHandler>();
   private readonly runningKeys = new Set<string>();
@@ -88,15 +112,70 @@ export class FileWorkQueue implements WorkQueue {
         this.items.delete(id);
         this.done.set(id, true);
       }
-    } else {
+    } else if (record.op === 'fail') {
       const item = this.items.get(record.id);
       if (item) Object.assign(item, { attempts: record.attempts, notBefore: record.notBefore, lastError: record.error });
+    } else this.applyFanIn(record);
+  }
+
+  /** A fan-in record, in memory; the settle that leaves nothing expected returns the fan-in. */
+  private applyFanIn(record: Extract<JournalRecord, { op: `fanin${string}` }>): FanIn | undefined {
+    if (this.fanInsDone.peek(record.id)) return undefined;
+    if (record.op === 'fanin') {
+      const fanIn = this.fanIns.get(record.id) ?? { payload: record.payload, expected: new Set<string>(), settled: new Set(record.settled ?? []), failures: [...(record.failures ?? [])] };
+      for (const unit of record.expected) if (!fanIn.settled.has(unit)) fanIn.expected.add(unit);
+      this.fanIns.set(record.id, fanIn);
+      return undefined;
     }
+    const fanIn = this.fanIns.get(record.id);
+    if (!fanIn) return undefined;
+    if (record.op === 'fanin-expect') {
+      for (const unit of record.units) if (!fanIn.settled.has(unit)) fanIn.expected.add(unit);
+      return undefined;
+    }
+    if (record.op === 'fanin-done') {
+      this.fanIns.delete(record.id);
+      this.fanInsDone.set(record.id, true);
+      return undefined;
+    }
+    if (fanIn.settled.has(record.unit)) return undefined;
+    fanIn.settled.add(record.unit);
+    fanIn.expected.delete(record.unit);
+    fanIn.failures.push(...record.failures);
+    return fanIn.expected.size === 0 ? fanIn : undefined;
+  }
+
+  async openFanIn(id: string, payload: unknown, expected: readonly string[]): Promise<void> {
+    const record: JournalRecord = { op: 'fanin', id, payload, expected: [...expected] };
+    this.applyFanIn(record);
+    await this.journal?.append([record]);
+  }
+
+  async expectInFanIn(id: string, units: readonly string[]): Promise<void> {
+    const record: JournalRecord = { op: 'fanin-expect', id, units: [...units] };
+    this.applyFanIn(record);
+    await this.journal?.append([record]);
+  }
+
+  async settleInFanIn<P>(id: string, unit: string, failures: readonly FanInFailure[]): Promise<FanInDone<P> | undefined> {
+    const record: JournalRecord = { op: 'fanin-settle', id, unit, failures: [...failures] };
+    const complete = this.applyFanIn(record);
+    if (!complete) {
+      await this.journal?.append([record]);
+      return undefined;
+    }
+    this.applyFanIn({ op: 'fanin-done', id });
+    await this.journal?.append([record, { op: 'fanin-done', id }]);
+    return { payload: complete.payload as P, failures: complete.failures };
   }
 
   /** What the journal is rewritten to: the live items, and the done ids still remembered. */
   private snapshot(): JournalRecord[] {
-    return [{ op: 'done', ids: [...this.done.keys()] }, ...[...this.items.values()].map((item): JournalRecord => ({ op: 'add', item }))];
+    return [
+      { op: 'done', ids: [...this.done.keys()] },
+      ...[...this.items.values()].map((item): JournalRecord => ({ op: 'add', item })),
+      ...[...this.fanIns].map(([id, fanIn]): JournalRecord => ({ op: 'fanin', id, payload: fanIn.payload, expected: [...fanIn.expected], settled: [...fanIn.settled], failures: fanIn.failures })),
+    ];
   }
 
   async add<T>(work: NewWork<T>): Promise<boolean> {
@@ -228,6 +307,12 @@ export class FileWorkQueue implements WorkQueue {
       }
     })();
     await batch.running;
+  }
+
+  async retryNow(kind: string): Promise<void> {
+    const now = this.now();
+    for (const item of this.items.values()) if (item.kind === kind && item.lastError !== undefined && item.notBefore > now) item.notBefore = now;
+    this.pump();
   }
 
   async pending(kind?: string): Promise<number> {

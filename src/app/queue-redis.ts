@@ -3,8 +3,13 @@
  * - `add` claims the item's id with SET NX first (a day): the same delivery or job arriving at
  *   two replicas is queued once; the job is in Redis when `add` resolves.
  * - Handlers are BullMQ workers, one queue per kind. One item per key at a time across replicas:
- *   a worker takes a short Redis lock on the key and, when another replica holds it, puts the job
- *   back a moment later (a DelayedError, which costs no attempt).
+ *   a worker takes a Redis lock on the key (renewed while it runs), and when another run holds
+ *   it, here or on another replica, puts its job back a moment later (a DelayedError, which costs
+ *   no attempt). A replica killed in the middle stops renewing BullMQ's job lock and ours
+ *   (`lockMs`); another replica's stalled-job check finds the job and runs it once the key's lock
+ *   expired: no claim outlives its holder by more than `lockMs`.
+ * - Fan-ins (the publish check waits for every repository sync of its publish) are Redis sets
+ *   settled by a script, so exactly one settle completes each.
  * - Failures are retried with the same exponential backoff as the embedded queue (a custom
  *   backoff strategy), practically without limit; BullMQ keeps the last error (failedReason).
  * - Batches (observations) wait in their queue with no worker; a repeatable flush job, which
@@ -15,7 +20,18 @@
 import { randomUUID } from 'node:crypto';
 import { DelayedError, Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { messageOf } from '../util/errors.js';
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy, type BatchOptions, type NewWork, type QueueFailure, type WorkItem, type WorkQueue } from './queue.js';
+import {
+  backoffDelay,
+  DEFAULT_BACKOFF,
+  type BackoffPolicy,
+  type BatchOptions,
+  type FanInDone,
+  type FanInFailure,
+  type NewWork,
+  type QueueFailure,
+  type WorkItem,
+  type WorkQueue,
+} from './queue.js';
 
 export interface RedisWorkQueueOptions {
   /** redis://[user:password@]HOST:PORT[/DB] (rediss:// for TLS). */
@@ -24,8 +40,14 @@ export interface RedisWorkQueueOptions {
   prefix?: string;
   /** Items handled at once by this replica, per kind. Default 8. */
   concurrency?: number;
-  /** How long a key's lock is held at most (a killed replica's lock expires; BullMQ hands its job to another replica after 30 s). Default 30 s. */
+  /**
+   * BullMQ's job lock and our lock on the item's key last this long unless renewed (at half of
+   * it, while the handler runs): a killed replica's job is found stalled within about this plus
+   * `stalledMs`, and handed to another replica. Default 10 s.
+   */
   lockMs?: number;
+  /** How often each replica looks for stalled jobs. Default 5 s. */
+  stalledMs?: number;
   onError?: (item: WorkItem, error: unknown) => void;
 }
 
@@ -34,6 +56,39 @@ type JobData = NewWork & { addedAt: number };
 
 const ATTEMPTS = 1_000_000;
 const SEEN_TTL_SECONDS = 24 * 60 * 60;
+/** A fan-in's keys live this long (a publish whose syncs never all ran is forgotten after a week). */
+const FAN_IN_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+
+// KEYS: hash, expected, settled, failures, done. ARGV: ttl, payload (or '' to add only), units...
+const FAN_IN_EXPECT = `
+if redis.call('exists', KEYS[5]) == 1 then return 0 end
+if ARGV[2] ~= '' then redis.call('hsetnx', KEYS[1], 'payload', ARGV[2]) end
+if redis.call('hexists', KEYS[1], 'payload') == 0 then return 0 end
+for i = 3, #ARGV do
+  if redis.call('sismember', KEYS[3], ARGV[i]) == 0 then redis.call('sadd', KEYS[2], ARGV[i]) end
+end
+for i = 1, 4 do redis.call('pexpire', KEYS[i], ARGV[1]) end
+return 1`;
+// KEYS as above. ARGV: ttl, unit, failures (JSON each)... Returns {payload, failures...} to the one settle that empties it.
+const FAN_IN_SETTLE = `
+if redis.call('exists', KEYS[5]) == 1 then return false end
+if redis.call('hexists', KEYS[1], 'payload') == 0 then return false end
+if redis.call('sadd', KEYS[3], ARGV[2]) == 0 then return false end
+redis.call('srem', KEYS[2], ARGV[2])
+for i = 3, #ARGV do redis.call('rpush', KEYS[4], ARGV[i]) end
+for i = 1, 4 do redis.call('pexpire', KEYS[i], ARGV[1]) end
+if redis.call('scard', KEYS[2]) > 0 then return false end
+redis.call('set', KEYS[5], '1', 'PX', ARGV[1])
+local result = { redis.call('hget', KEYS[1], 'payload') }
+for _, failure in ipairs(redis.call('lrange', KEYS[4], 0, -1)) do table.insert(result, failure) end
+redis.call('del', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+return result`;
+// KEYS: lock. ARGV: value, ttl. Our lock (or a free one) is ours for ttl more.
+const KEY_LOCK = `
+local held = redis.call('get', KEYS[1])
+if held and held ~= ARGV[1] then return 0 end
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`;
 
 export function redisConnection(url: string): ConnectionOptions {
   const parsed = new URL(url);
@@ -63,6 +118,8 @@ export class RedisWorkQueue implements WorkQueue {
   private readonly workers = new Map<string, Worker>();
   private readonly batches = new Map<string, { run: (items: WorkItem[]) => Promise<void>; options: BatchOptions; lastError?: string }>();
   private readonly owner = randomUUID();
+  /** `kind\0key` of the items this replica runs now. */
+  private readonly runningKeys = new Set<string>();
   private closed = false;
 
   private constructor(private readonly options: RedisWorkQueueOptions) {
@@ -110,6 +167,9 @@ export class RedisWorkQueue implements WorkQueue {
       client.defineCommand('egressctlClaim', { numberOfKeys: 1, lua: "if redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 else return 0 end" });
       // Only our own lock: it may have expired and been taken by another replica meanwhile.
       client.defineCommand('egressctlRelease', { numberOfKeys: 1, lua: "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end" });
+      client.defineCommand('egressctlKeyLock', { numberOfKeys: 1, lua: KEY_LOCK });
+      client.defineCommand('egressctlFanInExpect', { numberOfKeys: 5, lua: FAN_IN_EXPECT });
+      client.defineCommand('egressctlFanInSettle', { numberOfKeys: 5, lua: FAN_IN_SETTLE });
       this.commandsDefined = true;
     }
     return client;
@@ -124,6 +184,30 @@ export class RedisWorkQueue implements WorkQueue {
   async release(name: string, value: string = this.owner): Promise<void> {
     const client = await this.redis();
     await client.runCommand('egressctlRelease', [`${this.prefix}:claim:${name}`, value]);
+  }
+
+  private fanInKeys(id: string): string[] {
+    const base = `${this.prefix}:fanin:${Buffer.from(id).toString('base64url')}`;
+    return [base, `${base}:expected`, `${base}:settled`, `${base}:failures`, `${base}:done`];
+  }
+
+  async openFanIn(id: string, payload: unknown, expected: readonly string[]): Promise<void> {
+    const client = await this.redis();
+    await client.runCommand('egressctlFanInExpect', [...this.fanInKeys(id), FAN_IN_TTL_MS, JSON.stringify(payload), ...expected]);
+  }
+
+  async expectInFanIn(id: string, units: readonly string[]): Promise<void> {
+    if (units.length === 0) return;
+    const client = await this.redis();
+    await client.runCommand('egressctlFanInExpect', [...this.fanInKeys(id), FAN_IN_TTL_MS, '', ...units]);
+  }
+
+  async settleInFanIn<P>(id: string, unit: string, failures: readonly FanInFailure[]): Promise<FanInDone<P> | undefined> {
+    const client = await this.redis();
+    const result = (await client.runCommand('egressctlFanInSettle', [...this.fanInKeys(id), FAN_IN_TTL_MS, unit, ...failures.map((failure) => JSON.stringify(failure))])) as string[] | null;
+    if (!result || result.length === 0) return undefined;
+    const [payload, ...rest] = result;
+    return { payload: JSON.parse(payload!) as P, failures: rest.map((text) => JSON.parse(text) as FanInFailure) };
   }
 
   async add<T>(work: NewWork<T>): Promise<boolean> {
@@ -155,30 +239,45 @@ export class RedisWorkQueue implements WorkQueue {
   }
 
   handle<T>(kind: string, handler: (item: WorkItem<T>) => Promise<void>, backoff: BackoffPolicy = DEFAULT_BACKOFF): void {
-    const lockMs = this.options.lockMs ?? 30_000;
+    const lockMs = this.options.lockMs ?? 10_000;
     const worker = new Worker<JobData>(
       `${this.prefix}-${kind}`,
       async (job, token) => {
-        const lock = `key:${kind}:${job.data.key}`;
+        const lock = `${this.prefix}:claim:key:${kind}:${job.data.key}`;
+        // Held by this replica for this job and renewed while it runs: a killed replica's lock
+        // expires within `lockMs`, about when BullMQ hands its stalled job to another replica.
         const holder = `${this.owner}:${job.id ?? ''}`;
-        if (!(await this.claim(lock, lockMs, holder))) {
-          // Another replica works on this key: try again shortly, without counting an attempt.
+        const local = `${kind}\0${job.data.key}`;
+        const client = await this.redis();
+        const lockKey = async () => Number(await client.runCommand('egressctlKeyLock', [lock, holder, lockMs])) === 1;
+        // Never two runs of one key in this process either (BullMQ may hand a job it thinks stalled to the replica still running it).
+        if (this.runningKeys.has(local) || !(await lockKey())) {
+          // Another job of this key runs (on this or another replica): try again shortly, without counting an attempt.
           await job.moveToDelayed(Date.now() + 200, token);
           throw new DelayedError();
         }
+        this.runningKeys.add(local);
+        const renew = setInterval(() => void lockKey().catch(() => undefined), Math.max(100, Math.floor(lockMs / 2)));
+        renew.unref?.();
         try {
           await handler(this.itemOf(job) as WorkItem<T>);
         } catch (error) {
           this.options.onError?.({ ...this.itemOf(job), attempts: job.attemptsMade + 1, lastError: messageOf(error) }, error);
           throw error;
         } finally {
-          await this.release(lock, holder);
+          clearInterval(renew);
+          this.runningKeys.delete(local);
+          await client.runCommand('egressctlRelease', [lock, holder]);
         }
       },
       {
         connection: this.connection,
         prefix: this.prefix,
         concurrency: this.options.concurrency ?? 8,
+        lockDuration: lockMs,
+        stalledInterval: this.options.stalledMs ?? 5_000,
+        // A job whose replica died is handed over however often that happens: never failed for it.
+        maxStalledCount: ATTEMPTS,
         settings: { backoffStrategy: (attemptsMade: number) => backoffDelay(backoff, attemptsMade) },
       },
     );
@@ -219,6 +318,11 @@ export class RedisWorkQueue implements WorkQueue {
     } finally {
       await this.release(lock);
     }
+  }
+
+  async retryNow(kind: string): Promise<void> {
+    const jobs = (await this.queue(kind).getJobs(['delayed'], 0, 9_999)) as Job<JobData>[];
+    await Promise.all(jobs.filter((job) => job.attemptsMade > 0).map((job) => job.promote().catch(() => undefined)));
   }
 
   private kinds(): string[] {

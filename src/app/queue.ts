@@ -69,7 +69,7 @@ export class KeyedQueue {
 export interface WorkItem<T = unknown> {
   /** Unique: a second `add` with it is dropped (a redelivery, the same job seen twice). */
   id: string;
-  /** Which handler runs it: `workflow-job`, `observation`, `feedback`, ... */
+  /** Which handler runs it: `workflow-job`, `observation`, `feedback`, `sync-plan`, `organization-sync`, `repository-sync`, `publish-check`, `expired-exceptions`. */
   kind: string;
   /** Items with the same key run one at a time (a repository, lower-cased). */
   key: string;
@@ -119,6 +119,18 @@ export interface BatchOptions {
   intervalMs: number;
 }
 
+/** One unit of a fan-in that did not do what it should, with why (a repository, a variable). */
+export interface FanInFailure {
+  target: string;
+  reason: string;
+}
+
+/** A fan-in whose every expected unit has settled: what it was opened with, and what failed. */
+export interface FanInDone<P = unknown> {
+  payload: P;
+  failures: FanInFailure[];
+}
+
 export interface QueueFailure {
   id: string;
   kind: string;
@@ -144,6 +156,8 @@ export interface WorkQueue {
   handleBatches<T>(kind: string, options: BatchOptions, handler: (items: WorkItem<T>[]) => Promise<void>): void;
   /** Run the batch of `kind` now (tests, shutdown). */
   flush(kind: string): Promise<void>;
+  /** Items of `kind` waiting out a backoff after a failure run now (level-triggered: a push to the policy repository retries what is in error). */
+  retryNow(kind: string): Promise<void>;
   /** Items not done yet (of `kind`, or all). */
   pending(kind?: string): Promise<number>;
   /** Items whose last attempt failed, with their errors. */
@@ -153,6 +167,16 @@ export interface WorkQueue {
    * replica per period). The embedded queue has one replica: always true.
    */
   claim(name: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Fan-in (the publish check waits for the first attempt of every repository sync of its
+   * publish): `openFanIn` records `payload` and the first units expected; `expectInFanIn` adds
+   * units (a unit already settled is not expected again, so a re-run after a crash is harmless);
+   * `settleInFanIn` marks a unit settled with its failures and returns the fan-in to the one
+   * caller whose settle left nothing expected (once), else undefined. Durable like the items.
+   */
+  openFanIn(id: string, payload: unknown, expected: readonly string[]): Promise<void>;
+  expectInFanIn(id: string, units: readonly string[]): Promise<void>;
+  settleInFanIn<P>(id: string, unit: string, failures: readonly FanInFailure[]): Promise<FanInDone<P> | undefined>;
   /** Give up `name` if this replica holds it (before its expiry). */
   release(name: string): Promise<void>;
   /** Resolves when nothing is running or ready to run (items waiting out a backoff or a batch interval do not count). */

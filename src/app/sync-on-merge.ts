@@ -1,20 +1,15 @@
 /**
- * Sync on merge (docs/reconciliation.md): after a push to the policy repository's default
- * branch is published, sync exactly what changed between the previously published revision and
- * this one: the review engine's changed scopes name the repositories (organization scopes expand
- * through the API), settings that shape every step (pin, unattached, delivery) name every
- * repository of the managed organizations. Unaffected repositories cost no request.
+ * Sync on merge (docs/reconciliation.md): what a publish affects, between the previously
+ * published revision and this one. The review engine's changed scopes name the repositories;
+ * organization scopes are expanded later, through the installation's repository list (by the
+ * organization's unit of work, sync-work.ts); settings that shape every step (pin, unattached,
+ * delivery, the firewall target) name every repository of the managed organizations.
+ * Unaffected repositories cost no request: this reads git only.
  */
-import type { AppLogger, WebhookApp } from './delivery-guard.js';
+import { attachmentMap } from '../policy/model.js';
 import type { PolicyRepository } from '../store/repository.js';
 import { reviewRevisions } from '../review/revisions.js';
-import { loadPolicyRepository } from '../store/repository.js';
-import type { GitHubClient } from '../github/client.js';
-import { failuresOf, type SyncFailure } from '../rollout/sync-report.js';
-import type { SyncStateStore } from '../rollout/sync-state.js';
 import { affectedScopes, type AffectedScopes } from '../rollout/sync-plan.js';
-import { runSync, syncChange, type SyncResult } from '../rollout/sync.js';
-import { gitHubStatus, messageOf } from '../util/errors.js';
 
 export interface PublishedEvent {
   /** The policy repository's mirror (both revisions are in it). */
@@ -24,14 +19,19 @@ export interface PublishedEvent {
   revision: string;
 }
 
-export interface SyncOnMergeDeps {
-  /** `owner/repo`, shown in PR bodies. */
-  policyRepository: string;
-  /** Where each repository's last outcome is kept (the console's /sync, the metrics). */
-  syncState: SyncStateStore;
-  concurrency?: number;
-  log?: AppLogger;
-  onSync?: (results: SyncResult[]) => void;
+/** What one organization's unit of work does for a publish (sync-work.ts). */
+export interface OrganizationPlan {
+  /** Lower-cased. */
+  organization: string;
+  /** `owner/repo`, lower-cased: named by the change (repository and workflow scopes). */
+  repositories: string[];
+  /**
+   * Also list the installation's repositories of the organization: `all` of them (delivery or the
+   * firewall target changed), or those its own attachment `reaches` (an organization scope;
+   * `shadowed` repositories have their own attachment at both revisions and keep their policy).
+   */
+  expand?: 'all' | 'reaches';
+  shadowed?: string[];
 }
 
 function settingsChanged(before: PolicyRepository, after: PolicyRepository): boolean {
@@ -46,133 +46,45 @@ export function organizationsOf(affected: AffectedScopes): string[] {
   return [...organizations].sort();
 }
 
-/** What a sync after a publish did, and what it left failed (retried: see retryFailed). */
-export interface SyncOnMergeOutcome {
-  results: SyncResult[];
-  failures: SyncFailure[];
-}
-
-export function syncOnMerge(app: WebhookApp, deps: SyncOnMergeDeps): (event: PublishedEvent) => Promise<SyncOnMergeOutcome> {
-  const log: AppLogger = deps.log ?? app.log;
-  return async (event) => {
-    const results: SyncResult[] = [];
-    let policy: PolicyRepository | undefined;
-    const previous = event.previous;
-    if (previous === undefined) log.info({ revision: event.revision }, 'first publish: no previous revision to compare; the scheduled sync covers every repository');
-    else if (previous !== event.revision) {
-      const changed = await syncChanged(app, deps, log, { ...event, previous });
-      policy = changed.policy;
-      results.push(...changed.results);
+/**
+ * Per organization, what the change from `before` to `after` asks to sync (data in, data out).
+ * With `delivery: variables` at both revisions, an organization scope reaches its repositories
+ * through the organization's variable (written by the organization's unit of work): only the
+ * repositories the change names are synced, so one without the managed step gets the PR that
+ * installs it; the scheduled sync covers the rest.
+ */
+export function planOrganizations(before: PolicyRepository, after: PolicyRepository, affectedByScopes: AffectedScopes): OrganizationPlan[] {
+  const managed = after.settings.organizations;
+  let affected = affectedByScopes;
+  if (settingsChanged(before, after)) affected = { organizations: [...new Set([...affected.organizations, ...managed])].sort(), repositories: affected.repositories };
+  const firewallChanged = JSON.stringify(before.settings.githubFirewall) !== JSON.stringify(after.settings.githubFirewall);
+  const switched = before.settings.delivery !== after.settings.delivery;
+  const bothVariables = before.settings.delivery === 'variables' && after.settings.delivery === 'variables' && !firewallChanged;
+  const plans: OrganizationPlan[] = [];
+  for (const organization of organizationsOf(affected).filter((org) => managed.length === 0 || managed.includes(org))) {
+    const repositories = affected.repositories.filter((name) => name.startsWith(`${organization}/`));
+    const plan: OrganizationPlan = { organization, repositories };
+    if (!bothVariables) {
+      if (switched || firewallChanged) plan.expand = 'all';
+      else if (affected.organizations.includes(organization)) {
+        plan.expand = 'reaches';
+        // reachedByOrganization's rule, as names the organization's unit of work leaves out of its listing.
+        const attachedBefore = attachmentMap(before.attachments).repositories;
+        const attachedAfter = attachmentMap(after.attachments).repositories;
+        plan.shadowed = Object.keys(attachedAfter)
+          .filter((name) => name.startsWith(`${organization}/`) && Object.hasOwn(attachedBefore, name))
+          .sort();
+      }
     }
-    // Level-triggered: whatever failed before is tried again at this revision (a later merge repairs it).
-    policy ??= await loadPolicyAt(event.dir, event.revision);
-    const synced = {
-      repositories: new Set(results.flatMap((result) => result.report.repositories.map((entry) => entry.repository))),
-      organizations: new Set(results.map((result) => result.report.organization)),
-    };
-    results.push(...(await retryFailed(app, { ...deps, log }, policy, synced)));
-    deps.onSync?.(results);
-    return { results, failures: results.flatMap((result) => failuresOf(result.report)) };
-  };
+    plans.push(plan);
+  }
+  return plans;
 }
 
-async function loadPolicyAt(dir: string, revision: string): Promise<PolicyRepository> {
-  const loaded = await loadPolicyRepository({ dir, rev: revision });
-  if (loaded.errors.length > 0) throw new Error(`the policy repository at ${revision.slice(0, 12)} has ${loaded.errors.length} error(s): not synced`);
-  return loaded.value;
-}
-
-async function syncChanged(app: WebhookApp, deps: SyncOnMergeDeps, log: AppLogger, event: PublishedEvent & { previous: string }): Promise<{ policy: PolicyRepository; results: SyncResult[] }> {
+/** The plan of a publish: reads both revisions from the mirror (git only, no request to GitHub). */
+export async function planPublish(event: PublishedEvent & { previous: string }): Promise<{ after: PolicyRepository; organizations: OrganizationPlan[] }> {
   const review = await reviewRevisions({ dir: event.dir, base: event.previous, head: event.revision });
   const before = review.baseResult.value;
   const after = review.headResult.value;
-  const managed = after.settings.organizations;
-  let affected = affectedScopes(review.scopes);
-  if (settingsChanged(before, after)) affected = { organizations: [...new Set([...affected.organizations, ...managed])].sort(), repositories: affected.repositories };
-  const organizations = organizationsOf(affected).filter((org) => managed.length === 0 || managed.includes(org));
-  if (organizations.length === 0) {
-    log.info({ revision: event.revision, previous: event.previous }, 'no effective policy changed: nothing to sync');
-    return { policy: after, results: [] };
-  }
-  const results: SyncResult[] = [];
-  for (const organization of organizations) {
-    const client = await installationClient(app, organization, log);
-    if (!client) continue;
-    const result = await syncChange({
-      client,
-      organization,
-      before,
-      after,
-      affected,
-      listing: 'installation',
-      policyRepository: deps.policyRepository,
-      revision: event.revision,
-      ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
-    });
-    await deps.syncState.record(result.report, { merge: true });
-    logResult(log, result, { organization, revision: event.revision }, 'synced after publish');
-    results.push(result);
-  }
-  return { policy: after, results };
-}
-
-/** The App's client on an organization, or undefined (logged) when it is not installed there. */
-async function installationClient(app: WebhookApp, organization: string, log: AppLogger): Promise<GitHubClient | undefined> {
-  const appOctokit = await app.auth();
-  let installationId: number;
-  try {
-    installationId = (await appOctokit.rest.apps.getOrgInstallation({ org: organization })).data.id;
-  } catch (error) {
-    // Only GitHub's 404 says "not installed"; any other failure is a failed sync (retried), never a skip that passes.
-    if (gitHubStatus(error) !== 404) throw error;
-    log.warn({ organization, err: messageOf(error) }, 'the App is not installed on this organization: not synced');
-    return undefined;
-  }
-  return app.auth(installationId);
-}
-
-function logResult(log: AppLogger, result: SyncResult, where: object, message: string): void {
-  const counts: Record<string, number> = {};
-  for (const entry of result.report.repositories) counts[entry.status] = (counts[entry.status] ?? 0) + 1;
-  log.info({ ...where, requests: result.requests, variables: result.report.variables.length, ...counts }, message);
-  for (const failure of failuresOf(result.report)) log.error({ target: failure.target }, failure.reason);
-}
-
-/**
- * Sync again what the sync report says failed (repositories in error, variables whose write
- * failed), organization by organization, at `policy`: a full sync of exactly those repositories
- * (with `delivery: variables`, the organization's variables and theirs are re-asserted first).
- * `synced`: what this pass synced already (its repositories, and the variables of its
- * organizations). Used after every publish and by the retry timer (sync-retry.ts).
- */
-export async function retryFailed(
-  app: WebhookApp,
-  deps: Pick<SyncOnMergeDeps, 'syncState' | 'policyRepository' | 'concurrency'> & { log: AppLogger },
-  policy: PolicyRepository,
-  synced: { repositories: ReadonlySet<string>; organizations: ReadonlySet<string> } = { repositories: new Set(), organizations: new Set() },
-): Promise<SyncResult[]> {
-  const report = await deps.syncState.read();
-  const managed = policy.settings.organizations;
-  const results: SyncResult[] = [];
-  for (const [organization, run] of Object.entries(report.organizations)) {
-    if (run.dryRun || (managed.length > 0 && !managed.includes(organization))) continue;
-    const repositories = run.repositories.filter((entry) => entry.status === 'error' && !synced.repositories.has(entry.repository)).map((entry) => entry.repository);
-    const variables = !synced.organizations.has(organization) && run.variables.some((entry) => entry.status === 'error');
-    if (repositories.length === 0 && !variables) continue;
-    const client = await installationClient(app, organization, deps.log);
-    if (!client) continue;
-    const result = await runSync({
-      client,
-      organization,
-      policy,
-      repositories,
-      listing: 'installation',
-      policyRepository: deps.policyRepository,
-      ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
-    });
-    await deps.syncState.record(result.report, { merge: true });
-    logResult(deps.log, result, { organization, retried: repositories.length }, 'retried failed sync');
-    results.push(result);
-  }
-  return results;
+  return { after, organizations: planOrganizations(before, after, affectedScopes(review.scopes)) };
 }

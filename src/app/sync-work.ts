@@ -1,100 +1,363 @@
 /**
- * The sync after a publish as journaled work (docs/github-app.md, "Durable work"): before the
- * sync of a published revision starts, a `sync-after-publish` item is added to the WorkQueue
- * (keyed by the policy repository, so one runs at a time), so the push webhook is answered only
- * once it is durable. The sync then runs inline, as before (its failures fail the publish check
- * and the delivery); the queue's handler adopts that outcome. After a kill -9 in the middle, the
- * next start finds the item and runs the sync itself; after a failure it runs it again with
- * backoff until it succeeds, the last error kept.
+ * Syncs as durable work (docs/github-app.md, "Durable work"): each repository sync is its own
+ * unit in the WorkQueue, keyed by the repository, so one worker per repository at a time (across
+ * replicas with Redis), retried with the queue's backoff until it succeeds, its last error kept
+ * and shown as the repository's `error` row. Three kinds feed each other:
+ *
+ *   sync-plan (key: the policy repository)    a publish: which organizations and repositories
+ *        |                                    the change reaches (git only, sync-on-merge.ts)
+ *   organization-sync (key: the organization) lists the installation's repositories when an
+ *        |                                    organization scope needs it; with `delivery:
+ *        |                                    variables`, writes the organization's variables
+ *        |                                    and reads them back, and only then
+ *   repository-sync (key: owner/repo)         syncs one repository at the revision published now
+ *
+ * The scheduled full sync enters at organization-sync. The publish check `egressctl / publish`
+ * waits for the first attempt of every unit of its publish (a fan-in in the queue backend), then
+ * the one that settles last queues `publish-check`, which completes it with what failed.
  */
-import type { SyncFailure } from '../rollout/sync-report.js';
+import type { PolicyRepository } from '../store/repository.js';
+import type { StoreState } from '../rollout/desired-state.js';
+import { loadPolicyRepository } from '../store/repository.js';
+import type { GitHubClient } from '../github/client.js';
+import type { ActionSettings, RolloutMode } from '../rollout/rollout-plan.js';
+import { listTargets, type RepositoryTarget } from '../rollout/rollout.js';
+import { syncRepository } from '../rollout/sync.js';
+import { failuresOf, type OrganizationSync, type SyncEntry, type VariableEntry } from '../rollout/sync-report.js';
+import type { SyncStateStore } from '../rollout/sync-state.js';
+import { desiredVariables, storeStateOf } from '../rollout/sync-plan.js';
+import { VariableWriter } from '../rollout/github-variables.js';
+import { BoundedMap } from '../util/bounded-map.js';
 import { isAncestor } from '../util/git.js';
-import type { BackoffPolicy, WorkItem, WorkQueue } from './queue.js';
-import type { PublishedEvent } from './sync-on-merge.js';
+import { gitHubStatus, messageOf } from '../util/errors.js';
+import type { AppLogger, WebhookApp } from './delivery-guard.js';
+import { publicMessage } from './failure.js';
+import { completeCheckRun } from './github.js';
+import type { BackoffPolicy, FanInFailure, NewWork, WorkItem, WorkQueue } from './queue.js';
+import { syncFailedOutput, type CheckOutput } from './render.js';
+import { planPublish, type OrganizationPlan } from './sync-on-merge.js';
 
-export const SYNC_WORK_KIND = 'sync-after-publish';
-/** How long a replica killed in the middle of a sync keeps the others from running it. */
-const RUNNING_CLAIM_MS = 10 * 60 * 1000;
+export const PLAN_KIND = 'sync-plan';
+export const ORGANIZATION_KIND = 'organization-sync';
+export const REPOSITORY_KIND = 'repository-sync';
+export const CHECK_KIND = 'publish-check';
 
-export type SyncAfterPublish = (event: PublishedEvent) => Promise<{ failures: readonly SyncFailure[] }>;
-
-export interface SyncWorkDeps {
-  queue: WorkQueue;
-  /** `owner/repo` of the policy repository: the key of every item. */
-  policyRepository: string;
-  /** The sync itself (sync-on-merge.ts, then the expired-exceptions PR). */
-  sync: SyncAfterPublish;
-  /** The revision served now: an item for one it descends from syncs up to it. */
-  published: () => Promise<string | undefined>;
-  backoff: BackoffPolicy;
-  /** The policy repository's mirror with these revisions fetched (an item may come from another replica, or a start with an empty cache). */
-  mirror: (revisions: string[]) => Promise<string>;
+/** The publish check to complete once every unit of the publish had its first attempt. */
+export interface PublishCheck {
+  installationId: number;
+  owner: string;
+  repo: string;
+  checkRunId: number;
+  revision: string;
+  /** The check's output when nothing failed. */
+  output: CheckOutput;
 }
 
-/** Registers the queue's handler; returns the journaled sync to run after each publish. */
-export function journaledSync(deps: SyncWorkDeps): SyncAfterPublish {
-  // Outcomes of inline runs, by item id, until the queue's handler takes them (same process only).
-  const inline = new Map<string, Promise<{ failures: readonly SyncFailure[] }>>();
-  const idOf = (event: PublishedEvent): string => `sync:${event.previous ?? 'none'}..${event.revision}`;
-  /**
-   * Several replicas: the item may be handed to another replica while the one that took the push
-   * still runs it inline; whoever runs a sync holds a claim on it (expiring, should its holder be
-   * killed), and the other one waits its turn (a throw: retried with backoff).
-   */
-  const exclusively = async <T>(id: string, run: () => Promise<T>): Promise<T> => {
-    const name = `running:${id}`;
-    if (!(await deps.queue.claim(name, RUNNING_CLAIM_MS))) throw new Error('this sync is running on another replica');
-    try {
-      return await run();
-    } finally {
-      await deps.queue.release(name);
+interface PlanWork {
+  previous: string | undefined;
+  revision: string;
+  /** The fan-in of the publish check. */
+  publish?: string;
+}
+
+interface OrganizationWork extends Omit<OrganizationPlan, 'organization'> {
+  organization: string;
+  /** Synced at this revision, or the one published now when it descends from it. */
+  revision: string;
+  /** Where the repository items come from (their ids): a publish's plan or a scheduled pass. */
+  origin: string;
+  publish?: string;
+}
+
+interface RepositoryWork {
+  /** `owner/repo` as GitHub spells it. */
+  repository: string;
+  organization: string;
+  revision: string;
+  defaultBranch?: string;
+  publish?: string;
+}
+
+interface CheckWork {
+  check: PublishCheck;
+  failures: FanInFailure[];
+}
+
+export interface SyncWorkDeps {
+  app: WebhookApp;
+  queue: WorkQueue;
+  /** `owner/repo` of the policy repository (PR bodies, the plan's key). */
+  policyRepository: string;
+  /** Where each repository's outcome is recorded (the console's /sync, the metrics; the state directory or Redis). */
+  syncState: SyncStateStore;
+  backoff: BackoffPolicy;
+  /** The revision served now: an item syncs up to it when it descends from the item's revision. */
+  published: () => Promise<string | undefined>;
+  /** The policy repository's mirror with these revisions in it (an item may come from another replica or a restart). */
+  mirror: (revisions: string[]) => Promise<string>;
+  mode?: RolloutMode;
+  action?: ActionSettings;
+  log?: AppLogger;
+  /** Local directories never shown on GitHub (the check's failure table): the cache directory. */
+  knownDirs?: readonly string[];
+}
+
+export interface SyncWork {
+  /** After a publish: journal its plan (the webhook is answered once this resolved). */
+  afterPublish(event: { previous: string | undefined; revision: string; check?: PublishCheck }): Promise<void>;
+  /** A scheduled pass at `revision` (the head of the default branch): every repository of these organizations. */
+  fullSync(revision: string, organizations: readonly string[], pass: string): Promise<number>;
+}
+
+/**
+ * Every write of a repository's (or the organization's variables') outcome goes through here:
+ * merged into the sync report, one unit's rows at a time.
+ */
+async function recordOutcome(syncState: SyncStateStore, report: OrganizationSync): Promise<void> {
+  await syncState.record(report, { merge: true });
+}
+
+function errorRows(organization: string, repositories: readonly string[], reason: string): OrganizationSync {
+  const rows: SyncEntry[] = repositories.map((repository) => ({ repository, status: 'error', pr: null, files: [], reasons: [reason] }));
+  return { organization, at: new Date().toISOString(), dryRun: false, repositories: rows, variables: [] };
+}
+
+export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
+  const { queue } = deps;
+  const log: AppLogger = deps.log ?? deps.app.log;
+  const policyKey = deps.policyRepository.toLowerCase();
+  const policies = new BoundedMap<string, Promise<PolicyRepository>>(4);
+  const installations = new BoundedMap<string, number>(1_000);
+  const descends = new BoundedMap<string, boolean>(1_000);
+  // Exceptions expire at UTC midnight: the store evaluated once per revision and day serves every repository.
+  const stores = new BoundedMap<string, StoreState>(4);
+  const storeAt = (revision: string, policy: PolicyRepository): StoreState => {
+    const key = `${revision}@${new Date().toISOString().slice(0, 10)}`;
+    let store = stores.get(key);
+    if (!store) {
+      store = storeStateOf(policy, Date.now());
+      stores.set(key, store);
     }
+    return store;
   };
 
-  deps.queue.handle<PublishedEvent>(
-    SYNC_WORK_KIND,
-    async (item: WorkItem<PublishedEvent>) => {
-      const running = inline.get(item.id);
-      inline.delete(item.id);
-      let outcome: { failures: readonly SyncFailure[] };
-      if (running) outcome = await running;
-      else {
-        outcome = await exclusively(item.id, async () => {
-          const revisions = [item.data.revision, ...(item.data.previous === undefined ? [] : [item.data.previous])];
-          const dir = await deps.mirror(revisions);
-          return deps.sync(await latest({ ...item.data, dir }));
-        });
+  /** The policy repository at `revision` (loaded once per revision in this process). */
+  const policyAt = (revision: string): Promise<PolicyRepository> => {
+    let loading = policies.get(revision);
+    if (!loading) {
+      loading = (async () => {
+        const dir = await deps.mirror([revision]);
+        const loaded = await loadPolicyRepository({ dir, rev: revision });
+        if (loaded.errors.length > 0) throw new Error(`the policy repository at ${revision.slice(0, 12)} has ${loaded.errors.length} error(s): not synced`);
+        return loaded.value;
+      })();
+      loading.catch(() => policies.delete(revision));
+      policies.set(revision, loading);
+    }
+    return loading;
+  };
+
+  /** Level-triggered: the revision published now when it descends from `revision` (never back to an older policy). */
+  const latest = async (revision: string): Promise<string> => {
+    const published = await deps.published();
+    if (published === undefined || published === revision) return revision;
+    const key = `${revision}..${published}`;
+    let newer = descends.get(key);
+    if (newer === undefined) {
+      const dir = await deps.mirror([revision, published]);
+      newer = await isAncestor(dir, revision, published);
+      descends.set(key, newer);
+    }
+    return newer ? published : revision;
+  };
+
+  /** The App's client on an organization, or undefined (logged) when it is not installed there. */
+  const installationClient = async (organization: string): Promise<GitHubClient | undefined> => {
+    let id = installations.get(organization);
+    if (id === undefined) {
+      const appOctokit = await deps.app.auth();
+      try {
+        id = (await appOctokit.rest.apps.getOrgInstallation({ org: organization })).data.id;
+      } catch (error) {
+        // Only GitHub's 404 says "not installed"; any other failure is a failed sync (retried), never a skip that passes.
+        if (gitHubStatus(error) !== 404) throw error;
+        log.warn({ organization, err: messageOf(error) }, 'the App is not installed on this organization: not synced');
+        return undefined;
       }
-      if (outcome.failures.length > 0) throw new Error(`sync failed for ${outcome.failures.map((failure) => `${failure.target}: ${failure.reason}`).join('; ')}`);
+      installations.set(organization, id);
+    }
+    return deps.app.auth(id);
+  };
+
+  /**
+   * Runs one unit; on its first attempt, settles it in its publish's fan-in (with its failures,
+   * or the error it threw) before the error goes to the queue's backoff. `children`: the units it
+   * queued, expected by the fan-in before they are added.
+   */
+  const unit = async <T extends { publish?: string }>(item: WorkItem<T>, run: (expect: (children: NewWork[]) => Promise<void>) => Promise<FanInFailure[]>): Promise<void> => {
+    const publish = item.attempts === 0 ? item.data.publish : undefined;
+    const expect = async (children: NewWork[]): Promise<void> => {
+      if (publish !== undefined) await queue.expectInFanIn(publish, children.map((child) => child.id));
+      for (const child of children) await queue.add(child);
+    };
+    let failures: FanInFailure[];
+    let thrown: unknown;
+    try {
+      failures = await run(expect);
+    } catch (error) {
+      thrown = error;
+      // Shown on the publish check: no local paths.
+      failures = [{ target: item.key, reason: publicMessage(error, deps.knownDirs) }];
+    }
+    if (publish !== undefined) {
+      const done = await queue.settleInFanIn<PublishCheck>(publish, item.id, failures);
+      if (done) await queue.add<CheckWork>({ id: `${CHECK_KIND}:${publish}`, kind: CHECK_KIND, key: policyKey, data: { check: done.payload, failures: done.failures } });
+    }
+    if (thrown !== undefined) throw thrown;
+    if (failures.length > 0) throw new Error(failures.map((failure) => `${failure.target}: ${failure.reason}`).join('; '));
+  };
+
+  const organizationItem = (work: OrganizationWork): NewWork<OrganizationWork> => ({ id: `${ORGANIZATION_KIND}:${work.organization}@${work.revision}#${work.origin}`, kind: ORGANIZATION_KIND, key: work.organization, data: work });
+
+  queue.handle<PlanWork>(
+    PLAN_KIND,
+    (item) =>
+      unit(item, async (expect) => {
+        const { previous, revision, publish } = item.data;
+        if (previous === undefined) {
+          log.info({ revision }, 'first publish: no previous revision to compare; the scheduled sync covers every repository');
+          return [];
+        }
+        if (previous === revision) return [];
+        const dir = await deps.mirror([revision, previous]);
+        const planned = await planPublish({ dir, previous, revision });
+        if (planned.organizations.length === 0) log.info({ revision, previous }, 'no effective policy changed: nothing to sync');
+        await expect(planned.organizations.map((plan) => organizationItem({ ...plan, revision, origin: item.id, ...(publish ? { publish } : {}) })));
+        return [];
+      }),
+    deps.backoff,
+  );
+
+  queue.handle<OrganizationWork>(
+    ORGANIZATION_KIND,
+    (item) =>
+      unit(item, async (expect) => {
+        const work = item.data;
+        const organization = work.organization;
+        const revision = await latest(work.revision);
+        const policy = await policyAt(revision);
+        const client = await installationClient(organization);
+        if (!client) return [];
+        const targets = new Map<string, RepositoryTarget>();
+        for (const name of work.repositories) {
+          const [owner = organization, repo = name] = name.split('/');
+          targets.set(name.toLowerCase(), { owner, name: repo });
+        }
+        if (work.expand) {
+          const shadowed = new Set(work.shadowed ?? []);
+          for (const target of (await listTargets(client, organization, { listing: 'installation' })).targets) {
+            const name = `${target.owner}/${target.name}`.toLowerCase();
+            if (work.expand === 'all' || !shadowed.has(name) || targets.has(name)) targets.set(name, target);
+          }
+        }
+        if (policy.settings.delivery === 'variables') {
+          // Written and read back before any repository step may switch to reading them (docs/reconciliation.md, "Variables: writes, removal, drift").
+          const writer = new VariableWriter(client);
+          const desired = desiredVariables(storeAt(revision, policy), [organization]);
+          const variables: VariableEntry[] = await writer.reassert(organization, desired, [], {});
+          const problems = await writer.confirmOrganization(organization, desired, variables);
+          await recordOutcome(deps.syncState, { organization, at: new Date().toISOString(), dryRun: false, repositories: [], variables });
+          for (const entry of variables) if (entry.status === 'drift-restored') log.error({ variable: entry.name, target: entry.target }, `variable drift: ${entry.reason ?? 'edited on GitHub'}`);
+          if (problems.length > 0) {
+            const reason = `the variables its steps read are not in place, so its workflows were left as they are: ${problems.join('; ')}`;
+            const names = [...targets.values()].map((target) => `${target.owner}/${target.name}`);
+            // Its repositories are not synced until this succeeds: their rows say why.
+            if (names.length > 0) await recordOutcome(deps.syncState, errorRows(organization, names, reason));
+            for (const name of names) log.error({ target: name }, reason);
+            return names.length > 0 ? names.map((target) => ({ target, reason })) : problems.map((problem) => ({ target: organization, reason: problem }));
+          }
+        }
+        await expect(
+          [...targets.values()].map((target): NewWork<RepositoryWork> => {
+            const repository = `${target.owner}/${target.name}`;
+            return {
+              id: `${REPOSITORY_KIND}:${repository.toLowerCase()}@${revision}#${work.origin}`,
+              kind: REPOSITORY_KIND,
+              key: repository.toLowerCase(),
+              data: { repository, organization, revision, ...(target.defaultBranch ? { defaultBranch: target.defaultBranch } : {}), ...(item.attempts === 0 && work.publish ? { publish: work.publish } : {}) },
+            };
+          }),
+        );
+        log.info({ organization, revision, repositories: targets.size }, 'repository syncs queued');
+        return [];
+      }),
+    deps.backoff,
+  );
+
+  queue.handle<RepositoryWork>(
+    REPOSITORY_KIND,
+    (item) =>
+      unit(item, async () => {
+        const work = item.data;
+        try {
+          const revision = await latest(work.revision);
+          const policy = await policyAt(revision);
+          const client = await installationClient(work.organization);
+          if (!client) return [];
+          const [owner = work.organization, name = work.repository] = work.repository.split('/');
+          const result = await syncRepository({
+            client,
+            organization: work.organization,
+            policy,
+            store: storeAt(revision, policy),
+            target: { owner, name, ...(work.defaultBranch ? { defaultBranch: work.defaultBranch } : {}) },
+            policyRepository: deps.policyRepository,
+            revision,
+            mode: deps.mode ?? 'inline',
+            ...(deps.action ? { action: deps.action } : {}),
+          });
+          await recordOutcome(deps.syncState, result.report);
+          const entry = result.report.repositories[0];
+          log.info({ repository: work.repository, revision, status: entry?.status, requests: result.requests, attempt: item.attempts + 1 }, 'repository synced');
+          const failures = failuresOf(result.report);
+          for (const failure of failures) log.error({ target: failure.target }, failure.reason);
+          return failures;
+        } catch (error) {
+          // GitHub unreachable, the policy unreadable: the row says so, and the queue retries it.
+          await recordOutcome(deps.syncState, errorRows(work.organization, [work.repository], messageOf(error))).catch(() => undefined);
+          throw error;
+        }
+      }),
+    deps.backoff,
+  );
+
+  queue.handle<CheckWork>(
+    CHECK_KIND,
+    async (item) => {
+      const { check, failures } = item.data;
+      const octokit: GitHubClient = await deps.app.auth(check.installationId);
+      const output = failures.length > 0 ? syncFailedOutput(check.output, check.revision, failures) : check.output;
+      await completeCheckRun({ octokit, owner: check.owner, repo: check.repo }, check.checkRunId, output);
+      log.info({ revision: check.revision, failures: failures.length }, 'publish check completed after the sync');
     },
     deps.backoff,
   );
 
-  /** The event up to the revision served now when that one descends from it (never back to an older policy). */
-  const latest = async (event: PublishedEvent): Promise<PublishedEvent> => {
-    const published = await deps.published();
-    if (published === undefined || published === event.revision || !(await isAncestor(event.dir, event.revision, published))) return event;
-    return { ...event, revision: published };
-  };
-
-  return async (event) => {
-    const id = idOf(event);
-    let settle!: { resolve: (value: { failures: readonly SyncFailure[] }) => void; reject: (error: unknown) => void };
-    const outcome = new Promise<{ failures: readonly SyncFailure[] }>((resolve, reject) => (settle = { resolve, reject }));
-    // The handler may only see a rejection it awaits; never an unhandled one.
-    outcome.catch(() => undefined);
-    // A redelivery while the first run is queued leaves the first run's outcome for the handler.
-    const handedOver = !inline.has(id);
-    if (handedOver) inline.set(id, outcome);
-    // Refused (the same id is queued or recently done): no handler will take this outcome.
-    if (!(await deps.queue.add<PublishedEvent>({ id, kind: SYNC_WORK_KIND, key: deps.policyRepository.toLowerCase(), data: event })) && handedOver) inline.delete(id);
-    try {
-      const result = await exclusively(id, () => deps.sync(event));
-      settle.resolve(result);
-      return result;
-    } catch (error) {
-      settle.reject(error);
-      throw error;
-    }
+  return {
+    async afterPublish(event) {
+      const id = `${PLAN_KIND}:${event.previous ?? 'none'}..${event.revision}${event.check ? `#${event.check.checkRunId}` : ''}`;
+      const publish = event.check ? `publish:${event.check.checkRunId}` : undefined;
+      if (publish) await queue.openFanIn(publish, event.check, [id]);
+      await queue.add<PlanWork>({ id, kind: PLAN_KIND, key: policyKey, data: { previous: event.previous, revision: event.revision, ...(publish ? { publish } : {}) } });
+      // Level-triggered: what is in error is tried again now, at the revision published now (a later merge repairs it).
+      for (const kind of [ORGANIZATION_KIND, REPOSITORY_KIND]) await queue.retryNow(kind);
+    },
+    async fullSync(revision, organizations, pass) {
+      let queued = 0;
+      for (const organization of organizations) {
+        if (await queue.add(organizationItem({ organization: organization.toLowerCase(), repositories: [], expand: 'all', revision, origin: pass }))) queued++;
+      }
+      return queued;
+    },
   };
 }

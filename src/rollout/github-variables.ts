@@ -163,6 +163,29 @@ export class VariableWriter {
   }
 
   /**
+   * Why the organization's own variables are not in place after `entries` (what reassert wrote or
+   * removed there): a write or removal that failed, an unreadable listing, or one that does not
+   * read back with the store's value. Empty: every repository step may read them.
+   */
+  async confirmOrganization(organization: string, desired: ReadonlyMap<string, DesiredVariable>, entries: readonly VariableEntry[]): Promise<string[]> {
+    const org = organization.toLowerCase();
+    const here = entries.filter((entry) => entry.level === 'organization' && entry.target === org);
+    const problems = here.filter((entry) => entry.status === 'error').map((entry) => (entry.name === '*' ? `variables of ${org} cannot be read: ${entry.reason ?? 'failed'}` : `${entry.name} on ${org}: ${entry.reason ?? 'not written'}`));
+    const written = [...desired.values()].filter((variable) => variable.level === 'organization' && variable.target === org && here.some((entry) => entry.name === variable.name && (entry.status === 'written' || entry.status === 'drift-restored')));
+    const removed = here.filter((entry) => entry.status === 'deleted').map((entry) => entry.name);
+    if (written.length === 0 && removed.length === 0) return problems;
+    let values: Map<string, string>;
+    try {
+      values = await this.listOrg(org);
+    } catch (error) {
+      return [...problems, `variables of ${org} cannot be read back: ${messageOf(error)}`];
+    }
+    for (const variable of written) if (values.get(variable.name) !== variable.value) problems.push(`${variable.name} on ${org}: written, but it does not read back with the store's value`);
+    for (const name of removed) if (values.has(name)) problems.push(`${name} on ${org}: removed, but it is still there`);
+    return problems;
+  }
+
+  /**
    * After the rollout read each repository's workflows (`workflows`, as on the default branch):
    * every variable `entries` say was kept (`retained`) is removed when no managed step would get
    * anything else without it (sync-plan.ts `stepsStillReading`); else its entry names the steps
@@ -266,7 +289,12 @@ export class VariableWriter {
    * The scheduled pass: read the organization's variables and those of each repository, put back
    * what differs from the store (reported as drift), remove our names the store no longer owns.
    */
-  async reassert(organization: string, desired: ReadonlyMap<string, DesiredVariable>, repositories: readonly string[], options: { dryRun?: boolean; retain?: RetainPolicy } = {}): Promise<VariableEntry[]> {
+  async reassert(
+    organization: string,
+    desired: ReadonlyMap<string, DesiredVariable>,
+    repositories: readonly string[],
+    options: { dryRun?: boolean; retain?: RetainPolicy; /** False: only the repositories' own variables (the App's repository sync). */ organizationLevel?: boolean } = {},
+  ): Promise<VariableEntry[]> {
     const org = organization.toLowerCase();
     const entries: VariableEntry[] = [];
     const check = async (level: 'organization' | 'repository', target: string, live: Map<string, string>) => {
@@ -338,10 +366,12 @@ export class VariableWriter {
       }
       entries.push({ level, target, name: '*', value: null, status: 'error', reason });
     };
-    try {
-      await check('organization', org, await this.listOrg(org));
-    } catch (error) {
-      unreadable('organization', org, error);
+    if (options.organizationLevel !== false) {
+      try {
+        await check('organization', org, await this.listOrg(org));
+      } catch (error) {
+        unreadable('organization', org, error);
+      }
     }
     for (const repository of repositories) {
       const target = repository.toLowerCase();

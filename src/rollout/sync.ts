@@ -12,7 +12,7 @@ import type { StoreState } from './desired-state.js';
 import type { GitHubClient } from '../github/client.js';
 import { VariableWriter, type RetainPolicy, type WorkflowsRead } from './github-variables.js';
 import type { ActionSettings, RolloutMode } from './rollout-plan.js';
-import { listTargets, runRollout, type RepositoryRollout, type RepositoryTarget, type RolloutOptions, type RolloutReport } from './rollout.js';
+import { listTargets, rolloutRepository, runRollout, type RepositoryRollout, type RepositoryTarget, type RolloutOptions, type RolloutReport } from './rollout.js';
 import { syncEntry, type OrganizationSync, type SyncEntry, type VariableEntry } from './sync-report.js';
 import { desiredVariables, reachedByOrganization, retainedValue, storeStateOf, variableChanges, type AffectedScopes, type DesiredVariable } from './sync-plan.js';
 
@@ -236,4 +236,38 @@ export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult
   const config = rolloutConfig({ ...rest, policy: after }, afterStore);
   const result = toVariables ? await rolloutConfirmed(writer, afterVariables, variables, { ...rest, targets, config }) : await runRollout({ ...rest, targets, config });
   return { rollout: result, report: organizationSync(options, clock, result.repositories.map(syncEntry), variables, covered(result.repositories)), requests: result.requests + listing + writer.requests };
+}
+
+export interface RepositorySyncOptions extends Pick<SyncOptions, 'client' | 'organization' | 'policy' | 'policyRepository' | 'mode' | 'action' | 'now' | 'revision'> {
+  target: RepositoryTarget;
+  /** The store evaluated already (storeStateOf(policy, now)): the App's repository syncs share one per revision and UTC day. */
+  store?: StoreState;
+}
+
+/**
+ * Sync one repository to the store (the App's unit of work, docs/github-app.md "Durable work"):
+ * its workflows; with `delivery: variables`, first its own variables, written and read back
+ * (the organization's are the caller's: put in place before any repository is synced). A
+ * repository whose variables are not in place keeps its workflows as they are (fail closed).
+ */
+export async function syncRepository(options: RepositorySyncOptions): Promise<SyncResult> {
+  const { client, organization, policy, target } = options;
+  const clock = syncClock(options);
+  const store = options.store ?? storeStateOf(policy, clock.time);
+  const config = rolloutConfig(options, store);
+  const context = { config, dryRun: false, force: false, ...(options.policyRepository ? { policyRepository: options.policyRepository } : {}) };
+  const covered = (results: readonly RepositoryRollout[]) => ({ policy, store, results });
+  if (policy.settings.delivery !== 'variables') {
+    const result = await rolloutRepository(client, target, context);
+    return { rollout: { organization, repositories: [result], requests: result.requests }, report: organizationSync(options, clock, [syncEntry(result)], [], covered([result])), requests: result.requests };
+  }
+  const writer = new VariableWriter(client);
+  const desired = desiredVariables(store, [organization]);
+  const name = `${target.owner}/${target.name}`.toLowerCase();
+  const retain: RetainPolicy = (variable) => retainedValue(store, variable);
+  const reasserted = await writer.reassert(organization, desired, [name], { organizationLevel: false, retain });
+  const rollout = await rolloutConfirmed(writer, desired, reasserted, { client, organization, config, targets: [target], ...(options.policyRepository ? { policyRepository: options.policyRepository } : {}) });
+  // As runSync: a variable kept for steps that may still read it goes once its workflows show none does.
+  const variables = await writer.retire(organization, desired, reasserted, workflowsRead(rollout));
+  return { rollout, report: organizationSync(options, clock, rollout.repositories.map(syncEntry), variables, covered(rollout.repositories)), requests: rollout.requests + writer.requests };
 }

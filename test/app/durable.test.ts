@@ -121,7 +121,7 @@ describe('one replica, the journal in the state directory', () => {
     expect(await second.stop()).toBe(0);
   }, 120_000);
 
-  it('kill -9 in the middle of the sync after a publish: the restart syncs the repositories that change', async () => {
+  it('kill -9 in the middle of a repository sync after a publish: the restart runs the journaled unit of that repository', async () => {
     const first = await start(stateDir);
     const published = await standin!.deliverWebhook({ url: first.hookUrl, event: 'push', repository: POLICY_REPO, after: (await standin!.refSha(POLICY_REPO, 'main'))! });
     expect(published.status).toBe(200);
@@ -136,13 +136,40 @@ describe('one replica, the journal in the state directory', () => {
         return false;
       },
     });
-    await standin!.deliverWebhook({ url: first.hookUrl, event: 'push', repository: POLICY_REPO, after: sha }).catch(() => undefined);
-    await first.kill9();
+    // Answered once journaled, before the sync runs; the App dies when the sync reaches acme/api.
+    expect((await standin!.deliverWebhook({ url: first.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
+    await first.exited;
     standin!.clearFaults();
     expect(standin!.pullRequests('acme/api')).toHaveLength(0);
 
+    // Left in the journal: acme/api's own unit of work, not the publish as a whole.
+    const journal = readFileSync(path.join(stateDir, 'app-git/queue/journal.jsonl'), 'utf8');
+    expect(journal).toMatch(/"kind":"repository-sync","key":"acme\/api"/);
     await start(stateDir);
     await until('the sync PR of acme/api', () => standin!.pullRequests('acme/api').some((pull) => pull.state === 'open'), 30_000);
+    // The publish check of that push completes after the restart.
+    await until('the publish check completed', () => standin!.checkRuns(POLICY_REPO, { headSha: sha, name: 'egressctl / publish' }).at(-1)?.status === 'completed', 30_000);
+    expect(standin!.requests.filter((request) => request.repository === 'acme/api' && request.operationId === 'pulls/create')).toHaveLength(1);
+  }, 120_000);
+
+  it('SIGTERM in the middle of a slow repository sync: the exit keeps the grace, the unit stays journaled, the next start runs it', async () => {
+    const settings = { EGRESSCTL_SHUTDOWN_GRACE: '2', EGRESSCTL_SYNC_RETRY_SECONDS: '1' };
+    const first = await start(stateDir, settings);
+    expect((await standin!.deliverWebhook({ url: first.hookUrl, event: 'push', repository: POLICY_REPO, after: (await standin!.refSha(POLICY_REPO, 'main'))! })).status).toBe(200);
+    const sha = await standin!.commitFiles(POLICY_REPO, { files: { 'policies/api.yml': 'egress-policy: block\nextends: base\nallowed-endpoints:\n  - registry.npmjs.org\n' } });
+    let reached = false;
+    standin!.delayRequests({ count: 1, ms: 10_000, match: (request) => (reached ||= request.operationId === 'git/get-tree' && request.repository === 'acme/api') });
+    expect((await standin!.deliverWebhook({ url: first.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
+    await until('the sync of acme/api in flight', () => reached, 30_000);
+    const stopping = Date.now();
+    expect(await first.stop()).toBe(0);
+    expect(Date.now() - stopping).toBeLessThan(2_000 + 2_000);
+    expect(standin!.pullRequests('acme/api')).toHaveLength(0);
+
+    const second = await start(stateDir, settings);
+    await until('the sync PR of acme/api', () => standin!.pullRequests('acme/api').some((pull) => pull.state === 'open'), 30_000);
+    await until('the publish check completed', () => standin!.checkRuns(POLICY_REPO, { headSha: sha, name: 'egressctl / publish' }).at(-1)?.status === 'completed', 30_000);
+    expect(await second.stop()).toBe(0);
   }, 120_000);
 
   it('SIGTERM with observations pending and GitHub up: they are committed before the exit', async () => {
@@ -186,20 +213,58 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
     expect(standin!.stats().logDownloads).toBe(20);
   }, 120_000);
 
-  it('the sync after a publish, journaled in Redis, runs once: the other replica never runs it alongside', async () => {
-    const [a] = await replicas({ EGRESSCTL_SYNC_RETRY_SECONDS: '1' });
+  it('kill -9 of the replica in the middle of a repository sync: the other completes it within seconds, each repository written once', async () => {
+    for (const name of ['acme/web', 'acme/docs']) await standin!.createRepository(name, { files: { '.github/workflows/ci.yml': WORKFLOW } });
+    const settings = { EGRESSCTL_QUEUE: redis!.url, EGRESSCTL_SYNC_RETRY_SECONDS: '1' };
+    const a = await start(stateDir, settings);
     expect((await standin!.deliverWebhook({ url: a.hookUrl, event: 'push', repository: POLICY_REPO, after: (await standin!.refSha(POLICY_REPO, 'main'))! })).status).toBe(200);
-    const sha = await standin!.commitFiles(POLICY_REPO, { files: { 'policies/api.yml': 'egress-policy: block\nextends: base\nallowed-endpoints:\n  - registry.npmjs.org\n' } });
+    // An organization scope: every repository of acme it reaches is its own unit of work (acme/api keeps its own attachment).
+    const sha = await standin!.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'organizations:\n  acme: base\nrepositories:\n  acme/api: api\nworkflows:\n  acme/api/.github/workflows/release.yml: base\n' } });
+    // The tree reads of acme/web and acme/docs hang on replica A: it is in the middle of both
+    // repositories' syncs, before any write, when it dies. Long enough that A is surely still
+    // waiting when it is killed (starting B takes seconds on a busy machine).
+    const reachedAt = new Map<string, number>();
+    standin!.delayRequests({
+      count: 2,
+      ms: 90_000,
+      match: (request) => {
+        const mine = request.operationId === 'git/get-tree' && (request.repository === 'acme/web' || request.repository === 'acme/docs');
+        if (mine && !reachedAt.has(request.repository!)) reachedAt.set(request.repository!, Date.now());
+        return mine;
+      },
+    });
+    const answered = Date.now();
     expect((await standin!.deliverWebhook({ url: a.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
-    const writes = () => standin!.requests.filter((request) => request.repository === 'acme/api' && request.method !== 'GET').length;
-    expect(standin!.pullRequests('acme/api').filter((pull) => pull.state === 'open')).toHaveLength(1);
-    const after = writes();
-    expect(after).toBeGreaterThan(0);
-    // Long enough for the other replica's retries (1 s, 2 s) of an item it could not run.
-    await new Promise((resolve) => setTimeout(resolve, 5_000));
-    expect(writes()).toBe(after);
-    expect(standin!.requests.filter((request) => request.repository === 'acme/api' && request.operationId === 'pulls/create')).toHaveLength(1);
-  }, 120_000);
+    expect(Date.now() - answered).toBeLessThan(5_000);
+    await until('replica A in the middle of acme/web and acme/docs', () => reachedAt.size === 2, 30_000);
+    const reached = Math.min(...reachedAt.values());
+    const other = await mkdtemp(path.join(os.tmpdir(), 'egressctl-durable-b-'));
+    const b = await start(other, settings);
+    expect(standin!.pullRequests('acme/web')).toHaveLength(0);
+    await a.kill9();
+    const killed = Date.now();
+    // Still inside both tree reads: nothing of either written before the kill.
+    expect(killed - reached).toBeLessThan(90_000);
+    expect(standin!.requests.filter((request) => (request.repository === 'acme/web' || request.repository === 'acme/docs') && request.write)).toEqual([]);
+    await until('acme/web synced by replica B', () => standin!.pullRequests('acme/web').some((pull) => pull.state === 'open'), 50_000);
+    const recovery = Date.now() - killed;
+    console.log(`replica killed in the middle of a repository sync: the other completed it ${(recovery / 1000).toFixed(1)} s later`);
+    expect(recovery).toBeLessThan(45_000);
+    await until('acme/docs synced', () => standin!.pullRequests('acme/docs').some((pull) => pull.state === 'open'), 30_000);
+    // The publish check: completed once every repository of the publish had its first attempt, by whichever replica settled last.
+    await until('the publish check completed', () => standin!.checkRuns(POLICY_REPO, { headSha: sha, name: 'egressctl / publish' }).at(-1)?.status === 'completed', 30_000);
+    expect(standin!.checkRuns(POLICY_REPO, { headSha: sha, name: 'egressctl / publish' }).at(-1)?.conclusion).toBe('success');
+    // Once per repository: one branch, one commit, one PR, no write GitHub refused (a second writer would hit 422s).
+    for (const name of ['acme/web', 'acme/docs']) {
+      const writes = standin!.requests.filter((request) => request.repository === name && request.write);
+      expect(writes.map((request) => `${request.operationId} ${request.status}`)).toEqual(['git/create-ref 201', 'repos/create-or-update-file-contents 200', 'pulls/create 201']);
+    }
+    // Long enough for any duplicate to show.
+    const after = standin!.requests.filter((request) => request.write && request.repository !== POLICY_REPO).length;
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(standin!.requests.filter((request) => request.write && request.repository !== POLICY_REPO).length).toBe(after);
+    expect(b.child.exitCode).toBeNull();
+  }, 150_000);
 
   it('the sync state is shared: an outcome recorded by one replica is on the other\'s /sync page and in its egressctl_sync_repositories', async () => {
     const [a, b] = await replicas({});
@@ -217,8 +282,10 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
     // A publish on replica a syncs acme/api (a sync PR): a records it.
     const sha = await standin!.commitFiles(POLICY_REPO, { files: { 'policies/api.yml': 'egress-policy: block\nextends: base\nallowed-endpoints:\n  - registry.npmjs.org\n' } });
     expect((await standin!.deliverWebhook({ url: a.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
+    // The sync is queued work (either replica may run acme/api's unit): wait for its outcome.
+    await until('the sync PR of acme/api', () => standin!.pullRequests('acme/api').some((candidate) => candidate.state === 'open'), 30_000);
     const pull = standin!.pullRequests('acme/api').find((candidate) => candidate.state === 'open');
-    expect(pull).toBeDefined();
+    await until('a and b show pr-open', async () => (await metric(a, 'pr-open')) === 1 && (await metric(b, 'pr-open')) === 1, 20_000);
     for (const app of [b, a]) {
       expect(await page(app)).toMatch(/data-repository="acme\/api" data-status="pr-open"/);
       expect(await metric(app, 'pr-open')).toBe(1);

@@ -23,11 +23,13 @@ it('opens the expired-exceptions pull request from the head of the default branc
 
   const egressctl = await scratch.load({ EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '6' });
   await egressctl.rollout!.runNow();
+  await egressctl.idle();
   const [pr] = standin.pullRequests(POLICY_REPO);
   expect(pr).toMatchObject({ state: 'open', title: 'Remove 1 expired exception from policy api', head: { ref: EXPIRED_BRANCH } });
   expect(await standin.readFile(POLICY_REPO, 'policies/api.yml', EXPIRED_BRANCH)).toBe('egress-policy: block\nallowed-endpoints:\n  - github.com\n');
 
   // A second pass changes nothing: the same pull request, no second one.
   await egressctl.rollout!.runNow();
+  await egressctl.idle();
   expect(standin.pullRequests(POLICY_REPO)).toHaveLength(1);
 }, 60_000);

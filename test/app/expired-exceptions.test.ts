@@ -41,6 +41,7 @@ describe('expired exceptions after a publish', () => {
     const { standin, hookUrl } = harness;
     const main = (await standin.refSha(POLICY_REPO, 'main'))!;
     await standin.deliverWebhook({ url: hookUrl, event: 'push', repository: POLICY_REPO, after: main });
+    await harness.mount.app.idle();
     expect(await harness.servedRevision()).toBe(main);
 
     // Served without the expired entry already; the pull request only tidies the file.
@@ -61,6 +62,7 @@ describe('expired exceptions after a publish', () => {
       message: 'api: release upload exception',
     });
     await standin.deliverWebhook({ url: hookUrl, event: 'push', repository: POLICY_REPO, after: next });
+    await harness.mount.app.idle();
     const open = standin.pullRequests(POLICY_REPO).filter((item) => item.head.ref === EXPIRED_BRANCH);
     expect(open).toHaveLength(1);
     [pr] = open;
@@ -71,6 +73,31 @@ describe('expired exceptions after a publish', () => {
     expect(edited).toContain('  - proxy.golang.org:443\n');
   });
 
+  it('is not reopened after a person closed it, until the set of expired entries changes', async () => {
+    harness = await startHarness({ files: { ...POLICY_FILES, 'policies/api.yml': api('') } });
+    const { standin, hookUrl } = harness;
+    const publish = async (sha: string) => {
+      expect((await standin.deliverWebhook({ url: hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
+      await harness!.mount.app.idle();
+    };
+    await publish((await standin.refSha(POLICY_REPO, 'main'))!);
+    const [pr] = standin.pullRequests(POLICY_REPO).filter((item) => item.head.ref === EXPIRED_BRANCH);
+    expect(pr?.state).toBe('open');
+    await standin.closePullRequest(POLICY_REPO, pr!.number);
+
+    // Another change, the same expired entry (now on another line): left closed, nothing written for it.
+    standin.resetStats();
+    await publish(await standin.commitFiles(POLICY_REPO, { files: { 'policies/api.yml': `# moved down\n${api('')}` } }));
+    expect(standin.pullRequests(POLICY_REPO).filter((item) => item.head.ref === EXPIRED_BRANCH).map((item) => item.state)).toEqual(['closed']);
+    expect(standin.requests.filter((request) => request.write && request.repository === POLICY_REPO && request.operationId?.startsWith('git/'))).toEqual([]);
+
+    // Another entry expires: the set changed, a new pull request.
+    await publish(await standin.commitFiles(POLICY_REPO, { files: { 'policies/api.yml': api(`  - endpoint: uploads.example.com\n    reason: release upload\n    expires: ${utcDay(-1)}\n`) } }));
+    const pulls = standin.pullRequests(POLICY_REPO).filter((item) => item.head.ref === EXPIRED_BRANCH);
+    expect(pulls.map((item) => item.state)).toEqual(['closed', 'open']);
+    expect(pulls[1]!.title).toBe('Remove 2 expired exceptions from policy api');
+  });
+
   it('opens nothing while every exception still counts', async () => {
     harness = await startHarness();
     const { standin, hookUrl } = harness;
@@ -78,6 +105,7 @@ describe('expired exceptions after a publish', () => {
       files: { 'policies/api.yml': `egress-policy: block\nallowed-endpoints:\n  - endpoint: x.example.com\n    reason: r\n    expires: ${utcDay(0)}\n` },
     });
     await standin.deliverWebhook({ url: hookUrl, event: 'push', repository: POLICY_REPO, after: head });
+    await harness.mount.app.idle();
     expect(await harness.servedRevision()).toBe(head);
     expect(standin.pullRequests(POLICY_REPO)).toEqual([]);
   });

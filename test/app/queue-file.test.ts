@@ -112,3 +112,23 @@ describe('FileWorkQueue', () => {
     expect(queue.pendingNow()).toBe(0);
   });
 });
+
+describe('fan-in (the publish check waits for every repository sync of its publish)', () => {
+  it('completes once, for the settle that leaves nothing expected, across a reopen; a unit settled is not expected again', async () => {
+    const first = await openQueue();
+    await first.openFanIn('publish:1', { check: 7 }, ['plan']);
+    await first.expectInFanIn('publish:1', ['repo:a', 'repo:b']);
+    expect(await first.settleInFanIn('publish:1', 'plan', [])).toBeUndefined();
+    expect(await first.settleInFanIn('publish:1', 'repo:a', [{ target: 'acme/a', reason: 'Server Error' }])).toBeUndefined();
+    // As after kill -9: a restart re-runs the plan, which expects its units again.
+    opened.splice(0);
+    const second = await openQueue();
+    await second.expectInFanIn('publish:1', ['repo:a', 'repo:b']);
+    expect(await second.settleInFanIn('publish:1', 'repo:a', [])).toBeUndefined();
+    expect(await second.settleInFanIn('publish:1', 'repo:b', [])).toEqual({ payload: { check: 7 }, failures: [{ target: 'acme/a', reason: 'Server Error' }] });
+    expect(await second.settleInFanIn('publish:1', 'repo:b', [])).toBeUndefined();
+    opened.splice(0);
+    const third = await openQueue();
+    expect(await third.settleInFanIn('publish:1', 'repo:c', [])).toBeUndefined();
+  });
+});

@@ -1,40 +1,22 @@
 /**
- * The scheduled rollout through Probot's installation clients, against the GitHub stand-in:
- * only managed organizations, one PR, and nothing written on the next run.
+ * The scheduled full sync through Probot's installation clients, against the GitHub stand-in:
+ * a pass queues one unit per managed organization, which queues one sync per repository
+ * (sync-work.ts); only managed organizations, one PR, and nothing written on the next pass.
  */
-import { Probot } from 'probot';
-import { afterEach, beforeEach, expect, it } from 'vitest';
-import { registerRolloutSchedule, type RolloutSchedule } from '../../src/app/rollout-schedule.js';
+import { expect, it } from 'vitest';
 import { emptyBaselineFile, mergeObservations, renderBaselineFile } from '../../src/baselines/index.js';
-import { parsePolicyRepository } from '../../src/store/repository.js';
 import { ROLLOUT_BRANCH } from '../../src/rollout/rollout-body.js';
-import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
+import { manifestPermissions, perTestApp, POLICY_REPO } from '../support/app.js';
 import { SIMPLE_WORKFLOW } from '../support/workflows.js';
 
-const WORKFLOW = SIMPLE_WORKFLOW;
+const scratch = perTestApp('egressctl-rollout-schedule-');
 
-let standin: GitHubStandin;
-let schedule: RolloutSchedule | undefined;
-
-beforeEach(async () => {
-  standin = await startGitHubStandin();
-});
-
-afterEach(async () => {
-  schedule?.stop();
-  try {
-    standin.assertNoViolations();
-  } finally {
-    await standin.close();
-  }
-});
-
-it('rolls out to managed organizations only, and a second run writes nothing', async () => {
-  standin.createInstallation({ account: 'acme' });
-  standin.createInstallation({ account: 'unmanaged' });
-  await standin.createRepository('acme/api', { files: { '.github/workflows/ci.yml': WORKFLOW } });
-  await standin.createRepository('unmanaged/api', { files: { '.github/workflows/ci.yml': WORKFLOW } });
-
+it('rolls out to managed organizations only, and a second pass writes nothing', async () => {
+  const { standin } = scratch;
+  standin.createInstallation({ account: 'acme', permissions: await manifestPermissions() });
+  standin.createInstallation({ account: 'unmanaged', permissions: await manifestPermissions() });
+  await standin.createRepository('acme/api', { files: { '.github/workflows/ci.yml': SIMPLE_WORKFLOW } });
+  await standin.createRepository('unmanaged/api', { files: { '.github/workflows/ci.yml': SIMPLE_WORKFLOW } });
   const runs = Array.from({ length: 4 }, (_, index) => ({
     workflow: '.github/workflows/ci.yml',
     job: 'test',
@@ -42,27 +24,24 @@ it('rolls out to managed organizations only, and a second run writes nothing', a
     at: `2026-11-0${index + 1}T00:00:00Z`,
     endpoints: ['registry.npmjs.org:443'],
   }));
-  const baseline = renderBaselineFile(mergeObservations(emptyBaselineFile('acme/api'), runs).file);
-  const encoder = new TextEncoder();
-  const loaded = parsePolicyRepository(new Map([
-    ['egressctl.yml', encoder.encode('organizations: [acme]\nunattached: baseline\n')],
-    ['baselines/acme/api.yml', encoder.encode(baseline)],
-  ]));
-  expect(loaded.errors).toEqual([]);
-
-  const probot = new Probot({ ...standin.probotOptions(), logLevel: 'fatal' });
-  await probot.load((app) => {
-    schedule = registerRolloutSchedule(app, { loadPolicy: async () => loaded.value, intervalMs: 0, policyRepository: 'acme/egress-policies' });
+  await standin.createRepository(POLICY_REPO, {
+    files: { 'egressctl.yml': 'organizations: [acme]\nunattached: baseline\n', 'baselines/acme/api.yml': renderBaselineFile(mergeObservations(emptyBaselineFile('acme/api'), runs).file) },
   });
-  const [report] = await schedule!.runNow();
-  expect(report).toMatchObject({ organization: 'acme', repositories: [{ repository: 'acme/api', status: 'created' }] });
+
+  const egressctl = await scratch.load({ EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '6' });
+  expect((await egressctl.rollout!.runNow()).organizations).toEqual(['acme']);
+  await egressctl.idle();
+  expect(standin.pullRequests('acme/api')).toHaveLength(1);
   expect(standin.pullRequests('unmanaged/api')).toHaveLength(0);
+  expect(standin.requests.filter((request) => request.repository === 'unmanaged/api')).toEqual([]);
   const file = (await standin.readFile('acme/api', '.github/workflows/ci.yml', ROLLOUT_BRANCH))!;
   expect(file).toContain('egress-policy: block');
   expect(file).toContain('registry.npmjs.org:443');
 
   standin.resetStats();
-  const [again] = await schedule!.runNow();
-  expect(again!.repositories[0]).toMatchObject({ status: 'unchanged' });
+  await egressctl.rollout!.runNow();
+  await egressctl.idle();
   expect(standin.stats().writes).toBe(0);
+  // The pass did sync acme/api again (its repository unit read the open PR).
+  expect(standin.requests.some((request) => request.repository === 'acme/api' && request.operationId === 'pulls/list')).toBe(true);
 }, 60_000);

@@ -62,6 +62,9 @@ describe('egressctl serve with the GitHub App', () => {
       expect(served.bundle.revision).toBe(head);
       expect(served.keyids).toEqual([]);
       expect(served.envelope.signatures.map((signature) => signature.keyid)).toEqual([keys.keyid]);
+      // Completed once the sync after the publish (journaled work, nothing to sync here) ran.
+      const deadline = Date.now() + 20_000;
+      while (standin.checkRuns(POLICY_REPO, { headSha: head })[0]?.status !== 'completed' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
       expect(standin.checkRuns(POLICY_REPO, { headSha: head })).toMatchObject([{ name: 'egressctl / publish', conclusion: 'success' }]);
     } finally {
       child.kill('SIGTERM');

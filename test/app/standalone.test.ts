@@ -42,6 +42,7 @@ describe('standalone app', () => {
     const head = (await standin.refSha(POLICY_REPO, 'main'))!;
     const payload = await standin.webhookPayload({ event: 'push', repository: POLICY_REPO, after: head });
     await probot.receive({ id: 'delivery-1', name: 'push', payload } as Parameters<Probot['receive']>[0]);
+    await app.idle();
     const published = openBundle(await readFile(path.join(work, 'out/bundle.dsse.json'), 'utf8'), { publicKeys: parsePublicKeys(keys.publicKeyPem) });
     expect(published.bundle.revision).toBe(head);
     expect(published.keyids).toEqual([keys.keyid]);

@@ -112,7 +112,9 @@ describe('defect 1: a failed variable write never switches a step to variables',
     expect(check?.output.summary).toMatch(/Resource not accessible by integration/);
     const row = await rowOf(harness, 'acme/api');
     expect(row?.status).toBe('error');
-    expect(row?.reasons.join('\n')).toMatch(/EGRESSCTL_REPO_POLICY.*Resource not accessible by integration/);
+    // The organization's variables are written and read back before any repository is synced:
+    // unreadable, so no repository of acme is switched, and each row says why.
+    expect(row?.reasons.join('\n')).toMatch(/not in place.*variables of acme cannot be read: Resource not accessible by integration/);
     const metrics = await (await fetch(`${harness.server.url}/metrics`)).text();
     // Every repository the switch to variables reaches: none of their variables can be read, so none is switched.
     expect(metrics).toContain('egressctl_sync_repositories{state="error"} 3');
@@ -123,33 +125,68 @@ describe('defect 2: a failed sync is tried again', () => {
   const treesFail = (h: Harness) =>
     h.standin.failNextRequests({ count: 1000, status: 500, message: 'Server Error', match: (request) => request.operationId === 'git/get-tree' && request.repository?.toLowerCase() === 'acme/api' });
 
-  it('a persistent 500 on git/trees: the row says failed; a redelivery, the same push with a new id and a later merge each retry it', async () => {
+  it('a persistent 500 on one repository is retried with backoff, the others are unaffected, and it becomes synced once GitHub recovers', async () => {
+    harness = await start(PULL_REQUESTS, 'organizations: {}\n', { env: { EGRESSCTL_SYNC_RETRY_SECONDS: '1' } });
+    const attempts: number[] = [];
+    harness.standin.failNextRequests({
+      count: 1000,
+      status: 500,
+      message: 'Server Error',
+      match: (request) => {
+        const mine = request.operationId === 'git/get-tree' && request.repository?.toLowerCase() === 'acme/api';
+        if (mine) attempts.push(Date.now());
+        return mine;
+      },
+    });
+    const sha = await merge(harness, { 'attachments.yml': 'organizations:\n  acme: org\n' });
+    // acme/web is not held up by acme/api: its PR is open, its row pr-open.
+    expect(harness.standin.pullRequests('acme/web').filter((pull) => pull.state === 'open')).toHaveLength(1);
+    expect((await rowOf(harness, 'acme/web'))?.status).toBe('pr-open');
+    const webWrites = harness.standin.requests.filter((request) => request.write && request.repository === 'acme/web').length;
+    const row = await rowOf(harness, 'acme/api');
+    expect(row?.status).toBe('error');
+    expect(row?.reasons.join('\n')).toMatch(/Server Error/);
+    expect(harness.standin.pullRequests('acme/api')).toHaveLength(0);
+    const check = publishCheck(harness, sha);
+    expect(check?.conclusion).toBe('failure');
+    expect(check?.output.summary).toMatch(/acme\/api/);
+    expect(check?.output.summary).not.toMatch(/acme\/web/);
+    // The queue keeps the last error while it retries: 1 s, then 2 s, then 4 s after each failure.
+    const failures = await harness.mount.app.queue!.failures();
+    expect(failures).toEqual([expect.objectContaining({ kind: 'repository-sync', key: 'acme/api', lastError: expect.stringMatching(/Server Error/) })]);
+    // Each attempt may call git/trees more than once (the client retries a 5xx itself within
+    // milliseconds): the gaps between attempts are those over half a second.
+    const gapsNow = () => attempts.slice(1).map((at, index) => at - attempts[index]!).filter((gap) => gap > 500);
+    const deadline = Date.now() + 30_000;
+    while (gapsNow().length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    const gaps = gapsNow();
+    expect(gaps.length).toBeGreaterThanOrEqual(2);
+    // At least the backoff after each failure (plus the rest of the attempt): 1 s, then 2 s.
+    expect(gaps[0]).toBeGreaterThanOrEqual(950);
+    expect(gaps[1]).toBeGreaterThanOrEqual(1_950);
+    expect((await rowOf(harness, 'acme/api'))?.status).toBe('error');
+    // acme/api's retries never touch acme/web again.
+    expect(harness.standin.requests.filter((request) => request.write && request.repository === 'acme/web')).toHaveLength(webWrites);
+
+    harness.standin.clearFaults();
+    const recovered = Date.now() + 30_000;
+    while ((await rowOf(harness, 'acme/api'))?.status === 'error' && Date.now() < recovered) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await rowOf(harness, 'acme/api'))?.status).toBe('pr-open');
+    expect(harness.standin.pullRequests('acme/api').filter((pull) => pull.state === 'open')).toHaveLength(1);
+    await harness.mount.app.idle();
+    expect(await harness.mount.app.queue!.failures()).toEqual([]);
+  }, 120_000);
+
+  it('a push of the revision already published retries what is in error at once (level-triggered)', async () => {
     harness = await start(PULL_REQUESTS, 'organizations: {}\n');
     treesFail(harness);
     const sha = await merge(harness, { 'attachments.yml': 'repositories:\n  acme/api: api\n' });
-    expect(harness.standin.pullRequests('acme/api')).toHaveLength(0);
     expect((await rowOf(harness, 'acme/api'))?.status).toBe('error');
-    expect(publishCheck(harness, sha)?.conclusion).toBe('failure');
-
-    // The redelivery of that push runs again (and fails again while GitHub does).
-    const before = harness.standin.requests.filter((request) => request.operationId === 'git/get-tree').length;
-    const deliveries = harness.standin.requests.length;
-    expect(deliveries).toBeGreaterThan(0);
-    const lastPushId = 'redelivered-push-1';
-    await deliverPush(harness, sha, lastPushId);
-    expect(harness.standin.requests.filter((request) => request.operationId === 'git/get-tree').length).toBeGreaterThan(before);
-    expect((await rowOf(harness, 'acme/api'))?.status).toBe('error');
-    // Same id again: runs again, since the last attempt failed.
-    const again = harness.standin.requests.filter((request) => request.operationId === 'git/get-tree').length;
-    await deliverPush(harness, sha, lastPushId);
-    expect(harness.standin.requests.filter((request) => request.operationId === 'git/get-tree').length).toBeGreaterThan(again);
-    expect(publishCheck(harness, sha)?.output.title).not.toMatch(/^Already published/);
-
-    // GitHub recovers; a later unrelated merge repairs acme/api.
+    // The default first retry is a minute away; GitHub recovers and the same push is delivered again (a new id).
     harness.standin.clearFaults();
-    await merge(harness, { 'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: base\n' });
-    expect(harness.standin.pullRequests('acme/api').filter((pull) => pull.state === 'open')).toHaveLength(1);
+    await deliverPush(harness, sha, 'redelivered-push-1');
     expect((await rowOf(harness, 'acme/api'))?.status).toBe('pr-open');
+    expect(harness.standin.pullRequests('acme/api').filter((pull) => pull.state === 'open')).toHaveLength(1);
   }, 120_000);
 
   it('a 500 when looking up the installation of an organization is a failed sync, not "not installed" and a passing publish', async () => {

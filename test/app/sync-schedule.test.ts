@@ -27,6 +27,7 @@ it('a variable edited by hand is put back by the scheduled pass and reported as 
 
   // First pass: both variables are created.
   await egressctl.rollout!.runNow();
+  await egressctl.idle();
   const org = standin.variables('organization', 'acme').get(POLICY_VARIABLE)!;
   const repo = standin.variables('repository', 'acme/api').get(REPOSITORY_POLICY_VARIABLE)!;
   expect(JSON.parse(org.value)).toMatchObject({ policy: 'org' });
@@ -38,6 +39,7 @@ it('a variable edited by hand is put back by the scheduled pass and reported as 
   standin.setVariable('repository', 'acme/api', 'EGRESSCTL_WF_OLD_YML', '{"egress-policy":"audit"}');
   standin.resetStats();
   await egressctl.rollout!.runNow();
+  await egressctl.idle();
   expect(standin.variables('repository', 'acme/api').get(REPOSITORY_POLICY_VARIABLE)!.value).toBe(wanted);
   expect(standin.variables('repository', 'acme/api').has('EGRESSCTL_WF_OLD_YML')).toBe(false);
   const written = standin.requests.filter((request) => request.operationId?.startsWith('actions/') && request.write).map((request) => request.operationId);

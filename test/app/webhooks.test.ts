@@ -68,6 +68,8 @@ describe('pull request review and publish on merge', () => {
     const mergeSha = await standin.mergePullRequest(POLICY_REPO, pr.number);
     const pushed = await standin.deliverWebhook({ url: hookUrl, event: 'push', repository: POLICY_REPO, after: mergeSha });
     expect(pushed.status).toBe(200);
+    // The sync after it is journaled work; the check completes when it had its first attempt.
+    await harness.mount.app.idle();
     const [publish] = standin.checkRuns(POLICY_REPO, { headSha: mergeSha, name: 'egressctl / publish' });
     expect(publish).toMatchObject({ status: 'completed', conclusion: 'success' });
     expect(publish!.output.title).toBe(`Published ${mergeSha.slice(0, 12)}: 3 policies`);
@@ -171,7 +173,9 @@ describe('pull request review and publish on merge', () => {
 
     const main = (await standin.refSha(POLICY_REPO, 'main'))!;
     await standin.deliverWebhook({ url: hookUrl, event: 'push', repository: POLICY_REPO, after: main });
+    await harness.mount.app.idle();
     await standin.deliverWebhook({ url: hookUrl, event: 'push', repository: POLICY_REPO, after: main });
+    await harness.mount.app.idle();
     const checks = standin.checkRuns(POLICY_REPO, { headSha: main, name: 'egressctl / publish' });
     expect(checks.map((check) => check.output.title)).toEqual([`Published ${main.slice(0, 12)}: 3 policies`, `Already published: ${main.slice(0, 12)}`]);
   });

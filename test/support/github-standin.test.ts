@@ -458,6 +458,19 @@ describe('rate limits and counts', () => {
     expect(stats.byRepository['acme/api']).toEqual({ total: 2, writes: 2 });
     standin.assertNoViolations();
   });
+
+  it('answers a delayed request late, and handles it as usual', async () => {
+    const octokit = new Octokit({ baseUrl: standin.url, auth: token, log: quiet });
+    standin.delayRequests({ count: 1, ms: 300, match: (request) => request.operationId === 'repos/get' });
+    const started = Date.now();
+    const { data } = await octokit.rest.repos.get({ owner: 'acme', repo: 'api' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    expect(data.full_name).toBe('acme/api');
+    const again = Date.now();
+    await octokit.rest.repos.get({ owner: 'acme', repo: 'api' });
+    expect(Date.now() - again).toBeLessThan(290);
+    standin.assertNoViolations();
+  });
 });
 
 describe('webhooks', () => {

@@ -8,6 +8,7 @@ export {
   type RequestRecord,
   type RequestStats,
   type FaultRule,
+  type DelayRule,
   type WebhookPayloadOptions,
   type StandinDelivery,
   type WorkflowJobInput,

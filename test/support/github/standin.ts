@@ -120,6 +120,14 @@ export interface FaultRule {
   readonly match?: (request: { method: string; route: string; operationId: string; repository?: string }) => boolean;
 }
 
+/** Requests answered late (a slow GitHub): handled normally after `ms`. */
+export interface DelayRule {
+  /** How many matching requests are delayed. */
+  readonly count: number;
+  readonly ms: number;
+  readonly match: (request: { method: string; route: string; operationId: string; repository?: string }) => boolean;
+}
+
 export interface WebhookPayloadOptions {
   readonly event: string;
   readonly action?: string;
@@ -230,6 +238,7 @@ export class GitHubStandin {
   private readonly routes: OpenApiRoutes;
   private readonly publicKeyObject: KeyObject;
   private readonly faults: { rule: FaultRule; remaining: number }[] = [];
+  private readonly delays: { rule: DelayRule; remaining: number }[] = [];
   private readonly rateLimitUsed = new Map<string, number>();
   private readonly rateLimitReset = Math.floor(Date.now() / 1000) + 3600;
 
@@ -588,9 +597,15 @@ export class GitHubStandin {
     this.faults.push({ rule, remaining: rule.count });
   }
 
-  /** GitHub recovers: faults not yet used up are dropped. */
+  /** The next matching requests are answered `ms` late (then handled as usual). */
+  delayRequests(rule: DelayRule): void {
+    this.delays.push({ rule, remaining: rule.count });
+  }
+
+  /** GitHub recovers: faults and delays not yet used up are dropped. */
   clearFaults(): void {
     this.faults.length = 0;
+    this.delays.length = 0;
   }
 
   /**
@@ -944,6 +959,12 @@ export class GitHubStandin {
       return finish(this.errorReply(401, 'Requires authentication'), operation.route, operation);
     }
 
+    for (const delay of this.delays) {
+      if (delay.remaining <= 0 || !delay.rule.match({ method, route: operation.route, operationId: operation.operationId, repository: repo?.fullName })) continue;
+      delay.remaining--;
+      await new Promise((resolve) => setTimeout(resolve, delay.rule.ms));
+      break;
+    }
     const fault = this.takeFault(method, operation, repo?.fullName);
     if (fault) {
       return finish(this.errorReply(fault.status, fault.message, undefined, fault.headers), operation.route, operation, true);

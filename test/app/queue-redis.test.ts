@@ -1,0 +1,36 @@
+/**
+ * The Redis work queue's fan-in (src/app/queue-redis.ts) on a real redis-server: two replicas
+ * settle the units of one publish at the same time, and exactly one of them gets it complete.
+ */
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { RedisWorkQueue } from '../../src/app/queue-redis.js';
+import { redisMissing, startRedis, type RunningRedis } from '../support/redis.js';
+
+const missing = redisMissing();
+if (missing) console.log(missing);
+let redis: RunningRedis | undefined;
+const queues: RedisWorkQueue[] = [];
+beforeEach(async () => {
+  if (!missing) redis = await startRedis();
+});
+afterEach(async () => {
+  for (const queue of queues.splice(0)) await queue.close(100);
+  await redis?.close();
+});
+
+it.skipIf(missing !== undefined)('a fan-in settled by two replicas at once completes exactly once, with every failure', async () => {
+  const [a, b] = await Promise.all([RedisWorkQueue.open({ url: redis!.url }), RedisWorkQueue.open({ url: redis!.url })]);
+  queues.push(a!, b!);
+  const units = Array.from({ length: 40 }, (_, index) => `repo:${index}`);
+  await a!.openFanIn('publish:9', { check: 9 }, ['plan']);
+  await b!.expectInFanIn('publish:9', units);
+  // Expected again (a re-run after a crash), including one already settled: harmless.
+  await b!.settleInFanIn('publish:9', 'plan', []);
+  await a!.expectInFanIn('publish:9', [...units, 'plan']);
+  const settled = await Promise.all(units.map((unit, index) => (index % 2 === 0 ? a! : b!).settleInFanIn('publish:9', unit, index % 10 === 0 ? [{ target: `acme/${index}`, reason: 'failed' }] : [])));
+  const done = settled.filter((result) => result !== undefined);
+  expect(done).toHaveLength(1);
+  expect(done[0]!.payload).toEqual({ check: 9 });
+  expect(done[0]!.failures.map((failure) => failure.target).sort()).toEqual(['acme/0', 'acme/10', 'acme/20', 'acme/30']);
+  expect(await a!.settleInFanIn('publish:9', 'repo:1', [])).toBeUndefined();
+}, 30_000);

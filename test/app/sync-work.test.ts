@@ -1,0 +1,110 @@
+/**
+ * Each repository sync is its own unit of durable work (issue 21, docs/github-app.md "Durable
+ * work"), end to end on the OpenAPI-checked stand-in with real signed webhooks: the push webhook
+ * is answered once the work is journaled, not after the sync; the publish check stays in
+ * progress until every repository of the publish had its first attempt; with `delivery:
+ * variables` the organization's variables are written and read back before any repository is
+ * synced.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { PUBLISH_CHECK_NAME } from '../../src/app/render.js';
+import { POLICY_VARIABLE } from '../../src/policy/delivery.js';
+import { readSyncReport } from '../../src/rollout/sync-report.js';
+import { SIMPLE_WORKFLOW } from '../support/workflows.js';
+import { POLICY_REPO, startHarness, type Harness } from '../support/app.js';
+
+const POLICIES = {
+  'policies/base.yml': 'egress-policy: block\nallowed-endpoints:\n  - github.com:443\n',
+  'policies/api.yml': 'egress-policy: block\nextends: base\nallowed-endpoints:\n  - registry.npmjs.org\n',
+  'policies/org.yml': 'egress-policy: block\nallowed-endpoints:\n  - proxy.golang.org\n',
+};
+const PULL_REQUESTS = 'organizations: [acme]\nunattached: skip\n';
+
+let harness: Harness | undefined;
+
+afterEach(async () => {
+  try {
+    harness?.standin.assertNoViolations();
+  } finally {
+    await harness?.close();
+    harness = undefined;
+  }
+});
+
+async function start(settings: string, attachments: string): Promise<Harness> {
+  const h = await startHarness({ files: { 'egressctl.yml': settings, ...POLICIES, 'attachments.yml': attachments } });
+  for (const name of ['acme/api', 'acme/web']) await h.standin.createRepository(name, { files: { '.github/workflows/ci.yml': SIMPLE_WORKFLOW } });
+  await h.standin.deliverWebhook({ url: h.hookUrl, event: 'push', repository: POLICY_REPO, after: (await h.standin.refSha(POLICY_REPO, 'main'))! });
+  await h.mount.app.idle();
+  return h;
+}
+
+function publishCheck(h: Harness, sha: string) {
+  return h.standin.checkRuns(POLICY_REPO, { headSha: sha, name: PUBLISH_CHECK_NAME }).at(-1);
+}
+
+describe('the push webhook and the publish check', () => {
+  it('answers the push before a slow repository sync finishes; the check stays in progress until it had its attempt, then passes', async () => {
+    harness = await start(PULL_REQUESTS, 'organizations: {}\n');
+    // GitHub takes 6 s to answer acme/api's tree: longer than the 10 s GitHub gives a webhook, with the rest of the sync.
+    harness.standin.resetStats();
+    harness.standin.delayRequests({ count: 1, ms: 6_000, match: (request) => request.operationId === 'git/get-tree' && request.repository === 'acme/api' });
+    const sha = await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: base\n' } });
+    const sent = Date.now();
+    const delivered = await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: sha });
+    const answeredIn = Date.now() - sent;
+    expect(delivered.status).toBe(200);
+    expect(answeredIn).toBeLessThan(4_000);
+    expect(await harness.servedRevision()).toBe(sha);
+    // Published, sync under way: in progress, and nothing written to acme/api yet.
+    expect(publishCheck(harness, sha)).toMatchObject({ status: 'in_progress', output: { title: expect.stringMatching(/^Published [0-9a-f]{12}; syncing/) } });
+    expect(harness.standin.pullRequests('acme/api')).toHaveLength(0);
+
+    await harness.mount.app.idle();
+    expect(Date.now() - sent).toBeGreaterThan(6_000);
+    expect(harness.standin.pullRequests('acme/api').filter((pull) => pull.state === 'open')).toHaveLength(1);
+    expect(harness.standin.pullRequests('acme/web').filter((pull) => pull.state === 'open')).toHaveLength(1);
+    expect(publishCheck(harness, sha)).toMatchObject({ status: 'completed', conclusion: 'success', output: { title: `Published ${sha.slice(0, 12)}: 3 policies` } });
+    // Two updates: "published; syncing", then completed once.
+    const updates = harness.standin.requests.filter((request) => request.operationId === 'checks/update' && request.repository === POLICY_REPO);
+    expect(updates.map((request) => request.status)).toEqual([200, 200]);
+  }, 90_000);
+
+  it('concludes failure naming each repository that could not be synced, after each had its first attempt', async () => {
+    harness = await start(PULL_REQUESTS, 'organizations: {}\n');
+    harness.standin.failNextRequests({ count: 1000, status: 500, message: 'Server Error', match: (request) => request.operationId === 'git/get-tree' && request.repository === 'acme/web' });
+    const sha = await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'organizations:\n  acme: org\n' } });
+    expect((await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
+    await harness.mount.app.idle();
+    const check = publishCheck(harness, sha);
+    expect(check).toMatchObject({ status: 'completed', conclusion: 'failure' });
+    expect(check?.output.title).toMatch(/^Sync failed for 1 target/);
+    expect(check?.output.summary).toMatch(/\| acme\/web \| .*Server Error/);
+    expect(check?.output.summary).not.toMatch(/\| acme\/api \|/);
+    expect(harness.standin.pullRequests('acme/api').filter((pull) => pull.state === 'open')).toHaveLength(1);
+    const report = await readSyncReport(harness.cacheDir);
+    expect(report.organizations['acme']?.repositories.find((entry) => entry.repository === 'acme/web')?.status).toBe('error');
+  }, 90_000);
+});
+
+describe('delivery: variables', () => {
+  it('writes the organization\'s variable and reads it back before any repository is synced', async () => {
+    harness = await start(PULL_REQUESTS, 'organizations:\n  acme: org\n');
+    harness.standin.resetStats();
+    const sha = await harness.standin.commitFiles(POLICY_REPO, { files: { 'egressctl.yml': `${PULL_REQUESTS}delivery: variables\n` } });
+    await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: sha });
+    await harness.mount.app.idle();
+    expect(JSON.parse(harness.standin.variables('organization', 'acme').get(POLICY_VARIABLE)!.value)).toMatchObject({ policy: 'org' });
+    const requests = harness.standin.requests.filter((request) => request.kind === 'api');
+    const organizationWork = requests.map((request, index) => (request.operationId?.endsWith('-org-variable') || request.operationId === 'actions/list-org-variables' ? index : -1)).filter((index) => index >= 0);
+    const repositoryWork = requests.map((request, index) => (request.repository === 'acme/api' || request.repository === 'acme/web' ? index : -1)).filter((index) => index >= 0);
+    // Read, written (update: 404, then create), read back; only then a repository.
+    expect(organizationWork.map((index) => requests[index]!.operationId)).toEqual(['actions/list-org-variables', 'actions/update-org-variable', 'actions/create-org-variable', 'actions/list-org-variables']);
+    expect(repositoryWork.length).toBeGreaterThan(0);
+    expect(Math.max(...organizationWork)).toBeLessThan(Math.min(...repositoryWork));
+    for (const name of ['acme/api', 'acme/web']) {
+      const [pull] = harness.standin.pullRequests(name).filter((item) => item.state === 'open');
+      expect(await harness.standin.readFile(name, '.github/workflows/ci.yml', pull!.head.ref)).toContain('vars.EGRESSCTL_POLICY');
+    }
+  }, 90_000);
+});
