@@ -8,7 +8,9 @@
  */
 import { attachmentMap } from '../policy/model.js';
 import type { PolicyRepository } from '../store/repository.js';
-import { reviewRevisions } from '../review/revisions.js';
+import { policiesAsOf } from '../policy/expiry.js';
+import { loadPolicyRepository } from '../store/repository.js';
+import { prepareReviewInput, reviewChange } from '../review/review.js';
 import { affectedScopes, type AffectedScopes } from '../rollout/sync-plan.js';
 
 export interface PublishedEvent {
@@ -81,10 +83,20 @@ export function planOrganizations(before: PolicyRepository, after: PolicyReposit
   return plans;
 }
 
-/** The plan of a publish: reads both revisions from the mirror (git only, no request to GitHub). */
+/**
+ * The plan of a publish: reads both revisions from the mirror (git only, no request to GitHub).
+ * Both are compared as of now, as the sync writes them (expired exceptions left out): a change
+ * that only moves an exception's end date into the past removes that endpoint from the steps
+ * now, not at the next scheduled sync; one that moves a date still ahead changes no step.
+ */
 export async function planPublish(event: PublishedEvent & { previous: string }): Promise<{ after: PolicyRepository; organizations: OrganizationPlan[] }> {
-  const review = await reviewRevisions({ dir: event.dir, base: event.previous, head: event.revision });
-  const before = review.baseResult.value;
-  const after = review.headResult.value;
-  return { after, organizations: planOrganizations(before, after, affectedScopes(review.scopes)) };
+  const [base, head] = await Promise.all([loadPolicyRepository({ dir: event.dir, rev: event.previous }), loadPolicyRepository({ dir: event.dir, rev: event.revision })]);
+  const now = Date.now();
+  const asOfNow = (repository: PolicyRepository) => {
+    const input = prepareReviewInput(repository);
+    input.compiled = policiesAsOf(input.compiled ?? {}, now);
+    return input;
+  };
+  const review = reviewChange(asOfNow(base.value), asOfNow(head.value), { at: now });
+  return { after: head.value, organizations: planOrganizations(base.value, head.value, affectedScopes(review.scopes)) };
 }

@@ -138,6 +138,25 @@ describe('sync on merge (delivery: pull-request)', () => {
     expect(harness.standin.stats().writes).toBe(0);
   }, 90_000);
 
+  it('moving an exception\'s end date into the past syncs now; moving one still ahead writes nothing', async () => {
+    const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
+    const api = (expires: string) => `egress-policy: block\nextends: base\nallowed-endpoints:\n  - registry.npmjs.org\n  - endpoint: uploads.example.com\n    reason: release upload\n    expires: ${expires}\n`;
+    harness = await start(SKIP, 'organizations: {}\n');
+    await merge(harness, { 'policies/api.yml': api(day(30)), 'attachments.yml': 'repositories:\n  acme/api: api\n' });
+    expect(await harness.standin.readFile('acme/api', '.github/workflows/ci.yml', ROLLOUT_BRANCH)).toContain('uploads.example.com:443');
+
+    // A date still ahead: the steps get the same endpoints today, so nothing is asked of acme/api.
+    await merge(harness, { 'policies/api.yml': api(day(10)) });
+    expect(requestsTo(harness, 'acme/api')).toHaveLength(0);
+
+    // A date in the past: the exception no longer counts, and the PR drops it at once.
+    await merge(harness, { 'policies/api.yml': api(day(-1)) });
+    const file = (await harness.standin.readFile('acme/api', '.github/workflows/ci.yml', ROLLOUT_BRANCH))!;
+    expect(file).not.toContain('uploads.example.com');
+    expect(file).toContain('registry.npmjs.org:443');
+    expect(harness.standin.pullRequests('acme/api')).toHaveLength(1);
+  }, 90_000);
+
   it('a closed PR is not reopened for the same desired state', async () => {
     harness = await start(SKIP, 'organizations: {}\n');
     await merge(harness, { 'attachments.yml': 'repositories:\n  acme/api: api\n' });
