@@ -255,9 +255,15 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
         }
         if (work.expand) {
           const shadowed = new Set(work.shadowed ?? []);
-          for (const target of (await listTargets(client, organization, { listing: 'installation' })).targets) {
+          const listed = (await listTargets(client, organization, { listing: 'installation' })).targets;
+          for (const target of listed) {
             const name = `${target.owner}/${target.name}`.toLowerCase();
             if (work.expand === 'all' || !shadowed.has(name) || targets.has(name)) targets.set(name, target);
+          }
+          if (work.expand === 'all') {
+            // A complete listing (a failed page threw above): rows of repositories deleted or taken out of the installation go.
+            const dropped = await deps.syncState.prune(organization, listed.map((target) => `${target.owner}/${target.name}`));
+            if (dropped.length > 0) log.info({ organization, repositories: dropped }, 'no longer in the installation: dropped from the sync state');
           }
         }
         if (policy.settings.delivery === 'variables') {
