@@ -58,6 +58,8 @@ interface PlanWork {
   revision: string;
   /** The fan-in of the publish check. */
   publish?: string;
+  /** The publish check itself: its organization units show how many repositories they queued on it. */
+  check?: PublishCheck;
 }
 
 interface OrganizationWork extends Omit<OrganizationPlan, 'organization'> {
@@ -67,6 +69,7 @@ interface OrganizationWork extends Omit<OrganizationPlan, 'organization'> {
   /** Where the repository items come from (their ids): a publish's plan or a scheduled pass. */
   origin: string;
   publish?: string;
+  check?: PublishCheck;
 }
 
 interface RepositoryWork {
@@ -194,10 +197,14 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
    * or the error it threw) before the error goes to the queue's backoff. `children`: the units it
    * queued, expected by the fan-in before they are added.
    */
-  const unit = async <T extends { publish?: string }>(item: WorkItem<T>, run: (expect: (children: NewWork[]) => Promise<void>) => Promise<FanInFailure[]>): Promise<void> => {
+  const unit = async <T extends { publish?: string }>(item: WorkItem<T>, run: (expect: (children: NewWork[], beforeAdding?: (repositories: number) => Promise<void>) => Promise<void>) => Promise<FanInFailure[]>): Promise<void> => {
     const publish = item.attempts === 0 ? item.data.publish : undefined;
-    const expect = async (children: NewWork[]): Promise<void> => {
-      if (publish !== undefined) await queue.expectInFanIn(publish, children.map((child) => child.id));
+    /** `beforeAdding`: told the publish's repository units so far, while none of these can have settled (the check cannot be completed yet). */
+    const expect = async (children: NewWork[], beforeAdding?: (repositories: number) => Promise<void>): Promise<void> => {
+      if (publish !== undefined) {
+        const repositories = await queue.expectInFanIn(publish, children.map((child) => child.id), `${REPOSITORY_KIND}:`);
+        await beforeAdding?.(repositories);
+      }
       for (const child of children) await queue.add(child);
     };
     let failures: FanInFailure[];
@@ -217,13 +224,26 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
     if (failures.length > 0) throw new Error(failures.map((failure) => `${failure.target}: ${failure.reason}`).join('; '));
   };
 
+  /** The in-progress publish check, with how many repositories its publish syncs (the organizations' units queued so far). */
+  const showSyncing = async (check: PublishCheck, repositories: number): Promise<void> => {
+    const octokit: GitHubClient = await deps.app.auth(check.installationId);
+    const syncing = `syncing ${repositories} ${repositories === 1 ? 'repository' : 'repositories'}`;
+    await octokit.rest.checks.update({
+      owner: check.owner,
+      repo: check.repo,
+      check_run_id: check.checkRunId,
+      status: 'in_progress',
+      output: { title: `Published ${check.revision.slice(0, 12)}; ${syncing}`, summary: `${check.output.summary}\n\n${syncing[0]!.toUpperCase()}${syncing.slice(1)}; this check completes when each had its first attempt.` },
+    });
+  };
+
   const organizationItem = (work: OrganizationWork): NewWork<OrganizationWork> => ({ id: `${ORGANIZATION_KIND}:${work.organization}@${work.revision}#${work.origin}`, kind: ORGANIZATION_KIND, key: work.organization, data: work });
 
   queue.handle<PlanWork>(
     PLAN_KIND,
     (item) =>
       unit(item, async (expect) => {
-        const { previous, revision, publish } = item.data;
+        const { previous, revision, publish, check } = item.data;
         if (previous === undefined) {
           log.info({ revision }, 'first publish: no previous revision to compare; the scheduled sync covers every repository');
           return [];
@@ -232,7 +252,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
         const dir = await deps.mirror([revision, previous]);
         const planned = await planPublish({ dir, previous, revision });
         if (planned.organizations.length === 0) log.info({ revision, previous }, 'no effective policy changed: nothing to sync');
-        await expect(planned.organizations.map((plan) => organizationItem({ ...plan, revision, origin: item.id, ...(publish ? { publish } : {}) })));
+        await expect(planned.organizations.map((plan) => organizationItem({ ...plan, revision, origin: item.id, ...(publish ? { publish } : {}), ...(publish && check ? { check } : {}) })));
         return [];
       }),
     deps.backoff,
@@ -293,6 +313,9 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
               data: { repository, organization, revision, ...(target.defaultBranch ? { defaultBranch: target.defaultBranch } : {}), ...(item.attempts === 0 && work.publish ? { publish: work.publish } : {}) },
             };
           }),
+          // One checks/update per organization unit (its first attempt), never per repository.
+          // Only a title: a failure is logged, never a failed unit.
+          work.check && targets.size > 0 ? (repositories) => showSyncing(work.check!, repositories).catch((error: unknown) => log.warn({ err: messageOf(error) }, 'could not show the repository count on the publish check')) : undefined,
         );
         log.info({ organization, revision, repositories: targets.size }, 'repository syncs queued');
         return [];
@@ -354,7 +377,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
       const id = `${PLAN_KIND}:${event.previous ?? 'none'}..${event.revision}${event.check ? `#${event.check.checkRunId}` : ''}`;
       const publish = event.check ? `publish:${event.check.checkRunId}` : undefined;
       if (publish) await queue.openFanIn(publish, event.check, [id]);
-      await queue.add<PlanWork>({ id, kind: PLAN_KIND, key: policyKey, data: { previous: event.previous, revision: event.revision, ...(publish ? { publish } : {}) } });
+      await queue.add<PlanWork>({ id, kind: PLAN_KIND, key: policyKey, data: { previous: event.previous, revision: event.revision, ...(publish ? { publish, check: event.check } : {}) } });
       // Level-triggered: what is in error is tried again now, at the revision published now (a later merge repairs it).
       for (const kind of [ORGANIZATION_KIND, REPOSITORY_KIND]) await queue.retryNow(kind);
     },

@@ -59,15 +59,18 @@ describe('the push webhook and the publish check', () => {
     // Published, sync under way: in progress, and nothing written to acme/api yet.
     expect(publishCheck(harness, sha)).toMatchObject({ status: 'in_progress', output: { title: expect.stringMatching(/^Published [0-9a-f]{12}; syncing/) } });
     expect(harness.standin.pullRequests('acme/api')).toHaveLength(0);
+    // Once the organization's unit queued its repositories: how many, still in progress (acme/api's sync is held up).
+    await expect.poll(() => publishCheck(harness!, sha)?.output.title, { timeout: 5_000 }).toBe(`Published ${sha.slice(0, 12)}; syncing 2 repositories`);
+    expect(publishCheck(harness, sha)).toMatchObject({ status: 'in_progress', output: { summary: expect.stringContaining('Syncing 2 repositories') } });
 
     await harness.mount.app.idle();
     expect(Date.now() - sent).toBeGreaterThan(6_000);
     expect(harness.standin.pullRequests('acme/api').filter((pull) => pull.state === 'open')).toHaveLength(1);
     expect(harness.standin.pullRequests('acme/web').filter((pull) => pull.state === 'open')).toHaveLength(1);
     expect(publishCheck(harness, sha)).toMatchObject({ status: 'completed', conclusion: 'success', output: { title: `Published ${sha.slice(0, 12)}: 3 policies` } });
-    // Two updates: "published; syncing", then completed once.
+    // Three updates: "published; syncing", the count once (one organization), then completed once.
     const updates = harness.standin.requests.filter((request) => request.operationId === 'checks/update' && request.repository === POLICY_REPO);
-    expect(updates.map((request) => request.status)).toEqual([200, 200]);
+    expect(updates.map((request) => request.status)).toEqual([200, 200, 200]);
   }, 90_000);
 
   it('concludes failure naming each repository that could not be synced, after each had its first attempt', async () => {
