@@ -69,7 +69,7 @@ export class KeyedQueue {
 export interface WorkItem<T = unknown> {
   /** Unique: a second `add` with it is dropped (a redelivery, the same job seen twice). */
   id: string;
-  /** Which handler runs it: `workflow-job`, `observation`, `feedback`, `sync-plan`, `organization-sync`, `repository-sync`, `publish-check`, `expired-exceptions`. */
+  /** Which handler runs it: `workflow-job`, `observation`, `feedback`, `sync-plan`, `organization-sync`, `repository-sync`, `publish-check`, `publish-check-watch`, `expired-exceptions`. */
   kind: string;
   /** Items with the same key run one at a time (a repository, lower-cased). */
   key: string;

@@ -33,14 +33,18 @@ import { gitHubStatus, messageOf } from '../util/errors.js';
 import type { AppLogger, WebhookApp } from './delivery-guard.js';
 import { publicMessage } from './failure.js';
 import { completeCheckRun } from './github.js';
-import type { BackoffPolicy, FanInFailure, NewWork, WorkItem, WorkQueue } from './queue.js';
-import { syncFailedOutput, type CheckOutput } from './render.js';
+import { WorkNotReadyError, type BackoffPolicy, type FanInFailure, type NewWork, type WorkItem, type WorkQueue } from './queue.js';
+import { supersededOutput, syncFailedOutput, type CheckOutput } from './render.js';
 import { planPublish, type OrganizationPlan } from './sync-on-merge.js';
 
 export const PLAN_KIND = 'sync-plan';
 export const ORGANIZATION_KIND = 'organization-sync';
 export const REPOSITORY_KIND = 'repository-sync';
 export const CHECK_KIND = 'publish-check';
+export const WATCH_KIND = 'publish-check-watch';
+
+/** A publish check still in progress this long after it started is completed from the sync state, whatever is still queued (a repository that keeps failing). */
+export const PUBLISH_CHECK_STALE_MS = 6 * 60 * 60 * 1000;
 
 /** The publish check to complete once every unit of the publish had its first attempt. */
 export interface PublishCheck {
@@ -84,6 +88,10 @@ interface RepositoryWork {
 interface CheckWork {
   check: PublishCheck;
   failures: FanInFailure[];
+}
+
+interface WatchWork {
+  check: PublishCheck;
 }
 
 export interface SyncWorkDeps {
@@ -372,12 +380,48 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
     deps.backoff,
   );
 
+  /*
+   * Level-triggered completion of the publish check: the fan-in completes it as the last unit
+   * settles, but a queue backend that fails at that moment (a settle or the publish-check item
+   * lost) would leave it in progress forever. This item, journaled with the plan, looks at the
+   * check on GitHub until it is completed: once nothing of the sync is left to run (or the check
+   * is stale), it completes it from the sync state; once a newer published revision descends
+   * from it, as superseded. Retried with the sync's backoff while it waits.
+   */
+  queue.handle<WatchWork>(
+    WATCH_KIND,
+    async (item) => {
+      const { check } = item.data;
+      const octokit: GitHubClient = await deps.app.auth(check.installationId);
+      const target = { octokit, owner: check.owner, repo: check.repo };
+      const { data: run } = await octokit.rest.checks.get({ owner: check.owner, repo: check.repo, check_run_id: check.checkRunId });
+      if (run.status === 'completed') return;
+      const published = await deps.published();
+      if (published !== undefined && published !== check.revision && (await latest(check.revision)) === published) {
+        await completeCheckRun(target, check.checkRunId, supersededOutput(check.revision, published));
+        log.info({ revision: check.revision, published }, 'publish check completed: superseded');
+        return;
+      }
+      const stale = Date.now() - Date.parse(run.started_at ?? '') > PUBLISH_CHECK_STALE_MS;
+      let running = 0;
+      for (const kind of [PLAN_KIND, ORGANIZATION_KIND, REPOSITORY_KIND, CHECK_KIND]) running += await queue.pending(kind);
+      if (running > 0 && !stale) throw new WorkNotReadyError(`the sync after publishing ${check.revision.slice(0, 12)} is still under way (${running} units queued)`);
+      // Every unit had its attempt (or it is stale) and the fan-in did not complete the check: what is in error now says how it went.
+      const report = await deps.syncState.read();
+      const failures = Object.values(report.organizations).flatMap((organization) => failuresOf(organization));
+      await completeCheckRun(target, check.checkRunId, failures.length > 0 ? syncFailedOutput(check.output, check.revision, failures) : check.output);
+      log.warn({ revision: check.revision, failures: failures.length, stale }, 'publish check completed from the sync state (its fan-in did not complete it)');
+    },
+    deps.backoff,
+  );
+
   return {
     async afterPublish(event) {
       const id = `${PLAN_KIND}:${event.previous ?? 'none'}..${event.revision}${event.check ? `#${event.check.checkRunId}` : ''}`;
       const publish = event.check ? `publish:${event.check.checkRunId}` : undefined;
       if (publish) await queue.openFanIn(publish, event.check, [id]);
       await queue.add<PlanWork>({ id, kind: PLAN_KIND, key: policyKey, data: { previous: event.previous, revision: event.revision, ...(publish ? { publish, check: event.check } : {}) } });
+      if (publish && event.check) await queue.add<WatchWork>({ id: `${WATCH_KIND}:${publish}`, kind: WATCH_KIND, key: `${policyKey}#${publish}`, data: { check: event.check } });
       // Level-triggered: what is in error is tried again now, at the revision published now (a later merge repairs it).
       for (const kind of [ORGANIZATION_KIND, REPOSITORY_KIND]) await queue.retryNow(kind);
     },

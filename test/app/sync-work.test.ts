@@ -7,6 +7,7 @@
  * synced.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import type { FanInFailure } from '../../src/app/queue.js';
 import { PUBLISH_CHECK_NAME } from '../../src/app/render.js';
 import { POLICY_VARIABLE } from '../../src/policy/delivery.js';
 import { readSyncReport } from '../../src/rollout/sync-report.js';
@@ -31,8 +32,8 @@ afterEach(async () => {
   }
 });
 
-async function start(settings: string, attachments: string): Promise<Harness> {
-  const h = await startHarness({ files: { 'egressctl.yml': settings, ...POLICIES, 'attachments.yml': attachments } });
+async function start(settings: string, attachments: string, env: NodeJS.ProcessEnv = {}): Promise<Harness> {
+  const h = await startHarness({ files: { 'egressctl.yml': settings, ...POLICIES, 'attachments.yml': attachments }, env });
   for (const name of ['acme/api', 'acme/web']) await h.standin.createRepository(name, { files: { '.github/workflows/ci.yml': SIMPLE_WORKFLOW } });
   await h.standin.deliverWebhook({ url: h.hookUrl, event: 'push', repository: POLICY_REPO, after: (await h.standin.refSha(POLICY_REPO, 'main'))! });
   await h.mount.app.idle();
@@ -87,6 +88,32 @@ describe('the push webhook and the publish check', () => {
     expect(harness.standin.pullRequests('acme/api').filter((pull) => pull.state === 'open')).toHaveLength(1);
     const report = await readSyncReport(harness.cacheDir);
     expect(report.organizations['acme']?.repositories.find((entry) => entry.repository === 'acme/web')?.status).toBe('error');
+  }, 90_000);
+});
+
+describe('the publish check is level-triggered', () => {
+  it('completes even when the queue backend failed as the repository units settled (nothing of the sync is left to run)', async () => {
+    harness = await start(PULL_REQUESTS, 'organizations: {}\n', { EGRESSCTL_SYNC_RETRY_SECONDS: '1' });
+    const queue = harness.mount.app.queue!;
+    const settle = queue.settleInFanIn.bind(queue);
+    let lost = 0;
+    // Fault injection on the real queue: its backend fails as each repository unit settles (its first attempt), so the fan-in never completes.
+    Object.assign(queue, {
+      settleInFanIn: (id: string, unit: string, failures: FanInFailure[]) => {
+        if (unit.startsWith('repository-sync:')) {
+          lost++;
+          return Promise.reject(new Error('Connection is closed.'));
+        }
+        return settle(id, unit, failures);
+      },
+    });
+    const sha = await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: base\n' } });
+    expect((await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
+    await harness.mount.app.idle();
+    await expect.poll(() => publishCheck(harness!, sha)?.status, { timeout: 20_000, interval: 250 }).toBe('completed');
+    expect(lost).toBe(2);
+    expect(publishCheck(harness, sha)).toMatchObject({ conclusion: 'success', output: { title: `Published ${sha.slice(0, 12)}: 3 policies` } });
+    expect(harness.standin.pullRequests('acme/web').filter((pull) => pull.state === 'open')).toHaveLength(1);
   }, 90_000);
 });
 
