@@ -114,6 +114,16 @@ describe('the publish check is level-triggered', () => {
     expect(lost).toBe(2);
     expect(publishCheck(harness, sha)).toMatchObject({ conclusion: 'success', output: { title: `Published ${sha.slice(0, 12)}: 3 policies` } });
     expect(harness.standin.pullRequests('acme/web').filter((pull) => pull.state === 'open')).toHaveLength(1);
+
+    // A newer push is published before the older check was completed: the older one is superseded (neutral), the newer completed.
+    const older = await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'repositories:\n  acme/api: base\n  acme/web: base\n' } });
+    harness.standin.delayRequests({ count: 1, ms: 3_000, match: (request) => request.operationId === 'git/get-tree' && request.repository === 'acme/api' });
+    await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: older });
+    const newer = await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: api\n' } });
+    await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: newer });
+    await expect.poll(() => [publishCheck(harness!, older)?.status, publishCheck(harness!, newer)?.status], { timeout: 30_000, interval: 250 }).toEqual(['completed', 'completed']);
+    expect(publishCheck(harness, older)).toMatchObject({ conclusion: 'neutral', output: { title: `Superseded by ${newer.slice(0, 12)}` } });
+    expect(publishCheck(harness, newer)).toMatchObject({ conclusion: 'success', output: { title: `Published ${newer.slice(0, 12)}: 3 policies` } });
   }, 90_000);
 });
 
