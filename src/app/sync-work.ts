@@ -14,7 +14,8 @@
  *
  * The scheduled full sync enters at organization-sync. The publish check `egressctl / publish`
  * waits for the first attempt of every unit of its publish (a fan-in in the queue backend), then
- * the one that settles last queues `publish-check`, which completes it with what failed.
+ * the one that settles last queues `publish-check`, which completes it with what failed; a
+ * `publish-check-watch` per publish completes it from the sync state should that never happen.
  */
 import type { PolicyRepository } from '../store/repository.js';
 import type { StoreState } from '../rollout/desired-state.js';
