@@ -250,7 +250,7 @@ export async function runSyncBench(): Promise<BenchSection> {
       `| pull-request | ${orgChange.total} | ${orgChange.writes} | ${pullRequests(orgChange, org)} | ${seconds(orgChange)} |`,
       `| variables | ${vchange.total} | ${vchange.writes} | ${pullRequests(vchange, vorg)} | ${seconds(vchange)} |`,
       '',
-      `Ratio: ${(orgChange.total / Math.max(1, vchange.total)).toFixed(0)}x fewer requests and ${(orgChange.writes / Math.max(1, vchange.writes)).toFixed(0)}x fewer writes with variables (the organization variable instead of ${REPOSITORIES} pull requests; both counts include the App's own requests: tokens, the publish check). With variables the step is still written once per repository by the first sync (the same PR as under pull-request), and the scheduled pass that re-asserts variables reads the organization's list and one list per repository: ${vscheduled.total} requests, ${vscheduled.writes} writes when nothing drifted.`,
+      `Ratio: ${(orgChange.total / Math.max(1, vchange.total)).toFixed(0)}x fewer requests and ${(orgChange.writes / Math.max(1, vchange.writes)).toFixed(0)}x fewer writes with variables (the organization variable instead of ${pullRequests(orgChange, org)} pull requests; both counts include the App's own requests: tokens, the publish check). With variables the step is still written once per repository by the first sync (the same PR as under pull-request), and the scheduled pass that re-asserts variables reads the organization's list and one list per repository: ${vscheduled.total} requests, ${vscheduled.writes} writes when nothing drifted.`,
     ].join('\n'),
   };
 }
