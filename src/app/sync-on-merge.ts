@@ -11,7 +11,7 @@ import type { PolicyRepository } from '../store/repository.js';
 import { policiesAsOf } from '../policy/expiry.js';
 import { loadPolicyRepository } from '../store/repository.js';
 import { prepareReviewInput, reviewChange } from '../review/review.js';
-import { affectedScopes, type AffectedScopes } from '../rollout/sync-plan.js';
+import { affectedScopes, shadowedRepositories, type AffectedScopes } from '../rollout/sync-plan.js';
 
 export interface PublishedEvent {
   /** The policy repository's mirror (both revisions are in it). */
@@ -70,12 +70,7 @@ export function planOrganizations(before: PolicyRepository, after: PolicyReposit
       if (switched || firewallChanged) plan.expand = 'all';
       else if (affected.organizations.includes(organization)) {
         plan.expand = 'reaches';
-        // reachedByOrganization's rule, as names the organization's unit of work leaves out of its listing.
-        const attachedBefore = attachmentMap(before.attachments).repositories;
-        const attachedAfter = attachmentMap(after.attachments).repositories;
-        plan.shadowed = Object.keys(attachedAfter)
-          .filter((name) => name.startsWith(`${organization}/`) && Object.hasOwn(attachedBefore, name))
-          .sort();
+        plan.shadowed = shadowedRepositories(organization, attachmentMap(before.attachments), attachmentMap(after.attachments));
       }
     }
     plans.push(plan);

@@ -115,15 +115,16 @@ export function affectedScopes(scopes: readonly Pick<ScopeChange, 'type' | 'key'
 }
 
 /**
- * Repositories of an organization an organization-scope change reaches: those whose own
- * repository attachment did not shadow it at either revision (a repository attached at both
- * keeps its policy whatever the organization's says).
+ * Repositories of `organization` an organization-scope change does not reach: those with their
+ * own repository attachment at both revisions (they keep their policy whatever the
+ * organization's says). Lower-cased, sorted. The App's organization unit leaves them out of its
+ * listing (docs/reconciliation.md#sync).
  */
-export function reachedByOrganization(repositories: readonly string[], base: AttachmentMap, head: AttachmentMap): string[] {
-  return repositories.filter((name) => {
-    const key = name.toLowerCase();
-    return !(Object.hasOwn(base.repositories, key) && Object.hasOwn(head.repositories, key));
-  });
+export function shadowedRepositories(organization: string, base: AttachmentMap, head: AttachmentMap): string[] {
+  const prefix = `${organization.toLowerCase()}/`;
+  return Object.keys(head.repositories)
+    .filter((name) => name.startsWith(prefix) && Object.hasOwn(base.repositories, name))
+    .sort();
 }
 
 // --- Actions variables (delivery: variables) ---------------------------------------------

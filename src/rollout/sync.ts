@@ -2,8 +2,8 @@
  * Sync (docs/reconciliation.md): reconcile an organization's repositories to the store. The
  * workflow side is the rollout (rollout.ts) with the store as its desired state; with
  * `delivery: variables` a full sync also re-asserts the Actions variables the store owns. A
- * sync after a merge (`syncChange`) touches exactly the repositories and variables whose
- * effective policy changed.
+ * sync after a merge is the App's (src/app/sync-work.ts): one `syncRepository` per repository
+ * the change reaches.
  */
 import { coverageStoreOf, coverRepository } from '../coverage/coverage.js';
 import type { RepositoryCoverage } from '../coverage/model.js';
@@ -14,7 +14,7 @@ import { VariableWriter, type RetainPolicy, type WorkflowsRead } from './github-
 import type { ActionSettings, RolloutMode } from './rollout-plan.js';
 import { listTargets, rolloutRepository, runRollout, type RepositoryRollout, type RepositoryTarget, type RolloutOptions, type RolloutReport } from './rollout.js';
 import { syncEntry, type OrganizationSync, type SyncEntry, type VariableEntry } from './sync-report.js';
-import { desiredVariables, reachedByOrganization, retainedValue, storeStateOf, variableChanges, type AffectedScopes, type DesiredVariable } from './sync-plan.js';
+import { desiredVariables, retainedValue, storeStateOf, type DesiredVariable } from './sync-plan.js';
 
 export interface SyncOptions {
   client: GitHubClient;
@@ -160,82 +160,6 @@ function organizationSync(
     report.coverage = coverage;
   }
   return report;
-}
-
-export interface ChangeSyncOptions extends Omit<SyncOptions, 'repositories' | 'policy' | 'fromBaselines'> {
-  /** The store at the previously published revision and at the one just published. */
-  before: PolicyRepository;
-  after: PolicyRepository;
-  /** From the review engine's changed scopes (sync-plan.ts affectedScopes). */
-  affected: AffectedScopes;
-}
-
-/**
- * Sync after a merge: with `delivery: pull-request`, the sync PR of exactly the affected
- * repositories (an organization scope expands through the API); with `variables`, exactly the
- * variables whose value changed, and the usual sync of the repositories the change names by
- * repository or workflow attachment: one that has no managed step yet gets the one-time PR that
- * installs it (one that has it costs two reads and no write). Repositories an organization
- * change reaches are left to the scheduled sync: the variable reaches their managed steps, and
- * listing and reading every repository is what variables delivery saves.
- */
-export async function syncChange(options: ChangeSyncOptions): Promise<SyncResult> {
-  const org = options.organization.toLowerCase();
-  const clock = syncClock(options);
-  const beforeStore = storeStateOf(options.before, clock.time);
-  const afterStore = storeStateOf(options.after, clock.time);
-  const afterVariables = desiredVariables(afterStore, [org]);
-  const covered = (results: readonly RepositoryRollout[]) => ({ policy: options.after, store: afterStore, results });
-  // Turning the firewall target on (or changing it) changes every repository's desired firewall file.
-  const firewallChanged = JSON.stringify(options.before.settings.githubFirewall) !== JSON.stringify(options.after.settings.githubFirewall);
-  if (options.after.settings.delivery === 'variables' && options.before.settings.delivery === 'variables' && !firewallChanged) {
-    const writer = new VariableWriter(options.client);
-    // A removed repository variable that steps may still read is kept, holding what they get now (`retainedValue`).
-    const changes = variableChanges(desiredVariables(beforeStore, [org]), afterVariables, afterStore);
-    const applied = options.dryRun ? [] : await writer.apply(changes);
-    const named = [...new Set(options.affected.repositories.filter((name) => name.startsWith(`${org}/`)))].sort();
-    if (named.length === 0) {
-      const rollout: RolloutReport = { organization: options.organization, repositories: [], requests: 0 };
-      const variables = await writer.retire(org, afterVariables, applied, new Map());
-      return { rollout, report: organizationSync(options, clock, [], variables), requests: writer.requests };
-    }
-    const { before: _before, after, affected: _affected, ...rest } = options;
-    const targets = (await listTargets(options.client, options.organization, { repositories: named })).targets;
-    const config = rolloutConfig({ ...rest, policy: after }, afterStore);
-    const rollout = options.dryRun ? await runRollout({ ...rest, targets, config }) : await rolloutConfirmed(writer, afterVariables, applied, { ...rest, targets, config });
-    const variables = options.dryRun ? applied : await writer.retire(org, afterVariables, applied, workflowsRead(rollout));
-    return { rollout, report: organizationSync(options, clock, rollout.repositories.map(syncEntry), variables, covered(rollout.repositories)), requests: writer.requests + rollout.requests };
-  }
-  const names = new Set(options.affected.repositories.filter((name) => name.startsWith(`${org}/`)));
-  const listedTargets = new Map<string, RepositoryTarget>();
-  let listing = 0;
-  let variables: VariableEntry[] = [];
-  // Switching delivery rewrites every managed step: every repository is affected.
-  const switched = options.before.settings.delivery !== options.after.settings.delivery;
-  const toVariables = switched && options.after.settings.delivery === 'variables' && !options.dryRun;
-  if (switched || firewallChanged || options.affected.organizations.includes(org)) {
-    const listed = await listTargets(options.client, options.organization, { listing: options.listing ?? 'organization' });
-    listing = listed.requests;
-    for (const target of listed.targets) listedTargets.set(`${target.owner}/${target.name}`.toLowerCase(), target);
-    const all = [...listedTargets.keys()];
-    for (const name of switched || firewallChanged ? all : reachedByOrganization(all, beforeStore.attachments, afterStore.attachments)) names.add(name);
-  }
-  const writer = new VariableWriter(options.client);
-  if (toVariables) {
-    // Written and read as the scheduled pass does: a variable of ours left from an earlier period
-    // of variables delivery would override the steps' fallback, so it is removed before they read any.
-    variables = await writer.reassert(options.organization, afterVariables, [...listedTargets.keys()]);
-  }
-  if (names.size === 0) {
-    return { rollout: { organization: options.organization, repositories: [], requests: listing }, report: organizationSync(options, clock, [], variables), requests: listing + writer.requests };
-  }
-  const { before: _before, after, affected: _affected, ...rest } = options;
-  const sorted = [...names].sort();
-  // Listed already (organization scope): their default branches are known.
-  const targets = sorted.every((name) => listedTargets.has(name)) ? sorted.map((name) => listedTargets.get(name)!) : (await listTargets(options.client, options.organization, { repositories: sorted })).targets;
-  const config = rolloutConfig({ ...rest, policy: after }, afterStore);
-  const result = toVariables ? await rolloutConfirmed(writer, afterVariables, variables, { ...rest, targets, config }) : await runRollout({ ...rest, targets, config });
-  return { rollout: result, report: organizationSync(options, clock, result.repositories.map(syncEntry), variables, covered(result.repositories)), requests: result.requests + listing + writer.requests };
 }
 
 export interface RepositorySyncOptions extends Pick<SyncOptions, 'client' | 'organization' | 'policy' | 'policyRepository' | 'mode' | 'action' | 'now' | 'revision'> {

@@ -6,7 +6,7 @@ import type { PolicyRepository } from '../../src/store/repository.js';
 import { prepareReviewInput, reviewChange } from '../../src/review/review.js';
 import type { JobInfo } from '../../src/rollout/harden.js';
 import { driftOf } from '../../src/rollout/rollout-plan.js';
-import { affectedScopes, blockedByPolicy, desiredDigest, desiredVariables, reachedByOrganization, stepsStillReading, storeStateOf, variableChanges } from '../../src/rollout/sync-plan.js';
+import { affectedScopes, blockedByPolicy, desiredDigest, desiredVariables, shadowedRepositories, stepsStillReading, storeStateOf, variableChanges } from '../../src/rollout/sync-plan.js';
 import { syncReasons } from '../../src/rollout/sync-report.js';
 
 function store(files: Record<string, string>): PolicyRepository {
@@ -71,7 +71,7 @@ describe('affected scopes', () => {
   it('an organization change does not reach a repository attached on its own at both revisions', () => {
     const base = storeStateOf(store({ ...POLICIES, 'attachments.yml': 'organizations:\n  acme: org\nrepositories:\n  acme/api: api\n  acme/web: api\n' }));
     const head = storeStateOf(store({ ...POLICIES, 'attachments.yml': 'organizations:\n  acme: rel\nrepositories:\n  acme/api: api\n' }));
-    expect(reachedByOrganization(['acme/api', 'acme/web', 'acme/docs'], base.attachments, head.attachments)).toEqual(['acme/web', 'acme/docs']);
+    expect(shadowedRepositories('acme', base.attachments, head.attachments)).toEqual(['acme/api']);
   });
 });
 

@@ -7,10 +7,9 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tokenClient, type GitHubClient } from '../../src/github/client.js';
-import { affectedScopes } from '../../src/rollout/sync-plan.js';
-import { runSync, syncChange } from '../../src/rollout/sync.js';
+import { storeStateOf } from '../../src/rollout/sync-plan.js';
+import { runSync, syncRepository } from '../../src/rollout/sync.js';
 import { parsePolicyRepository, type PolicyRepository } from '../../src/store/repository.js';
-import { prepareReviewInput, reviewChange } from '../../src/review/review.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
 import { SIMPLE_WORKFLOW } from '../support/workflows.js';
 
@@ -67,13 +66,20 @@ describe('a sync evaluates the store once', () => {
       }
     });
 
-    it(`syncChange asks the clock once (delivery: ${delivery})`, async () => {
-      const before = store(delivery, ['proxy.golang.org']);
-      const after = store(delivery, ['proxy.golang.org', 'sum.golang.org']);
-      const affected = affectedScopes(reviewChange(prepareReviewInput(before), prepareReviewInput(after)).scopes);
-      const clock = countingClock();
-      await syncChange({ client, organization: 'acme', before, after, affected, listing: 'organization', dryRun: true, now: clock.now });
-      expect(clock.calls).toBe(1);
+    it(`the App's repository sync (syncRepository) asks the clock once per repository (delivery: ${delivery})`, async () => {
+      const policy = store(delivery, ['proxy.golang.org', 'sum.golang.org']);
+      // Evaluated by the caller (the App: once per revision and UTC day, for every repository unit) or, absent, by the sync itself.
+      // Fresh repositories each time: a first sync reads their workflows (the coverage is of what it read).
+      for (const [evaluated, names] of [[undefined, ['svc-0', 'svc-1']], [storeStateOf(policy, Date.parse('2026-12-01T12:00:00.000Z')), ['svc-2', 'svc-3']]] as const) {
+        for (const name of names) {
+          const clock = countingClock();
+          const result = await syncRepository({ client, organization: 'acme', policy, target: { owner: 'acme', name }, now: clock.now, ...(evaluated ? { store: evaluated } : {}) });
+          expect(result.report.repositories.map((entry) => entry.repository)).toEqual([`acme/${name}`]);
+          expect(result.report.at).toBe('2026-12-01T12:00:00.000Z');
+          expect(Object.keys(result.report.coverage ?? {})).toEqual([`acme/${name}`]);
+          expect(clock.calls, `acme/${name}, store ${evaluated ? 'given' : 'evaluated here'}`).toBe(1);
+        }
+      }
     });
   }
 });

@@ -12,8 +12,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { tokenClient, type GitHubClient } from '../../src/github/client.js';
+import { planOrganizations } from '../../src/app/sync-on-merge.js';
 import { affectedScopes } from '../../src/rollout/sync-plan.js';
-import { runSync, syncChange, type SyncResult } from '../../src/rollout/sync.js';
+import { runSync, syncRepository, type SyncResult } from '../../src/rollout/sync.js';
 import { parsePolicyRepository, type PolicyRepository } from '../../src/store/repository.js';
 import { prepareReviewInput, reviewChange } from '../../src/review/review.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
@@ -151,8 +152,10 @@ describe('removing a workflow attachment', () => {
     expect(stepGets(await onDefault('release.yml'), liveVars())).toEqual({ mode: 'audit', endpoints: '' });
     const before = withWorkflow();
     const after = without();
+    // What the App does after the merge (src/app/sync-work.ts): the plan names acme/api, whose repository unit syncs it.
     const affected = affectedScopes(reviewChange(prepareReviewInput(before), prepareReviewInput(after)).scopes);
-    const merged = await syncChange({ client, organization: 'acme', before, after, affected, listing: 'organization' });
+    expect(planOrganizations(before, after, affected)).toEqual([{ organization: 'acme', repositories: ['acme/api'] }]);
+    const merged = await syncRepository({ client, organization: 'acme', policy: after, target: { owner: 'acme', name: 'api' } });
 
     // The step on the default branch reads only EGRESSCTL_WF_RELEASE_YML, then the literal of release-audit.
     const variable = standin.variables('repository', 'acme/api').get('EGRESSCTL_WF_RELEASE_YML');
