@@ -151,10 +151,12 @@ export class FileWorkQueue implements WorkQueue {
     await this.journal?.append([record]);
   }
 
-  async expectInFanIn(id: string, units: readonly string[]): Promise<void> {
+  async expectInFanIn(id: string, units: readonly string[], countPrefix = ''): Promise<number> {
     const record: JournalRecord = { op: 'fanin-expect', id, units: [...units] };
     this.applyFanIn(record);
     await this.journal?.append([record]);
+    const fanIn = this.fanIns.get(id);
+    return fanIn ? [...fanIn.expected, ...fanIn.settled].filter((unit) => unit.startsWith(countPrefix)).length : 0;
   }
 
   async settleInFanIn<P>(id: string, unit: string, failures: readonly FanInFailure[]): Promise<FanInDone<P> | undefined> {

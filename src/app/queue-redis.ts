@@ -59,16 +59,24 @@ const SEEN_TTL_SECONDS = 24 * 60 * 60;
 /** A fan-in's keys live this long (a publish whose syncs never all ran is forgotten after a week). */
 const FAN_IN_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 
-// KEYS: hash, expected, settled, failures, done. ARGV: ttl, payload (or '' to add only), units...
+// KEYS: hash, expected, settled, failures, done. ARGV: ttl, payload (or '' to add only), count prefix, units...
+// Returns how many units (expected or settled) start with the prefix.
 const FAN_IN_EXPECT = `
 if redis.call('exists', KEYS[5]) == 1 then return 0 end
 if ARGV[2] ~= '' then redis.call('hsetnx', KEYS[1], 'payload', ARGV[2]) end
 if redis.call('hexists', KEYS[1], 'payload') == 0 then return 0 end
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   if redis.call('sismember', KEYS[3], ARGV[i]) == 0 then redis.call('sadd', KEYS[2], ARGV[i]) end
 end
 for i = 1, 4 do redis.call('pexpire', KEYS[i], ARGV[1]) end
-return 1`;
+local prefix = ARGV[3]
+local count = 0
+for _, key in ipairs({ KEYS[2], KEYS[3] }) do
+  for _, unit in ipairs(redis.call('smembers', key)) do
+    if string.sub(unit, 1, #prefix) == prefix then count = count + 1 end
+  end
+end
+return count`;
 // KEYS as above. ARGV: ttl, unit, failures (JSON each)... Returns {payload, failures...} to the one settle that empties it.
 const FAN_IN_SETTLE = `
 if redis.call('exists', KEYS[5]) == 1 then return false end
@@ -193,13 +201,12 @@ export class RedisWorkQueue implements WorkQueue {
 
   async openFanIn(id: string, payload: unknown, expected: readonly string[]): Promise<void> {
     const client = await this.redis();
-    await client.runCommand('egressctlFanInExpect', [...this.fanInKeys(id), FAN_IN_TTL_MS, JSON.stringify(payload), ...expected]);
+    await client.runCommand('egressctlFanInExpect', [...this.fanInKeys(id), FAN_IN_TTL_MS, JSON.stringify(payload), '', ...expected]);
   }
 
-  async expectInFanIn(id: string, units: readonly string[]): Promise<void> {
-    if (units.length === 0) return;
+  async expectInFanIn(id: string, units: readonly string[], countPrefix = ''): Promise<number> {
     const client = await this.redis();
-    await client.runCommand('egressctlFanInExpect', [...this.fanInKeys(id), FAN_IN_TTL_MS, '', ...units]);
+    return Number(await client.runCommand('egressctlFanInExpect', [...this.fanInKeys(id), FAN_IN_TTL_MS, '', countPrefix, ...units]));
   }
 
   async settleInFanIn<P>(id: string, unit: string, failures: readonly FanInFailure[]): Promise<FanInDone<P> | undefined> {

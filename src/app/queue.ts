@@ -69,7 +69,7 @@ export class KeyedQueue {
 export interface WorkItem<T = unknown> {
   /** Unique: a second `add` with it is dropped (a redelivery, the same job seen twice). */
   id: string;
-  /** Which handler runs it: `workflow-job`, `observation`, `feedback`, `sync-plan`, `organization-sync`, `repository-sync`, `publish-check`, `expired-exceptions`. */
+  /** Which handler runs it: `workflow-job`, `observation`, `feedback`, `sync-plan`, `organization-sync`, `repository-sync`, `publish-check`, `publish-check-watch`, `expired-exceptions`. */
   kind: string;
   /** Items with the same key run one at a time (a repository, lower-cased). */
   key: string;
@@ -175,7 +175,8 @@ export interface WorkQueue {
    * caller whose settle left nothing expected (once), else undefined. Durable like the items.
    */
   openFanIn(id: string, payload: unknown, expected: readonly string[]): Promise<void>;
-  expectInFanIn(id: string, units: readonly string[]): Promise<void>;
+  /** Returns how many units the fan-in has had so far (expected or settled) whose id starts with `countPrefix` (all without it); 0 once it is done. */
+  expectInFanIn(id: string, units: readonly string[], countPrefix?: string): Promise<number>;
   settleInFanIn<P>(id: string, unit: string, failures: readonly FanInFailure[]): Promise<FanInDone<P> | undefined>;
   /** Give up `name` if this replica holds it (before its expiry). */
   release(name: string): Promise<void>;

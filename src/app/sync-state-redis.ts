@@ -62,8 +62,32 @@ redis.call('SADD', KEYS[5], ARGV[1])
 return 1
 `;
 
-/** The client with our script defined on it (ioredis adds defined commands at run time). */
-type ScriptedRedis = Redis & { egressctlSyncRecord(...args: string[]): Promise<unknown> };
+/**
+ * KEYS: repositories, variables, coverage. ARGV: the listed repositories, lower-cased.
+ * Drops each repository row (its coverage, its repository variables) not listed; returns the names dropped.
+ */
+const PRUNE_LUA = `
+local keep = {}
+for _, name in ipairs(ARGV) do keep[name] = true end
+local dropped = {}
+for _, repository in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if not keep[string.lower(repository)] then
+    redis.call('HDEL', KEYS[1], repository)
+    redis.call('HDEL', KEYS[3], repository)
+    table.insert(dropped, repository)
+  end
+end
+if #dropped > 0 then
+  for _, field in ipairs(redis.call('HKEYS', KEYS[2])) do
+    local target = string.match(field, '^repository:([^:]+):')
+    if target and not keep[string.lower(target)] then redis.call('HDEL', KEYS[2], field) end
+  end
+end
+return dropped
+`;
+
+/** The client with our scripts defined on it (ioredis adds defined commands at run time). */
+type ScriptedRedis = Redis & { egressctlSyncRecord(...args: string[]): Promise<unknown>; egressctlSyncPrune(...args: string[]): Promise<string[]> };
 
 const variableKey = (entry: Pick<VariableEntry, 'level' | 'target' | 'name'>): string => `${entry.level}:${entry.target}:${entry.name}`;
 const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -94,6 +118,7 @@ export class RedisSyncStateStore implements SyncStateStore {
     // Reconnection is ioredis's; its errors surface on the commands that fail.
     client.on('error', () => undefined);
     client.defineCommand('egressctlSyncRecord', { numberOfKeys: 5, lua: RECORD_LUA });
+    client.defineCommand('egressctlSyncPrune', { numberOfKeys: 3, lua: PRUNE_LUA });
     const store = new RedisSyncStateStore(client, options);
     try {
       await client.connect();
@@ -130,6 +155,12 @@ export class RedisSyncStateStore implements SyncStateStore {
       String(coverage.length),
       ...coverage.flatMap(([repository, entry]) => [repository, JSON.stringify(entry)]),
     );
+  }
+
+  /** One script: a repository recorded by another replica meanwhile is either listed (kept) or gone from GitHub. */
+  async prune(organization: string, listed: readonly string[]): Promise<string[]> {
+    const keys = this.keys(organization.toLowerCase());
+    return this.client.egressctlSyncPrune(keys.repositories, keys.variables, keys.coverage, ...listed.map((name) => name.toLowerCase()));
   }
 
   async read(): Promise<SyncReportFile> {

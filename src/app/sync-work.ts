@@ -14,7 +14,8 @@
  *
  * The scheduled full sync enters at organization-sync. The publish check `egressctl / publish`
  * waits for the first attempt of every unit of its publish (a fan-in in the queue backend), then
- * the one that settles last queues `publish-check`, which completes it with what failed.
+ * the one that settles last queues `publish-check`, which completes it with what failed; a
+ * `publish-check-watch` per publish completes it from the sync state should that never happen.
  */
 import type { PolicyRepository } from '../store/repository.js';
 import type { StoreState } from '../rollout/desired-state.js';
@@ -33,14 +34,18 @@ import { gitHubStatus, messageOf } from '../util/errors.js';
 import type { AppLogger, WebhookApp } from './delivery-guard.js';
 import { publicMessage } from './failure.js';
 import { completeCheckRun } from './github.js';
-import type { BackoffPolicy, FanInFailure, NewWork, WorkItem, WorkQueue } from './queue.js';
-import { syncFailedOutput, type CheckOutput } from './render.js';
+import { WorkNotReadyError, type BackoffPolicy, type FanInFailure, type NewWork, type WorkItem, type WorkQueue } from './queue.js';
+import { supersededOutput, syncFailedOutput, type CheckOutput } from './render.js';
 import { planPublish, type OrganizationPlan } from './sync-on-merge.js';
 
 export const PLAN_KIND = 'sync-plan';
 export const ORGANIZATION_KIND = 'organization-sync';
 export const REPOSITORY_KIND = 'repository-sync';
 export const CHECK_KIND = 'publish-check';
+export const WATCH_KIND = 'publish-check-watch';
+
+/** A publish check still in progress this long after it started is completed from the sync state, whatever is still queued (a repository that keeps failing). */
+export const PUBLISH_CHECK_STALE_MS = 6 * 60 * 60 * 1000;
 
 /** The publish check to complete once every unit of the publish had its first attempt. */
 export interface PublishCheck {
@@ -58,6 +63,8 @@ interface PlanWork {
   revision: string;
   /** The fan-in of the publish check. */
   publish?: string;
+  /** The publish check itself: its organization units show how many repositories they queued on it. */
+  check?: PublishCheck;
 }
 
 interface OrganizationWork extends Omit<OrganizationPlan, 'organization'> {
@@ -67,6 +74,7 @@ interface OrganizationWork extends Omit<OrganizationPlan, 'organization'> {
   /** Where the repository items come from (their ids): a publish's plan or a scheduled pass. */
   origin: string;
   publish?: string;
+  check?: PublishCheck;
 }
 
 interface RepositoryWork {
@@ -81,6 +89,10 @@ interface RepositoryWork {
 interface CheckWork {
   check: PublishCheck;
   failures: FanInFailure[];
+}
+
+interface WatchWork {
+  check: PublishCheck;
 }
 
 export interface SyncWorkDeps {
@@ -194,10 +206,14 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
    * or the error it threw) before the error goes to the queue's backoff. `children`: the units it
    * queued, expected by the fan-in before they are added.
    */
-  const unit = async <T extends { publish?: string }>(item: WorkItem<T>, run: (expect: (children: NewWork[]) => Promise<void>) => Promise<FanInFailure[]>): Promise<void> => {
+  const unit = async <T extends { publish?: string }>(item: WorkItem<T>, run: (expect: (children: NewWork[], beforeAdding?: (repositories: number) => Promise<void>) => Promise<void>) => Promise<FanInFailure[]>): Promise<void> => {
     const publish = item.attempts === 0 ? item.data.publish : undefined;
-    const expect = async (children: NewWork[]): Promise<void> => {
-      if (publish !== undefined) await queue.expectInFanIn(publish, children.map((child) => child.id));
+    /** `beforeAdding`: told the publish's repository units so far, while none of these can have settled (the check cannot be completed yet). */
+    const expect = async (children: NewWork[], beforeAdding?: (repositories: number) => Promise<void>): Promise<void> => {
+      if (publish !== undefined) {
+        const repositories = await queue.expectInFanIn(publish, children.map((child) => child.id), `${REPOSITORY_KIND}:`);
+        await beforeAdding?.(repositories);
+      }
       for (const child of children) await queue.add(child);
     };
     let failures: FanInFailure[];
@@ -217,13 +233,26 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
     if (failures.length > 0) throw new Error(failures.map((failure) => `${failure.target}: ${failure.reason}`).join('; '));
   };
 
+  /** The in-progress publish check, with how many repositories its publish syncs (the organizations' units queued so far). */
+  const showSyncing = async (check: PublishCheck, repositories: number): Promise<void> => {
+    const octokit: GitHubClient = await deps.app.auth(check.installationId);
+    const syncing = `syncing ${repositories} ${repositories === 1 ? 'repository' : 'repositories'}`;
+    await octokit.rest.checks.update({
+      owner: check.owner,
+      repo: check.repo,
+      check_run_id: check.checkRunId,
+      status: 'in_progress',
+      output: { title: `Published ${check.revision.slice(0, 12)}; ${syncing}`, summary: `${check.output.summary}\n\n${syncing[0]!.toUpperCase()}${syncing.slice(1)}; this check completes when each had its first attempt.` },
+    });
+  };
+
   const organizationItem = (work: OrganizationWork): NewWork<OrganizationWork> => ({ id: `${ORGANIZATION_KIND}:${work.organization}@${work.revision}#${work.origin}`, kind: ORGANIZATION_KIND, key: work.organization, data: work });
 
   queue.handle<PlanWork>(
     PLAN_KIND,
     (item) =>
       unit(item, async (expect) => {
-        const { previous, revision, publish } = item.data;
+        const { previous, revision, publish, check } = item.data;
         if (previous === undefined) {
           log.info({ revision }, 'first publish: no previous revision to compare; the scheduled sync covers every repository');
           return [];
@@ -232,7 +261,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
         const dir = await deps.mirror([revision, previous]);
         const planned = await planPublish({ dir, previous, revision });
         if (planned.organizations.length === 0) log.info({ revision, previous }, 'no effective policy changed: nothing to sync');
-        await expect(planned.organizations.map((plan) => organizationItem({ ...plan, revision, origin: item.id, ...(publish ? { publish } : {}) })));
+        await expect(planned.organizations.map((plan) => organizationItem({ ...plan, revision, origin: item.id, ...(publish ? { publish } : {}), ...(publish && check ? { check } : {}) })));
         return [];
       }),
     deps.backoff,
@@ -255,9 +284,15 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
         }
         if (work.expand) {
           const shadowed = new Set(work.shadowed ?? []);
-          for (const target of (await listTargets(client, organization, { listing: 'installation' })).targets) {
+          const listed = (await listTargets(client, organization, { listing: 'installation' })).targets;
+          for (const target of listed) {
             const name = `${target.owner}/${target.name}`.toLowerCase();
             if (work.expand === 'all' || !shadowed.has(name) || targets.has(name)) targets.set(name, target);
+          }
+          if (work.expand === 'all') {
+            // A complete listing (a failed page threw above): rows of repositories deleted or taken out of the installation go.
+            const dropped = await deps.syncState.prune(organization, listed.map((target) => `${target.owner}/${target.name}`));
+            if (dropped.length > 0) log.info({ organization, repositories: dropped }, 'no longer in the installation: dropped from the sync state');
           }
         }
         if (policy.settings.delivery === 'variables') {
@@ -287,6 +322,9 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
               data: { repository, organization, revision, ...(target.defaultBranch ? { defaultBranch: target.defaultBranch } : {}), ...(item.attempts === 0 && work.publish ? { publish: work.publish } : {}) },
             };
           }),
+          // One checks/update per organization unit (its first attempt), never per repository.
+          // Only a title: a failure is logged, never a failed unit.
+          work.check && targets.size > 0 ? (repositories) => showSyncing(work.check!, repositories).catch((error: unknown) => log.warn({ err: messageOf(error) }, 'could not show the repository count on the publish check')) : undefined,
         );
         log.info({ organization, revision, repositories: targets.size }, 'repository syncs queued');
         return [];
@@ -343,12 +381,48 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
     deps.backoff,
   );
 
+  /*
+   * Level-triggered completion of the publish check: the fan-in completes it as the last unit
+   * settles, but a queue backend that fails at that moment (a settle or the publish-check item
+   * lost) would leave it in progress forever. This item, journaled with the plan, looks at the
+   * check on GitHub until it is completed: once nothing of the sync is left to run (or the check
+   * is stale), it completes it from the sync state; once a newer published revision descends
+   * from it, as superseded. Retried with the sync's backoff while it waits.
+   */
+  queue.handle<WatchWork>(
+    WATCH_KIND,
+    async (item) => {
+      const { check } = item.data;
+      const octokit: GitHubClient = await deps.app.auth(check.installationId);
+      const target = { octokit, owner: check.owner, repo: check.repo };
+      const { data: run } = await octokit.rest.checks.get({ owner: check.owner, repo: check.repo, check_run_id: check.checkRunId });
+      if (run.status === 'completed') return;
+      const published = await deps.published();
+      if (published !== undefined && published !== check.revision && (await latest(check.revision)) === published) {
+        await completeCheckRun(target, check.checkRunId, supersededOutput(check.revision, published));
+        log.info({ revision: check.revision, published }, 'publish check completed: superseded');
+        return;
+      }
+      const stale = Date.now() - Date.parse(run.started_at ?? '') > PUBLISH_CHECK_STALE_MS;
+      let running = 0;
+      for (const kind of [PLAN_KIND, ORGANIZATION_KIND, REPOSITORY_KIND, CHECK_KIND]) running += await queue.pending(kind);
+      if (running > 0 && !stale) throw new WorkNotReadyError(`the sync after publishing ${check.revision.slice(0, 12)} is still under way (${running} units queued)`);
+      // Every unit had its attempt (or it is stale) and the fan-in did not complete the check: what is in error now says how it went.
+      const report = await deps.syncState.read();
+      const failures = Object.values(report.organizations).flatMap((organization) => failuresOf(organization));
+      await completeCheckRun(target, check.checkRunId, failures.length > 0 ? syncFailedOutput(check.output, check.revision, failures) : check.output);
+      log.warn({ revision: check.revision, failures: failures.length, stale }, 'publish check completed from the sync state (its fan-in did not complete it)');
+    },
+    deps.backoff,
+  );
+
   return {
     async afterPublish(event) {
       const id = `${PLAN_KIND}:${event.previous ?? 'none'}..${event.revision}${event.check ? `#${event.check.checkRunId}` : ''}`;
       const publish = event.check ? `publish:${event.check.checkRunId}` : undefined;
       if (publish) await queue.openFanIn(publish, event.check, [id]);
-      await queue.add<PlanWork>({ id, kind: PLAN_KIND, key: policyKey, data: { previous: event.previous, revision: event.revision, ...(publish ? { publish } : {}) } });
+      await queue.add<PlanWork>({ id, kind: PLAN_KIND, key: policyKey, data: { previous: event.previous, revision: event.revision, ...(publish ? { publish, check: event.check } : {}) } });
+      if (publish && event.check) await queue.add<WatchWork>({ id: `${WATCH_KIND}:${publish}`, kind: WATCH_KIND, key: `${policyKey}#${publish}`, data: { check: event.check } });
       // Level-triggered: what is in error is tried again now, at the revision published now (a later merge repairs it).
       for (const kind of [ORGANIZATION_KIND, REPOSITORY_KIND]) await queue.retryNow(kind);
     },

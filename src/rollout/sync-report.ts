@@ -234,6 +234,44 @@ export function recordSync(dir: string, run: OrganizationSync, options: { merge?
   return next;
 }
 
+/**
+ * Drop `organization`'s rows (and their coverage and repository variables) for repositories not in
+ * `listed`, a complete listing of its installation's repositories: a repository deleted on GitHub
+ * or taken out of the installation stops being counted. Returns the names dropped.
+ */
+export function pruneSync(dir: string, organization: string, listed: readonly string[]): Promise<string[]> {
+  const next = (writing.get(dir) ?? Promise.resolve()).then(async () => {
+    const file = await readSyncReport(dir);
+    const key = organization.toLowerCase();
+    const previous = file.organizations[key];
+    if (!previous) return [];
+    const pruned = pruneRun(previous, listed);
+    if (pruned.dropped.length === 0) return [];
+    file.organizations[key] = pruned.run;
+    await writeFileAtomic(path.join(dir, SYNC_REPORT_FILE), `${JSON.stringify(file, null, 2)}\n`, { mkdirs: true });
+    return pruned.dropped;
+  });
+  writing.set(dir, next.catch(() => undefined));
+  return next;
+}
+
+/** `run` without the repositories `listed` does not name (case-insensitive), and what was dropped. */
+export function pruneRun(run: OrganizationSync, listed: readonly string[]): { run: OrganizationSync; dropped: string[] } {
+  const keep = new Set(listed.map((name) => name.toLowerCase()));
+  const kept = (repository: string): boolean => keep.has(repository.toLowerCase());
+  const dropped = run.repositories.filter((entry) => !kept(entry.repository)).map((entry) => entry.repository);
+  if (dropped.length === 0) return { run, dropped };
+  return {
+    dropped,
+    run: {
+      ...run,
+      repositories: run.repositories.filter((entry) => kept(entry.repository)),
+      variables: run.variables.filter((entry) => entry.level !== 'repository' || kept(entry.target)),
+      ...(run.coverage ? { coverage: Object.fromEntries(Object.entries(run.coverage).filter(([repository]) => kept(repository))) } : {}),
+    },
+  };
+}
+
 async function writeRun(dir: string, run: OrganizationSync, options: { merge?: boolean }): Promise<SyncReportFile> {
   const file = await readSyncReport(dir);
   const key = run.organization.toLowerCase();

@@ -7,7 +7,7 @@
  * run names and keeps the others; without it a run replaces its organization's entries.
  */
 import path from 'node:path';
-import { readSyncReport, recordSync, SYNC_REPORT_FILE, type OrganizationSync, type SyncReportFile } from './sync-report.js';
+import { pruneSync, readSyncReport, recordSync, SYNC_REPORT_FILE, type OrganizationSync, type SyncReportFile } from './sync-report.js';
 
 /** What the console and the metrics need: the whole report, as `sync-report.json` holds it. */
 export interface SyncStateReader {
@@ -19,6 +19,11 @@ export interface SyncStateReader {
 export interface SyncStateStore extends SyncStateReader {
   /** Record one organization's run (`merge`: only what it names changes; otherwise its organization's entries are replaced). */
   record(run: OrganizationSync, options?: { merge?: boolean }): Promise<void>;
+  /**
+   * Drop `organization`'s rows for repositories not in `listed` (a complete listing of its
+   * installation's repositories: never call it with a failed or partial one). Returns the names dropped.
+   */
+  prune(organization: string, listed: readonly string[]): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -32,6 +37,10 @@ export class FileSyncStateStore implements SyncStateStore {
 
   async record(run: OrganizationSync, options: { merge?: boolean } = {}): Promise<void> {
     await recordSync(this.dir, run, options);
+  }
+
+  prune(organization: string, listed: readonly string[]): Promise<string[]> {
+    return pruneSync(this.dir, organization, listed);
   }
 
   read(): Promise<SyncReportFile> {

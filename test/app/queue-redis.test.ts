@@ -26,11 +26,15 @@ it.skipIf(missing !== undefined)('a fan-in settled by two replicas at once compl
   await b!.expectInFanIn('publish:9', units);
   // Expected again (a re-run after a crash), including one already settled: harmless.
   await b!.settleInFanIn('publish:9', 'plan', []);
-  await a!.expectInFanIn('publish:9', [...units, 'plan']);
+  // The units so far, settled or not, counted by prefix (the publish check's "syncing N repositories").
+  expect(await a!.expectInFanIn('publish:9', [...units, 'plan'], 'repo:')).toBe(40);
+  expect(await a!.expectInFanIn('publish:9', [])).toBe(41);
   const settled = await Promise.all(units.map((unit, index) => (index % 2 === 0 ? a! : b!).settleInFanIn('publish:9', unit, index % 10 === 0 ? [{ target: `acme/${index}`, reason: 'failed' }] : [])));
   const done = settled.filter((result) => result !== undefined);
   expect(done).toHaveLength(1);
   expect(done[0]!.payload).toEqual({ check: 9 });
   expect(done[0]!.failures.map((failure) => failure.target).sort()).toEqual(['acme/0', 'acme/10', 'acme/20', 'acme/30']);
   expect(await a!.settleInFanIn('publish:9', 'repo:1', [])).toBeUndefined();
+  // Done: nothing to count.
+  expect(await b!.expectInFanIn('publish:9', ['repo:99'], 'repo:')).toBe(0);
 }, 30_000);

@@ -52,3 +52,34 @@ it('a variable edited by hand is put back by the scheduled pass and reported as 
   expect(variables).toContainEqual(expect.objectContaining({ level: 'organization', target: 'acme', name: POLICY_VARIABLE, status: 'unchanged' }));
   expect(variables).toContainEqual(expect.objectContaining({ name: 'EGRESSCTL_WF_OLD_YML', status: 'deleted' }));
 }, 90_000);
+
+it('the scheduled pass drops the row of a repository no longer in the installation; a failed listing drops nothing', async () => {
+  const { standin, cacheDir } = scratch;
+  const installation = standin.createInstallation({ account: 'acme', permissions: await manifestPermissions(), repositories: [POLICY_REPO, 'acme/api', 'acme/web'] });
+  await standin.createRepository(POLICY_REPO, {
+    files: {
+      'egressctl.yml': 'organizations: [acme]\nunattached: skip\n',
+      'policies/org.yml': 'egress-policy: block\nallowed-endpoints:\n  - proxy.golang.org\n',
+      'attachments.yml': 'organizations:\n  acme: org\n',
+    },
+  });
+  for (const name of ['acme/api', 'acme/web']) await standin.createRepository(name, { files: { '.github/workflows/ci.yml': SIMPLE_WORKFLOW } });
+  const egressctl = await scratch.load({ EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '6' });
+  await egressctl.rollout!.runNow();
+  await egressctl.idle();
+  const rows = async (): Promise<string[]> => ((await readSyncReport(cacheDir)).organizations['acme']?.repositories ?? []).map((entry) => entry.repository).filter((name) => name !== POLICY_REPO).sort();
+  expect(await rows()).toEqual(['acme/api', 'acme/web']);
+
+  // acme/web leaves the installation. A listing that fails (a 502 on its only page) keeps every row.
+  installation.repositories.delete('acme/web');
+  standin.failNextRequests({ count: 1000, status: 502, message: 'Bad Gateway', match: (request) => request.operationId === 'apps/list-repos-accessible-to-installation' });
+  await egressctl.rollout!.runNow();
+  await egressctl.idle();
+  expect(await rows()).toEqual(['acme/api', 'acme/web']);
+
+  // The listing works again: the next pass drops acme/web's row.
+  standin.clearFaults();
+  await egressctl.rollout!.runNow();
+  await egressctl.idle();
+  expect(await rows()).toEqual(['acme/api']);
+}, 90_000);

@@ -216,6 +216,24 @@ describe('the same records read back the same on both backends', () => {
   });
 });
 
+describe('prune: rows of repositories no longer listed are dropped', () => {
+  const prunes = async (store: SyncStateStore): Promise<void> => {
+    const withCoverage = { coverage: { 'acme/api': coverage('acme/api', 'block'), 'acme/Gone': coverage('acme/Gone', 'none') } };
+    await store.record(run('acme', 't1', [repo('acme/api'), repo('acme/Gone', 'error', 'HTTP 404')], [variable('organization', 'acme', 'EGRESS_BASE', 'a'), variable('repository', 'acme/api', 'P', 'x'), variable('repository', 'acme/Gone', 'P', 'y')], withCoverage));
+    await store.record(run('other', 't1', [repo('other/x')]));
+    // Listed as GitHub spells it (case differs from the row): kept.
+    expect(await store.prune('ACME', ['acme/API'])).toEqual(['acme/Gone']);
+    expect(summary(await store.read())).toEqual({
+      acme: { organization: 'acme', at: 't1', repositories: ['acme/api:synced'], variables: ['organization:acme:EGRESS_BASE=a/written', 'repository:acme/api:P=x/written'], coverage: { 'acme/api': 'block' } },
+      other: { organization: 'other', at: 't1', repositories: ['other/x:synced'] },
+    });
+    expect(await store.prune('acme', ['acme/api'])).toEqual([]);
+    expect(await store.prune('nobody', [])).toEqual([]);
+  };
+  it('file', async () => prunes(await fileStore()));
+  it.skipIf(missing !== undefined)('redis', async () => prunes(await redisStore()));
+});
+
 describe('the file backend', () => {
   it('keeps the format: sync-report.json, version 1, pretty JSON a person can read', async () => {
     const store = await fileStore();

@@ -7,6 +7,7 @@
  * synced.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import type { FanInFailure } from '../../src/app/queue.js';
 import { PUBLISH_CHECK_NAME } from '../../src/app/render.js';
 import { POLICY_VARIABLE } from '../../src/policy/delivery.js';
 import { readSyncReport } from '../../src/rollout/sync-report.js';
@@ -31,8 +32,8 @@ afterEach(async () => {
   }
 });
 
-async function start(settings: string, attachments: string): Promise<Harness> {
-  const h = await startHarness({ files: { 'egressctl.yml': settings, ...POLICIES, 'attachments.yml': attachments } });
+async function start(settings: string, attachments: string, env: NodeJS.ProcessEnv = {}): Promise<Harness> {
+  const h = await startHarness({ files: { 'egressctl.yml': settings, ...POLICIES, 'attachments.yml': attachments }, env });
   for (const name of ['acme/api', 'acme/web']) await h.standin.createRepository(name, { files: { '.github/workflows/ci.yml': SIMPLE_WORKFLOW } });
   await h.standin.deliverWebhook({ url: h.hookUrl, event: 'push', repository: POLICY_REPO, after: (await h.standin.refSha(POLICY_REPO, 'main'))! });
   await h.mount.app.idle();
@@ -59,15 +60,18 @@ describe('the push webhook and the publish check', () => {
     // Published, sync under way: in progress, and nothing written to acme/api yet.
     expect(publishCheck(harness, sha)).toMatchObject({ status: 'in_progress', output: { title: expect.stringMatching(/^Published [0-9a-f]{12}; syncing/) } });
     expect(harness.standin.pullRequests('acme/api')).toHaveLength(0);
+    // Once the organization's unit queued its repositories: how many, still in progress (acme/api's sync is held up).
+    await expect.poll(() => publishCheck(harness!, sha)?.output.title, { timeout: 5_000 }).toBe(`Published ${sha.slice(0, 12)}; syncing 2 repositories`);
+    expect(publishCheck(harness, sha)).toMatchObject({ status: 'in_progress', output: { summary: expect.stringContaining('Syncing 2 repositories') } });
 
     await harness.mount.app.idle();
     expect(Date.now() - sent).toBeGreaterThan(6_000);
     expect(harness.standin.pullRequests('acme/api').filter((pull) => pull.state === 'open')).toHaveLength(1);
     expect(harness.standin.pullRequests('acme/web').filter((pull) => pull.state === 'open')).toHaveLength(1);
     expect(publishCheck(harness, sha)).toMatchObject({ status: 'completed', conclusion: 'success', output: { title: `Published ${sha.slice(0, 12)}: 3 policies` } });
-    // Two updates: "published; syncing", then completed once.
+    // Three updates: "published; syncing", the count once (one organization), then completed once.
     const updates = harness.standin.requests.filter((request) => request.operationId === 'checks/update' && request.repository === POLICY_REPO);
-    expect(updates.map((request) => request.status)).toEqual([200, 200]);
+    expect(updates.map((request) => request.status)).toEqual([200, 200, 200]);
   }, 90_000);
 
   it('concludes failure naming each repository that could not be synced, after each had its first attempt', async () => {
@@ -84,6 +88,42 @@ describe('the push webhook and the publish check', () => {
     expect(harness.standin.pullRequests('acme/api').filter((pull) => pull.state === 'open')).toHaveLength(1);
     const report = await readSyncReport(harness.cacheDir);
     expect(report.organizations['acme']?.repositories.find((entry) => entry.repository === 'acme/web')?.status).toBe('error');
+  }, 90_000);
+});
+
+describe('the publish check is level-triggered', () => {
+  it('completes even when the queue backend failed as the repository units settled (nothing of the sync is left to run)', async () => {
+    harness = await start(PULL_REQUESTS, 'organizations: {}\n', { EGRESSCTL_SYNC_RETRY_SECONDS: '1' });
+    const queue = harness.mount.app.queue!;
+    const settle = queue.settleInFanIn.bind(queue);
+    let lost = 0;
+    // Fault injection on the real queue: its backend fails as each repository unit settles (its first attempt), so the fan-in never completes.
+    Object.assign(queue, {
+      settleInFanIn: (id: string, unit: string, failures: FanInFailure[]) => {
+        if (unit.startsWith('repository-sync:')) {
+          lost++;
+          return Promise.reject(new Error('Connection is closed.'));
+        }
+        return settle(id, unit, failures);
+      },
+    });
+    const sha = await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: base\n' } });
+    expect((await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
+    await harness.mount.app.idle();
+    await expect.poll(() => publishCheck(harness!, sha)?.status, { timeout: 20_000, interval: 250 }).toBe('completed');
+    expect(lost).toBe(2);
+    expect(publishCheck(harness, sha)).toMatchObject({ conclusion: 'success', output: { title: `Published ${sha.slice(0, 12)}: 3 policies` } });
+    expect(harness.standin.pullRequests('acme/web').filter((pull) => pull.state === 'open')).toHaveLength(1);
+
+    // A newer push is published before the older check was completed: the older one is superseded (neutral), the newer completed.
+    const older = await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'repositories:\n  acme/api: base\n  acme/web: base\n' } });
+    harness.standin.delayRequests({ count: 1, ms: 3_000, match: (request) => request.operationId === 'git/get-tree' && request.repository === 'acme/api' });
+    await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: older });
+    const newer = await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: api\n' } });
+    await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: newer });
+    await expect.poll(() => [publishCheck(harness!, older)?.status, publishCheck(harness!, newer)?.status], { timeout: 30_000, interval: 250 }).toEqual(['completed', 'completed']);
+    expect(publishCheck(harness, older)).toMatchObject({ conclusion: 'neutral', output: { title: `Superseded by ${newer.slice(0, 12)}` } });
+    expect(publishCheck(harness, newer)).toMatchObject({ conclusion: 'success', output: { title: `Published ${newer.slice(0, 12)}: 3 policies` } });
   }, 90_000);
 });
 
