@@ -14,6 +14,7 @@ import { writeFileAtomic } from '../util/fs.js';
 import {
   backoffDelay,
   DEFAULT_BACKOFF,
+  WorkNotReadyError,
   type BackoffPolicy,
   type BatchOptions,
   type FanInDone,
@@ -29,7 +30,7 @@ export const JOURNAL_FILE = 'journal.jsonl';
 type JournalRecord =
   | { op: 'add'; item: WorkItem }
   | { op: 'done'; ids: string[] }
-  | { op: 'fail'; id: string; attempts: number; notBefore: number; error: string }
+  | { op: 'fail'; id: string; attempts: number; notBefore: number; error: string; waiting?: boolean }
   | { op: 'fanin'; id: string; payload: unknown; expected: string[]; settled?: string[]; failures?: FanInFailure[] }
   | { op: 'fanin-expect'; id: string; units: string[] }
   | { op: 'fanin-settle'; id: string; unit: string; failures: FanInFailure[] }
@@ -114,7 +115,7 @@ export class FileWorkQueue implements WorkQueue {
       }
     } else if (record.op === 'fail') {
       const item = this.items.get(record.id);
-      if (item) Object.assign(item, { attempts: record.attempts, notBefore: record.notBefore, lastError: record.error });
+      if (item) Object.assign(item, { attempts: record.attempts, notBefore: record.notBefore, lastError: record.error, waiting: record.waiting === true });
     } else this.applyFanIn(record);
   }
 
@@ -250,9 +251,10 @@ export class FileWorkQueue implements WorkQueue {
       } catch (error) {
         item.attempts += 1;
         item.lastError = messageOf(error);
+        item.waiting = error instanceof WorkNotReadyError;
         item.notBefore = this.now() + backoffDelay(handler.backoff, item.attempts);
         this.options.onError?.(item, error);
-        await this.journal?.append([{ op: 'fail', id: item.id, attempts: item.attempts, notBefore: item.notBefore, error: item.lastError }]).catch(() => undefined);
+        await this.journal?.append([{ op: 'fail', id: item.id, attempts: item.attempts, notBefore: item.notBefore, error: item.lastError, ...(item.waiting ? { waiting: true } : {}) }]).catch(() => undefined);
       }
     })();
     this.running.set(item.id, work);
@@ -339,7 +341,7 @@ export class FileWorkQueue implements WorkQueue {
 
   async failures(): Promise<QueueFailure[]> {
     return [...this.items.values()]
-      .filter((item) => item.lastError !== undefined)
+      .filter((item) => item.lastError !== undefined && !item.waiting)
       .map((item) => ({ id: item.id, kind: item.kind, key: item.key, attempts: item.attempts, lastError: item.lastError! }));
   }
 

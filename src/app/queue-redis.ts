@@ -23,6 +23,7 @@ import { messageOf } from '../util/errors.js';
 import {
   backoffDelay,
   DEFAULT_BACKOFF,
+  WorkNotReadyError,
   type BackoffPolicy,
   type BatchOptions,
   type FanInDone,
@@ -52,7 +53,8 @@ export interface RedisWorkQueueOptions {
 }
 
 /** Job data: the item without its retry state (BullMQ keeps attempts and the last error). */
-type JobData = NewWork & { addedAt: number };
+/** `waits`: attempts that threw WorkNotReadyError (moved back to delayed: no attempt counted, no failedReason). */
+type JobData = NewWork & { addedAt: number; waits?: number };
 
 const ATTEMPTS = 1_000_000;
 const SEEN_TTL_SECONDS = 24 * 60 * 60;
@@ -266,15 +268,24 @@ export class RedisWorkQueue implements WorkQueue {
         this.runningKeys.add(local);
         const renew = setInterval(() => void lockKey().catch(() => undefined), Math.max(100, Math.floor(lockMs / 2)));
         renew.unref?.();
+        let waitFor: number | undefined;
         try {
           await handler(this.itemOf(job) as WorkItem<T>);
         } catch (error) {
           this.options.onError?.({ ...this.itemOf(job), attempts: job.attemptsMade + 1, lastError: messageOf(error) }, error);
-          throw error;
+          if (!(error instanceof WorkNotReadyError)) throw error;
+          // Waiting, not failed: back to delayed with the same growing backoff, leaving no failedReason.
+          const waits = (job.data.waits ?? 0) + 1;
+          await job.updateData({ ...job.data, waits });
+          waitFor = backoffDelay(backoff, waits);
         } finally {
           clearInterval(renew);
           this.runningKeys.delete(local);
           await client.runCommand('egressctlRelease', [lock, holder]);
+        }
+        if (waitFor !== undefined) {
+          await job.moveToDelayed(Date.now() + waitFor, token);
+          throw new DelayedError();
         }
       },
       {

@@ -78,6 +78,8 @@ export interface WorkItem<T = unknown> {
   attempts: number;
   /** The last attempt's error, kept until it succeeds. */
   lastError?: string;
+  /** The last attempt threw WorkNotReadyError: waiting, not failed (not listed by `failures`). */
+  waiting?: boolean;
   /** Not run again before this time (ms since the epoch): the backoff after a failure. */
   notBefore: number;
   addedAt: number;
@@ -160,7 +162,7 @@ export interface WorkQueue {
   retryNow(kind: string): Promise<void>;
   /** Items not done yet (of `kind`, or all). */
   pending(kind?: string): Promise<number>;
-  /** Items whose last attempt failed, with their errors. */
+  /** Items whose last attempt failed, with their errors (not those waiting: WorkNotReadyError). */
   failures(): Promise<QueueFailure[]>;
   /**
    * True for the one replica that takes `name` for `ttlMs` (the scheduled full sync runs on one

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileWorkQueue, JOURNAL_FILE } from '../../src/app/queue-file.js';
-import { backoffDelay, type WorkItem } from '../../src/app/queue.js';
+import { backoffDelay, WorkNotReadyError, type WorkItem } from '../../src/app/queue.js';
 
 let dir: string;
 const opened: FileWorkQueue[] = [];
@@ -51,6 +51,34 @@ describe('FileWorkQueue', () => {
     const third = await openQueue();
     expect(await third.add({ id: 'job:1', kind: 'observation', key: 'acme/api', data: { n: 1 } })).toBe(false);
     expect(third.pendingNow()).toBe(0);
+  });
+
+  it('an item not ready yet (WorkNotReadyError) is retried with backoff but never listed as a failure, also after a reopen', async () => {
+    const queue = await openQueue();
+    let calls = 0;
+    queue.handle('watch', async () => {
+      calls++;
+      if (calls < 3) throw new WorkNotReadyError(`still under way (${calls})`);
+    }, { firstMs: 20, maxMs: 1_000 });
+    await queue.add({ id: 'watch:1', kind: 'watch', key: 'acme/policies', data: {} });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await queue.idle();
+    expect(calls).toBe(1);
+    expect(await queue.failures()).toEqual([]);
+    expect(await queue.pending()).toBe(1);
+    await queue.close(100);
+    opened.splice(0);
+    const reopened = await openQueue();
+    expect(await reopened.failures()).toEqual([]);
+    reopened.handle('watch', async () => {
+      calls++;
+      if (calls < 3) throw new WorkNotReadyError(`still under way (${calls})`);
+    }, { firstMs: 20, maxMs: 1_000 });
+    const deadline = Date.now() + 5_000;
+    while (calls < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    await reopened.idle();
+    expect(calls).toBe(3);
+    expect(await reopened.pending()).toBe(0);
   });
 
   it('retries a failing item with exponential backoff, keeping its last error until it succeeds', async () => {

@@ -4,6 +4,7 @@
  */
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { RedisWorkQueue } from '../../src/app/queue-redis.js';
+import { WorkNotReadyError } from '../../src/app/queue.js';
 import { redisMissing, startRedis, type RunningRedis } from '../support/redis.js';
 
 const missing = redisMissing();
@@ -37,4 +38,26 @@ it.skipIf(missing !== undefined)('a fan-in settled by two replicas at once compl
   expect(await a!.settleInFanIn('publish:9', 'repo:1', [])).toBeUndefined();
   // Done: nothing to count.
   expect(await b!.expectInFanIn('publish:9', ['repo:99'], 'repo:')).toBe(0);
+}, 30_000);
+
+it.skipIf(missing !== undefined)('an item not ready yet (WorkNotReadyError) is retried with backoff but never listed as a failure', async () => {
+  const queue = await RedisWorkQueue.open({ url: redis!.url });
+  queues.push(queue);
+  let calls = 0;
+  queue.handle('watch', async () => {
+    calls++;
+    if (calls < 3) throw new WorkNotReadyError(`still under way (${calls})`);
+  }, { firstMs: 50, maxMs: 1_000 });
+  await queue.add({ id: 'watch:1', kind: 'watch', key: 'acme/policies', data: {} });
+  const deadline = Date.now() + 10_000;
+  while (calls < 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  expect(await queue.failures()).toEqual([]);
+  while (calls < 3 && Date.now() < deadline) {
+    expect(await queue.failures()).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  expect(calls).toBe(3);
+  while ((await queue.pending()) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  expect(await queue.pending()).toBe(0);
 }, 30_000);
