@@ -9,8 +9,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tokenClient, type GitHubClient } from '../../src/github/client.js';
 import { storeStateOf } from '../../src/rollout/sync-plan.js';
 import { runSync, syncRepository } from '../../src/rollout/sync.js';
-import { parsePolicyRepository, type PolicyRepository } from '../../src/store/repository.js';
+import type { PolicyRepository } from '../../src/store/repository.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
+import { repositoryFromFiles } from '../support/review.js';
 import { SIMPLE_WORKFLOW } from '../support/workflows.js';
 
 const PERMISSIONS = { metadata: 'read', contents: 'write', pull_requests: 'write', workflows: 'write', actions_variables: 'write', organization_actions_variables: 'write' } as const;
@@ -22,9 +23,7 @@ function store(delivery: string, endpoints: string[]): PolicyRepository {
     'policies/api.yml': 'egress-policy: block\nallowed-endpoints:\n  - registry.npmjs.org\n',
     'attachments.yml': 'organizations:\n  acme: org\nworkflows:\n  acme/svc-1/.github/workflows/release.yml: api\n',
   };
-  const loaded = parsePolicyRepository(new Map(Object.entries(files).map(([name, text]) => [name, Buffer.from(text)])));
-  expect(loaded.errors).toEqual([]);
-  return loaded.value;
+  return repositoryFromFiles(files);
 }
 
 let standin: GitHubStandin;

@@ -15,10 +15,11 @@ import { tokenClient, type GitHubClient } from '../../src/github/client.js';
 import { planOrganizations } from '../../src/app/sync-on-merge.js';
 import { affectedScopes } from '../../src/rollout/sync-plan.js';
 import { runSync, syncRepository, type SyncResult } from '../../src/rollout/sync.js';
-import { parsePolicyRepository, type PolicyRepository } from '../../src/store/repository.js';
+import type { PolicyRepository } from '../../src/store/repository.js';
 import { prepareReviewInput, reviewChange } from '../../src/review/review.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
 import { evaluateInput } from '../support/expressions.js';
+import { repositoryFromFiles } from '../support/review.js';
 import { SIMPLE_WORKFLOW } from '../support/workflows.js';
 
 const PERMISSIONS = { metadata: 'read', contents: 'write', pull_requests: 'write', workflows: 'write', actions_variables: 'write', organization_actions_variables: 'write' } as const;
@@ -32,9 +33,7 @@ const POLICIES = {
 
 function store(attachments: string): PolicyRepository {
   const files: Record<string, string> = { ...POLICIES, 'attachments.yml': attachments };
-  const loaded = parsePolicyRepository(new Map(Object.entries(files).map(([name, text]) => [name, Buffer.from(text)])));
-  expect(loaded.errors).toEqual([]);
-  return loaded.value;
+  return repositoryFromFiles(files);
 }
 
 let standin: GitHubStandin;
