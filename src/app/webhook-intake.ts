@@ -174,7 +174,7 @@ export function createWebhookIntake(options: WebhookIntakeOptions): (req: Incomi
 
 /**
  * The objects each event the App handles always carries (GitHub's webhook payload reference):
- * a payload without them is not that event, whatever its signature. Other events: any object.
+ * a payload without them is not that event, whatever its signature. Other events: every object passes.
  */
 const EVENT_SHAPES: Record<string, readonly string[]> = {
   push: ['repository'],
