@@ -23,23 +23,11 @@ import { deliverWebhook, startGitHubStandin, type GitHubStandin } from '../test/
 import type { JsonObject } from '../test/support/github/webhooks.js';
 import { redisMissing, startRedis } from '../test/support/redis.js';
 import { runWhenInvokedDirectly, type BenchSection } from './types.js';
+import { AUDIT_JOB_STEPS, AUDIT_WORKFLOW } from '../test/support/workflows.js';
 
 const SECONDS = Number(process.env['BENCH_CONTROLLER_SECONDS'] ?? 20);
 const PER_MINUTE = Number(process.env['BENCH_CONTROLLER_PER_MINUTE'] ?? 1000);
 const LOG = readFileSync(path.join(repoRoot, 'test/baselines/fixtures/audit-job.txt'), 'utf8');
-const WORKFLOW = `name: CI
-on: [push]
-jobs:
-  build:
-    runs-on: ubuntu-latest
-    steps:
-      - name: Harden-Runner
-        uses: step-security/harden-runner@05e31511f85b41b11d1cf0ef85d0992719546e2c # v2.21.0
-        with:
-          egress-policy: audit
-      - run: npm test
-`;
-const STEPS = [{ name: 'Harden-Runner', status: 'completed', conclusion: 'success', number: 1 }];
 
 interface Replica {
   server: RunningServer;
@@ -89,12 +77,12 @@ async function measure(name: string, mode: 'memory' | 'journal' | 'redis'): Prom
   try {
     standin.createInstallation({ account: 'acme', permissions: await manifestPermissions() });
     await standin.createRepository(POLICY_REPO, { files: POLICY_FILES });
-    await standin.createRepository('acme/api', { files: { '.github/workflows/ci.yml': WORKFLOW } });
+    await standin.createRepository('acme/api', { files: { '.github/workflows/ci.yml': AUDIT_WORKFLOW } });
     const headSha = (await standin.refSha('acme/api', 'main'))!;
     const count = Math.round((SECONDS * PER_MINUTE) / 60);
     const payloads: JsonObject[] = [];
     for (let index = 0; index < count; index++) {
-      const job = await standin.addWorkflowJob('acme/api', { name: 'build', logs: LOG, steps: STEPS, workflowPath: '.github/workflows/ci.yml', headSha });
+      const job = await standin.addWorkflowJob('acme/api', { name: 'build', logs: LOG, steps: AUDIT_JOB_STEPS, workflowPath: '.github/workflows/ci.yml', headSha });
       payloads.push(await standin.webhookPayload({ event: 'workflow_job', action: 'completed', repository: 'acme/api', workflowJob: job.id }));
     }
     let env: NodeJS.ProcessEnv = {};

@@ -15,21 +15,9 @@ import { SYNC_REPORT_FILE } from '../../src/rollout/sync-report.js';
 import { POLICY_REPO, closeStandin, repoRoot, startAppProcess, startPolicyStandin, type AppProcess } from '../support/app.js';
 import type { GitHubStandin } from '../support/github/index.js';
 import { redisMissing, startRedis, type RunningRedis } from '../support/redis.js';
+import { AUDIT_JOB_STEPS, AUDIT_WORKFLOW } from '../support/workflows.js';
 
 const LOG = readFileSync(path.join(repoRoot, 'test/baselines/fixtures/audit-job.txt'), 'utf8');
-const WORKFLOW = `name: CI
-on: [push]
-jobs:
-  build:
-    runs-on: ubuntu-latest
-    steps:
-      - name: Harden-Runner
-        uses: step-security/harden-runner@05e31511f85b41b11d1cf0ef85d0992719546e2c # v2.21.0
-        with:
-          egress-policy: audit
-      - run: npm test
-`;
-const STEPS = [{ name: 'Harden-Runner', status: 'completed', conclusion: 'success', number: 1 }];
 
 let standin: GitHubStandin | undefined;
 let stateDir: string;
@@ -37,7 +25,7 @@ const processes: AppProcess[] = [];
 
 beforeEach(async () => {
   standin = await startPolicyStandin();
-  await standin.createRepository('acme/api', { files: { '.github/workflows/ci.yml': WORKFLOW } });
+  await standin.createRepository('acme/api', { files: { '.github/workflows/ci.yml': AUDIT_WORKFLOW } });
   stateDir = await mkdtemp(path.join(os.tmpdir(), 'egressctl-durable-'));
 });
 afterEach(async () => {
@@ -56,7 +44,7 @@ async function start(dir: string, env: NodeJS.ProcessEnv = {}): Promise<AppProce
 async function jobs(count: number): Promise<number[]> {
   const ids: number[] = [];
   for (let index = 0; index < count; index++) {
-    const job = await standin!.addWorkflowJob('acme/api', { name: 'build', logs: LOG, steps: STEPS, workflowPath: '.github/workflows/ci.yml' });
+    const job = await standin!.addWorkflowJob('acme/api', { name: 'build', logs: LOG, steps: AUDIT_JOB_STEPS, workflowPath: '.github/workflows/ci.yml' });
     ids.push(job.id);
   }
   return ids;
@@ -214,7 +202,7 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
   }, 120_000);
 
   it('kill -9 of the replica in the middle of a repository sync: the other completes it within seconds, each repository written once', async () => {
-    for (const name of ['acme/web', 'acme/docs']) await standin!.createRepository(name, { files: { '.github/workflows/ci.yml': WORKFLOW } });
+    for (const name of ['acme/web', 'acme/docs']) await standin!.createRepository(name, { files: { '.github/workflows/ci.yml': AUDIT_WORKFLOW } });
     const settings = { EGRESSCTL_QUEUE: redis!.url, EGRESSCTL_SYNC_RETRY_SECONDS: '1' };
     const a = await start(stateDir, settings);
     expect((await standin!.deliverWebhook({ url: a.hookUrl, event: 'push', repository: POLICY_REPO, after: (await standin!.refSha(POLICY_REPO, 'main'))! })).status).toBe(200);
