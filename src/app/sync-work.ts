@@ -129,6 +129,14 @@ async function recordOutcome(syncState: SyncStateStore, report: OrganizationSync
   await syncState.record(report, { merge: true });
 }
 
+/** How long an organization's installation id is used before it is looked up again. */
+const INSTALLATION_TTL_MS = 10 * 60 * 1000;
+
+/** The store reaches an organization the App is not installed on: nothing there follows it, and the publish check says so. */
+function notInstalled(organization: string): FanInFailure {
+  return { target: organization, reason: `the App is not installed on ${organization}: nothing there is synced (install it there, or take ${organization} out of the store)` };
+}
+
 function errorRows(organization: string, repositories: readonly string[], reason: string): OrganizationSync {
   const rows: SyncEntry[] = repositories.map((repository) => ({ repository, status: 'error', pr: null, files: [], reasons: [reason] }));
   return { organization, at: new Date().toISOString(), dryRun: false, repositories: rows, variables: [] };
@@ -139,7 +147,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
   const log: AppLogger = deps.log ?? deps.app.log;
   const policyKey = deps.policyRepository.toLowerCase();
   const policies = new BoundedMap<string, Promise<PolicyRepository>>(4);
-  const installations = new BoundedMap<string, number>(1_000);
+  const installations = new BoundedMap<string, { id: number; at: number }>(1_000);
   const descends = new BoundedMap<string, boolean>(1_000);
   // Exceptions expire at UTC midnight: the store evaluated once per revision and day serves every repository.
   const stores = new BoundedMap<string, StoreState>(4);
@@ -183,22 +191,27 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
     return newer ? published : revision;
   };
 
-  /** The App's client on an organization, or undefined (logged) when it is not installed there. */
+  /**
+   * The App's client on an organization, or undefined (logged) when it is not installed there.
+   * Installation ids are kept for INSTALLATION_TTL_MS: an App uninstalled and installed again gets
+   * a new id, and a unit retried with the old one would fail until a restart.
+   */
   const installationClient = async (organization: string): Promise<GitHubClient | undefined> => {
-    let id = installations.get(organization);
-    if (id === undefined) {
+    let cached = installations.get(organization);
+    if (cached === undefined || Date.now() - cached.at > INSTALLATION_TTL_MS) {
       const appOctokit = await deps.app.auth();
       try {
-        id = (await appOctokit.rest.apps.getOrgInstallation({ org: organization })).data.id;
+        cached = { id: (await appOctokit.rest.apps.getOrgInstallation({ org: organization })).data.id, at: Date.now() };
       } catch (error) {
         // Only GitHub's 404 says "not installed"; any other failure is a failed sync (retried), never a skip that passes.
         if (gitHubStatus(error) !== 404) throw error;
+        installations.delete(organization);
         log.warn({ organization, err: messageOf(error) }, 'the App is not installed on this organization: not synced');
         return undefined;
       }
-      installations.set(organization, id);
+      installations.set(organization, cached);
     }
-    return deps.app.auth(id);
+    return deps.app.auth(cached.id);
   };
 
   /**
@@ -276,7 +289,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
         const revision = await latest(work.revision);
         const policy = await policyAt(revision);
         const client = await installationClient(organization);
-        if (!client) return [];
+        if (!client) return [notInstalled(organization)];
         const targets = new Map<string, RepositoryTarget>();
         for (const name of work.repositories) {
           const [owner = organization, repo = name] = name.split('/');
@@ -341,7 +354,11 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
           const revision = await latest(work.revision);
           const policy = await policyAt(revision);
           const client = await installationClient(work.organization);
-          if (!client) return [];
+          if (!client) {
+            const failure = notInstalled(work.organization);
+            await recordOutcome(deps.syncState, errorRows(work.organization, [work.repository], failure.reason));
+            return [failure];
+          }
           const [owner = work.organization, name = work.repository] = work.repository.split('/');
           const result = await syncRepository({
             client,

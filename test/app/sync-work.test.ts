@@ -91,6 +91,20 @@ describe('the push webhook and the publish check', () => {
   }, 90_000);
 });
 
+describe('an organization the App is not installed on', () => {
+  it('fails the publish check naming it (nothing there follows the store), while the installed organization is synced', async () => {
+    harness = await start('organizations: [acme, ghost]\nunattached: skip\n', 'organizations: {}\n');
+    const sha = await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'repositories:\n  acme/api: api\n  ghost/app: api\n' } });
+    expect((await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
+    await harness.mount.app.idle();
+    const check = publishCheck(harness, sha);
+    expect(check).toMatchObject({ status: 'completed', conclusion: 'failure' });
+    expect(check?.output.summary).toMatch(/\| ghost \| .*the App is not installed on ghost/);
+    expect(check?.output.summary).not.toMatch(/\| acme\/api \|/);
+    expect(harness.standin.pullRequests('acme/api').filter((pull) => pull.state === 'open')).toHaveLength(1);
+  }, 90_000);
+});
+
 describe('the publish check is level-triggered', () => {
   it('completes even when the queue backend failed as the repository units settled (nothing of the sync is left to run)', async () => {
     harness = await start(PULL_REQUESTS, 'organizations: {}\n', { EGRESSCTL_SYNC_RETRY_SECONDS: '1' });
