@@ -61,8 +61,9 @@ describe('the GitHub client', () => {
 
     const acmeTimes = sent.filter((entry) => entry.label === 'acme').map((entry) => entry.at);
     expect(acmeTimes).toHaveLength(3);
-    // The spacing gate opens 1 s apart; the request leaves a few ms after its gate, so allow that much.
-    for (let index = 1; index < acmeTimes.length; index++) expect(acmeTimes[index]! - acmeTimes[index - 1]!).toBeGreaterThanOrEqual(950);
+    // The spacing gate opens 1 s apart; without it the three leave within milliseconds. A request
+    // leaves some time after its gate (90 ms seen on a loaded 2-core machine), so allow 250 ms.
+    for (let index = 1; index < acmeTimes.length; index++) expect(acmeTimes[index]! - acmeTimes[index - 1]!).toBeGreaterThanOrEqual(750);
     // The other installation's write went out before acme's second one (a second later at the earliest).
     const otherTime = sent.find((entry) => entry.label === 'other')!.at;
     expect(otherTime).toBeLessThan(acmeTimes[1]!);
