@@ -78,7 +78,7 @@ export function boundedFetch(bounds: FetchBounds, base: Fetch = fetch): Fetch {
       clearTimeout(timer);
       const error = tooLarge(declared);
       deadline.abort(error);
-      await response.body?.cancel(error).catch(() => undefined);
+      response.body?.cancel(error).catch(() => undefined);
       throw error;
     }
     if (!response.body || NULL_BODY_STATUSES.has(response.status)) {
@@ -88,11 +88,18 @@ export function boundedFetch(bounds: FetchBounds, base: Fetch = fetch): Fetch {
     }
 
     const reader = response.body.getReader();
+    // A read pending when the signal aborts is not always settled by the platform's fetch (seen as a
+    // test that hung past its deadline under load), so each read races the abort itself.
+    const aborted = new Promise<never>((_resolve, reject) => {
+      if (signal.aborted) reject(signal.reason);
+      else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    });
+    aborted.catch(() => undefined);
     let received = 0;
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
         try {
-          const { done, value } = await reader.read();
+          const { done, value } = await Promise.race([reader.read(), aborted]);
           if (done) {
             clearTimeout(timer);
             controller.close();
@@ -102,21 +109,23 @@ export function boundedFetch(bounds: FetchBounds, base: Fetch = fetch): Fetch {
           if (received > bounds.maxBytes) {
             clearTimeout(timer);
             const error = tooLarge(received);
-            deadline.abort(error);
-            await reader.cancel(error).catch(() => undefined);
+            // Error first: the caller learns at once, whether or not the cancel below ever settles.
             controller.error(error);
+            deadline.abort(error);
+            reader.cancel(error).catch(() => undefined);
             return;
           }
           controller.enqueue(value);
         } catch (error) {
           clearTimeout(timer);
           controller.error(failure(error));
+          reader.cancel(error).catch(() => undefined);
         }
       },
       async cancel(reason) {
         clearTimeout(timer);
         deadline.abort(reason);
-        await reader.cancel(reason).catch(() => undefined);
+        reader.cancel(reason).catch(() => undefined);
       },
     });
     return copyResponse(response, body);

@@ -84,4 +84,36 @@ describe('fetchBoundedText', () => {
     expect(error).not.toBeInstanceOf(FetchLimitError);
     expect(String(error)).toMatch(/shutting down|abort/i);
   });
+
+  // A fetch whose body ignores abort and whose cancel never settles: the bounds must not rely on the
+  // platform settling a pending read (a CI run hung 60 s in the hook test before they stopped doing so).
+  function stubbornFetch(chunks: number): typeof fetch {
+    return async () => {
+      let sent = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent < chunks) {
+            sent += 1;
+            controller.enqueue(new Uint8Array(64 * 1024));
+            return undefined;
+          }
+          return new Promise<void>(() => undefined);
+        },
+        cancel: () => new Promise<void>(() => undefined),
+      });
+      return new Response(body, { status: 200 });
+    };
+  }
+
+  it('ends at the deadline even when the underlying read never settles', async () => {
+    const started = performance.now();
+    const error = await failure(fetchBoundedText('http://127.0.0.1:9/', {}, { maxBytes: 1024 * 1024, timeoutMs: 300 }, stubbornFetch(1)));
+    expect(error.limit).toBe('timeout');
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
+  it('stops at the byte cap even when cancelling the underlying body never settles', async () => {
+    const error = await failure(fetchBoundedText('http://127.0.0.1:9/', {}, { maxBytes: 256 * 1024, timeoutMs: 60_000 }, stubbornFetch(100)));
+    expect(error.limit).toBe('too-large');
+  }, 10_000);
 });

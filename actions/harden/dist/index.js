@@ -171,7 +171,7 @@ function boundedFetch(bounds, base = fetch) {
       clearTimeout(timer);
       const error = tooLarge(declared);
       deadline.abort(error);
-      await response.body?.cancel(error).catch(() => void 0);
+      response.body?.cancel(error).catch(() => void 0);
       throw error;
     }
     if (!response.body || NULL_BODY_STATUSES.has(response.status)) {
@@ -180,11 +180,16 @@ function boundedFetch(bounds, base = fetch) {
       return response.body ? copyResponse(response, null) : response;
     }
     const reader = response.body.getReader();
+    const aborted = new Promise((_resolve, reject) => {
+      if (signal.aborted) reject(signal.reason);
+      else signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+    });
+    aborted.catch(() => void 0);
     let received = 0;
     const body = new ReadableStream({
       async pull(controller) {
         try {
-          const { done, value } = await reader.read();
+          const { done, value } = await Promise.race([reader.read(), aborted]);
           if (done) {
             clearTimeout(timer);
             controller.close();
@@ -194,21 +199,22 @@ function boundedFetch(bounds, base = fetch) {
           if (received > bounds.maxBytes) {
             clearTimeout(timer);
             const error = tooLarge(received);
-            deadline.abort(error);
-            await reader.cancel(error).catch(() => void 0);
             controller.error(error);
+            deadline.abort(error);
+            reader.cancel(error).catch(() => void 0);
             return;
           }
           controller.enqueue(value);
         } catch (error) {
           clearTimeout(timer);
           controller.error(failure(error));
+          reader.cancel(error).catch(() => void 0);
         }
       },
       async cancel(reason) {
         clearTimeout(timer);
         deadline.abort(reason);
-        await reader.cancel(reason).catch(() => void 0);
+        reader.cancel(reason).catch(() => void 0);
       }
     });
     return copyResponse(response, body);
