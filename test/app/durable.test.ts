@@ -98,7 +98,8 @@ describe('one replica, the journal in the state directory', () => {
     standin!.failNextRequests({ count: 10_000, status: 500, message: 'Server Error', match: (request) => request.repository === POLICY_REPO && request.method !== 'GET' });
     const started = Date.now();
     expect(await first.stop()).toBe(0);
-    expect(Date.now() - started).toBeLessThan(4_000 + 2_000);
+    // The 4 s grace, not the 10 s default nor a retry without end; the rest is room for a loaded machine.
+    expect(Date.now() - started).toBeLessThan(9_500);
     expect(await baselineRuns()).toEqual(new Set());
 
     standin!.clearFaults();
@@ -145,13 +146,20 @@ describe('one replica, the journal in the state directory', () => {
     const first = await start(stateDir, settings);
     expect((await standin!.deliverWebhook({ url: first.hookUrl, event: 'push', repository: POLICY_REPO, after: (await standin!.refSha(POLICY_REPO, 'main'))! })).status).toBe(200);
     const sha = await standin!.commitFiles(POLICY_REPO, { files: { 'policies/api.yml': 'egress-policy: block\nextends: base\nallowed-endpoints:\n  - registry.npmjs.org\n' } });
+    // acme/api's tree read is held until the first process is gone: a sync slower than any grace.
     let reached = false;
-    standin!.delayRequests({ count: 1, ms: 10_000, match: (request) => (reached ||= request.operationId === 'git/get-tree' && request.repository === 'acme/api') });
-    expect((await standin!.deliverWebhook({ url: first.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
-    await until('the sync of acme/api in flight', () => reached, 30_000);
-    const stopping = Date.now();
-    expect(await first.stop()).toBe(0);
-    expect(Date.now() - stopping).toBeLessThan(2_000 + 2_000);
+    let release!: () => void;
+    standin!.delayRequests({ count: 1, until: new Promise<void>((resolve) => (release = resolve)), match: (request) => (reached ||= request.operationId === 'git/get-tree' && request.repository === 'acme/api') });
+    try {
+      expect((await standin!.deliverWebhook({ url: first.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
+      await until('the sync of acme/api in flight', () => reached, 30_000);
+      const stopping = Date.now();
+      expect(await first.stop()).toBe(0);
+      // The 2 s grace, not the 10 s default nor the held read; the rest is room for a loaded machine.
+      expect(Date.now() - stopping).toBeLessThan(9_000);
+    } finally {
+      release();
+    }
     expect(standin!.pullRequests('acme/api')).toHaveLength(0);
 
     const second = await start(stateDir, settings);
@@ -223,7 +231,8 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
     });
     const answered = Date.now();
     expect((await standin!.deliverWebhook({ url: a.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
-    expect(Date.now() - answered).toBeLessThan(5_000);
+    // Not after the 90 s tree reads: the sync is queued work (seconds at most, even on a loaded machine).
+    expect(Date.now() - answered).toBeLessThan(30_000);
     await until('replica A in the middle of acme/web and acme/docs', () => reachedAt.size === 2, 30_000);
     const reached = Math.min(...reachedAt.values());
     const other = await mkdtemp(path.join(os.tmpdir(), 'egressctl-durable-b-'));
@@ -234,10 +243,12 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
     // Still inside both tree reads: nothing of either written before the kill.
     expect(killed - reached).toBeLessThan(90_000);
     expect(standin!.requests.filter((request) => (request.repository === 'acme/web' || request.repository === 'acme/docs') && request.write)).toEqual([]);
-    await until('acme/web synced by replica B', () => standin!.pullRequests('acme/web').some((pull) => pull.state === 'open'), 50_000);
+    await until('acme/web synced by replica B', () => standin!.pullRequests('acme/web').some((pull) => pull.state === 'open'), 70_000);
     const recovery = Date.now() - killed;
     console.log(`replica killed in the middle of a repository sync: the other completed it ${(recovery / 1000).toFixed(1)} s later`);
-    expect(recovery).toBeLessThan(45_000);
+    // Through BullMQ's lock (10 s) and stalled-job check (5 s): 13-20 s idle, 25.8 s seen with the
+    // machine loaded; without the takeover it would not complete at all.
+    expect(recovery).toBeLessThan(60_000);
     await until('acme/docs synced', () => standin!.pullRequests('acme/docs').some((pull) => pull.state === 'open'), 30_000);
     // The publish check: completed once every repository of the publish had its first attempt, by whichever replica settled last.
     await until('the publish check completed', () => standin!.checkRuns(POLICY_REPO, { headSha: sha, name: 'egressctl / publish' }).at(-1)?.status === 'completed', 30_000);
