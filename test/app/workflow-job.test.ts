@@ -143,7 +143,7 @@ describe('workflow_job baselines', () => {
     await handle.flush();
     expect(flushes).toHaveLength(1);
     expect(policyCommits()).toBe(1);
-  }, 30_000);
+  }, 60_000);
 
   it("the baselines commit says the mode each run ran in, not audit for all (issue 23)", async () => {
     // Both runs in one batch: flushed once both are in, not by a timer that may fire between them.
@@ -192,7 +192,7 @@ describe('workflow_job baselines', () => {
     const jobs = parseBaselineFile(text, 'x').value.workflows.get('.github/workflows/ci.yml')!;
     expect(jobs.get('build')!.runs).toBe(1);
     expect(jobs.get('lint')!.runs).toBe(1);
-  }, 30_000);
+  }, 60_000);
 
   it('keeps an acknowledged job when GitHub answers 401 (bad or not yet valid credentials), and reads it once that passes', async () => {
     const queue = FileWorkQueue.memory();
@@ -211,7 +211,7 @@ describe('workflow_job baselines', () => {
     } finally {
       await queue.close();
     }
-  }, 45_000);
+  }, 60_000);
 
   it('ignores a job log without agent output, and jobs of organizations not managed', async () => {
     await start({ flushIntervalMs: 50 });
@@ -232,7 +232,7 @@ describe('workflow_job baselines', () => {
     expect(standin.stats().byRoute['GET /repos/{owner}/{repo}/actions/runs/{run_id}']).toBeUndefined();
     await new Promise((resolve) => setTimeout(resolve, 120));
     expect(policyCommits()).toBe(0);
-  }, 30_000);
+  }, 60_000);
 
   it('drops names a step printed to look like the agent, counts them for the commit message, and the baseline stays valid', async () => {
     await start({ flushIntervalMs: 50 });
@@ -244,7 +244,7 @@ describe('workflow_job baselines', () => {
     const text = (await standin.readFile(POLICY_REPO, 'baselines/acme/api.yml'))!;
     expect(parseBaselineFile(text, 'baselines/acme/api.yml').errors).toEqual([]);
     expect(text).not.toMatch(/!!js|quoted|"~"/);
-  }, 30_000);
+  }, 60_000);
 
   it('reads at most maxLogBytes of a job log: a bigger one is skipped with a warning, not read whole', async () => {
     const warnings: string[] = [];
@@ -256,7 +256,7 @@ describe('workflow_job baselines', () => {
     expect(standin.stats().logDownloads).toBe(1);
     expect(await handle.pending()).toBe(0);
     expect(warnings).toEqual([expect.stringMatching(/job log .* not read: .*limited to 64 KiB/)]);
-  }, 30_000);
+  }, 60_000);
 
   it('skips the log download when no step looks like Harden-Runner', async () => {
     await start();
@@ -264,7 +264,7 @@ describe('workflow_job baselines', () => {
     await handle.idle();
     expect(standin.stats().logDownloads).toBe(0);
     expect(await handle.pending()).toBe(0);
-  }, 30_000);
+  }, 60_000);
 });
 
 describe('workflow_job: requests before the first useful one', () => {
@@ -288,7 +288,7 @@ describe('workflow_job: requests before the first useful one', () => {
     await receive(job.id, 'not-hardened');
     await handle.idle();
     expect(standin.requests.slice(before).map((request) => request.route)).toEqual([]);
-  }, 30_000);
+  }, 60_000);
 
   it('shares one installation lookup and one egressctl.yml read between concurrent deliveries, for a short while', async () => {
     // No flush meanwhile: a baselines commit looks the installation up too.

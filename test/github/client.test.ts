@@ -70,7 +70,7 @@ describe('the GitHub client', () => {
     const otherTime = sent.find((entry) => entry.label === 'other')!.at;
     expect(otherTime).toBeLessThan(acmeTimes[1]!);
     expect([...standin.variables('repository', 'acme/api').keys()].sort()).toEqual(['A', 'B', 'C']);
-  }, 30_000);
+  }, 60_000);
 
   it('waits out a secondary rate limit a bounded number of times when Probot builds it', async () => {
     const installation = standin.createInstallation({ account: 'acme', permissions: VARIABLES_WRITE });
@@ -99,7 +99,7 @@ describe('the GitHub client', () => {
     await patient.rest.actions.createRepoVariable({ owner: 'acme', repo: 'api', name: 'B', value: 'b' });
     expect(limits.map((event) => event.retrying)).toEqual([true]);
     expect(standin.variables('repository', 'acme/api').has('B')).toBe(true);
-  }, 30_000);
+  }, 60_000);
 });
 
 describe('a request that gets no answer (issue 23)', () => {

@@ -236,7 +236,7 @@ describe('state directory', () => {
     expect(ready.status).toBe(503);
     expect(ready.body.reason).toBe(`source: cannot reach ${flood.url}/v1/bundle: ${flood.url}/v1/bundle sent more than 64 MiB: answers are limited to 64 MiB`);
     expect(flood.sent()).toBeLessThan(80 * 1024 * 1024);
-  }, 30_000);
+  }, 60_000);
 
   it('answers 503 with a JSON error while there is no bundle at all', async () => {
     const server = await serve({ source: null });
