@@ -112,7 +112,9 @@ describe('the repository-level EGRESSCTL_POLICY kept during the move to EGRESSCT
     expect(job).toMatchObject({ mode: 'block', enforcedBy: ['harden-runner (variables)'], policy: 'api-block' });
     expect(job.reason).toContain('block via retained EGRESSCTL_POLICY (repository variable of acme/api, holding policy api-block), pending removal');
     expect(job.failure).toBeUndefined();
-    expect(job.targets[0]?.dependsOn).toEqual([{ name: 'EGRESSCTL_POLICY', level: 'repository', target: 'acme/api', status: 'retained', policy: 'api-block' }]);
+    // Without it `vars.EGRESSCTL_POLICY` would give the organization's audit policy.
+    expect(job.targets[0]?.dependsOn).toEqual([{ name: 'EGRESSCTL_POLICY', level: 'repository', target: 'acme/api', status: 'retained', policy: 'api-block', shadows: expect.stringContaining('"policy":"org-audit"') }]);
+    expect(job.reason).toContain('without it the step would get audit');
 
     // Read from GitHub: the same answer.
     const read = await coverageFromGitHub(attachments);
@@ -181,7 +183,7 @@ describe('a job that gets less than the store through a retained variable is a f
 
     const text = await runCli(['coverage', '--org', 'acme', '-C', temps[0]!.dir], { env: { GITHUB_TOKEN: token, GITHUB_API_URL: standin.url } });
     expect(text.code).toBe(1);
-    expect(text.stdout).toContain('acme/api .github/workflows/release.yml:3 test: FAILS OPEN: audit through retained EGRESSCTL_POLICY');
+    expect(text.stdout).toContain('acme/api .github/workflows/release.yml:4 test: FAILS OPEN: audit through retained EGRESSCTL_POLICY');
 
     // The dry run sees the variable missing and records the same failure in the sync's coverage.
     const dry = await runSync({ client, organization: 'acme', policy: store(attachments), listing: 'organization', dryRun: true });
