@@ -5,7 +5,7 @@
  * job's answer is its weakest leg. Pure.
  */
 import type { EgressMode } from '../policy/model.js';
-import { POLICY_ENV, writtenChainOf } from '../policy/delivery.js';
+import { POLICY_ENV } from '../policy/delivery.js';
 import { OS_NAMES, type RunnerCandidate } from '../rollout/workflow-jobs.js';
 import { clusterForRunner } from '../baselines/cluster.js';
 import type { ClusterMapping } from '../policy/model.js';
@@ -81,8 +81,10 @@ function legAnswer(job: JobFacts, candidate: RunnerCandidate, known: boolean, co
   if (evaluated.mode === undefined) {
     return { mode: null, via, reason: 'egress-policy is neither audit nor block as evaluated here (Harden-Runner fails the step), or egressctl cannot evaluate it' };
   }
-  const dependent = (answer: LegAnswer): LegAnswer => withDependency(answer, step, contexts, evaluated, context);
-  if (candidate.githubHosted && os !== 'linux' && (evaluated.mode === 'block' || context.desired.mode === 'block')) {
+  // Hosted Windows and macOS audit only: there the store asks for audit at most.
+  const auditOnly = candidate.githubHosted && os !== 'linux';
+  const dependent = (answer: LegAnswer): LegAnswer => withDependency(answer, step, contexts, evaluated, context, auditOnly);
+  if (auditOnly && (evaluated.mode === 'block' || context.desired.mode === 'block')) {
     return dependent({ mode: 'audit', via, reason: `runs on hosted ${OS_NAMES[os]}: hosted Windows and macOS support audit only` });
   }
   if (evaluated.mode === 'audit') {
@@ -111,53 +113,80 @@ export function describeUnowned(variable: UnownedVariable): string {
 /**
  * How a step that evaluates to `evaluated` gets less than the store's desired state: a weaker
  * mode, endpoints the store does not allow, sudo or file monitoring the store turns off or on.
- * Undefined: not less (or the store decides nothing here: `skip`, `baseline`).
+ * `auditOnly`: a hosted Windows or macOS leg, where the store's block is audit. Undefined: not
+ * less (or the store decides nothing here: `skip`, `baseline`).
  */
-function lessThanStore(evaluated: EvaluatedStep, desired: CoverageContext['desired']): string | undefined {
+function lessThanStore(evaluated: EvaluatedStep, desired: CoverageContext['desired'], auditOnly: boolean): string | undefined {
   if (desired.mode !== 'block' && desired.mode !== 'audit') return undefined;
   // Neither audit nor block: Harden-Runner fails the step, so the job fails; nothing runs unguarded.
   if (evaluated.mode === undefined) return undefined;
-  if (modeRank(evaluated.mode) < modeRank(desired.mode)) return evaluated.mode;
+  const wanted = auditOnly ? 'audit' : desired.mode;
+  if (modeRank(evaluated.mode) < modeRank(wanted)) return evaluated.mode;
   const less: string[] = [];
-  if (evaluated.mode === 'block' && desired.mode === 'block') {
+  if (evaluated.mode === 'block' && wanted === 'block') {
     const allowed = new Set(desired.endpoints);
     const extra = evaluated.endpoints.filter((endpoint) => !allowed.has(endpoint));
     if (extra.length > 0) less.push(`block allowing ${extra.join(' ')}`);
   }
-  if ((desired.flags['disable-sudo-and-containers'] === true || desired.flags['disable-sudo'] === true) && !evaluated.disableSudo) less.push('sudo kept');
-  if (desired.flags['disable-file-monitoring'] !== true && evaluated.disableFileMonitoring) less.push('file monitoring off');
+  if (!auditOnly && (desired.flags['disable-sudo-and-containers'] === true || desired.flags['disable-sudo'] === true) && !evaluated.disableSudo) less.push('sudo kept');
+  if (!auditOnly && desired.flags['disable-file-monitoring'] !== true && evaluated.disableFileMonitoring) less.push('file monitoring off');
   return less.length > 0 ? less.join(', ') : undefined;
 }
 
 /**
- * The leg's answer with what it owes to variables no attachment owns (a retained one during a
- * migration, or one left over): those present whose removal changes what the step gets. They are
- * named by the step's chain where it is egressctl's (its first variable with a value answers),
- * else every one the step reads. Getting less than the store that way is a failure.
+ * A policy value unlike `value` in every input the agent reads (the other mode, other endpoints,
+ * the flags turned over): a step whose inputs change when a variable holds it instead reads them
+ * from that variable. Not a value anyone writes.
  */
-function withDependency(answer: LegAnswer, step: StepFacts, contexts: StepContexts, evaluated: EvaluatedStep, context: CoverageContext): LegAnswer {
-  const present = Object.keys(context.unowned).filter((name) => (contexts.vars[name] ?? '') !== '');
-  if (present.length === 0) return answer;
-  // Without them `vars.NAME` gives the organization's variable of the same name, if any (GitHub's resolution), else nothing.
+function unlike(value: string): string {
+  let parsed: Record<string, unknown> = {};
+  try {
+    const read: unknown = JSON.parse(value);
+    if (typeof read === 'object' && read !== null) parsed = read as Record<string, unknown>;
+  } catch {
+    // Not ours: anything valid differs from it.
+  }
+  return JSON.stringify({
+    'egress-policy': parsed['egress-policy'] === 'block' ? 'audit' : 'block',
+    'allowed-endpoints': 'egressctl-probe.invalid:443',
+    'disable-sudo-and-containers': parsed['disable-sudo-and-containers'] !== true,
+    'disable-file-monitoring': parsed['disable-file-monitoring'] !== true,
+    'disable-telemetry': false,
+  });
+}
+
+/**
+ * The leg's answer with what it owes to variables no attachment owns (a retained one during a
+ * migration, or one left over): those the step's inputs come from here, found by GitHub's
+ * expression engine (the step gets something else when one holds another value), so the hook's
+ * env on a self-hosted runner, an earlier variable of the chain or the OS rule that decide first
+ * leave it out. Said with what the step would get without them (the organization's variable of
+ * the same name, as GitHub resolves `vars`, else the rest of the chain); getting less than the
+ * store through one is a failure.
+ */
+function withDependency(answer: LegAnswer, step: StepFacts, contexts: StepContexts, evaluated: EvaluatedStep, context: CoverageContext, auditOnly: boolean): LegAnswer {
+  const answering = Object.keys(context.unowned).filter((name) => {
+    const value = contexts.vars[name];
+    if (value === undefined || value === '') return false;
+    return !sameEvaluation(evaluated, evaluateStep(step.with, { ...contexts, vars: { ...contexts.vars, [name]: unlike(value) } }));
+  });
+  const variables = answering.map((name) => context.unowned[name]).filter((variable): variable is UnownedVariable => variable !== undefined);
+  if (variables.length === 0) return answer;
   const remaining = Object.entries(contexts.vars).flatMap(([name, value]): [string, string][] => {
-    if (!present.includes(name)) return [[name, value]];
+    if (!answering.includes(name)) return [[name, value]];
     const beneath = context.unowned[name]?.shadows;
     return beneath !== undefined ? [[name, beneath]] : [];
   });
-  const without = evaluateStep(step.with, { ...contexts, vars: Object.fromEntries(remaining) });
-  if (sameEvaluation(evaluated, without)) return answer;
-  const chain = writtenChainOf(step.with['egress-policy'] ?? '');
-  const answering = chain?.vars.find((name) => (contexts.vars[name] ?? '') !== '');
-  const named = answering !== undefined && present.includes(answering) ? [answering] : present.filter((name) => reads(step, new RegExp(`\\bvars\\.${name}\\b`, 'i')));
-  const variables = (named.length > 0 ? named : present).map((name) => context.unowned[name]).filter((variable): variable is UnownedVariable => variable !== undefined);
+  const without = describeEvaluation(evaluateStep(step.with, { ...contexts, vars: Object.fromEntries(remaining) }));
   const through = variables.map(describeUnowned).join(' and ');
   const retained = variables.every((variable) => variable.status === 'retained');
   const pending = retained ? 'pending removal: sync removes it once no managed step falls back through it' : 'a full sync with delivery: variables removes it';
-  const caveat = `${answer.mode ?? 'nothing'} via ${through}, ${pending}; without it the step would get ${describeEvaluation(without)}`;
-  const less = lessThanStore(evaluated, context.desired);
-  const failure = less === undefined ? undefined : `${less} through ${through} where the store says ${context.desired.mode} (policy ${context.desired.policy ?? 'none'}); without it the step would get ${describeEvaluation(without)}`;
-  // A failure says the same and more: the caveat would repeat it.
-  return { ...answer, ...(failure !== undefined ? { dependency: { variables, caveat: '' }, failure } : { dependency: { variables, caveat } }) };
+  const less = lessThanStore(evaluated, context.desired, auditOnly);
+  if (less !== undefined) {
+    // The failure says what the caveat would, and more.
+    return { ...answer, dependency: { variables, caveat: '' }, failure: `${less} through ${through} where the store says ${context.desired.mode} (policy ${context.desired.policy ?? 'none'}); without it the step would get ${without}` };
+  }
+  return { ...answer, dependency: { variables, caveat: `${answer.mode ?? 'nothing'} via ${through}, ${pending}; without it the step would get ${without}` } };
 }
 
 function caveatsOf(job: JobFacts, context: CoverageContext, legs: readonly LegAnswer[]): string[] {

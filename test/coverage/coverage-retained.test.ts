@@ -2,8 +2,8 @@
  * Coverage says what each job gets from the Actions variables that exist, including those sync
  * keeps with status `retained` during a migration (docs/architecture.md#coverage; docs/reconciliation.md,
  * "Variables: writes, removal, drift"), against the GitHub stand-in: in the coverage a sync records
- * (the CLI's full sync, its dry run, the App's repository unit) and in `egressctl coverage --org`,
- * which reads the variables from GitHub. Where the answer depends on a variable no attachment owns
+ * (the CLI's full sync, its dry run, the App's repository unit; the console's /coverage page shows
+ * it) and in `egressctl coverage --org`, which reads the variables from GitHub. Where the answer depends on a variable no attachment owns
  * it says so, and a job that gets less than the store through one is a failure (exit 1).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { tokenClient, type GitHubClient } from '../../src/github/client.js';
 import type { JobCoverage } from '../../src/coverage/model.js';
 import { runSync, syncRepository, type SyncResult } from '../../src/rollout/sync.js';
 import type { PolicyRepository } from '../../src/store/repository.js';
+import { renderCoverage } from '../../src/server/console/render-coverage.js';
 import { runCli } from '../support/cli.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
@@ -189,6 +190,10 @@ describe('a job that gets less than the store through a retained variable is a f
     const dry = await runSync({ client, organization: 'acme', policy: store(attachments), listing: 'organization', dryRun: true });
     expect(covered(dry, 'release.yml')).toMatchObject({ mode: 'audit' });
     expect(covered(dry, 'release.yml').failure).toContain('through retained EGRESSCTL_POLICY');
+    // The console's /coverage page shows what the sync recorded: the row is marked, the organization says how many fail open.
+    const page = renderCoverage({ version: 1, organizations: { acme: dry.report } }, { mode: '', repository: '' }).content.value;
+    expect(page).toMatch(/<tr data-repository="acme\/api" data-job="test" data-mode="audit" data-failure="fails-open">.*release\.yml.*<span class="badge error">fails open<\/span>.*Fails open: audit through retained EGRESSCTL_POLICY/);
+    expect(page).toContain('1 job fails open:');
     // The scheduled sync puts the variable back: block again.
     const restored = await runSync({ client, organization: 'acme', policy: store(attachments), listing: 'organization' });
     expect(covered(restored, 'release.yml')).toMatchObject({ mode: 'block' });
