@@ -2,8 +2,10 @@
  * `egressctl coverage` (docs/architecture.md#coverage): per job, what enforces its egress policy
  * (Harden-Runner inline, through Actions variables, through the job-started hook), in which mode,
  * and why not where nothing does; totals per organization with a bar. Three sources:
- * workflow files on disk (`--policy-from DIR --repository O/R FILE...`), an organization read
- * from GitHub (`--org ORG`), or the last sync's state (`--org ORG --state-dir DIR`).
+ * workflow files on disk (`--policy-from DIR --repository O/R FILE...`, with the variables the
+ * store writes), an organization read from GitHub (`--org ORG`, with the variables that exist,
+ * retained ones included), or the last sync's state (`--org ORG --state-dir DIR`). A job that gets
+ * less than the store through a variable no attachment owns fails open: exit 1.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
