@@ -29,6 +29,9 @@ async function listVariables(page: (number: number) => Promise<readonly { name: 
   }
 }
 
+/** How the reason an organization's variables are not known starts: said once per run, not per repository. */
+const ORGANIZATION_UNREAD = 'the organization variables of';
+
 /** The organization's variables, read once per run by the first repository that needs them. */
 interface OrganizationVariablesRead {
   get(): Promise<{ values?: Map<string, string>; error?: string }>;
@@ -60,7 +63,7 @@ export interface RepositoryCoverageResult {
   coverage?: RepositoryCoverage;
   error?: string;
   skipped?: string;
-  /** Actions variables its workflows read that could not be read (the rows count them as the store writes them). */
+  /** Why its own Actions variables, which its workflows read, could not be read (the rows count them as the store writes them). */
   variablesUnknown?: string[];
   requests: number;
 }
@@ -158,7 +161,7 @@ async function variablesOf(options: OrganizationCoverageOptions, organizationVar
   if (!workflows.some((workflow) => READS_OUR_VARIABLES.test(workflow.text))) return undefined;
   const unknown: string[] = [];
   const organization = await organizationVariables.get();
-  if (organization.error !== undefined) unknown.push(`the organization variables of ${options.organization.toLowerCase()} could not be read: ${organization.error}`);
+  if (organization.error !== undefined) unknown.push(`${ORGANIZATION_UNREAD} ${options.organization.toLowerCase()} could not be read: ${organization.error}`);
   let own: Map<string, string> | undefined;
   try {
     own = await reader.variables();
@@ -194,14 +197,18 @@ async function coverOne(options: OrganizationCoverageOptions, organizationVariab
     const variables = await variablesOf(options, organizationVariables, reader, repository, workflows);
     const coverage = coverRepository(repository, workflows, options.store, { at: options.now?.() ?? new Date().toISOString(), files, ...(variables ? { variables } : {}) });
     coverage.problems.push(...problems);
-    return { repository, coverage, ...(variables?.unknown ? { variablesUnknown: variables.unknown } : {}), requests: reader.requests };
+    const own = variables?.unknown?.filter((reason) => !reason.startsWith(ORGANIZATION_UNREAD));
+    return { repository, coverage, ...(own && own.length > 0 ? { variablesUnknown: own } : {}), requests: reader.requests };
   } catch (error) {
     return { repository, error: messageOf(error), requests: reader.requests };
   }
 }
 
-/** Coverage of an organization's repositories, read from GitHub, `concurrency` at a time. */
-export async function readOrganizationCoverage(options: OrganizationCoverageOptions): Promise<{ repositories: RepositoryCoverageResult[]; requests: number }> {
+/**
+ * Coverage of an organization's repositories, read from GitHub, `concurrency` at a time.
+ * `variablesUnknown`: why the organization's variables, which some workflow reads, could not be read.
+ */
+export async function readOrganizationCoverage(options: OrganizationCoverageOptions): Promise<{ repositories: RepositoryCoverageResult[]; requests: number; variablesUnknown?: string }> {
   const listed = await listTargets(options.client, options.organization, { ...(options.repositories ? { repositories: options.repositories } : {}), ...(options.listing ? { listing: options.listing } : {}) });
   const organizationVariables = organizationVariablesRead(options.client, options.organization);
   const results: RepositoryCoverageResult[] = new Array<RepositoryCoverageResult>(listed.targets.length);
@@ -217,5 +224,10 @@ export async function readOrganizationCoverage(options: OrganizationCoverageOpti
   const concurrency = Math.max(1, Math.min(options.concurrency ?? 4, listed.targets.length || 1));
   await Promise.all(Array.from({ length: concurrency }, () => worker()));
   const done = results.filter((result): result is RepositoryCoverageResult => result !== undefined);
-  return { repositories: done, requests: listed.requests + organizationVariables.requests + done.reduce((sum, result) => sum + result.requests, 0) };
+  const organizationRead = organizationVariables.requests > 0 ? await organizationVariables.get() : {};
+  return {
+    repositories: done,
+    requests: listed.requests + organizationVariables.requests + done.reduce((sum, result) => sum + result.requests, 0),
+    ...(organizationRead.error !== undefined ? { variablesUnknown: `${ORGANIZATION_UNREAD} ${options.organization.toLowerCase()} could not be read: ${organizationRead.error}` } : {}),
+  };
 }

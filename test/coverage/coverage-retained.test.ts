@@ -124,6 +124,14 @@ describe('the repository-level EGRESSCTL_POLICY kept during the move to EGRESSCT
     expect(row(read.report, 'ci.yml')?.reason).toContain('block via retained EGRESSCTL_POLICY');
     expect(read.report.failures).toEqual([]);
 
+    // Variables that cannot be read are counted as the store writes them, said on the rows, and fail the run (once for the organization).
+    standin.failNextRequests({ count: 1, status: 403, message: 'Resource not accessible by integration', match: (request) => request.operationId === 'actions/list-org-variables' });
+    const unread = await coverageFromGitHub(attachments);
+    expect(unread.code).toBe(1);
+    expect(unread.report.errors).toEqual([{ repository: 'acme', message: expect.stringContaining('the organization variables of acme could not be read') }]);
+    expect(row(unread.report, 'ci.yml')).toMatchObject({ mode: 'block' });
+    expect(row(unread.report, 'ci.yml')?.reason).toContain('Actions variables not known (the organization variables of acme could not be read');
+
     // Once the sync PR merged and the next sync removed it, nothing depends on it any more.
     await mergeOpen();
     const after = await runSync({ client, organization: 'acme', policy: store(attachments), listing: 'organization' });

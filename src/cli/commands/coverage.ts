@@ -170,13 +170,14 @@ async function fromGitHub(io: CliIo, values: Values, org: string): Promise<numbe
   }
   if (tty) io.stderr('\n');
   const report: Report = { jobs: [], problems: [], errors: [] };
+  // Rows are still shown, with the variables counted as the store writes them; the run fails (fail closed).
+  if (read.variablesUnknown) report.errors.push({ repository: org.toLowerCase(), message: `${read.variablesUnknown} (counted as the store writes them)` });
   for (const result of read.repositories) {
     if (result.error) report.errors.push({ repository: result.repository, message: result.error });
     if (result.coverage) {
       report.jobs.push(...result.coverage.jobs);
       report.problems.push(...result.coverage.problems);
     }
-    // Rows are still shown, with the variables counted as the store writes them; the run fails (fail closed).
     for (const message of result.variablesUnknown ?? []) report.errors.push({ repository: result.repository, message: `${message} (counted as the store writes them)` });
   }
   if (!values.json) io.stderr(`${read.repositories.length} repositor${read.repositories.length === 1 ? 'y' : 'ies'} read; ${read.requests} GitHub API requests${abort.signal.aborted ? ' (interrupted)' : ''}\n`);
