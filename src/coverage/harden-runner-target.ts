@@ -1,8 +1,10 @@
 /**
  * Harden-Runner as an enforcement target (docs/architecture.md#coverage): per leg of a job (each
  * runner it may get), whether the agent runs there, how the step gets its policy (literal
- * inputs, Actions variables, the job-started hook's env) and what the step evaluates to. The
- * job's answer is its weakest leg. Pure.
+ * inputs, Actions variables, the job-started hook's env) and what the step evaluates to, with the
+ * variables that exist: where its inputs come from one no attachment owns (retained during a
+ * migration, or left over) it says so, and getting less than the store through one is a failure.
+ * The job's answer is its weakest leg. Pure.
  */
 import type { EgressMode } from '../policy/model.js';
 import { POLICY_ENV } from '../policy/delivery.js';
@@ -105,7 +107,7 @@ function describeEvaluation(step: EvaluatedStep): string {
 }
 
 /** `retained EGRESSCTL_POLICY (repository variable of acme/api, holding policy api-block)`. */
-export function describeUnowned(variable: UnownedVariable): string {
+function describeUnowned(variable: UnownedVariable): string {
   const where = `${variable.level} variable of ${variable.target}${variable.policy !== undefined ? `, holding policy ${variable.policy}` : ''}`;
   return variable.status === 'retained' ? `retained ${variable.name} (${where})` : `${variable.name} (${where}, which no attachment owns)`;
 }
