@@ -9,7 +9,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
-import { attachmentsFile, baselineFiles, markdownProblems } from '../support/review.js';
+import { renderMarkdown, renderText, reviewChange } from '../../src/review/index.js';
+import { attachmentsFile, baselineFiles, inputFromFiles, markdownProblems } from '../support/review.js';
 
 /** A block policy file whose entries may carry an end date. */
 function blockPolicy(entries: (string | [string, string])[]): string {
@@ -104,17 +105,17 @@ describe('the precedence preview as of the review\'s instant', () => {
     expect(review.breakage).toEqual([expect.objectContaining({ key: 'acme/api/.github/workflows/ci.yml#build', endpoints: ['sum.golang.org:443'] })]);
     expect(review.breakageLater).toEqual([]);
     // The firewall files as sync would write them today: acme/web's stays github.com only.
-    expect(review.firewall).toEqual([{ repository: 'acme/api', changes: ['allow added: uploads.example.com', 'allow dropped: sum.golang.org'], warnings: [] }]);
+    expect(review.firewall).toEqual([{ repository: 'acme/api', changes: ['allow added: uploads.example.com (allowed until 2026-12-20)', 'allow dropped: sum.golang.org'], warnings: [] }]);
   });
 
   it('text and markdown show the last day of an exception in the preview, and nothing of exceptions that are over', async () => {
     const text = (await runCli(['diff', '-C', repo.dir, base, head, '--at', AT])).stdout;
     const preview = section(text, 'Precedence preview:', 'Breakage forecast:');
-    expect(preview).toContain('+ uploads.example.com:443 (allowed until 2026-12-20)');
-    expect(preview).toContain('- sum.golang.org:443');
+    expect(preview).toContain('+ endpoint uploads.example.com:443 (allowed until 2026-12-20)');
+    expect(preview).toContain('- endpoint sum.golang.org:443');
     expect(preview).not.toMatch(/old\.example\.com|stale\.example\.com/);
     const policies = section(text, 'Policies (', 'Attachments (');
-    expect(policies).toContain('+ uploads.example.com:443 (allowed until 2026-12-20)');
+    expect(policies).toContain('+ endpoint uploads.example.com:443 (allowed until 2026-12-20)');
     expect(policies).toContain('expired exception deleted: stale.example.com:443 (last day 2026-10-31; no effect as of 2026-12-06)');
 
     const markdown = (await runCli(['diff', '-C', repo.dir, base, head, '--at', AT, '--format', 'markdown'])).stdout;
@@ -132,5 +133,28 @@ describe('the precedence preview as of the review\'s instant', () => {
     expect(api).toMatchObject({ added: [], removed: ['sum.golang.org:443'] });
     expect(review.policies.find((policy) => policy.name === 'api')).toMatchObject({ endpointsAdded: [], expired: [{ endpoint: 'uploads.example.com:443', before: null, after: '2026-12-20' }] });
     expect(review.firewall).toEqual([{ repository: 'acme/api', changes: ['allow dropped: sum.golang.org'], warnings: [] }]);
+  });
+});
+
+describe('end dates in the precedence preview', () => {
+  it('says when a scope keeps an endpoint but the head allows it only until a day (and the other way round)', () => {
+    const files = (release: string) => ({
+      'policies/permanent.yml': blockPolicy(['github.com', 'ghcr.io']),
+      'policies/temporary.yml': blockPolicy(['github.com', ['ghcr.io', '2026-12-20']]),
+      'attachments.yml': attachmentsFile({ repositories: { 'acme/api': 'permanent' }, workflows: { 'acme/api/.github/workflows/release.yml': release } }),
+    });
+    const review = reviewChange(inputFromFiles(files('permanent'), 'main'), inputFromFiles(files('temporary'), 'head'), { at: new Date('2026-12-06T09:00:00Z') });
+    expect(review.scopes).toEqual([
+      expect.objectContaining({ key: 'acme/api/.github/workflows/release.yml', added: [], removed: [], endDates: [{ key: 'expires ghcr.io:443', before: null, after: '2026-12-20', weakens: false }] }),
+    ]);
+    expect(review.scopeGroups[0]).toMatchObject({ endDates: [{ key: 'expires ghcr.io:443', before: null, after: '2026-12-20' }] });
+    const markdown = renderMarkdown(review);
+    expect(markdownProblems(markdown)).toEqual([]);
+    expect(markdown).toContain('| 1 | workflow attachments moved: permanent \\(block\\) → temporary \\(block\\) | 1 | ±0 | expires ghcr.io:443: unset → 2026-12-20 |');
+    expect(renderText(review)).toContain('      expires ghcr.io:443: unset → 2026-12-20');
+    // Back to the permanent policy: the exception becomes permanent, which keeps the endpoint longer.
+    const back = reviewChange(inputFromFiles(files('temporary'), 'main'), inputFromFiles(files('permanent'), 'head'), { at: new Date('2026-12-06T09:00:00Z') });
+    expect(back.scopes[0]?.endDates).toEqual([{ key: 'expires ghcr.io:443', before: '2026-12-20', after: null, weakens: true }]);
+    expect(renderText(back)).toContain('      ! expires ghcr.io:443: 2026-12-20 → unset');
   });
 });
