@@ -158,3 +158,29 @@ describe('end dates in the precedence preview', () => {
     expect(renderText(back)).toContain('      ! expires ghcr.io:443: 2026-12-20 → unset');
   });
 });
+
+describe('the policy diff through extends, as of the review\'s instant', () => {
+  const AT = new Date('2026-12-06T09:00:00Z');
+  const files = (parentEnd: string) => ({
+    'policies/base.yml': blockPolicy(['github.com', ['sum.golang.org', parentEnd]]),
+    'policies/api.yml': 'egress-policy: block\nextends: base\nallowed-endpoints:\n  - proxy.golang.org\n',
+    'attachments.yml': attachmentsFile({ repositories: { 'acme/api': 'api' } }),
+  });
+
+  it('a parent\'s end date moved into the past removes the endpoint from its children too', () => {
+    const review = reviewChange(inputFromFiles(files('2027-06-30'), 'main'), inputFromFiles(files('2026-12-01'), 'head'), { at: AT });
+    const api = review.policies.find((policy) => policy.name === 'api');
+    expect(api).toMatchObject({ inheritedOnly: true, changedAncestors: ['base'], endpointsRemoved: ['sum.golang.org:443'], risks: ['endpoints-removed'] });
+    expect(review.scopes).toEqual([expect.objectContaining({ key: 'acme/api', removed: ['sum.golang.org:443'] })]);
+  });
+
+  it('a parent\'s end date still ahead changes no scope; one over at both sides changes nothing at all', () => {
+    const ahead = reviewChange(inputFromFiles(files('2027-06-30'), 'main'), inputFromFiles(files('2027-01-31'), 'head'), { at: AT });
+    expect(ahead.scopes).toEqual([]);
+    expect(ahead.policies.map((policy) => [policy.name, policy.changed.map((change) => change.key)])).toEqual([['base', ['expires sum.golang.org:443']]]);
+    const over = reviewChange(inputFromFiles(files('2026-11-01'), 'main'), inputFromFiles(files('2026-11-30'), 'head'), { at: AT });
+    expect(over.scopes).toEqual([]);
+    expect(over.risks).toEqual([]);
+    expect(over.policies).toEqual([expect.objectContaining({ name: 'base', changed: [], expired: [{ endpoint: 'sum.golang.org:443', before: '2026-11-01', after: '2026-11-30' }] })]);
+  });
+});
