@@ -146,6 +146,7 @@ describe('egressctl hook job-started', () => {
       const result = await runCli(['hook', 'job-started', '--fail-closed', '--timeout', '5'], { env: jobEnv({ ...scope, EGRESSCTL_SERVER: flood.url }) });
       expect(result.code).toBe(1);
       expect(result.stderr).toMatch(/sent more than 1 MiB: answers are limited to 1 MiB/);
+      await flood.settled();
       expect(flood.sent()).toBeLessThan(16 * 1024 * 1024);
     } finally {
       await flood.close();

@@ -12,6 +12,11 @@ export interface HostileServer {
   url: string;
   /** Bytes written to all clients so far. */
   sent(): number;
+  /**
+   * Resolves once every answer begun has ended or lost its connection (the client hung up), so
+   * `sent()` is final; rejects past `timeoutMs` naming how many are still open.
+   */
+  settled(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -65,6 +70,13 @@ export async function startHostileServer(mode: HostileMode, options: HostileOpti
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     sent: () => sent,
+    async settled(timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (open.size > 0) {
+        if (Date.now() > deadline) throw new Error(`hostile server (${mode}) still has ${open.size} answer(s) open after ${timeoutMs / 1000} s: the client did not hang up`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
     close: () =>
       new Promise((resolve) => {
         for (const res of open) res.destroy();
