@@ -78,10 +78,15 @@ export async function startHostileServer(mode: HostileMode, options: HostileOpti
       }
     },
     close: () =>
-      new Promise((resolve) => {
+      new Promise((resolve, reject) => {
+        // Bounded, naming what hung: an unbounded close once left a CI run to its 60 s test timeout with no clue.
+        const timer = setTimeout(() => reject(new Error(`hostile server (${mode}) did not close within 10 s (${open.size} answer(s) open)`)), 10_000);
         for (const res of open) res.destroy();
         server.closeAllConnections();
-        server.close(() => resolve());
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
       }),
   };
 }
