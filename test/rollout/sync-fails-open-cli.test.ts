@@ -74,8 +74,8 @@ describe('egressctl sync with a job that fails open', () => {
     const dry = await sync('--dry-run');
     expect(dry.code).toBe(1);
     expect(dry.stderr).toContain(RELEASE_FAILS_OPEN);
-    expect(dry.stderr).toMatch(/job test: FAILS OPEN: .*: the workflow file on the default branch/);
-    expect(dry.stderr).toMatch(/^1 repository: 1 out-of-sync; \d+ GitHub API requests; 1 job fails open$/m);
+    expect(dry.stderr).toMatch(/job test: FAILS OPEN: .*; the workflow file on the default branch/);
+    expect(dry.stderr).toMatch(/^1 repository: 1 would-change; \d+ GitHub API requests; 1 job fails open$/m);
 
     const json = await sync('--dry-run', '--json');
     expect(json.code).toBe(1);
