@@ -84,6 +84,11 @@ interface RepositoryWork {
   revision: string;
   defaultBranch?: string;
   publish?: string;
+  /**
+   * The organization's listing generation when this unit was queued (SyncStateStore.generation):
+   * should a later listing drop the repository while the unit runs, its row is not written back.
+   */
+  generation?: number;
 }
 
 interface CheckWork {
@@ -123,10 +128,16 @@ export interface SyncWork {
 
 /**
  * Every write of a repository's (or the organization's variables') outcome goes through here:
- * merged into the sync report, one unit's rows at a time.
+ * merged into the sync report, one unit's rows at a time. `generation`: the listing the unit was
+ * queued after; returns the repositories a newer listing dropped (their rows are not written back).
  */
-async function recordOutcome(syncState: SyncStateStore, report: OrganizationSync): Promise<void> {
-  await syncState.record(report, { merge: true });
+async function recordOutcome(syncState: SyncStateStore, report: OrganizationSync, generation?: number): Promise<string[]> {
+  return syncState.record(report, { merge: true, ...(generation === undefined ? {} : { generation }) });
+}
+
+/** Did the listing drop `repository` while its unit ran? */
+function droppedFrom(dropped: readonly string[], repository: string): boolean {
+  return dropped.some((name) => name.toLowerCase() === repository.toLowerCase());
 }
 
 /** How long an organization's installation id is used before it is looked up again. */
@@ -308,6 +319,8 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
             if (dropped.length > 0) log.info({ organization, repositories: dropped }, 'no longer in the installation: dropped from the sync state');
           }
         }
+        // Carried by the repository units queued now: a later listing that drops one of them wins over its row.
+        const generation = await deps.syncState.generation(organization);
         if (policy.settings.delivery === 'variables') {
           // Written and read back before any repository step may switch to reading them (docs/reconciliation.md, "Variables: writes, removal, drift").
           const writer = new VariableWriter(client);
@@ -320,7 +333,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
             const reason = `the variables its steps read are not in place, so its workflows were left as they are: ${problems.join('; ')}`;
             const names = [...targets.values()].map((target) => `${target.owner}/${target.name}`);
             // Its repositories are not synced until this succeeds: their rows say why.
-            if (names.length > 0) await recordOutcome(deps.syncState, errorRows(organization, names, reason));
+            if (names.length > 0) await recordOutcome(deps.syncState, errorRows(organization, names, reason), generation);
             for (const name of names) log.error({ target: name }, reason);
             return names.length > 0 ? names.map((target) => ({ target, reason })) : problems.map((problem) => ({ target: organization, reason: problem }));
           }
@@ -332,7 +345,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
               id: `${REPOSITORY_KIND}:${repository.toLowerCase()}@${revision}#${work.origin}`,
               kind: REPOSITORY_KIND,
               key: repository.toLowerCase(),
-              data: { repository, organization, revision, ...(target.defaultBranch ? { defaultBranch: target.defaultBranch } : {}), ...(item.attempts === 0 && work.publish ? { publish: work.publish } : {}) },
+              data: { repository, organization, revision, generation, ...(target.defaultBranch ? { defaultBranch: target.defaultBranch } : {}), ...(item.attempts === 0 && work.publish ? { publish: work.publish } : {}) },
             };
           }),
           // One checks/update per organization unit (its first attempt), never per repository.
@@ -350,13 +363,19 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
     (item) =>
       unit(item, async () => {
         const work = item.data;
+        /** The listing dropped the repository while this unit ran: nothing recorded, nothing to retry. */
+        const left = (dropped: readonly string[]): boolean => {
+          if (!droppedFrom(dropped, work.repository)) return false;
+          log.info({ repository: work.repository, organization: work.organization }, 'no longer in the installation (a listing dropped it while its sync ran): its outcome is not recorded');
+          return true;
+        };
         try {
           const revision = await latest(work.revision);
           const policy = await policyAt(revision);
           const client = await installationClient(work.organization);
           if (!client) {
             const failure = notInstalled(work.organization);
-            await recordOutcome(deps.syncState, errorRows(work.organization, [work.repository], failure.reason));
+            await recordOutcome(deps.syncState, errorRows(work.organization, [work.repository], failure.reason), work.generation);
             return [failure];
           }
           const [owner = work.organization, name = work.repository] = work.repository.split('/');
@@ -371,7 +390,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
             mode: deps.mode ?? 'inline',
             ...(deps.action ? { action: deps.action } : {}),
           });
-          await recordOutcome(deps.syncState, result.report);
+          if (left(await recordOutcome(deps.syncState, result.report, work.generation))) return [];
           const entry = result.report.repositories[0];
           log.info({ repository: work.repository, revision, status: entry?.status, requests: result.requests, attempt: item.attempts + 1 }, 'repository synced');
           const failures = failuresOf(result.report);
@@ -379,7 +398,8 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
           return failures;
         } catch (error) {
           // GitHub unreachable, the policy unreadable: the row says so, and the queue retries it.
-          await recordOutcome(deps.syncState, errorRows(work.organization, [work.repository], messageOf(error))).catch(() => undefined);
+          const dropped = await recordOutcome(deps.syncState, errorRows(work.organization, [work.repository], messageOf(error)), work.generation).catch(() => []);
+          if (left(dropped)) return [];
           throw error;
         }
       }),
