@@ -35,7 +35,7 @@ import type { AppLogger, WebhookApp } from './delivery-guard.js';
 import { publicMessage } from './failure.js';
 import { completeCheckRun } from './github.js';
 import { WorkNotReadyError, type BackoffPolicy, type FanInFailure, type NewWork, type WorkItem, type WorkQueue } from './queue.js';
-import { supersededOutput, syncFailedOutput, type CheckOutput } from './render.js';
+import { isSuperseded, supersededOutput, syncFailedOutput, type CheckOutput } from './render.js';
 import { planPublish, type OrganizationPlan } from './sync-on-merge.js';
 
 export const PLAN_KIND = 'sync-plan';
@@ -411,6 +411,13 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
     async (item) => {
       const { check, failures } = item.data;
       const octokit: GitHubClient = await deps.app.auth(check.installationId);
+      // Superseded (by the watch, or a redelivered push) while this publish's sync ran: it stays so,
+      // whatever this sync's outcome; the newer revision's check reports the sync.
+      const { data: run } = await octokit.rest.checks.get({ owner: check.owner, repo: check.repo, check_run_id: check.checkRunId });
+      if (isSuperseded(run)) {
+        log.info({ revision: check.revision, title: run.output.title }, 'publish check already completed as superseded: left as it is');
+        return;
+      }
       const output = failures.length > 0 ? syncFailedOutput(check.output, check.revision, failures) : check.output;
       await completeCheckRun({ octokit, owner: check.owner, repo: check.repo }, check.checkRunId, output);
       log.info({ revision: check.revision, failures: failures.length }, 'publish check completed after the sync');
