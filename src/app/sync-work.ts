@@ -34,7 +34,8 @@ import { gitHubStatus, messageOf } from '../util/errors.js';
 import type { AppLogger, WebhookApp } from './delivery-guard.js';
 import { publicMessage } from './failure.js';
 import { completeCheckRun } from './github.js';
-import { WorkNotReadyError, type BackoffPolicy, type FanInFailure, type NewWork, type WorkItem, type WorkQueue } from './queue.js';
+import { WorkNotReadyError, type BackoffPolicy, type FanInFailure, type NewWork, type WorkItem, type WorkLease, type WorkQueue } from './queue.js';
+import { confirmFence, fenceWrites, LostOwnershipError, withWriteFence, WriteFence } from '../github/write-fence.js';
 import { isSuperseded, supersededOutput, syncFailedOutput, type CheckOutput } from './render.js';
 import { planPublish, type OrganizationPlan } from './sync-on-merge.js';
 
@@ -132,6 +133,8 @@ export interface SyncWork {
  * queued after; returns the repositories a newer listing dropped (their rows are not written back).
  */
 async function recordOutcome(syncState: SyncStateStore, report: OrganizationSync, generation?: number): Promise<string[]> {
+  // A run that lost its unit to another replica records nothing: the holder's outcome is the row.
+  await confirmFence('recording the outcome');
   return syncState.record(report, { merge: true, ...(generation === undefined ? {} : { generation }) });
 }
 
@@ -156,6 +159,20 @@ function errorRows(organization: string, repositories: readonly string[], reason
 export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
   const { queue } = deps;
   const log: AppLogger = deps.log ?? deps.app.log;
+  /** Every GitHub client of these units: its writes ask the running unit's fence (write-fence.ts). */
+  const auth = async (installationId?: number): Promise<GitHubClient> => fenceWrites(await deps.app.auth(installationId));
+  /** Run a unit's attempt under a fence on its lease: once it no longer holds its item, its writes are refused and it stops. */
+  const fenced = async <T>(item: WorkItem<unknown>, lease: WorkLease, work: (fence: WriteFence) => Promise<T>): Promise<T> => {
+    const fence = new WriteFence(() => lease.owned(), `${item.kind} ${item.key}`);
+    try {
+      const result = await withWriteFence(fence, () => work(fence));
+      // A write refused and turned into a result on the way (a failed rollout, a variable in error): still lost.
+      if (fence.lost) throw fence.lost;
+      return result;
+    } catch (error) {
+      throw fence.lost ?? error;
+    }
+  };
   const policyKey = deps.policyRepository.toLowerCase();
   const policies = new BoundedMap<string, Promise<PolicyRepository>>(4);
   const installations = new BoundedMap<string, { id: number; at: number }>(1_000);
@@ -210,7 +227,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
   const installationClient = async (organization: string): Promise<GitHubClient | undefined> => {
     let cached = installations.get(organization);
     if (cached === undefined || Date.now() - cached.at > INSTALLATION_TTL_MS) {
-      const appOctokit = await deps.app.auth();
+      const appOctokit = await auth();
       try {
         cached = { id: (await appOctokit.rest.apps.getOrgInstallation({ org: organization })).data.id, at: Date.now() };
       } catch (error) {
@@ -222,7 +239,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
       }
       installations.set(organization, cached);
     }
-    return deps.app.auth(cached.id);
+    return auth(cached.id);
   };
 
   /**
@@ -230,10 +247,11 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
    * or the error it threw) before the error goes to the queue's backoff. `children`: the units it
    * queued, expected by the fan-in before they are added.
    */
-  const unit = async <T extends { publish?: string }>(item: WorkItem<T>, run: (expect: (children: NewWork[], beforeAdding?: (repositories: number) => Promise<void>) => Promise<void>) => Promise<FanInFailure[]>): Promise<void> => {
+  const unit = async <T extends { publish?: string }>(item: WorkItem<T>, lease: WorkLease, run: (expect: (children: NewWork[], beforeAdding?: (repositories: number) => Promise<void>) => Promise<void>) => Promise<FanInFailure[]>): Promise<void> => {
     const publish = item.attempts === 0 ? item.data.publish : undefined;
     /** `beforeAdding`: told the publish's repository units so far, while none of these can have settled (the check cannot be completed yet). */
     const expect = async (children: NewWork[], beforeAdding?: (repositories: number) => Promise<void>): Promise<void> => {
+      await confirmFence('queueing its units');
       if (publish !== undefined) {
         const repositories = await queue.expectInFanIn(publish, children.map((child) => child.id), `${REPOSITORY_KIND}:`);
         await beforeAdding?.(repositories);
@@ -243,8 +261,10 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
     let failures: FanInFailure[];
     let thrown: unknown;
     try {
-      failures = await run(expect);
+      failures = await fenced(item, lease, () => run(expect));
     } catch (error) {
+      // Lost to another replica: not settled here either (the holder's run settles it, on its first attempt too).
+      if (error instanceof LostOwnershipError) throw error;
       thrown = error;
       // Shown on the publish check: no local paths.
       failures = [{ target: item.key, reason: publicMessage(error, deps.knownDirs) }];
@@ -259,7 +279,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
 
   /** The in-progress publish check, with how many repositories its publish syncs (the organizations' units queued so far). */
   const showSyncing = async (check: PublishCheck, repositories: number): Promise<void> => {
-    const octokit: GitHubClient = await deps.app.auth(check.installationId);
+    const octokit: GitHubClient = await auth(check.installationId);
     const syncing = `syncing ${repositories} ${repositories === 1 ? 'repository' : 'repositories'}`;
     await octokit.rest.checks.update({
       owner: check.owner,
@@ -274,8 +294,8 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
 
   queue.handle<PlanWork>(
     PLAN_KIND,
-    (item) =>
-      unit(item, async (expect) => {
+    (item, lease) =>
+      unit(item, lease, async (expect) => {
         const { previous, revision, publish, check } = item.data;
         if (previous === undefined) {
           log.info({ revision }, 'first publish: no previous revision to compare; the scheduled sync covers every repository');
@@ -293,8 +313,8 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
 
   queue.handle<OrganizationWork>(
     ORGANIZATION_KIND,
-    (item) =>
-      unit(item, async (expect) => {
+    (item, lease) =>
+      unit(item, lease, async (expect) => {
         const work = item.data;
         const organization = work.organization;
         const revision = await latest(work.revision);
@@ -360,8 +380,8 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
 
   queue.handle<RepositoryWork>(
     REPOSITORY_KIND,
-    (item) =>
-      unit(item, async () => {
+    (item, lease) =>
+      unit(item, lease, async () => {
         const work = item.data;
         /** The listing dropped the repository while this unit ran: nothing recorded, nothing to retry. */
         const left = (dropped: readonly string[]): boolean => {
@@ -408,9 +428,9 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
 
   queue.handle<CheckWork>(
     CHECK_KIND,
-    async (item) => {
+    (item, lease) => fenced(item, lease, async () => {
       const { check, failures } = item.data;
-      const octokit: GitHubClient = await deps.app.auth(check.installationId);
+      const octokit: GitHubClient = await auth(check.installationId);
       // Superseded (by the watch, or a redelivered push) while this publish's sync ran: it stays so,
       // whatever this sync's outcome; the newer revision's check reports the sync.
       const { data: run } = await octokit.rest.checks.get({ owner: check.owner, repo: check.repo, check_run_id: check.checkRunId });
@@ -421,7 +441,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
       const output = failures.length > 0 ? syncFailedOutput(check.output, check.revision, failures) : check.output;
       await completeCheckRun({ octokit, owner: check.owner, repo: check.repo }, check.checkRunId, output);
       log.info({ revision: check.revision, failures: failures.length }, 'publish check completed after the sync');
-    },
+    }),
     deps.backoff,
   );
 
@@ -435,9 +455,9 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
    */
   queue.handle<WatchWork>(
     WATCH_KIND,
-    async (item) => {
+    (item, lease) => fenced(item, lease, async () => {
       const { check } = item.data;
-      const octokit: GitHubClient = await deps.app.auth(check.installationId);
+      const octokit: GitHubClient = await auth(check.installationId);
       const target = { octokit, owner: check.owner, repo: check.repo };
       const { data: run } = await octokit.rest.checks.get({ owner: check.owner, repo: check.repo, check_run_id: check.checkRunId });
       if (run.status === 'completed') return;
@@ -456,7 +476,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
       const failures = Object.values(report.organizations).flatMap((organization) => failuresOf(organization));
       await completeCheckRun(target, check.checkRunId, failures.length > 0 ? syncFailedOutput(check.output, check.revision, failures) : check.output);
       log.warn({ revision: check.revision, failures: failures.length, stale }, 'publish check completed from the sync state (its fan-in did not complete it)');
-    },
+    }),
     deps.backoff,
   );
 
