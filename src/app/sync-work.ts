@@ -335,6 +335,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
           }
           if (work.expand === 'all') {
             // A complete listing (a failed page threw above): rows of repositories deleted or taken out of the installation go.
+            await confirmFence('dropping rows of repositories no longer listed');
             const dropped = await deps.syncState.prune(organization, listed.map((target) => `${target.owner}/${target.name}`));
             if (dropped.length > 0) log.info({ organization, repositories: dropped }, 'no longer in the installation: dropped from the sync state');
           }

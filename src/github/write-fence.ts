@@ -1,5 +1,5 @@
 /**
- * Fencing of GitHub writes (docs/architecture.md, "GitHub App"): a unit of the App's work that
+ * Fencing of GitHub writes (docs/architecture.md#races-the-controller-closes): a unit of the App's work that
  * may have lost its job to another replica (its lock expired while its event loop was blocked or
  * Redis was out of reach) must not go on writing. A unit runs inside `withWriteFence`; every
  * client it uses is `fenceWrites`-ed, so that before each content-changing request (create ref,

@@ -202,9 +202,10 @@ export function syncStateCounts(file: SyncReportFile): Record<SyncStatus, number
 }
 
 /**
- * An organization's last complete listing of its installation's repositories (docs/architecture.md,
- * "GitHub App"): `generation` counts the listings, `repositories` are lower-cased. A unit queued
- * before it (an older generation) writes no row for a repository it does not name.
+ * An organization's last complete listing of its installation's repositories
+ * (docs/architecture.md#races-the-controller-closes): `generation` counts the listings,
+ * `repositories` are lower-cased. A unit queued before it (an older generation) writes no row for
+ * a repository it does not name.
  */
 export interface OrganizationListing {
   generation: number;

@@ -1,5 +1,5 @@
 /**
- * The repository sync against a second writer (docs/architecture.md, "GitHub App"): two runs of
+ * The repository sync against a second writer (docs/architecture.md#races-the-controller-closes): two runs of
  * the same repository at once (two replicas, one whose job was taken over while it ran), both
  * past their reads before either writes, end with one branch and one pull request, both runs
  * naming it; a run after them writes nothing. On the OpenAPI-checked stand-in.
