@@ -219,6 +219,12 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
     return newer ? published : revision;
   };
 
+  /** The published revision that descends from `revision` (it supersedes that revision's publish check), or undefined. */
+  const supersedingRevision = async (revision: string): Promise<string | undefined> => {
+    const newer = await latest(revision);
+    return newer === revision ? undefined : newer;
+  };
+
   /**
    * The App's client on an organization, or undefined (logged) when it is not installed there.
    * Installation ids are kept for INSTALLATION_TTL_MS: an App uninstalled and installed again gets
@@ -439,6 +445,14 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
         log.info({ revision: check.revision, title: run.output.title }, 'publish check already completed as superseded: left as it is');
         return;
       }
+      // By the same rule as the watch and the push handler: whichever completes it last, a check a
+      // newer published revision descends from ends superseded (no window between the read above and a supersede).
+      const published = await supersedingRevision(check.revision);
+      if (published !== undefined) {
+        await completeCheckRun({ octokit, owner: check.owner, repo: check.repo }, check.checkRunId, supersededOutput(check.revision, published));
+        log.info({ revision: check.revision, published }, 'publish check completed after the sync: superseded');
+        return;
+      }
       const output = failures.length > 0 ? syncFailedOutput(check.output, check.revision, failures) : check.output;
       await completeCheckRun({ octokit, owner: check.owner, repo: check.repo }, check.checkRunId, output);
       log.info({ revision: check.revision, failures: failures.length }, 'publish check completed after the sync');
@@ -462,8 +476,8 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
       const target = { octokit, owner: check.owner, repo: check.repo };
       const { data: run } = await octokit.rest.checks.get({ owner: check.owner, repo: check.repo, check_run_id: check.checkRunId });
       if (run.status === 'completed') return;
-      const published = await deps.published();
-      if (published !== undefined && published !== check.revision && (await latest(check.revision)) === published) {
+      const published = await supersedingRevision(check.revision);
+      if (published !== undefined) {
         await completeCheckRun(target, check.checkRunId, supersededOutput(check.revision, published));
         log.info({ revision: check.revision, published }, 'publish check completed: superseded');
         return;

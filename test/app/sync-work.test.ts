@@ -166,6 +166,24 @@ describe('a publish check completed as superseded', () => {
     expect(onOlder.slice(superseded + 1).map((request) => `${request.operationId} ${request.status}`)).toContain('checks/get 200');
     expect(onOlder.slice(superseded + 1).filter((request) => request.write)).toEqual([]);
   }, 90_000);
+
+  it('is superseded by its own fan-in when a newer revision was published before the watch looked again: the same outcome whoever completes it', async () => {
+    // The watch looks again only after a minute (the default retry): the fan-in completes the older check first.
+    harness = await start(PULL_REQUESTS, 'organizations: {}\n');
+    harness.standin.delayRequests({ count: 1, ms: 4_000, match: (request) => request.operationId === 'git/get-tree' && request.repository === 'acme/api' });
+    const older = await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: base\n' } });
+    await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: older });
+    const newer = await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: api\n' } });
+    await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: newer });
+    await harness.mount.app.idle();
+    await expect.poll(() => [publishCheck(harness!, older)?.status, publishCheck(harness!, newer)?.status], { timeout: 30_000, interval: 250 }).toEqual(['completed', 'completed']);
+    expect(publishCheck(harness, older)).toMatchObject({ conclusion: 'neutral', output: { title: `Superseded by ${newer.slice(0, 12)}` } });
+    expect(publishCheck(harness, newer)).toMatchObject({ conclusion: 'success' });
+    // Completed once, by the fan-in, after reading the check.
+    const id = publishCheck(harness, older)!.id;
+    const onOlder = harness.standin.requests.filter((request) => request.path.endsWith(`/check-runs/${id}`)).map((request) => `${request.method} ${request.operationId}`);
+    expect(onOlder.slice(-2)).toEqual(['GET checks/get', 'PATCH checks/update']);
+  }, 90_000);
 });
 
 describe('delivery: variables', () => {
