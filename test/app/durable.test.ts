@@ -274,6 +274,7 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
     });
     expect((await standin!.deliverWebhook({ url: a.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
     await until('replica A paused in the middle of acme/web', () => paused, 30_000);
+    const pausedAt = Date.now();
     const writesOnWeb = () => standin!.requests.filter((request) => request.repository === 'acme/web' && request.write).map((request) => `${request.operationId} ${request.status}`);
     expect(writesOnWeb()).toEqual([]);
     // Replica B starts; A's job lock (10 s) expires while it is paused, and B's stalled-job check hands B the job.
@@ -281,6 +282,7 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
     await until('acme/web synced by replica B', () => writesOnWeb().some((write) => write.startsWith('pulls/create')), 60_000);
     const synced = ['git/create-ref 201', 'repos/create-or-update-file-contents 200', 'pulls/create 201'];
     expect(writesOnWeb()).toEqual(synced);
+    console.log(`replica paused past its job lock: the other synced acme/web ${((Date.now() - pausedAt) / 1000).toFixed(1)} s after the pause began`);
     // A resumes where it stopped, its tree read answered: before its first write it finds the job is no longer its own, and stops.
     a.child.kill('SIGCONT');
     await until('replica A resumed and stopped, or wrote', () => /work taken over by another replica/.test(a.stdout()) || writesOnWeb().length > synced.length, 30_000);
