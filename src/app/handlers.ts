@@ -168,9 +168,12 @@ async function reviewPullRequest(context: ReviewContext, repository: RepositoryI
     // The change is what the branch adds since it forked (as GitHub's "Files changed" shows),
     // not the difference to a base branch that has moved on since.
     const baseSha = await mergeBase(dir, request.baseSha, request.headSha);
-    const review = await reviewRevisions({ dir, base: baseSha, head: request.headSha });
+    // One clock read per review: the preview, the forecast, the tests and the exceptions' dates
+    // all take the store as it stands at this instant (docs/architecture.md#expiring-exceptions).
+    const now = new Date();
+    const review = await reviewRevisions({ dir, base: baseSha, head: request.headSha, at: now });
     // Validation, then the policy tests at the head and the exceptions' dates (review/policy-checks.ts).
-    const checks = policyChecks(review.headResult, new Date());
+    const checks = policyChecks(review.headResult, now);
     const errors = [...review.headResult.errors, ...checks.errors];
     const warnings = [...review.headResult.warnings, ...checks.warnings];
     const output = validateCheckOutput({

@@ -8,7 +8,6 @@
  */
 import { attachmentMap } from '../policy/model.js';
 import type { PolicyRepository } from '../store/repository.js';
-import { policiesAsOf } from '../policy/expiry.js';
 import { loadPolicyRepository } from '../store/repository.js';
 import { prepareReviewInput, reviewChange } from '../review/review.js';
 import { affectedScopes, shadowedRepositories, type AffectedScopes } from '../rollout/sync-plan.js';
@@ -86,12 +85,7 @@ export function planOrganizations(before: PolicyRepository, after: PolicyReposit
  */
 export async function planPublish(event: PublishedEvent & { previous: string }): Promise<{ after: PolicyRepository; organizations: OrganizationPlan[] }> {
   const [base, head] = await Promise.all([loadPolicyRepository({ dir: event.dir, rev: event.previous }), loadPolicyRepository({ dir: event.dir, rev: event.revision })]);
-  const now = Date.now();
-  const asOfNow = (repository: PolicyRepository) => {
-    const input = prepareReviewInput(repository);
-    input.compiled = policiesAsOf(input.compiled ?? {}, now);
-    return input;
-  };
-  const review = reviewChange(asOfNow(base.value), asOfNow(head.value), { at: now });
+  // One clock read: the review takes both revisions as they stand at this instant, as the PR's preview does.
+  const review = reviewChange(prepareReviewInput(base.value), prepareReviewInput(head.value), { at: Date.now() });
   return { after: head.value, organizations: planOrganizations(base.value, head.value, affectedScopes(review.scopes)) };
 }

@@ -9,11 +9,12 @@ import type { CallGraph } from '../policy/callers.js';
 import type { ClusterMapping, Settings } from '../policy/model.js';
 import { workflowCalls } from '../rollout/workflow-calls.js';
 import { desiredWorkflowState, type StoreState } from '../rollout/desired-state.js';
-import { desiredVariables, storeStateOf } from '../rollout/sync-plan.js';
+import { storeStateOf } from '../rollout/sync-plan.js';
 import type { PolicyRepository } from '../store/repository.js';
 import { githubFirewallTarget } from './github-firewall-target.js';
 import { hardenRunnerTarget, modeRank } from './harden-runner-target.js';
-import type { CoverageContext, CoverageMode, CoverageTotals, EnforcementTarget, FileProblem, JobCoverage, RepositoryCoverage, TargetAnswer } from './model.js';
+import type { CoverageContext, CoverageMode, CoverageTotals, EnforcementTarget, FileProblem, JobCoverage, RepositoryCoverage, RepositoryVariables, TargetAnswer } from './model.js';
+import { storeVariables } from './variables.js';
 import { workflowFacts } from './workflow-facts.js';
 
 /** The enforcement targets coverage asks, in report order: Harden-Runner, then GitHub's egress firewall. */
@@ -52,45 +53,26 @@ export function coverageStoreOf(repository: Pick<PolicyRepository, 'policies' | 
 }
 
 /**
- * The variables of each organization, per evaluated store: built once, not once per workflow file
- * (desiredVariables walks every attachment of the store and serializes each policy).
+ * `callers`: the repository's call graph, so that a reusable workflow's jobs follow their callers'
+ * policy as sync does. `variables`: the repository's Actions variables as they exist (read from
+ * GitHub, or as a sync left them); absent: as the store writes them.
  */
-const organizationVariables = new WeakMap<StoreState, Map<string, { organization: Record<string, string>; repositories: Map<string, Record<string, string>> }>>();
-
-function variablesOfOrganization(state: StoreState, organization: string) {
-  let byOrganization = organizationVariables.get(state);
-  if (!byOrganization) {
-    byOrganization = new Map();
-    organizationVariables.set(state, byOrganization);
-  }
-  let found = byOrganization.get(organization);
-  if (!found) {
-    found = { organization: {}, repositories: new Map() };
-    for (const variable of desiredVariables(state, [organization]).values()) {
-      if (variable.level === 'organization') found.organization[variable.name] = variable.value;
-      else found.repositories.set(variable.target, { ...found.repositories.get(variable.target), [variable.name]: variable.value });
-    }
-    byOrganization.set(organization, found);
-  }
-  return found;
-}
-
-/** The variables a repository's jobs see as sync writes them: the repository's over the organization's. */
-export function repositoryVariables(state: StoreState, repository: string): Record<string, string> {
-  if (state.settings.delivery !== 'variables') return {};
-  const lower = repository.toLowerCase();
-  const found = variablesOfOrganization(state, lower.slice(0, lower.indexOf('/')));
-  return { ...found.organization, ...found.repositories.get(lower) };
-}
-
-/** `callers`: the repository's call graph, so that a reusable workflow's jobs follow their callers' policy as sync does. */
-export function coverageContext(store: CoverageStore, repository: string, file: string, files: Readonly<Record<string, string>> = {}, callers?: CallGraph): CoverageContext {
+export function coverageContext(
+  store: CoverageStore,
+  repository: string,
+  file: string,
+  files: Readonly<Record<string, string>> = {},
+  callers?: CallGraph,
+  variables: RepositoryVariables = storeVariables(store.state, repository),
+): CoverageContext {
   const desired = desiredWorkflowState(store.state, repository, file, callers);
   const policy = desired.policy === null ? undefined : store.state.policies[desired.policy];
   return {
     repository,
     desired,
-    variables: repositoryVariables(store.state, repository),
+    variables: variables.values,
+    unowned: variables.unowned,
+    ...(variables.unknown ? { variablesUnknown: variables.unknown } : {}),
     hookRunners: store.hookRunners,
     clusters: store.clusters ?? [],
     ...(store.firewallLargerRunners ? { firewallLargerRunners: store.firewallLargerRunners } : {}),
@@ -111,7 +93,9 @@ export function combineAnswers(base: Pick<JobCoverage, 'repository' | 'file' | '
   const reasons = mode === 'block' ? [] : answers.flatMap((answer) => answer.reasons);
   const caveats = answers.flatMap((answer) => answer.caveats);
   const text = [...new Set([...reasons, ...caveats])].join('; ');
-  return { ...base, enforcedBy: enforcing.map(enforcerName), mode, reason: text === '' ? null : text, targets: [...answers] };
+  // A target's failure counts where its answer decides the job's mode: a stronger target enforces more than it lets through.
+  const failures = answers.filter((answer) => answer.failure !== undefined && modeRank(answer.mode) >= modeRank(strongest?.mode ?? null)).map((answer) => answer.failure as string);
+  return { ...base, enforcedBy: enforcing.map(enforcerName), mode, reason: text === '' ? null : text, ...(failures.length > 0 ? { failure: failures.join('; ') } : {}), targets: [...answers] };
 }
 
 export interface WorkflowCoverage {
@@ -125,11 +109,11 @@ export function coverWorkflow(
   file: string,
   repository: string,
   store: CoverageStore,
-  options: { files?: Readonly<Record<string, string>>; targets?: readonly EnforcementTarget[]; callers?: CallGraph } = {},
+  options: { files?: Readonly<Record<string, string>>; targets?: readonly EnforcementTarget[]; callers?: CallGraph; variables?: RepositoryVariables } = {},
 ): WorkflowCoverage {
   const facts = workflowFacts(text, file);
   if (facts.error !== undefined) return { jobs: [], problems: [{ repository, file, message: `${file} ${facts.error}` }] };
-  const context = coverageContext(store, repository, file, options.files, options.callers);
+  const context = coverageContext(store, repository, file, options.files, options.callers, options.variables);
   const targets = options.targets ?? ENFORCEMENT_TARGETS;
   const jobs = facts.jobs.map((job) =>
     combineAnswers(
@@ -189,15 +173,23 @@ export function totalsLine(organization: string, totals: CoverageTotals): string
   );
 }
 
-/** The text report: one line per job, then the totals with their bar. */
+/** Jobs that get less than the store through a variable no attachment owns (`JobCoverage.failure`). */
+export function coverageFailures(jobs: readonly JobCoverage[]): { repository: string; file: string; job: string; line: number; failure: string }[] {
+  return jobs.flatMap((job) => (job.failure !== undefined ? [{ repository: job.repository, file: job.file, job: job.job, line: job.line, failure: job.failure }] : []));
+}
+
+/** The text report: one line per job (a failure first on its line), then the totals with their bar, then the count of failures. */
 export function renderCoverage(jobs: readonly JobCoverage[], problems: readonly FileProblem[]): string {
   const lines: string[] = [];
   for (const job of jobs) {
     const by = job.enforcedBy.length > 0 ? job.enforcedBy.join(' + ') : 'nothing';
-    lines.push(`${job.repository} ${job.file}:${job.line} ${job.job}: ${job.mode === 'none' ? 'unprotected' : job.mode} (${by})${job.reason ? `: ${job.reason}` : ''}`);
+    const failure = job.failure !== undefined ? `FAILS OPEN: ${job.failure}; ` : '';
+    lines.push(`${job.repository} ${job.file}:${job.line} ${job.job}: ${failure}${job.mode === 'none' ? 'unprotected' : job.mode} (${by})${job.reason ? `: ${job.reason}` : ''}`);
   }
   for (const problem of problems) lines.push(`${problem.repository} ${problem.message}`);
   for (const [organization, totals] of Object.entries(totalsByOrganization(jobs))) lines.push(totalsLine(organization, totals));
+  const failing = coverageFailures(jobs).length;
+  if (failing > 0) lines.push(`FAILS OPEN: ${failing} job${failing === 1 ? ' gets' : 's get'} less than the store says through a variable no attachment owns`);
   return lines.length > 0 ? `${lines.join('\n')}\n` : 'no jobs\n';
 }
 
@@ -206,14 +198,15 @@ export function coverRepository(
   repository: string,
   workflows: readonly { path: string; text: string }[],
   store: CoverageStore,
-  options: { at: string; files?: Readonly<Record<string, string>>; callers?: CallGraph },
+  options: { at: string; files?: Readonly<Record<string, string>>; callers?: CallGraph; variables?: RepositoryVariables },
 ): RepositoryCoverage {
   const jobs: JobCoverage[] = [];
   const problems: FileProblem[] = [];
   // A called workflow follows its callers in the same repository, as sync plans it.
   const callers = options.callers ?? workflowCalls(repository, workflows);
+  const variables = options.variables ?? storeVariables(store.state, repository);
   for (const workflow of workflows) {
-    const result = coverWorkflow(workflow.text, workflow.path, repository, store, { ...(options.files ? { files: options.files } : {}), callers });
+    const result = coverWorkflow(workflow.text, workflow.path, repository, store, { ...(options.files ? { files: options.files } : {}), callers, variables });
     jobs.push(...result.jobs);
     problems.push(...result.problems);
   }

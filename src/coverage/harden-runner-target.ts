@@ -1,8 +1,10 @@
 /**
  * Harden-Runner as an enforcement target (docs/architecture.md#coverage): per leg of a job (each
  * runner it may get), whether the agent runs there, how the step gets its policy (literal
- * inputs, Actions variables, the job-started hook's env) and what the step evaluates to. The
- * job's answer is its weakest leg. Pure.
+ * inputs, Actions variables, the job-started hook's env) and what the step evaluates to, with the
+ * variables that exist: where its inputs come from one no attachment owns (retained during a
+ * migration, or left over) it says so, and getting less than the store through one is a failure.
+ * The job's answer is its weakest leg. Pure.
  */
 import type { EgressMode } from '../policy/model.js';
 import { POLICY_ENV } from '../policy/delivery.js';
@@ -10,8 +12,8 @@ import { OS_NAMES, type RunnerCandidate } from '../rollout/workflow-jobs.js';
 import { clusterForRunner } from '../baselines/cluster.js';
 import type { ClusterMapping } from '../policy/model.js';
 import { classifyJob } from '../rollout/harden-runner-support.js';
-import type { CoverageContext, EnforcementTarget, JobFacts, StepFacts, TargetAnswer } from './model.js';
-import { evaluateStep, type StepContexts } from './step-inputs.js';
+import type { CoverageContext, EnforcementTarget, JobFacts, StepFacts, TargetAnswer, UnownedVariable } from './model.js';
+import { evaluateStep, type EvaluatedStep, type StepContexts } from './step-inputs.js';
 
 export const HARDEN_RUNNER_TARGET = 'harden-runner';
 
@@ -19,6 +21,10 @@ interface LegAnswer {
   mode: EgressMode | null;
   via?: string;
   reason?: string;
+  /** The answer comes through variables no attachment owns: which, and the caveat that says so. */
+  dependency?: { variables: UnownedVariable[]; caveat: string };
+  /** Less than the store says, through such a variable. */
+  failure?: string;
 }
 
 const RANK: Record<'none' | EgressMode, number> = { none: 0, audit: 1, block: 2 };
@@ -71,19 +77,118 @@ function legAnswer(job: JobFacts, candidate: RunnerCandidate, known: boolean, co
   if (withHook && context.hookValue !== undefined) env[POLICY_ENV] = context.hookValue;
   if (job.policyEnv) env[POLICY_ENV] = job.policyEnv.value;
   const os = candidate.os ?? 'linux';
-  const contexts: StepContexts = { env, vars: context.variables, os };
+  const contexts: StepContexts = { env, vars: context.variables, os, environment: selfHosted ? 'self-hosted' : 'github-hosted' };
   const evaluated = evaluateStep(step.with, contexts);
   const via = withHook && reads(step, READS_HOOK_ENV) ? 'hook' : reads(step, READS_VARS) ? 'variables' : 'inline';
   if (evaluated.mode === undefined) {
     return { mode: null, via, reason: 'egress-policy is neither audit nor block as evaluated here (Harden-Runner fails the step), or egressctl cannot evaluate it' };
   }
-  if (candidate.githubHosted && os !== 'linux' && (evaluated.mode === 'block' || context.desired.mode === 'block')) {
-    return { mode: 'audit', via, reason: `runs on hosted ${OS_NAMES[os]}: hosted Windows and macOS support audit only` };
+  // Hosted Windows and macOS audit only: there the store asks for audit at most.
+  const auditOnly = candidate.githubHosted && os !== 'linux';
+  const dependent = (answer: LegAnswer): LegAnswer => withDependency(answer, step, contexts, evaluated, context, auditOnly);
+  if (auditOnly && (evaluated.mode === 'block' || context.desired.mode === 'block')) {
+    return dependent({ mode: 'audit', via, reason: `runs on hosted ${OS_NAMES[os]}: hosted Windows and macOS support audit only` });
   }
   if (evaluated.mode === 'audit') {
-    return { mode: 'audit', via, reason: context.desired.mode === 'block' ? `the step says audit where the store says block (policy ${context.desired.policy ?? 'none'})` : 'audit mode: the policy observes, nothing is blocked' };
+    return dependent({ mode: 'audit', via, reason: context.desired.mode === 'block' ? `the step says audit where the store says block (policy ${context.desired.policy ?? 'none'})` : 'audit mode: the policy observes, nothing is blocked' });
   }
-  return { mode: 'block', via };
+  return dependent({ mode: 'block', via });
+}
+
+/** The same inputs as the agent reads them. */
+function sameEvaluation(a: EvaluatedStep, b: EvaluatedStep): boolean {
+  return a.mode === b.mode && a.endpoints.join(' ') === b.endpoints.join(' ') && a.disableSudo === b.disableSudo && a.disableFileMonitoring === b.disableFileMonitoring;
+}
+
+function describeEvaluation(step: EvaluatedStep): string {
+  if (step.mode === undefined) return 'an invalid egress-policy (Harden-Runner fails the step)';
+  if (step.mode === 'audit') return 'audit';
+  return `block with ${step.endpoints.length} endpoint${step.endpoints.length === 1 ? '' : 's'}`;
+}
+
+/** `retained EGRESSCTL_POLICY (repository variable of acme/api, holding policy api-block)`. */
+function describeUnowned(variable: UnownedVariable): string {
+  const where = `${variable.level} variable of ${variable.target}${variable.policy !== undefined ? `, holding policy ${variable.policy}` : ''}`;
+  return variable.status === 'retained' ? `retained ${variable.name} (${where})` : `${variable.name} (${where}, which no attachment owns)`;
+}
+
+/**
+ * How a step that evaluates to `evaluated` gets less than the store's desired state: a weaker
+ * mode, endpoints the store does not allow, sudo or file monitoring the store turns off or on.
+ * `auditOnly`: a hosted Windows or macOS leg, where the store's block is audit. Undefined: not
+ * less (or the store decides nothing here: `skip`, `baseline`).
+ */
+function lessThanStore(evaluated: EvaluatedStep, desired: CoverageContext['desired'], auditOnly: boolean): string | undefined {
+  if (desired.mode !== 'block' && desired.mode !== 'audit') return undefined;
+  // Neither audit nor block: Harden-Runner fails the step, so the job fails; nothing runs unguarded.
+  if (evaluated.mode === undefined) return undefined;
+  const wanted = auditOnly ? 'audit' : desired.mode;
+  if (modeRank(evaluated.mode) < modeRank(wanted)) return evaluated.mode;
+  const less: string[] = [];
+  if (evaluated.mode === 'block' && wanted === 'block') {
+    const allowed = new Set(desired.endpoints);
+    const extra = evaluated.endpoints.filter((endpoint) => !allowed.has(endpoint));
+    if (extra.length > 0) less.push(`block allowing ${extra.join(' ')}`);
+  }
+  if (!auditOnly && (desired.flags['disable-sudo-and-containers'] === true || desired.flags['disable-sudo'] === true) && !evaluated.disableSudo) less.push('sudo kept');
+  if (!auditOnly && desired.flags['disable-file-monitoring'] !== true && evaluated.disableFileMonitoring) less.push('file monitoring off');
+  return less.length > 0 ? less.join(', ') : undefined;
+}
+
+/**
+ * A policy value unlike `value` in every input the agent reads (the other mode, other endpoints,
+ * the flags turned over): a step whose inputs change when a variable holds it instead reads them
+ * from that variable. Not a value anyone writes.
+ */
+function unlike(value: string): string {
+  let parsed: Record<string, unknown> = {};
+  try {
+    const read: unknown = JSON.parse(value);
+    if (typeof read === 'object' && read !== null) parsed = read as Record<string, unknown>;
+  } catch {
+    // Not ours: anything valid differs from it.
+  }
+  return JSON.stringify({
+    'egress-policy': parsed['egress-policy'] === 'block' ? 'audit' : 'block',
+    'allowed-endpoints': 'egressctl-probe.invalid:443',
+    'disable-sudo-and-containers': parsed['disable-sudo-and-containers'] !== true,
+    'disable-file-monitoring': parsed['disable-file-monitoring'] !== true,
+    'disable-telemetry': false,
+  });
+}
+
+/**
+ * The leg's answer with what it owes to variables no attachment owns (a retained one during a
+ * migration, or one left over): those the step's inputs come from here, found by GitHub's
+ * expression engine (the step gets something else when one holds another value), so the hook's
+ * env on a self-hosted runner, an earlier variable of the chain or the OS rule that decide first
+ * leave it out. Said with what the step would get without them (the organization's variable of
+ * the same name, as GitHub resolves `vars`, else the rest of the chain); getting less than the
+ * store through one is a failure.
+ */
+function withDependency(answer: LegAnswer, step: StepFacts, contexts: StepContexts, evaluated: EvaluatedStep, context: CoverageContext, auditOnly: boolean): LegAnswer {
+  const answering = Object.keys(context.unowned).filter((name) => {
+    const value = contexts.vars[name];
+    if (value === undefined || value === '') return false;
+    return !sameEvaluation(evaluated, evaluateStep(step.with, { ...contexts, vars: { ...contexts.vars, [name]: unlike(value) } }));
+  });
+  const variables = answering.map((name) => context.unowned[name]).filter((variable): variable is UnownedVariable => variable !== undefined);
+  if (variables.length === 0) return answer;
+  const remaining = Object.entries(contexts.vars).flatMap(([name, value]): [string, string][] => {
+    if (!answering.includes(name)) return [[name, value]];
+    const beneath = context.unowned[name]?.shadows;
+    return beneath !== undefined ? [[name, beneath]] : [];
+  });
+  const without = describeEvaluation(evaluateStep(step.with, { ...contexts, vars: Object.fromEntries(remaining) }));
+  const through = variables.map(describeUnowned).join(' and ');
+  const retained = variables.every((variable) => variable.status === 'retained');
+  const pending = retained ? 'pending removal: sync removes it once no managed step falls back through it' : 'a full sync with delivery: variables removes it';
+  const less = lessThanStore(evaluated, context.desired, auditOnly);
+  if (less !== undefined) {
+    // The failure says what the caveat would, and more.
+    return { ...answer, dependency: { variables, caveat: '' }, failure: `${less} through ${through} where the store says ${context.desired.mode} (policy ${context.desired.policy ?? 'none'}); without it the step would get ${without}` };
+  }
+  return { ...answer, dependency: { variables, caveat: `${answer.mode ?? 'nothing'} via ${through}, ${pending}; without it the step would get ${without}` } };
 }
 
 function caveatsOf(job: JobFacts, context: CoverageContext, legs: readonly LegAnswer[]): string[] {
@@ -103,7 +208,11 @@ function caveatsOf(job: JobFacts, context: CoverageContext, legs: readonly LegAn
       if (modeRank(fork.mode) < modeRank(withVars.mode)) caveats.push(`pull requests from forks get no Actions variables: the step falls back to ${fork.mode ?? 'an invalid value'}`);
     }
   }
-  return caveats;
+  if (step && reads(step, READS_VARS) && context.variablesUnknown && context.variablesUnknown.length > 0) {
+    caveats.push(`Actions variables not known (${context.variablesUnknown.join('; ')}): counted as the store writes them`);
+  }
+  for (const leg of legs) if (leg.dependency && leg.dependency.caveat !== '') caveats.push(leg.dependency.caveat);
+  return [...new Set(caveats)];
 }
 
 export const hardenRunnerTarget: EnforcementTarget = {
@@ -122,6 +231,13 @@ export const hardenRunnerTarget: EnforcementTarget = {
     const weakest = legs.reduce((min, leg) => (modeRank(leg.mode) < modeRank(min.mode) ? leg : min));
     const reasons = [...new Set(legs.filter((leg) => modeRank(leg.mode) < RANK.block && leg.reason).map((leg) => leg.reason as string))];
     const vias = [...new Set(legs.flatMap((leg) => (leg.via && leg.mode !== null ? [leg.via] : [])))];
-    return answer(weakest.mode, reasons, { ...(vias.length > 0 ? { via: vias.join(', ') } : {}), caveats: caveatsOf(job, context, legs) });
+    const dependsOn = new Map(legs.flatMap((leg) => leg.dependency?.variables ?? []).map((variable) => [`${variable.level}:${variable.name}`, variable]));
+    const failures = [...new Set(legs.flatMap((leg) => (leg.failure !== undefined ? [leg.failure] : [])))];
+    return answer(weakest.mode, reasons, {
+      ...(vias.length > 0 ? { via: vias.join(', ') } : {}),
+      caveats: caveatsOf(job, context, legs),
+      ...(dependsOn.size > 0 ? { dependsOn: [...dependsOn.values()] } : {}),
+      ...(failures.length > 0 ? { failure: failures.join('; ') } : {}),
+    });
   },
 };

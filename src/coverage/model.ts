@@ -41,14 +41,54 @@ export interface JobFacts {
   pullRequestTriggers: string[];
 }
 
+/**
+ * An Actions variable with one of egressctl's names that no attachment of the store owns, as it
+ * exists on GitHub: sync keeps it (`retained`) while managed steps still fall back through it,
+ * holding what they get now (docs/reconciliation.md, "Variables: writes, removal, drift"), or it
+ * is left over (`unowned`) and a full sync with `delivery: variables` removes it.
+ */
+export interface UnownedVariable {
+  name: string;
+  /** Where it is set: `vars.NAME` resolves to the repository's over the organization's. */
+  level: 'organization' | 'repository';
+  /** The organization or `owner/repo`, lower-cased. */
+  target: string;
+  status: 'retained' | 'unowned';
+  /** The policy its value names (its JSON's `policy`), when it names one. */
+  policy?: string;
+  /** A repository variable over an organization variable of the same name: what `vars.NAME` gives without it. */
+  shadows?: string;
+}
+
+/**
+ * The Actions variables a repository's runs get, with where each comes from: read from GitHub
+ * (`coverage --org`), or as the sync that read the workflows left them.
+ */
+export interface RepositoryVariables {
+  /** What `vars.NAME` resolves to, by upper-case name: the repository's variable over the organization's of the same name. */
+  values: Readonly<Record<string, string>>;
+  /** Those of `values` no attachment owns, by name: a job whose answer depends on one says so. */
+  unowned: Readonly<Record<string, UnownedVariable>>;
+  /** Why some are not known (a listing or a write that failed): those are counted as the store writes them, and rows that read variables say so. */
+  unknown?: string[];
+}
+
 /** What the policy store says about the job, and how the repository is set up. */
 export interface CoverageContext {
   /** `owner/repo` */
   repository: string;
   /** The store's desired state for the job's workflow file. */
   desired: DesiredWorkflowState;
-  /** The value each Actions variable holds as the store writes it (`delivery: variables`), by name. */
+  /**
+   * The value each Actions variable holds for the repository's runs, by name: as it exists on
+   * GitHub where the caller read it (`coverage --org`, a sync), else as the store writes it
+   * (`delivery: variables`; workflow files on disk).
+   */
   variables: Readonly<Record<string, string>>;
+  /** Those of `variables` no attachment owns (retained during a migration, or left over), by name. */
+  unowned: Readonly<Record<string, UnownedVariable>>;
+  /** Why some variables are not known (counted as the store writes them). */
+  variablesUnknown?: readonly string[];
   /** Self-hosted runner labels or group names whose runners run egressctl's job-started hook. */
   hookRunners: readonly string[];
   /** ARC clusters (egressctl.yml `clusters`): their runners run the hook too. */
@@ -73,6 +113,10 @@ export interface TargetAnswer {
   reasons: string[];
   /** The job may run somewhere this answer does not hold (caveats that keep the mode). */
   caveats: string[];
+  /** Variables no attachment owns that the answer depends on (without them the step would get something else). */
+  dependsOn?: UnownedVariable[];
+  /** The job gets less than the store says through such a variable (fail open): what, where and why. */
+  failure?: string;
 }
 
 /**
@@ -103,6 +147,11 @@ export interface JobCoverage {
   reason: string | null;
   /** The policy the store applies to the job's workflow (null: none attached). */
   policy: string | null;
+  /**
+   * The job gets less than the store says through a variable no attachment owns (a retained one,
+   * or one left over): a failure of the migration, never a state to leave. Absent: it does not.
+   */
+  failure?: string;
   /** Every target's own answer. */
   targets: TargetAnswer[];
 }

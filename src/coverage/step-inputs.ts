@@ -1,7 +1,7 @@
 /**
  * What a Harden-Runner step's inputs evaluate to on one runner, with GitHub's own expression
  * engine (@actions/expressions): literals as written, `${{ ... }}` evaluated against the
- * contexts the runner would give the step's `pre:` (env, vars, runner.os). Harden-Runner's
+ * contexts the runner would give the step's `pre:` (env, vars, runner.os and runner.environment). Harden-Runner's
  * defaults apply to absent inputs (`egress-policy` defaults to block). Pure.
  */
 import { Evaluator, Lexer, Parser, data } from '@actions/expressions';
@@ -13,6 +13,8 @@ export interface StepContexts {
   env: Readonly<Record<string, string>>;
   vars: Readonly<Record<string, string>>;
   os: RunnerOs;
+  /** `runner.environment`; absent: not set (a managed step's chain then skips the hook's env, as on a GitHub-hosted runner). */
+  environment?: 'github-hosted' | 'self-hosted';
 }
 
 const WHOLE_EXPRESSION = /^\s*\$\{\{([\s\S]*)\}\}\s*$/;
@@ -35,7 +37,7 @@ export function evaluateInput(value: string, contexts: StepContexts): string | u
     const context = new data.Dictionary(
       { key: 'env', value: dictionary(contexts.env) },
       { key: 'vars', value: dictionary(contexts.vars) },
-      { key: 'runner', value: dictionary({ os: OS_VALUES[contexts.os] }) },
+      { key: 'runner', value: dictionary({ os: OS_VALUES[contexts.os], ...(contexts.environment ? { environment: contexts.environment } : {}) }) },
     );
     return new Evaluator(expression, context).evaluate().coerceString();
   } catch {

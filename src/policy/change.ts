@@ -121,11 +121,15 @@ export function describePolicyChange(before: PolicyContent | undefined, after: P
 /** Key of an exception's end date in `changed`: `expires <endpoint>` (docs/architecture.md#expiring-exceptions). */
 export const EXPIRES_KEY_PREFIX = 'expires ';
 
+export function isExpiryKey(key: string): boolean {
+  return key.startsWith(EXPIRES_KEY_PREFIX);
+}
+
 /**
  * End dates that changed on endpoints listed before and after (added and removed endpoints say
  * enough). `null`: no end date. Keeping an endpoint longer weakens: a later date, or none.
  */
-function expiryChanges(before: PolicyContent, after: PolicyContent): KeyChange[] {
+export function expiryChanges(before: Pick<PolicyContent, 'allowed-endpoints' | 'endpoint-expiry'>, after: Pick<PolicyContent, 'allowed-endpoints' | 'endpoint-expiry'>): KeyChange[] {
   const datesBefore = before['endpoint-expiry'] ?? {};
   const datesAfter = after['endpoint-expiry'] ?? {};
   const listedAfter = new Set(after['allowed-endpoints']);

@@ -18,6 +18,12 @@ export const REPOSITORY_POLICY_VARIABLE = 'EGRESSCTL_REPO_POLICY';
 export const POLICY_ENV = 'EGRESSCTL_POLICY';
 /** Prefix of the repository variable of a workflow-scoped attachment. */
 export const WORKFLOW_VARIABLE_PREFIX = 'EGRESSCTL_WF_';
+/** One of the names egressctl's variables have (`EGRESSCTL_POLICY`, `EGRESSCTL_REPO_POLICY`, `EGRESSCTL_WF_*`), whatever the case. */
+export function isOwnedVariableName(name: string): boolean {
+  const upper = name.toUpperCase();
+  return upper === POLICY_VARIABLE || upper === REPOSITORY_POLICY_VARIABLE || upper.startsWith(WORKFLOW_VARIABLE_PREFIX);
+}
+
 /** GitHub's limits on Actions variables (docs.github.com, "Variables reference": limits for configuration variables). */
 export const VARIABLE_LIMITS = {
   /** Bytes of one value (48 KB). */

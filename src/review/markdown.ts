@@ -9,7 +9,7 @@ import { RISK_TITLES, type JobBreakage, type JobExpiryBreakage, type PolicyChang
 import { cell, code, escapeHtml, escapeMarkdown, formatNumber, htmlCode, table, truncate } from './escape.js';
 import { ENDPOINT_LABELS, keyChangeText, type KeyChange } from '../policy/change.js';
 import { WORK_TREE_LABEL } from './model.js';
-import { listedKeyChanges } from './policies.js';
+import { expiredEntryText, listedKeyChanges, untilText } from './policies.js';
 import type { FirewallFileChange } from './model.js';
 
 export const GITHUB_COMMENT_LIMIT = 65_536;
@@ -126,7 +126,7 @@ function renderAt(review: Review, limits: Limits, command: string, title: string
   parts.push(`Comparing ${code(review.base.label)} → ${code(review.head.label)}.`);
   const risks = renderRisks(review, limits);
   if (risks) parts.push(risks);
-  if (review.policies.length > 0) parts.push(renderPolicies(review.policies, limits, omitted));
+  if (review.policies.length > 0) parts.push(renderPolicies(review.policies, limits, omitted, review.at.slice(0, 10)));
   if (review.attachments.length > 0) parts.push(renderAttachments(review, limits, omitted));
   parts.push(renderScopes(review, limits, omitted));
   parts.push(renderBreakage(review, limits, omitted));
@@ -164,9 +164,10 @@ function renderRisks(review: Review, limits: Limits): string | undefined {
   return `**Risks**\n\n${lines.join('\n')}`;
 }
 
-function endpointList(endpoints: readonly string[], max: number): string {
+/** `until`: exceptions among `endpoints`, each shown with its last day. */
+function endpointList(endpoints: readonly string[], max: number, until?: Readonly<Record<string, string>>): string {
   if (endpoints.length === 0) return '';
-  const shown = endpoints.slice(0, max).map((endpoint) => code(endpoint));
+  const shown = endpoints.slice(0, max).map((endpoint) => (until && Object.hasOwn(until, endpoint) ? `${code(endpoint)} ${escapeMarkdown(untilText(until[endpoint] as string))}` : code(endpoint)));
   const more = endpoints.length - shown.length;
   return more > 0 ? `${shown.join(', ')} +${n(more)} more` : shown.join(', ');
 }
@@ -204,7 +205,7 @@ function policyNames(row: readonly PolicyChange[], max: number): string {
   return more > 0 ? `${shown.join(', ')} and ${n(more)} more` : shown.join(', ');
 }
 
-function renderPolicies(policies: readonly PolicyChange[], limits: Limits, omitted: Omissions): string {
+function renderPolicies(policies: readonly PolicyChange[], limits: Limits, omitted: Omissions, day: string): string {
   const rows = policyRows(policies);
   const shown = rows.slice(0, limits.policyRows);
   const hidden = rows.slice(shown.length).reduce((sum, row) => sum + row.length, 0);
@@ -229,16 +230,17 @@ function renderPolicies(policies: readonly PolicyChange[], limits: Limits, omitt
   const withoutDiff = rows.length - withDiff.length;
   omitted.add(withoutDiff, 'policy diff');
   const open = rows.length <= 3;
-  for (const row of withDiff) parts.push(renderPolicyDiff(row, limits, omitted, open));
+  for (const row of withDiff) parts.push(renderPolicyDiff(row, limits, omitted, open, day));
   return parts.join('\n\n');
 }
 
-function renderPolicyDiff(row: readonly PolicyChange[], limits: Limits, omitted: Omissions, open: boolean): string {
+function renderPolicyDiff(row: readonly PolicyChange[], limits: Limits, omitted: Omissions, open: boolean, day: string): string {
   const policy = row[0] as PolicyChange;
   const own = new Set([...policy.ownEndpointsAdded, ...policy.ownEndpointsRemoved]);
   const via = (endpoint: string) => (own.has(endpoint) || policy.change !== 'changed' ? '' : '   (via extends)');
+  const until = (endpoint: string) => (policy.until && Object.hasOwn(policy.until, endpoint) ? `   (${untilText(policy.until[endpoint] as string)})` : '');
   const lines = [
-    ...policy.endpointsAdded.map((endpoint) => `${ENDPOINT_LABELS.added} ${endpoint}${via(endpoint)}`),
+    ...policy.endpointsAdded.map((endpoint) => `${ENDPOINT_LABELS.added} ${endpoint}${until(endpoint)}${via(endpoint)}`),
     ...policy.endpointsRemoved.map((endpoint) => `${ENDPOINT_LABELS.removed} ${endpoint}${via(endpoint)}`),
   ];
   const shownLines = lines.slice(0, limits.diffLines);
@@ -252,6 +254,7 @@ function renderPolicyDiff(row: readonly PolicyChange[], limits: Limits, omitted:
     notes.push(`- changed through \`extends\`: ${policy.changedAncestors.map((name) => code(name)).join(', ')}`);
   }
   for (const change of listedKeyChanges(policy)) notes.push(`- ${changeLine(change)}`);
+  for (const entry of policy.expired ?? []) notes.push(`- ${cell(expiredEntryText(entry, day))}`);
   if (policy.wildcardsWidened.length > 0) notes.push(`- ⚠️ wildcard widened: ${endpointList(policy.wildcardsWidened, limits.endpointsPerCell)}`);
   if (notes.length > 0) body.push(notes.join('\n'));
   if (policy.invalid) body.unshift('❌ _This file has errors (the check lists each one at its line): the diff shows what could be parsed._');
@@ -368,7 +371,7 @@ function renderScopes(review: Review, limits: Limits, omitted: Omissions): strin
         cell(group.title),
         n(group.count),
         countDelta(group.added, group.removed),
-        settingsCell(group.settings),
+        settingsCell([...group.settings, ...(group.endDates ?? [])]),
         organizationsText(group.byOrganization, limits.orgsPerGroup),
         group.risks.map((kind) => RISK_TITLES[kind]).join(', '),
       ]),
@@ -396,7 +399,8 @@ function renderScopes(review: Review, limits: Limits, omitted: Omissions): strin
     ]);
     const more = group.count - rows.length;
     const body = [table(['Scope', 'Before', 'After', 'Endpoints', 'Why'], rows)];
-    if (group.settings.length > 0) body.unshift(`Settings, for every scope of this transition:\n\n${group.settings.map((change) => `- ${changeLine(change)}`).join('\n')}`);
+    const settings = [...group.settings, ...(group.endDates ?? [])];
+    if (settings.length > 0) body.unshift(`Settings, for every scope of this transition:\n\n${settings.map((change) => `- ${changeLine(change)}`).join('\n')}`);
     if (more > 0) body.push(`_…and ${plural(more, 'more scope')} in this group._`);
     parts.push(details(`${index + 1}. ${escapeHtml(group.title)}: ${escapeHtml(plural(group.count, 'scope'))}`, body.join('\n\n')));
   });
@@ -412,9 +416,9 @@ function settingsCell(settings: readonly KeyChange[]): string {
   return settings.length === 0 ? '—' : settings.map(changeLine).join('<br>');
 }
 
-function endpointDeltaCell(scope: Pick<ScopeChange, 'added' | 'removed'>, max: number): string {
+function endpointDeltaCell(scope: Pick<ScopeChange, 'added' | 'removed' | 'until'>, max: number): string {
   const bits: string[] = [];
-  if (scope.added.length > 0) bits.push(`+ ${endpointList(scope.added, max)}`);
+  if (scope.added.length > 0) bits.push(`+ ${endpointList(scope.added, max, scope.until)}`);
   if (scope.removed.length > 0) bits.push(`− ${endpointList(scope.removed, max)}`);
   return bits.join('<br>') || '±0';
 }

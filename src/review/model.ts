@@ -5,7 +5,7 @@
  */
 import type { Delta } from 'jsondiffpatch';
 import type { BaselineIndex } from '../baselines/index.js';
-import type { PolicyChangeDescription, SettingChange } from '../policy/change.js';
+import type { KeyChange, PolicyChangeDescription, SettingChange } from '../policy/change.js';
 import type { Attachment, AttachmentMap, CompiledPolicy, EgressMode, Policy, ScopeType, Settings } from '../policy/model.js';
 
 /** One side of the comparison, ready for the pure engine (see `prepareReviewInput`). */
@@ -91,6 +91,24 @@ export interface PolicyChange extends PolicyChangeDescription {
   invalid?: true;
   /** jsondiffpatch delta of the normalized policy as written (own keys). */
   delta: Delta;
+  /**
+   * Of `endpointsAdded`, the exceptions: endpoint -> the last UTC day the head allows it. Absent
+   * when none (docs/architecture.md#expiring-exceptions).
+   */
+  until?: Record<string, string>;
+  /**
+   * Entries the change touches that are over at the review's instant wherever they are listed
+   * (deleted, added with a past date, or a past date changed): no difference in what
+   * Harden-Runner is given, so not among the endpoints. Each side's last day, null where not listed.
+   */
+  expired?: ExpiredEntryChange[];
+}
+
+/** An exception the change touches that counts at neither side (PolicyChange.expired). */
+export interface ExpiredEntryChange {
+  endpoint: string;
+  before: string | null;
+  after: string | null;
 }
 
 export type AttachmentChangeKind = 'attached' | 'detached' | 'moved';
@@ -138,6 +156,13 @@ export interface ScopeChange {
   removed: string[];
   /** Other settings that differ (flags, lockdown mode). Shared between scopes with the same transition. */
   settings: SettingChange[];
+  /** Of `added`, the exceptions: endpoint -> the last UTC day the head allows it. Absent when none; shared. */
+  until?: Record<string, string>;
+  /**
+   * End dates that differ for endpoints allowed at both sides (`expires <endpoint>`, worded as the
+   * policy diff words them). Absent when none; shared.
+   */
+  endDates?: KeyChange[];
   why: ScopeWhy;
   risks: RiskKind[];
   /** Index into `Review.scopeGroups`. */
@@ -164,6 +189,8 @@ export interface ScopeGroup {
   added: string[];
   removed: string[];
   settings: SettingChange[];
+  until?: Record<string, string>;
+  endDates?: KeyChange[];
   risks: RiskKind[];
 }
 
@@ -255,7 +282,11 @@ export interface Review {
   breakage: JobBreakage[];
   /** Jobs that break when exceptions expire, soonest first. */
   breakageLater: JobExpiryBreakage[];
-  /** The instant the forecast is about (ISO 8601): exceptions expired by then count as absent. */
+  /**
+   * The instant the whole review is about (ISO 8601): the policy diff, the precedence preview, the
+   * firewall files and the forecast take each side as it stands then (exceptions expired by then
+   * count as absent); the forecast also dates breakage after it.
+   */
   at: string;
   risks: RiskSummary[];
   /** With `github-firewall.enabled` at the head: the firewall file's change per repository (docs/github-firewall.md). */

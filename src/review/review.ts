@@ -2,6 +2,7 @@
  * The review engine: two revisions of the policy repository in, one Review out. Pure.
  */
 import { indexBaselineTexts, type BaselineIndex } from '../baselines/index.js';
+import { policiesAsOf } from '../policy/expiry.js';
 import { flattenPolicies } from '../policy/flatten.js';
 import { BASELINES_DIR, SCOPE_SECTIONS, SCOPE_TYPES, attachmentMap, type AttachmentMap, type CompiledPolicy } from '../policy/model.js';
 import type { PolicyRepository } from '../store/repository.js';
@@ -49,8 +50,10 @@ export function prepareReviewInput(repository: PolicyRepository, options: { labe
 
 export interface ReviewOptions {
   /**
-   * The instant the breakage forecast is about (docs/architecture.md#expiring-exceptions):
-   * exceptions that expired by then count as absent, later ones date future breakage. Now when absent.
+   * The instant the whole review is about (docs/architecture.md#expiring-exceptions): the policy
+   * diff, the precedence preview, the firewall files and the forecast take both sides as they stand
+   * then (exceptions expired by then count as absent); later ends date future breakage. Read the
+   * clock once per review and pass it here; now when absent.
    */
   at?: Date | number;
 }
@@ -58,18 +61,22 @@ export interface ReviewOptions {
 /** Compare two revisions. Pure given `options.at`: the same inputs give the same Review. */
 export function reviewChange(base: ReviewInput, head: ReviewInput, options: ReviewOptions = {}): Review {
   const at = new Date(options.at ?? Date.now());
+  // As written (with end dates): the policy diff describes dates, the forecast dates future breakage.
   const baseCompiled = base.compiled ?? flattenPolicies({ policies: new Map(base.policies) });
   const headCompiled = head.compiled ?? flattenPolicies({ policies: new Map(head.policies) });
+  // As of `at`: what Harden-Runner (and the firewall) is given then, as the sync writes it.
+  const baseNow = policiesAsOf(baseCompiled, at);
+  const headNow = policiesAsOf(headCompiled, at);
   const baseAttachments = base.attachmentMap ?? attachmentMap(base.attachments);
   const headAttachments = head.attachmentMap ?? attachmentMap(head.attachments);
 
-  const policyDiff = diffPolicies(base.policies, head.policies, baseCompiled, headCompiled);
+  const policyDiff = diffPolicies(base.policies, head.policies, baseCompiled, headCompiled, at);
   markInvalidPolicies(policyDiff.changes, base, head, baseCompiled, headCompiled);
   const policyChanges = new Map(policyDiff.changes.map((change) => [change.name, change]));
   const forecastIndex = withJobs(head.baselines) ?? withJobs(base.baselines);
   const scopes = analyzeScopes(
-    { attachments: baseAttachments, compiled: baseCompiled },
-    { attachments: headAttachments, compiled: headCompiled },
+    { attachments: baseAttachments, compiled: baseNow },
+    { attachments: headAttachments, compiled: headNow },
     policyDiff.enforcementChanged,
     policyChanges,
     [head.baselines, base.baselines],
@@ -99,8 +106,8 @@ export function reviewChange(base: ReviewInput, head: ReviewInput, options: Revi
   const firewall =
     head.settings?.githubFirewall?.enabled === true
       ? firewallChanges(
-          { attachments: baseAttachments, compiled: baseCompiled, settings: base.settings ?? head.settings, ...(base.baselines ? { baselines: base.baselines } : {}) },
-          { attachments: headAttachments, compiled: headCompiled, settings: head.settings, ...(head.baselines ? { baselines: head.baselines } : {}) },
+          { attachments: baseAttachments, compiled: baseNow, settings: base.settings ?? head.settings, ...(base.baselines ? { baselines: base.baselines } : {}) },
+          { attachments: headAttachments, compiled: headNow, settings: head.settings, ...(head.baselines ? { baselines: head.baselines } : {}) },
           scopes.scopes,
         )
       : undefined;

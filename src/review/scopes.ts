@@ -3,14 +3,20 @@
  * why. One pass over the scopes with constant work each (a few map lookups); everything that
  * depends only on the policies involved (endpoint differences, wildcard widening) is computed
  * once per (before, after) pair, so cost does not grow with scopes x policies.
+ *
+ * Both sides' policies come in as of the review's instant (docs/architecture.md#expiring-exceptions):
+ * an exception over by then is neither a difference nor allowed. One still running is marked with
+ * its last day where the preview lists it (`until`), and end dates that differ for endpoints kept
+ * are said (`endDates`), from the `endpoint-expiry` the policies carry.
  */
 import type { BaselineIndex } from '../baselines/index.js';
 import { SCOPE_SECTIONS, SCOPE_TYPES, type AttachmentMap, type CompiledPolicy, type ScopeType } from '../policy/model.js';
-import { settingChanges } from '../policy/change.js';
+import { expiryChanges, settingChanges } from '../policy/change.js';
 import { difference } from '../policy/endpoint.js';
 import { widenedWildcards } from './endpoints.js';
-import type { AttachmentChange, EffectiveRef, PolicyChange, RiskKind, ScopeChange, ScopeGroup, ScopeRef, ScopeWhy, SettingChange } from './model.js';
+import type { AttachmentChange, EffectiveRef, KeyChange, PolicyChange, RiskKind, ScopeChange, ScopeGroup, ScopeRef, ScopeWhy, SettingChange } from './model.js';
 import { settingRisks } from './settings.js';
+import { untilOf } from './policies.js';
 
 /** Broad to narrow: the order scopes are listed in. */
 const LISTING_ORDER: Record<ScopeType, number> = { organization: 0, repository: 1, workflow: 2, cluster: 3 };
@@ -29,6 +35,7 @@ interface KnownScope {
 
 export interface RevisionSide {
   attachments: AttachmentMap;
+  /** As of the review's instant (`policiesAsOf`): exceptions over by then are gone. */
   compiled: Readonly<Record<string, CompiledPolicy>>;
 }
 
@@ -144,6 +151,8 @@ interface Transition {
   added: string[];
   removed: string[];
   settings: SettingChange[];
+  until: Record<string, string> | undefined;
+  endDates: KeyChange[];
   widened: boolean;
 }
 
@@ -159,13 +168,18 @@ export function analyzeScopes(
     const id = `${before ?? ''}\u0000${after ?? ''}`;
     let found = transitions.get(id);
     if (!found) {
-      const endpointsBefore = (before !== null && base.compiled[before]?.['allowed-endpoints']) || [];
-      const endpointsAfter = (after !== null && head.compiled[after]?.['allowed-endpoints']) || [];
+      const policyBefore = before === null ? undefined : base.compiled[before];
+      const policyAfter = after === null ? undefined : head.compiled[after];
+      const endpointsBefore = policyBefore?.['allowed-endpoints'] ?? [];
+      const endpointsAfter = policyAfter?.['allowed-endpoints'] ?? [];
+      const added = difference(endpointsAfter, endpointsBefore);
       found = {
         id: transitions.size,
-        added: difference(endpointsAfter, endpointsBefore),
+        added,
         removed: difference(endpointsBefore, endpointsAfter),
-        settings: settingChanges(before === null ? undefined : base.compiled[before], after === null ? undefined : head.compiled[after]),
+        settings: settingChanges(policyBefore, policyAfter),
+        until: untilOf(added, policyAfter),
+        endDates: policyBefore && policyAfter ? expiryChanges(policyBefore, policyAfter) : [],
         widened: before !== null && after !== null && widenedWildcards(endpointsBefore, endpointsAfter).length > 0,
       };
       transitions.set(id, found);
@@ -210,6 +224,8 @@ export function analyzeScopes(
       added: transition.added,
       removed: transition.removed,
       settings: transition.settings,
+      ...(transition.until && { until: transition.until }),
+      ...(transition.endDates.length > 0 && { endDates: transition.endDates }),
       why,
       risks: scopeRisks(before, after, transition),
       group: -1,
@@ -323,6 +339,8 @@ function groupScopes(scopes: readonly ScopeChange[], ids: readonly string[]): Sc
         added: scope.added,
         removed: scope.removed,
         settings: scope.settings,
+        ...(scope.until && { until: scope.until }),
+        ...(scope.endDates && { endDates: scope.endDates }),
         risks: scope.risks,
       };
       group.title = groupTitle(group);

@@ -5,7 +5,7 @@
 import { ENDPOINT_LABELS, keyChangeText, type KeyChange } from '../policy/change.js';
 import { formatNumber } from './escape.js';
 import { RISK_TITLES, type PolicyChange, type Review, type ScopeChange } from './model.js';
-import { listedKeyChanges } from './policies.js';
+import { expiredEntryText, listedKeyChanges, untilText } from './policies.js';
 
 export interface TextOptions {
   /** Rows listed per scope group and in the breakage list; 0 lists everything. Default 20. */
@@ -49,7 +49,7 @@ export function renderText(review: Review, options: TextOptions = {}): string {
 
   if (review.policies.length > 0) {
     out.push('', `Policies (${n(review.policies.length)}):`);
-    for (const policy of review.policies) out.push(...policyLines(policy));
+    for (const policy of review.policies) out.push(...policyLines(policy, review.at.slice(0, 10)));
   }
 
   if (review.attachments.length > 0) {
@@ -72,6 +72,17 @@ export function renderText(review: Review, options: TextOptions = {}): string {
     const risks = group.risks.length > 0 ? ` [${group.risks.map((kind) => RISK_TITLES[kind]).join(', ')}]` : '';
     out.push(`  [${index + 1}] ${plain(group.title)}: ${plural(group.count, 'scope')}, endpoints ${delta(group.added, group.removed)} (${organizations.join(', ')})${risks}`);
     for (const change of group.settings) out.push(`      ${changeLine(change)}`);
+    // The transition's endpoints (as of the review's instant), an exception with its last day.
+    const endpoints = [
+      ...group.added.map((endpoint) => `${ENDPOINT_LABELS.added} ${endpoint}${group.until && Object.hasOwn(group.until, endpoint) ? ` (${untilText(group.until[endpoint] as string)})` : ''}`),
+      ...group.removed.map((endpoint) => `${ENDPOINT_LABELS.removed} ${endpoint}`),
+    ];
+    for (const line of endpoints.slice(0, limit)) out.push(`      ${line}`);
+    if (endpoints.length > limit) {
+      out.push(`      ... and ${n(endpoints.length - limit)} more endpoints`);
+      leftOut += endpoints.length - limit;
+    }
+    for (const change of group.endDates ?? []) out.push(`      ${changeLine(change)}`);
     const rows = members.get(index) ?? [];
     for (const scope of rows) {
       out.push(`      ${scope.type} ${plain(scope.key)}: ${effective(scope.before)} -> ${effective(scope.after)}: ${plain(scope.why.text)}`);
@@ -112,16 +123,18 @@ export function renderText(review: Review, options: TextOptions = {}): string {
   return `${out.join('\n')}\n`;
 }
 
-function policyLines(policy: PolicyChange): string[] {
+function policyLines(policy: PolicyChange, day: string): string[] {
   const mode = policy.modeBefore === policy.modeAfter ? (policy.modeAfter ?? '') : `${policy.modeBefore ?? '-'} -> ${policy.modeAfter ?? '-'}`;
   const via = policy.inheritedOnly && policy.changedAncestors.length > 0 ? ` (through extends ${policy.changedAncestors.map(plain).join(', ')})` : '';
   const invalid = policy.invalid ? '  INVALID (see validate)' : '';
   const lines = [`  ${policy.change.padEnd(8)} ${plain(policy.name)}  ${mode}  endpoints ${delta(policy.endpointsAdded, policy.endpointsRemoved)}${via}${invalid}`];
   const own = new Set([...policy.ownEndpointsAdded, ...policy.ownEndpointsRemoved]);
   const mark = (endpoint: string) => (policy.change === 'changed' && !own.has(endpoint) ? '   (via extends)' : '');
-  for (const endpoint of policy.endpointsAdded) lines.push(`      ${ENDPOINT_LABELS.added} ${endpoint}${mark(endpoint)}`);
+  const until = (endpoint: string) => (policy.until && Object.hasOwn(policy.until, endpoint) ? ` (${untilText(policy.until[endpoint] as string)})` : '');
+  for (const endpoint of policy.endpointsAdded) lines.push(`      ${ENDPOINT_LABELS.added} ${endpoint}${until(endpoint)}${mark(endpoint)}`);
   for (const endpoint of policy.endpointsRemoved) lines.push(`      ${ENDPOINT_LABELS.removed} ${endpoint}${mark(endpoint)}`);
   for (const change of listedKeyChanges(policy)) lines.push(`      ${changeLine(change)}`);
+  for (const entry of policy.expired ?? []) lines.push(`      ${plain(expiredEntryText(entry, day))}`);
   if (policy.wildcardsWidened.length > 0) lines.push(`      ! wildcard widened: ${policy.wildcardsWidened.join(', ')}`);
   return lines;
 }

@@ -7,18 +7,12 @@
  * that managed steps may still fall back through is first kept, holding what they get now, until
  * none does (`retire`, after the rollout read the workflows).
  */
-import { POLICY_VARIABLE, REPOSITORY_POLICY_VARIABLE, WORKFLOW_VARIABLE_PREFIX } from '../policy/delivery.js';
+import { isOwnedVariableName, POLICY_VARIABLE, REPOSITORY_POLICY_VARIABLE } from '../policy/delivery.js';
 import type { GitHubClient } from '../github/client.js';
 import type { VariableEntry } from './sync-report.js';
 import { stepsStillReading, type DesiredVariable, type VariableWrite } from './sync-plan.js';
 import { gitHubStatus, messageOf } from '../util/errors.js';
 
-
-
-export function isOwnedVariableName(name: string): boolean {
-  const upper = name.toUpperCase();
-  return upper === POLICY_VARIABLE || upper === REPOSITORY_POLICY_VARIABLE || upper.startsWith(WORKFLOW_VARIABLE_PREFIX);
-}
 
 /** The report's reason for a variable kept after its attachment went (docs/reconciliation.md, "Variables: writes, removal, drift"). */
 function retainedReason(policy: string, readers?: string): string {
@@ -247,7 +241,7 @@ export class VariableWriter {
   }
 
   /** The `.github/workflows/*.yml` files of a repository's default branch (none: no such folder). */
-  private async defaultBranchWorkflows(target: string): Promise<{ path: string; text: string }[]> {
+  async defaultBranchWorkflows(target: string): Promise<{ path: string; text: string }[]> {
     let listing: unknown;
     try {
       listing = (await this.rest.repos.getContent({ ...split(target), path: '.github/workflows' })).data;

@@ -6,6 +6,7 @@
  * the change reaches.
  */
 import { coverageStoreOf, coverRepository } from '../coverage/coverage.js';
+import { liveRepositoryVariables, storeRepositoryVariables, type LiveVariables } from '../coverage/variables.js';
 import type { RepositoryCoverage } from '../coverage/model.js';
 import type { PolicyRepository } from '../store/repository.js';
 import type { StoreState } from './desired-state.js';
@@ -83,7 +84,7 @@ function rolloutConfig(options: SyncOptions, store: StoreState) {
 export async function runSync(options: SyncOptions): Promise<SyncResult> {
   const clock = syncClock(options);
   const store = storeStateOf(options.policy, clock.time);
-  const covered = (results: readonly RepositoryRollout[]) => ({ policy: options.policy, store, results });
+  const covered = (results: readonly RepositoryRollout[], read: WorkflowsRead = workflowsRead({ repositories: [...results] })) => ({ policy: options.policy, store, results, read, organizationVariables: true });
   const common = {
     client: options.client,
     organization: options.organization,
@@ -106,7 +107,8 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
   if (options.dryRun) {
     const rollout = await runRollout({ ...common, ...selection });
     const variables = await writer.reassert(options.organization, desired, rollout.repositories.map((result) => result.repository), { dryRun: true, retain });
-    return { rollout, report: organizationSync(options, clock, rollout.repositories.map(syncEntry), variables, covered(rollout.repositories)), requests: rollout.requests + writer.requests };
+    const read = await withRetainedRead(writer, variables, workflowsRead(rollout));
+    return { rollout, report: organizationSync(options, clock, rollout.repositories.map(syncEntry), variables, covered(rollout.repositories, read)), requests: rollout.requests + writer.requests };
   }
   // Variables first: a step is switched to read them only once they are written and read back.
   const listed = await listTargets(options.client, options.organization, selection);
@@ -115,8 +117,28 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
   const rollout = await rolloutConfirmed(writer, desired, reasserted, { ...common, targets: listed.targets });
   rollout.requests += listed.requests;
   // Variables kept for steps that may still read them go once the workflows just read show none does.
-  const variables = await writer.retire(options.organization, desired, reasserted, workflowsRead(rollout));
-  return { rollout, report: organizationSync(options, clock, rollout.repositories.map(syncEntry), variables, covered(rollout.repositories)), requests: rollout.requests + writer.requests };
+  const read = await withRetainedRead(writer, reasserted, workflowsRead(rollout));
+  const variables = await writer.retire(options.organization, desired, reasserted, read);
+  return { rollout, report: organizationSync(options, clock, rollout.repositories.map(syncEntry), variables, covered(rollout.repositories, read)), requests: rollout.requests + writer.requests };
+}
+
+/**
+ * `read` plus the default branch's workflows of each repository holding a retained variable that
+ * the rollout did not read (its sync PR up to date): `retire` decides from them whether a step
+ * still reads it, and coverage says what those jobs get through it. One that cannot be read is
+ * left out: `retire` reads it again and keeps the variable, and coverage keeps what it recorded.
+ */
+async function withRetainedRead(writer: VariableWriter, entries: readonly VariableEntry[], read: WorkflowsRead): Promise<WorkflowsRead> {
+  const more = new Map(read);
+  for (const entry of entries) {
+    if (entry.level !== 'repository' || entry.status !== 'retained' || more.has(entry.target)) continue;
+    try {
+      more.set(entry.target, await writer.defaultBranchWorkflows(entry.target));
+    } catch {
+      // retire reads it again and says why it keeps the variable.
+    }
+  }
+  return more;
 }
 
 /**
@@ -137,29 +159,70 @@ async function rolloutConfirmed(writer: VariableWriter, desired: ReadonlyMap<str
 }
 
 /** The workflow files each repository's rollout read from its default branch (absent: decided without reading them). */
-function workflowsRead(rollout: RolloutReport): WorkflowsRead {
+function workflowsRead(rollout: Pick<RolloutReport, 'repositories'>): WorkflowsRead {
   const read = new Map<string, { path: string; text: string }[]>();
   for (const result of rollout.repositories) if (result.workflows) read.set(result.repository.toLowerCase(), result.workflows);
   return read;
 }
 
-function organizationSync(
-  options: Pick<SyncOptions, 'organization' | 'dryRun'>,
-  clock: SyncClock,
-  repositories: SyncEntry[],
-  variables: VariableEntry[],
-  covered?: { policy: PolicyRepository; store: StoreState; results: readonly RepositoryRollout[] },
-): OrganizationSync {
+/** What a run's coverage is computed from. */
+interface Covered {
+  policy: PolicyRepository;
+  store: StoreState;
+  results: readonly RepositoryRollout[];
+  /** The workflow files read per repository (lower-cased): by the rollout, and for a retained variable. */
+  read: WorkflowsRead;
+  /** The run's variable entries include the organization's (a full sync); false: the organization unit put them in place (the App's repository unit). */
+  organizationVariables: boolean;
+}
+
+function organizationSync(options: Pick<SyncOptions, 'organization' | 'dryRun'>, clock: SyncClock, repositories: SyncEntry[], variables: VariableEntry[], covered?: Covered): OrganizationSync {
   const at = clock.at;
   const report: OrganizationSync = { organization: options.organization.toLowerCase(), at, dryRun: options.dryRun === true, repositories, variables };
   if (covered) {
-    // Coverage of what this run read (docs/architecture.md#coverage): the store it synced to (the same evaluation), the files as GitHub has them.
+    // Coverage of what this run read (docs/architecture.md#coverage): the store it synced to (the same evaluation), the
+    // files as GitHub has them, the variables as this run left them (retained ones included).
     const store = coverageStoreOf(covered.policy, clock.time, covered.store);
+    const spelled = new Map(covered.results.map((result) => [result.repository.toLowerCase(), result.repository]));
     const coverage: Record<string, RepositoryCoverage> = {};
-    for (const result of covered.results) if (result.workflows) coverage[result.repository] = coverRepository(result.repository, result.workflows, store, { at });
+    for (const [key, workflows] of covered.read) {
+      const repository = spelled.get(key) ?? key;
+      const live = variablesAsLeft(variables, report.organization, key, covered.store, covered.organizationVariables);
+      coverage[repository] = coverRepository(repository, workflows, store, { at, variables: liveRepositoryVariables(covered.store, repository, live) });
+    }
     report.coverage = coverage;
   }
   return report;
+}
+
+/**
+ * A repository's variables as the run's entries leave them: the values written, found equal,
+ * retained or (a dry run) found on GitHub; deleted ones gone. A level the entries do not reach is
+ * the store's (the App's organization unit confirmed the organization's before any repository
+ * unit). A failed listing or write is unknown: counted as the store writes it, and said.
+ */
+function variablesAsLeft(entries: readonly VariableEntry[], organization: string, repository: string, store: StoreState, organizationLevel: boolean): LiveVariables {
+  const asked = storeRepositoryVariables(store, repository);
+  const unknown: string[] = [];
+  const level = (name: 'organization' | 'repository', target: string, wanted: Readonly<Record<string, string>>): Map<string, string> | undefined => {
+    const here = entries.filter((entry) => entry.level === name && entry.target === target);
+    if (here.length === 0) return undefined;
+    const values = new Map<string, string>();
+    let unread = false;
+    for (const entry of here) {
+      if (entry.status === 'error') {
+        if (entry.name === '*') unread = true;
+        unknown.push(entry.name === '*' ? `the ${name} variables of ${target} could not be read: ${entry.reason ?? 'failed'}` : `${entry.name} on ${target}: ${entry.reason ?? 'failed'}`);
+        const value = wanted[entry.name];
+        if (value !== undefined) values.set(entry.name, value);
+      } else if (entry.value !== null) values.set(entry.name, entry.value);
+    }
+    if (unread) for (const [name, value] of Object.entries(wanted)) if (!values.has(name)) values.set(name, value);
+    return values;
+  };
+  const organizationValues = organizationLevel ? level('organization', organization, asked.organization) : undefined;
+  const repositoryValues = level('repository', repository, asked.repository);
+  return { ...(organizationValues ? { organization: organizationValues } : {}), ...(repositoryValues ? { repository: repositoryValues } : {}), unknown };
 }
 
 export interface RepositorySyncOptions extends Pick<SyncOptions, 'client' | 'organization' | 'policy' | 'policyRepository' | 'mode' | 'action' | 'now' | 'revision'> {
@@ -180,7 +243,7 @@ export async function syncRepository(options: RepositorySyncOptions): Promise<Sy
   const store = options.store ?? storeStateOf(policy, clock.time);
   const config = rolloutConfig(options, store);
   const context = { config, dryRun: false, force: false, ...(options.policyRepository ? { policyRepository: options.policyRepository } : {}) };
-  const covered = (results: readonly RepositoryRollout[]) => ({ policy, store, results });
+  const covered = (results: readonly RepositoryRollout[], read: WorkflowsRead = workflowsRead({ repositories: [...results] })) => ({ policy, store, results, read, organizationVariables: false });
   if (policy.settings.delivery !== 'variables') {
     const result = await rolloutRepository(client, target, context);
     return { rollout: { organization, repositories: [result], requests: result.requests }, report: organizationSync(options, clock, [syncEntry(result)], [], covered([result])), requests: result.requests };
@@ -192,6 +255,7 @@ export async function syncRepository(options: RepositorySyncOptions): Promise<Sy
   const reasserted = await writer.reassert(organization, desired, [name], { organizationLevel: false, retain });
   const rollout = await rolloutConfirmed(writer, desired, reasserted, { client, organization, config, targets: [target], ...(options.policyRepository ? { policyRepository: options.policyRepository } : {}) });
   // As runSync: a variable kept for steps that may still read it goes once its workflows show none does.
-  const variables = await writer.retire(organization, desired, reasserted, workflowsRead(rollout));
-  return { rollout, report: organizationSync(options, clock, rollout.repositories.map(syncEntry), variables, covered(rollout.repositories)), requests: rollout.requests + writer.requests };
+  const read = await withRetainedRead(writer, reasserted, workflowsRead(rollout));
+  const variables = await writer.retire(organization, desired, reasserted, read);
+  return { rollout, report: organizationSync(options, clock, rollout.repositories.map(syncEntry), variables, covered(rollout.repositories, read)), requests: rollout.requests + writer.requests };
 }

@@ -63,6 +63,11 @@ async function baselineRuns(): Promise<Set<string>> {
   return new Set([...parsed.value.workflows.values()].flatMap((jobs) => [...jobs.values()].flatMap((job) => job.recentRuns)));
 }
 
+/**
+ * Polls `check` until it holds; past `timeoutMs`, an error naming `what`. Deadlines are for things
+ * that happen eventually (queued work through real processes, git over HTTP, Redis): generous,
+ * since CI runs them on a loaded 2-core machine (a sync PR took over 30 s in a full run there).
+ */
 async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
@@ -88,7 +93,7 @@ describe('one replica, the journal in the state directory', () => {
     await start(stateDir, { EGRESSCTL_BASELINE_FLUSH_SECONDS: '1' });
     await until('all 10 runs in the baselines', async () => (await baselineRuns()).size === 10);
     expect([...(await baselineRuns())].sort()).toEqual(ids.map(String).sort());
-  }, 120_000);
+  }, 240_000);
 
   it('SIGTERM while the baselines commit fails: the observations stay journaled and the next start commits them (defect 4)', async () => {
     const first = await start(stateDir, { EGRESSCTL_BASELINE_FLUSH_SECONDS: '3600', EGRESSCTL_SHUTDOWN_GRACE: '4' });
@@ -98,7 +103,8 @@ describe('one replica, the journal in the state directory', () => {
     standin!.failNextRequests({ count: 10_000, status: 500, message: 'Server Error', match: (request) => request.repository === POLICY_REPO && request.method !== 'GET' });
     const started = Date.now();
     expect(await first.stop()).toBe(0);
-    expect(Date.now() - started).toBeLessThan(4_000 + 2_000);
+    // The 4 s grace, not the 10 s default nor a retry without end; the rest is room for a loaded machine.
+    expect(Date.now() - started).toBeLessThan(9_500);
     expect(await baselineRuns()).toEqual(new Set());
 
     standin!.clearFaults();
@@ -107,7 +113,7 @@ describe('one replica, the journal in the state directory', () => {
     // Not read again: the observations themselves were journaled.
     expect(standin!.stats().logDownloads).toBe(5);
     expect(await second.stop()).toBe(0);
-  }, 120_000);
+  }, 240_000);
 
   it('kill -9 in the middle of a repository sync after a publish: the restart runs the journaled unit of that repository', async () => {
     const first = await start(stateDir);
@@ -134,31 +140,38 @@ describe('one replica, the journal in the state directory', () => {
     const journal = readFileSync(path.join(stateDir, 'app-git/queue/journal.jsonl'), 'utf8');
     expect(journal).toMatch(/"kind":"repository-sync","key":"acme\/api"/);
     await start(stateDir);
-    await until('the sync PR of acme/api', () => standin!.pullRequests('acme/api').some((pull) => pull.state === 'open'), 30_000);
+    await until('the sync PR of acme/api', () => standin!.pullRequests('acme/api').some((pull) => pull.state === 'open'), 60_000);
     // The publish check of that push completes after the restart.
-    await until('the publish check completed', () => standin!.checkRuns(POLICY_REPO, { headSha: sha, name: 'egressctl / publish' }).at(-1)?.status === 'completed', 30_000);
+    await until('the publish check completed', () => standin!.checkRuns(POLICY_REPO, { headSha: sha, name: 'egressctl / publish' }).at(-1)?.status === 'completed', 60_000);
     expect(standin!.requests.filter((request) => request.repository === 'acme/api' && request.operationId === 'pulls/create')).toHaveLength(1);
-  }, 120_000);
+  }, 240_000);
 
   it('SIGTERM in the middle of a slow repository sync: the exit keeps the grace, the unit stays journaled, the next start runs it', async () => {
     const settings = { EGRESSCTL_SHUTDOWN_GRACE: '2', EGRESSCTL_SYNC_RETRY_SECONDS: '1' };
     const first = await start(stateDir, settings);
     expect((await standin!.deliverWebhook({ url: first.hookUrl, event: 'push', repository: POLICY_REPO, after: (await standin!.refSha(POLICY_REPO, 'main'))! })).status).toBe(200);
     const sha = await standin!.commitFiles(POLICY_REPO, { files: { 'policies/api.yml': 'egress-policy: block\nextends: base\nallowed-endpoints:\n  - registry.npmjs.org\n' } });
+    // acme/api's tree read is held until the first process is gone: a sync slower than any grace.
     let reached = false;
-    standin!.delayRequests({ count: 1, ms: 10_000, match: (request) => (reached ||= request.operationId === 'git/get-tree' && request.repository === 'acme/api') });
-    expect((await standin!.deliverWebhook({ url: first.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
-    await until('the sync of acme/api in flight', () => reached, 30_000);
-    const stopping = Date.now();
-    expect(await first.stop()).toBe(0);
-    expect(Date.now() - stopping).toBeLessThan(2_000 + 2_000);
+    let release!: () => void;
+    standin!.delayRequests({ count: 1, until: new Promise<void>((resolve) => (release = resolve)), match: (request) => (reached ||= request.operationId === 'git/get-tree' && request.repository === 'acme/api') });
+    try {
+      expect((await standin!.deliverWebhook({ url: first.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
+      await until('the sync of acme/api in flight', () => reached, 60_000);
+      const stopping = Date.now();
+      expect(await first.stop()).toBe(0);
+      // The 2 s grace, not the 10 s default nor the held read; the rest is room for a loaded machine.
+      expect(Date.now() - stopping).toBeLessThan(9_000);
+    } finally {
+      release();
+    }
     expect(standin!.pullRequests('acme/api')).toHaveLength(0);
 
     const second = await start(stateDir, settings);
-    await until('the sync PR of acme/api', () => standin!.pullRequests('acme/api').some((pull) => pull.state === 'open'), 30_000);
-    await until('the publish check completed', () => standin!.checkRuns(POLICY_REPO, { headSha: sha, name: 'egressctl / publish' }).at(-1)?.status === 'completed', 30_000);
+    await until('the sync PR of acme/api', () => standin!.pullRequests('acme/api').some((pull) => pull.state === 'open'), 60_000);
+    await until('the publish check completed', () => standin!.checkRuns(POLICY_REPO, { headSha: sha, name: 'egressctl / publish' }).at(-1)?.status === 'completed', 60_000);
     expect(await second.stop()).toBe(0);
-  }, 120_000);
+  }, 240_000);
 
   it('SIGTERM with observations pending and GitHub up: they are committed before the exit', async () => {
     const first = await start(stateDir, { EGRESSCTL_BASELINE_FLUSH_SECONDS: '3600' });
@@ -167,7 +180,7 @@ describe('one replica, the journal in the state directory', () => {
     await until('3 logs read', () => standin!.stats().logDownloads === 3);
     expect(await first.stop()).toBe(0);
     expect((await baselineRuns()).size).toBe(3);
-  }, 120_000);
+  }, 240_000);
 });
 
 const missing = redisMissing();
@@ -199,7 +212,7 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
     await until('all 20 runs in the baselines', async () => (await baselineRuns()).size === 20);
     expect([...(await baselineRuns())].sort()).toEqual(ids.map(String).sort());
     expect(standin!.stats().logDownloads).toBe(20);
-  }, 120_000);
+  }, 240_000);
 
   it('kill -9 of the replica in the middle of a repository sync: the other completes it within seconds, each repository written once', async () => {
     for (const name of ['acme/web', 'acme/docs']) await standin!.createRepository(name, { files: { '.github/workflows/ci.yml': AUDIT_WORKFLOW } });
@@ -223,8 +236,9 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
     });
     const answered = Date.now();
     expect((await standin!.deliverWebhook({ url: a.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
-    expect(Date.now() - answered).toBeLessThan(5_000);
-    await until('replica A in the middle of acme/web and acme/docs', () => reachedAt.size === 2, 30_000);
+    // Not after the 90 s tree reads: the sync is queued work (seconds at most, even on a loaded machine).
+    expect(Date.now() - answered).toBeLessThan(30_000);
+    await until('replica A in the middle of acme/web and acme/docs', () => reachedAt.size === 2, 60_000);
     const reached = Math.min(...reachedAt.values());
     const other = await mkdtemp(path.join(os.tmpdir(), 'egressctl-durable-b-'));
     const b = await start(other, settings);
@@ -234,13 +248,15 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
     // Still inside both tree reads: nothing of either written before the kill.
     expect(killed - reached).toBeLessThan(90_000);
     expect(standin!.requests.filter((request) => (request.repository === 'acme/web' || request.repository === 'acme/docs') && request.write)).toEqual([]);
-    await until('acme/web synced by replica B', () => standin!.pullRequests('acme/web').some((pull) => pull.state === 'open'), 50_000);
+    await until('acme/web synced by replica B', () => standin!.pullRequests('acme/web').some((pull) => pull.state === 'open'), 70_000);
     const recovery = Date.now() - killed;
     console.log(`replica killed in the middle of a repository sync: the other completed it ${(recovery / 1000).toFixed(1)} s later`);
-    expect(recovery).toBeLessThan(45_000);
-    await until('acme/docs synced', () => standin!.pullRequests('acme/docs').some((pull) => pull.state === 'open'), 30_000);
+    // Through BullMQ's lock (10 s) and stalled-job check (5 s): 13-20 s idle, 25.8 s seen with the
+    // machine loaded; without the takeover it would not complete at all.
+    expect(recovery).toBeLessThan(60_000);
+    await until('acme/docs synced', () => standin!.pullRequests('acme/docs').some((pull) => pull.state === 'open'), 60_000);
     // The publish check: completed once every repository of the publish had its first attempt, by whichever replica settled last.
-    await until('the publish check completed', () => standin!.checkRuns(POLICY_REPO, { headSha: sha, name: 'egressctl / publish' }).at(-1)?.status === 'completed', 30_000);
+    await until('the publish check completed', () => standin!.checkRuns(POLICY_REPO, { headSha: sha, name: 'egressctl / publish' }).at(-1)?.status === 'completed', 60_000);
     expect(standin!.checkRuns(POLICY_REPO, { headSha: sha, name: 'egressctl / publish' }).at(-1)?.conclusion).toBe('success');
     // Once per repository: one branch, one commit, one PR, no write GitHub refused (a second writer would hit 422s).
     for (const name of ['acme/web', 'acme/docs']) {
@@ -252,7 +268,7 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect(standin!.requests.filter((request) => request.write && request.repository !== POLICY_REPO).length).toBe(after);
     expect(b.child.exitCode).toBeNull();
-  }, 150_000);
+  }, 240_000);
 
   it('a replica paused past its job lock in the middle of a repository sync: the other takes the job, and the paused one, resumed, writes nothing (race 3)', async () => {
     await standin!.createRepository('acme/web', { files: { '.github/workflows/ci.yml': AUDIT_WORKFLOW } });
@@ -273,7 +289,7 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
       },
     });
     expect((await standin!.deliverWebhook({ url: a.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
-    await until('replica A paused in the middle of acme/web', () => paused, 30_000);
+    await until('replica A paused in the middle of acme/web', () => paused, 60_000);
     const pausedAt = Date.now();
     const writesOnWeb = () => standin!.requests.filter((request) => request.repository === 'acme/web' && request.write).map((request) => `${request.operationId} ${request.status}`);
     expect(writesOnWeb()).toEqual([]);
@@ -285,7 +301,7 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
     console.log(`replica paused past its job lock: the other synced acme/web ${((Date.now() - pausedAt) / 1000).toFixed(1)} s after the pause began`);
     // A resumes where it stopped, its tree read answered: before its first write it finds the job is no longer its own, and stops.
     a.child.kill('SIGCONT');
-    await until('replica A resumed and stopped, or wrote', () => /work taken over by another replica/.test(a.stdout()) || writesOnWeb().length > synced.length, 30_000);
+    await until('replica A resumed and stopped, or wrote', () => /work taken over by another replica/.test(a.stdout()) || writesOnWeb().length > synced.length, 60_000);
     // Long enough for any write of A to show.
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect(writesOnWeb()).toEqual(synced);
@@ -294,11 +310,11 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
     expect(JSON.parse(line!)).toMatchObject({ kind: 'repository-sync', msg: expect.stringMatching(/this run stopped before writing to GitHub/), err: expect.stringMatching(/^repository-sync acme\/web: stopped before POST \/repos\/\{owner\}\/\{repo\}\/git\/refs: this replica no longer holds the job/) });
     expect(standin!.pullRequests('acme/web')).toHaveLength(1);
     // The publish check is completed (by B, which settled the unit), as a success.
-    await until('the publish check completed', () => standin!.checkRuns(POLICY_REPO, { headSha: sha, name: 'egressctl / publish' }).at(-1)?.status === 'completed', 30_000);
+    await until('the publish check completed', () => standin!.checkRuns(POLICY_REPO, { headSha: sha, name: 'egressctl / publish' }).at(-1)?.status === 'completed', 60_000);
     expect(standin!.checkRuns(POLICY_REPO, { headSha: sha, name: 'egressctl / publish' }).at(-1)?.conclusion).toBe('success');
     expect(a.child.exitCode).toBeNull();
     expect(b.child.exitCode).toBeNull();
-  }, 180_000);
+  }, 240_000);
 
   it('the sync state is shared: an outcome recorded by one replica is on the other\'s /sync page and in its egressctl_sync_repositories', async () => {
     const [a, b] = await replicas({});
@@ -311,15 +327,15 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
     // they publish: shared-bundle.test.ts); the first publish syncs nothing.
     const first = (await standin!.refSha(POLICY_REPO, 'main'))!;
     expect((await standin!.deliverWebhook({ url: a.hookUrl, event: 'push', repository: POLICY_REPO, after: first })).status).toBe(200);
-    await until('b serves the first revision', async () => (await (await fetch(`${b.url}/readyz`)).json() as { revision: string | null }).revision === first, 10_000);
+    await until('b serves the first revision', async () => (await (await fetch(`${b.url}/readyz`)).json() as { revision: string | null }).revision === first, 30_000);
     for (const app of [a, b]) expect(await page(app)).toContain('No sync has run yet.');
     // A publish on replica a syncs acme/api (a sync PR): a records it.
     const sha = await standin!.commitFiles(POLICY_REPO, { files: { 'policies/api.yml': 'egress-policy: block\nextends: base\nallowed-endpoints:\n  - registry.npmjs.org\n' } });
     expect((await standin!.deliverWebhook({ url: a.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
     // The sync is queued work (either replica may run acme/api's unit): wait for its outcome.
-    await until('the sync PR of acme/api', () => standin!.pullRequests('acme/api').some((candidate) => candidate.state === 'open'), 30_000);
+    await until('the sync PR of acme/api', () => standin!.pullRequests('acme/api').some((candidate) => candidate.state === 'open'), 60_000);
     const pull = standin!.pullRequests('acme/api').find((candidate) => candidate.state === 'open');
-    await until('a and b show pr-open', async () => (await metric(a, 'pr-open')) === 1 && (await metric(b, 'pr-open')) === 1, 20_000);
+    await until('a and b show pr-open', async () => (await metric(a, 'pr-open')) === 1 && (await metric(b, 'pr-open')) === 1, 40_000);
     for (const app of [b, a]) {
       expect(await page(app)).toMatch(/data-repository="acme\/api" data-status="pr-open"/);
       expect(await metric(app, 'pr-open')).toBe(1);
@@ -327,12 +343,12 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
     // The other way round: a person closes the PR and only replica b hears of it.
     await standin!.closePullRequest('acme/api', pull!.number, { by: 'octocat' });
     expect((await standin!.deliverWebhook({ url: b.hookUrl, event: 'pull_request', action: 'closed', repository: 'acme/api', pullRequest: pull!.number, sender: 'octocat' })).status).toBe(200);
-    await until('a shows pr-closed', async () => (await metric(a, 'pr-closed')) === 1, 20_000);
+    await until('a shows pr-closed', async () => (await metric(a, 'pr-closed')) === 1, 40_000);
     expect(await metric(a, 'pr-open')).toBe(0);
     expect(await page(a)).toMatch(/data-repository="acme\/api" data-status="pr-closed"/);
     // The state is in Redis, not in either replica's state directory.
     expect(existsSync(path.join(stateDir, 'app-git', SYNC_REPORT_FILE))).toBe(false);
-  }, 120_000);
+  }, 240_000);
 
   it('kill -9 of one replica with observations pending: the other commits them', async () => {
     const [a, b] = await replicas({ EGRESSCTL_BASELINE_FLUSH_SECONDS: '5' });
@@ -342,5 +358,5 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
     await a.kill9();
     await until('all 10 runs in the baselines', async () => (await baselineRuns()).size === 10, 100_000);
     expect(b.child.exitCode).toBeNull();
-  }, 150_000);
+  }, 240_000);
 });

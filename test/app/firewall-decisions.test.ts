@@ -213,7 +213,7 @@ describe('a matrix on the firewall runner: the run\'s decisions are read once', 
       expect(await queue.pending('firewall-run')).toBe(1);
       await matrixJob(legs[1]!, runId, { id: second.id });
       await deliver(app, second.id);
-      for (let waited = 0; (await queue.pending('firewall-run')) > 0 && waited < 100; waited++) await new Promise((resolve) => setTimeout(resolve, 50));
+      for (let waited = 0; (await queue.pending('firewall-run')) > 0 && waited < 400; waited++) await new Promise((resolve) => setTimeout(resolve, 50));
       await own.idle();
       await own.flush();
       expect(artifactRequests()).toEqual({ lists: 1, downloads: 1 });

@@ -74,7 +74,7 @@ describe('FileWorkQueue', () => {
       calls++;
       if (calls < 3) throw new WorkNotReadyError(`still under way (${calls})`);
     }, { firstMs: 20, maxMs: 1_000 });
-    const deadline = Date.now() + 5_000;
+    const deadline = Date.now() + 20_000;
     while (calls < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     await reopened.idle();
     expect(calls).toBe(3);
@@ -92,7 +92,7 @@ describe('FileWorkQueue', () => {
     await new Promise((resolve) => setTimeout(resolve, 5));
     await queue.idle();
     expect((await queue.failures())[0]).toMatchObject({ id: 'sync:acme/api', attempts: 1, lastError: 'GitHub answered 500 (attempt 1)' });
-    const deadline = Date.now() + 5_000;
+    const deadline = Date.now() + 20_000;
     while (calls < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     await queue.idle();
     expect(calls).toBe(3);

@@ -39,7 +39,7 @@ it.skipIf(missing !== undefined)('a fan-in settled by two replicas at once compl
   expect(await a!.settleInFanIn('publish:9', 'repo:1', [])).toBeUndefined();
   // Done: nothing to count.
   expect(await b!.expectInFanIn('publish:9', ['repo:99'], 'repo:')).toBe(0);
-}, 30_000);
+}, 60_000);
 
 it.skipIf(missing !== undefined)('an item not ready yet (WorkNotReadyError) is retried with backoff but never listed as a failure', async () => {
   const queue = await RedisWorkQueue.open({ url: redis!.url });
@@ -61,7 +61,7 @@ it.skipIf(missing !== undefined)('an item not ready yet (WorkNotReadyError) is r
   expect(calls).toBe(3);
   while ((await queue.pending()) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
   expect(await queue.pending()).toBe(0);
-}, 30_000);
+}, 60_000);
 
 it.skipIf(missing !== undefined)('a run whose event loop blocked past its lock is told it no longer holds the item; another replica runs it, once (race 3)', async () => {
   const options = { url: redis!.url, lockMs: 1_000, stalledMs: 300 };

@@ -78,7 +78,9 @@ describe('egressctl serve shutdown', () => {
     const code = await Promise.race([exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 20_000))]);
     const elapsed = Date.now() - started;
     expect(code).toBe(0);
-    expect(elapsed).toBeLessThan(3_000 + 2_000);
+    // The 3 s grace, not the 10 s default nor the black hole's forever (20 s here); the rest is room
+    // for a loaded machine.
+    expect(elapsed).toBeLessThan(9_500);
     await delivery;
   }, 60_000);
 });

@@ -105,17 +105,16 @@ afterEach(async () => {
 
 describe('workflow_job baselines', () => {
   it('commits several job completions of one repository in one commit', async () => {
-    // Long enough that the three deliveries land in one batch on a loaded machine.
-    await start({ flushIntervalMs: 2_000 });
-    const wait = flushed();
+    // No timer flush during the test (a loaded machine may take longer than any interval over the
+    // three deliveries): the batch is flushed once all three are in, as the interval would.
+    await start({ flushIntervalMs: 3_600_000 });
     const runId = 777;
     const first = await completeJob('build (18)', AUDIT_LOG, { runId });
     const second = await completeJob('build (20)', AUDIT_LOG, { runId });
     const third = await completeJob('Lint code', AUDIT_LOG, { runId });
     await handle.idle();
     expect(await handle.pending()).toBe(3);
-    await wait;
-    // onFlush reports the commit; the journal drops the observations just after.
+    expect(flushes).toHaveLength(0);
     await handle.flush();
     expect(flushes).toHaveLength(1);
     expect(policyCommits()).toBe(1);
@@ -144,16 +143,17 @@ describe('workflow_job baselines', () => {
     await handle.flush();
     expect(flushes).toHaveLength(1);
     expect(policyCommits()).toBe(1);
-  }, 30_000);
+  }, 60_000);
 
   it("the baselines commit says the mode each run ran in, not audit for all (issue 23)", async () => {
-    await start();
-    const wait = flushed();
+    // Both runs in one batch: flushed once both are in, not by a timer that may fire between them.
+    await start({ flushIntervalMs: 3_600_000 });
     const configured = (mode: string) => `2026-11-21T08:15:01.0000000Z [!] Current Configuration: \n2026-11-21T08:15:01.0000001Z {"repo":"acme/api","egress_policy":"${mode}"}\n`;
     await completeJob('build (18)', configured('block') + AUDIT_LOG, { runId: 901 });
     await completeJob('Lint code', configured('audit') + AUDIT_LOG, { runId: 901 });
     await handle.idle();
-    await wait;
+    await handle.flush();
+    expect(flushes).toHaveLength(1);
     const head = await standin.refSha(POLICY_REPO);
     const message = (await (await fetch(`${standin.url}/repos/${POLICY_REPO}/git/commits/${head}`, { headers: { authorization: `token ${standin.createInstallationToken(installationId)}` } })).json()) as { message: string };
     expect(message.message).toContain('- acme/api: 2 runs (1 in block mode, 1 in audit mode)');
@@ -178,12 +178,13 @@ describe('workflow_job baselines', () => {
         }) as typeof updateRef;
         return octokit;
       },
+      // Both jobs in one batch (flushed below): a timer could flush between the two deliveries.
+      flushIntervalMs: 3_600_000,
     });
-    const wait = flushed();
     await completeJob('build (18)', AUDIT_LOG);
     await completeJob('Lint code', AUDIT_LOG);
     await handle.idle();
-    await wait;
+    await handle.flush();
     expect(flushes).toHaveLength(1);
     expect(flushes[0]).toMatchObject({ attempts: 2 });
     expect(await standin.readFile(POLICY_REPO, 'policies/ci.yml')).toBe('egress-policy: audit\n');
@@ -191,7 +192,7 @@ describe('workflow_job baselines', () => {
     const jobs = parseBaselineFile(text, 'x').value.workflows.get('.github/workflows/ci.yml')!;
     expect(jobs.get('build')!.runs).toBe(1);
     expect(jobs.get('lint')!.runs).toBe(1);
-  }, 30_000);
+  }, 60_000);
 
   it('keeps an acknowledged job when GitHub answers 401 (bad or not yet valid credentials), and reads it once that passes', async () => {
     const queue = FileWorkQueue.memory();
@@ -210,7 +211,7 @@ describe('workflow_job baselines', () => {
     } finally {
       await queue.close();
     }
-  }, 45_000);
+  }, 60_000);
 
   it('ignores a job log without agent output, and jobs of organizations not managed', async () => {
     await start({ flushIntervalMs: 50 });
@@ -231,7 +232,7 @@ describe('workflow_job baselines', () => {
     expect(standin.stats().byRoute['GET /repos/{owner}/{repo}/actions/runs/{run_id}']).toBeUndefined();
     await new Promise((resolve) => setTimeout(resolve, 120));
     expect(policyCommits()).toBe(0);
-  }, 30_000);
+  }, 60_000);
 
   it('drops names a step printed to look like the agent, counts them for the commit message, and the baseline stays valid', async () => {
     await start({ flushIntervalMs: 50 });
@@ -243,7 +244,7 @@ describe('workflow_job baselines', () => {
     const text = (await standin.readFile(POLICY_REPO, 'baselines/acme/api.yml'))!;
     expect(parseBaselineFile(text, 'baselines/acme/api.yml').errors).toEqual([]);
     expect(text).not.toMatch(/!!js|quoted|"~"/);
-  }, 30_000);
+  }, 60_000);
 
   it('reads at most maxLogBytes of a job log: a bigger one is skipped with a warning, not read whole', async () => {
     const warnings: string[] = [];
@@ -255,7 +256,7 @@ describe('workflow_job baselines', () => {
     expect(standin.stats().logDownloads).toBe(1);
     expect(await handle.pending()).toBe(0);
     expect(warnings).toEqual([expect.stringMatching(/job log .* not read: .*limited to 64 KiB/)]);
-  }, 30_000);
+  }, 60_000);
 
   it('skips the log download when no step looks like Harden-Runner', async () => {
     await start();
@@ -263,7 +264,7 @@ describe('workflow_job baselines', () => {
     await handle.idle();
     expect(standin.stats().logDownloads).toBe(0);
     expect(await handle.pending()).toBe(0);
-  }, 30_000);
+  }, 60_000);
 });
 
 describe('workflow_job: requests before the first useful one', () => {
@@ -287,13 +288,16 @@ describe('workflow_job: requests before the first useful one', () => {
     await receive(job.id, 'not-hardened');
     await handle.idle();
     expect(standin.requests.slice(before).map((request) => request.route)).toEqual([]);
-  }, 30_000);
+  }, 60_000);
 
   it('shares one installation lookup and one egressctl.yml read between concurrent deliveries, for a short while', async () => {
     // No flush meanwhile: a baselines commit looks the installation up too.
-    await start({ lookupTtlMs: 1_000, flushIntervalMs: 600_000 });
+    // The lifetime is generous and the payloads are built first: the three deliveries start together,
+    // so a loaded machine cannot spread them over more than one lifetime.
+    await start({ lookupTtlMs: 3_000, flushIntervalMs: 600_000 });
     const jobs = await Promise.all(['build (18)', 'build (20)', 'Lint code'].map((name) => standin.addWorkflowJob('acme/api', { name, logs: AUDIT_LOG, steps: STEPS, workflowPath: '.github/workflows/ci.yml', runId: 4242 })));
-    await Promise.all(jobs.map((job) => receive(job.id, `concurrent-${job.id}`)));
+    const payloads = await Promise.all(jobs.map((job) => standin.webhookPayload({ event: 'workflow_job', action: 'completed', repository: 'acme/api', workflowJob: job.id })));
+    await Promise.all(payloads.map((payload, index) => probot.receive({ id: `concurrent-${jobs[index]!.id}`, name: 'workflow_job', payload } as Parameters<Probot['receive']>[0])));
     await handle.idle();
     const settingsReads = () => count('repos/get-content', (request) => request.path.includes('egressctl.yml'));
     expect(count('apps/get-repo-installation')).toBe(1);
@@ -301,7 +305,7 @@ describe('workflow_job: requests before the first useful one', () => {
     expect(await handle.pending()).toBe(3);
 
     // After the lifetime, the next delivery looks again (an uninstall or a settings edit shows).
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await new Promise((resolve) => setTimeout(resolve, 3_100));
     const late = await standin.addWorkflowJob('acme/api', { name: 'Lint code', logs: AUDIT_LOG, steps: STEPS, workflowPath: '.github/workflows/ci.yml' });
     await receive(late.id, 'late');
     await handle.idle();
@@ -381,8 +385,8 @@ describe('workflow_job: the ARC cluster a job ran on goes into its baseline', ()
 
   it('maps runner group and labels through egressctl.yml, trusts the hook line only on self-hosted runners', async () => {
     await standin.commitFiles(POLICY_REPO, { files: { 'egressctl.yml': SETTINGS }, message: 'clusters' });
-    await start();
-    const wait = flushed();
+    // The three jobs in one batch, flushed once all are in (a timer could fire between deliveries).
+    await start({ flushIntervalMs: 3_600_000 });
     // Runner group arc-prod (even though the log says otherwise further down: the payload wins).
     const byGroup = await complete('build (18)', ARC_LOG, { runnerGroupName: 'arc-prod', labels: ['arc-prod-runners'], runnerName: 'arc-prod-runners-7x9kq-runner-2lmvd' });
     // A scale set named by its label in a group egressctl.yml does not list.
@@ -390,7 +394,8 @@ describe('workflow_job: the ARC cluster a job ran on goes into its baseline', ()
     // GitHub-hosted: a step that prints the hook's line does not make it a cluster run.
     const hosted = await complete('Lint code', ARC_LOG, { runnerGroupName: null, labels: ['ubuntu-latest'], runnerName: 'GitHub Actions 3' });
     await handle.idle();
-    await wait;
+    await handle.flush();
+    expect(flushes).toHaveLength(1);
     const text = (await standin.readFile(POLICY_REPO, 'baselines/acme/api.yml'))!;
     const parsed = parseBaselineFile(text, 'baselines/acme/api.yml');
     expect(parsed.errors).toEqual([]);

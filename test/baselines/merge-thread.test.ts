@@ -18,7 +18,10 @@ describe('mergeBaselineTextOffThread', () => {
   it('gives what the in-process merge gives, and keeps the event loop answering while it works', async () => {
     const previous = bigFile(2);
     const input = { repository: 'acme/api', path: 'baselines/acme/api.yml', previous, observations: [run('next', names('new-', MAX_NAMES_PER_RUN))] };
+    // The in-process merge, timed: how long it holds the loop on this machine, now (the baseline below).
+    const inProcessStarted = performance.now();
     const expected = mergeBaselineText(input);
+    const inProcessMs = performance.now() - inProcessStarted;
     expect(expected).toMatchObject({ merged: 1, skipped: 0 });
 
     let longestGap = 0;
@@ -36,8 +39,11 @@ describe('mergeBaselineTextOffThread', () => {
     } finally {
       clearInterval(ticker);
     }
-    // In-process, this merge holds the loop for seconds; in the worker the ticker keeps running.
-    expect(longestGap).toBeLessThan(750);
+    // In-process, this merge holds the loop for all of inProcessMs (seconds); in the worker the ticker
+    // keeps running (the longest gap is the hand-over of the texts: 100-150 ms against 4.5-6.4 s
+    // in-process with the machine loaded). Against the same machine's own baseline, not a fixed
+    // 750 ms that a loaded machine nearly reaches.
+    expect(longestGap).toBeLessThan(inProcessMs / 2);
   }, 120_000);
 
   it('runs small merges in-process and reports a worker failure as an error', async () => {

@@ -5,7 +5,8 @@
  * gets a signed, HttpOnly, SameSite session cookie; a non-member is refused (docs/security.md).
  */
 import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../support/browser.js';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SESSION_COOKIE } from '../../src/server/auth/github-oauth.js';
@@ -39,10 +40,7 @@ beforeAll(async () => {
     consoleHandler: createConsoleHandler(),
     readAccess: { mode: 'github', oauth },
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
+  browser = await launchChromium(CHROMIUM);
 }, 60_000);
 
 afterAll(async () => {

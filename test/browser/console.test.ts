@@ -5,12 +5,12 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createConsoleHandler } from '../../src/server/console/index.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
-import { sidewaysOverflow } from '../support/browser.js';
+import { launchChromium, sidewaysOverflow } from '../support/browser.js';
 import { makeConsoleRepo, POLICY_REPOSITORY, type ConsoleRepo } from '../support/console-repo.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -37,10 +37,7 @@ beforeAll(async () => {
   mkdirSync(SCREENSHOTS, { recursive: true });
   fixture = makeConsoleRepo();
   server = await startServer({ source: fixture.repo.dir, port: 0, logger: pino({ level: 'silent' }), defaultMetrics: false, consoleHandler: createConsoleHandler() });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
+  browser = await launchChromium(CHROMIUM);
   context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
   page = await context.newPage();
   page.on('dialog', (dialog) => {
@@ -69,7 +66,7 @@ afterAll(async () => {
 describe('web console in Chromium', () => {
   it('navigates from the policy store to a policy; <script> from YAML and git stays text', async () => {
     await page.goto(`${server.url}/`);
-    await expect.poll(() => page.title()).toBe('Policies · egressctl');
+    await expect.poll(() => page.title(), { timeout: 10_000 }).toBe('Policies · egressctl');
     // The stylesheet loaded under the CSP (the header is dark).
     expect(await page.locator('header.top').evaluate((element) => (globalThis as unknown as BrowserWindow).getComputedStyle(element).backgroundColor)).toBe('rgb(36, 41, 47)');
     const rows = page.locator('table.policies tbody tr');

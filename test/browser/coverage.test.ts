@@ -7,7 +7,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../support/browser.js';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { coverageStoreOf, coverRepository } from '../../src/coverage/coverage.js';
@@ -90,7 +91,7 @@ beforeAll(async () => {
     },
   });
   server = await startServer({ source: repo.dir, port: 0, logger: pino({ level: 'silent' }), defaultMetrics: false, consoleHandler: createConsoleHandler({ syncReportDir: stateDir }) });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] });
+  browser = await launchChromium(CHROMIUM);
   page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
   page.on('dialog', (dialog) => {
     problems.push(`a script ran: ${dialog.message()}`);

@@ -7,14 +7,14 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POLICY_VARIABLE } from '../../src/policy/delivery.js';
 import { recordSync } from '../../src/rollout/sync-report.js';
 import { createConsoleHandler } from '../../src/server/console/index.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
-import { sidewaysOverflow } from '../support/browser.js';
+import { launchChromium, sidewaysOverflow } from '../support/browser.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -63,7 +63,7 @@ beforeAll(async () => {
     ],
   });
   server = await startServer({ source: repo.dir, port: 0, logger: pino({ level: 'silent' }), defaultMetrics: false, consoleHandler: createConsoleHandler({ syncReportDir: stateDir }) });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] });
+  browser = await launchChromium(CHROMIUM);
   page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
   page.on('dialog', (dialog) => {
     problems.push(`a script ran: ${dialog.message()}`);

@@ -3,7 +3,9 @@
  * written by the real hardening code from a store (both delivery forms) and on hand-written ones.
  */
 import { describe, expect, it } from 'vitest';
-import { barSegments, coverageTotals, coverRepository, coverWorkflow, renderCoverage, textBar, type CoverageStore } from '../../src/coverage/coverage.js';
+import { barSegments, coverageFailures, coverageTotals, coverRepository, coverWorkflow, renderCoverage, textBar, type CoverageStore } from '../../src/coverage/coverage.js';
+import { liveRepositoryVariables } from '../../src/coverage/variables.js';
+import { variableValue } from '../../src/policy/delivery.js';
 import { DEFAULT_SETTINGS, emptyAttachmentMap, type CompiledPolicy, type DeliveryMode } from '../../src/policy/model.js';
 import { storePlanner, type StoreState } from '../../src/rollout/desired-state.js';
 import { hardenWorkflow } from '../../src/rollout/harden.js';
@@ -257,5 +259,60 @@ describe('totals and the bar', () => {
       'acme/api .github/workflows/ci.yml:3 test: block (harden-runner (inline))\n' +
         'acme: [########################################] 1 job: 1 block (100%), 0 audit (0%), 0 unprotected (0%)\n',
     );
+  });
+});
+
+describe('variables as they exist, retained ones included', () => {
+  const value = (name: string, mode: 'audit' | 'block', endpoints: string[] = []) => variableValue({ name, 'egress-policy': mode, 'allowed-endpoints': endpoints });
+  /** The step as an egressctl before EGRESSCTL_REPO_POLICY wrote it: it reads the repository-level EGRESSCTL_POLICY. */
+  const older = (text: string) => text.replaceAll('vars.EGRESSCTL_REPO_POLICY', 'vars.EGRESSCTL_POLICY');
+
+  it('a retained variable weaker than the store fails open on a hosted runner; where the hook answers first it does not count', () => {
+    const s = store('variables', ['arc-prod']);
+    const stale = value('api-stale', 'audit');
+    const variables = liveRepositoryVariables(s.state, 'acme/api', { organization: new Map([['EGRESSCTL_POLICY', value('org-audit', 'audit')]]), repository: new Map([['EGRESSCTL_POLICY', stale]]) });
+    expect(variables.unowned['EGRESSCTL_POLICY']).toMatchObject({ level: 'repository', status: 'retained', policy: 'api-stale' });
+    const hosted = coverWorkflow(older(synced(CI, s)), '.github/workflows/ci.yml', 'acme/api', s, { variables }).jobs[0];
+    expect(hosted).toMatchObject({ mode: 'audit', policy: 'api-block' });
+    expect(hosted?.failure).toBe('audit through retained EGRESSCTL_POLICY (repository variable of acme/api, holding policy api-stale) where the store says block (policy api-block); without it the step would get audit');
+    // Hosted Windows audits whatever the variable says: the variable is named, but audit there is what the store can ask.
+    const windows = coverWorkflow(older(synced(CI.replace('ubuntu-latest', 'windows-2022'), s)), '.github/workflows/ci.yml', 'acme/api', s, { variables }).jobs[0];
+    expect(windows).toMatchObject({ mode: 'audit' });
+    expect(windows?.failure).toBeUndefined();
+    expect(windows?.reason).toContain('audit via retained EGRESSCTL_POLICY');
+    const selfHosted = CI.replace('ubuntu-latest', '[self-hosted, linux, arc-prod]');
+    const hooked = coverWorkflow(older(synced(selfHosted, s)), '.github/workflows/ci.yml', 'acme/api', s, { variables }).jobs[0];
+    expect(hooked).toMatchObject({ mode: 'block', enforcedBy: ['harden-runner (hook)'] });
+    expect(hooked?.failure).toBeUndefined();
+    expect(hooked?.targets[0]?.dependsOn).toBeUndefined();
+  });
+
+  it('endpoints the store does not allow, through a retained variable, fail open too', () => {
+    const s = store('variables');
+    const wider = value('api-block', 'block', ['api.github.com:443', 'evil.example:443', 'github.com:443']);
+    const variables = liveRepositoryVariables(s.state, 'acme/api', { organization: new Map(), repository: new Map([['EGRESSCTL_POLICY', wider]]) });
+    const [job] = coverWorkflow(older(synced(CI, s)), '.github/workflows/ci.yml', 'acme/api', s, { variables }).jobs;
+    expect(job).toMatchObject({ mode: 'block' });
+    expect(job?.failure).toContain('block allowing evil.example:443 through retained EGRESSCTL_POLICY');
+    expect(renderCoverage([job!], [])).toContain('ci.yml:3 test: FAILS OPEN: block allowing evil.example:443');
+    expect(coverageFailures([job!])).toEqual([{ repository: 'acme/api', file: '.github/workflows/ci.yml', job: 'test', line: 3, failure: job!.failure }]);
+  });
+
+  it('an organization variable no attachment owns is named, and a stronger one is no failure; unknown variables are said', () => {
+    const s = store('variables');
+    delete s.state.attachments.organizations['acme'];
+    // acme/web: nothing attached; an organization EGRESSCTL_POLICY left from before answers its step.
+    const left = value('org-block', 'block', ['github.com:443']);
+    const variables = liveRepositoryVariables(s.state, 'acme/web', { organization: new Map([['EGRESSCTL_POLICY', left]]), repository: new Map() });
+    expect(variables.unowned['EGRESSCTL_POLICY']).toMatchObject({ level: 'organization', target: 'acme', status: 'unowned' });
+    const [job] = coverWorkflow(synced(CI, s, '.github/workflows/ci.yml', 'acme/web'), '.github/workflows/ci.yml', 'acme/web', s, { variables }).jobs;
+    expect(job).toMatchObject({ mode: 'block', policy: null });
+    expect(job?.failure).toBeUndefined();
+    expect(job?.reason).toBe('block via EGRESSCTL_POLICY (organization variable of acme, holding policy org-block, which no attachment owns), a full sync with delivery: variables removes it; without it the step would get audit');
+
+    const unknown = liveRepositoryVariables(s.state, 'acme/api', { unknown: ['the repository variables of acme/api could not be read: 403'] });
+    const [read] = coverWorkflow(synced(CI, s), '.github/workflows/ci.yml', 'acme/api', s, { variables: unknown }).jobs;
+    expect(read).toMatchObject({ mode: 'block' });
+    expect(read?.reason).toContain('Actions variables not known (the repository variables of acme/api could not be read: 403): counted as the store writes them');
   });
 });

@@ -143,9 +143,10 @@ describe('egressctl hook job-started', () => {
     const scope = { GITHUB_REPOSITORY: 'acme/api', GITHUB_WORKFLOW_REF: 'acme/api/.github/workflows/ci.yml@refs/heads/main', RUNNER_TOOL_CACHE: path.join(work, 'cache-hostile') };
     const flood = await startHostileServer('forever', { stopAfterBytes: 64 * 1024 * 1024 });
     try {
-      const result = await runCli(['hook', 'job-started', '--fail-closed', '--timeout', '5'], { env: jobEnv({ ...scope, EGRESSCTL_SERVER: flood.url }) });
+      const result = await within(30_000, 'the hook against a body that never ends', runCli(['hook', 'job-started', '--fail-closed', '--timeout', '5'], { env: jobEnv({ ...scope, EGRESSCTL_SERVER: flood.url }) }));
       expect(result.code).toBe(1);
       expect(result.stderr).toMatch(/sent more than 1 MiB: answers are limited to 1 MiB/);
+      await flood.settled();
       expect(flood.sent()).toBeLessThan(16 * 1024 * 1024);
     } finally {
       await flood.close();
@@ -153,7 +154,7 @@ describe('egressctl hook job-started', () => {
     const trickle = await startHostileServer('trickle', { trickleMs: 50 });
     try {
       const started = performance.now();
-      const result = await runCli(['hook', 'job-started', '--fail-closed', '--timeout', '1'], { env: jobEnv({ ...scope, EGRESSCTL_SERVER: trickle.url }) });
+      const result = await within(30_000, 'the hook against a trickling body', runCli(['hook', 'job-started', '--fail-closed', '--timeout', '1'], { env: jobEnv({ ...scope, EGRESSCTL_SERVER: trickle.url }) }));
       expect(result.code).toBe(1);
       expect(result.stderr).toMatch(/did not answer completely within 1 s/);
       // Three attempts of at most a second each and the backoff between them (4.5 s), with room for a loaded machine.
@@ -177,3 +178,16 @@ describe('egressctl hook job-started', () => {
     expect((await runCli(['hook', 'job-started', '--on-error', 'fail'], { env: jobEnv() })).code).toBe(2);
   });
 });
+
+/** `promise`, or an error naming `what` once `ms` pass: a hang fails with its phase named, not the test timeout. */
+async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000} s`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

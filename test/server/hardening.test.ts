@@ -133,7 +133,8 @@ describe('source failures', () => {
       expect((await getJson(`${server.url}/readyz`)).status).toBe(200);
       renameSync(location, `${location}.renamed`);
       cleanups.push(() => rmSync(`${location}.renamed`, { recursive: true, force: true }));
-      const deadline = Date.now() + 3_000;
+      // Polled every 0.2 s and nothing else looks: noticed within a few polls, even on a slow machine.
+      const deadline = Date.now() + 15_000;
       let ready = await getJson(`${server.url}/readyz`);
       while (ready.status === 200 && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 100));

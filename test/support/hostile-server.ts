@@ -12,6 +12,11 @@ export interface HostileServer {
   url: string;
   /** Bytes written to all clients so far. */
   sent(): number;
+  /**
+   * Resolves once every answer begun has ended or lost its connection (the client hung up), so
+   * `sent()` is final; rejects past `timeoutMs` naming how many are still open.
+   */
+  settled(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -65,11 +70,23 @@ export async function startHostileServer(mode: HostileMode, options: HostileOpti
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     sent: () => sent,
+    async settled(timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (open.size > 0) {
+        if (Date.now() > deadline) throw new Error(`hostile server (${mode}) still has ${open.size} answer(s) open after ${timeoutMs / 1000} s: the client did not hang up`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
     close: () =>
-      new Promise((resolve) => {
+      new Promise((resolve, reject) => {
+        // Bounded, naming what hung: an unbounded close once left a CI run to its 60 s test timeout with no clue.
+        const timer = setTimeout(() => reject(new Error(`hostile server (${mode}) did not close within 10 s (${open.size} answer(s) open)`)), 10_000);
         for (const res of open) res.destroy();
         server.closeAllConnections();
-        server.close(() => resolve());
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
       }),
   };
 }

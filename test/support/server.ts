@@ -76,7 +76,12 @@ export async function startIssuer(audience = 'egressctl-test'): Promise<Issuer> 
       if (options.notBeforeSeconds !== undefined) jwt.setNotBefore(now + options.notBeforeSeconds);
       return jwt.sign(options.key ?? privateKey);
     },
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    // Kept-alive JWKS connections too: close() waits for none of them.
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 

@@ -2,12 +2,14 @@
  * `egressctl coverage` (docs/architecture.md#coverage): per job, what enforces its egress policy
  * (Harden-Runner inline, through Actions variables, through the job-started hook), in which mode,
  * and why not where nothing does; totals per organization with a bar. Three sources:
- * workflow files on disk (`--policy-from DIR --repository O/R FILE...`), an organization read
- * from GitHub (`--org ORG`), or the last sync's state (`--org ORG --state-dir DIR`).
+ * workflow files on disk (`--policy-from DIR --repository O/R FILE...`, with the variables the
+ * store writes), an organization read from GitHub (`--org ORG`, with the variables that exist,
+ * retained ones included), or the last sync's state (`--org ORG --state-dir DIR`). A job that gets
+ * less than the store through a variable no attachment owns fails open: exit 1.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { coverageStoreOf, coverageTotals, coverRepository, renderCoverage, targetFiles, totalsByOrganization } from '../../coverage/coverage.js';
+import { coverageFailures, coverageStoreOf, coverageTotals, coverRepository, renderCoverage, targetFiles, totalsByOrganization } from '../../coverage/coverage.js';
 import { readOrganizationCoverage, type RepositoryCoverageResult } from '../../coverage/github-coverage.js';
 import type { FileProblem, JobCoverage } from '../../coverage/model.js';
 import { cliGitHub } from '../../github/api-root.js';
@@ -54,13 +56,16 @@ interface Report {
   errors: { repository: string; message: string }[];
 }
 
+/** Exit 1 for a file that is not a workflow, a repository or variables that could not be read, or a job that fails open. */
 function output(io: CliIo, report: Report, json: boolean, extra: Record<string, unknown> = {}): number {
+  const failures = coverageFailures(report.jobs);
   if (json) {
     writeJson(io, {
       ...extra,
-      jobs: report.jobs.map(({ repository, file, job, line, enforcedBy, mode, reason, policy, targets }) => ({ repository, file, job, line, enforcedBy, mode, reason, policy, targets })),
+      jobs: report.jobs.map(({ repository, file, job, line, enforcedBy, mode, reason, policy, failure, targets }) => ({ repository, file, job, line, enforcedBy, mode, reason, policy, ...(failure !== undefined ? { failure } : {}), targets })),
       totals: coverageTotals(report.jobs),
       organizations: totalsByOrganization(report.jobs),
+      failures,
       problems: report.problems,
       errors: report.errors,
     });
@@ -68,7 +73,7 @@ function output(io: CliIo, report: Report, json: boolean, extra: Record<string, 
     io.stdout(renderCoverage(report.jobs, report.problems));
     for (const error of report.errors) io.stderr(`egressctl: ${error.repository}: ${error.message}\n`);
   }
-  return report.problems.length > 0 || report.errors.length > 0 ? 1 : 0;
+  return report.problems.length > 0 || report.errors.length > 0 || failures.length > 0 ? 1 : 0;
 }
 
 async function fromFiles(io: CliIo, values: Values, files: string[]): Promise<number> {
@@ -165,12 +170,15 @@ async function fromGitHub(io: CliIo, values: Values, org: string): Promise<numbe
   }
   if (tty) io.stderr('\n');
   const report: Report = { jobs: [], problems: [], errors: [] };
+  // Rows are still shown, with the variables counted as the store writes them; the run fails (fail closed).
+  if (read.variablesUnknown) report.errors.push({ repository: org.toLowerCase(), message: `${read.variablesUnknown} (counted as the store writes them)` });
   for (const result of read.repositories) {
     if (result.error) report.errors.push({ repository: result.repository, message: result.error });
     if (result.coverage) {
       report.jobs.push(...result.coverage.jobs);
       report.problems.push(...result.coverage.problems);
     }
+    for (const message of result.variablesUnknown ?? []) report.errors.push({ repository: result.repository, message: `${message} (counted as the store writes them)` });
   }
   if (!values.json) io.stderr(`${read.repositories.length} repositor${read.repositories.length === 1 ? 'y' : 'ies'} read; ${read.requests} GitHub API requests${abort.signal.aborted ? ' (interrupted)' : ''}\n`);
   return Math.max(output(io, report, values.json === true, { organization: org.toLowerCase(), requests: read.requests }), abort.signal.aborted ? 1 : 0);

@@ -129,6 +129,9 @@ export function sameContent(a: FirewallFileContent, b: FirewallFileContent): boo
 }
 
 /** What changes between two contents, for reports: `mode log -> enforce`, hosts added and dropped. */
+/** How `contentChanges` begins the line of hosts added (the review dates the ones exceptions allow). */
+export const ALLOW_ADDED_PREFIX = 'allow added: ';
+
 export function contentChanges(before: FirewallFileContent | undefined, after: FirewallFileContent): string[] {
   if (!before) return [`new file: mode ${after.mode}, ${after.allow.length} host${after.allow.length === 1 ? '' : 's'} allowed${after.noDefaultUrls ? ', no-default-urls' : ''}`];
   const changes: string[] = [];
@@ -136,7 +139,7 @@ export function contentChanges(before: FirewallFileContent | undefined, after: F
   if (before.noDefaultUrls !== after.noDefaultUrls) changes.push(`no-default-urls ${before.noDefaultUrls} -> ${after.noDefaultUrls}`);
   const added = after.allow.filter((host) => !before.allow.includes(host));
   const dropped = before.allow.filter((host) => !after.allow.includes(host));
-  if (added.length > 0) changes.push(`allow added: ${added.join(', ')}`);
+  if (added.length > 0) changes.push(`${ALLOW_ADDED_PREFIX}${added.join(', ')}`);
   if (dropped.length > 0) changes.push(`allow dropped: ${dropped.join(', ')}`);
   return changes;
 }

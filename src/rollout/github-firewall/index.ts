@@ -7,6 +7,7 @@
 export * from './format.js';
 export { desiredFirewall, repositoryFirewall, type DesiredFirewall, type FirewallAnswer, type FirewallFinding, type FirewallFindingCode, type FirewallInput, type FirewallSource } from './map.js';
 export {
+  ALLOW_ADDED_PREFIX,
   contentChanges,
   decideFirewallFile,
   readFirewallFile,

@@ -47,10 +47,21 @@ function modeHtml(mode: CoverageMode): Html {
   return html`<span class="badge mode-${mode}">${MODE_LABELS[mode]}</span>`;
 }
 
+/** A job that gets less than the store through a variable no attachment owns: a badge by its mode, the failure first in its reason. */
 function row(job: JobCoverage): Html {
-  return html`<tr data-repository="${job.repository}" data-job="${job.job}" data-mode="${job.mode}"><td><code>${job.repository}</code></td><td><code>${job.file}</code>:${job.line}</td><td><code>${job.job}</code></td><td>${modeHtml(job.mode)}</td><td>${
-    job.enforcedBy.length === 0 ? html`<span class="muted">nothing</span>` : job.enforcedBy.join(' + ')
-  }</td><td>${job.reason ?? html`<span class="muted">—</span>`}</td></tr>`;
+  const failing = job.failure !== undefined;
+  const why = job.reason ?? (failing ? html`` : html`<span class="muted">—</span>`);
+  return html`<tr data-repository="${job.repository}" data-job="${job.job}" data-mode="${job.mode}"${failing ? html` data-failure="fails-open"` : html``}><td><code>${job.repository}</code></td><td><code>${job.file}</code>:${job.line}</td><td><code>${job.job}</code></td><td>${modeHtml(job.mode)}${
+    failing ? html` <span class="badge error">fails open</span>` : html``
+  }</td><td>${job.enforcedBy.length === 0 ? html`<span class="muted">nothing</span>` : job.enforcedBy.join(' + ')}</td><td>${failing ? html`<strong class="failure">Fails open: ${job.failure ?? ''}</strong>${job.reason ? html`<br>` : html``}` : html``}${why}</td></tr>`;
+}
+
+function failuresNotice(jobs: readonly JobCoverage[]): Html {
+  const failing = jobs.filter((job) => job.failure !== undefined).length;
+  if (failing === 0) return html``;
+  return notice(
+    html`<strong>${formatCount(failing)} job${failing === 1 ? ' fails' : 's fail'} open:</strong> ${failing === 1 ? 'it gets' : 'they get'} less than the store says through an Actions variable no attachment owns (kept during a migration, or left over): the rows say which variable, and what the step would get without it.`,
+  );
 }
 
 export function renderCoverage(report: SyncReportFile | undefined, filter: CoverageFilter): PageBody {
@@ -71,6 +82,7 @@ export function renderCoverage(report: SyncReportFile | undefined, filter: Cover
     return html`<section class="coverage-organization" id="org-${run.organization}">
 <h2>${run.organization}</h2>
 ${totalsHtml(coverageTotals(jobs))}
+${failuresNotice(jobs)}
 <p class="muted">Workflow files as read by the sync of <time datetime="${run.at}">${utcText(run.at)}</time>.${shown.length !== jobs.length ? ` ${formatCount(shown.length)} of ${formatCount(jobs.length)} jobs match the filter.` : ''}</p>
 <table class="coverage"><thead><tr><th>Repository</th><th>Workflow</th><th>Job</th><th>Mode</th><th>Enforced by</th><th>Why not block</th></tr></thead><tbody>${rows.map(row)}</tbody></table>${
       shown.length > rows.length ? notice(`Showing the first ${formatCount(rows.length)} of ${formatCount(shown.length)} jobs: narrow the list with the filter.`) : html``

@@ -43,6 +43,11 @@ export function serveGitHttp(req: IncomingMessage, res: ServerResponse, options:
     child.stderr.on('data', (d: Buffer) => err.push(d));
     child.stdin.on('error', () => undefined);
     req.pipe(child.stdin);
+    // A client that hangs up mid-request (a killed App) never ends stdin: git http-backend would wait
+    // on it for ever. The answer is only sent once git exited, so a close before that is a hang-up.
+    res.on('close', () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
     const fail = (message: string) => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
       res.end(message);

@@ -89,7 +89,12 @@ export async function startOAuthWeb(standin: GitHubStandin): Promise<OAuthWeb> {
     get exchanges() {
       return exchanges;
     },
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    // Closes the browser's and the server's kept-alive connections too: close() waits for none of them.
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 

@@ -120,11 +120,16 @@ export interface FaultRule {
   readonly match?: (request: { method: string; route: string; operationId: string; repository?: string }) => boolean;
 }
 
-/** Requests answered late (a slow GitHub): handled normally after `ms`. */
+/** Requests answered late (a slow GitHub): handled normally after `until` settles, then `ms`. */
 export interface DelayRule {
   /** How many matching requests are delayed. */
   readonly count: number;
-  readonly ms: number;
+  readonly ms?: number;
+  /**
+   * Held until this settles (the test releases it): "slower than whatever the App does meanwhile"
+   * without guessing how long that takes on a loaded machine.
+   */
+  readonly until?: Promise<unknown>;
   readonly match: (request: { method: string; route: string; operationId: string; repository?: string }) => boolean;
 }
 
@@ -597,7 +602,7 @@ export class GitHubStandin {
     this.faults.push({ rule, remaining: rule.count });
   }
 
-  /** The next matching requests are answered `ms` late (then handled as usual). */
+  /** The next matching requests are answered once `until` settles and `ms` passed (then handled as usual). */
   delayRequests(rule: DelayRule): void {
     this.delays.push({ rule, remaining: rule.count });
   }
@@ -962,7 +967,8 @@ export class GitHubStandin {
     for (const delay of this.delays) {
       if (delay.remaining <= 0 || !delay.rule.match({ method, route: operation.route, operationId: operation.operationId, repository: repo?.fullName })) continue;
       delay.remaining--;
-      await new Promise((resolve) => setTimeout(resolve, delay.rule.ms));
+      if (delay.rule.until) await delay.rule.until.catch(() => undefined);
+      if (delay.rule.ms) await new Promise((resolve) => setTimeout(resolve, delay.rule.ms));
       break;
     }
     const fault = this.takeFault(method, operation, repo?.fullName);
