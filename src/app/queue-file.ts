@@ -14,6 +14,7 @@ import { writeFileAtomic } from '../util/fs.js';
 import {
   backoffDelay,
   DEFAULT_BACKOFF,
+  HELD,
   WorkNotReadyError,
   type BackoffPolicy,
   type BatchOptions,
@@ -22,6 +23,7 @@ import {
   type NewWork,
   type QueueFailure,
   type WorkItem,
+  type WorkLease,
   type WorkQueue,
 } from './queue.js';
 
@@ -55,7 +57,7 @@ export interface FileWorkQueueOptions {
 }
 
 interface Handler {
-  run: (item: WorkItem) => Promise<void>;
+  run: (item: WorkItem, lease: WorkLease) => Promise<void>;
   backoff: BackoffPolicy;
 }
 
@@ -195,8 +197,8 @@ export class FileWorkQueue implements WorkQueue {
     return true;
   }
 
-  handle<T>(kind: string, handler: (item: WorkItem<T>) => Promise<void>, backoff: BackoffPolicy = DEFAULT_BACKOFF): void {
-    this.handlers.set(kind, { run: handler as (item: WorkItem) => Promise<void>, backoff });
+  handle<T>(kind: string, handler: (item: WorkItem<T>, lease: WorkLease) => Promise<void>, backoff: BackoffPolicy = DEFAULT_BACKOFF): void {
+    this.handlers.set(kind, { run: handler as (item: WorkItem, lease: WorkLease) => Promise<void>, backoff });
     this.schedule(kind);
   }
 
@@ -244,7 +246,8 @@ export class FileWorkQueue implements WorkQueue {
     this.runningKeys.add(keyed);
     const work = (async () => {
       try {
-        await handler.run(item);
+        // One replica: no other run can take the item.
+        await handler.run(item, HELD);
         this.items.delete(item.id);
         this.done.set(item.id, true);
         await this.journal?.append([{ op: 'done', ids: [item.id] }]);

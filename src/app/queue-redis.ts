@@ -31,8 +31,10 @@ import {
   type NewWork,
   type QueueFailure,
   type WorkItem,
+  type WorkLease,
   type WorkQueue,
 } from './queue.js';
+import { LostOwnershipError } from '../github/write-fence.js';
 
 export interface RedisWorkQueueOptions {
   /** redis://[user:password@]HOST:PORT[/DB] (rediss:// for TLS). */
@@ -98,6 +100,12 @@ const KEY_LOCK = `
 local held = redis.call('get', KEYS[1])
 if held and held ~= ARGV[1] then return 0 end
 redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`;
+// KEYS: lock. ARGV: value, ttl. Renewal: only a lock still ours. One that expired (the event loop
+// blocked past it) is lost, never taken again: another replica may hold the key, or take it now.
+const KEY_LOCK_EXTEND = `
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('pexpire', KEYS[1], ARGV[2])
 return 1`;
 
 export function redisConnection(url: string): ConnectionOptions {
@@ -178,6 +186,7 @@ export class RedisWorkQueue implements WorkQueue {
       // Only our own lock: it may have expired and been taken by another replica meanwhile.
       client.defineCommand('egressctlRelease', { numberOfKeys: 1, lua: "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end" });
       client.defineCommand('egressctlKeyLock', { numberOfKeys: 1, lua: KEY_LOCK });
+      client.defineCommand('egressctlKeyLockExtend', { numberOfKeys: 1, lua: KEY_LOCK_EXTEND });
       client.defineCommand('egressctlFanInExpect', { numberOfKeys: 5, lua: FAN_IN_EXPECT });
       client.defineCommand('egressctlFanInSettle', { numberOfKeys: 5, lua: FAN_IN_SETTLE });
       this.commandsDefined = true;
@@ -247,7 +256,7 @@ export class RedisWorkQueue implements WorkQueue {
     };
   }
 
-  handle<T>(kind: string, handler: (item: WorkItem<T>) => Promise<void>, backoff: BackoffPolicy = DEFAULT_BACKOFF): void {
+  handle<T>(kind: string, handler: (item: WorkItem<T>, lease: WorkLease) => Promise<void>, backoff: BackoffPolicy = DEFAULT_BACKOFF): void {
     const lockMs = this.options.lockMs ?? 10_000;
     const worker = new Worker<JobData>(
       `${this.prefix}-${kind}`,
@@ -259,6 +268,7 @@ export class RedisWorkQueue implements WorkQueue {
         const local = `${kind}\0${job.data.key}`;
         const client = await this.redis();
         const lockKey = async () => Number(await client.runCommand('egressctlKeyLock', [lock, holder, lockMs])) === 1;
+        const extendKey = async () => Number(await client.runCommand('egressctlKeyLockExtend', [lock, holder, lockMs])) === 1;
         // Never two runs of one key in this process either (BullMQ may hand a job it thinks stalled to the replica still running it).
         if (this.runningKeys.has(local) || !(await lockKey())) {
           // Another job of this key runs (on this or another replica): try again shortly, without counting an attempt.
@@ -266,13 +276,27 @@ export class RedisWorkQueue implements WorkQueue {
           throw new DelayedError();
         }
         this.runningKeys.add(local);
-        const renew = setInterval(() => void lockKey().catch(() => undefined), Math.max(100, Math.floor(lockMs / 2)));
+        const renew = setInterval(() => void extendKey().catch(() => undefined), Math.max(100, Math.floor(lockMs / 2)));
         renew.unref?.();
+        // Held while BullMQ's job lock is still this run's token (checked and extended at once)
+        // and the key's lock still this run's: BullMQ hands a job whose lock expired to another worker.
+        const lease: WorkLease = { owned: async () => (token === undefined || Number(await job.extendLock(token, lockMs)) === 1) && (await extendKey()) };
         let waitFor: number | undefined;
         try {
-          await handler(this.itemOf(job) as WorkItem<T>);
+          await handler(this.itemOf(job) as WorkItem<T>, lease);
         } catch (error) {
           this.options.onError?.({ ...this.itemOf(job), attempts: job.attemptsMade + 1, lastError: messageOf(error) }, error);
+          if (error instanceof LostOwnershipError) {
+            // Not ours any more: no failure and no retry from here. Should BullMQ's lock still be
+            // this run's (only the key's was lost), the job goes back to wait for the key, costing
+            // no attempt; otherwise BullMQ refuses this run's moves and the holder's run counts.
+            try {
+              await job.moveToDelayed(Date.now() + 200, token);
+            } catch {
+              return;
+            }
+            throw new DelayedError();
+          }
           if (!(error instanceof WorkNotReadyError)) throw error;
           // Waiting, not failed: back to delayed with the same growing backoff, leaving no failedReason.
           const waits = (job.data.waits ?? 0) + 1;

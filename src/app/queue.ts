@@ -8,6 +8,7 @@
  *   repositories run in parallel.
  */
 import { BoundedMap } from '../util/bounded-map.js';
+import { LostOwnershipError } from '../github/write-fence.js';
 
 export class DeliveryLog {
   private readonly ids: BoundedMap<string, true>;
@@ -93,10 +94,24 @@ export class WorkNotReadyError extends Error {
   override readonly name = 'WorkNotReadyError';
 }
 
-/** How the App logs an attempt that threw: a wait at info, anything else as a failure. */
+/**
+ * What a handler is told about its hold on the item: with several replicas, a run whose job lock
+ * expired (its event loop blocked, Redis out of reach) may have had the item handed to another
+ * replica, and must stop writing (src/github/write-fence.ts).
+ */
+export interface WorkLease {
+  /** True while this run still holds the item (and keeps holding it a lock period more); throws when it cannot tell. */
+  owned(): Promise<boolean>;
+}
+
+/** The one replica's queue: nothing can take an item from a run. */
+export const HELD: WorkLease = { owned: async () => true };
+
+/** How the App logs an attempt that threw: a wait at info, a run that lost its item to another replica, anything else as a failure. */
 export function logWorkError(log: { warn: (fields: object, message: string) => void; info: (fields: object, message: string) => void }, item: { id: string; kind?: string; attempts: number }, error: unknown): void {
   const fields = { id: item.id, ...(item.kind === undefined ? {} : { kind: item.kind }), attempts: item.attempts, err: error instanceof Error ? error.message : String(error) };
   if (error instanceof WorkNotReadyError) log.info(fields, 'work not ready yet: tried again later');
+  else if (error instanceof LostOwnershipError) log.warn(fields, 'work taken over by another replica: this run stopped before writing to GitHub, the replica that holds it now does the work');
   else log.warn(fields, 'work failed: retried with backoff');
 }
 
@@ -154,8 +169,12 @@ export interface WorkQueue {
   readonly description: string;
   /** Record `item` durably. False: its id is queued or was done recently (dropped). */
   add<T>(item: NewWork<T>): Promise<boolean>;
-  /** Run items of `kind` through `handler`: one at a time per key; a throw retries later. */
-  handle<T>(kind: string, handler: (item: WorkItem<T>) => Promise<void>, backoff?: BackoffPolicy): void;
+  /**
+   * Run items of `kind` through `handler`: one at a time per key; a throw retries later. `lease`
+   * says whether the run still holds the item; a handler that throws LostOwnershipError (it found
+   * it does not) is neither retried nor failed here: the run that holds the item does the work.
+   */
+  handle<T>(kind: string, handler: (item: WorkItem<T>, lease: WorkLease) => Promise<void>, backoff?: BackoffPolicy): void;
   /** Items of `kind` are collected and handed over together, at most once per interval; a throw keeps them all for the next batch. */
   handleBatches<T>(kind: string, options: BatchOptions, handler: (items: WorkItem<T>[]) => Promise<void>): void;
   /** Run the batch of `kind` now (tests, shutdown). */

@@ -234,10 +234,18 @@ export function publishedOutput(input: PublishedInput, status: 'accepted' | 'unc
   };
 }
 
+/** The title prefix of a check completed as superseded: what `isSuperseded` recognizes. */
+const SUPERSEDED_TITLE = 'Superseded by ';
+
+/** A check run as GitHub returns it, completed with supersededOutput (by the push handler or the publish-check watch). */
+export function isSuperseded(run: { status?: string | null; conclusion?: string | null; output?: { title?: string | null } | null }): boolean {
+  return run.status === 'completed' && run.conclusion === 'neutral' && (run.output?.title ?? '').startsWith(SUPERSEDED_TITLE);
+}
+
 export function supersededOutput(revision: string, published: string): CheckOutput {
   return {
     conclusion: 'neutral',
-    title: `Superseded by ${shortSha(published)}`,
+    title: `${SUPERSEDED_TITLE}${shortSha(published)}`,
     summary: `Not published: \`${revision}\` is an ancestor of the published revision \`${published}\` (pushes arrived out of order). Servers keep the newer one.`,
     annotations: [],
   };

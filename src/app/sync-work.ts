@@ -34,8 +34,9 @@ import { gitHubStatus, messageOf } from '../util/errors.js';
 import type { AppLogger, WebhookApp } from './delivery-guard.js';
 import { publicMessage } from './failure.js';
 import { completeCheckRun } from './github.js';
-import { WorkNotReadyError, type BackoffPolicy, type FanInFailure, type NewWork, type WorkItem, type WorkQueue } from './queue.js';
-import { supersededOutput, syncFailedOutput, type CheckOutput } from './render.js';
+import { WorkNotReadyError, type BackoffPolicy, type FanInFailure, type NewWork, type WorkItem, type WorkLease, type WorkQueue } from './queue.js';
+import { confirmFence, fenceWrites, LostOwnershipError, withWriteFence, WriteFence } from '../github/write-fence.js';
+import { isSuperseded, supersededOutput, syncFailedOutput, type CheckOutput } from './render.js';
 import { planPublish, type OrganizationPlan } from './sync-on-merge.js';
 
 export const PLAN_KIND = 'sync-plan';
@@ -84,6 +85,11 @@ interface RepositoryWork {
   revision: string;
   defaultBranch?: string;
   publish?: string;
+  /**
+   * The organization's listing generation when this unit was queued (SyncStateStore.generation):
+   * should a later listing drop the repository while the unit runs, its row is not written back.
+   */
+  generation?: number;
 }
 
 interface CheckWork {
@@ -123,10 +129,18 @@ export interface SyncWork {
 
 /**
  * Every write of a repository's (or the organization's variables') outcome goes through here:
- * merged into the sync report, one unit's rows at a time.
+ * merged into the sync report, one unit's rows at a time. `generation`: the listing the unit was
+ * queued after; returns the repositories a newer listing dropped (their rows are not written back).
  */
-async function recordOutcome(syncState: SyncStateStore, report: OrganizationSync): Promise<void> {
-  await syncState.record(report, { merge: true });
+async function recordOutcome(syncState: SyncStateStore, report: OrganizationSync, generation?: number): Promise<string[]> {
+  // A run that lost its unit to another replica records nothing: the holder's outcome is the row.
+  await confirmFence('recording the outcome');
+  return syncState.record(report, { merge: true, ...(generation === undefined ? {} : { generation }) });
+}
+
+/** Did the listing drop `repository` while its unit ran? */
+function droppedFrom(dropped: readonly string[], repository: string): boolean {
+  return dropped.some((name) => name.toLowerCase() === repository.toLowerCase());
 }
 
 /** How long an organization's installation id is used before it is looked up again. */
@@ -145,6 +159,20 @@ function errorRows(organization: string, repositories: readonly string[], reason
 export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
   const { queue } = deps;
   const log: AppLogger = deps.log ?? deps.app.log;
+  /** Every GitHub client of these units: its writes ask the running unit's fence (write-fence.ts). */
+  const auth = async (installationId?: number): Promise<GitHubClient> => fenceWrites(await deps.app.auth(installationId));
+  /** Run a unit's attempt under a fence on its lease: once it no longer holds its item, its writes are refused and it stops. */
+  const fenced = async <T>(item: WorkItem<unknown>, lease: WorkLease, work: (fence: WriteFence) => Promise<T>): Promise<T> => {
+    const fence = new WriteFence(() => lease.owned(), `${item.kind} ${item.key}`);
+    try {
+      const result = await withWriteFence(fence, () => work(fence));
+      // A write refused and turned into a result on the way (a failed rollout, a variable in error): still lost.
+      if (fence.lost) throw fence.lost;
+      return result;
+    } catch (error) {
+      throw fence.lost ?? error;
+    }
+  };
   const policyKey = deps.policyRepository.toLowerCase();
   const policies = new BoundedMap<string, Promise<PolicyRepository>>(4);
   const installations = new BoundedMap<string, { id: number; at: number }>(1_000);
@@ -191,6 +219,12 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
     return newer ? published : revision;
   };
 
+  /** The published revision that descends from `revision` (it supersedes that revision's publish check), or undefined. */
+  const supersedingRevision = async (revision: string): Promise<string | undefined> => {
+    const newer = await latest(revision);
+    return newer === revision ? undefined : newer;
+  };
+
   /**
    * The App's client on an organization, or undefined (logged) when it is not installed there.
    * Installation ids are kept for INSTALLATION_TTL_MS: an App uninstalled and installed again gets
@@ -199,7 +233,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
   const installationClient = async (organization: string): Promise<GitHubClient | undefined> => {
     let cached = installations.get(organization);
     if (cached === undefined || Date.now() - cached.at > INSTALLATION_TTL_MS) {
-      const appOctokit = await deps.app.auth();
+      const appOctokit = await auth();
       try {
         cached = { id: (await appOctokit.rest.apps.getOrgInstallation({ org: organization })).data.id, at: Date.now() };
       } catch (error) {
@@ -211,7 +245,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
       }
       installations.set(organization, cached);
     }
-    return deps.app.auth(cached.id);
+    return auth(cached.id);
   };
 
   /**
@@ -219,10 +253,11 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
    * or the error it threw) before the error goes to the queue's backoff. `children`: the units it
    * queued, expected by the fan-in before they are added.
    */
-  const unit = async <T extends { publish?: string }>(item: WorkItem<T>, run: (expect: (children: NewWork[], beforeAdding?: (repositories: number) => Promise<void>) => Promise<void>) => Promise<FanInFailure[]>): Promise<void> => {
+  const unit = async <T extends { publish?: string }>(item: WorkItem<T>, lease: WorkLease, run: (expect: (children: NewWork[], beforeAdding?: (repositories: number) => Promise<void>) => Promise<void>) => Promise<FanInFailure[]>): Promise<void> => {
     const publish = item.attempts === 0 ? item.data.publish : undefined;
     /** `beforeAdding`: told the publish's repository units so far, while none of these can have settled (the check cannot be completed yet). */
     const expect = async (children: NewWork[], beforeAdding?: (repositories: number) => Promise<void>): Promise<void> => {
+      await confirmFence('queueing its units');
       if (publish !== undefined) {
         const repositories = await queue.expectInFanIn(publish, children.map((child) => child.id), `${REPOSITORY_KIND}:`);
         await beforeAdding?.(repositories);
@@ -232,8 +267,10 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
     let failures: FanInFailure[];
     let thrown: unknown;
     try {
-      failures = await run(expect);
+      failures = await fenced(item, lease, () => run(expect));
     } catch (error) {
+      // Lost to another replica: not settled here either (the holder's run settles it, on its first attempt too).
+      if (error instanceof LostOwnershipError) throw error;
       thrown = error;
       // Shown on the publish check: no local paths.
       failures = [{ target: item.key, reason: publicMessage(error, deps.knownDirs) }];
@@ -249,7 +286,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
 
   /** The in-progress publish check, with how many repositories its publish syncs (the organizations' units queued so far). */
   const showSyncing = async (check: PublishCheck, repositories: number): Promise<void> => {
-    const octokit: GitHubClient = await deps.app.auth(check.installationId);
+    const octokit: GitHubClient = await auth(check.installationId);
     const syncing = `syncing ${repositories} ${repositories === 1 ? 'repository' : 'repositories'}`;
     await octokit.rest.checks.update({
       owner: check.owner,
@@ -264,8 +301,8 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
 
   queue.handle<PlanWork>(
     PLAN_KIND,
-    (item) =>
-      unit(item, async (expect) => {
+    (item, lease) =>
+      unit(item, lease, async (expect) => {
         const { previous, revision, publish, check } = item.data;
         if (previous === undefined) {
           log.info({ revision }, 'first publish: no previous revision to compare; the scheduled sync covers every repository');
@@ -283,8 +320,8 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
 
   queue.handle<OrganizationWork>(
     ORGANIZATION_KIND,
-    (item) =>
-      unit(item, async (expect) => {
+    (item, lease) =>
+      unit(item, lease, async (expect) => {
         const work = item.data;
         const organization = work.organization;
         const revision = await latest(work.revision);
@@ -305,10 +342,13 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
           }
           if (work.expand === 'all') {
             // A complete listing (a failed page threw above): rows of repositories deleted or taken out of the installation go.
+            await confirmFence('dropping rows of repositories no longer listed');
             const dropped = await deps.syncState.prune(organization, listed.map((target) => `${target.owner}/${target.name}`));
             if (dropped.length > 0) log.info({ organization, repositories: dropped }, 'no longer in the installation: dropped from the sync state');
           }
         }
+        // Carried by the repository units queued now: a later listing that drops one of them wins over its row.
+        const generation = await deps.syncState.generation(organization);
         if (policy.settings.delivery === 'variables') {
           // Written and read back before any repository step may switch to reading them (docs/reconciliation.md, "Variables: writes, removal, drift").
           const writer = new VariableWriter(client);
@@ -321,7 +361,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
             const reason = `the variables its steps read are not in place, so its workflows were left as they are: ${problems.join('; ')}`;
             const names = [...targets.values()].map((target) => `${target.owner}/${target.name}`);
             // Its repositories are not synced until this succeeds: their rows say why.
-            if (names.length > 0) await recordOutcome(deps.syncState, errorRows(organization, names, reason));
+            if (names.length > 0) await recordOutcome(deps.syncState, errorRows(organization, names, reason), generation);
             for (const name of names) log.error({ target: name }, reason);
             return names.length > 0 ? names.map((target) => ({ target, reason })) : problems.map((problem) => ({ target: organization, reason: problem }));
           }
@@ -333,7 +373,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
               id: `${REPOSITORY_KIND}:${repository.toLowerCase()}@${revision}#${work.origin}`,
               kind: REPOSITORY_KIND,
               key: repository.toLowerCase(),
-              data: { repository, organization, revision, ...(target.defaultBranch ? { defaultBranch: target.defaultBranch } : {}), ...(item.attempts === 0 && work.publish ? { publish: work.publish } : {}) },
+              data: { repository, organization, revision, generation, ...(target.defaultBranch ? { defaultBranch: target.defaultBranch } : {}), ...(item.attempts === 0 && work.publish ? { publish: work.publish } : {}) },
             };
           }),
           // One checks/update per organization unit (its first attempt), never per repository.
@@ -348,16 +388,22 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
 
   queue.handle<RepositoryWork>(
     REPOSITORY_KIND,
-    (item) =>
-      unit(item, async () => {
+    (item, lease) =>
+      unit(item, lease, async () => {
         const work = item.data;
+        /** The listing dropped the repository while this unit ran: nothing recorded, nothing to retry. */
+        const left = (dropped: readonly string[]): boolean => {
+          if (!droppedFrom(dropped, work.repository)) return false;
+          log.info({ repository: work.repository, organization: work.organization }, 'no longer in the installation (a listing dropped it while its sync ran): its outcome is not recorded');
+          return true;
+        };
         try {
           const revision = await latest(work.revision);
           const policy = await policyAt(revision);
           const client = await installationClient(work.organization);
           if (!client) {
             const failure = notInstalled(work.organization);
-            await recordOutcome(deps.syncState, errorRows(work.organization, [work.repository], failure.reason));
+            await recordOutcome(deps.syncState, errorRows(work.organization, [work.repository], failure.reason), work.generation);
             return [failure];
           }
           const [owner = work.organization, name = work.repository] = work.repository.split('/');
@@ -372,7 +418,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
             mode: deps.mode ?? 'inline',
             ...(deps.action ? { action: deps.action } : {}),
           });
-          await recordOutcome(deps.syncState, result.report);
+          if (left(await recordOutcome(deps.syncState, result.report, work.generation))) return [];
           const entry = result.report.repositories[0];
           log.info({ repository: work.repository, revision, status: entry?.status, requests: result.requests, attempt: item.attempts + 1 }, 'repository synced');
           const failures = failuresOf(result.report);
@@ -380,7 +426,8 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
           return failures;
         } catch (error) {
           // GitHub unreachable, the policy unreadable: the row says so, and the queue retries it.
-          await recordOutcome(deps.syncState, errorRows(work.organization, [work.repository], messageOf(error))).catch(() => undefined);
+          const dropped = await recordOutcome(deps.syncState, errorRows(work.organization, [work.repository], messageOf(error)), work.generation).catch(() => []);
+          if (left(dropped)) return [];
           throw error;
         }
       }),
@@ -389,13 +436,28 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
 
   queue.handle<CheckWork>(
     CHECK_KIND,
-    async (item) => {
+    (item, lease) => fenced(item, lease, async () => {
       const { check, failures } = item.data;
-      const octokit: GitHubClient = await deps.app.auth(check.installationId);
+      const octokit: GitHubClient = await auth(check.installationId);
+      // Superseded (by the watch, or a redelivered push) while this publish's sync ran: it stays so,
+      // whatever this sync's outcome; the newer revision's check reports the sync.
+      const { data: run } = await octokit.rest.checks.get({ owner: check.owner, repo: check.repo, check_run_id: check.checkRunId });
+      if (isSuperseded(run)) {
+        log.info({ revision: check.revision, title: run.output.title }, 'publish check already completed as superseded: left as it is');
+        return;
+      }
+      // By the same rule as the watch and the push handler: whichever completes it last, a check a
+      // newer published revision descends from ends superseded (no window between the read above and a supersede).
+      const published = await supersedingRevision(check.revision);
+      if (published !== undefined) {
+        await completeCheckRun({ octokit, owner: check.owner, repo: check.repo }, check.checkRunId, supersededOutput(check.revision, published));
+        log.info({ revision: check.revision, published }, 'publish check completed after the sync: superseded');
+        return;
+      }
       const output = failures.length > 0 ? syncFailedOutput(check.output, check.revision, failures) : check.output;
       await completeCheckRun({ octokit, owner: check.owner, repo: check.repo }, check.checkRunId, output);
       log.info({ revision: check.revision, failures: failures.length }, 'publish check completed after the sync');
-    },
+    }),
     deps.backoff,
   );
 
@@ -409,14 +471,14 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
    */
   queue.handle<WatchWork>(
     WATCH_KIND,
-    async (item) => {
+    (item, lease) => fenced(item, lease, async () => {
       const { check } = item.data;
-      const octokit: GitHubClient = await deps.app.auth(check.installationId);
+      const octokit: GitHubClient = await auth(check.installationId);
       const target = { octokit, owner: check.owner, repo: check.repo };
       const { data: run } = await octokit.rest.checks.get({ owner: check.owner, repo: check.repo, check_run_id: check.checkRunId });
       if (run.status === 'completed') return;
-      const published = await deps.published();
-      if (published !== undefined && published !== check.revision && (await latest(check.revision)) === published) {
+      const published = await supersedingRevision(check.revision);
+      if (published !== undefined) {
         await completeCheckRun(target, check.checkRunId, supersededOutput(check.revision, published));
         log.info({ revision: check.revision, published }, 'publish check completed: superseded');
         return;
@@ -430,7 +492,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
       const failures = Object.values(report.organizations).flatMap((organization) => failuresOf(organization));
       await completeCheckRun(target, check.checkRunId, failures.length > 0 ? syncFailedOutput(check.output, check.revision, failures) : check.output);
       log.warn({ revision: check.revision, failures: failures.length, stale }, 'publish check completed from the sync state (its fan-in did not complete it)');
-    },
+    }),
     deps.backoff,
   );
 

@@ -232,14 +232,68 @@ export function syncStateCounts(file: SyncReportFile): Record<SyncStatus, number
   return counts;
 }
 
-export async function readSyncReport(dir: string): Promise<SyncReportFile> {
+/**
+ * An organization's last complete listing of its installation's repositories
+ * (docs/architecture.md#races-the-controller-closes): `generation` counts the listings,
+ * `repositories` are lower-cased. A unit queued before it (an older generation) writes no row for
+ * a repository it does not name.
+ */
+export interface OrganizationListing {
+  generation: number;
+  repositories: string[];
+}
+
+/** What `sync-report.json` holds: the report, and per organization (lower-cased) its last listing. */
+interface SyncStateFile extends SyncReportFile {
+  listings?: Record<string, OrganizationListing>;
+}
+
+export interface RecordOptions {
+  /** Only what the run names changes (the App's units); otherwise the run replaces its organization's entries. */
+  merge?: boolean;
+  /**
+   * The listing generation the writing unit was queued at. Rows of repositories a newer listing
+   * does not name are not written (the unit ran on while the listing dropped them). Undefined: a
+   * writer no listing can outdate (the CLI, a webhook about the repository itself).
+   */
+  generation?: number;
+}
+
+async function readSyncFile(dir: string): Promise<SyncStateFile> {
   try {
-    const value = JSON.parse(await readFile(path.join(dir, SYNC_REPORT_FILE), 'utf8')) as Partial<SyncReportFile>;
-    if (value.version === 1 && value.organizations && typeof value.organizations === 'object') return { version: 1, organizations: value.organizations };
+    const value = JSON.parse(await readFile(path.join(dir, SYNC_REPORT_FILE), 'utf8')) as Partial<SyncStateFile>;
+    if (value.version === 1 && value.organizations && typeof value.organizations === 'object') {
+      return { version: 1, organizations: value.organizations, ...(value.listings && typeof value.listings === 'object' ? { listings: value.listings } : {}) };
+    }
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT' && !(error instanceof SyntaxError)) throw error;
   }
   return { version: 1, organizations: {} };
+}
+
+export async function readSyncReport(dir: string): Promise<SyncReportFile> {
+  const { version, organizations } = await readSyncFile(dir);
+  return { version, organizations };
+}
+
+/** The listing generation of `organization` (0 before its first complete listing). */
+export async function syncGeneration(dir: string, organization: string): Promise<number> {
+  await writing.get(dir);
+  return (await readSyncFile(dir)).listings?.[organization.toLowerCase()]?.generation ?? 0;
+}
+
+/**
+ * `run` as a unit queued at `generation` may write it: without the repositories (rows, coverage,
+ * repository variables) a newer listing than the unit's does not name. `dropped`: those rows.
+ */
+export function withoutUnlisted(run: OrganizationSync, listing: OrganizationListing | undefined, generation: number | undefined): { run: OrganizationSync; dropped: string[] } {
+  if (generation === undefined || listing === undefined || generation >= listing.generation) return { run, dropped: [] };
+  return pruneRun(run, listing.repositories);
+}
+
+/** A write the listing left with nothing to write is not made (not even its time). */
+function isEmptyWrite(before: OrganizationSync, after: OrganizationSync): boolean {
+  return after.repositories.length === 0 && after.variables.length === 0 && (before.repositories.length > 0 || before.variables.length > 0);
 }
 
 /**
@@ -258,7 +312,12 @@ function withKeptCoverage(run: OrganizationSync, previous: OrganizationSync | un
   return { ...run, coverage: Object.fromEntries(Object.entries(coverage).sort(([a], [b]) => (a < b ? -1 : 1))) };
 }
 
-export function recordSync(dir: string, run: OrganizationSync, options: { merge?: boolean } = {}): Promise<SyncReportFile> {
+export async function recordSync(dir: string, run: OrganizationSync, options: RecordOptions = {}): Promise<SyncReportFile> {
+  return (await recordSyncRun(dir, run, options)).report;
+}
+
+/** recordSync, saying which repositories' rows were not written (a newer listing dropped them; RecordOptions.generation). */
+export function recordSyncRun(dir: string, run: OrganizationSync, options: RecordOptions = {}): Promise<{ report: SyncReportFile; dropped: string[] }> {
   // Read-modify-write: one at a time per directory (the App syncs organizations concurrently).
   const next = (writing.get(dir) ?? Promise.resolve()).then(() => writeRun(dir, run, options));
   writing.set(dir, next.catch(() => undefined));
@@ -272,14 +331,16 @@ export function recordSync(dir: string, run: OrganizationSync, options: { merge?
  */
 export function pruneSync(dir: string, organization: string, listed: readonly string[]): Promise<string[]> {
   const next = (writing.get(dir) ?? Promise.resolve()).then(async () => {
-    const file = await readSyncReport(dir);
+    const file = await readSyncFile(dir);
     const key = organization.toLowerCase();
+    // The listing is kept even when it drops nothing: units queued before it must not write back what it lacks.
+    const listings = file.listings ?? {};
+    listings[key] = { generation: (listings[key]?.generation ?? 0) + 1, repositories: [...new Set(listed.map((name) => name.toLowerCase()))].sort() };
+    file.listings = listings;
     const previous = file.organizations[key];
-    if (!previous) return [];
-    const pruned = pruneRun(previous, listed);
-    if (pruned.dropped.length === 0) return [];
-    file.organizations[key] = pruned.run;
-    await writeFileAtomic(path.join(dir, SYNC_REPORT_FILE), `${JSON.stringify(file, null, 2)}\n`, { mkdirs: true });
+    const pruned = previous ? pruneRun(previous, listed) : { run: previous, dropped: [] };
+    if (pruned.run) file.organizations[key] = pruned.run;
+    await writeFile(dir, file);
     return pruned.dropped;
   });
   writing.set(dir, next.catch(() => undefined));
@@ -303,9 +364,16 @@ export function pruneRun(run: OrganizationSync, listed: readonly string[]): { ru
   };
 }
 
-async function writeRun(dir: string, run: OrganizationSync, options: { merge?: boolean }): Promise<SyncReportFile> {
-  const file = await readSyncReport(dir);
-  const key = run.organization.toLowerCase();
+async function writeFile(dir: string, file: SyncStateFile): Promise<void> {
+  await writeFileAtomic(path.join(dir, SYNC_REPORT_FILE), `${JSON.stringify(file, null, 2)}\n`, { mkdirs: true });
+}
+
+async function writeRun(dir: string, written: OrganizationSync, options: RecordOptions): Promise<{ report: SyncReportFile; dropped: string[] }> {
+  const file = await readSyncFile(dir);
+  const key = written.organization.toLowerCase();
+  const { run, dropped } = withoutUnlisted(written, file.listings?.[key], options.generation);
+  const report = (): SyncReportFile => ({ version: 1, organizations: file.organizations });
+  if (isEmptyWrite(written, run)) return { report: report(), dropped };
   const previous = file.organizations[key];
   let next = run;
   if (options.merge && previous) {
@@ -317,6 +385,6 @@ async function writeRun(dir: string, run: OrganizationSync, options: { merge?: b
   }
   next = withKeptCoverage(next, previous);
   file.organizations[key] = next;
-  await writeFileAtomic(path.join(dir, SYNC_REPORT_FILE), `${JSON.stringify(file, null, 2)}\n`, { mkdirs: true });
-  return file;
+  await writeFile(dir, file);
+  return { report: report(), dropped };
 }

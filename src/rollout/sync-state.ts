@@ -7,7 +7,7 @@
  * run names and keeps the others; without it a run replaces its organization's entries.
  */
 import path from 'node:path';
-import { pruneSync, readSyncReport, recordSync, SYNC_REPORT_FILE, type OrganizationSync, type SyncReportFile } from './sync-report.js';
+import { pruneSync, readSyncReport, recordSyncRun, syncGeneration, SYNC_REPORT_FILE, type OrganizationSync, type RecordOptions, type SyncReportFile } from './sync-report.js';
 
 /** What the console and the metrics need: the whole report, as `sync-report.json` holds it. */
 export interface SyncStateReader {
@@ -17,13 +17,20 @@ export interface SyncStateReader {
 }
 
 export interface SyncStateStore extends SyncStateReader {
-  /** Record one organization's run (`merge`: only what it names changes; otherwise its organization's entries are replaced). */
-  record(run: OrganizationSync, options?: { merge?: boolean }): Promise<void>;
+  /**
+   * Record one organization's run (`merge`: only what it names changes; otherwise its
+   * organization's entries are replaced). With `generation`, rows of repositories a newer listing
+   * does not name are not written; returns those repositories (a write left with nothing is not made).
+   */
+  record(run: OrganizationSync, options?: RecordOptions): Promise<string[]>;
   /**
    * Drop `organization`'s rows for repositories not in `listed` (a complete listing of its
-   * installation's repositories: never call it with a failed or partial one). Returns the names dropped.
+   * installation's repositories: never call it with a failed or partial one), and keep the
+   * listing as the organization's next generation. Returns the names dropped.
    */
   prune(organization: string, listed: readonly string[]): Promise<string[]>;
+  /** The generation of the organization's last listing (0 before any): what a unit queued now carries to `record`. */
+  generation(organization: string): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -35,12 +42,16 @@ export class FileSyncStateStore implements SyncStateStore {
     this.description = path.join(dir, SYNC_REPORT_FILE);
   }
 
-  async record(run: OrganizationSync, options: { merge?: boolean } = {}): Promise<void> {
-    await recordSync(this.dir, run, options);
+  async record(run: OrganizationSync, options: RecordOptions = {}): Promise<string[]> {
+    return (await recordSyncRun(this.dir, run, options)).dropped;
   }
 
   prune(organization: string, listed: readonly string[]): Promise<string[]> {
     return pruneSync(this.dir, organization, listed);
+  }
+
+  generation(organization: string): Promise<number> {
+    return syncGeneration(this.dir, organization);
   }
 
   read(): Promise<SyncReportFile> {

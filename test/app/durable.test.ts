@@ -270,6 +270,52 @@ describe.skipIf(missing !== undefined)('two replicas on one redis-server', () =>
     expect(b.child.exitCode).toBeNull();
   }, 240_000);
 
+  it('a replica paused past its job lock in the middle of a repository sync: the other takes the job, and the paused one, resumed, writes nothing (race 3)', async () => {
+    await standin!.createRepository('acme/web', { files: { '.github/workflows/ci.yml': AUDIT_WORKFLOW } });
+    const settings = { EGRESSCTL_QUEUE: redis!.url, EGRESSCTL_SYNC_RETRY_SECONDS: '1' };
+    const a = await start(stateDir, settings);
+    expect((await standin!.deliverWebhook({ url: a.hookUrl, event: 'push', repository: POLICY_REPO, after: (await standin!.refSha(POLICY_REPO, 'main'))! })).status).toBe(200);
+    const sha = await standin!.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'organizations:\n  acme: audit\nrepositories:\n  acme/api: api\n  acme/web: base\nworkflows:\n  acme/api/.github/workflows/release.yml: base\n' } });
+    // Replica A stops dead (SIGSTOP: as a blocked event loop or a long GC pause, nothing of it runs) as it reads
+    // acme/web's tree, after its reads and before its writes; the answer waits in its socket.
+    let paused = false;
+    standin!.delayRequests({
+      count: 1,
+      ms: 500,
+      match: (request) => {
+        if (paused || request.operationId !== 'git/get-tree' || request.repository !== 'acme/web') return false;
+        paused = a.child.kill('SIGSTOP');
+        return true;
+      },
+    });
+    expect((await standin!.deliverWebhook({ url: a.hookUrl, event: 'push', repository: POLICY_REPO, after: sha })).status).toBe(200);
+    await until('replica A paused in the middle of acme/web', () => paused, 60_000);
+    const pausedAt = Date.now();
+    const writesOnWeb = () => standin!.requests.filter((request) => request.repository === 'acme/web' && request.write).map((request) => `${request.operationId} ${request.status}`);
+    expect(writesOnWeb()).toEqual([]);
+    // Replica B starts; A's job lock (10 s) expires while it is paused, and B's stalled-job check hands B the job.
+    const b = await start(await mkdtemp(path.join(os.tmpdir(), 'egressctl-durable-b-')), settings);
+    await until('acme/web synced by replica B', () => writesOnWeb().some((write) => write.startsWith('pulls/create')), 60_000);
+    const synced = ['git/create-ref 201', 'repos/create-or-update-file-contents 200', 'pulls/create 201'];
+    expect(writesOnWeb()).toEqual(synced);
+    console.log(`replica paused past its job lock: the other synced acme/web ${((Date.now() - pausedAt) / 1000).toFixed(1)} s after the pause began`);
+    // A resumes where it stopped, its tree read answered: before its first write it finds the job is no longer its own, and stops.
+    a.child.kill('SIGCONT');
+    await until('replica A resumed and stopped, or wrote', () => /work taken over by another replica/.test(a.stdout()) || writesOnWeb().length > synced.length, 60_000);
+    // Long enough for any write of A to show.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(writesOnWeb()).toEqual(synced);
+    // One clear line in A's log: which unit, before which write, and why.
+    const line = a.stdout().split('\n').find((text) => text.includes('work taken over by another replica'));
+    expect(JSON.parse(line!)).toMatchObject({ kind: 'repository-sync', msg: expect.stringMatching(/this run stopped before writing to GitHub/), err: expect.stringMatching(/^repository-sync acme\/web: stopped before POST \/repos\/\{owner\}\/\{repo\}\/git\/refs: this replica no longer holds the job/) });
+    expect(standin!.pullRequests('acme/web')).toHaveLength(1);
+    // The publish check is completed (by B, which settled the unit), as a success.
+    await until('the publish check completed', () => standin!.checkRuns(POLICY_REPO, { headSha: sha, name: 'egressctl / publish' }).at(-1)?.status === 'completed', 60_000);
+    expect(standin!.checkRuns(POLICY_REPO, { headSha: sha, name: 'egressctl / publish' }).at(-1)?.conclusion).toBe('success');
+    expect(a.child.exitCode).toBeNull();
+    expect(b.child.exitCode).toBeNull();
+  }, 240_000);
+
   it('the sync state is shared: an outcome recorded by one replica is on the other\'s /sync page and in its egressctl_sync_repositories', async () => {
     const [a, b] = await replicas({});
     const page = async (app: AppProcess): Promise<string> => (await fetch(`${app.url}/sync`)).text();

@@ -4,7 +4,8 @@
  */
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { RedisWorkQueue } from '../../src/app/queue-redis.js';
-import { WorkNotReadyError } from '../../src/app/queue.js';
+import { WorkNotReadyError, type WorkLease } from '../../src/app/queue.js';
+import { LostOwnershipError } from '../../src/github/write-fence.js';
 import { redisMissing, startRedis, type RunningRedis } from '../support/redis.js';
 
 const missing = redisMissing();
@@ -60,4 +61,51 @@ it.skipIf(missing !== undefined)('an item not ready yet (WorkNotReadyError) is r
   expect(calls).toBe(3);
   while ((await queue.pending()) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
   expect(await queue.pending()).toBe(0);
+}, 60_000);
+
+it.skipIf(missing !== undefined)('a run whose event loop blocked past its lock is told it no longer holds the item; another replica runs it, once (race 3)', async () => {
+  const options = { url: redis!.url, lockMs: 1_000, stalledMs: 300 };
+  const [a, b] = [await RedisWorkQueue.open(options), await RedisWorkQueue.open(options)];
+  queues.push(a, b);
+  const runs: { replica: string; before?: boolean; after?: boolean; takenMeanwhile?: boolean }[] = [];
+  let taken = false;
+  const lost: unknown[] = [];
+  const handler = (replica: string) => async (_item: unknown, lease: WorkLease): Promise<void> => {
+    const run: { replica: string; before?: boolean; after?: boolean; takenMeanwhile?: boolean } = { replica };
+    runs.push(run);
+    if (runs.length > 1) {
+      taken = true;
+      return;
+    }
+    run.before = await lease.owned();
+    // The event loop blocked for 2.5 locks (a long GC pause, a synchronous parse): no renewal, the lock expires in Redis.
+    const until = Date.now() + 2_500;
+    while (Date.now() < until) {
+      // Busy: nothing else of this process runs, timers included.
+    }
+    const deadline = Date.now() + 15_000;
+    while (!taken && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    run.takenMeanwhile = taken;
+    run.after = await lease.owned();
+    if (!run.after) {
+      const error = new LostOwnershipError('lost');
+      lost.push(error);
+      throw error;
+    }
+  };
+  a.handle('repository-sync', handler('a'));
+  await a.add({ id: 'repository-sync:acme/web@1', kind: 'repository-sync', key: 'acme/web', data: {} });
+  const deadline = Date.now() + 10_000;
+  while (runs.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  // Replica b starts working the same kind while a's run holds the item.
+  b.handle('repository-sync', handler('b'));
+  while ((!taken || runs[0]!.after === undefined) && Date.now() < deadline + 15_000) await new Promise((resolve) => setTimeout(resolve, 20));
+  // Handed over while the blocked run still ran (its key's lock expired with the job's: it is not taken back by its renewal).
+  expect(runs[0]).toEqual({ replica: 'a', before: true, takenMeanwhile: true, after: false });
+  expect(lost).toHaveLength(1);
+  while ((await a.pending()) > 0 && Date.now() < deadline + 20_000) await new Promise((resolve) => setTimeout(resolve, 20));
+  expect(await a.pending()).toBe(0);
+  // The blocked run and the one run that took over; no failure left behind by the run that lost it.
+  expect(runs).toHaveLength(2);
+  expect(await a.failures()).toEqual([]);
 }, 60_000);

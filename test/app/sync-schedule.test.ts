@@ -83,3 +83,42 @@ it('the scheduled pass drops the row of a repository no longer in the installati
   await egressctl.idle();
   expect(await rows()).toEqual(['acme/api']);
 }, 90_000);
+
+it('a repository sync still running when the next pass drops its repository does not write its row back (race 1)', async () => {
+  const { standin, cacheDir } = scratch;
+  const installation = standin.createInstallation({ account: 'acme', permissions: await manifestPermissions(), repositories: [POLICY_REPO, 'acme/api', 'acme/web'] });
+  await standin.createRepository(POLICY_REPO, {
+    files: {
+      'egressctl.yml': 'organizations: [acme]\nunattached: skip\n',
+      'policies/org.yml': 'egress-policy: block\nallowed-endpoints:\n  - proxy.golang.org\n',
+      'attachments.yml': 'organizations:\n  acme: org\n',
+    },
+  });
+  for (const name of ['acme/api', 'acme/web']) await standin.createRepository(name, { files: { '.github/workflows/ci.yml': SIMPLE_WORKFLOW } });
+  const egressctl = await scratch.load({ EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '6' });
+  await egressctl.rollout!.runNow();
+  await egressctl.idle();
+  const rows = async (): Promise<string[]> => ((await readSyncReport(cacheDir)).organizations['acme']?.repositories ?? []).map((entry) => entry.repository).filter((name) => name !== POLICY_REPO).sort();
+  expect(await rows()).toEqual(['acme/api', 'acme/web']);
+
+  // The next pass: acme/web's unit is held in the middle of its sync (its pull request look-up takes 4 s).
+  let held = false;
+  standin.delayRequests({ count: 1, ms: 4_000, match: (request) => (held ||= request.operationId === 'pulls/list' && request.repository === 'acme/web') });
+  await egressctl.rollout!.runNow();
+  await expect.poll(() => held, { timeout: 20_000 }).toBe(true);
+  // Meanwhile acme/web leaves the installation, and a pass lists acme: its row is dropped.
+  installation.repositories.delete('acme/web');
+  await egressctl.rollout!.runNow();
+  await expect.poll(rows, { timeout: 20_000, interval: 50 }).toEqual(['acme/api']);
+  // The held unit finishes after the listing: its outcome for a repository the listing dropped is not written back.
+  await egressctl.idle();
+  expect(await rows()).toEqual(['acme/api']);
+  // Nor is it retried: nothing is left in error for acme/web.
+  expect((await egressctl.queue!.failures()).filter((failure) => failure.key === 'acme/web')).toEqual([]);
+
+  // Added back to the installation: the next pass gives it its row again.
+  installation.repositories.add('acme/web');
+  await egressctl.rollout!.runNow();
+  await egressctl.idle();
+  expect(await rows()).toEqual(['acme/api', 'acme/web']);
+}, 90_000);

@@ -31,9 +31,15 @@ function run(organization: string, at: string, repositories: SyncEntry[], variab
   return { organization, at, dryRun: false, repositories, variables, ...extra };
 }
 
+/**
+ * A record (a unit's write, `generation`: the listing generation the unit was queued at; `dropped`:
+ * the repositories whose rows it must not write), or a complete listing of an organization (prune).
+ */
+type Step = { run: OrganizationSync; merge?: boolean; generation?: number; dropped?: string[] } | { prune: string; listed: string[] };
+
 interface Case {
   name: string;
-  records: { run: OrganizationSync; merge?: boolean }[];
+  records: Step[];
   /** Per organization key: repositories (name:status), variables (level:target:name=value/status), coverage (repository:mode) or none, at, dryRun. */
   expected: Record<string, { organization: string; at: string; dryRun?: boolean; repositories: string[]; variables?: string[]; coverage?: Record<string, string> }>;
 }
@@ -131,7 +137,76 @@ const CASES: Case[] = [
       globex: { organization: 'globex', at: 't2', repositories: ['globex/site:synced', 'globex/web:synced'] },
     },
   },
+  {
+    name: 'a unit queued before a listing that dropped its repository does not write it back (row, repository variables, coverage)',
+    records: [
+      { run: run('acme', 't1', [repo('acme/api'), repo('acme/gone')], [variable('organization', 'acme', 'EGRESS_BASE', 'a'), variable('repository', 'acme/gone', 'P', 'y')], { coverage: { 'acme/api': coverage('acme/api', 'block'), 'acme/gone': coverage('acme/gone', 'none') } }) },
+      { prune: 'acme', listed: ['acme/api'] },
+      // Still running when the listing came (queued at generation 0): its outcome for acme/gone is not written.
+      { run: run('acme', 't2', [repo('acme/gone', 'error', 'HTTP 404')], [variable('repository', 'acme/gone', 'P', 'z')], { coverage: { 'acme/gone': coverage('acme/gone', 'audit') } }), merge: true, generation: 0, dropped: ['acme/gone'] },
+      // A repository the listing has keeps being written by a unit of the same age.
+      { run: run('acme', 't3', [repo('acme/api', 'pr-open')]), merge: true, generation: 0, dropped: [] },
+    ],
+    expected: { acme: { organization: 'acme', at: 't3', repositories: ['acme/api:pr-open'], variables: ['organization:acme:EGRESS_BASE=a/written'], coverage: { 'acme/api': 'block' } } },
+  },
+  {
+    name: 'a repository with no row yet, not in the listing: an older unit does not create one either',
+    records: [
+      { run: run('acme', 't1', [repo('acme/api')]) },
+      { prune: 'acme', listed: ['acme/api'] },
+      { run: run('acme', 't2', [repo('acme/new-and-gone', 'error', 'HTTP 404')]), merge: true, generation: 0, dropped: ['acme/new-and-gone'] },
+    ],
+    // A write left with nothing to write is not made: the run's time stays the last one written.
+    expected: { acme: { organization: 'acme', at: 't1', repositories: ['acme/api:synced'] } },
+  },
+  {
+    name: 'a unit queued at or after the listing, and a write without a generation (the CLI, a closed PR), are written',
+    records: [
+      { run: run('acme', 't1', [repo('acme/api'), repo('acme/gone')]) },
+      { prune: 'acme', listed: ['acme/API'] },
+      // Named by the store itself (queued after the listing, generation 1): its error row says what is wrong.
+      { run: run('acme', 't2', [repo('acme/named', 'error', 'HTTP 404')]), merge: true, generation: 1, dropped: [] },
+      { run: run('acme', 't3', [repo('acme/gone', 'pr-closed')]), merge: true, dropped: [] },
+    ],
+    expected: { acme: { organization: 'acme', at: 't3', repositories: ['acme/api:synced', 'acme/gone:pr-closed', 'acme/named:error'] } },
+  },
+  {
+    name: 'a repository added back to the installation gets rows again (the next listing has it), also from a unit queued before',
+    records: [
+      { run: run('acme', 't1', [repo('acme/api'), repo('acme/web')]) },
+      { prune: 'acme', listed: ['acme/api'] },
+      { run: run('acme', 't2', [repo('acme/web', 'error', 'HTTP 404')]), merge: true, generation: 0, dropped: ['acme/web'] },
+      { prune: 'acme', listed: ['acme/api', 'acme/web'] },
+      { run: run('acme', 't3', [repo('acme/web', 'pr-open')]), merge: true, generation: 2, dropped: [] },
+      { run: run('acme', 't4', [repo('acme/web', 'error', 'HTTP 502')]), merge: true, generation: 0, dropped: [] },
+    ],
+    expected: { acme: { organization: 'acme', at: 't4', repositories: ['acme/api:synced', 'acme/web:error'] } },
+  },
+  {
+    name: 'listings are per organization: a listing of one leaves the other\'s writes alone',
+    records: [
+      { run: run('acme', 't1', [repo('acme/api')]) },
+      { prune: 'globex', listed: [] },
+      { run: run('acme', 't2', [repo('acme/web')]), merge: true, generation: 0, dropped: [] },
+      { run: run('globex', 't2', [repo('globex/site')]), merge: true, generation: 0, dropped: ['globex/site'] },
+    ],
+    expected: { acme: { organization: 'acme', at: 't2', repositories: ['acme/api:synced', 'acme/web:synced'] } },
+  },
 ];
+
+/** Apply the steps; returns a check of what each record said it dropped (run it after the report's). */
+async function apply(store: SyncStateStore, steps: readonly Step[]): Promise<() => void> {
+  const said: { expected: string[]; got: unknown }[] = [];
+  for (const step of steps) {
+    if ('prune' in step) {
+      await store.prune(step.prune, step.listed);
+      continue;
+    }
+    const dropped = await store.record(step.run, { merge: step.merge ?? false, ...(step.generation === undefined ? {} : { generation: step.generation }) });
+    if (step.dropped) said.push({ expected: step.dropped, got: dropped });
+  }
+  return () => expect(said.map((entry) => entry.got)).toEqual(said.map((entry) => entry.expected));
+}
 
 /** The report in the table's terms (order-free: the file keeps a run's order, Redis reads by name). */
 function summary(report: SyncReportFile): Case['expected'] {
@@ -200,18 +275,20 @@ async function redisStore(prefix = `test${++prefixes}`): Promise<RedisSyncStateS
 describe('the same records read back the same on both backends', () => {
   it.each(CASES)('file: $name', async ({ records, expected }) => {
     const store = await fileStore();
-    for (const record of records) await store.record(record.run, { merge: record.merge ?? false });
+    const droppedAsSaid = await apply(store, records);
     expect(summary(await store.read())).toEqual(expected);
+    droppedAsSaid();
   });
 
   it.skipIf(missing !== undefined).each(CASES)('redis: $name', async ({ records, expected }) => {
     const store = await redisStore();
-    for (const record of records) await store.record(record.run, { merge: record.merge ?? false });
+    const droppedAsSaid = await apply(store, records);
     const report = await store.read();
     expect(summary(report)).toEqual(expected);
+    droppedAsSaid();
     // Entry for entry (reasons, PRs, values, coverage), not only the table's summary.
     const file = await fileStore();
-    for (const record of records) await file.record(record.run, { merge: record.merge ?? false });
+    await apply(file, records);
     expect(report).toEqual(canonical(await file.read()));
   });
 });

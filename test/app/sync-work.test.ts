@@ -151,6 +151,51 @@ describe('the publish check is level-triggered', () => {
   }, 90_000);
 });
 
+describe('a publish check completed as superseded', () => {
+  it('stays superseded when its own fan-in completes later: the completion reads the check and does not overwrite it (race 2)', async () => {
+    harness = await start(PULL_REQUESTS, 'organizations: {}\n', { EGRESSCTL_SYNC_RETRY_SECONDS: '1' });
+    // The older publish's sync of acme/api is held up: its fan-in completes long after the newer revision is published.
+    harness.standin.delayRequests({ count: 1, ms: 8_000, match: (request) => request.operationId === 'git/get-tree' && request.repository === 'acme/api' });
+    const older = await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: base\n' } });
+    expect((await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: older })).status).toBe(200);
+    const newer = await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: api\n' } });
+    expect((await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: newer })).status).toBe(200);
+    // The watch sees the newer revision published: the older check is superseded while its sync still runs.
+    await expect.poll(() => publishCheck(harness!, older)?.output.title, { timeout: 8_000, interval: 100 }).toBe(`Superseded by ${newer.slice(0, 12)}`);
+    const olderCheck = publishCheck(harness, older)!;
+    expect(olderCheck).toMatchObject({ status: 'completed', conclusion: 'neutral' });
+    // Then the held sync settles: the older publish's fan-in completes (it would report success).
+    await harness.mount.app.idle();
+    await expect.poll(() => publishCheck(harness!, newer)?.status, { timeout: 30_000, interval: 250 }).toBe('completed');
+    expect(publishCheck(harness, older)).toMatchObject({ status: 'completed', conclusion: 'neutral', output: { title: `Superseded by ${newer.slice(0, 12)}` } });
+    expect(publishCheck(harness, newer)).toMatchObject({ conclusion: 'success' });
+    // On the older check: one completion (the watch's), and the fan-in's completion read it first and wrote nothing.
+    const onOlder = harness.standin.requests.filter((request) => request.path.endsWith(`/check-runs/${olderCheck.id}`));
+    const completions = onOlder.filter((request) => request.operationId === 'checks/update');
+    const superseded = onOlder.findIndex((request) => request.operationId === 'checks/update' && request === completions.at(-1));
+    expect(onOlder.slice(superseded + 1).map((request) => `${request.operationId} ${request.status}`)).toContain('checks/get 200');
+    expect(onOlder.slice(superseded + 1).filter((request) => request.write)).toEqual([]);
+  }, 90_000);
+
+  it('is superseded by its own fan-in when a newer revision was published before the watch looked again: the same outcome whoever completes it', async () => {
+    // The watch looks again only after a minute (the default retry): the fan-in completes the older check first.
+    harness = await start(PULL_REQUESTS, 'organizations: {}\n');
+    harness.standin.delayRequests({ count: 1, ms: 4_000, match: (request) => request.operationId === 'git/get-tree' && request.repository === 'acme/api' });
+    const older = await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: base\n' } });
+    await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: older });
+    const newer = await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: api\n' } });
+    await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: newer });
+    await harness.mount.app.idle();
+    await expect.poll(() => [publishCheck(harness!, older)?.status, publishCheck(harness!, newer)?.status], { timeout: 30_000, interval: 250 }).toEqual(['completed', 'completed']);
+    expect(publishCheck(harness, older)).toMatchObject({ conclusion: 'neutral', output: { title: `Superseded by ${newer.slice(0, 12)}` } });
+    expect(publishCheck(harness, newer)).toMatchObject({ conclusion: 'success' });
+    // Completed once, by the fan-in, after reading the check.
+    const id = publishCheck(harness, older)!.id;
+    const onOlder = harness.standin.requests.filter((request) => request.path.endsWith(`/check-runs/${id}`)).map((request) => `${request.method} ${request.operationId}`);
+    expect(onOlder.slice(-2)).toEqual(['GET checks/get', 'PATCH checks/update']);
+  }, 90_000);
+});
+
 describe('delivery: variables', () => {
   it('writes the organization\'s variable and reads it back before any repository is synced', async () => {
     harness = await start(PULL_REQUESTS, 'organizations:\n  acme: org\n');

@@ -209,6 +209,8 @@ export interface AppProcess {
   child: import('node:child_process').ChildProcess;
   exited: Promise<number | null>;
   stderr(): string;
+  /** Its log (JSON lines on stdout) so far. */
+  stdout(): string;
   /** SIGKILL: nothing runs after it. */
   kill9(): Promise<void>;
   /** SIGTERM, then its exit code. */
@@ -262,6 +264,7 @@ export async function startAppProcess(standin: GitHubStandin, stateDir: string, 
     child,
     exited: followed.exited,
     stderr: followed.stderr,
+    stdout: followed.stdout,
     async kill9() {
       if (running()) child.kill('SIGKILL');
       await exitWithin(10_000, 'SIGKILL');

@@ -8,11 +8,17 @@ export interface FollowedServe {
   exited: Promise<number | null>;
   /** Everything it wrote to stderr so far. */
   stderr(): string;
+  /** Everything it wrote to stdout so far (the App's JSON log lines), the last 1 MiB. */
+  stdout(): string;
 }
 
 export function followServe(child: ChildProcess, timeoutMs = 30_000): FollowedServe {
   let stderr = '';
-  child.stdout?.resume();
+  let stdout = '';
+  // Read (never left to fill the pipe), the tail kept for tests that look for a log line.
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout = (stdout + chunk.toString('utf8')).slice(-1024 * 1024);
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const url = new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no startup line: ${stderr}`)), timeoutMs);
@@ -30,5 +36,5 @@ export function followServe(child: ChildProcess, timeoutMs = 30_000): FollowedSe
       reject(new Error(`exited before listening: ${stderr}`));
     });
   });
-  return { url, exited, stderr: () => stderr };
+  return { url, exited, stderr: () => stderr, stdout: () => stdout };
 }
