@@ -140,6 +140,8 @@ export interface BatchOptions {
 export interface FanInFailure {
   target: string;
   reason: string;
+  /** False: counted in the fan-in, but no retry of the unit can change it, so the unit is not retried for it. */
+  retry?: false;
 }
 
 /** A fan-in whose every expected unit has settled: what it was opened with, and what failed. */

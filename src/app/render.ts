@@ -285,16 +285,22 @@ export function failedOutput(what: string, message: string): CheckOutput {
 /**
  * The publish check when the revision was published but the sync that follows did not finish:
  * a failure (the store is not what the repositories have), naming each repository and variable
- * with its reason; the publish summary follows. They are retried (docs/github-app.md, "Sync state").
+ * with its reason, and each job that fails open (docs/architecture.md#coverage); the publish
+ * summary follows. They are retried (docs/github-app.md, "Sync state"), except a job that fails
+ * open by its workflow file (`SyncFailure.retry` false).
  */
 export function syncFailedOutput(published: CheckOutput, revision: string, failures: readonly SyncFailure[]): CheckOutput {
   const shown = failures.slice(0, 50);
+  const final = failures.filter((failure) => failure.retry === false).length;
+  const retried = final === 0 ? ' Each is retried with backoff, and `/sync` shows where it stands.' : final < failures.length ? ' The others are retried with backoff, and `/sync` shows where they stand.' : '';
+  const notRetried = final > 0 ? ` A job that fails open by its workflow file is not retried (no sync changes the file): the scheduled sync and the next publish that reaches its repository look again, and \`/coverage\` shows it meanwhile.` : '';
   const lines = [
-    `**The sync after publishing \`${revision}\` failed** for ${plural(failures.length, 'repository or variable', 'repositories or variables')}; each is retried with backoff, and \`/sync\` shows where it stands.`,
+    `**The sync after publishing \`${revision}\` failed** for ${plural(failures.length, 'repository, variable or job', 'repositories, variables or jobs')}.${retried}${notRetried}`,
     '',
     '| Where | Why |',
     '|---|---|',
-    ...shown.map((failure) => `| ${cell(failure.target)} | ${cell(truncate(failure.reason, 500))} |`),
+    // A job that fails open takes some 450 characters to say where, why and what ends it (cell's default is 200).
+    ...shown.map((failure) => `| ${cell(failure.target)} | ${cell(failure.reason, 600)} |`),
     ...(failures.length > shown.length ? ['', `And ${formatNumber(failures.length - shown.length)} more (see \`/sync\`).`] : []),
     '',
     published.summary,

@@ -280,7 +280,8 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
       if (done) await queue.add<CheckWork>({ id: `${CHECK_KIND}:${publish}`, kind: CHECK_KIND, key: policyKey, data: { check: done.payload, failures: done.failures } });
     }
     if (thrown !== undefined) throw thrown;
-    if (failures.length > 0) throw new Error(failures.map((failure) => `${failure.target}: ${failure.reason}`).join('; '));
+    // Only what a retry can change is retried (a job failing open by its workflow file is not: SyncFailure.retry).
+    if (failures.some((failure) => failure.retry !== false)) throw new Error(failures.map((failure) => `${failure.target}: ${failure.reason}`).join('; '));
   };
 
   /** The in-progress publish check, with how many repositories its publish syncs (the organizations' units queued so far). */

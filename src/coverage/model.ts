@@ -152,6 +152,14 @@ export interface JobCoverage {
    * or one left over): a failure of the migration, never a state to leave. Absent: it does not.
    */
   failure?: string;
+  /**
+   * Where a sync recorded the row, what a sync can do about a failure: `variables`, the job no
+   * longer fails open once every variable is as a sync writes it (a dry run found one missing or
+   * edited); `workflow-file`, it still does, so its workflow file on the
+   * default branch is what reads its policy through that variable (a person's edit of the step,
+   * or the sync pull request that rewrites it not merged): no sync or retry changes it.
+   */
+  failureCause?: 'variables' | 'workflow-file';
   /** Every target's own answer. */
   targets: TargetAnswer[];
 }

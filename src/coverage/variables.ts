@@ -69,6 +69,31 @@ export interface LiveVariables {
   unknown?: readonly string[];
 }
 
+/**
+ * `live` as a sync leaves them (docs/reconciliation.md, "Variables: writes, removal, drift"): with
+ * `delivery: variables`, each variable the store asks for holds the store's value, a repository
+ * variable sync keeps (`retainedValue`) holds what its readers get now, and any other of our names
+ * is gone; variables that are not ours stay as they are. Without it a sync writes no variable:
+ * `live` as it is. Coverage under these says whether a sync can end a job's failure.
+ */
+export function variablesAfterSync(state: StoreState, repository: string, live: LiveVariables): LiveVariables {
+  if (state.settings.delivery !== 'variables') return live;
+  const store = storeRepositoryVariables(state, repository);
+  const target = repository.toLowerCase();
+  const settle = (found: ReadonlyMap<string, string> | undefined, asked: Readonly<Record<string, string>>, level: 'organization' | 'repository'): Map<string, string> => {
+    const values = upperCased(asked);
+    for (const [name, value] of upperCased(found ?? new Map<string, string>())) {
+      if (!isOwnedVariableName(name)) values.set(name, value);
+      else if (!values.has(name)) {
+        const kept = retainedValue(state, { level, target: level === 'repository' ? target : target.slice(0, target.indexOf('/')), name });
+        if (kept) values.set(name, kept.value);
+      }
+    }
+    return values;
+  };
+  return { organization: settle(live.organization, store.organization, 'organization'), repository: settle(live.repository, store.repository, 'repository') };
+}
+
 /** The policy a variable's value names, when it is one of ours. */
 function policyNamed(value: string): string | undefined {
   try {

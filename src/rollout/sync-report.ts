@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/fs.js';
-import type { RepositoryCoverage } from '../coverage/model.js';
+import type { JobCoverage, RepositoryCoverage } from '../coverage/model.js';
 import type { FilePlan, JobReport } from './rollout-plan.js';
 import type { RepositoryRollout } from './rollout.js';
 import { describeChange, type StepChange } from './harden.js';
@@ -174,18 +174,49 @@ export function closedPullRequestEntry(closed: ClosedPullRequest, previous: Sync
   };
 }
 
-/** A repository or variable a sync could not bring to the store's state, with why. */
+/** A repository, variable or job a sync could not bring to the store's state, with why. */
 export interface SyncFailure {
-  /** `owner/repo`, or `NAME on TARGET` for a variable. */
+  /** `owner/repo`, `NAME on TARGET` for a variable, `owner/repo FILE:LINE job JOB` for a job that fails open. */
   target: string;
   reason: string;
+  /** False: no retry of the sync can change it (a workflow file a person must change): reported, not retried. */
+  retry?: false;
 }
 
-/** What a run left failed: repositories in error, variables whose write or removal failed. */
-export function failuresOf(run: Pick<OrganizationSync, 'repositories' | 'variables'>): SyncFailure[] {
+/** Why a job fails open, and what ends it (JobCoverage.failureCause), in the words of the publish check and `egressctl sync`. */
+const FAILURE_CAUSES: Record<NonNullable<JobCoverage['failureCause']>, string> = {
+  'workflow-file': "the workflow file on the default branch falls back through that variable (a person's edit of the managed step, or its sync pull request not merged): merge that pull request or restore the step",
+  variables: 'a sync that writes the variables the store asks for ends it',
+};
+
+/**
+ * Jobs whose recorded coverage fails open (docs/architecture.md#coverage), each with its failure
+ * of the sync, named by repository, workflow file, line and job. Only one whose workflow file is
+ * the cause is `retry: false`: the App retrying its sync would write the same variables and find
+ * the same file, while a variable a sync writes or removes is put right by the next attempt.
+ */
+export function failingJobsOf(run: Pick<OrganizationSync, 'coverage'>): { job: JobCoverage; failure: SyncFailure }[] {
+  return Object.values(run.coverage ?? {}).flatMap((coverage) =>
+    coverage.jobs.flatMap((job) => {
+      if (job.failure === undefined) return [];
+      const cause = job.failureCause === undefined ? '' : `; ${FAILURE_CAUSES[job.failureCause]}`;
+      const failure: SyncFailure = { target: `${job.repository} ${job.file}:${job.line} job ${job.job}`, reason: `FAILS OPEN: ${job.failure}${cause}`, ...(job.failureCause === 'workflow-file' ? { retry: false as const } : {}) };
+      return [{ job, failure }];
+    }),
+  );
+}
+
+/** The sync failures of jobs that fail open (failingJobsOf). */
+export function failsOpenOf(run: Pick<OrganizationSync, 'coverage'>): SyncFailure[] {
+  return failingJobsOf(run).map((failing) => failing.failure);
+}
+
+/** What a run left failed: repositories in error, variables whose write or removal failed, jobs that fail open. */
+export function failuresOf(run: Pick<OrganizationSync, 'repositories' | 'variables' | 'coverage'>): SyncFailure[] {
   return [
     ...run.repositories.filter((entry) => entry.status === 'error').map((entry) => ({ target: entry.repository, reason: entry.reasons.join('; ') })),
     ...run.variables.filter((entry) => entry.status === 'error').map((entry) => ({ target: `${entry.name} on ${entry.target}`, reason: entry.reason ?? 'failed' })),
+    ...failsOpenOf(run),
   ];
 }
 

@@ -6,7 +6,7 @@
  * the change reaches.
  */
 import { coverageStoreOf, coverRepository } from '../coverage/coverage.js';
-import { liveRepositoryVariables, storeRepositoryVariables, type LiveVariables } from '../coverage/variables.js';
+import { liveRepositoryVariables, storeRepositoryVariables, variablesAfterSync, type LiveVariables } from '../coverage/variables.js';
 import type { RepositoryCoverage } from '../coverage/model.js';
 import type { PolicyRepository } from '../store/repository.js';
 import type { StoreState } from './desired-state.js';
@@ -188,11 +188,27 @@ function organizationSync(options: Pick<SyncOptions, 'organization' | 'dryRun'>,
     for (const [key, workflows] of covered.read) {
       const repository = spelled.get(key) ?? key;
       const live = variablesAsLeft(variables, report.organization, key, covered.store, covered.organizationVariables);
-      coverage[repository] = coverRepository(repository, workflows, store, { at, variables: liveRepositoryVariables(covered.store, repository, live) });
+      let recorded = coverRepository(repository, workflows, store, { at, variables: liveRepositoryVariables(covered.store, repository, live) });
+      if (recorded.jobs.some((job) => job.failure !== undefined)) {
+        // Would a sync end it? The same files with every variable as a sync leaves it.
+        const settled = coverRepository(repository, workflows, store, { at, variables: liveRepositoryVariables(covered.store, repository, variablesAfterSync(covered.store, repository, live)) });
+        recorded = withFailureCauses(recorded, settled);
+      }
+      coverage[repository] = recorded;
     }
     report.coverage = coverage;
   }
   return report;
+}
+
+/**
+ * `recorded` with each failing job's cause: whether it still fails open in `settled`, the coverage
+ * of the same files with every variable as a sync leaves it (variablesAfterSync). Still failing:
+ * its workflow file reads its policy through the variable; the App does not retry it.
+ */
+function withFailureCauses(recorded: RepositoryCoverage, settled: RepositoryCoverage): RepositoryCoverage {
+  const stillFailing = new Set(settled.jobs.filter((job) => job.failure !== undefined).map((job) => `${job.file}#${job.job}`));
+  return { ...recorded, jobs: recorded.jobs.map((job) => (job.failure === undefined ? job : { ...job, failureCause: stillFailing.has(`${job.file}#${job.job}`) ? 'workflow-file' : 'variables' })) };
 }
 
 /**

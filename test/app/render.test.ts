@@ -10,6 +10,7 @@ import {
   batches,
   notCompiledOutput,
   reviewCommentBody,
+  syncFailedOutput,
   validateCheckOutput,
 } from '../../src/app/render.js';
 import { markdownProblems, memoryAttachment, memoryPolicy } from '../support/review.js';
@@ -132,5 +133,35 @@ describe('reviewCommentBody as CommonMark', () => {
     const inside = tokens.slice(open, close).filter((token) => token.type === 'inline').map((token) => token.content);
     expect(inside.join('\n')).toContain(alert);
     expect(inside.join('\n')).not.toContain(review.summary.text);
+  });
+});
+
+describe('syncFailedOutput', () => {
+  const published = { conclusion: 'success' as const, title: 'Published', summary: 'the publish summary', annotations: [] };
+  const failOpen = {
+    target: 'acme/api .github/workflows/release.yml:4 job test',
+    reason: `FAILS OPEN: audit through retained EGRESSCTL_POLICY (repository variable of acme/api, holding policy api-audit) where the store says block (policy release-block); without it the step would get block with 1 endpoint; ${'the workflow file on the default branch falls back through that variable '.repeat(3)}end of reason`,
+    retry: false as const,
+  };
+  const failedRepository = { target: 'acme/web', reason: 'Server Error' };
+
+  it('says which failures are retried: a job failing open by its workflow file is not, the others are', () => {
+    const mixed = syncFailedOutput(published, HEAD, [failedRepository, failOpen]);
+    expect(mixed.conclusion).toBe('failure');
+    expect(mixed.summary).toContain('failed** for 2 repositories, variables or jobs. The others are retried with backoff');
+    expect(mixed.summary).toContain('A job that fails open by its workflow file is not retried');
+    const alone = syncFailedOutput(published, HEAD, [failOpen]);
+    expect(alone.summary).not.toContain('retried with backoff');
+    expect(alone.summary).toContain('is not retried');
+    const retried = syncFailedOutput(published, HEAD, [failedRepository]);
+    expect(retried.summary).toContain('Each is retried with backoff');
+    expect(retried.summary).not.toContain('not retried');
+  });
+
+  it('keeps a fail-open row whole: where, why and what ends it (past the 200 characters of an ordinary cell)', () => {
+    const output = syncFailedOutput(published, HEAD, [failOpen]);
+    const row = output.summary.split('\n').find((line) => line.startsWith('| acme/api .github/workflows/release.yml:4 job test |'));
+    expect(failOpen.reason.length).toBeGreaterThan(400);
+    expect(row?.replace(/\\(.)/g, '$1')).toContain('end of reason |');
   });
 });

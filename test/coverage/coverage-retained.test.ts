@@ -14,6 +14,7 @@ import type { PolicyRepository } from '../../src/store/repository.js';
 import { renderCoverage } from '../../src/server/console/render-coverage.js';
 import { runCli } from '../support/cli.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
+import { olderChains as olderChainsOf } from '../support/older-chains.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
 import { repositoryFromFiles } from '../support/review.js';
 import { SIMPLE_WORKFLOW } from '../support/workflows.js';
@@ -54,8 +55,6 @@ afterEach(async () => {
   }
 });
 
-const onDefault = async (file: string) => (await standin.readFile('acme/api', `.github/workflows/${file}`)) ?? '';
-
 async function mergeOpen(): Promise<void> {
   const open = standin.pullRequests('acme/api').find((pull) => pull.state === 'open');
   if (open) await standin.mergePullRequest('acme/api', open.number);
@@ -74,17 +73,7 @@ function covered(result: SyncResult, file: string): JobCoverage {
 }
 
 /** The workflows as an egressctl before EGRESSCTL_REPO_POLICY left them: every chain reads the repository-level EGRESSCTL_POLICY. */
-async function olderChains(): Promise<void> {
-  const old = (text: string) =>
-    text
-      .replaceAll('vars.EGRESSCTL_REPO_POLICY', 'vars.EGRESSCTL_POLICY')
-      // A workflow attachment's chain went on to EGRESSCTL_POLICY too.
-      .replaceAll('vars.EGRESSCTL_WF_RELEASE_YML || \'', "vars.EGRESSCTL_WF_RELEASE_YML || vars.EGRESSCTL_POLICY || '");
-  await standin.commitFiles('acme/api', { files: { '.github/workflows/ci.yml': old(await onDefault('ci.yml')), '.github/workflows/release.yml': old(await onDefault('release.yml')) }, message: 'older egressctl' });
-  const value = standin.variables('repository', 'acme/api').get('EGRESSCTL_REPO_POLICY')?.value ?? '';
-  standin.variables('repository', 'acme/api').delete('EGRESSCTL_REPO_POLICY');
-  standin.setVariable('repository', 'acme/api', 'EGRESSCTL_POLICY', value);
-}
+const olderChains = () => olderChainsOf(standin, 'acme/api', ['ci.yml', 'release.yml']);
 
 interface CoverageJson {
   jobs: (JobCoverage & { failure?: string })[];

@@ -11,7 +11,7 @@ import { cliGitHub } from '../../github/api-root.js';
 import { clientForAccount, credentialsFromEnv } from '../../github/credentials.js';
 import type { ActionSettings, RolloutMode } from '../../rollout/rollout-plan.js';
 import type { RepositoryRollout } from '../../rollout/rollout.js';
-import { recordSync, syncEntry } from '../../rollout/sync-report.js';
+import { failingJobsOf, recordSync, syncEntry } from '../../rollout/sync-report.js';
 import { runSync } from '../../rollout/sync.js';
 import { parseCommandArgs, progressBar, writeJson, type CliIo, type Command } from '../io.js';
 import { loadValidRepository, repositoryDir, storeRevision } from '../repository.js';
@@ -182,6 +182,8 @@ export function syncCommand(name: 'sync' | 'rollout'): Command {
 
       const counts = new Map<string, number>();
       for (const result of report.repositories) counts.set(result.status, (counts.get(result.status) ?? 0) + 1);
+      // Fail closed (docs/architecture.md#coverage): a job the run finds getting less than the store fails the command, in a dry run too.
+      const failsOpen = failingJobsOf(synced.report);
       if (values.json) {
         writeJson(io, {
           organization: report.organization,
@@ -204,15 +206,19 @@ export function syncCommand(name: 'sync' | 'rollout'): Command {
             };
           }),
           ...(synced.report.variables.length > 0 ? { variables: synced.report.variables } : {}),
+          // The publish check's words (`reason`) with the row they come from.
+          failsOpen: failsOpen.map(({ job, failure }) => ({ repository: job.repository, file: job.file, job: job.job, line: job.line, failure: job.failure, ...(job.failureCause ? { cause: job.failureCause } : {}), reason: failure.reason })),
         });
       } else {
         const summary = [...counts].sort(([a], [b]) => (a < b ? -1 : 1)).map(([status, count]) => `${count} ${status}`).join(', ');
         for (const variable of synced.report.variables) {
           if (variable.status !== 'unchanged') io.stderr(`variable ${variable.level === 'organization' ? `org ${variable.target}` : variable.target} ${variable.name}: ${variable.status}${variable.reason ? `: ${variable.reason}` : ''}\n`);
         }
-        io.stderr(`${report.repositories.length} repositor${report.repositories.length === 1 ? 'y' : 'ies'}: ${summary || 'none'}; ${synced.requests} GitHub API requests${abort.signal.aborted ? ' (interrupted)' : ''}\n`);
+        for (const { failure } of failsOpen) io.stderr(`${failure.target}: ${failure.reason}\n`);
+        const failing = failsOpen.length > 0 ? `; ${failsOpen.length} job${failsOpen.length === 1 ? ' fails' : 's fail'} open` : '';
+        io.stderr(`${report.repositories.length} repositor${report.repositories.length === 1 ? 'y' : 'ies'}: ${summary || 'none'}; ${synced.requests} GitHub API requests${failing}${abort.signal.aborted ? ' (interrupted)' : ''}\n`);
       }
-      return (counts.get('failed') ?? 0) > 0 || abort.signal.aborted ? 1 : 0;
+      return (counts.get('failed') ?? 0) > 0 || failsOpen.length > 0 || abort.signal.aborted ? 1 : 0;
     },
   };
 }

@@ -4,7 +4,7 @@
  * `delivery: variables` also the Actions variables as last written or found.
  */
 import { describeChange, type StepChange } from '../../rollout/harden.js';
-import type { SyncEntry, SyncReportFile, SyncStatus, VariableEntry } from '../../rollout/sync-report.js';
+import { failsOpenOf, type OrganizationSync, type SyncEntry, type SyncReportFile, type SyncStatus, type VariableEntry } from '../../rollout/sync-report.js';
 import { utcText } from './format.js';
 import { html, type Html } from './html.js';
 import { notice } from './render-common.js';
@@ -18,9 +18,10 @@ const LABELS: Record<SyncStatus, [string, string]> = {
   error: ['error', 'badge error'],
 };
 
-/** States the page knows besides the report's own: a repository whose variable write failed. */
+/** States the page knows besides the report's own: a repository whose variable write failed, one with a job that fails open. */
 const MORE_LABELS: Record<string, [string, string]> = {
   failed: ['failed', 'badge error'],
+  'fails-open': ['fails open', 'badge error'],
 };
 
 /**
@@ -46,13 +47,23 @@ export function readableReason(reason: string): string {
   });
 }
 
-/** The repository's state on this page: a failed write of its own variable fails it. */
-function shownEntry(entry: SyncEntry, variables: readonly VariableEntry[]): { status: string; reasons: string[] } {
+/**
+ * The repository's state on this page: a failed write of its own variable fails it; a job that
+ * fails open in its recorded coverage marks it, with the job first among the reasons (the App does
+ * not retry one its workflow file causes: the row keeps saying so until a sync finds it ended).
+ */
+function shownEntry(entry: SyncEntry, variables: readonly VariableEntry[], coverage: OrganizationSync['coverage']): { status: string; reasons: string[] } {
   const failed = variables.filter((variable) => variable.level === 'repository' && variable.target.toLowerCase() === entry.repository.toLowerCase() && variable.status === 'error');
-  if (failed.length === 0) return { status: entry.status, reasons: entry.reasons };
+  const recorded = coverage?.[entry.repository];
+  const failing = recorded ? failsOpenOf({ coverage: { [entry.repository]: recorded } }) : [];
+  if (failed.length === 0 && failing.length === 0) return { status: entry.status, reasons: entry.reasons };
   return {
-    status: entry.status === 'error' ? 'error' : 'failed',
-    reasons: [...failed.map((variable) => `Actions variable ${variable.name} could not be written${variable.reason ? `: ${variable.reason}` : ''}`), ...entry.reasons],
+    status: entry.status === 'error' ? 'error' : failed.length > 0 ? 'failed' : 'fails-open',
+    reasons: [
+      ...failed.map((variable) => `Actions variable ${variable.name} could not be written${variable.reason ? `: ${variable.reason}` : ''}`),
+      ...failing.map((failure) => `${failure.target.slice(entry.repository.length + 1)}: ${failure.reason}`),
+      ...entry.reasons,
+    ],
   };
 }
 
@@ -76,7 +87,7 @@ export function renderSync(report: SyncReportFile | undefined, filter: string): 
   }
   const only = filter === '' ? undefined : filter;
   const sections = organizations.map((run) => {
-    const shown = run.repositories.map((entry) => ({ entry, ...shownEntry(entry, run.variables) }));
+    const shown = run.repositories.map((entry) => ({ entry, ...shownEntry(entry, run.variables, run.coverage) }));
     const rows = shown.filter((row) => !only || row.status === only);
     const counts = new Map<string, number>();
     for (const row of shown) counts.set(row.status, (counts.get(row.status) ?? 0) + 1);

@@ -1,0 +1,121 @@
+/**
+ * Fail closed on the publish check (docs/architecture.md#coverage, "GitHub App"): when a
+ * repository's sync records a job that gets less than the store through a variable no attachment
+ * owns, the people who merged learn it there: the check fails, naming the repository, the
+ * workflow and job, and why. Such a job whose own workflow file is the cause (a person's edit
+ * of its managed step, a sync PR not merged) is not retried with backoff, since nothing the App
+ * writes changes it; the sync state keeps showing it. End to end on the OpenAPI-checked stand-in
+ * with real git and signed webhooks.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { REPOSITORY_KIND } from '../../src/app/sync-work.js';
+import { PUBLISH_CHECK_NAME } from '../../src/app/render.js';
+import { tokenClient } from '../../src/github/client.js';
+import { readSyncReport } from '../../src/rollout/sync-report.js';
+import { runSync } from '../../src/rollout/sync.js';
+import { renderCoverage } from '../../src/server/console/render-coverage.js';
+import { renderSync } from '../../src/server/console/render-sync.js';
+import { loadPolicyRepository } from '../../src/store/repository.js';
+import { olderChains, skipOwnVariable } from '../support/older-chains.js';
+import { SIMPLE_WORKFLOW } from '../support/workflows.js';
+import { POLICY_REPO, startHarness, type Harness } from '../support/app.js';
+
+const RELEASE_BLOCK = 'egress-policy: block\nallowed-endpoints:\n  - github.com:443\n  - fulcio.sigstore.dev:443\n';
+const FILES = {
+  'egressctl.yml': 'organizations: [acme]\ndelivery: variables\n',
+  'policies/org-block.yml': 'egress-policy: block\nallowed-endpoints:\n  - github.com:443\n',
+  'policies/api-audit.yml': 'egress-policy: audit\n',
+  'policies/release-block.yml': RELEASE_BLOCK,
+  // ci.yml gets the repository's audit policy; release.yml a block policy of its own.
+  'attachments.yml': 'organizations:\n  acme: org-block\nrepositories:\n  acme/api: api-audit\nworkflows:\n  acme/api/.github/workflows/release.yml: release-block\n',
+};
+
+let harness: Harness | undefined;
+
+afterEach(async () => {
+  try {
+    harness?.standin.assertNoViolations();
+  } finally {
+    await harness?.close();
+    harness = undefined;
+  }
+});
+
+async function deliverPush(h: Harness, after: string): Promise<void> {
+  expect((await h.standin.deliverWebhook({ url: h.hookUrl, event: 'push', repository: POLICY_REPO, after })).status).toBe(200);
+  await h.mount.app.idle();
+}
+
+function publishCheck(h: Harness, sha: string) {
+  return h.standin.checkRuns(POLICY_REPO, { headSha: sha, name: PUBLISH_CHECK_NAME }).at(-1);
+}
+
+async function mergeOpen(h: Harness, repository: string): Promise<void> {
+  const open = h.standin.pullRequests(repository).find((pull) => pull.state === 'open');
+  expect(open, `an open sync PR in ${repository}`).toBeDefined();
+  await h.standin.mergePullRequest(repository, open!.number);
+}
+
+const apiRequests = (h: Harness) => h.standin.requests.filter((request) => request.kind === 'api' && request.repository === 'acme/api').length;
+
+describe('a job that fails open by its workflow file', () => {
+  it('fails the publish check naming repository, workflow, job and why; is not retried; the sync state keeps showing it until the file is fixed', async () => {
+    harness = await startHarness({ files: FILES, env: { EGRESSCTL_SYNC_RETRY_SECONDS: '1' } });
+    const h = harness;
+    await h.standin.createRepository('acme/api', { files: { '.github/workflows/ci.yml': SIMPLE_WORKFLOW, '.github/workflows/release.yml': SIMPLE_WORKFLOW.replace('name: CI', 'name: Release') } });
+    await deliverPush(h, (await h.standin.refSha(POLICY_REPO, 'main'))!);
+
+    // acme/api as an older egressctl left it (a full sync, its PR merged, then the older chains and variable name),
+    // and a person's edit: release.yml's managed step no longer reads its own variable, so it falls back
+    // through the retained repository-level EGRESSCTL_POLICY, which holds the repository's audit policy.
+    const client = tokenClient(h.standin.createInstallationToken(h.installationId), { baseUrl: h.standin.url, writeSpacingMs: 0, notificationSpacingMs: 0 });
+    const store = await loadPolicyRepository({ dir: h.standin.repository(POLICY_REPO).dir, rev: 'main' });
+    await runSync({ client, organization: 'acme', policy: store.value, listing: 'installation' });
+    await mergeOpen(h, 'acme/api');
+    await olderChains(h.standin, 'acme/api', ['ci.yml', 'release.yml']);
+    await skipOwnVariable(h.standin, 'acme/api', 'release.yml');
+
+    // A merge that reaches acme/api: release-block allows one more endpoint.
+    const sha = await h.standin.commitFiles(POLICY_REPO, { files: { 'policies/release-block.yml': `${RELEASE_BLOCK}  - rekor.sigstore.dev:443\n` } });
+    await deliverPush(h, sha);
+
+    const check = publishCheck(h, sha);
+    expect(check).toMatchObject({ status: 'completed', conclusion: 'failure' });
+    expect(check?.output.title).toMatch(/^Sync failed for 1 target/);
+    // As a person reads it: the table's cells escape Markdown.
+    const summary = (check?.output.summary ?? '').replace(/\\(.)/g, '$1');
+    expect(summary).toMatch(
+      /\| acme\/api \.github\/workflows\/release\.yml:4 job test \| FAILS OPEN: audit through retained EGRESSCTL_POLICY \(repository variable of acme\/api, holding policy api-audit\) where the store says block \(policy release-block\); without it the step would get block with \d+ endpoints?; .*workflow file/,
+    );
+    expect(summary).toContain('not retried');
+    // The sync itself did its part: the PR that restores the step is open.
+    expect(h.standin.pullRequests('acme/api').filter((pull) => pull.state === 'open')).toHaveLength(1);
+
+    // Not retried with backoff (1 s here): nothing the App writes changes the workflow file.
+    const queue = h.mount.app.queue!;
+    expect(await queue.failures()).toEqual([]);
+    expect(await queue.pending(REPOSITORY_KIND)).toBe(0);
+    const before = apiRequests(h);
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(apiRequests(h)).toBe(before);
+
+    // The sync state keeps it: the coverage row with its failure, the console's /coverage and /sync pages.
+    const report = await readSyncReport(h.cacheDir);
+    const release = report.organizations['acme']?.coverage?.['acme/api']?.jobs.find((job) => job.file === '.github/workflows/release.yml');
+    expect(release).toMatchObject({ mode: 'audit', policy: 'release-block', failureCause: 'workflow-file' });
+    expect(release?.failure).toContain('audit through retained EGRESSCTL_POLICY');
+    expect(renderCoverage(report, { mode: '', repository: '' }).content.value).toContain('1 job fails open:');
+    const syncPage = renderSync(report, '').content.value;
+    expect(syncPage).toMatch(/<tr data-repository="acme\/api" data-status="fails-open">.*FAILS OPEN: audit through retained EGRESSCTL_POLICY/s);
+
+    // The sync PR merged (the step reads its own variable again): the next publish that reaches acme/api passes,
+    // and the retained variable goes.
+    await mergeOpen(h, 'acme/api');
+    const next = await h.standin.commitFiles(POLICY_REPO, { files: { 'policies/release-block.yml': `${RELEASE_BLOCK}  - rekor.sigstore.dev:443\n  - tuf-repo-cdn.sigstore.dev:443\n` } });
+    await deliverPush(h, next);
+    expect(publishCheck(h, next)).toMatchObject({ status: 'completed', conclusion: 'success' });
+    const after = await readSyncReport(h.cacheDir);
+    expect(after.organizations['acme']?.coverage?.['acme/api']?.jobs.filter((job) => job.failure !== undefined)).toEqual([]);
+    expect(h.standin.variables('repository', 'acme/api').has('EGRESSCTL_POLICY')).toBe(false);
+  }, 120_000);
+});
