@@ -33,12 +33,9 @@ const FILES = {
 let harness: Harness | undefined;
 
 afterEach(async () => {
-  try {
-    harness?.standin.assertNoViolations();
-  } finally {
-    await harness?.close();
-    harness = undefined;
-  }
+  const current = harness;
+  harness = undefined;
+  await current?.finish();
 });
 
 async function deliverPush(h: Harness, after: string): Promise<void> {

@@ -24,12 +24,9 @@ const PULL_REQUESTS = 'organizations: [acme]\nunattached: skip\n';
 let harness: Harness | undefined;
 
 afterEach(async () => {
-  try {
-    harness?.standin.assertNoViolations();
-  } finally {
-    await harness?.close();
-    harness = undefined;
-  }
+  const current = harness;
+  harness = undefined;
+  await current?.finish();
 });
 
 async function start(settings: string, attachments: string, env: NodeJS.ProcessEnv = {}): Promise<Harness> {

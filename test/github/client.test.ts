@@ -21,11 +21,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  try {
-    standin.assertNoViolations();
-  } finally {
-    await standin.close();
-  }
+  await standin.finish();
 });
 
 /** Send times of content-creating requests, taken where the request leaves the client. */

@@ -23,11 +23,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  try {
-    standin.assertNoViolations();
-  } finally {
-    await standin.close();
-  }
+  await standin.finish();
 });
 
 describe('VariableWriter.confirm with no organization variable in the store', () => {

@@ -28,11 +28,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  try {
-    standin.assertNoViolations();
-  } finally {
-    await standin.close();
-  }
+  await standin.finish();
 });
 
 const run = () => rolloutRepository(client, { owner: 'acme', name: 'web', defaultBranch: 'main' }, { config: CONFIG, dryRun: false, force: false });

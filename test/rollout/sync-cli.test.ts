@@ -60,11 +60,7 @@ beforeEach(async () => {
 afterEach(async () => {
   policy.cleanup();
   rmSync(stateDir, { recursive: true, force: true });
-  try {
-    standin.assertNoViolations();
-  } finally {
-    await standin.close();
-  }
+  await standin.finish();
 });
 
 describe('egressctl sync', () => {

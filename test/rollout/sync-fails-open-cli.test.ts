@@ -47,11 +47,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   policy.cleanup();
-  try {
-    standin.assertNoViolations();
-  } finally {
-    await standin.close();
-  }
+  await standin.finish();
 });
 
 async function mergeOpen(): Promise<void> {

@@ -39,11 +39,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  try {
-    standin.assertNoViolations();
-  } finally {
-    await standin.close();
-  }
+  await standin.finish();
 });
 
 /** A clock that counts how often the sync asks it. */

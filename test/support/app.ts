@@ -45,6 +45,8 @@ export interface Harness {
   /** The served bundle's revision, read over HTTP (/v1/bundle). */
   servedRevision(): Promise<string | undefined>;
   close(): Promise<void>;
+  /** The end of a test: throws the stand-in's violations, and closes everything either way. */
+  finish(): Promise<void>;
 }
 
 export interface HarnessOptions {
@@ -106,6 +108,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     syncReportDir: cacheDir,
   });
   mount.attach(server);
+  const close = async (): Promise<void> => {
+    await server.close();
+    await mount.close();
+    await standin.close();
+    await rm(cacheDir, { recursive: true, force: true });
+  };
   return {
     standin,
     server,
@@ -118,11 +126,13 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       if (response.status === 503) return undefined;
       return openBundle(await response.text()).bundle.revision;
     },
-    async close() {
-      await server.close();
-      await mount.close();
-      await standin.close();
-      await rm(cacheDir, { recursive: true, force: true });
+    close,
+    async finish() {
+      try {
+        standin.assertNoViolations();
+      } finally {
+        await close();
+      }
     },
   };
 }

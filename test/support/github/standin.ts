@@ -274,6 +274,15 @@ export class GitHubStandin {
     await rm(this.rootDir, { recursive: true, force: true });
   }
 
+  /** The end of a test: throws listing every violation, and closes the stand-in either way. */
+  async finish(): Promise<void> {
+    try {
+      this.assertNoViolations();
+    } finally {
+      await this.close();
+    }
+  }
+
   /** Throws listing every violation; call it in afterEach. */
   assertNoViolations(): void {
     if (this.violations.length === 0) return;
