@@ -258,8 +258,9 @@ describe('pull request review and publish on merge', () => {
     await commentReached;
     const redeliveries = [deliver(), deliver(), deliver()];
     await redeliveriesDispatched;
-    // Handlers are started from promise callbacks (no I/O between): once the queue of those has run
-    // out, the guard has seen all three redeliveries.
+    // @octokit/webhooks starts all of a delivery's handlers from promise callbacks, after the same
+    // transform (Probot's context: no I/O): once those callbacks have run out, which they have when
+    // setImmediate fires, the guard has seen all three redeliveries.
     await new Promise((resolve) => setImmediate(resolve));
     release();
     const answers = await Promise.all([first, ...redeliveries]);
