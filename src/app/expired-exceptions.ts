@@ -16,6 +16,7 @@ import { parsePolicyFile } from '../policy/policy-file.js';
 import { loadPolicyRepository, type PolicyRepository } from '../store/repository.js';
 import type { GitHubClient } from '../github/client.js';
 import { gitHubStatus } from '../util/errors.js';
+import { fenceWrites, runFenced } from '../github/write-fence.js';
 
 export const EXPIRED_BRANCH = 'egressctl/expired-exceptions';
 export const EXPIRED_MARKER = '<!-- egressctl:expired-exceptions -->';
@@ -169,7 +170,9 @@ export function registerExpiredExceptions(app: WebhookApp, deps: ExpiredWorkDeps
   const key = deps.policyRepository.toLowerCase();
   deps.queue.handle<{ revision: string }>(
     EXPIRED_KIND,
-    async (item) => {
+    // Under a fence on its lease (docs/architecture.md#races-the-controller-closes): a run that lost its
+    // job to another replica writes no branch, commit or pull request; the holder proposes it once.
+    (item, lease) => runFenced(() => lease.owned(), `${item.kind} ${item.key}`, async () => {
       const { revision } = item.data;
       const dir = await deps.mirror([revision]);
       const loaded = await loadPolicyRepository({ dir, rev: revision });
@@ -181,12 +184,12 @@ export function registerExpiredExceptions(app: WebhookApp, deps: ExpiredWorkDeps
       if (removals.length > 0) {
         const appOctokit = await app.auth();
         const installation = (await appOctokit.rest.apps.getRepoInstallation({ owner, repo })).data.id;
-        const client: GitHubClient = await app.auth(installation);
+        const client: GitHubClient = fenceWrites(await app.auth(installation));
         result = await proposeExpiredRemovals(client, { owner, repo, branch: loaded.value.settings.defaultBranch }, loaded.value, revision, now, removals);
         log.info({ revision, action: result.action, pullRequest: result.pullRequest, entries: removals.reduce((sum, removal) => sum + removal.removed.length, 0) }, 'expired exceptions proposal');
       }
       deps.onResult?.(result);
-    },
+    }),
     deps.backoff,
   );
   return async (revision) => {

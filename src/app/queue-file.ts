@@ -62,7 +62,7 @@ interface Handler {
 }
 
 interface BatchHandler {
-  run: (items: WorkItem[]) => Promise<void>;
+  run: (items: WorkItem[], lease: WorkLease) => Promise<void>;
   options: BatchOptions;
   timer?: NodeJS.Timeout;
   lastRun: number;
@@ -202,8 +202,8 @@ export class FileWorkQueue implements WorkQueue {
     this.schedule(kind);
   }
 
-  handleBatches<T>(kind: string, options: BatchOptions, handler: (items: WorkItem<T>[]) => Promise<void>): void {
-    this.batches.set(kind, { run: handler as (items: WorkItem[]) => Promise<void>, options, lastRun: 0 });
+  handleBatches<T>(kind: string, options: BatchOptions, handler: (items: WorkItem<T>[], lease: WorkLease) => Promise<void>): void {
+    this.batches.set(kind, { run: handler as (items: WorkItem[], lease: WorkLease) => Promise<void>, options, lastRun: 0 });
     this.schedule(kind);
   }
 
@@ -294,7 +294,7 @@ export class FileWorkQueue implements WorkQueue {
     if (items.length === 0) return;
     batch.running = (async () => {
       try {
-        await batch.run(items);
+        await batch.run(items, HELD);
         for (const item of items) {
           this.items.delete(item.id);
           this.done.set(item.id, true);

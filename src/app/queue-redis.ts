@@ -134,7 +134,7 @@ export class RedisWorkQueue implements WorkQueue {
   private readonly prefix: string;
   private readonly queues = new Map<string, Queue>();
   private readonly workers = new Map<string, Worker>();
-  private readonly batches = new Map<string, { run: (items: WorkItem[]) => Promise<void>; options: BatchOptions; lastError?: string }>();
+  private readonly batches = new Map<string, { run: (items: WorkItem[], lease: WorkLease) => Promise<void>; options: BatchOptions; lastError?: string }>();
   private readonly owner = randomUUID();
   /** `kind\0key` of the items this replica runs now. */
   private readonly runningKeys = new Set<string>();
@@ -327,8 +327,8 @@ export class RedisWorkQueue implements WorkQueue {
     this.workers.set(kind, worker);
   }
 
-  handleBatches<T>(kind: string, options: BatchOptions, handler: (items: WorkItem<T>[]) => Promise<void>): void {
-    this.batches.set(kind, { run: handler as (items: WorkItem[]) => Promise<void>, options });
+  handleBatches<T>(kind: string, options: BatchOptions, handler: (items: WorkItem<T>[], lease: WorkLease) => Promise<void>): void {
+    this.batches.set(kind, { run: handler as (items: WorkItem[], lease: WorkLease) => Promise<void>, options });
     const control = `flush-${kind}`;
     // One repeatable job across replicas (BullMQ keys it by name and interval).
     void this.queue(control)
@@ -343,22 +343,38 @@ export class RedisWorkQueue implements WorkQueue {
     const batch = this.batches.get(kind);
     if (!batch) return;
     const lock = `flush:${kind}`;
-    // One replica at a time commits a batch; the other's items wait for the next.
-    if (!(await this.claim(lock, Math.max(10_000, 2 * batch.options.intervalMs)))) return;
+    const lockMs = this.options.lockMs ?? 10_000;
+    // This run's own value (not the replica's): a later flush of this replica is another holder.
+    const holder = `${this.owner}:${randomUUID()}`;
+    // One replica at a time commits a batch; the other's items wait for the next. The claim lives a
+    // lock period and is renewed while the batch runs, like a job's lock: a replica that dies or
+    // whose event loop blocks past it loses the batch to the next flush, and its lease says so.
+    if (!(await this.claim(lock, lockMs, holder))) return;
+    const client = await this.redis();
+    const extend = async () => Number(await client.runCommand('egressctlKeyLockExtend', [`${this.prefix}:claim:${lock}`, holder, lockMs])) === 1;
+    const renew = setInterval(() => void extend().catch(() => undefined), Math.max(100, Math.floor(lockMs / 2)));
+    renew.unref?.();
+    const lease: WorkLease = { owned: extend };
     try {
       const jobs = (await this.queue(kind).getJobs(['waiting', 'prioritized', 'delayed', 'paused'], 0, 9_999)) as Job<JobData>[];
       if (jobs.length === 0) return;
       try {
-        await batch.run(jobs.map((job) => this.itemOf(job)));
+        await batch.run(
+          jobs.map((job) => this.itemOf(job)),
+          lease,
+        );
         delete batch.lastError;
       } catch (error) {
-        batch.lastError = messageOf(error);
         this.options.onError?.(this.itemOf(jobs[0]!), error);
+        // Taken over: not this batch's error; its items are the holder's to commit and remove.
+        if (error instanceof LostOwnershipError) return;
+        batch.lastError = messageOf(error);
         throw error;
       }
       await Promise.all(jobs.map((job) => job.remove().catch(() => undefined)));
     } finally {
-      await this.release(lock);
+      clearInterval(renew);
+      await this.release(lock, holder);
     }
   }
 

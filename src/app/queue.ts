@@ -175,8 +175,12 @@ export interface WorkQueue {
    * it does not) is neither retried nor failed here: the run that holds the item does the work.
    */
   handle<T>(kind: string, handler: (item: WorkItem<T>, lease: WorkLease) => Promise<void>, backoff?: BackoffPolicy): void;
-  /** Items of `kind` are collected and handed over together, at most once per interval; a throw keeps them all for the next batch. */
-  handleBatches<T>(kind: string, options: BatchOptions, handler: (items: WorkItem<T>[]) => Promise<void>): void;
+  /**
+   * Items of `kind` are collected and handed over together, at most once per interval; a throw keeps
+   * them all for the next batch. `lease` says whether the run still holds the batch (as for `handle`):
+   * a LostOwnershipError is logged, not recorded as the batch's error; the items stay for the holder.
+   */
+  handleBatches<T>(kind: string, options: BatchOptions, handler: (items: WorkItem<T>[], lease: WorkLease) => Promise<void>): void;
   /** Run the batch of `kind` now (tests, shutdown). */
   flush(kind: string): Promise<void>;
   /** Items of `kind` waiting out a backoff after a failure run now (level-triggered: a push to the policy repository retries what is in error). */

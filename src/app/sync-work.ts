@@ -35,7 +35,7 @@ import type { AppLogger, WebhookApp } from './delivery-guard.js';
 import { publicMessage } from './failure.js';
 import { completeCheckRun } from './github.js';
 import { WorkNotReadyError, type BackoffPolicy, type FanInFailure, type NewWork, type WorkItem, type WorkLease, type WorkQueue } from './queue.js';
-import { confirmFence, fenceWrites, LostOwnershipError, withWriteFence, WriteFence } from '../github/write-fence.js';
+import { confirmFence, fenceWrites, LostOwnershipError, runFenced, type WriteFence } from '../github/write-fence.js';
 import { isSuperseded, supersededOutput, syncFailedOutput, type CheckOutput } from './render.js';
 import { planPublish, type OrganizationPlan } from './sync-on-merge.js';
 
@@ -162,17 +162,7 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
   /** Every GitHub client of these units: its writes ask the running unit's fence (write-fence.ts). */
   const auth = async (installationId?: number): Promise<GitHubClient> => fenceWrites(await deps.app.auth(installationId));
   /** Run a unit's attempt under a fence on its lease: once it no longer holds its item, its writes are refused and it stops. */
-  const fenced = async <T>(item: WorkItem<unknown>, lease: WorkLease, work: (fence: WriteFence) => Promise<T>): Promise<T> => {
-    const fence = new WriteFence(() => lease.owned(), `${item.kind} ${item.key}`);
-    try {
-      const result = await withWriteFence(fence, () => work(fence));
-      // A write refused and turned into a result on the way (a failed rollout, a variable in error): still lost.
-      if (fence.lost) throw fence.lost;
-      return result;
-    } catch (error) {
-      throw fence.lost ?? error;
-    }
-  };
+  const fenced = <T>(item: WorkItem<unknown>, lease: WorkLease, work: (fence: WriteFence) => Promise<T>): Promise<T> => runFenced(() => lease.owned(), `${item.kind} ${item.key}`, work);
   const policyKey = deps.policyRepository.toLowerCase();
   const policies = new BoundedMap<string, Promise<PolicyRepository>>(4);
   const installations = new BoundedMap<string, { id: number; at: number }>(1_000);

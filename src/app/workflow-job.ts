@@ -28,8 +28,9 @@ import { jobIdForDisplayName } from './github-jobs.js';
 import { proposeBlockedEndpoints, type FeedbackResult } from './feedback.js';
 import { BoundedMap } from '../util/bounded-map.js';
 import { gitHubStatus } from '../util/errors.js';
+import { confirmFence, fenceWrites, LostOwnershipError, runFenced } from '../github/write-fence.js';
 import { boundedFetch, FetchLimitError } from '../util/bounded-fetch.js';
-import { logWorkError, WorkNotReadyError, type BackoffPolicy, type WorkQueue } from './queue.js';
+import { logWorkError, WorkNotReadyError, type BackoffPolicy, type WorkLease, type WorkQueue } from './queue.js';
 import { FileWorkQueue } from './queue-file.js';
 import { runsBehindFirewall } from '../rollout/github-firewall/format.js';
 import { firewallEndpointsOfRun } from './github-firewall-decisions.js';
@@ -162,9 +163,12 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
       const appOctokit = await app.auth();
       return (await appOctokit.rest.apps.getRepoInstallation({ owner: policy.owner, repo: policy.repo })).data.id;
     }) as Promise<number>;
-  const policyClient =
-    deps.policyClient ??
-    (async (): Promise<GitHubClient> => app.auth(await installationOfPolicy()));
+  // Every client of these units: its writes ask the running unit's fence (docs/architecture.md#races-the-controller-closes).
+  const unfencedPolicyClient = deps.policyClient ?? (async (): Promise<GitHubClient> => app.auth(await installationOfPolicy()));
+  const policyClient = async (): Promise<GitHubClient> => fenceWrites(await unfencedPolicyClient());
+  const installationClient = async (installationId: number): Promise<GitHubClient> => fenceWrites(await app.auth(installationId));
+  /** One attempt of a unit under a fence on its lease: once another replica holds it, its writes are refused and it stops. */
+  const fenced = <T>(unit: string, lease: WorkLease, work: () => Promise<T>): Promise<T> => runFenced(() => lease.owned(), unit, work);
 
   type IntakeSettings = Pick<Settings, 'organizations' | 'clusters'> & { largerRunners: readonly string[] };
   const readSettings = async (): Promise<IntakeSettings> => {
@@ -210,6 +214,8 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
       if (result.action !== 'none') log.info({ pullRequest: result.pullRequest, action: result.action, policies: result.proposals.map((proposal) => proposal.policy) }, 'blocked endpoints proposed');
       deps.onFeedback?.(result);
     } catch (error) {
+      // Taken over by another replica: nothing to report here (the queue logs the one line).
+      if (error instanceof LostOwnershipError) throw error;
       log.error({ err: error }, 'proposing blocked endpoints failed: retried with backoff');
       deps.onFeedback?.({ error });
       throw error;
@@ -232,6 +238,7 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
         await queue.add<FeedbackWork>({ id: `feedback:${result.commit}`, kind: FEEDBACK_KIND, key: deps.policyRepository.toLowerCase(), data: { branch: result.branch, repositories: blocked } });
       }
     } catch (error) {
+      if (error instanceof LostOwnershipError) throw error;
       log.error({ err: error }, 'committing baselines failed: kept (journaled) for the next flush');
       deps.onFlush?.({ error });
       throw error;
@@ -357,7 +364,7 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
     const owner = repository.owner.login;
     const repo = repository.name;
     const fullName = `${owner}/${repo}`;
-    const client = await app.auth(installationId);
+    const client = await installationClient(installationId);
     const run = (await client.rest.actions.getWorkflowRun({ owner, repo, run_id: runId })).data;
     if ((run.run_attempt ?? 1) <= attempt && run.status !== 'completed') throw new RunInProgressError(`${fullName} run ${runId} (attempt ${attempt}) is ${run.status ?? 'not over'}: its firewall decisions are read once it completes`);
     const path = (run.path ?? '').split('@')[0] ?? '';
@@ -413,6 +420,8 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
 
   /** An observation waits, journaled, for the next baselines commit. */
   const observe = async (fullName: string, jobId: string, observation: Observation): Promise<void> => {
+    // A run that lost its job records nothing (the holder records the same observation, by the same id).
+    await confirmFence('recording an observation');
     await queue.add<ObservationWork>({ id: `observation:${fullName.toLowerCase()}:${jobId}`, kind: OBSERVATION_KIND, key: fullName.toLowerCase(), data: { repository: fullName, observation } });
   };
 
@@ -433,46 +442,49 @@ export function registerWorkflowJobHandler(app: WebhookApp, deps: WorkflowJobDep
 
   // Each unit of work is journaled before the webhook is answered (docs/github-app.md, "Durable work"):
   // the job to read (its log download can take longer than GitHub waits), then its observation, then feedback.
-  queue.handle<JobWork>(JOB_KIND, async (item) => {
-    const { installationId, repository, job } = item.data;
-    try {
-      await handle(installationId, await app.auth(installationId), repository, job);
-    } catch (error) {
-      const status = gitHubStatus(error);
-      // GitHub's answer about the job, not a failure to reach it: retrying cannot change it. A 401 is
-      // about our credentials (a key being rotated, a clock off): the job is kept and retried.
-      if (status === 404 || status === 410 || status === 422) {
-        log.error({ err: error, repository: `${repository.owner.login}/${repository.name}`, job: job.id }, 'workflow_job: could not read the job');
-        return;
-      }
-      throw error;
-    }
-  });
-  queue.handle<FirewallRunWork>(
-    FIREWALL_RUN_KIND,
-    async (item) => {
+  queue.handle<JobWork>(JOB_KIND, (item, lease) =>
+    fenced(`${item.kind} ${item.key}`, lease, async () => {
+      const { installationId, repository, job } = item.data;
       try {
-        await handleFirewallRun(item.data);
+        await handle(installationId, await installationClient(installationId), repository, job);
       } catch (error) {
         const status = gitHubStatus(error);
+        // GitHub's answer about the job, not a failure to reach it: retrying cannot change it. A 401 is
+        // about our credentials (a key being rotated, a clock off): the job is kept and retried.
         if (status === 404 || status === 410 || status === 422) {
-          log.error({ err: error, repository: `${item.data.repository.owner.login}/${item.data.repository.name}`, run: item.data.runId }, 'workflow_job: could not read the firewall run');
+          log.error({ err: error, repository: `${repository.owner.login}/${repository.name}`, job: job.id }, 'workflow_job: could not read the job');
           return;
         }
         throw error;
       }
-    },
+    }),
+  );
+  queue.handle<FirewallRunWork>(
+    FIREWALL_RUN_KIND,
+    (item, lease) =>
+      fenced(`${item.kind} ${item.key}`, lease, async () => {
+        try {
+          await handleFirewallRun(item.data);
+        } catch (error) {
+          const status = gitHubStatus(error);
+          if (status === 404 || status === 410 || status === 422) {
+            log.error({ err: error, repository: `${item.data.repository.owner.login}/${item.data.repository.name}`, run: item.data.runId }, 'workflow_job: could not read the firewall run');
+            return;
+          }
+          throw error;
+        }
+      }),
     deps.firewallRunBackoff ?? DEFAULT_FIREWALL_RUN_BACKOFF,
   );
-  queue.handleBatches<ObservationWork>(OBSERVATION_KIND, { intervalMs: interval }, async (items) => {
+  queue.handleBatches<ObservationWork>(OBSERVATION_KIND, { intervalMs: interval }, async (items, lease) => {
     const batch = new Map<string, Observation[]>();
     for (const item of items) {
       const key = item.data.repository.toLowerCase();
       batch.set(key, [...(batch.get(key) ?? []), item.data.observation]);
     }
-    await commitBatch(batch);
+    await fenced(`${OBSERVATION_KIND} batch`, lease, () => commitBatch(batch));
   });
-  queue.handle<FeedbackWork>(FEEDBACK_KIND, async (item) => feedback(item.data.branch, item.data.repositories));
+  queue.handle<FeedbackWork>(FEEDBACK_KIND, (item, lease) => fenced(`${item.kind} ${item.key}`, lease, () => feedback(item.data.branch, item.data.repositories)));
 
   app.on('workflow_job.completed', async (context) => {
     const payload = context.payload;

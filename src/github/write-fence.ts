@@ -75,3 +75,21 @@ export function fenceWrites<C extends HookedClient>(client: C): C {
   });
   return client;
 }
+
+/**
+ * Run one attempt of a unit under a fence on its lease (`owned`: the queue's WorkLease.owned):
+ * once it no longer holds its item, its fenced writes are refused and the attempt ends with
+ * LostOwnershipError, which the queue neither records as a failure nor retries. A refused write
+ * that the unit turned into a result on the way (a failed rollout, a logged and swallowed error)
+ * still ends the attempt as lost.
+ */
+export async function runFenced<T>(owned: () => Promise<boolean>, unit: string, work: (fence: WriteFence) => Promise<T>): Promise<T> {
+  const fence = new WriteFence(owned, unit);
+  try {
+    const result = await withWriteFence(fence, () => work(fence));
+    if (fence.lost) throw fence.lost;
+    return result;
+  } catch (error) {
+    throw fence.lost ?? error;
+  }
+}

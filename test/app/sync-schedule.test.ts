@@ -54,21 +54,7 @@ it('a variable edited by hand is put back by the scheduled pass and reported as 
 }, 90_000);
 
 it('the scheduled pass drops the row of a repository no longer in the installation; a failed listing drops nothing', async () => {
-  const { standin, cacheDir } = scratch;
-  const installation = standin.createInstallation({ account: 'acme', permissions: await manifestPermissions(), repositories: [POLICY_REPO, 'acme/api', 'acme/web'] });
-  await standin.createRepository(POLICY_REPO, {
-    files: {
-      'egressctl.yml': 'organizations: [acme]\nunattached: skip\n',
-      'policies/org.yml': 'egress-policy: block\nallowed-endpoints:\n  - proxy.golang.org\n',
-      'attachments.yml': 'organizations:\n  acme: org\n',
-    },
-  });
-  for (const name of ['acme/api', 'acme/web']) await standin.createRepository(name, { files: { '.github/workflows/ci.yml': SIMPLE_WORKFLOW } });
-  const egressctl = await scratch.load({ EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '6' });
-  await egressctl.rollout!.runNow();
-  await egressctl.idle();
-  const rows = async (): Promise<string[]> => ((await readSyncReport(cacheDir)).organizations['acme']?.repositories ?? []).map((entry) => entry.repository).filter((name) => name !== POLICY_REPO).sort();
-  expect(await rows()).toEqual(['acme/api', 'acme/web']);
+  const { standin, installation, egressctl, rows } = await twoRepositoriesSynced();
 
   // acme/web leaves the installation. A listing that fails (a 502 on its only page) keeps every row.
   installation.repositories.delete('acme/web');
@@ -85,21 +71,7 @@ it('the scheduled pass drops the row of a repository no longer in the installati
 }, 90_000);
 
 it('a repository sync still running when the next pass drops its repository does not write its row back (race 1)', async () => {
-  const { standin, cacheDir } = scratch;
-  const installation = standin.createInstallation({ account: 'acme', permissions: await manifestPermissions(), repositories: [POLICY_REPO, 'acme/api', 'acme/web'] });
-  await standin.createRepository(POLICY_REPO, {
-    files: {
-      'egressctl.yml': 'organizations: [acme]\nunattached: skip\n',
-      'policies/org.yml': 'egress-policy: block\nallowed-endpoints:\n  - proxy.golang.org\n',
-      'attachments.yml': 'organizations:\n  acme: org\n',
-    },
-  });
-  for (const name of ['acme/api', 'acme/web']) await standin.createRepository(name, { files: { '.github/workflows/ci.yml': SIMPLE_WORKFLOW } });
-  const egressctl = await scratch.load({ EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '6' });
-  await egressctl.rollout!.runNow();
-  await egressctl.idle();
-  const rows = async (): Promise<string[]> => ((await readSyncReport(cacheDir)).organizations['acme']?.repositories ?? []).map((entry) => entry.repository).filter((name) => name !== POLICY_REPO).sort();
-  expect(await rows()).toEqual(['acme/api', 'acme/web']);
+  const { standin, installation, egressctl, rows } = await twoRepositoriesSynced();
 
   // The next pass: acme/web's unit is held in the middle of its sync (GitHub does not answer its
   // pull request look-up until the listing below has dropped its row, on any machine).
@@ -128,3 +100,23 @@ it('a repository sync still running when the next pass drops its repository does
   await egressctl.idle();
   expect(await rows()).toEqual(['acme/api', 'acme/web']);
 }, 90_000);
+
+/** acme/api and acme/web under an organization policy, synced once by a scheduled pass; `rows` lists the repositories the sync state has. */
+async function twoRepositoriesSynced() {
+  const { standin, cacheDir } = scratch;
+  const installation = standin.createInstallation({ account: 'acme', permissions: await manifestPermissions(), repositories: [POLICY_REPO, 'acme/api', 'acme/web'] });
+  await standin.createRepository(POLICY_REPO, {
+    files: {
+      'egressctl.yml': 'organizations: [acme]\nunattached: skip\n',
+      'policies/org.yml': 'egress-policy: block\nallowed-endpoints:\n  - proxy.golang.org\n',
+      'attachments.yml': 'organizations:\n  acme: org\n',
+    },
+  });
+  for (const name of ['acme/api', 'acme/web']) await standin.createRepository(name, { files: { '.github/workflows/ci.yml': SIMPLE_WORKFLOW } });
+  const egressctl = await scratch.load({ EGRESSCTL_ROLLOUT_INTERVAL_HOURS: '6' });
+  await egressctl.rollout!.runNow();
+  await egressctl.idle();
+  const rows = async (): Promise<string[]> => ((await readSyncReport(cacheDir)).organizations['acme']?.repositories ?? []).map((entry) => entry.repository).filter((name) => name !== POLICY_REPO).sort();
+  expect(await rows()).toEqual(['acme/api', 'acme/web']);
+  return { standin, installation, egressctl, rows };
+}
