@@ -73,15 +73,21 @@ it('the scheduled pass drops the row of a repository no longer in the installati
 it('a repository sync still running when the next pass drops its repository does not write its row back (race 1)', async () => {
   const { standin, installation, egressctl, rows } = await twoRepositoriesSynced();
 
-  // The next pass: acme/web's unit is held in the middle of its sync (its pull request look-up takes 4 s).
+  // The next pass: acme/web's unit is held in the middle of its sync (GitHub does not answer its
+  // pull request look-up until the listing below has dropped its row, on any machine).
   let held = false;
-  standin.delayRequests({ count: 1, ms: 4_000, match: (request) => (held ||= request.operationId === 'pulls/list' && request.repository === 'acme/web') });
-  await egressctl.rollout!.runNow();
-  await expect.poll(() => held, { timeout: 20_000 }).toBe(true);
-  // Meanwhile acme/web leaves the installation, and a pass lists acme: its row is dropped.
-  installation.repositories.delete('acme/web');
-  await egressctl.rollout!.runNow();
-  await expect.poll(rows, { timeout: 20_000, interval: 50 }).toEqual(['acme/api']);
+  let release!: () => void;
+  standin.delayRequests({ count: 1, until: new Promise<void>((resolve) => (release = resolve)), match: (request) => (held ||= request.operationId === 'pulls/list' && request.repository === 'acme/web') });
+  try {
+    await egressctl.rollout!.runNow();
+    await expect.poll(() => held, { timeout: 20_000 }).toBe(true);
+    // Meanwhile acme/web leaves the installation, and a pass lists acme: its row is dropped.
+    installation.repositories.delete('acme/web');
+    await egressctl.rollout!.runNow();
+    await expect.poll(rows, { timeout: 20_000, interval: 50 }).toEqual(['acme/api']);
+  } finally {
+    release();
+  }
   // The held unit finishes after the listing: its outcome for a repository the listing dropped is not written back.
   await egressctl.idle();
   expect(await rows()).toEqual(['acme/api']);

@@ -22,8 +22,12 @@ const POLICIES = {
 const PULL_REQUESTS = 'organizations: [acme]\nunattached: skip\n';
 
 let harness: Harness | undefined;
+/** Releases a read held by holdTreeRead (afterEach too, so that a failed test does not leave it hanging). */
+let releaseHeld: (() => void) | undefined;
 
 afterEach(async () => {
+  releaseHeld?.();
+  releaseHeld = undefined;
   const current = harness;
   harness = undefined;
   await current?.finish();
@@ -35,6 +39,19 @@ async function start(settings: string, attachments: string, env: NodeJS.ProcessE
   await h.standin.deliverWebhook({ url: h.hookUrl, event: 'push', repository: POLICY_REPO, after: (await h.standin.refSha(POLICY_REPO, 'main'))! });
   await h.mount.app.idle();
   return h;
+}
+
+/**
+ * GitHub does not answer `repository`'s next tree read until the test calls `release`: that sync is
+ * slower than whatever the test does meanwhile, on any machine (test/support/README.md, "Waiting in tests").
+ */
+function holdTreeRead(h: Harness, repository: string): { reached: () => boolean; release: () => void } {
+  let reached = false;
+  let release!: () => void;
+  const until = new Promise<void>((resolve) => (release = resolve));
+  releaseHeld = release;
+  h.standin.delayRequests({ count: 1, until, match: (request) => (reached ||= request.operationId === 'git/get-tree' && request.repository === repository) });
+  return { reached: () => reached, release };
 }
 
 function publishCheck(h: Harness, sha: string) {
@@ -138,10 +155,13 @@ describe('the publish check is level-triggered', () => {
 
     // A newer push is published before the older check was completed: the older one is superseded (neutral), the newer completed.
     const older = await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'repositories:\n  acme/api: base\n  acme/web: base\n' } });
-    harness.standin.delayRequests({ count: 1, ms: 3_000, match: (request) => request.operationId === 'git/get-tree' && request.repository === 'acme/api' });
+    // The older sync of acme/api is held until the newer revision is published.
+    const held = holdTreeRead(harness, 'acme/api');
     await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: older });
+    await expect.poll(held.reached, { timeout: 20_000 }).toBe(true);
     const newer = await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: api\n' } });
     await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: newer });
+    held.release();
     await expect.poll(() => [publishCheck(harness!, older)?.status, publishCheck(harness!, newer)?.status], { timeout: 30_000, interval: 250 }).toEqual(['completed', 'completed']);
     expect(publishCheck(harness, older)).toMatchObject({ conclusion: 'neutral', output: { title: `Superseded by ${newer.slice(0, 12)}` } });
     expect(publishCheck(harness, newer)).toMatchObject({ conclusion: 'success', output: { title: `Published ${newer.slice(0, 12)}: 3 policies` } });
@@ -151,17 +171,19 @@ describe('the publish check is level-triggered', () => {
 describe('a publish check completed as superseded', () => {
   it('stays superseded when its own fan-in completes later: the completion reads the check and does not overwrite it (race 2)', async () => {
     harness = await start(PULL_REQUESTS, 'organizations: {}\n', { EGRESSCTL_SYNC_RETRY_SECONDS: '1' });
-    // The older publish's sync of acme/api is held up: its fan-in completes long after the newer revision is published.
-    harness.standin.delayRequests({ count: 1, ms: 8_000, match: (request) => request.operationId === 'git/get-tree' && request.repository === 'acme/api' });
+    // The older publish's sync of acme/api is held up: its fan-in completes after the watch superseded its check.
+    const held = holdTreeRead(harness, 'acme/api');
     const older = await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: base\n' } });
     expect((await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: older })).status).toBe(200);
+    await expect.poll(held.reached, { timeout: 20_000 }).toBe(true);
     const newer = await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: api\n' } });
     expect((await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: newer })).status).toBe(200);
     // The watch sees the newer revision published: the older check is superseded while its sync still runs.
-    await expect.poll(() => publishCheck(harness!, older)?.output.title, { timeout: 8_000, interval: 100 }).toBe(`Superseded by ${newer.slice(0, 12)}`);
+    await expect.poll(() => publishCheck(harness!, older)?.output.title, { timeout: 30_000, interval: 100 }).toBe(`Superseded by ${newer.slice(0, 12)}`);
     const olderCheck = publishCheck(harness, older)!;
     expect(olderCheck).toMatchObject({ status: 'completed', conclusion: 'neutral' });
     // Then the held sync settles: the older publish's fan-in completes (it would report success).
+    held.release();
     await harness.mount.app.idle();
     await expect.poll(() => publishCheck(harness!, newer)?.status, { timeout: 30_000, interval: 250 }).toBe('completed');
     expect(publishCheck(harness, older)).toMatchObject({ status: 'completed', conclusion: 'neutral', output: { title: `Superseded by ${newer.slice(0, 12)}` } });
@@ -177,11 +199,14 @@ describe('a publish check completed as superseded', () => {
   it('is superseded by its own fan-in when a newer revision was published before the watch looked again: the same outcome whoever completes it', async () => {
     // The watch looks again only after a minute (the default retry): the fan-in completes the older check first.
     harness = await start(PULL_REQUESTS, 'organizations: {}\n');
-    harness.standin.delayRequests({ count: 1, ms: 4_000, match: (request) => request.operationId === 'git/get-tree' && request.repository === 'acme/api' });
+    // The older sync of acme/api is held until the newer revision is published.
+    const held = holdTreeRead(harness, 'acme/api');
     const older = await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: base\n' } });
     await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: older });
+    await expect.poll(held.reached, { timeout: 20_000 }).toBe(true);
     const newer = await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: api\n' } });
     await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: newer });
+    held.release();
     await harness.mount.app.idle();
     await expect.poll(() => [publishCheck(harness!, older)?.status, publishCheck(harness!, newer)?.status], { timeout: 30_000, interval: 250 }).toEqual(['completed', 'completed']);
     expect(publishCheck(harness, older)).toMatchObject({ conclusion: 'neutral', output: { title: `Superseded by ${newer.slice(0, 12)}` } });

@@ -238,11 +238,32 @@ describe('pull request review and publish on merge', () => {
     const pr = await standin.openPullRequest(POLICY_REPO, { head: 'inflight' });
     const deliveryId = '7d0b4b7e-0000-4000-8000-000000000002';
     const deliver = () => standin.deliverWebhook({ url: hookUrl, event: 'pull_request', action: 'opened', repository: POLICY_REPO, pullRequest: pr.number, deliveryId });
-    // The first review fails after it has started (its comment is refused); three redeliveries arrive meanwhile.
-    standin.failNextRequests({ count: 1, status: 422, message: 'Validation Failed', match: (request) => request.operationId === 'issues/create-comment' });
+    // The first review fails after it has started (its comment is refused), and that comment is
+    // held until three redeliveries have reached the App's handlers: they arrive while it runs, on
+    // any machine, however slow.
+    let release!: () => void;
+    let reachComment!: () => void;
+    const commentReached = new Promise<void>((resolve) => (reachComment = resolve));
+    const isComment = (request: { operationId: string }): boolean => request.operationId === 'issues/create-comment';
+    standin.delayRequests({ count: 1, until: new Promise<void>((resolve) => (release = resolve)), match: (request) => isComment(request) && (reachComment(), true) });
+    standin.failNextRequests({ count: 1, status: 422, message: 'Validation Failed', match: isComment });
+    let dispatched = 0;
+    let allDispatched!: () => void;
+    const redeliveriesDispatched = new Promise<void>((resolve) => (allDispatched = resolve));
+    // Probot hands each delivery to every matching handler in one go: this one is called with the guard's.
+    harness.mount.probot.onAny((context) => {
+      if (context.id === deliveryId && ++dispatched === 4) allDispatched();
+    });
     const first = deliver();
-    while (standin.checkRuns(POLICY_REPO, { name: 'egressctl / validate' }).length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
-    const answers = await Promise.all([first, deliver(), deliver(), deliver()]);
+    await commentReached;
+    const redeliveries = [deliver(), deliver(), deliver()];
+    await redeliveriesDispatched;
+    // @octokit/webhooks starts all of a delivery's handlers from promise callbacks, after the same
+    // transform (Probot's context: no I/O): once those callbacks have run out, which they have when
+    // setImmediate fires, the guard has seen all three redeliveries.
+    await new Promise((resolve) => setImmediate(resolve));
+    release();
+    const answers = await Promise.all([first, ...redeliveries]);
     expect(answers[0]!.status).toBe(422);
     expect(answers.slice(1).map((answer) => answer.status)).toEqual([200, 200, 200]);
     const runs = standin.checkRuns(POLICY_REPO, { headSha: pr.headSha, name: 'egressctl / validate' });
