@@ -150,5 +150,9 @@ describe('coverage --policy-from with the variables that exist', () => {
     const noState = await runCli(['coverage', '--policy-from', policy.dir, '--repository', 'acme/api', '--state-dir', path.join(work, 'empty'), path.join(work, 'wf.yml')]);
     expect(noState.code).toBe(1);
     expect(noState.stderr).toContain(`${path.join(work, 'empty', 'sync-report.json')} has no sync of acme: run egressctl sync --org acme --state-dir`);
+    // The files are for workflow files on disk: --org reads the variables from GitHub.
+    const withOrg = await runCli(['coverage', '--org', 'acme', '--repo-variables', path.join(work, 'bad.json')]);
+    expect(withOrg.code).toBe(2);
+    expect(withOrg.stderr).toContain('--repo-variables and --org-variables go with --policy-from');
   });
 });
