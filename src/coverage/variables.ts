@@ -135,3 +135,36 @@ export function liveRepositoryVariables(state: StoreState, repository: string, l
   }
   return { values, unowned, ...(live.unknown && live.unknown.length > 0 ? { unknown: [...live.unknown] } : {}) };
 }
+
+/**
+ * Actions variables as `gh variable list --json name,value` prints them (an array of objects with
+ * `name` and `value`; other fields gh can add, such as `visibility` or `updatedAt`, are ignored),
+ * by upper-case name: GitHub's names are case-insensitive. `errors`: what is wrong, each located
+ * by index; the caller prefixes the file.
+ */
+export function parseVariableList(text: string): { value: Map<string, string>; errors: string[] } {
+  const value = new Map<string, string>();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    return { value, errors: [`not JSON: ${(error as Error).message}`] };
+  }
+  if (!Array.isArray(parsed)) return { value, errors: ['expected an array of {"name", "value"} as `gh variable list --json name,value` prints it'] };
+  const errors: string[] = [];
+  parsed.forEach((item: unknown, index) => {
+    const entry = (item !== null && typeof item === 'object' ? item : {}) as { name?: unknown; value?: unknown };
+    if (typeof entry.name !== 'string' || entry.name === '') {
+      errors.push(`[${index}]: "name" must be a non-empty string`);
+      return;
+    }
+    if (typeof entry.value !== 'string') {
+      errors.push(`[${index}] (${entry.name}): "value" must be a string`);
+      return;
+    }
+    const name = entry.name.toUpperCase();
+    if (value.has(name)) errors.push(`[${index}]: ${name} is listed twice`);
+    value.set(name, entry.value);
+  });
+  return { value, errors };
+}

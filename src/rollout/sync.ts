@@ -217,7 +217,7 @@ function withFailureCauses(recorded: RepositoryCoverage, settled: RepositoryCove
  * the store's (the App's organization unit confirmed the organization's before any repository
  * unit). A failed listing or write is unknown: counted as the store writes it, and said.
  */
-function variablesAsLeft(entries: readonly VariableEntry[], organization: string, repository: string, store: StoreState, organizationLevel: boolean): LiveVariables {
+export function variablesAsLeft(entries: readonly VariableEntry[], organization: string, repository: string, store: StoreState, organizationLevel: boolean): LiveVariables {
   const asked = storeRepositoryVariables(store, repository);
   const unknown: string[] = [];
   const level = (name: 'organization' | 'repository', target: string, wanted: Readonly<Record<string, string>>): Map<string, string> | undefined => {

@@ -2,8 +2,8 @@
  * `egressctl coverage` (docs/architecture.md#coverage): per job, what enforces its egress policy
  * (Harden-Runner inline, through Actions variables, through the job-started hook), in which mode,
  * and why not where nothing does; totals per organization with a bar. Three sources:
- * workflow files on disk (`--policy-from DIR --repository O/R FILE...`, with the variables the
- * store writes), an organization read from GitHub (`--org ORG`, with the variables that exist,
+ * workflow files on disk (`--policy-from DIR --repository O/R FILE...`, with the variables a sync
+ * state or `gh variable list` files give, else those the store writes), an organization read from GitHub (`--org ORG`, with the variables that exist,
  * retained ones included), or the last sync's state (`--org ORG --state-dir DIR`). A job that gets
  * less than the store through a variable no attachment owns fails open: exit 1.
  */
@@ -11,7 +11,10 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { coverageFailures, coverageStoreOf, coverageTotals, coverRepository, renderCoverage, targetFiles, totalsByOrganization } from '../../coverage/coverage.js';
 import { readOrganizationCoverage, type RepositoryCoverageResult } from '../../coverage/github-coverage.js';
-import type { FileProblem, JobCoverage } from '../../coverage/model.js';
+import type { FileProblem, JobCoverage, RepositoryVariables } from '../../coverage/model.js';
+import { liveRepositoryVariables, parseVariableList, type LiveVariables } from '../../coverage/variables.js';
+import type { StoreState } from '../../rollout/desired-state.js';
+import { variablesAsLeft } from '../../rollout/sync.js';
 import { cliGitHub } from '../../github/api-root.js';
 import { clientForAccount, credentialsFromEnv } from '../../github/credentials.js';
 import { readSyncReport, SYNC_REPORT_FILE } from '../../rollout/sync-report.js';
@@ -21,7 +24,8 @@ import { loadValidRepository, repositoryDir } from '../repository.js';
 import { callGraphFrom } from '../workflow-files.js';
 
 const usage =
-  'egressctl coverage --policy-from DIR --repository OWNER/REPO FILE... [--json]\n' +
+  'egressctl coverage --policy-from DIR --repository OWNER/REPO [--state-dir DIR] [--repo-variables FILE] [--org-variables FILE] FILE... [--json]\n' +
+  '       (variables: as the sync in --state-dir left them, or as `gh variable list [--org ORG] --json name,value` printed them; else as the store writes them)\n' +
   '       egressctl coverage --org ORG [--repos R1,R2] [-C POLICY_REPO_DIR] [--concurrency N] [--json]   (read from GitHub: APP_ID + PRIVATE_KEY, or GITHUB_TOKEN)\n' +
   '       egressctl coverage --org ORG --state-dir DIR [--json]   (the last sync\'s state, as sync --state-dir kept it)';
 
@@ -32,6 +36,8 @@ const OPTIONS = {
   repos: { type: 'string' },
   C: { type: 'string', short: 'C' },
   'state-dir': { type: 'string' },
+  'repo-variables': { type: 'string' },
+  'org-variables': { type: 'string' },
   concurrency: { type: 'string' },
   json: { type: 'boolean' },
 } as const;
@@ -57,7 +63,7 @@ interface Report {
 }
 
 /** Exit 1 for a file that is not a workflow, a repository or variables that could not be read, or a job that fails open. */
-function output(io: CliIo, report: Report, json: boolean, extra: Record<string, unknown> = {}): number {
+function output(io: CliIo, report: Report, json: boolean, extra: Record<string, unknown> = {}, notes: readonly string[] = []): number {
   const failures = coverageFailures(report.jobs);
   if (json) {
     writeJson(io, {
@@ -70,6 +76,7 @@ function output(io: CliIo, report: Report, json: boolean, extra: Record<string, 
       errors: report.errors,
     });
   } else {
+    for (const note of notes) io.stdout(`${note}\n`);
     io.stdout(renderCoverage(report.jobs, report.problems));
     for (const error of report.errors) io.stderr(`egressctl: ${error.repository}: ${error.message}\n`);
   }
@@ -77,12 +84,14 @@ function output(io: CliIo, report: Report, json: boolean, extra: Record<string, 
 }
 
 async function fromFiles(io: CliIo, values: Values, files: string[]): Promise<number> {
-  if (values.org !== undefined || values['state-dir'] !== undefined || values.repos !== undefined) throw usageError('--policy-from reads workflow files: drop --org, --repos and --state-dir');
+  if (values.org !== undefined || values.repos !== undefined) throw usageError('--policy-from reads workflow files: drop --org and --repos');
   if (values.repository === undefined || !REPOSITORY.test(values.repository)) throw usageError('--policy-from needs --repository OWNER/REPO (whose attachments apply)');
   if (files.length === 0) throw usageError('name the workflow files');
   const { repository: policy } = await loadValidRepository(io, repositoryDir(io, values['policy-from']));
   const store = coverageStoreOf(policy, Date.now());
   const report: Report = { jobs: [], problems: [], errors: [] };
+  const given = await localVariables(io, values, values.repository, store.state);
+  for (const message of given.variables?.unknown ?? []) report.errors.push({ repository: values.repository.toLowerCase(), message: `${message} (counted as the store writes them)` });
   for (const file of files) {
     const { workflowPath, root } = workflowPathOf(file);
     let text: string;
@@ -102,11 +111,80 @@ async function fromFiles(io: CliIo, values: Values, files: string[]): Promise<nu
     }
     // The workflow folder's call graph: a reusable workflow follows its callers, as sync plans it.
     const callers = root !== undefined ? await callGraphFrom(path.resolve(io.cwd, root), values.repository).catch(() => undefined) : undefined;
-    const covered = coverRepository(values.repository, [{ path: workflowPath, text }], store, { at: new Date().toISOString(), files: extra, ...(callers ? { callers } : {}) });
+    const covered = coverRepository(values.repository, [{ path: workflowPath, text }], store, { at: new Date().toISOString(), files: extra, ...(callers ? { callers } : {}), ...(given.variables ? { variables: given.variables } : {}) });
     report.jobs.push(...covered.jobs);
     report.problems.push(...covered.problems.map((problem) => ({ ...problem, message: problem.message.replace(workflowPath, file) })));
   }
-  return output(io, report, values.json === true);
+  return output(io, report, values.json === true, { variables: given.sources }, given.notes);
+}
+
+/** Where a level's variables came from, as `--json` says it: `file F`, `sync state F (sync at T)`, or `store` (assumed). */
+interface VariableSources {
+  organization: string;
+  repository: string;
+}
+
+/** A `gh variable list --json name,value` file, by upper-case name; a located error (the file, what is wrong) when it is not one. */
+async function readVariableList(io: CliIo, file: string): Promise<Map<string, string>> {
+  const resolved = path.resolve(io.cwd, file);
+  let text: string;
+  try {
+    text = await readFile(resolved, 'utf8');
+  } catch (error) {
+    throw new InvalidInputError(`${file}: cannot read: ${messageOf(error)}`);
+  }
+  const { value, errors } = parseVariableList(text);
+  if (errors.length > 0) throw new InvalidInputError(errors.map((error) => `${file}: ${error}`).join('\n'));
+  return value;
+}
+
+/**
+ * The variables `--policy-from` evaluates with (docs/architecture.md#coverage): as the sync in
+ * `--state-dir` left them, each level a `--repo-variables`/`--org-variables` file gives over
+ * that; undefined (and said once) where no source is given: as the store writes them.
+ */
+async function localVariables(io: CliIo, values: Values, repository: string, state: StoreState): Promise<{ variables?: RepositoryVariables; sources: VariableSources; notes: string[] }> {
+  const target = repository.toLowerCase();
+  const organization = target.slice(0, target.indexOf('/'));
+  const stateDir = values['state-dir'];
+  const repoFile = values['repo-variables'];
+  const orgFile = values['org-variables'];
+  if (stateDir === undefined && repoFile === undefined && orgFile === undefined) {
+    return {
+      sources: { organization: 'store', repository: 'store' },
+      notes: ['variables: assumed as the store writes them (no --state-dir, --repo-variables or --org-variables): retained or left-over variables are not seen'],
+    };
+  }
+  let live: LiveVariables = {};
+  const sources: VariableSources = { organization: 'store', repository: 'store' };
+  const described = { organization: `organization variables of ${organization}: assumed as the store writes them`, repository: `variables of ${target}: assumed as the store writes them` };
+  if (stateDir !== undefined) {
+    const dir = path.resolve(io.cwd, stateDir);
+    const file = path.join(dir, SYNC_REPORT_FILE);
+    const run = (await readSyncReport(dir)).organizations[organization];
+    if (!run) throw new InvalidInputError(`${file} has no sync of ${organization}: run egressctl sync --org ${organization} --state-dir ${stateDir} (or give --repo-variables/--org-variables)`);
+    live = variablesAsLeft(run.variables, organization, target, state, true);
+    const from = `sync state ${file} (sync at ${run.at}${run.dryRun ? ', dry run: as found' : ''})`;
+    if (live.organization) {
+      sources.organization = from;
+      described.organization = `organization variables of ${organization}: as the sync recorded in ${file} left them (${run.at})`;
+    } else described.organization += ` (${file} records none)`;
+    if (live.repository) {
+      sources.repository = from;
+      described.repository = `variables of ${target}: as the sync recorded in ${file} left them (${run.at})`;
+    } else described.repository += ` (${file} records none)`;
+  }
+  if (orgFile !== undefined) {
+    live = { ...live, organization: await readVariableList(io, orgFile) };
+    sources.organization = `file ${path.resolve(io.cwd, orgFile)}`;
+    described.organization = `organization variables of ${organization}: from ${path.resolve(io.cwd, orgFile)}`;
+  }
+  if (repoFile !== undefined) {
+    live = { ...live, repository: await readVariableList(io, repoFile) };
+    sources.repository = `file ${path.resolve(io.cwd, repoFile)}`;
+    described.repository = `variables of ${target}: from ${path.resolve(io.cwd, repoFile)}`;
+  }
+  return { variables: liveRepositoryVariables(state, target, live), sources, notes: [described.repository, described.organization] };
 }
 
 async function fromState(io: CliIo, org: string, dir: string, json: boolean): Promise<number> {
@@ -201,6 +279,7 @@ export const command: Command = {
     const org = values.org?.trim();
     if (!org || !/^[A-Za-z0-9._-]+$/.test(org)) throw usageError('--org ORG or --policy-from DIR is required');
     if (values.repository !== undefined) throw usageError('--repository goes with --policy-from; with --org use --repos R1,R2');
+    if (values['repo-variables'] !== undefined || values['org-variables'] !== undefined) throw usageError('--repo-variables and --org-variables go with --policy-from; --org reads the variables from GitHub');
     const stateDir = values['state-dir'];
     if (stateDir !== undefined) {
       if (values.repos !== undefined || values.C !== undefined) throw usageError('--state-dir reads the last sync: drop --repos and -C');
