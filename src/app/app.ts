@@ -106,7 +106,7 @@ export function createEgressctlApp(options: EgressctlAppOptions): EgressctlApp {
         await sync.afterPublish(event);
         await expired(event.revision);
       };
-      registerSyncPullRequestClosed(app, { syncState });
+      registerSyncPullRequestClosed(app, { syncState, afterMerged: (event) => sync.afterSyncPullRequestMerged(event) });
       registerTamperCheck(app, { policyRepository, loadStore: () => loadPolicyHead(app, deps, policyRepository).then((head) => head.policy), cacheDir: config.cacheDir });
       if (config.rollout) {
         rollout?.stop();

@@ -125,6 +125,24 @@ export interface SyncWork {
   afterPublish(event: { previous: string | undefined; revision: string; check?: PublishCheck }): Promise<void>;
   /** A scheduled pass at `revision` (the head of the default branch): every repository of these organizations. */
   fullSync(revision: string, organizations: readonly string[], pass: string): Promise<number>;
+  /**
+   * A sync pull request merged: its repository's sync queued at the revision published now, so its
+   * coverage is read again from the merged workflow files (a job failing open by its workflow file
+   * clears then, not at the next pass). False: nothing published yet, or this merge's unit is
+   * queued or was done (a redelivery).
+   */
+  afterSyncPullRequestMerged(event: SyncPullRequestMerged): Promise<boolean>;
+}
+
+export interface SyncPullRequestMerged {
+  /** The repository's owner as GitHub spells it. */
+  organization: string;
+  /** `owner/repo` as GitHub spells it. */
+  repository: string;
+  defaultBranch?: string;
+  pullRequest: number;
+  /** The merge commit: a pull request reopened and merged again is a new unit. */
+  mergeCommit: string;
 }
 
 /**
@@ -502,6 +520,21 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
         if (await queue.add(organizationItem({ organization: organization.toLowerCase(), repositories: [], expand: 'all', revision, origin: pass }))) queued++;
       }
       return queued;
+    },
+    async afterSyncPullRequestMerged(event) {
+      const revision = await deps.published();
+      if (revision === undefined) {
+        log.info({ repository: event.repository }, 'sync pull request merged before any publish: the first publish or the scheduled sync reads its coverage');
+        return false;
+      }
+      const repository = event.repository.toLowerCase();
+      // Keyed by the repository as every repository sync is: never alongside a publish's unit for it.
+      return queue.add<RepositoryWork>({
+        id: `${REPOSITORY_KIND}:${repository}@${revision}#merged:${event.pullRequest}@${event.mergeCommit}`,
+        kind: REPOSITORY_KIND,
+        key: repository,
+        data: { repository: event.repository, organization: event.organization, revision, generation: await deps.syncState.generation(event.organization), ...(event.defaultBranch ? { defaultBranch: event.defaultBranch } : {}) },
+      });
     },
   };
 }

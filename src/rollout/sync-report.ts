@@ -233,6 +233,21 @@ export function syncStateCounts(file: SyncReportFile): Record<SyncStatus, number
 }
 
 /**
+ * Jobs whose recorded coverage fails open, per organization (lower-cased), 0 for one with none
+ * (the metric egressctl_coverage_jobs_failing_open; dry runs do not count). Apart from
+ * syncStateCounts, whose states are exclusive: a repository whose coverage fails open is also
+ * synced or pr-open.
+ */
+export function failingOpenCounts(file: SyncReportFile): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const [organization, run] of Object.entries(file.organizations)) {
+    if (run.dryRun) continue;
+    counts[organization] = failingJobsOf(run).length;
+  }
+  return counts;
+}
+
+/**
  * An organization's last complete listing of its installation's repositories
  * (docs/architecture.md#races-the-controller-closes): `generation` counts the listings,
  * `repositories` are lower-cased. A unit queued before it (an older generation) writes no row for

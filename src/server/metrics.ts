@@ -21,7 +21,15 @@ export interface ServerMetrics {
   setCommittedAt(committedAt: string | undefined): void;
 }
 
-export function createMetrics(options: { defaultMetrics?: boolean; syncStates?: () => Promise<Record<string, number>> } = {}): ServerMetrics {
+export interface MetricsOptions {
+  defaultMetrics?: boolean;
+  /** Repositories per sync status (exclusive states). */
+  syncStates?: () => Promise<Record<string, number>>;
+  /** Jobs whose coverage fails open, per organization. */
+  failingOpen?: () => Promise<Record<string, number>>;
+}
+
+export function createMetrics(options: MetricsOptions = {}): ServerMetrics {
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'egressctl_' });
   let committedAtMs: number | undefined;
@@ -94,6 +102,21 @@ export function createMetrics(options: { defaultMetrics?: boolean; syncStates?: 
         const counts = await syncStates().catch(() => undefined);
         this.reset();
         for (const [state, count] of Object.entries(counts ?? {})) this.set({ state }, count);
+      },
+    });
+  }
+  const failingOpen = options.failingOpen;
+  if (failingOpen) {
+    // Its own gauge: a repository whose coverage fails open still has one sync status above.
+    new Gauge({
+      name: 'egressctl_coverage_jobs_failing_open',
+      help: 'Jobs whose managed step gets less than the store says (it fails open, through a retained or left-over Actions variable), per organization, from the last sync\'s coverage; alert on > 0.',
+      labelNames: ['organization'] as const,
+      registers: [registry],
+      async collect() {
+        const counts = await failingOpen().catch(() => undefined);
+        this.reset();
+        for (const [organization, count] of Object.entries(counts ?? {})) this.set({ organization }, count);
       },
     });
   }

@@ -28,7 +28,7 @@ import { createAuthenticator } from './authenticate.js';
 import { createSource } from './create-source.js';
 import { HttpError, sendJson } from './http.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
-import { syncStateCounts } from '../rollout/sync-report.js';
+import { failingOpenCounts, syncStateCounts } from '../rollout/sync-report.js';
 import { FileSyncStateStore, type SyncStateReader } from '../rollout/sync-state.js';
 import { readiness } from './readiness.js';
 import { requestObserver, type TimedResponse } from './request-metrics.js';
@@ -137,9 +137,11 @@ export interface RunningServer {
 export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? pino({ name: 'egressctl', level: options.logLevel ?? 'info' });
   const syncState = options.syncState ?? (options.syncReportDir ? new FileSyncStateStore(options.syncReportDir) : undefined);
+  // One read of the sync state per scrape: both of its gauges are collected at once, and share the read in flight.
+  const reportOfScrape = syncState ? sharedInFlight(() => syncState.read()) : undefined;
   const metrics = createMetrics({
     defaultMetrics: options.defaultMetrics ?? true,
-    ...(syncState ? { syncStates: async () => syncStateCounts(await syncState.read()) } : {}),
+    ...(syncState ? { syncStates: async () => syncStateCounts(await reportOfScrape!()), failingOpen: async () => failingOpenCounts(await reportOfScrape!()) } : {}),
   });
   const publicKeys = options.publicKeys ?? [];
   const signKeys = options.signKeys ?? [];
@@ -343,3 +345,13 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   };
 }
 
+/** `read`, with callers that overlap a read in flight sharing it (never a cached answer once it settled). */
+function sharedInFlight<T>(read: () => Promise<T>): () => Promise<T> {
+  let inFlight: Promise<T> | undefined;
+  return () => {
+    inFlight ??= read().finally(() => {
+      inFlight = undefined;
+    });
+    return inFlight;
+  };
+}

@@ -55,8 +55,11 @@ async function mergeOpen(h: Harness, repository: string): Promise<void> {
 
 const apiRequests = (h: Harness) => h.standin.requests.filter((request) => request.kind === 'api' && request.repository === 'acme/api').length;
 
-describe('a job that fails open by its workflow file', () => {
-  it('fails the publish check naming repository, workflow, job and why; is not retried; the sync state keeps showing it until the file is fixed', async () => {
+/**
+ * acme/api's release.yml failing open by its workflow file, found by the sync of a publish that
+ * reaches acme/api (returned: the harness and that publish's commit); its sync PR is open.
+ */
+async function failingOpenByWorkflowFile(): Promise<{ h: Harness; sha: string }> {
     harness = await startHarness({ files: FILES, env: { EGRESSCTL_SYNC_RETRY_SECONDS: '1' } });
     const h = harness;
     await h.standin.createRepository('acme/api', { files: { '.github/workflows/ci.yml': SIMPLE_WORKFLOW, '.github/workflows/release.yml': SIMPLE_WORKFLOW.replace('name: CI', 'name: Release') } });
@@ -75,6 +78,16 @@ describe('a job that fails open by its workflow file', () => {
     // A merge that reaches acme/api: release-block allows one more endpoint.
     const sha = await h.standin.commitFiles(POLICY_REPO, { files: { 'policies/release-block.yml': `${RELEASE_BLOCK}  - rekor.sigstore.dev:443\n` } });
     await deliverPush(h, sha);
+    return { h, sha };
+}
+
+
+const failingOpenMetric = async (h: Harness): Promise<string | undefined> =>
+  /^egressctl_coverage_jobs_failing_open\{organization="acme"\} (\d+)$/m.exec(await (await fetch(`${h.server.url}/metrics`)).text())?.[1];
+
+describe('a job that fails open by its workflow file', () => {
+  it('fails the publish check naming repository, workflow, job and why; is not retried; the sync state keeps showing it until the file is fixed', async () => {
+    const { h, sha } = await failingOpenByWorkflowFile();
 
     const check = publishCheck(h, sha);
     expect(check).toMatchObject({ status: 'completed', conclusion: 'failure' });
@@ -104,6 +117,8 @@ describe('a job that fails open by its workflow file', () => {
     expect(renderCoverage(report, { mode: '', repository: '' }).content.value).toContain('1 job fails open:');
     const syncPage = renderSync(report, '').content.value;
     expect(syncPage).toMatch(/<tr data-repository="acme\/api" data-status="fails-open">.*FAILS OPEN: audit through retained EGRESSCTL_POLICY/s);
+    // What an operator alerts on: the jobs failing open per organization, over the server's real /metrics.
+    expect(await failingOpenMetric(h)).toBe('1');
 
     // The sync PR merged (the step reads its own variable again): the next publish that reaches acme/api passes,
     // and the retained variable goes.
@@ -114,5 +129,50 @@ describe('a job that fails open by its workflow file', () => {
     const after = await readSyncReport(h.cacheDir);
     expect(after.organizations['acme']?.coverage?.['acme/api']?.jobs.filter((job) => job.failure !== undefined)).toEqual([]);
     expect(h.standin.variables('repository', 'acme/api').has('EGRESSCTL_POLICY')).toBe(false);
+    expect(await failingOpenMetric(h)).toBe('0');
+  }, 120_000);
+
+  it('merging the sync PR that fixes it syncs that repository again at once: the row clears without a scheduled pass or a publish', async () => {
+    const { h, sha } = await failingOpenByWorkflowFile();
+    expect(publishCheck(h, sha)).toMatchObject({ status: 'completed', conclusion: 'failure' });
+    const failing = async () => (await readSyncReport(h.cacheDir)).organizations['acme']?.coverage?.['acme/api']?.jobs.filter((job) => job.failure !== undefined) ?? [];
+    expect(await failing()).toHaveLength(1);
+    expect(await failingOpenMetric(h)).toBe('1');
+
+    // A person's own pull request merged in acme/api is not ours: nothing is queued.
+    await h.standin.commitFiles('acme/api', { files: { 'README.md': 'hello\n' }, branch: 'docs' });
+    const own = await h.standin.openPullRequest('acme/api', { head: 'docs' });
+    await h.standin.mergePullRequest('acme/api', own.number);
+    const quiet = h.standin.requests.length;
+    expect((await h.standin.deliverWebhook({ url: h.hookUrl, event: 'pull_request', action: 'closed', repository: 'acme/api', pullRequest: own.number, sender: 'octocat' })).status).toBe(200);
+    await h.mount.app.idle();
+    expect(h.standin.requests.length).toBe(quiet);
+    expect(await failing()).toHaveLength(1);
+
+    // The sync PR merged, and GitHub's pull_request.closed (merged) delivered, signed: acme/api alone is synced again.
+    const open = h.standin.pullRequests('acme/api').find((pull) => pull.state === 'open' && pull.number !== own.number);
+    expect(open).toBeDefined();
+    await h.standin.mergePullRequest('acme/api', open!.number);
+    const before = h.standin.requests.length;
+    const delivery = { url: h.hookUrl, event: 'pull_request', action: 'closed', repository: 'acme/api', pullRequest: open!.number, sender: 'octocat' } as const;
+    expect((await h.standin.deliverWebhook(delivery)).status).toBe(200);
+    await h.mount.app.idle();
+    expect(await failing()).toEqual([]);
+    expect(await failingOpenMetric(h)).toBe('0');
+    const row = (await readSyncReport(h.cacheDir)).organizations['acme']?.repositories.find((entry) => entry.repository === 'acme/api');
+    expect(row?.status).toBe('synced');
+    const requests = h.standin.requests.slice(before);
+    // One repository's sync: no organization listing, nothing of another repository; a handful of requests (8 measured).
+    expect(requests.filter((request) => ['apps/list-repos-accessible-to-installation', 'repos/list-for-org'].includes(request.operationId ?? ''))).toEqual([]);
+    expect(requests.filter((request) => request.kind === 'api' && request.repository !== undefined && request.repository !== 'acme/api')).toEqual([]);
+    expect(requests.length).toBeLessThanOrEqual(12);
+    // That sync also removed the retained variable the job fell back through.
+    expect(h.standin.variables('repository', 'acme/api').has('EGRESSCTL_POLICY')).toBe(false);
+
+    // The same delivery again (GitHub redelivers): the unit dedupes, nothing more is synced.
+    const settled = h.standin.requests.length;
+    expect((await h.standin.deliverWebhook(delivery)).status).toBe(200);
+    await h.mount.app.idle();
+    expect(h.standin.requests.length).toBe(settled);
   }, 120_000);
 });

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RepositoryCoverage } from '../../src/coverage/model.js';
-import { readSyncReport, recordSync, type OrganizationSync } from '../../src/rollout/sync-report.js';
+import { failingOpenCounts, readSyncReport, recordSync, type OrganizationSync } from '../../src/rollout/sync-report.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -38,5 +38,18 @@ describe('coverage in the sync report', () => {
     await recordSync(dir, run('t3', ['acme/api'], { 'acme/api': coverage('acme/api', 't3', 'block') }), { merge: true });
     const merged = (await readSyncReport(dir)).organizations['acme']!.coverage!;
     expect(Object.fromEntries(Object.entries(merged).map(([name, entry]) => [name, entry.at]))).toEqual({ 'acme/api': 't3', 'acme/web': 't2' });
+  });
+});
+
+describe('jobs failing open per organization (egressctl_coverage_jobs_failing_open)', () => {
+  it('counts each failing job of a real run, 0 for an organization with none, nothing of a dry run', () => {
+    const failing = (repository: string): RepositoryCoverage => {
+      const entry = coverage(repository, 't1', 'none');
+      return { ...entry, jobs: [...entry.jobs, { ...entry.jobs[0]!, job: 'release', failure: 'audit through retained EGRESSCTL_POLICY', failureCause: 'workflow-file' }, { ...entry.jobs[0]!, job: 'deploy', failure: 'none through left-over EGRESSCTL_POLICY', failureCause: 'variables' }] };
+    };
+    const acme = run('t1', ['acme/api', 'acme/web'], { 'acme/api': failing('acme/api'), 'acme/web': coverage('acme/web', 't1', 'block') });
+    const globex = { ...run('t1', ['globex/api'], { 'globex/api': coverage('globex/api', 't1', 'block') }), organization: 'globex' };
+    const initech = { ...run('t1', ['initech/api'], { 'initech/api': failing('initech/api') }), organization: 'initech', dryRun: true };
+    expect(failingOpenCounts({ version: 1, organizations: { acme, globex, initech } })).toEqual({ acme: 2, globex: 0 });
   });
 });
