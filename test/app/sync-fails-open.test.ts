@@ -146,7 +146,7 @@ describe('a job that fails open by its workflow file', () => {
     const quiet = h.standin.requests.length;
     expect((await h.standin.deliverWebhook({ url: h.hookUrl, event: 'pull_request', action: 'closed', repository: 'acme/api', pullRequest: own.number, sender: 'octocat' })).status).toBe(200);
     await h.mount.app.idle();
-    expect(h.standin.requests.length).toBe(quiet);
+    expect(syncRequestsSince(h, quiet)).toEqual([]);
     expect(await failing()).toHaveLength(1);
 
     // The sync PR merged, and GitHub's pull_request.closed (merged) delivered, signed: acme/api alone is synced again.
@@ -162,10 +162,12 @@ describe('a job that fails open by its workflow file', () => {
     const row = (await readSyncReport(h.cacheDir)).organizations['acme']?.repositories.find((entry) => entry.repository === 'acme/api');
     expect(row?.status).toBe('synced');
     const requests = h.standin.requests.slice(before);
-    // One repository's sync: no organization listing, nothing of another repository; a handful of requests (8 measured).
+    // One repository's sync: no organization listing, nothing of another managed repository; a handful of requests
+    // to acme/api (8 measured). The policy repository is left out: the publish check's watch may read its check
+    // run in this window on a loaded machine, which is not part of this sync.
     expect(requests.filter((request) => ['apps/list-repos-accessible-to-installation', 'repos/list-for-org'].includes(request.operationId ?? ''))).toEqual([]);
-    expect(requests.filter((request) => request.kind === 'api' && request.repository !== undefined && request.repository !== 'acme/api')).toEqual([]);
-    expect(requests.length).toBeLessThanOrEqual(12);
+    expect(requests.filter((request) => request.kind === 'api' && request.repository !== undefined && request.repository !== 'acme/api' && request.repository !== POLICY_REPO)).toEqual([]);
+    expect(requests.filter((request) => request.repository === 'acme/api').length).toBeLessThanOrEqual(12);
     // That sync also removed the retained variable the job fell back through.
     expect(h.standin.variables('repository', 'acme/api').has('EGRESSCTL_POLICY')).toBe(false);
 
@@ -173,6 +175,17 @@ describe('a job that fails open by its workflow file', () => {
     const settled = h.standin.requests.length;
     expect((await h.standin.deliverWebhook(delivery)).status).toBe(200);
     await h.mount.app.idle();
-    expect(h.standin.requests.length).toBe(settled);
+    expect(syncRequestsSince(h, settled)).toEqual([]);
   }, 120_000);
 });
+
+/**
+ * Requests since `from` other than the publish check's watch reading its check run on the policy
+ * repository: that watch retries with backoff and may land in any window on a loaded machine.
+ */
+function syncRequestsSince(h: Harness, from: number): string[] {
+  return h.standin.requests
+    .slice(from)
+    .filter((request) => !(request.repository === POLICY_REPO && request.operationId === 'checks/get'))
+    .map((request) => `${request.method} ${request.path}`);
+}
