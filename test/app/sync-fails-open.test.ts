@@ -16,19 +16,9 @@ import { runSync } from '../../src/rollout/sync.js';
 import { renderCoverage } from '../../src/server/console/render-coverage.js';
 import { renderSync } from '../../src/server/console/render-sync.js';
 import { loadPolicyRepository } from '../../src/store/repository.js';
-import { olderChains, skipOwnVariable } from '../support/older-chains.js';
+import { FAILS_OPEN_STORE, RELEASE_BLOCK_POLICY, olderChains, skipOwnVariable } from '../support/older-chains.js';
 import { SIMPLE_WORKFLOW } from '../support/workflows.js';
 import { POLICY_REPO, startHarness, type Harness } from '../support/app.js';
-
-const RELEASE_BLOCK = 'egress-policy: block\nallowed-endpoints:\n  - github.com:443\n  - fulcio.sigstore.dev:443\n';
-const FILES = {
-  'egressctl.yml': 'organizations: [acme]\ndelivery: variables\n',
-  'policies/org-block.yml': 'egress-policy: block\nallowed-endpoints:\n  - github.com:443\n',
-  'policies/api-audit.yml': 'egress-policy: audit\n',
-  'policies/release-block.yml': RELEASE_BLOCK,
-  // ci.yml gets the repository's audit policy; release.yml a block policy of its own.
-  'attachments.yml': 'organizations:\n  acme: org-block\nrepositories:\n  acme/api: api-audit\nworkflows:\n  acme/api/.github/workflows/release.yml: release-block\n',
-};
 
 let harness: Harness | undefined;
 
@@ -60,7 +50,7 @@ const apiRequests = (h: Harness) => h.standin.requests.filter((request) => reque
  * reaches acme/api (returned: the harness and that publish's commit); its sync PR is open.
  */
 async function failingOpenByWorkflowFile(): Promise<{ h: Harness; sha: string }> {
-    harness = await startHarness({ files: FILES, env: { EGRESSCTL_SYNC_RETRY_SECONDS: '1' } });
+    harness = await startHarness({ files: FAILS_OPEN_STORE, env: { EGRESSCTL_SYNC_RETRY_SECONDS: '1' } });
     const h = harness;
     await h.standin.createRepository('acme/api', { files: { '.github/workflows/ci.yml': SIMPLE_WORKFLOW, '.github/workflows/release.yml': SIMPLE_WORKFLOW.replace('name: CI', 'name: Release') } });
     await deliverPush(h, (await h.standin.refSha(POLICY_REPO, 'main'))!);
@@ -76,11 +66,10 @@ async function failingOpenByWorkflowFile(): Promise<{ h: Harness; sha: string }>
     await skipOwnVariable(h.standin, 'acme/api', 'release.yml');
 
     // A merge that reaches acme/api: release-block allows one more endpoint.
-    const sha = await h.standin.commitFiles(POLICY_REPO, { files: { 'policies/release-block.yml': `${RELEASE_BLOCK}  - rekor.sigstore.dev:443\n` } });
+    const sha = await h.standin.commitFiles(POLICY_REPO, { files: { 'policies/release-block.yml': `${RELEASE_BLOCK_POLICY}  - rekor.sigstore.dev:443\n` } });
     await deliverPush(h, sha);
     return { h, sha };
 }
-
 
 const failingOpenMetric = async (h: Harness): Promise<string | undefined> =>
   /^egressctl_coverage_jobs_failing_open\{organization="acme"\} (\d+)$/m.exec(await (await fetch(`${h.server.url}/metrics`)).text())?.[1];
@@ -123,7 +112,7 @@ describe('a job that fails open by its workflow file', () => {
     // The sync PR merged (the step reads its own variable again): the next publish that reaches acme/api passes,
     // and the retained variable goes.
     await mergeOpen(h, 'acme/api');
-    const next = await h.standin.commitFiles(POLICY_REPO, { files: { 'policies/release-block.yml': `${RELEASE_BLOCK}  - rekor.sigstore.dev:443\n  - tuf-repo-cdn.sigstore.dev:443\n` } });
+    const next = await h.standin.commitFiles(POLICY_REPO, { files: { 'policies/release-block.yml': `${RELEASE_BLOCK_POLICY}  - rekor.sigstore.dev:443\n  - tuf-repo-cdn.sigstore.dev:443\n` } });
     await deliverPush(h, next);
     expect(publishCheck(h, next)).toMatchObject({ status: 'completed', conclusion: 'success' });
     const after = await readSyncReport(h.cacheDir);

@@ -14,20 +14,12 @@ import { recordSync } from '../../src/rollout/sync-report.js';
 import { runSync } from '../../src/rollout/sync.js';
 import { runCli } from '../support/cli.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
-import { olderChains } from '../support/older-chains.js';
+import { FAILS_OPEN_STORE, olderChains } from '../support/older-chains.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
 import { repositoryFromFiles } from '../support/review.js';
 import { SIMPLE_WORKFLOW } from '../support/workflows.js';
 
 const PERMISSIONS = { metadata: 'read', contents: 'write', pull_requests: 'write', workflows: 'write', actions_variables: 'write', organization_actions_variables: 'write' } as const;
-// ci.yml gets the repository's audit policy; release.yml has a block policy of its own.
-const FILES = {
-  'egressctl.yml': 'organizations: [acme]\ndelivery: variables\n',
-  'policies/org-block.yml': 'egress-policy: block\nallowed-endpoints:\n  - github.com:443\n',
-  'policies/api-audit.yml': 'egress-policy: audit\n',
-  'policies/release-block.yml': 'egress-policy: block\nallowed-endpoints:\n  - github.com:443\n  - fulcio.sigstore.dev:443\n',
-  'attachments.yml': 'organizations:\n  acme: org-block\nrepositories:\n  acme/api: api-audit\nworkflows:\n  acme/api/.github/workflows/release.yml: release-block\n',
-};
 
 let standin: GitHubStandin;
 let client: GitHubClient;
@@ -39,7 +31,7 @@ beforeEach(async () => {
   const installation = standin.createInstallation({ account: 'acme', permissions: { ...PERMISSIONS } });
   await standin.createRepository('acme/api', { files: { '.github/workflows/ci.yml': SIMPLE_WORKFLOW, '.github/workflows/release.yml': SIMPLE_WORKFLOW.replace('name: CI', 'name: Release') } });
   client = tokenClient(standin.createInstallationToken(installation.id), { baseUrl: standin.url, writeSpacingMs: 0, notificationSpacingMs: 0 });
-  policy = makeTempRepo(FILES);
+  policy = makeTempRepo(FAILS_OPEN_STORE);
   work = mkdtempSync(path.join(os.tmpdir(), 'egressctl-coverage-vars-'));
 });
 
@@ -51,7 +43,7 @@ afterEach(async () => {
 
 /** Sync, merge its PR, then leave the steps and variables as an older egressctl did (a retained EGRESSCTL_POLICY); a second sync records it. */
 async function retainedSetup(stateDir: string): Promise<void> {
-  const store = repositoryFromFiles(FILES);
+  const store = repositoryFromFiles(FAILS_OPEN_STORE);
   await runSync({ client, organization: 'acme', policy: store, listing: 'organization' });
   const open = standin.pullRequests('acme/api').find((pull) => pull.state === 'open');
   if (open) await standin.mergePullRequest('acme/api', open.number);

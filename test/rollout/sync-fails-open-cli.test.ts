@@ -10,19 +10,10 @@ import { tokenClient, type GitHubClient } from '../../src/github/client.js';
 import { runSync } from '../../src/rollout/sync.js';
 import { runCli } from '../support/cli.js';
 import { DEFAULT_INSTALLATION_PERMISSIONS, startGitHubStandin, type GitHubStandin } from '../support/github/index.js';
-import { olderChains, skipOwnVariable } from '../support/older-chains.js';
+import { FAILS_OPEN_STORE, olderChains, skipOwnVariable } from '../support/older-chains.js';
 import { makeTempRepo, type TempRepo } from '../support/policy-repo.js';
 import { repositoryFromFiles } from '../support/review.js';
 import { SIMPLE_WORKFLOW } from '../support/workflows.js';
-
-const FILES = {
-  'egressctl.yml': 'organizations: [acme]\ndelivery: variables\n',
-  'policies/org-block.yml': 'egress-policy: block\nallowed-endpoints:\n  - github.com:443\n',
-  'policies/api-audit.yml': 'egress-policy: audit\n',
-  'policies/release-block.yml': 'egress-policy: block\nallowed-endpoints:\n  - github.com:443\n  - fulcio.sigstore.dev:443\n',
-  // ci.yml gets the repository's audit policy; release.yml a block policy of its own.
-  'attachments.yml': 'organizations:\n  acme: org-block\nrepositories:\n  acme/api: api-audit\nworkflows:\n  acme/api/.github/workflows/release.yml: release-block\n',
-};
 
 const RELEASE_FAILS_OPEN = 'acme/api .github/workflows/release.yml:4 job test: FAILS OPEN: audit through retained EGRESSCTL_POLICY (repository variable of acme/api, holding policy api-audit) where the store says block (policy release-block)';
 
@@ -37,10 +28,10 @@ beforeEach(async () => {
   await standin.createRepository('acme/api', { files: { '.github/workflows/ci.yml': SIMPLE_WORKFLOW, '.github/workflows/release.yml': SIMPLE_WORKFLOW.replace('name: CI', 'name: Release') } });
   const token = standin.createInstallationToken(installation.id);
   client = tokenClient(token, { baseUrl: standin.url, writeSpacingMs: 0, notificationSpacingMs: 0 });
-  policy = makeTempRepo(FILES);
+  policy = makeTempRepo(FAILS_OPEN_STORE);
   env = { GITHUB_TOKEN: token, GITHUB_API_URL: standin.url };
   // acme/api as an older egressctl left it: managed steps reading the repository-level EGRESSCTL_POLICY.
-  await runSync({ client, organization: 'acme', policy: repositoryFromFiles(FILES), listing: 'organization' });
+  await runSync({ client, organization: 'acme', policy: repositoryFromFiles(FAILS_OPEN_STORE), listing: 'organization' });
   await mergeOpen();
   await olderChains(standin, 'acme/api', ['ci.yml', 'release.yml']);
 });

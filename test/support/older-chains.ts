@@ -3,6 +3,21 @@ import type { GitHubStandin } from './github/index.js';
 
 const WORKFLOWS = '.github/workflows';
 
+/** release-block: the block policy release.yml has of its own. */
+export const RELEASE_BLOCK_POLICY = 'egress-policy: block\nallowed-endpoints:\n  - github.com:443\n  - fulcio.sigstore.dev:443\n';
+
+/**
+ * The policy store the fail-open tests start from (`delivery: variables`): acme/api's ci.yml gets
+ * the repository's audit policy, its release.yml a block policy of its own, over an organization block.
+ */
+export const FAILS_OPEN_STORE: Readonly<Record<string, string>> = {
+  'egressctl.yml': 'organizations: [acme]\ndelivery: variables\n',
+  'policies/org-block.yml': 'egress-policy: block\nallowed-endpoints:\n  - github.com:443\n',
+  'policies/api-audit.yml': 'egress-policy: audit\n',
+  'policies/release-block.yml': RELEASE_BLOCK_POLICY,
+  'attachments.yml': 'organizations:\n  acme: org-block\nrepositories:\n  acme/api: api-audit\nworkflows:\n  acme/api/.github/workflows/release.yml: release-block\n',
+};
+
 async function onDefault(standin: GitHubStandin, repository: string, file: string): Promise<string> {
   return (await standin.readFile(repository, `${WORKFLOWS}/${file}`)) ?? '';
 }
