@@ -251,6 +251,13 @@ export function supersededOutput(revision: string, published: string): CheckOutp
   };
 }
 
+/** A superseded publish whose own sync failed: still a failure, saying why it is not just "Superseded". */
+export function supersededSyncFailedOutput(failed: CheckOutput, published: string | undefined): CheckOutput {
+  const newer = published === undefined ? 'a newer revision' : `\`${published}\``;
+  const note = `Superseded by ${newer}, whose check reports only what its own change reaches: the failures below are shown here so that none is left off every check.`;
+  return { ...failed, summary: `${note}\n\n${failed.summary}` };
+}
+
 export function notCompiledOutput(revision: string, errors: readonly Diagnostic[], warnings: readonly Diagnostic[], published: string | undefined, maxAnnotations: number): CheckOutput {
   const keeps = published === undefined ? 'Servers have no bundle yet.' : `Servers keep serving the last good revision \`${published}\`.`;
   const intro = `**Not published: \`${revision}\` does not compile (${plural(errors.length, 'error')}).** ${keeps}`;

@@ -36,7 +36,7 @@ import { publicMessage } from './failure.js';
 import { completeCheckRun } from './github.js';
 import { WorkNotReadyError, type BackoffPolicy, type FanInFailure, type NewWork, type WorkItem, type WorkLease, type WorkQueue } from './queue.js';
 import { confirmFence, fenceWrites, LostOwnershipError, runFenced, type WriteFence } from '../github/write-fence.js';
-import { isSuperseded, supersededOutput, syncFailedOutput, type CheckOutput } from './render.js';
+import { isSuperseded, supersededOutput, supersededSyncFailedOutput, syncFailedOutput, type CheckOutput } from './render.js';
 import { planPublish, type OrganizationPlan } from './sync-on-merge.js';
 
 export const PLAN_KIND = 'sync-plan';
@@ -450,16 +450,22 @@ export function registerSyncWork(deps: SyncWorkDeps): SyncWork {
       // Superseded (by the watch, or a redelivered push) while this publish's sync ran: it stays so,
       // whatever this sync's outcome; the newer revision's check reports the sync.
       const { data: run } = await octokit.rest.checks.get({ owner: check.owner, repo: check.repo, check_run_id: check.checkRunId });
-      if (isSuperseded(run)) {
-        log.info({ revision: check.revision, title: run.output.title }, 'publish check already completed as superseded: left as it is');
-        return;
-      }
       // By the same rule as the watch and the push handler: whichever completes it last, a check a
       // newer published revision descends from ends superseded (no window between the read above and a supersede).
+      const alreadySuperseded = isSuperseded(run);
       const published = await supersedingRevision(check.revision);
-      if (published !== undefined) {
-        await completeCheckRun({ octokit, owner: check.owner, repo: check.repo }, check.checkRunId, supersededOutput(check.revision, published));
-        log.info({ revision: check.revision, published }, 'publish check completed after the sync: superseded');
+      if (alreadySuperseded || published !== undefined) {
+        if (failures.length > 0) {
+          // Fail closed: the newer revision's check reports only the repositories its own change
+          // reaches, so what failed here would be on no check at all behind a neutral "Superseded".
+          await completeCheckRun({ octokit, owner: check.owner, repo: check.repo }, check.checkRunId, supersededSyncFailedOutput(syncFailedOutput(check.output, check.revision, failures), published));
+          log.warn({ revision: check.revision, published, failures: failures.length }, 'publish check superseded, but its sync failed: completed as failed');
+        } else if (alreadySuperseded) {
+          log.info({ revision: check.revision, title: run.output.title }, 'publish check already completed as superseded: left as it is');
+        } else {
+          await completeCheckRun({ octokit, owner: check.owner, repo: check.repo }, check.checkRunId, supersededOutput(check.revision, published!));
+          log.info({ revision: check.revision, published }, 'publish check completed after the sync: superseded');
+        }
         return;
       }
       const output = failures.length > 0 ? syncFailedOutput(check.output, check.revision, failures) : check.output;

@@ -216,6 +216,26 @@ describe('a publish check completed as superseded', () => {
     const onOlder = harness.standin.requests.filter((request) => request.path.endsWith(`/check-runs/${id}`)).map((request) => `${request.method} ${request.operationId}`);
     expect(onOlder.slice(-2)).toEqual(['GET checks/get', 'PATCH checks/update']);
   }, 90_000);
+
+  it('a superseded publish whose own sync failed completes as failed, naming what failed (the newer check does not reach it)', async () => {
+    harness = await start(PULL_REQUESTS, 'organizations: {}\n', { EGRESSCTL_SYNC_RETRY_SECONDS: '3600' });
+    const held = holdTreeRead(harness, 'acme/api');
+    const older = await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: base\n' } });
+    await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: older });
+    await expect.poll(held.reached, { timeout: 20_000 }).toBe(true);
+    // The newer change reaches acme/web only; acme/api's sync (the older publish's) then fails.
+    const newer = await harness.standin.commitFiles(POLICY_REPO, { files: { 'attachments.yml': 'repositories:\n  acme/api: api\n  acme/web: api\n' } });
+    await harness.standin.deliverWebhook({ url: harness.hookUrl, event: 'push', repository: POLICY_REPO, after: newer });
+    harness.standin.failNextRequests({ count: 1000, status: 500, message: 'Server Error', match: (request) => request.repository === 'acme/api' });
+    held.release();
+    await harness.mount.app.idle();
+    await expect.poll(() => [publishCheck(harness!, older)?.status, publishCheck(harness!, newer)?.status], { timeout: 30_000, interval: 250 }).toEqual(['completed', 'completed']);
+    expect(publishCheck(harness, newer)).toMatchObject({ conclusion: 'success' });
+    const olderCheck = publishCheck(harness, older)!;
+    expect(olderCheck).toMatchObject({ conclusion: 'failure' });
+    expect(olderCheck.output.summary).toContain(`Superseded by \`${newer}\``);
+    expect(olderCheck.output.summary).toContain('acme/api');
+  }, 90_000);
 });
 
 describe('delivery: variables', () => {
